@@ -1,0 +1,86 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Drover: rolling upgrades and guided repairs of Chef Backend clusters over SSH.
+///
+/// Layout (one job per module):
+/// - `CLibSSH2`, `CCrypto`: system libraries (Debian's libssh2-1-dev, libssl-dev).
+/// - `DroverSSH`: the SSH transport over libssh2; knows nothing about Chef.
+/// - `DroverTestSupport`: real OpenSSH servers on loopback for tests and the sandbox.
+/// - `drover`: the command-line tool; parses arguments and calls into the libraries.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Drover",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "drover", targets: ["drover"]),
+        .library(name: "DroverSSH", targets: ["DroverSSH"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibSSH2",
+            pkgConfig: "libssh2",
+            providers: [.apt(["libssh2-1-dev"]), .brew(["libssh2"])]
+        ),
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl"])]
+        ),
+        .target(
+            name: "DroverSSH",
+            dependencies: [
+                "CLibSSH2", "CCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "DroverTestSupport",
+            dependencies: [
+                "DroverSSH",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "drover",
+            dependencies: [
+                "DroverSSH",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "drover-bench",
+            dependencies: [
+                "DroverSSH", "DroverTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/SSHRoundTrip",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DroverSSHTests",
+            dependencies: [
+                "DroverSSH", "DroverTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DroverCLITests",
+            dependencies: ["DroverTestSupport"],
+            swiftSettings: strict
+        ),
+    ]
+)

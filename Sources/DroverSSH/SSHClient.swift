@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+
+/// An authenticated SSH connection to one host, reused for every command (one channel per command).
+///
+/// Each client owns a dedicated thread on which all of its libssh2 calls run, so blocking or polling
+/// never happens on Swift's cooperative thread pool. Operations on one client run one after another;
+/// operations on different clients run in parallel.
+public final class SSHClient: Sendable {
+    /// Where this client is connected.
+    public let endpoint: SSHEndpoint
+    private let core: SessionCore
+    private let thread: SessionThread
+
+    private init(endpoint: SSHEndpoint, core: SessionCore, thread: SessionThread) {
+        self.endpoint = endpoint
+        self.core = core
+        self.thread = thread
+    }
+
+    deinit {
+        let core = self.core
+        thread.submit { core.shutdown() }
+        thread.finish()
+    }
+
+    /// Connects to `endpoint`, verifies its host key and authenticates.
+    ///
+    /// - Throws: ``SSHError`` naming the host, port and cause; `CancellationError` if cancelled first.
+    public static func connect(to endpoint: SSHEndpoint, options: SSHOptions,
+                               logger: Logger = Logger(label: "drover.ssh")) async throws -> SSHClient {
+        try Task.checkCancellation()
+        let thread = SessionThread(name: "drover.ssh \(endpoint)")
+        let core = SessionCore(endpoint: endpoint, options: options, logger: logger)
+        do {
+            try await thread.perform { try core.connect() }
+        } catch {
+            thread.submit { core.shutdown() }
+            thread.finish()
+            throw error
+        }
+        return SSHClient(endpoint: endpoint, core: core, thread: thread)
+    }
+
+    /// Connects to several hosts in parallel; each result is the client or that host's error.
+    public static func connectAll(_ endpoints: [SSHEndpoint], options: @Sendable (SSHEndpoint) -> SSHOptions,
+                                  logger: Logger = Logger(label: "drover.ssh"))
+        async -> [SSHEndpoint: Result<SSHClient, any Error>] {
+        await withTaskGroup(of: (SSHEndpoint, Result<SSHClient, any Error>).self) { group in
+            for endpoint in endpoints {
+                let endpointOptions = options(endpoint)
+                group.addTask {
+                    do {
+                        return (endpoint, .success(try await connect(to: endpoint, options: endpointOptions, logger: logger)))
+                    } catch {
+                        return (endpoint, .failure(error))
+                    }
+                }
+            }
+            var results: [SSHEndpoint: Result<SSHClient, any Error>] = [:]
+            for await (endpoint, result) in group { results[endpoint] = result }
+            return results
+        }
+    }
+
+    /// Runs `command` through the remote user's shell and returns its output and exit status.
+    ///
+    /// stdout and stderr are captured separately and, when `onOutput` is given, also passed to it line by
+    /// line as they arrive (on the client's thread). A non-zero exit status is returned, not thrown.
+    /// - Parameters:
+    ///   - timeout: when it passes, the channel is closed and ``SSHError/commandTimedOut(host:port:command:seconds:)``
+    ///     is thrown.
+    /// - Throws: ``SSHError``; `CancellationError` when the task is cancelled (the channel is closed).
+    public func run(_ command: String, timeout: Duration? = nil,
+                    onOutput: (@Sendable (OutputLine) -> Void)? = nil) async throws -> CommandResult {
+        let core = self.core
+        let cancel = CancelFlag(wake: core.wake)
+        return try await withTaskCancellationHandler {
+            try Task.checkCancellation()
+            return try await thread.perform {
+                try core.execute(command, timeout: timeout, cancel: cancel, onOutput: onOutput)
+            }
+        } onCancel: {
+            cancel.cancel()
+        }
+    }
+
+    /// Uploads a local file to `remotePath`: SFTP to a temporary name in the same directory, `mv -f` into
+    /// place, then the remote SHA-256 is compared with the local one.
+    ///
+    /// - Returns: the file's SHA-256 (lower-case hex).
+    public func upload(file localPath: String, to remotePath: String, mode: Int32 = 0o644,
+                       progress: (@Sendable (UploadProgress) -> Void)? = nil) async throws -> String {
+        let core = self.core
+        let cancel = CancelFlag(wake: core.wake)
+        return try await withTaskCancellationHandler {
+            try Task.checkCancellation()
+            return try await thread.perform {
+                try core.upload(localPath: localPath, remotePath: remotePath, mode: mode, cancel: cancel,
+                                progress: progress)
+            }
+        } onCancel: {
+            cancel.cancel()
+        }
+    }
+
+    /// The SHA-256 of a remote file (lower-case hex).
+    public func sha256(ofRemoteFile path: String) async throws -> String {
+        let core = self.core
+        let cancel = CancelFlag(wake: core.wake)
+        return try await thread.perform { try core.remoteSHA256(path, cancel: cancel) }
+    }
+
+    /// Disconnects; later calls fail with ``SSHError/closed(host:port:)``.
+    public func close() async {
+        let core = self.core
+        _ = try? await thread.perform { core.shutdown() }
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+
+/// Where to connect: a host name, IPv4 or IPv6 address, and a port.
+public struct SSHEndpoint: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int = 22) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { SSHError.address(host, port) }
+}
+
+/// How to treat host keys that are not (yet) in known_hosts.
+public enum HostKeyPolicy: String, Sendable, CaseIterable {
+    /// Unknown or changed keys are refused (the default).
+    case strict
+    /// Unknown keys are appended to known_hosts; changed keys are refused.
+    case acceptNew = "accept-new"
+    /// Keys are not checked; a warning is logged on every connection.
+    case off
+}
+
+/// Where passphrases of encrypted identity files come from.
+public struct PassphraseSource: Sendable {
+    let resolve: @Sendable (_ keyPath: String) -> String?
+
+    /// Asks `resolve` for the passphrase of the key at a path; nil means none is available.
+    public init(_ resolve: @escaping @Sendable (_ keyPath: String) -> String?) {
+        self.resolve = resolve
+    }
+
+    /// No passphrases: encrypted keys are skipped (and reported).
+    public static let none = PassphraseSource { _ in nil }
+
+    /// Reads the passphrase from an environment variable.
+    public static func environment(_ name: String = "DROVER_SSH_PASSPHRASE") -> PassphraseSource {
+        PassphraseSource { _ in ProcessInfo.processInfo.environment[name] }
+    }
+}
+
+/// Connection and authentication settings for one SSH connection.
+public struct SSHOptions: Sendable {
+    /// The remote user.
+    public var user: String
+    /// Private key files tried after the agent, in order (`~` is expanded).
+    public var identityFiles: [String]
+    /// The ssh-agent socket; nil or empty: no agent. Defaults to `SSH_AUTH_SOCK`.
+    public var agentSocket: String?
+    /// Where passphrases of encrypted keys come from.
+    public var passphrase: PassphraseSource
+    /// The known_hosts file used to verify and (with `accept-new`) record host keys.
+    public var knownHostsFile: String
+    public var hostKeyPolicy: HostKeyPolicy
+    /// Bound on the TCP connect.
+    public var connectTimeout: Duration
+    /// Bound on each protocol exchange (handshake, authentication, opening or closing a channel).
+    public var sessionTimeout: Duration
+    /// Interval of SSH keepalive messages while a command runs; nil disables them.
+    public var keepaliveInterval: Duration?
+
+    public init(
+        user: String = SSHOptions.currentUser,
+        identityFiles: [String] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa"],
+        agentSocket: String? = ProcessInfo.processInfo.environment["SSH_AUTH_SOCK"],
+        passphrase: PassphraseSource = .environment(),
+        knownHostsFile: String = "~/.ssh/known_hosts",
+        hostKeyPolicy: HostKeyPolicy = .strict,
+        connectTimeout: Duration = .seconds(10),
+        sessionTimeout: Duration = .seconds(30),
+        keepaliveInterval: Duration? = .seconds(15)
+    ) {
+        self.user = user
+        self.identityFiles = identityFiles
+        self.agentSocket = agentSocket
+        self.passphrase = passphrase
+        self.knownHostsFile = knownHostsFile
+        self.hostKeyPolicy = hostKeyPolicy
+        self.connectTimeout = connectTimeout
+        self.sessionTimeout = sessionTimeout
+        self.keepaliveInterval = keepaliveInterval
+    }
+
+    /// The name of the user running this process.
+    public static var currentUser: String {
+        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return ProcessInfo.processInfo.environment["USER"] ?? "root"
+    }
+
+    /// Expands a leading `~` to the home directory.
+    public static func expandingTilde(_ path: String) -> String {
+        guard path == "~" || path.hasPrefix("~/") else { return path }
+        return NSHomeDirectory() + path.dropFirst()
+    }
+}
+
+/// The outcome of a remote command.
+public struct CommandResult: Sendable, Equatable {
+    public var command: String
+    public var stdout: Data
+    public var stderr: Data
+    /// The exit status; 0 also when the command was killed by a signal (see `exitSignal`).
+    public var exitStatus: Int32
+    /// The signal name without `SIG` (e.g. `TERM`) when the command was killed by one.
+    public var exitSignal: String?
+    public var duration: Duration
+
+    /// True when the command exited 0 and was not killed by a signal.
+    public var succeeded: Bool { exitStatus == 0 && exitSignal == nil }
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+}
+
+/// One line of remote output, streamed as it arrives.
+public struct OutputLine: Sendable, Equatable {
+    public enum Stream: String, Sendable { case stdout, stderr }
+    public var stream: Stream
+    public var text: String
+
+    public init(stream: Stream, text: String) {
+        self.stream = stream
+        self.text = text
+    }
+}
+
+/// Progress of an upload.
+public struct UploadProgress: Sendable, Equatable {
+    public var bytesSent: Int64
+    public var totalBytes: Int64
+
+    public init(bytesSent: Int64, totalBytes: Int64) {
+        self.bytesSent = bytesSent
+        self.totalBytes = totalBytes
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Synchronization
+
+/// A dedicated OS thread that runs jobs one at a time, so that every libssh2 call of one session stays on
+/// one thread and never on Swift's cooperative pool.
+final class SessionThread: Sendable {
+    private struct State {
+        var jobs: [@Sendable () -> Void] = []
+        var finishing = false
+    }
+
+    private let state = Mutex(State())
+    private let signal = DispatchSemaphore(value: 0)
+
+    init(name: String) {
+        let thread = Thread { [self] in self.loop() }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Queues `job`; jobs run in order.
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        state.withLock { $0.jobs.append(job) }
+        signal.signal()
+    }
+
+    /// Runs `body` on the thread and returns its result to the awaiting task.
+    func perform<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            submit { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Lets the thread exit once the queued jobs have run.
+    func finish() {
+        state.withLock { $0.finishing = true }
+        signal.signal()
+    }
+
+    private func loop() {
+        while true {
+            signal.wait()
+            let (job, done): ((@Sendable () -> Void)?, Bool) = state.withLock { state in
+                if !state.jobs.isEmpty { return (state.jobs.removeFirst(), false) }
+                return (nil, state.finishing)
+            }
+            if let job { job() }
+            if done { return }
+        }
+    }
+}
+
+/// Marks one operation as cancelled and wakes the session's poll loop.
+final class CancelFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    private let wake: WakePipe
+
+    init(wake: WakePipe) { self.wake = wake }
+
+    var isCancelled: Bool { flag.load(ordering: .acquiring) }
+
+    func cancel() {
+        flag.store(true, ordering: .releasing)
+        wake.wake()
+    }
+}
+
+/// A self-pipe the poll loop watches, so cancellation interrupts a wait at once.
+final class WakePipe: Sendable {
+    private let fds: Mutex<(read: Int32, write: Int32)>
+
+    init() {
+        var pair: [Int32] = [-1, -1]
+        if pipe(&pair) == 0 {
+            for fd in pair {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+        }
+        fds = Mutex((pair[0], pair[1]))
+    }
+
+    var readDescriptor: Int32 { fds.withLock { $0.read } }
+
+    func wake() {
+        fds.withLock { fds in
+            guard fds.write >= 0 else { return }
+            var byte: UInt8 = 1
+            _ = write(fds.write, &byte, 1)
+        }
+    }
+
+    func drain() {
+        let fd = readDescriptor
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while fd >= 0, read(fd, &buffer, buffer.count) > 0 {}
+    }
+
+    func close() {
+        fds.withLock { fds in
+            if fds.read >= 0 { _ = Glibc.close(fds.read) }
+            if fds.write >= 0 { _ = Glibc.close(fds.write) }
+            fds = (-1, -1)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import Synchronization
+
+/// Hands out loopback addresses (127.0.x.y) not used by anything else in this process, and checks that
+/// nothing else on the machine listens there.
+public enum LoopbackAddresses {
+    private static let counter = Mutex<Int>(Int(getpid() % 200) * 256)
+
+    /// The next free loopback address on which `port` can be bound.
+    public static func next(port: Int) -> String {
+        while true {
+            let value = counter.withLock { value -> Int in
+                value += 1
+                return value
+            }
+            let third = 2 + (value / 254) % 250
+            let fourth = 1 + value % 254
+            let address = "127.0.\(third).\(fourth)"
+            if canBind(address: address, port: port) { return address }
+        }
+    }
+
+    /// True when a TCP listener could bind `address:port` now.
+    public static func canBind(address: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        var socketAddress = sockaddr_in()
+        socketAddress.sin_family = sa_family_t(AF_INET)
+        socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, address, &socketAddress.sin_addr)
+        return withUnsafePointer(to: &socketAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Synchronization
+
+/// A child process started with `posix_spawn`, reaped by pid (never through Foundation's `Process`,
+/// whose exit monitoring can hang when many children start and stop at once).
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    private let exitStatus = Mutex<Int32?>(nil)
+
+    init(pid: pid_t) { self.pid = pid }
+
+    /// True until the process has exited (and been reaped).
+    public var isRunning: Bool {
+        exitStatus.withLock { status in
+            guard status == nil else { return false }
+            var raw: Int32 = 0
+            let result = waitpid(pid, &raw, WNOHANG)
+            if result == pid { status = raw; return false }
+            if result < 0 && errno == ECHILD { status = -1; return false }
+            return true
+        }
+    }
+
+    /// Blocks until the process exits; returns its exit status (128+N when killed by signal N).
+    @discardableResult
+    public func wait() -> Int32 {
+        while isRunning { usleep(5_000) }
+        let raw = exitStatus.withLock { $0 } ?? -1
+        if raw == -1 { return -1 }
+        return raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+    }
+}
+
+/// Runs helper programs (ssh-keygen, ssh-add, sshd) and stops long-lived ones by pid.
+public enum Processes {
+    /// The result of a finished helper program.
+    public struct Output: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    /// Starts `executable`; standard streams are files (or /dev/null), never pipes, so no other child can
+    /// hold a pipe open by inheriting it.
+    public static func spawn(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                             stdin: String = "/dev/null", stdout: String = "/dev/null",
+                             stderr: String = "/dev/null") throws -> ChildProcess {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Own process group: a Ctrl-C aimed at the test run does not hit the servers first.
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        let env = (environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } } ?? ProcessInfo.processInfo.environment)
+            .map { "\($0.key)=\($0.value)" }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard rc == 0 else { throw FixtureError.commandFailed(executable, String(cString: strerror(rc))) }
+        register(pid)
+        return ChildProcess(pid: pid)
+    }
+
+    /// Runs `executable` with `arguments` to completion.
+    @discardableResult
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                           input: String? = nil) throws -> Output {
+        let directory = try temporaryDirectory("run")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let inPath = directory + "/stdin"
+        _ = FileManager.default.createFile(atPath: inPath, contents: Data((input ?? "").utf8))
+        let child = try spawn(executable, arguments, environment: environment, stdin: inPath,
+                              stdout: directory + "/stdout", stderr: directory + "/stderr")
+        let status = child.wait()
+        unregister(child.pid)
+        return Output(status: status,
+                      stdout: (try? String(contentsOfFile: directory + "/stdout", encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOfFile: directory + "/stderr", encoding: .utf8)) ?? "")
+    }
+
+    /// Runs blocking fixture work on a fresh thread, keeping Swift's cooperative pool free.
+    public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Stops a child: SIGTERM by pid, then SIGKILL after `grace`, and reaps it.
+    public static func stop(_ child: ChildProcess, grace: Duration = .seconds(3)) {
+        if child.isRunning { kill(child.pid, SIGTERM) }
+        let deadline = ContinuousClock.now + grace
+        while child.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
+        if child.isRunning { kill(child.pid, SIGKILL) }
+        child.wait()
+        unregister(child.pid)
+    }
+
+    /// Stops a process that is not our child (e.g. a session process of an sshd) by pid.
+    public static func stop(pid: pid_t, grace: Duration = .seconds(1)) {
+        guard pid > 0, isAlive(pid) else { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while isAlive(pid), ContinuousClock.now < deadline { usleep(10_000) }
+        if isAlive(pid) { kill(pid, SIGKILL) }
+    }
+
+    /// True while `pid` exists and is not a zombie.
+    public static func isAlive(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        if let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex {
+            return stat[stat.index(close, offsetBy: 2)] != "Z"
+        }
+        return true
+    }
+
+    /// The pids of all descendants of `pid`, read from /proc.
+    public static func descendants(of pid: pid_t) -> [pid_t] {
+        var parents: [pid_t: [pid_t]] = [:]
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries {
+            guard let child = pid_t(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            // After the command name: state, then the parent pid.
+            if fields.count > 1, let parent = pid_t(fields[1]), parent != child { parents[parent, default: []].append(child) }
+        }
+        var result: [pid_t] = []
+        var queue = [pid]
+        while let next = queue.popLast() {
+            for child in parents[next] ?? [] where !result.contains(child) {
+                result.append(child)
+                queue.append(child)
+            }
+        }
+        return result
+    }
+
+    private static let registry = Mutex<Set<pid_t>>([])
+    private static let installExitHook: Void = {
+        atexit {
+            let pids = Processes.registry.withLock { $0 }
+            for pid in pids { kill(pid, SIGKILL) }
+        }
+    }()
+
+    /// Remembers a long-lived child so it is killed even if the test process exits early.
+    static func register(_ pid: pid_t) {
+        _ = installExitHook
+        registry.withLock { _ = $0.insert(pid) }
+    }
+
+    static func unregister(_ pid: pid_t) {
+        registry.withLock { _ = $0.remove(pid) }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// Client key pairs generated once per process with ssh-keygen.
+public struct TestKeys: Sendable {
+    /// A private key path and its public key line.
+    public struct Pair: Sendable {
+        public var privateKey: String
+        public var publicKey: String
+    }
+
+    /// The passphrase of ``encrypted``.
+    public static let passphrase = "correct horse battery staple"
+
+    public var ed25519: Pair
+    public var ecdsa: Pair
+    /// An ed25519 key encrypted with ``passphrase``.
+    public var encrypted: Pair
+    /// An RSA key, which libssh2 1.10 cannot use against OpenSSH 9 (SHA-1 signatures).
+    public var rsa: Pair
+    public var directory: String
+
+    /// Generates (once) and returns the keys.
+    public static func shared() throws -> TestKeys {
+        try cached.get()
+    }
+
+    private static let cached: Result<TestKeys, any Error> = Result { try TestKeys(generateIn: temporaryDirectory("keys")) }
+
+    private init(generateIn directory: String) throws {
+        self.directory = directory
+        func generate(_ name: String, _ type: [String], passphrase: String = "") throws -> Pair {
+            let path = directory + "/" + name
+            let result = try Processes.run("/usr/bin/ssh-keygen", ["-q"] + type + ["-N", passphrase, "-C", "drover-test-\(name)", "-f", path])
+            guard result.status == 0 else { throw FixtureError.commandFailed("ssh-keygen", result.stderr) }
+            return Pair(privateKey: path, publicKey: try String(contentsOfFile: path + ".pub", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        ed25519 = try generate("id_ed25519", ["-t", "ed25519"])
+        ecdsa = try generate("id_ecdsa", ["-t", "ecdsa", "-b", "256", "-m", "PEM"])
+        encrypted = try generate("id_encrypted", ["-t", "ed25519"], passphrase: Self.passphrase)
+        rsa = try generate("id_rsa", ["-t", "rsa", "-b", "2048"])
+    }
+}
+
+/// A fresh private directory under the system temporary directory.
+public func temporaryDirectory(_ label: String) throws -> String {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("drover-\(label)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true,
+                                            attributes: [.posixPermissions: 0o700])
+    return base.path
+}
+
+/// Errors of the test fixtures.
+public enum FixtureError: LocalizedError {
+    case commandFailed(String, String)
+    case serverDidNotStart(String, String)
+    case unavailable(String)
+
+    public var errorDescription: String? {
+        switch self {
+        case let .commandFailed(command, output): return "\(command) failed: \(output)"
+        case let .serverDidNotStart(address, log): return "sshd on \(address) did not start:\n\(log)"
+        case let .unavailable(message): return message
+        }
+    }
+}
