@@ -96,10 +96,13 @@ public final class SSHServer: @unchecked Sendable {
             publicKeys.append(line)
         }
         hostPublicKeys = publicKeys
-        if !configuration.environment.isEmpty {
-            let pairs = configuration.environment.sorted { $0.key < $1.key }.map { "\"\($0.key)=\($0.value)\"" }
-            config.append("SetEnv " + pairs.joined(separator: " "))
-        }
+        // A private HOME keeps the login user's dotfiles (a slow ~/.bashrc, say) out of tests and benchmarks.
+        let home = directory + "/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        var environment = ["HOME": home]
+        environment.merge(configuration.environment) { $1 }
+        let pairs = environment.sorted { $0.key < $1.key }.map { "\"\($0.key)=\($0.value)\"" }
+        config.append("SetEnv " + pairs.joined(separator: " "))
         config += configuration.extraConfig
         try config.joined(separator: "\n").appending("\n").write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
         let authorized = configuration.authorizedKeys ?? [keys.ed25519.publicKey, keys.ecdsa.publicKey, keys.encrypted.publicKey, keys.rsa.publicKey]

@@ -1,6 +1,32 @@
 import ArgumentParser
 
+/// The `drover` command: parses arguments and calls into the Drover libraries.
 @main
 struct Drover: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "drover", abstract: "x", version: "0.1.0")
+    static let configuration = CommandConfiguration(
+        commandName: "drover",
+        abstract: "Upgrade and repair Chef Backend high-availability clusters over SSH.",
+        discussion: """
+            Drover connects to every backend of a Chef Backend cluster over SSH (libssh2), \
+            discovers the leader, refuses to start on an unhealthy cluster, and runs the documented \
+            procedures with live verification.
+
+            SSH keys: use ed25519 or ECDSA keys. libssh2 1.10 signs RSA keys only with SHA-1, \
+            which OpenSSH 8.8 and later refuse.
+
+            EXIT CODES (the same for every command):
+              0    success
+              1    a step failed after changes began; the cluster needs attention (see the summary)
+              2    refused before any change (pre-flight failed, unreachable node, host key problem)
+              3    another run holds the cluster's lock
+              64   usage error or invalid input (inventory, playbook, arguments)
+              130  interrupted
+            """,
+        version: DroverVersion.current
+    )
+}
+
+/// The version `drover --version` prints.
+enum DroverVersion {
+    static let current = "0.1.0-dev"
 }
