@@ -68,6 +68,32 @@ let package = Package(
             path: "Benchmarks/SSHRoundTrip",
             swiftSettings: strict
         ),
+        // The simulated Chef Backend node (Fixtures/Simulator): a state library and the executable that
+        // answers as chef-backend-ctl, dpkg, rpm, yum and df on each sandbox node. It shares no code with
+        // Drover's parsers, so Drover cannot come to depend on its quirks.
+        .target(
+            name: "SimulatedChefBackend",
+            path: "Fixtures/Simulator/SimulatedChefBackend",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "chef-backend-sim",
+            dependencies: ["SimulatedChefBackend"],
+            path: "Fixtures/Simulator/chef-backend-sim",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "DroverSandbox",
+            dependencies: ["DroverSSH", "DroverTestSupport", "SimulatedChefBackend"],
+            path: "Fixtures/Sandbox/DroverSandbox",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "drover-sandbox",
+            dependencies: ["DroverSandbox", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Fixtures/Sandbox/drover-sandbox",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "DroverSSHTests",
             dependencies: [

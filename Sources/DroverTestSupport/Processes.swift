@@ -159,7 +159,7 @@ public enum Processes {
         registry.withLock { _ = $0.insert(pid) }
     }
 
-    static func unregister(_ pid: pid_t) {
+    public static func unregister(_ pid: pid_t) {
         registry.withLock { _ = $0.remove(pid) }
     }
 }

@@ -20,11 +20,13 @@ public struct SSHServerConfiguration: Sendable {
     public var bindMounts: [(source: String, target: String)]
     /// Address to listen on; nil picks a free 127.0.x.y.
     public var address: String?
+    /// The server's directory; nil makes a temporary one. Host keys already there are reused.
+    public var directory: String?
 
     public init(port: Int = 2222, authorizedKeys: [String]? = nil, environment: [String: String] = [:],
                 hostKeyTypes: [String] = ["ed25519", "ecdsa"], logLevel: String = "VERBOSE",
                 extraConfig: [String] = [], bindMounts: [(source: String, target: String)] = [],
-                address: String? = nil) {
+                address: String? = nil, directory: String? = nil) {
         self.port = port
         self.authorizedKeys = authorizedKeys
         self.environment = environment
@@ -33,6 +35,7 @@ public struct SSHServerConfiguration: Sendable {
         self.extraConfig = extraConfig
         self.bindMounts = bindMounts
         self.address = address
+        self.directory = directory
     }
 }
 
@@ -69,7 +72,12 @@ public final class SSHServer: @unchecked Sendable {
         let keys = try TestKeys.shared()
         port = configuration.port
         address = configuration.address ?? LoopbackAddresses.next(port: configuration.port)
-        directory = try temporaryDirectory("sshd-\(address)")
+        if let chosen = configuration.directory {
+            try FileManager.default.createDirectory(atPath: chosen, withIntermediateDirectories: true)
+            directory = chosen
+        } else {
+            directory = try temporaryDirectory("sshd-\(address)")
+        }
         if geteuid() == 0 { try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true) }
 
         var publicKeys: [String] = []
@@ -89,8 +97,10 @@ public final class SSHServer: @unchecked Sendable {
         ]
         for type in configuration.hostKeyTypes {
             let path = "\(directory)/ssh_host_\(type)_key"
-            let result = try Processes.run("/usr/bin/ssh-keygen", ["-q", "-t", type, "-N", "", "-f", path])
-            guard result.status == 0 else { throw FixtureError.commandFailed("ssh-keygen", result.stderr) }
+            if !FileManager.default.fileExists(atPath: path) {
+                let result = try Processes.run("/usr/bin/ssh-keygen", ["-q", "-t", type, "-N", "", "-f", path])
+                guard result.status == 0 else { throw FixtureError.commandFailed("ssh-keygen", result.stderr) }
+            }
             config.append("HostKey \(path)")
             let line = try String(contentsOfFile: path + ".pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
             publicKeys.append(line)
@@ -131,7 +141,18 @@ public final class SSHServer: @unchecked Sendable {
         }
     }
 
-    deinit { stop() }
+    deinit {
+        if !detached { stop() }
+    }
+
+    private var detached = false
+
+    /// Leaves the server running after this object and this process are gone (the sandbox stops it
+    /// later by pid).
+    public func detach() {
+        detached = true
+        Processes.unregister(process.pid)
+    }
 
     /// Starts servers in parallel, off the cooperative pool; if one fails, the others are stopped.
     public static func start(_ configurations: [SSHServerConfiguration]) async throws -> [SSHServer] {

@@ -1,0 +1,413 @@
+import DroverSSH
+import DroverTestSupport
+import Foundation
+import SimulatedChefBackend
+
+/// A simulated three-node Chef Backend cluster: one real sshd per node on its own loopback address
+/// (port 22), each in its own mount namespace, answering through the chef-backend simulator.
+///
+/// Needs root (port 22 and bind mounts). Everything lives under ``directory``; `down` stops what `up`
+/// started, by pid, and removes it.
+public struct Sandbox {
+    /// What `up` records so later commands (status, break, heal, down) can find everything.
+    public struct Record: Codable, Sendable {
+        public struct Node: Codable, Sendable {
+            public var name: String
+            public var address: String
+            public var pid: Int32?
+        }
+
+        public var nodes: [Node]
+        public var simulator: String
+        public var createdMountPoints: [String]
+        public var started: Date
+        public var packageVersion: String
+        public var packageFormat: String
+    }
+
+    public let directory: String
+
+    public init(directory: String) {
+        self.directory = (directory as NSString).standardizingPath
+    }
+
+    public var recordPath: String { directory + "/sandbox.json" }
+    public var statePath: String { directory + "/state.json" }
+    public var commandLog: String { directory + "/commands.log" }
+    public var inventoryPath: String { directory + "/inventory.yml" }
+    public var knownHostsPath: String { directory + "/known_hosts" }
+    public var identityPath: String { directory + "/id_ed25519" }
+    public var sshConfigPath: String { directory + "/ssh_config" }
+    public var store: StateStore { StateStore(path: statePath) }
+
+    /// The record of a running sandbox, if there is one.
+    public func record() -> Record? {
+        guard let data = FileManager.default.contents(atPath: recordPath) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(Record.self, from: data)
+    }
+
+    private func save(_ record: Record) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(record).write(to: URL(fileURLWithPath: recordPath), options: .atomic)
+    }
+
+    // MARK: up
+
+    /// Options of `up`.
+    public struct UpOptions: Sendable {
+        public var version = "2.3.15"
+        public var targetVersion = "2.3.16"
+        public var packageFormat = "deb"
+        /// Multiplies the simulator's delays (1: seconds, as in the demo; 0.05: tests).
+        public var delayScale = 1.0
+        public var simulatorPath: String
+
+        public init(simulatorPath: String) { self.simulatorPath = simulatorPath }
+    }
+
+    /// The package file name for a version, as Chef names them.
+    public static func packageName(version: String, format: String) -> String {
+        format == "rpm" ? "chef-backend-\(version)-1.el7.x86_64.rpm" : "chef-backend_\(version)-1_amd64.deb"
+    }
+
+    /// Starts the cluster and writes its inventory, known_hosts and ssh_config.
+    public func up(_ options: UpOptions) async throws -> Record {
+        if let existing = record() {
+            throw SandboxError.alreadyRunning(directory, existing.started)
+        }
+        guard geteuid() == 0 else { throw SandboxError.needsRoot }
+        guard SSHServer.isAvailable else { throw SandboxError.missing(SSHServer.unavailableReason) }
+        guard FileManager.default.isExecutableFile(atPath: options.simulatorPath) else {
+            throw SandboxError.missing("the simulator is not built at \(options.simulatorPath): run `swift build` first")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var created: [String] = []
+        for path in NodePaths.privatePrefixes where !FileManager.default.fileExists(atPath: path) {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            created.append(path)
+        }
+        var record = Record(nodes: [], simulator: options.simulatorPath, createdMountPoints: created, started: Date(),
+                            packageVersion: options.targetVersion, packageFormat: options.packageFormat)
+        try save(record)
+        do {
+            try prepareFiles(options)
+            var nodes: [SimulatedNode] = []
+            for index in 1...3 {
+                let name = "be\(index)"
+                let address = LoopbackAddresses.next(port: 22)
+                let root = directory + "/nodes/" + name
+                for prefix in NodePaths.privatePrefixes {
+                    try FileManager.default.createDirectory(atPath: root + prefix, withIntermediateDirectories: true)
+                }
+                var node = SimulatedNode(name: name, ip: address, guid: Self.guid(), root: root, phase: .synced,
+                                         runningVersion: options.version)
+                let now = Date().addingTimeInterval(-Double.random(in: 80_000...120_000))
+                for (offset, service) in SimulatedCluster.services.enumerated() {
+                    node.serviceSince[service] = now.addingTimeInterval(Double(offset))
+                    node.pids[service] = 6600 + index * 100 + offset * 7
+                }
+                try installFiles(node: node, options: options)
+                nodes.append(node)
+                record.nodes.append(Record.Node(name: name, address: address, pid: nil))
+            }
+            try save(record)
+            try store.save(SimulatedCluster(nodes: nodes, leader: "be1", delays: Delays(scale: options.delayScale)))
+            for (index, node) in nodes.enumerated() {
+                record.nodes[index].pid = try await startServer(node)
+                try save(record)
+            }
+            try writeClientFiles(nodes: nodes, options: options)
+            return record
+        } catch {
+            try? await down()
+            throw error
+        }
+    }
+
+    static func guid() -> String {
+        (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+
+    private func prepareFiles(_ options: UpOptions) throws {
+        let bin = directory + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for tool in ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df"] {
+            try? FileManager.default.removeItem(atPath: bin + "/" + tool)
+            try FileManager.default.createSymbolicLink(atPath: bin + "/" + tool, withDestinationPath: options.simulatorPath)
+        }
+        if !FileManager.default.fileExists(atPath: identityPath) {
+            let result = try Processes.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "drover-sandbox", "-f", identityPath])
+            guard result.status == 0 else { throw SandboxError.missing("ssh-keygen failed: \(result.stderr)") }
+        }
+        _ = FileManager.default.createFile(atPath: commandLog, contents: nil)
+    }
+
+    private func installFiles(node: SimulatedNode, options: UpOptions) throws {
+        let manifest = node.hostPath(NodePaths.manifest)
+        let json = #"{"manifest_format":2,"software":{},"build_version":"\#(options.version)","build_git_revision":"simulated","license":"Chef EULA"}"#
+        try (json + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        try "publish_address '\(node.ip)'\n".write(toFile: node.hostPath(NodePaths.config), atomically: true, encoding: .utf8)
+        try #"{"postgresql":{"db_superuser_password":"sandbox-secret-db","replication_password":"sandbox-secret-repl"},"etcd":{"initial_cluster_token":"sandbox-token"},"elasticsearch":{"cluster_name":"ChefBackend-sandbox"}}"#
+            .write(toFile: node.hostPath(NodePaths.secrets), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: node.hostPath("/var/opt/chef-backend/leaderl/data"), withIntermediateDirectories: true)
+        let package = node.hostPath("/var/tmp/" + Self.packageName(version: options.targetVersion, format: options.packageFormat))
+        var contents = "Package: chef-backend\nVersion: \(options.targetVersion)-1\nArchitecture: amd64\n"
+        contents += String(repeating: "simulated package payload\n", count: 4096)
+        try contents.write(toFile: package, atomically: true, encoding: .utf8)
+    }
+
+    private func startServer(_ node: SimulatedNode) async throws -> Int32 {
+        let publicKey = try String(contentsOfFile: identityPath + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let record = record() else { throw SandboxError.notRunning(directory) }
+        let environment = [
+            "DROVER_SIM_NODE": node.name, "DROVER_SIM_STATE": statePath, "DROVER_SIM_LOG": commandLog,
+            "PATH": directory + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+        ]
+        let configuration = SSHServerConfiguration(
+            port: 22, authorizedKeys: [publicKey], environment: environment, hostKeyTypes: ["ed25519", "ecdsa"],
+            extraConfig: ["ForceCommand \(record.simulator) login"],
+            bindMounts: NodePaths.privatePrefixes.map { (source: node.root + $0, target: $0) },
+            address: node.ip, directory: directory + "/sshd/" + node.name)
+        let server = try await Processes.offPool { try SSHServer(configuration) }
+        server.detach()
+        return server.pid
+    }
+
+    private func writeClientFiles(nodes: [SimulatedNode], options: UpOptions) throws {
+        var knownHosts = ""
+        var sshConfig = "# ssh -F \(sshConfigPath) be1\n"
+        for node in nodes {
+            for type in ["ed25519", "ecdsa"] {
+                let key = try String(contentsOfFile: directory + "/sshd/\(node.name)/ssh_host_\(type)_key.pub", encoding: .utf8)
+                knownHosts += node.ip + " " + key.split(separator: " ").prefix(2).joined(separator: " ") + "\n"
+            }
+            sshConfig += """
+                Host \(node.name)
+                  HostName \(node.ip)
+                  User root
+                  IdentityFile \(identityPath)
+                  IdentitiesOnly yes
+                  UserKnownHostsFile \(knownHostsPath)
+                  StrictHostKeyChecking yes
+                  LogLevel ERROR
+
+                """
+        }
+        try knownHosts.write(toFile: knownHostsPath, atomically: true, encoding: .utf8)
+        try sshConfig.write(toFile: sshConfigPath, atomically: true, encoding: .utf8)
+        let scale = options.delayScale
+        func duration(_ seconds: Double) -> String { seconds < 1 ? "\(max(10, Int(seconds * 1000)))ms" : "\(Int(seconds.rounded(.up)))s" }
+        let inventory = """
+            # Inventory of the drover-sandbox cluster, written by `drover-sandbox up`.
+            cluster: sandbox
+            ssh:
+              user: root
+              port: 22
+              identity_files: [\(identityPath)]
+              known_hosts: \(knownHostsPath)
+              host_key_checking: strict
+              connect_timeout: 5s
+              command_timeout: 5m
+            package:
+              path: /var/tmp/\(Self.packageName(version: options.targetVersion, format: options.packageFormat))
+              version: \(options.targetVersion)
+            backends:
+            \(nodes.map { "  - name: \($0.name)\n    host: \($0.ip)" }.joined(separator: "\n"))
+            timeouts:
+              rejoin: \(duration(max(30, 60 * scale)))
+              failover: \(duration(max(30, 60 * scale)))
+              poll_interval: \(duration(max(0.05, 0.5 * scale)))
+              stable_polls: 2
+
+            """
+        try inventory.write(toFile: inventoryPath, atomically: true, encoding: .utf8)
+    }
+
+    // MARK: down
+
+    /// Stops every sshd the sandbox started (and their sessions) by pid, then removes its files.
+    public func down() async throws {
+        guard let record = record() else { throw SandboxError.notRunning(directory) }
+        try await Processes.offPool {
+            for node in record.nodes {
+                guard let pid = node.pid else { continue }
+                let children = Processes.descendants(of: pid)
+                Processes.stop(pid: pid, grace: .seconds(3))
+                for child in children { Processes.stop(pid: child, grace: .milliseconds(500)) }
+            }
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        for path in record.createdMountPoints.reversed() {
+            if (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
+    }
+
+    /// Pids of sshd servers that are still running.
+    public func runningPids() -> [Int32] {
+        (record()?.nodes.compactMap(\.pid) ?? []).filter { Processes.isAlive($0) }
+    }
+
+    // MARK: status
+
+    /// A human-readable summary of the sandbox and the simulated cluster.
+    public func statusReport() throws -> String {
+        guard let record = record() else { throw SandboxError.notRunning(directory) }
+        let cluster = try store.update { cluster, _ in cluster }
+        var rows = [["node", "address", "sshd", "phase", "role", "running", "faults"]]
+        for (node, entry) in zip(cluster.nodes, record.nodes) {
+            let alive = entry.pid.map { Processes.isAlive($0) ? "pid \($0)" : "stopped" } ?? "stopped"
+            rows.append([node.name, node.ip, alive, SimulatedCluster.label(node.phase), cluster.role(of: node) ?? "-",
+                         node.runningVersion,
+                         (node.faults.map(\.rawValue) + node.servicesDown.sorted().map { "service-down:\($0)" } + (node.unreachable ? ["unreachable"] : [])).joined(separator: ",")])
+        }
+        var text = "Sandbox in \(directory) (started \(ISO8601DateFormatter().string(from: record.started)))\n"
+        text += Formats.table(rows)
+        text += "leader: \(cluster.currentLeader?.name ?? "none"); cluster failover: \(cluster.clusterFailover ? "on" : "off"); outages recorded: \(cluster.outages.count)\n"
+        text += "inventory: \(inventoryPath)\nssh: ssh -F \(sshConfigPath) be1\n"
+        return text
+    }
+
+    // MARK: faults
+
+    /// Faults `break` can inject.
+    public static let faultNames = Fault.allCases.map(\.rawValue) + [
+        "unreachable", "service-down:SERVICE", "partition", "two-nodes-lost", "deposed-leader", "partially-synced",
+    ]
+
+    /// Injects a fault into one node (or, for partition, the whole cluster).
+    public func breakNode(_ name: String, fault: String) async throws {
+        guard var record = record() else { throw SandboxError.notRunning(directory) }
+        guard let recordIndex = record.nodes.firstIndex(where: { $0.name == name }) else { throw SandboxError.unknownNode(name) }
+        var stopNodes: [String] = []
+        try store.update { cluster, now in
+            guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
+            if let known = Fault(rawValue: fault) {
+                cluster.nodes[index].faults.insert(known)
+                if known == .diskFull { return }
+                return
+            }
+            switch fault {
+            case "unreachable":
+                stopNodes = [name]
+                markUnreachable(&cluster, index, now)
+            case let value where value.hasPrefix("service-down:"):
+                let service = String(value.dropFirst("service-down:".count))
+                guard SimulatedCluster.services.contains(service) else { throw SandboxError.unknownFault(fault) }
+                cluster.nodes[index].servicesDown.insert(service)
+                cluster.nodes[index].serviceSince[service] = now
+            case "partition":
+                cluster.election = nil
+                cluster.setLeader(nil, at: now)
+                for other in cluster.nodes.indices where cluster.nodes[other].isMember {
+                    cluster.setPhase(other, .waiting, at: now)
+                }
+            case "two-nodes-lost":
+                cluster.election = nil
+                cluster.setLeader(nil, at: now)
+                for other in cluster.nodes.indices where other != index {
+                    stopNodes.append(cluster.nodes[other].name)
+                    cluster.nodes[other].unreachable = true
+                    cluster.setPhase(other, .waiting, at: now)
+                }
+                cluster.setPhase(index, .waiting, at: now)
+            case "deposed-leader":
+                guard cluster.currentLeader?.name == name else { throw SandboxError.invalid("\(name) is not the leader; deposed-leader applies to the leader") }
+                cluster.election = nil
+                cluster.setLeader(nil, at: now)
+                cluster.setPhase(index, .deposed, at: now)
+                cluster.writeSentinel(index, NodePaths.noStartPgsql, present: true)
+                for other in cluster.nodes.indices where other != index && cluster.nodes[other].isMember {
+                    cluster.setPhase(other, .waiting, at: now)
+                }
+            case "partially-synced":
+                cluster.setPhase(index, .partiallySynced, at: now)
+                cluster.writeSentinel(index, NodePaths.unsynced, present: true)
+            default:
+                throw SandboxError.unknownFault(fault)
+            }
+        }
+        for node in stopNodes {
+            guard let entry = record.nodes.firstIndex(where: { $0.name == node }), let pid = record.nodes[entry].pid else { continue }
+            try await Processes.offPool {
+                let children = Processes.descendants(of: pid)
+                Processes.stop(pid: pid)
+                for child in children { Processes.stop(pid: child, grace: .milliseconds(300)) }
+            }
+            record.nodes[entry].pid = nil
+        }
+        _ = recordIndex
+        try save(record)
+    }
+
+    private func markUnreachable(_ cluster: inout SimulatedCluster, _ index: Int, _ now: Date) {
+        cluster.nodes[index].unreachable = true
+        guard cluster.leader == cluster.nodes[index].name else { return }
+        cluster.setLeader(nil, at: now)
+        if cluster.clusterFailover, let candidate = cluster.members.first(where: { $0.name != cluster.nodes[index].name && $0.phase == .synced && $0.nodeFailover && !$0.unreachable }) {
+            cluster.election = Election(completes: now + cluster.delays.seconds(cluster.delays.election), winner: candidate.name)
+        }
+    }
+
+    /// Clears a node's faults; an unreachable node's sshd is started again and the node re-syncs.
+    public func heal(_ name: String) async throws {
+        guard var record = record() else { throw SandboxError.notRunning(directory) }
+        guard let entry = record.nodes.firstIndex(where: { $0.name == name }) else { throw SandboxError.unknownNode(name) }
+        let node: SimulatedNode = try store.update { cluster, now in
+            guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
+            cluster.nodes[index].faults = []
+            for service in cluster.nodes[index].servicesDown {
+                cluster.nodes[index].serviceSince[service] = now
+            }
+            cluster.nodes[index].servicesDown = []
+            if cluster.nodes[index].unreachable {
+                cluster.nodes[index].unreachable = false
+                if cluster.nodes[index].isMember {
+                    cluster.setPhase(index, .rejoining(until: now + cluster.delays.seconds(cluster.delays.rejoin)), at: now)
+                }
+            } else if cluster.nodes[index].phase == .waiting, cluster.currentLeader != nil {
+                cluster.setPhase(index, .rejoining(until: now + cluster.delays.seconds(cluster.delays.rejoin)), at: now)
+            }
+            return cluster.nodes[index]
+        }
+        if record.nodes[entry].pid.map({ !Processes.isAlive($0) }) ?? true {
+            record.nodes[entry].pid = try await startServer(node)
+            try save(record)
+        }
+    }
+}
+
+/// Errors of the sandbox, each with what to do.
+public enum SandboxError: LocalizedError {
+    case alreadyRunning(String, Date)
+    case notRunning(String)
+    case needsRoot
+    case missing(String)
+    case unknownNode(String)
+    case unknownFault(String)
+    case invalid(String)
+
+    public var errorDescription: String? {
+        switch self {
+        case let .alreadyRunning(directory, started):
+            return "a sandbox is already running in \(directory) (started \(ISO8601DateFormatter().string(from: started))); stop it with `drover-sandbox down` or choose another --dir"
+        case let .notRunning(directory):
+            return "no sandbox in \(directory); start one with `drover-sandbox up`"
+        case .needsRoot:
+            return "the sandbox needs root: each node's sshd listens on port 22 and keeps its files private with bind mounts in its own mount namespace; run it as root (sudo)"
+        case let .missing(message):
+            return message
+        case let .unknownNode(name):
+            return "no node named \(name) in the sandbox; nodes are be1, be2, be3"
+        case let .unknownFault(fault):
+            return "unknown fault \(fault); faults: \(Sandbox.faultNames.joined(separator: ", "))"
+        case let .invalid(message):
+            return message
+        }
+    }
+}

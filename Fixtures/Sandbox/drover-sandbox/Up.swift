@@ -1,0 +1,52 @@
+import ArgumentParser
+import DroverSandbox
+import Foundation
+
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start a three-node cluster and write its inventory, known_hosts and ssh_config.")
+
+    @OptionGroup var options: SandboxOptions
+
+    @Option(help: "The chef-backend version the cluster runs.")
+    var version = "2.3.15"
+
+    @Option(help: "The version of the package placed in /var/tmp on every node.")
+    var target = "2.3.16"
+
+    @Option(help: "Package format: deb or rpm.")
+    var format = "deb"
+
+    @Option(help: "Multiplier of the simulator's delays (1: seconds, like a real cluster; 0.05: tests).")
+    var delayScale = 1.0
+
+    func validate() throws {
+        guard ["deb", "rpm"].contains(format) else { throw ValidationError("--format must be deb or rpm, not \(format)") }
+        guard delayScale > 0 else { throw ValidationError("--delay-scale must be positive") }
+    }
+
+    func run() async throws {
+        let simulator = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("chef-backend-sim").path
+        var upOptions = Sandbox.UpOptions(simulatorPath: simulator)
+        upOptions.version = version
+        upOptions.targetVersion = target
+        upOptions.packageFormat = format
+        upOptions.delayScale = delayScale
+        let sandbox = options.sandbox
+        do {
+            let record = try await sandbox.up(upOptions)
+            print("Sandbox cluster up in \(sandbox.directory): chef-backend \(version), package \(target) in /var/tmp")
+            for node in record.nodes { print("  \(node.name)  \(node.address):22  sshd pid \(node.pid.map(String.init) ?? "-")") }
+            print("""
+                Inventory:   \(sandbox.inventoryPath)
+                Known hosts: \(sandbox.knownHostsPath)
+                Command log: \(sandbox.commandLog)
+                Try:         ssh -F \(sandbox.sshConfigPath) be1 chef-backend-ctl status
+                Faults:      drover-sandbox break be2 upgrade-fails   (heal with: drover-sandbox heal be2)
+                Stop:        drover-sandbox down
+                """)
+        } catch {
+            throw fail(error)
+        }
+    }
+}

@@ -1,0 +1,268 @@
+import Foundation
+
+/// Where a node stands in its life cycle; time moves it forward (see ``SimulatedCluster/advance(to:)``).
+public enum NodePhase: Codable, Equatable, Sendable {
+    /// Running and fully synced (the leader, or a synced follower).
+    case synced
+    /// Services restarting after an upgrade or join: leaderl `waiting_for_leader`, PostgreSQL offline,
+    /// Elasticsearch not yet back.
+    case rejoining(until: Date)
+    /// Following again, PostgreSQL syncing (unsynced sentinel present). `until` nil: it never finishes.
+    case syncing(since: Date, until: Date?)
+    /// The sync failed: sentinel left behind, `waiting_for_leader`, leader ineligible.
+    case partiallySynced
+    /// No leader to follow (partition, failed upgrade, quorum loss).
+    case waiting
+    /// A deposed leader held down by `no-start-pgsql`.
+    case deposed
+    /// Not (or no longer) a member: cleansed, removed or freshly installed.
+    case outside
+}
+
+/// Tunable delays, scaled so tests run near-instantly and the demo looks real.
+public struct Delays: Codable, Equatable, Sendable {
+    public var scale: Double
+    public var rejoin: Double = 2
+    public var sync: Double = 3
+    public var election: Double = 2
+    public var serviceRestart: Double = 0.5
+
+    public init(scale: Double) { self.scale = scale }
+
+    public func seconds(_ base: Double) -> TimeInterval { max(0.01, base * scale) }
+}
+
+/// A fault injected into one node (or the cluster) by a test or a person.
+public enum Fault: String, Codable, CaseIterable, Sendable {
+    /// `chef-backend-ctl upgrade` exits non-zero; the node is left waiting_for_leader.
+    case upgradeFails = "upgrade-fails"
+    /// PostgreSQL never finishes syncing after the next upgrade or join (partially_synced).
+    case neverSyncs = "never-syncs"
+    /// The WAL a follower needs is gone: `pgsql-follow` fails without `--force-basebackup`.
+    case walGone = "wal-gone"
+    /// Elections never complete (the cluster stays leaderless).
+    case electionStalls = "election-stalls"
+    /// Free space of /var/opt/chef-backend drops below 250 MB.
+    case diskFull = "disk-full"
+}
+
+/// One simulated backend node.
+public struct SimulatedNode: Codable, Equatable, Sendable {
+    public var name: String
+    public var ip: String
+    public var guid: String
+    /// Host directory holding the node's private paths (`opt/chef-backend`, `var/opt/chef-backend`, ...).
+    public var root: String
+    public var phase: NodePhase
+    public var nodeFailover = true
+    /// The version the node's services run (changes on `upgrade`, not on package install).
+    public var runningVersion: String
+    /// The machine is down or unreachable (its sshd is stopped).
+    public var unreachable = false
+    public var servicesDown: Set<String> = []
+    public var serviceSince: [String: Date] = [:]
+    public var pids: [String: Int] = [:]
+    public var faults: Set<Fault> = []
+
+    public init(name: String, ip: String, guid: String, root: String, phase: NodePhase, runningVersion: String) {
+        self.name = name
+        self.ip = ip
+        self.guid = guid
+        self.root = root
+        self.phase = phase
+        self.runningVersion = runningVersion
+    }
+
+    public var isMember: Bool { phase != .outside }
+
+    /// The host path of a path as the node sees it (`/var/opt/chef-backend/...`).
+    public func hostPath(_ path: String) -> String {
+        for prefix in NodePaths.privatePrefixes where path == prefix || path.hasPrefix(prefix + "/") {
+            return root + path
+        }
+        return path
+    }
+}
+
+/// The node-local paths each simulated node keeps private (bind mounts in its own mount namespace).
+public enum NodePaths {
+    public static let privatePrefixes = ["/opt/chef-backend", "/var/opt/chef-backend", "/etc/chef-backend",
+                                         "/var/opt/chef-backup", "/var/tmp", "/root"]
+    public static let manifest = "/opt/chef-backend/version-manifest.json"
+    public static let unsynced = "/var/opt/chef-backend/leaderl/data/unsynced"
+    public static let noStartPgsql = "/var/opt/chef-backend/leaderl/data/no-start-pgsql"
+    public static let config = "/etc/chef-backend/chef-backend.rb"
+    public static let secrets = "/etc/chef-backend/chef-backend-secrets.json"
+}
+
+/// A change of a node's phase or of the leader, kept so tests can check ordering invariants.
+public struct Transition: Codable, Equatable, Sendable {
+    public var time: Date
+    public var node: String
+    public var from: String
+    public var to: String
+}
+
+/// A time without a leader caused by upgrading the leader in place (without `--failover`).
+public struct Outage: Codable, Equatable, Sendable {
+    public var node: String
+    public var start: Date
+    public var end: Date?
+}
+
+/// An election in progress: no leader until it completes (never, when it stalls).
+public struct Election: Codable, Equatable, Sendable {
+    public var completes: Date?
+    public var winner: String
+
+    public init(completes: Date?, winner: String) {
+        self.completes = completes
+        self.winner = winner
+    }
+}
+
+/// The state all three simulated nodes share (standing in for etcd).
+public struct SimulatedCluster: Codable, Equatable, Sendable {
+    public static let services = ["elasticsearch", "epmd", "etcd", "leaderl", "postgresql"]
+
+    public var nodes: [SimulatedNode]
+    public var leader: String?
+    public var clusterFailover = true
+    public var election: Election?
+    public var esMaster: String?
+    public var delays: Delays
+    public var outages: [Outage] = []
+    public var transitions: [Transition] = []
+    public var cleanseCount = 0
+
+    public init(nodes: [SimulatedNode], leader: String?, delays: Delays) {
+        self.nodes = nodes
+        self.leader = leader
+        self.delays = delays
+        esMaster = nodes.last?.name
+    }
+
+    public func node(_ name: String) -> SimulatedNode? { nodes.first { $0.name == name } }
+
+    public func index(_ nameOrIP: String) -> Int? {
+        nodes.firstIndex { $0.name == nameOrIP || $0.ip == nameOrIP || $0.guid == nameOrIP }
+    }
+
+    public var members: [SimulatedNode] { nodes.filter(\.isMember) }
+
+    /// The leader, if there is one now (none during an election).
+    public var currentLeader: SimulatedNode? {
+        guard election == nil, let leader, let node = node(leader), node.phase == .synced, !node.unreachable else { return nil }
+        return node
+    }
+
+    /// leaderl's view of a node: `leader`, `follower` or `waiting_for_leader`; nil when not a member.
+    public func role(of node: SimulatedNode) -> String? {
+        guard node.isMember else { return nil }
+        if node.unreachable || node.servicesDown.contains("leaderl") { return "waiting_for_leader" }
+        if currentLeader?.name == node.name { return "leader" }
+        switch node.phase {
+        case .synced, .syncing: return currentLeader == nil ? "waiting_for_leader" : "follower"
+        default: return "waiting_for_leader"
+        }
+    }
+
+    /// PostgreSQL's state of a node for the distributed status: leader, synced, syncing or offline.
+    public func postgresState(of node: SimulatedNode) -> String {
+        guard node.isMember, !node.unreachable, !node.servicesDown.contains("postgresql") else { return "offline" }
+        if currentLeader?.name == node.name { return "leader" }
+        guard currentLeader != nil else { return "offline" }
+        switch node.phase {
+        case .synced: return "synced"
+        case .syncing: return "syncing"
+        default: return "offline"
+        }
+    }
+
+    public func elasticsearchOnline(_ node: SimulatedNode) -> Bool {
+        guard node.isMember, !node.unreachable, !node.servicesDown.contains("elasticsearch") else { return false }
+        if case .rejoining = node.phase { return false }
+        return true
+    }
+
+    public func etcdHealthy(_ node: SimulatedNode) -> Bool {
+        node.isMember && !node.unreachable && !node.servicesDown.contains("etcd")
+    }
+
+    /// Moves time forward: finishes elections, rejoins and syncs that are due.
+    public mutating func advance(to now: Date) {
+        if let election, let completes = election.completes, completes <= now {
+            self.election = nil
+            setLeader(election.winner, at: completes)
+            if let index = index(election.winner) { nodes[index].phase = .synced }
+        }
+        for index in nodes.indices {
+            var changed = true
+            while changed {
+                changed = false
+                switch nodes[index].phase {
+                case let .rejoining(until) where until <= now:
+                    let neverSyncs = nodes[index].faults.contains(.neverSyncs)
+                    setPhase(index, .syncing(since: until, until: neverSyncs ? nil : until + delays.seconds(delays.sync)), at: until)
+                    writeSentinel(index, NodePaths.unsynced, present: true)
+                    changed = true
+                case let .syncing(since, until):
+                    if let until, until <= now {
+                        setPhase(index, .synced, at: until)
+                        writeSentinel(index, NodePaths.unsynced, present: false)
+                        changed = true
+                    } else if until == nil, since + delays.seconds(delays.sync) * 3 <= now {
+                        setPhase(index, .partiallySynced, at: since + delays.seconds(delays.sync) * 3)
+                    }
+                default:
+                    break
+                }
+            }
+        }
+        if let master = esMaster, let node = node(master), elasticsearchOnline(node) {
+        } else {
+            esMaster = members.first(where: elasticsearchOnline)?.name
+        }
+    }
+
+    public mutating func setPhase(_ index: Int, _ phase: NodePhase, at time: Date) {
+        let old = nodes[index].phase
+        guard old != phase else { return }
+        nodes[index].phase = phase
+        transitions.append(Transition(time: time, node: nodes[index].name, from: Self.label(old), to: Self.label(phase)))
+    }
+
+    public mutating func setLeader(_ name: String?, at time: Date) {
+        guard leader != name || name == nil else { return }
+        transitions.append(Transition(time: time, node: name ?? leader ?? "-", from: "leader:\(leader ?? "none")", to: "leader:\(name ?? "none")"))
+        leader = name
+        if let open = outages.lastIndex(where: { $0.end == nil }), name != nil { outages[open].end = time }
+    }
+
+    public mutating func writeSentinel(_ index: Int, _ path: String, present: Bool) {
+        let host = nodes[index].hostPath(path)
+        if present {
+            try? FileManager.default.createDirectory(atPath: (host as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: host, contents: Data())
+        } else {
+            try? FileManager.default.removeItem(atPath: host)
+        }
+    }
+
+    public func sentinelPresent(_ node: SimulatedNode, _ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: node.hostPath(path))
+    }
+
+    /// Short names of phases for transitions and `drover-sandbox status`.
+    public static func label(_ phase: NodePhase) -> String {
+        switch phase {
+        case .synced: return "synced"
+        case .rejoining: return "rejoining"
+        case .syncing: return "syncing"
+        case .partiallySynced: return "partially_synced"
+        case .waiting: return "waiting"
+        case .deposed: return "deposed"
+        case .outside: return "outside"
+        }
+    }
+}

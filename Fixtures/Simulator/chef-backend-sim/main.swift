@@ -1,0 +1,93 @@
+// chef-backend-sim: one simulated Chef Backend node, behind a real sshd.
+//
+// Invoked under the name of the tool it stands in for (chef-backend-ctl, dpkg, dpkg-query, rpm, yum, df:
+// symlinks on the node's PATH), or as `chef-backend-sim login`, sshd's ForceCommand, which appends
+// every command the node receives to the command log and then runs it with /bin/sh.
+//
+// Environment (set by sshd's SetEnv): DROVER_SIM_NODE (node name), DROVER_SIM_STATE (cluster state
+// file), DROVER_SIM_LOG (command log).
+import Foundation
+import SimulatedChefBackend
+
+let environment = ProcessInfo.processInfo.environment
+let arguments = CommandLine.arguments
+let tool = (arguments[0] as NSString).lastPathComponent
+
+func write(_ fd: Int32, _ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        if written <= 0 { return }
+        offset += written
+    }
+}
+
+func logLine(_ fields: [String: Any]) {
+    guard let path = environment["DROVER_SIM_LOG"] else { return }
+    var record = fields
+    record["time"] = ISO8601DateFormatter.withFractions.string(from: Date())
+    record["node"] = environment["DROVER_SIM_NODE"] ?? "?"
+    guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { return }
+    write(fd, String(decoding: data, as: UTF8.self) + "\n")
+    close(fd)
+}
+
+extension ISO8601DateFormatter {
+    nonisolated(unsafe) static let withFractions: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+}
+
+/// sshd's ForceCommand: log, run the requested command through /bin/sh, log its end.
+func login() -> Int32 {
+    let command = environment["SSH_ORIGINAL_COMMAND"] ?? ""
+    if command == "internal-sftp" || command == "sftp" || command.hasSuffix("sftp-server") {
+        logLine(["event": "sftp"])
+        let server = "/usr/lib/openssh/sftp-server"
+        let argv = [strdup(server), nil]
+        execv(server, argv)
+        return 127
+    }
+    let argv = command.isEmpty ? ["/bin/bash", "-l"] : ["/bin/sh", "-c", command]
+    logLine(["event": "started", "command": command])
+    var pid: pid_t = 0
+    let cArguments = argv.map { strdup($0) } + [nil]
+    defer { cArguments.forEach { free($0) } }
+    let rc = posix_spawn(&pid, argv[0], nil, nil, cArguments, environ)
+    guard rc == 0 else {
+        write(2, "cannot start \(argv[0])\n")
+        return 127
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    logLine(["event": "finished", "command": command, "exit_status": Int(exitStatus)])
+    return exitStatus
+}
+
+func simulate(_ tool: String, _ arguments: [String]) -> Int32 {
+    guard let node = environment["DROVER_SIM_NODE"], let state = environment["DROVER_SIM_STATE"] else {
+        write(2, "\(tool): this is a simulated Chef Backend node, but DROVER_SIM_NODE / DROVER_SIM_STATE are not set\n")
+        return 70
+    }
+    let invocation = Invocation(node: node, store: StateStore(path: state), environment: environment,
+                                out: { write(1, $0) }, err: { write(2, $0) })
+    return invocation.run(tool: tool, arguments: arguments)
+}
+
+if tool == "chef-backend-sim" {
+    switch arguments.dropFirst().first {
+    case "login": exit(login())
+    case let name? where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df"].contains(name):
+        exit(simulate(name, Array(arguments.dropFirst(2))))
+    default:
+        write(2, "usage: chef-backend-sim login | chef-backend-sim TOOL ARGS... (or run it as chef-backend-ctl, dpkg, ...)\n")
+        exit(64)
+    }
+}
+exit(simulate(tool, Array(arguments.dropFirst())))
