@@ -1,5 +1,6 @@
 # Drover: build, test, demo and benchmark.
 #
+#   make demo    start the simulated cluster, walk it through a rolling upgrade, tear it down (root)
 #   make test    install what is missing (as root, with apt-get), build, run every test
 #   make build   build the drover binary (.build/debug/drover)
 #   make bench   SSH round-trip benchmark against OpenSSH's multiplexed client
@@ -8,7 +9,7 @@
 SWIFT ?= swift
 APT_PACKAGES := libssh2-1-dev libssl-dev openssh-server openssh-client pkgconf
 
-.PHONY: all deps build test bench clean
+.PHONY: all deps build test demo bench clean
 
 all: build
 
@@ -36,6 +37,11 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+demo: deps
+	@[ "$$(id -u)" = 0 ] || { echo "make demo needs root: the simulated nodes listen on port 22 and use mount namespaces" >&2; exit 1; }
+	$(SWIFT) build
+	bash Fixtures/Sandbox/demo.sh
 
 bench: deps
 	$(SWIFT) build -c release --product drover-bench

@@ -104,6 +104,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "SimulatorTests",
+            dependencies: ["SimulatedChefBackend", "DroverSandbox", "DroverSSH", "DroverTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "DroverCLITests",
             dependencies: ["DroverTestSupport"],
             swiftSettings: strict

@@ -69,11 +69,6 @@ public struct Sandbox {
         public init(simulatorPath: String) { self.simulatorPath = simulatorPath }
     }
 
-    /// The package file name for a version, as Chef names them.
-    public static func packageName(version: String, format: String) -> String {
-        format == "rpm" ? "chef-backend-\(version)-1.el7.x86_64.rpm" : "chef-backend_\(version)-1_amd64.deb"
-    }
-
     /// Starts the cluster and writes its inventory, known_hosts and ssh_config.
     public func up(_ options: UpOptions) async throws -> Record {
         if let existing = record() {
@@ -99,19 +94,8 @@ public struct Sandbox {
             for index in 1...3 {
                 let name = "be\(index)"
                 let address = LoopbackAddresses.next(port: 22)
-                let root = directory + "/nodes/" + name
-                for prefix in NodePaths.privatePrefixes {
-                    try FileManager.default.createDirectory(atPath: root + prefix, withIntermediateDirectories: true)
-                }
-                var node = SimulatedNode(name: name, ip: address, guid: Self.guid(), root: root, phase: .synced,
-                                         runningVersion: options.version)
-                let now = Date().addingTimeInterval(-Double.random(in: 80_000...120_000))
-                for (offset, service) in SimulatedCluster.services.enumerated() {
-                    node.serviceSince[service] = now.addingTimeInterval(Double(offset))
-                    node.pids[service] = 6600 + index * 100 + offset * 7
-                }
-                try installFiles(node: node, options: options)
-                nodes.append(node)
+                nodes.append(try Provisioning.node(name: name, ip: address, directory: directory, version: options.version,
+                                                   target: options.targetVersion, format: options.packageFormat, index: index))
                 record.nodes.append(Record.Node(name: name, address: address, pid: nil))
             }
             try save(record)
@@ -128,10 +112,6 @@ public struct Sandbox {
         }
     }
 
-    static func guid() -> String {
-        (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-    }
-
     private func prepareFiles(_ options: UpOptions) throws {
         let bin = directory + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
@@ -144,20 +124,6 @@ public struct Sandbox {
             guard result.status == 0 else { throw SandboxError.missing("ssh-keygen failed: \(result.stderr)") }
         }
         _ = FileManager.default.createFile(atPath: commandLog, contents: nil)
-    }
-
-    private func installFiles(node: SimulatedNode, options: UpOptions) throws {
-        let manifest = node.hostPath(NodePaths.manifest)
-        let json = #"{"manifest_format":2,"software":{},"build_version":"\#(options.version)","build_git_revision":"simulated","license":"Chef EULA"}"#
-        try (json + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
-        try "publish_address '\(node.ip)'\n".write(toFile: node.hostPath(NodePaths.config), atomically: true, encoding: .utf8)
-        try #"{"postgresql":{"db_superuser_password":"sandbox-secret-db","replication_password":"sandbox-secret-repl"},"etcd":{"initial_cluster_token":"sandbox-token"},"elasticsearch":{"cluster_name":"ChefBackend-sandbox"}}"#
-            .write(toFile: node.hostPath(NodePaths.secrets), atomically: true, encoding: .utf8)
-        try FileManager.default.createDirectory(atPath: node.hostPath("/var/opt/chef-backend/leaderl/data"), withIntermediateDirectories: true)
-        let package = node.hostPath("/var/tmp/" + Self.packageName(version: options.targetVersion, format: options.packageFormat))
-        var contents = "Package: chef-backend\nVersion: \(options.targetVersion)-1\nArchitecture: amd64\n"
-        contents += String(repeating: "simulated package payload\n", count: 4096)
-        try contents.write(toFile: package, atomically: true, encoding: .utf8)
     }
 
     private func startServer(_ node: SimulatedNode) async throws -> Int32 {
@@ -213,7 +179,7 @@ public struct Sandbox {
               connect_timeout: 5s
               command_timeout: 5m
             package:
-              path: /var/tmp/\(Self.packageName(version: options.targetVersion, format: options.packageFormat))
+              path: /var/tmp/\(Provisioning.packageName(version: options.targetVersion, format: options.packageFormat))
               version: \(options.targetVersion)
             backends:
             \(nodes.map { "  - name: \($0.name)\n    host: \($0.ip)" }.joined(separator: "\n"))

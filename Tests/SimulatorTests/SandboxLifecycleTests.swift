@@ -1,0 +1,89 @@
+import DroverSSH
+import DroverSandbox
+import DroverTestSupport
+import Foundation
+import Testing
+
+/// The sandbox needs root (port 22, bind mounts in private mount namespaces) and OpenSSH's server.
+let sandboxAvailable = geteuid() == 0 && SSHServer.isAvailable
+
+@Suite("drover-sandbox lifecycle, end to end", .enabled(if: sandboxAvailable, "needs root and openssh-server (make test installs it; run as root)"),
+       .timeLimit(.minutes(3)))
+struct SandboxLifecycleTests {
+    func sandbox(_ arguments: [String], dir: String) throws -> Processes.Output {
+        try Processes.run(DroverBinary.builtProduct("drover-sandbox"), arguments + ["--dir", dir])
+    }
+
+    func options(_ sandbox: Sandbox) -> SSHOptions {
+        SSHOptions(user: "root", identityFiles: [sandbox.identityPath], agentSocket: nil, passphrase: .none,
+                   knownHostsFile: sandbox.knownHostsPath, hostKeyPolicy: .strict,
+                   connectTimeout: .seconds(3), sessionTimeout: .seconds(10))
+    }
+
+    @Test func upCommandsBreakHealDown() async throws {
+        let dir = try temporaryDirectory("sandbox-test") + "/sandbox"
+        let up = try sandbox(["up", "--delay-scale", "0.05"], dir: dir)
+        #expect(up.status == 0, "\(up.stderr)")
+        let box = Sandbox(directory: dir)
+        guard let record = box.record() else {
+            Issue.record("no sandbox record: \(up.stderr)")
+            return
+        }
+        var pids = record.nodes.compactMap(\.pid)
+        do {
+            #expect(up.stdout.contains(box.inventoryPath))
+            #expect(try sandbox(["up"], dir: dir).stderr.contains("already running"))
+            let inventory = try String(contentsOfFile: box.inventoryPath, encoding: .utf8)
+            for node in record.nodes { #expect(inventory.contains("host: \(node.address)")) }
+
+            // Every node answers over real SSH with its own identity, verified against known_hosts.
+            var clients: [String: SSHClient] = [:]
+            for node in record.nodes {
+                clients[node.name] = try await SSHClient.connect(to: SSHEndpoint(host: node.address, port: 22), options: options(box))
+            }
+            let status = try await clients["be2"]!.run("chef-backend-ctl status")
+            #expect(status.succeeded && status.stdoutText.contains("leader: 1; waiting: 0; follower: 2; total: 3"))
+            let clusterStatus = try await clients["be3"]!.run("chef-backend-ctl cluster-status").stdoutText
+            for node in record.nodes { #expect(clusterStatus.contains(node.address)) }
+            #expect(try await clients["be1"]!.run("chef-backend-ctl frobnicate").exitStatus != 0)
+
+            // Node-local paths are private to each node.
+            _ = try await clients["be1"]!.run("echo be1-only > /var/tmp/marker; echo x > /var/opt/chef-backend/x")
+            #expect(try await clients["be2"]!.run("test -e /var/tmp/marker").exitStatus == 1)
+            #expect(!FileManager.default.fileExists(atPath: "/var/tmp/marker"), "the workstation's /var/tmp is untouched")
+            #expect(try await clients["be1"]!.run("cat /var/tmp/marker").stdoutText == "be1-only\n")
+            #expect(try await clients["be2"]!.run("ls /var/tmp").stdoutText == "chef-backend_2.3.16-1_amd64.deb\n")
+
+            // Every command is logged with its node.
+            let log = try String(contentsOfFile: box.commandLog, encoding: .utf8)
+            #expect(log.contains(#""command":"chef-backend-ctl status","event":"started","node":"be2""#))
+            #expect(log.contains(#""event":"finished","exit_status":0"#))
+
+            // break / heal
+            #expect(try sandbox(["break", "be2", "unreachable"], dir: dir).status == 0)
+            await #expect(throws: SSHError.self) {
+                _ = try await SSHClient.connect(to: SSHEndpoint(host: record.nodes[1].address, port: 22), options: options(box))
+            }
+            #expect(try await clients["be1"]!.run("chef-backend-ctl status leaderl").stdoutText.contains("follower: 1"))
+            #expect(try sandbox(["break", "be9", "unreachable"], dir: dir).stderr.contains("no node named be9"))
+            #expect(try sandbox(["heal", "be2"], dir: dir).status == 0)
+            pids = box.record()?.nodes.compactMap(\.pid) ?? pids
+            let healed = try await SSHClient.connect(to: SSHEndpoint(host: record.nodes[1].address, port: 22), options: options(box))
+            #expect(try await healed.run("true").succeeded, "same host key after the restart")
+            #expect(try sandbox(["status"], dir: dir).stdout.contains("be2"))
+            for client in clients.values { await client.close() }
+            await healed.close()
+        } catch {
+            _ = try? sandbox(["down"], dir: dir)
+            throw error
+        }
+
+        let down = try sandbox(["down"], dir: dir)
+        #expect(down.status == 0, "\(down.stderr)")
+        for pid in pids { #expect(!Processes.isAlive(pid), "sshd \(pid) stopped") }
+        #expect(!FileManager.default.fileExists(atPath: dir), "no file left behind")
+        let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        #expect(!mounts.contains(dir))
+        #expect(try sandbox(["down"], dir: dir).stderr.contains("no sandbox"))
+    }
+}
