@@ -22,6 +22,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -43,6 +44,29 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "DroverInventory",
+            dependencies: ["DroverSSH", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "DroverCluster",
+            swiftSettings: strict
+        ),
+        .target(
+            name: "DroverReporting",
+            dependencies: ["DroverCluster"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "DroverEngine",
+            dependencies: [
+                "DroverSSH", "DroverInventory", "DroverCluster", "DroverReporting",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "DroverTestSupport",
             dependencies: [
                 "DroverSSH",
@@ -53,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "drover",
             dependencies: [
-                "DroverSSH",
+                "DroverSSH", "DroverEngine", "DroverReporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

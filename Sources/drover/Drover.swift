@@ -22,7 +22,9 @@ struct Drover: AsyncParsableCommand {
               64   usage error or invalid input (inventory, playbook, arguments)
               130  interrupted
             """,
-        version: DroverVersion.current
+        version: DroverVersion.current,
+        subcommands: [PlanCommand.self, UpgradeCommand.self, RunCommand.self, StatusCommand.self, ExecCommand.self,
+                      PlaybooksCommand.self]
     )
 }
 

@@ -1,0 +1,138 @@
+import Foundation
+
+/// What Drover read from one backend.
+public struct NodeObservation: Sendable {
+    public var name: String
+    public var host: String
+    /// Why the node could not be read; nil when it was.
+    public var unreachable: String?
+    public var status: StatusReport?
+    public var members: [ClusterMember]?
+    public var installedVersion: String?
+    public var unsyncedSentinel: Bool?
+    public var freeMB: Int?
+    public var packagePresent: Bool?
+    public var packageSHA256: String?
+    /// Problems reading individual items (command failed, output not in the documented form).
+    public var readErrors: [String] = []
+
+    public init(name: String, host: String) {
+        self.name = name
+        self.host = host
+    }
+}
+
+/// The cluster as read in one pass over every backend.
+public struct ClusterObservation: Sendable {
+    public var nodes: [NodeObservation]
+    public var time: Date
+
+    public init(nodes: [NodeObservation], time: Date = Date()) {
+        self.nodes = nodes
+        self.time = time
+    }
+
+    public func node(_ name: String) -> NodeObservation? { nodes.first { $0.name == name } }
+
+    /// The membership as cluster-status shows it, from the first node that answered it.
+    public var members: [ClusterMember] { nodes.lazy.compactMap(\.members).first ?? [] }
+
+    /// The inventory name of a member (matched by name, else by IP).
+    public func inventoryName(of member: ClusterMember) -> String? {
+        nodes.first { $0.name == member.name }?.name ?? nodes.first { $0.host == member.ip }?.name
+    }
+
+    /// The leader's inventory name.
+    public var leader: String? {
+        members.first { $0.role == "leader" }.flatMap(inventoryName)
+    }
+
+    public var followers: [String] {
+        members.filter { $0.role == "follower" }.compactMap(inventoryName)
+    }
+
+    public func role(of name: String) -> String? {
+        members.first { inventoryName(of: $0) == name }?.role
+    }
+
+    public var versions: [String: String] {
+        Dictionary(uniqueKeysWithValues: nodes.compactMap { node in node.installedVersion.map { (node.name, $0) } })
+    }
+}
+
+/// One condition of a wait or a check, with what was seen.
+public struct Criterion: Sendable, Equatable {
+    public var name: String
+    public var holds: Bool
+    public var detail: String
+
+    public init(_ name: String, _ holds: Bool, _ detail: String) {
+        self.name = name
+        self.holds = holds
+        self.detail = detail
+    }
+}
+
+/// Cluster predicates, evaluated over parsed state (no expression language).
+public enum Predicates {
+    /// The distributed criteria of a healthy 3-node cluster, read from one node's `status`.
+    public static func distributedHealthy(_ status: StatusReport?, source: String, allowYellow: Bool) -> [Criterion] {
+        guard let status else { return [Criterion("status", false, "\(source): no status output")] }
+        var result: [Criterion] = []
+        let leaderl = status["leaderl"]
+        let counts = (leaderl?.count("leader"), leaderl?.count("waiting"), leaderl?.count("follower"))
+        result.append(Criterion("leaderl", counts.0 == 1 && counts.1 == 0 && counts.2 == 2,
+                                "leaderl \(leaderl?.distributed ?? "missing")"))
+        let pg = status["postgresql"]
+        let pgOK = pg?.count("leader") == 1 && pg?.count("offline") == 0 && pg?.count("syncing") == 0 && pg?.count("synced") == 2
+        result.append(Criterion("postgresql", pgOK, "postgresql \(pg.map { shortPostgres($0) } ?? "missing")"))
+        let etcd = status["etcd"]?.fraction("healthy nodes")
+        result.append(Criterion("etcd", etcd.map { $0 == (3, 3) } ?? false, "etcd healthy nodes \(etcd.map { "\($0.0)/\($0.1)" } ?? "unknown")"))
+        let es = status["elasticsearch"]
+        let online = es?.fraction("nodes online")
+        let state = es?.fields["state"] ?? "unknown"
+        let esOK = online.map { $0 == (3, 3) } ?? false && (state == "green" || (allowYellow && state == "yellow"))
+        result.append(Criterion("elasticsearch", esOK, "elasticsearch \(state), nodes online \(online.map { "\($0.0)/\($0.1)" } ?? "unknown")"))
+        return result
+    }
+
+    static func shortPostgres(_ row: ServiceRow) -> String {
+        guard row.count("synced") != nil else { return row.distributed }
+        return "offline \(row.count("offline") ?? -1), syncing \(row.count("syncing") ?? -1), synced \(row.count("synced") ?? -1)"
+    }
+
+    /// A node has rejoined: follower, the cluster's distributed status healthy (yellow allowed while
+    /// versions are mixed), no unsynced sentinel, and at the target version.
+    public static func rejoined(_ name: String, in observation: ClusterObservation, targetVersion: String?) -> [Criterion] {
+        guard let node = observation.node(name), node.unreachable == nil else {
+            return [Criterion("reachable", false, "\(name) unreachable: \(observation.node(name)?.unreachable ?? "unknown")")]
+        }
+        var result = [Criterion("role", observation.role(of: name) == "follower", "role \(observation.role(of: name) ?? "not listed")")]
+        result += distributedHealthy(node.status, source: name, allowYellow: true)
+        result.append(Criterion("unsynced sentinel", node.unsyncedSentinel == false,
+                                node.unsyncedSentinel == true ? "unsynced sentinel present" : (node.unsyncedSentinel == nil ? "sentinel unknown" : "no unsynced sentinel")))
+        if let targetVersion {
+            result.append(Criterion("version", node.installedVersion == targetVersion, "version \(node.installedVersion ?? "unknown")"))
+        }
+        return result
+    }
+
+    /// The whole cluster is healthy: one leader, two followers, distributed status green on every node.
+    public static func healthy(_ observation: ClusterObservation, allowYellow: Bool = false) -> [Criterion] {
+        var result: [Criterion] = []
+        let leaders = observation.members.filter { $0.role == "leader" }.count
+        let followers = observation.members.filter { $0.role == "follower" }.count
+        result.append(Criterion("roles", leaders == 1 && followers == 2, "\(leaders) leader, \(followers) followers"))
+        for node in observation.nodes {
+            guard node.unreachable == nil else {
+                result.append(Criterion("reachable", false, "\(node.name) unreachable"))
+                continue
+            }
+            result += distributedHealthy(node.status, source: node.name, allowYellow: allowYellow).map {
+                Criterion("\(node.name) \($0.name)", $0.holds, "\(node.name): \($0.detail)")
+            }
+            if node.unsyncedSentinel == true { result.append(Criterion("\(node.name) sentinel", false, "\(node.name): unsynced sentinel present")) }
+        }
+        return result
+    }
+}

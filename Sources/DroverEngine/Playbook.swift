@@ -1,0 +1,234 @@
+import DroverInventory
+import Foundation
+
+/// A procedure as a declarative file (`Playbooks/NAME.yml`) that the engine executes.
+///
+/// ```yaml
+/// name: upgrade
+/// description: What it does, for `drover playbooks`.
+/// preflight: upgrade            # which pre-flight checks must pass before any change
+/// steps:
+///   - name: block-failover
+///     description: What a person would do and why.
+///     target: leader            # any | leader | each-follower | all | node:NAME
+///     skip_if: at-target-version
+///     actions:
+///       - run: chef-backend-ctl set-cluster-failover off   # values in {{...}} are shell-quoted
+///       - install: package      # dpkg -i or yum install -y, by the package's format
+///       - wait: rejoined        # a predicate implemented in Swift
+///         timeout: rejoin       # an inventory timeout name, or a duration
+///       - check: frontends
+/// ```
+/// A step may give `run:` directly instead of `actions:`.
+public struct Playbook: Sendable {
+    public enum Target: Sendable, Equatable {
+        case any, leader, eachFollower, all
+        case node(String)
+
+        var label: String {
+            switch self {
+            case .any: return "any"
+            case .leader: return "leader"
+            case .eachFollower: return "each-follower"
+            case .all: return "all"
+            case let .node(name): return "node:\(name)"
+            }
+        }
+    }
+
+    public enum Action: Sendable, Equatable {
+        case run(template: String)
+        case install
+        case wait(predicate: WaitPredicate, timeout: TimeoutSpec)
+        case check(String)
+    }
+
+    public enum TimeoutSpec: Sendable, Equatable {
+        case named(String)
+        case fixed(Duration)
+    }
+
+    public struct Step: Sendable {
+        public var name: String
+        public var description: String
+        public var target: Target
+        public var skipIf: Guard?
+        public var actions: [Action]
+        public var line: Int
+    }
+
+    public var name: String
+    public var description: String
+    public var preflight: String?
+    public var steps: [Step]
+    public var file: String
+
+    /// Predicates a `wait` can name.
+    public enum WaitPredicate: String, Sendable, CaseIterable {
+        /// The step's node is a follower again and the cluster's distributed status is healthy.
+        case rejoined
+        /// A different node than the step's node is leader.
+        case leaderMoved = "leader-moved"
+        /// Every node is healthy (green) and at the target version.
+        case healthyAtTarget = "healthy-at-target"
+    }
+
+    /// Guards that skip a step already done.
+    public enum Guard: String, Sendable, CaseIterable {
+        case atTargetVersion = "at-target-version"
+    }
+
+    static let timeoutNames = ["rejoin", "failover", "command"]
+
+    /// Loads and validates a playbook file.
+    public static func load(path: String) throws -> Playbook {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(file: path, line: 0, key: nil, message: "cannot read the playbook file")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> Playbook {
+        let root = try StrictYAML.load(text, file: file)
+        try root.rejectUnknownKeys(["name", "description", "preflight", "steps"])
+        let name = try root.requiredString("name")
+        let description = try root.requiredString("description")
+        let preflight = try root.string("preflight")
+        if let preflight, !Preflight.sets.keys.contains(preflight) {
+            throw root.error("preflight", "unknown pre-flight set '\(preflight)'; known: \(Preflight.sets.keys.sorted().joined(separator: ", "))")
+        }
+        guard let entries = try root.mappingList("steps"), !entries.isEmpty else {
+            throw root.error(nil, "missing required key 'steps'")
+        }
+        var steps: [Step] = []
+        for entry in entries {
+            try entry.rejectUnknownKeys(["name", "description", "target", "skip_if", "run", "actions"])
+            let stepName = try entry.requiredString("name")
+            if steps.contains(where: { $0.name == stepName }) { throw entry.error("name", "duplicate step name '\(stepName)'") }
+            let targetText = try entry.string("target") ?? "any"
+            let target: Target
+            switch targetText {
+            case "any": target = .any
+            case "leader": target = .leader
+            case "each-follower": target = .eachFollower
+            case "all": target = .all
+            case let value where value.hasPrefix("node:") && value.count > 5: target = .node(String(value.dropFirst(5)))
+            default: throw entry.error("target", "'\(targetText)' is not a target; use any, leader, each-follower, all or node:NAME")
+            }
+            var skip: Guard?
+            if let text = try entry.string("skip_if") {
+                guard let value = Guard(rawValue: text) else {
+                    throw entry.error("skip_if", "unknown guard '\(text)'; known: \(Guard.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                skip = value
+            }
+            var actions: [Action] = []
+            if let command = try entry.string("run") { actions.append(.run(template: command)) }
+            for item in try entry.mappingList("actions") ?? [] {
+                try item.rejectUnknownKeys(["run", "install", "wait", "timeout", "check"])
+                if let command = try item.string("run") {
+                    actions.append(.run(template: command))
+                } else if let what = try item.string("install") {
+                    guard what == "package" else { throw item.error("install", "only 'install: package' is supported") }
+                    actions.append(.install)
+                } else if let text = try item.string("wait") {
+                    guard let predicate = WaitPredicate(rawValue: text) else {
+                        throw item.error("wait", "unknown predicate '\(text)'; known: \(WaitPredicate.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    let timeoutText = try item.string("timeout") ?? "rejoin"
+                    let timeout: TimeoutSpec
+                    if timeoutNames.contains(timeoutText) {
+                        timeout = .named(timeoutText)
+                    } else if let fixed = DurationText.parse(timeoutText) {
+                        timeout = .fixed(fixed)
+                    } else {
+                        throw item.error("timeout", "'\(timeoutText)' is neither a duration nor one of \(timeoutNames.joined(separator: ", "))")
+                    }
+                    actions.append(.wait(predicate: predicate, timeout: timeout))
+                } else if let check = try item.string("check") {
+                    guard check == "frontends" else { throw item.error("check", "unknown check '\(check)'; known: frontends") }
+                    actions.append(.check(check))
+                } else {
+                    throw item.error(nil, "an action needs one of run, install, wait, check")
+                }
+            }
+            guard !actions.isEmpty else { throw entry.error(nil, "step '\(stepName)' has no run or actions") }
+            try validateTemplates(actions, entry: entry)
+            steps.append(Step(name: stepName, description: try entry.string("description") ?? stepName, target: target,
+                              skipIf: skip, actions: actions, line: entry.line))
+        }
+        return Playbook(name: name, description: description, preflight: preflight, steps: steps, file: file)
+    }
+
+    static func validateTemplates(_ actions: [Action], entry: StrictYAML) throws {
+        for case let .run(template) in actions {
+            for placeholder in Template.placeholders(in: template) where !Template.known.contains(placeholder) {
+                throw entry.error("run", "unknown placeholder {{\(placeholder)}}; known: \(Template.known.sorted().joined(separator: ", "))")
+            }
+        }
+    }
+}
+
+/// Command templates: `{{name}}` placeholders replaced by shell-quoted values.
+public enum Template {
+    static let known: Set<String> = ["package.path", "node", "node.host", "leader", "leader.host", "version"]
+
+    static func placeholders(in template: String) -> [String] {
+        var result: [String] = []
+        var rest = Substring(template)
+        while let open = rest.range(of: "{{"), let close = rest.range(of: "}}", range: open.upperBound..<rest.endIndex) {
+            result.append(rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces))
+            rest = rest[close.upperBound...]
+        }
+        return result
+    }
+
+    /// Fills `template`; every value is shell-quoted.
+    public static func render(_ template: String, values: [String: String], quote: (String) -> String) -> String {
+        var result = template
+        for placeholder in placeholders(in: template) {
+            result = result.replacingOccurrences(of: "{{\(placeholder)}}", with: quote(values[placeholder] ?? ""))
+            result = result.replacingOccurrences(of: "{{ \(placeholder) }}", with: quote(values[placeholder] ?? ""))
+        }
+        return result
+    }
+}
+
+/// Where playbooks are found.
+public enum PlaybookLibrary {
+    /// Directories searched for `NAME.yml`: `$DROVER_PLAYBOOKS`, `../share/drover/playbooks` beside the
+    /// binary, and the repository's `Playbooks/` (for a binary in `.build/`).
+    public static var directories: [String] {
+        var result: [String] = []
+        if let env = ProcessInfo.processInfo.environment["DROVER_PLAYBOOKS"] { result.append(env) }
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        result.append(binary.appendingPathComponent("../share/drover/playbooks").standardized.path)
+        var probe = binary
+        for _ in 0..<4 {
+            probe = probe.deletingLastPathComponent()
+            result.append(probe.appendingPathComponent("Playbooks").path)
+        }
+        return result
+    }
+
+    /// Finds a playbook by name (or takes a path to a .yml file).
+    public static func find(_ nameOrPath: String) throws -> Playbook {
+        if nameOrPath.hasSuffix(".yml") || nameOrPath.contains("/") { return try Playbook.load(path: nameOrPath) }
+        for directory in directories {
+            let path = directory + "/" + nameOrPath + ".yml"
+            if FileManager.default.fileExists(atPath: path) { return try Playbook.load(path: path) }
+        }
+        let available = (try? all().map(\.name)) ?? []
+        throw InputError(file: nameOrPath, line: 0, key: nil,
+                         message: "no such playbook; available: \(available.isEmpty ? "none found (set DROVER_PLAYBOOKS)" : available.joined(separator: ", "))")
+    }
+
+    /// Every playbook in the first directory that has any.
+    public static func all() throws -> [Playbook] {
+        for directory in directories {
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".yml") }.sorted()
+            if !files.isEmpty { return try files.map { try Playbook.load(path: directory + "/" + $0) } }
+        }
+        return []
+    }
+}

@@ -1,0 +1,118 @@
+import DroverCluster
+import DroverInventory
+import Foundation
+
+/// One pre-flight check's outcome.
+public struct PreflightCheck: Sendable, Equatable {
+    public var check: String
+    public var node: String?
+    public var ok: Bool
+    public var detail: String
+    /// How to fix a failed check.
+    public var fix: String?
+}
+
+/// The checks that must pass before anything is changed.
+public enum Preflight {
+    /// Named check sets a playbook can ask for.
+    public static let sets: [String: [String]] = [
+        "upgrade": ["reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version"],
+        "basic": ["reachable"],
+    ]
+
+    /// Minimum free space of /var/opt/chef-backend (leaderl's own disk check threshold).
+    public static let minimumFreeMB = 250
+
+    public static func run(_ set: String, observation: ClusterObservation, inventory: Inventory) -> [PreflightCheck] {
+        let wanted = sets[set] ?? []
+        var checks: [PreflightCheck] = []
+        let reachable = observation.nodes.filter { $0.unreachable == nil }
+        if wanted.contains("reachable") {
+            for node in observation.nodes {
+                checks.append(PreflightCheck(check: "reachable", node: node.name, ok: node.unreachable == nil,
+                                             detail: node.unreachable ?? "connected, host key verified",
+                                             fix: node.unreachable == nil ? nil : "make \(node.name) reachable over SSH (the error says how), then retry"))
+            }
+        }
+        if wanted.contains("membership") {
+            let members = observation.members
+            let missing = inventory.backends.filter { backend in !members.contains { $0.name == backend.name || $0.ip == backend.host } }
+            let extra = members.filter { observation.inventoryName(of: $0) == nil }
+            let ok = !members.isEmpty && missing.isEmpty && extra.isEmpty
+            var detail = members.isEmpty ? "no node answered cluster-status" : "cluster-status lists \(members.map(\.name).joined(separator: ", "))"
+            if !missing.isEmpty { detail += "; missing from the cluster: \(missing.map(\.name).joined(separator: ", "))" }
+            if !extra.isEmpty { detail += "; not in the inventory: \(extra.map { "\($0.name) (\($0.ip))" }.joined(separator: ", "))" }
+            checks.append(PreflightCheck(check: "membership", node: nil, ok: ok, detail: detail,
+                                         fix: ok ? nil : "make the inventory's backends exactly the cluster's nodes (names as cluster-status shows them, or their IPs)"))
+        }
+        if wanted.contains("roles") {
+            let leaders = observation.members.filter { $0.role == "leader" }
+            let followers = observation.members.filter { $0.role == "follower" }
+            let ok = leaders.count == 1 && followers.count == 2
+            checks.append(PreflightCheck(check: "roles", node: nil, ok: ok,
+                                         detail: "\(leaders.count) leader (\(leaders.map(\.name).joined(separator: ", "))), \(followers.count) followers; roles: \(observation.members.map { "\($0.name) \($0.role)" }.joined(separator: ", "))",
+                                         fix: ok ? nil : "the cluster needs one leader and two followers; run `drover status` and follow the recovery guide"))
+        }
+        if wanted.contains("services") {
+            for node in reachable {
+                let criteria = Predicates.distributedHealthy(node.status, source: node.name, allowYellow: false)
+                let failing = criteria.filter { !$0.holds }
+                checks.append(PreflightCheck(check: "services", node: node.name, ok: failing.isEmpty,
+                                             detail: failing.isEmpty ? "leaderl, postgresql, etcd, elasticsearch healthy" : failing.map(\.detail).joined(separator: "; "),
+                                             fix: failing.isEmpty ? nil : "wait until the cluster is healthy (chef-backend-ctl status), or repair it first"))
+            }
+        }
+        if wanted.contains("sentinel") {
+            for node in reachable {
+                let ok = node.unsyncedSentinel == false
+                checks.append(PreflightCheck(check: "unsynced-sentinel", node: node.name, ok: ok,
+                                             detail: ok ? "no /var/opt/chef-backend/leaderl/data/unsynced" : "/var/opt/chef-backend/leaderl/data/unsynced is present (partially_synced)",
+                                             fix: ok ? nil : "resync the node first (recovery guide: stop leaderl, pgsql-follow, remove the sentinel, start leaderl)"))
+            }
+        }
+        if wanted.contains("disk") {
+            for node in reachable {
+                let ok = (node.freeMB ?? 0) >= minimumFreeMB
+                checks.append(PreflightCheck(check: "disk", node: node.name, ok: ok,
+                                             detail: node.freeMB.map { "\($0) MB free in /var/opt/chef-backend" } ?? "free space unknown",
+                                             fix: ok ? nil : "free at least \(minimumFreeMB) MB in /var/opt/chef-backend"))
+            }
+        }
+        if wanted.contains("failover") {
+            checks.append(PreflightCheck(check: "cluster-failover", node: nil, ok: true,
+                                         detail: "not readable: chef-backend-ctl documents no output that shows it; Drover sets it explicitly and reports what it last set",
+                                         fix: nil))
+        }
+        if wanted.contains("package") {
+            guard let package = inventory.package else {
+                checks.append(PreflightCheck(check: "package", node: nil, ok: false, detail: "the inventory has no package section",
+                                             fix: "add package.path (where the package lies on every backend) to the inventory"))
+                return checks
+            }
+            for node in reachable {
+                var ok = node.packagePresent == true
+                var detail = ok ? "\(package.path) present" : "\(package.path) missing"
+                if ok, let expected = package.sha256 {
+                    ok = node.packageSHA256 == expected
+                    detail += ok ? ", SHA-256 matches" : ", SHA-256 \(node.packageSHA256 ?? "unknown") differs from package.sha256"
+                }
+                checks.append(PreflightCheck(check: "package", node: node.name, ok: ok, detail: detail,
+                                             fix: ok ? nil : "copy the package to \(package.path) on \(node.name) (or set package.upload)"))
+            }
+        }
+        if wanted.contains("version"), let package = inventory.package {
+            for node in reachable {
+                guard let installed = node.installedVersion else {
+                    checks.append(PreflightCheck(check: "version", node: node.name, ok: false, detail: "installed version unknown",
+                                                 fix: "check /opt/chef-backend/version-manifest.json on \(node.name)"))
+                    continue
+                }
+                let order = compareVersions(installed, package.version)
+                checks.append(PreflightCheck(check: "version", node: node.name, ok: order != .orderedDescending,
+                                             detail: order == .orderedSame ? "already at \(installed) (will be skipped)" : "\(installed) → \(package.version)",
+                                             fix: order == .orderedDescending ? "\(node.name) runs \(installed), newer than the package \(package.version); Drover does not downgrade" : nil))
+            }
+        }
+        return checks
+    }
+}

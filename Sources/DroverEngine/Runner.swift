@@ -1,0 +1,298 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import DroverSSH
+import Foundation
+
+/// Executes a playbook against a connected cluster, verifying every outcome by polling state, and
+/// stopping at the first failure with a summary of the cluster's state and the next commands.
+public final class Runner: @unchecked Sendable {
+    // Confined to the task that calls `execute`; @unchecked only because the reporter and connection
+    // it holds are shared with output callbacks that never touch its mutable state.
+    let playbook: Playbook
+    let inventory: Inventory
+    let connection: ClusterConnection
+    let reporter: any Reporter
+    public let runID: String
+    private var changesBegan = false
+    /// What Drover last set the cluster failover flag to, and when (the flag itself cannot be read).
+    private var failover: (state: String, step: String)?
+
+    public init(playbook: Playbook, inventory: Inventory, connection: ClusterConnection, reporter: any Reporter, runID: String) {
+        self.playbook = playbook
+        self.inventory = inventory
+        self.connection = connection
+        self.reporter = reporter
+        self.runID = runID
+    }
+
+    /// The outcome of a run.
+    public struct Outcome: Sendable {
+        public var exitStatus: ExitStatus
+        public var summary: String
+    }
+
+    struct StepFailure: Error {
+        var step: String
+        var node: String?
+        var what: String
+        var advice: [String]
+    }
+
+    // MARK: Templates
+
+    static func render(_ template: String, node: String?, inventory: Inventory, leader: String?) -> String {
+        var values: [String: String] = [:]
+        values["package.path"] = inventory.package?.path ?? ""
+        values["version"] = inventory.package?.version ?? ""
+        values["node"] = node ?? ""
+        values["node.host"] = node.flatMap { inventory.backend(named: $0)?.host } ?? ""
+        values["leader"] = leader ?? ""
+        values["leader.host"] = leader.flatMap { inventory.backend(named: $0)?.host } ?? ""
+        return Template.render(template, values: values, quote: ShellQuote.quote)
+    }
+
+    static func installCommand(_ package: Inventory.Package) -> String {
+        package.format == .deb ? "dpkg -i \(ShellQuote.quote(package.path))" : "yum install -y \(ShellQuote.quote(package.path))"
+    }
+
+    static func explain(_ predicate: Playbook.WaitPredicate, node: String?) -> String {
+        switch predicate {
+        case .rejoined:
+            return "\(node ?? "the node") rejoined: follower; leaderl waiting 0, follower 2; postgresql offline 0, syncing 0, synced 2; etcd 3/3; elasticsearch 3/3 online; no unsynced sentinel; at the target version"
+        case .leaderMoved:
+            return "a node other than \(node ?? "the old leader") is leader"
+        case .healthyAtTarget:
+            return "cluster healthy (1 leader, 2 followers, all services green) and every node at the target version"
+        }
+    }
+
+    static func duration(_ spec: Playbook.TimeoutSpec, _ inventory: Inventory) -> Duration {
+        switch spec {
+        case let .fixed(value): return value
+        case .named("failover"): return inventory.timeouts.failover
+        case .named("command"): return inventory.ssh.commandTimeout
+        default: return inventory.timeouts.rejoin
+        }
+    }
+
+    // MARK: Running
+
+    /// Runs every step; on failure stops at once and touches no other node.
+    public func execute(initial: ClusterObservation) async -> Outcome {
+        let started = Date()
+        reporter.emit(Event("run_started", ["run_id": .string(runID), "playbook": .string(playbook.name),
+                                            "cluster": .string(inventory.cluster), "target_version": .optional(inventory.package?.version)]))
+        var observation = initial
+        var index = 0
+        do {
+            for step in playbook.steps {
+                let nodes = try targets(of: step, observation: &observation)
+                for node in nodes {
+                    index += 1
+                    try await run(step, node: node, index: index, observation: &observation)
+                }
+            }
+        } catch let failure as StepFailure {
+            let summary = await summarize(failure: failure, started: started)
+            let status: ExitStatus = changesBegan ? .failedAfterChanges : .refused
+            reporter.emit(Event("run_finished", ["outcome": "failed", "exit_code": .int(Int(status.rawValue)), "summary": .string(summary),
+                                                 "duration_s": .double(Date().timeIntervalSince(started))]))
+            return Outcome(exitStatus: status, summary: summary)
+        } catch {
+            let failure = StepFailure(step: "run", node: nil, what: error.localizedDescription, advice: [])
+            let summary = await summarize(failure: failure, started: started)
+            reporter.emit(Event("run_finished", ["outcome": "failed", "exit_code": 1, "summary": .string(summary),
+                                                 "duration_s": .double(Date().timeIntervalSince(started))]))
+            return Outcome(exitStatus: .failedAfterChanges, summary: summary)
+        }
+        let summary = await summarize(failure: nil, started: started)
+        reporter.emit(Event("run_finished", ["outcome": "succeeded", "exit_code": 0, "summary": .string(summary),
+                                             "duration_s": .double(Date().timeIntervalSince(started))]))
+        return Outcome(exitStatus: .success, summary: summary)
+    }
+
+    /// Resolves a step's nodes from a fresh reading of the cluster (the leader is re-read right before).
+    private func targets(of step: Playbook.Step, observation: inout ClusterObservation) throws -> [String] {
+        switch step.target {
+        case .all: return inventory.backends.map(\.name)
+        case let .node(name): return [name]
+        case .eachFollower: return observation.followers.sorted()
+        case .any, .leader:
+            guard let leader = observation.leader else {
+                throw StepFailure(step: step.name, node: nil, what: "no leader: cluster-status shows none",
+                                  advice: ["Check the cluster: drover status --inventory \(inventory.file)"])
+            }
+            return [leader]
+        }
+    }
+
+    private func run(_ step: Playbook.Step, node: String, index: Int, observation: inout ClusterObservation) async throws {
+        let stepStarted = Date()
+        // Re-read right before each step: roles and versions may have moved since the plan.
+        observation = await Discovery.observe(connection, full: false)
+        if step.target == .leader || step.target == .any, let leader = observation.leader, leader != node {
+            return try await run(step, node: leader, index: index, observation: &observation)
+        }
+        reporter.emit(Event("step_started", ["index": .int(index), "step": .string(step.name), "node": .string(node),
+                                             "description": .string(step.description)]))
+        if step.skipIf == .atTargetVersion, let package = inventory.package, observation.node(node)?.installedVersion == package.version,
+           observation.role(of: node) != nil {
+            reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node),
+                                                  "outcome": "skipped", "reason": .string("already at \(package.version)"), "duration_s": .double(0)]))
+            return
+        }
+        let leaderAtStart = observation.leader
+        do {
+            for action in step.actions {
+                switch action {
+                case let .run(template):
+                    try await runCommand(Self.render(template, node: node, inventory: inventory, leader: leaderAtStart), on: node, step: step)
+                case .install:
+                    guard let package = inventory.package else {
+                        throw StepFailure(step: step.name, node: node, what: "the inventory has no package", advice: ["Add package.path to \(inventory.file)"])
+                    }
+                    try await runCommand(Self.installCommand(package), on: node, step: step)
+                case let .wait(predicate, timeout):
+                    try await wait(predicate, node: node, timeout: Self.duration(timeout, inventory), step: step)
+                case .check:
+                    try await checkFrontends(step: step)
+                }
+            }
+        } catch let failure as StepFailure {
+            reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "failed",
+                                                  "reason": .string(failure.what), "duration_s": .double(Date().timeIntervalSince(stepStarted))]))
+            throw failure
+        }
+        reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "succeeded",
+                                              "duration_s": .double(Date().timeIntervalSince(stepStarted))]))
+    }
+
+    private func runCommand(_ command: String, on node: String, step: Playbook.Step) async throws {
+        changesBegan = true
+        reporter.emit(Event("action_started", ["node": .string(node), "command": .string(command), "step": .string(step.name)]))
+        let reporter = self.reporter
+        let result: CommandResult
+        do {
+            result = try await connection.run(node, command, onOutput: { line in
+                reporter.emit(Event("output", ["node": .string(node), "stream": .string(line.stream.rawValue), "line": .string(line.text)]))
+            })
+        } catch {
+            throw StepFailure(step: step.name, node: node, what: "\(command): \(error.localizedDescription)",
+                              advice: ["Check that \(node) is reachable, then see what the command left behind: drover status --inventory \(inventory.file)"])
+        }
+        reporter.emit(Event("command_finished", ["node": .string(node), "command": .string(command), "exit_status": .int(Int(result.exitStatus)),
+                                                 "duration_s": .double(result.duration.secondsValue)]))
+        guard result.succeeded else {
+            let tail = result.stderrText.split(separator: "\n").suffix(5).joined(separator: "\n    ")
+            throw StepFailure(step: step.name, node: node,
+                              what: "`\(command)` on \(node) exited \(result.exitSignal.map { "by signal \($0)" } ?? "with status \(result.exitStatus)")\(tail.isEmpty ? "" : ":\n    \(tail)")",
+                              advice: ["Read \(node)'s logs: /var/log/chef-backend/*/current"])
+        }
+        if command.contains("set-cluster-failover off") { failover = ("off", step.name) }
+        if command.contains("set-cluster-failover on") { failover = ("on", step.name) }
+    }
+
+    /// Polls until the predicate holds for `stable_polls` consecutive readings, or the timeout passes.
+    private func wait(_ predicate: Playbook.WaitPredicate, node: String, timeout: Duration, step: Playbook.Step) async throws {
+        let started = ContinuousClock.now
+        let deadline = started + timeout
+        var consecutive = 0
+        var lastPending = ""
+        let target = inventory.package?.version
+        while true {
+            let observation = await Discovery.observe(connection, full: false)
+            let criteria: [Criterion]
+            switch predicate {
+            case .rejoined:
+                criteria = Predicates.rejoined(node, in: observation, targetVersion: target)
+            case .leaderMoved:
+                let leader = observation.leader
+                criteria = [Criterion("leader", leader != nil && leader != node, "leader \(leader ?? "none")")]
+            case .healthyAtTarget:
+                criteria = Predicates.healthy(observation) + observation.nodes.map {
+                    Criterion("\($0.name) version", target == nil || $0.installedVersion == target, "\($0.name) at \($0.installedVersion ?? "unknown")")
+                }
+            }
+            let pending = criteria.filter { !$0.holds }.map(\.detail).joined(separator: "; ")
+            if pending.isEmpty {
+                consecutive += 1
+                if consecutive >= inventory.timeouts.stablePolls {
+                    reporter.emit(Event("wait_finished", ["node": .string(node), "predicate": .string(predicate.rawValue), "ok": true,
+                                                          "duration_s": .double((ContinuousClock.now - started).secondsValue)]))
+                    return
+                }
+            } else {
+                consecutive = 0
+                if pending != lastPending {
+                    reporter.emit(Event("wait_progress", ["node": .string(node), "predicate": .string(predicate.rawValue), "pending": .string(pending)]))
+                    lastPending = pending
+                }
+            }
+            if ContinuousClock.now >= deadline {
+                reporter.emit(Event("wait_finished", ["node": .string(node), "predicate": .string(predicate.rawValue), "ok": false,
+                                                      "duration_s": .double((ContinuousClock.now - started).secondsValue), "pending": .string(pending)]))
+                throw StepFailure(step: step.name, node: node,
+                                  what: "\(predicate.rawValue) did not hold on \(node) within \(DurationText.format(timeout)): \(pending.isEmpty ? "not stable for \(inventory.timeouts.stablePolls) polls" : pending)",
+                                  advice: ["See why on \(node): chef-backend-ctl status; /var/log/chef-backend/leaderl/current"])
+            }
+            try? await Task.sleep(for: inventory.timeouts.pollInterval)
+        }
+    }
+
+
+    private func checkFrontends(step: Playbook.Step) async throws {
+        for frontend in inventory.frontends {
+            let result = await FrontendStatus.check(frontend.statusURL)
+            reporter.emit(Event("note", ["message": .string("frontend \(frontend.name): \(result.detail)")]))
+            guard result.ok else {
+                throw StepFailure(step: step.name, node: nil, what: "frontend \(frontend.name) \(frontend.statusURL): \(result.detail)",
+                                  advice: ["The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend.name)"])
+            }
+        }
+    }
+
+    // MARK: Summary
+
+    private func summarize(failure: StepFailure?, started: Date) async -> String {
+        let observation = await Discovery.observe(connection, full: false)
+        var lines: [String] = [""]
+        if let failure {
+            lines.append("FAILED at step \(failure.step)\(failure.node.map { " on \($0)" } ?? ""): \(failure.what)")
+        } else {
+            lines.append("Succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started)))s.")
+        }
+        lines.append("")
+        lines.append("  node      role                version")
+        for node in observation.nodes {
+            let role = node.unreachable == nil ? (observation.role(of: node.name) ?? "not listed") : "unreachable"
+            lines.append("  \(node.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(role.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")")
+        }
+        let flag: String
+        if let failover {
+            flag = "cluster failover: \(failover.state.uppercased()) (last set by Drover in step \(failover.step))"
+        } else {
+            flag = "cluster failover: not changed by this run"
+        }
+        lines.append("")
+        lines.append(failure != nil && failover?.state == "off" ? "!! \(flag); it stays off until you turn it on !!" : flag)
+        if let failure {
+            let leaderHost = observation.leader.flatMap { inventory.backend(named: $0)?.host } ?? "<a healthy node>"
+            lines.append("")
+            lines.append("Next:")
+            var steps = ["Inspect the cluster: drover status --inventory \(inventory.file)"] + failure.advice
+            steps.append("When the cause is fixed, run it again (nodes at the target version are skipped): drover \(playbook.name == "upgrade" ? "upgrade" : "run \(playbook.name)") --inventory \(inventory.file) --yes")
+            if failover?.state == "off" {
+                steps.append("To stop here instead, turn failover back on: ssh root@\(leaderHost) chef-backend-ctl set-cluster-failover on")
+            }
+            for (number, step) in steps.enumerated() { lines.append("  \(number + 1). \(step)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Duration {
+    var secondsValue: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,193 @@
+import DroverSSH
+import Foundation
+
+/// A cluster inventory (YAML): the backends, how to reach them, the package and the timeouts.
+/// See `Fixtures/Inventories/annotated.yml` for every key, documented.
+public struct Inventory: Sendable {
+    /// SSH settings shared by every backend unless a backend overrides them.
+    public struct SSH: Sendable {
+        public var user: String = SSHOptions.currentUser
+        public var port = 22
+        public var identityFiles: [String] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa"]
+        public var knownHosts = "~/.ssh/known_hosts"
+        public var hostKeyChecking: HostKeyPolicy = .strict
+        public var connectTimeout: Duration = .seconds(10)
+        public var commandTimeout: Duration = .seconds(1800)
+        public var sudo = false
+    }
+
+    /// The package to install.
+    public struct Package: Sendable {
+        public enum Format: String, Sendable { case deb, rpm }
+        /// Where the package lies on every backend.
+        public var path: String
+        public var version: String
+        public var sha256: String?
+        public var format: Format
+        /// A local file copied to `path` on every backend before a run.
+        public var upload: String?
+    }
+
+    /// One backend node.
+    public struct Backend: Sendable, Equatable {
+        public var name: String
+        public var host: String
+        public var port: Int
+        public var user: String
+        public var identityFiles: [String]
+        public var line: Int
+    }
+
+    public struct Frontend: Sendable, Equatable {
+        public var name: String
+        public var statusURL: String
+    }
+
+    public struct Timeouts: Sendable {
+        public var rejoin: Duration = .seconds(900)
+        public var failover: Duration = .seconds(300)
+        public var pollInterval: Duration = .seconds(2)
+        public var stablePolls = 2
+    }
+
+    public var file: String
+    public var cluster: String
+    public var ssh: SSH
+    public var package: Package?
+    public var backends: [Backend]
+    public var frontends: [Frontend]
+    public var timeouts: Timeouts
+    /// SHA-256 of the inventory file, recorded with runs and plans.
+    public var digest: String
+
+    /// Reads and validates an inventory; nothing is contacted.
+    ///
+    /// - Throws: ``InputError`` naming the file, line and key.
+    public static func load(path: String) throws -> Inventory {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(file: path, line: 0, key: nil, message: "cannot read the inventory file (does it exist?)")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    /// Parses inventory text as if read from `file`.
+    public static func parse(_ text: String, file: String) throws -> Inventory {
+        let root = try StrictYAML.load(text, file: file)
+        try root.rejectUnknownKeys(["cluster", "ssh", "package", "backends", "frontends", "timeouts"])
+        let cluster = try root.requiredString("cluster")
+        guard cluster.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
+            throw root.error("cluster", "'\(cluster)' is not a usable cluster name; use letters, digits, '.', '_' and '-'")
+        }
+
+        var ssh = SSH()
+        if let section = try root.mapping("ssh") {
+            try section.rejectUnknownKeys(["user", "port", "identity_files", "known_hosts", "host_key_checking",
+                                           "connect_timeout", "command_timeout", "sudo"])
+            ssh.user = try section.string("user") ?? ssh.user
+            ssh.port = try port(section, "port") ?? ssh.port
+            ssh.identityFiles = try section.stringList("identity_files") ?? ssh.identityFiles
+            ssh.knownHosts = try section.string("known_hosts") ?? ssh.knownHosts
+            if let mode = try section.string("host_key_checking") {
+                guard let policy = HostKeyPolicy(rawValue: mode) else {
+                    throw section.error("host_key_checking", "'\(mode)' is not a mode; use strict, accept-new or off")
+                }
+                ssh.hostKeyChecking = policy
+            }
+            ssh.connectTimeout = try section.duration("connect_timeout") ?? ssh.connectTimeout
+            ssh.commandTimeout = try section.duration("command_timeout") ?? ssh.commandTimeout
+            ssh.sudo = try section.bool("sudo") ?? ssh.sudo
+        }
+
+        var package: Package?
+        if let section = try root.mapping("package") {
+            try section.rejectUnknownKeys(["path", "version", "sha256", "upload"])
+            let path = try section.requiredString("path")
+            let format: Package.Format
+            if path.hasSuffix(".deb") { format = .deb } else if path.hasSuffix(".rpm") { format = .rpm } else {
+                throw section.error("path", "'\(path)' is neither a .deb nor a .rpm package file")
+            }
+            guard path.hasPrefix("/") else { throw section.error("path", "'\(path)' must be an absolute path on the backends") }
+            let version: String
+            if let given = try section.string("version") {
+                guard given.range(of: #"^\d+(\.\d+)+$"#, options: .regularExpression) != nil else {
+                    throw section.error("version", "'\(given)' is not a version like 2.3.16")
+                }
+                version = given
+            } else if let found = versionFromFileName(path) {
+                version = found
+            } else {
+                throw section.error("path", "cannot read a version from '\((path as NSString).lastPathComponent)'; add package.version")
+            }
+            let sha = try section.string("sha256")?.lowercased()
+            if let sha, sha.range(of: "^[0-9a-f]{64}$", options: .regularExpression) == nil {
+                throw section.error("sha256", "expected 64 hexadecimal digits (the output of sha256sum)")
+            }
+            package = Package(path: path, version: version, sha256: sha, format: format, upload: try section.string("upload"))
+        }
+
+        guard let entries = try root.mappingList("backends"), !entries.isEmpty else {
+            throw root.error(nil, "missing required key 'backends' (the cluster's nodes, each with name and host)")
+        }
+        var backends: [Backend] = []
+        for entry in entries {
+            try entry.rejectUnknownKeys(["name", "host", "port", "user", "identity_files"])
+            let name = try entry.requiredString("name")
+            let host = try entry.requiredString("host")
+            let backend = Backend(name: name, host: host, port: try port(entry, "port") ?? ssh.port,
+                                  user: try entry.string("user") ?? ssh.user,
+                                  identityFiles: try entry.stringList("identity_files") ?? ssh.identityFiles, line: entry.line)
+            if let other = backends.first(where: { $0.name == name }) {
+                throw entry.error("name", "duplicate backend name '\(name)' (also at line \(other.line)); each backend needs its own name")
+            }
+            if let other = backends.first(where: { $0.host == host && $0.port == backend.port }) {
+                throw entry.error("host", "duplicate host \(host):\(backend.port) (also \(other.name)'s); each backend needs its own host")
+            }
+            backends.append(backend)
+        }
+
+        var frontends: [Frontend] = []
+        for entry in try root.mappingList("frontends") ?? [] {
+            try entry.rejectUnknownKeys(["name", "status_url"])
+            let url = try entry.requiredString("status_url")
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
+                throw entry.error("status_url", "'\(url)' is not an http(s) URL")
+            }
+            frontends.append(Frontend(name: try entry.requiredString("name"), statusURL: url))
+        }
+
+        var timeouts = Timeouts()
+        if let section = try root.mapping("timeouts") {
+            try section.rejectUnknownKeys(["rejoin", "failover", "poll_interval", "stable_polls"])
+            timeouts.rejoin = try section.duration("rejoin") ?? timeouts.rejoin
+            timeouts.failover = try section.duration("failover") ?? timeouts.failover
+            timeouts.pollInterval = try section.duration("poll_interval") ?? timeouts.pollInterval
+            if let polls = try section.int("stable_polls") {
+                guard polls >= 1 else { throw section.error("stable_polls", "must be at least 1") }
+                timeouts.stablePolls = polls
+            }
+        }
+        return Inventory(file: file, cluster: cluster, ssh: ssh, package: package, backends: backends, frontends: frontends,
+                         timeouts: timeouts, digest: Digest.sha256Hex(Data(text.utf8)))
+    }
+
+    private static func port(_ section: StrictYAML, _ key: String) throws -> Int? {
+        guard let value = try section.int(key) else { return nil }
+        guard (1...65535).contains(value) else { throw section.error(key, "\(value) is not a TCP port (1-65535)") }
+        return value
+    }
+
+    /// `chef-backend_2.3.16-1_amd64.deb` and `chef-backend-2.3.16-1.el7.x86_64.rpm` give `2.3.16`.
+    public static func versionFromFileName(_ path: String) -> String? {
+        let name = (path as NSString).lastPathComponent
+        guard let range = name.range(of: #"^chef-backend[_-]\d+(\.\d+)+"#, options: .regularExpression) else { return nil }
+        return String(name[range].drop { !$0.isNumber })
+    }
+
+    /// SSH options for one backend.
+    public func sshOptions(for backend: Backend, passphrase: PassphraseSource = .environment()) -> SSHOptions {
+        SSHOptions(user: backend.user, identityFiles: backend.identityFiles, passphrase: passphrase,
+                   knownHostsFile: ssh.knownHosts, hostKeyPolicy: ssh.hostKeyChecking, connectTimeout: ssh.connectTimeout)
+    }
+
+    public func backend(named name: String) -> Backend? { backends.first { $0.name == name } }
+}

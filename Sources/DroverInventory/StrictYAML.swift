@@ -1,0 +1,177 @@
+import Foundation
+import Yams
+
+/// A YAML mapping read strictly: every key must be known, every error names the file, line and key.
+public struct StrictYAML {
+    public let file: String
+    let node: Node
+    let path: String
+    private var used: Set<String> = []
+
+    /// Parses `text` (read from `file`) and returns its top-level mapping.
+    public static func load(_ text: String, file: String) throws -> StrictYAML {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw InputError(file: file, line: Self.line(of: error), key: nil, message: "not valid YAML: \(Self.describe(error))")
+        }
+        guard let node, node.mapping != nil else {
+            throw InputError(file: file, line: 1, key: nil, message: "expected a YAML mapping (key: value lines)")
+        }
+        return StrictYAML(file: file, node: node, path: "")
+    }
+
+    init(file: String, node: Node, path: String) {
+        self.file = file
+        self.node = node
+        self.path = path
+    }
+
+    public var line: Int { node.mark?.line ?? 1 }
+
+    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func value(_ key: String) -> Node? {
+        node.mapping?.first { $0.key.string == key }?.value
+    }
+
+    func lineOf(_ key: String) -> Int {
+        node.mapping?.first { $0.key.string == key }?.key.mark?.line ?? line
+    }
+
+    /// An error at `key` of this mapping.
+    public func error(_ key: String?, _ message: String) -> InputError {
+        InputError(file: file, line: key.map(lineOf) ?? line, key: key.map(keyPath) ?? (path.isEmpty ? nil : path), message: message)
+    }
+
+    /// Fails on keys not in `known`, naming them and listing the allowed ones.
+    public func rejectUnknownKeys(_ known: [String]) throws {
+        for (key, _) in node.mapping ?? [:] {
+            let name = key.string ?? "?"
+            if !known.contains(name) {
+                throw InputError(file: file, line: key.mark?.line ?? line, key: keyPath(name),
+                                 message: "unknown key; allowed here: \(known.joined(separator: ", "))")
+            }
+        }
+    }
+
+    public func has(_ key: String) -> Bool { value(key) != nil }
+
+    public func string(_ key: String) throws -> String? {
+        guard let node = value(key) else { return nil }
+        guard let scalar = node.scalar else { throw error(key, "expected a single value, not a list or mapping") }
+        return scalar.string
+    }
+
+    public func requiredString(_ key: String) throws -> String {
+        guard let value = try string(key), !value.isEmpty else { throw error(nil, "missing required key '\(keyPath(key))'") }
+        return value
+    }
+
+    public func int(_ key: String) throws -> Int? {
+        guard let text = try string(key) else { return nil }
+        guard let value = Int(text) else { throw error(key, "expected a whole number, not '\(text)'") }
+        return value
+    }
+
+    public func bool(_ key: String) throws -> Bool? {
+        guard let text = try string(key) else { return nil }
+        switch text.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error(key, "expected true or false, not '\(text)'")
+        }
+    }
+
+    /// A duration such as `500ms`, `10s`, `5m` or `1h`.
+    public func duration(_ key: String) throws -> Duration? {
+        guard let text = try string(key) else { return nil }
+        guard let value = DurationText.parse(text) else {
+            throw error(key, "'\(text)' is not a duration; write a number with ms, s, m or h (500ms, 10s, 5m, 1h)")
+        }
+        return value
+    }
+
+    public func stringList(_ key: String) throws -> [String]? {
+        guard let node = value(key) else { return nil }
+        if let scalar = node.scalar { return [scalar.string] }
+        guard let sequence = node.sequence else { throw error(key, "expected a list") }
+        return try sequence.map { item in
+            guard let scalar = item.scalar else { throw error(key, "expected a list of plain values") }
+            return scalar.string
+        }
+    }
+
+    public func mapping(_ key: String) throws -> StrictYAML? {
+        guard let node = value(key) else { return nil }
+        guard node.mapping != nil else { throw error(key, "expected a mapping (nested key: value lines)") }
+        return StrictYAML(file: file, node: node, path: keyPath(key))
+    }
+
+    public func mappingList(_ key: String) throws -> [StrictYAML]? {
+        guard let node = value(key) else { return nil }
+        guard let sequence = node.sequence else { throw error(key, "expected a list of entries (lines starting with '- ')") }
+        return try sequence.enumerated().map { index, item in
+            guard item.mapping != nil else {
+                throw InputError(file: file, line: item.mark?.line ?? lineOf(key), key: "\(keyPath(key))[\(index)]", message: "expected a mapping")
+            }
+            return StrictYAML(file: file, node: item, path: "\(keyPath(key))[\(index)]")
+        }
+    }
+
+    static func line(of error: YamlError) -> Int {
+        switch error {
+        case let .scanner(_, _, mark, _), let .parser(_, _, mark, _), let .composer(_, _, mark, _): return mark.line
+        default: return 1
+        }
+    }
+
+    static func describe(_ error: YamlError) -> String {
+        switch error {
+        case let .scanner(_, problem, _, _), let .parser(_, problem, _, _), let .composer(_, problem, _, _): return problem
+        default: return "\(error)"
+        }
+    }
+}
+
+/// Invalid input (inventory, playbook, parameters): names the file, line and key, and the fix.
+public struct InputError: LocalizedError, Equatable, Sendable {
+    public var file: String
+    public var line: Int
+    public var key: String?
+    public var message: String
+
+    public init(file: String, line: Int, key: String?, message: String) {
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+    }
+
+    public var errorDescription: String? {
+        "\(file):\(line): \(key.map { "\($0): " } ?? "")\(message)"
+    }
+}
+
+/// Durations written as `500ms`, `10s`, `5m`, `1h`.
+public enum DurationText {
+    public static func parse(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            guard let value = Double(number), value >= 0, !number.isEmpty, number.allSatisfy({ $0.isNumber || $0 == "." }) else { return nil }
+            return .milliseconds(Int64((value * factor * 1000).rounded()))
+        }
+        return nil
+    }
+
+    /// `1h`, `5m`, `10s`, `500ms`: the shortest exact form.
+    public static func format(_ duration: Duration) -> String {
+        let ms = Int64(duration.components.seconds) * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        if ms % 3_600_000 == 0 && ms > 0 { return "\(ms / 3_600_000)h" }
+        if ms % 60_000 == 0 && ms > 0 { return "\(ms / 60_000)m" }
+        if ms % 1000 == 0 { return "\(ms / 1000)s" }
+        return "\(ms)ms"
+    }
+}

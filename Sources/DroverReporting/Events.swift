@@ -1,0 +1,124 @@
+import Foundation
+
+/// Drover's exit codes, the same for every command (README, `drover --help`).
+public enum ExitStatus: Int32, Sendable {
+    case success = 0
+    /// A step failed after changes began; the cluster needs attention.
+    case failedAfterChanges = 1
+    /// Refused before any change: pre-flight failed, unreachable node, host key problem.
+    case refused = 2
+    /// Another run holds the cluster's lock.
+    case locked = 3
+    /// Usage error or invalid input (inventory, playbook, arguments).
+    case usage = 64
+    case interrupted = 130
+}
+
+/// One thing that happened during a run; `--json` prints each as one JSON line.
+public struct Event: Sendable {
+    /// The event name: run_started, step_started, command_finished, wait_progress, wait_finished,
+    /// step_finished, run_finished (documented in the README), or `output` (human output only).
+    public var name: String
+    public var time: Date
+    public var fields: [String: JSONValue]
+
+    public init(_ name: String, time: Date = Date(), _ fields: [String: JSONValue]) {
+        self.name = name
+        self.time = time
+        self.fields = fields
+    }
+
+    public subscript(_ key: String) -> JSONValue? { fields[key] }
+
+    /// The event as one JSON object: `time` (RFC 3339), `event`, then its fields.
+    public var jsonLine: String {
+        var object = fields
+        object["time"] = .string(RFC3339.string(time))
+        object["event"] = .string(name)
+        return JSONValue.object(object).serialized
+    }
+}
+
+/// A JSON value for events, plans and status output.
+public enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+    case string(String)
+    case int(Int)
+    case double(Double)
+    case bool(Bool)
+    case null
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+
+    public static func optional(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
+
+    /// Compact JSON with sorted keys.
+    public var serialized: String {
+        switch self {
+        case let .string(value): return Self.quote(value)
+        case let .int(value): return String(value)
+        case let .double(value): return value.isFinite ? String(format: "%.3f", value) : "null"
+        case let .bool(value): return value ? "true" : "false"
+        case .null: return "null"
+        case let .array(values): return "[" + values.map(\.serialized).joined(separator: ",") + "]"
+        case let .object(object):
+            return "{" + object.keys.sorted().map { Self.quote($0) + ":" + object[$0]!.serialized }.joined(separator: ",") + "}"
+        }
+    }
+
+    static func quote(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case let c where c.value < 0x20: result += String(format: "\\u%04x", c.value)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+}
+
+/// RFC 3339 timestamps with milliseconds, in UTC.
+public enum RFC3339 {
+    public static func string(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+}
+
+/// Receives a run's events.
+public protocol Reporter: Sendable {
+    func emit(_ event: Event)
+}
+
+/// Prints events as JSON Lines on stdout (and nothing else there).
+public final class JSONLinesReporter: Reporter {
+    private let lock = NSLock()
+
+    public init() {}
+
+    public func emit(_ event: Event) {
+        guard event.name != "output" else { return }
+        lock.withLock { Output.stdout(event.jsonLine + "\n") }
+    }
+}
+
+/// Writes to stdout and stderr without buffering surprises between the two.
+public enum Output {
+    public static func stdout(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+    public static func stderr(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+
+    /// True when colour may be used on the given stream: a terminal, and NO_COLOR unset.
+    public static func colour(fd: Int32) -> Bool {
+        isatty(fd) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import DroverEngine
+
+struct ExecCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec",
+        abstract: "Run one command on the chosen nodes (all by default) in parallel; output is prefixed by node.",
+        discussion: "Exit 0 only if every node's command exited 0.")
+
+    @OptionGroup var options: InventoryOptions
+
+    @Option(help: "A node to run on (repeatable; default: every backend).")
+    var node: [String] = []
+
+    @Argument(parsing: .captureForPassthrough, help: "The command, after --.")
+    var command: [String] = []
+
+    func validate() throws {
+        guard !command.isEmpty else { throw ValidationError("give the command after --, e.g. drover exec -i inv.yml -- chef-backend-ctl status") }
+    }
+
+    func run() async throws {
+        let words = command.first == "--" ? Array(command.dropFirst()) : command
+        throw await Operations.exec(inventoryPath: options.inventory, nodes: node, command: words.joined(separator: " "),
+                                    logger: options.logger).exitCode
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import DroverReporting
+import Foundation
+import Logging
+
+/// `--inventory FILE`, shared by every command that talks to a cluster.
+struct InventoryOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: ArgumentHelp("The cluster's inventory (YAML).", valueName: "file"))
+    var inventory: String
+
+    @Flag(name: .long, help: "Log SSH details to stderr.")
+    var verbose = false
+
+    /// A logger writing warnings (or, with --verbose, debug messages) to stderr.
+    var logger: Logger {
+        var logger = Logger(label: "drover") { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = verbose ? .debug : .warning
+        return logger
+    }
+}
+
+/// `--yes` and `--json`, shared by the commands that run playbooks.
+struct RunOptions: ParsableArguments {
+    @Flag(help: "Start without asking (required when standard input is not a terminal).")
+    var yes = false
+
+    @Flag(help: "Print only JSON Lines events on stdout (schema in the README).")
+    var json = false
+}
+
+extension ExitStatus {
+    /// Ends the command with this status.
+    var exitCode: ExitCode { ExitCode(rawValue) }
+}

@@ -1,0 +1,19 @@
+import ArgumentParser
+import DroverEngine
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a playbook against the cluster, verifying every step.")
+
+    @Argument(help: "The playbook's name (see `drover playbooks`) or a path to a .yml file.")
+    var playbook: String
+
+    @OptionGroup var options: InventoryOptions
+    @OptionGroup var run: RunOptions
+
+    func run() async throws {
+        throw await Operations.run(playbook: playbook, inventoryPath: options.inventory, yes: run.yes, json: run.json,
+                                   logger: options.logger).exitCode
+    }
+}

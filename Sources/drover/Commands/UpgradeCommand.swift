@@ -1,0 +1,16 @@
+import ArgumentParser
+import DroverEngine
+
+struct UpgradeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upgrade",
+        abstract: "Rolling upgrade of the cluster to the inventory's package (the same as `drover run upgrade`).")
+
+    @OptionGroup var options: InventoryOptions
+    @OptionGroup var run: RunOptions
+
+    func run() async throws {
+        throw await Operations.run(playbook: "upgrade", inventoryPath: options.inventory, yes: run.yes, json: run.json,
+                                   logger: options.logger).exitCode
+    }
+}
