@@ -1,6 +1,6 @@
 # Drover: build, test, demo and benchmark.
 #
-#   make demo    start the simulated cluster, walk it through a rolling upgrade, tear it down (root)
+#   make demo    start the simulated cluster, run drover upgrade against it, tear it down (root)
 #   make test    install what is missing (as root, with apt-get), build, run every test
 #   make build   build the drover binary (.build/debug/drover)
 #   make bench   SSH round-trip benchmark against OpenSSH's multiplexed client

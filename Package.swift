@@ -128,13 +128,23 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "DroverInventoryTests",
+            dependencies: ["DroverInventory", "DroverSSH", "DroverTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DroverClusterTests",
+            dependencies: ["DroverCluster", "DroverTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "SimulatorTests",
             dependencies: ["SimulatedChefBackend", "DroverSandbox", "DroverSSH", "DroverTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "DroverCLITests",
-            dependencies: ["DroverTestSupport"],
+            dependencies: ["DroverTestSupport", "DroverSandbox", "SimulatedChefBackend"],
             swiftSettings: strict
         ),
     ]

@@ -61,7 +61,16 @@ public enum Operations {
         }
         let reporter: any Reporter = json ? JSONLinesReporter() : HumanReporter()
         let connection = await ClusterConnection.connect(inventory, logger: logger)
-        defer { Task { await connection.close() } }
+        // Every session is closed before returning: the process must not exit while a session thread
+        // is still inside libssh2.
+        let status = await run(playbook: playbook, inventory: inventory, inventoryPath: inventoryPath, connection: connection,
+                               reporter: reporter, yes: yes, json: json)
+        await connection.close()
+        return status
+    }
+
+    static func run(playbook: Playbook, inventory: Inventory, inventoryPath: String, connection: ClusterConnection,
+                    reporter: any Reporter, yes: Bool, json: Bool) async -> ExitStatus {
         let observation = await Discovery.observe(connection, full: true)
         let plan = Plan.make(playbook: playbook, inventory: inventory, observation: observation)
         if !plan.preflightPassed || !connection.failures.isEmpty {
@@ -93,9 +102,7 @@ public enum Operations {
             }
         }
         let runner = Runner(playbook: playbook, inventory: inventory, connection: connection, reporter: reporter, runID: Self.newRunID())
-        let outcome = await runner.execute(initial: observation)
-        await connection.close()
-        return outcome.exitStatus
+        return await runner.execute(initial: observation).exitStatus
     }
 
     /// A run id: UTC time and a random suffix, sortable.

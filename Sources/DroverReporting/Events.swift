@@ -100,14 +100,17 @@ public protocol Reporter: Sendable {
     func emit(_ event: Event)
 }
 
-/// Prints events as JSON Lines on stdout (and nothing else there).
+/// Prints events as JSON Lines on stdout (and nothing else there): only the documented events.
 public final class JSONLinesReporter: Reporter {
+    /// The events of the documented schema (README, "JSON events").
+    public static let documented: Set<String> = ["run_started", "step_started", "command_finished", "wait_progress",
+                                                  "wait_finished", "step_finished", "run_finished"]
     private let lock = NSLock()
 
     public init() {}
 
     public func emit(_ event: Event) {
-        guard event.name != "output" else { return }
+        guard Self.documented.contains(event.name) else { return }
         lock.withLock { Output.stdout(event.jsonLine + "\n") }
     }
 }

@@ -8,7 +8,7 @@ import SimulatedChefBackend
 ///
 /// Needs root (port 22 and bind mounts). Everything lives under ``directory``; `down` stops what `up`
 /// started, by pid, and removes it.
-public struct Sandbox {
+public struct Sandbox: Sendable {
     /// What `up` records so later commands (status, break, heal, down) can find everything.
     public struct Record: Codable, Sendable {
         public struct Node: Codable, Sendable {
@@ -19,7 +19,6 @@ public struct Sandbox {
 
         public var nodes: [Node]
         public var simulator: String
-        public var createdMountPoints: [String]
         public var started: Date
         public var packageVersion: String
         public var packageFormat: String
@@ -80,12 +79,8 @@ public struct Sandbox {
             throw SandboxError.missing("the simulator is not built at \(options.simulatorPath): run `swift build` first")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        var created: [String] = []
-        for path in NodePaths.privatePrefixes where !FileManager.default.fileExists(atPath: path) {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            created.append(path)
-        }
-        var record = Record(nodes: [], simulator: options.simulatorPath, createdMountPoints: created, started: Date(),
+        try MountPoints.register(directory)
+        var record = Record(nodes: [], simulator: options.simulatorPath, started: Date(),
                             packageVersion: options.targetVersion, packageFormat: options.packageFormat)
         try save(record)
         do {
@@ -207,11 +202,7 @@ public struct Sandbox {
             }
         }
         try? FileManager.default.removeItem(atPath: directory)
-        for path in record.createdMountPoints.reversed() {
-            if (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true {
-                try? FileManager.default.removeItem(atPath: path)
-            }
-        }
+        MountPoints.unregister(directory)
     }
 
     /// Pids of sshd servers that are still running.
@@ -344,6 +335,54 @@ public struct Sandbox {
         if record.nodes[entry].pid.map({ !Processes.isAlive($0) }) ?? true {
             record.nodes[entry].pid = try await startServer(node)
             try save(record)
+        }
+    }
+}
+
+/// The host directories the sandboxes bind-mount over (/opt/chef-backend, ...) must exist. Sandboxes
+/// create the missing ones and the last sandbox to go down removes them: removing one while another
+/// sandbox runs would detach that sandbox's bind mounts (Linux detaches mounts on a removed directory in
+/// every mount namespace). A registry under /run, updated under flock, tracks both.
+enum MountPoints {
+    static let registry = "/run/drover-sandboxes"
+
+    static func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        try? FileManager.default.createDirectory(atPath: registry, withIntermediateDirectories: true)
+        let fd = open(registry + "/.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        defer { if fd >= 0 { close(fd) } }
+        if fd >= 0 { flock(fd, LOCK_EX) }
+        return try body()
+    }
+
+    static func entry(_ directory: String) -> String {
+        registry + "/" + Digest.sha256Hex(Data(directory.utf8)).prefix(16)
+    }
+
+    static var createdList: String { registry + "/created-mount-points" }
+
+    static func register(_ directory: String) throws {
+        try withLock {
+            var created = ((try? String(contentsOfFile: createdList, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            for path in NodePaths.privatePrefixes where !FileManager.default.fileExists(atPath: path) {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                created.append(path)
+            }
+            try created.joined(separator: "\n").write(toFile: createdList, atomically: true, encoding: .utf8)
+            try directory.write(toFile: entry(directory), atomically: true, encoding: .utf8)
+        }
+    }
+
+    static func unregister(_ directory: String) {
+        withLock {
+            try? FileManager.default.removeItem(atPath: entry(directory))
+            let others = ((try? FileManager.default.contentsOfDirectory(atPath: registry)) ?? [])
+                .filter { $0 != ".lock" && $0 != "created-mount-points" }
+            guard others.isEmpty else { return }
+            let created = ((try? String(contentsOfFile: createdList, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            for path in created.reversed() where (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+            try? FileManager.default.removeItem(atPath: registry)
         }
     }
 }

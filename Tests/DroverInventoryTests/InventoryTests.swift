@@ -1,0 +1,97 @@
+import DroverInventory
+import DroverSSH
+import DroverTestSupport
+import Foundation
+import Testing
+
+@Suite("inventory")
+struct InventoryTests {
+    @Test func annotatedExampleParsesWithEveryKey() throws {
+        let path = Repository.root.appendingPathComponent("Fixtures/Inventories/annotated.yml").path
+        let inventory = try Inventory.load(path: path)
+        #expect(inventory.cluster == "prod-backend")
+        #expect(inventory.backends.map(\.name) == ["be1", "be2", "be3"])
+        #expect(inventory.backends[2].port == 2222 && inventory.backends[0].port == 22)
+        #expect(inventory.package?.version == "2.3.16" && inventory.package?.format == .deb)
+        #expect(inventory.ssh.hostKeyChecking == .strict && inventory.ssh.commandTimeout == .seconds(1800))
+        #expect(inventory.timeouts.rejoin == .seconds(900) && inventory.timeouts.pollInterval == .seconds(2))
+        #expect(inventory.frontends.first?.statusURL == "https://chef.example.com/_status")
+        #expect(inventory.digest.count == 64)
+    }
+
+    @Test("versions are read from package file names", arguments: [
+        ("/var/tmp/chef-backend_2.3.16-1_amd64.deb", "2.3.16"), ("/tmp/chef-backend-2.2.1-1.el7.x86_64.rpm", "2.2.1"),
+        ("/tmp/chef-backend_3.1.1-1_amd64.deb", "3.1.1"),
+    ])
+    func versionFromFileName(path: String, version: String) {
+        #expect(Inventory.versionFromFileName(path) == version)
+    }
+
+    @Test("durations", arguments: [("500ms", 500), ("10s", 10_000), ("5m", 300_000), ("1h", 3_600_000), ("1.5s", 1500)])
+    func durations(text: String, milliseconds: Int64) {
+        #expect(DurationText.parse(text) == .milliseconds(milliseconds))
+    }
+
+    static let valid = """
+        cluster: c1
+        package:
+          path: /var/tmp/chef-backend_2.3.16-1_amd64.deb
+        backends:
+          - name: be1
+            host: 10.0.0.1
+          - name: be2
+            host: 10.0.0.2
+        """
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var label: String
+        var yaml: String
+        var line: Int
+        var key: String?
+        var fragment: String
+        var testDescription: String { label }
+    }
+
+    static let invalid: [Case] = [
+        Case(label: "unknown top-level key", yaml: valid + "\nbakcends: []\n", line: 9, key: "bakcends", fragment: "unknown key"),
+        Case(label: "unknown backend key", yaml: valid.replacingOccurrences(of: "    host: 10.0.0.2", with: "    host: 10.0.0.2\n    hots: x"),
+             line: 9, key: "backends[1].hots", fragment: "allowed here"),
+        Case(label: "missing cluster", yaml: valid.replacingOccurrences(of: "cluster: c1\n", with: ""), line: 1, key: nil, fragment: "missing required key 'cluster'"),
+        Case(label: "missing backends", yaml: "cluster: c1\n", line: 1, key: nil, fragment: "missing required key 'backends'"),
+        Case(label: "missing host", yaml: valid.replacingOccurrences(of: "\n    host: 10.0.0.2", with: ""), line: 7, key: "backends[1]", fragment: "missing required key 'backends[1].host'"),
+        Case(label: "duplicate name", yaml: valid.replacingOccurrences(of: "name: be2", with: "name: be1"), line: 7, key: "backends[1].name", fragment: "duplicate backend name 'be1'"),
+        Case(label: "duplicate host", yaml: valid.replacingOccurrences(of: "host: 10.0.0.2", with: "host: 10.0.0.1"), line: 8, key: "backends[1].host", fragment: "duplicate host 10.0.0.1:22"),
+        Case(label: "package neither deb nor rpm", yaml: valid.replacingOccurrences(of: "amd64.deb", with: "amd64.zip"), line: 3, key: "package.path", fragment: "neither a .deb nor a .rpm"),
+        Case(label: "bad duration", yaml: valid + "\ntimeouts:\n  rejoin: 10 minutes\n", line: 10, key: "timeouts.rejoin", fragment: "not a duration"),
+        Case(label: "bad host key mode", yaml: valid + "\nssh:\n  host_key_checking: sometimes\n", line: 10, key: "ssh.host_key_checking", fragment: "strict, accept-new or off"),
+        Case(label: "bad port", yaml: valid + "\nssh:\n  port: 70000\n", line: 10, key: "ssh.port", fragment: "not a TCP port"),
+        Case(label: "bad sha256", yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  sha256: xyz\n"), line: 4, key: "package.sha256", fragment: "64 hexadecimal"),
+        Case(label: "not YAML", yaml: "cluster: [unclosed\n", line: 2, key: nil, fragment: "not valid YAML"),
+    ]
+
+    @Test("invalid inventories name the file, line and key", arguments: invalid)
+    func invalidInventory(_ testCase: Case) {
+        do {
+            _ = try Inventory.parse(testCase.yaml, file: "inv.yml")
+            Issue.record("accepted an invalid inventory")
+        } catch let error as InputError {
+            #expect(error.file == "inv.yml")
+            #expect(error.line == testCase.line, "\(error.localizedDescription)")
+            #expect(error.key == testCase.key, "\(error.localizedDescription)")
+            #expect(error.localizedDescription.contains(testCase.fragment), "\(error.localizedDescription)")
+            #expect(error.localizedDescription.hasPrefix("inv.yml:\(error.line): "))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func backendOverridesSSHDefaults() throws {
+        let inventory = try Inventory.parse(Self.valid + "\nssh:\n  user: admin\n  port: 2200\n".replacingOccurrences(of: "", with: ""), file: "i")
+        #expect(inventory.backends.allSatisfy { $0.user == "admin" })
+        let text = Self.valid.replacingOccurrences(of: "    host: 10.0.0.2", with: "    host: 10.0.0.2\n    user: other\n    port: 2022")
+        let overridden = try Inventory.parse(text, file: "i")
+        #expect(overridden.backends[1].user == "other" && overridden.backends[1].port == 2022)
+        let options = overridden.sshOptions(for: overridden.backends[1])
+        #expect(options.user == "other" && options.hostKeyPolicy == .strict)
+    }
+}
