@@ -5,21 +5,6 @@ import Foundation
 
 /// Reads the live state of every backend through the documented command outputs; changes nothing.
 public enum Discovery {
-    /// The read-only commands discovery runs, in order (shown by `plan`).
-    public static func commands(package: Inventory.Package?, full: Bool) -> [String] {
-        var commands = [
-            "chef-backend-ctl cluster-status",
-            "chef-backend-ctl status",
-            "cat /opt/chef-backend/version-manifest.json",
-            "test -e /var/opt/chef-backend/leaderl/data/unsynced",
-        ]
-        if full {
-            commands.append("df -Pk /var/opt/chef-backend")
-            if let package { commands.append("test -f \(ShellQuote.quote(package.path))") }
-        }
-        return commands
-    }
-
     /// Observes every node in parallel. `full` adds free space and the package file (pre-flight).
     public static func observe(_ connection: ClusterConnection, full: Bool, checksum: Bool = false) async -> ClusterObservation {
         let inventory = connection.inventory
@@ -41,38 +26,36 @@ public enum Discovery {
             node.unreachable = failure
             return node
         }
-        let timeout: Duration = .seconds(120)
+        /// Runs a read-only command and parses its output; a failure is recorded, not thrown.
+        func read<T>(_ command: String, acceptFailure: Bool = false, timeout: Duration = .seconds(120),
+                     _ parse: (CommandResult) throws -> T) async throws -> T? {
+            let result = try await connection.run(backend.name, command, timeout: timeout)
+            guard result.succeeded || acceptFailure else {
+                node.readErrors.append("`\(command)` exited \(result.exitStatus): \(lastLine(result.stderrText))")
+                return nil
+            }
+            do {
+                return try parse(result)
+            } catch {
+                node.readErrors.append(error.localizedDescription)
+                return nil
+            }
+        }
         do {
-            let clusterStatus = try await connection.run(backend.name, "chef-backend-ctl cluster-status", timeout: timeout)
-            if clusterStatus.succeeded {
-                do { node.members = try ClusterStatusTable.parse(clusterStatus.stdoutText) } catch { node.readErrors.append(error.localizedDescription) }
-            } else {
-                node.readErrors.append("cluster-status exited \(clusterStatus.exitStatus): \(lastLine(clusterStatus.stderrText))")
-            }
+            node.members = try await read("chef-backend-ctl cluster-status") { try ClusterStatusTable.parse($0.stdoutText) }
             // status exits non-zero on a degraded cluster; its table is still the documented one.
-            let status = try await connection.run(backend.name, "chef-backend-ctl status", timeout: timeout)
-            do { node.status = try StatusReport.parse(status.stdoutText) } catch { node.readErrors.append(error.localizedDescription) }
-            let manifest = try await connection.run(backend.name, "cat /opt/chef-backend/version-manifest.json", timeout: timeout)
-            if manifest.succeeded {
-                do { node.installedVersion = try VersionManifest.buildVersion(manifest.stdoutText) } catch { node.readErrors.append(error.localizedDescription) }
-            } else {
-                node.readErrors.append("cannot read /opt/chef-backend/version-manifest.json: \(lastLine(manifest.stderrText))")
-            }
-            let sentinel = try await connection.run(backend.name, "test -e /var/opt/chef-backend/leaderl/data/unsynced", timeout: timeout)
-            node.unsyncedSentinel = sentinel.exitStatus == 0 && sentinel.exitSignal == nil
+            node.status = try await read("chef-backend-ctl status", acceptFailure: true) { try StatusReport.parse($0.stdoutText) }
+            node.installedVersion = try await read("cat /opt/chef-backend/version-manifest.json") { try VersionManifest.buildVersion($0.stdoutText) }
+            node.unsyncedSentinel = try await read("test -e /var/opt/chef-backend/leaderl/data/unsynced", acceptFailure: true) { $0.succeeded }
             if full {
-                let df = try await connection.run(backend.name, "df -Pk /var/opt/chef-backend", timeout: timeout)
-                if df.succeeded {
-                    do { node.freeMB = try DiskFree.availableMB(df.stdoutText) } catch { node.readErrors.append(error.localizedDescription) }
-                } else {
-                    node.readErrors.append("df -Pk /var/opt/chef-backend exited \(df.exitStatus): \(lastLine(df.stderrText))")
-                }
+                node.freeMB = try await read("df -Pk /var/opt/chef-backend") { try DiskFree.availableMB($0.stdoutText) }
                 if let package = connection.inventory.package {
-                    let present = try await connection.run(backend.name, "test -f \(ShellQuote.quote(package.path))", timeout: timeout)
-                    node.packagePresent = present.succeeded
-                    if present.succeeded, checksum || package.sha256 != nil {
-                        let sum = try await connection.run(backend.name, "sha256sum -- \(ShellQuote.quote(package.path))", timeout: .seconds(600))
-                        node.packageSHA256 = sum.stdoutText.split(separator: " ").first.map(String.init)
+                    let path = ShellQuote.quote(package.path)
+                    node.packagePresent = try await read("test -f \(path)", acceptFailure: true) { $0.succeeded }
+                    if node.packagePresent == true, checksum || package.sha256 != nil {
+                        node.packageSHA256 = try await read("sha256sum -- \(path)", timeout: .seconds(600)) {
+                            $0.stdoutText.split(separator: " ").first.map(String.init)
+                        } ?? nil
                     }
                 }
             }

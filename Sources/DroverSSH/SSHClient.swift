@@ -73,13 +73,19 @@ public final class SSHClient: Sendable {
     /// - Throws: ``SSHError``; `CancellationError` when the task is cancelled (the channel is closed).
     public func run(_ command: String, timeout: Duration? = nil,
                     onOutput: (@Sendable (OutputLine) -> Void)? = nil) async throws -> CommandResult {
+        try await performCancellable { core, cancel in
+            try core.execute(command, timeout: timeout, cancel: cancel, onOutput: onOutput)
+        }
+    }
+
+    /// Runs `body` on the session's thread; cancelling the task wakes the thread's poll loop, which then
+    /// abandons the operation.
+    private func performCancellable<T: Sendable>(_ body: @escaping @Sendable (SessionCore, CancelFlag) throws -> T) async throws -> T {
         let core = self.core
         let cancel = CancelFlag(wake: core.wake)
         return try await withTaskCancellationHandler {
             try Task.checkCancellation()
-            return try await thread.perform {
-                try core.execute(command, timeout: timeout, cancel: cancel, onOutput: onOutput)
-            }
+            return try await thread.perform { try body(core, cancel) }
         } onCancel: {
             cancel.cancel()
         }
@@ -91,24 +97,14 @@ public final class SSHClient: Sendable {
     /// - Returns: the file's SHA-256 (lower-case hex).
     public func upload(file localPath: String, to remotePath: String, mode: Int32 = 0o644,
                        progress: (@Sendable (UploadProgress) -> Void)? = nil) async throws -> String {
-        let core = self.core
-        let cancel = CancelFlag(wake: core.wake)
-        return try await withTaskCancellationHandler {
-            try Task.checkCancellation()
-            return try await thread.perform {
-                try core.upload(localPath: localPath, remotePath: remotePath, mode: mode, cancel: cancel,
-                                progress: progress)
-            }
-        } onCancel: {
-            cancel.cancel()
+        try await performCancellable { core, cancel in
+            try core.upload(localPath: localPath, remotePath: remotePath, mode: mode, cancel: cancel, progress: progress)
         }
     }
 
     /// The SHA-256 of a remote file (lower-case hex).
     public func sha256(ofRemoteFile path: String) async throws -> String {
-        let core = self.core
-        let cancel = CancelFlag(wake: core.wake)
-        return try await thread.perform { try core.remoteSHA256(path, cancel: cancel) }
+        try await performCancellable { core, cancel in try core.remoteSHA256(path, cancel: cancel) }
     }
 
     /// Disconnects; later calls fail with ``SSHError/closed(host:port:)``.
