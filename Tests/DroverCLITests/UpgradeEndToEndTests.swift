@@ -216,3 +216,51 @@ struct InputRefusalTests {
         #expect(output.stderr.contains("\(path):6: steps[0].run: unknown placeholder {{nope}}"), "\(output.stderr)")
     }
 }
+
+@Suite("pre-flight and verification details", needsSandbox, .timeLimit(.minutes(3)))
+struct VerificationDetailTests {
+    @Test func changedHostKeyRefusesBeforeAnyChange() async throws {
+        try await SandboxCluster.with { cluster in
+            // known_hosts records be1's address with be2's keys.
+            let text = try String(contentsOfFile: cluster.sandbox.knownHostsPath, encoding: .utf8)
+            let lines = text.split(separator: "\n").map(String.init)
+            let be1 = try #require(cluster.sandbox.record()?.nodes[0].address), be2 = try #require(cluster.sandbox.record()?.nodes[1].address)
+            let forged = lines.filter { $0.hasPrefix(be2 + " ") }.map { $0.replacingOccurrences(of: be2 + " ", with: be1 + " ") }
+            let rest = lines.filter { !$0.hasPrefix(be1 + " ") }
+            try (rest + forged).joined(separator: "\n").appending("\n").write(toFile: cluster.sandbox.knownHostsPath, atomically: true, encoding: .utf8)
+            let output = try await cluster.drover(["upgrade", "--yes"])
+            #expect(output.status == 2)
+            #expect(output.stderr.contains("HOST KEY CHANGED") || output.stdout.contains("HOST KEY CHANGED"))
+            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.isEmpty)
+            #expect(!cluster.log.contains { $0.node == "be1" }, "nothing ran on the host whose key did not match")
+        }
+    }
+
+    @Test func packageChecksumMismatchIsRefused() async throws {
+        try await SandboxCluster.with { cluster in
+            var inventory = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+            inventory = inventory.replacingOccurrences(of: "  version: 2.3.16\n", with: "  version: 2.3.16\n  sha256: \(String(repeating: "ab", count: 32))\n")
+            try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            let output = try await cluster.drover(["upgrade", "--yes"])
+            #expect(output.status == 2)
+            #expect(output.stderr.contains("differs from package.sha256"))
+        }
+    }
+
+    @Test("frontends are checked after the upgrade", arguments: [
+        (200, #"{"status":"pong","upstreams":{"chef_sql":"pong","chef_elasticsearch":"pong","oc_chef_authz":"pong"}}"#, 0, "HTTP 200, status pong"),
+        (500, #"{"status":"fail","upstreams":{"chef_sql":"pong","chef_elasticsearch":"fail","oc_chef_authz":"pong"}}"#, 1, "failing upstreams: chef_elasticsearch"),
+    ])
+    func frontends(status: Int, body: String, exit: Int32, expected: String) async throws {
+        let stub = try HTTPStub(status: status, body: body)
+        defer { stub.stop() }
+        try await SandboxCluster.with { cluster in
+            var inventory = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+            inventory += "frontends:\n  - name: fe1\n    status_url: \(stub.url)\n"
+            try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            let output = try await cluster.drover(["upgrade", "--yes"])
+            #expect(output.status == exit, "\(output.stdout)")
+            #expect(output.stdout.contains(expected))
+        }
+    }
+}
