@@ -13,6 +13,8 @@ public struct NodeObservation: Sendable {
     public var freeMB: Int?
     public var packagePresent: Bool?
     public var packageSHA256: String?
+    /// The owner file of a Drover lock on this node, when one is held.
+    public var lockOwner: String?
     /// Problems reading individual items (command failed, output not in the documented form).
     public var readErrors: [String] = []
 

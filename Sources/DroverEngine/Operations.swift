@@ -51,58 +51,164 @@ public enum Operations {
 
     // MARK: run
 
+    /// What `drover run`, `drover upgrade` and `drover resume` were asked to do.
+    public struct RunRequest: Sendable {
+        public var playbook: String
+        public var inventoryPath: String
+        public var yes: Bool
+        public var json: Bool
+        public var stateDirectory: String?
+        public var junit: String?
+
+        public init(playbook: String, inventoryPath: String, yes: Bool, json: Bool, stateDirectory: String?, junit: String?) {
+            self.playbook = playbook
+            self.inventoryPath = inventoryPath
+            self.yes = yes
+            self.json = json
+            self.stateDirectory = stateDirectory
+            self.junit = junit
+        }
+    }
+
     /// `drover run` and `drover upgrade`.
-    public static func run(playbook name: String, inventoryPath: String, yes: Bool, json: Bool, logger: Logger) async -> ExitStatus {
-        guard let inventory = loadInventory(inventoryPath), let playbook = loadPlaybook(name) else { return .usage }
-        let interactive = isatty(0) == 1
-        if !yes && !interactive {
-            Output.stderr("drover: refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(inventoryPath)`, then re-run with --yes.\n")
+    public static func run(_ request: RunRequest, logger: Logger) async -> ExitStatus {
+        guard let inventory = loadInventory(request.inventoryPath), let playbook = loadPlaybook(request.playbook) else { return .usage }
+        if !request.yes && isatty(0) != 1 {
+            Output.stderr("drover: refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(request.inventoryPath)`, then re-run with --yes.\n")
             return .usage
         }
-        let reporter: any Reporter = json ? JSONLinesReporter() : HumanReporter()
         let connection = await ClusterConnection.connect(inventory, logger: logger)
         // Every session is closed before returning: the process must not exit while a session thread
         // is still inside libssh2.
-        let status = await run(playbook: playbook, inventory: inventory, inventoryPath: inventoryPath, connection: connection,
-                               reporter: reporter, yes: yes, json: json)
+        let status = await execute(request, playbook: playbook, inventory: inventory, connection: connection, resuming: nil)
         await connection.close()
         return status
     }
 
-    static func run(playbook: Playbook, inventory: Inventory, inventoryPath: String, connection: ClusterConnection,
-                    reporter: any Reporter, yes: Bool, json: Bool) async -> ExitStatus {
+    /// `drover resume`: continues the cluster's last unfinished run.
+    public static func resume(_ request: RunRequest, logger: Logger) async -> ExitStatus {
+        guard let inventory = loadInventory(request.inventoryPath) else { return .usage }
+        let state = StateDirectory(request.stateDirectory)
+        guard let journal = state.journals(cluster: inventory.cluster).first(where: { [.running, .interrupted, .failed].contains($0.status) }),
+              state.journals(cluster: inventory.cluster).first?.runID == journal.runID else {
+            Output.stdout("Nothing to resume for cluster \(inventory.cluster): its last run finished (see `drover runs`).\n")
+            return .success
+        }
+        if !request.yes && isatty(0) != 1 {
+            Output.stderr("drover: refusing to resume without --yes: standard input is not a terminal.\n")
+            return .usage
+        }
+        let done = journal.steps.filter { $0.status == .succeeded || $0.status == .skipped }.map { "\($0.step) on \($0.node)" }
+        var found = "Found run \(journal.runID) (\(journal.playbook), started \(RFC3339.string(journal.started)), \(journal.status.rawValue))."
+        found += "\n  done: \(done.isEmpty ? "nothing" : done.joined(separator: ", "))"
+        if let inFlight = journal.inFlight {
+            found += "\n  in flight when it stopped: \(inFlight.step) on \(inFlight.node)"
+            found += "\n  first: re-run \(inFlight.step) on \(inFlight.node) from its start (installing the same package and chef-backend-ctl upgrade are safe to repeat), then continue"
+        } else {
+            found += "\n  first: re-read the cluster, then continue with the remaining steps"
+        }
+        if let failover = journal.failover { found += "\n  cluster failover was last set \(failover) by this run (step \(journal.failoverStep ?? "?"))" }
+        Output.stderr(found + "\n")
+        guard journal.targetVersion == inventory.package?.version, Set(journal.steps.map(\.node)).isSubset(of: Set(inventory.backends.map(\.name))) else {
+            Output.stderr("drover: cannot resume: the inventory's package or backends differ from those of run \(journal.runID); start a new run instead.\n")
+            return .refused
+        }
+        if journal.inventoryDigest != inventory.digest {
+            Output.stderr("drover: note: \(request.inventoryPath) changed since the run started (timeouts or SSH settings may differ).\n")
+        }
+        guard let playbook = (try? Playbook.load(path: journal.playbookFile)) ?? loadPlaybook(journal.playbook) else { return .usage }
+        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        let status = await execute(request, playbook: playbook, inventory: inventory, connection: connection, resuming: journal)
+        await connection.close()
+        return status
+    }
+
+    static func execute(_ request: RunRequest, playbook: Playbook, inventory: Inventory, connection: ClusterConnection,
+                        resuming: Journal?) async -> ExitStatus {
+        let redactor = Redactor.standard
+        let console: any Reporter = request.json ? JSONLinesReporter() : HumanReporter()
+        let reporter = RecordingReporter(console: console, recorder: nil, redactor: redactor)
         let observation = await Discovery.observe(connection, full: true)
         let plan = Plan.make(playbook: playbook, inventory: inventory, observation: observation)
-        if !plan.preflightPassed || !connection.failures.isEmpty {
-            if !json { Output.stdout(plan.text) }
-            for check in plan.preflight where !check.ok {
-                Output.stderr("drover: pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)\(check.fix.map { "; fix: \($0)" } ?? "")\n")
+        // Another run's lock is the first reason to refuse: its changes explain whatever pre-flight would find.
+        if let holder = plan.lockOwners.first(where: { $0.runID != resuming?.runID }) {
+            Output.stderr("drover: the cluster \(inventory.cluster) is locked by \(holder.description) on \(holder.node); nothing was changed.\n")
+            Output.stderr("drover: if that run is no longer running, remove its lock: drover unlock --inventory \(request.inventoryPath) --run-id \(holder.runID)\n")
+            return .locked
+        }
+        let checks = resuming.map { Preflight.resume(journal: $0, observation: observation, inventory: inventory) } ?? plan.preflight
+        if !checks.allSatisfy(\.ok) || !connection.failures.isEmpty {
+            if !request.json && resuming == nil { Output.stdout(redactor.redact(plan.text)) }
+            for check in checks where !check.ok {
+                Output.stderr(redactor.redact("drover: pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)\(check.fix.map { "; fix: \($0)" } ?? "")\n"))
             }
-            if json {
-                reporter.emit(Event("run_finished", ["outcome": "refused", "exit_code": 2,
-                                                     "preflight": .array(plan.preflight.filter { !$0.ok }.map { .string("\($0.check) \($0.node ?? ""): \($0.detail)") })]))
-            }
+            reporter.emit(Event("run_finished", ["outcome": "refused", "exit_code": 2,
+                                                 "preflight": .array(checks.filter { !$0.ok }.map { .string("\($0.check) \($0.node ?? ""): \($0.detail)") })]))
             Output.stderr("drover: nothing was changed.\n")
             return .refused
         }
-        if plan.nothingToDo {
-            if json {
+        if resuming == nil && plan.nothingToDo {
+            if request.json {
                 reporter.emit(Event("run_finished", ["outcome": "succeeded", "exit_code": 0, "summary": "nothing to do"]))
             } else {
                 Output.stdout("Nothing to do: every node already runs \(inventory.package?.version ?? "the target version").\n")
             }
             return .success
         }
-        if !yes {
-            Output.stdout(plan.text)
+        if resuming == nil && !request.yes {
+            Output.stdout(redactor.redact(plan.text))
             Output.stdout("Type yes to start the run: ")
             guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
                 Output.stdout("Not started; nothing was changed.\n")
                 return .success
             }
         }
-        let runner = Runner(playbook: playbook, inventory: inventory, connection: connection, reporter: reporter, runID: Self.newRunID())
-        return await runner.execute(initial: observation).exitStatus
+        let runID = resuming?.runID ?? newRunID()
+        do {
+            try await ClusterLock.acquire(connection, runID: runID)
+        } catch let held as ClusterLock.Held {
+            Output.stderr("drover: the cluster \(inventory.cluster) is locked by \(held.owner.description) on \(held.owner.node); nothing was changed.\n")
+            Output.stderr("drover: if that run is no longer running, remove its lock: drover unlock --inventory \(request.inventoryPath) --run-id \(held.owner.runID)\n")
+            return .locked
+        } catch {
+            Output.stderr("drover: cannot take the cluster's lock: \(error.localizedDescription)\n")
+            await ClusterLock.release(connection, runID: runID)
+            return .refused
+        }
+        let state = StateDirectory(request.stateDirectory)
+        var journal = resuming ?? Journal(
+            runID: runID, playbook: playbook.name, playbookFile: playbook.file, cluster: inventory.cluster,
+            inventoryFile: (request.inventoryPath as NSString).standardizingPath, inventoryDigest: inventory.digest,
+            targetVersion: inventory.package?.version, user: SSHOptions.currentUser, workstation: ProcessInfo.processInfo.hostName,
+            started: Date(), status: .running)
+        journal.status = .running
+        journal.finished = nil
+        if journal.path.isEmpty { journal.path = state.runDirectory(cluster: inventory.cluster, runID: runID) + "/journal.json" }
+        let recorder: RunRecorder
+        do {
+            recorder = try RunRecorder(journal: journal, redactor: redactor)
+        } catch {
+            Output.stderr("drover: \(error.localizedDescription)\n")
+            await ClusterLock.release(connection, runID: runID)
+            return .usage
+        }
+        let recording = RecordingReporter(console: console, recorder: recorder, redactor: redactor)
+        let interrupts = InterruptMonitor()
+        let runner = Runner(playbook: playbook, inventory: inventory, connection: connection, reporter: recording, runID: runID,
+                            recorder: recorder, resuming: resuming, stopRequested: { interrupts.stopRequested })
+        let task = Task { await runner.execute(initial: observation) }
+        interrupts.start { task.cancel() }
+        let outcome = await task.value
+        interrupts.stop()
+        await ClusterLock.release(connection, runID: runID)
+        if let junit = request.junit {
+            do {
+                try JUnitReport.xml(recorder.current, playbook: playbook).write(toFile: junit, atomically: true, encoding: .utf8)
+            } catch {
+                Output.stderr("drover: cannot write the JUnit report \(junit): \(error.localizedDescription)\n")
+            }
+        }
+        return outcome.exitStatus
     }
 
     /// A run id: UTC time and a random suffix, sortable.
@@ -120,6 +226,7 @@ public enum Operations {
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
         let connection = await ClusterConnection.connect(inventory, logger: logger)
         let observation = await Discovery.observe(connection, full: false)
+        let locks = await ClusterLock.owners(connection)
         await connection.close()
         let services = ["leaderl", "postgresql", "etcd", "elasticsearch"]
         if json {
@@ -137,6 +244,8 @@ public enum Operations {
             Output.stdout(JSONValue.object([
                 "cluster": .string(inventory.cluster), "leader": .optional(observation.leader), "healthy": .bool(healthy),
                 "cluster_failover": "unknown", "nodes": .array(nodes),
+                "locks": .array(locks.map { .object(["node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
+                                                     "workstation": .string($0.workstation)]) }),
             ]).serialized + "\n")
         } else {
             var lines = ["Cluster \(inventory.cluster): leader \(observation.leader ?? "none")"]
@@ -155,6 +264,7 @@ public enum Operations {
             let failing = Predicates.healthy(observation, allowYellow: false).filter { !$0.holds }
             lines.append(failing.isEmpty ? "Healthy." : "Not healthy: " + failing.map(\.detail).joined(separator: "; "))
             lines.append("Cluster failover: unknown (chef-backend-ctl documents no output that shows it)")
+            for owner in locks { lines.append("Lock: \(owner.node) is locked by \(owner.description)") }
             Output.stdout(lines.joined(separator: "\n") + "\n")
         }
         return connection.failures.isEmpty ? .success : .refused
@@ -202,6 +312,78 @@ public enum Operations {
         }
         await connection.close()
         return statuses.values.allSatisfy { $0 == 0 } ? .success : .failedAfterChanges
+    }
+
+    // MARK: unlock, runs, show
+
+    /// `drover unlock`: removes a stale lock left by `runID` (after confirmation).
+    public static func unlock(inventoryPath: String, runID: String, yes: Bool, logger: Logger) async -> ExitStatus {
+        guard let inventory = loadInventory(inventoryPath) else { return .usage }
+        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        defer { _ = connection }
+        let owners = await ClusterLock.owners(connection)
+        let matching = owners.filter { $0.runID == runID }
+        guard !matching.isEmpty else {
+            let others = owners.map { "\($0.node): \($0.description)" }.joined(separator: "; ")
+            Output.stderr("drover: no lock of run \(runID) on \(inventory.cluster)\(others.isEmpty ? " (the cluster is not locked)" : "; locks found: \(others)")\n")
+            await connection.close()
+            return others.isEmpty ? .success : .usage
+        }
+        Output.stdout("Lock of \(matching[0].description) on \(matching.map(\.node).joined(separator: ", ")).\n")
+        if !yes {
+            guard isatty(0) == 1 else {
+                Output.stderr("drover: refusing to remove a lock without --yes: standard input is not a terminal.\n")
+                await connection.close()
+                return .usage
+            }
+            Output.stdout("Remove it only if that run is no longer running anywhere. Type the run id to confirm: ")
+            guard readLine()?.trimmingCharacters(in: .whitespaces) == runID else {
+                Output.stdout("Not removed.\n")
+                await connection.close()
+                return .success
+            }
+        }
+        await ClusterLock.release(connection, runID: runID)
+        let left = await ClusterLock.owners(connection).filter { $0.runID == runID }
+        await connection.close()
+        Output.stdout(left.isEmpty ? "Lock removed.\n" : "Could not remove the lock on \(left.map(\.node).joined(separator: ", ")).\n")
+        return left.isEmpty ? .success : .failedAfterChanges
+    }
+
+    /// `drover runs`: past runs, newest first.
+    public static func runs(stateDirectory: String?, cluster: String?) -> ExitStatus {
+        let state = StateDirectory(stateDirectory)
+        let journals = cluster.map { state.journals(cluster: $0) } ?? state.allJournals()
+        guard !journals.isEmpty else {
+            Output.stdout("No runs recorded in \(state.root).\n")
+            return .success
+        }
+        for journal in journals {
+            let duration = journal.finished.map { String(format: "%.0fs", $0.timeIntervalSince(journal.started)) } ?? "-"
+            Output.stdout("\(journal.runID)  \(journal.cluster)  \(journal.playbook)  \(journal.status.rawValue)  \(RFC3339.string(journal.started))  \(duration)\n")
+        }
+        return .success
+    }
+
+    /// `drover show RUN_ID`: a run's summary and where its transcript is.
+    public static func show(runID: String, stateDirectory: String?) -> ExitStatus {
+        let state = StateDirectory(stateDirectory)
+        guard let journal = state.allJournals().first(where: { $0.runID == runID || $0.runID.hasPrefix(runID) }) else {
+            Output.stderr("drover: no run \(runID) in \(state.root); `drover runs` lists them\n")
+            return .usage
+        }
+        var lines = ["Run \(journal.runID): \(journal.playbook) on \(journal.cluster), \(journal.status.rawValue)\(journal.exitCode.map { " (exit \($0))" } ?? "")",
+                     "Started \(RFC3339.string(journal.started)) by \(journal.user)@\(journal.workstation)\(journal.finished.map { ", finished \(RFC3339.string($0))" } ?? "")",
+                     "Target version: \(journal.targetVersion ?? "-")", "Steps:"]
+        for step in journal.steps {
+            lines.append("  \(step.index). \(step.step) on \(step.node): \(step.status.rawValue)\(step.reason.map { " (\($0))" } ?? "")")
+        }
+        if let summary = journal.summary { lines.append(summary) }
+        lines.append("Journal: \(journal.path)")
+        lines.append("Transcript: \(journal.transcriptPath)")
+        lines.append("Events: \(journal.eventsPath)")
+        Output.stdout(lines.joined(separator: "\n") + "\n")
+        return .success
     }
 
     // MARK: playbooks

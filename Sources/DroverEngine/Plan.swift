@@ -25,6 +25,11 @@ public struct Plan: Sendable {
 
     public var preflightPassed: Bool { preflight.allSatisfy(\.ok) }
 
+    /// Drover locks found on the nodes (plan takes none, but shows them).
+    public var lockOwners: [LockOwner] {
+        observation?.nodes.compactMap { node in node.lockOwner.flatMap { LockOwner.parse($0, node: node.name) } } ?? []
+    }
+
     /// True when every node already runs the target version.
     public var nothingToDo: Bool {
         guard let package = inventory.package, let observation, playbook.steps.contains(where: { $0.skipIf == .atTargetVersion }) else { return false }
@@ -89,6 +94,8 @@ public struct Plan: Sendable {
             "offline": .bool(observation == nil),
             "would_start": .bool(observation != nil && preflightPassed),
             "nothing_to_do": .bool(nothingToDo),
+            "locks": .array(lockOwners.map { .object(["node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
+                                                      "workstation": .string($0.workstation)]) }),
             "discovered": .object(discovered),
             "preflight": .array(preflight.map { check in
                 .object(["check": .string(check.check), "node": .optional(check.node), "ok": .bool(check.ok), "detail": .string(check.detail),
@@ -109,6 +116,9 @@ public struct Plan: Sendable {
             lines.append("Discovered: leader \(observation.leader ?? "none"); followers \(observation.followers.sorted().joined(separator: ", "))")
             for node in observation.nodes {
                 lines.append("  \(node.name.padding(toLength: 8, withPad: " ", startingAt: 0)) \(node.host.padding(toLength: 16, withPad: " ", startingAt: 0)) \((observation.role(of: node.name) ?? (node.unreachable == nil ? "?" : "unreachable")).padding(toLength: 20, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")")
+            }
+            for owner in lockOwners {
+                lines.append("Lock: \(owner.node) is locked by \(owner.description); a run would be refused (exit 3)")
             }
         } else {
             lines.append("Offline plan: nothing was contacted; the leader is unknown until discovery.")

@@ -20,6 +20,34 @@ public enum Preflight {
         "basic": ["reachable"],
     ]
 
+    /// The pre-conditions of resuming `journal`: every node reachable and in the cluster, a leader, and
+    /// no node disrupted except the one whose step was in flight; the package still there.
+    public static func resume(journal: Journal, observation: ClusterObservation, inventory: Inventory) -> [PreflightCheck] {
+        var checks = run("basic", observation: observation, inventory: inventory)
+        let inFlight = journal.inFlight?.node
+        let members = observation.members
+        let missing = inventory.backends.filter { backend in !members.contains { $0.name == backend.name || $0.ip == backend.host } }
+        checks.append(PreflightCheck(check: "membership", node: nil, ok: !members.isEmpty && missing.isEmpty,
+                                     detail: missing.isEmpty ? "all nodes still in the cluster" : "no longer in the cluster: \(missing.map(\.name).joined(separator: ", "))",
+                                     fix: missing.isEmpty ? nil : "the cluster changed since the run started; repair it, then start a new run"))
+        checks.append(PreflightCheck(check: "leader", node: nil, ok: observation.leader != nil || inFlight != nil,
+                                     detail: "leader \(observation.leader ?? "none")", fix: observation.leader == nil ? "wait for an election, or see the recovery guide" : nil))
+        for node in observation.nodes where node.name != inFlight && node.unreachable == nil {
+            let role = observation.role(of: node.name)
+            let ok = (role == "leader" || role == "follower") && node.unsyncedSentinel == false
+            checks.append(PreflightCheck(check: "undisturbed", node: node.name, ok: ok,
+                                         detail: "role \(role ?? "not listed")\(node.unsyncedSentinel == true ? ", unsynced sentinel present" : "")",
+                                         fix: ok ? nil : "\(node.name) was not being changed by this run but is not healthy; continuing could take a second node out. Repair it first."))
+        }
+        if let package = inventory.package {
+            for node in observation.nodes where node.unreachable == nil && node.packagePresent == false {
+                checks.append(PreflightCheck(check: "package", node: node.name, ok: false, detail: "\(package.path) missing",
+                                             fix: "copy the package to \(package.path) on \(node.name)"))
+            }
+        }
+        return checks
+    }
+
     /// Minimum free space of /var/opt/chef-backend (leaderl's own disk check threshold).
     public static let minimumFreeMB = 250
 

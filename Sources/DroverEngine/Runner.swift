@@ -14,17 +14,41 @@ public final class Runner: @unchecked Sendable {
     let connection: ClusterConnection
     let reporter: any Reporter
     public let runID: String
+    let recorder: RunRecorder?
+    let stopRequested: @Sendable () -> Bool
+    /// The journal of the run being resumed: its finished steps are skipped, its step in flight re-run.
+    let resuming: Journal?
     private var changesBegan = false
     /// What Drover last set the cluster failover flag to, and when (the flag itself cannot be read).
     private var failover: (state: String, step: String)?
+    /// The node whose step was in flight when the run stopped.
+    private var interruptedAt: (step: String, node: String)?
 
-    public init(playbook: Playbook, inventory: Inventory, connection: ClusterConnection, reporter: any Reporter, runID: String) {
+    public init(playbook: Playbook, inventory: Inventory, connection: ClusterConnection, reporter: any Reporter, runID: String,
+                recorder: RunRecorder? = nil, resuming: Journal? = nil, stopRequested: @escaping @Sendable () -> Bool = { false }) {
         self.playbook = playbook
         self.inventory = inventory
         self.connection = connection
         self.reporter = reporter
         self.runID = runID
+        self.recorder = recorder
+        self.resuming = resuming
+        self.stopRequested = stopRequested
+        if let state = resuming?.failover, let step = resuming?.failoverStep { failover = (state, step) }
     }
+
+    /// Steps that may be repeated when a run stopped in the middle of them: everything the upgrade does
+    /// (installing the same package again, `chef-backend-ctl upgrade`, the failover switches, waits).
+    /// Destructive recovery commands are not; see `isRepeatable`.
+    static func isRepeatable(_ step: Playbook.Step) -> Bool {
+        let unsafe = ["remove-node", "cleanse", "create-cluster", "force-leader", "join-cluster", "rm "]
+        return !step.actions.contains { action in
+            if case let .run(template) = action { return unsafe.contains { template.contains($0) } }
+            return false
+        }
+    }
+
+    struct Stopped: Error {}
 
     /// The outcome of a run.
     public struct Outcome: Sendable {
@@ -86,30 +110,58 @@ public final class Runner: @unchecked Sendable {
         var observation = initial
         var index = 0
         do {
+            if let inFlight = resuming?.inFlight, let step = playbook.steps.first(where: { $0.name == inFlight.step }) {
+                guard Self.isRepeatable(step) else {
+                    throw StepFailure(step: step.name, node: inFlight.node, what: "the run stopped in the middle of \(step.name) on \(inFlight.node), which is not safe to repeat",
+                                      advice: ["Check \(inFlight.node) by hand and finish that step, then start a new run"])
+                }
+                index += 1
+                reporter.emit(Event("note", ["message": .string("re-running \(step.name) on \(inFlight.node), which was in flight when the run stopped")]))
+                try await run(step, node: inFlight.node, index: index, observation: &observation, pinned: true)
+            }
             for step in playbook.steps {
                 let nodes = try targets(of: step, observation: &observation)
                 for node in nodes {
+                    if resuming?.isDone(step: step.name, node: node) == true || (resuming?.inFlight?.step == step.name && resuming?.inFlight?.node == node) {
+                        continue
+                    }
+                    if stopRequested() { throw Stopped() }
                     index += 1
                     try await run(step, node: node, index: index, observation: &observation)
                 }
             }
         } catch let failure as StepFailure {
-            let summary = await summarize(failure: failure, started: started)
-            let status: ExitStatus = changesBegan ? .failedAfterChanges : .refused
-            reporter.emit(Event("run_finished", ["outcome": "failed", "exit_code": .int(Int(status.rawValue)), "summary": .string(summary),
-                                                 "duration_s": .double(Date().timeIntervalSince(started))]))
-            return Outcome(exitStatus: status, summary: summary)
+            return await finish(.failed(failure), started: started)
+        } catch is Stopped {
+            return await finish(.stopped, started: started)
+        } catch is CancellationError {
+            return await finish(.aborted, started: started)
         } catch {
-            let failure = StepFailure(step: "run", node: nil, what: error.localizedDescription, advice: [])
-            let summary = await summarize(failure: failure, started: started)
-            reporter.emit(Event("run_finished", ["outcome": "failed", "exit_code": 1, "summary": .string(summary),
-                                                 "duration_s": .double(Date().timeIntervalSince(started))]))
-            return Outcome(exitStatus: .failedAfterChanges, summary: summary)
+            return await finish(.failed(StepFailure(step: "run", node: nil, what: error.localizedDescription, advice: [])), started: started)
         }
-        let summary = await summarize(failure: nil, started: started)
-        reporter.emit(Event("run_finished", ["outcome": "succeeded", "exit_code": 0, "summary": .string(summary),
+        return await finish(.succeeded, started: started)
+    }
+
+    enum Ending {
+        case succeeded, stopped, aborted
+        case failed(StepFailure)
+    }
+
+    private func finish(_ ending: Ending, started: Date) async -> Outcome {
+        // A cancelled task cannot do more I/O; the summary and records are made outside it.
+        let summary = await Task.detached { [self] in await self.summarize(ending, started: started) }.value
+        let status: ExitStatus
+        let outcome: String
+        switch ending {
+        case .succeeded: (status, outcome) = (.success, "succeeded")
+        case .stopped, .aborted: (status, outcome) = (.interrupted, "interrupted")
+        case .failed: (status, outcome) = (changesBegan ? .failedAfterChanges : .refused, "failed")
+        }
+        reporter.emit(Event("run_finished", ["outcome": .string(outcome), "exit_code": .int(Int(status.rawValue)), "summary": .string(summary),
                                              "duration_s": .double(Date().timeIntervalSince(started))]))
-        return Outcome(exitStatus: .success, summary: summary)
+        let journalStatus: Journal.Status = outcome == "succeeded" ? .succeeded : (outcome == "interrupted" ? .interrupted : .failed)
+        recorder?.finished(status: journalStatus, exitCode: status.rawValue, summary: summary)
+        return Outcome(exitStatus: status, summary: summary)
     }
 
     /// Resolves a step's nodes from a fresh reading of the cluster (the leader is re-read right before).
@@ -127,19 +179,21 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    private func run(_ step: Playbook.Step, node: String, index: Int, observation: inout ClusterObservation) async throws {
+    private func run(_ step: Playbook.Step, node: String, index: Int, observation: inout ClusterObservation, pinned: Bool = false) async throws {
         let stepStarted = Date()
         // Re-read right before each step: roles and versions may have moved since the plan.
         observation = await Discovery.observe(connection, full: false)
-        if step.target == .leader || step.target == .any, let leader = observation.leader, leader != node {
+        if !pinned, step.target == .leader || step.target == .any, let leader = observation.leader, leader != node {
             return try await run(step, node: leader, index: index, observation: &observation)
         }
         reporter.emit(Event("step_started", ["index": .int(index), "step": .string(step.name), "node": .string(node),
                                              "description": .string(step.description)]))
-        if step.skipIf == .atTargetVersion, let package = inventory.package, observation.node(node)?.installedVersion == package.version,
+        recorder?.stepStarted(index: index, step: step.name, node: node)
+        if !pinned, step.skipIf == .atTargetVersion, let package = inventory.package, observation.node(node)?.installedVersion == package.version,
            observation.role(of: node) != nil {
             reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node),
                                                   "outcome": "skipped", "reason": .string("already at \(package.version)"), "duration_s": .double(0)]))
+            recorder?.stepFinished(step: step.name, node: node, status: .skipped, reason: "already at \(package.version)")
             return
         }
         let leaderAtStart = observation.leader
@@ -162,10 +216,18 @@ public final class Runner: @unchecked Sendable {
         } catch let failure as StepFailure {
             reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "failed",
                                                   "reason": .string(failure.what), "duration_s": .double(Date().timeIntervalSince(stepStarted))]))
+            recorder?.stepFinished(step: step.name, node: node, status: .failed, reason: failure.what)
             throw failure
+        } catch {
+            interruptedAt = (step.name, node)
+            reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "interrupted",
+                                                  "reason": "aborted by a second interrupt", "duration_s": .double(Date().timeIntervalSince(stepStarted))]))
+            recorder?.stepFinished(step: step.name, node: node, status: .interrupted, reason: "aborted by a second interrupt")
+            throw error
         }
         reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "succeeded",
                                               "duration_s": .double(Date().timeIntervalSince(stepStarted))]))
+        recorder?.stepFinished(step: step.name, node: node, status: .succeeded, reason: nil)
     }
 
     private func runCommand(_ command: String, on node: String, step: Playbook.Step) async throws {
@@ -173,14 +235,23 @@ public final class Runner: @unchecked Sendable {
         reporter.emit(Event("action_started", ["node": .string(node), "command": .string(command), "step": .string(step.name)]))
         let reporter = self.reporter
         let result: CommandResult
+        let commandStarted = Date()
         do {
             result = try await connection.run(node, command, onOutput: { line in
                 reporter.emit(Event("output", ["node": .string(node), "stream": .string(line.stream.rawValue), "line": .string(line.text)]))
             })
+        } catch is CancellationError {
+            recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: nil, signal: nil,
+                              stdout: "", stderr: "", error: "aborted: the channel was closed")
+            throw CancellationError()
         } catch {
+            recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: nil, signal: nil,
+                              stdout: "", stderr: "", error: error.localizedDescription)
             throw StepFailure(step: step.name, node: node, what: "\(command): \(error.localizedDescription)",
                               advice: ["Check that \(node) is reachable, then see what the command left behind: drover status --inventory \(inventory.file)"])
         }
+        recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: result.exitStatus,
+                          signal: result.exitSignal, stdout: result.stdoutText, stderr: result.stderrText, error: nil)
         reporter.emit(Event("command_finished", ["node": .string(node), "command": .string(command), "exit_status": .int(Int(result.exitStatus)),
                                                  "duration_s": .double(result.duration.secondsValue)]))
         guard result.succeeded else {
@@ -189,8 +260,10 @@ public final class Runner: @unchecked Sendable {
                               what: "`\(command)` on \(node) exited \(result.exitSignal.map { "by signal \($0)" } ?? "with status \(result.exitStatus)")\(tail.isEmpty ? "" : ":\n    \(tail)")",
                               advice: ["Read \(node)'s logs: /var/log/chef-backend/*/current"])
         }
-        if command.contains("set-cluster-failover off") { failover = ("off", step.name) }
-        if command.contains("set-cluster-failover on") { failover = ("on", step.name) }
+        for state in ["off", "on"] where command.contains("set-cluster-failover \(state)") {
+            failover = (state, step.name)
+            recorder?.failoverSet(state, step: step.name)
+        }
     }
 
     /// Polls until the predicate holds for `stable_polls` consecutive readings, or the timeout passes.
@@ -236,7 +309,7 @@ public final class Runner: @unchecked Sendable {
                                   what: "\(predicate.rawValue) did not hold on \(node) within \(DurationText.format(timeout)): \(pending.isEmpty ? "not stable for \(inventory.timeouts.stablePolls) polls" : pending)",
                                   advice: ["See why on \(node): chef-backend-ctl status; /var/log/chef-backend/leaderl/current"])
             }
-            try? await Task.sleep(for: inventory.timeouts.pollInterval)
+            try await Task.sleep(for: inventory.timeouts.pollInterval)
         }
     }
 
@@ -254,13 +327,21 @@ public final class Runner: @unchecked Sendable {
 
     // MARK: Summary
 
-    private func summarize(failure: StepFailure?, started: Date) async -> String {
+    private func summarize(_ ending: Ending, started: Date) async -> String {
         let observation = await Discovery.observe(connection, full: false)
         var lines: [String] = [""]
-        if let failure {
-            lines.append("FAILED at step \(failure.step)\(failure.node.map { " on \($0)" } ?? ""): \(failure.what)")
-        } else {
+        var failure: StepFailure?
+        switch ending {
+        case .succeeded:
             lines.append("Succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started)))s.")
+        case .stopped:
+            lines.append("STOPPED at your request after the step in flight finished and was verified.")
+        case .aborted:
+            let at = interruptedAt.map { " during \($0.step) on \($0.node); \($0.node) may be mid-upgrade" } ?? ""
+            lines.append("ABORTED\(at).")
+        case let .failed(stepFailure):
+            failure = stepFailure
+            lines.append("FAILED at step \(stepFailure.step)\(stepFailure.node.map { " on \($0)" } ?? ""): \(stepFailure.what)")
         }
         lines.append("")
         lines.append("  node      role                version")
@@ -268,25 +349,28 @@ public final class Runner: @unchecked Sendable {
             let role = node.unreachable == nil ? (observation.role(of: node.name) ?? "not listed") : "unreachable"
             lines.append("  \(node.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(role.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")")
         }
-        let flag: String
-        if let failover {
-            flag = "cluster failover: \(failover.state.uppercased()) (last set by Drover in step \(failover.step))"
-        } else {
-            flag = "cluster failover: not changed by this run"
-        }
+        let flag = failover.map { "cluster failover: \($0.state.uppercased()) (last set by Drover in step \($0.step))" } ?? "cluster failover: not changed by this run"
+        let leftOff: Bool
+        if case .succeeded = ending { leftOff = false } else { leftOff = failover?.state == "off" }
         lines.append("")
-        lines.append(failure != nil && failover?.state == "off" ? "!! \(flag); it stays off until you turn it on !!" : flag)
-        if let failure {
-            let leaderHost = observation.leader.flatMap { inventory.backend(named: $0)?.host } ?? "<a healthy node>"
-            lines.append("")
-            lines.append("Next:")
-            var steps = ["Inspect the cluster: drover status --inventory \(inventory.file)"] + failure.advice
-            steps.append("When the cause is fixed, run it again (nodes at the target version are skipped): drover \(playbook.name == "upgrade" ? "upgrade" : "run \(playbook.name)") --inventory \(inventory.file) --yes")
-            if failover?.state == "off" {
-                steps.append("To stop here instead, turn failover back on: ssh root@\(leaderHost) chef-backend-ctl set-cluster-failover on")
-            }
-            for (number, step) in steps.enumerated() { lines.append("  \(number + 1). \(step)") }
+        lines.append(leftOff ? "!! \(flag); it stays off until you turn it on !!" : flag)
+        if case .succeeded = ending {
+            return lines.joined(separator: "\n")
         }
+        let leaderHost = observation.leader.flatMap { inventory.backend(named: $0)?.host } ?? "<a healthy node>"
+        lines.append("")
+        lines.append("Next:")
+        var steps = ["Inspect the cluster: drover status --inventory \(inventory.file)"] + (failure?.advice ?? [])
+        if failure == nil {
+            steps.append("Continue where the run stopped: drover resume --inventory \(inventory.file)")
+        } else {
+            steps.append("When the cause is fixed, continue: drover resume --inventory \(inventory.file) (or start again: drover \(playbook.name == "upgrade" ? "upgrade" : "run \(playbook.name)") --inventory \(inventory.file) --yes)")
+        }
+        if leftOff {
+            steps.append("To stop here instead, turn failover back on: ssh root@\(leaderHost) chef-backend-ctl set-cluster-failover on")
+        }
+        for (number, step) in steps.enumerated() { lines.append("  \(number + 1). \(step)") }
+        if let recorder { lines.append("Transcript: \(recorder.current.directory)") }
         return lines.joined(separator: "\n")
     }
 }

@@ -21,6 +21,11 @@ public final class ChildProcess: Sendable {
         }
     }
 
+    /// Waits, off Swift's cooperative pool, until the process exits; returns its exit status.
+    public func exitStatus() async -> Int32 {
+        (try? await Processes.offPool { self.wait() }) ?? -1
+    }
+
     /// Blocks until the process exits; returns its exit status (128+N when killed by signal N).
     @discardableResult
     public func wait() -> Int32 {

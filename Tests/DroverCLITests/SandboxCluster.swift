@@ -16,9 +16,10 @@ struct LoggedCommand {
     var command: String
     var exitStatus: Int?
 
+    /// True for commands that change the cluster (Drover's own lock directory does not count).
     var isMutating: Bool {
         let readOnly = ["chef-backend-ctl cluster-status", "chef-backend-ctl status", "cat ", "test ", "df ", "sha256sum"]
-        return !readOnly.contains { command.hasPrefix($0) }
+        return !readOnly.contains { command.hasPrefix($0) } && !command.contains("/var/opt/chef-backend/drover.lock")
     }
 }
 
@@ -53,11 +54,39 @@ struct SandboxCluster: Sendable {
         }
     }
 
+    /// Where this test's runs are recorded.
+    var stateDirectory: String { (sandbox.directory as NSString).deletingLastPathComponent + "/state" }
+
+    /// The arguments `drover` gets: `--inventory` (and `--state-dir` for commands that record runs) added
+    /// before any `--` (after it, exec takes everything as the command).
+    func arguments(_ arguments: [String]) -> [String] {
+        var extra = ["--inventory", inventoryPath]
+        if ["upgrade", "run", "resume"].contains(arguments[0]) { extra += ["--state-dir", stateDirectory] }
+        return [arguments[0]] + extra + arguments.dropFirst()
+    }
+
     /// Runs the built `drover` with `--inventory` added.
-    func drover(_ arguments: [String]) async throws -> Processes.Output {
-        // Options go before a `--` (after it, exec takes everything as the command).
-        let all = [arguments[0], "--inventory", inventoryPath] + arguments.dropFirst()
-        return try await Processes.offPool { try DroverBinary.run(all) }
+    func drover(_ arguments: [String], environment: [String: String] = [:]) async throws -> Processes.Output {
+        let all = self.arguments(arguments)
+        return try await Processes.offPool { try DroverBinary.run(all, environment: environment) }
+    }
+
+    /// Starts `drover` in the background, with its output going to files.
+    func start(_ arguments: [String]) throws -> (child: ChildProcess, stdout: String, stderr: String) {
+        let out = (sandbox.directory as NSString).deletingLastPathComponent + "/drover-\(UUID().uuidString.prefix(6)).out"
+        let err = out.replacingOccurrences(of: ".out", with: ".err")
+        let child = try Processes.spawn(DroverBinary.path, self.arguments(arguments), environment: ["NO_COLOR": "1"], stdout: out, stderr: err)
+        return (child, out, err)
+    }
+
+    /// Waits (bounded) until the file contains `text`.
+    func waitFor(_ text: String, in path: String, timeout: Duration = .seconds(60)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains(text) { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
     }
 
     var log: [LoggedCommand] {

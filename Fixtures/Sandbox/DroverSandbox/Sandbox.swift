@@ -84,17 +84,23 @@ public struct Sandbox: Sendable {
                             packageVersion: options.targetVersion, packageFormat: options.packageFormat)
         try save(record)
         do {
-            try prepareFiles(options)
-            var nodes: [SimulatedNode] = []
-            for index in 1...3 {
-                let name = "be\(index)"
-                let address = LoopbackAddresses.next(port: 22)
-                nodes.append(try Provisioning.node(name: name, ip: address, directory: directory, version: options.version,
-                                                   target: options.targetVersion, format: options.packageFormat, index: index))
-                record.nodes.append(Record.Node(name: name, address: address, pid: nil))
+            // Key generation and file writing block; keep them off Swift's cooperative pool.
+            let (nodes, prepared) = try await Processes.offPool { [self, record] in
+                var record = record
+                try prepareFiles(options)
+                var nodes: [SimulatedNode] = []
+                for index in 1...3 {
+                    let name = "be\(index)"
+                    let address = LoopbackAddresses.next(port: 22)
+                    nodes.append(try Provisioning.node(name: name, ip: address, directory: directory, version: options.version,
+                                                       target: options.targetVersion, format: options.packageFormat, index: index))
+                    record.nodes.append(Record.Node(name: name, address: address, pid: nil))
+                }
+                try save(record)
+                try store.save(SimulatedCluster(nodes: nodes, leader: "be1", delays: Delays(scale: options.delayScale)))
+                return (nodes, record)
             }
-            try save(record)
-            try store.save(SimulatedCluster(nodes: nodes, leader: "be1", delays: Delays(scale: options.delayScale)))
+            record = prepared
             for (index, node) in nodes.enumerated() {
                 record.nodes[index].pid = try await startServer(node)
                 try save(record)

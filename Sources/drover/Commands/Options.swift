@@ -19,13 +19,24 @@ struct InventoryOptions: ParsableArguments {
     }
 }
 
-/// `--yes` and `--json`, shared by the commands that run playbooks.
+/// `--yes`, `--json`, `--state-dir` and `--junit`, shared by the commands that run playbooks.
 struct RunOptions: ParsableArguments {
     @Flag(help: "Start without asking (required when standard input is not a terminal).")
     var yes = false
 
     @Flag(help: "Print only JSON Lines events on stdout (schema in the README).")
     var json = false
+
+    @OptionGroup var state: StateOptions
+
+    @Option(help: ArgumentHelp("Also write a JUnit XML report (one test case per step and node).", valueName: "file"))
+    var junit: String?
+}
+
+/// `--state-dir`: where journals and transcripts live.
+struct StateOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Where runs are recorded (default: $XDG_STATE_HOME/drover or ~/.local/state/drover).", valueName: "dir"))
+    var stateDir: String?
 }
 
 extension ExitStatus {

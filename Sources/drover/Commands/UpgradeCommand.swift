@@ -10,7 +10,8 @@ struct UpgradeCommand: AsyncParsableCommand {
     @OptionGroup var run: RunOptions
 
     func run() async throws {
-        throw await Operations.run(playbook: "upgrade", inventoryPath: options.inventory, yes: run.yes, json: run.json,
-                                   logger: options.logger).exitCode
+        let request = Operations.RunRequest(playbook: "upgrade", inventoryPath: options.inventory, yes: run.yes, json: run.json,
+                                            stateDirectory: run.state.stateDir, junit: run.junit)
+        throw await Operations.run(request, logger: options.logger).exitCode
     }
 }

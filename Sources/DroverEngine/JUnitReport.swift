@@ -1,0 +1,45 @@
+import Foundation
+
+/// A JUnit XML report of a run: one test case per step and node, failures with their reason.
+public enum JUnitReport {
+    public static func xml(_ journal: Journal, playbook: Playbook) -> String {
+        let failures = journal.steps.filter { $0.status == .failed || $0.status == .interrupted }.count
+        let skipped = journal.steps.filter { $0.status == .skipped }.count
+        let total = journal.finished.map { $0.timeIntervalSince(journal.started) } ?? 0
+        var xml = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
+        xml += #"<testsuites name="drover" tests="\#(journal.steps.count)" failures="\#(failures)" time="\#(String(format: "%.3f", total))">"# + "\n"
+        xml += #"  <testsuite name="\#(escape(journal.playbook)) \#(escape(journal.cluster))" tests="\#(journal.steps.count)" failures="\#(failures)" skipped="\#(skipped)" timestamp="\#(ISO8601DateFormatter().string(from: journal.started))" time="\#(String(format: "%.3f", total))">"# + "\n"
+        for step in journal.steps {
+            let time = step.finished.map { $0.timeIntervalSince(step.started) } ?? 0
+            xml += #"    <testcase classname="\#(escape(journal.cluster)).\#(escape(journal.playbook))" name="\#(escape("\(step.index). \(step.step) on \(step.node)"))" time="\#(String(format: "%.3f", time))">"#
+            switch step.status {
+            case .failed, .interrupted, .started:
+                let message = step.reason ?? (step.status == .started ? "did not finish" : step.status.rawValue)
+                xml += "\n" + #"      <failure message="\#(escape(message))" type="\#(step.status.rawValue)">\#(escape(message))</failure>"# + "\n    "
+            case .skipped:
+                xml += "\n" + #"      <skipped message="\#(escape(step.reason ?? "skipped"))"/>"# + "\n    "
+            case .succeeded:
+                break
+            }
+            xml += "</testcase>\n"
+        }
+        xml += "  </testsuite>\n</testsuites>\n"
+        return xml
+    }
+
+    static func escape(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": result += "&amp;"
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "\"": result += "&quot;"
+            case "'": result += "&apos;"
+            case let c where c.value < 0x20 && c != "\n" && c != "\t": result += " "
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+}

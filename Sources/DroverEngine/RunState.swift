@@ -1,0 +1,245 @@
+import DroverReporting
+import Foundation
+
+/// Where runs are recorded: `--state-dir`, else `$XDG_STATE_HOME/drover`, else `~/.local/state/drover`.
+public struct StateDirectory: Sendable {
+    public let root: String
+
+    public init(_ explicit: String?) {
+        if let explicit { root = (explicit as NSString).expandingTildeInPath } else if let xdg = ProcessInfo.processInfo.environment["XDG_STATE_HOME"], !xdg.isEmpty {
+            root = xdg + "/drover"
+        } else {
+            root = NSHomeDirectory() + "/.local/state/drover"
+        }
+    }
+
+    public func clusterDirectory(_ cluster: String) -> String { root + "/" + cluster }
+    public func runDirectory(cluster: String, runID: String) -> String { clusterDirectory(cluster) + "/" + runID }
+
+    /// Every journal of a cluster, newest first.
+    public func journals(cluster: String) -> [Journal] {
+        let directory = clusterDirectory(cluster)
+        let runs = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return runs.sorted(by: >).compactMap { Journal.load(path: directory + "/" + $0 + "/journal.json") }
+    }
+
+    /// Every journal of every cluster, newest first.
+    public func allJournals() -> [Journal] {
+        let clusters = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return clusters.flatMap { journals(cluster: $0) }.sorted { $0.runID > $1.runID }
+    }
+}
+
+/// A run's durable record: written (temporary file, fsync, rename) after every step, so that a run
+/// killed at any point can be resumed.
+public struct Journal: Codable, Sendable {
+    public enum Status: String, Codable, Sendable { case running, succeeded, failed, interrupted, refused }
+
+    public struct Step: Codable, Sendable, Equatable {
+        public enum Status: String, Codable, Sendable { case started, succeeded, skipped, failed, interrupted }
+        public var index: Int
+        public var step: String
+        public var node: String
+        public var status: Status
+        public var started: Date
+        public var finished: Date?
+        public var reason: String?
+    }
+
+    public var runID: String
+    public var playbook: String
+    public var playbookFile: String
+    public var cluster: String
+    public var inventoryFile: String
+    public var inventoryDigest: String
+    public var targetVersion: String?
+    public var user: String
+    public var workstation: String
+    public var started: Date
+    public var finished: Date?
+    public var status: Status
+    public var exitCode: Int32?
+    /// What Drover last set the cluster failover flag to (`on`/`off`), and in which step.
+    public var failover: String?
+    public var failoverStep: String?
+    public var steps: [Step] = []
+    public var summary: String?
+    /// The run this one resumed, if any.
+    public var resumedFrom: String?
+    /// Where the journal lives (not encoded).
+    public var path: String = ""
+
+    enum CodingKeys: String, CodingKey {
+        case runID = "run_id", playbook, playbookFile = "playbook_file", cluster, inventoryFile = "inventory_file"
+        case inventoryDigest = "inventory_digest", targetVersion = "target_version", user, workstation, started, finished
+        case status, exitCode = "exit_code", failover, failoverStep = "failover_step", steps, summary, resumedFrom = "resumed_from"
+    }
+
+    public var directory: String { (path as NSString).deletingLastPathComponent }
+    public var transcriptPath: String { directory + "/transcript.jsonl" }
+    public var eventsPath: String { directory + "/events.jsonl" }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    public static func load(path: String) -> Journal? {
+        guard let data = FileManager.default.contents(atPath: path), var journal = try? decoder.decode(Journal.self, from: data) else { return nil }
+        journal.path = path
+        return journal
+    }
+
+    /// Writes the journal durably: temporary file, fsync, rename, fsync of the directory.
+    public func save() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try DurableFile.write(try Self.encoder.encode(self), to: path)
+    }
+
+    /// The last step that started and did not finish (the one in flight when the run stopped).
+    public var inFlight: Step? {
+        guard let last = steps.last, last.status == .started || last.status == .interrupted else { return nil }
+        return last
+    }
+
+    public func isDone(step: String, node: String) -> Bool {
+        steps.contains { $0.step == step && $0.node == node && ($0.status == .succeeded || $0.status == .skipped) }
+    }
+}
+
+/// Crash-safe file writes.
+public enum DurableFile {
+    public static func write(_ data: Data, to path: String) throws {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw RunStateError.unwritable(path, String(cString: strerror(errno))) }
+        let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == data.count, synced, rename(temporary, path) == 0 else {
+            throw RunStateError.unwritable(path, String(cString: strerror(errno)))
+        }
+        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
+        }
+    }
+
+    /// Appends one line (opened with O_APPEND, fsync'd).
+    public static func append(_ line: String, to path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        var bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+    }
+}
+
+public enum RunStateError: LocalizedError {
+    case unwritable(String, String)
+
+    public var errorDescription: String? {
+        switch self {
+        case let .unwritable(path, reason): return "cannot write \(path): \(reason); choose another --state-dir"
+        }
+    }
+}
+
+/// Records a run: its journal after every step, every command with its output (redacted) in the
+/// transcript, and every event in events.jsonl.
+public final class RunRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var journal: Journal
+    public let redactor: Redactor
+
+    public init(journal: Journal, redactor: Redactor) throws {
+        self.journal = journal
+        self.redactor = redactor
+        try journal.save()
+    }
+
+    public var current: Journal { lock.withLock { journal } }
+
+    func update(_ body: (inout Journal) -> Void) {
+        lock.withLock {
+            body(&journal)
+            try? journal.save()
+        }
+    }
+
+    func stepStarted(index: Int, step: String, node: String) {
+        update { $0.steps.append(Journal.Step(index: index, step: step, node: node, status: .started, started: Date())) }
+    }
+
+    func stepFinished(step: String, node: String, status: Journal.Step.Status, reason: String?) {
+        update { journal in
+            guard let position = journal.steps.lastIndex(where: { $0.step == step && $0.node == node }) else { return }
+            journal.steps[position].status = status
+            journal.steps[position].finished = Date()
+            journal.steps[position].reason = reason.map(redactor.redact)
+        }
+    }
+
+    func failoverSet(_ state: String, step: String) {
+        update { $0.failover = state; $0.failoverStep = step }
+    }
+
+    func finished(status: Journal.Status, exitCode: Int32, summary: String) {
+        update {
+            $0.status = status
+            $0.exitCode = exitCode
+            $0.finished = Date()
+            $0.summary = redactor.redact(summary)
+        }
+    }
+
+    /// One command of the transcript: node, command, start and end, exit status, stdout and stderr.
+    func command(node: String, command: String, started: Date, finished: Date, exitStatus: Int32?, signal: String?,
+                 stdout: String, stderr: String, error: String?) {
+        let record = JSONValue.object([
+            "node": .string(node), "command": .string(redactor.redact(command)),
+            "started": .string(RFC3339.string(started)), "finished": .string(RFC3339.string(finished)),
+            "exit_status": exitStatus.map { .int(Int($0)) } ?? .null, "exit_signal": .optional(signal),
+            "stdout": .string(redactor.redact(stdout)), "stderr": .string(redactor.redact(stderr)), "error": .optional(error.map(redactor.redact)),
+        ])
+        DurableFile.append(record.serialized, to: current.transcriptPath)
+    }
+
+    func event(_ event: Event) {
+        guard JSONLinesReporter.documented.contains(event.name) else { return }
+        DurableFile.append(redactor.redact(event.jsonLine), to: current.eventsPath)
+    }
+}
+
+/// Sends events to the console (redacted) and to the run's records.
+public final class RecordingReporter: Reporter {
+    let console: any Reporter
+    let recorder: RunRecorder?
+    let redactor: Redactor
+
+    public init(console: any Reporter, recorder: RunRecorder?, redactor: Redactor) {
+        self.console = console
+        self.recorder = recorder
+        self.redactor = redactor
+    }
+
+    public func emit(_ event: Event) {
+        var clean = event
+        clean.fields = event.fields.mapValues { value in
+            if case let .string(text) = value { return .string(redactor.redact(text)) }
+            return value
+        }
+        console.emit(clean)
+        recorder?.event(clean)
+    }
+}

@@ -1,0 +1,20 @@
+import ArgumentParser
+import DroverEngine
+
+struct UnlockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unlock",
+        abstract: "Remove a stale cluster lock left by a run that no longer runs (asks for confirmation).")
+
+    @OptionGroup var options: InventoryOptions
+
+    @Option(help: "The run id the lock names (shown when a run is refused with exit 3).")
+    var runID: String
+
+    @Flag(help: "Remove without asking.")
+    var yes = false
+
+    func run() async throws {
+        throw await Operations.unlock(inventoryPath: options.inventory, runID: runID, yes: yes, logger: options.logger).exitCode
+    }
+}

@@ -1,0 +1,213 @@
+import DroverTestSupport
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import SimulatedChefBackend
+import Testing
+
+/// Checks the invariants a finished upgrade must keep: every node at the target, failover on, no
+/// outage, and never two nodes disrupted at once.
+func expectUpgradedSafely(_ cluster: SandboxCluster, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let state = try cluster.state
+    #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.16" }, sourceLocation: sourceLocation)
+    #expect(state.clusterFailover, "failover on at the end", sourceLocation: sourceLocation)
+    #expect(state.outages.isEmpty, sourceLocation: sourceLocation)
+    #expect(state.currentLeader != nil && state.members.allSatisfy { $0.phase == .synced }, sourceLocation: sourceLocation)
+    var spans: [(node: String, start: Date, end: Date)] = []
+    var open: [String: Date] = [:]
+    for transition in state.transitions where !transition.to.hasPrefix("leader:") {
+        if transition.from == "synced" { open[transition.node] = transition.time }
+        if transition.to == "synced", let start = open.removeValue(forKey: transition.node) { spans.append((transition.node, start, transition.time)) }
+    }
+    let ordered = spans.sorted { $0.start < $1.start }
+    for (earlier, later) in zip(ordered, ordered.dropFirst()) {
+        #expect(earlier.end <= later.start, "\(later.node) disrupted before \(earlier.node) had rejoined", sourceLocation: sourceLocation)
+    }
+    let upgrades = cluster.log.filter { $0.event == "started" && $0.command.hasPrefix("chef-backend-ctl upgrade") }
+    let failoverUpgrade = upgrades.first { $0.command.hasSuffix("--failover") }
+    #expect(failoverUpgrade != nil, "the leader went with --failover", sourceLocation: sourceLocation)
+}
+
+@Suite("safety rails: journal, resume, lock, interrupts, transcripts", needsSandbox, .timeLimit(.minutes(5)))
+struct SafetyRailTests {
+    @Test("SIGKILL, then resume, finishes the upgrade safely", arguments: [
+        "upgrade-follower on be2", "upgrade-follower on be3", "be3$ chef-backend-ctl upgrade", "upgrade-leader on be1", "unblock-failover on be1",
+    ])
+    func killThenResume(killPoint: String) async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor(killPoint, in: run.stdout), "reached the kill point")
+            kill(run.child.pid, SIGKILL)
+            _ = await run.child.exitStatus()
+            // The lock stays for resume to take over; a different run is refused with exit 3.
+            let other = try await cluster.drover(["upgrade", "--yes"])
+            #expect(other.status == 3, "\(other.stderr)")
+            #expect(other.stderr.contains("locked by run") && other.stderr.contains("drover unlock"))
+            let resume = try await cluster.drover(["resume", "--yes"])
+            #expect(resume.status == 0, "\(resume.stdout)\n\(resume.stderr)")
+            #expect(resume.stderr.contains("Found run") && resume.stderr.contains("first:"))
+            try expectUpgradedSafely(cluster)
+            let status = try await cluster.drover(["status"])
+            #expect(!status.stdout.contains("Lock:"), "the lock is released at the end")
+            let again = try await cluster.drover(["resume", "--yes"])
+            #expect(again.status == 0 && again.stdout.contains("Nothing to resume"))
+        }
+    }
+
+    @Test func resumeRefusesWhenAnotherNodeWasDisturbed() async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor("upgrade-follower on be3", in: run.stdout))
+            kill(run.child.pid, SIGKILL)
+            _ = await run.child.exitStatus()
+            try await cluster.breakNode("be1", "partially-synced")
+            let before = cluster.log.filter { $0.event == "started" && $0.isMutating }.count
+            let resume = try await cluster.drover(["resume", "--yes"])
+            #expect(resume.status == 2, "\(resume.stderr)")
+            #expect(resume.stderr.contains("undisturbed on be1"))
+            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.count == before, "nothing changed")
+        }
+    }
+
+    @Test func concurrentRunIsRefusedAndStaleLockCanBeRemoved() async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
+            let first = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor("upgrade-follower on be2", in: first.stdout))
+            let second = try await cluster.drover(["upgrade", "--yes"])
+            #expect(second.status == 3)
+            #expect(second.stderr.range(of: #"locked by run \S+ \(root@"#, options: .regularExpression) != nil, "names the holder")
+            #expect(second.stderr.contains("ago"), "and the lock's age")
+            kill(first.child.pid, SIGKILL)
+            _ = await first.child.exitStatus()
+            let runID = try #require(second.stderr.range(of: #"--run-id \S+"#, options: .regularExpression).map { String(second.stderr[$0].dropFirst(9)) })
+            let refused = try await cluster.drover(["unlock", "--run-id", runID])
+            #expect(refused.status == 64, "no confirmation without a terminal or --yes")
+            let unlock = try await cluster.drover(["unlock", "--run-id", runID, "--yes"])
+            #expect(unlock.status == 0 && unlock.stdout.contains("Lock removed"))
+            #expect(!(try await cluster.drover(["status"])).stdout.contains("Lock:"))
+        }
+    }
+
+    @Test func firstInterruptFinishesTheStepThenStops() async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor("be2$ chef-backend-ctl upgrade", in: run.stdout))
+            kill(run.child.pid, SIGINT)
+            #expect(await run.child.exitStatus() == 130)
+            let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8), stderr = try String(contentsOfFile: run.stderr, encoding: .utf8)
+            #expect(stderr.contains("Press Ctrl-C again to abort now"))
+            #expect(stdout.contains("step 2 upgrade-follower succeeded"), "the step in flight and its verification finished")
+            #expect(stdout.contains("STOPPED") && stdout.contains("drover resume"))
+            #expect(!cluster.log.contains { $0.node == "be3" && $0.isMutating }, "be3 was not touched")
+            #expect(try cluster.state.node("be2")?.phase == .synced)
+            #expect(!(try await cluster.drover(["status"])).stdout.contains("Lock:"), "lock released")
+            let runs = try await Processes.offPool { try DroverBinary.run(["runs", "--state-dir", cluster.stateDirectory]) }
+            #expect(runs.stdout.contains(" interrupted "))
+            #expect(try await cluster.drover(["resume", "--yes"]).status == 0)
+            try expectUpgradedSafely(cluster)
+        }
+    }
+
+    @Test func secondInterruptAbortsAtOnce() async throws {
+        try await SandboxCluster.with(scale: 1, rejoin: "30s") { cluster in
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor("waiting for rejoined on be2", in: run.stdout))
+            kill(run.child.pid, SIGINT)
+            try await Task.sleep(for: .milliseconds(200))
+            kill(run.child.pid, SIGINT)
+            #expect(await run.child.exitStatus() == 130)
+            let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8)
+            #expect(stdout.contains("ABORTED during upgrade-follower on be2; be2 may be mid-upgrade"), "\(stdout)")
+            #expect(stdout.contains("drover resume"))
+            #expect(!(try await cluster.drover(["status"])).stdout.contains("Lock:"), "lock released")
+            let journal = try #require(StateReader.journal(in: cluster.stateDirectory))
+            #expect(journal.contains(#""status" : "interrupted""#))
+        }
+    }
+
+    @Test func transcriptsAreCompleteAndFreeOfSecrets() async throws {
+        try await SandboxCluster.with { cluster in
+            let planted = "planted-\(UUID().uuidString)"
+            for node in ["be1", "be2", "be3"] {
+                let secrets = cluster.sandbox.directory + "/nodes/\(node)/etc/chef-backend/chef-backend-secrets.json"
+                try #"{"postgresql":{"db_superuser_password":"\#(planted)","replication_password":"\#(planted)-r"},"etcd":{"initial_cluster_token":"\#(planted)-t"}}"#
+                    .write(toFile: secrets, atomically: true, encoding: .utf8)
+            }
+            let playbook = (cluster.sandbox.directory as NSString).deletingLastPathComponent + "/leaky.yml"
+            try """
+                name: leaky
+                description: Prints secrets, to prove they are redacted.
+                preflight: basic
+                steps:
+                  - name: show-secrets
+                    target: all
+                    actions:
+                      - run: cat /etc/chef-backend/chef-backend-secrets.json
+                      - run: "echo password: \(planted); echo api_token=\(planted)"
+                """.write(toFile: playbook, atomically: true, encoding: .utf8)
+            let junit = cluster.stateDirectory + "/junit.xml"
+            let output = try await cluster.drover(["run", playbook, "--yes", "--junit", junit], environment: ["DROVER_SSH_PASSPHRASE": planted + "-pass"])
+            #expect(output.status == 0, "\(output.stderr)")
+            #expect(!output.stdout.contains(planted) && !output.stderr.contains(planted), "console output is redacted")
+            #expect(output.stdout.contains("[REDACTED]"))
+            var files = 0
+            let enumerator = FileManager.default.enumerator(atPath: cluster.stateDirectory)
+            while let name = enumerator?.nextObject() as? String {
+                let path = cluster.stateDirectory + "/" + name
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+                files += 1
+                let contents = try String(contentsOfFile: path, encoding: .utf8)
+                #expect(!contents.contains(planted), "\(name) holds no secret")
+            }
+            #expect(files >= 4, "journal, transcript, events and the JUnit report were written")
+            let transcript = try #require(StateReader.file("transcript.jsonl", in: cluster.stateDirectory))
+            let commands = transcript.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(commands.count == 6, "every command of the run is in the transcript")
+            for command in commands {
+                for key in ["node", "command", "started", "finished", "exit_status", "stdout", "stderr"] { #expect(command[key] != nil, "\(key)") }
+            }
+            #expect(commands.contains { ($0["stdout"] as? String)?.contains("db_superuser_password") == true })
+            let show = try await Processes.offPool { try DroverBinary.run(["show", String(try #require(StateReader.runID(in: cluster.stateDirectory))), "--state-dir", cluster.stateDirectory]) }
+            #expect(show.status == 0 && show.stdout.contains("Transcript: "))
+        }
+    }
+
+    @Test func junitReportIsValidAndRecordsFailures() async throws {
+        try await SandboxCluster.with(rejoin: "2s") { cluster in
+            try await cluster.breakNode("be2", "upgrade-fails")
+            let junit = cluster.stateDirectory + "/report.xml"
+            let output = try await cluster.drover(["upgrade", "--yes", "--junit", junit])
+            #expect(output.status == 1)
+            let document = try XMLDocument(contentsOf: URL(fileURLWithPath: junit))
+            let suite = try #require(try document.nodes(forXPath: "/testsuites/testsuite").first as? XMLElement)
+            let cases = try document.nodes(forXPath: "//testcase")
+            #expect(cases.count == 2, "block-failover on be1 and upgrade-follower on be2")
+            #expect(suite.attribute(forName: "failures")?.stringValue == "1")
+            let failure = try #require(try document.nodes(forXPath: "//testcase/failure").first as? XMLElement)
+            #expect(failure.attribute(forName: "message")?.stringValue?.contains("chef-backend-ctl upgrade") == true)
+        }
+    }
+}
+
+/// Reads what a run left in a state directory.
+enum StateReader {
+    static func file(_ name: String, in state: String) -> String? {
+        let enumerator = FileManager.default.enumerator(atPath: state)
+        while let entry = enumerator?.nextObject() as? String {
+            if entry.hasSuffix("/" + name) { return try? String(contentsOfFile: state + "/" + entry, encoding: .utf8) }
+        }
+        return nil
+    }
+
+    static func journal(in state: String) -> String? { file("journal.json", in: state) }
+
+    static func runID(in state: String) -> Substring? {
+        let enumerator = FileManager.default.enumerator(atPath: state)
+        while let entry = enumerator?.nextObject() as? String {
+            if entry.hasSuffix("/journal.json") { return entry.split(separator: "/").dropLast().last }
+        }
+        return nil
+    }
+}
