@@ -51,6 +51,15 @@ public final class ClusterConnection: Sendable {
         return result
     }
 
+    /// Uploads a local file to a node (temporary name, `mv -f`, SHA-256 verified).
+    public func upload(_ node: String, file local: String, to remote: String,
+                       progress: (@Sendable (UploadProgress) -> Void)? = nil) async throws -> String {
+        guard let client = clients[node] else {
+            throw SSHError.closed(host: inventory.backend(named: node)?.host ?? node, port: inventory.backend(named: node)?.port ?? 22)
+        }
+        return try await client.upload(file: local, to: remote, progress: progress)
+    }
+
     public func close() async {
         for client in clients.values { await client.close() }
     }

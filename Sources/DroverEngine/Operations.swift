@@ -128,6 +128,11 @@ public enum Operations {
         let redactor = Redactor.standard
         let console: any Reporter = request.json ? JSONLinesReporter() : HumanReporter()
         let reporter = RecordingReporter(console: console, recorder: nil, redactor: redactor)
+        // Uploading changes no cluster state, so it happens before pre-flight and the lock.
+        if connection.failures.isEmpty, !(await PackageUpload.run(connection, json: request.json)) {
+            Output.stderr("drover: the package could not be placed on every backend; nothing else was changed.\n")
+            return .refused
+        }
         let observation = await Discovery.observe(connection, full: true)
         let plan = Plan.make(playbook: playbook, inventory: inventory, observation: observation)
         // Another run's lock is the first reason to refuse: its changes explain whatever pre-flight would find.

@@ -118,6 +118,11 @@ public enum Preflight {
                 return checks
             }
             for node in reachable {
+                if let upload = package.upload, node.packagePresent != true {
+                    checks.append(PreflightCheck(check: "package", node: node.name, ok: true,
+                                                 detail: "\(package.path) missing; the run uploads it from \(upload) first", fix: nil))
+                    continue
+                }
                 var ok = node.packagePresent == true
                 var detail = ok ? "\(package.path) present" : "\(package.path) missing"
                 if ok, let expected = package.sha256 {

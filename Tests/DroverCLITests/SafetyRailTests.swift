@@ -211,3 +211,39 @@ enum StateReader {
         return nil
     }
 }
+
+@Suite("package upload", needsSandbox, .timeLimit(.minutes(3)))
+struct PackageUploadTests {
+    @Test func uploadsWhereMissingSkipsIdenticalFilesAndNeverDuringPlan() async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
+            let name = "chef-backend_2.3.16-1_amd64.deb"
+            let local = cluster.stateDirectory + "-upload/" + name
+            try FileManager.default.createDirectory(atPath: (local as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: cluster.sandbox.directory + "/nodes/be1/var/tmp/" + name, toPath: local)
+            let be3Package = cluster.sandbox.directory + "/nodes/be3/var/tmp/" + name
+            try FileManager.default.removeItem(atPath: be3Package)
+            var inventory = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+            inventory = inventory.replacingOccurrences(of: "  version: 2.3.16\n", with: "  version: 2.3.16\n  upload: \(local)\n")
+            try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+
+            let plan = try await cluster.drover(["plan"])
+            #expect(plan.status == 0 && plan.stdout.contains("the run uploads it from \(local) first"))
+            #expect(!FileManager.default.fileExists(atPath: be3Package), "plan never uploads")
+            #expect(!cluster.log.contains { $0.event == "sftp" })
+
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor("upgrade-follower on be2", in: run.stdout))
+            kill(run.child.pid, SIGKILL)
+            _ = await run.child.exitStatus()
+            let first = try String(contentsOfFile: run.stdout, encoding: .utf8)
+            #expect(first.contains("on be3: uploaded and verified"))
+            #expect(first.contains("on be1: already holds an identical file") && first.contains("on be2: already holds an identical file"))
+            #expect(FileManager.default.contents(atPath: be3Package) == FileManager.default.contents(atPath: local))
+
+            let resume = try await cluster.drover(["resume", "--yes"])
+            #expect(resume.status == 0, "\(resume.stderr)")
+            for node in ["be1", "be2", "be3"] { #expect(resume.stdout.contains("on \(node): already holds an identical file")) }
+            try expectUpgradedSafely(cluster)
+        }
+    }
+}
