@@ -35,18 +35,76 @@ public enum Operations {
 
     // MARK: plan
 
-    /// `drover plan`: read-only discovery, pre-flight and the ordered steps.
-    public static func plan(playbook name: String, inventoryPath: String, json: Bool, offline: Bool, logger: Logger) async -> ExitStatus {
+    /// `drover plan`: read-only discovery, pre-flight and the ordered steps; `out` also saves it.
+    public static func plan(playbook name: String, inventoryPath: String, json: Bool, offline: Bool, out: String? = nil,
+                            stateDirectory: String? = nil, logger: Logger) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath), let playbook = loadPlaybook(name) else { return .usage }
+        if out != nil && offline {
+            Output.stderr("drover: --out needs a plan of the live cluster; drop --offline\n")
+            return .usage
+        }
         var observation: ClusterObservation?
         if !offline {
             let connection = await ClusterConnection.connect(inventory, logger: logger)
-            observation = await Discovery.observe(connection, full: true)
+            observation = await Discovery.observe(connection, full: true, checksum: out != nil)
             await connection.close()
         }
         let plan = Plan.make(playbook: playbook, inventory: inventory, observation: observation)
-        Output.stdout(json ? plan.json.serialized + "\n" : plan.text)
+        let redactor = Redactor.standard
+        Output.stdout(redactor.redact(json ? plan.json.serialized + "\n" : plan.text))
+        if let out, let observation {
+            let failover = StateDirectory(stateDirectory).journals(cluster: inventory.cluster).first?.failover
+            let saved = SavedPlan(playbookFile: (playbook.file as NSString).standardizingPath, playbookDigest: SavedPlan.digest(ofFile: playbook.file),
+                                  inventoryFile: (inventoryPath as NSString).standardizingPath, inventoryDigest: inventory.digest,
+                                  cluster: inventory.cluster, created: Date(),
+                                  fingerprint: SavedPlan.fingerprint(observation, inventory: inventory, failover: failover), plan: plan.json)
+            do {
+                try DurableFile.write(Data((redactor.redact(saved.json.serialized) + "\n").utf8), to: out)
+                Output.stderr("drover: plan saved to \(out); apply it with: drover apply \(out)\n")
+            } catch {
+                Output.stderr("drover: \(error.localizedDescription)\n")
+                return .usage
+            }
+        }
         return offline || plan.preflightPassed ? .success : .refused
+    }
+
+    /// `drover apply FILE`: runs a saved plan, if the cluster is still as the plan saw it.
+    public static func apply(planPath: String, inventoryOverride: String?, json: Bool, stateDirectory: String?, junit: String?,
+                             logger: Logger) async -> ExitStatus {
+        let saved: SavedPlan
+        do {
+            saved = try SavedPlan.load(path: planPath)
+        } catch {
+            Output.stderr("drover: \(error.localizedDescription)\n")
+            return .usage
+        }
+        let inventoryPath = inventoryOverride ?? saved.inventoryFile
+        guard let inventory = loadInventory(inventoryPath) else { return .usage }
+        guard inventory.digest == saved.inventoryDigest else {
+            Output.stderr("drover: \(inventoryPath) changed since the plan was made; make a new plan: drover plan --inventory \(inventoryPath) --out \(planPath)\n")
+            return .refused
+        }
+        guard SavedPlan.digest(ofFile: saved.playbookFile) == saved.playbookDigest, let playbook = loadPlaybook(saved.playbookFile) else {
+            Output.stderr("drover: the playbook \(saved.playbookFile) changed since the plan was made; make a new plan\n")
+            return .refused
+        }
+        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        let observation = await Discovery.observe(connection, full: true, checksum: true)
+        let failover = StateDirectory(stateDirectory).journals(cluster: inventory.cluster).first?.failover
+        let changes = SavedPlan.differences(saved.fingerprint, SavedPlan.fingerprint(observation, inventory: inventory, failover: failover))
+        guard changes.isEmpty else {
+            await connection.close()
+            Output.stderr("drover: the cluster changed since the plan was made (\(RFC3339.string(saved.created))); refusing to apply. Changes:\n")
+            Output.stderr(changes.joined(separator: "\n") + "\n")
+            Output.stderr("drover: nothing was changed. Make a new plan: drover plan --inventory \(inventoryPath) --out \(planPath)\n")
+            return .refused
+        }
+        let request = RunRequest(playbook: playbook.name, inventoryPath: inventoryPath, yes: true, json: json,
+                                 stateDirectory: stateDirectory, junit: junit)
+        let status = await execute(request, playbook: playbook, inventory: inventory, connection: connection, resuming: nil)
+        await connection.close()
+        return status
     }
 
     // MARK: run

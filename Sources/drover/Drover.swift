@@ -24,7 +24,7 @@ struct Drover: AsyncParsableCommand {
             """,
         version: DroverVersion.current,
         subcommands: [PlanCommand.self, UpgradeCommand.self, RunCommand.self, StatusCommand.self, ExecCommand.self,
-                      PlaybooksCommand.self, ResumeCommand.self, UnlockCommand.self, RunsCommand.self, ShowCommand.self]
+                      PlaybooksCommand.self, ResumeCommand.self, ApplyCommand.self, UnlockCommand.self, RunsCommand.self, ShowCommand.self]
     )
 }
 

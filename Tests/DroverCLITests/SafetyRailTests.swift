@@ -247,3 +247,41 @@ struct PackageUploadTests {
         }
     }
 }
+
+@Suite("saved plans", needsSandbox, .timeLimit(.minutes(3)))
+struct SavedPlanTests {
+    func apply(_ cluster: SandboxCluster, _ plan: String) async throws -> Processes.Output {
+        try await Processes.offPool { try DroverBinary.run(["apply", plan, "--state-dir", cluster.stateDirectory]) }
+    }
+
+    @Test func applyRunsExactlyTheSavedPlan() async throws {
+        try await SandboxCluster.with { cluster in
+            let planFile = cluster.stateDirectory + "-plan.json"
+            let planned = try await cluster.drover(["plan", "--out", planFile], environment: ["DROVER_SSH_PASSPHRASE": "plan-secret-passphrase"])
+            #expect(planned.status == 0 && planned.stderr.contains("drover apply \(planFile)"))
+            let text = try String(contentsOfFile: planFile, encoding: .utf8)
+            #expect(text.contains("\"fingerprint\"") && text.contains("node.be1.guid") && text.contains("package_sha256"))
+            #expect(!text.contains("sandbox-secret") && !text.contains("plan-secret-passphrase"), "a plan file holds no secret")
+            let applied = try await apply(cluster, planFile)
+            #expect(applied.status == 0, "\(applied.stdout)\n\(applied.stderr)")
+            try expectUpgradedSafely(cluster)
+        }
+    }
+
+    @Test func staleSavedPlanIsRefusedWithTheChanges() async throws {
+        try await SandboxCluster.with { cluster in
+            let planFile = cluster.stateDirectory + "-plan.json"
+            #expect(try await cluster.drover(["plan", "--out", planFile]).status == 0)
+            #expect(try await cluster.drover(["exec", "--node", "be1", "--", "chef-backend-ctl promote be2"]).status == 0)
+            #expect(try await cluster.drover(["exec", "--node", "be3", "--", "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb"]).status == 0)
+            let before = cluster.log.filter { $0.event == "started" && $0.isMutating }.count
+            let applied = try await apply(cluster, planFile)
+            #expect(applied.status == 2)
+            #expect(applied.stderr.contains("~ leader: be1 -> be2"))
+            #expect(applied.stderr.contains("~ node.be1.role: leader -> follower"))
+            #expect(applied.stderr.contains("~ node.be3.version: 2.3.15 -> 2.3.16"))
+            #expect(applied.stderr.contains("nothing was changed"))
+            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.count == before)
+        }
+    }
+}

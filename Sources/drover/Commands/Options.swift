@@ -12,7 +12,9 @@ struct InventoryOptions: ParsableArguments {
     var verbose = false
 
     /// A logger writing warnings (or, with --verbose, debug messages) to stderr.
-    var logger: Logger {
+    var logger: Logger { Self.makeLogger(verbose: verbose) }
+
+    static func makeLogger(verbose: Bool) -> Logger {
         var logger = Logger(label: "drover") { label in StreamLogHandler.standardError(label: label) }
         logger.logLevel = verbose ? .debug : .warning
         return logger

@@ -20,8 +20,13 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(help: "Plan from the inventory alone; contact no node (the leader is shown as unknown).")
     var offline = false
 
+    @Option(help: ArgumentHelp("Also save the plan with a fingerprint of the cluster, for `drover apply`.", valueName: "file"))
+    var out: String?
+
+    @OptionGroup var state: StateOptions
+
     func run() async throws {
         throw await Operations.plan(playbook: playbook, inventoryPath: options.inventory, json: format == .json,
-                                    offline: offline, logger: options.logger).exitCode
+                                    offline: offline, out: out, stateDirectory: state.stateDir, logger: options.logger).exitCode
     }
 }

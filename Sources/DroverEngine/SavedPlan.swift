@@ -1,0 +1,81 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import DroverSSH
+import Foundation
+
+/// A plan saved with `drover plan --out FILE`, applied later with `drover apply FILE`: the plan plus a
+/// fingerprint of what it observed. It holds no secret: the inventory and playbook are referenced by path
+/// and digest, never copied.
+public struct SavedPlan: Sendable {
+    public static let format = "drover-plan/1"
+
+    public var playbookFile: String
+    public var playbookDigest: String
+    public var inventoryFile: String
+    public var inventoryDigest: String
+    public var cluster: String
+    public var created: Date
+    /// Flat `key → value` pairs: `leader`, `node.be1.guid`, `node.be1.version`, `package.version`, ...
+    public var fingerprint: [String: String]
+    public var plan: JSONValue
+
+    /// What a fingerprint records of the live cluster.
+    public static func fingerprint(_ observation: ClusterObservation, inventory: Inventory, failover: String?) -> [String: String] {
+        var result: [String: String] = ["leader": observation.leader ?? "none", "failover": failover ?? "unknown"]
+        if let package = inventory.package {
+            result["package.path"] = package.path
+            result["package.version"] = package.version
+        }
+        for node in observation.nodes {
+            let member = observation.members.first { observation.inventoryName(of: $0) == node.name }
+            result["node.\(node.name).guid"] = member?.guid ?? "not listed"
+            result["node.\(node.name).role"] = member?.role ?? "not listed"
+            result["node.\(node.name).version"] = node.installedVersion ?? "unknown"
+            if let sha = node.packageSHA256 { result["node.\(node.name).package_sha256"] = sha }
+        }
+        return result
+    }
+
+    /// Terraform-style lines for every difference between two fingerprints (`~ key: old -> new`).
+    public static func differences(_ old: [String: String], _ new: [String: String]) -> [String] {
+        Set(old.keys).union(new.keys).sorted().compactMap { key in
+            switch (old[key], new[key]) {
+            case let (before?, after?) where before != after: return "  ~ \(key): \(before) -> \(after)"
+            case let (before?, nil): return "  - \(key): \(before)"
+            case let (nil, after?): return "  + \(key): \(after)"
+            default: return nil
+            }
+        }
+    }
+
+    public var json: JSONValue {
+        .object([
+            "format": .string(Self.format), "created": .string(RFC3339.string(created)), "cluster": .string(cluster),
+            "playbook_file": .string(playbookFile), "playbook_digest": .string(playbookDigest),
+            "inventory_file": .string(inventoryFile), "inventory_digest": .string(inventoryDigest),
+            "fingerprint": .object(fingerprint.mapValues { .string($0) }), "plan": plan,
+        ])
+    }
+
+    public static func load(path: String) throws -> SavedPlan {
+        guard let data = FileManager.default.contents(atPath: path),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["format"] as? String == format else {
+            throw InputError(file: path, line: 0, key: nil, message: "not a saved Drover plan (\(format)); make one with drover plan --out FILE")
+        }
+        func string(_ key: String) throws -> String {
+            guard let value = object[key] as? String else { throw InputError(file: path, line: 0, key: key, message: "missing from the saved plan") }
+            return value
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return SavedPlan(playbookFile: try string("playbook_file"), playbookDigest: try string("playbook_digest"),
+                         inventoryFile: try string("inventory_file"), inventoryDigest: try string("inventory_digest"),
+                         cluster: try string("cluster"), created: formatter.date(from: try string("created")) ?? Date(),
+                         fingerprint: object["fingerprint"] as? [String: String] ?? [:], plan: .null)
+    }
+
+    public static func digest(ofFile path: String) -> String {
+        (try? Digest.sha256Hex(ofFile: path)) ?? "unreadable"
+    }
+}
