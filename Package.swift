@@ -66,10 +66,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "CPseudoTerminal"),
         .target(
             name: "DroverTestSupport",
             dependencies: [
-                "DroverSSH",
+                "DroverSSH", "CPseudoTerminal",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

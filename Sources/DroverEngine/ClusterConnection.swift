@@ -18,7 +18,7 @@ public final class ClusterConnection: Sendable {
     }
 
     /// Connects to every backend (or the named ones) in parallel, verifying host keys.
-    public static func connect(_ inventory: Inventory, only names: [String]? = nil, passphrase: PassphraseSource = .environment(),
+    public static func connect(_ inventory: Inventory, only names: [String]? = nil, passphrase: PassphraseSource = .environmentOrTerminal(),
                                logger: Logger) async -> ClusterConnection {
         let backends = inventory.backends.filter { names?.contains($0.name) ?? true }
         let byEndpoint = Dictionary(uniqueKeysWithValues: backends.map { (SSHEndpoint(host: $0.host, port: $0.port), $0) })

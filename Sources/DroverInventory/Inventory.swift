@@ -184,7 +184,7 @@ public struct Inventory: Sendable {
     }
 
     /// SSH options for one backend.
-    public func sshOptions(for backend: Backend, passphrase: PassphraseSource = .environment()) -> SSHOptions {
+    public func sshOptions(for backend: Backend, passphrase: PassphraseSource = .environmentOrTerminal()) -> SSHOptions {
         SSHOptions(user: backend.user, identityFiles: backend.identityFiles, passphrase: passphrase,
                    knownHostsFile: ssh.knownHosts, hostKeyPolicy: ssh.hostKeyChecking, connectTimeout: ssh.connectTimeout)
     }

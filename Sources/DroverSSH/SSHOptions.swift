@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where to connect: a host name, IPv4 or IPv6 address, and a port.
 public struct SSHEndpoint: Sendable, Hashable, CustomStringConvertible {
@@ -133,5 +134,50 @@ public struct UploadProgress: Sendable, Equatable {
     public init(bytesSent: Int64, totalBytes: Int64) {
         self.bytesSent = bytesSent
         self.totalBytes = totalBytes
+    }
+}
+
+extension PassphraseSource {
+    /// The environment variable when set; otherwise, when standard input is a terminal, a prompt on
+    /// /dev/tty without echo (one at a time, each key asked once). Never prompts without a terminal.
+    public static func environmentOrTerminal(_ name: String = "DROVER_SSH_PASSPHRASE") -> PassphraseSource {
+        let cache = TerminalPrompt()
+        return PassphraseSource { keyPath in
+            if let value = ProcessInfo.processInfo.environment[name] { return value }
+            guard isatty(0) == 1 else { return nil }
+            return cache.passphrase(for: keyPath)
+        }
+    }
+}
+
+/// Asks for passphrases on the controlling terminal, echo off; serialised, cached per key.
+final class TerminalPrompt: Sendable {
+    private let answers = Mutex<[String: String]>([:])
+
+    func passphrase(for keyPath: String) -> String? {
+        answers.withLock { answers in
+            if let known = answers[keyPath] { return known }
+            guard let answer = Self.ask("Passphrase for \(keyPath): ") else { return nil }
+            answers[keyPath] = answer
+            return answer
+        }
+    }
+
+    static func ask(_ prompt: String) -> String? {
+        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var original = termios()
+        guard tcgetattr(fd, &original) == 0 else { return nil }
+        var silent = original
+        silent.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(fd, TCSAFLUSH, &silent)
+        defer { tcsetattr(fd, TCSAFLUSH, &original) }
+        _ = prompt.withCString { write(fd, $0, strlen($0)) }
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { bytes.append(byte) }
+        _ = write(fd, "\n", 1)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -1,0 +1,63 @@
+import CPseudoTerminal
+import Foundation
+
+/// Runs a program on a pseudo-terminal, as a person at a terminal would: it becomes the program's
+/// controlling terminal, prompts are answered, and everything it printed is returned.
+public enum PseudoTerminal {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var output: String
+    }
+
+    /// Runs `executable` with exactly `environment`; whenever the output so far ends with the next prompt
+    /// in `answers`, its reply and a newline are typed.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String],
+                           answers: [(prompt: String, reply: String)], timeout: Duration = .seconds(60)) throws -> Result {
+        var name = [CChar](repeating: 0, count: 256)
+        let master = drover_open_pty(&name, name.count)
+        guard master >= 0 else { throw FixtureError.commandFailed("posix_openpt", String(cString: strerror(errno))) }
+        defer { close(master) }
+        let slave = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // A new session's first terminal opened becomes its controlling terminal.
+        posix_spawn_file_actions_addopen(&actions, 0, slave, O_RDWR, 0)
+        posix_spawn_file_actions_adddup2(&actions, 0, 1)
+        posix_spawn_file_actions_adddup2(&actions, 0, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(0x80)) // POSIX_SPAWN_SETSID
+        let env = environment.map { "\($0.key)=\($0.value)" }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard rc == 0 else { throw FixtureError.commandFailed(executable, String(cString: strerror(rc))) }
+        let child = ChildProcess(pid: pid)
+        _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
+        var output = ""
+        var pending = answers
+        let deadline = ContinuousClock.now + timeout
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while ContinuousClock.now < deadline {
+            let count = read(master, &buffer, buffer.count)
+            if count > 0 {
+                output += String(decoding: buffer[0..<count], as: UTF8.self)
+                if let next = pending.first, output.trimmingCharacters(in: .whitespaces).hasSuffix(next.prompt.trimmingCharacters(in: .whitespaces)) {
+                    let line = next.reply + "\n"
+                    _ = line.withCString { write(master, $0, strlen($0)) }
+                    pending.removeFirst()
+                }
+            } else if !child.isRunning {
+                break
+            } else {
+                usleep(10_000)
+            }
+        }
+        if child.isRunning { kill(pid, SIGKILL) }
+        return Result(status: child.wait(), output: output)
+    }
+}
