@@ -117,8 +117,11 @@ public enum Operations {
         public var json: Bool
         public var stateDirectory: String?
         public var junit: String?
+        public var assumeDone = false
 
-        public init(playbook: String, inventoryPath: String, yes: Bool, json: Bool, stateDirectory: String?, junit: String?) {
+        public init(playbook: String, inventoryPath: String, yes: Bool, json: Bool, stateDirectory: String?, junit: String?,
+                    assumeDone: Bool = false) {
+            self.assumeDone = assumeDone
             self.playbook = playbook
             self.inventoryPath = inventoryPath
             self.yes = yes
@@ -133,6 +136,10 @@ public enum Operations {
         guard let inventory = loadInventory(request.inventoryPath), let playbook = loadPlaybook(request.playbook) else { return .usage }
         if !request.yes && isatty(0) != 1 {
             Output.stderr("drover: refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(request.inventoryPath)`, then re-run with --yes.\n")
+            return .usage
+        }
+        if playbook.hasManualSteps && !request.assumeDone && isatty(0) != 1 {
+            Output.stderr("drover: \(playbook.name) has manual steps that wait for you; run it on a terminal, or pass --assume-done once they are done (--yes does not skip them).\n")
             return .usage
         }
         let connection = await ClusterConnection.connect(inventory, logger: logger)
@@ -258,7 +265,8 @@ public enum Operations {
         let recording = RecordingReporter(console: console, recorder: recorder, redactor: redactor)
         let interrupts = InterruptMonitor()
         let runner = Runner(playbook: playbook, inventory: inventory, connection: connection, reporter: recording, runID: runID,
-                            recorder: recorder, resuming: resuming, stopRequested: { interrupts.stopRequested })
+                            recorder: recorder, resuming: resuming, interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone),
+                            stopRequested: { interrupts.stopRequested })
         let task = Task { await runner.execute(initial: observation) }
         interrupts.start { task.cancel() }
         let outcome = await task.value

@@ -77,6 +77,12 @@ public struct Plan: Sendable {
         case let .wait(predicate, timeout):
             return PlannedAction(index: index, step: step.name, node: node, action: "wait", command: nil,
                                  waitsFor: "\(Runner.explain(predicate, node: node)) (within \(DurationText.format(Runner.duration(timeout, inventory))))")
+        case let .confirm(message):
+            return PlannedAction(index: index, step: step.name, node: node, action: "confirm", command: nil,
+                                 waitsFor: "operator confirmation: " + Runner.renderText(message, node: node, inventory: inventory, leader: leader))
+        case let .manual(instruction):
+            return PlannedAction(index: index, step: step.name, node: node, action: "manual", command: nil,
+                                 waitsFor: "operator action: " + Runner.renderText(instruction, node: node, inventory: inventory, leader: leader))
         case let .check(name):
             return PlannedAction(index: index, step: step.name, node: nil, action: "check", command: nil,
                                  waitsFor: name == "frontends" ? (inventory.frontends.isEmpty ? "no frontends in the inventory" : "GET /_status on \(inventory.frontends.map(\.name).joined(separator: ", "))") : name)
@@ -134,7 +140,7 @@ public struct Plan: Sendable {
             let target = action.node.map { "\($0): " } ?? ""
             switch action.action {
             case "skip": lines.append(String(format: "  %2d. %@ %@skip (%@)", action.index, action.step, target, action.waitsFor ?? ""))
-            case "wait", "check": lines.append(String(format: "  %2d. %@ %@%@ %@", action.index, action.step, target, action.action, action.waitsFor ?? ""))
+            case "wait", "check", "confirm", "manual": lines.append(String(format: "  %2d. %@ %@%@ %@", action.index, action.step, target, action.action, action.waitsFor ?? ""))
             default: lines.append(String(format: "  %2d. %@ %@%@", action.index, action.step, target, action.command ?? ""))
             }
         }

@@ -41,6 +41,20 @@ public struct Playbook: Sendable {
         case install
         case wait(predicate: WaitPredicate, timeout: TimeoutSpec)
         case check(String)
+        /// A destructive step's explanation; needs a typed `yes` on a terminal, or `--yes`.
+        case confirm(String)
+        /// Something the operator does outside Drover; waits for acknowledgement (`--assume-done` skips).
+        case manual(String)
+    }
+
+    /// True when some step asks for confirmation.
+    public var needsConfirmation: Bool {
+        steps.contains { $0.actions.contains { if case .confirm = $0 { return true } else { return false } } }
+    }
+
+    /// True when some step asks the operator to act by hand.
+    public var hasManualSteps: Bool {
+        steps.contains { $0.actions.contains { if case .manual = $0 { return true } else { return false } } }
     }
 
     public enum TimeoutSpec: Sendable, Equatable {
@@ -125,7 +139,7 @@ public struct Playbook: Sendable {
             var actions: [Action] = []
             if let command = try entry.string("run") { actions.append(.run(template: command)) }
             for item in try entry.mappingList("actions") ?? [] {
-                try item.rejectUnknownKeys(["run", "install", "wait", "timeout", "check"])
+                try item.rejectUnknownKeys(["run", "install", "wait", "timeout", "check", "confirm", "manual"])
                 if let command = try item.string("run") {
                     actions.append(.run(template: command))
                 } else if let what = try item.string("install") {
@@ -145,11 +159,15 @@ public struct Playbook: Sendable {
                         throw item.error("timeout", "'\(timeoutText)' is neither a duration nor one of \(timeoutNames.joined(separator: ", "))")
                     }
                     actions.append(.wait(predicate: predicate, timeout: timeout))
+                } else if let message = try item.string("confirm") {
+                    actions.append(.confirm(message))
+                } else if let instruction = try item.string("manual") {
+                    actions.append(.manual(instruction))
                 } else if let check = try item.string("check") {
                     guard check == "frontends" else { throw item.error("check", "unknown check '\(check)'; known: frontends") }
                     actions.append(.check(check))
                 } else {
-                    throw item.error(nil, "an action needs one of run, install, wait, check")
+                    throw item.error(nil, "an action needs one of run, install, wait, check, confirm, manual")
                 }
             }
             guard !actions.isEmpty else { throw entry.error(nil, "step '\(stepName)' has no run or actions") }
@@ -161,7 +179,13 @@ public struct Playbook: Sendable {
     }
 
     static func validateTemplates(_ actions: [Action], entry: StrictYAML) throws {
-        for case let .run(template) in actions {
+        let texts = actions.compactMap { action -> String? in
+            switch action {
+            case let .run(text), let .confirm(text), let .manual(text): return text
+            default: return nil
+            }
+        }
+        for template in texts {
             for placeholder in Template.placeholders(in: template) where !Template.known.contains(placeholder) {
                 throw entry.error("run", "unknown placeholder {{\(placeholder)}}; known: \(Template.known.sorted().joined(separator: ", "))")
             }

@@ -18,6 +18,7 @@ public final class Runner: @unchecked Sendable {
     let stopRequested: @Sendable () -> Bool
     /// The journal of the run being resumed: its finished steps are skipped, its step in flight re-run.
     let resuming: Journal?
+    let interaction: Interaction
     private var changesBegan = false
     /// What Drover last set the cluster failover flag to, and when (the flag itself cannot be read).
     private var failover: (state: String, step: String)?
@@ -25,7 +26,9 @@ public final class Runner: @unchecked Sendable {
     private var interruptedAt: (step: String, node: String)?
 
     public init(playbook: Playbook, inventory: Inventory, connection: ClusterConnection, reporter: any Reporter, runID: String,
-                recorder: RunRecorder? = nil, resuming: Journal? = nil, stopRequested: @escaping @Sendable () -> Bool = { false }) {
+                recorder: RunRecorder? = nil, resuming: Journal? = nil, interaction: Interaction = Interaction(yes: true, assumeDone: false),
+                stopRequested: @escaping @Sendable () -> Bool = { false }) {
+        self.interaction = interaction
         self.playbook = playbook
         self.inventory = inventory
         self.connection = connection
@@ -65,15 +68,26 @@ public final class Runner: @unchecked Sendable {
 
     // MARK: Templates
 
+    /// The values placeholders stand for.
+    static func values(node: String?, inventory: Inventory, leader: String?) -> [String: String] {
+        [
+            "package.path": inventory.package?.path ?? "",
+            "version": inventory.package?.version ?? "",
+            "node": node ?? "",
+            "node.host": node.flatMap { inventory.backend(named: $0)?.host } ?? "",
+            "leader": leader ?? "",
+            "leader.host": leader.flatMap { inventory.backend(named: $0)?.host } ?? "",
+        ]
+    }
+
+    /// Fills a command template; every value is shell-quoted.
     static func render(_ template: String, node: String?, inventory: Inventory, leader: String?) -> String {
-        var values: [String: String] = [:]
-        values["package.path"] = inventory.package?.path ?? ""
-        values["version"] = inventory.package?.version ?? ""
-        values["node"] = node ?? ""
-        values["node.host"] = node.flatMap { inventory.backend(named: $0)?.host } ?? ""
-        values["leader"] = leader ?? ""
-        values["leader.host"] = leader.flatMap { inventory.backend(named: $0)?.host } ?? ""
-        return Template.render(template, values: values, quote: ShellQuote.quote)
+        Template.render(template, values: values(node: node, inventory: inventory, leader: leader), quote: ShellQuote.quote)
+    }
+
+    /// Fills a message for people to read (values as they are).
+    static func renderText(_ template: String, node: String?, inventory: Inventory, leader: String?) -> String {
+        Template.render(template, values: values(node: node, inventory: inventory, leader: leader)) { $0 }
     }
 
     static func installCommand(_ package: Inventory.Package) -> String {
@@ -211,6 +225,10 @@ public final class Runner: @unchecked Sendable {
                     try await wait(predicate, node: node, timeout: Self.duration(timeout, inventory), step: step)
                 case .check:
                     try await checkFrontends(step: step)
+                case let .confirm(message):
+                    try await confirm(Self.renderText(message, node: node, inventory: inventory, leader: leaderAtStart), step: step, node: node)
+                case let .manual(instruction):
+                    try await manual(Self.renderText(instruction, node: node, inventory: inventory, leader: leaderAtStart), step: step, node: node)
                 }
             }
         } catch let failure as StepFailure {
@@ -313,6 +331,27 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
+
+    private func confirm(_ message: String, step: Playbook.Step, node: String) async throws {
+        reporter.emit(Event("note", ["message": .string("\(node): \(message)")]))
+        if interaction.yes { return }
+        let answer = await Terminal.ask("Destructive step \(step.name) on \(node). Type yes to go ahead: ")
+        guard answer == "yes" else {
+            throw StepFailure(step: step.name, node: node, what: "not confirmed by the operator; nothing more was done", advice: [])
+        }
+    }
+
+    private func manual(_ instruction: String, step: Playbook.Step, node: String) async throws {
+        reporter.emit(Event("note", ["message": .string("MANUAL (\(node)): \(instruction)")]))
+        if interaction.assumeDone {
+            reporter.emit(Event("note", ["message": "assumed done (--assume-done)"]))
+            return
+        }
+        let answer = await Terminal.ask("When it is done, type done (or abort): ")
+        guard answer == "done" else {
+            throw StepFailure(step: step.name, node: node, what: "the operator did not confirm the manual step", advice: [])
+        }
+    }
 
     private func checkFrontends(step: Playbook.Step) async throws {
         for frontend in inventory.frontends {

@@ -10,8 +10,8 @@ let sandboxAvailable = geteuid() == 0 && SSHServer.isAvailable
 @Suite("drover-sandbox lifecycle, end to end", .enabled(if: sandboxAvailable, "needs root and openssh-server (make test installs it; run as root)"),
        .timeLimit(.minutes(3)))
 struct SandboxLifecycleTests {
-    func sandbox(_ arguments: [String], dir: String) throws -> Processes.Output {
-        try Processes.run(DroverBinary.builtProduct("drover-sandbox"), arguments + ["--dir", dir])
+    func sandbox(_ arguments: [String], dir: String) async throws -> Processes.Output {
+        try await Processes.offPool { try Processes.run(DroverBinary.builtProduct("drover-sandbox"), arguments + ["--dir", dir]) }
     }
 
     func options(_ sandbox: Sandbox) -> SSHOptions {
@@ -22,7 +22,7 @@ struct SandboxLifecycleTests {
 
     @Test func upCommandsBreakHealDown() async throws {
         let dir = try temporaryDirectory("sandbox-test") + "/sandbox"
-        let up = try sandbox(["up", "--delay-scale", "0.05"], dir: dir)
+        let up = try await sandbox(["up", "--delay-scale", "0.05"], dir: dir)
         #expect(up.status == 0, "\(up.stderr)")
         let box = Sandbox(directory: dir)
         guard let record = box.record() else {
@@ -32,7 +32,7 @@ struct SandboxLifecycleTests {
         var pids = record.nodes.compactMap(\.pid)
         do {
             #expect(up.stdout.contains(box.inventoryPath))
-            #expect(try sandbox(["up"], dir: dir).stderr.contains("already running"))
+            #expect(try await sandbox(["up"], dir: dir).stderr.contains("already running"))
             let inventory = try String(contentsOfFile: box.inventoryPath, encoding: .utf8)
             for node in record.nodes { #expect(inventory.contains("host: \(node.address)")) }
 
@@ -60,30 +60,30 @@ struct SandboxLifecycleTests {
             #expect(log.contains(#""event":"finished","exit_status":0"#))
 
             // break / heal
-            #expect(try sandbox(["break", "be2", "unreachable"], dir: dir).status == 0)
+            #expect(try await sandbox(["break", "be2", "unreachable"], dir: dir).status == 0)
             await #expect(throws: SSHError.self) {
                 _ = try await SSHClient.connect(to: SSHEndpoint(host: record.nodes[1].address, port: 22), options: options(box))
             }
             #expect(try await clients["be1"]!.run("chef-backend-ctl status leaderl").stdoutText.contains("follower: 1"))
-            #expect(try sandbox(["break", "be9", "unreachable"], dir: dir).stderr.contains("no node named be9"))
-            #expect(try sandbox(["heal", "be2"], dir: dir).status == 0)
+            #expect(try await sandbox(["break", "be9", "unreachable"], dir: dir).stderr.contains("no node named be9"))
+            #expect(try await sandbox(["heal", "be2"], dir: dir).status == 0)
             pids = box.record()?.nodes.compactMap(\.pid) ?? pids
             let healed = try await SSHClient.connect(to: SSHEndpoint(host: record.nodes[1].address, port: 22), options: options(box))
             #expect(try await healed.run("true").succeeded, "same host key after the restart")
-            #expect(try sandbox(["status"], dir: dir).stdout.contains("be2"))
+            #expect(try await sandbox(["status"], dir: dir).stdout.contains("be2"))
             for client in clients.values { await client.close() }
             await healed.close()
         } catch {
-            _ = try? sandbox(["down"], dir: dir)
+            _ = try? await sandbox(["down"], dir: dir)
             throw error
         }
 
-        let down = try sandbox(["down"], dir: dir)
+        let down = try await sandbox(["down"], dir: dir)
         #expect(down.status == 0, "\(down.stderr)")
         for pid in pids { #expect(!Processes.isAlive(pid), "sshd \(pid) stopped") }
         #expect(!FileManager.default.fileExists(atPath: dir), "no file left behind")
         let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         #expect(!mounts.contains(dir))
-        #expect(try sandbox(["down"], dir: dir).stderr.contains("no sandbox"))
+        #expect(try await sandbox(["down"], dir: dir).stderr.contains("no sandbox"))
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import SimulatedChefBackend
 
 /// A simulated cluster on disk (no sshd): run any node's tools directly.
-struct SimulatedClusterHarness {
+struct SimulatedClusterHarness: Sendable {
     let directory: String
     let store: StateStore
 
@@ -18,29 +18,37 @@ struct SimulatedClusterHarness {
         try store.save(SimulatedCluster(nodes: nodes, leader: "be1", delays: Delays(scale: scale)))
     }
 
-    struct Result {
+    struct Result: Sendable {
         var status: Int32
         var stdout: String
         var stderr: String
     }
 
     /// Runs a simulated tool as `node` would, with the node's private paths mapped to its host directory.
-    func run(_ node: String, _ tool: String, _ arguments: String..., environment: [String: String] = [:]) -> Result {
-        let out = Buffer(), err = Buffer()
-        let invocation = Invocation(node: node, store: store, environment: environment,
-                                    out: { out.append($0) }, err: { err.append($0) })
+    /// The simulator blocks while it waits for the cluster, so it runs off Swift's cooperative pool.
+    func run(_ node: String, _ tool: String, _ arguments: String..., environment: [String: String] = [:]) async -> Result {
         let mapped = arguments.map { argument in
             argument.hasPrefix("/var/tmp/") ? directory + "/nodes/\(node)" + argument : argument
         }
-        let status = invocation.run(tool: tool, arguments: mapped)
-        return Result(status: status, stdout: out.text, stderr: err.text)
+        return await invoke(node, tool, mapped, environment)
     }
 
-    func ctl(_ node: String, _ arguments: String..., environment: [String: String] = [:]) -> Result {
-        let out = Buffer(), err = Buffer()
-        let invocation = Invocation(node: node, store: store, environment: environment,
-                                    out: { out.append($0) }, err: { err.append($0) })
-        return Result(status: invocation.run(tool: "chef-backend-ctl", arguments: arguments), stdout: out.text, stderr: err.text)
+    func ctl(_ node: String, _ arguments: String..., environment: [String: String] = [:]) async -> Result {
+        await invoke(node, "chef-backend-ctl", arguments, environment)
+    }
+
+    func ctlArray(_ arguments: [String]) async -> Result {
+        await invoke("be1", "chef-backend-ctl", arguments, [:])
+    }
+
+    private func invoke(_ node: String, _ tool: String, _ arguments: [String], _ environment: [String: String]) async -> Result {
+        let store = self.store
+        return (try? await Processes.offPool {
+            let out = Buffer(), err = Buffer()
+            let invocation = Invocation(node: node, store: store, environment: environment, out: { out.append($0) }, err: { err.append($0) })
+            let status = invocation.run(tool: tool, arguments: arguments)
+            return Result(status: status, stdout: out.text, stderr: err.text)
+        }) ?? Result(status: -1, stdout: "", stderr: "could not run")
     }
 
     var cluster: SimulatedCluster { get throws { try store.update { cluster, _ in cluster } } }
@@ -50,11 +58,11 @@ struct SimulatedClusterHarness {
     }
 
     /// Waits (bounded) until the cluster satisfies `condition`.
-    func eventually(_ condition: (SimulatedCluster) -> Bool) throws -> Bool {
+    func eventually(_ condition: (SimulatedCluster) -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             if condition(try cluster) { return true }
-            usleep(10_000)
+            try await Task.sleep(for: .milliseconds(10))
         }
         return false
     }

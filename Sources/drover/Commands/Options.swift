@@ -1,4 +1,5 @@
 import ArgumentParser
+import DroverEngine
 import DroverReporting
 import Foundation
 import Logging
@@ -29,10 +30,18 @@ struct RunOptions: ParsableArguments {
     @Flag(help: "Print only JSON Lines events on stdout (schema in the README).")
     var json = false
 
+    @Flag(help: "Treat manual steps as done without asking (--yes alone does not skip them).")
+    var assumeDone = false
+
     @OptionGroup var state: StateOptions
 
     @Option(help: ArgumentHelp("Also write a JUnit XML report (one test case per step and node).", valueName: "file"))
     var junit: String?
+
+    func request(playbook: String, inventory: String) -> Operations.RunRequest {
+        Operations.RunRequest(playbook: playbook, inventoryPath: inventory, yes: yes, json: json, stateDirectory: state.stateDir,
+                              junit: junit, assumeDone: assumeDone)
+    }
 }
 
 /// `--state-dir`: where journals and transcripts live.

@@ -11,8 +11,7 @@ struct ResumeCommand: AsyncParsableCommand {
     @OptionGroup var run: RunOptions
 
     func run() async throws {
-        let request = Operations.RunRequest(playbook: "", inventoryPath: options.inventory, yes: run.yes, json: run.json,
-                                            stateDirectory: run.state.stateDir, junit: run.junit)
+        let request = run.request(playbook: "", inventory: options.inventory)
         throw await Operations.resume(request, logger: options.logger).exitCode
     }
 }

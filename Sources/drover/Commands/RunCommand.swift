@@ -13,8 +13,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var run: RunOptions
 
     func run() async throws {
-        let request = Operations.RunRequest(playbook: playbook, inventoryPath: options.inventory, yes: run.yes, json: run.json,
-                                            stateDirectory: run.state.stateDir, junit: run.junit)
+        let request = run.request(playbook: playbook, inventory: options.inventory)
         throw await Operations.run(request, logger: options.logger).exitCode
     }
 }

@@ -10,8 +10,7 @@ struct UpgradeCommand: AsyncParsableCommand {
     @OptionGroup var run: RunOptions
 
     func run() async throws {
-        let request = Operations.RunRequest(playbook: "upgrade", inventoryPath: options.inventory, yes: run.yes, json: run.json,
-                                            stateDirectory: run.state.stateDir, junit: run.junit)
+        let request = run.request(playbook: "upgrade", inventory: options.inventory)
         throw await Operations.run(request, logger: options.logger).exitCode
     }
 }
