@@ -264,3 +264,38 @@ struct VerificationDetailTests {
         }
     }
 }
+
+@Suite("more pre-flight refusals", needsSandbox, .timeLimit(.minutes(3)))
+struct MorePreflightTests {
+    @Test func inventoryMustListExactlyTheClustersNodes() async throws {
+        try await SandboxCluster.with { cluster in
+            var inventory = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+            let be3 = try #require(cluster.sandbox.record()?.nodes[2].address)
+            inventory = inventory.replacingOccurrences(of: "  - name: be3\n    host: \(be3)\n", with: "")
+            try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            let output = try await cluster.drover(["upgrade", "--yes"])
+            #expect(output.status == 2)
+            #expect(output.stderr.contains("pre-flight failed: membership") && output.stderr.contains("not in the inventory: be3"))
+        }
+    }
+
+    @Test func noLeaderIsRefused() async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be1", "partition")
+            let output = try await cluster.drover(["upgrade", "--yes"])
+            #expect(output.status == 2)
+            #expect(output.stderr.contains("pre-flight failed: roles: 0 leader"))
+        }
+    }
+
+    @Test func downgradeIsRefused() async throws {
+        try await SandboxCluster.with { cluster in
+            var inventory = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+            inventory = inventory.replacingOccurrences(of: "  version: 2.3.16\n", with: "  version: 2.3.14\n")
+            try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            let output = try await cluster.drover(["upgrade", "--yes"])
+            #expect(output.status == 2)
+            #expect(output.stderr.contains("pre-flight failed: version on be1") && output.stderr.contains("does not downgrade"))
+        }
+    }
+}
