@@ -10,6 +10,8 @@ public struct NodeObservation: Sendable {
     public var members: [ClusterMember]?
     public var installedVersion: String?
     public var unsyncedSentinel: Bool?
+    /// `/var/opt/chef-backend/leaderl/data/no-start-pgsql`: a deposed leader held down.
+    public var noStartPgsqlSentinel: Bool?
     public var freeMB: Int?
     public var packagePresent: Bool?
     public var packageSHA256: String?

@@ -47,6 +47,7 @@ public enum Discovery {
             node.status = try await read("chef-backend-ctl status", acceptFailure: true) { try StatusReport.parse($0.stdoutText) }
             node.installedVersion = try await read("cat /opt/chef-backend/version-manifest.json") { try VersionManifest.buildVersion($0.stdoutText) }
             node.unsyncedSentinel = try await read("test -e /var/opt/chef-backend/leaderl/data/unsynced", acceptFailure: true) { $0.succeeded }
+            node.noStartPgsqlSentinel = try await read("test -e /var/opt/chef-backend/leaderl/data/no-start-pgsql", acceptFailure: true) { $0.succeeded }
             if full {
                 node.lockOwner = try await read(ClusterLock.readCommand + " 2>/dev/null", acceptFailure: true) { $0.succeeded ? $0.stdoutText : nil } ?? nil
                 node.freeMB = try await read("df -Pk /var/opt/chef-backend") { try DiskFree.availableMB($0.stdoutText) }

@@ -37,8 +37,15 @@ public enum Operations {
 
     /// `drover plan`: read-only discovery, pre-flight and the ordered steps; `out` also saves it.
     public static func plan(playbook name: String, inventoryPath: String, json: Bool, offline: Bool, out: String? = nil,
-                            stateDirectory: String? = nil, logger: Logger) async -> ExitStatus {
+                            stateDirectory: String? = nil, parameters: [String: String] = [:], logger: Logger) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath), let playbook = loadPlaybook(name) else { return .usage }
+        let bindings: Bindings
+        do {
+            bindings = Bindings(try PlaybookLibrary.validate(parameters, for: playbook, inventory: inventory), playbook: playbook)
+        } catch {
+            Output.stderr("drover: \(error.localizedDescription)\n")
+            return .usage
+        }
         if out != nil && offline {
             Output.stderr("drover: --out needs a plan of the live cluster; drop --offline\n")
             return .usage
@@ -49,7 +56,7 @@ public enum Operations {
             observation = await Discovery.observe(connection, full: true, checksum: out != nil)
             await connection.close()
         }
-        let plan = Plan.make(playbook: playbook, inventory: inventory, observation: observation)
+        let plan = Plan.make(playbook: playbook, inventory: inventory, observation: observation, bindings: bindings)
         let redactor = Redactor.standard
         Output.stdout(redactor.redact(json ? plan.json.serialized + "\n" : plan.text))
         if let out, let observation {
@@ -118,10 +125,13 @@ public enum Operations {
         public var stateDirectory: String?
         public var junit: String?
         public var assumeDone = false
+        /// `--set NAME=VALUE` values for the playbook's parameters.
+        public var parameters: [String: String] = [:]
 
         public init(playbook: String, inventoryPath: String, yes: Bool, json: Bool, stateDirectory: String?, junit: String?,
-                    assumeDone: Bool = false) {
+                    assumeDone: Bool = false, parameters: [String: String] = [:]) {
             self.assumeDone = assumeDone
+            self.parameters = parameters
             self.playbook = playbook
             self.inventoryPath = inventoryPath
             self.yes = yes
@@ -136,6 +146,12 @@ public enum Operations {
         guard let inventory = loadInventory(request.inventoryPath), let playbook = loadPlaybook(request.playbook) else { return .usage }
         if !request.yes && isatty(0) != 1 {
             Output.stderr("drover: refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(request.inventoryPath)`, then re-run with --yes.\n")
+            return .usage
+        }
+        do {
+            _ = try PlaybookLibrary.validate(request.parameters, for: playbook, inventory: inventory)
+        } catch {
+            Output.stderr("drover: \(error.localizedDescription)\n")
             return .usage
         }
         if playbook.hasManualSteps && !request.assumeDone && isatty(0) != 1 {
@@ -182,8 +198,10 @@ public enum Operations {
             Output.stderr("drover: note: \(request.inventoryPath) changed since the run started (timeouts or SSH settings may differ).\n")
         }
         guard let playbook = (try? Playbook.load(path: journal.playbookFile)) ?? loadPlaybook(journal.playbook) else { return .usage }
+        var resumed = request
+        resumed.parameters = journal.parameters ?? [:]
         let connection = await ClusterConnection.connect(inventory, logger: logger)
-        let status = await execute(request, playbook: playbook, inventory: inventory, connection: connection, resuming: journal)
+        let status = await execute(resumed, playbook: playbook, inventory: inventory, connection: connection, resuming: journal)
         await connection.close()
         return status
     }
@@ -198,8 +216,10 @@ public enum Operations {
             Output.stderr("drover: the package could not be placed on every backend; nothing else was changed.\n")
             return .refused
         }
+        let validated = (try? PlaybookLibrary.validate(request.parameters, for: playbook, inventory: inventory)) ?? [:]
+        let bindings = Bindings(validated, playbook: playbook)
         let observation = await Discovery.observe(connection, full: true)
-        let plan = Plan.make(playbook: playbook, inventory: inventory, observation: observation)
+        let plan = Plan.make(playbook: playbook, inventory: inventory, observation: observation, bindings: bindings)
         // Another run's lock is the first reason to refuse: its changes explain whatever pre-flight would find.
         if let holder = plan.lockOwners.first(where: { $0.runID != resuming?.runID }) {
             Output.stderr("drover: the cluster \(inventory.cluster) is locked by \(holder.description) on \(holder.node); nothing was changed.\n")
@@ -251,6 +271,7 @@ public enum Operations {
             inventoryFile: (request.inventoryPath as NSString).standardizingPath, inventoryDigest: inventory.digest,
             targetVersion: inventory.package?.version, user: SSHOptions.currentUser, workstation: ProcessInfo.processInfo.hostName,
             started: Date(), status: .running)
+        journal.parameters = request.parameters
         journal.status = .running
         journal.finished = nil
         if journal.path.isEmpty { journal.path = state.runDirectory(cluster: inventory.cluster, runID: runID) + "/journal.json" }
@@ -266,7 +287,7 @@ public enum Operations {
         let interrupts = InterruptMonitor()
         let runner = Runner(playbook: playbook, inventory: inventory, connection: connection, reporter: recording, runID: runID,
                             recorder: recorder, resuming: resuming, interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone),
-                            stopRequested: { interrupts.stopRequested })
+                            bindings: bindings, stopRequested: { interrupts.stopRequested })
         let task = Task { await runner.execute(initial: observation) }
         interrupts.start { task.cancel() }
         let outcome = await task.value

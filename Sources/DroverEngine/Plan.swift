@@ -37,7 +37,7 @@ public struct Plan: Sendable {
     }
 
     /// Builds the plan; `observation` nil plans from the inventory alone (leader unknown).
-    public static func make(playbook: Playbook, inventory: Inventory, observation: ClusterObservation?) -> Plan {
+    public static func make(playbook: Playbook, inventory: Inventory, observation: ClusterObservation?, bindings: Bindings = Bindings()) -> Plan {
         let preflight = observation.map { Preflight.run(playbook.preflight ?? "basic", observation: $0, inventory: inventory) } ?? []
         var actions: [PlannedAction] = []
         let leader = observation?.leader
@@ -45,10 +45,11 @@ public struct Plan: Sendable {
         for step in playbook.steps {
             let nodes: [String?]
             switch step.target {
-            case .any, .leader: nodes = [leader ?? (observation == nil ? "<leader>" : nil)]
+            case .leader: nodes = [leader ?? (observation == nil ? "<leader>" : nil)]
+            case .any: nodes = [leader ?? observation?.nodes.first { $0.unreachable == nil }?.name ?? "<any node>"]
             case .eachFollower: nodes = observation == nil ? ["<follower 1>", "<follower 2>"] : followers
             case .all: nodes = inventory.backends.map(\.name)
-            case let .node(name): nodes = [name]
+            case let .node(name): nodes = [Runner.renderText(name, node: nil, inventory: inventory, leader: leader, bindings: bindings)]
             }
             for node in nodes {
                 if step.skipIf == .atTargetVersion, let node, let package = inventory.package,
@@ -58,7 +59,7 @@ public struct Plan: Sendable {
                     continue
                 }
                 for action in step.actions {
-                    actions.append(describe(action, step: step, node: node, inventory: inventory, leader: leader, index: actions.count + 1))
+                    actions.append(describe(action, step: step, node: node, inventory: inventory, leader: leader, bindings: bindings, index: actions.count + 1))
                 }
             }
         }
@@ -66,11 +67,11 @@ public struct Plan: Sendable {
     }
 
     static func describe(_ action: Playbook.Action, step: Playbook.Step, node: String?, inventory: Inventory,
-                         leader: String?, index: Int) -> PlannedAction {
+                         leader: String?, bindings: Bindings, index: Int) -> PlannedAction {
         switch action {
         case let .run(template):
             return PlannedAction(index: index, step: step.name, node: node, action: "run",
-                                 command: Runner.render(template, node: node, inventory: inventory, leader: leader), waitsFor: nil)
+                                 command: Runner.render(template, node: node, inventory: inventory, leader: leader, bindings: bindings), waitsFor: nil)
         case .install:
             return PlannedAction(index: index, step: step.name, node: node, action: "install",
                                  command: inventory.package.map(Runner.installCommand) ?? "(no package in the inventory)", waitsFor: nil)
@@ -79,10 +80,10 @@ public struct Plan: Sendable {
                                  waitsFor: "\(Runner.explain(predicate, node: node)) (within \(DurationText.format(Runner.duration(timeout, inventory))))")
         case let .confirm(message):
             return PlannedAction(index: index, step: step.name, node: node, action: "confirm", command: nil,
-                                 waitsFor: "operator confirmation: " + Runner.renderText(message, node: node, inventory: inventory, leader: leader))
+                                 waitsFor: "operator confirmation: " + Runner.renderText(message, node: node, inventory: inventory, leader: leader, bindings: bindings))
         case let .manual(instruction):
             return PlannedAction(index: index, step: step.name, node: node, action: "manual", command: nil,
-                                 waitsFor: "operator action: " + Runner.renderText(instruction, node: node, inventory: inventory, leader: leader))
+                                 waitsFor: "operator action: " + Runner.renderText(instruction, node: node, inventory: inventory, leader: leader, bindings: bindings))
         case let .check(name):
             return PlannedAction(index: index, step: step.name, node: nil, action: "check", command: nil,
                                  waitsFor: name == "frontends" ? (inventory.frontends.isEmpty ? "no frontends in the inventory" : "GET /_status on \(inventory.frontends.map(\.name).joined(separator: ", "))") : name)

@@ -62,11 +62,41 @@ public struct Playbook: Sendable {
         case fixed(Duration)
     }
 
+    /// A value the operator gives with `--set NAME=VALUE`.
+    public struct Parameter: Sendable {
+        public enum Kind: String, Sendable, CaseIterable {
+            /// An inventory backend's name.
+            case node
+            /// `on` or `off`.
+            case state
+            /// `true` or `false`; renders as the parameter's `flag` text, or nothing.
+            case flag
+        }
+        public var name: String
+        public var description: String
+        public var kind: Kind
+        public var required: Bool
+        public var flag: String?
+    }
+
+    /// A condition checked on the live cluster right before a step runs.
+    public enum Requirement: String, Sendable, CaseIterable {
+        case leaderExists = "leader-exists"
+        case noLeader = "no-leader"
+        /// The step's node is not the leader.
+        case notLeader = "not-leader"
+        /// The step's node is a member of the cluster.
+        case member
+        case noStartPgsqlPresent = "no-start-pgsql-present"
+        case unsyncedPresent = "unsynced-present"
+    }
+
     public struct Step: Sendable {
         public var name: String
         public var description: String
         public var target: Target
         public var skipIf: Guard?
+        public var requirements: [Requirement] = []
         public var actions: [Action]
         public var line: Int
     }
@@ -74,6 +104,7 @@ public struct Playbook: Sendable {
     public var name: String
     public var description: String
     public var preflight: String?
+    public var parameters: [Parameter] = []
     public var steps: [Step]
     public var file: String
 
@@ -85,6 +116,12 @@ public struct Playbook: Sendable {
         case leaderMoved = "leader-moved"
         /// Every node is healthy (green) and at the target version.
         case healthyAtTarget = "healthy-at-target"
+        /// The step's node is the leader.
+        case leaderIs = "leader-is"
+        /// The step's node follows, fully synced, with no unsynced sentinel.
+        case synced
+        /// One leader, two followers, every service healthy (yellow Elasticsearch allowed).
+        case healthy
     }
 
     /// Guards that skip a step already done.
@@ -104,19 +141,29 @@ public struct Playbook: Sendable {
 
     public static func parse(_ text: String, file: String) throws -> Playbook {
         let root = try StrictYAML.load(text, file: file)
-        try root.rejectUnknownKeys(["name", "description", "preflight", "steps"])
+        try root.rejectUnknownKeys(["name", "description", "preflight", "parameters", "steps"])
         let name = try root.requiredString("name")
         let description = try root.requiredString("description")
         let preflight = try root.string("preflight")
         if let preflight, !Preflight.sets.keys.contains(preflight) {
             throw root.error("preflight", "unknown pre-flight set '\(preflight)'; known: \(Preflight.sets.keys.sorted().joined(separator: ", "))")
         }
+        var parameters: [Parameter] = []
+        for entry in try root.mappingList("parameters") ?? [] {
+            try entry.rejectUnknownKeys(["name", "description", "kind", "required", "flag"])
+            let kindText = try entry.requiredString("kind")
+            guard let kind = Parameter.Kind(rawValue: kindText) else {
+                throw entry.error("kind", "unknown kind '\(kindText)'; known: \(Parameter.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            parameters.append(Parameter(name: try entry.requiredString("name"), description: try entry.string("description") ?? "",
+                                        kind: kind, required: try entry.bool("required") ?? false, flag: try entry.string("flag")))
+        }
         guard let entries = try root.mappingList("steps"), !entries.isEmpty else {
             throw root.error(nil, "missing required key 'steps'")
         }
         var steps: [Step] = []
         for entry in entries {
-            try entry.rejectUnknownKeys(["name", "description", "target", "skip_if", "run", "actions"])
+            try entry.rejectUnknownKeys(["name", "description", "target", "skip_if", "require", "run", "actions"])
             let stepName = try entry.requiredString("name")
             if steps.contains(where: { $0.name == stepName }) { throw entry.error("name", "duplicate step name '\(stepName)'") }
             let targetText = try entry.string("target") ?? "any"
@@ -135,6 +182,13 @@ public struct Playbook: Sendable {
                     throw entry.error("skip_if", "unknown guard '\(text)'; known: \(Guard.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 skip = value
+            }
+            var requirements: [Requirement] = []
+            for text in try entry.stringList("require") ?? [] {
+                guard let requirement = Requirement(rawValue: text) else {
+                    throw entry.error("require", "unknown condition '\(text)'; known: \(Requirement.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                requirements.append(requirement)
             }
             var actions: [Action] = []
             if let command = try entry.string("run") { actions.append(.run(template: command)) }
@@ -171,14 +225,15 @@ public struct Playbook: Sendable {
                 }
             }
             guard !actions.isEmpty else { throw entry.error(nil, "step '\(stepName)' has no run or actions") }
-            try validateTemplates(actions, entry: entry)
+            try validateTemplates(actions, entry: entry, parameters: parameters)
             steps.append(Step(name: stepName, description: try entry.string("description") ?? stepName, target: target,
-                              skipIf: skip, actions: actions, line: entry.line))
+                              skipIf: skip, requirements: requirements, actions: actions, line: entry.line))
         }
-        return Playbook(name: name, description: description, preflight: preflight, steps: steps, file: file)
+        return Playbook(name: name, description: description, preflight: preflight, parameters: parameters, steps: steps, file: file)
     }
 
-    static func validateTemplates(_ actions: [Action], entry: StrictYAML) throws {
+    static func validateTemplates(_ actions: [Action], entry: StrictYAML, parameters: [Parameter]) throws {
+        let known = Template.known.union(parameters.flatMap { ["params.\($0.name)", "params.\($0.name).host"] })
         let texts = actions.compactMap { action -> String? in
             switch action {
             case let .run(text), let .confirm(text), let .manual(text): return text
@@ -186,8 +241,8 @@ public struct Playbook: Sendable {
             }
         }
         for template in texts {
-            for placeholder in Template.placeholders(in: template) where !Template.known.contains(placeholder) {
-                throw entry.error("run", "unknown placeholder {{\(placeholder)}}; known: \(Template.known.sorted().joined(separator: ", "))")
+            for placeholder in Template.placeholders(in: template) where !known.contains(placeholder) {
+                throw entry.error("run", "unknown placeholder {{\(placeholder)}}; known: \(known.sorted().joined(separator: ", "))")
             }
         }
     }
@@ -207,12 +262,14 @@ public enum Template {
         return result
     }
 
-    /// Fills `template`; every value is shell-quoted.
-    public static func render(_ template: String, values: [String: String], quote: (String) -> String) -> String {
+    /// Fills `template`; every value is shell-quoted, except `raw` ones (flag texts the playbook itself
+    /// defines, never operator input).
+    public static func render(_ template: String, values: [String: String], raw: [String: String] = [:], quote: (String) -> String) -> String {
         var result = template
         for placeholder in placeholders(in: template) {
-            result = result.replacingOccurrences(of: "{{\(placeholder)}}", with: quote(values[placeholder] ?? ""))
-            result = result.replacingOccurrences(of: "{{ \(placeholder) }}", with: quote(values[placeholder] ?? ""))
+            let value = raw[placeholder] ?? quote(values[placeholder] ?? "")
+            result = result.replacingOccurrences(of: "{{\(placeholder)}}", with: value)
+            result = result.replacingOccurrences(of: "{{ \(placeholder) }}", with: value)
         }
         return result
     }
@@ -245,6 +302,46 @@ public enum PlaybookLibrary {
         let available = (try? all().map(\.name)) ?? []
         throw InputError(file: nameOrPath, line: 0, key: nil,
                          message: "no such playbook; available: \(available.isEmpty ? "none found (set DROVER_PLAYBOOKS)" : available.joined(separator: ", "))")
+    }
+
+    /// Checks `--set` values against the playbook's parameters and the inventory.
+    public static func validate(_ values: [String: String], for playbook: Playbook, inventory: Inventory) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for key in values.keys where !playbook.parameters.contains(where: { $0.name == key }) {
+            let known = playbook.parameters.map(\.name)
+            throw InputError(file: playbook.file, line: 0, key: "--set \(key)",
+                             message: "\(playbook.name) has no parameter \(key); \(known.isEmpty ? "it takes none" : "it takes: \(known.joined(separator: ", "))")")
+        }
+        for parameter in playbook.parameters {
+            guard let value = values[parameter.name] else {
+                if parameter.required {
+                    throw InputError(file: playbook.file, line: 0, key: "--set \(parameter.name)",
+                                     message: "required: \(parameter.description) (e.g. --set \(parameter.name)=\(parameter.kind == .node ? inventory.backends.first?.name ?? "be1" : parameter.kind == .state ? "on" : "true"))")
+                }
+                if parameter.kind == .flag { result["params.\(parameter.name)"] = "" }
+                continue
+            }
+            switch parameter.kind {
+            case .node:
+                guard inventory.backend(named: value) != nil else {
+                    throw InputError(file: inventory.file, line: 0, key: "--set \(parameter.name)",
+                                     message: "'\(value)' is not a backend of the inventory (\(inventory.backends.map(\.name).joined(separator: ", ")))")
+                }
+                result["params.\(parameter.name)"] = value
+                result["params.\(parameter.name).host"] = inventory.backend(named: value)?.host
+            case .state:
+                guard value == "on" || value == "off" else {
+                    throw InputError(file: playbook.file, line: 0, key: "--set \(parameter.name)", message: "'\(value)' must be on or off")
+                }
+                result["params.\(parameter.name)"] = value
+            case .flag:
+                guard value == "true" || value == "false" else {
+                    throw InputError(file: playbook.file, line: 0, key: "--set \(parameter.name)", message: "'\(value)' must be true or false")
+                }
+                result["params.\(parameter.name)"] = value == "true" ? (parameter.flag ?? "") : ""
+            }
+        }
+        return result
     }
 
     /// Every playbook in the first directory that has any.

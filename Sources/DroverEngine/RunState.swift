@@ -66,13 +66,15 @@ public struct Journal: Codable, Sendable {
     public var summary: String?
     /// The run this one resumed, if any.
     public var resumedFrom: String?
+    /// The playbook's `--set` values, as given.
+    public var parameters: [String: String]? = nil
     /// Where the journal lives (not encoded).
     public var path: String = ""
 
     enum CodingKeys: String, CodingKey {
         case runID = "run_id", playbook, playbookFile = "playbook_file", cluster, inventoryFile = "inventory_file"
         case inventoryDigest = "inventory_digest", targetVersion = "target_version", user, workstation, started, finished
-        case status, exitCode = "exit_code", failover, failoverStep = "failover_step", steps, summary, resumedFrom = "resumed_from"
+        case status, exitCode = "exit_code", failover, failoverStep = "failover_step", steps, summary, resumedFrom = "resumed_from", parameters
     }
 
     public var directory: String { (path as NSString).deletingLastPathComponent }

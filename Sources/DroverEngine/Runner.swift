@@ -4,6 +4,21 @@ import DroverReporting
 import DroverSSH
 import Foundation
 
+/// Values for a playbook's placeholders: validated `--set` parameters (`params.NAME`, `params.NAME.host`);
+/// `raw` holds flag texts the playbook defines, rendered unquoted.
+public struct Bindings: Sendable {
+    public var values: [String: String] = [:]
+    public var raw: [String: String] = [:]
+
+    public init() {}
+
+    public init(_ validated: [String: String], playbook: Playbook) {
+        let flags = Set(playbook.parameters.filter { $0.kind == .flag }.map { "params.\($0.name)" })
+        values = validated.filter { !flags.contains($0.key) }
+        raw = validated.filter { flags.contains($0.key) }
+    }
+}
+
 /// Executes a playbook against a connected cluster, verifying every outcome by polling state, and
 /// stopping at the first failure with a summary of the cluster's state and the next commands.
 public final class Runner: @unchecked Sendable {
@@ -19,6 +34,7 @@ public final class Runner: @unchecked Sendable {
     /// The journal of the run being resumed: its finished steps are skipped, its step in flight re-run.
     let resuming: Journal?
     let interaction: Interaction
+    let bindings: Bindings
     private var changesBegan = false
     /// What Drover last set the cluster failover flag to, and when (the flag itself cannot be read).
     private var failover: (state: String, step: String)?
@@ -27,8 +43,9 @@ public final class Runner: @unchecked Sendable {
 
     public init(playbook: Playbook, inventory: Inventory, connection: ClusterConnection, reporter: any Reporter, runID: String,
                 recorder: RunRecorder? = nil, resuming: Journal? = nil, interaction: Interaction = Interaction(yes: true, assumeDone: false),
-                stopRequested: @escaping @Sendable () -> Bool = { false }) {
+                bindings: Bindings = Bindings(), stopRequested: @escaping @Sendable () -> Bool = { false }) {
         self.interaction = interaction
+        self.bindings = bindings
         self.playbook = playbook
         self.inventory = inventory
         self.connection = connection
@@ -69,25 +86,26 @@ public final class Runner: @unchecked Sendable {
     // MARK: Templates
 
     /// The values placeholders stand for.
-    static func values(node: String?, inventory: Inventory, leader: String?) -> [String: String] {
-        [
+    static func values(node: String?, inventory: Inventory, leader: String?, bindings: Bindings) -> [String: String] {
+        bindings.values.merging([
             "package.path": inventory.package?.path ?? "",
             "version": inventory.package?.version ?? "",
             "node": node ?? "",
             "node.host": node.flatMap { inventory.backend(named: $0)?.host } ?? "",
             "leader": leader ?? "",
             "leader.host": leader.flatMap { inventory.backend(named: $0)?.host } ?? "",
-        ]
+        ]) { $1 }
     }
 
     /// Fills a command template; every value is shell-quoted.
-    static func render(_ template: String, node: String?, inventory: Inventory, leader: String?) -> String {
-        Template.render(template, values: values(node: node, inventory: inventory, leader: leader), quote: ShellQuote.quote)
+    static func render(_ template: String, node: String?, inventory: Inventory, leader: String?, bindings: Bindings = Bindings()) -> String {
+        Template.render(template, values: values(node: node, inventory: inventory, leader: leader, bindings: bindings), raw: bindings.raw,
+                        quote: ShellQuote.quote)
     }
 
     /// Fills a message for people to read (values as they are).
-    static func renderText(_ template: String, node: String?, inventory: Inventory, leader: String?) -> String {
-        Template.render(template, values: values(node: node, inventory: inventory, leader: leader)) { $0 }
+    static func renderText(_ template: String, node: String?, inventory: Inventory, leader: String?, bindings: Bindings = Bindings()) -> String {
+        Template.render(template, values: values(node: node, inventory: inventory, leader: leader, bindings: bindings), raw: bindings.raw) { $0 }
     }
 
     static func installCommand(_ package: Inventory.Package) -> String {
@@ -102,6 +120,12 @@ public final class Runner: @unchecked Sendable {
             return "a node other than \(node ?? "the old leader") is leader"
         case .healthyAtTarget:
             return "cluster healthy (1 leader, 2 followers, all services green) and every node at the target version"
+        case .leaderIs:
+            return "\(node ?? "the node") is the leader"
+        case .synced:
+            return "\(node ?? "the node") follows, PostgreSQL synced, no unsynced sentinel"
+        case .healthy:
+            return "cluster healthy: 1 leader, 2 followers, every service healthy"
         }
     }
 
@@ -182,9 +206,17 @@ public final class Runner: @unchecked Sendable {
     private func targets(of step: Playbook.Step, observation: inout ClusterObservation) throws -> [String] {
         switch step.target {
         case .all: return inventory.backends.map(\.name)
-        case let .node(name): return [name]
+        case let .node(name): return [Self.renderText(name, node: nil, inventory: inventory, leader: observation.leader, bindings: bindings)]
         case .eachFollower: return observation.followers.sorted()
-        case .any, .leader:
+        case .any:
+            // The leader when there is one; otherwise (a partition, a lost leader) the first member that answers.
+            if let leader = observation.leader { return [leader] }
+            let answering = observation.nodes.filter { $0.unreachable == nil }
+            guard let node = answering.first(where: { observation.role(of: $0.name) != nil }) ?? answering.first else {
+                throw StepFailure(step: step.name, node: nil, what: "no node answers", advice: [])
+            }
+            return [node.name]
+        case .leader:
             guard let leader = observation.leader else {
                 throw StepFailure(step: step.name, node: nil, what: "no leader: cluster-status shows none",
                                   advice: ["Check the cluster: drover status --inventory \(inventory.file)"])
@@ -197,7 +229,7 @@ public final class Runner: @unchecked Sendable {
         let stepStarted = Date()
         // Re-read right before each step: roles and versions may have moved since the plan.
         observation = await Discovery.observe(connection, full: false)
-        if !pinned, step.target == .leader || step.target == .any, let leader = observation.leader, leader != node {
+        if !pinned, step.target == .leader || (step.target == .any && observation.leader != nil), let leader = observation.leader, leader != node {
             return try await run(step, node: leader, index: index, observation: &observation)
         }
         reporter.emit(Event("step_started", ["index": .int(index), "step": .string(step.name), "node": .string(node),
@@ -212,10 +244,11 @@ public final class Runner: @unchecked Sendable {
         }
         let leaderAtStart = observation.leader
         do {
+            try checkRequirements(step, node: node, observation: observation)
             for action in step.actions {
                 switch action {
                 case let .run(template):
-                    try await runCommand(Self.render(template, node: node, inventory: inventory, leader: leaderAtStart), on: node, step: step)
+                    try await runCommand(Self.render(template, node: node, inventory: inventory, leader: leaderAtStart, bindings: bindings), on: node, step: step)
                 case .install:
                     guard let package = inventory.package else {
                         throw StepFailure(step: step.name, node: node, what: "the inventory has no package", advice: ["Add package.path to \(inventory.file)"])
@@ -226,9 +259,9 @@ public final class Runner: @unchecked Sendable {
                 case .check:
                     try await checkFrontends(step: step)
                 case let .confirm(message):
-                    try await confirm(Self.renderText(message, node: node, inventory: inventory, leader: leaderAtStart), step: step, node: node)
+                    try await confirm(Self.renderText(message, node: node, inventory: inventory, leader: leaderAtStart, bindings: bindings), step: step, node: node)
                 case let .manual(instruction):
-                    try await manual(Self.renderText(instruction, node: node, inventory: inventory, leader: leaderAtStart), step: step, node: node)
+                    try await manual(Self.renderText(instruction, node: node, inventory: inventory, leader: leaderAtStart, bindings: bindings), step: step, node: node)
                 }
             }
         } catch let failure as StepFailure {
@@ -246,6 +279,26 @@ public final class Runner: @unchecked Sendable {
         reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "succeeded",
                                               "duration_s": .double(Date().timeIntervalSince(stepStarted))]))
         recorder?.stepFinished(step: step.name, node: node, status: .succeeded, reason: nil)
+    }
+
+    /// Checks a step's conditions on the live cluster; a failed one refuses the step before it changes anything.
+    private func checkRequirements(_ step: Playbook.Step, node: String, observation: ClusterObservation) throws {
+        for requirement in step.requirements {
+            let seen = observation.node(node)
+            let (holds, detail): (Bool, String)
+            switch requirement {
+            case .leaderExists: (holds, detail) = (observation.leader != nil, "leader \(observation.leader ?? "none")")
+            case .noLeader: (holds, detail) = (observation.leader == nil, "leader \(observation.leader ?? "none")")
+            case .notLeader: (holds, detail) = (observation.leader != node, "\(node) is \(observation.role(of: node) ?? "not listed")")
+            case .member: (holds, detail) = (observation.role(of: node) != nil, "\(node) is \(observation.role(of: node) ?? "not listed in cluster-status")")
+            case .noStartPgsqlPresent: (holds, detail) = (seen?.noStartPgsqlSentinel == true, "no-start-pgsql \(seen?.noStartPgsqlSentinel == true ? "present" : "absent") on \(node)")
+            case .unsyncedPresent: (holds, detail) = (seen?.unsyncedSentinel == true, "unsynced sentinel \(seen?.unsyncedSentinel == true ? "present" : "absent") on \(node)")
+            }
+            guard holds else {
+                throw StepFailure(step: step.name, node: node, what: "precondition \(requirement.rawValue) does not hold (\(detail)); the step was not run",
+                                  advice: ["Check the situation again: drover diagnose --inventory \(inventory.file)"])
+            }
+        }
     }
 
     private func runCommand(_ command: String, on node: String, step: Playbook.Step) async throws {
@@ -304,6 +357,12 @@ public final class Runner: @unchecked Sendable {
                 criteria = Predicates.healthy(observation) + observation.nodes.map {
                     Criterion("\($0.name) version", target == nil || $0.installedVersion == target, "\($0.name) at \($0.installedVersion ?? "unknown")")
                 }
+            case .leaderIs:
+                criteria = [Criterion("leader", observation.leader == node, "leader \(observation.leader ?? "none")")]
+            case .synced:
+                criteria = Predicates.rejoined(node, in: observation, targetVersion: nil)
+            case .healthy:
+                criteria = Predicates.healthy(observation, allowYellow: true)
             }
             let pending = criteria.filter { !$0.holds }.map(\.detail).joined(separator: "; ")
             if pending.isEmpty {
@@ -390,7 +449,7 @@ public final class Runner: @unchecked Sendable {
         }
         let flag = failover.map { "cluster failover: \($0.state.uppercased()) (last set by Drover in step \($0.step))" } ?? "cluster failover: not changed by this run"
         let leftOff: Bool
-        if case .succeeded = ending { leftOff = false } else { leftOff = failover?.state == "off" }
+        if case .succeeded = ending { leftOff = playbook.name == "upgrade" ? false : failover?.state == "off" } else { leftOff = failover?.state == "off" }
         lines.append("")
         lines.append(leftOff ? "!! \(flag); it stays off until you turn it on !!" : flag)
         if case .succeeded = ending {

@@ -23,7 +23,7 @@ struct Drover: AsyncParsableCommand {
               130  interrupted
             """,
         version: DroverVersion.current,
-        subcommands: [PlanCommand.self, UpgradeCommand.self, RunCommand.self, StatusCommand.self, ExecCommand.self,
+        subcommands: [PlanCommand.self, UpgradeCommand.self, RunCommand.self, StatusCommand.self, DiagnoseCommand.self, ExecCommand.self,
                       PlaybooksCommand.self, ResumeCommand.self, ApplyCommand.self, UnlockCommand.self, RunsCommand.self, ShowCommand.self]
     )
 }

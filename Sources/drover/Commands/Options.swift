@@ -33,6 +33,14 @@ struct RunOptions: ParsableArguments {
     @Flag(help: "Treat manual steps as done without asking (--yes alone does not skip them).")
     var assumeDone = false
 
+    @Option(name: .customLong("set"), help: ArgumentHelp("A playbook parameter, e.g. --set node=be2 (repeatable).", valueName: "key=value"))
+    var settings: [String] = []
+
+    /// `--set` values as a dictionary.
+    var parameters: [String: String] { ParameterSettings.parse(settings) }
+
+    func validate() throws { try ParameterSettings.check(settings) }
+
     @OptionGroup var state: StateOptions
 
     @Option(help: ArgumentHelp("Also write a JUnit XML report (one test case per step and node).", valueName: "file"))
@@ -40,7 +48,7 @@ struct RunOptions: ParsableArguments {
 
     func request(playbook: String, inventory: String) -> Operations.RunRequest {
         Operations.RunRequest(playbook: playbook, inventoryPath: inventory, yes: yes, json: json, stateDirectory: state.stateDir,
-                              junit: junit, assumeDone: assumeDone)
+                              junit: junit, assumeDone: assumeDone, parameters: parameters)
     }
 }
 
@@ -53,4 +61,19 @@ struct StateOptions: ParsableArguments {
 extension ExitStatus {
     /// Ends the command with this status.
     var exitCode: ExitCode { ExitCode(rawValue) }
+}
+
+/// `--set KEY=VALUE` arguments.
+enum ParameterSettings {
+    static func check(_ settings: [String]) throws {
+        for setting in settings where !setting.contains("=") || setting.hasPrefix("=") {
+            throw ValidationError("--set takes KEY=VALUE, e.g. --set node=be2; got '\(setting)'")
+        }
+    }
+
+    static func parse(_ settings: [String]) -> [String: String] {
+        Dictionary(settings.compactMap { setting in
+            setting.firstIndex(of: "=").map { (String(setting[..<$0]), String(setting[setting.index(after: $0)...])) }
+        }) { $1 }
+    }
 }

@@ -25,8 +25,13 @@ struct PlanCommand: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
 
+    @Option(name: .customLong("set"), help: ArgumentHelp("A playbook parameter, e.g. --set node=be2 (repeatable).", valueName: "key=value"))
+    var settings: [String] = []
+
+    func validate() throws { try ParameterSettings.check(settings) }
+
     func run() async throws {
-        throw await Operations.plan(playbook: playbook, inventoryPath: options.inventory, json: format == .json,
-                                    offline: offline, out: out, stateDirectory: state.stateDir, logger: options.logger).exitCode
+        throw await Operations.plan(playbook: playbook, inventoryPath: options.inventory, json: format == .json, offline: offline, out: out,
+                                    stateDirectory: state.stateDir, parameters: ParameterSettings.parse(settings), logger: options.logger).exitCode
     }
 }

@@ -1,0 +1,145 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import Logging
+import Foundation
+
+/// A named situation with the evidence for it and what to do.
+public struct Situation: Sendable {
+    public var id: String
+    public var summary: String
+    public var evidence: [String]
+    /// The command to run, complete with its parameters; nil when only advice can be given.
+    public var command: String?
+    public var advice: String?
+}
+
+/// Names what is wrong with a cluster from one read of every backend, following Chef's failure-recovery
+/// guide.
+public enum Diagnosis {
+    public static func situations(_ observation: ClusterObservation, inventory: Inventory, inventoryPath: String,
+                                  lastRun: Journal?) -> [Situation] {
+        var result: [Situation] = []
+        let unreachable = observation.nodes.filter { $0.unreachable != nil }
+        let reachable = observation.nodes.filter { $0.unreachable == nil }
+        let inventoryArgument = "--inventory \(inventoryPath)"
+        if unreachable.count >= 2 {
+            let survivor = reachable.first?.name ?? "SURVIVOR"
+            result.append(Situation(
+                id: "quorum-lost", summary: "two nodes lost: the cluster has no quorum (leader election needs two of three nodes)",
+                evidence: unreachable.map { "\($0.name) unreachable: \($0.unreachable!)" },
+                command: nil,
+                advice: "If the lost nodes will not return: on \(survivor) (which must hold the most recent data), chef-backend-ctl create-cluster --quorum-loss-recovery; then install chef-backend on two new nodes and join them one at a time with chef-backend-ctl join-cluster \(inventory.backend(named: survivor)?.host ?? "SURVIVOR_IP") -s /etc/chef-backend/chef-backend-secrets.json. (The quorum-loss-recovery playbook is not automated yet.)"))
+            return result
+        }
+        if let down = unreachable.first {
+            result.append(Situation(
+                id: "node-unreachable", summary: "one node is down or unreachable: \(down.name)",
+                evidence: ["\(down.name): \(down.unreachable!)"] + reachable.compactMap { node in node.status?["leaderl"].map { "\(node.name) sees leaderl \($0.distributed)" } },
+                command: nil,
+                advice: "If the failure is temporary, bring \(down.name) back: it reconnects and syncs from the leader by itself. If it is lost for good: from a healthy member, chef-backend-ctl remove-node \(down.name), then install a replacement and join it with chef-backend-ctl join-cluster LEADER_IP -s SECRETS (the replace-failed-node playbook is not automated yet)."))
+        }
+        guard !reachable.isEmpty, reachable.contains(where: { $0.members != nil || $0.status != nil }) else { return result }
+
+        let leader = observation.leader
+        let deposed = reachable.filter { $0.noStartPgsqlSentinel == true }
+        if leader == nil, let node = deposed.first {
+            result.append(Situation(
+                id: "deposed-leader", summary: "no leader; \(node.name) is a deposed leader held down by no-start-pgsql",
+                evidence: ["/var/opt/chef-backend/leaderl/data/no-start-pgsql present on \(node.name)",
+                           "\(node.name) postgresql: \(node.status?["postgresql"]?.localStatus ?? "unknown")"]
+                    + reachable.map { "\($0.name): \(observation.role(of: $0.name) ?? "not listed")" },
+                command: "drover run reinstate-deposed-leader \(inventoryArgument) --set node=\(node.name)",
+                advice: "Only if \(node.name) holds the most recent data; otherwise promote another node with promote-node."))
+        } else if leader == nil, reachable.count >= 2,
+                  reachable.allSatisfy({ observation.role(of: $0.name) == "waiting_for_leader" }) {
+            result.append(Situation(
+                id: "all-waiting", summary: "partition healed but every node is waiting_for_leader",
+                evidence: reachable.map { "\($0.name): waiting_for_leader" } + reachable.compactMap { node in node.status?["leaderl"].map { "\(node.name) sees leaderl \($0.distributed)" } }.prefix(1),
+                command: "drover run promote-node \(inventoryArgument) --set node=NODE",
+                advice: "Which node has the most recent data cannot be read from chef-backend-ctl's documented output: choose it (usually the last leader), and set node= to it."))
+        }
+        for node in reachable where node.unsyncedSentinel == true {
+            result.append(Situation(
+                id: "partially-synced", summary: "\(node.name) did not finish syncing from the leader (partially_synced)",
+                evidence: ["/var/opt/chef-backend/leaderl/data/unsynced present on \(node.name)", "\(node.name): \(observation.role(of: node.name) ?? "not listed")"],
+                command: leader == nil ? nil : "drover run resync-node \(inventoryArgument) --set node=\(node.name)",
+                advice: leader == nil ? "Restore a leader first." : "If pgsql-follow reports that the requested WAL segment was removed, add --set force_basebackup=true."))
+        }
+        let versions = Set(reachable.compactMap(\.installedVersion))
+        if versions.count > 1 {
+            let unfinished = lastRun.map { [.running, .interrupted, .failed].contains($0.status) } ?? false
+            result.append(Situation(
+                id: "mixed-versions", summary: "versions are mixed across nodes: an upgrade was interrupted",
+                evidence: reachable.map { "\($0.name): \($0.installedVersion ?? "unknown")" } + (unfinished ? ["run \(lastRun!.runID) is \(lastRun!.status.rawValue)"] : []),
+                command: unfinished ? "drover resume \(inventoryArgument)" : "drover upgrade \(inventoryArgument)", advice: nil))
+        }
+        if let lastRun, lastRun.failover == "off", lastRun.status != .succeeded {
+            result.append(Situation(
+                id: "failover-off", summary: "cluster failover was left off by run \(lastRun.runID)",
+                evidence: ["run \(lastRun.runID) (\(lastRun.status.rawValue)) last set it off in step \(lastRun.failoverStep ?? "?")",
+                           "chef-backend-ctl documents no output that shows the flag"],
+                command: versions.count > 1 ? nil : "drover run set-failover \(inventoryArgument) --set state=on",
+                advice: versions.count > 1 ? "Finish the upgrade first (it turns failover back on)." : nil))
+        }
+        let guide: [String: String] = [
+            "postgresql": "leaderl fails PostgreSQL over if this is the leader; two of three nodes may lose PostgreSQL while etcd and leaderl run. Once fixed, the node re-syncs from the leader.",
+            "elasticsearch": "one of three nodes may lose Elasticsearch without losing availability; on the leader, leaderl fails over (PostgreSQL too). Once fixed, the node rejoins.",
+            "etcd": "one of three nodes may lose etcd; on the leader, a PostgreSQL failover follows.",
+            "leaderl": "on the leader, the others take over leadership, but PostgreSQL there may still accept connections; restart leaderl.",
+        ]
+        for node in reachable {
+            for service in ["postgresql", "elasticsearch", "etcd", "leaderl"] where node.status?[service].map({ !$0.isRunning }) == true {
+                if service == "postgresql", node.noStartPgsqlSentinel == true { continue }
+                result.append(Situation(
+                    id: "service-down", summary: "\(service) is down on \(node.name)",
+                    evidence: ["\(node.name) \(service): \(node.status?[service]?.localStatus ?? "down")"],
+                    command: nil, advice: "What happens next (Chef's guide): \(guide[service]!) To start it: chef-backend-ctl start \(service) on \(node.name)."))
+            }
+        }
+        if result.isEmpty {
+            let failing = Predicates.healthy(observation, allowYellow: false).filter { !$0.holds }
+            if !failing.isEmpty {
+                result.append(Situation(id: "unhealthy", summary: "the cluster is not healthy", evidence: failing.map(\.detail), command: nil,
+                                        advice: "Wait a little (a node may still be syncing) and diagnose again."))
+            }
+        }
+        return result
+    }
+}
+
+extension Operations {
+    /// `drover diagnose`: names the situation, its evidence and the command to run.
+    public static func diagnose(inventoryPath: String, json: Bool, stateDirectory: String?, logger: Logger) async -> ExitStatus {
+        guard let inventory = loadInventory(inventoryPath) else { return .usage }
+        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        let observation = await Discovery.observe(connection, full: false)
+        await connection.close()
+        let readable = observation.nodes.contains { $0.unreachable == nil && ($0.members != nil || $0.status != nil) }
+        let lastRun = StateDirectory(stateDirectory).journals(cluster: inventory.cluster).first
+        let situations = Diagnosis.situations(observation, inventory: inventory, inventoryPath: inventoryPath, lastRun: lastRun)
+        let status: ExitStatus = !readable ? .refused : (situations.isEmpty ? .success : .failedAfterChanges)
+        if json {
+            Output.stdout(JSONValue.object([
+                "cluster": .string(inventory.cluster), "healthy": .bool(status == .success), "readable": .bool(readable),
+                "situations": .array(situations.map { situation in
+                    .object(["id": .string(situation.id), "summary": .string(situation.summary),
+                             "evidence": .array(situation.evidence.map { .string($0) }), "command": .optional(situation.command),
+                             "advice": .optional(situation.advice)])
+                }),
+            ]).serialized + "\n")
+        } else if !readable {
+            Output.stdout("Cannot tell: no backend could be read.\n" + observation.nodes.map { "  \($0.name): \($0.unreachable ?? $0.readErrors.joined(separator: "; "))" }.joined(separator: "\n") + "\n")
+        } else if situations.isEmpty {
+            Output.stdout("Healthy: one leader (\(observation.leader ?? "?")), two followers, every service healthy. Nothing to do.\n")
+        } else {
+            for situation in situations {
+                var lines = ["Situation: \(situation.summary)", "  Evidence:"] + situation.evidence.map { "    - \($0)" }
+                if let command = situation.command { lines.append("  Run: \(command)") }
+                if let advice = situation.advice { lines.append("  Note: \(advice)") }
+                Output.stdout(lines.joined(separator: "\n") + "\n")
+            }
+        }
+        return status
+    }
+}

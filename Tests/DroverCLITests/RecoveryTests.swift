@@ -1,0 +1,120 @@
+import DroverTestSupport
+import Foundation
+import SimulatedChefBackend
+import Testing
+
+@Suite("diagnose and the recovery playbooks", needsSandbox, .timeLimit(.minutes(3)))
+struct RecoveryTests {
+    @Test func healthyClusterNeedsNothing() async throws {
+        try await SandboxCluster.with { cluster in
+            let output = try await cluster.drover(["diagnose"])
+            #expect(output.status == 0 && output.stdout.hasPrefix("Healthy"))
+            let json = try await cluster.drover(["diagnose", "--json"])
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            #expect(object["healthy"] as? Bool == true && (object["situations"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test("diagnose names the situation", arguments: [
+        ("be3", "unreachable", "one node is down or unreachable: be3", "remove-node be3"),
+        ("be1", "two-nodes-lost", "two nodes lost", "create-cluster --quorum-loss-recovery"),
+        ("be2", "service-down:elasticsearch", "elasticsearch is down on be2", "one of three nodes may lose Elasticsearch"),
+    ])
+    func situations(node: String, fault: String, summary: String, advice: String) async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode(node, fault)
+            let output = try await cluster.drover(["diagnose"])
+            #expect(output.status == 1, "\(output.stdout)\(output.stderr)")
+            #expect(output.stdout.contains(summary) && output.stdout.contains(advice), "\(output.stdout)")
+        }
+    }
+
+    @Test func partitionIsHealedByPromotingANode() async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be1", "partition")
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.status == 1 && diagnosis.stdout.contains("every node is waiting_for_leader"))
+            #expect(diagnosis.stdout.contains("drover run promote-node --inventory \(cluster.inventoryPath) --set node=NODE"))
+            let plan = try await cluster.drover(["plan", "promote-node", "--set", "node=be2"])
+            #expect(plan.stdout.contains("be2: chef-backend-ctl promote be2"))
+            let run = try await cluster.drover(["run", "promote-node", "--set", "node=be2", "--yes"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            let state = try cluster.state
+            #expect(state.currentLeader?.name == "be2" && state.members.allSatisfy { $0.phase == .synced })
+            #expect(try await cluster.drover(["diagnose"]).status == 0)
+        }
+    }
+
+    @Test func deposedLeaderIsReinstated() async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be1", "deposed-leader")
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.stdout.contains("deposed leader held down by no-start-pgsql"))
+            let command = "drover run reinstate-deposed-leader --inventory \(cluster.inventoryPath) --set node=be1"
+            #expect(diagnosis.stdout.contains(command))
+            let run = try await cluster.drover(["run", "reinstate-deposed-leader", "--set", "node=be1", "--yes"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            #expect(run.stdout.contains("Deleting /var/opt/chef-backend/leaderl/data/no-start-pgsql on be1"), "the destructive step says what and why")
+            let state = try cluster.state
+            #expect(state.currentLeader?.name == "be1" && state.members.allSatisfy { $0.phase == .synced })
+            #expect(!FileManager.default.fileExists(atPath: cluster.sandbox.directory + "/nodes/be1/var/opt/chef-backend/leaderl/data/no-start-pgsql"))
+        }
+    }
+
+    @Test("a partially synced node is re-synced", arguments: [false, true])
+    func resync(walGone: Bool) async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be3", "partially-synced")
+            if walGone { try await cluster.breakNode("be3", "wal-gone") }
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.stdout.contains("be3 did not finish syncing"))
+            #expect(diagnosis.stdout.contains("drover run resync-node --inventory \(cluster.inventoryPath) --set node=be3"))
+            var arguments = ["run", "resync-node", "--set", "node=be3", "--yes"]
+            if walGone { arguments += ["--set", "force_basebackup=true"] }
+            let run = try await cluster.drover(arguments)
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            #expect(cluster.log.contains { $0.command.contains("pgsql-follow") && $0.command.contains("--force-basebackup") } == walGone)
+            let state = try cluster.state
+            #expect(state.node("be3")?.phase == .synced && !state.node("be3")!.servicesDown.contains("leaderl"))
+            #expect(!FileManager.default.fileExists(atPath: cluster.sandbox.directory + "/nodes/be3/var/opt/chef-backend/leaderl/data/unsynced"))
+        }
+    }
+
+    @Test func resyncOfTheLeaderIsRefusedAndChangesNothing() async throws {
+        try await SandboxCluster.with { cluster in
+            let run = try await cluster.drover(["run", "resync-node", "--set", "node=be1", "--yes"])
+            #expect(run.status == 2, "refused before any change")
+            #expect(run.stdout.contains("precondition not-leader does not hold"))
+            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.isEmpty)
+        }
+    }
+
+    @Test func failoverCanBeSetAndMixedVersionsAreDiagnosed() async throws {
+        try await SandboxCluster.with { cluster in
+            #expect(try await cluster.drover(["run", "set-failover", "--set", "state=off", "--yes"]).status == 0)
+            #expect(try cluster.state.clusterFailover == false)
+            #expect(try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"]).status == 0)
+            #expect(try cluster.state.clusterFailover == true)
+            _ = try await cluster.drover(["exec", "--node", "be2", "--", "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb && chef-backend-ctl upgrade"])
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.stdout.contains("versions are mixed") && diagnosis.stdout.contains("drover upgrade --inventory"))
+        }
+    }
+
+    @Test func parametersAreValidatedBeforeAnythingIsContacted() async throws {
+        try await SandboxCluster.with { cluster in
+            for (arguments, message) in [
+                (["run", "resync-node", "--yes"], "required"),
+                (["run", "resync-node", "--set", "node=be9", "--yes"], "'be9' is not a backend"),
+                (["run", "resync-node", "--set", "node=be2", "--set", "colour=blue", "--yes"], "has no parameter colour"),
+                (["run", "set-failover", "--set", "state=maybe", "--yes"], "must be on or off"),
+                (["run", "set-failover", "--set", "state", "--yes"], "--set takes KEY=VALUE"),
+            ] {
+                let output = try await cluster.drover(arguments)
+                #expect(output.status == 64, "\(arguments)")
+                #expect(output.stderr.contains(message), "\(output.stderr)")
+            }
+            #expect(cluster.log.isEmpty, "nothing was contacted")
+        }
+    }
+}
