@@ -28,16 +28,16 @@ public enum Diagnosis {
             result.append(Situation(
                 id: "quorum-lost", summary: "two nodes lost: the cluster has no quorum (leader election needs two of three nodes)",
                 evidence: unreachable.map { "\($0.name) unreachable: \($0.unreachable!)" },
-                command: nil,
-                advice: "If the lost nodes will not return: on \(survivor) (which must hold the most recent data), chef-backend-ctl create-cluster --quorum-loss-recovery; then install chef-backend on two new nodes and join them one at a time with chef-backend-ctl join-cluster \(inventory.backend(named: survivor)?.host ?? "SURVIVOR_IP") -s /etc/chef-backend/chef-backend-secrets.json. (The quorum-loss-recovery playbook is not automated yet.)"))
+                command: "drover run quorum-loss-recovery \(inventoryArgument) --set survivor=\(survivor) --set new1=\(unreachable[0].name) --set new2=\(unreachable[1].name)",
+                advice: "Only when the lost nodes will not return: \(survivor) must hold the most recent data, and the new machines (new1, new2: their inventory entries) must be installed first."))
             return result
         }
         if let down = unreachable.first {
             result.append(Situation(
                 id: "node-unreachable", summary: "one node is down or unreachable: \(down.name)",
                 evidence: ["\(down.name): \(down.unreachable!)"] + reachable.compactMap { node in node.status?["leaderl"].map { "\(node.name) sees leaderl \($0.distributed)" } },
-                command: nil,
-                advice: "If the failure is temporary, bring \(down.name) back: it reconnects and syncs from the leader by itself. If it is lost for good: from a healthy member, chef-backend-ctl remove-node \(down.name), then install a replacement and join it with chef-backend-ctl join-cluster LEADER_IP -s SECRETS (the replace-failed-node playbook is not automated yet)."))
+                command: "drover run replace-failed-node \(inventoryArgument) --set failed=\(down.name) --set replacement=\(down.name)",
+                advice: "If the failure is temporary, do nothing but bring \(down.name) back: it reconnects and syncs from the leader by itself. Run the command only if \(down.name) is lost for good (set replacement= to the new machine's inventory entry; it runs remove-node \(down.name))."))
         }
         guard !reachable.isEmpty, reachable.contains(where: { $0.members != nil || $0.status != nil }) else { return result }
 

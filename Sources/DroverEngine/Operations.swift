@@ -227,7 +227,8 @@ public enum Operations {
             return .locked
         }
         let checks = resuming.map { Preflight.resume(journal: $0, observation: observation, inventory: inventory) } ?? plan.preflight
-        if !checks.allSatisfy(\.ok) || !connection.failures.isEmpty {
+        let needsAllNodes = playbook.preflight != "none"
+        if !checks.allSatisfy(\.ok) || (needsAllNodes && !connection.failures.isEmpty) {
             if !request.json && resuming == nil { Output.stdout(redactor.redact(plan.text)) }
             for check in checks where !check.ok {
                 Output.stderr(redactor.redact("drover: pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)\(check.fix.map { "; fix: \($0)" } ?? "")\n"))

@@ -89,6 +89,18 @@ public struct Playbook: Sendable {
         case member
         case noStartPgsqlPresent = "no-start-pgsql-present"
         case unsyncedPresent = "unsynced-present"
+        /// At most one member answers (quorum is lost).
+        case quorumLost = "quorum-lost"
+        /// `down:NODE`: the named node is unreachable or has its services stopped.
+        case down
+        /// The step's node is not a member (a fresh machine to join).
+        case notMember = "not-member"
+    }
+
+    /// A requirement and, for `down:NODE`, its node (a template).
+    public struct Condition: Sendable {
+        public var requirement: Requirement
+        public var argument: String?
     }
 
     public struct Step: Sendable {
@@ -96,7 +108,7 @@ public struct Playbook: Sendable {
         public var description: String
         public var target: Target
         public var skipIf: Guard?
-        public var requirements: [Requirement] = []
+        public var requirements: [Condition] = []
         public var actions: [Action]
         public var line: Int
     }
@@ -183,12 +195,13 @@ public struct Playbook: Sendable {
                 }
                 skip = value
             }
-            var requirements: [Requirement] = []
+            var requirements: [Condition] = []
             for text in try entry.stringList("require") ?? [] {
-                guard let requirement = Requirement(rawValue: text) else {
-                    throw entry.error("require", "unknown condition '\(text)'; known: \(Requirement.allCases.map(\.rawValue).joined(separator: ", "))")
+                let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+                guard let requirement = Requirement(rawValue: parts[0]), (requirement == .down) == (parts.count == 2) else {
+                    throw entry.error("require", "unknown condition '\(text)'; known: \(Requirement.allCases.map { $0 == .down ? "down:NODE" : $0.rawValue }.joined(separator: ", "))")
                 }
-                requirements.append(requirement)
+                requirements.append(Condition(requirement: requirement, argument: parts.count == 2 ? parts[1] : nil))
             }
             var actions: [Action] = []
             if let command = try entry.string("run") { actions.append(.run(template: command)) }

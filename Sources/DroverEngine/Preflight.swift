@@ -18,6 +18,8 @@ public enum Preflight {
     public static let sets: [String: [String]] = [
         "upgrade": ["reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version"],
         "basic": ["reachable"],
+        // Runbooks that start with nodes down check their conditions step by step instead.
+        "none": [],
     ]
 
     /// The pre-conditions of resuming `journal`: every node reachable and in the cluster, a leader, and

@@ -283,10 +283,21 @@ public final class Runner: @unchecked Sendable {
 
     /// Checks a step's conditions on the live cluster; a failed one refuses the step before it changes anything.
     private func checkRequirements(_ step: Playbook.Step, node: String, observation: ClusterObservation) throws {
-        for requirement in step.requirements {
+        for condition in step.requirements {
+            let requirement = condition.requirement
             let seen = observation.node(node)
             let (holds, detail): (Bool, String)
             switch requirement {
+            case .quorumLost:
+                let answering = observation.nodes.filter { $0.unreachable == nil && observation.role(of: $0.name) != nil }
+                (holds, detail) = (answering.count <= 1, "\(answering.count) members still answer (\(answering.map(\.name).joined(separator: ", ")))")
+            case .down:
+                let name = Self.renderText(condition.argument ?? "", node: node, inventory: inventory, leader: observation.leader, bindings: bindings)
+                let target = observation.node(name)
+                let stopped = target?.status.map { status in ["leaderl", "postgresql", "etcd", "elasticsearch"].allSatisfy { status[$0]?.isRunning == false } } ?? false
+                (holds, detail) = (target?.unreachable != nil || stopped, "\(name) is \(target?.unreachable != nil ? "unreachable" : (stopped ? "stopped" : "still running"))")
+            case .notMember:
+                (holds, detail) = (observation.role(of: node) == nil, "\(node) is \(observation.role(of: node) ?? "not a member")")
             case .leaderExists: (holds, detail) = (observation.leader != nil, "leader \(observation.leader ?? "none")")
             case .noLeader: (holds, detail) = (observation.leader == nil, "leader \(observation.leader ?? "none")")
             case .notLeader: (holds, detail) = (observation.leader != node, "\(node) is \(observation.role(of: node) ?? "not listed")")
@@ -295,7 +306,7 @@ public final class Runner: @unchecked Sendable {
             case .unsyncedPresent: (holds, detail) = (seen?.unsyncedSentinel == true, "unsynced sentinel \(seen?.unsyncedSentinel == true ? "present" : "absent") on \(node)")
             }
             guard holds else {
-                throw StepFailure(step: step.name, node: node, what: "precondition \(requirement.rawValue) does not hold (\(detail)); the step was not run",
+                throw StepFailure(step: step.name, node: node, what: "precondition \(requirement.rawValue)\(condition.argument.map { ":\($0)" } ?? "") does not hold (\(detail)); the step was not run",
                                   advice: ["Check the situation again: drover diagnose --inventory \(inventory.file)"])
             }
         }
@@ -360,7 +371,14 @@ public final class Runner: @unchecked Sendable {
             case .leaderIs:
                 criteria = [Criterion("leader", observation.leader == node, "leader \(observation.leader ?? "none")")]
             case .synced:
-                criteria = Predicates.rejoined(node, in: observation, targetVersion: nil)
+                // Works while the cluster has fewer than three members (joins one at a time).
+                let seen = observation.node(node)
+                let pg = seen?.status?["postgresql"]
+                criteria = [
+                    Criterion("role", observation.role(of: node) == "follower", "\(node) is \(observation.role(of: node) ?? "not listed")"),
+                    Criterion("postgresql", pg?.count("offline") == 0 && pg?.count("syncing") == 0, "postgresql \(pg?.distributed ?? "unknown")"),
+                    Criterion("sentinel", seen?.unsyncedSentinel == false, seen?.unsyncedSentinel == true ? "unsynced sentinel present" : "no sentinel"),
+                ]
             case .healthy:
                 criteria = Predicates.healthy(observation, allowYellow: true)
             }

@@ -16,8 +16,8 @@ struct RecoveryTests {
     }
 
     @Test("diagnose names the situation", arguments: [
-        ("be3", "unreachable", "one node is down or unreachable: be3", "remove-node be3"),
-        ("be1", "two-nodes-lost", "two nodes lost", "create-cluster --quorum-loss-recovery"),
+        ("be3", "unreachable", "one node is down or unreachable: be3", "drover run replace-failed-node"),
+        ("be1", "two-nodes-lost", "two nodes lost", "drover run quorum-loss-recovery"),
         ("be2", "service-down:elasticsearch", "elasticsearch is down on be2", "one of three nodes may lose Elasticsearch"),
     ])
     func situations(node: String, fault: String, summary: String, advice: String) async throws {
@@ -115,6 +115,57 @@ struct RecoveryTests {
                 #expect(output.stderr.contains(message), "\(output.stderr)")
             }
             #expect(cluster.log.isEmpty, "nothing was contacted")
+        }
+    }
+}
+
+@Suite("runbooks with replacement machines", needsSandbox, .timeLimit(.minutes(3)))
+struct ReplacementTests {
+    /// Plays the operator's part of the manual steps: a new machine with chef-backend, and the secrets.
+    func prepare(_ cluster: SandboxCluster, _ node: String, secretsFrom source: String) async throws {
+        try await cluster.sandbox.heal(node, fresh: true)
+        let root = cluster.sandbox.directory + "/nodes/"
+        try FileManager.default.copyItem(atPath: root + source + "/etc/chef-backend/chef-backend-secrets.json",
+                                         toPath: root + node + "/etc/chef-backend/chef-backend-secrets.json")
+    }
+
+    @Test func failedNodeIsReplaced() async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be3", "unreachable")
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.stdout.contains("drover run replace-failed-node --inventory \(cluster.inventoryPath) --set failed=be3 --set replacement=be3"))
+            try await prepare(cluster, "be3", secretsFrom: "be1")
+            let run = try await cluster.drover(["run", "replace-failed-node", "--set", "failed=be3", "--set", "replacement=be3", "--yes", "--assume-done"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            let started = cluster.log.filter { $0.event == "started" }.map(\.command)
+            #expect(started.contains("chef-backend-ctl backup --force -y"), "a backup first")
+            let remove = try #require(started.firstIndex(of: "chef-backend-ctl remove-node be3 -y"))
+            let join = try #require(started.firstIndex { $0.hasPrefix("chef-backend-ctl join-cluster") })
+            #expect(remove < join)
+            let state = try cluster.state
+            #expect(state.members.count == 3 && state.members.allSatisfy { $0.phase == .synced } && state.currentLeader != nil)
+            #expect(try await cluster.drover(["diagnose"]).status == 0)
+        }
+    }
+
+    @Test func quorumIsRecoveredFromTheSurvivor() async throws {
+        try await SandboxCluster.with { cluster in
+            // create-cluster --quorum-loss-recovery is refused while two members still answer.
+            let refused = try await cluster.drover(["run", "quorum-loss-recovery", "--set", "survivor=be1", "--set", "new1=be2", "--set", "new2=be3", "--yes", "--assume-done"])
+            #expect(refused.status == 2 && refused.stdout.contains("precondition quorum-lost does not hold"))
+            #expect(!cluster.log.contains { $0.command.contains("create-cluster") })
+
+            try await cluster.breakNode("be1", "two-nodes-lost")
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.stdout.contains("--set survivor=be1 --set new1=be2 --set new2=be3"))
+            try await prepare(cluster, "be2", secretsFrom: "be1")
+            try await prepare(cluster, "be3", secretsFrom: "be1")
+            let run = try await cluster.drover(["run", "quorum-loss-recovery", "--set", "survivor=be1", "--set", "new1=be2", "--set", "new2=be3", "--yes", "--assume-done"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            let joins = cluster.log.filter { $0.event == "started" && $0.command.hasPrefix("chef-backend-ctl join-cluster") }
+            #expect(joins.map(\.node) == ["be2", "be3"], "one node at a time")
+            let state = try cluster.state
+            #expect(state.currentLeader?.name == "be1" && state.members.count == 3 && state.members.allSatisfy { $0.phase == .synced })
         }
     }
 }

@@ -317,13 +317,29 @@ public struct Sandbox: Sendable {
         }
     }
 
-    /// Clears a node's faults; an unreachable node's sshd is started again and the node re-syncs.
-    public func heal(_ name: String) async throws {
+    /// Clears a node's faults; an unreachable node's sshd is started again and the node re-syncs. With
+    /// `fresh`, the node comes back as a newly installed machine: chef-backend installed at the cluster's
+    /// version, no configuration, no data, not a member (for replace and quorum-loss runbooks).
+    public func heal(_ name: String, fresh: Bool = false) async throws {
         guard var record = record() else { throw SandboxError.notRunning(directory) }
         guard let entry = record.nodes.firstIndex(where: { $0.name == name }) else { throw SandboxError.unknownNode(name) }
         let node: SimulatedNode = try store.update { cluster, now in
             guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
             cluster.nodes[index].faults = []
+            if fresh {
+                let node = cluster.nodes[index]
+                for path in ["/etc/chef-backend", "/var/opt/chef-backend"] {
+                    for file in (try? FileManager.default.contentsOfDirectory(atPath: node.hostPath(path))) ?? [] {
+                        try? FileManager.default.removeItem(atPath: node.hostPath(path) + "/" + file)
+                    }
+                }
+                // A new machine in the node's slot: the old member stays in etcd until remove-node (or
+                // create-cluster --quorum-loss-recovery) drops it.
+                cluster.nodes[index].unreachable = false
+                cluster.nodes[index].servicesDown = Set(SimulatedCluster.services)
+                if cluster.leader == name { cluster.setLeader(nil, at: now) }
+                return cluster.nodes[index]
+            }
             for service in cluster.nodes[index].servicesDown {
                 cluster.nodes[index].serviceSince[service] = now
             }

@@ -63,7 +63,7 @@ public struct Invocation {
         case "cluster-status":
             guard rest.allSatisfy({ $0 == "--json" }) else { return usageError("cluster-status: unknown option \(rest.joined(separator: " "))") }
             return try store.update { cluster, _ in
-                guard cluster.node(node)?.isMember == true else {
+                guard let me = cluster.node(node), me.isMember, cluster.isConfigured(me) else {
                     err("This node is not part of a configured cluster.\n")
                     return 1
                 }
@@ -418,7 +418,7 @@ public struct Invocation {
                 return 1
             }
             if quorumLoss {
-                let answering = cluster.members.filter { !$0.unreachable }
+                let answering = cluster.answeringMembers
                 guard answering.count < 2 else {
                     err("ERROR: \(answering.count) nodes are still reachable; quorum-loss recovery is only for a sole survivor\n")
                     return 1

@@ -67,7 +67,7 @@ public enum Formats {
     /// `chef-backend-ctl cluster-status`: the nodes this node can reach.
     public static func clusterStatus(_ cluster: SimulatedCluster) -> String {
         var rows = [["Name", "IP", "GUID", "Role", "PG", "ES"]]
-        for node in cluster.members where !node.unreachable {
+        for node in cluster.answeringMembers {
             let role = cluster.role(of: node) ?? "waiting_for_leader"
             let pg = cluster.postgresState(of: node)
             rows.append([node.name, node.ip, node.guid, role,
@@ -79,7 +79,7 @@ public enum Formats {
 
     /// `chef-backend-ctl cluster-status --json`: the simulator's own shape (the real one is undocumented).
     public static func clusterStatusJSON(_ cluster: SimulatedCluster) -> String {
-        let nodes: [[String: Any]] = cluster.members.filter { !$0.unreachable }.map { node in
+        let nodes: [[String: Any]] = cluster.answeringMembers.map { node in
             ["name": node.name, "ip": node.ip, "guid": node.guid, "role": cluster.role(of: node) ?? "",
              "pg": cluster.postgresState(of: node), "es": cluster.esMaster == node.name ? "master" : "not_master",
              "partially_synced": node.phase == .partiallySynced || cluster.sentinelPresent(node, NodePaths.unsynced)]

@@ -150,6 +150,15 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
 
     public var members: [SimulatedNode] { nodes.filter(\.isMember) }
 
+    /// Members that answer: reachable and configured (a freshly installed machine in a member's slot
+    /// is not the member).
+    public var answeringMembers: [SimulatedNode] { members.filter { !$0.unreachable && isConfigured($0) } }
+
+    /// The node has chef-backend configuration (/etc/chef-backend/chef-backend.rb).
+    public func isConfigured(_ node: SimulatedNode) -> Bool {
+        FileManager.default.fileExists(atPath: node.hostPath(NodePaths.config))
+    }
+
     /// The leader, if there is one now (none during an election).
     public var currentLeader: SimulatedNode? {
         guard election == nil, let leader, let node = node(leader), node.phase == .synced, !node.unreachable else { return nil }
