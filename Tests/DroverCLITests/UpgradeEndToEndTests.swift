@@ -203,7 +203,8 @@ struct InputRefusalTests {
     @Test func playbooksAreListed() throws {
         let output = try DroverBinary.run(["playbooks"])
         #expect(output.status == 0)
-        #expect(output.stdout.hasPrefix("upgrade "))
+        let names = output.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
+        #expect(names == ["promote-node", "quorum-loss-recovery", "reinstate-deposed-leader", "replace-failed-node", "resync-node", "set-failover", "upgrade"])
     }
 
     @Test func invalidPlaybookIsRefusedWithFileAndLine() throws {
