@@ -11,17 +11,7 @@ public final class HTTPStub: @unchecked Sendable {
     public init(status: Int, body: String) throws {
         port = 8080
         address = LoopbackAddresses.next(port: port)
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var on: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        var socketAddress = sockaddr_in()
-        socketAddress.sin_family = sa_family_t(AF_INET)
-        socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, address, &socketAddress.sin_addr)
-        let bound = withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard bound, listen(fd, 16) == 0 else { throw FixtureError.commandFailed("listen", String(cString: strerror(errno))) }
+        fd = try LoopbackAddresses.listen(address: address, port: port)
         let reason = status == 200 ? "OK" : "Internal Server Error"
         let response = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
         let listener = fd

@@ -41,15 +41,7 @@ public final class BlackholeListener: @unchecked Sendable {
     public init() throws {
         port = 2222
         address = LoopbackAddresses.next(port: port)
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var socketAddress = sockaddr_in()
-        socketAddress.sin_family = sa_family_t(AF_INET)
-        socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, address, &socketAddress.sin_addr)
-        let bound = withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard bound, listen(fd, 16) == 0 else { throw FixtureError.commandFailed("listen", String(cString: strerror(errno))) }
+        fd = try LoopbackAddresses.listen(address: address, port: port)
     }
 
     deinit { close() }
