@@ -248,8 +248,7 @@ public enum Operations {
         }
         if resuming == nil && !request.yes {
             Output.stdout(redactor.redact(plan.text))
-            Output.stdout("Type yes to start the run: ")
-            guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+            guard await Terminal.ask("Type yes to start the run: ") == "yes" else {
                 Output.stdout("Not started; nothing was changed.\n")
                 return .success
             }
@@ -429,8 +428,7 @@ public enum Operations {
                 await connection.close()
                 return .usage
             }
-            Output.stdout("Remove it only if that run is no longer running anywhere. Type the run id to confirm: ")
-            guard readLine()?.trimmingCharacters(in: .whitespaces) == runID else {
+            guard await Terminal.ask("Remove it only if that run is no longer running anywhere. Type the run id to confirm: ") == runID else {
                 Output.stdout("Not removed.\n")
                 await connection.close()
                 return .success

@@ -11,7 +11,7 @@ public enum PackageUpload {
         let path = SSHOptions.expandingTilde(local)
         let digest: String
         do {
-            digest = try Digest.sha256Hex(ofFile: path)
+            digest = try await BlockingWork.run { try Digest.sha256Hex(ofFile: path) }
         } catch {
             Output.stderr("drover: package.upload: \(error.localizedDescription)\n")
             return false

@@ -252,7 +252,6 @@ public struct Sandbox: Sendable {
             guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
             if let known = Fault(rawValue: fault) {
                 cluster.nodes[index].faults.insert(known)
-                if known == .diskFull { return }
                 return
             }
             switch fault {

@@ -133,7 +133,6 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
     public var delays: Delays
     public var outages: [Outage] = []
     public var transitions: [Transition] = []
-    public var cleanseCount = 0
 
     public init(nodes: [SimulatedNode], leader: String?, delays: Delays) {
         self.nodes = nodes
