@@ -169,3 +169,27 @@ struct ReplacementTests {
         }
     }
 }
+
+@Suite("failover left off", needsSandbox, .timeLimit(.minutes(3)))
+struct FailoverLeftOffTests {
+    @Test func diagnoseNamesFailoverLeftOffBySomeRunAndSetFailoverFixesIt() async throws {
+        try await SandboxCluster.with(scale: 0.5, rejoin: "20s") { cluster in
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor("Cluster failover disabled.", in: run.stdout))
+            kill(run.child.pid, SIGINT)
+            #expect(await run.child.exitStatus() == 130)
+            #expect(try cluster.state.clusterFailover == false)
+            let diagnosis = try await cluster.drover(["diagnose", "--state-dir", cluster.stateDirectory])
+            #expect(diagnosis.status == 1)
+            #expect(diagnosis.stdout.contains("cluster failover was left off by run"))
+            let state = try cluster.state
+            if Set(state.nodes.map(\.runningVersion)).count == 1 {
+                #expect(diagnosis.stdout.contains("drover run set-failover --inventory \(cluster.inventoryPath) --set state=on"))
+            }
+            #expect(try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"]).status == 0)
+            #expect(try cluster.state.clusterFailover)
+            #expect(try await cluster.drover(["run", "set-node-failover", "--set", "node=be3", "--set", "state=off", "--yes"]).status == 0)
+            #expect(try cluster.state.node("be3")?.nodeFailover == false)
+        }
+    }
+}

@@ -204,7 +204,7 @@ struct InputRefusalTests {
         let output = try DroverBinary.run(["playbooks"])
         #expect(output.status == 0)
         let names = output.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
-        #expect(names == ["promote-node", "quorum-loss-recovery", "reinstate-deposed-leader", "replace-failed-node", "resync-node", "set-failover", "upgrade"])
+        #expect(names == ["promote-node", "quorum-loss-recovery", "reinstate-deposed-leader", "replace-failed-node", "resync-node", "set-failover", "set-node-failover", "upgrade"])
     }
 
     @Test func invalidPlaybookIsRefusedWithFileAndLine() throws {
