@@ -16,8 +16,8 @@ struct Drover: AsyncParsableCommand {
 
             EXIT CODES (the same for every command):
               0    success
-              1    a step failed after changes began; the cluster needs attention (see the summary)
-              2    refused before any change (pre-flight failed, unreachable node, host key problem)
+              1    a step failed after changes began: the cluster needs attention
+              2    refused before any change (pre-flight, unreachable node, host key)
               3    another run holds the cluster's lock
               64   usage error or invalid input (inventory, playbook, arguments)
               130  interrupted
