@@ -289,7 +289,9 @@ public enum Operations {
                             recorder: recorder, resuming: resuming, interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone),
                             bindings: bindings, stopRequested: { interrupts.stopRequested })
         let task = Task { await runner.execute(initial: observation) }
-        interrupts.start { task.cancel() }
+        interrupts.start(onFirst: {
+            recording.emit(Event("note", ["message": "interrupt received: stopping after the step in flight and its verification"]))
+        }, onAbort: { task.cancel() })
         let outcome = await task.value
         interrupts.stop()
         await ClusterLock.release(connection, runID: runID)

@@ -97,10 +97,16 @@ struct SafetyRailTests {
             #expect(await run.child.exitStatus() == 130)
             let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8), stderr = try String(contentsOfFile: run.stderr, encoding: .utf8)
             #expect(stderr.contains("Press Ctrl-C again to abort now"))
-            #expect(stdout.contains("step 2 upgrade-follower succeeded"), "the step in flight and its verification finished")
             #expect(stdout.contains("STOPPED") && stdout.contains("drover resume"))
-            #expect(!cluster.log.contains { $0.node == "be3" && $0.isMutating }, "be3 was not touched")
-            #expect(try cluster.state.node("be2")?.phase == .synced)
+            // When the signal lands depends on the machine's load; what must hold: after Drover saw it, the
+            // step in flight finished with its verification and no other step started.
+            let notice = try #require(stdout.range(of: "interrupt received: stopping after the step in flight"), "\(stdout)")
+            let after = stdout[notice.upperBound...]
+            #expect(after.range(of: #"\] step \d+ \S+ on "#, options: .regularExpression) == nil, "no step started after the interrupt")
+            let lastStep = try #require(stdout.range(of: #"step \d+ upgrade-follower (succeeded|failed|interrupted)"#, options: [.regularExpression, .backwards]))
+            #expect(stdout[lastStep].hasSuffix("succeeded"), "the step in flight finished and was verified")
+            let touched = Set(cluster.log.filter { $0.isMutating && $0.command.hasPrefix("chef-backend-ctl upgrade") }.map(\.node))
+            #expect(try touched.allSatisfy { try cluster.state.node($0)?.phase == .synced }, "every node touched is back in sync")
             #expect(!(try await cluster.drover(["status"])).stdout.contains("Lock:"), "lock released")
             let runs = try await Processes.offPool { try DroverBinary.run(["runs", "--state-dir", cluster.stateDirectory]) }
             #expect(runs.stdout.contains(" interrupted "))

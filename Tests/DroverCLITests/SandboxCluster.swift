@@ -80,7 +80,7 @@ struct SandboxCluster: Sendable {
     }
 
     /// Waits (bounded) until the file contains `text`.
-    func waitFor(_ text: String, in path: String, timeout: Duration = .seconds(60)) async throws -> Bool {
+    func waitFor(_ text: String, in path: String, timeout: Duration = .seconds(180)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains(text) { return true }
