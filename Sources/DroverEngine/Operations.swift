@@ -216,8 +216,14 @@ public enum Operations {
             Output.stderr("drover: the package could not be placed on every backend; nothing else was changed.\n")
             return .refused
         }
-        let validated = (try? PlaybookLibrary.validate(request.parameters, for: playbook, inventory: inventory)) ?? [:]
-        let bindings = Bindings(validated, playbook: playbook)
+        // run validated these before connecting; a resumed run's come from its journal and may no longer fit.
+        let bindings: Bindings
+        do {
+            bindings = Bindings(try PlaybookLibrary.validate(request.parameters, for: playbook, inventory: inventory), playbook: playbook)
+        } catch {
+            Output.stderr("drover: \(error.localizedDescription)\n")
+            return .usage
+        }
         let observation = await Discovery.observe(connection, full: true)
         let plan = Plan.make(playbook: playbook, inventory: inventory, observation: observation, bindings: bindings)
         // Another run's lock is the first reason to refuse: its changes explain whatever pre-flight would find.

@@ -136,13 +136,14 @@ public enum DurableFile {
         }
     }
 
-    /// Appends one line (opened with O_APPEND, fsync'd).
+    /// Appends one line with a single O_APPEND write. Not fsync'd: a killed run loses nothing written
+    /// (the kernel has it), and transcripts are written per command, on the run's path; the journal is
+    /// what must survive a machine crash, and it is written with ``write(_:to:)``.
     public static func append(_ line: String, to path: String) {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         var bytes = Array((line + "\n").utf8)
         _ = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
         close(fd)
     }
 }

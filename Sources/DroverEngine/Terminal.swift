@@ -27,12 +27,3 @@ public enum Terminal {
         }
     }
 }
-
-/// Runs blocking work (hashing a large file, say) on its own thread, keeping Swift's cooperative pool free.
-public enum BlockingWork {
-    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-        }
-    }
-}

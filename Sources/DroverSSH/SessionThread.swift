@@ -104,3 +104,13 @@ final class WakePipe: Sendable {
         }
     }
 }
+
+/// Runs blocking work (hashing a large file, starting a server) on a thread of its own, keeping Swift's
+/// cooperative pool free.
+public enum BlockingWork {
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import DroverSSH
 import Foundation
 import Synchronization
 
@@ -36,6 +37,15 @@ public final class ChildProcess: Sendable {
     }
 }
 
+/// Calls `body` with NULL-terminated C arrays of `arguments` and `NAME=value` environment strings.
+func withSpawnArguments<R>(_ arguments: [String], _ environment: [String: String],
+                           _ body: ([UnsafeMutablePointer<CChar>?], [UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    let argv = arguments.map { strdup($0) } + [nil]
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { (argv + envp).forEach { free($0) } }
+    return body(argv, envp)
+}
+
 /// Runs helper programs (ssh-keygen, ssh-add, sshd) and stops long-lived ones by pid.
 public enum Processes {
     /// The result of a finished helper program.
@@ -62,13 +72,11 @@ public enum Processes {
         // Own process group: a Ctrl-C aimed at the test run does not hit the servers first.
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attributes, 0)
-        let env = (environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } } ?? ProcessInfo.processInfo.environment)
-            .map { "\($0.key)=\($0.value)" }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup($0) } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
+        let env = environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } } ?? ProcessInfo.processInfo.environment
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        let rc = withSpawnArguments([executable] + arguments, env) { argv, envp in
+            posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
         guard rc == 0 else { throw FixtureError.commandFailed(executable, String(cString: strerror(rc))) }
         register(pid)
         return ChildProcess(pid: pid)
@@ -91,11 +99,9 @@ public enum Processes {
                       stderr: (try? String(contentsOfFile: directory + "/stderr", encoding: .utf8)) ?? "")
     }
 
-    /// Runs blocking fixture work on a fresh thread, keeping Swift's cooperative pool free.
+    /// Runs blocking fixture work off Swift's cooperative pool (``BlockingWork``).
     public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-        }
+        try await BlockingWork.run(body)
     }
 
     /// Stops a child: SIGTERM by pid, then SIGKILL after `grace`, and reaps it.

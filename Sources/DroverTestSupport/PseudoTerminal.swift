@@ -29,12 +29,10 @@ public enum PseudoTerminal {
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         posix_spawnattr_setflags(&attributes, Int16(0x80)) // POSIX_SPAWN_SETSID
-        let env = environment.map { "\($0.key)=\($0.value)" }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup($0) } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        let rc = withSpawnArguments([executable] + arguments, environment) { argv, envp in
+            posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
         guard rc == 0 else { throw FixtureError.commandFailed(executable, String(cString: strerror(rc))) }
         let child = ChildProcess(pid: pid)
         _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
