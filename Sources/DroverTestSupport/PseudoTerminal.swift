@@ -12,7 +12,7 @@ public enum PseudoTerminal {
     /// Runs `executable` with exactly `environment`; whenever the output so far ends with the next prompt
     /// in `answers`, its reply and a newline are typed.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String],
-                           answers: [(prompt: String, reply: String)], timeout: Duration = .seconds(60)) throws -> Result {
+                           answers: [(prompt: String, reply: String)], timeout: Duration = .seconds(150)) throws -> Result {
         var name = [CChar](repeating: 0, count: 256)
         let master = drover_open_pty(&name, name.count)
         guard master >= 0 else { throw FixtureError.commandFailed("posix_openpt", String(cString: strerror(errno))) }
@@ -40,20 +40,28 @@ public enum PseudoTerminal {
         var pending = answers
         let deadline = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while ContinuousClock.now < deadline {
+        /// Reads what is there; answers the next prompt once the output ends with it. False when nothing was read.
+        func readAvailable() -> Bool {
             let count = read(master, &buffer, buffer.count)
-            if count > 0 {
-                output += String(decoding: buffer[0..<count], as: UTF8.self)
-                if let next = pending.first, output.trimmingCharacters(in: .whitespaces).hasSuffix(next.prompt.trimmingCharacters(in: .whitespaces)) {
-                    let line = next.reply + "\n"
-                    _ = line.withCString { write(master, $0, strlen($0)) }
-                    pending.removeFirst()
-                }
-            } else if !child.isRunning {
-                break
-            } else {
-                usleep(10_000)
+            guard count > 0 else { return false }
+            output += String(decoding: buffer[0..<count], as: UTF8.self)
+            if let next = pending.first, output.trimmingCharacters(in: .whitespaces).hasSuffix(next.prompt.trimmingCharacters(in: .whitespaces)) {
+                let line = next.reply + "\n"
+                _ = line.withCString { write(master, $0, strlen($0)) }
+                pending.removeFirst()
             }
+            return true
+        }
+        while ContinuousClock.now < deadline {
+            if readAvailable() { continue }
+            if !child.isRunning {
+                // The program may have written its last lines between the read above and its exit:
+                // they are still buffered in the terminal, so drain them (read then fails with EIO).
+                while readAvailable() {}
+                break
+            }
+            var descriptor = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptor, 1, 20)
         }
         if child.isRunning { kill(pid, SIGKILL) }
         return Result(status: child.wait(), output: output)
