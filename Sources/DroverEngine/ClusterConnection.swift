@@ -60,7 +60,10 @@ public final class ClusterConnection: Sendable {
         return try await client.upload(file: local, to: remote, progress: progress)
     }
 
+    /// Disconnects from every node at once; returns when every session's thread has stopped.
     public func close() async {
-        for client in clients.values { await client.close() }
+        await withTaskGroup(of: Void.self) { group in
+            for client in clients.values { group.addTask { await client.close() } }
+        }
     }
 }

@@ -30,13 +30,13 @@ public final class SSHClient: Sendable {
     public static func connect(to endpoint: SSHEndpoint, options: SSHOptions,
                                logger: Logger = Logger(label: "drover.ssh")) async throws -> SSHClient {
         try Task.checkCancellation()
-        let thread = SessionThread(name: "drover.ssh \(endpoint)")
+        let thread = SessionThread(name: "drover.ssh \(endpoint)", closedError: .closed(host: endpoint.host, port: endpoint.port))
         let core = SessionCore(endpoint: endpoint, options: options, logger: logger)
         do {
             try await thread.perform { try core.connect() }
         } catch {
             thread.submit { core.shutdown() }
-            thread.finish()
+            await thread.finishAndWait()
             throw error
         }
         return SSHClient(endpoint: endpoint, core: core, thread: thread)
@@ -107,9 +107,10 @@ public final class SSHClient: Sendable {
         try await performCancellable { core, cancel in try core.remoteSHA256(path, cancel: cancel) }
     }
 
-    /// Disconnects; later calls fail with ``SSHError/closed(host:port:)``.
+    /// Disconnects and stops the session's thread; later calls fail with ``SSHError/closed(host:port:)``.
     public func close() async {
         let core = self.core
-        _ = try? await thread.perform { core.shutdown() }
+        thread.submit { core.shutdown() }
+        await thread.finishAndWait()
     }
 }

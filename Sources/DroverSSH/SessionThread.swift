@@ -1,3 +1,4 @@
+import CCrypto
 import Foundation
 import Synchronization
 
@@ -7,27 +8,39 @@ final class SessionThread: Sendable {
     private struct State {
         var jobs: [@Sendable () -> Void] = []
         var finishing = false
+        var exited = false
+        var exitWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
     private let signal = DispatchSemaphore(value: 0)
+    private let closedError: SSHError
 
-    init(name: String) {
+    /// - Parameter closedError: what work submitted after ``finish()`` fails with.
+    init(name: String, closedError: SSHError) {
+        self.closedError = closedError
         let thread = Thread { [self] in self.loop() }
         thread.name = name
         thread.start()
     }
 
-    /// Queues `job`; jobs run in order.
-    func submit(_ job: @escaping @Sendable () -> Void) {
-        state.withLock { $0.jobs.append(job) }
-        signal.signal()
+    /// Queues `job`; jobs run in order. False (and `job` is dropped) once the thread is finishing.
+    @discardableResult
+    func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        let accepted = state.withLock { state in
+            guard !state.finishing else { return false }
+            state.jobs.append(job)
+            return true
+        }
+        if accepted { signal.signal() }
+        return accepted
     }
 
     /// Runs `body` on the thread and returns its result to the awaiting task.
     func perform<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            submit { continuation.resume(with: Result { try body() }) }
+            let closedError = self.closedError
+            if !submit({ continuation.resume(with: Result { try body() }) }) { continuation.resume(throwing: closedError) }
         }
     }
 
@@ -35,6 +48,20 @@ final class SessionThread: Sendable {
     func finish() {
         state.withLock { $0.finishing = true }
         signal.signal()
+    }
+
+    /// Like ``finish()``, and returns once the thread has run its last job and released its OpenSSL
+    /// per-thread state. A process that exits while such a thread is still exiting can crash in
+    /// OpenSSL's exit-time clean-up (a double free), so clients are closed this way before drover exits.
+    func finishAndWait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let exited = state.withLock { state in
+                state.finishing = true
+                if !state.exited { state.exitWaiters.append(continuation) }
+                return state.exited
+            }
+            if exited { continuation.resume() } else { signal.signal() }
+        }
     }
 
     private func loop() {
@@ -45,8 +72,15 @@ final class SessionThread: Sendable {
                 return (nil, state.finishing)
             }
             if let job { job() }
-            if done { return }
+            if done { break }
         }
+        OPENSSL_thread_stop()
+        let waiters = state.withLock { state in
+            state.exited = true
+            defer { state.exitWaiters = [] }
+            return state.exitWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }
 
@@ -110,7 +144,13 @@ final class WakePipe: Sendable {
 public enum BlockingWork {
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+            Thread.detachNewThread {
+                let result = Result { try body() }
+                // Release OpenSSL's per-thread state (hashing uses it) before the caller goes on: see
+                // SessionThread.finishAndWait.
+                OPENSSL_thread_stop()
+                continuation.resume(with: result)
+            }
         }
     }
 }
