@@ -116,12 +116,18 @@ struct SafetyRailTests {
     }
 
     @Test func secondInterruptAbortsAtOnce() async throws {
-        try await SandboxCluster.with(scale: 1, rejoin: "30s") { cluster in
+        try await SandboxCluster.with(scale: 1, rejoin: "120s") { cluster in
+            // be2 never finishes syncing, so its wait lasts until both interrupts have landed, however loaded
+            // the machine is.
+            try await cluster.breakNode("be2", "never-syncs")
             let run = try cluster.start(["upgrade", "--yes"])
             #expect(try await cluster.waitFor("waiting for rejoined on be2", in: run.stdout))
             let pid = run.child.pid
-            // Both interrupts from one thread, 200 ms apart, whatever the load on the test's task pool.
-            _ = try await Processes.offPool { kill(pid, SIGINT); usleep(200_000); return kill(pid, SIGINT) }
+            // The second signal goes only once Drover has seen the first: two SIGINTs pending at once
+            // would be delivered as one.
+            kill(pid, SIGINT)
+            #expect(try await cluster.waitFor("interrupt received", in: run.stdout))
+            kill(pid, SIGINT)
             #expect(await run.child.exitStatus() == 130)
             let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8)
             // Which step was in flight depends on when the signals landed on a loaded machine; the summary

@@ -8,14 +8,18 @@ struct SimulatedClusterHarness: Sendable {
     let store: StateStore
 
     /// be1 leads, all synced at `version`; the `target` package waits in each node's /var/tmp.
-    init(version: String = "2.3.15", target: String = "2.3.16", scale: Double = 0.02) throws {
+    /// `adjust` changes single delays, e.g. to keep a state long enough to be observed on a loaded machine.
+    init(version: String = "2.3.15", target: String = "2.3.16", scale: Double = 0.02,
+         adjust: (inout Delays) -> Void = { _ in }) throws {
         directory = try temporaryDirectory("sim")
         store = StateStore(path: directory + "/state.json")
         let nodes = try (1...3).map { index in
             try Provisioning.node(name: "be\(index)", ip: "10.0.0.\(10 + index)", directory: directory, version: version,
                                   target: target, format: "deb", index: index)
         }
-        try store.save(SimulatedCluster(nodes: nodes, leader: "be1", delays: Delays(scale: scale)))
+        var delays = Delays(scale: scale)
+        adjust(&delays)
+        try store.save(SimulatedCluster(nodes: nodes, leader: "be1", delays: delays))
     }
 
     struct Result: Sendable {
@@ -59,7 +63,7 @@ struct SimulatedClusterHarness: Sendable {
 
     /// Waits (bounded) until the cluster satisfies `condition`.
     func eventually(_ condition: (SimulatedCluster) -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if condition(try cluster) { return true }
             try await Task.sleep(for: .milliseconds(10))

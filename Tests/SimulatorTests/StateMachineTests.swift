@@ -8,7 +8,8 @@ struct StateMachineTests {
     let package = "/var/tmp/chef-backend_2.3.16-1_amd64.deb"
 
     @Test func followerUpgradeRejoinsThenSyncs() async throws {
-        let harness = try SimulatedClusterHarness(scale: 0.1)
+        // Syncing lasts 5 s, long enough to be seen however loaded the machine is.
+        let harness = try SimulatedClusterHarness(scale: 0.1) { $0.sync = 50 }
         #expect(await harness.ctl("be1", "set-cluster-failover", "off").status == 0)
         #expect(await harness.run("be2", "dpkg", "-i", package).status == 0)
         let upgrade = await harness.ctl("be2", "upgrade")
