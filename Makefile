@@ -7,7 +7,7 @@
 #   make deps    only install the system packages
 
 SWIFT ?= swift
-APT_PACKAGES := libssh2-1-dev libssl-dev openssh-server openssh-client pkgconf
+APT_PACKAGES := libssh2-1-dev libssl-dev openssh-server openssh-client pkgconf sudo
 
 .PHONY: all deps build test demo bench clean
 
@@ -20,6 +20,7 @@ deps:
 	[ -f /usr/include/openssl/evp.h ] || missing="$$missing libssl-dev"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v ssh-keygen >/dev/null 2>&1 || missing="$$missing openssh-client"; \
+	[ -x /usr/bin/sudo ] || missing="$$missing sudo"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "make: installing$$missing"; \

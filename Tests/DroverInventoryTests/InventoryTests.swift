@@ -13,6 +13,7 @@ struct InventoryTests {
         #expect(inventory.backends.map(\.name) == ["be1", "be2", "be3"])
         #expect(inventory.backends[2].port == 2222 && inventory.backends[0].port == 22)
         #expect(inventory.package?.version == "2.3.16" && inventory.package?.format == .deb)
+        #expect(inventory.package?.upload == "~/Downloads/chef-backend_2.3.16-1_amd64.deb")
         #expect(inventory.ssh.hostKeyChecking == .strict && inventory.ssh.commandTimeout == .seconds(1800))
         #expect(inventory.timeouts.rejoin == .seconds(900) && inventory.timeouts.pollInterval == .seconds(2))
         #expect(inventory.frontends.first?.statusURL == "https://chef.example.com/_status")
