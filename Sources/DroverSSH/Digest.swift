@@ -28,6 +28,7 @@ public enum Digest {
     }
 
     static func hmacSHA1(key: [UInt8], data: [UInt8]) -> [UInt8] {
+        precondition(openSSLInitialised, "OpenSSL could not be initialised")
         var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         _ = key.withUnsafeBytes { keyBuffer in
@@ -50,6 +51,7 @@ struct SHA256Hasher: ~Copyable {
     private let context: OpaquePointer
 
     init() {
+        precondition(openSSLInitialised, "OpenSSL could not be initialised")
         context = EVP_MD_CTX_new()
         EVP_DigestInit_ex(context, EVP_sha256(), nil)
     }

@@ -5,8 +5,11 @@ import Logging
 import Glibc
 #endif
 
-/// libssh2 is initialised once per process, before any session exists.
-private let libssh2Initialised: Int32 = libssh2_init(0)
+/// libssh2 is initialised once per process, before any session exists (and after OpenSSL).
+private let libssh2Initialised: Int32 = {
+    precondition(openSSLInitialised, "OpenSSL could not be initialised")
+    return libssh2_init(0)
+}()
 
 /// Why a wait on the session's socket ended early.
 enum WaitInterruption: Error {

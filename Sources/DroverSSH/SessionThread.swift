@@ -51,8 +51,7 @@ final class SessionThread: Sendable {
     }
 
     /// Like ``finish()``, and returns once the thread has run its last job and released its OpenSSL
-    /// per-thread state. A process that exits while such a thread is still exiting can crash in
-    /// OpenSSL's exit-time clean-up (a double free), so clients are closed this way before drover exits.
+    /// per-thread state, so a closed client leaves nothing running behind it.
     func finishAndWait() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let exited = state.withLock { state in
@@ -144,13 +143,7 @@ final class WakePipe: Sendable {
 public enum BlockingWork {
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                let result = Result { try body() }
-                // Release OpenSSL's per-thread state (hashing uses it) before the caller goes on: see
-                // SessionThread.finishAndWait.
-                OPENSSL_thread_stop()
-                continuation.resume(with: result)
-            }
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
         }
     }
 }
