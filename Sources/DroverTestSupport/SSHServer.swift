@@ -196,6 +196,27 @@ public final class SSHServer: @unchecked Sendable {
         return path
     }
 
+    /// Writes a Drover inventory for one backend `n1` on this server (with its known_hosts beside it) and
+    /// returns its path; `sshSettings` are extra lines of the `ssh:` section, e.g. `sudo: true`.
+    public func writeInventory(cluster: String, identityFile: String, sshSettings: [String] = []) throws -> String {
+        let directory = try temporaryDirectory(cluster)
+        let knownHosts = try writeKnownHosts(in: directory)
+        let path = directory + "/inv.yml"
+        let settings = sshSettings.map { "\n  \($0)" }.joined()
+        try """
+            cluster: \(cluster)
+            ssh:
+              user: \(SSHOptions.currentUser)
+              port: \(port)
+              identity_files: [\(identityFile)]
+              known_hosts: \(knownHosts)\(settings)
+            backends:
+              - name: n1
+                host: \(address)
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     private func waitUntilReady() throws {
         let deadline = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < deadline {

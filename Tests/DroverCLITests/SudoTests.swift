@@ -12,21 +12,7 @@ struct SudoTests {
     @Test func commandsRunThroughSudoWithTheirArgumentsIntact() async throws {
         let keys = try TestKeys.shared()
         try await withSSHServer { server in
-            let directory = try temporaryDirectory("sudo")
-            let knownHosts = try server.writeKnownHosts(in: directory)
-            let inventory = directory + "/inv.yml"
-            try """
-                cluster: sudo
-                ssh:
-                  user: \(SSHOptions.currentUser)
-                  port: \(server.port)
-                  identity_files: [\(keys.ed25519.privateKey)]
-                  known_hosts: \(knownHosts)
-                  sudo: true
-                backends:
-                  - name: n1
-                    host: \(server.address)
-                """.write(toFile: inventory, atomically: true, encoding: .utf8)
+            let inventory = try server.writeInventory(cluster: "sudo", identityFile: keys.ed25519.privateKey, sshSettings: ["sudo: true"])
             let environment = ["SSH_AUTH_SOCK": ""]
             // sudo sets SUDO_COMMAND to what it ran: proof the command went through `sudo -n sh -c`.
             let viaSudo = try await Processes.offPool {

@@ -8,20 +8,7 @@ struct TerminalTests {
     @Test func encryptedKeyPassphraseIsAskedOnTheTerminal() async throws {
         let keys = try TestKeys.shared()
         try await withSSHServer { server in
-            let directory = try temporaryDirectory("tty")
-            let knownHosts = try server.writeKnownHosts(in: directory)
-            let inventory = directory + "/inv.yml"
-            try """
-                cluster: tty
-                ssh:
-                  user: \(SSHOptions.currentUser)
-                  port: \(server.port)
-                  identity_files: [\(keys.encrypted.privateKey)]
-                  known_hosts: \(knownHosts)
-                backends:
-                  - name: n1
-                    host: \(server.address)
-                """.write(toFile: inventory, atomically: true, encoding: .utf8)
+            let inventory = try server.writeInventory(cluster: "tty", identityFile: keys.encrypted.privateKey)
             let environment = ProcessInfo.processInfo.environment
                 .filter { $0.key != "DROVER_SSH_PASSPHRASE" && $0.key != "SSH_AUTH_SOCK" }
                 .merging(["NO_COLOR": "1"]) { $1 }
