@@ -50,11 +50,15 @@ public final class SSHClient: Sendable {
             for endpoint in endpoints {
                 let endpointOptions = options(endpoint)
                 group.addTask {
+                    // The await completes before the tuple is formed: Swift 6.3 -O loses tuple elements written
+                    // before a suspension in a task's result (swiftlang/swift#91911), which crashed drover.
+                    let result: Result<SSHClient, any Error>
                     do {
-                        return (endpoint, .success(try await connect(to: endpoint, options: endpointOptions, logger: logger)))
+                        result = .success(try await connect(to: endpoint, options: endpointOptions, logger: logger))
                     } catch {
-                        return (endpoint, .failure(error))
+                        result = .failure(error)
                     }
+                    return (endpoint, result)
                 }
             }
             var results: [SSHEndpoint: Result<SSHClient, any Error>] = [:]

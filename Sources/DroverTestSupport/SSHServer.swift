@@ -158,7 +158,11 @@ public final class SSHServer: @unchecked Sendable {
     public static func start(_ configurations: [SSHServerConfiguration]) async throws -> [SSHServer] {
         try await withThrowingTaskGroup(of: (Int, SSHServer).self) { group in
             for (index, configuration) in configurations.enumerated() {
-                group.addTask { (index, try await Processes.offPool { try SSHServer(configuration) }) }
+                group.addTask {
+                    // Await first, then form the tuple (swiftlang/swift#91911; see SSHClient.connectAll).
+                    let server = try await Processes.offPool { try SSHServer(configuration) }
+                    return (index, server)
+                }
             }
             var servers: [(Int, SSHServer)] = []
             do {
