@@ -7,6 +7,8 @@ import PackageDescription
 /// - `CLibSSH2`, `CCrypto`: system libraries (Debian's libssh2-1-dev, libssl-dev).
 /// - `DroverSSH`: the SSH transport over libssh2; knows nothing about Chef.
 /// - `DroverTestSupport`: real OpenSSH servers on loopback for tests and the sandbox.
+/// - `DroverInventory`, `DroverCluster`, `DroverReporting`, `DroverEngine`: inventory, cluster model and parsers,
+///   events and output, playbooks and the runner (with the built-in playbooks compiled in).
 /// - `drover`: the command-line tool; parses arguments and calls into the libraries.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -64,8 +66,14 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            plugins: ["EmbedPlaybooks"]
         ),
+        // Playbooks/*.yml compiled into DroverEngine at build time, so the drover binary alone is a working
+        // install: a build-tool plugin and the generator it runs.
+        .executableTarget(name: "drover-embed-playbooks", swiftSettings: strict),
+        .plugin(name: "EmbedPlaybooks", capability: .buildTool(), dependencies: ["drover-embed-playbooks"],
+                path: "Sources/EmbedPlaybooks"),
         .target(name: "CPseudoTerminal"),
         .target(
             name: "DroverTestSupport",

@@ -25,7 +25,7 @@ struct SSHRoundTrip {
                                  knownHostsFile: knownHosts, hostKeyPolicy: .strict)
         let sshBase = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                        "-o", "UserKnownHostsFile=\(knownHosts)", "-i", keys.ed25519.privateKey,
-                       "-p", String(server.port), "-l", SSHOptions.currentUser]
+                       "-p", String(server.port), "-l", UserAccount.name]
 
         // Warm up both sides once (key loading, page cache).
         _ = try await SSHClient.connect(to: server.endpoint, options: options).run("true")

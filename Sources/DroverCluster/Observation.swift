@@ -62,6 +62,17 @@ public struct ClusterObservation: Sendable {
     public var versions: [String: String] {
         Dictionary(uniqueKeysWithValues: nodes.compactMap { node in node.installedVersion.map { (node.name, $0) } })
     }
+
+    /// True when the nodes run different versions (an upgrade under way or interrupted): Elasticsearch
+    /// is documented to be yellow then, since a newer node's shards cannot be replicated to an older one.
+    public var versionsMixed: Bool { Set(versions.values).count > 1 }
+
+    /// Each node's GUID as cluster-status lists it, by inventory name.
+    public var guids: [String: String] {
+        var result: [String: String] = [:]
+        for member in members { if let name = inventoryName(of: member) { result[name] = member.guid } }
+        return result
+    }
 }
 
 /// One condition of a wait or a check, with what was seen.

@@ -51,7 +51,7 @@ public enum ClusterLock {
 
     static func ownerText(runID: String) -> String {
         let host = ProcessInfo.processInfo.hostName
-        return "run_id=\(runID)\nuser=\(SSHOptions.currentUser)\nhost=\(host)\nstarted=\(RFC3339.string(Date()))\npid=\(getpid())\n"
+        return "run_id=\(runID)\nuser=\(UserAccount.name)\nhost=\(host)\nstarted=\(RFC3339.string(Date()))\npid=\(getpid())\n"
     }
 
     /// Takes the lock on every backend, in inventory order. A lock already held by `runID` (a resumed

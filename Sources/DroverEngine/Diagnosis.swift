@@ -116,7 +116,9 @@ extension Operations {
         let observation = await Discovery.observe(connection, full: false)
         await connection.close()
         let readable = observation.nodes.contains { $0.unreachable == nil && ($0.members != nil || $0.status != nil) }
-        let lastRun = StateDirectory(stateDirectory).journals(cluster: inventory.cluster).first
+        let history = StateDirectory(stateDirectory).history(cluster: inventory.cluster, observation: observation)
+        if let note = history.note { Output.stderr(note) }
+        let lastRun = history.journals.first
         let situations = Diagnosis.situations(observation, inventory: inventory, inventoryPath: inventoryPath, lastRun: lastRun)
         let status: ExitStatus = !readable ? .refused : (situations.isEmpty ? .success : .failedAfterChanges)
         if json {

@@ -16,9 +16,9 @@ public enum Operations {
         }
     }
 
-    static func loadPlaybook(_ name: String) -> Playbook? {
+    static func loadPlaybook(_ name: String, from library: PlaybookLibrary) -> Playbook? {
         do {
-            return try PlaybookLibrary.find(name)
+            return try library.find(name)
         } catch {
             Output.stderr("drover: invalid playbook: \(error.localizedDescription)\n")
             return nil
@@ -37,8 +37,9 @@ public enum Operations {
 
     /// `drover plan`: read-only discovery, pre-flight and the ordered steps; `out` also saves it.
     public static func plan(playbook name: String, inventoryPath: String, json: Bool, offline: Bool, out: String? = nil,
-                            stateDirectory: String? = nil, parameters: [String: String] = [:], logger: Logger) async -> ExitStatus {
-        guard let inventory = loadInventory(inventoryPath), let playbook = loadPlaybook(name) else { return .usage }
+                            stateDirectory: String? = nil, parameters: [String: String] = [:], playbooks: PlaybookLibrary = PlaybookLibrary(),
+                            logger: Logger) async -> ExitStatus {
+        guard let inventory = loadInventory(inventoryPath), let playbook = loadPlaybook(name, from: playbooks) else { return .usage }
         let bindings: Bindings
         do {
             bindings = Bindings(try PlaybookLibrary.validate(parameters, for: playbook, inventory: inventory), playbook: playbook)
@@ -60,10 +61,12 @@ public enum Operations {
         let redactor = Redactor.standard
         Output.stdout(redactor.redact(json ? plan.json.serialized + "\n" : plan.text))
         if let out, let observation {
-            let failover = StateDirectory(stateDirectory).journals(cluster: inventory.cluster).first?.failover
-            let saved = SavedPlan(playbookFile: (playbook.file as NSString).standardizingPath, playbookDigest: SavedPlan.digest(ofFile: playbook.file),
-                                  inventoryFile: (inventoryPath as NSString).standardizingPath, inventoryDigest: inventory.digest,
-                                  cluster: inventory.cluster, created: Date(),
+            let history = StateDirectory(stateDirectory).history(cluster: inventory.cluster, observation: observation)
+            if let note = history.note { Output.stderr(note) }
+            let failover = history.journals.first?.failover
+            let saved = SavedPlan(playbook: playbook.name, playbookSource: playbook.source, playbookDigest: playbook.digest,
+                                  parameters: parameters, inventoryFile: (inventoryPath as NSString).standardizingPath,
+                                  inventoryDigest: inventory.digest, cluster: inventory.cluster, created: Date(),
                                   fingerprint: SavedPlan.fingerprint(observation, inventory: inventory, failover: failover), plan: plan.json)
             do {
                 try DurableFile.write(Data((redactor.redact(saved.json.serialized) + "\n").utf8), to: out)
@@ -77,7 +80,11 @@ public enum Operations {
     }
 
     /// `drover apply FILE`: runs a saved plan, if the cluster is still as the plan saw it.
+    ///
+    /// Applying is the approval of the plan, so it never asks to start; `yes` approves its destructive
+    /// (`confirm:`) steps too, and `assumeDone` its manual ones, as for `drover run`.
     public static func apply(planPath: String, inventoryOverride: String?, json: Bool, stateDirectory: String?, junit: String?,
+                             yes: Bool = false, assumeDone: Bool = false, playbooks: PlaybookLibrary = PlaybookLibrary(),
                              logger: Logger) async -> ExitStatus {
         let saved: SavedPlan
         do {
@@ -92,13 +99,19 @@ public enum Operations {
             Output.stderr("drover: \(inventoryPath) changed since the plan was made; make a new plan: drover plan --inventory \(inventoryPath) --out \(planPath)\n")
             return .refused
         }
-        guard SavedPlan.digest(ofFile: saved.playbookFile) == saved.playbookDigest, let playbook = loadPlaybook(saved.playbookFile) else {
-            Output.stderr("drover: the playbook \(saved.playbookFile) changed since the plan was made; make a new plan\n")
+        guard let playbook = saved.resolvePlaybook(in: playbooks), playbook.digest == saved.playbookDigest else {
+            Output.stderr("drover: the playbook \(saved.playbook) (\(saved.playbookSource)) is missing or changed since the plan was made; make a new plan: drover plan \(saved.playbook) --inventory \(inventoryPath) --out \(planPath)\n")
             return .refused
+        }
+        if let refusal = interactionRefusal(playbook, yes: yes, assumeDone: assumeDone, retry: "drover apply \(planPath)") {
+            Output.stderr(refusal)
+            return .usage
         }
         let connection = await ClusterConnection.connect(inventory, logger: logger)
         let observation = await Discovery.observe(connection, full: true, checksum: true)
-        let failover = StateDirectory(stateDirectory).journals(cluster: inventory.cluster).first?.failover
+        let history = StateDirectory(stateDirectory).history(cluster: inventory.cluster, observation: observation)
+        if let note = history.note { Output.stderr(note) }
+        let failover = history.journals.first?.failover
         let changes = SavedPlan.differences(saved.fingerprint, SavedPlan.fingerprint(observation, inventory: inventory, failover: failover))
         guard changes.isEmpty else {
             await connection.close()
@@ -107,8 +120,9 @@ public enum Operations {
             Output.stderr("drover: nothing was changed. Make a new plan: drover plan --inventory \(inventoryPath) --out \(planPath)\n")
             return .refused
         }
-        let request = RunRequest(playbook: playbook.name, inventoryPath: inventoryPath, yes: true, json: json,
-                                 stateDirectory: stateDirectory, junit: junit)
+        var request = RunRequest(playbook: playbook.name, inventoryPath: inventoryPath, yes: yes, json: json,
+                                 stateDirectory: stateDirectory, junit: junit, assumeDone: assumeDone, parameters: saved.parameters)
+        request.planApproved = true
         let status = await execute(request, playbook: playbook, inventory: inventory, connection: connection, resuming: nil)
         await connection.close()
         return status
@@ -127,6 +141,10 @@ public enum Operations {
         public var assumeDone = false
         /// `--set NAME=VALUE` values for the playbook's parameters.
         public var parameters: [String: String] = [:]
+        /// Where playbooks are found (`--playbooks DIR`, `$DROVER_PLAYBOOKS`, the built-ins).
+        public var playbooks = PlaybookLibrary()
+        /// The run applies a saved plan: starting it needs no further approval.
+        public var planApproved = false
 
         public init(playbook: String, inventoryPath: String, yes: Bool, json: Bool, stateDirectory: String?, junit: String?,
                     assumeDone: Bool = false, parameters: [String: String] = [:]) {
@@ -143,7 +161,9 @@ public enum Operations {
 
     /// `drover run` and `drover upgrade`.
     public static func run(_ request: RunRequest, logger: Logger) async -> ExitStatus {
-        guard let inventory = loadInventory(request.inventoryPath), let playbook = loadPlaybook(request.playbook) else { return .usage }
+        guard let inventory = loadInventory(request.inventoryPath), let playbook = loadPlaybook(request.playbook, from: request.playbooks) else {
+            return .usage
+        }
         if !request.yes && isatty(0) != 1 {
             Output.stderr("drover: refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(request.inventoryPath)`, then re-run with --yes.\n")
             return .usage
@@ -154,8 +174,8 @@ public enum Operations {
             Output.stderr("drover: \(error.localizedDescription)\n")
             return .usage
         }
-        if playbook.hasManualSteps && !request.assumeDone && isatty(0) != 1 {
-            Output.stderr("drover: \(playbook.name) has manual steps that wait for you; run it on a terminal, or pass --assume-done once they are done (--yes does not skip them).\n")
+        if let refusal = interactionRefusal(playbook, yes: request.yes, assumeDone: request.assumeDone, retry: nil) {
+            Output.stderr(refusal)
             return .usage
         }
         let connection = await ClusterConnection.connect(inventory, logger: logger)
@@ -166,18 +186,33 @@ public enum Operations {
         return status
     }
 
-    /// `drover resume`: continues the cluster's last unfinished run.
+    /// `drover resume`: continues the cluster's last unfinished run, if it was made against these nodes.
     public static func resume(_ request: RunRequest, logger: Logger) async -> ExitStatus {
         guard let inventory = loadInventory(request.inventoryPath) else { return .usage }
         let state = StateDirectory(request.stateDirectory)
-        guard let journal = state.journals(cluster: inventory.cluster).first(where: { [.running, .interrupted, .failed].contains($0.status) }),
-              state.journals(cluster: inventory.cluster).first?.runID == journal.runID else {
-            Output.stdout("Nothing to resume for cluster \(inventory.cluster): its last run finished (see `drover runs`).\n")
+        guard state.journals(cluster: inventory.cluster).contains(where: \.isUnfinished) else {
+            Output.stdout(nothingToResume(inventory.cluster))
             return .success
         }
         if !request.yes && isatty(0) != 1 {
             Output.stderr("drover: refusing to resume without --yes: standard input is not a terminal.\n")
             return .usage
+        }
+        // Which cluster a journal belongs to is told by its nodes' GUIDs: read them before choosing.
+        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        let history = state.history(cluster: inventory.cluster, observation: await Discovery.observe(connection, full: false))
+        if let note = history.note { Output.stderr(note) }
+        let status = await resume(request, inventory: inventory, history: history, connection: connection)
+        await connection.close()
+        return status
+    }
+
+    /// The part of `resume` that runs with the connection open; the caller closes it.
+    private static func resume(_ request: RunRequest, inventory: Inventory, history: ClusterHistory,
+                               connection: ClusterConnection) async -> ExitStatus {
+        guard let journal = history.journals.first, journal.isUnfinished else {
+            Output.stdout(nothingToResume(inventory.cluster))
+            return .success
         }
         let done = journal.steps.filter { $0.status == .succeeded || $0.status == .skipped }.map { "\($0.step) on \($0.node)" }
         var found = "Found run \(journal.runID) (\(journal.playbook), started \(RFC3339.string(journal.started)), \(journal.status.rawValue))."
@@ -197,13 +232,16 @@ public enum Operations {
         if journal.inventoryDigest != inventory.digest {
             Output.stderr("drover: note: \(request.inventoryPath) changed since the run started (timeouts or SSH settings may differ).\n")
         }
-        guard let playbook = (try? Playbook.load(path: journal.playbookFile)) ?? loadPlaybook(journal.playbook) else { return .usage }
+        guard let playbook = (try? Playbook.load(path: journal.playbookFile)) ?? loadPlaybook(journal.playbook, from: request.playbooks) else {
+            return .usage
+        }
         var resumed = request
         resumed.parameters = journal.parameters ?? [:]
-        let connection = await ClusterConnection.connect(inventory, logger: logger)
-        let status = await execute(resumed, playbook: playbook, inventory: inventory, connection: connection, resuming: journal)
-        await connection.close()
-        return status
+        return await execute(resumed, playbook: playbook, inventory: inventory, connection: connection, resuming: journal)
+    }
+
+    static func nothingToResume(_ cluster: String) -> String {
+        "Nothing to resume for cluster \(cluster): its last run finished (see `drover runs`).\n"
     }
 
     static func execute(_ request: RunRequest, playbook: Playbook, inventory: Inventory, connection: ClusterConnection,
@@ -252,7 +290,7 @@ public enum Operations {
             }
             return .success
         }
-        if resuming == nil && !request.yes {
+        if resuming == nil && !request.yes && !request.planApproved {
             Output.stdout(redactor.redact(plan.text))
             guard await Terminal.ask("Type yes to start the run: ") == "yes" else {
                 Output.stdout("Not started; nothing was changed.\n")
@@ -275,9 +313,10 @@ public enum Operations {
         var journal = resuming ?? Journal(
             runID: runID, playbook: playbook.name, playbookFile: playbook.file, cluster: inventory.cluster,
             inventoryFile: (request.inventoryPath as NSString).standardizingPath, inventoryDigest: inventory.digest,
-            targetVersion: inventory.package?.version, user: SSHOptions.currentUser, workstation: ProcessInfo.processInfo.hostName,
+            targetVersion: inventory.package?.version, user: UserAccount.name, workstation: ProcessInfo.processInfo.hostName,
             started: Date(), status: .running)
         journal.parameters = request.parameters
+        if journal.nodeGUIDs?.isEmpty ?? true { journal.nodeGUIDs = observation.guids }
         journal.status = .running
         journal.finished = nil
         if journal.path.isEmpty { journal.path = state.runDirectory(cluster: inventory.cluster, runID: runID) + "/journal.json" }
@@ -487,23 +526,33 @@ public enum Operations {
 
     // MARK: playbooks
 
-    /// `drover playbooks`: every playbook with its description.
-    public static func listPlaybooks() -> ExitStatus {
+    /// `drover playbooks`: every playbook with where it comes from and its description.
+    public static func listPlaybooks(_ library: PlaybookLibrary) -> ExitStatus {
         do {
-            let playbooks = try PlaybookLibrary.all()
-            guard !playbooks.isEmpty else {
-                Output.stderr("drover: no playbooks found in \(PlaybookLibrary.directories.joined(separator: ", ")); set DROVER_PLAYBOOKS\n")
-                return .usage
-            }
-            let width = playbooks.map(\.name.count).max() ?? 0
+            let playbooks = try library.all()
+            let nameWidth = playbooks.map(\.name.count).max() ?? 0
+            let sourceWidth = max(8, playbooks.map(\.source.label.count).max() ?? 0)
             for playbook in playbooks {
                 let summary = playbook.description.split(separator: "\n").joined(separator: " ")
-                Output.stdout("\(playbook.name.padding(toLength: width + 2, withPad: " ", startingAt: 0))\(summary)\n")
+                Output.stdout(playbook.name.padding(toLength: nameWidth + 2, withPad: " ", startingAt: 0)
+                    + playbook.source.label.padding(toLength: sourceWidth + 2, withPad: " ", startingAt: 0) + summary + "\n")
             }
             return .success
         } catch {
             Output.stderr("drover: invalid playbook: \(error.localizedDescription)\n")
             return .usage
         }
+    }
+
+    /// Why a playbook cannot run without a terminal, given `--yes` and `--assume-done`; nil when it can.
+    static func interactionRefusal(_ playbook: Playbook, yes: Bool, assumeDone: Bool, retry: String?) -> String? {
+        guard isatty(0) != 1 else { return nil }
+        if playbook.hasManualSteps && !assumeDone {
+            return "drover: \(playbook.name) has manual steps that wait for you; run it on a terminal, or pass --assume-done once they are done (--yes does not skip them).\n"
+        }
+        if playbook.needsConfirmation && !yes, let retry {
+            return "drover: \(playbook.name) has destructive steps that need a typed yes; run it on a terminal, or approve them with \(retry) --yes.\n"
+        }
+        return nil
     }
 }

@@ -8,7 +8,7 @@ public enum PackageUpload {
     /// Uploads where needed; returns false (having said why) when any node could not get the package.
     public static func run(_ connection: ClusterConnection, json: Bool) async -> Bool {
         guard let package = connection.inventory.package, let local = package.upload else { return true }
-        let path = SSHOptions.expandingTilde(local)
+        let path = UserAccount.expandingTilde(local)
         let digest: String
         do {
             digest = try await BlockingWork.run { try Digest.sha256Hex(ofFile: path) }

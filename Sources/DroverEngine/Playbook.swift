@@ -1,4 +1,5 @@
 import DroverInventory
+import DroverSSH
 import Foundation
 
 /// A procedure as a declarative file (`Playbooks/NAME.yml`) that the engine executes.
@@ -118,7 +119,28 @@ public struct Playbook: Sendable {
     public var preflight: String?
     public var parameters: [Parameter] = []
     public var steps: [Step]
+    /// The file it was read from, or `built-in:NAME.yml`; errors and journals name it.
     public var file: String
+    /// Where it came from: compiled into drover, or a file that adds to or overrides the built-ins.
+    public var source: Source = .builtIn
+    /// SHA-256 of its text, so a saved plan can tell whether the playbook changed.
+    public var digest: String = ""
+
+    /// Where a playbook came from.
+    public enum Source: Sendable, Equatable {
+        /// Compiled into the drover binary from the repository's `Playbooks/`.
+        case builtIn
+        /// A file from `--playbooks DIR`, `$DROVER_PLAYBOOKS`, or a path given on the command line.
+        case file(String)
+
+        /// `built-in` or the file's path, for `drover playbooks`.
+        public var label: String {
+            switch self {
+            case .builtIn: return "built-in"
+            case let .file(path): return path
+            }
+        }
+    }
 
     /// Predicates a `wait` can name.
     public enum WaitPredicate: String, Sendable, CaseIterable {
@@ -148,9 +170,12 @@ public struct Playbook: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw InputError(file: path, line: 0, key: nil, message: "cannot read the playbook file")
         }
-        return try parse(String(decoding: data, as: UTF8.self), file: path)
+        var playbook = try parse(String(decoding: data, as: UTF8.self), file: path)
+        playbook.source = .file(path)
+        return playbook
     }
 
+    /// Parses and validates a playbook's text; `file` is what errors name.
     public static func parse(_ text: String, file: String) throws -> Playbook {
         let root = try StrictYAML.load(text, file: file)
         try root.rejectUnknownKeys(["name", "description", "preflight", "parameters", "steps"])
@@ -242,7 +267,8 @@ public struct Playbook: Sendable {
             steps.append(Step(name: stepName, description: try entry.string("description") ?? stepName, target: target,
                               skipIf: skip, requirements: requirements, actions: actions, line: entry.line))
         }
-        return Playbook(name: name, description: description, preflight: preflight, parameters: parameters, steps: steps, file: file)
+        return Playbook(name: name, description: description, preflight: preflight, parameters: parameters, steps: steps, file: file,
+                        digest: Digest.sha256Hex(Data(text.utf8)))
     }
 
     static func validateTemplates(_ actions: [Action], entry: StrictYAML, parameters: [Parameter]) throws {
@@ -288,33 +314,69 @@ public enum Template {
     }
 }
 
-/// Where playbooks are found.
-public enum PlaybookLibrary {
-    /// Directories searched for `NAME.yml`: `$DROVER_PLAYBOOKS`, `../share/drover/playbooks` beside the
-    /// binary, and the repository's `Playbooks/` (for a binary in `.build/`).
-    public static var directories: [String] {
-        var result: [String] = []
-        if let env = ProcessInfo.processInfo.environment["DROVER_PLAYBOOKS"] { result.append(env) }
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        result.append(binary.appendingPathComponent("../share/drover/playbooks").standardized.path)
-        var probe = binary
-        for _ in 0..<4 {
-            probe = probe.deletingLastPathComponent()
-            result.append(probe.appendingPathComponent("Playbooks").path)
-        }
-        return result
+/// Where playbooks are found: the built-in ones (compiled into drover from `Playbooks/`), to which
+/// `--playbooks DIR` and `$DROVER_PLAYBOOKS` (directories separated by `:`) add playbooks or override
+/// them by name. The first directory given wins: `--playbooks`, then `$DROVER_PLAYBOOKS` in order.
+public struct PlaybookLibrary: Sendable {
+    /// Directories whose `NAME.yml` files add to or replace the built-ins, first one winning.
+    public let directories: [String]
+
+    /// - Parameter directory: `--playbooks DIR`, searched before `$DROVER_PLAYBOOKS`.
+    public init(directory: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        let fromEnvironment = (environment["DROVER_PLAYBOOKS"] ?? "").split(separator: ":").map(String.init)
+        directories = ([directory].compactMap { $0 } + fromEnvironment).map(UserAccount.expandingTilde)
     }
 
-    /// Finds a playbook by name (or takes a path to a .yml file).
-    public static func find(_ nameOrPath: String) throws -> Playbook {
+    /// Finds a playbook by name, or reads the `.yml` file at a path.
+    public func find(_ nameOrPath: String) throws -> Playbook {
         if nameOrPath.hasSuffix(".yml") || nameOrPath.contains("/") { return try Playbook.load(path: nameOrPath) }
-        for directory in directories {
+        for directory in try readableDirectories() {
             let path = directory + "/" + nameOrPath + ".yml"
-            if FileManager.default.fileExists(atPath: path) { return try Playbook.load(path: path) }
+            if FileManager.default.fileExists(atPath: path) { return try Self.load(path, named: nameOrPath) }
         }
+        if let builtIn = try Self.builtIn().first(where: { $0.name == nameOrPath }) { return builtIn }
         let available = (try? all().map(\.name)) ?? []
-        throw InputError(file: nameOrPath, line: 0, key: nil,
-                         message: "no such playbook; available: \(available.isEmpty ? "none found (set DROVER_PLAYBOOKS)" : available.joined(separator: ", "))")
+        throw InputError(file: nameOrPath, line: 0, key: nil, message: "no such playbook; available: \(available.joined(separator: ", "))")
+    }
+
+    /// Every playbook by name: the built-ins, with those of the directories added or overriding them.
+    public func all() throws -> [Playbook] {
+        var byName: [String: Playbook] = [:]
+        for playbook in try Self.builtIn() { byName[playbook.name] = playbook }
+        for directory in try readableDirectories().reversed() {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            for file in files.sorted() where file.hasSuffix(".yml") {
+                let playbook = try Self.load(directory + "/" + file, named: String(file.dropLast(4)))
+                byName[playbook.name] = playbook
+            }
+        }
+        return byName.values.sorted { $0.name < $1.name }
+    }
+
+    private func readableDirectories() throws -> [String] {
+        for directory in directories {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw InputError(file: directory, line: 0, key: nil,
+                                 message: "no such directory of playbooks; check --playbooks and DROVER_PLAYBOOKS")
+            }
+        }
+        return directories
+    }
+
+    /// A playbook of a directory: found by file name, so its `name` must be that name.
+    private static func load(_ path: String, named name: String) throws -> Playbook {
+        let playbook = try Playbook.load(path: path)
+        guard playbook.name == name else {
+            throw InputError(file: path, line: 1, key: "name",
+                             message: "'\(playbook.name)' differs from the file name; rename the file \(playbook.name).yml or set name: \(name)")
+        }
+        return playbook
+    }
+
+    /// The playbooks compiled into the binary.
+    public static func builtIn() throws -> [Playbook] {
+        try BuiltInPlaybookFiles.files.map { try Playbook.parse($0.text, file: "built-in:" + $0.name) }
     }
 
     /// Checks `--set` values against the playbook's parameters and the inventory.
@@ -355,14 +417,5 @@ public enum PlaybookLibrary {
             }
         }
         return result
-    }
-
-    /// Every playbook in the first directory that has any.
-    public static func all() throws -> [Playbook] {
-        for directory in directories {
-            let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".yml") }.sorted()
-            if !files.isEmpty { return try files.map { try Playbook.load(path: directory + "/" + $0) } }
-        }
-        return []
     }
 }

@@ -84,11 +84,16 @@ public enum Preflight {
                                          fix: ok ? nil : "the cluster needs one leader and two followers; run `drover status` and follow the recovery guide"))
         }
         if wanted.contains("services") {
+            // While versions are mixed (a half-done upgrade), yellow is normal; every node must still be online.
+            let allowYellow = observation.versionsMixed
             for node in reachable {
-                let criteria = Predicates.distributedHealthy(node.status, source: node.name, allowYellow: false)
+                let criteria = Predicates.distributedHealthy(node.status, source: node.name, allowYellow: allowYellow)
                 let failing = criteria.filter { !$0.holds }
-                checks.append(PreflightCheck(check: "services", node: node.name, ok: failing.isEmpty,
-                                             detail: failing.isEmpty ? "leaderl, postgresql, etcd, elasticsearch healthy" : failing.map(\.detail).joined(separator: "; "),
+                var detail = failing.isEmpty ? "leaderl, postgresql, etcd, elasticsearch healthy" : failing.map(\.detail).joined(separator: "; ")
+                if failing.isEmpty, allowYellow, node.status?["elasticsearch"]?.fields["state"] == "yellow" {
+                    detail += " (elasticsearch yellow: expected while versions are mixed, \(Set(observation.versions.values).sorted().joined(separator: " and ")))"
+                }
+                checks.append(PreflightCheck(check: "services", node: node.name, ok: failing.isEmpty, detail: detail,
                                              fix: failing.isEmpty ? nil : "wait until the cluster is healthy (chef-backend-ctl status), or repair it first"))
             }
         }

@@ -1,15 +1,21 @@
+import DroverCluster
 import DroverReporting
+import DroverSSH
 import Foundation
 
-/// Where runs are recorded: `--state-dir`, else `$XDG_STATE_HOME/drover`, else `~/.local/state/drover`.
+/// Where runs are recorded: `--state-dir`, else `$XDG_STATE_HOME/drover`, else `$HOME/.local/state/drover`.
 public struct StateDirectory: Sendable {
     public let root: String
 
     public init(_ explicit: String?) {
-        if let explicit { root = (explicit as NSString).expandingTildeInPath } else if let xdg = ProcessInfo.processInfo.environment["XDG_STATE_HOME"], !xdg.isEmpty {
+        let environment = ProcessInfo.processInfo.environment
+        if let explicit {
+            root = UserAccount.expandingTilde(explicit)
+        } else if let xdg = environment["XDG_STATE_HOME"], xdg.hasPrefix("/") {
+            // The XDG specification ignores a relative XDG_STATE_HOME.
             root = xdg + "/drover"
         } else {
-            root = NSHomeDirectory() + "/.local/state/drover"
+            root = UserAccount.home + "/.local/state/drover"
         }
     }
 
@@ -21,6 +27,11 @@ public struct StateDirectory: Sendable {
         let directory = clusterDirectory(cluster)
         let runs = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return runs.sorted(by: >).compactMap { Journal.load(path: directory + "/" + $0 + "/journal.json") }
+    }
+
+    /// The cluster's journals, split into those recorded against the live cluster's nodes and the rest.
+    public func history(cluster: String, observation: ClusterObservation) -> ClusterHistory {
+        ClusterHistory(journals(cluster: cluster), liveGUIDs: observation.guids)
     }
 
     /// Every journal of every cluster, newest first.
@@ -68,6 +79,9 @@ public struct Journal: Codable, Sendable {
     public var resumedFrom: String?
     /// The playbook's `--set` values, as given.
     public var parameters: [String: String]? = nil
+    /// Each node's GUID (cluster-status) when the run started: which cluster the run was made against,
+    /// since two inventories may give different clusters the same `cluster:` name.
+    public var nodeGUIDs: [String: String]? = nil
     /// Where the journal lives (not encoded).
     public var path: String = ""
 
@@ -75,6 +89,7 @@ public struct Journal: Codable, Sendable {
         case runID = "run_id", playbook, playbookFile = "playbook_file", cluster, inventoryFile = "inventory_file"
         case inventoryDigest = "inventory_digest", targetVersion = "target_version", user, workstation, started, finished
         case status, exitCode = "exit_code", failover, failoverStep = "failover_step", steps, summary, resumedFrom = "resumed_from", parameters
+        case nodeGUIDs = "node_guids"
     }
 
     public var directory: String { (path as NSString).deletingLastPathComponent }
@@ -106,6 +121,9 @@ public struct Journal: Codable, Sendable {
         try DurableFile.write(try Self.encoder.encode(self), to: path)
     }
 
+    /// True while the run can be resumed: it is running, or stopped before it finished.
+    public var isUnfinished: Bool { [.running, .interrupted, .failed].contains(status) }
+
     /// The last step that started and did not finish (the one in flight when the run stopped).
     public var inFlight: Step? {
         guard let last = steps.last, last.status == .started || last.status == .interrupted else { return nil }
@@ -114,6 +132,32 @@ public struct Journal: Codable, Sendable {
 
     public func isDone(step: String, node: String) -> Bool {
         steps.contains { $0.step == step && $0.node == node && ($0.status == .succeeded || $0.status == .skipped) }
+    }
+}
+
+/// The runs recorded under one cluster name, told apart by the nodes they were made against.
+public struct ClusterHistory: Sendable {
+    /// Journals that recorded a GUID of the live cluster, newest first: this cluster's runs.
+    public var journals: [Journal]
+    /// Journals of the same name recorded against other nodes, or without GUIDs: not this cluster's.
+    public var ignored: [Journal]
+
+    /// Splits `all` by whether a journal's recorded GUIDs include one of `liveGUIDs`. GUIDs are random per
+    /// node, so one shared GUID means the same cluster, even after another node was replaced. With no
+    /// live GUID readable, no journal can be attributed, and none is used.
+    public init(_ all: [Journal], liveGUIDs: [String: String]) {
+        let live = Set(liveGUIDs.values)
+        journals = all.filter { !live.isDisjoint(with: ($0.nodeGUIDs ?? [:]).values) }
+        ignored = all.filter { live.isDisjoint(with: ($0.nodeGUIDs ?? [:]).values) }
+    }
+
+    /// What to tell the user about the ignored journals; nil when there are none.
+    public var note: String? {
+        guard !ignored.isEmpty else { return nil }
+        let listed = ignored.prefix(3).map(\.runID).joined(separator: ", ") + (ignored.count > 3 ? ", ..." : "")
+        return "drover: note: ignoring \(ignored.count) recorded run\(ignored.count == 1 ? "" : "s") of cluster name "
+            + "'\(ignored[0].cluster)' (\(listed)): made against other nodes (their GUIDs are not this cluster's) "
+            + "or before Drover recorded GUIDs\n"
     }
 }
 

@@ -6,12 +6,17 @@ import Foundation
 
 /// A plan saved with `drover plan --out FILE`, applied later with `drover apply FILE`: the plan plus a
 /// fingerprint of what it observed. It holds no secret: the inventory and playbook are referenced by path
-/// and digest, never copied.
+/// (or as built-in) and digest, never copied.
 public struct SavedPlan: Sendable {
-    public static let format = "drover-plan/1"
+    public static let format = "drover-plan/2"
 
-    public var playbookFile: String
+    public var playbook: String
+    /// Built into drover, or the file it was read from; apply uses exactly that one.
+    public var playbookSource: Playbook.Source
+    /// SHA-256 of the playbook's text.
     public var playbookDigest: String
+    /// The playbook's `--set` values (node names, on/off, flags: never secrets).
+    public var parameters: [String: String]
     public var inventoryFile: String
     public var inventoryDigest: String
     public var cluster: String
@@ -52,7 +57,8 @@ public struct SavedPlan: Sendable {
     public var json: JSONValue {
         .object([
             "format": .string(Self.format), "created": .string(RFC3339.string(created)), "cluster": .string(cluster),
-            "playbook_file": .string(playbookFile), "playbook_digest": .string(playbookDigest),
+            "playbook": .string(playbook), "playbook_source": .string(playbookSource.label), "playbook_digest": .string(playbookDigest),
+            "parameters": .object(parameters.mapValues { .string($0) }),
             "inventory_file": .string(inventoryFile), "inventory_digest": .string(inventoryDigest),
             "fingerprint": .object(fingerprint.mapValues { .string($0) }), "plan": plan,
         ])
@@ -69,13 +75,19 @@ public struct SavedPlan: Sendable {
         }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return SavedPlan(playbookFile: try string("playbook_file"), playbookDigest: try string("playbook_digest"),
+        let source = try string("playbook_source")
+        return SavedPlan(playbook: try string("playbook"), playbookSource: source == Playbook.Source.builtIn.label ? .builtIn : .file(source),
+                         playbookDigest: try string("playbook_digest"), parameters: object["parameters"] as? [String: String] ?? [:],
                          inventoryFile: try string("inventory_file"), inventoryDigest: try string("inventory_digest"),
                          cluster: try string("cluster"), created: formatter.date(from: try string("created")) ?? Date(),
                          fingerprint: object["fingerprint"] as? [String: String] ?? [:], plan: .null)
     }
 
-    public static func digest(ofFile path: String) -> String {
-        (try? Digest.sha256Hex(ofFile: path)) ?? "unreadable"
+    /// The playbook the plan was made with, from where it came then; nil when it is gone.
+    public func resolvePlaybook(in library: PlaybookLibrary) -> Playbook? {
+        switch playbookSource {
+        case .builtIn: return try? PlaybookLibrary.builtIn().first { $0.name == playbook }
+        case let .file(path): return try? Playbook.load(path: path)
+        }
     }
 }

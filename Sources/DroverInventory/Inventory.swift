@@ -6,7 +6,7 @@ import Foundation
 public struct Inventory: Sendable {
     /// SSH settings shared by every backend unless a backend overrides them.
     public struct SSH: Sendable {
-        public var user: String = SSHOptions.currentUser
+        public var user: String = UserAccount.name
         public var port = 22
         public var identityFiles: [String] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa"]
         public var knownHosts = "~/.ssh/known_hosts"

@@ -149,8 +149,9 @@ public struct InputError: LocalizedError, Equatable, Sendable {
         self.message = message
     }
 
+    /// `file:line: key: message`; without the line when there is none (line 0).
     public var errorDescription: String? {
-        "\(file):\(line): \(key.map { "\($0): " } ?? "")\(message)"
+        "\(file)\(line > 0 ? ":\(line)" : ""): \(key.map { "\($0): " } ?? "")\(message)"
     }
 }
 

@@ -63,7 +63,7 @@ public struct SSHOptions: Sendable {
     public var keepaliveInterval: Duration?
 
     public init(
-        user: String = SSHOptions.currentUser,
+        user: String = UserAccount.name,
         identityFiles: [String] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa"],
         agentSocket: String? = ProcessInfo.processInfo.environment["SSH_AUTH_SOCK"],
         passphrase: PassphraseSource = .environment(),
@@ -82,18 +82,6 @@ public struct SSHOptions: Sendable {
         self.connectTimeout = connectTimeout
         self.sessionTimeout = sessionTimeout
         self.keepaliveInterval = keepaliveInterval
-    }
-
-    /// The name of the user running this process.
-    public static var currentUser: String {
-        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
-        return ProcessInfo.processInfo.environment["USER"] ?? "root"
-    }
-
-    /// Expands a leading `~` to the home directory.
-    public static func expandingTilde(_ path: String) -> String {
-        guard path == "~" || path.hasPrefix("~/") else { return path }
-        return NSHomeDirectory() + path.dropFirst()
     }
 }
 

@@ -57,7 +57,7 @@ final class SessionCore: @unchecked Sendable {
             throw SSHError.sessionFailed(host: host, port: port, reason: "libssh2 could not allocate a session")
         }
         self.session = session
-        let knownHosts = try KnownHosts(path: SSHOptions.expandingTilde(options.knownHostsFile))
+        let knownHosts = try KnownHosts(path: UserAccount.expandingTilde(options.knownHostsFile))
         preferKnownHostKeyTypes(knownHosts)
 
         // Handshake and authentication run in libssh2's blocking mode bounded by its session timeout;
@@ -242,7 +242,7 @@ final class SessionCore: @unchecked Sendable {
     }
 
     private func authenticate(withKeyFile file: String, attempts: inout [AuthenticationAttempt]) throws -> Bool {
-        let path = SSHOptions.expandingTilde(file)
+        let path = UserAccount.expandingTilde(file)
         let method = "identity file \(file)"
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file"

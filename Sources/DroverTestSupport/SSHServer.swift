@@ -210,7 +210,7 @@ public final class SSHServer: @unchecked Sendable {
         try """
             cluster: \(cluster)
             ssh:
-              user: \(SSHOptions.currentUser)
+              user: \(UserAccount.name)
               port: \(port)
               identity_files: [\(identityFile)]
               known_hosts: \(knownHosts)\(settings)

@@ -11,7 +11,7 @@ let needsSSHD = Testing.ConditionTrait.enabled(if: SSHServer.isAvailable, Commen
 func testOptions(for server: SSHServer, identity: String? = nil) throws -> SSHOptions {
     let keys = try TestKeys.shared()
     return SSHOptions(
-        user: SSHOptions.currentUser,
+        user: UserAccount.name,
         identityFiles: [identity ?? keys.ed25519.privateKey],
         agentSocket: nil,
         passphrase: .none,

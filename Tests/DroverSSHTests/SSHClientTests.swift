@@ -229,7 +229,7 @@ struct SSHClientTests {
                 Issue.record("unexpected \(String(describing: error))")
                 return
             }
-            #expect(user == SSHOptions.currentUser)
+            #expect(user == UserAccount.name)
             #expect(attempts.count == 4)
             #expect(attempts[0].method.hasPrefix("ssh-agent key") && attempts[0].reason.contains("SHA-1"))
             #expect(attempts[1].reason == "no such file")

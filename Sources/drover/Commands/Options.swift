@@ -22,17 +22,36 @@ struct InventoryOptions: ParsableArguments {
     }
 }
 
-/// `--yes`, `--json`, `--state-dir` and `--junit`, shared by the commands that run playbooks.
+/// `--yes`, `--assume-done`, `--json`, `--state-dir`, `--junit` and `--playbooks`, shared by the commands
+/// that run playbooks (run, upgrade, resume, apply).
 struct RunOptions: ParsableArguments {
-    @Flag(help: "Start without asking (required when standard input is not a terminal).")
+    @Flag(help: "Start without asking, and approve destructive steps (required when standard input is not a terminal).")
     var yes = false
-
-    @Flag(help: "Print only JSON Lines events on stdout (schema in the README).")
-    var json = false
 
     @Flag(help: "Treat manual steps as done without asking (--yes alone does not skip them).")
     var assumeDone = false
 
+    @Flag(help: "Print only JSON Lines events on stdout (schema in the README).")
+    var json = false
+
+    @OptionGroup var state: StateOptions
+
+    @Option(help: ArgumentHelp("Also write a JUnit XML report (one test case per step and node).", valueName: "file"))
+    var junit: String?
+
+    @OptionGroup var playbooks: PlaybookOptions
+
+    func request(playbook: String, inventory: String, parameters: [String: String] = [:]) -> Operations.RunRequest {
+        var request = Operations.RunRequest(playbook: playbook, inventoryPath: inventory, yes: yes, json: json,
+                                            stateDirectory: state.stateDir, junit: junit, assumeDone: assumeDone,
+                                            parameters: parameters)
+        request.playbooks = playbooks.library
+        return request
+    }
+}
+
+/// `--set KEY=VALUE`: a playbook's parameters (run, plan).
+struct ParameterOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("A playbook parameter, e.g. --set node=be2 (repeatable).", valueName: "key=value"))
     var settings: [String] = []
 
@@ -40,16 +59,14 @@ struct RunOptions: ParsableArguments {
     var parameters: [String: String] { ParameterSettings.parse(settings) }
 
     func validate() throws { try ParameterSettings.check(settings) }
+}
 
-    @OptionGroup var state: StateOptions
+/// `--playbooks DIR`: playbooks that add to or override the built-in ones by name.
+struct PlaybookOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A directory of NAME.yml playbooks that add to or override the built-in ones (searched before $DROVER_PLAYBOOKS).", valueName: "dir"))
+    var playbooks: String?
 
-    @Option(help: ArgumentHelp("Also write a JUnit XML report (one test case per step and node).", valueName: "file"))
-    var junit: String?
-
-    func request(playbook: String, inventory: String) -> Operations.RunRequest {
-        Operations.RunRequest(playbook: playbook, inventoryPath: inventory, yes: yes, json: json, stateDirectory: state.stateDir,
-                              junit: junit, assumeDone: assumeDone, parameters: parameters)
-    }
+    var library: PlaybookLibrary { PlaybookLibrary(directory: playbooks) }
 }
 
 /// `--state-dir`: where journals and transcripts live.

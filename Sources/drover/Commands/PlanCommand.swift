@@ -24,14 +24,12 @@ struct PlanCommand: AsyncParsableCommand {
     var out: String?
 
     @OptionGroup var state: StateOptions
-
-    @Option(name: .customLong("set"), help: ArgumentHelp("A playbook parameter, e.g. --set node=be2 (repeatable).", valueName: "key=value"))
-    var settings: [String] = []
-
-    func validate() throws { try ParameterSettings.check(settings) }
+    @OptionGroup var parameters: ParameterOptions
+    @OptionGroup var playbooks: PlaybookOptions
 
     func run() async throws {
         throw await Operations.plan(playbook: playbook, inventoryPath: options.inventory, json: format == .json, offline: offline, out: out,
-                                    stateDirectory: state.stateDir, parameters: ParameterSettings.parse(settings), logger: options.logger).exitCode
+                                    stateDirectory: state.stateDir, parameters: parameters.parameters, playbooks: playbooks.library,
+                                    logger: options.logger).exitCode
     }
 }

@@ -2,9 +2,14 @@ import ArgumentParser
 import DroverEngine
 
 struct PlaybooksCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "playbooks", abstract: "List the playbooks with their descriptions.")
+    static let configuration = CommandConfiguration(
+        commandName: "playbooks",
+        abstract: "List the playbooks: name, where each comes from (built-in or a file) and what it does.",
+        discussion: "The built-in playbooks are compiled into drover. A directory given with --playbooks or $DROVER_PLAYBOOKS (several separated by ':') adds playbooks or overrides built-in ones by name; --playbooks wins, then $DROVER_PLAYBOOKS in order.")
+
+    @OptionGroup var playbooks: PlaybookOptions
 
     func run() async throws {
-        throw Operations.listPlaybooks().exitCode
+        throw Operations.listPlaybooks(playbooks.library).exitCode
     }
 }

@@ -11,9 +11,10 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var options: InventoryOptions
     @OptionGroup var run: RunOptions
+    @OptionGroup var parameters: ParameterOptions
 
     func run() async throws {
-        let request = run.request(playbook: playbook, inventory: options.inventory)
+        let request = run.request(playbook: playbook, inventory: options.inventory, parameters: parameters.parameters)
         throw await Operations.run(request, logger: options.logger).exitCode
     }
 }
