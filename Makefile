@@ -1,15 +1,32 @@
-# Drover: build, test, demo and benchmark.
+# Drover: build, test, install, package, demo and benchmark.
 #
-#   make demo    start the simulated cluster, run drover upgrade against it, tear it down (root)
-#   make test    install what is missing (as root, with apt-get), build, run every test
-#   make build   build the drover binary (.build/debug/drover)
-#   make bench   SSH round-trip benchmark against OpenSSH's multiplexed client
-#   make deps    only install the system packages
+#   make demo      start the simulated cluster, run the release drover against it, tear it down (root)
+#   make test      install what is missing (as root, with apt-get), build, run every test
+#   make install   install drover, its man page and shell completions (PREFIX=/usr/local, DESTDIR)
+#   make deb       build a Debian package of drover (runs without a Swift toolchain)
+#   make sanitize  run the SSH and end-to-end tests under AddressSanitizer, then ThreadSanitizer
+#   make bench     SSH round-trip benchmark against OpenSSH's multiplexed client
+#   make build     debug build of everything (.build/debug)
+#   make dist      only the release binary users install (.build-dist/release/drover)
+#   make deps      only install the system packages
 
 SWIFT ?= swift
-APT_PACKAGES := libssh2-1-dev libssl-dev openssh-server openssh-client pkgconf sudo
+PREFIX ?= /usr/local
+DESTDIR ?=
+APT_PACKAGES := libssh2-1-dev libssl-dev libcurl4-openssl-dev openssh-server openssh-client pkgconf sudo dpkg-dev
 
-.PHONY: all deps build test demo bench clean
+# The binary users run: optimized, with the Swift runtime linked in, so that the file alone is a working
+# install on a Debian 12 machine without a Swift toolchain. It has its own scratch path: the manual
+# generator rebuilds .build's products in its own way.
+DIST := .build-dist
+DIST_BIN := $(DIST)/release/drover
+VERSION := $(shell sed -n 's/.*static let current = "\(.*\)".*/\1/p' Sources/drover/Drover.swift)
+DEB_VERSION := $(subst -,~,$(VERSION))
+DEB := $(DIST)/drover_$(DEB_VERSION)_amd64.deb
+MANUAL := .build/plugins/GenerateManual/outputs/drover/drover.1
+COMPLETIONS := $(DIST)/completions
+
+.PHONY: all deps build dist manual completions install deb test sanitize demo bench clean
 
 all: build
 
@@ -18,9 +35,11 @@ deps:
 	@missing=""; \
 	pkg-config --exists libssh2 2>/dev/null || missing="$$missing libssh2-1-dev pkgconf"; \
 	[ -f /usr/include/openssl/evp.h ] || missing="$$missing libssl-dev"; \
+	[ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || missing="$$missing libcurl4-openssl-dev"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v ssh-keygen >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	[ -x /usr/bin/sudo ] || missing="$$missing sudo"; \
+	command -v dpkg-shlibdeps >/dev/null 2>&1 || missing="$$missing dpkg-dev"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "make: installing$$missing"; \
@@ -35,18 +54,68 @@ deps:
 build: deps
 	$(SWIFT) build
 
-test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+dist: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(DIST) --product drover
 
-demo: deps
+# swift-argument-parser's manual generator, run on the debug build (the manual is the same for every build).
+manual: build
+	rm -rf $(dir $(MANUAL))
+	$(SWIFT) package generate-manual --configuration debug >/dev/null
+
+completions: dist
+	mkdir -p $(COMPLETIONS)
+	$(DIST_BIN) --generate-completion-script bash > $(COMPLETIONS)/drover.bash
+	$(DIST_BIN) --generate-completion-script zsh > $(COMPLETIONS)/_drover
+	$(DIST_BIN) --generate-completion-script fish > $(COMPLETIONS)/drover.fish
+
+install: dist manual completions
+	install -D -m 0755 $(DIST_BIN) $(DESTDIR)$(PREFIX)/bin/drover
+	install -D -m 0644 $(MANUAL) $(DESTDIR)$(PREFIX)/share/man/man1/drover.1
+	install -D -m 0644 $(COMPLETIONS)/drover.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/drover
+	install -D -m 0644 $(COMPLETIONS)/_drover $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_drover
+	install -D -m 0644 $(COMPLETIONS)/drover.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/drover.fish
+
+# The package installs under /usr; its dependencies are the shared libraries the binary links, as
+# dpkg-shlibdeps names them (libssh2-1, libssl3, libcurl4, libc6, ...), never the Swift toolchain.
+deb: install-deb-root
+	@root=$(DIST)/deb-root; \
+	mkdir -p $$root/DEBIAN $(DIST)/shlibs/debian; \
+	printf 'Source: drover\n\nPackage: drover\nArchitecture: amd64\n' > $(DIST)/shlibs/debian/control; \
+	depends=$$(cd $(DIST)/shlibs && dpkg-shlibdeps -O -e$(CURDIR)/$$root/usr/bin/drover 2>/dev/null | sed -n 's/^shlibs:Depends=//p'); \
+	[ -n "$$depends" ] || { echo "make: dpkg-shlibdeps found no dependencies" >&2; exit 1; }; \
+	size=$$(du -sk $$root/usr | cut -f1); \
+	printf '%s\n' "Package: drover" "Version: $(DEB_VERSION)" "Architecture: amd64" \
+		"Maintainer: Drover developers <drover@localhost>" "Installed-Size: $$size" "Depends: $$depends" \
+		"Section: admin" "Priority: optional" \
+		"Description: upgrades and repairs Chef Backend HA clusters over SSH" \
+		" Drover runs Chef's documented rolling upgrade and recovery runbooks against a" \
+		" Chef Backend cluster over SSH, one node at a time, with live verification." > $$root/DEBIAN/control; \
+	dpkg-deb --root-owner-group -Zxz --build $$root $(DEB) >/dev/null && echo "make: built $(DEB) (Depends: $$depends)"
+
+.PHONY: install-deb-root
+install-deb-root:
+	rm -rf $(DIST)/deb-root
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DIST)/deb-root PREFIX=/usr
+
+# End-to-end tests run the binary users install (DROVER_BIN) and inspect the package (DROVER_DEB).
+test: deps deb
+	$(SWIFT) build --build-tests
+	DROVER_BIN=$(CURDIR)/$(DIST_BIN) DROVER_DEB=$(CURDIR)/$(DEB) $(SWIFT) test --skip-build
+
+# The SSH layer and the end-to-end tests under each sanitizer, each in its own build (drover included).
+sanitize: deps
+	bash .ci/sanitize address
+	bash .ci/sanitize thread
+
+demo: deps dist
 	@[ "$$(id -u)" = 0 ] || { echo "make demo needs root: the simulated nodes listen on port 22 and use mount namespaces" >&2; exit 1; }
-	$(SWIFT) build
-	bash Fixtures/Sandbox/demo.sh
+	$(SWIFT) build --product drover-sandbox
+	$(SWIFT) build --product chef-backend-sim
+	DROVER=$(CURDIR)/$(DIST_BIN) bash Fixtures/Sandbox/demo.sh
 
 bench: deps
 	$(SWIFT) build -c release --product drover-bench
 	.build/release/drover-bench
 
 clean:
-	rm -rf .build
+	rm -rf .build $(DIST) .build-sanitize-*

@@ -4,11 +4,13 @@
 # Ctrl-C or SIGTERM.
 set -euo pipefail
 
-bin=${DROVER_BIN:-.build/debug}
+# DROVER: the drover binary to demonstrate (make demo: the release binary that make install installs).
+drover_bin=${DROVER:-.build/debug/drover}
+sandbox_bin=${DROVER_SANDBOX:-.build/debug/drover-sandbox}
 dir=$(mktemp -d /tmp/drover-demo.XXXXXX)/sandbox
 scale=${DEMO_DELAY_SCALE:-1}
-sandbox() { "$bin/drover-sandbox" "$@" --dir "$dir"; }
-drover() { local command=$1; shift; "$bin/drover" "$command" --inventory "$dir/inventory.yml" "$@"; }
+sandbox() { "$sandbox_bin" "$@" --dir "$dir"; }
+drover() { local command=$1; shift; "$drover_bin" "$command" --inventory "$dir/inventory.yml" "$@"; }
 
 cleanup() {
     status=$?

@@ -1,9 +1,16 @@
 import Foundation
 
-/// The built `drover` executable, run as a user would run it.
+/// The `drover` executable under test, run as a user would run it.
 public enum DroverBinary {
-    /// Path of the `drover` binary beside the test bundle (swift build puts both in one folder).
-    public static var path: String { builtProduct("drover") }
+    /// `$DROVER_BIN` when set (`make test` points it at the release binary users install), else the
+    /// `drover` built beside the test bundle.
+    public static var path: String {
+        if let explicit = ProcessInfo.processInfo.environment["DROVER_BIN"], !explicit.isEmpty { return explicit }
+        return builtProduct("drover")
+    }
+
+    /// True when the tests run the release binary users install (`make test`).
+    public static var isShippedBuild: Bool { ProcessInfo.processInfo.environment["DROVER_BIN"].map { !$0.isEmpty } ?? false }
 
     /// Path of a built executable product beside the test bundle.
     public static func builtProduct(_ name: String) -> String {
@@ -15,10 +22,26 @@ public enum DroverBinary {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
-    /// Runs `drover` with `arguments` and returns its exit status and output.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> Processes.Output {
-        var env = environment
-        env["NO_COLOR"] = env["NO_COLOR"] ?? "1"
-        return try Processes.run(path, arguments, environment: env, input: input)
+    /// The environment a drover run gets: `environment`, with `NO_COLOR` set and, unless given, a new
+    /// empty `HOME` of its own and no `XDG_STATE_HOME`, so that nothing from the machine's real home
+    /// (journals, known_hosts, keys) can reach a test.
+    public static func environment(_ environment: [String: String] = [:]) throws -> [String: String] {
+        var result = environment
+        result["NO_COLOR"] = result["NO_COLOR"] ?? "1"
+        if result["HOME"] == nil { result["HOME"] = try temporaryDirectory("home") }
+        result["XDG_STATE_HOME"] = result["XDG_STATE_HOME"] ?? ""
+        return result
+    }
+
+    /// Runs `drover` on a thread of its own and returns its exit status and output.
+    public static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+                           timeout: Duration = .seconds(300)) async throws -> Processes.Output {
+        try await Processes.offPool { try runBlocking(arguments, environment: environment, input: input, timeout: timeout) }
+    }
+
+    /// ``run(_:environment:input:timeout:)`` for code already off the cooperative pool: it blocks until drover exits.
+    public static func runBlocking(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+                                   timeout: Duration = .seconds(300)) throws -> Processes.Output {
+        try Processes.run(path, arguments, environment: try Self.environment(environment), input: input, timeout: timeout)
     }
 }

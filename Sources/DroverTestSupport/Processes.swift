@@ -82,21 +82,53 @@ public enum Processes {
         return ChildProcess(pid: pid)
     }
 
-    /// Runs `executable` with `arguments` to completion.
+    /// Runs `executable` with `arguments` to completion (blocking: call it off the cooperative pool).
+    ///
+    /// - Parameter timeout: a program still running then is killed and ``FixtureError/timedOut(_:)`` names
+    ///   it with the end of its stderr, so a hang fails fast and says what it waited for.
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           input: String? = nil) throws -> Output {
+                           input: String? = nil, timeout: Duration = .seconds(300)) throws -> Output {
         let directory = try temporaryDirectory("run")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let inPath = directory + "/stdin"
         _ = FileManager.default.createFile(atPath: inPath, contents: Data((input ?? "").utf8))
         let child = try spawn(executable, arguments, environment: environment, stdin: inPath,
                               stdout: directory + "/stdout", stderr: directory + "/stderr")
+        let deadline = ContinuousClock.now + timeout
+        while child.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
+        let timedOut = child.isRunning
+        if timedOut { stop(child, grace: .seconds(2)) }
         let status = child.wait()
         unregister(child.pid)
-        return Output(status: status,
-                      stdout: (try? String(contentsOfFile: directory + "/stdout", encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOfFile: directory + "/stderr", encoding: .utf8)) ?? "")
+        let stderr = (try? String(contentsOfFile: directory + "/stderr", encoding: .utf8)) ?? ""
+        if timedOut {
+            let command = ([executable] + arguments).joined(separator: " ")
+            throw FixtureError.timedOut("\(command) did not exit within \(timeout); killed. Its stderr ended with:\n"
+                                        + stderr.split(separator: "\n").suffix(15).joined(separator: "\n"))
+        }
+        return Output(status: status, stdout: (try? String(contentsOfFile: directory + "/stdout", encoding: .utf8)) ?? "",
+                      stderr: stderr)
+    }
+
+    /// Copies an executable so that it can be run at once. The copy is written through a close-on-exec
+    /// descriptor: a process that another thread spawns meanwhile must not inherit it open for writing,
+    /// or running the copy fails with ETXTBSY ("Text file busy") until that process exits.
+    public static func copyExecutable(_ source: String, to destination: String) throws {
+        guard let data = FileManager.default.contents(atPath: source) else {
+            throw FixtureError.commandFailed("copy \(source)", "not readable")
+        }
+        let fd = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw FixtureError.commandFailed("copy to \(destination)", String(cString: strerror(errno))) }
+        defer { close(fd) }
+        try data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                guard written > 0 else { throw FixtureError.commandFailed("copy to \(destination)", String(cString: strerror(errno))) }
+                offset += written
+            }
+        }
     }
 
     /// Runs blocking fixture work off Swift's cooperative pool (``BlockingWork``).

@@ -241,6 +241,9 @@ public final class SSHServer: @unchecked Sendable {
 /// Starts several servers and stops them when `body` ends, also when it throws.
 public func withSSHServers<T>(_ configurations: [SSHServerConfiguration],
                               _ body: ([SSHServer]) async throws -> T) async throws -> T {
+    // The shared client keys are generated (ssh-keygen) on first use: do that here, off the pool, rather
+    // than in a test's synchronous helper on a pool thread that other tests would queue behind.
+    _ = try await Processes.offPool { try TestKeys.shared() }
     let servers = try await SSHServer.start(configurations)
     do {
         let result = try await body(servers)

@@ -55,9 +55,12 @@ public enum FixtureError: LocalizedError {
     case commandFailed(String, String)
     case serverDidNotStart(String, String)
     case unavailable(String)
+    /// A program did not exit in time: what it was, how long it had, and what it wrote to stderr.
+    case timedOut(String)
 
     public var errorDescription: String? {
         switch self {
+        case let .timedOut(message): return message
         case let .commandFailed(command, output): return "\(command) failed: \(output)"
         case let .serverDidNotStart(address, log): return "sshd on \(address) did not start:\n\(log)"
         case let .unavailable(message): return message

@@ -39,7 +39,7 @@ struct RecoveryTests {
             #expect(plan.stdout.contains("be2: chef-backend-ctl promote be2"))
             let run = try await cluster.drover(["run", "promote-node", "--set", "node=be2", "--yes"])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-            let state = try cluster.state
+            let state = try await cluster.state()
             #expect(state.currentLeader?.name == "be2" && state.members.allSatisfy { $0.phase == .synced })
             #expect(try await cluster.drover(["diagnose"]).status == 0)
         }
@@ -55,7 +55,7 @@ struct RecoveryTests {
             let run = try await cluster.drover(["run", "reinstate-deposed-leader", "--set", "node=be1", "--yes"])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             #expect(run.stdout.contains("Deleting /var/opt/chef-backend/leaderl/data/no-start-pgsql on be1"), "the destructive step says what and why")
-            let state = try cluster.state
+            let state = try await cluster.state()
             #expect(state.currentLeader?.name == "be1" && state.members.allSatisfy { $0.phase == .synced })
             #expect(!FileManager.default.fileExists(atPath: cluster.sandbox.directory + "/nodes/be1/var/opt/chef-backend/leaderl/data/no-start-pgsql"))
         }
@@ -73,8 +73,8 @@ struct RecoveryTests {
             if walGone { arguments += ["--set", "force_basebackup=true"] }
             let run = try await cluster.drover(arguments)
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-            #expect(cluster.log.contains { $0.command.contains("pgsql-follow") && $0.command.contains("--force-basebackup") } == walGone)
-            let state = try cluster.state
+            #expect((await cluster.log()).contains { $0.command.contains("pgsql-follow") && $0.command.contains("--force-basebackup") } == walGone)
+            let state = try await cluster.state()
             #expect(state.node("be3")?.phase == .synced && !state.node("be3")!.servicesDown.contains("leaderl"))
             #expect(!FileManager.default.fileExists(atPath: cluster.sandbox.directory + "/nodes/be3/var/opt/chef-backend/leaderl/data/unsynced"))
         }
@@ -85,16 +85,16 @@ struct RecoveryTests {
             let run = try await cluster.drover(["run", "resync-node", "--set", "node=be1", "--yes"])
             #expect(run.status == 2, "refused before any change")
             #expect(run.stdout.contains("precondition not-leader does not hold"))
-            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.isEmpty)
+            #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty)
         }
     }
 
     @Test func failoverCanBeSetAndMixedVersionsAreDiagnosed() async throws {
         try await SandboxCluster.with { cluster in
             #expect(try await cluster.drover(["run", "set-failover", "--set", "state=off", "--yes"]).status == 0)
-            #expect(try cluster.state.clusterFailover == false)
+            #expect(try await cluster.state().clusterFailover == false)
             #expect(try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"]).status == 0)
-            #expect(try cluster.state.clusterFailover == true)
+            #expect(try await cluster.state().clusterFailover == true)
             _ = try await cluster.drover(["exec", "--node", "be2", "--", "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb && chef-backend-ctl upgrade"])
             let diagnosis = try await cluster.drover(["diagnose"])
             #expect(diagnosis.stdout.contains("versions are mixed") && diagnosis.stdout.contains("drover upgrade --inventory"))
@@ -114,7 +114,7 @@ struct RecoveryTests {
                 #expect(output.status == 64, "\(arguments)")
                 #expect(output.stderr.contains(message), "\(output.stderr)")
             }
-            #expect(cluster.log.isEmpty, "nothing was contacted")
+            #expect((await cluster.log()).isEmpty, "nothing was contacted")
         }
     }
 }
@@ -137,12 +137,12 @@ struct ReplacementTests {
             try await prepare(cluster, "be3", secretsFrom: "be1")
             let run = try await cluster.drover(["run", "replace-failed-node", "--set", "failed=be3", "--set", "replacement=be3", "--yes", "--assume-done"])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-            let started = cluster.log.filter { $0.event == "started" }.map(\.command)
+            let started = (await cluster.log()).filter { $0.event == "started" }.map(\.command)
             #expect(started.contains("chef-backend-ctl backup --force -y"), "a backup first")
             let remove = try #require(started.firstIndex(of: "chef-backend-ctl remove-node be3 -y"))
             let join = try #require(started.firstIndex { $0.hasPrefix("chef-backend-ctl join-cluster") })
             #expect(remove < join)
-            let state = try cluster.state
+            let state = try await cluster.state()
             #expect(state.members.count == 3 && state.members.allSatisfy { $0.phase == .synced } && state.currentLeader != nil)
             #expect(try await cluster.drover(["diagnose"]).status == 0)
         }
@@ -153,7 +153,7 @@ struct ReplacementTests {
             // create-cluster --quorum-loss-recovery is refused while two members still answer.
             let refused = try await cluster.drover(["run", "quorum-loss-recovery", "--set", "survivor=be1", "--set", "new1=be2", "--set", "new2=be3", "--yes", "--assume-done"])
             #expect(refused.status == 2 && refused.stdout.contains("precondition quorum-lost does not hold"))
-            #expect(!cluster.log.contains { $0.command.contains("create-cluster") })
+            #expect(!(await cluster.log()).contains { $0.command.contains("create-cluster") })
 
             try await cluster.breakNode("be1", "two-nodes-lost")
             let diagnosis = try await cluster.drover(["diagnose"])
@@ -162,9 +162,9 @@ struct ReplacementTests {
             try await prepare(cluster, "be3", secretsFrom: "be1")
             let run = try await cluster.drover(["run", "quorum-loss-recovery", "--set", "survivor=be1", "--set", "new1=be2", "--set", "new2=be3", "--yes", "--assume-done"])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-            let joins = cluster.log.filter { $0.event == "started" && $0.command.hasPrefix("chef-backend-ctl join-cluster") }
+            let joins = (await cluster.log()).filter { $0.event == "started" && $0.command.hasPrefix("chef-backend-ctl join-cluster") }
             #expect(joins.map(\.node) == ["be2", "be3"], "one node at a time")
-            let state = try cluster.state
+            let state = try await cluster.state()
             #expect(state.currentLeader?.name == "be1" && state.members.count == 3 && state.members.allSatisfy { $0.phase == .synced })
         }
     }
@@ -178,18 +178,18 @@ struct FailoverLeftOffTests {
             #expect(try await cluster.waitFor("Cluster failover disabled.", in: run.stdout))
             kill(run.child.pid, SIGINT)
             #expect(await run.child.exitStatus() == 130)
-            #expect(try cluster.state.clusterFailover == false)
+            #expect(try await cluster.state().clusterFailover == false)
             let diagnosis = try await cluster.drover(["diagnose", "--state-dir", cluster.stateDirectory])
             #expect(diagnosis.status == 1)
             #expect(diagnosis.stdout.contains("cluster failover was left off by run"))
-            let state = try cluster.state
+            let state = try await cluster.state()
             if Set(state.nodes.map(\.runningVersion)).count == 1 {
                 #expect(diagnosis.stdout.contains("drover run set-failover --inventory \(cluster.inventoryPath) --set state=on"))
             }
             #expect(try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"]).status == 0)
-            #expect(try cluster.state.clusterFailover)
+            #expect(try await cluster.state().clusterFailover)
             #expect(try await cluster.drover(["run", "set-node-failover", "--set", "node=be3", "--set", "state=off", "--yes"]).status == 0)
-            #expect(try cluster.state.node("be3")?.nodeFailover == false)
+            #expect(try await cluster.state().node("be3")?.nodeFailover == false)
         }
     }
 }

@@ -8,8 +8,8 @@ import Testing
 
 /// Checks the invariants a finished upgrade must keep: every node at the target, failover on, no
 /// outage, and never two nodes disrupted at once.
-func expectUpgradedSafely(_ cluster: SandboxCluster, sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let state = try cluster.state
+func expectUpgradedSafely(_ cluster: SandboxCluster, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let state = try await cluster.state()
     #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.16" }, sourceLocation: sourceLocation)
     #expect(state.clusterFailover, "failover on at the end", sourceLocation: sourceLocation)
     #expect(state.outages.isEmpty, sourceLocation: sourceLocation)
@@ -24,7 +24,7 @@ func expectUpgradedSafely(_ cluster: SandboxCluster, sourceLocation: SourceLocat
     for (earlier, later) in zip(ordered, ordered.dropFirst()) {
         #expect(earlier.end <= later.start, "\(later.node) disrupted before \(earlier.node) had rejoined", sourceLocation: sourceLocation)
     }
-    let upgrades = cluster.log.filter { $0.event == "started" && $0.command.hasPrefix("chef-backend-ctl upgrade") }
+    let upgrades = (await cluster.log()).filter { $0.event == "started" && $0.command.hasPrefix("chef-backend-ctl upgrade") }
     let failoverUpgrade = upgrades.first { $0.command.hasSuffix("--failover") }
     #expect(failoverUpgrade != nil, "the leader went with --failover", sourceLocation: sourceLocation)
 }
@@ -47,7 +47,7 @@ struct SafetyRailTests {
             let resume = try await cluster.drover(["resume", "--yes"])
             #expect(resume.status == 0, "\(resume.stdout)\n\(resume.stderr)")
             #expect(resume.stderr.contains("Found run") && resume.stderr.contains("first:"))
-            try expectUpgradedSafely(cluster)
+            try await expectUpgradedSafely(cluster)
             let status = try await cluster.drover(["status"])
             #expect(!status.stdout.contains("Lock:"), "the lock is released at the end")
             let again = try await cluster.drover(["resume", "--yes"])
@@ -62,11 +62,11 @@ struct SafetyRailTests {
             kill(run.child.pid, SIGKILL)
             _ = await run.child.exitStatus()
             try await cluster.breakNode("be1", "partially-synced")
-            let before = cluster.log.filter { $0.event == "started" && $0.isMutating }.count
+            let before = (await cluster.log()).filter { $0.event == "started" && $0.isMutating }.count
             let resume = try await cluster.drover(["resume", "--yes"])
             #expect(resume.status == 2, "\(resume.stderr)")
             #expect(resume.stderr.contains("undisturbed on be1"))
-            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.count == before, "nothing changed")
+            #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.count == before, "nothing changed")
         }
     }
 
@@ -105,13 +105,14 @@ struct SafetyRailTests {
             #expect(after.range(of: #"\] step \d+ \S+ on "#, options: .regularExpression) == nil, "no step started after the interrupt")
             let lastStep = try #require(stdout.range(of: #"step \d+ upgrade-follower (succeeded|failed|interrupted)"#, options: [.regularExpression, .backwards]))
             #expect(stdout[lastStep].hasSuffix("succeeded"), "the step in flight finished and was verified")
-            let touched = Set(cluster.log.filter { $0.isMutating && $0.command.hasPrefix("chef-backend-ctl upgrade") }.map(\.node))
-            #expect(try touched.allSatisfy { try cluster.state.node($0)?.phase == .synced }, "every node touched is back in sync")
+            let touched = Set((await cluster.log()).filter { $0.isMutating && $0.command.hasPrefix("chef-backend-ctl upgrade") }.map(\.node))
+            let state = try await cluster.state()
+            #expect(touched.allSatisfy { state.node($0)?.phase == .synced }, "every node touched is back in sync")
             #expect(!(try await cluster.drover(["status"])).stdout.contains("Lock:"), "lock released")
-            let runs = try await Processes.offPool { try DroverBinary.run(["runs", "--state-dir", cluster.stateDirectory]) }
+            let runs = try await Processes.offPool { try DroverBinary.runBlocking(["runs", "--state-dir", cluster.stateDirectory]) }
             #expect(runs.stdout.contains(" interrupted "))
             #expect(try await cluster.drover(["resume", "--yes"]).status == 0)
-            try expectUpgradedSafely(cluster)
+            try await expectUpgradedSafely(cluster)
         }
     }
 
@@ -188,7 +189,7 @@ struct SafetyRailTests {
                 for key in ["node", "command", "started", "finished", "exit_status", "stdout", "stderr"] { #expect(command[key] != nil, "\(key)") }
             }
             #expect(commands.contains { ($0["stdout"] as? String)?.contains("db_superuser_password") == true })
-            let show = try await Processes.offPool { try DroverBinary.run(["show", String(try #require(StateReader.runID(in: cluster.stateDirectory))), "--state-dir", cluster.stateDirectory]) }
+            let show = try await Processes.offPool { try DroverBinary.runBlocking(["show", String(try #require(StateReader.runID(in: cluster.stateDirectory))), "--state-dir", cluster.stateDirectory]) }
             #expect(show.status == 0 && show.stdout.contains("Transcript: "))
         }
     }
@@ -236,7 +237,7 @@ struct PackageUploadTests {
     @Test func uploadsWhereMissingSkipsIdenticalFilesAndNeverDuringPlan() async throws {
         try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
             let name = "chef-backend_2.3.16-1_amd64.deb"
-            let local = cluster.stateDirectory + "-upload/" + name
+            let local = cluster.scratch("upload/") + name
             try FileManager.default.createDirectory(atPath: (local as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: cluster.sandbox.directory + "/nodes/be1/var/tmp/" + name, toPath: local)
             let be3Package = cluster.sandbox.directory + "/nodes/be3/var/tmp/" + name
@@ -248,7 +249,7 @@ struct PackageUploadTests {
             let plan = try await cluster.drover(["plan"])
             #expect(plan.status == 0 && plan.stdout.contains("the run uploads it from \(local) first"))
             #expect(!FileManager.default.fileExists(atPath: be3Package), "plan never uploads")
-            #expect(!cluster.log.contains { $0.event == "sftp" })
+            #expect(!(await cluster.log()).contains { $0.event == "sftp" })
 
             let run = try cluster.start(["upgrade", "--yes"])
             #expect(try await cluster.waitFor("upgrade-follower on be2", in: run.stdout))
@@ -262,45 +263,60 @@ struct PackageUploadTests {
             let resume = try await cluster.drover(["resume", "--yes"])
             #expect(resume.status == 0, "\(resume.stderr)")
             for node in ["be1", "be2", "be3"] { #expect(resume.stdout.contains("on \(node): already holds an identical file")) }
-            try expectUpgradedSafely(cluster)
+            try await expectUpgradedSafely(cluster)
         }
     }
 }
 
 @Suite("saved plans", needsSandbox, .timeLimit(.minutes(3)))
 struct SavedPlanTests {
-    func apply(_ cluster: SandboxCluster, _ plan: String) async throws -> Processes.Output {
-        try await Processes.offPool { try DroverBinary.run(["apply", plan, "--state-dir", cluster.stateDirectory]) }
+    func apply(_ cluster: SandboxCluster, _ plan: String, _ extra: [String] = []) async throws -> Processes.Output {
+        try await cluster.drover(["apply", plan] + extra)
     }
 
     @Test func applyRunsExactlyTheSavedPlan() async throws {
         try await SandboxCluster.with { cluster in
-            let planFile = cluster.stateDirectory + "-plan.json"
+            let planFile = cluster.scratch("plan.json")
             let planned = try await cluster.drover(["plan", "--out", planFile], environment: ["DROVER_SSH_PASSPHRASE": "plan-secret-passphrase"])
             #expect(planned.status == 0 && planned.stderr.contains("drover apply \(planFile)"))
             let text = try String(contentsOfFile: planFile, encoding: .utf8)
             #expect(text.contains("\"fingerprint\"") && text.contains("node.be1.guid") && text.contains("package_sha256"))
             #expect(!text.contains("sandbox-secret") && !text.contains("plan-secret-passphrase"), "a plan file holds no secret")
-            let applied = try await apply(cluster, planFile)
+            // --yes is accepted, as Terraform accepts -auto-approve with a plan file.
+            let applied = try await apply(cluster, planFile, ["--yes"])
             #expect(applied.status == 0, "\(applied.stdout)\n\(applied.stderr)")
-            try expectUpgradedSafely(cluster)
+            try await expectUpgradedSafely(cluster)
         }
     }
 
     @Test func staleSavedPlanIsRefusedWithTheChanges() async throws {
         try await SandboxCluster.with { cluster in
-            let planFile = cluster.stateDirectory + "-plan.json"
+            let planFile = cluster.scratch("plan.json")
             #expect(try await cluster.drover(["plan", "--out", planFile]).status == 0)
             #expect(try await cluster.drover(["exec", "--node", "be1", "--", "chef-backend-ctl promote be2"]).status == 0)
             #expect(try await cluster.drover(["exec", "--node", "be3", "--", "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb"]).status == 0)
-            let before = cluster.log.filter { $0.event == "started" && $0.isMutating }.count
+            let before = (await cluster.log()).filter { $0.event == "started" && $0.isMutating }.count
             let applied = try await apply(cluster, planFile)
             #expect(applied.status == 2)
             #expect(applied.stderr.contains("~ leader: be1 -> be2"))
             #expect(applied.stderr.contains("~ node.be1.role: leader -> follower"))
             #expect(applied.stderr.contains("~ node.be3.version: 2.3.15 -> 2.3.16"))
             #expect(applied.stderr.contains("nothing was changed"))
-            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.count == before)
+            #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.count == before)
+        }
+    }
+
+    @Test func aPlanWithDestructiveStepsNeedsYesWithoutATerminal() async throws {
+        try await SandboxCluster.with { cluster in
+            let planFile = cluster.scratch("resync-plan.json")
+            _ = try await cluster.drover(["plan", "resync-node", "--set", "node=be2", "--out", planFile])
+            let plan = try await Processes.offPool { try String(contentsOfFile: planFile, encoding: .utf8) }
+            #expect(plan.contains(#""parameters":{"node":"be2"}"#), "the plan keeps its --set values: \(plan)")
+            let before = (await cluster.log()).count
+            let refused = try await apply(cluster, planFile)
+            #expect(refused.status == 64, "\(refused.stderr)")
+            #expect(refused.stderr.contains("drover apply \(planFile) --yes"), "\(refused.stderr)")
+            #expect((await cluster.log()).count == before, "nothing was contacted")
         }
     }
 }

@@ -23,22 +23,29 @@ struct LoggedCommand {
     }
 }
 
-/// A sandbox cluster for one test, with an inventory tuned for fast tests.
+/// A sandbox cluster for one test, with an inventory tuned for fast tests and a HOME of its own, so
+/// that every drover run of the test records its journals there and nowhere else.
 struct SandboxCluster: Sendable {
     let sandbox: Sandbox
     let inventoryPath: String
+    /// The test's HOME: drover's state goes to `HOME/.local/state/drover`.
+    let home: String
 
     static func start(scale: Double = 0.05, rejoin: String = "8s") async throws -> SandboxCluster {
-        let directory = try temporaryDirectory("e2e") + "/sandbox"
+        let base = try temporaryDirectory("e2e")
+        let directory = base + "/sandbox"
         let sandbox = Sandbox(directory: directory)
         var options = Sandbox.UpOptions(simulatorPath: DroverBinary.builtProduct("chef-backend-sim"))
         options.delayScale = scale
         _ = try await sandbox.up(options)
-        var inventory = try String(contentsOfFile: sandbox.inventoryPath, encoding: .utf8)
-        inventory = String(inventory[..<inventory.range(of: "timeouts:")!.lowerBound])
-        inventory += "timeouts:\n  rejoin: \(rejoin)\n  failover: \(rejoin)\n  poll_interval: 50ms\n  stable_polls: 2\n"
-        try inventory.write(toFile: sandbox.inventoryPath, atomically: true, encoding: .utf8)
-        return SandboxCluster(sandbox: sandbox, inventoryPath: sandbox.inventoryPath)
+        try await Processes.offPool {
+            var inventory = try String(contentsOfFile: sandbox.inventoryPath, encoding: .utf8)
+            inventory = String(inventory[..<inventory.range(of: "timeouts:")!.lowerBound])
+            inventory += "timeouts:\n  rejoin: \(rejoin)\n  failover: \(rejoin)\n  poll_interval: 50ms\n  stable_polls: 2\n"
+            try inventory.write(toFile: sandbox.inventoryPath, atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: base + "/home", withIntermediateDirectories: true)
+        }
+        return SandboxCluster(sandbox: sandbox, inventoryPath: sandbox.inventoryPath, home: base + "/home")
     }
 
     /// Starts a sandbox, runs `body`, and always tears it down.
@@ -54,43 +61,58 @@ struct SandboxCluster: Sendable {
         }
     }
 
-    /// Where this test's runs are recorded.
-    var stateDirectory: String { (sandbox.directory as NSString).deletingLastPathComponent + "/state" }
+    /// Where this test's runs are recorded: drover's default under the test's HOME.
+    var stateDirectory: String { home + "/.local/state/drover" }
 
-    /// The arguments `drover` gets: `--inventory` (and `--state-dir` for commands that record runs) added
-    /// before any `--` (after it, exec takes everything as the command).
+    /// A path for the test's own files (plans, playbooks, packages), beside the sandbox.
+    func scratch(_ name: String) -> String { (sandbox.directory as NSString).deletingLastPathComponent + "/" + name }
+
+    /// The environment of every drover run of this test: its own HOME.
+    var environment: [String: String] { ["HOME": home, "XDG_STATE_HOME": ""] }
+
+    /// The arguments `drover` gets: `--inventory` added before any `--` (after it, exec takes everything
+    /// as the command).
     func arguments(_ arguments: [String]) -> [String] {
-        var extra = ["--inventory", inventoryPath]
-        if ["upgrade", "run", "resume"].contains(arguments[0]) { extra += ["--state-dir", stateDirectory] }
-        return [arguments[0]] + extra + arguments.dropFirst()
+        [arguments[0], "--inventory", inventoryPath] + arguments.dropFirst()
     }
 
-    /// Runs the built `drover` with `--inventory` added.
-    func drover(_ arguments: [String], environment: [String: String] = [:]) async throws -> Processes.Output {
+    /// Runs drover (the binary under test) with `--inventory` added, in the test's HOME.
+    /// `binary`: another drover to run instead of the one under test (a copy of it, say).
+    func drover(_ arguments: [String], environment: [String: String] = [:], binary: String? = nil) async throws -> Processes.Output {
         let all = self.arguments(arguments)
-        return try await Processes.offPool { try DroverBinary.run(all, environment: environment) }
+        let environment = self.environment.merging(environment) { $1 }
+        return try await Processes.offPool { try Processes.run(binary ?? DroverBinary.path, all, environment: try DroverBinary.environment(environment)) }
     }
 
     /// Starts `drover` in the background, with its output going to files.
     func start(_ arguments: [String]) throws -> (child: ChildProcess, stdout: String, stderr: String) {
         let out = (sandbox.directory as NSString).deletingLastPathComponent + "/drover-\(UUID().uuidString.prefix(6)).out"
         let err = out.replacingOccurrences(of: ".out", with: ".err")
-        let child = try Processes.spawn(DroverBinary.path, self.arguments(arguments), environment: ["NO_COLOR": "1"], stdout: out, stderr: err)
+        let child = try Processes.spawn(DroverBinary.path, self.arguments(arguments), environment: try DroverBinary.environment(environment),
+                                        stdout: out, stderr: err)
         return (child, out, err)
     }
 
-    /// Waits (bounded) until the file contains `text`.
+    /// Waits (bounded, on a thread of its own) until the file contains `text`.
     func waitFor(_ text: String, in path: String, timeout: Duration = .seconds(180)) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains(text) { return true }
-            try await Task.sleep(for: .milliseconds(20))
+        try await Processes.offPool {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains(text) { return true }
+                usleep(20_000)
+            }
+            return false
         }
-        return false
     }
 
-    var log: [LoggedCommand] {
-        let text = (try? String(contentsOfFile: sandbox.commandLog, encoding: .utf8)) ?? ""
+    /// The simulator's command log (read off the cooperative pool).
+    func log() async -> [LoggedCommand] {
+        let path = sandbox.commandLog
+        return (try? await Processes.offPool { Self.readLog(path) }) ?? []
+    }
+
+    private static func readLog(_ path: String) -> [LoggedCommand] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return text.split(separator: "\n").compactMap { line in
@@ -101,7 +123,11 @@ struct SandboxCluster: Sendable {
         }
     }
 
-    var state: SimulatedCluster { get throws { try sandbox.store.load() } }
+    /// The simulated cluster's state (read under its flock, off the cooperative pool).
+    func state() async throws -> SimulatedCluster {
+        let store = sandbox.store
+        return try await Processes.offPool { try store.load() }
+    }
 
     func breakNode(_ node: String, _ fault: String) async throws { try await sandbox.breakNode(node, fault: fault) }
 }

@@ -15,20 +15,15 @@ struct SudoTests {
             let inventory = try server.writeInventory(cluster: "sudo", identityFile: keys.ed25519.privateKey, sshSettings: ["sudo: true"])
             let environment = ["SSH_AUTH_SOCK": ""]
             // sudo sets SUDO_COMMAND to what it ran: proof the command went through `sudo -n sh -c`.
-            let viaSudo = try await Processes.offPool {
-                try DroverBinary.run(["exec", "--inventory", inventory, "--", "printenv", "SUDO_COMMAND"], environment: environment)
-            }
+            let viaSudo = try await DroverBinary.run(["exec", "--inventory", inventory, "--", "printenv", "SUDO_COMMAND"], environment: environment)
             #expect(viaSudo.status == 0, "\(viaSudo.stderr)")
             #expect(viaSudo.stdout.contains("n1| /usr/bin/sh -c") || viaSudo.stdout.contains("n1| /bin/sh -c"), "\(viaSudo.stdout)")
             // Like ssh, exec's words form one shell command; the wrapping must hand it to sh unchanged.
-            let quoted = try await Processes.offPool {
-                try DroverBinary.run(["exec", "--inventory", inventory, "--", #"printf '%s|\n' "it's" 'a b' '$HOME'"#], environment: environment)
-            }
+            let quoted = try await DroverBinary.run(["exec", "--inventory", inventory, "--", #"printf '%s|\n' "it's" 'a b' '$HOME'"#],
+                                                    environment: environment)
             #expect(quoted.status == 0, "\(quoted.stderr)")
             #expect(quoted.stdout.contains("n1| it's|") && quoted.stdout.contains("n1| a b|") && quoted.stdout.contains("n1| $HOME|"), "\(quoted.stdout)")
-            let failing = try await Processes.offPool {
-                try DroverBinary.run(["exec", "--inventory", inventory, "--", "exit 7"], environment: environment)
-            }
+            let failing = try await DroverBinary.run(["exec", "--inventory", inventory, "--", "exit 7"], environment: environment)
             #expect(failing.status != 0, "a failing command fails through sudo too")
         }
     }

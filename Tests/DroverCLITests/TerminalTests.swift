@@ -38,16 +38,16 @@ struct ConfirmationTests {
         try await SandboxCluster.with { cluster in
             let declined = try await terminal(cluster, ["upgrade"], answers: [("Type yes to start the run:", "no")])
             #expect(declined.status == 0 && declined.output.contains("Steps:") && declined.output.contains("Not started; nothing was changed."))
-            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.isEmpty)
+            #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty)
             let accepted = try await terminal(cluster, ["upgrade"], answers: [("Type yes to start the run:", "yes")])
             #expect(accepted.status == 0, "\(accepted.output)")
-            try expectUpgradedSafely(cluster)
+            try await expectUpgradedSafely(cluster)
         }
     }
 
     @Test func destructiveAndManualSteps() async throws {
         try await SandboxCluster.with { cluster in
-            let playbook = cluster.stateDirectory + "-guarded.yml"
+            let playbook = cluster.scratch("guarded.yml")
             try """
                 name: guarded
                 description: A destructive step and a manual one.
@@ -75,7 +75,7 @@ struct ConfirmationTests {
             #expect(interactive.output.contains("MANUAL (be2): Check the monitoring dashboard for be2."))
             let refused = try await terminal(cluster, ["run", playbook], answers: [("Type yes to start the run:", "yes"), ("Type yes to go ahead:", "no")])
             #expect(refused.status != 0 && refused.output.contains("not confirmed by the operator"))
-            #expect(cluster.log.filter { $0.event == "started" && $0.command == "chef-backend-ctl restart etcd" }.count == 2, "the declined run did not restart etcd")
+            #expect((await cluster.log()).filter { $0.event == "started" && $0.command == "chef-backend-ctl restart etcd" }.count == 2, "the declined run did not restart etcd")
         }
     }
 }

@@ -7,15 +7,15 @@ import Testing
 struct UpgradeEndToEndTests {
     @Test func rollingUpgradeKeepsTheOrderingInvariants() async throws {
         try await SandboxCluster.with { cluster in
-            let before = try cluster.state
+            let before = try await cluster.state()
             let originalLeader = try #require(before.leader)
             let output = try await cluster.drover(["upgrade", "--yes"])
             #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
             #expect(output.stdout.contains("Succeeded"))
             #expect(output.stdout.contains("cluster failover: ON"))
 
-            let log = cluster.log.filter { $0.event == "started" }
-            let after = try cluster.state
+            let log = (await cluster.log()).filter { $0.event == "started" }
+            let after = try await cluster.state()
             // Every node at the target version, failover on, nothing leaderless beyond elections.
             #expect(after.nodes.allSatisfy { $0.runningVersion == "2.3.16" })
             #expect(after.clusterFailover)
@@ -82,9 +82,9 @@ struct UpgradeEndToEndTests {
                 #expect(step["index"] is Int && step["action"] is String)
                 #expect(step.keys.contains("node") && step.keys.contains("command") && step.keys.contains("waits_for"))
             }
-            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.map(\.command) == [], "plan ran only read-only commands")
-            #expect(try cluster.state.nodes.allSatisfy { $0.runningVersion == "2.3.15" })
-            let offline = try await Processes.offPool { try DroverBinary.run(["plan", "--offline", "--inventory", cluster.inventoryPath]) }
+            #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.map(\.command) == [], "plan ran only read-only commands")
+            #expect(try await cluster.state().nodes.allSatisfy { $0.runningVersion == "2.3.15" })
+            let offline = try await Processes.offPool { try DroverBinary.runBlocking(["plan", "--offline", "--inventory", cluster.inventoryPath]) }
             #expect(offline.status == 0 && offline.stdout.contains("<leader>"))
         }
     }
@@ -129,7 +129,7 @@ struct UpgradeEndToEndTests {
             #expect(output.stderr.contains("pre-flight failed: \(check)"))
             #expect(output.stderr.contains(node))
             #expect(output.stderr.contains("nothing was changed"))
-            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.isEmpty)
+            #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty)
             let plan = try await cluster.drover(["plan"])
             #expect(plan.status == 2 && plan.stdout.contains("[FAIL] \(check)"))
         }
@@ -153,10 +153,10 @@ struct UpgradeEndToEndTests {
             #expect(output.stdout.contains("FAILED at step upgrade-follower on be2"))
             #expect(output.stdout.contains("!! cluster failover: OFF"), "the summary says prominently that failover stays off")
             #expect(output.stdout.contains("set-cluster-failover on"), "and how to turn it back on")
-            let touched = cluster.log.filter { $0.event == "started" && $0.isMutating }
+            let touched = (await cluster.log()).filter { $0.event == "started" && $0.isMutating }
             #expect(!touched.contains { $0.node == "be3" }, "the third node is never touched")
             #expect(!touched.contains { $0.node == "be1" && $0.command != "chef-backend-ctl set-cluster-failover off" })
-            #expect(try cluster.state.node("be3")?.runningVersion == "2.3.15")
+            #expect(try await cluster.state().node("be3")?.runningVersion == "2.3.15")
         }
     }
 
@@ -182,37 +182,37 @@ struct UpgradeEndToEndTests {
 
 @Suite("drover refuses bad input before contacting anything")
 struct InputRefusalTests {
-    @Test func invalidInventoryExits64WithFileLineAndKey() throws {
+    @Test func invalidInventoryExits64WithFileLineAndKey() async throws {
         let path = try temporaryDirectory("inv") + "/bad.yml"
-        try "cluster: c\nbackends:\n  - name: be1\n    host: 10.255.255.1\n    colour: blue\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n    colour: blue\n".write(toFile: path, atomically: true, encoding: .utf8)
         for arguments in [["plan"], ["upgrade", "--yes"], ["status"], ["exec", "--", "true"]] {
-            let output = try DroverBinary.run([arguments[0], "--inventory", path] + arguments.dropFirst())
+            let output = try await DroverBinary.run([arguments[0], "--inventory", path] + arguments.dropFirst())
             #expect(output.status == 64, "\(arguments)")
             #expect(output.stderr.contains("\(path):5: backends[0].colour: unknown key"), "\(output.stderr)")
         }
     }
 
-    @Test func upgradeWithoutYesAndWithoutTerminalExits64() throws {
+    @Test func upgradeWithoutYesAndWithoutTerminalExits64() async throws {
         let path = try temporaryDirectory("inv") + "/inv.yml"
-        try "cluster: c\nbackends:\n  - name: be1\n    host: 10.255.255.1\n".write(toFile: path, atomically: true, encoding: .utf8)
-        let output = try DroverBinary.run(["upgrade", "--inventory", path])
+        try "cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let output = try await DroverBinary.run(["upgrade", "--inventory", path])
         #expect(output.status == 64)
         #expect(output.stderr.contains("--yes"))
     }
 
-    @Test func playbooksAreListed() throws {
-        let output = try DroverBinary.run(["playbooks"])
+    @Test func playbooksAreListed() async throws {
+        let output = try await DroverBinary.run(["playbooks"])
         #expect(output.status == 0)
         let names = output.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
         #expect(names == ["promote-node", "quorum-loss-recovery", "reinstate-deposed-leader", "replace-failed-node", "resync-node", "set-failover", "set-node-failover", "upgrade"])
     }
 
-    @Test func invalidPlaybookIsRefusedWithFileAndLine() throws {
+    @Test func invalidPlaybookIsRefusedWithFileAndLine() async throws {
         let path = try temporaryDirectory("pb") + "/bad.yml"
         try "name: bad\ndescription: d\nsteps:\n  - name: a\n    target: leader\n    run: echo {{nope}}\n".write(toFile: path, atomically: true, encoding: .utf8)
         let inventory = try temporaryDirectory("inv") + "/inv.yml"
-        try "cluster: c\nbackends:\n  - name: be1\n    host: 10.255.255.1\n".write(toFile: inventory, atomically: true, encoding: .utf8)
-        let output = try DroverBinary.run(["plan", path, "--offline", "--inventory", inventory])
+        try "cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n".write(toFile: inventory, atomically: true, encoding: .utf8)
+        let output = try await DroverBinary.run(["plan", path, "--offline", "--inventory", inventory])
         #expect(output.status == 64)
         #expect(output.stderr.contains("\(path):6: steps[0].run: unknown placeholder {{nope}}"), "\(output.stderr)")
     }
@@ -232,8 +232,8 @@ struct VerificationDetailTests {
             let output = try await cluster.drover(["upgrade", "--yes"])
             #expect(output.status == 2)
             #expect(output.stderr.contains("HOST KEY CHANGED") || output.stdout.contains("HOST KEY CHANGED"))
-            #expect(cluster.log.filter { $0.event == "started" && $0.isMutating }.isEmpty)
-            #expect(!cluster.log.contains { $0.node == "be1" }, "nothing ran on the host whose key did not match")
+            #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty)
+            #expect(!(await cluster.log()).contains { $0.node == "be1" }, "nothing ran on the host whose key did not match")
         }
     }
 

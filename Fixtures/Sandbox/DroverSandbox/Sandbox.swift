@@ -69,7 +69,14 @@ public struct Sandbox: Sendable {
     }
 
     /// Starts the cluster and writes its inventory, known_hosts and ssh_config.
+    ///
+    /// Everything here blocks (key generation, flock, files, starting sshd): it runs on a thread of its
+    /// own, never on Swift's cooperative pool. So do ``down()``, ``breakNode(_:fault:)`` and ``heal(_:fresh:)``.
     public func up(_ options: UpOptions) async throws -> Record {
+        try await Processes.offPool { [self] in try upBlocking(options) }
+    }
+
+    private func upBlocking(_ options: UpOptions) throws -> Record {
         if let existing = record() {
             throw SandboxError.alreadyRunning(directory, existing.started)
         }
@@ -84,31 +91,25 @@ public struct Sandbox: Sendable {
                             packageVersion: options.targetVersion, packageFormat: options.packageFormat)
         try save(record)
         do {
-            // Key generation and file writing block; keep them off Swift's cooperative pool.
-            let (nodes, prepared) = try await Processes.offPool { [self, record] in
-                var record = record
-                try prepareFiles(options)
-                var nodes: [SimulatedNode] = []
-                for index in 1...3 {
-                    let name = "be\(index)"
-                    let address = LoopbackAddresses.next(port: 22)
-                    nodes.append(try Provisioning.node(name: name, ip: address, directory: directory, version: options.version,
-                                                       target: options.targetVersion, format: options.packageFormat, index: index))
-                    record.nodes.append(Record.Node(name: name, address: address, pid: nil))
-                }
-                try save(record)
-                try store.save(SimulatedCluster(nodes: nodes, leader: "be1", delays: Delays(scale: options.delayScale)))
-                return (nodes, record)
+            try prepareFiles(options)
+            var nodes: [SimulatedNode] = []
+            for index in 1...3 {
+                let name = "be\(index)"
+                let address = LoopbackAddresses.next(port: 22)
+                nodes.append(try Provisioning.node(name: name, ip: address, directory: directory, version: options.version,
+                                                   target: options.targetVersion, format: options.packageFormat, index: index))
+                record.nodes.append(Record.Node(name: name, address: address, pid: nil))
             }
-            record = prepared
+            try save(record)
+            try store.save(SimulatedCluster(nodes: nodes, leader: "be1", delays: Delays(scale: options.delayScale)))
             for (index, node) in nodes.enumerated() {
-                record.nodes[index].pid = try await startServer(node)
+                record.nodes[index].pid = try startServer(node)
                 try save(record)
             }
             try writeClientFiles(nodes: nodes, options: options)
             return record
         } catch {
-            try? await down()
+            try? downBlocking()
             throw error
         }
     }
@@ -127,7 +128,7 @@ public struct Sandbox: Sendable {
         _ = FileManager.default.createFile(atPath: commandLog, contents: nil)
     }
 
-    private func startServer(_ node: SimulatedNode) async throws -> Int32 {
+    private func startServer(_ node: SimulatedNode) throws -> Int32 {
         let publicKey = try String(contentsOfFile: identityPath + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let record = record() else { throw SandboxError.notRunning(directory) }
         let environment = [
@@ -139,7 +140,7 @@ public struct Sandbox: Sendable {
             extraConfig: ["ForceCommand \(record.simulator) login"],
             bindMounts: NodePaths.privatePrefixes.map { (source: node.root + $0, target: $0) },
             address: node.ip, directory: directory + "/sshd/" + node.name)
-        let server = try await Processes.offPool { try SSHServer(configuration) }
+        let server = try SSHServer(configuration)
         server.detach()
         return server.pid
     }
@@ -198,14 +199,16 @@ public struct Sandbox: Sendable {
 
     /// Stops every sshd the sandbox started (and their sessions) by pid, then removes its files.
     public func down() async throws {
+        try await Processes.offPool { [self] in try downBlocking() }
+    }
+
+    private func downBlocking() throws {
         guard let record = record() else { throw SandboxError.notRunning(directory) }
-        try await Processes.offPool {
-            for node in record.nodes {
-                guard let pid = node.pid else { continue }
-                let children = Processes.descendants(of: pid)
-                Processes.stop(pid: pid, grace: .seconds(3))
-                for child in children { Processes.stop(pid: child, grace: .milliseconds(500)) }
-            }
+        for node in record.nodes {
+            guard let pid = node.pid else { continue }
+            let children = Processes.descendants(of: pid)
+            Processes.stop(pid: pid, grace: .seconds(3))
+            for child in children { Processes.stop(pid: child, grace: .milliseconds(500)) }
         }
         try? FileManager.default.removeItem(atPath: directory)
         MountPoints.unregister(directory)
@@ -245,6 +248,10 @@ public struct Sandbox: Sendable {
 
     /// Injects a fault into one node (or, for partition, the whole cluster).
     public func breakNode(_ name: String, fault: String) async throws {
+        try await Processes.offPool { [self] in try breakNodeBlocking(name, fault: fault) }
+    }
+
+    private func breakNodeBlocking(_ name: String, fault: String) throws {
         guard var record = record() else { throw SandboxError.notRunning(directory) }
         guard let recordIndex = record.nodes.firstIndex(where: { $0.name == name }) else { throw SandboxError.unknownNode(name) }
         var stopNodes: [String] = []
@@ -296,11 +303,9 @@ public struct Sandbox: Sendable {
         }
         for node in stopNodes {
             guard let entry = record.nodes.firstIndex(where: { $0.name == node }), let pid = record.nodes[entry].pid else { continue }
-            try await Processes.offPool {
-                let children = Processes.descendants(of: pid)
-                Processes.stop(pid: pid)
-                for child in children { Processes.stop(pid: child, grace: .milliseconds(300)) }
-            }
+            let children = Processes.descendants(of: pid)
+            Processes.stop(pid: pid)
+            for child in children { Processes.stop(pid: child, grace: .milliseconds(300)) }
             record.nodes[entry].pid = nil
         }
         _ = recordIndex
@@ -320,6 +325,10 @@ public struct Sandbox: Sendable {
     /// `fresh`, the node comes back as a newly installed machine: chef-backend installed at the cluster's
     /// version, no configuration, no data, not a member (for replace and quorum-loss runbooks).
     public func heal(_ name: String, fresh: Bool = false) async throws {
+        try await Processes.offPool { [self] in try healBlocking(name, fresh: fresh) }
+    }
+
+    private func healBlocking(_ name: String, fresh: Bool) throws {
         guard var record = record() else { throw SandboxError.notRunning(directory) }
         guard let entry = record.nodes.firstIndex(where: { $0.name == name }) else { throw SandboxError.unknownNode(name) }
         let node: SimulatedNode = try store.update { cluster, now in
@@ -354,7 +363,7 @@ public struct Sandbox: Sendable {
             return cluster.nodes[index]
         }
         if record.nodes[entry].pid.map({ !Processes.isAlive($0) }) ?? true {
-            record.nodes[entry].pid = try await startServer(node)
+            record.nodes[entry].pid = try startServer(node)
             try save(record)
         }
     }
