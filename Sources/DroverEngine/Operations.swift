@@ -322,7 +322,7 @@ public enum Operations {
         if journal.path.isEmpty { journal.path = state.runDirectory(cluster: inventory.cluster, runID: runID) + "/journal.json" }
         let recorder: RunRecorder
         do {
-            recorder = try RunRecorder(journal: journal, redactor: redactor)
+            recorder = try await RunRecorder(journal: journal, redactor: redactor)
         } catch {
             Output.stderr("drover: \(error.localizedDescription)\n")
             await ClusterLock.release(connection, runID: runID)
@@ -341,12 +341,14 @@ public enum Operations {
         interrupts.stop()
         await ClusterLock.release(connection, runID: runID)
         if let junit = request.junit {
+            let report = JUnitReport.xml(recorder.current, playbook: playbook)
             do {
-                try JUnitReport.xml(recorder.current, playbook: playbook).write(toFile: junit, atomically: true, encoding: .utf8)
+                try await BlockingWork.run { try report.write(toFile: junit, atomically: true, encoding: .utf8) }
             } catch {
                 Output.stderr("drover: cannot write the JUnit report \(junit): \(error.localizedDescription)\n")
             }
         }
+        await recorder.flush()
         return outcome.exitStatus
     }
 

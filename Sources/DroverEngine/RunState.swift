@@ -204,32 +204,54 @@ public enum RunStateError: LocalizedError {
 
 /// Records a run: its journal after every step, every command with its output (redacted) in the
 /// transcript, and every event in events.jsonl.
+///
+/// Every write happens in order on one serial dispatch queue, never on Swift's cooperative pool (a
+/// journal save fsyncs). Journal updates are awaited, so each is durable before the run goes on;
+/// transcript and event lines are queued, and ``flush()`` waits for them.
 public final class RunRecorder: @unchecked Sendable {
     private let lock = NSLock()
     private var journal: Journal
+    private let writer = DispatchQueue(label: "drover.run-recorder")
     public let redactor: Redactor
 
-    public init(journal: Journal, redactor: Redactor) throws {
+    /// Starts recording: the journal is written before this returns.
+    public init(journal: Journal, redactor: Redactor) async throws {
         self.journal = journal
         self.redactor = redactor
-        try journal.save()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            writer.async { continuation.resume(with: Result { try journal.save() }) }
+        }
     }
 
     public var current: Journal { lock.withLock { journal } }
 
-    func update(_ body: (inout Journal) -> Void) {
-        lock.withLock {
-            body(&journal)
-            try? journal.save()
+    /// Changes the journal and returns once the change is on disk.
+    func update(_ body: (inout Journal) -> Void) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.withLock {
+                body(&journal)
+                let snapshot = journal
+                writer.async {
+                    try? snapshot.save()
+                    continuation.resume()
+                }
+            }
         }
     }
 
-    func stepStarted(index: Int, step: String, node: String) {
-        update { $0.steps.append(Journal.Step(index: index, step: step, node: node, status: .started, started: Date())) }
+    /// Returns once every queued transcript and event line is written.
+    public func flush() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            writer.async { continuation.resume() }
+        }
     }
 
-    func stepFinished(step: String, node: String, status: Journal.Step.Status, reason: String?) {
-        update { journal in
+    func stepStarted(index: Int, step: String, node: String) async {
+        await update { $0.steps.append(Journal.Step(index: index, step: step, node: node, status: .started, started: Date())) }
+    }
+
+    func stepFinished(step: String, node: String, status: Journal.Step.Status, reason: String?) async {
+        await update { journal in
             guard let position = journal.steps.lastIndex(where: { $0.step == step && $0.node == node }) else { return }
             journal.steps[position].status = status
             journal.steps[position].finished = Date()
@@ -237,12 +259,12 @@ public final class RunRecorder: @unchecked Sendable {
         }
     }
 
-    func failoverSet(_ state: String, step: String) {
-        update { $0.failover = state; $0.failoverStep = step }
+    func failoverSet(_ state: String, step: String) async {
+        await update { $0.failover = state; $0.failoverStep = step }
     }
 
-    func finished(status: Journal.Status, exitCode: Int32, summary: String) {
-        update {
+    func finished(status: Journal.Status, exitCode: Int32, summary: String) async {
+        await update {
             $0.status = status
             $0.exitCode = exitCode
             $0.finished = Date()
@@ -259,12 +281,14 @@ public final class RunRecorder: @unchecked Sendable {
             "exit_status": exitStatus.map { .int(Int($0)) } ?? .null, "exit_signal": .optional(signal),
             "stdout": .string(redactor.redact(stdout)), "stderr": .string(redactor.redact(stderr)), "error": .optional(error.map(redactor.redact)),
         ])
-        DurableFile.append(record.serialized, to: current.transcriptPath)
+        let path = current.transcriptPath
+        writer.async { DurableFile.append(record.serialized, to: path) }
     }
 
     func event(_ event: Event) {
         guard JSONLinesReporter.documented.contains(event.name) else { return }
-        DurableFile.append(redactor.redact(event.jsonLine), to: current.eventsPath)
+        let line = redactor.redact(event.jsonLine), path = current.eventsPath
+        writer.async { DurableFile.append(line, to: path) }
     }
 }
 

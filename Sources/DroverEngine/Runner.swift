@@ -198,7 +198,7 @@ public final class Runner: @unchecked Sendable {
         reporter.emit(Event("run_finished", ["outcome": .string(outcome), "exit_code": .int(Int(status.rawValue)), "summary": .string(summary),
                                              "duration_s": .double(Date().timeIntervalSince(started))]))
         let journalStatus: Journal.Status = outcome == "succeeded" ? .succeeded : (outcome == "interrupted" ? .interrupted : .failed)
-        recorder?.finished(status: journalStatus, exitCode: status.rawValue, summary: summary)
+        await recorder?.finished(status: journalStatus, exitCode: status.rawValue, summary: summary)
         return Outcome(exitStatus: status, summary: summary)
     }
 
@@ -234,12 +234,12 @@ public final class Runner: @unchecked Sendable {
         }
         reporter.emit(Event("step_started", ["index": .int(index), "step": .string(step.name), "node": .string(node),
                                              "description": .string(step.description)]))
-        recorder?.stepStarted(index: index, step: step.name, node: node)
+        await recorder?.stepStarted(index: index, step: step.name, node: node)
         if !pinned, step.skipIf == .atTargetVersion, let package = inventory.package, observation.node(node)?.installedVersion == package.version,
            observation.role(of: node) != nil {
             reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node),
                                                   "outcome": "skipped", "reason": .string("already at \(package.version)"), "duration_s": .double(0)]))
-            recorder?.stepFinished(step: step.name, node: node, status: .skipped, reason: "already at \(package.version)")
+            await recorder?.stepFinished(step: step.name, node: node, status: .skipped, reason: "already at \(package.version)")
             return
         }
         let leaderAtStart = observation.leader
@@ -267,18 +267,18 @@ public final class Runner: @unchecked Sendable {
         } catch let failure as StepFailure {
             reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "failed",
                                                   "reason": .string(failure.what), "duration_s": .double(Date().timeIntervalSince(stepStarted))]))
-            recorder?.stepFinished(step: step.name, node: node, status: .failed, reason: failure.what)
+            await recorder?.stepFinished(step: step.name, node: node, status: .failed, reason: failure.what)
             throw failure
         } catch {
             interruptedAt = (step.name, node)
             reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "interrupted",
                                                   "reason": "aborted by a second interrupt", "duration_s": .double(Date().timeIntervalSince(stepStarted))]))
-            recorder?.stepFinished(step: step.name, node: node, status: .interrupted, reason: "aborted by a second interrupt")
+            await recorder?.stepFinished(step: step.name, node: node, status: .interrupted, reason: "aborted by a second interrupt")
             throw error
         }
         reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "succeeded",
                                               "duration_s": .double(Date().timeIntervalSince(stepStarted))]))
-        recorder?.stepFinished(step: step.name, node: node, status: .succeeded, reason: nil)
+        await recorder?.stepFinished(step: step.name, node: node, status: .succeeded, reason: nil)
     }
 
     /// Checks a step's conditions on the live cluster; a failed one refuses the step before it changes anything.
@@ -344,7 +344,7 @@ public final class Runner: @unchecked Sendable {
         }
         for state in ["off", "on"] where command.contains("set-cluster-failover \(state)") {
             failover = (state, step.name)
-            recorder?.failoverSet(state, step: step.name)
+            await recorder?.failoverSet(state, step: step.name)
         }
     }
 

@@ -88,7 +88,7 @@ public enum Processes {
     ///   it with the end of its stderr, so a hang fails fast and says what it waited for.
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           input: String? = nil, timeout: Duration = .seconds(300)) throws -> Output {
+                           input: String? = nil, timeout: Duration = .seconds(150)) throws -> Output {
         let directory = try temporaryDirectory("run")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let inPath = directory + "/stdin"

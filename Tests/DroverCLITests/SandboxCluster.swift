@@ -35,7 +35,10 @@ struct SandboxCluster: Sendable {
         let base = try temporaryDirectory("e2e")
         let directory = base + "/sandbox"
         let sandbox = Sandbox(directory: directory)
-        var options = Sandbox.UpOptions(simulatorPath: DroverBinary.builtProduct("chef-backend-sim"))
+        // DROVER_SIMULATOR: another build of the simulator (make sanitize uses the plain one: it is a
+        // fixture, and a sanitized simulator started for every remote command only slows the runs down).
+        let simulator = ProcessInfo.processInfo.environment["DROVER_SIMULATOR"].flatMap { $0.isEmpty ? nil : $0 }
+        var options = Sandbox.UpOptions(simulatorPath: simulator ?? DroverBinary.builtProduct("chef-backend-sim"))
         options.delayScale = scale
         _ = try await sandbox.up(options)
         try await Processes.offPool {

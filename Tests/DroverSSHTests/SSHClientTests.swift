@@ -289,14 +289,20 @@ struct SSHClientTests {
 
     @Test func streamsLinesAsTheyArrive() async throws {
         try await withSSHServer { server in
+            // The command goes on only once the client has received its first line (the handler creates the
+            // flag file): without streaming it could never see the flag. No timing is assumed.
+            let flag = try temporaryDirectory("stream") + "/first-line-seen"
             let recorder = LineRecorder()
+            let handler = recorder.handler
             let client = try await connect(server)
-            let result = try await client.run("echo one; sleep 1; echo two >&2; sleep 1; printf three", onOutput: recorder.handler)
-            let finished = ContinuousClock.now
-            let lines = recorder.lines
-            #expect(lines.map(\.0) == [OutputLine(stream: .stdout, text: "one"), OutputLine(stream: .stderr, text: "two"),
-                                       OutputLine(stream: .stdout, text: "three")])
-            #expect(finished - lines[0].1 > .milliseconds(1500), "the first line arrived while the command still ran")
+            let command = "echo one; i=0; while [ ! -e \(flag) ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
+                + "[ -e \(flag) ] && echo two >&2; printf three"
+            let result = try await client.run(command, timeout: .seconds(60)) { line in
+                if line.text == "one" { FileManager.default.createFile(atPath: flag, contents: nil) }
+                handler(line)
+            }
+            #expect(recorder.lines.map(\.0) == [OutputLine(stream: .stdout, text: "one"), OutputLine(stream: .stderr, text: "two"),
+                                                OutputLine(stream: .stdout, text: "three")], "the first line arrived while the command ran")
             #expect(result.stdoutText == "one\nthree")
         }
     }

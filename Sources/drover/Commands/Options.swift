@@ -71,7 +71,7 @@ struct PlaybookOptions: ParsableArguments {
 
 /// `--state-dir`: where journals and transcripts live.
 struct StateOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Where runs are recorded (default: $XDG_STATE_HOME/drover or ~/.local/state/drover).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Where runs are recorded (default: $XDG_STATE_HOME/drover, else $HOME/.local/state/drover).", valueName: "dir"))
     var stateDir: String?
 }
 
