@@ -1,19 +1,19 @@
 import DroverReporting
 import Foundation
+import Synchronization
 
-/// Counted by the signal handler itself (async-signal-safe: an increment and a write), so a run sees an
-/// interrupt at its next step boundary however busy the machine is.
-nonisolated(unsafe) private let interruptCounter: UnsafeMutablePointer<sig_atomic_t> = {
-    let pointer = UnsafeMutablePointer<sig_atomic_t>.allocate(capacity: 1)
-    pointer.initialize(to: 0)
-    return pointer
-}()
-nonisolated(unsafe) private var interruptPipeWrite: Int32 = -1
+/// Interrupts counted by the signal handler itself (a lock-free atomic increment and a write, both
+/// async-signal-safe), so a run sees an interrupt at its next step boundary however busy the machine is.
+/// Atomics, not a `sig_atomic_t`: the handler runs on whichever thread takes the signal, and the count is
+/// read by the run on another.
+private let interruptCount = Atomic<Int>(0)
+/// The write end of the pipe that wakes the monitor's thread; -1 while no monitor runs.
+private let interruptPipeWrite = Atomic<Int32>(-1)
 
 private let interruptHandler: @convention(c) (Int32) -> Void = { _ in
-    interruptCounter.pointee &+= 1
+    interruptCount.wrappingAdd(1, ordering: .sequentiallyConsistent)
     var byte: UInt8 = 1
-    _ = write(interruptPipeWrite, &byte, 1)
+    _ = write(interruptPipeWrite.load(ordering: .sequentiallyConsistent), &byte, 1)
 }
 
 /// SIGINT and SIGTERM during a run: the first asks the run to stop after the step in flight and its
@@ -25,7 +25,7 @@ public final class InterruptMonitor: @unchecked Sendable {
     public init() {}
 
     /// True once a first interrupt arrived.
-    public var stopRequested: Bool { interruptCounter.pointee > 0 }
+    public var stopRequested: Bool { interruptCount.load(ordering: .sequentiallyConsistent) > 0 }
 
     /// Installs the handler. `onFirst` runs at the first interrupt, `onAbort` at the second; both on the
     /// monitor's own thread.
@@ -33,8 +33,8 @@ public final class InterruptMonitor: @unchecked Sendable {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { return }
         readFD = fds[0]
-        interruptPipeWrite = fds[1]
-        interruptCounter.pointee = 0
+        interruptPipeWrite.store(fds[1], ordering: .sequentiallyConsistent)
+        interruptCount.store(0, ordering: .sequentiallyConsistent)
         for signalNumber in [SIGINT, SIGTERM] { signal(signalNumber, interruptHandler) }
         let readFD = self.readFD
         Thread.detachNewThread {
@@ -59,6 +59,6 @@ public final class InterruptMonitor: @unchecked Sendable {
         stopped = true
         for signalNumber in [SIGINT, SIGTERM] { signal(signalNumber, SIG_DFL) }
         var zero: UInt8 = 0
-        _ = write(interruptPipeWrite, &zero, 1)
+        _ = write(interruptPipeWrite.load(ordering: .sequentiallyConsistent), &zero, 1)
     }
 }

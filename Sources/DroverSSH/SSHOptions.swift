@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Where to connect: a host name, IPv4 or IPv6 address, and a port.
 public struct SSHEndpoint: Sendable, Hashable, CustomStringConvertible {
@@ -140,7 +139,7 @@ extension PassphraseSource {
 
 /// Asks for passphrases on the controlling terminal, echo off; serialised, cached per key.
 final class TerminalPrompt: Sendable {
-    private let answers = Mutex<[String: String]>([:])
+    private let answers = Locked<[String: String]>([:])
 
     func passphrase(for keyPath: String) -> String? {
         answers.withLock { answers in

@@ -12,7 +12,7 @@ final class SessionThread: Sendable {
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let signal = DispatchSemaphore(value: 0)
     private let closedError: SSHError
 
@@ -100,7 +100,7 @@ final class CancelFlag: Sendable {
 
 /// A self-pipe the poll loop watches, so cancellation interrupts a wait at once.
 final class WakePipe: Sendable {
-    private let fds: Mutex<(read: Int32, write: Int32)>
+    private let fds: Locked<(read: Int32, write: Int32)>
 
     init() {
         var pair: [Int32] = [-1, -1]
@@ -110,7 +110,7 @@ final class WakePipe: Sendable {
                 _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             }
         }
-        fds = Mutex((pair[0], pair[1]))
+        fds = Locked((pair[0], pair[1]))
     }
 
     var readDescriptor: Int32 { fds.withLock { $0.read } }

@@ -1,10 +1,10 @@
+import DroverSSH
 import Foundation
-import Synchronization
 
 /// Hands out loopback addresses (127.0.x.y) not used by anything else in this process, and checks that
 /// nothing else on the machine listens there.
 public enum LoopbackAddresses {
-    private static let counter = Mutex<Int>(Int(getpid() % 200) * 256)
+    private static let counter = Locked<Int>(Int(getpid() % 200) * 256)
 
     /// The next free loopback address on which `port` can be bound.
     public static func next(port: Int) -> String {

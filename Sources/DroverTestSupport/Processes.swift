@@ -1,12 +1,11 @@
 import DroverSSH
 import Foundation
-import Synchronization
 
 /// A child process started with `posix_spawn`, reaped by pid (never through Foundation's `Process`,
 /// whose exit monitoring can hang when many children start and stop at once).
 public final class ChildProcess: Sendable {
     public let pid: pid_t
-    private let exitStatus = Mutex<Int32?>(nil)
+    private let exitStatus = Locked<Int32?>(nil)
 
     init(pid: pid_t) { self.pid = pid }
 
@@ -188,7 +187,7 @@ public enum Processes {
         return result
     }
 
-    private static let registry = Mutex<Set<pid_t>>([])
+    private static let registry = Locked<Set<pid_t>>([])
     private static let installExitHook: Void = {
         atexit {
             let pids = Processes.registry.withLock { $0 }

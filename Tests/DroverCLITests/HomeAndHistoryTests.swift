@@ -83,9 +83,7 @@ struct HomeAndHistoryTests {
             #expect(planned.status == 0, "\(planned.stderr)")
             let text = try await Processes.offPool { try String(contentsOfFile: plan, encoding: .utf8) }
             #expect(text.contains(#""failover":"unknown""#), "the plan does not take A's failover flag for B's")
-            let applied = try await second.drover(["apply", plan, "--yes"], environment: environment)
-            #expect(applied.status == 0, "\(applied.stdout)\n\(applied.stderr)")
-            try await expectUpgradedSafely(second)
+            #expect(planned.stderr.contains("ignoring 1 recorded run"))
         }
     }
 

@@ -1,13 +1,12 @@
 @testable import DroverSSH
 import Foundation
-import Synchronization
 import Testing
 
 @Suite("session threads")
 struct SessionThreadTests {
     @Test func finishAndWaitRunsQueuedJobsThenStopsTheThread() async {
         let thread = SessionThread(name: "test", closedError: .closed(host: "h", port: 22))
-        let ran = Mutex<[Int]>([])
+        let ran = Locked<[Int]>([])
         for index in 1...3 {
             thread.submit {
                 usleep(20_000)
