@@ -264,6 +264,13 @@ final class SessionCore: @unchecked Sendable {
                 return false
             }
         }
+        // libssh2 1.10 decrypts an encrypted key (bcrypt_pbkdf, CPU-bound and slow) inside this blocking
+        // call, and its timeout counts from the call's start: on a busy machine that local work alone used
+        // the time meant for the server. Allow for it, then restore the session timeout.
+        if info.encrypted {
+            libssh2_session_set_timeout(session, Int(options.sessionTimeout.milliseconds) + Self.keyDerivationAllowanceMilliseconds)
+        }
+        defer { if info.encrypted { libssh2_session_set_timeout(session, Int(options.sessionTimeout.milliseconds)) } }
         let rc = options.user.withCString { name in
             path.withCString { keyPath in
                 withOptionalCString(passphrase) { secret in
@@ -282,6 +289,9 @@ final class SessionCore: @unchecked Sendable {
         }
         return false
     }
+
+    /// Extra time an authentication with an encrypted key file may take, for decrypting the key locally.
+    static let keyDerivationAllowanceMilliseconds = 120_000
 
     private func publicKeyFailure(_ rc: Int32, isRSA: Bool) -> String {
         if rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED || rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED {

@@ -9,9 +9,6 @@ public enum DroverBinary {
         return builtProduct("drover")
     }
 
-    /// True when the tests run the release binary users install (`make test`).
-    public static var isShippedBuild: Bool { ProcessInfo.processInfo.environment["DROVER_BIN"].map { !$0.isEmpty } ?? false }
-
     /// Path of a built executable product beside the test bundle.
     public static func builtProduct(_ name: String) -> String {
         let candidates = [
