@@ -117,7 +117,6 @@ extension Operations {
         await connection.close()
         let readable = observation.nodes.contains { $0.unreachable == nil && ($0.members != nil || $0.status != nil) }
         let history = StateDirectory(stateDirectory).history(cluster: inventory.cluster, observation: observation)
-        if let note = history.note { Output.stderr(note) }
         let lastRun = history.journals.first
         let situations = Diagnosis.situations(observation, inventory: inventory, inventoryPath: inventoryPath, lastRun: lastRun)
         let status: ExitStatus = !readable ? .refused : (situations.isEmpty ? .success : .failedAfterChanges)

@@ -62,8 +62,7 @@ public enum Operations {
         Output.stdout(redactor.redact(json ? plan.json.serialized + "\n" : plan.text))
         if let out, let observation {
             let history = StateDirectory(stateDirectory).history(cluster: inventory.cluster, observation: observation)
-            if let note = history.note { Output.stderr(note) }
-            let failover = history.journals.first?.failover
+                let failover = history.journals.first?.failover
             let saved = SavedPlan(playbook: playbook.name, playbookSource: playbook.source, playbookDigest: playbook.digest,
                                   parameters: parameters, inventoryFile: (inventoryPath as NSString).standardizingPath,
                                   inventoryDigest: inventory.digest, cluster: inventory.cluster, created: Date(),
@@ -110,7 +109,6 @@ public enum Operations {
         let connection = await ClusterConnection.connect(inventory, logger: logger)
         let observation = await Discovery.observe(connection, full: true, checksum: true)
         let history = StateDirectory(stateDirectory).history(cluster: inventory.cluster, observation: observation)
-        if let note = history.note { Output.stderr(note) }
         let failover = history.journals.first?.failover
         let changes = SavedPlan.differences(saved.fingerprint, SavedPlan.fingerprint(observation, inventory: inventory, failover: failover))
         guard changes.isEmpty else {
@@ -201,7 +199,6 @@ public enum Operations {
         // Which cluster a journal belongs to is told by its nodes' GUIDs: read them before choosing.
         let connection = await ClusterConnection.connect(inventory, logger: logger)
         let history = state.history(cluster: inventory.cluster, observation: await Discovery.observe(connection, full: false))
-        if let note = history.note { Output.stderr(note) }
         let status = await resume(request, inventory: inventory, history: history, connection: connection)
         await connection.close()
         return status

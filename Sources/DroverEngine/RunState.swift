@@ -29,9 +29,12 @@ public struct StateDirectory: Sendable {
         return runs.sorted(by: >).compactMap { Journal.load(path: directory + "/" + $0 + "/journal.json") }
     }
 
-    /// The cluster's journals, split into those recorded against the live cluster's nodes and the rest.
+    /// The cluster's journals, split into those recorded against the live cluster's nodes and the rest;
+    /// says on stderr which it ignored.
     public func history(cluster: String, observation: ClusterObservation) -> ClusterHistory {
-        ClusterHistory(journals(cluster: cluster), liveGUIDs: observation.guids)
+        let history = ClusterHistory(journals(cluster: cluster), liveGUIDs: observation.guids)
+        if let note = history.note { Output.stderr(note) }
+        return history
     }
 
     /// Every journal of every cluster, newest first.
