@@ -46,12 +46,37 @@ public struct Inventory: Sendable {
     public struct Timeouts: Sendable {
         public var rejoin: Duration = .seconds(900)
         public var failover: Duration = .seconds(300)
+        /// drbd-pair: how long a keepalived failover (or a promotion) may take.
+        public var transition: Duration = .seconds(300)
+        /// drbd-pair: how long a DRBD resync may take.
+        public var sync: Duration = .seconds(6 * 3600)
         public var pollInterval: Duration = .seconds(2)
         public var stablePolls = 2
     }
 
+    /// What kind of high-availability backend the inventory describes.
+    public enum Topology: String, Sendable, CaseIterable {
+        /// A Chef Backend cluster: three nodes, etcd, leaderl, PostgreSQL, Elasticsearch.
+        case chefBackend = "chef-backend"
+        /// The legacy pair: two backends, DRBD block replication and keepalived moving a virtual IP.
+        case drbdPair = "drbd-pair"
+    }
+
+    /// The DRBD pair's settings (`drbd:`; only with `topology: drbd-pair`).
+    public struct DRBD: Sendable, Equatable {
+        /// The DRBD resource replicating `/var/opt/opscode/drbd/data`.
+        public var resource = "pc0"
+        /// The server's control command: `chef-server-ctl`, or `private-chef-ctl` on Enterprise Chef 11.
+        public var ctl = "chef-server-ctl"
+
+        public static let controls = ["chef-server-ctl", "private-chef-ctl"]
+    }
+
     public var file: String
     public var cluster: String
+    public var topology: Topology = .chefBackend
+    /// The pair's DRBD resource and control command (defaults when the inventory has no `drbd:`).
+    public var drbd = DRBD()
     public var ssh: SSH
     public var package: Package?
     public var backends: [Backend]
@@ -73,10 +98,35 @@ public struct Inventory: Sendable {
     /// Parses inventory text as if read from `file`.
     public static func parse(_ text: String, file: String) throws -> Inventory {
         let root = try StrictYAML.load(text, file: file)
-        try root.rejectUnknownKeys(["cluster", "ssh", "package", "backends", "frontends", "timeouts"])
+        try root.rejectUnknownKeys(["cluster", "topology", "drbd", "ssh", "package", "backends", "frontends", "timeouts"])
         let cluster = try root.requiredString("cluster")
         guard cluster.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
             throw root.error("cluster", "'\(cluster)' is not a usable cluster name; use letters, digits, '.', '_' and '-'")
+        }
+        var topology = Topology.chefBackend
+        if let text = try root.string("topology") {
+            guard let known = Topology(rawValue: text) else {
+                throw root.error("topology", "'\(text)' is not a topology; use \(Topology.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            topology = known
+        }
+        var drbd = DRBD()
+        if let section = try root.mapping("drbd") {
+            guard topology == .drbdPair else {
+                throw root.error("drbd", "a drbd: block belongs to a DRBD pair; add `topology: drbd-pair`, or remove drbd: from this chef-backend inventory")
+            }
+            try section.rejectUnknownKeys(["resource", "ctl"])
+            drbd.resource = try section.string("resource") ?? drbd.resource
+            guard drbd.resource.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
+                throw section.error("resource", "'\(drbd.resource)' is not a DRBD resource name (letters, digits, '.', '_', '-'); the Chef pair's is pc0")
+            }
+            drbd.ctl = try section.string("ctl") ?? drbd.ctl
+            guard DRBD.controls.contains(drbd.ctl) else {
+                throw section.error("ctl", "'\(drbd.ctl)' is not a control command; use chef-server-ctl or private-chef-ctl (Enterprise Chef 11)")
+            }
+        }
+        if topology == .drbdPair, try root.mapping("package") != nil {
+            throw root.error("package", "a drbd-pair inventory takes no package: Drover does not upgrade the DRBD pair; remove package:")
         }
 
         var ssh = SSH()
@@ -144,6 +194,9 @@ public struct Inventory: Sendable {
             }
             backends.append(backend)
         }
+        if topology == .drbdPair, backends.count != 2 {
+            throw root.error("backends", "a drbd-pair has exactly two backends (the DRBD primary and secondary); this inventory lists \(backends.count); list the two nodes of the pair")
+        }
 
         var frontends: [Frontend] = []
         for entry in try root.mappingList("frontends") ?? [] {
@@ -157,17 +210,25 @@ public struct Inventory: Sendable {
 
         var timeouts = Timeouts()
         if let section = try root.mapping("timeouts") {
-            try section.rejectUnknownKeys(["rejoin", "failover", "poll_interval", "stable_polls"])
+            // Each topology's own waits: rejoin and failover for the cluster, transition and sync for the pair.
+            let own = topology == .drbdPair ? ["transition", "sync"] : ["rejoin", "failover"]
+            let other = topology == .drbdPair ? ["rejoin", "failover"] : ["transition", "sync"]
+            for key in other where section.has(key) {
+                throw section.error(key, "\(key) is a timeout of \(topology == .drbdPair ? "chef-backend clusters" : "drbd-pair inventories"); a \(topology.rawValue) inventory takes \(own.joined(separator: ", ")), poll_interval, stable_polls")
+            }
+            try section.rejectUnknownKeys(own + ["poll_interval", "stable_polls"])
             timeouts.rejoin = try section.duration("rejoin") ?? timeouts.rejoin
             timeouts.failover = try section.duration("failover") ?? timeouts.failover
+            timeouts.transition = try section.duration("transition") ?? timeouts.transition
+            timeouts.sync = try section.duration("sync") ?? timeouts.sync
             timeouts.pollInterval = try section.duration("poll_interval") ?? timeouts.pollInterval
             if let polls = try section.int("stable_polls") {
                 guard polls >= 1 else { throw section.error("stable_polls", "must be at least 1") }
                 timeouts.stablePolls = polls
             }
         }
-        return Inventory(file: file, cluster: cluster, ssh: ssh, package: package, backends: backends, frontends: frontends,
-                         timeouts: timeouts, digest: Digest.sha256Hex(Data(text.utf8)))
+        return Inventory(file: file, cluster: cluster, topology: topology, drbd: drbd, ssh: ssh, package: package, backends: backends,
+                         frontends: frontends, timeouts: timeouts, digest: Digest.sha256Hex(Data(text.utf8)))
     }
 
     private static func port(_ section: StrictYAML, _ key: String) throws -> Int? {

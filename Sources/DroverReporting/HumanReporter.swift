@@ -49,7 +49,8 @@ public final class HumanReporter: Reporter {
             return "\(at)   waiting for \(text(event["predicate"]))\(event["node"].map { " on \(text($0))" } ?? ""): \(text(event["pending"]))\n"
         case "wait_finished":
             let ok = event["ok"] == .bool(true)
-            return "\(at)   \(ok ? green : red)\(text(event["predicate"])) \(ok ? "holds" : "did not hold") after \(text(event["duration_s"]))s\(reset)\n"
+            let detail = text(event["detail"])
+            return "\(at)   \(ok ? green : red)\(text(event["predicate"])) \(ok ? "holds" : "did not hold") after \(text(event["duration_s"]))s\(detail.isEmpty ? "" : " (\(detail))")\(reset)\n"
         case "step_finished":
             let outcome = text(event["outcome"])
             let colour = outcome == "failed" ? red : green

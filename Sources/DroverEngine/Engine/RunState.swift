@@ -31,8 +31,8 @@ public struct StateDirectory: Sendable {
 
     /// The cluster's journals, split into those recorded against the live cluster's nodes and the rest;
     /// says on stderr which it ignored.
-    public func history(cluster: String, observation: ClusterObservation) -> ClusterHistory {
-        let history = ClusterHistory(journals(cluster: cluster), liveGUIDs: observation.guids)
+    public func history(cluster: String, identities: [String: String]) -> ClusterHistory {
+        let history = ClusterHistory(journals(cluster: cluster), liveGUIDs: identities)
         if let note = history.note { Output.stderr(note) }
         return history
     }

@@ -16,10 +16,11 @@ public struct PlannedAction: Sendable, Equatable {
 }
 
 /// A playbook resolved against the discovered cluster.
-public struct Plan: Sendable {
+public struct Plan<T: Topology>: Sendable {
     public var playbook: Playbook
-    public var inventory: Inventory
-    public var observation: ClusterObservation?
+    public var topology: T
+    public var inventory: Inventory { topology.inventory }
+    public var observation: T.Observation?
     public var preflight: [PreflightCheck]
     public var actions: [PlannedAction]
 
@@ -27,63 +28,61 @@ public struct Plan: Sendable {
 
     /// Drover locks found on the nodes (plan takes none, but shows them).
     public var lockOwners: [LockOwner] {
-        observation?.nodes.compactMap { node in node.lockOwner.flatMap { LockOwner.parse($0, node: node.name) } } ?? []
+        observation?.lockOwnerTexts.compactMap { LockOwner.parse($0.text, node: $0.node) } ?? []
     }
+
+    /// Why there is nothing to do (every node already at the target version), or nil.
+    public var nothingToDoReason: String? { observation.flatMap { topology.nothingToDo(playbook, observation: $0) } }
 
     /// True when every node already runs the target version.
-    public var nothingToDo: Bool {
-        guard let package = inventory.package, let observation, playbook.steps.contains(where: { $0.skipIf == .atTargetVersion }) else { return false }
-        return observation.nodes.allSatisfy { $0.installedVersion == package.version }
-    }
+    public var nothingToDo: Bool { nothingToDoReason != nil }
 
     /// Builds the plan; `observation` nil plans from the inventory alone (leader unknown).
-    public static func make(playbook: Playbook, inventory: Inventory, observation: ClusterObservation?, bindings: Bindings = Bindings()) -> Plan {
-        let preflight = observation.map { Preflight.run(playbook.preflight ?? "basic", observation: $0, inventory: inventory) } ?? []
+    public static func make(playbook: Playbook, topology: T, observation: T.Observation?, bindings: Bindings = Bindings()) -> Plan {
+        let inventory = topology.inventory
+        let preflight = observation.map { topology.preflight(playbook.preflight ?? "basic", observation: $0) } ?? []
         var actions: [PlannedAction] = []
-        let leader = observation?.leader
-        let followers = observation?.followers.sorted() ?? []
+        let live = topology.liveValues(observation)
         for step in playbook.steps {
             let nodes: [String?]
-            switch step.target {
-            case .leader: nodes = [leader ?? (observation == nil ? "<leader>" : nil)]
-            case .any: nodes = [leader ?? observation?.nodes.first { $0.unreachable == nil }?.name ?? "<any node>"]
-            case .eachFollower: nodes = observation == nil ? ["<follower 1>", "<follower 2>"] : followers
-            case .all: nodes = inventory.backends.map(\.name)
-            case let .node(name): nodes = [Runner.renderText(name, node: nil, inventory: inventory, leader: leader, bindings: bindings)]
+            if case let .node(name) = step.target {
+                nodes = [Runner<T>.renderText(name, node: nil, inventory: inventory, live: live, bindings: bindings)]
+            } else {
+                nodes = topology.plannedNodes(for: step.target, observation: observation)
             }
             for node in nodes {
-                if step.skipIf == .atTargetVersion, let node, let package = inventory.package,
-                   observation?.node(node)?.installedVersion == package.version {
+                if let observation, let node, let reason = topology.skipReason(step, node: node, observation: observation) {
                     actions.append(PlannedAction(index: actions.count + 1, step: step.name, node: node, action: "skip",
-                                                 command: nil, waitsFor: "already at \(package.version)"))
+                                                 command: nil, waitsFor: reason))
                     continue
                 }
                 for action in step.actions {
-                    actions.append(describe(action, step: step, node: node, inventory: inventory, leader: leader, bindings: bindings, index: actions.count + 1))
+                    actions.append(describe(action, step: step, node: node, topology: topology, live: live, bindings: bindings, index: actions.count + 1))
                 }
             }
         }
-        return Plan(playbook: playbook, inventory: inventory, observation: observation, preflight: preflight, actions: actions)
+        return Plan(playbook: playbook, topology: topology, observation: observation, preflight: preflight, actions: actions)
     }
 
-    static func describe(_ action: Playbook.Action, step: Playbook.Step, node: String?, inventory: Inventory,
-                         leader: String?, bindings: Bindings, index: Int) -> PlannedAction {
+    static func describe(_ action: Playbook.Action, step: Playbook.Step, node: String?, topology: T,
+                         live: [String: String], bindings: Bindings, index: Int) -> PlannedAction {
+        let inventory = topology.inventory
         switch action {
         case let .run(template):
             return PlannedAction(index: index, step: step.name, node: node, action: "run",
-                                 command: Runner.render(template, node: node, inventory: inventory, leader: leader, bindings: bindings), waitsFor: nil)
+                                 command: Runner<T>.render(template, node: node, inventory: inventory, live: live, bindings: bindings), waitsFor: nil)
         case .install:
             return PlannedAction(index: index, step: step.name, node: node, action: "install",
-                                 command: inventory.package.map(Runner.installCommand) ?? "(no package in the inventory)", waitsFor: nil)
+                                 command: inventory.package.map(Runner<T>.installCommand) ?? "(no package in the inventory)", waitsFor: nil)
         case let .wait(predicate, timeout):
             return PlannedAction(index: index, step: step.name, node: node, action: "wait", command: nil,
-                                 waitsFor: "\(Runner.explain(predicate, node: node)) (within \(DurationText.format(Runner.duration(timeout, inventory))))")
+                                 waitsFor: "\(topology.explain(predicate, node: node)) (within \(DurationText.format(Runner<T>.duration(timeout, inventory))))")
         case let .confirm(message):
             return PlannedAction(index: index, step: step.name, node: node, action: "confirm", command: nil,
-                                 waitsFor: "operator confirmation: " + Runner.renderText(message, node: node, inventory: inventory, leader: leader, bindings: bindings))
+                                 waitsFor: "operator confirmation: " + Runner<T>.renderText(message, node: node, inventory: inventory, live: live, bindings: bindings))
         case let .manual(instruction):
             return PlannedAction(index: index, step: step.name, node: node, action: "manual", command: nil,
-                                 waitsFor: "operator action: " + Runner.renderText(instruction, node: node, inventory: inventory, leader: leader, bindings: bindings))
+                                 waitsFor: "operator action: " + Runner<T>.renderText(instruction, node: node, inventory: inventory, live: live, bindings: bindings))
         case let .check(name):
             return PlannedAction(index: index, step: step.name, node: nil, action: "check", command: nil,
                                  waitsFor: name == "frontends" ? (inventory.frontends.isEmpty ? "no frontends in the inventory" : "GET /_status on \(inventory.frontends.map(\.name).joined(separator: ", "))") : name)
@@ -92,8 +91,7 @@ public struct Plan: Sendable {
 
     /// The plan as one JSON object (`drover plan --format json`).
     public var json: JSONValue {
-        var discovered: [String: JSONValue] = ["leader": .optional(observation?.leader), "followers": .array((observation?.followers.sorted() ?? []).map { .string($0) })]
-        discovered["versions"] = .object((observation?.versions ?? [:]).mapValues { .string($0) })
+        let discovered = observation.map { topology.discovered($0).json } ?? .object([:])
         return .object([
             "playbook": .string(playbook.name),
             "cluster": .string(inventory.cluster),
@@ -103,7 +101,7 @@ public struct Plan: Sendable {
             "nothing_to_do": .bool(nothingToDo),
             "locks": .array(lockOwners.map { .object(["node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
                                                       "workstation": .string($0.workstation)]) }),
-            "discovered": .object(discovered),
+            "discovered": discovered,
             "preflight": .array(preflight.map { check in
                 .object(["check": .string(check.check), "node": .optional(check.node), "ok": .bool(check.ok), "detail": .string(check.detail),
                          "fix": .optional(check.fix)])
@@ -120,10 +118,7 @@ public struct Plan: Sendable {
         var lines: [String] = []
         lines.append("Plan: \(playbook.name) on cluster \(inventory.cluster)\(inventory.package.map { " to \($0.version)" } ?? "")")
         if let observation {
-            lines.append("Discovered: leader \(observation.leader ?? "none"); followers \(observation.followers.sorted().joined(separator: ", "))")
-            for node in observation.nodes {
-                lines.append("  \(node.name.padding(toLength: 8, withPad: " ", startingAt: 0)) \(node.host.padding(toLength: 16, withPad: " ", startingAt: 0)) \((observation.role(of: node.name) ?? (node.unreachable == nil ? "?" : "unreachable")).padding(toLength: 20, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")")
-            }
+            lines += topology.discovered(observation).lines
             for owner in lockOwners {
                 lines.append("Lock: \(owner.node) is locked by \(owner.description); a run would be refused (exit 3)")
             }
@@ -146,8 +141,8 @@ public struct Plan: Sendable {
             }
         }
         if observation != nil {
-            if nothingToDo {
-                lines.append("Nothing to do: every node already runs \(inventory.package?.version ?? "the target version").")
+            if let reason = nothingToDoReason {
+                lines.append("Nothing to do: \(reason).")
             } else {
                 lines.append(preflightPassed ? "Pre-flight passed: the run would start." : "Pre-flight failed: the run would be refused (exit 2).")
             }

@@ -7,32 +7,34 @@ import Foundation
 /// ```yaml
 /// name: upgrade
 /// description: What it does, for `drover playbooks`.
+/// topology: chef-backend        # or drbd-pair; default chef-backend. Decides the names below.
 /// preflight: upgrade            # which pre-flight checks must pass before any change
 /// steps:
 ///   - name: block-failover
 ///     description: What a person would do and why.
-///     target: leader            # any | leader | each-follower | all | node:NAME
+///     target: leader            # any | all | node:NAME | a role of the topology (leader, each-follower; primary, secondary)
 ///     skip_if: at-target-version
 ///     actions:
 ///       - run: chef-backend-ctl set-cluster-failover off   # values in {{...}} are shell-quoted
 ///       - install: package      # dpkg -i or yum install -y, by the package's format
-///       - wait: rejoined        # a predicate implemented in Swift
+///       - wait: rejoined        # a predicate the topology implements in Swift
 ///         timeout: rejoin       # an inventory timeout name, or a duration
 ///       - check: frontends
 /// ```
 /// A step may give `run:` directly instead of `actions:`.
 public struct Playbook: Sendable {
     public enum Target: Sendable, Equatable {
-        case any, leader, eachFollower, all
+        case any, all
         case node(String)
+        /// A role of the topology's vocabulary: `leader`, `each-follower`; `primary`, `secondary`.
+        case role(String)
 
         var label: String {
             switch self {
             case .any: return "any"
-            case .leader: return "leader"
-            case .eachFollower: return "each-follower"
             case .all: return "all"
             case let .node(name): return "node:\(name)"
+            case let .role(name): return name
             }
         }
     }
@@ -40,7 +42,8 @@ public struct Playbook: Sendable {
     public enum Action: Sendable, Equatable {
         case run(template: String)
         case install
-        case wait(predicate: WaitPredicate, timeout: TimeoutSpec)
+        /// Polls until the topology's predicate holds for `stable_polls` readings.
+        case wait(predicate: String, timeout: TimeoutSpec)
         case check(String)
         /// A destructive step's explanation; needs a typed `yes` on a terminal, or `--yes`.
         case confirm(String)
@@ -80,27 +83,10 @@ public struct Playbook: Sendable {
         public var flag: String?
     }
 
-    /// A condition checked on the live cluster right before a step runs.
-    public enum Requirement: String, Sendable, CaseIterable {
-        case leaderExists = "leader-exists"
-        case noLeader = "no-leader"
-        /// The step's node is not the leader.
-        case notLeader = "not-leader"
-        /// The step's node is a member of the cluster.
-        case member
-        case noStartPgsqlPresent = "no-start-pgsql-present"
-        case unsyncedPresent = "unsynced-present"
-        /// At most one member answers (quorum is lost).
-        case quorumLost = "quorum-lost"
-        /// `down:NODE`: the named node is unreachable or has its services stopped.
-        case down
-        /// The step's node is not a member (a fresh machine to join).
-        case notMember = "not-member"
-    }
-
-    /// A requirement and, for `down:NODE`, its node (a template).
+    /// A condition of the topology's vocabulary checked on the live state right before a step runs;
+    /// `argument` is the template after `:` (`down:NODE`).
     public struct Condition: Sendable {
-        public var requirement: Requirement
+        public var requirement: String
         public var argument: String?
     }
 
@@ -116,6 +102,8 @@ public struct Playbook: Sendable {
 
     public var name: String
     public var description: String
+    /// The kind of backend it operates; its inventory must have the same topology.
+    public var topology: Inventory.Topology = .chefBackend
     public var preflight: String?
     public var parameters: [Parameter] = []
     public var steps: [Step]
@@ -142,28 +130,10 @@ public struct Playbook: Sendable {
         }
     }
 
-    /// Predicates a `wait` can name.
-    public enum WaitPredicate: String, Sendable, CaseIterable {
-        /// The step's node is a follower again and the cluster's distributed status is healthy.
-        case rejoined
-        /// A different node than the step's node is leader.
-        case leaderMoved = "leader-moved"
-        /// Every node is healthy (green) and at the target version.
-        case healthyAtTarget = "healthy-at-target"
-        /// The step's node is the leader.
-        case leaderIs = "leader-is"
-        /// The step's node follows, fully synced, with no unsynced sentinel.
-        case synced
-        /// One leader, two followers, every service healthy (yellow Elasticsearch allowed).
-        case healthy
-    }
-
     /// Guards that skip a step already done.
     public enum Guard: String, Sendable, CaseIterable {
         case atTargetVersion = "at-target-version"
     }
-
-    static let timeoutNames = ["rejoin", "failover", "command"]
 
     /// Loads and validates a playbook file.
     public static func load(path: String) throws -> Playbook {
@@ -178,12 +148,20 @@ public struct Playbook: Sendable {
     /// Parses and validates a playbook's text; `file` is what errors name.
     public static func parse(_ text: String, file: String) throws -> Playbook {
         let root = try StrictYAML.load(text, file: file)
-        try root.rejectUnknownKeys(["name", "description", "preflight", "parameters", "steps"])
+        try root.rejectUnknownKeys(["name", "description", "topology", "preflight", "parameters", "steps"])
         let name = try root.requiredString("name")
         let description = try root.requiredString("description")
+        var topology = Inventory.Topology.chefBackend
+        if let text = try root.string("topology") {
+            guard let known = Inventory.Topology(rawValue: text) else {
+                throw root.error("topology", "unknown topology '\(text)'; known: \(Inventory.Topology.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            topology = known
+        }
+        let vocabulary = topology.vocabulary
         let preflight = try root.string("preflight")
-        if let preflight, !Preflight.sets.keys.contains(preflight) {
-            throw root.error("preflight", "unknown pre-flight set '\(preflight)'; known: \(Preflight.sets.keys.sorted().joined(separator: ", "))")
+        if let preflight, !topology.preflightSets.keys.contains(preflight) {
+            throw root.error("preflight", "unknown pre-flight set '\(preflight)' for \(topology.rawValue); known: \(topology.preflightSets.keys.sorted().joined(separator: ", "))")
         }
         var parameters: [Parameter] = []
         for entry in try root.mappingList("parameters") ?? [] {
@@ -207,11 +185,11 @@ public struct Playbook: Sendable {
             let target: Target
             switch targetText {
             case "any": target = .any
-            case "leader": target = .leader
-            case "each-follower": target = .eachFollower
             case "all": target = .all
             case let value where value.hasPrefix("node:") && value.count > 5: target = .node(String(value.dropFirst(5)))
-            default: throw entry.error("target", "'\(targetText)' is not a target; use any, leader, each-follower, all or node:NAME")
+            case let value where vocabulary.targets.contains(value): target = .role(value)
+            default:
+                throw entry.error("target", "'\(targetText)' is not a \(topology.rawValue) target; use any, all, node:NAME or \(vocabulary.targets.joined(separator: ", "))")
             }
             var skip: Guard?
             if let text = try entry.string("skip_if") {
@@ -223,10 +201,11 @@ public struct Playbook: Sendable {
             var requirements: [Condition] = []
             for text in try entry.stringList("require") ?? [] {
                 let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-                guard let requirement = Requirement(rawValue: parts[0]), (requirement == .down) == (parts.count == 2) else {
-                    throw entry.error("require", "unknown condition '\(text)'; known: \(Requirement.allCases.map { $0 == .down ? "down:NODE" : $0.rawValue }.joined(separator: ", "))")
+                let spelled = parts.count == 2 ? parts[0] + ":" : parts[0]
+                guard vocabulary.requirements.contains(spelled) else {
+                    throw entry.error("require", "unknown \(topology.rawValue) condition '\(text)'; known: \(vocabulary.requirements.map { $0.hasSuffix(":") ? $0 + "NODE" : $0 }.joined(separator: ", "))")
                 }
-                requirements.append(Condition(requirement: requirement, argument: parts.count == 2 ? parts[1] : nil))
+                requirements.append(Condition(requirement: parts[0], argument: parts.count == 2 ? parts[1] : nil))
             }
             var actions: [Action] = []
             if let command = try entry.string("run") { actions.append(.run(template: command)) }
@@ -235,13 +214,16 @@ public struct Playbook: Sendable {
                 if let command = try item.string("run") {
                     actions.append(.run(template: command))
                 } else if let what = try item.string("install") {
-                    guard what == "package" else { throw item.error("install", "only 'install: package' is supported") }
-                    actions.append(.install)
-                } else if let text = try item.string("wait") {
-                    guard let predicate = WaitPredicate(rawValue: text) else {
-                        throw item.error("wait", "unknown predicate '\(text)'; known: \(WaitPredicate.allCases.map(\.rawValue).joined(separator: ", "))")
+                    guard what == "package", vocabulary.installs else {
+                        throw item.error("install", vocabulary.installs ? "only 'install: package' is supported" : "\(topology.rawValue) playbooks install nothing")
                     }
-                    let timeoutText = try item.string("timeout") ?? "rejoin"
+                    actions.append(.install)
+                } else if let predicate = try item.string("wait") {
+                    guard vocabulary.waits.contains(predicate) else {
+                        throw item.error("wait", "unknown \(topology.rawValue) predicate '\(predicate)'; known: \(vocabulary.waits.joined(separator: ", "))")
+                    }
+                    let timeoutNames = vocabulary.timeouts + ["command"]
+                    let timeoutText = try item.string("timeout") ?? vocabulary.timeouts[0]
                     let timeout: TimeoutSpec
                     if timeoutNames.contains(timeoutText) {
                         timeout = .named(timeoutText)
@@ -256,23 +238,23 @@ public struct Playbook: Sendable {
                 } else if let instruction = try item.string("manual") {
                     actions.append(.manual(instruction))
                 } else if let check = try item.string("check") {
-                    guard check == "frontends" else { throw item.error("check", "unknown check '\(check)'; known: frontends") }
+                    guard check == "frontends", vocabulary.installs else { throw item.error("check", "unknown check '\(check)'; known: frontends (chef-backend)") }
                     actions.append(.check(check))
                 } else {
                     throw item.error(nil, "an action needs one of run, install, wait, check, confirm, manual")
                 }
             }
             guard !actions.isEmpty else { throw entry.error(nil, "step '\(stepName)' has no run or actions") }
-            try validateTemplates(actions, entry: entry, parameters: parameters)
+            try validateTemplates(actions, entry: entry, parameters: parameters, vocabulary: vocabulary)
             steps.append(Step(name: stepName, description: try entry.string("description") ?? stepName, target: target,
                               skipIf: skip, requirements: requirements, actions: actions, line: entry.line))
         }
-        return Playbook(name: name, description: description, preflight: preflight, parameters: parameters, steps: steps, file: file,
+        return Playbook(name: name, description: description, topology: topology, preflight: preflight, parameters: parameters, steps: steps, file: file,
                         digest: Digest.sha256Hex(Data(text.utf8)))
     }
 
-    static func validateTemplates(_ actions: [Action], entry: StrictYAML, parameters: [Parameter]) throws {
-        let known = Template.known.union(parameters.flatMap { ["params.\($0.name)", "params.\($0.name).host"] })
+    static func validateTemplates(_ actions: [Action], entry: StrictYAML, parameters: [Parameter], vocabulary: PlaybookVocabulary) throws {
+        let known = Template.known.union(vocabulary.placeholders).union(parameters.flatMap { ["params.\($0.name)", "params.\($0.name).host"] })
         let texts = actions.compactMap { action -> String? in
             switch action {
             case let .run(text), let .confirm(text), let .manual(text): return text
@@ -289,7 +271,7 @@ public struct Playbook: Sendable {
 
 /// Command templates: `{{name}}` placeholders replaced by shell-quoted values.
 public enum Template {
-    static let known: Set<String> = ["package.path", "node", "node.host", "leader", "leader.host", "version"]
+    static let known: Set<String> = ["node", "node.host"]
 
     static func placeholders(in template: String) -> [String] {
         var result: [String] = []

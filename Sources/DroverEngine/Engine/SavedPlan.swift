@@ -25,23 +25,6 @@ public struct SavedPlan: Sendable {
     public var fingerprint: [String: String]
     public var plan: JSONValue
 
-    /// What a fingerprint records of the live cluster.
-    public static func fingerprint(_ observation: ClusterObservation, inventory: Inventory, failover: String?) -> [String: String] {
-        var result: [String: String] = ["leader": observation.leader ?? "none", "failover": failover ?? "unknown"]
-        if let package = inventory.package {
-            result["package.path"] = package.path
-            result["package.version"] = package.version
-        }
-        for node in observation.nodes {
-            let member = observation.members.first { observation.inventoryName(of: $0) == node.name }
-            result["node.\(node.name).guid"] = member?.guid ?? "not listed"
-            result["node.\(node.name).role"] = member?.role ?? "not listed"
-            result["node.\(node.name).version"] = node.installedVersion ?? "unknown"
-            if let sha = node.packageSHA256 { result["node.\(node.name).package_sha256"] = sha }
-        }
-        return result
-    }
-
     /// Terraform-style lines for every difference between two fingerprints (`~ key: old -> new`).
     public static func differences(_ old: [String: String], _ new: [String: String]) -> [String] {
         Set(old.keys).union(new.keys).sorted().compactMap { key in

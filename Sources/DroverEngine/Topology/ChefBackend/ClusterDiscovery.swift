@@ -4,7 +4,7 @@ import DroverSSH
 import Foundation
 
 /// Reads the live state of every backend through the documented command outputs; changes nothing.
-public enum Discovery {
+public enum ClusterDiscovery {
     /// Observes every node in parallel. `full` adds free space and the package file (pre-flight).
     public static func observe(_ connection: ClusterConnection, full: Bool, checksum: Bool = false) async -> ClusterObservation {
         let inventory = connection.inventory
@@ -49,7 +49,7 @@ public enum Discovery {
             node.unsyncedSentinel = try await read("test -e /var/opt/chef-backend/leaderl/data/unsynced", acceptFailure: true) { $0.succeeded }
             node.noStartPgsqlSentinel = try await read("test -e /var/opt/chef-backend/leaderl/data/no-start-pgsql", acceptFailure: true) { $0.succeeded }
             if full {
-                node.lockOwner = try await read(ClusterLock.readCommand + " 2>/dev/null", acceptFailure: true) { $0.succeeded ? $0.stdoutText : nil } ?? nil
+                node.lockOwner = try await read(ClusterLock.readCommand(ClusterLock.directory(for: connection.inventory)) + " 2>/dev/null", acceptFailure: true) { $0.succeeded ? $0.stdoutText : nil } ?? nil
                 node.freeMB = try await read("df -Pk /var/opt/chef-backend") { try DiskFree.availableMB($0.stdoutText) }
                 if let package = connection.inventory.package {
                     let path = ShellQuote.quote(package.path)

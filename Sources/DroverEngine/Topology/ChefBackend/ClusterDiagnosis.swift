@@ -4,19 +4,9 @@ import DroverReporting
 import Logging
 import Foundation
 
-/// A named situation with the evidence for it and what to do.
-public struct Situation: Sendable {
-    public var id: String
-    public var summary: String
-    public var evidence: [String]
-    /// The command to run, complete with its parameters; nil when only advice can be given.
-    public var command: String?
-    public var advice: String?
-}
-
 /// Names what is wrong with a cluster from one read of every backend, following Chef's failure-recovery
 /// guide.
-public enum Diagnosis {
+public enum ClusterDiagnosis {
     public static func situations(_ observation: ClusterObservation, inventory: Inventory, inventoryPath: String,
                                   lastRun: Journal?) -> [Situation] {
         var result: [Situation] = []
@@ -108,39 +98,3 @@ public enum Diagnosis {
     }
 }
 
-extension Operations {
-    /// `drover diagnose`: names the situation, its evidence and the command to run.
-    public static func diagnose(inventoryPath: String, json: Bool, stateDirectory: String?, logger: Logger) async -> ExitStatus {
-        guard let inventory = loadInventory(inventoryPath) else { return .usage }
-        let connection = await ClusterConnection.connect(inventory, logger: logger)
-        let observation = await Discovery.observe(connection, full: false)
-        await connection.close()
-        let readable = observation.nodes.contains { $0.unreachable == nil && ($0.members != nil || $0.status != nil) }
-        let history = StateDirectory(stateDirectory).history(cluster: inventory.cluster, observation: observation)
-        let lastRun = history.journals.first
-        let situations = Diagnosis.situations(observation, inventory: inventory, inventoryPath: inventoryPath, lastRun: lastRun)
-        let status: ExitStatus = !readable ? .refused : (situations.isEmpty ? .success : .failedAfterChanges)
-        if json {
-            Output.stdout(JSONValue.object([
-                "cluster": .string(inventory.cluster), "healthy": .bool(status == .success), "readable": .bool(readable),
-                "situations": .array(situations.map { situation in
-                    .object(["id": .string(situation.id), "summary": .string(situation.summary),
-                             "evidence": .array(situation.evidence.map { .string($0) }), "command": .optional(situation.command),
-                             "advice": .optional(situation.advice)])
-                }),
-            ]).serialized + "\n")
-        } else if !readable {
-            Output.stdout("Cannot tell: no backend could be read.\n" + observation.nodes.map { "  \($0.name): \($0.unreachable ?? $0.readErrors.joined(separator: "; "))" }.joined(separator: "\n") + "\n")
-        } else if situations.isEmpty {
-            Output.stdout("Healthy: one leader (\(observation.leader ?? "?")), two followers, every service healthy. Nothing to do.\n")
-        } else {
-            for situation in situations {
-                var lines = ["Situation: \(situation.summary)", "  Evidence:"] + situation.evidence.map { "    - \($0)" }
-                if let command = situation.command { lines.append("  Run: \(command)") }
-                if let advice = situation.advice { lines.append("  Note: \(advice)") }
-                Output.stdout(lines.joined(separator: "\n") + "\n")
-            }
-        }
-        return status
-    }
-}

@@ -2,18 +2,8 @@ import DroverCluster
 import DroverInventory
 import Foundation
 
-/// One pre-flight check's outcome.
-public struct PreflightCheck: Sendable, Equatable {
-    public var check: String
-    public var node: String?
-    public var ok: Bool
-    public var detail: String
-    /// How to fix a failed check.
-    public var fix: String?
-}
-
 /// The checks that must pass before anything is changed.
-public enum Preflight {
+public enum ClusterPreflight {
     /// Named check sets a playbook can ask for.
     public static let sets: [String: [String]] = [
         "upgrade": ["reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version"],

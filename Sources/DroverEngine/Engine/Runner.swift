@@ -21,10 +21,11 @@ public struct Bindings: Sendable {
 
 /// Executes a playbook against a connected cluster, verifying every outcome by polling state, and
 /// stopping at the first failure with a summary of the cluster's state and the next commands.
-public final class Runner: @unchecked Sendable {
+public final class Runner<T: Topology>: @unchecked Sendable {
     // Confined to the task that calls `execute`; @unchecked only because the reporter and connection
     // it holds are shared with output callbacks that never touch its mutable state.
     let playbook: Playbook
+    let topology: T
     let inventory: Inventory
     let connection: ClusterConnection
     let reporter: any Reporter
@@ -41,13 +42,14 @@ public final class Runner: @unchecked Sendable {
     /// The node whose step was in flight when the run stopped.
     private var interruptedAt: (step: String, node: String)?
 
-    public init(playbook: Playbook, inventory: Inventory, connection: ClusterConnection, reporter: any Reporter, runID: String,
+    public init(playbook: Playbook, topology: T, connection: ClusterConnection, reporter: any Reporter, runID: String,
                 recorder: RunRecorder? = nil, resuming: Journal? = nil, interaction: Interaction = Interaction(yes: true, assumeDone: false),
                 bindings: Bindings = Bindings(), stopRequested: @escaping @Sendable () -> Bool = { false }) {
         self.interaction = interaction
         self.bindings = bindings
         self.playbook = playbook
-        self.inventory = inventory
+        self.topology = topology
+        self.inventory = topology.inventory
         self.connection = connection
         self.reporter = reporter
         self.runID = runID
@@ -59,9 +61,9 @@ public final class Runner: @unchecked Sendable {
 
     /// Steps that may be repeated when a run stopped in the middle of them: everything the upgrade does
     /// (installing the same package again, `chef-backend-ctl upgrade`, the failover switches, waits).
-    /// Destructive recovery commands are not; see `isRepeatable`.
-    static func isRepeatable(_ step: Playbook.Step) -> Bool {
-        let unsafe = ["remove-node", "cleanse", "create-cluster", "force-leader", "join-cluster", "rm "]
+    /// Destructive commands (the topology's list) are not.
+    func isRepeatable(_ step: Playbook.Step) -> Bool {
+        let unsafe = topology.unrepeatableCommands
         return !step.actions.contains { action in
             if case let .run(template) = action { return unsafe.contains { template.contains($0) } }
             return false
@@ -85,54 +87,36 @@ public final class Runner: @unchecked Sendable {
 
     // MARK: Templates
 
-    /// The values placeholders stand for.
-    static func values(node: String?, inventory: Inventory, leader: String?, bindings: Bindings) -> [String: String] {
-        bindings.values.merging([
-            "package.path": inventory.package?.path ?? "",
-            "version": inventory.package?.version ?? "",
+    /// The values placeholders stand for: the node, the live values of the topology (`leader`, ...) and
+    /// the parameters.
+    static func values(node: String?, inventory: Inventory, live: [String: String], bindings: Bindings) -> [String: String] {
+        bindings.values.merging(live) { $1 }.merging([
             "node": node ?? "",
             "node.host": node.flatMap { inventory.backend(named: $0)?.host } ?? "",
-            "leader": leader ?? "",
-            "leader.host": leader.flatMap { inventory.backend(named: $0)?.host } ?? "",
         ]) { $1 }
     }
 
     /// Fills a command template; every value is shell-quoted.
-    static func render(_ template: String, node: String?, inventory: Inventory, leader: String?, bindings: Bindings = Bindings()) -> String {
-        Template.render(template, values: values(node: node, inventory: inventory, leader: leader, bindings: bindings), raw: bindings.raw,
+    static func render(_ template: String, node: String?, inventory: Inventory, live: [String: String], bindings: Bindings = Bindings()) -> String {
+        Template.render(template, values: values(node: node, inventory: inventory, live: live, bindings: bindings), raw: bindings.raw,
                         quote: ShellQuote.quote)
     }
 
     /// Fills a message for people to read (values as they are).
-    static func renderText(_ template: String, node: String?, inventory: Inventory, leader: String?, bindings: Bindings = Bindings()) -> String {
-        Template.render(template, values: values(node: node, inventory: inventory, leader: leader, bindings: bindings), raw: bindings.raw) { $0 }
+    static func renderText(_ template: String, node: String?, inventory: Inventory, live: [String: String], bindings: Bindings = Bindings()) -> String {
+        Template.render(template, values: values(node: node, inventory: inventory, live: live, bindings: bindings), raw: bindings.raw) { $0 }
     }
 
     static func installCommand(_ package: Inventory.Package) -> String {
         package.format == .deb ? "dpkg -i \(ShellQuote.quote(package.path))" : "yum install -y \(ShellQuote.quote(package.path))"
     }
 
-    static func explain(_ predicate: Playbook.WaitPredicate, node: String?) -> String {
-        switch predicate {
-        case .rejoined:
-            return "\(node ?? "the node") rejoined: follower; leaderl waiting 0, follower 2; postgresql offline 0, syncing 0, synced 2; etcd 3/3; elasticsearch 3/3 online; no unsynced sentinel; at the target version"
-        case .leaderMoved:
-            return "a node other than \(node ?? "the old leader") is leader"
-        case .healthyAtTarget:
-            return "cluster healthy (1 leader, 2 followers, all services green) and every node at the target version"
-        case .leaderIs:
-            return "\(node ?? "the node") is the leader"
-        case .synced:
-            return "\(node ?? "the node") follows, PostgreSQL synced, no unsynced sentinel"
-        case .healthy:
-            return "cluster healthy: 1 leader, 2 followers, every service healthy"
-        }
-    }
-
     static func duration(_ spec: Playbook.TimeoutSpec, _ inventory: Inventory) -> Duration {
         switch spec {
         case let .fixed(value): return value
         case .named("failover"): return inventory.timeouts.failover
+        case .named("transition"): return inventory.timeouts.transition
+        case .named("sync"): return inventory.timeouts.sync
         case .named("command"): return inventory.ssh.commandTimeout
         default: return inventory.timeouts.rejoin
         }
@@ -141,7 +125,7 @@ public final class Runner: @unchecked Sendable {
     // MARK: Running
 
     /// Runs every step; on failure stops at once and touches no other node.
-    public func execute(initial: ClusterObservation) async -> Outcome {
+    public func execute(initial: T.Observation) async -> Outcome {
         let started = Date()
         reporter.emit(Event("run_started", ["run_id": .string(runID), "playbook": .string(playbook.name),
                                             "cluster": .string(inventory.cluster), "target_version": .optional(inventory.package?.version)]))
@@ -149,7 +133,7 @@ public final class Runner: @unchecked Sendable {
         var index = 0
         do {
             if let inFlight = resuming?.inFlight, let step = playbook.steps.first(where: { $0.name == inFlight.step }) {
-                guard Self.isRepeatable(step) else {
+                guard isRepeatable(step) else {
                     throw StepFailure(step: step.name, node: inFlight.node, what: "the run stopped in the middle of \(step.name) on \(inFlight.node), which is not safe to repeat",
                                       advice: ["Check \(inFlight.node) by hand and finish that step, then start a new run"])
                 }
@@ -203,52 +187,41 @@ public final class Runner: @unchecked Sendable {
     }
 
     /// Resolves a step's nodes from a fresh reading of the cluster (the leader is re-read right before).
-    private func targets(of step: Playbook.Step, observation: inout ClusterObservation) throws -> [String] {
-        switch step.target {
-        case .all: return inventory.backends.map(\.name)
-        case let .node(name): return [Self.renderText(name, node: nil, inventory: inventory, leader: observation.leader, bindings: bindings)]
-        case .eachFollower: return observation.followers.sorted()
-        case .any:
-            // The leader when there is one; otherwise (a partition, a lost leader) the first member that answers.
-            if let leader = observation.leader { return [leader] }
-            let answering = observation.nodes.filter { $0.unreachable == nil }
-            guard let node = answering.first(where: { observation.role(of: $0.name) != nil }) ?? answering.first else {
-                throw StepFailure(step: step.name, node: nil, what: "no node answers", advice: [])
-            }
-            return [node.name]
-        case .leader:
-            guard let leader = observation.leader else {
-                throw StepFailure(step: step.name, node: nil, what: "no leader: cluster-status shows none",
-                                  advice: ["Check the cluster: drover status --inventory \(inventory.file)"])
-            }
-            return [leader]
+    private func targets(of step: Playbook.Step, observation: inout T.Observation) throws -> [String] {
+        if case let .node(name) = step.target {
+            return [Self.renderText(name, node: nil, inventory: inventory, live: topology.liveValues(observation), bindings: bindings)]
+        }
+        do {
+            return try topology.nodes(for: step.target, observation: observation)
+        } catch {
+            throw StepFailure(step: step.name, node: nil, what: error.localizedDescription,
+                              advice: ["Check the cluster: drover status --inventory \(inventory.file)"])
         }
     }
 
-    private func run(_ step: Playbook.Step, node: String, index: Int, observation: inout ClusterObservation, pinned: Bool = false) async throws {
+    private func run(_ step: Playbook.Step, node: String, index: Int, observation: inout T.Observation, pinned: Bool = false) async throws {
         let stepStarted = Date()
         // Re-read right before each step: roles and versions may have moved since the plan.
-        observation = await Discovery.observe(connection, full: false)
-        if !pinned, step.target == .leader || (step.target == .any && observation.leader != nil), let leader = observation.leader, leader != node {
-            return try await run(step, node: leader, index: index, observation: &observation)
+        observation = await topology.observe(connection, full: false, checksum: false)
+        if !pinned, let moved = topology.retarget(step.target, node: node, observation: observation), moved != node {
+            return try await run(step, node: moved, index: index, observation: &observation)
         }
         reporter.emit(Event("step_started", ["index": .int(index), "step": .string(step.name), "node": .string(node),
                                              "description": .string(step.description)]))
         await recorder?.stepStarted(index: index, step: step.name, node: node)
-        if !pinned, step.skipIf == .atTargetVersion, let package = inventory.package, observation.node(node)?.installedVersion == package.version,
-           observation.role(of: node) != nil {
+        if !pinned, let reason = topology.skipReason(step, node: node, observation: observation) {
             reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(step.name), "node": .string(node),
-                                                  "outcome": "skipped", "reason": .string("already at \(package.version)"), "duration_s": .double(0)]))
-            await recorder?.stepFinished(step: step.name, node: node, status: .skipped, reason: "already at \(package.version)")
+                                                  "outcome": "skipped", "reason": .string(reason), "duration_s": .double(0)]))
+            await recorder?.stepFinished(step: step.name, node: node, status: .skipped, reason: reason)
             return
         }
-        let leaderAtStart = observation.leader
+        let live = topology.liveValues(observation)
         do {
             try checkRequirements(step, node: node, observation: observation)
             for action in step.actions {
                 switch action {
                 case let .run(template):
-                    try await runCommand(Self.render(template, node: node, inventory: inventory, leader: leaderAtStart, bindings: bindings), on: node, step: step)
+                    try await runCommand(Self.render(template, node: node, inventory: inventory, live: live, bindings: bindings), on: node, step: step)
                 case .install:
                     guard let package = inventory.package else {
                         throw StepFailure(step: step.name, node: node, what: "the inventory has no package", advice: ["Add package.path to \(inventory.file)"])
@@ -259,9 +232,9 @@ public final class Runner: @unchecked Sendable {
                 case .check:
                     try await checkFrontends(step: step)
                 case let .confirm(message):
-                    try await confirm(Self.renderText(message, node: node, inventory: inventory, leader: leaderAtStart, bindings: bindings), step: step, node: node)
+                    try await confirm(Self.renderText(message, node: node, inventory: inventory, live: live, bindings: bindings), step: step, node: node)
                 case let .manual(instruction):
-                    try await manual(Self.renderText(instruction, node: node, inventory: inventory, leader: leaderAtStart, bindings: bindings), step: step, node: node)
+                    try await manual(Self.renderText(instruction, node: node, inventory: inventory, live: live, bindings: bindings), step: step, node: node)
                 }
             }
         } catch let failure as StepFailure {
@@ -282,31 +255,14 @@ public final class Runner: @unchecked Sendable {
     }
 
     /// Checks a step's conditions on the live cluster; a failed one refuses the step before it changes anything.
-    private func checkRequirements(_ step: Playbook.Step, node: String, observation: ClusterObservation) throws {
+    private func checkRequirements(_ step: Playbook.Step, node: String, observation: T.Observation) throws {
         for condition in step.requirements {
-            let requirement = condition.requirement
-            let seen = observation.node(node)
-            let (holds, detail): (Bool, String)
-            switch requirement {
-            case .quorumLost:
-                let answering = observation.nodes.filter { $0.unreachable == nil && observation.role(of: $0.name) != nil }
-                (holds, detail) = (answering.count <= 1, "\(answering.count) members still answer (\(answering.map(\.name).joined(separator: ", ")))")
-            case .down:
-                let name = Self.renderText(condition.argument ?? "", node: node, inventory: inventory, leader: observation.leader, bindings: bindings)
-                let target = observation.node(name)
-                let stopped = target?.status.map { status in ["leaderl", "postgresql", "etcd", "elasticsearch"].allSatisfy { status[$0]?.isRunning == false } } ?? false
-                (holds, detail) = (target?.unreachable != nil || stopped, "\(name) is \(target?.unreachable != nil ? "unreachable" : (stopped ? "stopped" : "still running"))")
-            case .notMember:
-                (holds, detail) = (observation.role(of: node) == nil, "\(node) is \(observation.role(of: node) ?? "not a member")")
-            case .leaderExists: (holds, detail) = (observation.leader != nil, "leader \(observation.leader ?? "none")")
-            case .noLeader: (holds, detail) = (observation.leader == nil, "leader \(observation.leader ?? "none")")
-            case .notLeader: (holds, detail) = (observation.leader != node, "\(node) is \(observation.role(of: node) ?? "not listed")")
-            case .member: (holds, detail) = (observation.role(of: node) != nil, "\(node) is \(observation.role(of: node) ?? "not listed in cluster-status")")
-            case .noStartPgsqlPresent: (holds, detail) = (seen?.noStartPgsqlSentinel == true, "no-start-pgsql \(seen?.noStartPgsqlSentinel == true ? "present" : "absent") on \(node)")
-            case .unsyncedPresent: (holds, detail) = (seen?.unsyncedSentinel == true, "unsynced sentinel \(seen?.unsyncedSentinel == true ? "present" : "absent") on \(node)")
+            let subject = condition.argument.map {
+                Self.renderText($0, node: node, inventory: inventory, live: topology.liveValues(observation), bindings: bindings)
             }
+            let (holds, detail) = topology.holds(condition.requirement, subject: subject, node: node, observation: observation)
             guard holds else {
-                throw StepFailure(step: step.name, node: node, what: "precondition \(requirement.rawValue)\(condition.argument.map { ":\($0)" } ?? "") does not hold (\(detail)); the step was not run",
+                throw StepFailure(step: step.name, node: node, what: "precondition \(condition.requirement)\(condition.argument.map { ":\($0)" } ?? "") does not hold (\(detail)); the step was not run",
                                   advice: ["Check the situation again: drover diagnose --inventory \(inventory.file)"])
             }
         }
@@ -340,7 +296,7 @@ public final class Runner: @unchecked Sendable {
             let tail = result.stderrText.split(separator: "\n").suffix(5).joined(separator: "\n    ")
             throw StepFailure(step: step.name, node: node,
                               what: "`\(command)` on \(node) exited \(result.exitSignal.map { "by signal \($0)" } ?? "with status \(result.exitStatus)")\(tail.isEmpty ? "" : ":\n    \(tail)")",
-                              advice: ["Read \(node)'s logs: /var/log/chef-backend/*/current"])
+                              advice: [topology.logAdvice(node: node)])
         }
         for state in ["off", "on"] where command.contains("set-cluster-failover \(state)") {
             failover = (state, step.name)
@@ -349,60 +305,38 @@ public final class Runner: @unchecked Sendable {
     }
 
     /// Polls until the predicate holds for `stable_polls` consecutive readings, or the timeout passes.
-    private func wait(_ predicate: Playbook.WaitPredicate, node: String, timeout: Duration, step: Playbook.Step) async throws {
+    private func wait(_ predicate: String, node: String, timeout: Duration, step: Playbook.Step) async throws {
         let started = ContinuousClock.now
         let deadline = started + timeout
         var consecutive = 0
         var lastPending = ""
-        let target = inventory.package?.version
         while true {
-            let observation = await Discovery.observe(connection, full: false)
-            let criteria: [Criterion]
-            switch predicate {
-            case .rejoined:
-                criteria = Predicates.rejoined(node, in: observation, targetVersion: target)
-            case .leaderMoved:
-                let leader = observation.leader
-                criteria = [Criterion("leader", leader != nil && leader != node, "leader \(leader ?? "none")")]
-            case .healthyAtTarget:
-                criteria = Predicates.healthy(observation) + observation.nodes.map {
-                    Criterion("\($0.name) version", target == nil || $0.installedVersion == target, "\($0.name) at \($0.installedVersion ?? "unknown")")
-                }
-            case .leaderIs:
-                criteria = [Criterion("leader", observation.leader == node, "leader \(observation.leader ?? "none")")]
-            case .synced:
-                // Works while the cluster has fewer than three members (joins one at a time).
-                let seen = observation.node(node)
-                let pg = seen?.status?["postgresql"]
-                criteria = [
-                    Criterion("role", observation.role(of: node) == "follower", "\(node) is \(observation.role(of: node) ?? "not listed")"),
-                    Criterion("postgresql", pg?.count("offline") == 0 && pg?.count("syncing") == 0, "postgresql \(pg?.distributed ?? "unknown")"),
-                    Criterion("sentinel", seen?.unsyncedSentinel == false, seen?.unsyncedSentinel == true ? "unsynced sentinel present" : "no sentinel"),
-                ]
-            case .healthy:
-                criteria = Predicates.healthy(observation, allowYellow: true)
-            }
+            let observation = await topology.observe(connection, full: false, checksum: false)
+            let criteria = topology.criteria(predicate, node: node, observation: observation)
             let pending = criteria.filter { !$0.holds }.map(\.detail).joined(separator: "; ")
             if pending.isEmpty {
                 consecutive += 1
                 if consecutive >= inventory.timeouts.stablePolls {
-                    reporter.emit(Event("wait_finished", ["node": .string(node), "predicate": .string(predicate.rawValue), "ok": true,
-                                                          "duration_s": .double((ContinuousClock.now - started).secondsValue)]))
+                    // Criteria named "note" always hold; they say what was seen (a resync's progress).
+                    let notes = criteria.filter { $0.name == "note" }.map(\.detail).joined(separator: "; ")
+                    reporter.emit(Event("wait_finished", ["node": .string(node), "predicate": .string(predicate), "ok": true,
+                                                          "duration_s": .double((ContinuousClock.now - started).secondsValue),
+                                                          "detail": notes.isEmpty ? .null : .string(notes)]))
                     return
                 }
             } else {
                 consecutive = 0
                 if pending != lastPending {
-                    reporter.emit(Event("wait_progress", ["node": .string(node), "predicate": .string(predicate.rawValue), "pending": .string(pending)]))
+                    reporter.emit(Event("wait_progress", ["node": .string(node), "predicate": .string(predicate), "pending": .string(pending)]))
                     lastPending = pending
                 }
             }
             if ContinuousClock.now >= deadline {
-                reporter.emit(Event("wait_finished", ["node": .string(node), "predicate": .string(predicate.rawValue), "ok": false,
+                reporter.emit(Event("wait_finished", ["node": .string(node), "predicate": .string(predicate), "ok": false,
                                                       "duration_s": .double((ContinuousClock.now - started).secondsValue), "pending": .string(pending)]))
                 throw StepFailure(step: step.name, node: node,
-                                  what: "\(predicate.rawValue) did not hold on \(node) within \(DurationText.format(timeout)): \(pending.isEmpty ? "not stable for \(inventory.timeouts.stablePolls) polls" : pending)",
-                                  advice: ["See why on \(node): chef-backend-ctl status; /var/log/chef-backend/leaderl/current"])
+                                  what: "\(predicate) did not hold on \(node) within \(DurationText.format(timeout)): \(pending.isEmpty ? "not stable for \(inventory.timeouts.stablePolls) polls" : pending)",
+                                  advice: ["See why on \(node): \(topology.logAdvice(node: node))"])
             }
             try await Task.sleep(for: inventory.timeouts.pollInterval)
         }
@@ -444,7 +378,7 @@ public final class Runner: @unchecked Sendable {
     // MARK: Summary
 
     private func summarize(_ ending: Ending, started: Date) async -> String {
-        let observation = await Discovery.observe(connection, full: false)
+        let observation = await topology.observe(connection, full: false, checksum: false)
         var lines: [String] = [""]
         var failure: StepFailure?
         switch ending {
@@ -460,20 +394,18 @@ public final class Runner: @unchecked Sendable {
             lines.append("FAILED at step \(stepFailure.step)\(stepFailure.node.map { " on \($0)" } ?? ""): \(stepFailure.what)")
         }
         lines.append("")
-        lines.append("  node      role                version")
-        for node in observation.nodes {
-            let role = node.unreachable == nil ? (observation.role(of: node.name) ?? "not listed") : "unreachable"
-            lines.append("  \(node.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(role.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")")
-        }
+        lines += topology.summaryRows(observation)
         let flag = failover.map { "cluster failover: \($0.state.uppercased()) (last set by Drover in step \($0.step))" } ?? "cluster failover: not changed by this run"
         let leftOff: Bool
         if case .succeeded = ending { leftOff = playbook.name == "upgrade" ? false : failover?.state == "off" } else { leftOff = failover?.state == "off" }
-        lines.append("")
-        lines.append(leftOff ? "!! \(flag); it stays off until you turn it on !!" : flag)
+        if inventory.topology == .chefBackend || failover != nil {
+            lines.append("")
+            lines.append(leftOff ? "!! \(flag); it stays off until you turn it on !!" : flag)
+        }
         if case .succeeded = ending {
             return lines.joined(separator: "\n")
         }
-        let leaderHost = observation.leader.flatMap { inventory.backend(named: $0)?.host } ?? "<a healthy node>"
+        let leaderHost = topology.liveValues(observation)["leader.host"].flatMap { $0.isEmpty ? nil : $0 } ?? "<a healthy node>"
         lines.append("")
         lines.append("Next:")
         var steps = ["Inspect the cluster: drover status --inventory \(inventory.file)"] + (failure?.advice ?? [])

@@ -1,0 +1,59 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import DroverSSH
+import Foundation
+import Logging
+
+/// What each `drover` command does, given its parsed arguments; returns the exit status. Each command
+/// has its own file in this folder; the topology-specific parts are behind ``Topology``.
+public enum Operations {
+    static func loadInventory(_ path: String) -> Inventory? {
+        do {
+            return try Inventory.load(path: path)
+        } catch {
+            Output.stderr("drover: invalid inventory: \(error.localizedDescription)\n")
+            return nil
+        }
+    }
+
+    static func loadPlaybook(_ name: String, from library: PlaybookLibrary) -> Playbook? {
+        do {
+            return try library.find(name)
+        } catch {
+            Output.stderr("drover: invalid playbook: \(error.localizedDescription)\n")
+            return nil
+        }
+    }
+
+    /// A playbook for the inventory's topology; refuses (printing why and which playbooks fit) otherwise.
+    static func loadPlaybook(_ name: String, from library: PlaybookLibrary, for inventory: Inventory) -> Playbook? {
+        guard let playbook = loadPlaybook(name, from: library) else { return nil }
+        guard playbook.topology == inventory.topology else {
+            let fitting = ((try? library.all()) ?? []).filter { $0.topology == inventory.topology }.map(\.name)
+            Output.stderr("drover: \(playbook.name) is a playbook for \(playbook.topology.rawValue) clusters, but \(inventory.file) is a \(inventory.topology.rawValue) inventory; its playbooks: \(fitting.joined(separator: ", "))\n")
+            return nil
+        }
+        return playbook
+    }
+
+    /// Prints unreachable nodes; true when every node is connected.
+    static func reportUnreachable(_ connection: ClusterConnection) -> Bool {
+        for (name, reason) in connection.failures.sorted(by: { $0.key < $1.key }) {
+            Output.stderr("drover: \(name): \(reason)\n")
+        }
+        return connection.failures.isEmpty
+    }
+
+    /// Why a playbook cannot run without a terminal, given `--yes` and `--assume-done`; nil when it can.
+    static func interactionRefusal(_ playbook: Playbook, yes: Bool, assumeDone: Bool, retry: String?) -> String? {
+        guard isatty(0) != 1 else { return nil }
+        if playbook.hasManualSteps && !assumeDone {
+            return "drover: \(playbook.name) has manual steps that wait for you; run it on a terminal, or pass --assume-done once they are done (--yes does not skip them).\n"
+        }
+        if playbook.needsConfirmation && !yes, let retry {
+            return "drover: \(playbook.name) has destructive steps that need a typed yes; run it on a terminal, or approve them with \(retry) --yes.\n"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,44 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import DroverSSH
+import Foundation
+import Logging
+
+extension Operations {
+    /// `drover runs`: past runs, newest first.
+    public static func runs(stateDirectory: String?, cluster: String?) -> ExitStatus {
+        let state = StateDirectory(stateDirectory)
+        let journals = cluster.map { state.journals(cluster: $0) } ?? state.allJournals()
+        guard !journals.isEmpty else {
+            Output.stdout("No runs recorded in \(state.root).\n")
+            return .success
+        }
+        for journal in journals {
+            let duration = journal.finished.map { String(format: "%.0fs", $0.timeIntervalSince(journal.started)) } ?? "-"
+            Output.stdout("\(journal.runID)  \(journal.cluster)  \(journal.playbook)  \(journal.status.rawValue)  \(RFC3339.string(journal.started))  \(duration)\n")
+        }
+        return .success
+    }
+
+    /// `drover show RUN_ID`: a run's summary and where its transcript is.
+    public static func show(runID: String, stateDirectory: String?) -> ExitStatus {
+        let state = StateDirectory(stateDirectory)
+        guard let journal = state.allJournals().first(where: { $0.runID == runID || $0.runID.hasPrefix(runID) }) else {
+            Output.stderr("drover: no run \(runID) in \(state.root); `drover runs` lists them\n")
+            return .usage
+        }
+        var lines = ["Run \(journal.runID): \(journal.playbook) on \(journal.cluster), \(journal.status.rawValue)\(journal.exitCode.map { " (exit \($0))" } ?? "")",
+                     "Started \(RFC3339.string(journal.started)) by \(journal.user)@\(journal.workstation)\(journal.finished.map { ", finished \(RFC3339.string($0))" } ?? "")",
+                     "Target version: \(journal.targetVersion ?? "-")", "Steps:"]
+        for step in journal.steps {
+            lines.append("  \(step.index). \(step.step) on \(step.node): \(step.status.rawValue)\(step.reason.map { " (\($0))" } ?? "")")
+        }
+        if let summary = journal.summary { lines.append(summary) }
+        lines.append("Journal: \(journal.path)")
+        lines.append("Transcript: \(journal.transcriptPath)")
+        lines.append("Events: \(journal.eventsPath)")
+        Output.stdout(lines.joined(separator: "\n") + "\n")
+        return .success
+    }
+}

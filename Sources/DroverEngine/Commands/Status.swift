@@ -1,0 +1,23 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import Foundation
+import Logging
+
+extension Operations {
+    /// `drover status`: the topology's reading of every node (read-only), as text or one JSON object.
+    public static func status(inventoryPath: String, json: Bool, logger: Logger) async -> ExitStatus {
+        guard let inventory = loadInventory(inventoryPath) else { return .usage }
+        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        let report = await withTopology(inventory) { topology in await status(topology, connection: connection) }
+        await connection.close()
+        Output.stdout(json ? report.json.serialized + "\n" : report.text)
+        return report.exit
+    }
+
+    private static func status<T: Topology>(_ topology: T, connection: ClusterConnection) async -> (text: String, json: JSONValue, exit: ExitStatus) {
+        let observation = await topology.observe(connection, full: false, checksum: false)
+        let locks = await ClusterLock.owners(connection)
+        return topology.status(observation, locks: locks)
+    }
+}

@@ -1,0 +1,170 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import Foundation
+
+extension ClusterObservation: TopologyObservation {
+    public var identities: [String: String] { guids }
+    public var lockOwnerTexts: [(node: String, text: String)] { nodes.compactMap { node in node.lockOwner.map { (node.name, $0) } } }
+    public var answering: [String] { nodes.filter { $0.unreachable == nil }.map(\.name) }
+}
+
+/// The Chef Backend cluster: three nodes, one leader, read through `chef-backend-ctl status` and
+/// `cluster-status`. Reading: ``ClusterDiscovery``; pre-flight: ``ClusterPreflight``; waits:
+/// ``ClusterWaits``; situations: ``ClusterDiagnosis``.
+public struct ChefBackendTopology: Topology {
+    public let inventory: Inventory
+
+    public init(inventory: Inventory) { self.inventory = inventory }
+
+    public static let vocabulary = PlaybookVocabulary(
+        targets: ["leader", "each-follower"],
+        waits: ClusterWaits.Predicate.allCases.map(\.rawValue),
+        requirements: ClusterRequirements.Requirement.allCases.map { $0 == .down ? "down:" : $0.rawValue },
+        timeouts: ["rejoin", "failover"],
+        placeholders: ["package.path", "leader", "leader.host", "version"],
+        installs: true)
+
+    public static var preflightSets: [String: [String]] { ClusterPreflight.sets }
+
+    public func observe(_ connection: ClusterConnection, full: Bool, checksum: Bool) async -> ClusterObservation {
+        await ClusterDiscovery.observe(connection, full: full, checksum: checksum)
+    }
+
+    public func preflight(_ set: String, observation: ClusterObservation) -> [PreflightCheck] {
+        ClusterPreflight.run(set, observation: observation, inventory: inventory)
+    }
+
+    public func resumeChecks(journal: Journal, observation: ClusterObservation) -> [PreflightCheck] {
+        ClusterPreflight.resume(journal: journal, observation: observation, inventory: inventory)
+    }
+
+    struct NoNode: LocalizedError {
+        var reason: String
+        var errorDescription: String? { reason }
+    }
+
+    public func nodes(for target: Playbook.Target, observation: ClusterObservation) throws -> [String] {
+        switch target {
+        case .all: return inventory.backends.map(\.name)
+        case let .node(name): return [name]
+        case .role("each-follower"): return observation.followers.sorted()
+        case .any:
+            // The leader when there is one; otherwise (a partition, a lost leader) the first member that answers.
+            if let leader = observation.leader { return [leader] }
+            let answering = observation.nodes.filter { $0.unreachable == nil }
+            guard let node = answering.first(where: { observation.role(of: $0.name) != nil }) ?? answering.first else {
+                throw NoNode(reason: "no node answers")
+            }
+            return [node.name]
+        case .role:
+            guard let leader = observation.leader else { throw NoNode(reason: "no leader: cluster-status shows none") }
+            return [leader]
+        }
+    }
+
+    public func plannedNodes(for target: Playbook.Target, observation: ClusterObservation?) -> [String?] {
+        let leader = observation?.leader
+        switch target {
+        case .role("each-follower"): return observation == nil ? ["<follower 1>", "<follower 2>"] : (observation?.followers.sorted() ?? [])
+        case .role: return [leader ?? (observation == nil ? "<leader>" : nil)]
+        case .any: return [leader ?? observation?.nodes.first { $0.unreachable == nil }?.name ?? "<any node>"]
+        case .all: return inventory.backends.map(\.name)
+        case let .node(name): return [name]
+        }
+    }
+
+    public func retarget(_ target: Playbook.Target, node: String, observation: ClusterObservation) -> String? {
+        guard target == .role("leader") || (target == .any && observation.leader != nil) else { return nil }
+        return observation.leader
+    }
+
+    public func holds(_ requirement: String, subject: String?, node: String, observation: ClusterObservation) -> (holds: Bool, detail: String) {
+        ClusterRequirements.holds(requirement, subject: subject, node: node, observation: observation)
+    }
+
+    public func criteria(_ predicate: String, node: String, observation: ClusterObservation) -> [Criterion] {
+        ClusterWaits.criteria(predicate, node: node, observation: observation, targetVersion: inventory.package?.version)
+    }
+
+    public func explain(_ predicate: String, node: String?) -> String { ClusterWaits.explain(predicate, node: node) }
+
+    public func skipReason(_ step: Playbook.Step, node: String, observation: ClusterObservation) -> String? {
+        guard step.skipIf == .atTargetVersion, let package = inventory.package, observation.node(node)?.installedVersion == package.version,
+              observation.role(of: node) != nil else { return nil }
+        return "already at \(package.version)"
+    }
+
+    public func liveValues(_ observation: ClusterObservation?) -> [String: String] {
+        let leader = observation?.leader
+        return [
+            "package.path": inventory.package?.path ?? "",
+            "version": inventory.package?.version ?? "",
+            "leader": leader ?? "",
+            "leader.host": leader.flatMap { inventory.backend(named: $0)?.host } ?? "",
+        ]
+    }
+
+    public func summaryRows(_ observation: ClusterObservation) -> [String] {
+        var lines = ["  node      role                version"]
+        for node in observation.nodes {
+            let role = node.unreachable == nil ? (observation.role(of: node.name) ?? "not listed") : "unreachable"
+            lines.append("  \(node.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(role.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")")
+        }
+        return lines
+    }
+
+    public func logAdvice(node: String) -> String { "Read \(node)'s logs: /var/log/chef-backend/*/current" }
+
+    public var unrepeatableCommands: [String] { ["remove-node", "cleanse", "create-cluster", "force-leader", "join-cluster", "rm "] }
+
+    public func discovered(_ observation: ClusterObservation) -> (lines: [String], json: JSONValue) {
+        var lines = ["Discovered: leader \(observation.leader ?? "none"); followers \(observation.followers.sorted().joined(separator: ", "))"]
+        for node in observation.nodes {
+            let role = observation.role(of: node.name) ?? (node.unreachable == nil ? "?" : "unreachable")
+            lines.append("  \(node.name.padding(toLength: 8, withPad: " ", startingAt: 0)) \(node.host.padding(toLength: 16, withPad: " ", startingAt: 0)) \(role.padding(toLength: 20, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")")
+        }
+        let json: JSONValue = .object([
+            "leader": .optional(observation.leader), "followers": .array(observation.followers.sorted().map { .string($0) }),
+            "versions": .object(observation.versions.mapValues { .string($0) }),
+        ])
+        return (lines, json)
+    }
+
+    public func nothingToDo(_ playbook: Playbook, observation: ClusterObservation) -> String? {
+        guard let package = inventory.package, playbook.steps.contains(where: { $0.skipIf == .atTargetVersion }),
+              observation.nodes.allSatisfy({ $0.installedVersion == package.version }) else { return nil }
+        return "every node already runs \(package.version)"
+    }
+
+    public func fingerprint(_ observation: ClusterObservation, failover: String?) -> [String: String] {
+        var result: [String: String] = ["leader": observation.leader ?? "none", "failover": failover ?? "unknown"]
+        if let package = inventory.package {
+            result["package.path"] = package.path
+            result["package.version"] = package.version
+        }
+        for node in observation.nodes {
+            let member = observation.members.first { observation.inventoryName(of: $0) == node.name }
+            result["node.\(node.name).guid"] = member?.guid ?? "not listed"
+            result["node.\(node.name).role"] = member?.role ?? "not listed"
+            result["node.\(node.name).version"] = node.installedVersion ?? "unknown"
+            if let sha = node.packageSHA256 { result["node.\(node.name).package_sha256"] = sha }
+        }
+        return result
+    }
+
+    public func status(_ observation: ClusterObservation, locks: [LockOwner]) -> (text: String, json: JSONValue, exit: ExitStatus) {
+        let report = ClusterStatusReport(cluster: inventory.cluster, observation: observation, locks: locks)
+        return (report.text, report.json, observation.nodes.allSatisfy { $0.unreachable == nil } ? .success : .refused)
+    }
+
+    public func diagnose(_ observation: ClusterObservation, lastRun: Journal?, inventoryPath: String) -> Diagnosis {
+        let readable = observation.nodes.contains { $0.unreachable == nil && ($0.members != nil || $0.status != nil) }
+        let situations = ClusterDiagnosis.situations(observation, inventory: inventory, inventoryPath: inventoryPath, lastRun: lastRun)
+        let unreadable = "Cannot tell: no backend could be read.\n"
+            + observation.nodes.map { "  \($0.name): \($0.unreachable ?? $0.readErrors.joined(separator: "; "))" }.joined(separator: "\n") + "\n"
+        return Diagnosis(readable: readable, situations: situations,
+                         healthyText: "Healthy: one leader (\(observation.leader ?? "?")), two followers, every service healthy. Nothing to do.\n",
+                         unreadableText: unreadable)
+    }
+}

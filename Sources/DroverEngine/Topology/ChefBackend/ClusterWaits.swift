@@ -1,0 +1,112 @@
+import DroverCluster
+import Foundation
+
+/// How each wait of a Chef Backend playbook is evaluated on one reading of the cluster.
+enum ClusterWaits {
+    /// Predicates a `wait` can name.
+    enum Predicate: String, CaseIterable {
+        /// The step's node is a follower again and the cluster's distributed status is healthy.
+        case rejoined
+        /// A different node than the step's node is leader.
+        case leaderMoved = "leader-moved"
+        /// Every node is healthy (green) and at the target version.
+        case healthyAtTarget = "healthy-at-target"
+        /// The step's node is the leader.
+        case leaderIs = "leader-is"
+        /// The step's node follows, fully synced, with no unsynced sentinel.
+        case synced
+        /// One leader, two followers, every service healthy (yellow Elasticsearch allowed).
+        case healthy
+    }
+
+    static func criteria(_ name: String, node: String, observation: ClusterObservation, targetVersion target: String?) -> [Criterion] {
+        switch Predicate(rawValue: name) {
+        case .rejoined:
+            return Predicates.rejoined(node, in: observation, targetVersion: target)
+        case .leaderMoved:
+            let leader = observation.leader
+            return [Criterion("leader", leader != nil && leader != node, "leader \(leader ?? "none")")]
+        case .healthyAtTarget:
+            return Predicates.healthy(observation) + observation.nodes.map {
+                Criterion("\($0.name) version", target == nil || $0.installedVersion == target, "\($0.name) at \($0.installedVersion ?? "unknown")")
+            }
+        case .leaderIs:
+            return [Criterion("leader", observation.leader == node, "leader \(observation.leader ?? "none")")]
+        case .synced:
+            // Works while the cluster has fewer than three members (joins one at a time).
+            let seen = observation.node(node)
+            let pg = seen?.status?["postgresql"]
+            return [
+                Criterion("role", observation.role(of: node) == "follower", "\(node) is \(observation.role(of: node) ?? "not listed")"),
+                Criterion("postgresql", pg?.count("offline") == 0 && pg?.count("syncing") == 0, "postgresql \(pg?.distributed ?? "unknown")"),
+                Criterion("sentinel", seen?.unsyncedSentinel == false, seen?.unsyncedSentinel == true ? "unsynced sentinel present" : "no sentinel"),
+            ]
+        case .healthy:
+            return Predicates.healthy(observation, allowYellow: true)
+        case nil:
+            return [Criterion("predicate", false, "unknown predicate \(name)")]
+        }
+    }
+
+    static func explain(_ name: String, node: String?) -> String {
+        switch Predicate(rawValue: name) {
+        case .rejoined:
+            return "\(node ?? "the node") rejoined: follower; leaderl waiting 0, follower 2; postgresql offline 0, syncing 0, synced 2; etcd 3/3; elasticsearch 3/3 online; no unsynced sentinel; at the target version"
+        case .leaderMoved:
+            return "a node other than \(node ?? "the old leader") is leader"
+        case .healthyAtTarget:
+            return "cluster healthy (1 leader, 2 followers, all services green) and every node at the target version"
+        case .leaderIs:
+            return "\(node ?? "the node") is the leader"
+        case .synced:
+            return "\(node ?? "the node") follows, PostgreSQL synced, no unsynced sentinel"
+        case .healthy:
+            return "cluster healthy: 1 leader, 2 followers, every service healthy"
+        case nil:
+            return name
+        }
+    }
+}
+
+/// The conditions a Chef Backend step can require, checked on the live cluster right before it runs.
+enum ClusterRequirements {
+    enum Requirement: String, CaseIterable {
+        case leaderExists = "leader-exists"
+        case noLeader = "no-leader"
+        /// The step's node is not the leader.
+        case notLeader = "not-leader"
+        /// The step's node is a member of the cluster.
+        case member
+        case noStartPgsqlPresent = "no-start-pgsql-present"
+        case unsyncedPresent = "unsynced-present"
+        /// At most one member answers (quorum is lost).
+        case quorumLost = "quorum-lost"
+        /// `down:NODE`: the named node is unreachable or has its services stopped.
+        case down
+        /// The step's node is not a member (a fresh machine to join).
+        case notMember = "not-member"
+    }
+
+    static func holds(_ name: String, subject: String?, node: String, observation: ClusterObservation) -> (holds: Bool, detail: String) {
+        let seen = observation.node(node)
+        switch Requirement(rawValue: name) {
+        case .quorumLost:
+            let answering = observation.nodes.filter { $0.unreachable == nil && observation.role(of: $0.name) != nil }
+            return (answering.count <= 1, "\(answering.count) members still answer (\(answering.map(\.name).joined(separator: ", ")))")
+        case .down:
+            let name = subject ?? ""
+            let target = observation.node(name)
+            let stopped = target?.status.map { status in ["leaderl", "postgresql", "etcd", "elasticsearch"].allSatisfy { status[$0]?.isRunning == false } } ?? false
+            return (target?.unreachable != nil || stopped, "\(name) is \(target?.unreachable != nil ? "unreachable" : (stopped ? "stopped" : "still running"))")
+        case .notMember:
+            return (observation.role(of: node) == nil, "\(node) is \(observation.role(of: node) ?? "not a member")")
+        case .leaderExists: return (observation.leader != nil, "leader \(observation.leader ?? "none")")
+        case .noLeader: return (observation.leader == nil, "leader \(observation.leader ?? "none")")
+        case .notLeader: return (observation.leader != node, "\(node) is \(observation.role(of: node) ?? "not listed")")
+        case .member: return (observation.role(of: node) != nil, "\(node) is \(observation.role(of: node) ?? "not listed in cluster-status")")
+        case .noStartPgsqlPresent: return (seen?.noStartPgsqlSentinel == true, "no-start-pgsql \(seen?.noStartPgsqlSentinel == true ? "present" : "absent") on \(node)")
+        case .unsyncedPresent: return (seen?.unsyncedSentinel == true, "unsynced sentinel \(seen?.unsyncedSentinel == true ? "present" : "absent") on \(node)")
+        case nil: return (false, "unknown condition \(name)")
+        }
+    }
+}

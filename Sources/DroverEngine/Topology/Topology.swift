@@ -1,0 +1,132 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import Foundation
+
+/// A kind of high-availability backend the engine operates: how it is read, what pre-flight checks,
+/// targets, conditions and waits its playbooks may name, how a wait is evaluated and how a situation is
+/// diagnosed. The engine (runner, plans, journals, locks) knows nothing else about it.
+///
+/// Implementations: ``ChefBackendTopology`` (the three-node cluster) and ``DRBDPairTopology`` (the legacy
+/// DRBD/keepalived pair).
+public protocol Topology: Sendable {
+    associatedtype Observation: TopologyObservation
+
+    var inventory: Inventory { get }
+
+    /// What this topology's playbooks may name.
+    static var vocabulary: PlaybookVocabulary { get }
+
+    /// Reads every node through documented read-only commands; changes nothing. `full` adds what
+    /// pre-flight needs (locks, free space, packages), `checksum` the package's SHA-256.
+    func observe(_ connection: ClusterConnection, full: Bool, checksum: Bool) async -> Observation
+
+    /// The checks of a pre-flight set (`Playbook.preflight`).
+    func preflight(_ set: String, observation: Observation) -> [PreflightCheck]
+
+    /// The pre-conditions of resuming `journal`.
+    func resumeChecks(journal: Journal, observation: Observation) -> [PreflightCheck]
+
+    /// The nodes a step targets, from the live state; throws a reason when it cannot tell.
+    func nodes(for target: Playbook.Target, observation: Observation) throws -> [String]
+
+    /// The nodes a plan shows for a target (nil: none could be chosen); `nil` observation: an offline plan
+    /// (placeholders such as `<leader>`).
+    func plannedNodes(for target: Playbook.Target, observation: Observation?) -> [String?]
+
+    /// The node to use instead when the target's node moved since the step was chosen (a new leader).
+    func retarget(_ target: Playbook.Target, node: String, observation: Observation) -> String?
+
+    /// Whether a step's condition holds on the live state, and what was seen.
+    func holds(_ requirement: String, subject: String?, node: String, observation: Observation) -> (holds: Bool, detail: String)
+
+    /// The criteria of a wait predicate on one reading; the wait ends when all hold.
+    func criteria(_ predicate: String, node: String, observation: Observation) -> [Criterion]
+
+    /// A wait predicate in words, for plans.
+    func explain(_ predicate: String, node: String?) -> String
+
+    /// Why a step need not run on a node (it is already done), or nil.
+    func skipReason(_ step: Playbook.Step, node: String, observation: Observation) -> String?
+
+    /// Placeholder values taken from the live state (`leader`, ...).
+    func liveValues(_ observation: Observation?) -> [String: String]
+
+    /// The table of the summary at the end of a run.
+    func summaryRows(_ observation: Observation) -> [String]
+
+    /// Where to look when a command failed on a node.
+    func logAdvice(node: String) -> String
+
+    /// Commands a stopped run must not repeat by itself (text a destructive command contains).
+    var unrepeatableCommands: [String] { get }
+
+    /// The plan's "Discovered" lines and JSON.
+    func discovered(_ observation: Observation) -> (lines: [String], json: JSONValue)
+
+    /// True when a saved plan's step list would do nothing (every node already done).
+    func nothingToDo(_ playbook: Playbook, observation: Observation) -> String?
+
+    /// What a saved plan records of the live state; apply refuses when it differs.
+    func fingerprint(_ observation: Observation, failover: String?) -> [String: String]
+
+    /// `drover status`: the text, the JSON object and the exit status.
+    func status(_ observation: Observation, locks: [LockOwner]) -> (text: String, json: JSONValue, exit: ExitStatus)
+
+    /// `drover diagnose`: the situations found, or none when healthy.
+    func diagnose(_ observation: Observation, lastRun: Journal?, inventoryPath: String) -> Diagnosis
+
+    /// Pre-flight sets a playbook may name.
+    static var preflightSets: [String: [String]] { get }
+}
+
+/// What the engine reads from any topology's observation.
+public protocol TopologyObservation: Sendable {
+    /// Each node's identity, recorded in journals so runs are attributed to the right cluster
+    /// (chef-backend GUIDs; a pair's hosts).
+    var identities: [String: String] { get }
+    /// Drover lock owner files found on the nodes, by node.
+    var lockOwnerTexts: [(node: String, text: String)] { get }
+    /// The nodes that were read.
+    var answering: [String] { get }
+}
+
+/// The names a topology's playbooks may use; checked when a playbook is read.
+public struct PlaybookVocabulary: Sendable {
+    /// Role targets besides `any`, `all` and `node:NAME` (`leader`, `each-follower`; `primary`, `secondary`).
+    public var targets: [String]
+    public var waits: [String]
+    /// Step conditions; those ending in `:` take an argument (`down:NODE`).
+    public var requirements: [String]
+    /// Inventory timeouts a wait may name.
+    public var timeouts: [String]
+    /// Placeholders besides `node`, `node.host` and the playbook's parameters.
+    public var placeholders: [String]
+    /// Whether `install: package` and `check: frontends` apply.
+    public var installs: Bool
+}
+
+extension Inventory.Topology {
+    /// The vocabulary its playbooks may use.
+    public var vocabulary: PlaybookVocabulary {
+        switch self {
+        case .chefBackend: return ChefBackendTopology.vocabulary
+        case .drbdPair: return DRBDPairTopology.vocabulary
+        }
+    }
+
+    public var preflightSets: [String: [String]] {
+        switch self {
+        case .chefBackend: return ChefBackendTopology.preflightSets
+        case .drbdPair: return DRBDPairTopology.preflightSets
+        }
+    }
+}
+
+/// Calls `body` with the inventory's topology.
+func withTopology<R>(_ inventory: Inventory, _ body: (any Topology) async -> R) async -> R {
+    switch inventory.topology {
+    case .chefBackend: return await body(ChefBackendTopology(inventory: inventory))
+    case .drbdPair: return await body(DRBDPairTopology(inventory: inventory))
+    }
+}

@@ -1,0 +1,65 @@
+import DroverCluster
+import Foundation
+
+/// `drover status` of a Chef Backend cluster: each node's role, version and the four services.
+public struct ClusterStatusReport: Sendable {
+    public var cluster: String
+    public var observation: ClusterObservation
+    public var locks: [LockOwner]
+
+    public init(cluster: String, observation: ClusterObservation, locks: [LockOwner]) {
+        self.cluster = cluster
+        self.observation = observation
+        self.locks = locks
+    }
+
+    static let services = ["leaderl", "postgresql", "etcd", "elasticsearch"]
+
+    public var json: JSONValue {
+        let services = Self.services
+        let nodes: [JSONValue] = observation.nodes.map { node in
+            .object([
+                "name": .string(node.name), "host": .string(node.host), "reachable": .bool(node.unreachable == nil),
+                "error": .optional(node.unreachable), "role": .optional(observation.role(of: node.name)),
+                "version": .optional(node.installedVersion), "unsynced_sentinel": node.unsyncedSentinel.map { .bool($0) } ?? .null,
+                "services": .object(Dictionary(uniqueKeysWithValues: services.map { ($0, JSONValue.optional(node.status?[$0]?.distributed)) })),
+                "local": .object(Dictionary(uniqueKeysWithValues: services.map { ($0, JSONValue.optional(node.status?[$0]?.localStatus)) })),
+                "read_errors": .array(node.readErrors.map { .string($0) }),
+            ])
+        }
+        let healthy = Predicates.healthy(observation, allowYellow: false).allSatisfy(\.holds)
+        return .object([
+            "cluster": .string(cluster), "topology": "chef-backend", "leader": .optional(observation.leader), "healthy": .bool(healthy),
+            "cluster_failover": "unknown", "nodes": .array(nodes), "locks": LockOwner.json(locks),
+        ])
+    }
+
+    public var text: String {
+        var lines = ["Cluster \(cluster): leader \(observation.leader ?? "none")"]
+        for node in observation.nodes {
+            guard node.unreachable == nil else {
+                lines.append("\(node.name) (\(node.host)): UNREACHABLE: \(node.unreachable!)")
+                continue
+            }
+            lines.append("\(node.name) (\(node.host)): \(observation.role(of: node.name) ?? "not listed"), version \(node.installedVersion ?? "unknown")\(node.unsyncedSentinel == true ? ", UNSYNCED sentinel present" : "")")
+            for service in Self.services {
+                let row = node.status?[service]
+                lines.append("    \(service.padding(toLength: 14, withPad: " ", startingAt: 0)) \((row?.localStatus ?? "?").padding(toLength: 20, withPad: " ", startingAt: 0)) \(row?.distributed ?? "?")")
+            }
+            for problem in node.readErrors { lines.append("    ! \(problem)") }
+        }
+        let failing = Predicates.healthy(observation, allowYellow: false).filter { !$0.holds }
+        lines.append(failing.isEmpty ? "Healthy." : "Not healthy: " + failing.map(\.detail).joined(separator: "; "))
+        lines.append("Cluster failover: unknown (chef-backend-ctl documents no output that shows it)")
+        for owner in locks { lines.append("Lock: \(owner.node) is locked by \(owner.description)") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension LockOwner {
+    /// Locks as a JSON array of `node`, `run_id`, `user`, `workstation`.
+    public static func json(_ locks: [LockOwner]) -> JSONValue {
+        .array(locks.map { .object(["node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
+                                    "workstation": .string($0.workstation)]) })
+    }
+}
