@@ -69,6 +69,11 @@ public struct Inventory: Sendable {
         /// The server's control command: `chef-server-ctl`, or `private-chef-ctl` on Enterprise Chef 11.
         public var ctl = "chef-server-ctl"
 
+        public init(resource: String = "pc0", ctl: String = "chef-server-ctl") {
+            self.resource = resource
+            self.ctl = ctl
+        }
+
         public static let controls = ["chef-server-ctl", "private-chef-ctl"]
     }
 

@@ -34,7 +34,7 @@ public final class HumanReporter: Reporter {
         let at = stamp(event.time)
         switch event.name {
         case "run_started":
-            return "\(bold)drover: \(text(event["playbook"])) on cluster \(text(event["cluster"]))\(event["target_version"].map { " to \(text($0))" } ?? "") (run \(text(event["run_id"])))\(reset)\n"
+            return "\(bold)drover: \(text(event["playbook"])) on cluster \(text(event["cluster"]))\(text(event["target_version"]).isEmpty ? "" : " to \(text(event["target_version"]))") (run \(text(event["run_id"])))\(reset)\n"
         case "step_started":
             let node = text(event["node"])
             return "\(at) \(bold)step \(text(event["index"])) \(text(event["step"]))\(node.isEmpty ? "" : " on \(node)")\(reset): \(text(event["description"]))\n"

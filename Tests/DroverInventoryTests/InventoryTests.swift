@@ -68,7 +68,48 @@ struct InventoryTests {
         Case(label: "bad port", yaml: valid + "\nssh:\n  port: 70000\n", line: 10, key: "ssh.port", fragment: "not a TCP port"),
         Case(label: "bad sha256", yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  sha256: xyz\n"), line: 4, key: "package.sha256", fragment: "64 hexadecimal"),
         Case(label: "not YAML", yaml: "cluster: [unclosed\n", line: 2, key: nil, fragment: "not valid YAML"),
+        Case(label: "unknown topology", yaml: "topology: drbd\n" + valid, line: 1, key: "topology", fragment: "chef-backend or drbd-pair"),
+        Case(label: "drbd block in a chef-backend inventory", yaml: valid + "\ndrbd:\n  resource: pc0\n", line: 9, key: "drbd",
+             fragment: "add `topology: drbd-pair`"),
+        Case(label: "a drbd-pair of three", yaml: pairValid.replacingOccurrences(of: "    host: 10.1.0.22", with: "    host: 10.1.0.22\n  - name: be3\n    host: 10.1.0.23"),
+             line: 5, key: "backends", fragment: "exactly two backends"),
+        Case(label: "a drbd-pair of one", yaml: pairValid.replacingOccurrences(of: "  - name: be2\n    host: 10.1.0.22\n", with: ""),
+             line: 5, key: "backends", fragment: "lists 1"),
+        Case(label: "unknown drbd key", yaml: pairValid.replacingOccurrences(of: "  ctl: private-chef-ctl", with: "  ctl: private-chef-ctl\n  device: /dev/drbd0"),
+             line: 5, key: "drbd.device", fragment: "unknown key; allowed here: resource, ctl"),
+        Case(label: "unknown control command", yaml: pairValid.replacingOccurrences(of: "ctl: private-chef-ctl", with: "ctl: knife"),
+             line: 4, key: "drbd.ctl", fragment: "chef-server-ctl or private-chef-ctl"),
+        Case(label: "package in a drbd-pair", yaml: pairValid + "package:\n  path: /var/tmp/chef-backend_2.3.16-1_amd64.deb\n", line: 11,
+             key: "package", fragment: "takes no package"),
+        Case(label: "a cluster's timeout in a drbd-pair", yaml: pairValid.replacingOccurrences(of: "transition: 2m", with: "rejoin: 5m"), line: 10, key: "timeouts.rejoin",
+             fragment: "takes transition, sync"),
+        Case(label: "a pair's timeout in a cluster", yaml: valid + "\ntimeouts:\n  transition: 5m\n", line: 10, key: "timeouts.transition",
+             fragment: "timeout of drbd-pair inventories"),
     ]
+
+    static let pairValid = """
+        cluster: legacy-ha
+        topology: drbd-pair
+        drbd:
+          ctl: private-chef-ctl
+        backends:
+          - { name: be1, host: 10.1.0.21 }
+          - name: be2
+            host: 10.1.0.22
+        timeouts:
+          transition: 2m
+
+        """
+
+    @Test func aDRBDPairInventory() throws {
+        let pair = try Inventory.parse(Self.pairValid, file: "pair.yml")
+        #expect(pair.topology == .drbdPair && pair.drbd == Inventory.DRBD(resource: "pc0", ctl: "private-chef-ctl"))
+        #expect(pair.timeouts.transition == .seconds(120) && pair.timeouts.sync == .seconds(6 * 3600) && pair.package == nil)
+        let cluster = try Inventory.parse(Self.valid, file: "c.yml")
+        #expect(cluster.topology == .chefBackend && cluster.drbd == Inventory.DRBD())
+        let annotated = try Inventory.load(path: Repository.root.appendingPathComponent("Fixtures/Inventories/drbd-pair.yml").path)
+        #expect(annotated.topology == .drbdPair && annotated.backends.map(\.name) == ["be1", "be2"] && annotated.timeouts.transition == .seconds(300))
+    }
 
     @Test("invalid inventories name the file, line and key", arguments: invalid)
     func invalidInventory(_ testCase: Case) {

@@ -18,6 +18,8 @@ public struct Sandbox: Sendable {
         }
 
         public var nodes: [Node]
+        /// `chef-backend` (three nodes) or `drbd-pair` (two); absent in records of older sandboxes.
+        public var topology: String?
         public var simulator: String
         public var started: Date
         public var packageVersion: String
@@ -47,7 +49,7 @@ public struct Sandbox: Sendable {
         return try? decoder.decode(Record.self, from: data)
     }
 
-    private func save(_ record: Record) throws {
+    func save(_ record: Record) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
@@ -64,6 +66,8 @@ public struct Sandbox: Sendable {
         /// Multiplies the simulator's delays (1: seconds, as in the demo; 0.05: tests).
         public var delayScale = 1.0
         public var simulatorPath: String
+        /// `chef-backend` or `drbd-pair`.
+        public var topology = "chef-backend"
 
         public init(simulatorPath: String) { self.simulatorPath = simulatorPath }
     }
@@ -86,8 +90,9 @@ public struct Sandbox: Sendable {
             throw SandboxError.missing("the simulator is not built at \(options.simulatorPath): run `swift build` first")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try MountPoints.register(directory)
-        var record = Record(nodes: [], simulator: options.simulatorPath, started: Date(),
+        if options.topology == "drbd-pair" { return try upPairBlocking(options) }
+        try MountPoints.register(directory, prefixes: NodePaths.privatePrefixes)
+        var record = Record(nodes: [], topology: "chef-backend", simulator: options.simulatorPath, started: Date(),
                             packageVersion: options.targetVersion, packageFormat: options.packageFormat)
         try save(record)
         do {
@@ -114,10 +119,10 @@ public struct Sandbox: Sendable {
         }
     }
 
-    private func prepareFiles(_ options: UpOptions) throws {
+    func prepareFiles(_ options: UpOptions, tools: [String] = ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df"]) throws {
         let bin = directory + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        for tool in ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df"] {
+        for tool in tools {
             try? FileManager.default.removeItem(atPath: bin + "/" + tool)
             try FileManager.default.createSymbolicLink(atPath: bin + "/" + tool, withDestinationPath: options.simulatorPath)
         }
@@ -129,23 +134,34 @@ public struct Sandbox: Sendable {
     }
 
     private func startServer(_ node: SimulatedNode) throws -> Int32 {
+        try startServer(name: node.name, ip: node.ip, root: node.root, prefixes: NodePaths.privatePrefixes)
+    }
+
+    /// Starts one node's sshd on `ip`:22, its `prefixes` bind-mounted from `root`.
+    func startServer(name: String, ip: String, root: String, prefixes: [String]) throws -> Int32 {
         let publicKey = try String(contentsOfFile: identityPath + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let record = record() else { throw SandboxError.notRunning(directory) }
         let environment = [
-            "DROVER_SIM_NODE": node.name, "DROVER_SIM_STATE": statePath, "DROVER_SIM_LOG": commandLog,
+            "DROVER_SIM_NODE": name, "DROVER_SIM_STATE": statePath, "DROVER_SIM_LOG": commandLog,
             "PATH": directory + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
         ]
         let configuration = SSHServerConfiguration(
             port: 22, authorizedKeys: [publicKey], environment: environment, hostKeyTypes: ["ed25519", "ecdsa"],
             extraConfig: ["ForceCommand \(record.simulator) login"],
-            bindMounts: NodePaths.privatePrefixes.map { (source: node.root + $0, target: $0) },
-            address: node.ip, directory: directory + "/sshd/" + node.name)
+            bindMounts: prefixes.map { (source: root + $0, target: $0) },
+            address: ip, directory: directory + "/sshd/" + name)
         let server = try SSHServer(configuration)
         server.detach()
         return server.pid
     }
 
     private func writeClientFiles(nodes: [SimulatedNode], options: UpOptions) throws {
+        try writeSSHFiles(nodes.map { ($0.name, $0.ip) })
+        try writeInventory(nodes: nodes, options: options)
+    }
+
+    /// known_hosts (both host key types of every node) and an ssh_config with one Host entry per node.
+    func writeSSHFiles(_ nodes: [(name: String, ip: String)]) throws {
         var knownHosts = ""
         var sshConfig = "# ssh -F \(sshConfigPath) be1\n"
         for node in nodes {
@@ -167,6 +183,9 @@ public struct Sandbox: Sendable {
         }
         try knownHosts.write(toFile: knownHostsPath, atomically: true, encoding: .utf8)
         try sshConfig.write(toFile: sshConfigPath, atomically: true, encoding: .utf8)
+    }
+
+    private func writeInventory(nodes: [SimulatedNode], options: UpOptions) throws {
         let scale = options.delayScale
         func duration(_ seconds: Double) -> String { seconds < 1 ? "\(max(10, Int(seconds * 1000)))ms" : "\(Int(seconds.rounded(.up)))s" }
         let inventory = """
@@ -224,6 +243,7 @@ public struct Sandbox: Sendable {
     /// A human-readable summary of the sandbox and the simulated cluster.
     public func statusReport() throws -> String {
         guard let record = record() else { throw SandboxError.notRunning(directory) }
+        if record.topology == "drbd-pair" { return try pairStatusReport(record) }
         let cluster = try store.update { cluster, _ in cluster }
         var rows = [["node", "address", "sshd", "phase", "role", "running", "faults"]]
         for (node, entry) in zip(cluster.nodes, record.nodes) {
@@ -247,12 +267,13 @@ public struct Sandbox: Sendable {
     ]
 
     /// Injects a fault into one node (or, for partition, the whole cluster).
-    public func breakNode(_ name: String, fault: String) async throws {
-        try await Processes.offPool { [self] in try breakNodeBlocking(name, fault: fault) }
+    public func breakNode(_ name: String, fault: String, values: [String] = []) async throws {
+        try await Processes.offPool { [self] in try breakNodeBlocking(name, fault: fault, values: values) }
     }
 
-    private func breakNodeBlocking(_ name: String, fault: String) throws {
+    private func breakNodeBlocking(_ name: String, fault: String, values: [String]) throws {
         guard var record = record() else { throw SandboxError.notRunning(directory) }
+        if record.topology == "drbd-pair" { return try breakPairBlocking(name, fault: fault, values: values, record: record) }
         guard let recordIndex = record.nodes.firstIndex(where: { $0.name == name }) else { throw SandboxError.unknownNode(name) }
         var stopNodes: [String] = []
         try store.update { cluster, now in
@@ -330,6 +351,7 @@ public struct Sandbox: Sendable {
 
     private func healBlocking(_ name: String, fresh: Bool) throws {
         guard var record = record() else { throw SandboxError.notRunning(directory) }
+        if record.topology == "drbd-pair" { return try healPairBlocking(name, fresh: fresh, record: record) }
         guard let entry = record.nodes.firstIndex(where: { $0.name == name }) else { throw SandboxError.unknownNode(name) }
         let node: SimulatedNode = try store.update { cluster, now in
             guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
@@ -390,10 +412,10 @@ enum MountPoints {
 
     static var createdList: String { registry + "/created-mount-points" }
 
-    static func register(_ directory: String) throws {
+    static func register(_ directory: String, prefixes: [String]) throws {
         try withLock {
             var created = ((try? String(contentsOfFile: createdList, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-            for path in NodePaths.privatePrefixes where !FileManager.default.fileExists(atPath: path) {
+            for path in prefixes where !FileManager.default.fileExists(atPath: path) {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
                 created.append(path)
             }
@@ -438,9 +460,9 @@ public enum SandboxError: LocalizedError {
         case let .missing(message):
             return message
         case let .unknownNode(name):
-            return "no node named \(name) in the sandbox; nodes are be1, be2, be3"
+            return "no node named \(name) in the sandbox; nodes are be1, be2, be3 (be1, be2 in a drbd-pair sandbox)"
         case let .unknownFault(fault):
-            return "unknown fault \(fault); faults: \(Sandbox.faultNames.joined(separator: ", "))"
+            return "unknown fault \(fault); faults: \(Sandbox.faultNames.joined(separator: ", ")); in a drbd-pair sandbox: \(PairSandbox.faultNames.joined(separator: ", "))"
         case let .invalid(message):
             return message
         }

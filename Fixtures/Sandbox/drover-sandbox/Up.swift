@@ -3,7 +3,11 @@ import DroverSandbox
 import Foundation
 
 struct Up: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Start a three-node cluster and write its inventory, known_hosts and ssh_config.")
+    static let configuration = CommandConfiguration(
+        abstract: "Start a three-node cluster (or a two-node DRBD pair) and write its inventory, known_hosts and ssh_config.")
+
+    @Option(help: "chef-backend (three nodes) or drbd-pair (the legacy DRBD/keepalived pair: two nodes).")
+    var topology = "chef-backend"
 
     @OptionGroup var options: SandboxOptions
 
@@ -20,6 +24,7 @@ struct Up: AsyncParsableCommand {
     var delayScale = 1.0
 
     func validate() throws {
+        guard ["chef-backend", "drbd-pair"].contains(topology) else { throw ValidationError("--topology must be chef-backend or drbd-pair, not \(topology)") }
         guard ["deb", "rpm"].contains(format) else { throw ValidationError("--format must be deb or rpm, not \(format)") }
         guard delayScale > 0 else { throw ValidationError("--delay-scale must be positive") }
     }
@@ -32,9 +37,21 @@ struct Up: AsyncParsableCommand {
         upOptions.targetVersion = target
         upOptions.packageFormat = format
         upOptions.delayScale = delayScale
+        upOptions.topology = topology
         let sandbox = options.sandbox
         do {
             let record = try await sandbox.up(upOptions)
+            if topology == "drbd-pair" {
+                print("Sandbox DRBD pair up in \(sandbox.directory): be1 Primary and master, be2 Secondary (resource pc0)")
+                for node in record.nodes { print("  \(node.name)  \(node.address):22  sshd pid \(node.pid.map(String.init) ?? "-")") }
+                print("""
+                    Inventory:   \(sandbox.inventoryPath)
+                    Try:         ssh -F \(sandbox.sshConfigPath) be1 cat /proc/drbd
+                    Faults:      drover-sandbox break be1 drbd-primary-down   (heal with: drover-sandbox heal be1)
+                    Stop:        drover-sandbox down
+                    """)
+                return
+            }
             print("Sandbox cluster up in \(sandbox.directory): chef-backend \(version), package \(target) in /var/tmp")
             for node in record.nodes { print("  \(node.name)  \(node.address):22  sshd pid \(node.pid.map(String.init) ?? "-")") }
             print("""

@@ -1,14 +1,24 @@
 import Foundation
 
-/// The cluster state file shared by all simulated nodes, read and written under an exclusive `flock`.
-public struct StateStore: Sendable {
+/// A simulated system's state that moves on by itself as time passes (elections, failovers, resyncs).
+public protocol SimulatedState: Codable {
+    mutating func advance(to now: Date)
+}
+
+/// The chef-backend cluster's state file.
+public typealias StateStore = StateFile<SimulatedCluster>
+/// The DRBD pair's state file.
+public typealias PairStateStore = StateFile<SimulatedPair>
+
+/// The state file shared by all simulated nodes, read and written under an exclusive `flock`.
+public struct StateFile<State: SimulatedState>: Sendable {
     public let path: String
 
     public init(path: String) { self.path = path }
 
     /// Runs `body` on the state, advanced to now, with the lock held; saves what it leaves.
     @discardableResult
-    public func update<T>(_ body: (inout SimulatedCluster, Date) throws -> T) throws -> T {
+    public func update<T>(_ body: (inout State, Date) throws -> T) throws -> T {
         let lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw SimulatorError.state("cannot open \(path).lock") }
         defer { close(lock) }
@@ -23,16 +33,16 @@ public struct StateStore: Sendable {
     }
 
     /// Reads the state without advancing it.
-    public func load() throws -> SimulatedCluster {
+    public func load() throws -> State {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SimulatorError.state("no cluster state at \(path)")
         }
-        return try Self.decoder.decode(SimulatedCluster.self, from: data)
+        return try decoder.decode(State.self, from: data)
     }
 
     /// Writes the state atomically (temporary file, rename).
-    public func save(_ cluster: SimulatedCluster) throws {
-        let data = try Self.encoder.encode(cluster)
+    public func save(_ cluster: State) throws {
+        let data = try encoder.encode(cluster)
         let temporary = path + ".tmp.\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: data) else {
             throw SimulatorError.state("cannot write \(temporary)")
@@ -40,18 +50,18 @@ public struct StateStore: Sendable {
         guard rename(temporary, path) == 0 else { throw SimulatorError.state("cannot replace \(path)") }
     }
 
-    static let encoder: JSONEncoder = {
+    private var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601WithFractions
         return encoder
-    }()
+    }
 
-    static let decoder: JSONDecoder = {
+    private var decoder: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601WithFractions
         return decoder
-    }()
+    }
 }
 
 extension JSONEncoder.DateEncodingStrategy {
@@ -77,3 +87,4 @@ public enum SimulatorError: LocalizedError {
         }
     }
 }
+extension SimulatedCluster: SimulatedState {}

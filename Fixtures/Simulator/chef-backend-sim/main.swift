@@ -1,7 +1,8 @@
-// chef-backend-sim: one simulated Chef Backend node, behind a real sshd.
+// chef-backend-sim: one simulated Chef Backend node, or one node of the legacy DRBD pair, behind a real sshd.
 //
-// Invoked under the name of the tool it stands in for (chef-backend-ctl, dpkg, dpkg-query, rpm, yum, df:
-// symlinks on the node's PATH), or as `chef-backend-sim login`, sshd's ForceCommand, which appends
+// Invoked under the name of the tool it stands in for (chef-backend-ctl, dpkg, dpkg-query, rpm, yum, df;
+// on a pair's nodes drbdadm, chef-server-ctl, private-chef-ctl and cat, for /proc/drbd: symlinks on the
+// node's PATH), or as `chef-backend-sim login`, sshd's ForceCommand, which appends
 // every command the node receives to the command log and then runs it with /bin/sh.
 //
 // Environment (set by sshd's SetEnv): DROVER_SIM_NODE (node name), DROVER_SIM_STATE (cluster state
@@ -75,6 +76,17 @@ func simulate(_ tool: String, _ arguments: [String]) -> Int32 {
         write(2, "\(tool): this is a simulated Chef Backend node, but DROVER_SIM_NODE / DROVER_SIM_STATE are not set\n")
         return 70
     }
+    if PairInvocation.tools.contains(tool) || tool == "cat" {
+        if tool == "cat" && arguments != ["/proc/drbd"] {
+            // Any other file: the real cat.
+            let argv = ["/bin/cat"] + arguments
+            let cArguments = argv.map { strdup($0) } + [nil]
+            execv("/bin/cat", cArguments)
+            return 127
+        }
+        return PairInvocation(node: node, store: PairStateStore(path: state), out: { write(1, $0) }, err: { write(2, $0) })
+            .run(tool: tool, arguments: arguments)
+    }
     let invocation = Invocation(node: node, store: StateStore(path: state), environment: environment,
                                 out: { write(1, $0) }, err: { write(2, $0) })
     return invocation.run(tool: tool, arguments: arguments)
@@ -83,7 +95,7 @@ func simulate(_ tool: String, _ arguments: [String]) -> Int32 {
 if tool == "chef-backend-sim" {
     switch arguments.dropFirst().first {
     case "login": exit(login())
-    case let name? where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df"].contains(name):
+    case let name? where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "cat"].contains(name) || PairInvocation.tools.contains(name):
         exit(simulate(name, Array(arguments.dropFirst(2))))
     default:
         write(2, "usage: chef-backend-sim login | chef-backend-sim TOOL ARGS... (or run it as chef-backend-ctl, dpkg, ...)\n")

@@ -34,6 +34,14 @@ public struct SyncProgress: Sendable, Equatable {
     public var finish: String?
     /// The current speed in KiB/s (`35,152`).
     public var speedKiBPerSecond: Int?
+
+    public init(percent: Double, remainingKiB: Int? = nil, totalKiB: Int? = nil, finish: String? = nil, speedKiBPerSecond: Int? = nil) {
+        self.percent = percent
+        self.remainingKiB = remainingKiB
+        self.totalKiB = totalKiB
+        self.finish = finish
+        self.speedKiBPerSecond = speedKiBPerSecond
+    }
 }
 
 /// Parses `/proc/drbd` of DRBD 8.4; `version:` and `GIT-hash:` lines and unknown lines are skipped.
@@ -113,6 +121,11 @@ public struct DRBDRole: Sendable, Equatable {
     public var local: String
     public var peer: String
 
+    public init(local: String, peer: String) {
+        self.local = local
+        self.peer = peer
+    }
+
     public static func parse(_ text: String) throws -> DRBDRole {
         let line = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.last { $0.contains("/") } ?? ""
         let parts = line.split(separator: "/").map(String.init)
@@ -172,7 +185,10 @@ public struct HAStatus: Sendable, Equatable {
             && !lines.contains { $0.level == .error }
     }
 
-    public var errors: [String] { lines.filter { $0.level == .error }.map(\.message) }
+    /// The `[ERROR]` lines, without the closing `ERRORS WERE DETECTED.`
+    public var errors: [String] {
+        lines.filter { $0.level == .error && !$0.message.hasPrefix("ERRORS WERE DETECTED") }.map(\.message)
+    }
 
     /// Services on the wrong node: `X is running, and I am not master` (should be stopped here) and
     /// `X is not running correctly, and I am master` (should run here).

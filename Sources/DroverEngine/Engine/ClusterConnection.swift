@@ -7,20 +7,24 @@ import Logging
 /// SSH connections to every backend of an inventory, one session per node for the whole run.
 public final class ClusterConnection: Sendable {
     public let inventory: Inventory
-    private let clients: [String: SSHClient]
-    /// Backends that could not be reached, with why.
-    public let failures: [String: String]
+    private let sessions: Locked<(clients: [String: SSHClient], failures: [String: String])>
+    private let passphrase: PassphraseSource
+    private let logger: Logger
 
-    private init(inventory: Inventory, clients: [String: SSHClient], failures: [String: String]) {
+    /// Backends that could not be reached, with why.
+    public var failures: [String: String] { sessions.withLock { $0.failures } }
+    private var clients: [String: SSHClient] { sessions.withLock { $0.clients } }
+
+    private init(inventory: Inventory, clients: [String: SSHClient], failures: [String: String], passphrase: PassphraseSource,
+                 logger: Logger) {
         self.inventory = inventory
-        self.clients = clients
-        self.failures = failures
+        self.sessions = Locked((clients, failures))
+        self.passphrase = passphrase
+        self.logger = logger
     }
 
-    /// Connects to every backend (or the named ones) in parallel, verifying host keys.
-    public static func connect(_ inventory: Inventory, only names: [String]? = nil, passphrase: PassphraseSource = .environmentOrTerminal(),
-                               logger: Logger) async -> ClusterConnection {
-        let backends = inventory.backends.filter { names?.contains($0.name) ?? true }
+    private static func open(_ backends: [Inventory.Backend], inventory: Inventory, passphrase: PassphraseSource,
+                             logger: Logger) async -> (clients: [String: SSHClient], failures: [String: String]) {
         let byEndpoint = Dictionary(uniqueKeysWithValues: backends.map { (SSHEndpoint(host: $0.host, port: $0.port), $0) })
         let results = await SSHClient.connectAll(Array(byEndpoint.keys), options: { endpoint in
             inventory.sshOptions(for: byEndpoint[endpoint]!, passphrase: passphrase)
@@ -34,7 +38,31 @@ public final class ClusterConnection: Sendable {
             case let .failure(error): failures[name] = error.localizedDescription
             }
         }
-        return ClusterConnection(inventory: inventory, clients: clients, failures: failures)
+        return (clients, failures)
+    }
+
+    /// Tries again to connect to a node that could not be reached (a host rebuilt during a runbook);
+    /// true when it is now connected. Its host key is verified as for the first connection.
+    public func reconnect(_ name: String) async -> Bool {
+        guard failures[name] != nil, let backend = inventory.backend(named: name) else { return failures[name] == nil }
+        let opened = await Self.open([backend], inventory: inventory, passphrase: passphrase, logger: logger)
+        sessions.withLock { state in
+            if let client = opened.clients[name] {
+                state.clients[name] = client
+                state.failures[name] = nil
+            } else if let failure = opened.failures[name] {
+                state.failures[name] = failure
+            }
+        }
+        return opened.clients[name] != nil
+    }
+
+    /// Connects to every backend (or the named ones) in parallel, verifying host keys.
+    public static func connect(_ inventory: Inventory, only names: [String]? = nil, passphrase: PassphraseSource = .environmentOrTerminal(),
+                               logger: Logger) async -> ClusterConnection {
+        let backends = inventory.backends.filter { names?.contains($0.name) ?? true }
+        let opened = await open(backends, inventory: inventory, passphrase: passphrase, logger: logger)
+        return ClusterConnection(inventory: inventory, clients: opened.clients, failures: opened.failures, passphrase: passphrase, logger: logger)
     }
 
     public var connectedNames: [String] { inventory.backends.map(\.name).filter { clients[$0] != nil } }

@@ -201,6 +201,10 @@ public final class Runner<T: Topology>: @unchecked Sendable {
 
     private func run(_ step: Playbook.Step, node: String, index: Int, observation: inout T.Observation, pinned: Bool = false) async throws {
         let stepStarted = Date()
+        // A node that could not be reached may be back (a host rebuilt by a manual step before this one).
+        if connection.failures[node] != nil, await connection.reconnect(node) {
+            reporter.emit(Event("note", ["message": .string("\(node) is reachable again")]))
+        }
         // Re-read right before each step: roles and versions may have moved since the plan.
         observation = await topology.observe(connection, full: false, checksum: false)
         if !pinned, let moved = topology.retarget(step.target, node: node, observation: observation), moved != node {

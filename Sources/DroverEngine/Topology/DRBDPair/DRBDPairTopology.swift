@@ -107,8 +107,11 @@ public struct DRBDPairTopology: Topology {
         return chosen.map { Optional($0) }
     }
 
-    /// Pair steps are pinned to the node chosen: a role that moved is the step's own doing.
-    public func retarget(_ target: Playbook.Target, node: String, observation: PairObservation) -> String? { nil }
+    /// A role target is chosen from the reading right before its step (the previous step may have moved it).
+    public func retarget(_ target: Playbook.Target, node: String, observation: PairObservation) -> String? {
+        guard case .role = target else { return nil }
+        return (try? nodes(for: target, observation: observation))?.first
+    }
 
     public func holds(_ requirement: String, subject: String?, node: String, observation: PairObservation) -> (holds: Bool, detail: String) {
         PairConditions.holds(requirement, node: subject ?? node, observation: observation)

@@ -131,7 +131,7 @@ enum PairSituations {
                 },
                 command: nil, advice: "Read \(inventory.drbd.ctl) ha-status on those nodes and fix what it names.")
         }
-        return Situation(id: ID.healthy.rawValue, summary: "healthy: \(primary.name) is Primary and master, \(secondary.name) Secondary, UpToDate/UpToDate, in sync",
+        return Situation(id: ID.healthy.rawValue, summary: "\(primary.name) is Primary and master, \(secondary.name) Secondary, UpToDate/UpToDate, in sync",
                          evidence: allEvidence, command: nil, advice: nil)
     }
 }
