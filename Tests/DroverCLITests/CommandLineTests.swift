@@ -26,4 +26,20 @@ struct CommandLineTests {
         #expect(output.stderr.contains("--no-such-flag"))
         #expect(output.stdout.isEmpty, "diagnostics go to stderr")
     }
+
+    @Test("a playbook runs only on inventories of its topology", arguments: [
+        ("cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n", "graceful-transition",
+         "graceful-transition is a playbook for drbd-pair clusters", "upgrade"),
+        ("cluster: p\ntopology: drbd-pair\nbackends:\n  - { name: be1, host: 127.255.255.253 }\n  - { name: be2, host: 127.255.255.254 }\n",
+         "resync-node", "resync-node is a playbook for chef-backend clusters", "promote-secondary"),
+    ])
+    func playbookOfAnotherTopology(inventory text: String, playbook: String, says: String, fits: String) async throws {
+        let inventory = try temporaryDirectory("topology") + "/inventory.yml"
+        try text.write(toFile: inventory, atomically: true, encoding: .utf8)
+        for arguments in [["plan", playbook, "--offline"], ["run", playbook, "--yes"]] {
+            let output = try await DroverBinary.run(arguments + ["--inventory", inventory])
+            #expect(output.status == 64, "\(output.stderr)")
+            #expect(output.stderr.contains(says) && output.stderr.contains(fits), "\(output.stderr)")
+        }
+    }
 }

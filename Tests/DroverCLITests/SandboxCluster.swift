@@ -18,8 +18,9 @@ struct LoggedCommand {
 
     /// True for commands that change the cluster (Drover's own lock directory does not count).
     var isMutating: Bool {
-        let readOnly = ["chef-backend-ctl cluster-status", "chef-backend-ctl status", "cat ", "test ", "df ", "sha256sum"]
-        return !readOnly.contains { command.hasPrefix($0) } && !command.contains("/var/opt/chef-backend/drover.lock")
+        let readOnly = ["chef-backend-ctl cluster-status", "chef-backend-ctl status", "cat ", "test ", "df ", "sha256sum",
+                        "drbdadm role ", "chef-server-ctl ha-status"]
+        return !readOnly.contains { command.hasPrefix($0) } && !command.contains("/drover.lock")
     }
 }
 
@@ -31,7 +32,7 @@ struct SandboxCluster: Sendable {
     /// The test's HOME: drover's state goes to `HOME/.local/state/drover`.
     let home: String
 
-    static func start(scale: Double = 0.05, rejoin: String = "8s") async throws -> SandboxCluster {
+    static func start(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend") async throws -> SandboxCluster {
         let base = try temporaryDirectory("e2e")
         let directory = base + "/sandbox"
         let sandbox = Sandbox(directory: directory)
@@ -40,11 +41,14 @@ struct SandboxCluster: Sendable {
         let simulator = ProcessInfo.processInfo.environment["DROVER_SIMULATOR"].flatMap { $0.isEmpty ? nil : $0 }
         var options = Sandbox.UpOptions(simulatorPath: simulator ?? DroverBinary.builtProduct("chef-backend-sim"))
         options.delayScale = scale
+        options.topology = topology
         _ = try await sandbox.up(options)
         try await Processes.offPool {
             var inventory = try String(contentsOfFile: sandbox.inventoryPath, encoding: .utf8)
             inventory = String(inventory[..<inventory.range(of: "timeouts:")!.lowerBound])
-            inventory += "timeouts:\n  rejoin: \(rejoin)\n  failover: \(rejoin)\n  poll_interval: 50ms\n  stable_polls: 2\n"
+            inventory += topology == "drbd-pair"
+                ? "timeouts:\n  transition: \(rejoin)\n  sync: 30s\n  poll_interval: 50ms\n  stable_polls: 2\n"
+                : "timeouts:\n  rejoin: \(rejoin)\n  failover: \(rejoin)\n  poll_interval: 50ms\n  stable_polls: 2\n"
             try inventory.write(toFile: sandbox.inventoryPath, atomically: true, encoding: .utf8)
             try FileManager.default.createDirectory(atPath: base + "/home", withIntermediateDirectories: true)
         }
@@ -52,8 +56,9 @@ struct SandboxCluster: Sendable {
     }
 
     /// Starts a sandbox, runs `body`, and always tears it down.
-    static func with<T>(scale: Double = 0.05, rejoin: String = "8s", _ body: (SandboxCluster) async throws -> T) async throws -> T {
-        let cluster = try await start(scale: scale, rejoin: rejoin)
+    static func with<T>(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
+                        _ body: (SandboxCluster) async throws -> T) async throws -> T {
+        let cluster = try await start(scale: scale, rejoin: rejoin, topology: topology)
         do {
             let result = try await body(cluster)
             try await cluster.sandbox.down()
@@ -132,5 +137,13 @@ struct SandboxCluster: Sendable {
         return try await Processes.offPool { try store.load() }
     }
 
-    func breakNode(_ node: String, _ fault: String) async throws { try await sandbox.breakNode(node, fault: fault) }
+    func breakNode(_ node: String, _ fault: String, _ values: String...) async throws {
+        try await sandbox.breakNode(node, fault: fault, values: values)
+    }
+
+    /// The simulated DRBD pair's state (a `drbd-pair` sandbox), advanced to now.
+    func pairState() async throws -> SimulatedPair {
+        let store = sandbox.pairStore
+        return try await Processes.offPool { try store.update { pair, _ in pair } }
+    }
 }

@@ -204,7 +204,14 @@ struct InputRefusalTests {
         let output = try await DroverBinary.run(["playbooks"])
         #expect(output.status == 0)
         let names = output.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
-        #expect(names == ["promote-node", "quorum-loss-recovery", "reinstate-deposed-leader", "replace-failed-node", "resync-node", "set-failover", "set-node-failover", "upgrade"])
+        let expected: [String] = ["discard-node-data", "drbd-restart", "graceful-transition", "promote-node", "promote-secondary",
+                                  "quorum-loss-recovery", "rebuild-partner", "reinstate-deposed-leader", "replace-failed-node", "resync-node",
+                                  "set-failover", "set-node-failover", "upgrade"]
+        #expect(names == expected)
+        let pair = try await DroverBinary.run(["playbooks", "--topology", "drbd-pair"])
+        let pairNames: [String] = pair.stdout.split(separator: "\n").map { String($0.split(separator: " ").first ?? "") }
+        #expect(pairNames == ["discard-node-data", "drbd-restart", "graceful-transition", "promote-secondary", "rebuild-partner"])
+        #expect(pair.stdout.split(separator: "\n").allSatisfy { $0.contains(" built-in  drbd-pair ") }, "\(pair.stdout)")
     }
 
     @Test func invalidPlaybookIsRefusedWithFileAndLine() async throws {

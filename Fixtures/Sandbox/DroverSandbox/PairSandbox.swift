@@ -175,7 +175,7 @@ extension Sandbox {
                 try require("Secondary")
                 pair.nodes[me].disk = "Inconsistent"
                 pair.sync = PairSync(source: pair.nodes[peer].name, target: name, totalKiB: 2_613_068, started: now,
-                                     seconds: max(1, pair.syncSeconds * pair.scale * 10))
+                                     seconds: 600)
             case "keepalived-transition":
                 try require("Primary")
                 pair.nodes[me].requested = "backup"

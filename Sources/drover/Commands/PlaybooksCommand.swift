@@ -4,12 +4,21 @@ import DroverEngine
 struct PlaybooksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "playbooks",
-        abstract: "List the playbooks: name, where each comes from (built-in or a file) and what it does.",
+        abstract: "List the playbooks: name, where each comes from (built-in or a file), its topology and what it does.",
         discussion: "The built-in playbooks are compiled into drover. A directory given with --playbooks or $DROVER_PLAYBOOKS (several separated by ':') adds playbooks or overrides built-in ones by name; --playbooks wins, then $DROVER_PLAYBOOKS in order.")
 
     @OptionGroup var playbooks: PlaybookOptions
 
+    @Option(help: "Only the playbooks of this topology: chef-backend or drbd-pair.")
+    var topology: String?
+
+    func validate() throws {
+        if let topology, !["chef-backend", "drbd-pair"].contains(topology) {
+            throw ValidationError("--topology must be chef-backend or drbd-pair, not \(topology)")
+        }
+    }
+
     func run() async throws {
-        throw Operations.listPlaybooks(playbooks.library).exitCode
+        throw Operations.listPlaybooks(playbooks.library, topology: topology).exitCode
     }
 }

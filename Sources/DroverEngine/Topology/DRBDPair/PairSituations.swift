@@ -84,7 +84,7 @@ enum PairSituations {
             return Situation(id: ID.drbdDown.rawValue, summary: "DRBD \(resource) is not running on either node", evidence: allEvidence,
                              command: nil, advice: "Start DRBD on both nodes (drbdadm up \(resource)), then diagnose again.")
         }
-        if let syncing = read.first(where: { $0.device?.isSyncing == true }) {
+        if let syncing = read.first(where: { $0.device?.connection.hasSuffix("SyncTarget") == true }) ?? read.first(where: { $0.device?.isSyncing == true }) {
             let sync = read.compactMap { $0.device?.sync }.first
             let progress = sync.map { "\($0.percent)% done\($0.finish.map { ", finishing in \($0)" } ?? "")" } ?? "progress not shown"
             return Situation(id: ID.resyncing.rawValue, summary: "DRBD is resyncing (\(syncing.name) is \(syncing.device!.connection)): \(progress)",

@@ -1,0 +1,262 @@
+import DroverTestSupport
+import Foundation
+import SimulatedChefBackend
+import Testing
+
+/// The legacy DRBD/keepalived pair, end to end through the built drover against a two-node sandbox.
+@Suite("the DRBD pair: status, diagnose and its runbooks", needsSandbox, .timeLimit(.minutes(3)))
+struct DRBDPairTests {
+    static func with<T>(_ body: (SandboxCluster) async throws -> T) async throws -> T {
+        try await SandboxCluster.with(topology: "drbd-pair", body)
+    }
+
+    static func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not one JSON object: \(text)")
+    }
+
+    /// Commands that changed something on the nodes (the simulator's log), after `since`.
+    static func mutating(_ cluster: SandboxCluster, since: Date = .distantPast) async -> [String] {
+        await cluster.log().filter { $0.event == "started" && $0.isMutating && $0.time >= since }.map { "\($0.node): \($0.command)" }
+    }
+
+    /// The invariants the engine guarantees held throughout: the simulator records every breach.
+    static func expectInvariants(_ cluster: SandboxCluster, forced: [String] = []) async throws {
+        let pair = try await cluster.pairState()
+        #expect(pair.violations.isEmpty, "\(pair.violations)")
+        #expect(pair.forcedPromotions == forced)
+        #expect(!(pair.nodes.allSatisfy { $0.role == "Primary" }), "two Primaries")
+    }
+
+    @Test func aHealthyPairIsReadOnlyAndShowsEveryFact() async throws {
+        try await Self.with { cluster in
+            let text = try await cluster.drover(["status"])
+            #expect(text.status == 0, "\(text.stdout)\(text.stderr)")
+            #expect(text.stdout.contains("primary be1, VIP on be1"))
+            #expect(text.stdout.contains("be1 (") && text.stdout.contains("DRBD Primary, peer Secondary; Connected; disk UpToDate, peer disk UpToDate; oos 0 KiB"))
+            #expect(text.stdout.contains("keepalived master; VIP held; ha-status passed"))
+            #expect(text.stdout.contains("keepalived backup; VIP not held; ha-status passed"))
+            #expect(text.stdout.contains("Situation: healthy: be1 is Primary and master"))
+            let status = try Self.json(try await cluster.drover(["status", "--json"]).stdout)
+            #expect(status["situation"] as? String == "healthy" && status["primary"] as? String == "be1" && status["vip_holder"] as? String == "be1")
+            let nodes = try #require(status["nodes"] as? [[String: Any]])
+            let drbd = try #require(nodes.first?["drbd"] as? [String: Any])
+            #expect(drbd["role"] as? String == "Primary" && drbd["peer_role"] as? String == "Secondary" && drbd["connection"] as? String == "Connected")
+            #expect(drbd["disk"] as? String == "UpToDate" && drbd["peer_disk"] as? String == "UpToDate" && drbd["out_of_sync_kib"] as? Int == 0)
+            #expect(nodes.last?["keepalived"] as? String == "backup" && nodes.last?["holds_vip"] as? Bool == false)
+            #expect((nodes.last?["ha_status"] as? [String: Any])?["passed"] as? Bool == true)
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.status == 0 && diagnosis.stdout.hasPrefix("Healthy: be1 is Primary and master"), "\(diagnosis.stdout)")
+            let plan = try await cluster.drover(["plan", "graceful-transition"])
+            #expect(plan.status == 0 && plan.stdout.contains("be1: chef-server-ctl stop keepalived"), "\(plan.stdout)")
+            let commands = await cluster.log().filter { $0.event == "started" }.map(\.command)
+            #expect(Set(commands.map { $0.split(separator: " ").prefix(2).joined(separator: " ") })
+                .isSubset(of: ["cat /proc/drbd", "drbdadm role", "chef-server-ctl ha-status", "cat /var/opt/opscode/drover.lock/owner"]), "\(Set(commands))")
+            #expect(await Self.mutating(cluster).isEmpty)
+        }
+    }
+
+    struct Scenario: Sendable, CustomTestStringConvertible {
+        var node: String
+        var fault: String
+        var values: [String] = []
+        var situation: String
+        var says: [String]
+        var exit: Int32 = 1
+        var testDescription: String { "\(fault) on \(node)" }
+    }
+
+    static let scenarios: [Scenario] = [
+        Scenario(node: "be2", fault: "drbd-secondary-down", situation: "secondary-down",
+                 says: ["the primary be1 keeps serving", "drover run drbd-restart --inventory INVENTORY --set node=be2", "stays DUnknown"]),
+        Scenario(node: "be1", fault: "drbd-primary-down", situation: "primary-down",
+                 says: ["be2 is Secondary with all the data", "drover run promote-secondary --inventory INVENTORY --set node=be2"]),
+        Scenario(node: "be1", fault: "drbd-primary-lost-unsynced", situation: "primary-lost-unsynced",
+                 says: ["DATA LOSS", "drover run rebuild-partner --inventory INVENTORY --set survivor=be2 --set new=be1", "Never promote be2 plainly"]),
+        Scenario(node: "be1", fault: "drbd-both-secondary", values: ["361540", "0"], situation: "both-secondary",
+                 says: ["drover run promote-secondary --inventory INVENTORY --set node=be2", "be1 oos 361540, be2 oos 0"]),
+        Scenario(node: "be1", fault: "drbd-split-brain", situation: "split-brain", says: ["both nodes are DRBD Primary", "touch nothing"]),
+        Scenario(node: "be2", fault: "drbd-resyncing", situation: "resyncing", says: ["be2 is SyncTarget", "% done, finishing in 0:"]),
+        Scenario(node: "be1", fault: "keepalived-transition", situation: "transition-in-progress",
+                 says: ["requested backup, current master", "Wait and run drover diagnose again"]),
+        Scenario(node: "be2", fault: "services-misplaced", situation: "services-misplaced",
+                 says: ["nginx runs on be2, which is not master", "opscode-erchef runs on be2"]),
+    ]
+
+    @Test("diagnose names the situation from live nodes", arguments: scenarios)
+    func situation(_ scenario: Scenario) async throws {
+        try await Self.with { cluster in
+            try await cluster.sandbox.breakNode(scenario.node, fault: scenario.fault, values: scenario.values)
+            let started = Date()
+            let text = try await cluster.drover(["diagnose"])
+            #expect(text.status == scenario.exit, "\(text.stdout)\(text.stderr)")
+            for fragment in scenario.says {
+                let expected = fragment.replacingOccurrences(of: "INVENTORY", with: cluster.inventoryPath)
+                #expect(text.stdout.contains(expected), "\(expected) not in:\n\(text.stdout)")
+            }
+            let json = try Self.json(try await cluster.drover(["diagnose", "--json"]).stdout)
+            #expect(json["situation"] as? String == scenario.situation && json["healthy"] as? Bool == false)
+            let status = try await cluster.drover(["status", "--json"])
+            #expect(try Self.json(status.stdout)["situation"] as? String == scenario.situation)
+            #expect(await Self.mutating(cluster, since: started).isEmpty, "diagnose and status change nothing")
+        }
+    }
+
+    @Test func neitherNodeReadableIsExitTwo() async throws {
+        try await Self.with { cluster in
+            try await cluster.breakNode("be2", "drbd-secondary-down")
+            try await cluster.breakNode("be1", "drbd-primary-down")
+            let text = try await cluster.drover(["diagnose"])
+            #expect(text.status == 2 && text.stdout.hasPrefix("Cannot tell"), "\(text.stdout)\(text.stderr)")
+            #expect(try Self.json(try await cluster.drover(["diagnose", "--json"]).stdout)["readable"] as? Bool == false)
+        }
+    }
+
+    @Test func gracefulTransitionMovesThePrimaryAndBack() async throws {
+        try await Self.with { cluster in
+            let run = try await cluster.drover(["run", "graceful-transition", "--yes", "--junit", cluster.scratch("junit.xml")])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            #expect(run.stdout.contains("be1$ chef-server-ctl stop keepalived") && run.stdout.contains("be1$ chef-server-ctl start keepalived"))
+            var pair = try await cluster.pairState()
+            #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.vip == true && pair.node("be1")?.role == "Secondary")
+            #expect(pair.node("be1")?.keepalived == true)
+            #expect(try await cluster.drover(["diagnose"]).status == 0)
+            // And back, as the next maintenance window would.
+            let back = try await cluster.drover(["run", "graceful-transition", "--yes", "--json"])
+            #expect(back.status == 0, "\(back.stdout)\(back.stderr)")
+            #expect(back.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("{") }, "--json prints only events")
+            pair = try await cluster.pairState()
+            #expect(pair.node("be1")?.role == "Primary" && pair.node("be1")?.vip == true)
+            let runs = try await DroverBinary.run(["runs"], environment: cluster.environment)
+            #expect(runs.stdout.components(separatedBy: "graceful-transition  succeeded").count == 3, "\(runs.stdout)")
+            #expect(FileManager.default.fileExists(atPath: cluster.scratch("junit.xml")))
+            try await Self.expectInvariants(cluster)
+        }
+    }
+
+    @Test func gracefulTransitionRefusesAnUnhealthyPair() async throws {
+        try await Self.with { cluster in
+            try await cluster.breakNode("be2", "drbd-resyncing")
+            let started = Date()
+            let run = try await cluster.drover(["run", "graceful-transition", "--yes"])
+            #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+            #expect(run.stderr.contains("pre-flight failed: pair: resyncing") && run.stderr.contains("nothing was changed"))
+            #expect(await Self.mutating(cluster, since: started).isEmpty)
+        }
+    }
+
+    @Test func thePrimaryIsDownAndTheSecondaryIsPromoted() async throws {
+        try await Self.with { cluster in
+            try await cluster.breakNode("be1", "drbd-primary-down")
+            let run = try await cluster.drover(["run", "promote-secondary", "--set", "node=be2", "--yes"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            #expect(run.stdout.contains("be2$ drbdadm primary pc0") && run.stdout.contains("be2$ chef-server-ctl master-recover"))
+            let pair = try await cluster.pairState()
+            #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.current == "master" && pair.node("be2")?.vip == true)
+            let status = try await cluster.drover(["status"])
+            #expect(status.status == 2 && status.stdout.contains("be1") && status.stdout.contains("UNREACHABLE"))
+            #expect(status.stdout.contains("Situation: secondary-down"), "\(status.stdout)")
+            try await Self.expectInvariants(cluster)
+            // The old primary comes back, Secondary, and resyncs from be2 once restarted.
+            try await cluster.sandbox.heal("be1")
+            #expect(try await cluster.drover(["run", "drbd-restart", "--set", "node=be1", "--yes"]).status == 0)
+            try await Self.expectInvariants(cluster)
+        }
+    }
+
+    struct Refusal: Sendable, CustomTestStringConvertible {
+        var label: String
+        var fault: (node: String, name: String, values: [String])?
+        var arguments: [String]
+        var says: String
+        var testDescription: String { label }
+    }
+
+    static let refusals: [Refusal] = [
+        Refusal(label: "promote an Inconsistent disk", fault: ("be1", "drbd-primary-lost-unsynced", []),
+                arguments: ["run", "promote-secondary", "--set", "node=be2"], says: "precondition disk-uptodate does not hold (be2's disk is Inconsistent)"),
+        Refusal(label: "promote while the peer is Primary", fault: nil,
+                arguments: ["run", "promote-secondary", "--set", "node=be2"], says: "precondition peer-not-primary does not hold"),
+        Refusal(label: "restart DRBD on the primary", fault: nil,
+                arguments: ["run", "drbd-restart", "--set", "node=be1"], says: "precondition not-primary does not hold (be1 is Primary)"),
+        Refusal(label: "discard the lower oos", fault: ("be1", "drbd-both-secondary", ["5000", "100"]),
+                arguments: ["run", "discard-node-data", "--set", "node=be2"], says: "be2 has the lower oos (100 KiB against 5000 on be1)"),
+        Refusal(label: "discard the only UpToDate disk", fault: ("be2", "drbd-resyncing", []),
+                arguments: ["run", "discard-node-data", "--set", "node=be1"], says: "be1 is Primary"),
+        Refusal(label: "discard a node whose peer is down", fault: ("be1", "drbd-primary-down", []),
+                arguments: ["run", "discard-node-data", "--set", "node=be2"], says: "be1's DRBD state cannot be read, so be2 may hold the only copy"),
+    ]
+
+    @Test("refusals change nothing (exit 2)", arguments: refusals)
+    func refusal(_ refusal: Refusal) async throws {
+        try await Self.with { cluster in
+            if let fault = refusal.fault { try await cluster.sandbox.breakNode(fault.node, fault: fault.name, values: fault.values) }
+            let started = Date()
+            let run = try await cluster.drover(refusal.arguments + ["--yes"])
+            #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+            #expect(run.stdout.contains(refusal.says), "\(refusal.says) not in:\n\(run.stdout)")
+            #expect(await Self.mutating(cluster, since: started).isEmpty)
+            try await Self.expectInvariants(cluster)
+        }
+    }
+
+    @Test func aSecondaryStuckAtDUnknownIsRestartedAndResyncs() async throws {
+        try await Self.with { cluster in
+            try await cluster.breakNode("be2", "drbd-secondary-down")
+            try await cluster.sandbox.heal("be2")
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.stdout.contains("the secondary be2 is up but DRBD is not connected"), "\(diagnosis.stdout)")
+            let run = try await cluster.drover(["run", "drbd-restart", "--set", "node=be2", "--yes"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            #expect(run.stdout.contains("be2$ drbdadm down pc0") && run.stdout.contains("be2$ drbdadm up pc0"))
+            #expect(run.stdout.contains("connected holds after") && run.stdout.contains("resync "), "the resync's progress is reported: \(run.stdout)")
+            try await Self.expectInvariants(cluster)
+        }
+    }
+
+    @Test func aLostUnsyncedPrimaryIsRebuilt() async throws {
+        try await Self.with { cluster in
+            try await cluster.breakNode("be1", "drbd-primary-lost-unsynced")
+            // The new host in be1's place, built and with DRBD started (what the manual step asks for).
+            try await cluster.sandbox.heal("be1", fresh: true)
+            let plan = try await cluster.drover(["plan", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1"])
+            #expect(plan.stdout.contains("be2: drbdadm primary --force pc0"), "\(plan.stdout)")
+            let refused = try await cluster.drover(["run", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1", "--yes"])
+            #expect(refused.status == 64 && refused.stderr.contains("manual steps"), "\(refused.stderr)")
+            let run = try await cluster.drover(["run", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1", "--yes", "--assume-done"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            #expect(run.stdout.contains("DATA LOSS: forcing be2 to DRBD primary"))
+            let commands = await Self.mutating(cluster)
+            #expect(commands == ["be2: chef-server-ctl stop", "be2: drbdadm primary --force pc0", "be2: drbdadm connect pc0",
+                                 "be2: chef-server-ctl master-recover"], "\(commands)")
+            let pair = try await cluster.pairState()
+            #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.current == "master" && pair.node("be1")?.disk == "UpToDate")
+            try await Self.expectInvariants(cluster, forced: ["be2"])
+            #expect(try await cluster.drover(["diagnose"]).status == 0, "be2 serves, be1 is its in-sync secondary")
+        }
+    }
+
+    @Test func bothSecondaryIsResolvedByPromotingOrDiscarding() async throws {
+        try await Self.with { cluster in
+            try await cluster.breakNode("be1", "drbd-both-secondary", "5000", "100")
+            let discard = try await cluster.drover(["run", "discard-node-data", "--set", "node=be1", "--yes"])
+            #expect(discard.status == 0, "\(discard.stdout)\(discard.stderr)")
+            let wiped = await Self.mutating(cluster)
+            #expect(wiped == ["be1: drbdadm down pc0", "be1: drbdadm wipe-md pc0", "be1: drbdadm create-md pc0", "be1: drbdadm up pc0"], "\(wiped)")
+            let promote = try await cluster.drover(["run", "promote-secondary", "--set", "node=be2", "--yes"])
+            #expect(promote.status == 0, "\(promote.stdout)\(promote.stderr)")
+            let pair = try await cluster.pairState()
+            #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.current == "master")
+            try await Self.expectInvariants(cluster)
+        }
+    }
+
+    @Test func aPlaybookOfTheOtherTopologyIsRefused() async throws {
+        try await Self.with { cluster in
+            let upgrade = try await cluster.drover(["upgrade", "--yes"])
+            #expect(upgrade.status == 64 && upgrade.stderr.contains("upgrade is a playbook for chef-backend clusters"), "\(upgrade.stderr)")
+            #expect(upgrade.stderr.contains("graceful-transition"))
+            let chef = try await cluster.drover(["run", "graceful-transition", "--yes"], environment: [:])
+            #expect(chef.status == 0, "the pair's own playbooks run: \(chef.stderr)")
+        }
+    }
+}
