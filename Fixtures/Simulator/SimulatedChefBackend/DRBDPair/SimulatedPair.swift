@@ -165,6 +165,6 @@ public struct SimulatedPair: Codable, Equatable, Sendable, SimulatedState {
         nodes[target].disk = "Inconsistent"
         nodes[source].outOfSync = total
         sync = PairSync(source: nodes[source].name, target: nodes[target].name, totalKiB: total, started: now,
-                        seconds: max(1.5, seconds(full ? syncSeconds : syncSeconds / 2)))
+                        seconds: max(5, seconds(full ? syncSeconds : syncSeconds / 2)))
     }
 }
