@@ -259,4 +259,47 @@ struct DRBDPairTests {
             #expect(chef.status == 0, "the pair's own playbooks run: \(chef.stderr)")
         }
     }
+
+    @Test func theNewPartnerIsBuiltWhileTheRunWaitsForIt() async throws {
+        try await SandboxCluster.with(rejoin: "60s", topology: "drbd-pair") { cluster in
+            try await cluster.breakNode("be1", "drbd-primary-lost-unsynced")
+            let run = try cluster.start(["run", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1", "--yes", "--assume-done"])
+            #expect(try await cluster.waitFor("waiting for waiting-for-connection on be1", in: run.stdout), "the run waits for the new host")
+            // The operator finishes building be1 while drover waits: it is connected to, host key verified.
+            try await cluster.sandbox.heal("be1", fresh: true)
+            let status = await run.child.exitStatus()
+            let output = (try? String(contentsOfFile: run.stdout, encoding: .utf8)) ?? ""
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("be1 is reachable again"))
+            let pair = try await cluster.pairState()
+            #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.current == "master")
+            try await Self.expectInvariants(cluster, forced: ["be2"])
+        }
+    }
+
+    @Test func aSavedPlanAppliesOnlyToThePairItSaw() async throws {
+        try await Self.with { cluster in
+            let path = cluster.scratch("transition.plan.json")
+            let plan = try await cluster.drover(["plan", "graceful-transition", "--out", path])
+            #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
+            let apply = try await DroverBinary.run(["apply", path], environment: cluster.environment)
+            #expect(apply.status == 0, "\(apply.stdout)\(apply.stderr)")
+            #expect(try await cluster.pairState().node("be2")?.role == "Primary")
+            let stale = try await DroverBinary.run(["apply", path], environment: cluster.environment)
+            #expect(stale.status == 2 && stale.stderr.contains("~ primary: be1 -> be2"), "\(stale.stderr)")
+        }
+    }
+
+    @Test func anotherRunsLockRefusesThePair() async throws {
+        try await Self.with { cluster in
+            let lock = "mkdir /var/opt/opscode/drover.lock && printf 'run_id=other-run\\nuser=alice\\nhost=laptop\\n' > /var/opt/opscode/drover.lock/owner"
+            #expect(try await cluster.drover(["exec", "--node", "be2", "--", lock]).status == 0)
+            let status = try await cluster.drover(["status"])
+            #expect(status.stdout.contains("Lock: be2 is locked by run other-run (alice@laptop"), "\(status.stdout)")
+            let started = Date()
+            let run = try await cluster.drover(["run", "graceful-transition", "--yes"])
+            #expect(run.status == 3 && run.stderr.contains("drover unlock --inventory"), "\(run.stderr)")
+            #expect(await Self.mutating(cluster, since: started).filter { !$0.contains("drover.lock") }.isEmpty)
+        }
+    }
 }

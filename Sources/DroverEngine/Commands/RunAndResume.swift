@@ -101,7 +101,7 @@ extension Operations {
         found += "\n  done: \(done.isEmpty ? "nothing" : done.joined(separator: ", "))"
         if let inFlight = journal.inFlight {
             found += "\n  in flight when it stopped: \(inFlight.step) on \(inFlight.node)"
-            found += "\n  first: re-run \(inFlight.step) on \(inFlight.node) from its start (installing the same package and chef-backend-ctl upgrade are safe to repeat), then continue"
+            found += "\n  first: re-run \(inFlight.step) on \(inFlight.node) from its start (its commands are safe to repeat; destructive ones are refused), then continue"
         } else {
             found += "\n  first: re-read the cluster, then continue with the remaining steps"
         }

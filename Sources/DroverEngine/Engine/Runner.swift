@@ -315,6 +315,10 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         var consecutive = 0
         var lastPending = ""
         while true {
+            // A node being rebuilt while the run waits for it is connected to as soon as it answers.
+            if connection.failures[node] != nil, await connection.reconnect(node) {
+                reporter.emit(Event("note", ["message": .string("\(node) is reachable again")]))
+            }
             let observation = await topology.observe(connection, full: false, checksum: false)
             let criteria = topology.criteria(predicate, node: node, observation: observation)
             let pending = criteria.filter { !$0.holds }.map(\.detail).joined(separator: "; ")
