@@ -46,7 +46,7 @@ extension Sandbox {
             }
             try writeSSHFiles(zip(names, addresses).map { ($0, $1) })
             let scale = options.delayScale
-            func duration(_ seconds: Double) -> String { seconds < 1 ? "\(max(10, Int(seconds * 1000)))ms" : "\(Int(seconds.rounded(.up)))s" }
+            let duration = Sandbox.durationText
             let inventory = """
                 # Inventory of the drover-sandbox DRBD pair, written by `drover-sandbox up --topology drbd-pair`.
                 cluster: sandbox-pair
@@ -54,14 +54,7 @@ extension Sandbox {
                 drbd:
                   resource: pc0
                   ctl: chef-server-ctl
-                ssh:
-                  user: root
-                  port: 22
-                  identity_files: [\(identityPath)]
-                  known_hosts: \(knownHostsPath)
-                  host_key_checking: strict
-                  connect_timeout: 5s
-                  command_timeout: 5m
+                \(inventorySSHBlock)
                 backends:
                 \(zip(names, addresses).map { "  - name: \($0)\n    host: \($1)" }.joined(separator: "\n"))
                 timeouts:

@@ -185,20 +185,32 @@ public struct Sandbox: Sendable {
         try sshConfig.write(toFile: sshConfigPath, atomically: true, encoding: .utf8)
     }
 
+    /// The inventory's `ssh:` block: the sandbox's key, known_hosts and short timeouts.
+    var inventorySSHBlock: String {
+        """
+        ssh:
+          user: root
+          port: 22
+          identity_files: [\(identityPath)]
+          known_hosts: \(knownHostsPath)
+          host_key_checking: strict
+          connect_timeout: 5s
+          command_timeout: 5m
+        """
+    }
+
+    /// A duration as inventories write it: `50ms` below a second, else whole seconds.
+    static func durationText(_ seconds: Double) -> String {
+        seconds < 1 ? "\(max(10, Int(seconds * 1000)))ms" : "\(Int(seconds.rounded(.up)))s"
+    }
+
     private func writeInventory(nodes: [SimulatedNode], options: UpOptions) throws {
         let scale = options.delayScale
-        func duration(_ seconds: Double) -> String { seconds < 1 ? "\(max(10, Int(seconds * 1000)))ms" : "\(Int(seconds.rounded(.up)))s" }
+        let duration = Self.durationText
         let inventory = """
             # Inventory of the drover-sandbox cluster, written by `drover-sandbox up`.
             cluster: sandbox
-            ssh:
-              user: root
-              port: 22
-              identity_files: [\(identityPath)]
-              known_hosts: \(knownHostsPath)
-              host_key_checking: strict
-              connect_timeout: 5s
-              command_timeout: 5m
+            \(inventorySSHBlock)
             package:
               path: /var/tmp/\(Provisioning.packageName(version: options.targetVersion, format: options.packageFormat))
               version: \(options.targetVersion)

@@ -80,6 +80,12 @@ public protocol Topology: Sendable {
     static var preflightSets: [String: [String]] { get }
 }
 
+/// Why a step's target could not be chosen from the live state (no leader, no single Primary).
+struct TargetError: LocalizedError {
+    var reason: String
+    var errorDescription: String? { reason }
+}
+
 /// What the engine reads from any topology's observation.
 public protocol TopologyObservation: Sendable {
     /// Each node's identity, recorded in journals so runs are attributed to the right cluster

@@ -39,11 +39,6 @@ public struct ChefBackendTopology: Topology {
         ClusterPreflight.resume(journal: journal, observation: observation, inventory: inventory)
     }
 
-    struct NoNode: LocalizedError {
-        var reason: String
-        var errorDescription: String? { reason }
-    }
-
     public func nodes(for target: Playbook.Target, observation: ClusterObservation) throws -> [String] {
         switch target {
         case .all: return inventory.backends.map(\.name)
@@ -54,11 +49,11 @@ public struct ChefBackendTopology: Topology {
             if let leader = observation.leader { return [leader] }
             let answering = observation.nodes.filter { $0.unreachable == nil }
             guard let node = answering.first(where: { observation.role(of: $0.name) != nil }) ?? answering.first else {
-                throw NoNode(reason: "no node answers")
+                throw TargetError(reason: "no node answers")
             }
             return [node.name]
         case .role:
-            guard let leader = observation.leader else { throw NoNode(reason: "no leader: cluster-status shows none") }
+            guard let leader = observation.leader else { throw TargetError(reason: "no leader: cluster-status shows none") }
             return [leader]
         }
     }

@@ -69,26 +69,21 @@ public struct DRBDPairTopology: Topology {
     /// Resumed pair runbooks re-check each step's own conditions; the pair is rarely healthy mid-run.
     public func resumeChecks(journal: Journal, observation: PairObservation) -> [PreflightCheck] { [] }
 
-    struct NoNode: LocalizedError {
-        var reason: String
-        var errorDescription: String? { reason }
-    }
-
     public func nodes(for target: Playbook.Target, observation: PairObservation) throws -> [String] {
         switch target {
         case .all: return inventory.backends.map(\.name)
         case let .node(name): return [name]
         case .any:
-            guard let node = observation.primary ?? observation.answering.first else { throw NoNode(reason: "no node answers") }
+            guard let node = observation.primary ?? observation.answering.first else { throw TargetError(reason: "no node answers") }
             return [node]
         case .role("secondary"):
             guard let secondary = observation.secondary else {
-                throw NoNode(reason: "no secondary: \(observation.primaries.count) nodes are DRBD Primary")
+                throw TargetError(reason: "no secondary: \(observation.primaries.count) nodes are DRBD Primary")
             }
             return [secondary]
         case .role:
             guard let primary = observation.primary else {
-                throw NoNode(reason: "no single DRBD Primary (\(observation.primaries.count) nodes are Primary)")
+                throw TargetError(reason: "no single DRBD Primary (\(observation.primaries.count) nodes are Primary)")
             }
             return [primary]
         }
