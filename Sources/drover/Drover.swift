@@ -5,7 +5,7 @@ import ArgumentParser
 struct Drover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drover",
-        abstract: "Upgrade and repair Chef Backend high-availability clusters over SSH.",
+        abstract: "Upgrade and repair Chef Backend high-availability clusters (and the legacy DRBD pairs) over SSH.",
         discussion: """
             Drover connects to every backend of a Chef Backend cluster over SSH (libssh2), \
             discovers the leader, refuses to start on an unhealthy cluster, and runs the documented \

@@ -302,4 +302,23 @@ struct DRBDPairTests {
             #expect(await Self.mutating(cluster, since: started).filter { !$0.contains("drover.lock") }.isEmpty)
         }
     }
+
+    @Test func aTransitionKilledMidWayIsResumed() async throws {
+        // Seconds-long failovers (scale 1), so that the run is killed while it waits.
+        try await SandboxCluster.with(scale: 1, rejoin: "60s", topology: "drbd-pair") { cluster in
+            let run = try cluster.start(["run", "graceful-transition", "--yes"])
+            #expect(try await cluster.waitFor("waiting for transitioned on be1", in: run.stdout))
+            kill(run.child.pid, SIGKILL)
+            _ = await run.child.exitStatus()
+            let other = try await cluster.drover(["run", "graceful-transition", "--yes"])
+            #expect(other.status == 3, "the killed run's lock holds: \(other.stderr)")
+            let resume = try await cluster.drover(["resume", "--yes"])
+            #expect(resume.status == 0, "\(resume.stdout)\(resume.stderr)")
+            #expect(resume.stderr.contains("in flight when it stopped: stop-keepalived on be1"), "\(resume.stderr)")
+            let pair = try await cluster.pairState()
+            #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.vip == true && pair.node("be1")?.keepalived == true)
+            #expect(try await cluster.drover(["diagnose"]).status == 0)
+            try await Self.expectInvariants(cluster)
+        }
+    }
 }
