@@ -70,6 +70,15 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
     }
 
+    /// True for a target that is one node: not `all`, nor a role of several nodes (`each-follower`).
+    func isSingleNode(_ target: Playbook.Target) -> Bool {
+        switch target {
+        case .all: return false
+        case let .role(role): return !T.vocabulary.multiNodeTargets.contains(role)
+        case .any, .node: return true
+        }
+    }
+
     struct Stopped: Error {}
 
     /// The outcome of a run.
@@ -142,6 +151,14 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 try await run(step, node: inFlight.node, index: index, observation: &observation, pinned: true)
             }
             for step in playbook.steps {
+                // A step of one node (the leader, the primary, ...) that the resumed run finished, or just
+                // re-ran as its step in flight, is done, even if its role has moved to another node since:
+                // running it there would undo it (a second failover).
+                if let resuming, isSingleNode(step.target),
+                   resuming.steps.contains(where: { $0.step == step.name && ($0.status == .succeeded || $0.status == .skipped) })
+                    || resuming.inFlight?.step == step.name {
+                    continue
+                }
                 let nodes = try targets(of: step, observation: &observation)
                 for node in nodes {
                     if resuming?.isDone(step: step.name, node: node) == true || (resuming?.inFlight?.step == step.name && resuming?.inFlight?.node == node) {

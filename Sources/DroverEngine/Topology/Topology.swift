@@ -101,6 +101,8 @@ public protocol TopologyObservation: Sendable {
 public struct PlaybookVocabulary: Sendable {
     /// Role targets besides `any`, `all` and `node:NAME` (`leader`, `each-follower`; `primary`, `secondary`).
     public var targets: [String]
+    /// The role targets that stand for several nodes (`each-follower`).
+    public var multiNodeTargets: [String] = []
     public var waits: [String]
     /// Step conditions; those ending in `:` take an argument (`down:NODE`).
     public var requirements: [String]

@@ -19,6 +19,7 @@ public struct ChefBackendTopology: Topology {
 
     public static let vocabulary = PlaybookVocabulary(
         targets: ["leader", "each-follower"],
+        multiNodeTargets: ["each-follower"],
         waits: ClusterWaits.Predicate.allCases.map(\.rawValue),
         requirements: ClusterRequirements.Requirement.allCases.map { $0 == .down ? "down:" : $0.rawValue },
         timeouts: ["rejoin", "failover"],
