@@ -205,6 +205,9 @@ struct DRBDPairTests {
             try await cluster.sandbox.heal("be2")
             let diagnosis = try await cluster.drover(["diagnose"])
             #expect(diagnosis.stdout.contains("the secondary be2 is up but DRBD is not connected"), "\(diagnosis.stdout)")
+            // A resync long enough to be under way when the wait ends, however busy the machine.
+            let store = cluster.sandbox.pairStore
+            try await Processes.offPool { try store.update { pair, _ in pair.syncSeconds = 2000 } }
             let run = try await cluster.drover(["run", "drbd-restart", "--set", "node=be2", "--yes"])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             #expect(run.stdout.contains("be2$ drbdadm down pc0") && run.stdout.contains("be2$ drbdadm up pc0"))
@@ -306,6 +309,9 @@ struct DRBDPairTests {
     @Test func aTransitionKilledMidWayIsResumed() async throws {
         // Seconds-long failovers (scale 1), so that the run is killed while it waits.
         try await SandboxCluster.with(scale: 1, rejoin: "60s", topology: "drbd-pair") { cluster in
+            // A failover long enough for the run to be seen waiting for it, however busy the machine.
+            let store = cluster.sandbox.pairStore
+            try await Processes.offPool { try store.update { pair, _ in pair.failoverSeconds = 12 } }
             let run = try cluster.start(["run", "graceful-transition", "--yes"])
             #expect(try await cluster.waitFor("waiting for transitioned on be1", in: run.stdout))
             kill(run.child.pid, SIGKILL)
@@ -313,7 +319,7 @@ struct DRBDPairTests {
             let other = try await cluster.drover(["run", "graceful-transition", "--yes"])
             #expect(other.status == 3, "the killed run's lock holds: \(other.stderr)")
             // The failover finishes while nobody watches: the primary role has moved when resume starts.
-            let deadline = ContinuousClock.now + .seconds(30)
+            let deadline = ContinuousClock.now + .seconds(60)
             while try await cluster.pairState().node("be2")?.role != "Primary" && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(100))
             }
