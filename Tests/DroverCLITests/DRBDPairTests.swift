@@ -4,7 +4,7 @@ import SimulatedChefBackend
 import Testing
 
 /// The legacy DRBD/keepalived pair, end to end through the built drover against a two-node sandbox.
-@Suite("the DRBD pair: status, diagnose and its runbooks", needsSandbox, .timeLimit(.minutes(3)))
+@Suite("the DRBD pair: status, diagnose and its runbooks", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
 struct DRBDPairTests {
     static func with<T>(_ body: (SandboxCluster) async throws -> T) async throws -> T {
         try await SandboxCluster.with(topology: "drbd-pair", body)

@@ -4,7 +4,7 @@ import SimulatedChefBackend
 import Testing
 
 /// `$HOME` as OpenSSH and XDG tools read it, and which recorded runs belong to which cluster.
-@Suite("HOME, XDG_STATE_HOME and the runs of clusters that share a name", needsSandbox, .timeLimit(.minutes(3)))
+@Suite("HOME, XDG_STATE_HOME and the runs of clusters that share a name", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
 struct HomeAndHistoryTests {
     /// The journals recorded under a state directory, as `cluster/run-id` paths.
     static func journals(under state: String) -> [String] {

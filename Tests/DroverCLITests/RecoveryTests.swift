@@ -3,7 +3,7 @@ import Foundation
 import SimulatedChefBackend
 import Testing
 
-@Suite("diagnose and the recovery playbooks", needsSandbox, .timeLimit(.minutes(3)))
+@Suite("diagnose and the recovery playbooks", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
 struct RecoveryTests {
     @Test func healthyClusterNeedsNothing() async throws {
         try await SandboxCluster.with { cluster in
@@ -119,7 +119,7 @@ struct RecoveryTests {
     }
 }
 
-@Suite("runbooks with replacement machines", needsSandbox, .timeLimit(.minutes(3)))
+@Suite("runbooks with replacement machines", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
 struct ReplacementTests {
     /// Plays the operator's part of the manual steps: a new machine with chef-backend, and the secrets.
     func prepare(_ cluster: SandboxCluster, _ node: String, secretsFrom source: String) async throws {
@@ -170,7 +170,7 @@ struct ReplacementTests {
     }
 }
 
-@Suite("failover left off", needsSandbox, .timeLimit(.minutes(3)))
+@Suite("failover left off", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
 struct FailoverLeftOffTests {
     @Test func diagnoseNamesFailoverLeftOffBySomeRunAndSetFailoverFixesIt() async throws {
         try await SandboxCluster.with(scale: 0.5, rejoin: "20s") { cluster in

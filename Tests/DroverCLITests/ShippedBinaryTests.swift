@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// What users install: the release binary on its own, and the Debian package `make deb` builds.
-@Suite("the binary users install", .timeLimit(.minutes(3)))
+@Suite("the binary users install", .timeLimit(.minutes(3 * TestTime.factor)))
 struct ShippedBinaryTests {
     /// The binary under test, copied alone into an empty directory (no Playbooks/, no build tree).
     static func copiedAlone() async throws -> String {

@@ -7,7 +7,7 @@ import Testing
 @Suite("ssh.sudo", .enabled(if: SSHServer.isAvailable, Comment(rawValue: SSHServer.unavailableReason)),
        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sudo") && getuid() == 0,
                 "needs root and sudo (`apt-get install -y sudo`; `make test` installs it)"),
-       .timeLimit(.minutes(2)))
+       .timeLimit(.minutes(3 * TestTime.factor)))
 struct SudoTests {
     @Test func commandsRunThroughSudoWithTheirArgumentsIntact() async throws {
         let keys = try TestKeys.shared()

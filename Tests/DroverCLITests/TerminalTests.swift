@@ -3,7 +3,7 @@ import DroverTestSupport
 import Foundation
 import Testing
 
-@Suite("at a terminal", .enabled(if: SSHServer.isAvailable, Comment(rawValue: SSHServer.unavailableReason)), .timeLimit(.minutes(2)))
+@Suite("at a terminal", .enabled(if: SSHServer.isAvailable, Comment(rawValue: SSHServer.unavailableReason)), .timeLimit(.minutes(3 * TestTime.factor)))
 struct TerminalTests {
     @Test func encryptedKeyPassphraseIsAskedOnTheTerminal() async throws {
         let keys = try TestKeys.shared()
@@ -24,7 +24,7 @@ struct TerminalTests {
     }
 }
 
-@Suite("confirmation and manual steps", needsSandbox, .timeLimit(.minutes(3)))
+@Suite("confirmation and manual steps", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
 struct ConfirmationTests {
     func terminal(_ cluster: SandboxCluster, _ arguments: [String], answers: [(String, String)]) async throws -> PseudoTerminal.Result {
         let all = cluster.arguments(arguments)

@@ -3,7 +3,7 @@ import Foundation
 import SimulatedChefBackend
 import Testing
 
-@Suite("drover upgrade, plan, status and exec against the simulated cluster", needsSandbox, .timeLimit(.minutes(3)))
+@Suite("drover upgrade, plan, status and exec against the simulated cluster", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
 struct UpgradeEndToEndTests {
     @Test func rollingUpgradeKeepsTheOrderingInvariants() async throws {
         try await SandboxCluster.with { cluster in
@@ -225,7 +225,7 @@ struct InputRefusalTests {
     }
 }
 
-@Suite("pre-flight and verification details", needsSandbox, .timeLimit(.minutes(3)))
+@Suite("pre-flight and verification details", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
 struct VerificationDetailTests {
     @Test func changedHostKeyRefusesBeforeAnyChange() async throws {
         try await SandboxCluster.with { cluster in
@@ -273,7 +273,7 @@ struct VerificationDetailTests {
     }
 }
 
-@Suite("more pre-flight refusals", needsSandbox, .timeLimit(.minutes(3)))
+@Suite("more pre-flight refusals", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
 struct MorePreflightTests {
     @Test func inventoryMustListExactlyTheClustersNodes() async throws {
         try await SandboxCluster.with { cluster in

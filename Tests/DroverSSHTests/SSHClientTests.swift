@@ -5,7 +5,7 @@ import InMemoryLogging
 import Logging
 import Testing
 
-@Suite("SSH against real OpenSSH servers", needsSSHD, .timeLimit(.minutes(2)))
+@Suite("SSH against real OpenSSH servers", needsSSHD, .timeLimit(.minutes(3 * TestTime.factor)))
 struct SSHClientTests {
     // MARK: 1. Connecting
 
@@ -403,8 +403,8 @@ final class LineRecorderProgress: @unchecked Sendable {
 }
 
 /// Three bcrypt key derivations by libssh2 take seconds each on a busy 2-core machine: once, in a
-/// clean-clone CI run, more than the two minutes of the suite above. A suite of its own gives them five.
-@Suite("SSH with an encrypted key", needsSSHD, .timeLimit(.minutes(5)))
+/// clean-clone CI run, more than the two minutes the suite above then allowed. A suite of its own gives them five.
+@Suite("SSH with an encrypted key", needsSSHD, .timeLimit(.minutes(5 * TestTime.factor)))
 struct EncryptedKeyTests {
     @Test func encryptedKeyWithPassphrase() async throws {
         let keys = try TestKeys.shared()

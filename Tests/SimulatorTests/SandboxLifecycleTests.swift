@@ -8,7 +8,7 @@ import Testing
 let sandboxAvailable = geteuid() == 0 && SSHServer.isAvailable
 
 @Suite("drover-sandbox lifecycle, end to end", .enabled(if: sandboxAvailable, "needs root and openssh-server (make test installs it; run as root)"),
-       .timeLimit(.minutes(3)))
+       .timeLimit(.minutes(3 * TestTime.factor)))
 struct SandboxLifecycleTests {
     func sandbox(_ arguments: [String], dir: String) async throws -> Processes.Output {
         try await Processes.offPool { try Processes.run(DroverBinary.builtProduct("drover-sandbox"), arguments + ["--dir", dir]) }
