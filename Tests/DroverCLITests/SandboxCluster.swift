@@ -32,7 +32,9 @@ struct SandboxCluster: Sendable {
     /// The test's HOME: drover's state goes to `HOME/.local/state/drover`.
     let home: String
 
-    static func start(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend") async throws -> SandboxCluster {
+    /// Starts a sandbox; `versions` (installed, target) defaults to the sandbox's 2.3.15 → 2.3.16.
+    static func start(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
+                      versions: (String, String)? = nil) async throws -> SandboxCluster {
         let base = try temporaryDirectory("e2e")
         let directory = base + "/sandbox"
         let sandbox = Sandbox(directory: directory)
@@ -42,6 +44,7 @@ struct SandboxCluster: Sendable {
         var options = Sandbox.UpOptions(simulatorPath: simulator ?? DroverBinary.builtProduct("chef-backend-sim"))
         options.delayScale = scale
         options.topology = topology
+        if let versions { (options.version, options.targetVersion) = versions }
         _ = try await sandbox.up(options)
         try await Processes.offPool {
             var inventory = try String(contentsOfFile: sandbox.inventoryPath, encoding: .utf8)
@@ -57,8 +60,8 @@ struct SandboxCluster: Sendable {
 
     /// Starts a sandbox, runs `body`, and always tears it down.
     static func with<T>(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
-                        _ body: (SandboxCluster) async throws -> T) async throws -> T {
-        let cluster = try await start(scale: scale, rejoin: rejoin, topology: topology)
+                        versions: (String, String)? = nil, _ body: (SandboxCluster) async throws -> T) async throws -> T {
+        let cluster = try await start(scale: scale, rejoin: rejoin, topology: topology, versions: versions)
         do {
             let result = try await body(cluster)
             try await cluster.sandbox.down()

@@ -119,7 +119,7 @@ public struct Sandbox: Sendable {
         }
     }
 
-    func prepareFiles(_ options: UpOptions, tools: [String] = ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df"]) throws {
+    func prepareFiles(_ options: UpOptions, tools: [String] = ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "curl"]) throws {
         let bin = directory + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         for tool in tools {
@@ -276,6 +276,7 @@ public struct Sandbox: Sendable {
     /// Faults `break` can inject.
     public static let faultNames = Fault.allCases.map(\.rawValue) + [
         "unreachable", "service-down:SERVICE", "partition", "two-nodes-lost", "deposed-leader", "partially-synced",
+        "es-old-index [VERSION]", "es-index-unhealthy [HEALTH]",
     ]
 
     /// Injects a fault into one node (or, for partition, the whole cluster).
@@ -295,6 +296,11 @@ public struct Sandbox: Sendable {
                 return
             }
             switch fault {
+            case "es-old-index":
+                // The chef index was created by an Elasticsearch older than 5.6.16 (default 5.4.1).
+                cluster.indexes = cluster.indexes.map { SimulatedIndex(name: $0.name, created: values.first ?? "5.4.1", health: $0.health) }
+            case "es-index-unhealthy":
+                cluster.indexes = cluster.indexes.map { SimulatedIndex(name: $0.name, created: $0.created, health: values.first ?? "yellow") }
             case "unreachable":
                 stopNodes = [name]
                 markUnreachable(&cluster, index, now)

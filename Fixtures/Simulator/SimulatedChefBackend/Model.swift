@@ -46,6 +46,19 @@ public enum Fault: String, Codable, CaseIterable, Sendable {
     case diskFull = "disk-full"
 }
 
+/// One Elasticsearch index: the Elasticsearch version that created it and its health.
+public struct SimulatedIndex: Codable, Equatable, Sendable {
+    public var name: String
+    public var created: String
+    public var health: String
+
+    public init(name: String, created: String, health: String) {
+        self.name = name
+        self.created = created
+        self.health = health
+    }
+}
+
 /// One simulated backend node.
 public struct SimulatedNode: Codable, Equatable, Sendable {
     public var name: String
@@ -133,6 +146,8 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
     public var delays: Delays
     public var outages: [Outage] = []
     public var transitions: [Transition] = []
+    /// The Elasticsearch indexes the `chef` alias names, as the leader's `curl localhost:9200` shows them.
+    public var indexes: [SimulatedIndex] = [SimulatedIndex(name: "chef", created: "5.6.16", health: "green")]
 
     public init(nodes: [SimulatedNode], leader: String?, delays: Delays) {
         self.nodes = nodes

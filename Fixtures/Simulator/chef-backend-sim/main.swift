@@ -1,6 +1,6 @@
 // chef-backend-sim: one simulated Chef Backend node, or one node of the legacy DRBD pair, behind a real sshd.
 //
-// Invoked under the name of the tool it stands in for (chef-backend-ctl, dpkg, dpkg-query, rpm, yum, df;
+// Invoked under the name of the tool it stands in for (chef-backend-ctl, dpkg, dpkg-query, rpm, yum, df, curl;
 // on a pair's nodes drbdadm, chef-server-ctl, private-chef-ctl and cat, for /proc/drbd: symlinks on the
 // node's PATH), or as `chef-backend-sim login`, sshd's ForceCommand, which appends
 // every command the node receives to the command log and then runs it with /bin/sh.
@@ -95,7 +95,7 @@ func simulate(_ tool: String, _ arguments: [String]) -> Int32 {
 if tool == "chef-backend-sim" {
     switch arguments.dropFirst().first {
     case "login": exit(login())
-    case let name? where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "cat"].contains(name) || PairInvocation.tools.contains(name):
+    case let name? where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "cat", "curl"].contains(name) || PairInvocation.tools.contains(name):
         exit(simulate(name, Array(arguments.dropFirst(2))))
     default:
         write(2, "usage: chef-backend-sim login | chef-backend-sim TOOL ARGS... (or run it as chef-backend-ctl, dpkg, ...)\n")

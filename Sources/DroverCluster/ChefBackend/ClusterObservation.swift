@@ -30,6 +30,8 @@ public struct NodeObservation: Sendable {
 public struct ClusterObservation: Sendable {
     public var nodes: [NodeObservation]
     public var time: Date
+    /// The leader's `chef` index facts, read (pre-flight only) when a 2.x → 3.x upgrade depends on them.
+    public var elasticsearch: Result<ElasticsearchFacts, ElasticsearchUnreadable>?
 
     public init(nodes: [NodeObservation], time: Date = Date()) {
         self.nodes = nodes

@@ -37,6 +37,18 @@ public enum Operations {
         return playbook
     }
 
+    /// The playbook of the upgrade path the live facts call for, when `playbook` is `upgrade` (the entry point of
+    /// `drover upgrade`) and the path needs another; `plan` shows the path and its reasons either way.
+    static func choosingPath<T: Topology>(_ playbook: Playbook, topology: T, observation: T.Observation?,
+                                          library: PlaybookLibrary) -> Plan<T>.PathPlaybook {
+        guard playbook.name == "upgrade", let observation, let path = topology.upgradePath(for: playbook, observation: observation),
+              let name = path.playbook, name != playbook.name else { return .init(playbook: playbook, unavailable: nil) }
+        guard let chosen = try? library.find(name), chosen.topology == topology.inventory.topology else {
+            return .init(playbook: playbook, unavailable: name)
+        }
+        return .init(playbook: chosen, unavailable: nil)
+    }
+
     /// Prints unreachable nodes; true when every node is connected.
     static func reportUnreachable(_ connection: ClusterConnection) -> Bool {
         for (name, reason) in connection.failures.sorted(by: { $0.key < $1.key }) {

@@ -24,13 +24,13 @@ extension Operations {
         }
         return await withTopology(inventory) { topology in
             await plan(playbook, topology: topology, bindings: bindings, parameters: parameters, inventoryPath: inventoryPath, json: json,
-                       offline: offline, out: out, stateDirectory: stateDirectory, logger: logger)
+                       offline: offline, out: out, stateDirectory: stateDirectory, library: playbooks, logger: logger)
         }
     }
 
     private static func plan<T: Topology>(_ playbook: Playbook, topology: T, bindings: Bindings, parameters: [String: String],
                                           inventoryPath: String, json: Bool, offline: Bool, out: String?, stateDirectory: String?,
-                                          logger: Logger) async -> ExitStatus {
+                                          library: PlaybookLibrary, logger: Logger) async -> ExitStatus {
         let inventory = topology.inventory
         var observation: T.Observation?
         if !offline {
@@ -38,7 +38,10 @@ extension Operations {
             observation = await topology.observe(connection, full: true, checksum: out != nil)
             await connection.close()
         }
-        let plan = Plan.make(playbook: playbook, topology: topology, observation: observation, bindings: bindings)
+        let chosen = choosingPath(playbook, topology: topology, observation: observation, library: library)
+        let playbook = chosen.playbook
+        var plan = Plan.make(playbook: playbook, topology: topology, observation: observation, bindings: bindings)
+        plan.noteUnavailable(chosen.unavailable)
         let redactor = Redactor.standard
         Output.stdout(redactor.redact(json ? plan.json.serialized + "\n" : plan.text))
         if let out, let observation {

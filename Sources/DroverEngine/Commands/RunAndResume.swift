@@ -146,7 +146,12 @@ extension Operations {
             return .usage
         }
         let observation = await topology.observe(connection, full: true, checksum: false)
-        let plan = Plan.make(playbook: playbook, topology: topology, observation: observation, bindings: bindings)
+        // A fresh `upgrade` runs the playbook of the path the live facts call for; a resumed run keeps its own.
+        let chosen = resuming == nil ? choosingPath(playbook, topology: topology, observation: observation, library: request.playbooks)
+            : Plan<T>.PathPlaybook(playbook: playbook, unavailable: nil)
+        let playbook = chosen.playbook
+        var plan = Plan.make(playbook: playbook, topology: topology, observation: observation, bindings: bindings)
+        plan.noteUnavailable(chosen.unavailable)
         // Another run's lock is the first reason to refuse: its changes explain whatever pre-flight would find.
         if let holder = plan.lockOwners.first(where: { $0.runID != resuming?.runID }) {
             Output.stderr("drover: the cluster \(inventory.cluster) is locked by \(holder.description) on \(holder.node); nothing was changed.\n")

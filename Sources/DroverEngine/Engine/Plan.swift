@@ -23,8 +23,23 @@ public struct Plan<T: Topology>: Sendable {
     public var observation: T.Observation?
     public var preflight: [PreflightCheck]
     public var actions: [PlannedAction]
+    /// The upgrade path chosen from live facts, when the playbook is an upgrade.
+    public var path: UpgradePath?
 
     public var preflightPassed: Bool { preflight.allSatisfy(\.ok) }
+
+    /// The playbook chosen for an upgrade path; `unavailable` names a path playbook Drover does not have.
+    public struct PathPlaybook: Sendable {
+        public var playbook: Playbook
+        public var unavailable: String?
+    }
+
+    /// Says in the `path` check that the path's playbook is missing, so the fix is not `drover upgrade` itself.
+    mutating func noteUnavailable(_ name: String?) {
+        guard let name, let index = preflight.firstIndex(where: { $0.check == "path" }) else { return }
+        preflight[index].fix = "Drover has no playbook \(name) for this path yet; "
+            + "follow Chef's documented procedure for this upgrade by hand"
+    }
 
     /// Drover locks found on the nodes (plan takes none, but shows them).
     public var lockOwners: [LockOwner] {
@@ -61,7 +76,8 @@ public struct Plan<T: Topology>: Sendable {
                 }
             }
         }
-        return Plan(playbook: playbook, topology: topology, observation: observation, preflight: preflight, actions: actions)
+        return Plan(playbook: playbook, topology: topology, observation: observation, preflight: preflight, actions: actions,
+                    path: observation.flatMap { topology.upgradePath(for: playbook, observation: $0) })
     }
 
     static func describe(_ action: Playbook.Action, step: Playbook.Step, node: String?, topology: T,
@@ -102,6 +118,10 @@ public struct Plan<T: Topology>: Sendable {
             "locks": .array(lockOwners.map { .object(["node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
                                                       "workstation": .string($0.workstation)]) }),
             "discovered": discovered,
+            "path": path.map { path in
+                .object(["name": .string(path.kind.rawValue), "playbook": .optional(path.playbook),
+                         "reasons": .array(path.reasons.map { .string($0) }), "fix": .optional(path.fix)])
+            } ?? .null,
             "preflight": .array(preflight.map { check in
                 .object(["check": .string(check.check), "node": .optional(check.node), "ok": .bool(check.ok), "detail": .string(check.detail),
                          "fix": .optional(check.fix)])
@@ -119,6 +139,11 @@ public struct Plan<T: Topology>: Sendable {
         lines.append("Plan: \(playbook.name) on cluster \(inventory.cluster)\(inventory.package.map { " to \($0.version)" } ?? "")")
         if let observation {
             lines += topology.discovered(observation).lines
+            if let path {
+                lines.append("Path: \(path.kind.rawValue)\(path.playbook.map { " (playbook \($0))" } ?? "")")
+                lines += path.reasons.map { "  because \($0)" }
+                if let fix = path.fix { lines.append("  instead: \(fix)") }
+            }
             for owner in lockOwners {
                 lines.append("Lock: \(owner.node) is locked by \(owner.description); a run would be refused (exit 3)")
             }

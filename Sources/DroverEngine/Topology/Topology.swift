@@ -76,6 +76,9 @@ public protocol Topology: Sendable {
     /// `drover diagnose`: the situations found, or none when healthy.
     func diagnose(_ observation: Observation, lastRun: Journal?, inventoryPath: String) -> Diagnosis
 
+    /// The upgrade path `playbook` is run on, when it is an upgrade; nil otherwise.
+    func upgradePath(for playbook: Playbook, observation: Observation) -> UpgradePath?
+
     /// Pre-flight sets a playbook may name.
     static var preflightSets: [String: [String]] { get }
 }
@@ -112,6 +115,11 @@ public struct PlaybookVocabulary: Sendable {
     public var placeholders: [String]
     /// Whether `install: package` and `check: frontends` apply.
     public var installs: Bool
+}
+
+extension Topology {
+    /// No upgrade paths unless the topology has them.
+    public func upgradePath(for playbook: Playbook, observation: Observation) -> UpgradePath? { nil }
 }
 
 extension Inventory.Topology {

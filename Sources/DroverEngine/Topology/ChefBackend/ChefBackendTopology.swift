@@ -85,6 +85,11 @@ public struct ChefBackendTopology: Topology {
 
     public func explain(_ predicate: String, node: String?) -> String { ClusterWaits.explain(predicate, node: node) }
 
+    public func upgradePath(for playbook: Playbook, observation: ClusterObservation) -> UpgradePath? {
+        guard let set = playbook.preflight, ClusterPreflight.pathOfSet[set] != nil else { return nil }
+        return ClusterPreflight.upgradePath(observation, inventory: inventory)
+    }
+
     public func skipReason(_ step: Playbook.Step, node: String, observation: ClusterObservation) -> String? {
         guard step.skipIf == .atTargetVersion, let package = inventory.package, observation.node(node)?.installedVersion == package.version,
               observation.role(of: node) != nil else { return nil }

@@ -17,7 +17,42 @@ public enum ClusterDiscovery {
             return result
         }
         let order = inventory.backends.map(\.name)
-        return ClusterObservation(nodes: nodes.sorted { order.firstIndex(of: $0.name)! < order.firstIndex(of: $1.name)! })
+        var observation = ClusterObservation(nodes: nodes.sorted { order.firstIndex(of: $0.name)! < order.firstIndex(of: $1.name)! })
+        if full, let package = inventory.package,
+           UpgradePath.needsElasticsearch(installed: Array(observation.versions.values), target: package.version) {
+            observation.elasticsearch = await elasticsearch(observation, connection: connection)
+        }
+        return observation
+    }
+
+    /// The creation versions and health of the `chef` indexes, read on the leader (two read-only requests).
+    static func elasticsearch(_ observation: ClusterObservation, connection: ClusterConnection) async
+        -> Result<ElasticsearchFacts, ElasticsearchUnreadable> {
+        guard let leader = observation.leader else {
+            return .failure(ElasticsearchUnreadable(reason: "there is no leader to read them on"))
+        }
+        func read(_ url: String) async -> Result<String, ElasticsearchUnreadable> {
+            let command = "curl -s -S \(ShellQuote.quote(url))"
+            do {
+                let result = try await connection.run(leader, command, timeout: .seconds(60))
+                guard result.succeeded else {
+                    return .failure(ElasticsearchUnreadable(reason: "`\(command)` on \(leader) exited \(result.exitStatus): \(lastLine(result.stderrText))"))
+                }
+                return .success(result.stdoutText)
+            } catch {
+                return .failure(ElasticsearchUnreadable(reason: "\(leader): \(error.localizedDescription)"))
+            }
+        }
+        do {
+            let settings = try await read("localhost:9200/chef/_settings/index.version.created*?human").get()
+            let indices = try await read("localhost:9200/_cat/indices?h=health,status,index").get()
+            return .success(ElasticsearchFacts(created: try ElasticsearchFacts.creationVersions(settings),
+                                               unhealthy: try ElasticsearchFacts.unhealthyIndexes(indices)))
+        } catch let unreadable as ElasticsearchUnreadable {
+            return .failure(unreadable)
+        } catch {
+            return .failure(ElasticsearchUnreadable(reason: "on \(leader): \(error.localizedDescription)"))
+        }
     }
 
     static func observe(_ backend: Inventory.Backend, connection: ClusterConnection, full: Bool, checksum: Bool) async -> NodeObservation {

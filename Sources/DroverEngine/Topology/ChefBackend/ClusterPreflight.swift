@@ -6,7 +6,7 @@ import Foundation
 public enum ClusterPreflight {
     /// Named check sets a playbook can ask for.
     public static let sets: [String: [String]] = [
-        "upgrade": ["reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version"],
+        "upgrade": ["reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version", "path"],
         "basic": ["reachable"],
         // Runbooks that start with nodes down check their conditions step by step instead.
         "none": [],
@@ -38,6 +38,28 @@ public enum ClusterPreflight {
             }
         }
         return checks
+    }
+
+    /// The upgrade path each upgrade pre-flight set is for (its playbook carries that path out).
+    public static let pathOfSet: [String: UpgradePath.Kind] = ["upgrade": .rolling]
+
+    /// The documented path from the installed versions to the inventory's package, nil without a package.
+    public static func upgradePath(_ observation: ClusterObservation, inventory: Inventory) -> UpgradePath? {
+        guard let package = inventory.package else { return nil }
+        return UpgradePath.choose(installed: observation.versions, target: package.version, elasticsearch: observation.elasticsearch,
+                                  inventoryFile: inventory.file)
+    }
+
+    /// The `path` check: the playbook of `set` is the one the upgrade path needs.
+    static func pathCheck(_ set: String, observation: ClusterObservation, inventory: Inventory) -> PreflightCheck? {
+        guard let expected = pathOfSet[set], let path = upgradePath(observation, inventory: inventory) else { return nil }
+        let detail = "\(path.kind.rawValue): " + path.reasons.joined(separator: "; ")
+        if path.kind == .refused {
+            return PreflightCheck(check: "path", node: nil, ok: false, detail: detail, fix: path.fix)
+        }
+        let ok = path.kind == expected
+        return PreflightCheck(check: "path", node: nil, ok: ok, detail: detail,
+                              fix: ok ? nil : "this playbook carries out the \(expected.rawValue) path; run `drover upgrade --inventory \(inventory.file)`, which chooses the \(path.kind.rawValue) path's playbook (\(path.playbook ?? "?"))")
     }
 
     /// Minimum free space of /var/opt/chef-backend (leaderl's own disk check threshold).
@@ -142,6 +164,9 @@ public enum ClusterPreflight {
                                              detail: order == .orderedSame ? "already at \(installed) (will be skipped)" : "\(installed) → \(package.version)",
                                              fix: order == .orderedDescending ? "\(node.name) runs \(installed), newer than the package \(package.version); Drover does not downgrade" : nil))
             }
+        }
+        if wanted.contains("path"), let check = pathCheck(set, observation: observation, inventory: inventory) {
+            checks.append(check)
         }
         return checks
     }
