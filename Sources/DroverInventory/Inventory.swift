@@ -26,6 +26,8 @@ public struct Inventory: Sendable {
         public var format: Format
         /// A local file copied to `path` on every backend before a run.
         public var upload: String?
+        /// `backup: true`: every upgrade takes `chef-backend-ctl backup` on a follower before its first change.
+        public var backup = false
     }
 
     /// One backend node.
@@ -155,7 +157,7 @@ public struct Inventory: Sendable {
 
         var package: Package?
         if let section = try root.mapping("package") {
-            try section.rejectUnknownKeys(["path", "version", "sha256", "upload"])
+            try section.rejectUnknownKeys(["path", "version", "sha256", "upload", "backup"])
             let path = try section.requiredString("path")
             let format: Package.Format
             if path.hasSuffix(".deb") { format = .deb } else if path.hasSuffix(".rpm") { format = .rpm } else {
@@ -177,7 +179,8 @@ public struct Inventory: Sendable {
             if let sha, sha.range(of: "^[0-9a-f]{64}$", options: .regularExpression) == nil {
                 throw section.error("sha256", "expected 64 hexadecimal digits (the output of sha256sum)")
             }
-            package = Package(path: path, version: version, sha256: sha, format: format, upload: try section.string("upload"))
+            package = Package(path: path, version: version, sha256: sha, format: format, upload: try section.string("upload"),
+                              backup: try section.bool("backup") ?? false)
         }
 
         guard let entries = try root.mappingList("backends"), !entries.isEmpty else {

@@ -178,6 +178,13 @@ public struct Invocation {
                 return nil
             }
             if installed == cluster.nodes[index].runningVersion {
+                if cluster.nodes[index].elasticsearchHalfUpgraded {
+                    // Running the upgrade again finishes Elasticsearch's (reference §11, chef-server PR #3214).
+                    out("Reconfiguring Elasticsearch for chef-backend \(installed)\n")
+                    cluster.nodes[index].appendElasticsearchLog("[INFO ][o.e.n.Node               ] [\(node)] started")
+                    cluster.nodes[index].elasticsearchHalfUpgraded = false
+                    return ("noop", false)
+                }
                 out("chef-backend \(installed) is already running; nothing to upgrade.\n")
                 return ("noop", false)
             }
@@ -205,6 +212,12 @@ public struct Invocation {
             out("Restarting services\n")
             restartServices(&cluster, index, at: now)
             cluster.nodes[index].runningVersion = installed
+            if cluster.nodes[index].faults.contains(.elasticsearchPathScripts) {
+                cluster.nodes[index].faults.remove(.elasticsearchPathScripts)
+                cluster.nodes[index].elasticsearchHalfUpgraded = true
+                cluster.nodes[index].appendElasticsearchLog(
+                    "[ERROR][o.e.b.Bootstrap          ] Exception java.lang.IllegalArgumentException: unknown setting [path.scripts] please check that any required plugins are installed")
+            }
             if cluster.nodes[index].faults.contains(.upgradeFails) {
                 cluster.setPhase(index, .waiting, at: now)
                 err("ERROR: upgrade failed: leaderl did not start (see /var/log/chef-backend/leaderl/current)\n")
@@ -543,10 +556,15 @@ public struct Invocation {
     func backup() throws -> Int32 {
         try store.update { cluster, now in
             guard let index = cluster.index(node) else { return 1 }
+            if cluster.nodes[index].faults.contains(.backupFails) {
+                err("ERROR: backup failed: pg_basebackup: could not connect to server\n")
+                return 1
+            }
             let directory = cluster.nodes[index].hostPath("/var/opt/chef-backup")
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let name = "chef-backend-backup-\(Int(now.timeIntervalSince1970)).tgz"
-            _ = FileManager.default.createFile(atPath: directory + "/" + name, contents: Data("simulated backup\n".utf8))
+            let name = "chef-backend-backup-\(Int(now.timeIntervalSince1970 * 1000)).tgz"
+            let contents = cluster.nodes[index].faults.contains(.backupEmpty) ? Data() : Data("simulated backup\n".utf8)
+            _ = FileManager.default.createFile(atPath: directory + "/" + name, contents: contents)
             out("Backup written to /var/opt/chef-backup/\(name)\n")
             return 0
         }

@@ -44,6 +44,13 @@ public enum Fault: String, Codable, CaseIterable, Sendable {
     case electionStalls = "election-stalls"
     /// Free space of /var/opt/chef-backend drops below 250 MB.
     case diskFull = "disk-full"
+    /// The node's next upgrade leaves Elasticsearch half-upgraded: its log shows
+    /// `unknown setting [path.scripts]` until `chef-backend-ctl upgrade` is run on it again.
+    case elasticsearchPathScripts = "es-path-scripts"
+    /// `chef-backend-ctl backup` exits non-zero and writes nothing.
+    case backupFails = "backup-fails"
+    /// `chef-backend-ctl backup` exits 0 but leaves an empty tarball.
+    case backupEmpty = "backup-empty"
 }
 
 /// One Elasticsearch index: the Elasticsearch version that created it and its health.
@@ -76,6 +83,8 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
     public var serviceSince: [String: Date] = [:]
     public var pids: [String: Int] = [:]
     public var faults: Set<Fault> = []
+    /// Elasticsearch did not finish its upgrade (``Fault/elasticsearchPathScripts``).
+    public var elasticsearchHalfUpgraded = false
 
     public init(name: String, ip: String, guid: String, root: String, phase: NodePhase, runningVersion: String) {
         self.name = name
@@ -88,6 +97,17 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
 
     public var isMember: Bool { phase != .outside }
 
+    /// Appends a line to the node's Elasticsearch log (runit's `current`).
+    public func appendElasticsearchLog(_ line: String) {
+        let path = hostPath(NodePaths.elasticsearchLog)
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { return }
+        defer { try? handle.close() }
+        _ = try? handle.seekToEnd()
+        try? handle.write(contentsOf: Data((ISO8601DateFormatter().string(from: Date()) + " " + line + "\n").utf8))
+    }
+
     /// The host path of a path as the node sees it (`/var/opt/chef-backend/...`).
     public func hostPath(_ path: String) -> String {
         for prefix in NodePaths.privatePrefixes where path == prefix || path.hasPrefix(prefix + "/") {
@@ -99,7 +119,8 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
 
 /// The node-local paths each simulated node keeps private (bind mounts in its own mount namespace).
 public enum NodePaths {
-    public static let privatePrefixes = ["/opt/chef-backend", "/var/opt/chef-backend", "/etc/chef-backend",
+    public static let elasticsearchLog = "/var/log/chef-backend/elasticsearch/current"
+    public static let privatePrefixes = ["/opt/chef-backend", "/var/opt/chef-backend", "/etc/chef-backend", "/var/log/chef-backend",
                                          "/var/opt/chef-backup", "/var/tmp", "/root"]
     public static let manifest = "/opt/chef-backend/version-manifest.json"
     public static let unsynced = "/var/opt/chef-backend/leaderl/data/unsynced"

@@ -15,6 +15,9 @@ public struct NodeObservation: Sendable {
     public var freeMB: Int?
     public var packagePresent: Bool?
     public var packageSHA256: String?
+    /// Elasticsearch's log shows `unknown setting [path.scripts]` after its last start: a 3.x upgrade that did
+    /// not finish (read only when the target is 3.x).
+    public var elasticsearchHalfUpgraded: Bool?
     /// The owner file of a Drover lock on this node, when one is held.
     public var lockOwner: String?
     /// Problems reading individual items (command failed, output not in the documented form).

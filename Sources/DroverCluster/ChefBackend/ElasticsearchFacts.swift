@@ -7,6 +7,11 @@ public struct ElasticsearchFacts: Sendable, Equatable {
     /// Indexes that are not green, as `_cat/indices` shows them (`yellow open chef`).
     public var unhealthy: [String]
 
+    /// Elasticsearch's log on a backend (runit's `current`).
+    public static let logPath = "/var/log/chef-backend/elasticsearch/current"
+    /// What the log shows when a 2.x → 3.x upgrade left Elasticsearch half-upgraded (chef-server PR #3214).
+    public static let pathScriptsError = "unknown setting [path.scripts]"
+
     public init(created: [String: String], unhealthy: [String]) {
         self.created = created
         self.unhealthy = unhealthy

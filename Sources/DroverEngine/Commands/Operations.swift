@@ -49,6 +49,15 @@ public enum Operations {
         return .init(playbook: chosen, unavailable: nil)
     }
 
+    /// Whether a run takes a backup first: `--backup`/`--no-backup` when given, else the inventory's
+    /// `package.backup`, else on for the downtime upgrade paths (whose every backend goes down).
+    static func backupWanted<T: Topology>(_ requested: Bool?, playbook: Playbook, topology: T, observation: T.Observation) -> Bool {
+        if let requested { return requested }
+        if topology.inventory.package?.backup == true { return true }
+        let kind = topology.upgradePath(for: playbook, observation: observation)?.kind
+        return kind == .downtime1To2 || kind == .downtimeReindex
+    }
+
     /// Prints unreachable nodes; true when every node is connected.
     static func reportUnreachable(_ connection: ClusterConnection) -> Bool {
         for (name, reason) in connection.failures.sorted(by: { $0.key < $1.key }) {

@@ -9,7 +9,7 @@ extension Operations {
     /// `drover plan`: read-only discovery, pre-flight and the ordered steps; `out` also saves it.
     public static func plan(playbook name: String, inventoryPath: String, json: Bool, offline: Bool, out: String? = nil,
                             stateDirectory: String? = nil, parameters: [String: String] = [:], playbooks: PlaybookLibrary = PlaybookLibrary(),
-                            logger: Logger) async -> ExitStatus {
+                            backup: Bool? = nil, logger: Logger) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath), let playbook = loadPlaybook(name, from: playbooks, for: inventory) else { return .usage }
         let bindings: Bindings
         do {
@@ -24,13 +24,13 @@ extension Operations {
         }
         return await withTopology(inventory) { topology in
             await plan(playbook, topology: topology, bindings: bindings, parameters: parameters, inventoryPath: inventoryPath, json: json,
-                       offline: offline, out: out, stateDirectory: stateDirectory, library: playbooks, logger: logger)
+                       offline: offline, out: out, stateDirectory: stateDirectory, library: playbooks, backup: backup, logger: logger)
         }
     }
 
     private static func plan<T: Topology>(_ playbook: Playbook, topology: T, bindings: Bindings, parameters: [String: String],
                                           inventoryPath: String, json: Bool, offline: Bool, out: String?, stateDirectory: String?,
-                                          library: PlaybookLibrary, logger: Logger) async -> ExitStatus {
+                                          library: PlaybookLibrary, backup: Bool?, logger: Logger) async -> ExitStatus {
         let inventory = topology.inventory
         var observation: T.Observation?
         if !offline {
@@ -40,7 +40,9 @@ extension Operations {
         }
         let chosen = choosingPath(playbook, topology: topology, observation: observation, library: library)
         let playbook = chosen.playbook
-        var plan = Plan.make(playbook: playbook, topology: topology, observation: observation, bindings: bindings)
+        let takesBackup = observation.map { backupWanted(backup, playbook: playbook, topology: topology, observation: $0) }
+            ?? (backup ?? topology.inventory.package?.backup ?? false)
+        var plan = Plan.make(playbook: playbook, topology: topology, observation: observation, bindings: bindings, backup: takesBackup)
         plan.noteUnavailable(chosen.unavailable)
         let redactor = Redactor.standard
         Output.stdout(redactor.redact(json ? plan.json.serialized + "\n" : plan.text))

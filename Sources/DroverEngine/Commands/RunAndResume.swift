@@ -21,6 +21,9 @@ extension Operations {
         public var playbooks = PlaybookLibrary()
         /// The run applies a saved plan: starting it needs no further approval.
         public var planApproved = false
+        /// `--backup` (true), `--no-backup` (false), or neither: the inventory's `package.backup`, on for the
+        /// downtime paths.
+        public var backup: Bool?
 
         public init(playbook: String, inventoryPath: String, yes: Bool, json: Bool, stateDirectory: String?, junit: String?,
                     assumeDone: Bool = false, parameters: [String: String] = [:]) {
@@ -150,7 +153,8 @@ extension Operations {
         let chosen = resuming == nil ? choosingPath(playbook, topology: topology, observation: observation, library: request.playbooks)
             : Plan<T>.PathPlaybook(playbook: playbook, unavailable: nil)
         let playbook = chosen.playbook
-        var plan = Plan.make(playbook: playbook, topology: topology, observation: observation, bindings: bindings)
+        let backup = resuming == nil && backupWanted(request.backup, playbook: playbook, topology: topology, observation: observation)
+        var plan = Plan.make(playbook: playbook, topology: topology, observation: observation, bindings: bindings, backup: backup)
         plan.noteUnavailable(chosen.unavailable)
         // Another run's lock is the first reason to refuse: its changes explain whatever pre-flight would find.
         if let holder = plan.lockOwners.first(where: { $0.runID != resuming?.runID }) {
@@ -220,7 +224,7 @@ extension Operations {
         let interrupts = InterruptMonitor()
         let runner = Runner(playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
                             recorder: recorder, resuming: resuming, interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone),
-                            bindings: bindings, stopRequested: { interrupts.stopRequested })
+                            bindings: bindings, backup: backup, stopRequested: { interrupts.stopRequested })
         let task = Task { await runner.execute(initial: observation) }
         interrupts.start(onFirst: {
             recording.emit(Event("note", ["message": "interrupt received: stopping after the step in flight and its verification"]))

@@ -25,6 +25,8 @@ public struct Plan<T: Topology>: Sendable {
     public var actions: [PlannedAction]
     /// The upgrade path chosen from live facts, when the playbook is an upgrade.
     public var path: UpgradePath?
+    /// The run takes a backup before its first change.
+    public var backup = false
 
     public var preflightPassed: Bool { preflight.allSatisfy(\.ok) }
 
@@ -53,10 +55,26 @@ public struct Plan<T: Topology>: Sendable {
     public var nothingToDo: Bool { nothingToDoReason != nil }
 
     /// Builds the plan; `observation` nil plans from the inventory alone (leader unknown).
-    public static func make(playbook: Playbook, topology: T, observation: T.Observation?, bindings: Bindings = Bindings()) -> Plan {
+    public static func make(playbook: Playbook, topology: T, observation: T.Observation?, bindings: Bindings = Bindings(),
+                            backup: Bool = false) -> Plan {
         let inventory = topology.inventory
-        let preflight = observation.map { topology.preflight(playbook.preflight ?? "basic", observation: $0) } ?? []
+        var preflight = observation.map { topology.preflight(playbook.preflight ?? "basic", observation: $0) } ?? []
         var actions: [PlannedAction] = []
+        if backup {
+            do {
+                if let observation, let command = try topology.backupCommand(observation: observation) {
+                    actions.append(PlannedAction(index: 1, step: "backup", node: command.node, action: "run", command: command.command, waitsFor: nil))
+                } else if observation == nil {
+                    actions.append(PlannedAction(index: 1, step: "backup", node: "<a follower>", action: "run", command: "(the topology's backup command)", waitsFor: nil))
+                } else {
+                    preflight.append(PreflightCheck(check: "backup", node: nil, ok: false, detail: "Drover takes no backup of a \(inventory.topology.rawValue)",
+                                                    fix: "drop --backup"))
+                }
+            } catch {
+                preflight.append(PreflightCheck(check: "backup", node: nil, ok: false, detail: error.localizedDescription,
+                                                fix: "a backup needs a follower; repair the cluster first (drover diagnose)"))
+            }
+        }
         let live = topology.liveValues(observation)
         for step in playbook.steps {
             let nodes: [String?]
@@ -77,7 +95,7 @@ public struct Plan<T: Topology>: Sendable {
             }
         }
         return Plan(playbook: playbook, topology: topology, observation: observation, preflight: preflight, actions: actions,
-                    path: observation.flatMap { topology.upgradePath(for: playbook, observation: $0) })
+                    path: observation.flatMap { topology.upgradePath(for: playbook, observation: $0) }, backup: backup)
     }
 
     static func describe(_ action: Playbook.Action, step: Playbook.Step, node: String?, topology: T,
@@ -118,6 +136,7 @@ public struct Plan<T: Topology>: Sendable {
             "locks": .array(lockOwners.map { .object(["node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
                                                       "workstation": .string($0.workstation)]) }),
             "discovered": discovered,
+            "backup": .bool(backup),
             "path": path.map { path in
                 .object(["name": .string(path.kind.rawValue), "playbook": .optional(path.playbook),
                          "reasons": .array(path.reasons.map { .string($0) }), "fix": .optional(path.fix)])
@@ -143,6 +162,9 @@ public struct Plan<T: Topology>: Sendable {
                 lines.append("Path: \(path.kind.rawValue)\(path.playbook.map { " (playbook \($0))" } ?? "")")
                 lines += path.reasons.map { "  because \($0)" }
                 if let fix = path.fix { lines.append("  instead: \(fix)") }
+                if !backup, path.kind == .downtime1To2 || path.kind == .downtimeReindex {
+                    lines.append("!! No backup before this downtime upgrade (--no-backup) !!")
+                }
             }
             for owner in lockOwners {
                 lines.append("Lock: \(owner.node) is locked by \(owner.description); a run would be refused (exit 3)")
@@ -155,6 +177,9 @@ public struct Plan<T: Topology>: Sendable {
             for check in preflight {
                 lines.append("  [\(check.ok ? "ok" : "FAIL")] \(check.check)\(check.node.map { " \($0)" } ?? ""): \(check.detail)\(check.fix.map { "\n         fix: \($0)" } ?? "")")
             }
+        }
+        if backup {
+            lines.append("Backup: chef-backend-ctl backup on \(actions.first?.node ?? "a follower") before any change; the run stops, nothing changed, if it fails or is empty")
         }
         lines.append("Steps:")
         for action in actions {

@@ -133,6 +133,8 @@ public struct Playbook: Sendable {
     /// Guards that skip a step already done.
     public enum Guard: String, Sendable, CaseIterable {
         case atTargetVersion = "at-target-version"
+        /// Skips a node whose Elasticsearch finished its 3.x upgrade (chef-backend; see ``ChefBackendTopology``).
+        case elasticsearchUpgraded = "elasticsearch-upgraded"
     }
 
     /// Loads and validates a playbook file.

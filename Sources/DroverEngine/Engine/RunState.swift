@@ -47,6 +47,14 @@ public struct StateDirectory: Sendable {
 /// A run's durable record: written (temporary file, fsync, rename) after every step, so that a run
 /// killed at any point can be resumed.
 public struct Journal: Codable, Sendable {
+    /// A backup tarball as read back from the node that wrote it.
+    public struct Backup: Codable, Sendable, Equatable {
+        public var node: String
+        public var path: String
+        public var bytes: Int
+        public var taken: Date
+    }
+
     public enum Status: String, Codable, Sendable { case running, succeeded, failed, interrupted, refused }
 
     public struct Step: Codable, Sendable, Equatable {
@@ -85,6 +93,8 @@ public struct Journal: Codable, Sendable {
     /// Each node's GUID (cluster-status) when the run started: which cluster the run was made against,
     /// since two inventories may give different clusters the same `cluster:` name.
     public var nodeGUIDs: [String: String]? = nil
+    /// The backup taken before the run's first change, if one was.
+    public var backup: Backup? = nil
     /// Where the journal lives (not encoded).
     public var path: String = ""
 
@@ -92,6 +102,7 @@ public struct Journal: Codable, Sendable {
         case runID = "run_id", playbook, playbookFile = "playbook_file", cluster, inventoryFile = "inventory_file"
         case inventoryDigest = "inventory_digest", targetVersion = "target_version", user, workstation, started, finished
         case status, exitCode = "exit_code", failover, failoverStep = "failover_step", steps, summary, resumedFrom = "resumed_from", parameters
+        case backup
         case nodeGUIDs = "node_guids"
     }
 
@@ -260,6 +271,10 @@ public final class RunRecorder: @unchecked Sendable {
             journal.steps[position].finished = Date()
             journal.steps[position].reason = reason.map(redactor.redact)
         }
+    }
+
+    func backupTaken(_ backup: Journal.Backup) async {
+        await update { $0.backup = backup }
     }
 
     func failoverSet(_ state: String, step: String) async {

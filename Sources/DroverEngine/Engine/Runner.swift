@@ -36,6 +36,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     let resuming: Journal?
     let interaction: Interaction
     let bindings: Bindings
+    /// Take a backup before the first change (a fresh run only; a resumed run keeps its journal's).
+    let backup: Bool
+    private var backupTaken: Journal.Backup?
     private var changesBegan = false
     /// What Drover last set the cluster failover flag to, and when (the flag itself cannot be read).
     private var failover: (state: String, step: String)?
@@ -44,8 +47,10 @@ public final class Runner<T: Topology>: @unchecked Sendable {
 
     public init(playbook: Playbook, topology: T, connection: ClusterConnection, reporter: any Reporter, runID: String,
                 recorder: RunRecorder? = nil, resuming: Journal? = nil, interaction: Interaction = Interaction(yes: true, assumeDone: false),
-                bindings: Bindings = Bindings(), stopRequested: @escaping @Sendable () -> Bool = { false }) {
+                bindings: Bindings = Bindings(), backup: Bool = false, stopRequested: @escaping @Sendable () -> Bool = { false }) {
         self.interaction = interaction
+        self.backup = backup
+        self.backupTaken = resuming?.backup
         self.bindings = bindings
         self.playbook = playbook
         self.topology = topology
@@ -141,6 +146,10 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         var observation = initial
         var index = 0
         do {
+            if backup && resuming == nil {
+                index += 1
+                try await takeBackup(index: index, observation: observation)
+            }
             if let inFlight = resuming?.inFlight, let step = playbook.steps.first(where: { $0.name == inFlight.step }) {
                 guard isRepeatable(step) else {
                     throw StepFailure(step: step.name, node: inFlight.node, what: "the run stopped in the middle of \(step.name) on \(inFlight.node), which is not safe to repeat",
@@ -198,7 +207,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
         reporter.emit(Event("run_finished", ["outcome": .string(outcome), "exit_code": .int(Int(status.rawValue)), "summary": .string(summary),
                                              "duration_s": .double(Date().timeIntervalSince(started))]))
-        let journalStatus: Journal.Status = outcome == "succeeded" ? .succeeded : (outcome == "interrupted" ? .interrupted : .failed)
+        var journalStatus: Journal.Status = outcome == "succeeded" ? .succeeded : (outcome == "interrupted" ? .interrupted : .failed)
+        // A failed backup changed nothing: there is nothing to resume, only a new run to start.
+        if case let .failed(failure) = ending, failure.step == "backup", !changesBegan { journalStatus = .refused }
         await recorder?.finished(status: journalStatus, exitCode: status.rawValue, summary: summary)
         return Outcome(exitStatus: status, summary: summary)
     }
@@ -275,6 +286,73 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         await recorder?.stepFinished(step: step.name, node: node, status: .succeeded, reason: nil)
     }
 
+    /// The backup before any change: the topology's backup command on its node, the new tarball read back
+    /// (path and size) and recorded; a failed or empty backup stops the run with nothing changed.
+    private func takeBackup(index: Int, observation: T.Observation) async throws {
+        let name = "backup"
+        let command: BackupCommand
+        do {
+            guard let found = try topology.backupCommand(observation: observation) else {
+                throw StepFailure(step: name, node: nil, what: "Drover takes no backup of a \(inventory.topology.rawValue)", advice: [])
+            }
+            command = found
+        } catch let error as TargetError {
+            throw StepFailure(step: name, node: nil, what: error.reason, advice: ["Check the cluster: drover status --inventory \(inventory.file)"])
+        }
+        let node = command.node
+        let step = Playbook.Step(name: name, description: "Take a backup with \(command.command) on \(node) before any change; its tarball's path and size are recorded.",
+                                 target: .node(node), actions: [.run(template: command.command)], line: 0)
+        let started = Date()
+        reporter.emit(Event("step_started", ["index": .int(index), "step": .string(name), "node": .string(node), "description": .string(step.description)]))
+        await recorder?.stepStarted(index: index, step: name, node: node)
+        let list = "find \(ShellQuote.quote(command.directory)) -maxdepth 1 -type f -printf '%s %p\\n' 2>/dev/null; true"
+        func tarballs() async throws -> [String: Int] {
+            let result = try await connection.run(node, list)
+            var files: [String: Int] = [:]
+            for line in result.stdoutText.split(separator: "\n") {
+                let fields = line.split(separator: " ", maxSplits: 1)
+                if fields.count == 2, let bytes = Int(fields[0]) { files[String(fields[1])] = bytes }
+            }
+            return files
+        }
+        do {
+            let before = try await tarballs()
+            try await runCommand(command.command, on: node, step: step, changes: false)
+            let after = try await tarballs()
+            let new = after.filter { before[$0.key] != $0.value }.sorted { $0.key > $1.key }
+            guard let written = new.first else {
+                throw StepFailure(step: name, node: node, what: "`\(command.command)` on \(node) exited 0 but wrote no file in \(command.directory)",
+                                  advice: [topology.logAdvice(node: node)])
+            }
+            guard written.value > 0 else {
+                throw StepFailure(step: name, node: node, what: "the backup \(written.key) on \(node) is empty (0 bytes)", advice: [topology.logAdvice(node: node)])
+            }
+            let record = Journal.Backup(node: node, path: written.key, bytes: written.value, taken: Date())
+            backupTaken = record
+            await recorder?.backupTaken(record)
+            reporter.emit(Event("note", ["message": .string("backup: \(node):\(written.key) (\(Self.byteText(written.value)))")]))
+        } catch let failure as StepFailure {
+            reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(name), "node": .string(node), "outcome": "failed",
+                                                  "reason": .string(failure.what), "duration_s": .double(Date().timeIntervalSince(started))]))
+            await recorder?.stepFinished(step: name, node: node, status: .failed, reason: failure.what)
+            throw failure
+        } catch {
+            let what = "\(node): \(error.localizedDescription)"
+            reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(name), "node": .string(node), "outcome": "failed",
+                                                  "reason": .string(what), "duration_s": .double(Date().timeIntervalSince(started))]))
+            await recorder?.stepFinished(step: name, node: node, status: .failed, reason: what)
+            throw StepFailure(step: name, node: node, what: what, advice: [])
+        }
+        reporter.emit(Event("step_finished", ["index": .int(index), "step": .string(name), "node": .string(node), "outcome": "succeeded",
+                                              "duration_s": .double(Date().timeIntervalSince(started))]))
+        await recorder?.stepFinished(step: name, node: node, status: .succeeded, reason: backupTaken.map { "\($0.path) (\($0.bytes) bytes)" })
+    }
+
+    /// `1.2 MB`, `512 bytes`.
+    static func byteText(_ bytes: Int) -> String {
+        bytes < 1024 ? "\(bytes) bytes" : bytes < 1_048_576 ? String(format: "%.1f KB", Double(bytes) / 1024) : String(format: "%.1f MB", Double(bytes) / 1_048_576)
+    }
+
     /// Checks a step's conditions on the live cluster; a failed one refuses the step before it changes anything.
     private func checkRequirements(_ step: Playbook.Step, node: String, observation: T.Observation) throws {
         for condition in step.requirements {
@@ -289,8 +367,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
     }
 
-    private func runCommand(_ command: String, on node: String, step: Playbook.Step) async throws {
-        changesBegan = true
+    /// Runs one command of a step; `changes` false for one that changes no cluster state (a backup).
+    private func runCommand(_ command: String, on node: String, step: Playbook.Step, changes: Bool = true) async throws {
+        if changes { changesBegan = true }
         reporter.emit(Event("action_started", ["node": .string(node), "command": .string(command), "step": .string(step.name)]))
         let reporter = self.reporter
         let result: CommandResult
@@ -420,6 +499,10 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
         lines.append("")
         lines += topology.summaryRows(observation)
+        if let backup = backupTaken {
+            lines.append("")
+            lines.append("Backup: \(backup.node):\(backup.path) (\(Self.byteText(backup.bytes))), taken before any change")
+        }
         let flag = failover.map { "cluster failover: \($0.state.uppercased()) (last set by Drover in step \($0.step))" } ?? "cluster failover: not changed by this run"
         let leftOff: Bool
         if case .succeeded = ending { leftOff = playbook.name == "upgrade" ? false : failover?.state == "off" } else { leftOff = failover?.state == "off" }
@@ -436,6 +519,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         var steps = ["Inspect the cluster: drover status --inventory \(inventory.file)"] + (failure?.advice ?? [])
         if failure == nil {
             steps.append("Continue where the run stopped: drover resume --inventory \(inventory.file)")
+        } else if failure?.step == "backup" && !changesBegan {
+            steps.append("Nothing was changed. When a backup works, start again: drover \(playbook.name == "upgrade" ? "upgrade" : "run \(playbook.name)") --inventory \(inventory.file) --yes --backup (or --no-backup to go on without one)")
         } else {
             steps.append("When the cause is fixed, continue: drover resume --inventory \(inventory.file) (or start again: drover \(playbook.name == "upgrade" ? "upgrade" : "run \(playbook.name)") --inventory \(inventory.file) --yes)")
         }

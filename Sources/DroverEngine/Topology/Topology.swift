@@ -79,6 +79,10 @@ public protocol Topology: Sendable {
     /// The upgrade path `playbook` is run on, when it is an upgrade; nil otherwise.
     func upgradePath(for playbook: Playbook, observation: Observation) -> UpgradePath?
 
+    /// Where and how a backup is taken before a run's first change; throws a reason when it cannot be now,
+    /// nil when the topology has no backup Drover takes.
+    func backupCommand(observation: Observation) throws -> BackupCommand?
+
     /// Pre-flight sets a playbook may name.
     static var preflightSets: [String: [String]] { get }
 }
@@ -120,6 +124,16 @@ public struct PlaybookVocabulary: Sendable {
 extension Topology {
     /// No upgrade paths unless the topology has them.
     public func upgradePath(for playbook: Playbook, observation: Observation) -> UpgradePath? { nil }
+
+    /// No backups unless the topology has them.
+    public func backupCommand(observation: Observation) throws -> BackupCommand? { nil }
+}
+
+/// A backup command, the node it runs on and the directory its tarball is written to.
+public struct BackupCommand: Sendable, Equatable {
+    public var node: String
+    public var command: String
+    public var directory: String
 }
 
 extension Inventory.Topology {

@@ -41,13 +41,23 @@ struct RunOptions: ParsableArguments {
 
     @OptionGroup var playbooks: PlaybookOptions
 
+    @OptionGroup var backup: BackupOptions
+
     func request(playbook: String, inventory: String, parameters: [String: String] = [:]) -> Operations.RunRequest {
         var request = Operations.RunRequest(playbook: playbook, inventoryPath: inventory, yes: yes, json: json,
                                             stateDirectory: state.stateDir, junit: junit, assumeDone: assumeDone,
                                             parameters: parameters)
         request.playbooks = playbooks.library
+        request.backup = backup.backup
         return request
     }
+}
+
+/// `--backup` / `--no-backup` (upgrade, run, plan).
+struct BackupOptions: ParsableArguments {
+    @Flag(inversion: .prefixedNo,
+          help: "Take `chef-backend-ctl backup` on a follower before the first change (default: package.backup in the inventory; on for the downtime paths).")
+    var backup: Bool?
 }
 
 /// `--set KEY=VALUE`: a playbook's parameters (run, plan).

@@ -26,10 +26,11 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup var state: StateOptions
     @OptionGroup var parameters: ParameterOptions
     @OptionGroup var playbooks: PlaybookOptions
+    @OptionGroup var backup: BackupOptions
 
     func run() async throws {
         throw await Operations.plan(playbook: playbook, inventoryPath: options.inventory, json: format == .json, offline: offline, out: out,
                                     stateDirectory: state.stateDir, parameters: parameters.parameters, playbooks: playbooks.library,
-                                    logger: options.logger).exitCode
+                                    backup: backup.backup, logger: options.logger).exitCode
     }
 }

@@ -85,15 +85,37 @@ public struct ChefBackendTopology: Topology {
 
     public func explain(_ predicate: String, node: String?) -> String { ClusterWaits.explain(predicate, node: node) }
 
+    /// `chef-backend-ctl backup` on a follower (reference §13), written to /var/opt/chef-backup.
+    public func backupCommand(observation: ClusterObservation) throws -> BackupCommand? {
+        guard let follower = observation.followers.sorted().first else {
+            throw TargetError(reason: "no follower to take the backup on (cluster-status lists none)")
+        }
+        return BackupCommand(node: follower, command: "chef-backend-ctl backup", directory: "/var/opt/chef-backup")
+    }
+
     public func upgradePath(for playbook: Playbook, observation: ClusterObservation) -> UpgradePath? {
         guard let set = playbook.preflight, ClusterPreflight.pathOfSet[set] != nil else { return nil }
         return ClusterPreflight.upgradePath(observation, inventory: inventory)
     }
 
     public func skipReason(_ step: Playbook.Step, node: String, observation: ClusterObservation) -> String? {
-        guard step.skipIf == .atTargetVersion, let package = inventory.package, observation.node(node)?.installedVersion == package.version,
-              observation.role(of: node) != nil else { return nil }
-        return "already at \(package.version)"
+        guard let package = inventory.package, let observed = observation.node(node) else { return nil }
+        switch step.skipIf {
+        case .atTargetVersion?:
+            guard observed.installedVersion == package.version, observation.role(of: node) != nil else { return nil }
+            return "already at \(package.version)"
+        case .elasticsearchUpgraded?:
+            let target = ChefBackendVersion(package.version), installed = observed.installedVersion.flatMap(ChefBackendVersion.init)
+            guard target?.major == 3 else { return "only a 2.x → 3.x upgrade can leave Elasticsearch half-upgraded" }
+            if observed.installedVersion != package.version {
+                // Not upgraded yet (a plan before the run): the step runs only if the log shows the problem then.
+                return installed?.major == 2 ? nil : "only a 2.x → 3.x upgrade can leave Elasticsearch half-upgraded"
+            }
+            return observed.elasticsearchHalfUpgraded == true ? nil
+                : "Elasticsearch finished its upgrade (no `\(ElasticsearchFacts.pathScriptsError)` in its log since it last started)"
+        case nil:
+            return nil
+        }
     }
 
     public func liveValues(_ observation: ClusterObservation?) -> [String: String] {
@@ -134,7 +156,7 @@ public struct ChefBackendTopology: Topology {
 
     public func nothingToDo(_ playbook: Playbook, observation: ClusterObservation) -> String? {
         guard let package = inventory.package, playbook.steps.contains(where: { $0.skipIf == .atTargetVersion }),
-              observation.nodes.allSatisfy({ $0.installedVersion == package.version }) else { return nil }
+              observation.nodes.allSatisfy({ $0.installedVersion == package.version && $0.elasticsearchHalfUpgraded != true }) else { return nil }
         return "every node already runs \(package.version)"
     }
 

@@ -83,6 +83,12 @@ public enum ClusterDiscovery {
             node.installedVersion = try await read("cat /opt/chef-backend/version-manifest.json") { try VersionManifest.buildVersion($0.stdoutText) }
             node.unsyncedSentinel = try await read("test -e /var/opt/chef-backend/leaderl/data/unsynced", acceptFailure: true) { $0.succeeded }
             node.noStartPgsqlSentinel = try await read("test -e /var/opt/chef-backend/leaderl/data/no-start-pgsql", acceptFailure: true) { $0.succeeded }
+            if let target = connection.inventory.package.flatMap({ ChefBackendVersion($0.version) }), target.major == 3 {
+                // The last line that mentions either the known 2.x → 3.x failure or a successful start.
+                let log = ShellQuote.quote(ElasticsearchFacts.logPath)
+                node.elasticsearchHalfUpgraded = try await read("grep -F -e \(ShellQuote.quote(ElasticsearchFacts.pathScriptsError)) -e '] started' \(log) 2>/dev/null | tail -n 1",
+                                                                acceptFailure: true) { $0.stdoutText.contains(ElasticsearchFacts.pathScriptsError) }
+            }
             if full {
                 node.lockOwner = try await read(ClusterLock.readCommand(ClusterLock.directory(for: connection.inventory)) + " 2>/dev/null", acceptFailure: true) { $0.succeeded ? $0.stdoutText : nil } ?? nil
                 node.freeMB = try await read("df -Pk /var/opt/chef-backend") { try DiskFree.availableMB($0.stdoutText) }
