@@ -38,6 +38,13 @@ struct BackupTests {
             let off = try await cluster.drover(["plan", "upgrade", "--no-backup", "--format", "json"])
             let offObject = try #require(try JSONSerialization.jsonObject(with: Data(off.stdout.utf8)) as? [String: Any])
             #expect(offObject["backup"] as? Bool == false)
+            // A saved plan takes its backup when applied.
+            let saved = cluster.scratch("backup-plan.json")
+            let plan = try await cluster.drover(["plan", "upgrade", "--out", saved])
+            #expect(plan.status == 0, "\(plan.stderr)")
+            let apply = try await DroverBinary.run(["apply", saved, "--yes"], environment: cluster.environment)
+            #expect(apply.status == 0, "\(apply.stdout)\n\(apply.stderr)")
+            #expect(apply.stdout.contains("Backup: be2:/var/opt/chef-backup/"), "\(apply.stdout)")
         }
     }
 

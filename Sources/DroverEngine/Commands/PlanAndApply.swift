@@ -95,6 +95,7 @@ extension Operations {
         var request = RunRequest(playbook: playbook.name, inventoryPath: inventoryPath, yes: yes, json: json,
                                  stateDirectory: stateDirectory, junit: junit, assumeDone: assumeDone, parameters: saved.parameters)
         request.planApproved = true
+        request.backup = saved.backup
         return await withTopology(inventory) { topology in
             await apply(saved, planPath: planPath, playbook: playbook, topology: topology, request: request, logger: logger)
         }

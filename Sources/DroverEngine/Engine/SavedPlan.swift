@@ -24,6 +24,8 @@ public struct SavedPlan: Sendable {
     /// Flat `key → value` pairs: `leader`, `node.be1.guid`, `node.be1.version`, `package.version`, ...
     public var fingerprint: [String: String]
     public var plan: JSONValue
+    /// Whether the plan takes a backup first (its `plan.backup`); `apply` does as the plan said.
+    public var backup: Bool? = nil
 
     /// Terraform-style lines for every difference between two fingerprints (`~ key: old -> new`).
     public static func differences(_ old: [String: String], _ new: [String: String]) -> [String] {
@@ -63,7 +65,8 @@ public struct SavedPlan: Sendable {
                          playbookDigest: try string("playbook_digest"), parameters: object["parameters"] as? [String: String] ?? [:],
                          inventoryFile: try string("inventory_file"), inventoryDigest: try string("inventory_digest"),
                          cluster: try string("cluster"), created: formatter.date(from: try string("created")) ?? Date(),
-                         fingerprint: object["fingerprint"] as? [String: String] ?? [:], plan: .null)
+                         fingerprint: object["fingerprint"] as? [String: String] ?? [:], plan: .null,
+                         backup: (object["plan"] as? [String: Any])?["backup"] as? Bool)
     }
 
     /// The playbook the plan was made with, from where it came then; nil when it is gone.
