@@ -40,9 +40,13 @@ public struct Inventory: Sendable {
         public var line: Int
     }
 
+    /// A Chef Infra Server frontend: its `/_status` URL (checked over HTTP at the end of an upgrade) and,
+    /// for the upgrade paths that run `chef-server-ctl` on it, how to reach it over SSH.
     public struct Frontend: Sendable, Equatable {
         public var name: String
-        public var statusURL: String
+        public var statusURL: String?
+        /// The SSH endpoint (host, port, user, keys as for backends), nil without `host`.
+        public var ssh: Backend?
     }
 
     public struct Timeouts: Sendable {
@@ -208,12 +212,33 @@ public struct Inventory: Sendable {
 
         var frontends: [Frontend] = []
         for entry in try root.mappingList("frontends") ?? [] {
-            try entry.rejectUnknownKeys(["name", "status_url"])
-            let url = try entry.requiredString("status_url")
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
-                throw entry.error("status_url", "'\(url)' is not an http(s) URL")
+            try entry.rejectUnknownKeys(["name", "status_url", "host", "port", "user", "identity_files"])
+            let name = try entry.requiredString("name")
+            let url = try entry.string("status_url")
+            if let url {
+                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
+                    throw entry.error("status_url", "'\(url)' is not an http(s) URL")
+                }
             }
-            frontends.append(Frontend(name: try entry.requiredString("name"), statusURL: url))
+            var endpoint: Backend?
+            if let host = try entry.string("host") {
+                endpoint = Backend(name: name, host: host, port: try port(entry, "port") ?? ssh.port, user: try entry.string("user") ?? ssh.user,
+                                   identityFiles: try entry.stringList("identity_files") ?? ssh.identityFiles, line: entry.line)
+            } else {
+                for key in ["port", "user", "identity_files"] where entry.has(key) {
+                    throw entry.error(key, "\(key) is an SSH setting; add host: (the frontend's address) beside it, or remove \(key)")
+                }
+            }
+            guard url != nil || endpoint != nil else {
+                throw entry.error(nil, "frontend '\(name)' needs status_url (its /_status, checked after an upgrade), host (to reach it over SSH), or both")
+            }
+            if let backend = backends.first(where: { $0.name == name }) {
+                throw entry.error("name", "'\(name)' is also a backend's name (line \(backend.line)); frontends and backends need names of their own")
+            }
+            if frontends.contains(where: { $0.name == name }) {
+                throw entry.error("name", "duplicate frontend name '\(name)'; each frontend needs its own name")
+            }
+            frontends.append(Frontend(name: name, statusURL: url, ssh: endpoint))
         }
 
         var timeouts = Timeouts()
@@ -259,4 +284,12 @@ public struct Inventory: Sendable {
     }
 
     public func backend(named name: String) -> Backend? { backends.first { $0.name == name } }
+
+    /// The SSH endpoint of a backend, or of a frontend that has `host`.
+    public func sshEndpoint(named name: String) -> Backend? {
+        backend(named: name) ?? frontends.first { $0.name == name }?.ssh
+    }
+
+    /// The frontends Drover can reach over SSH (those with `host`).
+    public var sshFrontends: [Backend] { frontends.compactMap(\.ssh) }
 }

@@ -34,7 +34,7 @@ struct SandboxCluster: Sendable {
 
     /// Starts a sandbox; `versions` (installed, target) defaults to the sandbox's 2.3.15 → 2.3.16.
     static func start(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
-                      versions: (String, String)? = nil) async throws -> SandboxCluster {
+                      versions: (String, String)? = nil, frontends: Int = 0) async throws -> SandboxCluster {
         let base = try temporaryDirectory("e2e")
         let directory = base + "/sandbox"
         let sandbox = Sandbox(directory: directory)
@@ -45,6 +45,7 @@ struct SandboxCluster: Sendable {
         options.delayScale = scale
         options.topology = topology
         if let versions { (options.version, options.targetVersion) = versions }
+        options.frontends = frontends
         _ = try await sandbox.up(options)
         try await Processes.offPool {
             var inventory = try String(contentsOfFile: sandbox.inventoryPath, encoding: .utf8)
@@ -60,8 +61,9 @@ struct SandboxCluster: Sendable {
 
     /// Starts a sandbox, runs `body`, and always tears it down.
     static func with<T>(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
-                        versions: (String, String)? = nil, _ body: (SandboxCluster) async throws -> T) async throws -> T {
-        let cluster = try await start(scale: scale, rejoin: rejoin, topology: topology, versions: versions)
+                        versions: (String, String)? = nil, frontends: Int = 0,
+                        _ body: (SandboxCluster) async throws -> T) async throws -> T {
+        let cluster = try await start(scale: scale, rejoin: rejoin, topology: topology, versions: versions, frontends: frontends)
         do {
             let result = try await body(cluster)
             try await cluster.sandbox.down()

@@ -68,6 +68,8 @@ public struct Sandbox: Sendable {
         public var simulatorPath: String
         /// `chef-backend` or `drbd-pair`.
         public var topology = "chef-backend"
+        /// Chef Infra Server frontends (`fe1`, ...) beside a chef-backend cluster, reachable over SSH.
+        public var frontends = 0
 
         public init(simulatorPath: String) { self.simulatorPath = simulatorPath }
     }
@@ -106,12 +108,29 @@ public struct Sandbox: Sendable {
                 record.nodes.append(Record.Node(name: name, address: address, pid: nil))
             }
             try save(record)
-            try store.save(SimulatedCluster(nodes: nodes, leader: "be1", delays: Delays(scale: options.delayScale)))
+            var cluster = SimulatedCluster(nodes: nodes, leader: "be1", delays: Delays(scale: options.delayScale))
+            let major = Int(options.version.split(separator: ".").first ?? "0") ?? 0
+            for index in 0..<max(0, options.frontends) {
+                let name = "fe\(index + 1)"
+                let address = LoopbackAddresses.next(port: 22)
+                cluster.frontends.append(SimulatedFrontend(name: name, ip: address, configuredMajor: major))
+                record.nodes.append(Record.Node(name: name, address: address, pid: nil))
+            }
+            try save(record)
+            try store.save(cluster)
             for (index, node) in nodes.enumerated() {
                 record.nodes[index].pid = try startServer(node)
                 try save(record)
             }
-            try writeClientFiles(nodes: nodes, options: options)
+            for (offset, frontend) in cluster.frontends.enumerated() {
+                let root = directory + "/nodes/" + frontend.name
+                try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+                record.nodes[nodes.count + offset].pid = try startServer(name: frontend.name, ip: frontend.ip, root: root, prefixes: [],
+                                                                         kind: "frontend")
+                try save(record)
+            }
+            try writeSSHFiles(nodes.map { ($0.name, $0.ip) } + cluster.frontends.map { ($0.name, $0.ip) })
+            try writeInventory(nodes: nodes, frontends: cluster.frontends, options: options)
             return record
         } catch {
             try? downBlocking()
@@ -119,7 +138,7 @@ public struct Sandbox: Sendable {
         }
     }
 
-    func prepareFiles(_ options: UpOptions, tools: [String] = ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "curl"]) throws {
+    func prepareFiles(_ options: UpOptions, tools: [String] = ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "curl", "chef-server-ctl"]) throws {
         let bin = directory + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         for tool in tools {
@@ -137,14 +156,15 @@ public struct Sandbox: Sendable {
         try startServer(name: node.name, ip: node.ip, root: node.root, prefixes: NodePaths.privatePrefixes)
     }
 
-    /// Starts one node's sshd on `ip`:22, its `prefixes` bind-mounted from `root`.
-    func startServer(name: String, ip: String, root: String, prefixes: [String]) throws -> Int32 {
+    /// Starts one node's sshd on `ip`:22, its `prefixes` bind-mounted from `root`; `kind` `frontend` for a
+    /// Chef Infra Server frontend.
+    func startServer(name: String, ip: String, root: String, prefixes: [String], kind: String? = nil) throws -> Int32 {
         let publicKey = try String(contentsOfFile: identityPath + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let record = record() else { throw SandboxError.notRunning(directory) }
         let environment = [
             "DROVER_SIM_NODE": name, "DROVER_SIM_STATE": statePath, "DROVER_SIM_LOG": commandLog,
             "PATH": directory + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
-        ]
+        ].merging(kind.map { ["DROVER_SIM_KIND": $0] } ?? [:]) { $1 }
         let configuration = SSHServerConfiguration(
             port: 22, authorizedKeys: [publicKey], environment: environment, hostKeyTypes: ["ed25519", "ecdsa"],
             extraConfig: ["ForceCommand \(record.simulator) login"],
@@ -155,10 +175,6 @@ public struct Sandbox: Sendable {
         return server.pid
     }
 
-    private func writeClientFiles(nodes: [SimulatedNode], options: UpOptions) throws {
-        try writeSSHFiles(nodes.map { ($0.name, $0.ip) })
-        try writeInventory(nodes: nodes, options: options)
-    }
 
     /// known_hosts (both host key types of every node) and an ssh_config with one Host entry per node.
     func writeSSHFiles(_ nodes: [(name: String, ip: String)]) throws {
@@ -204,7 +220,7 @@ public struct Sandbox: Sendable {
         seconds < 1 ? "\(max(10, Int(seconds * 1000)))ms" : "\(Int(seconds.rounded(.up)))s"
     }
 
-    private func writeInventory(nodes: [SimulatedNode], options: UpOptions) throws {
+    private func writeInventory(nodes: [SimulatedNode], frontends: [SimulatedFrontend], options: UpOptions) throws {
         let scale = options.delayScale
         let duration = Self.durationText
         let inventory = """
@@ -216,7 +232,7 @@ public struct Sandbox: Sendable {
               version: \(options.targetVersion)
             backends:
             \(nodes.map { "  - name: \($0.name)\n    host: \($0.ip)" }.joined(separator: "\n"))
-            timeouts:
+            \(frontends.isEmpty ? "" : "frontends:\n" + frontends.map { "  - name: \($0.name)\n    host: \($0.ip)" }.joined(separator: "\n") + "\n")timeouts:
               rejoin: \(duration(max(30, 60 * scale)))
               failover: \(duration(max(30, 60 * scale)))
               poll_interval: \(duration(max(0.05, 0.5 * scale)))

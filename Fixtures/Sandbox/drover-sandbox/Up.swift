@@ -23,10 +23,15 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Multiplier of the simulator's delays (1: seconds, like a real cluster; 0.05: tests).")
     var delayScale = 1.0
 
+    @Option(help: "Chef Infra Server frontends (fe1, ...) to start beside the cluster, reachable over SSH.")
+    var frontends = 0
+
     func validate() throws {
         guard ["chef-backend", "drbd-pair"].contains(topology) else { throw ValidationError("--topology must be chef-backend or drbd-pair, not \(topology)") }
         guard ["deb", "rpm"].contains(format) else { throw ValidationError("--format must be deb or rpm, not \(format)") }
         guard delayScale > 0 else { throw ValidationError("--delay-scale must be positive") }
+        guard (0...3).contains(frontends) else { throw ValidationError("--frontends takes 0 to 3") }
+        guard frontends == 0 || topology == "chef-backend" else { throw ValidationError("--frontends is for a chef-backend cluster") }
     }
 
     func run() async throws {
@@ -38,6 +43,7 @@ struct Up: AsyncParsableCommand {
         upOptions.packageFormat = format
         upOptions.delayScale = delayScale
         upOptions.topology = topology
+        upOptions.frontends = frontends
         let sandbox = options.sandbox
         do {
             let record = try await sandbox.up(upOptions)

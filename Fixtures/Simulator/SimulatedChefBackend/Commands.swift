@@ -106,6 +106,7 @@ public struct Invocation {
             guard rest.count <= 1 else { return usageError("\(command) [SERVICE_NAME]") }
             return try service(command, rest.first)
         case "pgsql-follow": return try pgsqlFollow(rest)
+        case "down-for-upgrade": return try downForUpgrade()
         case "backup": return try backup()
         case "gen-server-config":
             guard rest.count == 1 else { return usageError("gen-server-config: FQDN required") }
@@ -167,6 +168,52 @@ public struct Invocation {
         }
     }
 
+    /// `down-for-upgrade` (1.x → 2.x): stops every service; the leader gives up leadership until every
+    /// node is upgraded.
+    func downForUpgrade() throws -> Int32 {
+        try store.update { cluster, now in
+            guard let index = cluster.index(node), cluster.nodes[index].isMember else {
+                err("ERROR: this node is not part of a cluster\n")
+                return 1
+            }
+            if cluster.nodes[index].phase == .downForUpgrade {
+                out("chef-backend is already down for upgrade\n")
+                return 0
+            }
+            if cluster.leader == node || cluster.currentLeader?.name == node {
+                cluster.downtimeLeader = node
+                cluster.election = nil
+                cluster.setLeader(nil, at: now)
+            }
+            out("Stopping all services for the upgrade\n")
+            cluster.nodes[index].servicesDown = Set(SimulatedCluster.services)
+            for service in SimulatedCluster.services { cluster.nodes[index].serviceSince[service] = now }
+            cluster.setPhase(index, .downForUpgrade, at: now)
+            return 0
+        }
+    }
+
+    /// `upgrade` of a node down for upgrade: its services return at the new version; once no node is down,
+    /// the leader from before the downtime leads again and the others rejoin.
+    func upgradeFromDowntime(_ cluster: inout SimulatedCluster, _ index: Int, installed: String, at now: Date) {
+        out("Upgrading chef-backend from \(cluster.nodes[index].runningVersion) to \(installed)\n")
+        cluster.nodes[index].runningVersion = installed
+        cluster.nodes[index].servicesDown = []
+        restartServices(&cluster, index, at: now)
+        cluster.setPhase(index, .waiting, at: now)
+        guard !cluster.members.contains(where: { $0.phase == .downForUpgrade }) else {
+            out("Services started; the cluster returns once every node is upgraded\n")
+            return
+        }
+        let winner = cluster.downtimeLeader.flatMap { name in cluster.members.first { $0.name == name }?.name } ?? node
+        cluster.downtimeLeader = nil
+        cluster.election = Election(completes: now + cluster.delays.seconds(cluster.delays.election), winner: winner)
+        for other in cluster.nodes.indices where cluster.nodes[other].isMember && cluster.nodes[other].name != winner {
+            cluster.setPhase(other, .rejoining(until: now + cluster.delays.seconds(cluster.delays.election + cluster.delays.rejoin)), at: now)
+        }
+        out("Every node is upgraded; \(winner) leads the cluster again\n")
+    }
+
     func upgrade(failover: Bool) throws -> Int32 {
         let plan: (String, Bool)? = try store.update { cluster, now in
             guard let index = cluster.index(node), cluster.nodes[index].isMember else {
@@ -176,6 +223,10 @@ public struct Invocation {
             guard let installed = installedVersion(cluster.nodes[index]) else {
                 err("ERROR: cannot read \(NodePaths.manifest)\n")
                 return nil
+            }
+            if cluster.nodes[index].phase == .downForUpgrade {
+                upgradeFromDowntime(&cluster, index, installed: installed, at: now)
+                return ("noop", false)
             }
             if installed == cluster.nodes[index].runningVersion {
                 if cluster.nodes[index].elasticsearchHalfUpgraded {

@@ -17,6 +17,8 @@ public enum NodePhase: Codable, Equatable, Sendable {
     case deposed
     /// Not (or no longer) a member: cleansed, removed or freshly installed.
     case outside
+    /// Stopped by `chef-backend-ctl down-for-upgrade` (1.x → 2.x); `upgrade` brings it back.
+    case downForUpgrade
 }
 
 /// Tunable delays, scaled so tests run near-instantly and the demo looks real.
@@ -51,6 +53,23 @@ public enum Fault: String, Codable, CaseIterable, Sendable {
     case backupFails = "backup-fails"
     /// `chef-backend-ctl backup` exits 0 but leaves an empty tarball.
     case backupEmpty = "backup-empty"
+}
+
+/// One simulated Chef Infra Server frontend.
+public struct SimulatedFrontend: Codable, Equatable, Sendable {
+    public var name: String
+    public var ip: String
+    public var maintenance = false
+    /// The backends' major version the frontend was last configured for (`chef-server-ctl reconfigure`):
+    /// after a major backend upgrade its `/_status` fails until it is reconfigured.
+    public var configuredMajor: Int
+    public var reconfigures = 0
+
+    public init(name: String, ip: String, configuredMajor: Int) {
+        self.name = name
+        self.ip = ip
+        self.configuredMajor = configuredMajor
+    }
 }
 
 /// One Elasticsearch index: the Elasticsearch version that created it and its health.
@@ -167,6 +186,10 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
     public var delays: Delays
     public var outages: [Outage] = []
     public var transitions: [Transition] = []
+    /// The leader when the first node went down for upgrade; it leads again once every node is upgraded.
+    public var downtimeLeader: String?
+    /// The Chef Infra Server frontends (sshd nodes answering `chef-server-ctl` and `/_status`).
+    public var frontends: [SimulatedFrontend] = []
     /// The Elasticsearch indexes the `chef` alias names, as the leader's `curl localhost:9200` shows them.
     public var indexes: [SimulatedIndex] = [SimulatedIndex(name: "chef", created: "5.6.16", health: "green")]
 
@@ -307,6 +330,7 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
         case .waiting: return "waiting"
         case .deposed: return "deposed"
         case .outside: return "outside"
+        case .downForUpgrade: return "down_for_upgrade"
         }
     }
 }

@@ -6,7 +6,7 @@
 // every command the node receives to the command log and then runs it with /bin/sh.
 //
 // Environment (set by sshd's SetEnv): DROVER_SIM_NODE (node name), DROVER_SIM_STATE (cluster state
-// file), DROVER_SIM_LOG (command log).
+// file), DROVER_SIM_LOG (command log), DROVER_SIM_KIND (`frontend` on a Chef Infra Server frontend).
 import Foundation
 import SimulatedChefBackend
 
@@ -75,6 +75,10 @@ func simulate(_ tool: String, _ arguments: [String]) -> Int32 {
     guard let node = environment["DROVER_SIM_NODE"], let state = environment["DROVER_SIM_STATE"] else {
         write(2, "\(tool): this is a simulated Chef Backend node, but DROVER_SIM_NODE / DROVER_SIM_STATE are not set\n")
         return 70
+    }
+    if environment["DROVER_SIM_KIND"] == "frontend" {
+        return FrontendInvocation(node: node, store: StateStore(path: state), out: { write(1, $0) }, err: { write(2, $0) })
+            .run(tool: tool, arguments: arguments)
     }
     if PairInvocation.tools.contains(tool) || tool == "cat" {
         if tool == "cat" && arguments != ["/proc/drbd"] {

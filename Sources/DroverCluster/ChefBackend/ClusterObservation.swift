@@ -29,12 +29,31 @@ public struct NodeObservation: Sendable {
     }
 }
 
+/// What Drover read from one frontend over SSH.
+public struct FrontendObservation: Sendable {
+    public var name: String
+    /// Why it could not be reached or read; nil when it was.
+    public var unreachable: String?
+    /// `status` of its `/_status` (`pong`, `fail`), read with curl on the frontend itself; nil when unread.
+    public var status: String?
+
+    public init(name: String, unreachable: String? = nil, status: String? = nil) {
+        self.name = name
+        self.unreachable = unreachable
+        self.status = status
+    }
+}
+
 /// The cluster as read in one pass over every backend.
 public struct ClusterObservation: Sendable {
     public var nodes: [NodeObservation]
     public var time: Date
     /// The leader's `chef` index facts, read (pre-flight only) when a 2.x → 3.x upgrade depends on them.
     public var elasticsearch: Result<ElasticsearchFacts, ElasticsearchUnreadable>?
+    /// The frontends with `host`, when the run reaches them over SSH.
+    public var frontends: [FrontendObservation] = []
+
+    public func frontend(_ name: String) -> FrontendObservation? { frontends.first { $0.name == name } }
 
     public init(nodes: [NodeObservation], time: Date = Date()) {
         self.nodes = nodes

@@ -1,5 +1,16 @@
 import Foundation
 
+/// The `status` field of a frontend's `/_status` body (`pong` or `fail`).
+public enum FrontendStatusBody {
+    public static func status(_ json: String) throws -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let status = object["status"] as? String else {
+            throw ParseError.unrecognised("/_status (no status field)", excerpt(json))
+        }
+        return status
+    }
+}
+
 /// What the leader's Elasticsearch says about the `chef` indexes, read only before a 2.x → 3.x upgrade.
 public struct ElasticsearchFacts: Sendable, Equatable {
     /// Each index's creation version (`created_string`), by index name.

@@ -34,7 +34,7 @@ extension Operations {
         let inventory = topology.inventory
         var observation: T.Observation?
         if !offline {
-            let connection = await ClusterConnection.connect(inventory, logger: logger)
+            let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
             observation = await topology.observe(connection, full: true, checksum: out != nil)
             await connection.close()
         }
@@ -105,7 +105,7 @@ extension Operations {
                                            logger: Logger) async -> ExitStatus {
         let inventory = topology.inventory
         let inventoryPath = request.inventoryPath
-        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
         let observation = await topology.observe(connection, full: true, checksum: true)
         let history = StateDirectory(request.stateDirectory).history(cluster: inventory.cluster, identities: observation.identities)
         let failover = history.journals.first?.failover

@@ -58,7 +58,7 @@ extension Operations {
             Output.stderr(refusal)
             return .usage
         }
-        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
         // Every session is closed before returning: the process must not exit while a session thread
         // is still inside libssh2.
         let status = await withTopology(inventory) { topology in
@@ -81,7 +81,7 @@ extension Operations {
             return .usage
         }
         // Which cluster a journal belongs to is told by its nodes' GUIDs: read them before choosing.
-        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
         let status = await withTopology(inventory) { topology in
             let observation = await topology.observe(connection, full: false, checksum: false)
             let history = state.history(cluster: inventory.cluster, identities: observation.identities)
@@ -110,7 +110,7 @@ extension Operations {
         }
         if let failover = journal.failover { found += "\n  cluster failover was last set \(failover) by this run (step \(journal.failoverStep ?? "?"))" }
         Output.stderr(found + "\n")
-        guard journal.targetVersion == inventory.package?.version, Set(journal.steps.map(\.node)).isSubset(of: Set(inventory.backends.map(\.name))) else {
+        guard journal.targetVersion == inventory.package?.version, Set(journal.steps.map(\.node)).isSubset(of: Set(inventory.backends.map(\.name) + inventory.sshFrontends.map(\.name))) else {
             Output.stderr("drover: cannot resume: the inventory's package or backends differ from those of run \(journal.runID); start a new run instead.\n")
             return .refused
         }
@@ -136,7 +136,7 @@ extension Operations {
         let console: any Reporter = request.json ? JSONLinesReporter() : HumanReporter()
         let reporter = RecordingReporter(console: console, recorder: nil, redactor: redactor)
         // Uploading changes no cluster state, so it happens before pre-flight and the lock.
-        if connection.failures.isEmpty, !(await PackageUpload.run(connection, json: request.json)) {
+        if connection.backendFailures.isEmpty, !(await PackageUpload.run(connection, json: request.json)) {
             Output.stderr("drover: the package could not be placed on every backend; nothing else was changed.\n")
             return .refused
         }
@@ -164,7 +164,7 @@ extension Operations {
         }
         let checks = resuming.map { topology.resumeChecks(journal: $0, observation: observation) } ?? plan.preflight
         let needsAllNodes = playbook.preflight != "none"
-        if !checks.allSatisfy(\.ok) || (needsAllNodes && !connection.failures.isEmpty) {
+        if !checks.allSatisfy(\.ok) || (needsAllNodes && !connection.backendFailures.isEmpty) {
             if !request.json && resuming == nil { Output.stdout(redactor.redact(plan.text)) }
             for check in checks where !check.ok {
                 Output.stderr(redactor.redact("drover: pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)\(check.fix.map { "; fix: \($0)" } ?? "")\n"))

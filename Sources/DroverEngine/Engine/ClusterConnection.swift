@@ -44,7 +44,7 @@ public final class ClusterConnection: Sendable {
     /// Tries again to connect to a node that could not be reached (a host rebuilt during a runbook);
     /// true when it is now connected. Its host key is verified as for the first connection.
     public func reconnect(_ name: String) async -> Bool {
-        guard failures[name] != nil, let backend = inventory.backend(named: name) else { return failures[name] == nil }
+        guard failures[name] != nil, let backend = inventory.sshEndpoint(named: name) else { return failures[name] == nil }
         let opened = await Self.open([backend], inventory: inventory, passphrase: passphrase, logger: logger)
         sessions.withLock { state in
             if let client = opened.clients[name] {
@@ -57,21 +57,38 @@ public final class ClusterConnection: Sendable {
         return opened.clients[name] != nil
     }
 
-    /// Connects to every backend (or the named ones) in parallel, verifying host keys.
-    public static func connect(_ inventory: Inventory, only names: [String]? = nil, passphrase: PassphraseSource = .environmentOrTerminal(),
-                               logger: Logger) async -> ClusterConnection {
-        let backends = inventory.backends.filter { names?.contains($0.name) ?? true }
+    /// Connects to every backend (or the named ones) in parallel, verifying host keys; `frontends` adds the
+    /// frontends that have `host` (the upgrade paths that run `chef-server-ctl` on them).
+    public static func connect(_ inventory: Inventory, only names: [String]? = nil, frontends: Bool = false,
+                               passphrase: PassphraseSource = .environmentOrTerminal(), logger: Logger) async -> ClusterConnection {
+        let backends = inventory.backends.filter { names?.contains($0.name) ?? true } + (frontends ? inventory.sshFrontends : [])
         let opened = await open(backends, inventory: inventory, passphrase: passphrase, logger: logger)
         return ClusterConnection(inventory: inventory, clients: opened.clients, failures: opened.failures, passphrase: passphrase, logger: logger)
     }
 
+    /// The backends that are connected (frontends are not: locks and discovery are the backends').
     public var connectedNames: [String] { inventory.backends.map(\.name).filter { clients[$0] != nil } }
+
+    /// True once a run's playbook acts on frontends: each reading of the cluster then reads their `/_status`.
+    public var watchFrontends: Bool {
+        get { watching.withLock { $0 } }
+        set { watching.withLock { $0 = newValue } }
+    }
+    private let watching = Locked(false)
+
+    /// The frontends this connection reached or tried to (those with `host`, when connected with `frontends`).
+    public var frontendNames: [String] {
+        inventory.sshFrontends.map(\.name).filter { clients[$0] != nil || failures[$0] != nil }
+    }
+
+    /// Unreachable backends only, with why.
+    public var backendFailures: [String: String] { failures.filter { inventory.backend(named: $0.key) != nil } }
 
     /// Runs a command on a node (through `sudo -n` when the inventory asks for it).
     public func run(_ node: String, _ command: String, timeout: Duration? = nil,
                     onOutput: (@Sendable (OutputLine) -> Void)? = nil) async throws -> CommandResult {
         guard let client = clients[node] else {
-            throw SSHError.closed(host: inventory.backend(named: node)?.host ?? node, port: inventory.backend(named: node)?.port ?? 22)
+            throw SSHError.closed(host: inventory.sshEndpoint(named: node)?.host ?? node, port: inventory.sshEndpoint(named: node)?.port ?? 22)
         }
         let wrapped = inventory.ssh.sudo ? "sudo -n sh -c \(ShellQuote.quote(command))" : command
         var result = try await client.run(wrapped, timeout: timeout ?? inventory.ssh.commandTimeout, onOutput: onOutput)
@@ -83,7 +100,7 @@ public final class ClusterConnection: Sendable {
     public func upload(_ node: String, file local: String, to remote: String,
                        progress: (@Sendable (UploadProgress) -> Void)? = nil) async throws -> String {
         guard let client = clients[node] else {
-            throw SSHError.closed(host: inventory.backend(named: node)?.host ?? node, port: inventory.backend(named: node)?.port ?? 22)
+            throw SSHError.closed(host: inventory.sshEndpoint(named: node)?.host ?? node, port: inventory.sshEndpoint(named: node)?.port ?? 22)
         }
         return try await client.upload(file: local, to: remote, progress: progress)
     }

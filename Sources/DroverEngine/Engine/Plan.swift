@@ -119,7 +119,7 @@ public struct Plan<T: Topology>: Sendable {
                                  waitsFor: "operator action: " + Runner<T>.renderText(instruction, node: node, inventory: inventory, live: live, bindings: bindings))
         case let .check(name):
             return PlannedAction(index: index, step: step.name, node: nil, action: "check", command: nil,
-                                 waitsFor: name == "frontends" ? (inventory.frontends.isEmpty ? "no frontends in the inventory" : "GET /_status on \(inventory.frontends.map(\.name).joined(separator: ", "))") : name)
+                                 waitsFor: name == "frontends" ? (inventory.frontends.allSatisfy { $0.statusURL == nil } ? "no frontend status_url in the inventory" : "GET /_status on \(inventory.frontends.filter { $0.statusURL != nil }.map(\.name).joined(separator: ", "))") : name)
         }
     }
 

@@ -95,6 +95,8 @@ public struct Journal: Codable, Sendable {
     public var nodeGUIDs: [String: String]? = nil
     /// The backup taken before the run's first change, if one was.
     public var backup: Backup? = nil
+    /// The nodes of the playbook's pinned targets (`leader-at-start`), as the run first found them.
+    public var pinnedTargets: [String: [String]]? = nil
     /// Where the journal lives (not encoded).
     public var path: String = ""
 
@@ -102,7 +104,7 @@ public struct Journal: Codable, Sendable {
         case runID = "run_id", playbook, playbookFile = "playbook_file", cluster, inventoryFile = "inventory_file"
         case inventoryDigest = "inventory_digest", targetVersion = "target_version", user, workstation, started, finished
         case status, exitCode = "exit_code", failover, failoverStep = "failover_step", steps, summary, resumedFrom = "resumed_from", parameters
-        case backup
+        case backup, pinnedTargets = "pinned_targets"
         case nodeGUIDs = "node_guids"
     }
 
@@ -271,6 +273,10 @@ public final class RunRecorder: @unchecked Sendable {
             journal.steps[position].finished = Date()
             journal.steps[position].reason = reason.map(redactor.redact)
         }
+    }
+
+    func pinned(_ targets: [String: [String]]) async {
+        await update { $0.pinnedTargets = targets }
     }
 
     func backupTaken(_ backup: Journal.Backup) async {

@@ -39,6 +39,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     /// Take a backup before the first change (a fresh run only; a resumed run keeps its journal's).
     let backup: Bool
     private var backupTaken: Journal.Backup?
+    /// The nodes of pinned targets (`leader-at-start`), resolved once from the cluster as the run found it.
+    private var pinned: [String: [String]] = [:]
     private var changesBegan = false
     /// What Drover last set the cluster failover flag to, and when (the flag itself cannot be read).
     private var failover: (state: String, step: String)?
@@ -106,7 +108,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     static func values(node: String?, inventory: Inventory, live: [String: String], bindings: Bindings) -> [String: String] {
         bindings.values.merging(live) { $1 }.merging([
             "node": node ?? "",
-            "node.host": node.flatMap { inventory.backend(named: $0)?.host } ?? "",
+            "node.host": node.flatMap { inventory.sshEndpoint(named: $0)?.host } ?? "",
         ]) { $1 }
     }
 
@@ -145,7 +147,11 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                                             "cluster": .string(inventory.cluster), "target_version": .optional(inventory.package?.version)]))
         var observation = initial
         var index = 0
+        if playbook.steps.contains(where: { if case let .role(role) = $0.target { return role.hasSuffix("frontend") } else { return false } }) {
+            connection.watchFrontends = true
+        }
         do {
+            try await pinTargets(initial)
             if backup && resuming == nil {
                 index += 1
                 try await takeBackup(index: index, observation: observation)
@@ -214,8 +220,26 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         return Outcome(exitStatus: status, summary: summary)
     }
 
+    /// Resolves the playbook's pinned targets once (a resumed run keeps its journal's) and records them.
+    private func pinTargets(_ initial: T.Observation) async throws {
+        pinned = resuming?.pinnedTargets ?? [:]
+        var added = false
+        for step in playbook.steps {
+            guard case let .role(role) = step.target, let live = T.vocabulary.pinnedTargets[role], pinned[role] == nil else { continue }
+            do {
+                pinned[role] = try topology.nodes(for: .role(live), observation: initial)
+                added = true
+            } catch {
+                throw StepFailure(step: step.name, node: nil, what: "cannot tell \(role): \(error.localizedDescription)",
+                                  advice: ["Check the cluster: drover status --inventory \(inventory.file)"])
+            }
+        }
+        if added { await recorder?.pinned(pinned) }
+    }
+
     /// Resolves a step's nodes from a fresh reading of the cluster (the leader is re-read right before).
     private func targets(of step: Playbook.Step, observation: inout T.Observation) throws -> [String] {
+        if case let .role(role) = step.target, let nodes = pinned[role] { return nodes }
         if case let .node(name) = step.target {
             return [Self.renderText(name, node: nil, inventory: inventory, live: topology.liveValues(observation), bindings: bindings)]
         }
@@ -470,10 +494,11 @@ public final class Runner<T: Topology>: @unchecked Sendable {
 
     private func checkFrontends(step: Playbook.Step) async throws {
         for frontend in inventory.frontends {
-            let result = await FrontendStatus.check(frontend.statusURL)
+            guard let url = frontend.statusURL else { continue }
+            let result = await FrontendStatus.check(url)
             reporter.emit(Event("note", ["message": .string("frontend \(frontend.name): \(result.detail)")]))
             guard result.ok else {
-                throw StepFailure(step: step.name, node: nil, what: "frontend \(frontend.name) \(frontend.statusURL): \(result.detail)",
+                throw StepFailure(step: step.name, node: nil, what: "frontend \(frontend.name) \(url): \(result.detail)",
                                   advice: ["The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend.name)"])
             }
         }

@@ -119,6 +119,10 @@ public struct PlaybookVocabulary: Sendable {
     public var placeholders: [String]
     /// Whether `install: package` and `check: frontends` apply.
     public var installs: Bool
+    /// Targets resolved once, from the cluster as the run found it, and kept (in the journal, for resume)
+    /// while the roles they name go away: each maps to the live role target it is read from
+    /// (`leader-at-start` → `leader`).
+    public var pinnedTargets: [String: String] = [:]
 }
 
 extension Topology {

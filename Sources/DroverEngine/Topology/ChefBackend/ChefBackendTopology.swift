@@ -18,13 +18,23 @@ public struct ChefBackendTopology: Topology {
     public init(inventory: Inventory) { self.inventory = inventory }
 
     public static let vocabulary = PlaybookVocabulary(
-        targets: ["leader", "each-follower"],
-        multiNodeTargets: ["each-follower"],
+        targets: ["leader", "each-follower", "leader-at-start", "each-follower-at-start", "each-frontend", "one-frontend"],
+        multiNodeTargets: ["each-follower", "each-follower-at-start", "each-frontend"],
         waits: ClusterWaits.Predicate.allCases.map(\.rawValue),
         requirements: ClusterRequirements.Requirement.allCases.map { $0 == .down ? "down:" : $0.rawValue },
         timeouts: ["rejoin", "failover"],
         placeholders: ["package.path", "leader", "leader.host", "version"],
-        installs: true)
+        installs: true,
+        pinnedTargets: ["leader-at-start": "leader", "each-follower-at-start": "each-follower"])
+
+    /// The frontends a step on `each-frontend` / `one-frontend` runs on (those with `host`).
+    func frontendTargets(_ role: String) throws -> [String] {
+        let names = inventory.sshFrontends.map(\.name)
+        guard !names.isEmpty else {
+            throw TargetError(reason: "no frontend has host in \(inventory.file); add host (and user, identity_files if they differ) to each frontends: entry")
+        }
+        return role == "one-frontend" ? [names[0]] : names
+    }
 
     public static var preflightSets: [String: [String]] { ClusterPreflight.sets }
 
@@ -44,7 +54,9 @@ public struct ChefBackendTopology: Topology {
         switch target {
         case .all: return inventory.backends.map(\.name)
         case let .node(name): return [name]
-        case .role("each-follower"): return observation.followers.sorted()
+        case .role("each-follower"), .role("each-follower-at-start"): return observation.followers.sorted()
+        case .role("each-frontend"): return try frontendTargets("each-frontend")
+        case .role("one-frontend"): return try frontendTargets("one-frontend")
         case .any:
             // The leader when there is one; otherwise (a partition, a lost leader) the first member that answers.
             if let leader = observation.leader { return [leader] }
@@ -62,7 +74,10 @@ public struct ChefBackendTopology: Topology {
     public func plannedNodes(for target: Playbook.Target, observation: ClusterObservation?) -> [String?] {
         let leader = observation?.leader
         switch target {
-        case .role("each-follower"): return observation == nil ? ["<follower 1>", "<follower 2>"] : (observation?.followers.sorted() ?? [])
+        case .role("each-follower"), .role("each-follower-at-start"):
+            return observation == nil ? ["<follower 1>", "<follower 2>"] : (observation?.followers.sorted() ?? [])
+        case let .role(role) where role == "each-frontend" || role == "one-frontend":
+            return (try? frontendTargets(role)) ?? ["<no frontend with host>"]
         case .role: return [leader ?? (observation == nil ? "<leader>" : nil)]
         case .any: return [leader ?? observation?.nodes.first { $0.unreachable == nil }?.name ?? "<any node>"]
         case .all: return inventory.backends.map(\.name)

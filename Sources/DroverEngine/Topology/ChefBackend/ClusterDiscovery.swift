@@ -22,7 +22,39 @@ public enum ClusterDiscovery {
            UpgradePath.needsElasticsearch(installed: Array(observation.versions.values), target: package.version) {
             observation.elasticsearch = await elasticsearch(observation, connection: connection)
         }
+        if full || connection.watchFrontends {
+            observation.frontends = await frontends(connection)
+        }
         return observation
+    }
+
+    /// Each SSH frontend's `/_status`, read on the frontend from erchef directly (`localhost:8000`).
+    static func frontends(_ connection: ClusterConnection) async -> [FrontendObservation] {
+        let names = connection.frontendNames
+        let read = await withTaskGroup(of: FrontendObservation.self) { group in
+            for name in names {
+                group.addTask {
+                    if let failure = connection.failures[name] { return FrontendObservation(name: name, unreachable: failure) }
+                    do {
+                        let result = try await connection.run(name, "curl -s -S http://localhost:8000/_status", timeout: .seconds(60))
+                        guard result.succeeded else {
+                            return FrontendObservation(name: name, unreachable: "/_status: curl exited \(result.exitStatus): \(lastLine(result.stderrText))")
+                        }
+                        do {
+                            return FrontendObservation(name: name, status: try FrontendStatusBody.status(result.stdoutText))
+                        } catch {
+                            return FrontendObservation(name: name, unreachable: error.localizedDescription)
+                        }
+                    } catch {
+                        return FrontendObservation(name: name, unreachable: error.localizedDescription)
+                    }
+                }
+            }
+            var result: [FrontendObservation] = []
+            for await frontend in group { result.append(frontend) }
+            return result
+        }
+        return read.sorted { names.firstIndex(of: $0.name)! < names.firstIndex(of: $1.name)! }
     }
 
     /// The creation versions and health of the `chef` indexes, read on the leader (two read-only requests).

@@ -7,6 +7,8 @@ public enum ClusterPreflight {
     /// Named check sets a playbook can ask for.
     public static let sets: [String: [String]] = [
         "upgrade": ["reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version", "path"],
+        // Every backend goes down: no failover to check, but the frontends must be reachable over SSH.
+        "upgrade-downtime-1-to-2": ["reachable", "membership", "roles", "services", "sentinel", "disk", "package", "version", "path", "frontends"],
         "basic": ["reachable"],
         // Runbooks that start with nodes down check their conditions step by step instead.
         "none": [],
@@ -16,6 +18,14 @@ public enum ClusterPreflight {
     /// no node disrupted except the one whose step was in flight; the package still there.
     public static func resume(journal: Journal, observation: ClusterObservation, inventory: Inventory) -> [PreflightCheck] {
         var checks = run("basic", observation: observation, inventory: inventory)
+        if downtimePlaybooks.contains(journal.playbook) {
+            // Every backend is down on purpose: what must hold is that Drover reaches every node.
+            for frontend in observation.frontends where frontend.unreachable != nil {
+                checks.append(PreflightCheck(check: "reachable", node: frontend.name, ok: false, detail: frontend.unreachable ?? "",
+                                             fix: "make \(frontend.name) reachable over SSH, then resume"))
+            }
+            return checks
+        }
         let inFlight = journal.inFlight?.node
         let members = observation.members
         let missing = inventory.backends.filter { backend in !members.contains { $0.name == backend.name || $0.ip == backend.host } }
@@ -40,8 +50,11 @@ public enum ClusterPreflight {
         return checks
     }
 
+    /// Playbooks whose runs take every backend down: resuming them cannot ask for a healthy cluster.
+    public static let downtimePlaybooks: Set<String> = ["upgrade-downtime-1-to-2"]
+
     /// The upgrade path each upgrade pre-flight set is for (its playbook carries that path out).
-    public static let pathOfSet: [String: UpgradePath.Kind] = ["upgrade": .rolling]
+    public static let pathOfSet: [String: UpgradePath.Kind] = ["upgrade": .rolling, "upgrade-downtime-1-to-2": .downtime1To2]
 
     /// The documented path from the installed versions to the inventory's package, nil without a package.
     public static func upgradePath(_ observation: ClusterObservation, inventory: Inventory) -> UpgradePath? {
@@ -163,6 +176,19 @@ public enum ClusterPreflight {
                 checks.append(PreflightCheck(check: "version", node: node.name, ok: order != .orderedDescending,
                                              detail: order == .orderedSame ? "already at \(installed) (will be skipped)" : "\(installed) → \(package.version)",
                                              fix: order == .orderedDescending ? "\(node.name) runs \(installed), newer than the package \(package.version); Drover does not downgrade" : nil))
+            }
+        }
+        if wanted.contains("frontends") {
+            if inventory.sshFrontends.isEmpty {
+                checks.append(PreflightCheck(check: "frontends", node: nil, ok: false,
+                                             detail: inventory.frontends.isEmpty ? "the inventory lists no frontends" : "no frontend has host",
+                                             fix: "this path runs chef-server-ctl on every frontend: give each frontends: entry host (and port, user, identity_files where they differ from ssh:) in \(inventory.file)"))
+            }
+            for frontend in observation.frontends {
+                let ok = frontend.unreachable == nil && frontend.status == "pong"
+                checks.append(PreflightCheck(check: "frontends", node: frontend.name, ok: ok,
+                                             detail: frontend.unreachable ?? "connected, host key verified; /_status \(frontend.status ?? "?")",
+                                             fix: ok ? nil : (frontend.unreachable != nil ? "make \(frontend.name) reachable over SSH (the error says how), then retry" : "repair \(frontend.name) until its /_status answers pong (chef-server-ctl status)")))
             }
         }
         if wanted.contains("path"), let check = pathCheck(set, observation: observation, inventory: inventory) {

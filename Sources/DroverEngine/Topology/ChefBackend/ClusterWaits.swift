@@ -17,6 +17,10 @@ enum ClusterWaits {
         case synced
         /// One leader, two followers, every service healthy (yellow Elasticsearch allowed).
         case healthy
+        /// The step's node runs none of leaderl, postgresql, etcd, elasticsearch (`down-for-upgrade`).
+        case servicesStopped = "services-stopped"
+        /// The step's frontend answers `/_status` with `pong`.
+        case frontendOK = "frontend-ok"
     }
 
     static func criteria(_ name: String, node: String, observation: ClusterObservation, targetVersion target: String?) -> [Criterion] {
@@ -43,6 +47,15 @@ enum ClusterWaits {
             ]
         case .healthy:
             return Predicates.healthy(observation, allowYellow: true)
+        case .servicesStopped:
+            let seen = observation.node(node)
+            return ["leaderl", "postgresql", "etcd", "elasticsearch"].map { service in
+                let row = seen?.status?[service]
+                return Criterion(service, row?.isRunning == false, "\(service) on \(node): \(row?.localStatus ?? "not read")")
+            }
+        case .frontendOK:
+            let seen = observation.frontend(node)
+            return [Criterion("/_status", seen?.status == "pong", "\(node) /_status: \(seen?.status ?? seen?.unreachable ?? "not read")")]
         case nil:
             return [Criterion("predicate", false, "unknown predicate \(name)")]
         }
@@ -62,6 +75,10 @@ enum ClusterWaits {
             return "\(node ?? "the node") follows, PostgreSQL synced, no unsynced sentinel"
         case .healthy:
             return "cluster healthy: 1 leader, 2 followers, every service healthy"
+        case .servicesStopped:
+            return "\(node ?? "the node") runs none of leaderl, postgresql, etcd, elasticsearch"
+        case .frontendOK:
+            return "\(node ?? "the frontend") answers /_status with pong"
         case nil:
             return name
         }
