@@ -12,11 +12,15 @@ struct UpgradePathEndToEndTests {
         var path: String
         /// Words the plan's text must contain.
         var says: [String]
+        /// The pre-flight check that refuses.
+        var refusedBy = "path"
         var testDescription: String { "\(installed) → \(target)\(fault.map { " (\($0))" } ?? ""): \(path)" }
     }
 
     static let rows: [Row] = [
-        Row(installed: "1.4.6", target: "2.3.16", path: "downtime-1-to-2", says: ["1.x to 2.x"]),
+        // Without frontends reachable over SSH, the downtime path cannot run.
+        Row(installed: "1.4.6", target: "2.3.16", path: "downtime-1-to-2", says: ["1.x to 2.x", "give each frontends: entry host"],
+            refusedBy: "frontends"),
         Row(installed: "2.0.30", target: "3.1.1", path: "refused", says: ["upgrade to 2.3.16 first", "drover upgrade --inventory"]),
         Row(installed: "2.3.15", target: "3.1.1", fault: "es-old-index", path: "downtime-reindex", says: ["chef was created by Elasticsearch 5.4.1"]),
         Row(installed: "2.3.15", target: "3.1.1", fault: "es-index-unhealthy", path: "refused", says: ["not green: yellow open chef"]),
@@ -32,7 +36,7 @@ struct UpgradePathEndToEndTests {
             #expect(plan.status == 2, "\(plan.stdout)\n\(plan.stderr)")
             #expect(plan.stdout.contains("Path: \(row.path)"), "\(plan.stdout)")
             for words in row.says { #expect(plan.stdout.contains(words), "\(plan.stdout)") }
-            #expect(plan.stdout.contains("[FAIL] path"))
+            #expect(plan.stdout.contains("[FAIL] \(row.refusedBy)"), "\(plan.stdout)")
             let json = try await cluster.drover(["plan", "upgrade", "--format", "json"])
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
             let path = try #require(object["path"] as? [String: Any])
@@ -43,7 +47,7 @@ struct UpgradePathEndToEndTests {
             let before = (await cluster.log()).filter { $0.event == "started" && $0.isMutating }.count
             let upgrade = try await cluster.drover(["upgrade", "--yes"])
             #expect(upgrade.status == 2, "\(upgrade.stderr)")
-            #expect(upgrade.stderr.contains("pre-flight failed: path"), "\(upgrade.stderr)")
+            #expect(upgrade.stderr.contains("pre-flight failed: \(row.refusedBy)"), "\(upgrade.stderr)")
             #expect(upgrade.stderr.contains("nothing was changed"))
             #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.count == before, "nothing changed")
         }
@@ -91,6 +95,95 @@ struct UpgradePathEndToEndTests {
             }
             let state = try await cluster.state()
             #expect(state.nodes.allSatisfy { !$0.elasticsearchHalfUpgraded && $0.runningVersion == "3.1.1" })
+        }
+    }
+
+    // MARK: downtime-1-to-2
+
+    /// The order the reference documents, checked from the simulator's command log.
+    static func expectDowntimeOrder(_ log: [LoggedCommand], sourceLocation: SourceLocation = #_sourceLocation) {
+        let changes = log.filter { $0.event == "started" && $0.isMutating }
+        func first(_ predicate: (LoggedCommand) -> Bool) -> Int? { changes.firstIndex(where: predicate) }
+        func last(_ predicate: (LoggedCommand) -> Bool) -> Int? { changes.lastIndex(where: predicate) }
+        let backendChange: (LoggedCommand) -> Bool = { $0.node.hasPrefix("be") && $0.command != "chef-backend-ctl backup" }
+        guard let lastMaintenanceOn = last({ $0.command == "chef-server-ctl maintenance on" }),
+              let firstBackendChange = first(backendChange),
+              let leaderDown = first({ $0.node == "be1" && $0.command == "chef-backend-ctl down-for-upgrade" }),
+              let lastDown = last({ $0.command == "chef-backend-ctl down-for-upgrade" }),
+              let firstUpgrade = first({ $0.command == "chef-backend-ctl upgrade" }),
+              let leaderUpgrade = last({ $0.node == "be1" && $0.command == "chef-backend-ctl upgrade" }),
+              let lastFollowerUpgrade = last({ $0.node != "be1" && $0.command == "chef-backend-ctl upgrade" }),
+              let firstReconfigure = first({ $0.command == "chef-server-ctl reconfigure" }),
+              let firstMaintenanceOff = first({ $0.command == "chef-server-ctl maintenance off" }) else {
+            Issue.record("a documented command is missing: \(changes.map { "\($0.node) \($0.command)" })", sourceLocation: sourceLocation)
+            return
+        }
+        let order = changes.map { "\($0.node) \($0.command)" }
+        #expect(lastMaintenanceOn < firstBackendChange, "every frontend in maintenance before any backend changes: \(order)", sourceLocation: sourceLocation)
+        #expect(leaderDown == first({ $0.command == "chef-backend-ctl down-for-upgrade" }), "the leader goes down first: \(order)", sourceLocation: sourceLocation)
+        #expect(lastDown < firstUpgrade, "every backend down before any upgrade: \(order)", sourceLocation: sourceLocation)
+        #expect(lastFollowerUpgrade < leaderUpgrade, "the followers are upgraded before the leader: \(order)", sourceLocation: sourceLocation)
+        #expect(leaderUpgrade < firstReconfigure, "the frontends are reconfigured after the backends: \(order)", sourceLocation: sourceLocation)
+        #expect(firstMaintenanceOff > (last({ $0.command == "chef-server-ctl reconfigure" }) ?? 0), "maintenance off last: \(order)", sourceLocation: sourceLocation)
+        #expect(changes[firstMaintenanceOff...].allSatisfy { $0.command == "chef-server-ctl maintenance off" }, "nothing changes after maintenance off: \(order)",
+                sourceLocation: sourceLocation)
+    }
+
+    @Test func downtimeOneToTwoRunsInTheDocumentedOrder() async throws {
+        try await SandboxCluster.with(rejoin: "30s", versions: ("1.4.6", "2.3.16"), frontends: 2) { cluster in
+            let plan = try await cluster.drover(["plan", "upgrade"])
+            #expect(plan.status == 0, "\(plan.stdout)\n\(plan.stderr)")
+            #expect(plan.stdout.contains("Path: downtime-1-to-2 (playbook upgrade-downtime-1-to-2)"))
+            #expect(plan.stdout.contains("[ok] frontends fe1: connected, host key verified; /_status pong"), "\(plan.stdout)")
+            #expect(plan.stdout.contains("Backup: chef-backend-ctl backup on be2"), "the downtime path takes a backup by default")
+            let upgrade = try await cluster.drover(["upgrade", "--yes"])
+            #expect(upgrade.status == 0, "\(upgrade.stdout)\n\(upgrade.stderr)")
+            #expect(upgrade.stdout.contains("upgrade-downtime-1-to-2"))
+            #expect(upgrade.stdout.contains("Backup: be2:/var/opt/chef-backup/"))
+            let log = await cluster.log()
+            Self.expectDowntimeOrder(log)
+            let backup = log.firstIndex { $0.event == "started" && $0.command == "chef-backend-ctl backup" }
+            let firstChange = log.firstIndex { $0.event == "started" && $0.isMutating && $0.command != "chef-backend-ctl backup" }
+            #expect(backup != nil && firstChange != nil && backup! < firstChange!, "the backup comes first")
+            let state = try await cluster.state()
+            #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.16" && $0.phase == .synced }, "\(state.nodes.map { "\($0.name) \($0.phase)" })")
+            #expect(state.leader == "be1", "the leader from before the downtime leads again")
+            #expect(state.frontends.allSatisfy { !$0.maintenance && $0.reconfigures == 1 && $0.configuredMajor == 2 })
+        }
+    }
+
+    @Test("SIGKILL in the middle of the downtime, then resume, finishes it in order",
+          arguments: ["down-followers on be2", "upgrade-followers on be3", "reconfigure-frontends on fe1"])
+    func downtimeResumesAfterKill(killPoint: String) async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "30s", versions: ("1.4.6", "2.3.16"), frontends: 1) { cluster in
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor(killPoint, in: run.stdout), "reached the kill point")
+            kill(run.child.pid, SIGKILL)
+            _ = await run.child.exitStatus()
+            let resume = try await cluster.drover(["resume", "--yes"])
+            #expect(resume.status == 0, "\(resume.stdout)\n\(resume.stderr)")
+            #expect(resume.stderr.contains("Found run") && resume.stderr.contains("upgrade-downtime-1-to-2"), "\(resume.stderr)")
+            Self.expectDowntimeOrder(await cluster.log())
+            let state = try await cluster.state()
+            #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.16" && $0.phase == .synced }, "\(state.nodes.map { "\($0.name) \($0.phase)" })")
+            #expect(state.frontends.allSatisfy { !$0.maintenance && $0.configuredMajor == 2 })
+            let again = try await cluster.drover(["resume", "--yes"])
+            #expect(again.status == 0 && again.stdout.contains("Nothing to resume"))
+        }
+    }
+
+    @Test func unreachableFrontendRefusesTheDowntimePath() async throws {
+        try await SandboxCluster.with(versions: ("1.4.6", "2.3.16"), frontends: 1) { cluster in
+            // A frontend whose host key is not the one known: refused before any change.
+            var inventory = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+            let fe1 = try #require(inventory.range(of: #"name: fe1\n    host: (\S+)"#, options: .regularExpression))
+            let host = String(inventory[fe1].split(separator: " ").last!)
+            inventory = inventory.replacingOccurrences(of: "    host: \(host)", with: "    host: \(host)\n    port: 2299")
+            try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            let upgrade = try await cluster.drover(["upgrade", "--yes"])
+            #expect(upgrade.status == 2, "\(upgrade.stdout)\n\(upgrade.stderr)")
+            #expect(upgrade.stderr.contains("pre-flight failed: frontends on fe1"), "\(upgrade.stderr)")
+            #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty, "nothing changed")
         }
     }
 }
