@@ -1,4 +1,5 @@
 import DroverTestSupport
+import SimulatedChefBackend
 import Foundation
 import Testing
 
@@ -22,7 +23,8 @@ struct UpgradePathEndToEndTests {
         Row(installed: "1.4.6", target: "2.3.16", path: "downtime-1-to-2", says: ["1.x to 2.x", "give each frontends: entry host"],
             refusedBy: "frontends"),
         Row(installed: "2.0.30", target: "3.1.1", path: "refused", says: ["upgrade to 2.3.16 first", "drover upgrade --inventory"]),
-        Row(installed: "2.3.15", target: "3.1.1", fault: "es-old-index", path: "downtime-reindex", says: ["chef was created by Elasticsearch 5.4.1"]),
+        Row(installed: "2.3.15", target: "3.1.1", fault: "es-old-index", path: "downtime-reindex",
+            says: ["chef was created by Elasticsearch 5.4.1", "give each frontends: entry host"], refusedBy: "frontends"),
         Row(installed: "2.3.15", target: "3.1.1", fault: "es-index-unhealthy", path: "refused", says: ["not green: yellow open chef"]),
         Row(installed: "3.1.1", target: "4.0.0", path: "refused", says: ["no upgrade path from 3.x to 4.x"]),
         Row(installed: "1.4.6", target: "3.1.1", path: "refused", says: ["skips 2.x"]),
@@ -184,6 +186,71 @@ struct UpgradePathEndToEndTests {
             #expect(upgrade.status == 2, "\(upgrade.stdout)\n\(upgrade.stderr)")
             #expect(upgrade.stderr.contains("pre-flight failed: frontends on fe1"), "\(upgrade.stderr)")
             #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty, "nothing changed")
+        }
+    }
+
+    // MARK: downtime-reindex
+
+    static func expectReindexOrder(_ log: [LoggedCommand], sourceLocation: SourceLocation = #_sourceLocation) {
+        let changes = log.filter { $0.event == "started" && $0.isMutating }
+        let order = changes.map { "\($0.node) \($0.command)" }
+        func first(_ text: String) -> Int? { changes.firstIndex { $0.command.hasPrefix(text) } }
+        func last(_ text: String) -> Int? { changes.lastIndex { $0.command.hasPrefix(text) } }
+        guard let maintenanceOn = last("chef-server-ctl maintenance on"),
+              let firstBackendChange = changes.firstIndex(where: { $0.node.hasPrefix("be") && $0.command != "chef-backend-ctl backup" }),
+              let lastUpgrade = last("chef-backend-ctl upgrade"), let firstStop = first("chef-backend-ctl stop elasticsearch"),
+              let lastStop = last("chef-backend-ctl stop elasticsearch"), let firstRemove = first("rm -fr /var/opt/chef-backend/elasticsearch/data"),
+              let lastRemove = last("rm -fr /var/opt/chef-backend/elasticsearch/data"), let firstStart = first("chef-backend-ctl start elasticsearch"),
+              let reconfigure = first("chef-server-ctl reconfigure"), let failoverOn = last("chef-backend-ctl set-cluster-failover on"),
+              let reindex = first("chef-server-ctl reindex -a"), let maintenanceOff = first("chef-server-ctl maintenance off") else {
+            Issue.record("a documented command is missing: \(order)", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(maintenanceOn < firstBackendChange, "frontends in maintenance before any backend changes: \(order)", sourceLocation: sourceLocation)
+        #expect(lastUpgrade < firstStop, "every backend upgraded before Elasticsearch stops: \(order)", sourceLocation: sourceLocation)
+        #expect(Set(changes[firstStop...lastStop].map(\.node)) == ["be1", "be2", "be3"] && lastStop < firstRemove,
+                "Elasticsearch stopped on every backend before any data is removed: \(order)", sourceLocation: sourceLocation)
+        #expect(Set(changes[firstRemove...lastRemove].map(\.node)) == ["be1", "be2", "be3"] && lastRemove < firstStart,
+                "data removed on every backend before Elasticsearch starts again: \(order)", sourceLocation: sourceLocation)
+        #expect(firstStart < reconfigure && reconfigure < failoverOn && failoverOn < reindex && reindex < maintenanceOff,
+                "start, reconfigure, failover on, reindex, maintenance off: \(order)", sourceLocation: sourceLocation)
+        #expect(changes[maintenanceOff...].allSatisfy { $0.command == "chef-server-ctl maintenance off" }, "maintenance off last: \(order)",
+                sourceLocation: sourceLocation)
+    }
+
+    @Test func downtimeReindexRunsInTheDocumentedOrder() async throws {
+        try await SandboxCluster.with(rejoin: "30s", versions: ("2.3.15", "3.1.1"), frontends: 2) { cluster in
+            try await cluster.breakNode("be1", "es-old-index")
+            let plan = try await cluster.drover(["plan", "upgrade", "--set", "chef_nodes=4500", "--format", "json"])
+            #expect(plan.status == 0, "\(plan.stdout)\n\(plan.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])
+            #expect((object["path"] as? [String: Any])?["name"] as? String == "downtime-reindex")
+            #expect((object["downtime"] as? [String: Any])?["reindex_minutes"] as? Int == 9, "\(String(describing: object["downtime"]))")
+            #expect(object["playbook"] as? String == "upgrade-downtime-reindex")
+            let upgrade = try await cluster.drover(["upgrade", "--yes"])
+            #expect(upgrade.status == 0, "\(upgrade.stdout)\n\(upgrade.stderr)")
+            Self.expectReindexOrder(await cluster.log())
+            let state = try await cluster.state()
+            #expect(state.indexes == [SimulatedIndex(name: "chef", created: "6.8.23", health: "green")], "rebuilt by the reindex: \(state.indexes)")
+            #expect(state.nodes.allSatisfy { $0.runningVersion == "3.1.1" } && state.clusterFailover)
+            #expect(state.frontends.allSatisfy { !$0.maintenance })
+        }
+    }
+
+    @Test("SIGKILL while Elasticsearch is stopped or emptied, then resume, finishes the reindex",
+          arguments: ["stop-elasticsearch on be2", "remove-elasticsearch-data on be2"])
+    func downtimeReindexResumesAfterKill(killPoint: String) async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "30s", versions: ("2.3.15", "3.1.1"), frontends: 1) { cluster in
+            try await cluster.breakNode("be1", "es-old-index")
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor(killPoint, in: run.stdout), "reached the kill point")
+            kill(run.child.pid, SIGKILL)
+            _ = await run.child.exitStatus()
+            let resume = try await cluster.drover(["resume", "--yes"])
+            #expect(resume.status == 0, "\(resume.stdout)\n\(resume.stderr)")
+            Self.expectReindexOrder(await cluster.log())
+            let state = try await cluster.state()
+            #expect(state.indexes.map(\.created) == ["6.8.23"] && state.frontends.allSatisfy { !$0.maintenance }, "\(state.indexes)")
         }
     }
 }

@@ -550,6 +550,10 @@ public struct Invocation {
                     node.serviceSince[service] = now
                     node.pids[service] = Int.random(in: 2000...60000)
                     out("ok: run: \(service): (pid \(node.pids[service]!)) 0s\n")
+                    if service == "elasticsearch" {
+                        let data = node.hostPath(NodePaths.elasticsearchData)
+                        node.elasticsearchDataEmpty = ((try? FileManager.default.contentsOfDirectory(atPath: data)) ?? []).isEmpty
+                    }
                     if service == "postgresql" && node.phase == .deposed { node.phase = .waiting }
                     if service == "leaderl" && cluster.sentinelPresent(node, NodePaths.unsynced) && node.phase == .synced {
                         node.phase = .partiallySynced
@@ -557,7 +561,13 @@ public struct Invocation {
                 }
                 let wasLeader = cluster.leader == node.name
                 cluster.nodes[index] = node
-                if action != "start", wasLeader, ["leaderl", "postgresql", "etcd", "elasticsearch"].contains(service) {
+                // Every node's Elasticsearch started on emptied data: the indexes are gone until a reindex.
+                if service == "elasticsearch", action != "stop",
+                   cluster.members.allSatisfy({ $0.elasticsearchDataEmpty && !$0.servicesDown.contains("elasticsearch") }) {
+                    cluster.indexes = []
+                    for other in cluster.nodes.indices { cluster.nodes[other].elasticsearchDataEmpty = false }
+                }
+                if action != "start", wasLeader, ["leaderl", "postgresql", "etcd"].contains(service) {
                     if action == "stop" { cluster.setLeader(nil, at: now) }
                 }
             }
@@ -718,7 +728,7 @@ public struct Invocation {
                 }
                 out("{" + cluster.indexes.map { #""\#($0.name)":"# + version($0) }.joined(separator: ",") + "}")
             } else if request.hasPrefix("/_cat/indices") {
-                out(cluster.indexes.map { "\($0.health) open \($0.name)\n" }.joined())
+                out(cluster.reportedIndexes.map { "\($0.health) open \($0.name)\n" }.joined())
             } else {
                 out(#"{"error":"no handler found for uri [\#(request)]","status":400}"#)
             }

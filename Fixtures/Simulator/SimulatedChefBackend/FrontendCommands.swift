@@ -67,7 +67,14 @@ public struct FrontendInvocation {
                     err("Usage: chef-server-ctl reindex -a | ORGNAME\n")
                     return 1
                 }
+                guard cluster.currentLeader != nil else {
+                    err("ERROR: cannot reach the search index: is the backend cluster up?\n")
+                    return 1
+                }
                 out("Reindexing \(args[1] == "-a" || args[1] == "--all" ? "every organization" : args[1])\n")
+                if cluster.indexes.isEmpty {
+                    cluster.indexes = [SimulatedIndex(name: "chef", created: "6.8.23", health: "green")]
+                }
                 return 0
             default:
                 err("chef-server-ctl: only maintenance on|off, reconfigure and reindex are simulated\n")
@@ -76,8 +83,8 @@ public struct FrontendInvocation {
         }
     }
 
-    /// `curl [-s] [-S] http://localhost:8000/_status`: pong while the backend cluster has a leader and the
-    /// frontend is configured for its major version; fail (HTTP 500) otherwise.
+    /// `curl [-s] [-S] http://localhost:8000/_status`: pong while the backend cluster has a leader, the frontend
+    /// is configured for it and no index is red; fail (HTTP 500) otherwise.
     func curl(_ arguments: [String]) throws -> Int32 {
         let urls = arguments.filter { !$0.hasPrefix("-") }
         guard urls.count == 1, let url = urls.first,
@@ -87,8 +94,12 @@ public struct FrontendInvocation {
         }
         return try store.update { cluster, _ in
             guard let frontend = cluster.frontends.first(where: { $0.name == node }) else { return 7 }
-            let sql = cluster.currentLeader != nil && frontend.configuredMajor == Self.backendMajor(cluster)
+            // Frontends configured for 1.x backends need `reconfigure` for 2.x (reference §11); 2.x → 3.x reconfigures
+            // one frontend only, and the others keep working.
+            let stale = frontend.configuredMajor < 2 && Self.backendMajor(cluster) >= 2
+            let sql = cluster.currentLeader != nil && !stale
             let search = sql && cluster.members.contains(where: cluster.elasticsearchOnline)
+                && !cluster.reportedIndexes.contains { $0.health == "red" }
             let upstreams = #"{"chef_elasticsearch":"\#(search ? "pong" : "fail")","chef_sql":"\#(sql ? "pong" : "fail")","oc_chef_authz":"pong"}"#
             out(#"{"status":"\#(sql && search ? "pong" : "fail")","upstreams":\#(upstreams),"keygen":{"keys":10,"max":10,"max_workers":2,"cur_max_workers":2,"inflight":0,"avail_workers":2,"start_size":0},"indexing":{"mode":"batch"}}"#)
             return 0

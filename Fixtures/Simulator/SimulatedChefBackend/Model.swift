@@ -61,7 +61,7 @@ public struct SimulatedFrontend: Codable, Equatable, Sendable {
     public var ip: String
     public var maintenance = false
     /// The backends' major version the frontend was last configured for (`chef-server-ctl reconfigure`):
-    /// after a major backend upgrade its `/_status` fails until it is reconfigured.
+    /// configured for 1.x, its `/_status` fails against 2.x backends until it is reconfigured.
     public var configuredMajor: Int
     public var reconfigures = 0
 
@@ -104,6 +104,8 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
     public var faults: Set<Fault> = []
     /// Elasticsearch did not finish its upgrade (``Fault/elasticsearchPathScripts``).
     public var elasticsearchHalfUpgraded = false
+    /// Elasticsearch last started with an empty data directory.
+    public var elasticsearchDataEmpty = false
 
     public init(name: String, ip: String, guid: String, root: String, phase: NodePhase, runningVersion: String) {
         self.name = name
@@ -139,6 +141,7 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
 /// The node-local paths each simulated node keeps private (bind mounts in its own mount namespace).
 public enum NodePaths {
     public static let elasticsearchLog = "/var/log/chef-backend/elasticsearch/current"
+    public static let elasticsearchData = "/var/opt/chef-backend/elasticsearch/data"
     public static let privatePrefixes = ["/opt/chef-backend", "/var/opt/chef-backend", "/etc/chef-backend", "/var/log/chef-backend",
                                          "/var/opt/chef-backup", "/var/tmp", "/root"]
     public static let manifest = "/opt/chef-backend/version-manifest.json"
@@ -201,6 +204,17 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
     }
 
     public func node(_ name: String) -> SimulatedNode? { nodes.first { $0.name == name } }
+
+    /// The indexes as Elasticsearch reports them: an index created before 5.6.16 is red once the cluster
+    /// runs chef-backend 3.x (Elasticsearch 6.8 cannot read it).
+    public var reportedIndexes: [SimulatedIndex] {
+        let major = Int((currentLeader ?? members.first)?.runningVersion.split(separator: ".").first ?? "0") ?? 0
+        return indexes.map { index in
+            let parts = index.created.split(separator: ".").compactMap { Int($0) } + [0, 0, 0]
+            let old = (parts[0], parts[1], parts[2]) < (5, 6, 16)
+            return SimulatedIndex(name: index.name, created: index.created, health: major >= 3 && old ? "red" : index.health)
+        }
+    }
 
     public func index(_ nameOrIP: String) -> Int? {
         nodes.firstIndex { $0.name == nameOrIP || $0.ip == nameOrIP || $0.guid == nameOrIP }

@@ -32,6 +32,10 @@ public enum Provisioning {
         try #"{"postgresql":{"db_superuser_password":"sandbox-secret-db","replication_password":"sandbox-secret-repl"},"etcd":{"initial_cluster_token":"sandbox-token"},"elasticsearch":{"cluster_name":"ChefBackend-sandbox"}}"#
             .write(toFile: node.hostPath(NodePaths.secrets), atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: node.hostPath("/var/opt/chef-backend/leaderl/data"), withIntermediateDirectories: true)
+        // Elasticsearch's data: the downtime-reindex path empties this directory on every node.
+        let shards = node.hostPath(NodePaths.elasticsearchData + "/nodes/0/indices")
+        try FileManager.default.createDirectory(atPath: shards, withIntermediateDirectories: true)
+        try "simulated shard\n".write(toFile: shards + "/chef-0", atomically: true, encoding: .utf8)
         var package = "Package: chef-backend\nVersion: \(target)-1\nArchitecture: amd64\n"
         package += String(repeating: "simulated package payload\n", count: 4096)
         try package.write(toFile: node.hostPath("/var/tmp/" + packageName(version: target, format: format)), atomically: true, encoding: .utf8)

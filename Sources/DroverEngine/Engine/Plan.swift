@@ -27,6 +27,25 @@ public struct Plan<T: Topology>: Sendable {
     public var path: UpgradePath?
     /// The run takes a backup before its first change.
     public var backup = false
+    /// `--set chef_nodes=N`, for the reindex estimate of the downtime-reindex path.
+    public var chefNodes: Int?
+
+    /// Chef's estimate of the reindex: about 2 minutes per 1000 Chef nodes (at least one minute).
+    public static func reindexMinutes(chefNodes: Int) -> Int { max(1, Int((Double(chefNodes) * 2 / 1000).rounded(.up))) }
+
+    /// What the plan says about downtime, for the downtime paths; nil for the others.
+    public var downtimeText: String? {
+        switch path?.kind {
+        case .downtime1To2?:
+            return "Downtime: Chef Infra Server is unavailable while the frontends are in maintenance (steps maintenance-on to maintenance-off); every backend is down from down-leader until upgrade-leader"
+        case .downtimeReindex?:
+            let estimate = chefNodes.map { "the reindex takes about \(Self.reindexMinutes(chefNodes: $0)) minutes for \($0) Chef nodes (Chef's estimate: about 2 minutes per 1000)" }
+                ?? "give --set chef_nodes=N for an estimate of the reindex (about 2 minutes per 1000 Chef nodes)"
+            return "Downtime: Chef Infra Server is unavailable while the frontends are in maintenance (steps maintenance-on to maintenance-off); \(estimate)"
+        default:
+            return nil
+        }
+    }
 
     public var preflightPassed: Bool { preflight.allSatisfy(\.ok) }
 
@@ -95,7 +114,8 @@ public struct Plan<T: Topology>: Sendable {
             }
         }
         return Plan(playbook: playbook, topology: topology, observation: observation, preflight: preflight, actions: actions,
-                    path: observation.flatMap { topology.upgradePath(for: playbook, observation: $0) }, backup: backup)
+                    path: observation.flatMap { topology.upgradePath(for: playbook, observation: $0) }, backup: backup,
+                    chefNodes: bindings.values["params.chef_nodes"].flatMap { Int($0) })
     }
 
     static func describe(_ action: Playbook.Action, step: Playbook.Step, node: String?, topology: T,
@@ -137,6 +157,10 @@ public struct Plan<T: Topology>: Sendable {
                                                       "workstation": .string($0.workstation)]) }),
             "discovered": discovered,
             "backup": .bool(backup),
+            "downtime": downtimeText.map { text in
+                .object(["text": .string(text), "chef_nodes": chefNodes.map { .int($0) } ?? .null,
+                         "reindex_minutes": (path?.kind == .downtimeReindex ? chefNodes.map { .int(Self.reindexMinutes(chefNodes: $0)) } : nil) ?? .null])
+            } ?? .null,
             "path": path.map { path in
                 .object(["name": .string(path.kind.rawValue), "playbook": .optional(path.playbook),
                          "reasons": .array(path.reasons.map { .string($0) }), "fix": .optional(path.fix)])
@@ -162,6 +186,7 @@ public struct Plan<T: Topology>: Sendable {
                 lines.append("Path: \(path.kind.rawValue)\(path.playbook.map { " (playbook \($0))" } ?? "")")
                 lines += path.reasons.map { "  because \($0)" }
                 if let fix = path.fix { lines.append("  instead: \(fix)") }
+                if let downtime = downtimeText { lines.append(downtime) }
                 if !backup, path.kind == .downtime1To2 || path.kind == .downtimeReindex {
                     lines.append("!! No backup before this downtime upgrade (--no-backup) !!")
                 }

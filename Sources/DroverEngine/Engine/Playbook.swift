@@ -75,6 +75,8 @@ public struct Playbook: Sendable {
             case state
             /// `true` or `false`; renders as the parameter's `flag` text, or nothing.
             case flag
+            /// A whole number, 0 or more (`chef_nodes`).
+            case count
         }
         public var name: String
         public var description: String
@@ -98,6 +100,9 @@ public struct Playbook: Sendable {
         public var requirements: [Condition] = []
         public var actions: [Action]
         public var line: Int
+        /// `repeatable: true`: safe to run again from its start after a run stopped in it, whatever its
+        /// commands (emptying Elasticsearch's data that is being discarded anyway).
+        public var repeatable = false
     }
 
     public var name: String
@@ -180,7 +185,7 @@ public struct Playbook: Sendable {
         }
         var steps: [Step] = []
         for entry in entries {
-            try entry.rejectUnknownKeys(["name", "description", "target", "skip_if", "require", "run", "actions"])
+            try entry.rejectUnknownKeys(["name", "description", "target", "skip_if", "require", "run", "actions", "repeatable"])
             let stepName = try entry.requiredString("name")
             if steps.contains(where: { $0.name == stepName }) { throw entry.error("name", "duplicate step name '\(stepName)'") }
             let targetText = try entry.string("target") ?? "any"
@@ -249,7 +254,8 @@ public struct Playbook: Sendable {
             guard !actions.isEmpty else { throw entry.error(nil, "step '\(stepName)' has no run or actions") }
             try validateTemplates(actions, entry: entry, parameters: parameters, vocabulary: vocabulary)
             steps.append(Step(name: stepName, description: try entry.string("description") ?? stepName, target: target,
-                              skipIf: skip, requirements: requirements, actions: actions, line: entry.line))
+                              skipIf: skip, requirements: requirements, actions: actions, line: entry.line,
+                              repeatable: try entry.bool("repeatable") ?? false))
         }
         return Playbook(name: name, description: description, topology: topology, preflight: preflight, parameters: parameters, steps: steps, file: file,
                         digest: Digest.sha256Hex(Data(text.utf8)))
@@ -393,6 +399,11 @@ public struct PlaybookLibrary: Sendable {
                     throw InputError(file: playbook.file, line: 0, key: "--set \(parameter.name)", message: "'\(value)' must be on or off")
                 }
                 result["params.\(parameter.name)"] = value
+            case .count:
+                guard let number = Int(value), number >= 0 else {
+                    throw InputError(file: playbook.file, line: 0, key: "--set \(parameter.name)", message: "'\(value)' must be a whole number, 0 or more")
+                }
+                result["params.\(parameter.name)"] = String(number)
             case .flag:
                 guard value == "true" || value == "false" else {
                     throw InputError(file: playbook.file, line: 0, key: "--set \(parameter.name)", message: "'\(value)' must be true or false")

@@ -70,6 +70,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     /// (installing the same package again, `chef-backend-ctl upgrade`, the failover switches, waits).
     /// Destructive commands (the topology's list) are not.
     func isRepeatable(_ step: Playbook.Step) -> Bool {
+        if step.repeatable { return true }
         let unsafe = topology.unrepeatableCommands
         return !step.actions.contains { action in
             if case let .run(template) = action { return unsafe.contains { template.contains($0) } }

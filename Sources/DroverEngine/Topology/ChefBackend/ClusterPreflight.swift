@@ -9,6 +9,7 @@ public enum ClusterPreflight {
         "upgrade": ["reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version", "path"],
         // Every backend goes down: no failover to check, but the frontends must be reachable over SSH.
         "upgrade-downtime-1-to-2": ["reachable", "membership", "roles", "services", "sentinel", "disk", "package", "version", "path", "frontends"],
+        "upgrade-downtime-reindex": ["reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version", "path", "frontends"],
         "basic": ["reachable"],
         // Runbooks that start with nodes down check their conditions step by step instead.
         "none": [],
@@ -51,10 +52,12 @@ public enum ClusterPreflight {
     }
 
     /// Playbooks whose runs take every backend down: resuming them cannot ask for a healthy cluster.
-    public static let downtimePlaybooks: Set<String> = ["upgrade-downtime-1-to-2"]
+    public static let downtimePlaybooks: Set<String> = ["upgrade-downtime-1-to-2", "upgrade-downtime-reindex"]
 
     /// The upgrade path each upgrade pre-flight set is for (its playbook carries that path out).
-    public static let pathOfSet: [String: UpgradePath.Kind] = ["upgrade": .rolling, "upgrade-downtime-1-to-2": .downtime1To2]
+    public static let pathOfSet: [String: UpgradePath.Kind] = [
+        "upgrade": .rolling, "upgrade-downtime-1-to-2": .downtime1To2, "upgrade-downtime-reindex": .downtimeReindex,
+    ]
 
     /// The documented path from the installed versions to the inventory's package, nil without a package.
     public static func upgradePath(_ observation: ClusterObservation, inventory: Inventory) -> UpgradePath? {

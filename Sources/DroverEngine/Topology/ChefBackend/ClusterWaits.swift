@@ -21,6 +21,8 @@ enum ClusterWaits {
         case servicesStopped = "services-stopped"
         /// The step's frontend answers `/_status` with `pong`.
         case frontendOK = "frontend-ok"
+        /// The step's node does not run Elasticsearch.
+        case elasticsearchStopped = "elasticsearch-stopped"
     }
 
     static func criteria(_ name: String, node: String, observation: ClusterObservation, targetVersion target: String?) -> [Criterion] {
@@ -53,6 +55,9 @@ enum ClusterWaits {
                 let row = seen?.status?[service]
                 return Criterion(service, row?.isRunning == false, "\(service) on \(node): \(row?.localStatus ?? "not read")")
             }
+        case .elasticsearchStopped:
+            let row = observation.node(node)?.status?["elasticsearch"]
+            return [Criterion("elasticsearch", row?.isRunning == false, "elasticsearch on \(node): \(row?.localStatus ?? "not read")")]
         case .frontendOK:
             let seen = observation.frontend(node)
             return [Criterion("/_status", seen?.status == "pong", "\(node) /_status: \(seen?.status ?? seen?.unreachable ?? "not read")")]
@@ -79,6 +84,8 @@ enum ClusterWaits {
             return "\(node ?? "the node") runs none of leaderl, postgresql, etcd, elasticsearch"
         case .frontendOK:
             return "\(node ?? "the frontend") answers /_status with pong"
+        case .elasticsearchStopped:
+            return "Elasticsearch stopped on \(node ?? "the node")"
         case nil:
             return name
         }
@@ -102,6 +109,8 @@ enum ClusterRequirements {
         case down
         /// The step's node is not a member (a fresh machine to join).
         case notMember = "not-member"
+        /// No backend runs Elasticsearch (before its data is removed).
+        case elasticsearchStoppedEverywhere = "elasticsearch-stopped-everywhere"
     }
 
     static func holds(_ name: String, subject: String?, node: String, observation: ClusterObservation) -> (holds: Bool, detail: String) {
@@ -117,6 +126,9 @@ enum ClusterRequirements {
             return (target?.unreachable != nil || stopped, "\(name) is \(target?.unreachable != nil ? "unreachable" : (stopped ? "stopped" : "still running"))")
         case .notMember:
             return (observation.role(of: node) == nil, "\(node) is \(observation.role(of: node) ?? "not a member")")
+        case .elasticsearchStoppedEverywhere:
+            let running = observation.nodes.filter { $0.status?["elasticsearch"]?.isRunning != false }.map(\.name)
+            return (running.isEmpty, running.isEmpty ? "Elasticsearch stopped on every backend" : "Elasticsearch still running (or unread) on \(running.joined(separator: ", "))")
         case .leaderExists: return (observation.leader != nil, "leader \(observation.leader ?? "none")")
         case .noLeader: return (observation.leader == nil, "leader \(observation.leader ?? "none")")
         case .notLeader: return (observation.leader != node, "\(node) is \(observation.role(of: node) ?? "not listed")")
