@@ -85,7 +85,39 @@ struct InventoryTests {
              fragment: "takes transition, sync"),
         Case(label: "a pair's timeout in a cluster", yaml: valid + "\ntimeouts:\n  transition: 5m\n", line: 10, key: "timeouts.transition",
              fragment: "timeout of drbd-pair inventories"),
+        Case(label: "a frontend with neither status_url nor host", yaml: valid + "\nfrontends:\n  - name: fe1\n", line: 10, key: "frontends[0]",
+             fragment: "needs status_url"),
+        Case(label: "a frontend's SSH settings without host", yaml: valid + "\nfrontends:\n  - name: fe1\n    status_url: http://fe1/_status\n    user: chef\n",
+             line: 12, key: "frontends[0].user", fragment: "add host:"),
+        Case(label: "a frontend named like a backend", yaml: valid + "\nfrontends:\n  - name: be1\n    host: 10.0.0.9\n", line: 10, key: "frontends[0].name",
+             fragment: "also a backend's name"),
+        Case(label: "backup is not a boolean", yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  backup: sometimes\n"), line: 4,
+             key: "package.backup", fragment: "expected true or false"),
     ]
+
+    @Test func frontendsReachedOverSSH() throws {
+        let inventory = try Inventory.parse(Self.valid + """
+
+            ssh:
+              user: admin
+            frontends:
+              - name: fe1
+                host: 10.0.0.11
+              - name: fe2
+                host: 10.0.0.12
+                port: 2222
+                user: chef
+                status_url: https://fe2.example.com/_status
+              - name: fe3
+                status_url: https://fe3.example.com/_status
+            """, file: "f.yml")
+        #expect(inventory.sshFrontends.map(\.name) == ["fe1", "fe2"])
+        #expect(inventory.sshEndpoint(named: "fe1")?.user == "admin" && inventory.sshEndpoint(named: "fe1")?.port == 22)
+        #expect(inventory.sshEndpoint(named: "fe2")?.user == "chef" && inventory.sshEndpoint(named: "fe2")?.port == 2222)
+        #expect(inventory.sshEndpoint(named: "fe3") == nil && inventory.frontends[2].statusURL == "https://fe3.example.com/_status")
+        #expect(inventory.sshEndpoint(named: "be1")?.host == "10.0.0.1")
+        #expect(try Inventory.parse(Self.valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  backup: true\n"), file: "f.yml").package?.backup == true)
+    }
 
     static let pairValid = """
         cluster: legacy-ha
