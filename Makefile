@@ -98,9 +98,13 @@ install-deb-root:
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DIST)/deb-root PREFIX=/usr
 
 # End-to-end tests run the binary users install (DROVER_BIN) and inspect the package (DROVER_DEB).
+# At most TEST_WIDTH tests at once: each sandbox test runs several sshd and simulator processes, and
+# Swift Testing otherwise starts them all together (on 2 cores, 50 clusters at once starve each other).
+TEST_WIDTH ?= 8
 test: deps deb
 	$(SWIFT) build --build-tests
-	DROVER_BIN=$(CURDIR)/$(DIST_BIN) DROVER_DEB=$(CURDIR)/$(DEB) $(SWIFT) test --skip-build
+	DROVER_BIN=$(CURDIR)/$(DIST_BIN) DROVER_DEB=$(CURDIR)/$(DEB) \
+	  SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(TEST_WIDTH) $(SWIFT) test --skip-build
 
 # The SSH layer and the end-to-end tests under each sanitizer, each in its own build (drover included).
 sanitize: deps

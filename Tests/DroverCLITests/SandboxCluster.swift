@@ -51,8 +51,8 @@ struct SandboxCluster: Sendable {
             var inventory = try String(contentsOfFile: sandbox.inventoryPath, encoding: .utf8)
             inventory = String(inventory[..<inventory.range(of: "timeouts:")!.lowerBound])
             inventory += topology == "drbd-pair"
-                ? "timeouts:\n  transition: \(rejoin)\n  sync: 30s\n  poll_interval: 50ms\n  stable_polls: 2\n"
-                : "timeouts:\n  rejoin: \(rejoin)\n  failover: \(rejoin)\n  poll_interval: 50ms\n  stable_polls: 2\n"
+                ? "timeouts:\n  transition: \(rejoin)\n  sync: 30s\n  poll_interval: 200ms\n  stable_polls: 2\n"
+                : "timeouts:\n  rejoin: \(rejoin)\n  failover: \(rejoin)\n  poll_interval: 200ms\n  stable_polls: 2\n"
             try inventory.write(toFile: sandbox.inventoryPath, atomically: true, encoding: .utf8)
             try FileManager.default.createDirectory(atPath: base + "/home", withIntermediateDirectories: true)
         }

@@ -207,7 +207,7 @@ struct InputRefusalTests {
         let names = output.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
         let expected: [String] = ["discard-node-data", "drbd-restart", "graceful-transition", "promote-node", "promote-secondary",
                                   "quorum-loss-recovery", "rebuild-partner", "reinstate-deposed-leader", "replace-failed-node", "resync-node",
-                                  "set-failover", "set-node-failover", "upgrade"]
+                                  "set-failover", "set-node-failover", "upgrade", "upgrade-downtime-1-to-2", "upgrade-downtime-reindex"]
         #expect(names == expected)
         let pair = try await DroverBinary.run(["playbooks", "--topology", "drbd-pair"])
         let pairNames: [String] = pair.stdout.split(separator: "\n").map { String($0.split(separator: " ").first ?? "") }
