@@ -36,10 +36,7 @@ struct SafetyRailTests {
     ])
     func killThenResume(killPoint: String) async throws {
         try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
-            let run = try cluster.start(["upgrade", "--yes"])
-            #expect(try await cluster.waitFor(killPoint, in: run.stdout), "reached the kill point")
-            kill(run.child.pid, SIGKILL)
-            _ = await run.child.exitStatus()
+            #expect(try await cluster.killRun(["upgrade", "--yes"], at: killPoint), "reached the kill point")
             // The lock stays for resume to take over; a different run is refused with exit 3.
             let other = try await cluster.drover(["upgrade", "--yes"])
             #expect(other.status == 3, "\(other.stderr)")
@@ -60,10 +57,7 @@ struct SafetyRailTests {
             // be3 never finishes syncing, so the run is still in its step when it is killed, however slowly
             // this test gets to the kill on a loaded machine.
             try await cluster.breakNode("be3", "never-syncs")
-            let run = try cluster.start(["upgrade", "--yes"])
-            #expect(try await cluster.waitFor("waiting for rejoined on be3", in: run.stdout))
-            kill(run.child.pid, SIGKILL)
-            _ = await run.child.exitStatus()
+            #expect(try await cluster.killRun(["upgrade", "--yes"], at: "waiting for rejoined on be3"))
             try await cluster.breakNode("be1", "partially-synced")
             let before = (await cluster.log()).filter { $0.event == "started" && $0.isMutating }.count
             let resume = try await cluster.drover(["resume", "--yes"])

@@ -106,6 +106,16 @@ struct SandboxCluster: Sendable {
         return (child, out, err)
     }
 
+    /// Starts `drover ARGUMENTS`, waits until its output shows `point`, then kills it with SIGKILL and reaps
+    /// it; false when the point was never reached.
+    func killRun(_ arguments: [String], at point: String) async throws -> Bool {
+        let run = try start(arguments)
+        let reached = try await waitFor(point, in: run.stdout)
+        kill(run.child.pid, SIGKILL)
+        _ = await run.child.exitStatus()
+        return reached
+    }
+
     /// Waits (bounded, on a thread of its own) until the file contains `text`.
     func waitFor(_ text: String, in path: String, timeout: Duration = .seconds(180)) async throws -> Bool {
         try await Processes.offPool {

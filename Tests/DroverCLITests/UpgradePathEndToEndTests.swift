@@ -158,10 +158,7 @@ struct UpgradePathEndToEndTests {
           arguments: ["down-followers on be2", "upgrade-followers on be3", "reconfigure-frontends on fe1"])
     func downtimeResumesAfterKill(killPoint: String) async throws {
         try await SandboxCluster.with(scale: 0.3, rejoin: "30s", versions: ("1.4.6", "2.3.16"), frontends: 1) { cluster in
-            let run = try cluster.start(["upgrade", "--yes"])
-            #expect(try await cluster.waitFor(killPoint, in: run.stdout), "reached the kill point")
-            kill(run.child.pid, SIGKILL)
-            _ = await run.child.exitStatus()
+            #expect(try await cluster.killRun(["upgrade", "--yes"], at: killPoint), "reached the kill point")
             let resume = try await cluster.drover(["resume", "--yes"])
             #expect(resume.status == 0, "\(resume.stdout)\n\(resume.stderr)")
             #expect(resume.stderr.contains("Found run") && resume.stderr.contains("upgrade-downtime-1-to-2"), "\(resume.stderr)")
@@ -242,10 +239,7 @@ struct UpgradePathEndToEndTests {
     func downtimeReindexResumesAfterKill(killPoint: String) async throws {
         try await SandboxCluster.with(scale: 0.3, rejoin: "30s", versions: ("2.3.15", "3.1.1"), frontends: 1) { cluster in
             try await cluster.breakNode("be1", "es-old-index")
-            let run = try cluster.start(["upgrade", "--yes"])
-            #expect(try await cluster.waitFor(killPoint, in: run.stdout), "reached the kill point")
-            kill(run.child.pid, SIGKILL)
-            _ = await run.child.exitStatus()
+            #expect(try await cluster.killRun(["upgrade", "--yes"], at: killPoint), "reached the kill point")
             let resume = try await cluster.drover(["resume", "--yes"])
             #expect(resume.status == 0, "\(resume.stdout)\n\(resume.stderr)")
             Self.expectReindexOrder(await cluster.log())
