@@ -540,15 +540,17 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             return lines.joined(separator: "\n")
         }
         let leaderHost = topology.liveValues(observation)["leader.host"].flatMap { $0.isEmpty ? nil : $0 } ?? "<a healthy node>"
+        // An upgrade path's playbook is started again by `drover upgrade`, which chooses it.
+        let again = topology.upgradePath(for: playbook, observation: observation) != nil ? "upgrade" : "run \(playbook.name)"
         lines.append("")
         lines.append("Next:")
         var steps = ["Inspect the cluster: drover status --inventory \(inventory.file)"] + (failure?.advice ?? [])
         if failure == nil {
             steps.append("Continue where the run stopped: drover resume --inventory \(inventory.file)")
         } else if failure?.step == "backup" && !changesBegan {
-            steps.append("Nothing was changed. When a backup works, start again: drover \(playbook.name == "upgrade" ? "upgrade" : "run \(playbook.name)") --inventory \(inventory.file) --yes --backup (or --no-backup to go on without one)")
+            steps.append("Nothing was changed. When a backup works, start again: drover \(again) --inventory \(inventory.file) --yes --backup (or --no-backup to go on without one)")
         } else {
-            steps.append("When the cause is fixed, continue: drover resume --inventory \(inventory.file) (or start again: drover \(playbook.name == "upgrade" ? "upgrade" : "run \(playbook.name)") --inventory \(inventory.file) --yes)")
+            steps.append("When the cause is fixed, continue: drover resume --inventory \(inventory.file) (or start again: drover \(again) --inventory \(inventory.file) --yes)")
         }
         if leftOff {
             steps.append("To stop here instead, turn failover back on: ssh root@\(leaderHost) chef-backend-ctl set-cluster-failover on")
