@@ -10,7 +10,8 @@
 #   make dist      only the release binary users install (.build-dist/release/drover)
 #   make deps      only install the system packages
 
-SWIFT ?= swift
+# Builds go through .ci/swiftpm, which retries once a build whose package manager crashes.
+SWIFT ?= bash $(CURDIR)/.ci/swiftpm
 PREFIX ?= /usr/local
 DESTDIR ?=
 APT_PACKAGES := libssh2-1-dev libssl-dev libcurl4-openssl-dev openssh-server openssh-client pkgconf sudo dpkg-dev
