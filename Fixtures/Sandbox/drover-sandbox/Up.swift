@@ -29,7 +29,7 @@ struct Up: AsyncParsableCommand {
     func validate() throws {
         guard ["chef-backend", "drbd-pair"].contains(topology) else { throw ValidationError("--topology must be chef-backend or drbd-pair, not \(topology)") }
         guard ["deb", "rpm"].contains(format) else { throw ValidationError("--format must be deb or rpm, not \(format)") }
-        guard delayScale > 0 else { throw ValidationError("--delay-scale must be positive") }
+        guard delayScale >= 0 else { throw ValidationError("--delay-scale must be 0 (no delays) or more") }
         guard (0...3).contains(frontends) else { throw ValidationError("--frontends takes 0 to 3") }
         guard frontends == 0 || topology == "chef-backend" else { throw ValidationError("--frontends is for a chef-backend cluster") }
     }
