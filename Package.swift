@@ -142,6 +142,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "DroverEngineTests",
+            dependencies: ["DroverEngine", "DroverSSH", "DroverTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "DroverClusterTests",
             dependencies: ["DroverCluster", "DroverTestSupport"],
             swiftSettings: strict

@@ -18,7 +18,8 @@ struct LoggedCommand {
 
     /// True for commands that change the cluster (Drover's own lock directory does not count).
     var isMutating: Bool {
-        let readOnly = ["chef-backend-ctl cluster-status", "chef-backend-ctl status", "cat ", "test ", "df ", "sha256sum",
+        // A reading of a node (cluster-status, status, sentinels, version... as one command) starts with its marker.
+        let readOnly = ["echo 'drover-read: ", "chef-backend-ctl cluster-status", "chef-backend-ctl status", "cat ", "test ", "df ", "sha256sum",
                         "drbdadm role ", "chef-server-ctl ha-status", "curl -s -S ", "grep -F ", "find "]
         return !readOnly.contains { command.hasPrefix($0) } && !command.contains("/drover.lock")
     }

@@ -3,13 +3,25 @@ import DroverInventory
 import DroverSSH
 import Foundation
 
+/// What a focused reading reads: the backends named, and the frontends or not.
+struct ReadFocus: Sendable {
+    var backends: [String]
+    var frontends = false
+}
+
 /// Reads the live state of every backend through the documented command outputs; changes nothing.
 public enum ClusterDiscovery {
     /// Observes every node in parallel. `full` adds free space and the package file (pre-flight).
-    public static func observe(_ connection: ClusterConnection, full: Bool, checksum: Bool = false) async -> ClusterObservation {
+    /// `focus`: read only those backends (the others are listed, unread) and the frontends only if it says so.
+    static func observe(_ connection: ClusterConnection, full: Bool, checksum: Bool = false,
+                        focus: ReadFocus? = nil) async -> ClusterObservation {
         let inventory = connection.inventory
         let nodes = await withTaskGroup(of: NodeObservation.self) { group in
             for backend in inventory.backends {
+                if let focus, !focus.backends.contains(backend.name) {
+                    group.addTask { NodeObservation(name: backend.name, host: backend.host) }
+                    continue
+                }
                 group.addTask { await observe(backend, connection: connection, full: full, checksum: checksum) }
             }
             var result: [NodeObservation] = []
@@ -22,7 +34,7 @@ public enum ClusterDiscovery {
            UpgradePath.needsElasticsearch(installed: Array(observation.versions.values), target: package.version) {
             observation.elasticsearch = await elasticsearch(observation, connection: connection)
         }
-        if full || connection.watchFrontends {
+        if full || (focus.map(\.frontends) ?? connection.watchFrontends) {
             observation.frontends = await frontends(connection)
         }
         return observation
@@ -93,44 +105,67 @@ public enum ClusterDiscovery {
             node.unreachable = failure
             return node
         }
-        /// Runs a read-only command and parses its output; a failure is recorded, not thrown.
-        func read<T>(_ command: String, acceptFailure: Bool = false, timeout: Duration = .seconds(120),
-                     _ parse: (CommandResult) throws -> T) async throws -> T? {
-            let result = try await connection.run(backend.name, command, timeout: timeout)
-            guard result.succeeded || acceptFailure else {
-                node.readErrors.append("`\(command)` exited \(result.exitStatus): \(lastLine(result.stderrText))")
-                return nil
-            }
-            do {
-                return try parse(result)
-            } catch {
-                node.readErrors.append(error.localizedDescription)
-                return nil
-            }
+        let inventory = connection.inventory
+        // Every read of the node in one remote command (each part's output, errors and status kept apart).
+        var parts = [NodeScript.Part("cluster-status", "chef-backend-ctl cluster-status"),
+                     NodeScript.Part("status", "chef-backend-ctl status"),
+                     NodeScript.Part("unsynced", "test -e /var/opt/chef-backend/leaderl/data/unsynced"),
+                     NodeScript.Part("no-start-pgsql", "test -e /var/opt/chef-backend/leaderl/data/no-start-pgsql"),
+                     NodeScript.Part("version", "cat /opt/chef-backend/version-manifest.json")]
+        let readsElasticsearchLog = inventory.package.flatMap({ ChefBackendVersion($0.version) })?.major == 3
+        if readsElasticsearchLog {
+            // The last line that mentions either the known 2.x → 3.x failure or a successful start.
+            let log = ShellQuote.quote(ElasticsearchFacts.logPath)
+            parts.append(NodeScript.Part("elasticsearch-log", "grep -F -e \(ShellQuote.quote(ElasticsearchFacts.pathScriptsError)) -e '] started' \(log) 2>/dev/null | tail -n 1"))
         }
+        let packagePath = inventory.package.map { ShellQuote.quote($0.path) }
+        if full {
+            parts.append(NodeScript.Part("lock", ClusterLock.readCommand(ClusterLock.directory(for: inventory)) + " 2>/dev/null"))
+            parts.append(NodeScript.Part("df", "df -Pk /var/opt/chef-backend"))
+            if let packagePath { parts.append(NodeScript.Part("package", "test -f \(packagePath)")) }
+        }
+        let script = NodeScript(parts: parts)
         do {
-            node.members = try await read("chef-backend-ctl cluster-status") { try ClusterStatusTable.parse($0.stdoutText) }
+            let result = try await connection.run(backend.name, script.command, timeout: .seconds(120))
+            let read = script.split(result)
+            /// A part's output parsed; a failure (or an unread part) is recorded, not thrown.
+            func parsed<T>(_ name: String, acceptFailure: Bool = false, _ parse: (NodeScript.PartResult) throws -> T) -> T? {
+                guard let part = read[name] else {
+                    node.readErrors.append("`\(script.command(of: name))` did not finish (exit \(result.exitStatus)): \(lastLine(result.stderrText))")
+                    return nil
+                }
+                guard part.exitStatus == 0 || acceptFailure else {
+                    node.readErrors.append("`\(script.command(of: name))` exited \(part.exitStatus): \(lastLine(part.stderr))")
+                    return nil
+                }
+                do {
+                    return try parse(part)
+                } catch {
+                    node.readErrors.append(error.localizedDescription)
+                    return nil
+                }
+            }
+            node.members = parsed("cluster-status") { try ClusterStatusTable.parse($0.stdout) }
             // status exits non-zero on a degraded cluster; its table is still the documented one.
-            node.status = try await read("chef-backend-ctl status", acceptFailure: true) { try StatusReport.parse($0.stdoutText) }
-            node.installedVersion = try await read("cat /opt/chef-backend/version-manifest.json") { try VersionManifest.buildVersion($0.stdoutText) }
-            node.unsyncedSentinel = try await read("test -e /var/opt/chef-backend/leaderl/data/unsynced", acceptFailure: true) { $0.succeeded }
-            node.noStartPgsqlSentinel = try await read("test -e /var/opt/chef-backend/leaderl/data/no-start-pgsql", acceptFailure: true) { $0.succeeded }
-            if let target = connection.inventory.package.flatMap({ ChefBackendVersion($0.version) }), target.major == 3 {
-                // The last line that mentions either the known 2.x → 3.x failure or a successful start.
-                let log = ShellQuote.quote(ElasticsearchFacts.logPath)
-                node.elasticsearchHalfUpgraded = try await read("grep -F -e \(ShellQuote.quote(ElasticsearchFacts.pathScriptsError)) -e '] started' \(log) 2>/dev/null | tail -n 1",
-                                                                acceptFailure: true) { $0.stdoutText.contains(ElasticsearchFacts.pathScriptsError) }
+            node.status = parsed("status", acceptFailure: true) { try StatusReport.parse($0.stdout) }
+            node.unsyncedSentinel = parsed("unsynced", acceptFailure: true) { $0.exitStatus == 0 }
+            node.noStartPgsqlSentinel = parsed("no-start-pgsql", acceptFailure: true) { $0.exitStatus == 0 }
+            node.installedVersion = parsed("version") { try VersionManifest.buildVersion($0.stdout) }
+            if readsElasticsearchLog {
+                node.elasticsearchHalfUpgraded = parsed("elasticsearch-log", acceptFailure: true) { $0.stdout.contains(ElasticsearchFacts.pathScriptsError) }
             }
             if full {
-                node.lockOwner = try await read(ClusterLock.readCommand(ClusterLock.directory(for: connection.inventory)) + " 2>/dev/null", acceptFailure: true) { $0.succeeded ? $0.stdoutText : nil } ?? nil
-                node.freeMB = try await read("df -Pk /var/opt/chef-backend") { try DiskFree.availableMB($0.stdoutText) }
-                if let package = connection.inventory.package {
-                    let path = ShellQuote.quote(package.path)
-                    node.packagePresent = try await read("test -f \(path)", acceptFailure: true) { $0.succeeded }
-                    if node.packagePresent == true, checksum || package.sha256 != nil {
-                        node.packageSHA256 = try await read("sha256sum -- \(path)", timeout: .seconds(600)) {
-                            $0.stdoutText.split(separator: " ").first.map(String.init)
-                        } ?? nil
+                node.lockOwner = parsed("lock", acceptFailure: true) { $0.exitStatus == 0 ? $0.stdout : nil } ?? nil
+                node.freeMB = parsed("df") { try DiskFree.availableMB($0.stdout) }
+                if let packagePath {
+                    node.packagePresent = parsed("package", acceptFailure: true) { $0.exitStatus == 0 }
+                    if node.packagePresent == true, checksum || inventory.package?.sha256 != nil {
+                        let sum = try await connection.run(backend.name, "sha256sum -- \(packagePath)", timeout: .seconds(600))
+                        if sum.succeeded {
+                            node.packageSHA256 = sum.stdoutText.split(separator: " ").first.map(String.init)
+                        } else {
+                            node.readErrors.append("`sha256sum -- \(packagePath)` exited \(sum.exitStatus): \(lastLine(sum.stderrText))")
+                        }
                     }
                 }
             }
@@ -138,6 +173,73 @@ public enum ClusterDiscovery {
             node.unreachable = error.localizedDescription
         }
         return node
+    }
+
+    /// Several read-only commands run as one remote command, so a reading of a node costs one round trip:
+    /// each part's stdout is followed by a line `drover-read: NAME exit STATUS`, and its stderr is preceded
+    /// by a line `drover-read: NAME`, so outputs, errors and exit statuses are told apart.
+    struct NodeScript {
+        struct Part {
+            var name: String
+            var command: String
+            init(_ name: String, _ command: String) {
+                self.name = name
+                self.command = command
+            }
+        }
+
+        struct PartResult: Equatable {
+            var stdout: String
+            var stderr: String
+            var exitStatus: Int32
+        }
+
+        static let marker = "drover-read: "
+        var parts: [Part]
+
+        var command: String {
+            parts.map { part in
+                "echo '\(Self.marker)\(part.name)' >&2; \(part.command); printf '\\n\(Self.marker)%s exit %s\\n' \(part.name) \"$?\""
+            }.joined(separator: "; ")
+        }
+
+        func command(of name: String) -> String { parts.first { $0.name == name }?.command ?? name }
+
+        /// Each finished part's output, errors and exit status, by name.
+        func split(_ result: CommandResult) -> [String: PartResult] {
+            split(stdout: result.stdoutText, stderr: result.stderrText)
+        }
+
+        func split(stdout: String, stderr: String) -> [String: PartResult] {
+            let names = Set(parts.map(\.name))
+            var outputs: [String: (String, Int32)] = [:]
+            var lines: [Substring] = []
+            for line in stdout.split(separator: "\n", omittingEmptySubsequences: false) {
+                let fields = line.hasPrefix(Self.marker) ? line.dropFirst(Self.marker.count).split(separator: " ") : []
+                if fields.count == 3, fields[1] == "exit", names.contains(String(fields[0])), let status = Int32(fields[2]) {
+                    // The printf put a newline before the marker: drop it again.
+                    if lines.last == "" { lines.removeLast() }
+                    outputs[String(fields[0])] = (lines.map { $0 + "\n" }.joined(), status)
+                    lines = []
+                } else {
+                    lines.append(line)
+                }
+            }
+            var errors: [String: String] = [:]
+            var current: String?
+            for line in stderr.split(separator: "\n") {
+                if line.hasPrefix(Self.marker), names.contains(String(line.dropFirst(Self.marker.count))) {
+                    current = String(line.dropFirst(Self.marker.count))
+                } else if let current {
+                    errors[current, default: ""] += line + "\n"
+                }
+            }
+            var result: [String: PartResult] = [:]
+            for (name, output) in outputs {
+                result[name] = PartResult(stdout: output.0, stderr: errors[name] ?? "", exitStatus: output.1)
+            }
+            return result
+        }
     }
 
     static func lastLine(_ text: String) -> String {
