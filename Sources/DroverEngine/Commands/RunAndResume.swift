@@ -149,6 +149,7 @@ extension Operations {
             return .usage
         }
         let observation = await topology.observe(connection, full: true, checksum: false)
+        let observedAt = ContinuousClock.now
         // A fresh `upgrade` runs the playbook of the path the live facts call for; a resumed run keeps its own.
         let chosen = resuming == nil ? choosingPath(playbook, topology: topology, observation: observation, library: request.playbooks)
             : Plan<T>.PathPlaybook(playbook: playbook, unavailable: nil)
@@ -225,7 +226,7 @@ extension Operations {
         let runner = Runner(playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
                             recorder: recorder, resuming: resuming, interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone),
                             bindings: bindings, backup: backup, stopRequested: { interrupts.stopRequested })
-        let task = Task { await runner.execute(initial: observation) }
+        let task = Task { await runner.execute(initial: observation, readAt: observedAt) }
         interrupts.start(onFirst: {
             recording.emit(Event("note", ["message": "interrupt received: stopping after the step in flight and its verification"]))
         }, onAbort: { task.cancel() })

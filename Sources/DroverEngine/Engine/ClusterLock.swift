@@ -60,8 +60,10 @@ public enum ClusterLock {
     /// Releases the lock where `runID` holds it.
     public static func release(_ connection: ClusterConnection, runID: String) async {
         let directory = directory(for: connection.inventory)
-        for node in connection.connectedNames {
-            _ = try? await connection.run(node, releaseCommand(runID, directory: directory), timeout: .seconds(30))
+        await withTaskGroup(of: Void.self) { group in
+            for node in connection.connectedNames {
+                group.addTask { _ = try? await connection.run(node, releaseCommand(runID, directory: directory), timeout: .seconds(30)) }
+            }
         }
     }
 

@@ -46,6 +46,18 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     private var failover: (state: String, step: String)?
     /// The node whose step was in flight when the run stopped.
     private var interruptedAt: (step: String, node: String)?
+    /// The last full reading of the cluster, while nothing has run since it was taken: the next step starts
+    /// from it instead of reading every node again (a wait's confirming poll, a skipped step's reading).
+    private var lastReading: Reading?
+
+    struct Reading {
+        var observation: T.Observation
+        var at: ContinuousClock.Instant
+    }
+
+    /// How old a reading may be, with nothing run since, for a step to start from it: about what reading
+    /// a real cluster takes (every `chef-backend-ctl` call starts a Ruby program).
+    static var readingReuseLimit: Duration { .seconds(5) }
 
     public init(playbook: Playbook, topology: T, connection: ClusterConnection, reporter: any Reporter, runID: String,
                 recorder: RunRecorder? = nil, resuming: Journal? = nil, interaction: Interaction = Interaction(yes: true, assumeDone: false),
@@ -142,8 +154,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     // MARK: Running
 
     /// Runs every step; on failure stops at once and touches no other node.
-    public func execute(initial: T.Observation) async -> Outcome {
+    public func execute(initial: T.Observation, readAt: ContinuousClock.Instant? = nil) async -> Outcome {
         let started = Date()
+        if let readAt { lastReading = Reading(observation: initial, at: readAt) }
         reporter.emit(Event("run_started", ["run_id": .string(runID), "playbook": .string(playbook.name),
                                             "cluster": .string(inventory.cluster), "target_version": .optional(inventory.package?.version)]))
         var observation = initial
@@ -258,8 +271,15 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         if connection.failures[node] != nil, await connection.reconnect(node) {
             reporter.emit(Event("note", ["message": .string("\(node) is reachable again")]))
         }
-        // Re-read right before each step: roles and versions may have moved since the plan.
-        observation = await topology.observe(connection, full: false, checksum: false)
+        // Re-read right before each step (roles and versions may have moved since the plan), unless the last
+        // reading was taken after the last action, moments ago.
+        if let reading = lastReading, ContinuousClock.now - reading.at <= Self.readingReuseLimit {
+            observation = reading.observation
+        } else {
+            let fresh = await topology.observe(connection, full: false, checksum: false)
+            observation = fresh
+            lastReading = Reading(observation: fresh, at: .now)
+        }
         if !pinned, let moved = topology.retarget(step.target, node: node, observation: observation), moved != node {
             return try await run(step, node: moved, index: index, observation: &observation)
         }
@@ -276,6 +296,12 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         do {
             try checkRequirements(step, node: node, observation: observation)
             for action in step.actions {
+                // A person may change the cluster (or let time pass) at a prompt: read again after it. Commands
+                // decide for themselves (runCommand), a wait leaves its own last reading, a check reads only.
+                switch action {
+                case .confirm, .manual: lastReading = nil
+                case .run, .install, .wait, .check: break
+                }
                 switch action {
                 case let .run(template):
                     try await runCommand(Self.render(template, node: node, inventory: inventory, live: live, bindings: bindings), on: node, step: step)
@@ -395,6 +421,11 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     /// Runs one command of a step; `changes` false for one that changes no cluster state (a backup).
     private func runCommand(_ command: String, on node: String, step: Playbook.Step, changes: Bool = true) async throws {
         if changes { changesBegan = true }
+        // A command may change what a reading shows, unless the topology says it cannot (a read, a switch
+        // that no reading shows): then the last reading still stands for the next step.
+        if !topology.readingNeutralCommands.contains(where: { command == $0 || command.hasPrefix($0 + " ") }) {
+            lastReading = nil
+        }
         reporter.emit(Event("action_started", ["node": .string(node), "command": .string(command), "step": .string(step.name)]))
         let reporter = self.reporter
         let result: CommandResult
@@ -429,23 +460,47 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
     }
 
-    /// Polls until the predicate holds for `stable_polls` consecutive readings, or the timeout passes.
+    /// Polls until the predicate holds for `stable_polls` consecutive readings, the last of them a full
+    /// reading of every node, or the timeout passes. The polls before the confirming ones read only what
+    /// the predicate needs (the topology's focused reading); the first poll starts at once.
     private func wait(_ predicate: String, node: String, timeout: Duration, step: Playbook.Step) async throws {
         let started = ContinuousClock.now
         let deadline = started + timeout
+        let stablePolls = inventory.timeouts.stablePolls
         var consecutive = 0
         var lastPending = ""
+        // A full reading taken moments ago with nothing run since (the previous wait's last) is the first poll.
+        var carried = lastReading.flatMap { ContinuousClock.now - $0.at <= Self.readingReuseLimit ? $0 : nil }
         while true {
             // A node being rebuilt while the run waits for it is connected to as soon as it answers.
             if connection.failures[node] != nil, await connection.reconnect(node) {
                 reporter.emit(Event("note", ["message": .string("\(node) is reachable again")]))
             }
-            let observation = await topology.observe(connection, full: false, checksum: false)
+            var pollStarted = ContinuousClock.now
+            // Confirming: the reading that may end the wait reads every node.
+            let confirming = consecutive >= max(1, stablePolls - 1)
+            let focused = confirming || carried != nil ? nil : await topology.observe(connection, forWait: predicate, node: node)
+            let full = focused == nil
+            // Only a reading taken in this wait may end it.
+            var taken = true
+            let observation: T.Observation
+            if let focused {
+                observation = focused
+            } else if let reading = carried {
+                observation = reading.observation
+                pollStarted = reading.at
+                carried = nil
+                taken = false
+            } else {
+                let everyNode = await topology.observe(connection, full: false, checksum: false)
+                observation = everyNode
+            }
             let criteria = topology.criteria(predicate, node: node, observation: observation)
             let pending = criteria.filter { !$0.holds }.map(\.detail).joined(separator: "; ")
             if pending.isEmpty {
                 consecutive += 1
-                if consecutive >= inventory.timeouts.stablePolls {
+                if full && taken && consecutive >= stablePolls {
+                    lastReading = Reading(observation: observation, at: .now)
                     // Criteria named "note" always hold; they say what was seen (a resync's progress).
                     let notes = criteria.filter { $0.name == "note" }.map(\.detail).joined(separator: "; ")
                     reporter.emit(Event("wait_finished", ["node": .string(node), "predicate": .string(predicate), "ok": true,
@@ -464,10 +519,11 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 reporter.emit(Event("wait_finished", ["node": .string(node), "predicate": .string(predicate), "ok": false,
                                                       "duration_s": .double((ContinuousClock.now - started).secondsValue), "pending": .string(pending)]))
                 throw StepFailure(step: step.name, node: node,
-                                  what: "\(predicate) did not hold on \(node) within \(DurationText.format(timeout)): \(pending.isEmpty ? "not stable for \(inventory.timeouts.stablePolls) polls" : pending)",
+                                  what: "\(predicate) did not hold on \(node) within \(DurationText.format(timeout)): \(pending.isEmpty ? "not stable for \(stablePolls) polls" : pending)",
                                   advice: ["See why on \(node): \(topology.logAdvice(node: node))"])
             }
-            try await Task.sleep(for: inventory.timeouts.pollInterval)
+            // Polls start every poll_interval (the reading's own time counts).
+            try await Task.sleep(until: pollStarted + inventory.timeouts.pollInterval, clock: .continuous)
         }
     }
 
@@ -508,7 +564,13 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     // MARK: Summary
 
     private func summarize(_ ending: Ending, started: Date) async -> String {
-        let observation = await topology.observe(connection, full: false, checksum: false)
+        let observation: T.Observation
+        if let reading = lastReading, ContinuousClock.now - reading.at <= Self.readingReuseLimit {
+            observation = reading.observation
+        } else {
+            let fresh = await topology.observe(connection, full: false, checksum: false)
+            observation = fresh
+        }
         var lines: [String] = [""]
         var failure: StepFailure?
         switch ending {

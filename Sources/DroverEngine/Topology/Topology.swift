@@ -40,6 +40,11 @@ public protocol Topology: Sendable {
     /// Whether a step's condition holds on the live state, and what was seen.
     func holds(_ requirement: String, subject: String?, node: String, observation: Observation) -> (holds: Bool, detail: String)
 
+    /// A cheaper reading than ``observe(_:full:checksum:)`` that is enough to evaluate `predicate` on `node`
+    /// (the node's own status, say), or nil when the predicate needs every node. A wait polls with it until
+    /// the predicate holds, then confirms on full readings.
+    func observe(_ connection: ClusterConnection, forWait predicate: String, node: String) async -> Observation?
+
     /// The criteria of a wait predicate on one reading; the wait ends when all hold.
     func criteria(_ predicate: String, node: String, observation: Observation) -> [Criterion]
 
@@ -57,6 +62,10 @@ public protocol Topology: Sendable {
 
     /// Where to look when a command failed on a node.
     func logAdvice(node: String) -> String
+
+    /// Commands after which a reading of the cluster is still as good as a new one (they read, or change
+    /// only what no reading shows); a command is one of them when it is one or starts with one and a space.
+    var readingNeutralCommands: [String] { get }
 
     /// Commands a stopped run must not repeat by itself (text a destructive command contains).
     var unrepeatableCommands: [String] { get }
@@ -126,8 +135,14 @@ public struct PlaybookVocabulary: Sendable {
 }
 
 extension Topology {
+    /// No focused readings unless the topology has them: every poll reads every node.
+    public func observe(_ connection: ClusterConnection, forWait predicate: String, node: String) async -> Observation? { nil }
+
     /// No upgrade paths unless the topology has them.
     public func upgradePath(for playbook: Playbook, observation: Observation) -> UpgradePath? { nil }
+
+    /// Every command may change what a reading shows unless the topology says otherwise.
+    public var readingNeutralCommands: [String] { [] }
 
     /// No backups unless the topology has them.
     public func backupCommand(observation: Observation) throws -> BackupCommand? { nil }

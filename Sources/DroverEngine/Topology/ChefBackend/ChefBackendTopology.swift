@@ -42,6 +42,18 @@ public struct ChefBackendTopology: Topology {
         await ClusterDiscovery.observe(connection, full: full, checksum: checksum)
     }
 
+    /// `status` reads; the cluster failover switch changes nothing `status` or `cluster-status` shows (no
+    /// documented output shows it).
+    public var readingNeutralCommands: [String] {
+        ["chef-backend-ctl status", "chef-backend-ctl set-cluster-failover on", "chef-backend-ctl set-cluster-failover off"]
+    }
+
+    public func observe(_ connection: ClusterConnection, forWait predicate: String, node: String) async -> ClusterObservation? {
+        guard let focus = ClusterWaits.focus(predicate, node: node, backends: inventory.backends.map(\.name),
+                                             reachable: { connection.failures[$0] == nil }) else { return nil }
+        return await ClusterDiscovery.observe(connection, full: false, focus: focus)
+    }
+
     public func preflight(_ set: String, observation: ClusterObservation) -> [PreflightCheck] {
         ClusterPreflight.run(set, observation: observation, inventory: inventory)
     }

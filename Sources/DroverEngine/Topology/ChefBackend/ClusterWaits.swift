@@ -25,6 +25,23 @@ enum ClusterWaits {
         case elasticsearchStopped = "elasticsearch-stopped"
     }
 
+    /// What a poll of `name` on `node` needs to read before the confirming polls, which read everything;
+    /// nil when every node is needed from the first poll.
+    static func focus(_ name: String, node: String, backends: [String], reachable: (String) -> Bool) -> ReadFocus? {
+        switch Predicate(rawValue: name) {
+        case .rejoined, .synced, .leaderIs, .servicesStopped, .elasticsearchStopped:
+            // The node's own status carries the cluster's distributed counts; its cluster-status the roles.
+            return ReadFocus(backends: [node])
+        case .leaderMoved:
+            // Who leads, asked of a node other than the one that is handing over.
+            return backends.first { $0 != node && reachable($0) }.map { ReadFocus(backends: [$0]) }
+        case .frontendOK:
+            return ReadFocus(backends: [], frontends: true)
+        case .healthy, .healthyAtTarget, nil:
+            return nil
+        }
+    }
+
     static func criteria(_ name: String, node: String, observation: ClusterObservation, targetVersion target: String?) -> [Criterion] {
         switch Predicate(rawValue: name) {
         case .rejoined:
