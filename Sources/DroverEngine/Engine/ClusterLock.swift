@@ -27,29 +27,41 @@ public enum ClusterLock {
         return "run_id=\(runID)\nuser=\(UserAccount.name)\nhost=\(host)\nstarted=\(RFC3339.string(Date()))\npid=\(getpid())\n"
     }
 
-    /// Takes the lock on every backend, in inventory order. A lock already held by `runID` (a resumed
-    /// run) is taken over. If another run holds it anywhere, the locks taken so far are released.
+    /// Takes the lock on every backend: the first in inventory order, then the others together. A lock
+    /// already held by `runID` (a resumed run) is taken over. If another run holds it anywhere, the locks
+    /// taken are released.
     public static func acquire(_ connection: ClusterConnection, runID: String) async throws {
-        var taken: [String] = []
         let owner = ShellQuote.quote(ownerText(runID: runID))
         let directory = directory(for: connection.inventory)
         let readCommand = readCommand(directory)
-        // Nodes that cannot be reached cannot be locked (runbooks that start with a node down).
-        for node in connection.connectedNames {
+        // Nodes that cannot be reached cannot be locked (runbooks that start with a node down). The first node
+        // decides between two runs that start together (each takes it first); the others are taken at once.
+        let nodes = connection.connectedNames
+        guard let first = nodes.first else { return }
+        /// Takes the lock on one node: nil when taken (or already ours), else who holds it.
+        @Sendable func take(_ node: String) async throws -> LockOwner? {
             let result = try await connection.run(node, "mkdir \(directory) 2>/dev/null && printf '%s' \(owner) > \(directory)/owner")
-            if result.succeeded {
-                taken.append(node)
-                continue
-            }
+            if result.succeeded { return nil }
             let existing = try await connection.run(node, readCommand)
             let holder = LockOwner.parse(existing.stdoutText, node: node)
             if holder?.runID == runID {
                 // Our own lock, left by a run that was killed: take it over.
                 _ = try await connection.run(node, "printf '%s' \(owner) > \(directory)/owner")
-                continue
+                return nil
             }
+            return holder ?? LockOwner(node: node, runID: "unknown", user: "?", workstation: "?", started: nil)
+        }
+        if let holder = try await take(first) { throw Held(owner: holder) }
+        let others = try await withThrowingTaskGroup(of: (String, LockOwner?).self) { group in
+            for node in nodes.dropFirst() { group.addTask { (node, try await take(node)) } }
+            var found: [(String, LockOwner?)] = []
+            for try await result in group { found.append(result) }
+            return found
+        }
+        if let holder = others.compactMap(\.1).first {
+            let taken = [first] + others.filter { $0.1 == nil }.map(\.0)
             for node in taken { _ = try? await connection.run(node, releaseCommand(runID, directory: directory)) }
-            throw Held(owner: holder ?? LockOwner(node: node, runID: "unknown", user: "?", workstation: "?", started: nil))
+            throw Held(owner: holder)
         }
     }
 
