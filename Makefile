@@ -27,7 +27,7 @@ DEB := $(DIST)/drover_$(DEB_VERSION)_amd64.deb
 MANUAL := .build/plugins/GenerateManual/outputs/drover/drover.1
 COMPLETIONS := $(DIST)/completions
 
-.PHONY: all deps build dist manual completions install deb test sanitize demo bench clean
+.PHONY: all deps build dist manual completions install deb test sanitize demo bench bench-upgrade clean
 
 all: build
 
@@ -122,5 +122,17 @@ bench: deps
 	$(SWIFT) build -c release --product drover-bench
 	.build/release/drover-bench
 
+# The full sandbox upgrade at zero simulator delays by Drover (the release binary), the reference bash +
+# OpenSSH ControlMaster script and Ansible (ansible-core from PyPI in .venv-bench), interleaved rounds,
+# each checked from the simulator's state (Benchmarks/Upgrade). Needs root, as the sandbox does.
+BENCH_ROUNDS ?= 5
+bench-upgrade: deps dist
+	$(SWIFT) build -c release --product chef-backend-sim
+	$(SWIFT) build -c release --product drover-sandbox
+	@python3 -m venv --help >/dev/null 2>&1 || apt-get install -y python3-venv
+	[ -x .venv-bench/bin/ansible-playbook ] || { python3 -m venv .venv-bench && .venv-bench/bin/pip install -q 'ansible-core>=2.17,<2.20'; }
+	python3 Benchmarks/Upgrade/bench-upgrade.py --drover $(CURDIR)/$(DIST_BIN) --sandbox $(CURDIR)/.build/release/drover-sandbox \
+	  --ansible-playbook $(CURDIR)/.venv-bench/bin/ansible-playbook --rounds $(BENCH_ROUNDS)
+
 clean:
-	rm -rf .build $(DIST) .build-sanitize-*
+	rm -rf .build $(DIST) .build-sanitize-* .venv-bench

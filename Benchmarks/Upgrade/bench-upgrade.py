@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""make bench-upgrade: the full sandbox upgrade (2.3.15 -> 2.3.16, three nodes, zero simulator delays) by
+Drover (the release binary), by the reference bash + OpenSSH ControlMaster script and by Ansible, in
+interleaved rounds on fresh sandboxes. Each run's outcome is checked from the simulator's own state (no
+outage, never two nodes out at once, every node upgraded once, the leader last, all at the target, failover
+on). Reports wall time, CPU, peak RSS and remote commands per tool, and the ratios, in one table.
+
+  bench-upgrade.py --drover BIN --sandbox BIN [--ansible-playbook BIN] [--rounds N] [--json FILE]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_measured(argv, cwd, env, log):
+    """Runs argv; returns (exit status, wall seconds, CPU seconds of it and its children, peak RSS in KiB)."""
+    with open(log, "wb") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def remote_commands(directory):
+    with open(os.path.join(directory, "commands.log")) as log:
+        return sum(1 for line in log if json.loads(line).get("event") == "started")
+
+
+def check_invariants(directory, target):
+    """The ordering and outcome of an upgrade, from the simulator's state; returns the problems found."""
+    with open(os.path.join(directory, "state.json")) as file:
+        state = json.load(file)
+    problems = []
+    if state.get("outages"):
+        problems.append(f"outages: {state['outages']}")
+    nodes = {node["name"]: node for node in state["nodes"]}
+    phase = {name: "synced" for name in nodes}
+    upgrades = {name: 0 for name in nodes}
+    order = []
+    for transition in state.get("transitions", []):
+        name, new = transition["node"], transition["to"]
+        if new.startswith("leader:") or name not in phase:
+            continue
+        if phase[name] == "synced" and new != "synced":
+            upgrades[name] += 1
+            order.append(name)
+        phase[name] = new
+        out = [node for node, now in phase.items() if now != "synced"]
+        if len(out) > 1:
+            problems.append(f"two nodes out at once: {out}")
+    for name, count in upgrades.items():
+        if count != 1:
+            problems.append(f"{name} went out {count} times")
+    leader_changes = [t for t in state.get("transitions", []) if t["to"].startswith("leader:")]
+    if not leader_changes:
+        problems.append("the leader never moved (no upgrade --failover)")
+    elif order and order[-1] != leader_changes[0]["from"].split(":", 1)[1]:
+        problems.append(f"the leader {leader_changes[0]['from']} was not upgraded last: {order}")
+    versions = {name: node.get("runningVersion") for name, node in nodes.items()}
+    if any(version != target for version in versions.values()):
+        problems.append(f"versions {versions}, target {target}")
+    if not state.get("clusterFailover", False):
+        problems.append("cluster failover left off")
+    return problems, order
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drover", required=True)
+    parser.add_argument("--sandbox", required=True, help="drover-sandbox (its chef-backend-sim beside it)")
+    parser.add_argument("--ansible-playbook", help="ansible-playbook of a virtual environment; without it, no Ansible")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+
+    tools = ["drover", "reference"] + (["ansible"] if args.ansible_playbook else [])
+    results = {tool: [] for tool in tools}
+    base = tempfile.mkdtemp(prefix="bench-upgrade.")
+    try:
+        for round_number in range(args.rounds):
+            # Interleaved, and each round in another order, so a slow moment of the machine hits every tool.
+            shift = round_number % len(tools)
+            for tool in tools[shift:] + tools[:shift]:
+                directory = os.path.join(base, f"{tool}-{round_number}")
+                subprocess.run([args.sandbox, "up", "--delay-scale", "0", "--dir", directory],
+                               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                try:
+                    with open(os.path.join(directory, "inventory.yml")) as file:
+                        inventory = file.read()
+                    target = inventory.split("\n  version: ")[1].split()[0]
+                    package = inventory.split("\n  path: ")[1].split()[0]
+                    open(os.path.join(directory, "commands.log"), "w").close()
+                    env = dict(os.environ, HOME=os.path.join(directory, "home"), NO_COLOR="1")
+                    os.makedirs(env["HOME"], exist_ok=True)
+                    if tool == "drover":
+                        argv = [args.drover, "upgrade", "--inventory", "inventory.yml", "--yes"]
+                    elif tool == "reference":
+                        argv = ["bash", os.path.join(HERE, "reference-upgrade.sh"), directory]
+                    else:
+                        argv = ansible_argv(args.ansible_playbook, directory, package, target, env)
+                    status, wall, cpu, rss = run_measured(argv, directory, env, os.path.join(directory, "output.txt"))
+                    problems, order = check_invariants(directory, target)
+                    if status != 0:
+                        problems.insert(0, f"exit status {status} (output: {directory}/output.txt)")
+                    commands = remote_commands(directory)
+                    results[tool].append({"wall_s": wall, "cpu_s": cpu, "peak_rss_kib": rss, "remote_commands": commands,
+                                          "order": order, "problems": problems})
+                    print(f"round {round_number + 1} {tool:9s} {wall:6.2f}s  cpu {cpu:5.2f}s  rss {rss / 1024:6.1f} MiB  "
+                          f"{commands:4d} commands  order {'>'.join(order)}  {'OK' if not problems else '; '.join(problems)}",
+                          file=sys.stderr)
+                    if problems:
+                        shutil.copytree(directory, directory + ".failed", ignore=shutil.ignore_patterns("sshd", "bin"),
+                                        dirs_exist_ok=True)
+                finally:
+                    subprocess.run([args.sandbox, "down", "--dir", directory], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.STDOUT)
+        report(results, tools)
+        if args.json:
+            with open(args.json, "w") as file:
+                json.dump(results, file, indent=2)
+        failed = [tool for tool in tools if any(run["problems"] for run in results[tool])]
+        if failed:
+            print(f"bench-upgrade: invariants broken by {', '.join(failed)} (kept under {base})", file=sys.stderr)
+            return 1
+    finally:
+        if not any(run["problems"] for runs in results.values() for run in runs):
+            shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+def ansible_argv(playbook, directory, package, target, env):
+    hosts = os.path.join(directory, "ansible-hosts.ini")
+    with open(hosts, "w") as file:
+        file.write("[backends]\nbe1\nbe2\nbe3\n[backends:vars]\nansible_user=root\n"
+                   "ansible_python_interpreter=/usr/bin/python3\n")
+    config = os.path.join(directory, "ansible.cfg")
+    with open(config, "w") as file:
+        file.write("[defaults]\nhost_key_checking = True\nforks = 5\nretry_files_enabled = False\n"
+                   "[ssh_connection]\npipelining = True\n"
+                   f"ssh_args = -F {directory}/ssh_config -o ControlMaster=auto -o ControlPersist=60s\n"
+                   f"control_path_dir = {directory}/cp\n")
+    env["ANSIBLE_CONFIG"] = config
+    env["ANSIBLE_LOCAL_TEMP"] = os.path.join(directory, "ansible-tmp")
+    return [playbook, "-i", hosts, os.path.join(HERE, "ansible-upgrade.yml"),
+            "-e", f"package={package}", "-e", f"target={target}", "-e", "retries=60"]
+
+
+def report(results, tools):
+    def median(tool, key):
+        return statistics.median(run[key] for run in results[tool])
+
+    print(f"| tool | wall (median) | CPU | peak RSS | remote commands | wall vs reference | wall vs Ansible |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for tool in tools:
+        wall = median(tool, "wall_s")
+        versus_reference = wall / median("reference", "wall_s")
+        versus_ansible = f"{wall / median('ansible', 'wall_s'):.2f}x" if "ansible" in results else "-"
+        print(f"| {tool} | {wall:.2f} s | {median(tool, 'cpu_s'):.2f} s | "
+              f"{max(run['peak_rss_kib'] for run in results[tool]) / 1024:.1f} MiB | {median(tool, 'remote_commands'):.0f} | "
+              f"{versus_reference:.2f}x | {versus_ansible} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
