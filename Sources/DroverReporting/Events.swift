@@ -107,21 +107,51 @@ public final class JSONLinesReporter: Reporter {
                                                   "wait_finished", "step_finished", "run_finished"]
     private let lock = NSLock()
 
-    public init() {}
+    /// Where its events go: the process's stdout, or the sink of the task that made it (a fleet's cluster).
+    private let sink: (any OutputSink)?
+
+    public init() { sink = Output.sink }
 
     public func emit(_ event: Event) {
         guard Self.documented.contains(event.name) else { return }
+        if let sink { return sink.event(event, rendered: event.jsonLine + "\n") }
         lock.withLock { Output.stdout(event.jsonLine + "\n") }
     }
 }
 
+/// Where a task's output goes instead of the process's standard streams: one cluster of a fleet, whose
+/// console shows every cluster its own way (a live table, prefixed lines, JSON with `cluster`).
+public protocol OutputSink: Sendable {
+    /// Text a command prints (`Output.stdout` / `Output.stderr`).
+    func write(_ text: String, standardError: Bool)
+    /// An event a reporter emits, with the text the reporter would have printed for it.
+    func event(_ event: Event, rendered: String)
+}
+
 /// Writes to stdout and stderr without buffering surprises between the two.
 public enum Output {
-    public static func stdout(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
-    public static func stderr(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+    /// The sink of the current task, when it runs one cluster of several (set by the fleet).
+    @TaskLocal public static var sink: (any OutputSink)?
 
-    /// True when colour may be used on the given stream: a terminal, and NO_COLOR unset.
+    public static func stdout(_ text: String) {
+        if let sink { return sink.write(text, standardError: false) }
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    public static func stderr(_ text: String) {
+        if let sink { return sink.write(text, standardError: true) }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// The process's own streams, whatever the task's sink (a fleet's console writes there).
+    public static func standardStream(_ text: String, standardError: Bool) {
+        (standardError ? FileHandle.standardError : FileHandle.standardOutput).write(Data(text.utf8))
+    }
+
+    /// True when colour may be used on the given stream: a terminal, NO_COLOR unset, and not one cluster of
+    /// a fleet (whose console decides).
     public static func colour(fd: Int32) -> Bool {
-        isatty(fd) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        sink == nil && isatty(fd) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+            && ProcessInfo.processInfo.environment["TERM"] != "dumb"
     }
 }

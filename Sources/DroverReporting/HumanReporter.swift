@@ -7,7 +7,11 @@ public final class HumanReporter: Reporter {
     private let started = Date()
     private let bold: String, red: String, green: String, reset: String
 
+    /// Where its lines go: the process's stdout, or the sink of the task that made it (a fleet's cluster).
+    private let sink: (any OutputSink)?
+
     public init(colour: Bool = Output.colour(fd: 1)) {
+        sink = Output.sink
         bold = colour ? "\u{1B}[1m" : ""
         red = colour ? "\u{1B}[31m" : ""
         green = colour ? "\u{1B}[32m" : ""
@@ -17,6 +21,7 @@ public final class HumanReporter: Reporter {
     private func stamp(_ date: Date) -> String { String(format: "[%6.1fs]", date.timeIntervalSince(started)) }
 
     public func emit(_ event: Event) {
+        if let sink { return sink.event(event, rendered: lock.withLock { render(event) }) }
         lock.withLock { Output.stdout(render(event)) }
     }
 

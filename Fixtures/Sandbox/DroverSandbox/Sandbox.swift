@@ -70,6 +70,8 @@ public struct Sandbox: Sendable {
         public var topology = "chef-backend"
         /// Chef Infra Server frontends (`fe1`, ...) beside a chef-backend cluster, reachable over SSH.
         public var frontends = 0
+        /// The inventory's `cluster:` (several sandboxes in one fleet need names of their own).
+        public var cluster = "sandbox"
 
         public init(simulatorPath: String) { self.simulatorPath = simulatorPath }
     }
@@ -225,7 +227,7 @@ public struct Sandbox: Sendable {
         let duration = Self.durationText
         let inventory = """
             # Inventory of the drover-sandbox cluster, written by `drover-sandbox up`.
-            cluster: sandbox
+            cluster: \(options.cluster)
             \(inventorySSHBlock)
             package:
               path: /var/tmp/\(Provisioning.packageName(version: options.targetVersion, format: options.packageFormat))

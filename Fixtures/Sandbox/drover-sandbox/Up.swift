@@ -20,6 +20,9 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Package format: deb or rpm.")
     var format = "deb"
 
+    @Option(help: "The cluster's name in the inventory (each sandbox of a fleet needs its own).")
+    var cluster = "sandbox"
+
     @Option(help: "Multiplier of the simulator's delays (1: seconds, like a real cluster; 0.05: tests).")
     var delayScale = 1.0
 
@@ -42,6 +45,7 @@ struct Up: AsyncParsableCommand {
         upOptions.targetVersion = target
         upOptions.packageFormat = format
         upOptions.delayScale = delayScale
+        upOptions.cluster = cluster
         upOptions.topology = topology
         upOptions.frontends = frontends
         let sandbox = options.sandbox

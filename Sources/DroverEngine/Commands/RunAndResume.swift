@@ -222,16 +222,22 @@ extension Operations {
             return .usage
         }
         let recording = RecordingReporter(console: console, recorder: recorder, redactor: redactor)
+        // One cluster of a fleet: the fleet watches the interrupts (and --fail-fast) for all of its clusters.
+        let fleet = FleetControl.current
         let interrupts = InterruptMonitor()
         let runner = Runner(playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
                             recorder: recorder, resuming: resuming, interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone),
-                            bindings: bindings, backup: backup, stopRequested: { interrupts.stopRequested })
+                            bindings: bindings, backup: backup, stopRequested: { fleet?.stopRequested ?? interrupts.stopRequested })
         let task = Task { await runner.execute(initial: observation, readAt: observedAt) }
-        interrupts.start(onFirst: {
-            recording.emit(Event("note", ["message": "interrupt received: stopping after the step in flight and its verification"]))
-        }, onAbort: { task.cancel() })
+        if let fleet {
+            fleet.onAbort { task.cancel() }
+        } else {
+            interrupts.start(onFirst: {
+                recording.emit(Event("note", ["message": "interrupt received: stopping after the step in flight and its verification"]))
+            }, onAbort: { task.cancel() })
+        }
         let outcome = await task.value
-        interrupts.stop()
+        if fleet == nil { interrupts.stop() }
         await ClusterLock.release(connection, runID: runID)
         if let junit = request.junit {
             let report = JUnitReport.xml(recorder.current, playbook: playbook)

@@ -217,7 +217,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
 
     private func finish(_ ending: Ending, started: Date) async -> Outcome {
         // A cancelled task cannot do more I/O; the summary and records are made outside it.
-        let summary = await Task.detached { [self] in await self.summarize(ending, started: started) }.value
+        // Task-local values do not reach a detached task: read the fleet's reason to stop here.
+        let failFast = FleetControl.current?.stopReason == .failFast
+        let summary = await Task.detached { [self] in await self.summarize(ending, started: started, failFast: failFast) }.value
         let status: ExitStatus
         let outcome: String
         switch ending {
@@ -563,7 +565,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
 
     // MARK: Summary
 
-    private func summarize(_ ending: Ending, started: Date) async -> String {
+    private func summarize(_ ending: Ending, started: Date, failFast: Bool = false) async -> String {
         let observation: T.Observation
         if let reading = lastReading, ContinuousClock.now - reading.at <= Self.readingReuseLimit {
             observation = reading.observation
@@ -576,6 +578,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         switch ending {
         case .succeeded:
             lines.append("Succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started)))s.")
+        case .stopped where failFast:
+            lines.append("STOPPED by --fail-fast (another cluster failed) after the step in flight finished and was verified.")
         case .stopped:
             lines.append("STOPPED at your request after the step in flight finished and was verified.")
         case .aborted:

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DroverEngine
+import DroverInventory
 import DroverReporting
 import Foundation
 import Logging
@@ -36,7 +37,7 @@ struct RunOptions: ParsableArguments {
 
     @OptionGroup var state: StateOptions
 
-    @Option(help: ArgumentHelp("Also write a JUnit XML report (one test case per step and node).", valueName: "file"))
+    @Option(help: ArgumentHelp("Also write a JUnit XML report (one test case per step and node; several clusters: a directory, one CLUSTER.xml each).", valueName: "file"))
     var junit: String?
 
     @OptionGroup var playbooks: PlaybookOptions
@@ -102,5 +103,51 @@ enum ParameterSettings {
         Dictionary(settings.compactMap { setting in
             setting.firstIndex(of: "=").map { (String(setting[..<$0]), String(setting[setting.index(after: $0)...])) }
         }) { $1 }
+    }
+}
+
+/// The clusters a command works on: `--inventory FILE` (one or more times) or `--inventories DIR`, with
+/// `--parallel` and `--fail-fast` (plan, upgrade, run, status, diagnose, resume).
+struct FleetOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: ArgumentHelp("A cluster's inventory (YAML); give it several times for several clusters.", valueName: "file"))
+    var inventory: [String] = []
+
+    @Option(help: ArgumentHelp("Every *.yml inventory in this directory, one cluster each.", valueName: "dir"))
+    var inventories: String?
+
+    @Option(help: "At most this many clusters at once; inside a cluster everything stays one node at a time.")
+    var parallel = 5
+
+    @Flag(help: "After a cluster fails, start no other and stop the running ones after their step in flight.")
+    var failFast = false
+
+    @Flag(name: .long, help: "Log SSH details to stderr.")
+    var verbose = false
+
+    var logger: Logger { InventoryOptions.makeLogger(verbose: verbose) }
+
+    func validate() throws {
+        guard !inventory.isEmpty || inventories != nil else {
+            throw ValidationError("give --inventory FILE (one or more times) or --inventories DIR")
+        }
+        guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1, not \(parallel)") }
+    }
+
+    /// The fleet: the inventories given with --inventory, then those of --inventories. Several clusters that
+    /// run playbooks (`yes` not nil) need --yes: their prompts would come all at once. Bad input is said on
+    /// stderr and throws exit 64.
+    func request(json: Bool, mode: FleetConsole.Mode, command: String, yes: Bool? = nil) throws -> Operations.FleetRequest {
+        do {
+            let paths = inventory + (try inventories.map(Operations.inventories(in:)) ?? [])
+            if paths.count > 1, yes == false {
+                Output.stderr("drover: \(paths.count) clusters run only with --yes (their questions would come all at once); review them first: drover plan \(inventories.map { "--inventories \($0)" } ?? paths.map { "--inventory \($0)" }.joined(separator: " "))\n")
+                throw ExitCode(ExitStatus.usage.rawValue)
+            }
+            return Operations.FleetRequest(inventoryPaths: paths, parallel: parallel, failFast: failFast, json: json, mode: mode,
+                                           command: command, isFleet: paths.count > 1 || inventories != nil)
+        } catch let error as InputError {
+            Output.stderr("drover: \(error.localizedDescription)\n")
+            throw ExitCode(ExitStatus.usage.rawValue)
+        }
     }
 }

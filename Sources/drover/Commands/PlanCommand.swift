@@ -7,20 +7,24 @@ struct PlanCommand: AsyncParsableCommand {
         abstract: "Show what a playbook would do: discovery (read-only), pre-flight checks and the ordered steps.",
         discussion: "Exit 0 when the run would start, 2 when pre-flight would refuse (the plan and the reasons are still printed).")
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+        case githubMatrix = "github-matrix"
+        case gitlabMatrix = "gitlab-matrix"
+    }
 
     @Argument(help: "The playbook (default: upgrade).")
     var playbook = "upgrade"
 
-    @OptionGroup var options: InventoryOptions
+    @OptionGroup var options: FleetOptions
 
-    @Option(help: "Output format: text or json.")
+    @Option(help: "Output format: text, json, or a CI matrix of the clusters from the inventories alone (github-matrix, gitlab-matrix).")
     var format: Format = .text
 
     @Flag(help: "Plan from the inventory alone; contact no node (the leader is shown as unknown).")
     var offline = false
 
-    @Option(help: ArgumentHelp("Also save the plan with a fingerprint of the cluster, for `drover apply`.", valueName: "file"))
+    @Option(help: ArgumentHelp("Also save the plan with a fingerprint of the cluster, for `drover apply` (several clusters: a directory, one CLUSTER.json each).", valueName: "file"))
     var out: String?
 
     @OptionGroup var state: StateOptions
@@ -29,8 +33,18 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup var backup: BackupOptions
 
     func run() async throws {
-        throw await Operations.plan(playbook: playbook, inventoryPath: options.inventory, json: format == .json, offline: offline, out: out,
-                                    stateDirectory: state.stateDir, parameters: parameters.parameters, playbooks: playbooks.library,
-                                    backup: backup.backup, logger: options.logger).exitCode
+        let fleet = try options.request(json: format == .json, mode: .buffered, command: "plan")
+        switch format {
+        case .githubMatrix: throw Operations.matrix(fleet, format: .github).exitCode
+        case .gitlabMatrix: throw Operations.matrix(fleet, format: .gitlab).exitCode
+        case .text, .json: break
+        }
+        let (playbook, json, offline, out, stateDirectory) = (playbook, format == .json, offline, out, state.stateDir)
+        let (parameters, library, backup, logger) = (parameters.parameters, playbooks.library, backup.backup, options.logger)
+        throw await Operations.fleet(fleet) { path, cluster in
+            await Operations.plan(playbook: playbook, inventoryPath: path, json: json, offline: offline,
+                                  out: Operations.perClusterFile(out, cluster: cluster, of: fleet, extension: "json"),
+                                  stateDirectory: stateDirectory, parameters: parameters, playbooks: library, backup: backup, logger: logger)
+        }.exitCode
     }
 }

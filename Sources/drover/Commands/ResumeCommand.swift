@@ -7,11 +7,15 @@ struct ResumeCommand: AsyncParsableCommand {
         abstract: "Continue the cluster's interrupted run: re-read the cluster, re-check, skip what is done, go on.",
         discussion: "The step that was in flight is re-run from its start when that is safe (installing the same package and chef-backend-ctl upgrade are). With nothing to resume, says so and exits 0.")
 
-    @OptionGroup var options: InventoryOptions
+    @OptionGroup var options: FleetOptions
     @OptionGroup var run: RunOptions
 
     func run() async throws {
-        let request = run.request(playbook: "", inventory: options.inventory)
-        throw await Operations.resume(request, logger: options.logger).exitCode
+        let fleet = try options.request(json: run.json, mode: .live, command: "resume", yes: run.yes)
+        let request = run.request(playbook: "", inventory: "")
+        let logger = options.logger
+        throw await Operations.fleet(fleet) { path, cluster in
+            await Operations.resume(request.forCluster(path, cluster, of: fleet), logger: logger)
+        }.exitCode
     }
 }

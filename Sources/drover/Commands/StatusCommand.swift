@@ -6,12 +6,16 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show each node's role, version and the services' distributed status (a DRBD pair: DRBD, keepalived, VIP, ha-status).")
 
-    @OptionGroup var options: InventoryOptions
+    @OptionGroup var options: FleetOptions
 
-    @Flag(help: "Print one JSON object.")
+    @Flag(help: "Print one JSON object (one line per cluster).")
     var json = false
 
     func run() async throws {
-        throw await Operations.status(inventoryPath: options.inventory, json: json, logger: options.logger).exitCode
+        let fleet = try options.request(json: json, mode: .buffered, command: "status")
+        let (json, logger) = (json, options.logger)
+        throw await Operations.fleet(fleet) { path, _ in
+            await Operations.status(inventoryPath: path, json: json, logger: logger)
+        }.exitCode
     }
 }

@@ -1,0 +1,262 @@
+import DroverInventory
+import DroverSSH
+import DroverReporting
+import Foundation
+import Synchronization
+
+/// What a fleet's clusters share while they run: whether they should stop after their step in flight
+/// (a first interrupt, or `--fail-fast` after a failure) and how to abort them (a second interrupt).
+public final class FleetControl: Sendable {
+    /// The fleet of the current task, when it runs one cluster of several.
+    @TaskLocal public static var current: FleetControl?
+
+    public enum StopReason: Int, Sendable { case none = 0, interrupt, failFast }
+
+    private let reason = Atomic<Int>(0)
+    private let aborts = Mutex<[@Sendable () -> Void]>([])
+    private let aborted = Atomic<Bool>(false)
+
+    public init() {}
+
+    /// True once the clusters should stop after the step in flight.
+    public var stopRequested: Bool { reason.load(ordering: .sequentiallyConsistent) != 0 }
+
+    public var stopReason: StopReason { StopReason(rawValue: reason.load(ordering: .sequentiallyConsistent)) ?? .none }
+
+    /// Asks every cluster to stop after its step in flight; the first reason given is kept.
+    public func stop(_ why: StopReason) {
+        _ = reason.compareExchange(expected: 0, desired: why.rawValue, ordering: .sequentiallyConsistent)
+    }
+
+    /// Registers how to abort a running cluster (cancel its run's task).
+    public func onAbort(_ abort: @escaping @Sendable () -> Void) {
+        let already = aborts.withLock { list -> Bool in
+            list.append(abort)
+            return aborted.load(ordering: .sequentiallyConsistent)
+        }
+        if already { abort() }
+    }
+
+    /// Aborts every running cluster at once.
+    public func abort() {
+        stop(.interrupt)
+        let list = aborts.withLock { list -> [@Sendable () -> Void] in
+            aborted.store(true, ordering: .sequentiallyConsistent)
+            return list
+        }
+        for abort in list { abort() }
+    }
+}
+
+extension Operations {
+    /// How several clusters are run by one command.
+    public struct FleetRequest: Sendable {
+        /// The inventories, in the order given (`--inventory` several times, or `--inventories DIR`).
+        public var inventoryPaths: [String]
+        /// At most this many clusters at once.
+        public var parallel: Int
+        /// After a cluster fails, start no other and stop the running ones after their step in flight.
+        public var failFast: Bool
+        public var json: Bool
+        /// `live` for runs, `buffered` for plan, status and diagnose.
+        public var mode: FleetConsole.Mode
+        /// The command, for the next steps printed at the end (`upgrade`, `run NAME`).
+        public var command: String
+        /// A fleet's file options (`--out`, `--junit`) name directories: several inventories, or `--inventories`
+        /// (even when its directory holds one).
+        public var isFleet: Bool
+
+        public init(inventoryPaths: [String], parallel: Int, failFast: Bool, json: Bool, mode: FleetConsole.Mode, command: String,
+                    isFleet: Bool? = nil) {
+            self.isFleet = isFleet ?? (inventoryPaths.count > 1)
+            self.inventoryPaths = inventoryPaths
+            self.parallel = parallel
+            self.failFast = failFast
+            self.json = json
+            self.mode = mode
+            self.command = command
+        }
+    }
+
+    /// The inventories of `--inventories DIR`: every `*.yml` file there, sorted by name.
+    public static func inventories(in directory: String) throws -> [String] {
+        let expanded = UserAccount.expandingTilde(directory)
+        let files: [String]
+        do {
+            files = try FileManager.default.contentsOfDirectory(atPath: expanded)
+        } catch {
+            throw InputError(file: directory, line: 0, key: nil, message: "cannot read the directory: \(error.localizedDescription)")
+        }
+        let inventories = files.filter { $0.hasSuffix(".yml") }.sorted().map { (expanded as NSString).appendingPathComponent($0) }
+        guard !inventories.isEmpty else {
+            throw InputError(file: directory, line: 0, key: nil, message: "no inventory (*.yml) in the directory; give --inventories a directory of inventories")
+        }
+        return inventories
+    }
+
+    /// Runs `body` for each inventory, at most `parallel` at once; one inventory runs exactly as before.
+    ///
+    /// Every inventory is read first: one that is invalid, or two clusters of the same name, refuse the whole
+    /// fleet with exit 64 before anything is contacted. Each cluster keeps its own lock, journal, transcript
+    /// and JUnit file; its output goes through the fleet's console. The exit code is the most severe of the
+    /// clusters' (130 > 1 > 64 > 3 > 2 > 0); a cluster stopped by `--fail-fast` counts as failed.
+    public static func fleet(_ request: FleetRequest,
+                             _ body: @escaping @Sendable (_ inventoryPath: String, _ cluster: String) async -> ExitStatus) async -> ExitStatus {
+        if request.inventoryPaths.count == 1 {
+            let path = request.inventoryPaths[0]
+            return await body(path, loadInventory(path)?.cluster ?? "")
+        }
+        var clusters: [(name: String, inventory: String)] = []
+        for path in request.inventoryPaths {
+            guard let inventory = loadInventory(path) else { return .usage }
+            if let other = clusters.first(where: { $0.name == inventory.cluster }) {
+                Output.stderr("drover: \(path): cluster \(inventory.cluster) is also the cluster of \(other.inventory); each cluster has one lock and one journal, so give each inventory its own cluster name.\n")
+                return .usage
+            }
+            clusters.append((inventory.cluster, path))
+        }
+        let console = FleetConsole(clusters: clusters, mode: request.mode, json: request.json, terminal: isatty(1) == 1)
+        let control = FleetControl()
+        let interrupts = InterruptMonitor()
+        if request.mode == .live {
+            interrupts.start(onFirst: { control.stop(.interrupt) }, onAbort: { control.abort() })
+        }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                console.tick()
+            }
+        }
+        let parallel = max(1, request.parallel)
+        var stoppedByFailFast: Set<Int> = []
+        await withTaskGroup(of: (Int, ExitStatus).self) { group in
+            var next = 0
+            func start(_ index: Int, in group: inout TaskGroup<(Int, ExitStatus)>) {
+                console.started(index)
+                let (name, path) = clusters[index]
+                group.addTask {
+                    let status = await Output.$sink.withValue(console.sink(index)) {
+                        await FleetControl.$current.withValue(control) { await body(path, name) }
+                    }
+                    return (index, status)
+                }
+            }
+            while next < clusters.count && next < parallel {
+                start(next, in: &group)
+                next += 1
+            }
+            for await (index, status) in group {
+                let failFastStop = status == .interrupted && control.stopReason == .failFast
+                if failFastStop { stoppedByFailFast.insert(index) }
+                console.finished(index, exit: status, outcome: failFastStop ? "stopped by --fail-fast" : nil)
+                if request.failFast && status != .success && !failFastStop { control.stop(.failFast) }
+                if next < clusters.count && !control.stopRequested {
+                    start(next, in: &group)
+                    next += 1
+                }
+            }
+        }
+        ticker.cancel()
+        interrupts.stop()
+        let states = console.clusters
+        if request.mode == .live { finish(request, states: states, console: console, control: control) }
+        let severity: [ExitStatus] = [.interrupted, .failedAfterChanges, .usage, .locked, .refused, .success]
+        let exits = states.enumerated().map { index, state in
+            stoppedByFailFast.contains(index) ? ExitStatus.failedAfterChanges : (state.exit ?? .success)
+        }
+        return severity.first { exits.contains($0) } ?? .success
+    }
+
+    /// The end of a fleet's runs: a summary table (or a `fleet_finished` event) and the next commands.
+    private static func finish(_ request: FleetRequest, states: [FleetConsole.ClusterState], console: FleetConsole, control: FleetControl) {
+        if request.json {
+            let clusters: [JSONValue] = states.map { state in
+                .object(["cluster": .string(state.name), "inventory": .string(state.inventory), "outcome": .string(state.outcome),
+                         "exit_code": state.exit.map { .int(Int($0.rawValue)) } ?? .null, "run_id": .optional(state.runID)])
+            }
+            Output.standardStream(Event("fleet_finished", ["clusters": .array(clusters)]).jsonLine + "\n", standardError: false)
+            return
+        }
+        var text = "\n" + console.summaryTable()
+        if isatty(1) == 1 {
+            // The live table showed no details: say what went wrong where.
+            for state in states where state.exit != nil && state.exit != .success {
+                let detail = (state.summary ?? state.messages).trimmingCharacters(in: .whitespacesAndNewlines)
+                if !detail.isEmpty { text += "\n== \(state.name) ==\n\(detail)\n" }
+            }
+        }
+        let resumable = states.filter { $0.exit == .interrupted || $0.exit == .failedAfterChanges }
+        let notStarted = states.filter { $0.exit == nil }
+        if !resumable.isEmpty || !notStarted.isEmpty {
+            text += "\nNext:\n"
+            if !resumable.isEmpty {
+                text += "  continue the clusters that stopped: drover resume "
+                    + resumable.map { "--inventory \($0.inventory)" }.joined(separator: " ") + " --yes\n"
+            }
+            if !notStarted.isEmpty {
+                text += "  start the clusters that did not start: drover \(request.command) "
+                    + notStarted.map { "--inventory \($0.inventory)" }.joined(separator: " ") + " --yes\n"
+            }
+        }
+        Output.standardStream(text, standardError: false)
+    }
+}
+
+extension Operations {
+    /// In a fleet, a file option (`--junit`, `--out`) names a directory, created if need be, and each cluster
+    /// writes `DIR/CLUSTER.EXTENSION` there; with one `--inventory`, the file itself.
+    public static func perClusterFile(_ path: String?, cluster: String, of fleet: FleetRequest, extension suffix: String) -> String? {
+        guard let path, fleet.isFleet else { return path }
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return (path as NSString).appendingPathComponent("\(cluster).\(suffix)")
+    }
+}
+
+extension Operations.RunRequest {
+    /// This request for one cluster of `fleet`: its inventory, and its own JUnit file.
+    public func forCluster(_ inventoryPath: String, _ cluster: String, of fleet: Operations.FleetRequest) -> Self {
+        var request = self
+        request.inventoryPath = inventoryPath
+        request.junit = Operations.perClusterFile(junit, cluster: cluster, of: fleet, extension: "xml")
+        return request
+    }
+}
+
+extension Operations {
+    /// A CI engine's matrix of the fleet's clusters.
+    public enum MatrixFormat: Sendable {
+        /// GitHub Actions: `{"include":[{"cluster":...,"inventory":...}]}` on one line, for `$GITHUB_OUTPUT`.
+        case github
+        /// GitLab CI: a `parallel: matrix:` fragment with `CLUSTER` and `INVENTORY` per entry.
+        case gitlab
+    }
+
+    /// `drover plan --format github-matrix|gitlab-matrix`: one entry per cluster, from the inventories alone
+    /// (read-only; nothing is contacted). Exit 64 when an inventory is invalid or two share a cluster name.
+    public static func matrix(_ fleet: FleetRequest, format: MatrixFormat) -> ExitStatus {
+        var entries: [(cluster: String, inventory: String)] = []
+        for path in fleet.inventoryPaths {
+            guard let inventory = loadInventory(path) else { return .usage }
+            if let other = entries.first(where: { $0.cluster == inventory.cluster }) {
+                Output.stderr("drover: \(path): cluster \(inventory.cluster) is also the cluster of \(other.inventory); give each inventory its own cluster name.\n")
+                return .usage
+            }
+            entries.append((inventory.cluster, path))
+        }
+        switch format {
+        case .github:
+            let include: [JSONValue] = entries.map { .object(["cluster": .string($0.cluster), "inventory": .string($0.inventory)]) }
+            Output.stdout(JSONValue.object(["include": .array(include)]).serialized + "\n")
+        case .gitlab:
+            var text = "parallel:\n  matrix:\n"
+            for entry in entries {
+                text += "    - CLUSTER: \(yamlString(entry.cluster))\n      INVENTORY: \(yamlString(entry.inventory))\n"
+            }
+            Output.stdout(text)
+        }
+        return .success
+    }
+
+    /// A YAML double-quoted scalar (JSON's string syntax is valid YAML).
+    static func yamlString(_ text: String) -> String { JSONValue.string(text).serialized }
+}
