@@ -158,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DroverCLITests",
-            dependencies: ["DroverTestSupport", "DroverSandbox", "SimulatedChefBackend"],
+            dependencies: ["DroverTestSupport", "DroverSandbox", "SimulatedChefBackend", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
     ]

@@ -242,7 +242,12 @@ extension Operations {
         if let junit = request.junit {
             let report = JUnitReport.xml(recorder.current, playbook: playbook)
             do {
-                try await BlockingWork.run { try report.write(toFile: junit, atomically: true, encoding: .utf8) }
+                try await BlockingWork.run {
+                    // `--junit reports/CLUSTER.xml` in a CI job: the directory need not exist yet.
+                    let directory = (junit as NSString).deletingLastPathComponent
+                    if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+                    try report.write(toFile: junit, atomically: true, encoding: .utf8)
+                }
             } catch {
                 Output.stderr("drover: cannot write the JUnit report \(junit): \(error.localizedDescription)\n")
             }
