@@ -223,11 +223,13 @@ public enum RunStateError: LocalizedError {
 ///
 /// Every write happens in order on one serial dispatch queue, never on Swift's cooperative pool (a
 /// journal save fsyncs). Journal updates are awaited, so each is durable before the run goes on;
-/// transcript and event lines are queued, and ``flush()`` waits for them.
+/// transcript and event lines are queued, and ``flush()`` waits for them. The queue is the process's
+/// one: a fleet's clusters share it, so their records take one thread, not one each.
 public final class RunRecorder: @unchecked Sendable {
     private let lock = NSLock()
     private var journal: Journal
-    private let writer = DispatchQueue(label: "drover.run-recorder")
+    private static let sharedWriter = DispatchQueue(label: "drover.run-recorder")
+    private var writer: DispatchQueue { Self.sharedWriter }
     public let redactor: Redactor
 
     /// Starts recording: the journal is written before this returns.
