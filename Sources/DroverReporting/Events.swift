@@ -110,10 +110,18 @@ public final class JSONLinesReporter: Reporter {
     /// Where its events go: the process's stdout, or the sink of the task that made it (a fleet's cluster).
     private let sink: (any OutputSink)?
 
-    public init() { sink = Output.sink }
+    /// The cluster every event names (`cluster`), so that the events of several runs can be told apart.
+    private let cluster: String?
+
+    public init(cluster: String? = nil) {
+        sink = Output.sink
+        self.cluster = cluster
+    }
 
     public func emit(_ event: Event) {
         guard Self.documented.contains(event.name) else { return }
+        var event = event
+        if let cluster, event.fields["cluster"] == nil { event.fields["cluster"] = .string(cluster) }
         if let sink { return sink.event(event, rendered: event.jsonLine + "\n") }
         lock.withLock { Output.stdout(event.jsonLine + "\n") }
     }

@@ -133,7 +133,7 @@ extension Operations {
                                      resuming: Journal?) async -> ExitStatus {
         let inventory = topology.inventory
         let redactor = Redactor.standard
-        let console: any Reporter = request.json ? JSONLinesReporter() : HumanReporter()
+        let console: any Reporter = request.json ? JSONLinesReporter(cluster: inventory.cluster) : HumanReporter()
         let reporter = RecordingReporter(console: console, recorder: nil, redactor: redactor)
         // Uploading changes no cluster state, so it happens before pre-flight and the lock.
         if connection.backendFailures.isEmpty, !(await PackageUpload.run(connection, json: request.json)) {
