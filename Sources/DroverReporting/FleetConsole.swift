@@ -49,6 +49,9 @@ public final class FleetConsole: @unchecked Sendable {
         self.terminal = terminal && !json && mode == .live
     }
 
+    /// True when the console redraws a live table (details only in the transcripts).
+    public var isLiveTable: Bool { terminal }
+
     /// The sink of cluster `index`.
     public func sink(_ index: Int) -> any OutputSink { ClusterSink(console: self, index: index) }
 

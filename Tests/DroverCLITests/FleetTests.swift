@@ -118,6 +118,23 @@ struct FleetTests {
         }
     }
 
+    @Test func onATerminalALiveTableShowsEveryCluster() async throws {
+        try await SandboxFleet.with(["alpha", "beta"]) { fleet in
+            let environment = try DroverBinary.environment(fleet.environment.merging(["NO_COLOR": "1", "TERM": "xterm"]) { $1 })
+            let inventories = fleet.inventories
+            let result = try await Processes.offPool {
+                try PseudoTerminal.run(DroverBinary.path, ["upgrade", "--inventories", inventories, "--yes"], environment: environment, answers: [])
+            }
+            #expect(result.status == 0, "\(result.output.suffix(1500))")
+            #expect(result.output.contains("cluster  phase"), "the table's header")
+            #expect(result.output.contains("\u{1B}[3A"), "the table (a header and two clusters) is redrawn in place")
+            #expect(result.output.contains("upgrade-follower"), "a cluster's phase")
+            #expect(!result.output.contains("alpha | "), "no prefixed lines on a terminal")
+            let lines = result.output.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(lines.contains { $0.hasPrefix("alpha") && $0.contains("succeeded") && $0.contains(" 0 ") }, "the summary table")
+        }
+    }
+
     @Test func statusAndPlanOfAFleetPrintEachClusterWholeInOrder() async throws {
         try await SandboxFleet.with(["alpha", "beta"]) { fleet in
             let status = try await fleet.drover(["status", "--inventories", fleet.inventories])

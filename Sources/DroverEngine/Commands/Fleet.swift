@@ -115,7 +115,8 @@ extension Operations {
             }
             clusters.append((inventory.cluster, path))
         }
-        let console = FleetConsole(clusters: clusters, mode: request.mode, json: request.json, terminal: isatty(1) == 1)
+        let terminal = isatty(1) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        let console = FleetConsole(clusters: clusters, mode: request.mode, json: request.json, terminal: terminal)
         let control = FleetControl()
         let interrupts = InterruptMonitor()
         if request.mode == .live {
@@ -178,7 +179,7 @@ extension Operations {
             return
         }
         var text = "\n" + console.summaryTable()
-        if isatty(1) == 1 {
+        if console.isLiveTable {
             // The live table showed no details: say what went wrong where.
             for state in states where state.exit != nil && state.exit != .success {
                 let detail = (state.summary ?? state.messages).trimmingCharacters(in: .whitespacesAndNewlines)
