@@ -27,7 +27,7 @@ DEB := $(DIST)/drover_$(DEB_VERSION)_amd64.deb
 MANUAL := .build/plugins/GenerateManual/outputs/drover/drover.1
 COMPLETIONS := $(DIST)/completions
 
-.PHONY: all deps build dist manual completions install deb test sanitize demo bench bench-upgrade clean
+.PHONY: all deps build dist manual completions install deb test sanitize demo bench bench-upgrade bench-fleet clean
 
 all: build
 
@@ -133,6 +133,15 @@ bench-upgrade: deps dist
 	[ -x .venv-bench/bin/ansible-playbook ] || { python3 -m venv .venv-bench && .venv-bench/bin/pip install -q 'ansible-core>=2.17,<2.20'; }
 	python3 Benchmarks/Upgrade/bench-upgrade.py --drover $(CURDIR)/$(DIST_BIN) --sandbox $(CURDIR)/.build/release/drover-sandbox \
 	  --ansible-playbook $(CURDIR)/.venv-bench/bin/ansible-playbook --rounds $(BENCH_ROUNDS)
+
+# One drover upgrade of a fleet of sandbox clusters (BENCH_CLUSTERS, default 20: 60 backends, the sandbox's
+# default delays) against one cluster alone, timed before and after it (Benchmarks/Fleet). Needs root.
+BENCH_CLUSTERS ?= 20
+bench-fleet: deps dist
+	$(SWIFT) build -c release --product chef-backend-sim
+	$(SWIFT) build -c release --product drover-sandbox
+	python3 Benchmarks/Fleet/bench-fleet.py --drover $(CURDIR)/$(DIST_BIN) --sandbox $(CURDIR)/.build/release/drover-sandbox \
+	  --clusters $(BENCH_CLUSTERS)
 
 clean:
 	rm -rf .build $(DIST) .build-sanitize-* .venv-bench

@@ -18,60 +18,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def run_measured(argv, cwd, env, log):
-    """Runs argv; returns (exit status, wall seconds, CPU seconds of it and its children, peak RSS in KiB)."""
-    with open(log, "wb") as out:
-        started = time.monotonic()
-        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
-
-
-def remote_commands(directory):
-    with open(os.path.join(directory, "commands.log")) as log:
-        return sum(1 for line in log if json.loads(line).get("event") == "started")
-
-
-def check_invariants(directory, target):
-    """The ordering and outcome of an upgrade, from the simulator's state; returns the problems found."""
-    with open(os.path.join(directory, "state.json")) as file:
-        state = json.load(file)
-    problems = []
-    if state.get("outages"):
-        problems.append(f"outages: {state['outages']}")
-    nodes = {node["name"]: node for node in state["nodes"]}
-    phase = {name: "synced" for name in nodes}
-    upgrades = {name: 0 for name in nodes}
-    order = []
-    for transition in state.get("transitions", []):
-        name, new = transition["node"], transition["to"]
-        if new.startswith("leader:") or name not in phase:
-            continue
-        if phase[name] == "synced" and new != "synced":
-            upgrades[name] += 1
-            order.append(name)
-        phase[name] = new
-        out = [node for node, now in phase.items() if now != "synced"]
-        if len(out) > 1:
-            problems.append(f"two nodes out at once: {out}")
-    for name, count in upgrades.items():
-        if count != 1:
-            problems.append(f"{name} went out {count} times")
-    leader_changes = [t for t in state.get("transitions", []) if t["to"].startswith("leader:")]
-    if not leader_changes:
-        problems.append("the leader never moved (no upgrade --failover)")
-    elif order and order[-1] != leader_changes[0]["from"].split(":", 1)[1]:
-        problems.append(f"the leader {leader_changes[0]['from']} was not upgraded last: {order}")
-    versions = {name: node.get("runningVersion") for name, node in nodes.items()}
-    if any(version != target for version in versions.values()):
-        problems.append(f"versions {versions}, target {target}")
-    if not state.get("clusterFailover", False):
-        problems.append("cluster failover left off")
-    return problems, order
+sys.path.insert(0, os.path.dirname(HERE))
+from sandboxbench import check_invariants, remote_commands, run_measured  # noqa: E402
 
 
 def main():
@@ -108,7 +56,7 @@ def main():
                         argv = ["bash", os.path.join(HERE, "reference-upgrade.sh"), directory]
                     else:
                         argv = ansible_argv(args.ansible_playbook, directory, package, target, env)
-                    status, wall, cpu, rss = run_measured(argv, directory, env, os.path.join(directory, "output.txt"))
+                    status, wall, cpu, rss, _ = run_measured(argv, directory, env, os.path.join(directory, "output.txt"))
                     problems, order = check_invariants(directory, target)
                     if status != 0:
                         problems.insert(0, f"exit status {status} (output: {directory}/output.txt)")
