@@ -104,18 +104,24 @@ def ansible_argv(playbook, directory, package, target, env):
 
 
 def report(results, tools):
+    """The table: medians per tool, and the ratios of wall times within each round (the same moment of the
+    machine), their median."""
     def median(tool, key):
         return statistics.median(run[key] for run in results[tool])
 
-    print(f"| tool | wall (median) | CPU | peak RSS | remote commands | wall vs reference | wall vs Ansible |")
+    def ratio(tool, against):
+        if against not in results:
+            return "-"
+        pairs = zip(results[tool], results[against])
+        return f"{statistics.median(mine['wall_s'] / theirs['wall_s'] for mine, theirs in pairs):.2f}x"
+
+    print("| tool | wall (median) | CPU | peak RSS | remote commands | wall vs reference | wall vs Ansible |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for tool in tools:
-        wall = median(tool, "wall_s")
-        versus_reference = wall / median("reference", "wall_s")
-        versus_ansible = f"{wall / median('ansible', 'wall_s'):.2f}x" if "ansible" in results else "-"
-        print(f"| {tool} | {wall:.2f} s | {median(tool, 'cpu_s'):.2f} s | "
+        print(f"| {tool} | {median(tool, 'wall_s'):.2f} s | {median(tool, 'cpu_s'):.2f} s | "
               f"{max(run['peak_rss_kib'] for run in results[tool]) / 1024:.1f} MiB | {median(tool, 'remote_commands'):.0f} | "
-              f"{versus_reference:.2f}x | {versus_ansible} |")
+              f"{ratio(tool, 'reference')} | {ratio(tool, 'ansible')} |")
+    print(f"(ratios: the median over {len(results[tools[0]])} rounds of the wall times' ratio within a round)")
 
 
 if __name__ == "__main__":

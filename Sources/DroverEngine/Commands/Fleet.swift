@@ -106,15 +106,7 @@ extension Operations {
             let path = request.inventoryPaths[0]
             return await body(path, loadInventory(path)?.cluster ?? "")
         }
-        var clusters: [(name: String, inventory: String)] = []
-        for path in request.inventoryPaths {
-            guard let inventory = loadInventory(path) else { return .usage }
-            if let other = clusters.first(where: { $0.name == inventory.cluster }) {
-                Output.stderr("drover: \(path): cluster \(inventory.cluster) is also the cluster of \(other.inventory); each cluster has one lock and one journal, so give each inventory its own cluster name.\n")
-                return .usage
-            }
-            clusters.append((inventory.cluster, path))
-        }
+        guard let clusters = clusters(of: request) else { return .usage }
         let terminal = isatty(1) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
         let console = FleetConsole(clusters: clusters, mode: request.mode, json: request.json, terminal: terminal)
         let control = FleetControl()
@@ -166,6 +158,21 @@ extension Operations {
             stoppedByFailFast.contains(index) ? ExitStatus.failedAfterChanges : (state.exit ?? .success)
         }
         return severity.first { exits.contains($0) } ?? .success
+    }
+
+    /// Each inventory's cluster name, every inventory read first; nil (said on stderr) when one is invalid or
+    /// two name the same cluster.
+    static func clusters(of request: FleetRequest) -> [(name: String, inventory: String)]? {
+        var clusters: [(name: String, inventory: String)] = []
+        for path in request.inventoryPaths {
+            guard let inventory = loadInventory(path) else { return nil }
+            if let other = clusters.first(where: { $0.name == inventory.cluster }) {
+                Output.stderr("drover: \(path): cluster \(inventory.cluster) is also the cluster of \(other.inventory); each cluster has one lock and one journal, so give each inventory its own cluster name.\n")
+                return nil
+            }
+            clusters.append((inventory.cluster, path))
+        }
+        return clusters
     }
 
     /// The end of a fleet's runs: a summary table (or a `fleet_finished` event) and the next commands.
@@ -235,15 +242,7 @@ extension Operations {
     /// `drover plan --format github-matrix|gitlab-matrix`: one entry per cluster, from the inventories alone
     /// (read-only; nothing is contacted). Exit 64 when an inventory is invalid or two share a cluster name.
     public static func matrix(_ fleet: FleetRequest, format: MatrixFormat) -> ExitStatus {
-        var entries: [(cluster: String, inventory: String)] = []
-        for path in fleet.inventoryPaths {
-            guard let inventory = loadInventory(path) else { return .usage }
-            if let other = entries.first(where: { $0.cluster == inventory.cluster }) {
-                Output.stderr("drover: \(path): cluster \(inventory.cluster) is also the cluster of \(other.inventory); give each inventory its own cluster name.\n")
-                return .usage
-            }
-            entries.append((inventory.cluster, path))
-        }
+        guard let entries = clusters(of: fleet).map({ $0.map { (cluster: $0.name, inventory: $0.inventory) } }) else { return .usage }
         switch format {
         case .github:
             let include: [JSONValue] = entries.map { .object(["cluster": .string($0.cluster), "inventory": .string($0.inventory)]) }

@@ -2,6 +2,7 @@ import DroverCluster
 import DroverReporting
 import DroverSSH
 import Foundation
+import Synchronization
 
 /// Where runs are recorded: `--state-dir`, else `$XDG_STATE_HOME/drover`, else `$HOME/.local/state/drover`.
 public struct StateDirectory: Sendable {
@@ -223,13 +224,18 @@ public enum RunStateError: LocalizedError {
 ///
 /// Every write happens in order on one serial dispatch queue, never on Swift's cooperative pool (a
 /// journal save fsyncs). Journal updates are awaited, so each is durable before the run goes on;
-/// transcript and event lines are queued, and ``flush()`` waits for them. The queue is the process's
-/// one: a fleet's clusters share it, so their records take one thread, not one each.
+/// transcript and event lines are queued, and ``flush()`` waits for them. The queues are the process's
+/// few: a fleet's clusters take turns on them, so their records take at most that many threads, not one
+/// per cluster, and one cluster's fsync does not hold up every other's.
 public final class RunRecorder: @unchecked Sendable {
     private let lock = NSLock()
     private var journal: Journal
-    private static let sharedWriter = DispatchQueue(label: "drover.run-recorder")
-    private var writer: DispatchQueue { Self.sharedWriter }
+    private static let writers = (0..<4).map { DispatchQueue(label: "drover.run-recorder.\($0)") }
+    private static let nextWriter = Mutex(0)
+    private let writer: DispatchQueue = RunRecorder.nextWriter.withLock { next in
+        defer { next = (next + 1) % RunRecorder.writers.count }
+        return RunRecorder.writers[next]
+    }
     public let redactor: Redactor
 
     /// Starts recording: the journal is written before this returns.

@@ -54,6 +54,19 @@ struct RunOptions: ParsableArguments {
     }
 }
 
+extension RunOptions {
+    /// Runs `operation` (a run or a resume) for every cluster of `options`, each with its own request.
+    func forEachCluster(_ options: FleetOptions, command: String, playbook: String, parameters: [String: String] = [:],
+                        _ operation: @escaping @Sendable (Operations.RunRequest, Logger) async -> ExitStatus) async throws -> ExitStatus {
+        let fleet = try options.request(json: json, mode: .live, command: command, yes: yes)
+        let request = self.request(playbook: playbook, inventory: "", parameters: parameters)
+        let logger = options.logger
+        return await Operations.fleet(fleet) { path, cluster in
+            await operation(request.forCluster(path, cluster, of: fleet), logger)
+        }
+    }
+}
+
 /// `--backup` / `--no-backup` (upgrade, run, plan).
 struct BackupOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo,

@@ -11,11 +11,8 @@ struct ResumeCommand: AsyncParsableCommand {
     @OptionGroup var run: RunOptions
 
     func run() async throws {
-        let fleet = try options.request(json: run.json, mode: .live, command: "resume", yes: run.yes)
-        let request = run.request(playbook: "", inventory: "")
-        let logger = options.logger
-        throw await Operations.fleet(fleet) { path, cluster in
-            await Operations.resume(request.forCluster(path, cluster, of: fleet), logger: logger)
+        throw try await run.forEachCluster(options, command: "resume", playbook: "") { request, logger in
+            await Operations.resume(request, logger: logger)
         }.exitCode
     }
 }

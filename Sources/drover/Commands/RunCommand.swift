@@ -14,11 +14,8 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var parameters: ParameterOptions
 
     func run() async throws {
-        let fleet = try options.request(json: run.json, mode: .live, command: "run \(playbook)", yes: run.yes)
-        let request = run.request(playbook: playbook, inventory: "", parameters: parameters.parameters)
-        let logger = options.logger
-        throw await Operations.fleet(fleet) { path, cluster in
-            await Operations.run(request.forCluster(path, cluster, of: fleet), logger: logger)
+        throw try await run.forEachCluster(options, command: "run \(playbook)", playbook: playbook, parameters: parameters.parameters) { request, logger in
+            await Operations.run(request, logger: logger)
         }.exitCode
     }
 }

@@ -10,11 +10,8 @@ struct UpgradeCommand: AsyncParsableCommand {
     @OptionGroup var run: RunOptions
 
     func run() async throws {
-        let fleet = try options.request(json: run.json, mode: .live, command: "upgrade", yes: run.yes)
-        let request = run.request(playbook: "upgrade", inventory: "")
-        let logger = options.logger
-        throw await Operations.fleet(fleet) { path, cluster in
-            await Operations.run(request.forCluster(path, cluster, of: fleet), logger: logger)
+        throw try await run.forEachCluster(options, command: "upgrade", playbook: "upgrade") { request, logger in
+            await Operations.run(request, logger: logger)
         }.exitCode
     }
 }
