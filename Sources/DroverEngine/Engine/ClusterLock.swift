@@ -53,7 +53,13 @@ public enum ClusterLock {
         }
         if let holder = try await take(first) { throw Held(owner: holder) }
         let others = try await withThrowingTaskGroup(of: (String, LockOwner?).self) { group in
-            for node in nodes.dropFirst() { group.addTask { (node, try await take(node)) } }
+            for node in nodes.dropFirst() {
+                group.addTask {
+                    // Awaited into a local first: a tuple formed across an await is miscompiled (swiftlang/swift#91911).
+                    let holder = try await take(node)
+                    return (node, holder)
+                }
+            }
             var found: [(String, LockOwner?)] = []
             for try await result in group { found.append(result) }
             return found
