@@ -27,7 +27,7 @@ DEB := $(DIST)/drover_$(DEB_VERSION)_amd64.deb
 MANUAL := .build/plugins/GenerateManual/outputs/drover/drover.1
 COMPLETIONS := $(DIST)/completions
 
-.PHONY: all deps build dist manual completions install deb test sanitize demo bench bench-upgrade bench-fleet clean
+.PHONY: all deps test-deps build dist manual completions install deb test sanitize demo bench bench-upgrade bench-fleet clean
 
 all: build
 
@@ -98,11 +98,21 @@ install-deb-root:
 	rm -rf $(DIST)/deb-root
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DIST)/deb-root PREFIX=/usr
 
+# What only the tests use: a real browser (Debian's chromium, headless) renders the HTML run report.
+test-deps: deps
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "make: installing chromium (the HTML report's browser test)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || exit 1; \
+		else \
+			echo "make: chromium is missing; the HTML report's browser test will be skipped (sudo apt-get install -y chromium)" >&2; \
+		fi; }
+
 # End-to-end tests run the binary users install (DROVER_BIN) and inspect the package (DROVER_DEB).
 # At most TEST_WIDTH tests at once: each sandbox test runs several sshd and simulator processes, and
 # Swift Testing otherwise starts them all together (on 2 cores, 50 clusters at once starve each other).
 TEST_WIDTH ?= 8
-test: deps deb
+test: test-deps deb
 	$(SWIFT) build --build-tests
 	DROVER_BIN=$(CURDIR)/$(DIST_BIN) DROVER_DEB=$(CURDIR)/$(DEB) \
 	  SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(TEST_WIDTH) $(SWIFT) test --skip-build

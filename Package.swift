@@ -143,7 +143,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DroverEngineTests",
-            dependencies: ["DroverEngine", "DroverSSH", "DroverTestSupport"],
+            dependencies: ["DroverEngine", "DroverReporting", "DroverSSH", "DroverTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

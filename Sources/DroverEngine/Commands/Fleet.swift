@@ -226,6 +226,7 @@ extension Operations.RunRequest {
         var request = self
         request.inventoryPath = inventoryPath
         request.junit = Operations.perClusterFile(junit, cluster: cluster, of: fleet, extension: "xml")
+        request.html = Operations.perClusterFile(html, cluster: cluster, of: fleet, extension: "html")
         return request
     }
 }

@@ -70,7 +70,7 @@ extension Operations {
     /// (`confirm:`) steps too, and `assumeDone` its manual ones, as for `drover run`.
     public static func apply(planPath: String, inventoryOverride: String?, json: Bool, stateDirectory: String?, junit: String?,
                              yes: Bool = false, assumeDone: Bool = false, playbooks: PlaybookLibrary = PlaybookLibrary(),
-                             logger: Logger) async -> ExitStatus {
+                             html: String? = nil, logger: Logger) async -> ExitStatus {
         let saved: SavedPlan
         do {
             saved = try SavedPlan.load(path: planPath)
@@ -96,6 +96,7 @@ extension Operations {
                                  stateDirectory: stateDirectory, junit: junit, assumeDone: assumeDone, parameters: saved.parameters)
         request.planApproved = true
         request.backup = saved.backup
+        request.html = html
         return await withTopology(inventory) { topology in
             await apply(saved, planPath: planPath, playbook: playbook, topology: topology, request: request, logger: logger)
         }

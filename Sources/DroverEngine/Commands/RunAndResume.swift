@@ -24,6 +24,8 @@ extension Operations {
         /// `--backup` (true), `--no-backup` (false), or neither: the inventory's `package.backup`, on for the
         /// downtime paths.
         public var backup: Bool?
+        /// `--html FILE`: the run's report for people, written when it ends.
+        public var html: String?
 
         public init(playbook: String, inventoryPath: String, yes: Bool, json: Bool, stateDirectory: String?, junit: String?,
                     assumeDone: Bool = false, parameters: [String: String] = [:]) {
@@ -209,6 +211,7 @@ extension Operations {
             targetVersion: inventory.package?.version, user: UserAccount.name, workstation: ProcessInfo.processInfo.hostName,
             started: Date(), status: .running)
         journal.parameters = request.parameters
+        if journal.playbookDigest == nil && !playbook.digest.isEmpty { journal.playbookDigest = playbook.digest }
         if journal.nodeGUIDs?.isEmpty ?? true { journal.nodeGUIDs = observation.identities }
         journal.status = .running
         journal.finished = nil
@@ -221,6 +224,7 @@ extension Operations {
             await ClusterLock.release(connection, runID: runID)
             return .usage
         }
+        await recorder.savePlan(redactor.redact(plan.json.serialized))
         let recording = RecordingReporter(console: console, recorder: recorder, redactor: redactor)
         // One cluster of a fleet: the fleet watches the interrupts (and --fail-fast) for all of its clusters.
         let fleet = FleetControl.current
@@ -253,6 +257,15 @@ extension Operations {
             }
         }
         await recorder.flush()
+        if let html = request.html {
+            let journal = recorder.current
+            do {
+                try await BlockingWork.run { try RunReport.write(journal, to: html) }
+                Output.stderr("drover: the run's report: \(html)\n")
+            } catch {
+                Output.stderr("drover: cannot write the report \(html): \(error.localizedDescription)\n")
+            }
+        }
         return outcome.exitStatus
     }
 

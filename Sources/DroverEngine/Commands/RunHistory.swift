@@ -21,12 +21,22 @@ extension Operations {
         return .success
     }
 
-    /// `drover show RUN_ID`: a run's summary and where its transcript is.
-    public static func show(runID: String, stateDirectory: String?) -> ExitStatus {
+    /// `drover show RUN_ID`: a run's summary and where its transcript is; with `html`, its report for people.
+    public static func show(runID: String, stateDirectory: String?, html: String? = nil) -> ExitStatus {
         let state = StateDirectory(stateDirectory)
         guard let journal = state.allJournals().first(where: { $0.runID == runID || $0.runID.hasPrefix(runID) }) else {
             Output.stderr("drover: no run \(runID) in \(state.root); `drover runs` lists them\n")
             return .usage
+        }
+        if let html {
+            do {
+                try RunReport.write(journal, to: html)
+            } catch {
+                Output.stderr("drover: cannot write the report \(html): \(error.localizedDescription)\n")
+                return .usage
+            }
+            Output.stdout("Report of run \(journal.runID): \(html)\n")
+            return .success
         }
         var lines = ["Run \(journal.runID): \(journal.playbook) on \(journal.cluster), \(journal.status.rawValue)\(journal.exitCode.map { " (exit \($0))" } ?? "")",
                      "Started \(RFC3339.string(journal.started)) by \(journal.user)@\(journal.workstation)\(journal.finished.map { ", finished \(RFC3339.string($0))" } ?? "")",

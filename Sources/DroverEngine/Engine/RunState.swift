@@ -98,6 +98,8 @@ public struct Journal: Codable, Sendable {
     public var backup: Backup? = nil
     /// The nodes of the playbook's pinned targets (`leader-at-start`), as the run first found them.
     public var pinnedTargets: [String: [String]]? = nil
+    /// The SHA-256 of the playbook's text (nil in journals of earlier versions).
+    public var playbookDigest: String? = nil
     /// Where the journal lives (not encoded).
     public var path: String = ""
 
@@ -105,12 +107,14 @@ public struct Journal: Codable, Sendable {
         case runID = "run_id", playbook, playbookFile = "playbook_file", cluster, inventoryFile = "inventory_file"
         case inventoryDigest = "inventory_digest", targetVersion = "target_version", user, workstation, started, finished
         case status, exitCode = "exit_code", failover, failoverStep = "failover_step", steps, summary, resumedFrom = "resumed_from", parameters
-        case backup, pinnedTargets = "pinned_targets"
+        case backup, pinnedTargets = "pinned_targets", playbookDigest = "playbook_digest"
         case nodeGUIDs = "node_guids"
     }
 
     public var directory: String { (path as NSString).deletingLastPathComponent }
     public var transcriptPath: String { directory + "/transcript.jsonl" }
+    /// The plan the run started from (`drover plan --format json`'s object, redacted).
+    public var planPath: String { directory + "/plan.json" }
     public var eventsPath: String { directory + "/events.jsonl" }
 
     static let encoder: JSONEncoder = {
@@ -280,6 +284,17 @@ public final class RunRecorder: @unchecked Sendable {
             journal.steps[position].status = status
             journal.steps[position].finished = Date()
             journal.steps[position].reason = reason.map(redactor.redact)
+        }
+    }
+
+    /// Keeps the plan the run starts from beside its journal (once: a resumed run keeps the first).
+    func savePlan(_ text: String) async {
+        let path = current.planPath
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            writer.async {
+                if !FileManager.default.fileExists(atPath: path) { try? DurableFile.write(Data(text.utf8), to: path) }
+                continuation.resume()
+            }
         }
     }
 

@@ -22,6 +22,6 @@ struct ApplyCommand: AsyncParsableCommand {
         let logger = InventoryOptions.makeLogger(verbose: verbose)
         throw await Operations.apply(planPath: plan, inventoryOverride: inventory, json: run.json, stateDirectory: run.state.stateDir,
                                      junit: run.junit, yes: run.yes, assumeDone: run.assumeDone, playbooks: run.playbooks.library,
-                                     logger: logger).exitCode
+                                     html: run.html, logger: logger).exitCode
     }
 }

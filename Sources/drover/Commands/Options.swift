@@ -40,6 +40,9 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Also write a JUnit XML report (one test case per step and node; several clusters: a directory, one CLUSTER.xml each).", valueName: "file"))
     var junit: String?
 
+    @Option(help: ArgumentHelp("Also write the run's report for people: one self-contained HTML file (several clusters: a directory, one CLUSTER.html each).", valueName: "file"))
+    var html: String?
+
     @OptionGroup var playbooks: PlaybookOptions
 
     @OptionGroup var backup: BackupOptions
@@ -50,6 +53,7 @@ struct RunOptions: ParsableArguments {
                                             parameters: parameters)
         request.playbooks = playbooks.library
         request.backup = backup.backup
+        request.html = html
         return request
     }
 }

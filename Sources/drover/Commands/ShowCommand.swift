@@ -9,7 +9,10 @@ struct ShowCommand: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
 
+    @Option(help: ArgumentHelp("Write the run's report for people instead: one self-contained HTML file.", valueName: "file"))
+    var html: String?
+
     func run() async throws {
-        throw Operations.show(runID: runID, stateDirectory: state.stateDir).exitCode
+        throw Operations.show(runID: runID, stateDirectory: state.stateDir, html: html).exitCode
     }
 }

@@ -1,0 +1,145 @@
+import DroverReporting
+import Foundation
+
+/// A run's HTML report (``HTMLReport``), from what the run recorded: its journal, transcript, events and
+/// plan, all already redacted.
+public enum RunReport {
+    /// The report's data for `journal`'s run.
+    public static func data(_ journal: Journal) -> RunReportData {
+        let commands = jsonLines(journal.transcriptPath).compactMap(command)
+        let events = jsonLines(journal.eventsPath)
+        let waits = self.waits(events)
+        let plan = (try? Data(contentsOf: URL(fileURLWithPath: journal.planPath)))
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        // The journal keeps whole seconds: the run ends when its last record does, if that is later.
+        let end = ([journal.finished ?? journal.started] + commands.map(\.finished) + waits.map(\.finished)).max() ?? journal.started
+        var nodes = Set(journal.nodeGUIDs?.keys.map { $0 } ?? [])
+        nodes.formUnion(commands.map(\.node))
+        nodes.formUnion(journal.steps.map(\.node))
+        nodes.formUnion(waits.map(\.node))
+        return RunReportData(
+            runID: journal.runID, cluster: journal.cluster, playbook: journal.playbook, playbookFile: journal.playbookFile,
+            playbookDigest: journal.playbookDigest, inventoryFile: journal.inventoryFile, inventoryDigest: journal.inventoryDigest,
+            targetVersion: journal.targetVersion, user: journal.user, workstation: journal.workstation, started: journal.started,
+            finished: journal.finished, status: journal.status.rawValue, exitCode: journal.exitCode.map(Int.init),
+            parameters: journal.parameters ?? [:], summary: journal.summary ?? "",
+            nodes: nodes.sorted(),
+            steps: journal.steps.map {
+                RunReportData.Step(index: $0.index, name: $0.step, node: $0.node, status: $0.status.rawValue, started: $0.started,
+                                   finished: $0.finished, reason: $0.reason)
+            },
+            commands: commands, waits: waits, outOfCluster: outOfCluster(commands, waits, end: end),
+            failoverOff: failoverOff(commands, end: end),
+            preflight: (plan?["preflight"] as? [Any] ?? []).map(JSONValue.init(any:)),
+            plannedSteps: (plan?["steps"] as? [Any] ?? []).map(JSONValue.init(any:)))
+    }
+
+    /// Writes the report of `journal`'s run to `path` (created or replaced).
+    public static func write(_ journal: Journal, to path: String) throws {
+        let html = HTMLReport.render(data(journal))
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        try html.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    static func jsonLines(_ path: String) -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    static func date(_ value: Any?) -> Date? {
+        guard let text = value as? String else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+
+    static func command(_ record: [String: Any]) -> RunReportData.Command? {
+        guard let node = record["node"] as? String, let command = record["command"] as? String,
+              let started = date(record["started"]), let finished = date(record["finished"]) else { return nil }
+        return RunReportData.Command(node: node, command: command, started: started, finished: finished,
+                                     exitStatus: record["exit_status"] as? Int, signal: record["exit_signal"] as? String,
+                                     stdout: record["stdout"] as? String ?? "", stderr: record["stderr"] as? String ?? "",
+                                     error: record["error"] as? String)
+    }
+
+    /// Each wait from its events: `wait_finished` gives its end and length, `wait_progress` what did not hold.
+    static func waits(_ events: [[String: Any]]) -> [RunReportData.Wait] {
+        var pending: [String: [String]] = [:]
+        var waits: [RunReportData.Wait] = []
+        for event in events {
+            guard let node = event["node"] as? String, let predicate = event["predicate"] as? String else { continue }
+            let key = node + "\u{0}" + predicate
+            switch event["event"] as? String {
+            case "wait_progress":
+                if let text = event["pending"] as? String { pending[key, default: []].append(text) }
+            case "wait_finished":
+                guard let finished = date(event["time"]) else { continue }
+                let seconds = (event["duration_s"] as? Double) ?? Double(event["duration_s"] as? Int ?? 0)
+                waits.append(RunReportData.Wait(node: node, predicate: predicate, started: finished.addingTimeInterval(-seconds), finished: finished,
+                                                ok: event["ok"] as? Bool ?? false, pending: pending.removeValue(forKey: key) ?? []))
+            default: break
+            }
+        }
+        return waits
+    }
+
+    /// When each node was out of the cluster: from the start of the command that took it out (an upgrade,
+    /// `down-for-upgrade`) to the end of the next wait that saw it back (rejoined, synced).
+    static func outOfCluster(_ commands: [RunReportData.Command], _ waits: [RunReportData.Wait], end: Date) -> [RunReportData.Span] {
+        let takesOut = ["chef-backend-ctl upgrade", "chef-backend-ctl down-for-upgrade"]
+        var spans: [RunReportData.Span] = []
+        var open: [String: Date] = [:]
+        let backs = waits.filter { $0.ok && ["rejoined", "synced"].contains($0.predicate) }
+        for command in commands.sorted(by: { $0.started < $1.started }) where open[command.node] == nil {
+            guard takesOut.contains(where: { command.command.hasPrefix($0) }) else { continue }
+            if let back = backs.first(where: { $0.node == command.node && $0.finished > command.finished }) {
+                // Another take-out before that return is the same absence.
+                if let last = spans.last(where: { $0.lane == command.node }), last.to >= command.started { continue }
+                spans.append(RunReportData.Span(lane: command.node, from: command.started, to: back.finished, closed: true))
+            } else {
+                open[command.node] = command.started
+                spans.append(RunReportData.Span(lane: command.node, from: command.started, to: end, closed: false))
+            }
+        }
+        return spans
+    }
+
+    /// When the cluster failover switch was off, from Drover's own `set-cluster-failover` commands.
+    static func failoverOff(_ commands: [RunReportData.Command], end: Date) -> [RunReportData.Span] {
+        var spans: [RunReportData.Span] = []
+        var offSince: Date?
+        for command in commands.sorted(by: { $0.started < $1.started }) where command.succeeded {
+            if command.command.contains("set-cluster-failover off"), offSince == nil {
+                offSince = command.finished
+            } else if command.command.contains("set-cluster-failover on"), let since = offSince {
+                spans.append(RunReportData.Span(lane: "failover", from: since, to: command.finished, closed: true))
+                offSince = nil
+            }
+        }
+        if let since = offSince { spans.append(RunReportData.Span(lane: "failover", from: since, to: end, closed: false)) }
+        return spans
+    }
+}
+
+extension JSONValue {
+    /// A value read with JSONSerialization.
+    init(any value: Any) {
+        switch value {
+        case let text as String: self = .string(text)
+        case let number as NSNumber:
+            // JSONSerialization's numbers and booleans are both NSNumber: its type code tells them apart.
+            let type = String(cString: number.objCType)
+            if type == "c" || type == "B" {
+                self = .bool(number.boolValue)
+            } else if number.doubleValue == number.doubleValue.rounded(), abs(number.doubleValue) < 1e15 {
+                self = .int(number.intValue)
+            } else {
+                self = .double(number.doubleValue)
+            }
+        case let array as [Any]: self = .array(array.map(JSONValue.init(any:)))
+        case let object as [String: Any]: self = .object(object.mapValues(JSONValue.init(any:)))
+        default: self = .null
+        }
+    }
+}

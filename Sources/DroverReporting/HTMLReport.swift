@@ -1,0 +1,369 @@
+import Foundation
+
+/// What a run's report shows, gathered from its journal, transcript, events and plan (already redacted).
+public struct RunReportData: Sendable {
+    /// One remote command of the transcript.
+    public struct Command: Sendable {
+        public var node: String
+        public var command: String
+        public var started: Date
+        public var finished: Date
+        public var exitStatus: Int?
+        public var signal: String?
+        public var stdout: String
+        public var stderr: String
+        public var error: String?
+
+        public init(node: String, command: String, started: Date, finished: Date, exitStatus: Int?, signal: String?,
+                    stdout: String, stderr: String, error: String?) {
+            (self.node, self.command, self.started, self.finished) = (node, command, started, finished)
+            (self.exitStatus, self.signal, self.stdout, self.stderr, self.error) = (exitStatus, signal, stdout, stderr, error)
+        }
+
+        public var succeeded: Bool { exitStatus == 0 && signal == nil && error == nil }
+    }
+
+    /// One wait: when it started and ended, and what did not hold yet while it waited.
+    public struct Wait: Sendable {
+        public var node: String
+        public var predicate: String
+        public var started: Date
+        public var finished: Date
+        public var ok: Bool
+        /// Each change of the criteria that did not hold yet, in order.
+        public var pending: [String]
+
+        public init(node: String, predicate: String, started: Date, finished: Date, ok: Bool, pending: [String]) {
+            (self.node, self.predicate, self.started, self.finished, self.ok, self.pending) = (node, predicate, started, finished, ok, pending)
+        }
+    }
+
+    /// One step on one node, as the journal has it.
+    public struct Step: Sendable {
+        public var index: Int
+        public var name: String
+        public var node: String
+        public var status: String
+        public var started: Date
+        public var finished: Date?
+        public var reason: String?
+
+        public init(index: Int, name: String, node: String, status: String, started: Date, finished: Date?, reason: String?) {
+            (self.index, self.name, self.node, self.status, self.started, self.finished, self.reason) = (index, name, node, status, started, finished, reason)
+        }
+    }
+
+    /// A time span on one lane (a node out of the cluster; cluster failover off).
+    public struct Span: Sendable {
+        public var lane: String
+        public var from: Date
+        public var to: Date
+        /// False when the span had not ended when the run did.
+        public var closed: Bool
+
+        public init(lane: String, from: Date, to: Date, closed: Bool) {
+            (self.lane, self.from, self.to, self.closed) = (lane, from, to, closed)
+        }
+    }
+
+    public var runID: String
+    public var cluster: String
+    public var playbook: String
+    public var playbookFile: String
+    public var playbookDigest: String?
+    public var inventoryFile: String
+    public var inventoryDigest: String
+    public var targetVersion: String?
+    public var user: String
+    public var workstation: String
+    public var started: Date
+    public var finished: Date?
+    /// The journal's status: succeeded, failed, interrupted, refused, running.
+    public var status: String
+    public var exitCode: Int?
+    public var parameters: [String: String]
+    /// The run's summary as it printed it (outcome, final state table, next commands).
+    public var summary: String
+    public var nodes: [String]
+    public var steps: [Step]
+    public var commands: [Command]
+    public var waits: [Wait]
+    public var outOfCluster: [Span]
+    public var failoverOff: [Span]
+    /// Pre-flight checks of the plan: check, node, ok, detail, fix.
+    public var preflight: [JSONValue]
+    /// The plan's steps: index, step, node, action, command, waits_for.
+    public var plannedSteps: [JSONValue]
+
+    public init(runID: String, cluster: String, playbook: String, playbookFile: String, playbookDigest: String?, inventoryFile: String,
+                inventoryDigest: String, targetVersion: String?, user: String, workstation: String, started: Date, finished: Date?,
+                status: String, exitCode: Int?, parameters: [String: String], summary: String, nodes: [String], steps: [Step],
+                commands: [Command], waits: [Wait], outOfCluster: [Span], failoverOff: [Span], preflight: [JSONValue], plannedSteps: [JSONValue]) {
+        (self.runID, self.cluster, self.playbook, self.playbookFile, self.playbookDigest) = (runID, cluster, playbook, playbookFile, playbookDigest)
+        (self.inventoryFile, self.inventoryDigest, self.targetVersion, self.user, self.workstation) = (inventoryFile, inventoryDigest, targetVersion, user, workstation)
+        (self.started, self.finished, self.status, self.exitCode, self.parameters) = (started, finished, status, exitCode, parameters)
+        (self.summary, self.nodes, self.steps, self.commands, self.waits) = (summary, nodes, steps, commands, waits)
+        (self.outOfCluster, self.failoverOff, self.preflight, self.plannedSteps) = (outOfCluster, failoverOff, preflight, plannedSteps)
+    }
+
+    /// The commands the summary gives under `Next:`.
+    public var nextCommands: [String] {
+        guard let next = summary.range(of: "\nNext:\n") else { return [] }
+        return summary[next.upperBound...].split(separator: "\n").prefix { $0.hasPrefix("  ") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+}
+
+/// A run's report for people: one self-contained HTML file (no network, no external assets) with the
+/// outcome and next command, who ran it and from where, the digests, a timeline (inline SVG, one lane per
+/// node), the steps, pre-flight, the plan, every command with its folded output, and the final state.
+public enum HTMLReport {
+    public static func render(_ run: RunReportData) -> String {
+        let outcome = run.status
+        let duration = run.finished.map { ReportDuration.text($0.timeIntervalSince(run.started)) } ?? "still running"
+        var html = """
+            <!DOCTYPE html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <title>Drover run \(escape(run.runID)): \(escape(run.playbook)) on \(escape(run.cluster)), \(escape(outcome))</title>
+            <style>\(style)</style>
+            </head>
+            <body>
+            <header class="outcome \(escape(outcome))" id="outcome" data-outcome="\(escape(outcome))">
+            <h1>\(escape(run.playbook)) on cluster \(escape(run.cluster)): <span class="badge">\(escape(outcome.uppercased()))</span></h1>
+            <p>Run <code>\(escape(run.runID))</code>\(run.exitCode.map { ", exit code \($0)" } ?? ""), \(escape(duration)).</p>
+
+            """
+        if let headline = run.summary.split(separator: "\n").first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            html += "<p class=\"headline\">\(escape(String(headline)))</p>\n"
+        }
+        let next = run.nextCommands
+        if !next.isEmpty {
+            html += "<div class=\"next\"><h2>Next</h2><ol>" + next.map { "<li><code>\(escape(strippedNumber($0)))</code></li>" }.joined() + "</ol></div>\n"
+        }
+        html += "</header>\n<main>\n"
+        html += section("Run", facts(run))
+        html += section("Timeline", Timeline(run).svg + legend)
+        html += section("Steps", stepsTable(run))
+        if !run.preflight.isEmpty { html += section("Pre-flight", preflightTable(run)) }
+        if !run.plannedSteps.isEmpty { html += section("Plan", planTable(run)) }
+        html += section("Commands", commandList(run))
+        html += section("Final state", "<pre class=\"summary\">\(escape(run.summary.trimmingCharacters(in: .newlines)))</pre>")
+        html += "</main>\n<footer>Written by Drover from the run's journal, transcript and events; secrets redacted as in the transcript.</footer>\n</body>\n</html>\n"
+        return html
+    }
+
+    static func section(_ title: String, _ body: String) -> String {
+        "<section id=\"\(title.lowercased().replacingOccurrences(of: " ", with: "-"))\"><h2>\(escape(title))</h2>\n\(body)\n</section>\n"
+    }
+
+    /// `1. Inspect the cluster: ...` → the text after the number.
+    static func strippedNumber(_ line: String) -> String {
+        guard let dot = line.firstIndex(of: "."), line[..<dot].allSatisfy(\.isNumber) else { return line }
+        return line[line.index(after: dot)...].trimmingCharacters(in: .whitespaces)
+    }
+
+    static func facts(_ run: RunReportData) -> String {
+        var rows: [(String, String)] = [
+            ("Run by", "\(run.user) on \(run.workstation)"),
+            ("Started", RFC3339.string(run.started)),
+            ("Finished", run.finished.map(RFC3339.string) ?? "not finished"),
+            ("Target version", run.targetVersion ?? "-"),
+            ("Inventory", "\(run.inventoryFile) (SHA-256 \(run.inventoryDigest))"),
+            ("Playbook", "\(run.playbook): \(run.playbookFile)\(run.playbookDigest.map { " (SHA-256 \($0))" } ?? "")"),
+        ]
+        if !run.parameters.isEmpty {
+            rows.append(("Parameters", run.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")))
+        }
+        return "<table class=\"facts\">" + rows.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined() + "</table>"
+    }
+
+    static func stepsTable(_ run: RunReportData) -> String {
+        var rows = "<tr><th>#</th><th>step</th><th>node</th><th>outcome</th><th>duration</th><th>reason</th></tr>"
+        for step in run.steps {
+            let duration = step.finished.map { ReportDuration.text($0.timeIntervalSince(step.started)) } ?? "-"
+            rows += "<tr class=\"\(escape(step.status))\"><td>\(step.index)</td><td>\(escape(step.name))</td><td>\(escape(step.node))</td>"
+                + "<td>\(escape(step.status))</td><td>\(escape(duration))</td><td>\(escape(step.reason ?? ""))</td></tr>"
+        }
+        return "<table class=\"steps\">\(rows)</table>"
+    }
+
+    static func preflightTable(_ run: RunReportData) -> String {
+        var rows = "<tr><th>check</th><th>node</th><th>result</th><th>detail</th></tr>"
+        for check in run.preflight {
+            guard case let .object(fields) = check else { continue }
+            let ok = fields["ok"] == .bool(true)
+            let fix = text(fields["fix"]).isEmpty ? "" : "; fix: " + text(fields["fix"])
+            rows += "<tr class=\"\(ok ? "succeeded" : "failed")\"><td>\(escape(text(fields["check"])))</td><td>\(escape(text(fields["node"])))</td>"
+                + "<td>\(ok ? "ok" : "FAILED")</td><td>\(escape(text(fields["detail"]) + fix))</td></tr>"
+        }
+        return "<table class=\"preflight\">\(rows)</table>"
+    }
+
+    static func planTable(_ run: RunReportData) -> String {
+        var rows = "<tr><th>#</th><th>step</th><th>node</th><th>action</th></tr>"
+        for step in run.plannedSteps {
+            guard case let .object(fields) = step else { continue }
+            let action = [text(fields["command"]), text(fields["waits_for"]).isEmpty ? "" : "wait: " + text(fields["waits_for"])]
+                .filter { !$0.isEmpty }.joined(separator: "; ")
+            rows += "<tr><td>\(escape(text(fields["index"])))</td><td>\(escape(text(fields["step"])))</td><td>\(escape(text(fields["node"])))</td>"
+                + "<td>\(escape(action.isEmpty ? text(fields["action"]) : action))</td></tr>"
+        }
+        return "<table class=\"plan\">\(rows)</table>"
+    }
+
+    static func commandList(_ run: RunReportData) -> String {
+        guard !run.commands.isEmpty else { return "<p>No command was run.</p>" }
+        return run.commands.map { command in
+            let status = command.error.map { "error: \($0)" } ?? command.signal.map { "signal \($0)" } ?? "exit \(command.exitStatus.map(String.init) ?? "?")"
+            var body = ""
+            if !command.stdout.isEmpty { body += "<pre class=\"stdout\">\(escape(command.stdout))</pre>" }
+            if !command.stderr.isEmpty { body += "<pre class=\"stderr\">\(escape(command.stderr))</pre>" }
+            if body.isEmpty { body = "<p class=\"quiet\">(no output)</p>" }
+            let offset = ReportDuration.text(command.started.timeIntervalSince(run.started))
+            return "<details class=\"command \(command.succeeded ? "succeeded" : "failed")\"><summary><span class=\"at\">+\(escape(offset))</span> "
+                + "<b>\(escape(command.node))</b>$ <code>\(escape(command.command))</code> <span class=\"status\">\(escape(status)), "
+                + "\(escape(ReportDuration.text(command.finished.timeIntervalSince(command.started))))</span></summary>\(body)</details>"
+        }.joined(separator: "\n")
+    }
+
+    static let legend = """
+        <p class="legend"><span class="key command-ok"></span> command <span class="key command-failed"></span> failed command \
+        <span class="key wait-ok"></span> wait <span class="key wait-failed"></span> wait that timed out \
+        <span class="key out"></span> node out of the cluster <span class="key failover"></span> cluster failover off \
+        (hover for details)</p>
+        """
+
+    static func text(_ value: JSONValue?) -> String {
+        switch value {
+        case let .string(text)?: return text
+        case let .int(number)?: return String(number)
+        case let .double(number)?: return String(number)
+        case let .bool(flag)?: return flag ? "true" : "false"
+        default: return ""
+        }
+    }
+
+    /// Text for HTML (element content and attribute values).
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static let style = """
+        body{font:14px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
+        header{padding:18px 28px;color:#fff}header.succeeded{background:#1e7d45}header.failed,header.refused{background:#b3261e}
+        header.interrupted,header.running{background:#9a6400}h1{margin:0 0 4px;font-size:22px}header p{margin:0}
+        .headline{font-size:15px;font-weight:600;margin-top:6px!important}
+        .badge{background:rgba(255,255,255,.2);padding:1px 8px;border-radius:4px}
+        .next{background:rgba(0,0,0,.18);margin-top:10px;padding:6px 14px;border-radius:6px}.next h2{font-size:15px;margin:4px 0;color:#fff}
+        .next code{color:#fff}main{padding:8px 28px 24px}section{background:#fff;border:1px solid #dde1e6;border-radius:6px;margin:14px 0;padding:10px 16px}
+        h2{font-size:16px;margin:4px 0 10px}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #eceff2;vertical-align:top}
+        table.facts th{width:140px;color:#5b6673}tr.failed td,tr.interrupted td{background:#fdecea}tr.skipped td{color:#7a8591}
+        code,pre{font-family:"SFMono-Regular",Menlo,Consolas,monospace;font-size:12.5px}pre{background:#f3f5f7;padding:8px;overflow:auto;margin:4px 0}
+        pre.stderr{background:#fff4e5}details.command{border-bottom:1px solid #eceff2;padding:2px 0}details.command.failed summary{color:#b3261e}
+        summary{cursor:pointer}.at{color:#7a8591;display:inline-block;min-width:56px}.status{color:#5b6673}.quiet{color:#7a8591;margin:4px 0}
+        svg{width:100%;height:auto;background:#fff}.legend{color:#5b6673;font-size:12.5px}
+        .key{display:inline-block;width:12px;height:10px;margin:0 3px 0 10px;vertical-align:middle}
+        .command-ok{background:#2e8b57}.command-failed{background:#c62828}.wait-ok{background:#4a78c2}.wait-failed{background:#ef8f00}
+        .out{background:#f7d4d0}.failover{background:#e9c46a}footer{color:#7a8591;font-size:12px;padding:0 28px 20px}
+        """
+}
+
+/// The timeline: one lane per node with its commands (top row) and waits (bottom row) over the window in
+/// which it was out of the cluster, and a lane for the cluster failover switch.
+struct Timeline {
+    let run: RunReportData
+    let start: Date
+    let total: TimeInterval
+    let width = 1100.0, gutter = 90.0, laneHeight = 38.0, top = 28.0
+
+    init(_ run: RunReportData) {
+        self.run = run
+        // The journal keeps whole seconds; the transcript and events, milliseconds.
+        start = ([run.started] + run.commands.map(\.started) + run.waits.map(\.started)).min() ?? run.started
+        let ends = run.commands.map(\.finished) + run.waits.map(\.finished) + [run.finished ?? run.started]
+        total = max(1, (ends.max() ?? run.started).timeIntervalSince(start))
+    }
+
+    func x(_ date: Date) -> Double { gutter + (width - gutter - 10) * min(1, max(0, date.timeIntervalSince(start) / total)) }
+
+    func rect(_ from: Date, _ to: Date, y: Double, height: Double, cssClass: String, fill: String, title: String, node: String) -> String {
+        let left = x(from), right = max(x(to), left + 2)
+        return "<rect class=\"\(cssClass)\" data-node=\"\(HTMLReport.escape(node))\" x=\"\(f(left))\" y=\"\(f(y))\" width=\"\(f(right - left))\" "
+            + "height=\"\(f(height))\" fill=\"\(fill)\"><title>\(HTMLReport.escape(title))</title></rect>"
+    }
+
+    func f(_ value: Double) -> String { String(format: "%.1f", value) }
+
+    var svg: String {
+        let lanes = ["failover"] + run.nodes
+        let height = top + laneHeight * Double(lanes.count) + 8
+        var parts = ["<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"timeline of the run\">"]
+        // The time axis: about eight ticks at a round step.
+        let step = [1.0, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600].first { total / $0 <= 8 } ?? 3600
+        var tick = 0.0
+        while tick <= total + 0.001 {
+            let position = x(start.addingTimeInterval(tick))
+            parts.append("<line x1=\"\(f(position))\" y1=\"\(f(top - 6))\" x2=\"\(f(position))\" y2=\"\(f(height - 8))\" stroke=\"#eceff2\"/>")
+            parts.append("<text x=\"\(f(position))\" y=\"\(f(top - 10))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#7a8591\">\(ReportDuration.text(tick))</text>")
+            tick += step
+        }
+        for (row, lane) in lanes.enumerated() {
+            let y = top + laneHeight * Double(row)
+            parts.append("<g class=\"lane\" data-lane=\"\(HTMLReport.escape(lane))\">")
+            parts.append("<rect x=\"0\" y=\"\(f(y))\" width=\"\(f(width))\" height=\"\(f(laneHeight))\" fill=\"\(row % 2 == 0 ? "#fafbfc" : "#ffffff")\"/>")
+            parts.append("<text x=\"8\" y=\"\(f(y + laneHeight / 2 + 4))\" font-size=\"12\" font-weight=\"600\" fill=\"#1d2733\">\(HTMLReport.escape(lane))</text>")
+            if lane == "failover" {
+                for span in run.failoverOff {
+                    parts.append(rect(span.from, span.to, y: y + 8, height: laneHeight - 16, cssClass: "failover-off", fill: "#e9c46a",
+                                      title: "cluster failover off for \(ReportDuration.text(span.to.timeIntervalSince(span.from)))\(span.closed ? "" : ", still off when the run ended")",
+                                      node: "cluster"))
+                }
+            } else {
+                for span in run.outOfCluster where span.lane == lane {
+                    parts.append(rect(span.from, span.to, y: y + 2, height: laneHeight - 4, cssClass: "out-window", fill: "#f7d4d0",
+                                      title: "\(lane) out of the cluster for \(ReportDuration.text(span.to.timeIntervalSince(span.from)))\(span.closed ? "" : ", not back when the run ended")",
+                                      node: lane))
+                }
+                for command in run.commands where command.node == lane {
+                    let status = command.error ?? command.signal.map { "signal \($0)" } ?? "exit \(command.exitStatus.map(String.init) ?? "?")"
+                    parts.append(rect(command.started, command.finished, y: y + 6, height: 12, cssClass: "command",
+                                      fill: command.succeeded ? "#2e8b57" : "#c62828",
+                                      title: "\(lane)$ \(command.command)\n\(status), \(ReportDuration.text(command.finished.timeIntervalSince(command.started)))",
+                                      node: lane))
+                }
+                for wait in run.waits where wait.node == lane {
+                    let seen = wait.pending.isEmpty ? "held at its first polls" : "while waiting: " + wait.pending.joined(separator: "\n then: ")
+                    parts.append(rect(wait.started, wait.finished, y: y + 21, height: 11, cssClass: "wait", fill: wait.ok ? "#4a78c2" : "#ef8f00",
+                                      title: "wait \(wait.predicate) on \(lane): \(wait.ok ? "held" : "did not hold") after \(ReportDuration.text(wait.finished.timeIntervalSince(wait.started)))\n\(seen)",
+                                      node: lane))
+                }
+            }
+            parts.append("</g>")
+        }
+        parts.append("</svg>")
+        return parts.joined(separator: "\n")
+    }
+}
+
+/// Durations for people: `0.4s`, `12s`, `3m05s`.
+enum ReportDuration {
+    static func text(_ value: TimeInterval) -> String {
+        if value < 10 { return String(format: "%.1fs", value) }
+        if value < 60 { return String(format: "%.0fs", value) }
+        return String(format: "%dm%02ds", Int(value) / 60, Int(value) % 60)
+    }
+}
