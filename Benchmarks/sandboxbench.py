@@ -80,3 +80,43 @@ def check_invariants(directory, target):
     return problems, order
 
 
+
+
+def check_command_order(directory, leader="be1"):
+    """The documented order, from the nodes' command log: failover off before the first install, each
+    follower's upgrade started only after the previous one finished, failover on before the leader's
+    `upgrade --failover`, which comes last. Returns the problems found, or None when the log shows no
+    chef-backend-ctl command (a tool that sends its commands inside its own program, as Ansible's modules
+    do: then the simulator's state transitions are the check)."""
+    events = []
+    with open(os.path.join(directory, "commands.log")) as log:
+        for line in log:
+            record = json.loads(line)
+            if record.get("event") in ("started", "finished"):
+                events.append(record)
+    commands = [record for record in events if record["event"] == "started"]
+    if not any("chef-backend-ctl" in record.get("command", "") for record in commands):
+        return None
+    problems = []
+    first_install = next((i for i, r in enumerate(commands) if r["command"].startswith(("dpkg -i", "yum install"))), None)
+    first_off = next((i for i, r in enumerate(commands) if r["command"] == "chef-backend-ctl set-cluster-failover off"), None)
+    if first_install is None or first_off is None or first_off > first_install:
+        problems.append("failover was not turned off before the first install")
+    upgrades = [r for r in commands if r["command"].startswith("chef-backend-ctl upgrade")]
+    leader_upgrades = [r for r in upgrades if r["command"].endswith("--failover")]
+    if len(leader_upgrades) != 1 or leader_upgrades[0]["node"] != leader or upgrades[-1] is not leader_upgrades[0]:
+        problems.append(f"not one leader upgrade with --failover, last: {[(r['node'], r['command']) for r in upgrades]}")
+    # One upgrade at a time: no upgrade starts while another is running.
+    running = 0
+    for record in events:
+        if record.get("command", "").startswith("chef-backend-ctl upgrade"):
+            running += 1 if record["event"] == "started" else -1
+            if running > 1:
+                problems.append("two upgrades ran at once")
+                break
+    if leader_upgrades:
+        index = commands.index(leader_upgrades[0])
+        before = [r["command"] for r in commands[:index] if "set-cluster-failover" in r["command"]]
+        if not before or before[-1] != "chef-backend-ctl set-cluster-failover on":
+            problems.append("failover was not on when the leader was upgraded with --failover")
+    return problems

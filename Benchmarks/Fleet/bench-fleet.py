@@ -17,7 +17,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from sandboxbench import check_invariants, run_measured  # noqa: E402
+from sandboxbench import check_command_order, check_invariants, run_measured  # noqa: E402
 
 
 def up(sandbox, directory, cluster):
@@ -42,6 +42,7 @@ def solo(args, base, label):
             [args.drover, "upgrade", "--inventory", os.path.join(directory, "inventory.yml"), "--yes"],
             directory, env, os.path.join(base, label + ".out"))
         problems, _ = check_invariants(directory, target)
+        problems += check_command_order(directory) or []
         if status != 0:
             problems.insert(0, f"exit status {status}")
         print(f"{label}: one cluster {wall:.1f}s, rss {rss / 1024:.1f} MiB, {threads} threads "
@@ -80,6 +81,7 @@ def main():
                 problems.append(f"fleet exit status {status} (output: {base}/fleet.out)")
             for name in names:
                 found, _ = check_invariants(os.path.join(base, name), targets[name])
+                found += check_command_order(os.path.join(base, name)) or []
                 problems += [f"{name}: {problem}" for problem in found]
         finally:
             for name in names:

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """make bench-upgrade: the full sandbox upgrade (2.3.15 -> 2.3.16, three nodes, zero simulator delays) by
 Drover (the release binary), by the reference bash + OpenSSH ControlMaster script and by Ansible, in
-interleaved rounds on fresh sandboxes. Each run's outcome is checked from the simulator's own state (no
-outage, never two nodes out at once, every node upgraded once, the leader last, all at the target, failover
-on). Reports wall time, CPU, peak RSS and remote commands per tool, and the ratios, in one table.
+interleaved rounds on fresh sandboxes. Each run is checked from the simulator's own state (no outage,
+never two nodes out at once, every node upgraded once, the leader last, all at the target, failover on)
+and, where the nodes' command log shows the commands (Drover, the script; Ansible's modules carry theirs
+inside), from the log: failover off before the first install, one upgrade at a time, failover on before
+the leader's `upgrade --failover`, which is last. Reports wall time, CPU, peak RSS and remote commands
+per tool, and the ratios, in one table.
 
   bench-upgrade.py --drover BIN --sandbox BIN [--ansible-playbook BIN] [--rounds N] [--json FILE]
 """
@@ -19,7 +22,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from sandboxbench import check_invariants, remote_commands, run_measured  # noqa: E402
+from sandboxbench import check_command_order, check_invariants, remote_commands, run_measured  # noqa: E402
 
 
 def main():
@@ -58,6 +61,7 @@ def main():
                         argv = ansible_argv(args.ansible_playbook, directory, package, target, env)
                     status, wall, cpu, rss, _ = run_measured(argv, directory, env, os.path.join(directory, "output.txt"))
                     problems, order = check_invariants(directory, target)
+                    problems += check_command_order(directory) or []
                     if status != 0:
                         problems.insert(0, f"exit status {status} (output: {directory}/output.txt)")
                     commands = remote_commands(directory)
