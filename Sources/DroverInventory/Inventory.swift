@@ -95,16 +95,38 @@ public struct Inventory: Sendable {
     public var timeouts: Timeouts
     /// SHA-256 of the inventory file, recorded with runs and plans.
     public var digest: String
+    /// Where settings came from, by key (`backends[0].host` → `hosts.ini:3 (ansible_host)`); a key not
+    /// listed is the inventory's own (or a default).
+    public var sources: [String: String] = [:]
 
     /// Reads and validates an inventory; nothing is contacted.
     ///
     /// - Throws: ``InputError`` naming the file, line and key.
     public static func load(path: String) throws -> Inventory {
+        if let (file, group) = ansibleReference(path) {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw InputError(file: file, line: 0, key: nil, message: "cannot read the Ansible inventory (does it exist?)")
+            }
+            var inventory = try AnsibleInventory.parse(String(decoding: data, as: UTF8.self), file: file).inventory(group: group)
+            inventory.file = path
+            return inventory
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw InputError(file: path, line: 0, key: nil, message: "cannot read the inventory file (does it exist?)")
         }
         return try parse(String(decoding: data, as: UTF8.self), file: path)
     }
+
+    /// `FILE#GROUP` (`--inventory FILE --group GROUP`): the Ansible inventory FILE, the backends being GROUP's
+    /// hosts; nil for a Drover inventory (a file of that very name, `#` and all, is one).
+    public static func ansibleReference(_ path: String) -> (file: String, group: String)? {
+        guard let hash = path.lastIndex(of: "#"), !FileManager.default.fileExists(atPath: path) else { return nil }
+        let group = String(path[path.index(after: hash)...])
+        return group.isEmpty ? nil : (String(path[..<hash]), group)
+    }
+
+    /// The reference `--inventory` takes for an Ansible inventory's group.
+    public static func reference(file: String, group: String?) -> String { group.map { "\(file)#\($0)" } ?? file }
 
     /// Parses inventory text as if read from `file`.
     public static func parse(_ text: String, file: String) throws -> Inventory {
@@ -141,9 +163,14 @@ public struct Inventory: Sendable {
         }
 
         var ssh = SSH()
+        var sources: [String: String] = [:]
         if let section = try root.mapping("ssh") {
             try section.rejectUnknownKeys(["user", "port", "identity_files", "known_hosts", "host_key_checking",
                                            "connect_timeout", "command_timeout", "sudo"])
+            for key in ["user", "port", "identity_files", "known_hosts", "host_key_checking", "connect_timeout", "command_timeout", "sudo"]
+            where section.has(key) {
+                sources["ssh.\(key)"] = "\(file):\(section.lineOf(key)) (ssh.\(key))"
+            }
             ssh.user = try section.string("user") ?? ssh.user
             ssh.port = try port(section, "port") ?? ssh.port
             ssh.identityFiles = try section.stringList("identity_files") ?? ssh.identityFiles
@@ -191,8 +218,12 @@ public struct Inventory: Sendable {
             throw root.error(nil, "missing required key 'backends' (the cluster's nodes, each with name and host)")
         }
         var backends: [Backend] = []
-        for entry in entries {
+        for (index, entry) in entries.enumerated() {
             try entry.rejectUnknownKeys(["name", "host", "port", "user", "identity_files"])
+            for key in ["name", "host", "port", "user", "identity_files"] {
+                sources["backends[\(index)].\(key)"] = entry.has(key) ? "\(file):\(entry.lineOf(key))"
+                    : sources["ssh.\(key)"] ?? "default"
+            }
             let name = try entry.requiredString("name")
             let host = try entry.requiredString("host")
             let backend = Backend(name: name, host: host, port: try port(entry, "port") ?? ssh.port,
@@ -260,8 +291,10 @@ public struct Inventory: Sendable {
                 timeouts.stablePolls = polls
             }
         }
-        return Inventory(file: file, cluster: cluster, topology: topology, drbd: drbd, ssh: ssh, package: package, backends: backends,
-                         frontends: frontends, timeouts: timeouts, digest: Digest.sha256Hex(Data(text.utf8)))
+        var inventory = Inventory(file: file, cluster: cluster, topology: topology, drbd: drbd, ssh: ssh, package: package, backends: backends,
+                                  frontends: frontends, timeouts: timeouts, digest: Digest.sha256Hex(Data(text.utf8)))
+        inventory.sources = sources
+        return inventory
     }
 
     private static func port(_ section: StrictYAML, _ key: String) throws -> Int? {

@@ -24,7 +24,8 @@ struct Drover: AsyncParsableCommand {
             """,
         version: DroverVersion.current,
         subcommands: [PlanCommand.self, UpgradeCommand.self, RunCommand.self, StatusCommand.self, DiagnoseCommand.self, ExecCommand.self,
-                      PlaybooksCommand.self, ResumeCommand.self, ApplyCommand.self, UnlockCommand.self, RunsCommand.self, ShowCommand.self]
+                      PlaybooksCommand.self, ResumeCommand.self, ApplyCommand.self, UnlockCommand.self, RunsCommand.self, ShowCommand.self,
+                      InventoryCommand.self]
     )
 }
 

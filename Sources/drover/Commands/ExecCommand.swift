@@ -21,7 +21,7 @@ struct ExecCommand: AsyncParsableCommand {
 
     func run() async throws {
         let words = command.first == "--" ? Array(command.dropFirst()) : command
-        throw await Operations.exec(inventoryPath: options.inventory, nodes: node, command: words.joined(separator: " "),
+        throw await Operations.exec(inventoryPath: options.reference, nodes: node, command: words.joined(separator: " "),
                                     logger: options.logger).exitCode
     }
 }

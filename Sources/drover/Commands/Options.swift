@@ -7,8 +7,14 @@ import Logging
 
 /// `--inventory FILE`, shared by every command that talks to a cluster.
 struct InventoryOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: ArgumentHelp("The cluster's inventory (YAML).", valueName: "file"))
+    @Option(name: [.short, .long], help: ArgumentHelp("The cluster's inventory (YAML), or an Ansible inventory with --group.", valueName: "file"))
     var inventory: String
+
+    @Option(help: ArgumentHelp("With an Ansible inventory (INI or YAML): the group whose hosts are the backends.", valueName: "name"))
+    var group: String?
+
+    /// The inventory as drover's operations take it (`FILE#GROUP` for an Ansible inventory's group).
+    var reference: String { Inventory.reference(file: inventory, group: group) }
 
     @Flag(name: .long, help: "Log SSH details to stderr.")
     var verbose = false
@@ -132,6 +138,9 @@ struct FleetOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Every *.yml inventory in this directory, one cluster each.", valueName: "dir"))
     var inventories: String?
 
+    @Option(help: ArgumentHelp("With Ansible inventories (INI or YAML): the group whose hosts are the backends.", valueName: "name"))
+    var group: String?
+
     @Option(help: "At most this many clusters at once; inside a cluster everything stays one node at a time.")
     var parallel = 5
 
@@ -155,7 +164,7 @@ struct FleetOptions: ParsableArguments {
     /// stderr and throws exit 64.
     func request(json: Bool, mode: FleetConsole.Mode, command: String, yes: Bool? = nil) throws -> Operations.FleetRequest {
         do {
-            let paths = inventory + (try inventories.map(Operations.inventories(in:)) ?? [])
+            let paths = (inventory + (try inventories.map(Operations.inventories(in:)) ?? [])).map { Inventory.reference(file: $0, group: group) }
             if paths.count > 1, yes == false {
                 Output.stderr("drover: \(paths.count) clusters run only with --yes (their questions would come all at once); review them first: drover plan \(inventories.map { "--inventories \($0)" } ?? paths.map { "--inventory \($0)" }.joined(separator: " "))\n")
                 throw ExitCode(ExitStatus.usage.rawValue)

@@ -1,0 +1,365 @@
+import DroverSSH
+import Foundation
+import Yams
+
+/// An Ansible inventory (INI or YAML) read as a Drover inventory: the hosts of one group are the backends.
+///
+/// Per host: `ansible_host`, `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`; `ansible_become`
+/// is `ssh.sudo`. Drover's own settings are `drover_*` variables of the group (or of its parents, or
+/// `all`): `drover_cluster` (required), `drover_topology`, `drover_package_path`, `drover_package_version`,
+/// `drover_package_sha256`, `drover_package_upload`, `drover_package_backup`, `drover_timeouts_*`,
+/// `drover_ssh_*` (`known_hosts`, `host_key_checking`, `connect_timeout`, `command_timeout`) and
+/// `drover_frontends` (a list of frontend entries, as in a Drover inventory). Variables are merged as
+/// Ansible does: `all`, then each parent group, then the group, then the host's own. Errors name the
+/// file, the line and the variable. See `Fixtures/Inventories/ansible-hosts.ini`.
+public struct AnsibleInventory: Sendable {
+    /// A variable's value and where it was set.
+    public struct Variable: Sendable {
+        public var value: Value
+        public var line: Int
+    }
+
+    /// A variable's value: text, or a structure (a YAML inventory's list; an INI value written as JSON).
+    public enum Value: Sendable, Equatable {
+        case text(String)
+        case structure(String)
+
+        /// The value as a YAML scalar or flow collection.
+        var yaml: String {
+            switch self {
+            case let .text(text): return Self.quoted(text)
+            case let .structure(json): return json
+            }
+        }
+
+        var text: String {
+            switch self {
+            case let .text(text): return text
+            case let .structure(json): return json
+            }
+        }
+
+        static func quoted(_ text: String) -> String {
+            let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
+            let array = data.map { String(decoding: $0, as: UTF8.self) } ?? "[\"\"]"
+            return String(array.dropFirst().dropLast())
+        }
+    }
+
+    public struct Host: Sendable {
+        public var name: String
+        public var line: Int
+        public var variables: [String: Variable]
+    }
+
+    public struct Group: Sendable {
+        public var name: String
+        public var hosts: [Host] = []
+        public var variables: [String: Variable] = [:]
+        public var children: [String] = []
+        public var line: Int
+    }
+
+    public var file: String
+    /// Groups by name, in the order first seen.
+    public var groups: [String: Group]
+    public var order: [String]
+
+    // MARK: Reading
+
+    /// Reads an INI or YAML Ansible inventory (YAML when it parses as a mapping of groups).
+    public static func parse(_ text: String, file: String) throws -> AnsibleInventory {
+        let trimmed = text.split(separator: "\n").first { !$0.trimmingCharacters(in: .whitespaces).isEmpty && !$0.hasPrefix("#") }
+        if file.hasSuffix(".yml") || file.hasSuffix(".yaml") || (trimmed.map { !$0.hasPrefix("[") && $0.contains(":") } ?? false) {
+            return try parseYAML(text, file: file)
+        }
+        return try parseINI(text, file: file)
+    }
+
+    static func parseINI(_ text: String, file: String) throws -> AnsibleInventory {
+        var inventory = AnsibleInventory(file: file, groups: [:], order: [])
+        var section = (group: "ungrouped", kind: "hosts")
+        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let number = offset + 1
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+            if line.hasPrefix("[") {
+                guard line.hasSuffix("]") else {
+                    throw InputError(file: file, line: number, key: nil, message: "a section header ends with ]: \(line)")
+                }
+                let name = line.dropFirst().dropLast()
+                let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
+                let kind = parts.count == 2 ? parts[1] : "hosts"
+                guard ["hosts", "vars", "children"].contains(kind), let group = parts.first, !group.isEmpty else {
+                    throw InputError(file: file, line: number, key: nil, message: "[\(name)] is not a section Ansible knows; use [GROUP], [GROUP:vars] or [GROUP:children]")
+                }
+                section = (group, kind)
+                inventory.touch(group, line: number)
+                continue
+            }
+            inventory.touch(section.group, line: number)
+            if section.kind == "vars" {
+                // NAME=VALUE, the value being the rest of the line (quotes around all of it removed).
+                guard let (key, rest) = assignment(line) else {
+                    throw InputError(file: file, line: number, key: nil, message: "a [\(section.group):vars] line is NAME=VALUE: \(line)")
+                }
+                var value = rest.trimmingCharacters(in: .whitespaces)
+                if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
+                    value = String(value.dropFirst().dropLast())
+                }
+                inventory.groups[section.group]!.variables[key.trimmingCharacters(in: .whitespaces)] = Variable(value: iniValue(value), line: number)
+                continue
+            }
+            let words = try shellWords(line, file: file, line: number)
+            switch section.kind {
+            case "children":
+                inventory.groups[section.group]!.children.append(words[0])
+                inventory.touch(words[0], line: number)
+            default:
+                let name = words[0]
+                if name.contains("[") {
+                    throw InputError(file: file, line: number, key: nil, message: "host ranges (\(name)) are not supported; list each host on a line of its own")
+                }
+                var variables: [String: Variable] = [:]
+                for word in words.dropFirst() {
+                    guard let (key, value) = assignment(word) else {
+                        throw InputError(file: file, line: number, key: nil, message: "after the host name come NAME=VALUE pairs, not '\(word)'")
+                    }
+                    variables[key] = Variable(value: iniValue(value), line: number)
+                }
+                inventory.groups[section.group]!.hosts.append(Host(name: name, line: number, variables: variables))
+            }
+        }
+        return inventory
+    }
+
+    static func parseYAML(_ text: String, file: String) throws -> AnsibleInventory {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw InputError(file: file, line: 0, key: nil, message: "not a YAML Ansible inventory: \(error)")
+        }
+        guard let mapping = root?.mapping else {
+            throw InputError(file: file, line: 1, key: nil, message: "a YAML Ansible inventory is a mapping of groups (all:, ...)")
+        }
+        var inventory = AnsibleInventory(file: file, groups: [:], order: [])
+        for (key, value) in mapping { try inventory.readYAMLGroup(key.string ?? "", value, line: key.mark?.line ?? 1) }
+        return inventory
+    }
+
+    private mutating func readYAMLGroup(_ name: String, _ node: Node, line: Int) throws {
+        touch(name, line: line)
+        guard let mapping = node.mapping else { return }
+        for (key, value) in mapping {
+            let keyLine = key.mark?.line ?? line
+            switch key.string {
+            case "hosts":
+                for (host, variables) in value.mapping ?? [:] {
+                    var read: [String: Variable] = [:]
+                    for (variable, setting) in variables.mapping ?? [:] {
+                        read[variable.string ?? ""] = Variable(value: Self.yamlValue(setting), line: variable.mark?.line ?? keyLine)
+                    }
+                    groups[name]!.hosts.append(Host(name: host.string ?? "", line: host.mark?.line ?? keyLine, variables: read))
+                }
+            case "vars":
+                for (variable, setting) in value.mapping ?? [:] {
+                    groups[name]!.variables[variable.string ?? ""] = Variable(value: Self.yamlValue(setting), line: variable.mark?.line ?? keyLine)
+                }
+            case "children":
+                for (child, body) in value.mapping ?? [:] {
+                    let childName = child.string ?? ""
+                    groups[name]!.children.append(childName)
+                    try readYAMLGroup(childName, body, line: child.mark?.line ?? keyLine)
+                }
+            default:
+                throw InputError(file: file, line: keyLine, key: key.string, message: "a group has hosts:, vars: and children:, not \(key.string ?? "this")")
+            }
+        }
+    }
+
+    static func yamlValue(_ node: Node) -> Value {
+        if let scalar = node.scalar { return .text(scalar.string) }
+        let object: Any? = node.any
+        let data = object.flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes]) }
+        return .structure(data.map { String(decoding: $0, as: UTF8.self) } ?? "null")
+    }
+
+    private mutating func touch(_ group: String, line: Int) {
+        if groups[group] == nil {
+            groups[group] = Group(name: group, line: line)
+            order.append(group)
+        }
+    }
+
+    static func assignment(_ word: String) -> (String, String)? {
+        guard let equals = word.firstIndex(of: "="), equals != word.startIndex else { return nil }
+        return (String(word[..<equals]), String(word[word.index(after: equals)...]))
+    }
+
+    /// An INI value: JSON when it is a list or a mapping, otherwise text.
+    static func iniValue(_ text: String) -> Value {
+        if let first = text.first, first == "[" || first == "{",
+           (try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil {
+            return .structure(text)
+        }
+        return .text(text)
+    }
+
+    /// Words as the shell splits them (spaces; single and double quotes).
+    static func shellWords(_ line: String, file: String, line number: Int) throws -> [String] {
+        var words: [String] = []
+        var current = ""
+        var quote: Character?
+        var inWord = false
+        for character in line {
+            if let open = quote {
+                if character == open { quote = nil } else { current.append(character) }
+            } else if character == "'" || character == "\"" {
+                quote = character
+                inWord = true
+            } else if character == " " || character == "\t" {
+                if inWord { words.append(current) }
+                current = ""
+                inWord = false
+            } else if character == "#" && !inWord {
+                break
+            } else {
+                current.append(character)
+                inWord = true
+            }
+        }
+        if quote != nil { throw InputError(file: file, line: number, key: nil, message: "a quote is not closed: \(line)") }
+        if inWord { words.append(current) }
+        return words
+    }
+
+    // MARK: As a Drover inventory
+
+    /// The groups that have `name` among their children (directly or not).
+    func ancestors(of name: String) -> [String] {
+        var found: [String] = []
+        var frontier = [name]
+        while let next = frontier.popLast() {
+            for parent in order where groups[parent]!.children.contains(next) && !found.contains(parent) {
+                found.append(parent)
+                frontier.append(parent)
+            }
+        }
+        return found
+    }
+
+    /// The hosts of `name` and its descendants, each with the variables of the group it is listed in.
+    func hosts(of name: String, seen: Set<String> = []) -> [(host: Host, group: String)] {
+        guard let group = groups[name], !seen.contains(name) else { return [] }
+        var result = group.hosts.map { ($0, name) }
+        for child in group.children { result += hosts(of: child, seen: seen.union([name])) }
+        return result
+    }
+
+    /// The Drover inventory this group describes: the YAML it amounts to, parsed by ``Inventory/parse(_:file:)``,
+    /// with any error traced back to the Ansible variable, file and line.
+    public func inventory(group name: String) throws -> Inventory {
+        guard groups[name] != nil else {
+            let known = order.filter { $0 != "ungrouped" || !(groups[$0]?.hosts.isEmpty ?? true) }
+            throw InputError(file: file, line: 0, key: nil, message: "no group \(name); the groups are \(known.joined(separator: ", "))")
+        }
+        // Ansible's precedence: all, then the parents (farthest first), then the group.
+        let chain = (["all"] + ancestors(of: name).reversed().filter { $0 != "all" } + [name]).filter { groups[$0] != nil }
+        var common: [String: Variable] = [:]
+        for group in chain { common.merge(groups[group]!.variables) { $1 } }
+
+        var yaml: [String] = []
+        var origins: [String: (variable: String, line: Int)] = [:]
+        func set(_ key: String, _ variable: String, indent: String = "  ") {
+            guard let setting = common[variable] else { return }
+            yaml.append("\(indent)\(key.split(separator: ".").last!): \(setting.value.yaml)")
+            origins[key] = (variable, setting.line)
+        }
+        let known = Set(["drover_cluster", "drover_topology", "drover_frontends"]
+                        + ["path", "version", "sha256", "upload", "backup"].map { "drover_package_" + $0 }
+                        + ["rejoin", "failover", "transition", "sync", "poll_interval", "stable_polls"].map { "drover_timeouts_" + $0 }
+                        + ["known_hosts", "host_key_checking", "connect_timeout", "command_timeout"].map { "drover_ssh_" + $0 })
+        for (variable, setting) in common where variable.hasPrefix("drover_") && !known.contains(variable) {
+            throw InputError(file: file, line: setting.line, key: variable,
+                             message: "not a Drover variable; they are \(known.sorted().joined(separator: ", "))")
+        }
+        guard let cluster = common["drover_cluster"] else {
+            throw InputError(file: file, line: groups[name]!.line, key: "drover_cluster",
+                             message: "group \(name) needs drover_cluster (the cluster's name for locks, journals and reports) in [\(name):vars]")
+        }
+        yaml.append("cluster: \(cluster.value.yaml)")
+        origins["cluster"] = ("drover_cluster", cluster.line)
+        if common["drover_topology"] != nil {
+            yaml.append("topology: \(common["drover_topology"]!.value.yaml)")
+            origins["topology"] = ("drover_topology", common["drover_topology"]!.line)
+        }
+        yaml.append("ssh:")
+        for key in ["known_hosts", "host_key_checking", "connect_timeout", "command_timeout"] { set("ssh.\(key)", "drover_ssh_\(key)") }
+        let members = hosts(of: name)
+        guard !members.isEmpty else {
+            throw InputError(file: file, line: groups[name]!.line, key: nil, message: "group \(name) has no hosts")
+        }
+        // Per host: the group's variables, then those of the group it is listed in, then its own.
+        func variables(_ member: (host: Host, group: String)) -> [String: Variable] {
+            var merged = common
+            if member.group != name { merged.merge(groups[member.group]!.variables) { $1 } }
+            merged.merge(member.host.variables) { $1 }
+            return merged
+        }
+        let become = Set(members.map { variables($0)["ansible_become"].map { ["true", "yes", "1"].contains($0.value.text.lowercased()) } ?? false })
+        if become.count > 1, let member = members.first(where: { variables($0)["ansible_become"] != nil }) {
+            throw InputError(file: file, line: variables(member)["ansible_become"]!.line, key: "ansible_become",
+                             message: "Drover runs every backend of a cluster the same way; set ansible_become for the whole group")
+        }
+        if become.first == true {
+            yaml.append("  sudo: true")
+            if let member = members.first(where: { variables($0)["ansible_become"] != nil }) {
+                origins["ssh.sudo"] = ("ansible_become", variables(member)["ansible_become"]!.line)
+            }
+        }
+        if yaml.last == "ssh:" { yaml.removeLast() }
+        if common["drover_package_path"] != nil {
+            yaml.append("package:")
+            for key in ["path", "version", "sha256", "upload", "backup"] { set("package.\(key)", "drover_package_\(key)") }
+        }
+        yaml.append("backends:")
+        for (index, member) in members.enumerated() {
+            let merged = variables(member)
+            if let arguments = merged["ansible_ssh_common_args"] {
+                throw InputError(file: file, line: arguments.line, key: "ansible_ssh_common_args",
+                                 message: "Drover does not pass OpenSSH options; \(arguments.value.text.contains("ProxyJump") ? "it cannot reach backends through a bastion (ProxyJump) yet: reach them directly" : "remove it, or set what it does with ansible_host, ansible_port, ansible_user")")
+            }
+            yaml.append("  - name: \(Value.quoted(member.host.name))")
+            origins["backends[\(index)].name"] = ("inventory hostname", member.host.line)
+            let fields = [("host", "ansible_host"), ("port", "ansible_port"), ("user", "ansible_user"), ("identity_files", "ansible_ssh_private_key_file")]
+            yaml.append("    host: \((merged["ansible_host"]?.value ?? .text(member.host.name)).yaml)")
+            origins["backends[\(index)].host"] = merged["ansible_host"].map { ("ansible_host", $0.line) } ?? ("inventory hostname", member.host.line)
+            for (key, variable) in fields.dropFirst() {
+                guard let setting = merged[variable] else { continue }
+                yaml.append(key == "identity_files" ? "    identity_files: [\(setting.value.yaml)]" : "    \(key): \(setting.value.text)")
+                origins["backends[\(index)].\(key)"] = (variable, setting.line)
+            }
+        }
+        if let frontends = common["drover_frontends"] {
+            yaml.append("frontends: \(frontends.value.yaml)")
+            origins["frontends"] = ("drover_frontends", frontends.line)
+        }
+        let timeoutKeys = ["rejoin", "failover", "transition", "sync", "poll_interval", "stable_polls"]
+        if timeoutKeys.contains(where: { common["drover_timeouts_\($0)"] != nil }) {
+            yaml.append("timeouts:")
+            for key in timeoutKeys { set("timeouts.\(key)", "drover_timeouts_\(key)") }
+        }
+        do {
+            var inventory = try Inventory.parse(yaml.joined(separator: "\n") + "\n", file: file)
+            inventory.digest = Digest.sha256Hex(Data(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").utf8) + Data(name.utf8))
+            inventory.sources = origins.mapValues { "\(file):\($0.line) (\($0.variable))" }
+            return inventory
+        } catch let error as InputError {
+            // Trace the key back to the variable that set it.
+            let key = error.key ?? ""
+            let origin = origins[key] ?? origins.first { key.hasPrefix($0.key) }?.value
+            throw InputError(file: file, line: origin?.line ?? groups[name]!.line, key: origin?.variable ?? error.key, message: error.message)
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import DroverTestSupport
+import Foundation
+import Testing
+
+/// The sandbox upgraded from an Ansible inventory of its nodes, and `drover inventory show` explaining it.
+@Suite("Ansible inventories end to end", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
+struct AnsibleInventoryEndToEndTests {
+    /// An INI inventory of the sandbox: the hosts in `chef_backend`, Drover's settings as its variables.
+    static func hosts(for cluster: SandboxCluster) async throws -> String {
+        let state = try await cluster.state()
+        let directory = cluster.sandbox.directory
+        var text = "[chef_backend]\n"
+        for node in state.nodes { text += "\(node.name) ansible_host=\(node.ip)\n" }
+        text += """
+            [chef_backend:vars]
+            drover_cluster=sandbox
+            drover_package_path=/var/tmp/chef-backend_2.3.16-1_amd64.deb
+            drover_package_version=2.3.16
+            drover_ssh_known_hosts=\(directory)/known_hosts
+            drover_timeouts_rejoin=8s
+            drover_timeouts_failover=8s
+            drover_timeouts_poll_interval=200ms
+            ansible_ssh_private_key_file=\(directory)/id_ed25519
+            [all:vars]
+            ansible_user=root
+
+            """
+        let path = cluster.scratch("hosts.ini")
+        let written = text
+        try await Processes.offPool { try written.write(toFile: path, atomically: true, encoding: .utf8) }
+        return path
+    }
+
+    @Test func theSandboxUpgradesFromAnAnsibleInventory() async throws {
+        try await SandboxCluster.with { cluster in
+            let hosts = try await Self.hosts(for: cluster)
+            let environment = cluster.environment
+            let show = try await DroverBinary.run(["inventory", "show", "--inventory", hosts, "--group", "chef_backend", "--json"], environment: environment)
+            #expect(show.status == 0, "\(show.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
+            let nodes = object["nodes"] as? [[String: Any]] ?? []
+            #expect(nodes.map { $0["name"] as? String } == ["be1", "be2", "be3"])
+            let host = nodes.first?["host"] as? [String: String]
+            #expect(host?["source"] == "\(hosts):2 (ansible_host)", "\(String(describing: host))")
+            #expect((nodes.first?["user"] as? [String: String])?["source"]?.hasSuffix("(ansible_user)") == true)
+
+            let run = try await DroverBinary.run(["upgrade", "--inventory", hosts, "--group", "chef_backend", "--yes"], environment: environment)
+            #expect(run.status == 0, "\(run.stdout.suffix(1500))\n\(run.stderr)")
+            let state = try await cluster.state()
+            #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.16" })
+            // The commands Drover prints name the inventory as --inventory takes it.
+            let status = try await DroverBinary.run(["status", "--inventory", "\(hosts)#chef_backend"], environment: environment)
+            #expect(status.status == 0 && status.stdout.contains("Healthy."), "\(status.stderr)")
+        }
+    }
+}
