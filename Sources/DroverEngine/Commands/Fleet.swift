@@ -78,8 +78,9 @@ extension Operations {
         }
     }
 
-    /// The inventories of `--inventories DIR`: every `*.yml` file there, sorted by name.
-    public static func inventories(in directory: String) throws -> [String] {
+    /// The inventories of `--inventories DIR`: every `*.yml` file there (with `ansible`, also `*.yaml` and
+    /// `*.ini`), sorted by name.
+    public static func inventories(in directory: String, ansible: Bool = false) throws -> [String] {
         let expanded = UserAccount.expandingTilde(directory)
         let files: [String]
         do {
@@ -87,7 +88,8 @@ extension Operations {
         } catch {
             throw InputError(file: directory, line: 0, key: nil, message: "cannot read the directory: \(error.localizedDescription)")
         }
-        let inventories = files.filter { $0.hasSuffix(".yml") }.sorted().map { (expanded as NSString).appendingPathComponent($0) }
+        let suffixes = ansible ? [".yml", ".yaml", ".ini"] : [".yml"]
+        let inventories = files.filter { file in suffixes.contains { file.hasSuffix($0) } }.sorted().map { (expanded as NSString).appendingPathComponent($0) }
         guard !inventories.isEmpty else {
             throw InputError(file: directory, line: 0, key: nil, message: "no inventory (*.yml) in the directory; give --inventories a directory of inventories")
         }

@@ -164,7 +164,8 @@ struct FleetOptions: ParsableArguments {
     /// stderr and throws exit 64.
     func request(json: Bool, mode: FleetConsole.Mode, command: String, yes: Bool? = nil) throws -> Operations.FleetRequest {
         do {
-            let paths = (inventory + (try inventories.map(Operations.inventories(in:)) ?? [])).map { Inventory.reference(file: $0, group: group) }
+            let listed = try inventories.map { try Operations.inventories(in: $0, ansible: group != nil) } ?? []
+            let paths = (inventory + listed).map { Inventory.reference(file: $0, group: group) }
             if paths.count > 1, yes == false {
                 Output.stderr("drover: \(paths.count) clusters run only with --yes (their questions would come all at once); review them first: drover plan \(inventories.map { "--inventories \($0)" } ?? paths.map { "--inventory \($0)" }.joined(separator: " "))\n")
                 throw ExitCode(ExitStatus.usage.rawValue)
