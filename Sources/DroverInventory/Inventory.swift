@@ -14,6 +14,9 @@ public struct Inventory: Sendable {
         public var connectTimeout: Duration = .seconds(10)
         public var commandTimeout: Duration = .seconds(1800)
         public var sudo = false
+        /// The OpenSSH client configuration read for every host: `ssh.config_file` (`none`: none), by default
+        /// `~/.ssh/config` then `/etc/ssh/ssh_config`.
+        public var configFiles = ["~/.ssh/config", "/etc/ssh/ssh_config"]
     }
 
     /// The package to install.
@@ -38,6 +41,13 @@ public struct Inventory: Sendable {
         public var user: String
         public var identityFiles: [String]
         public var line: Int
+        /// What ssh_config set for this host where the inventory did not (nil: the inventory's `ssh:`).
+        public var knownHosts: String? = nil
+        public var hostKeyChecking: HostKeyPolicy? = nil
+        public var connectTimeout: Duration? = nil
+        /// The ssh-agent socket (`""`: none), from `IdentityAgent` / `IdentitiesOnly`; nil: `SSH_AUTH_SOCK`.
+        public var agentSocket: String? = nil
+        public var keepaliveInterval: Duration? = nil
     }
 
     /// A Chef Infra Server frontend: its `/_status` URL (checked over HTTP at the end of an upgrade) and,
@@ -102,19 +112,24 @@ public struct Inventory: Sendable {
     /// Reads and validates an inventory; nothing is contacted.
     ///
     /// - Throws: ``InputError`` naming the file, line and key.
-    public static func load(path: String) throws -> Inventory {
+    /// Reads an inventory (or an Ansible inventory's group, `FILE#GROUP`), then applies the OpenSSH client
+    /// configuration to its hosts; `warn` gets what ssh_config had that Drover skipped.
+    public static func load(path: String, warn: (String) -> Void = { _ in }) throws -> Inventory {
+        var inventory: Inventory
         if let (file, group) = ansibleReference(path) {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw InputError(file: file, line: 0, key: nil, message: "cannot read the Ansible inventory (does it exist?)")
             }
-            var inventory = try AnsibleInventory.parse(String(decoding: data, as: UTF8.self), file: file).inventory(group: group)
+            inventory = try AnsibleInventory.parse(String(decoding: data, as: UTF8.self), file: file).inventory(group: group)
             inventory.file = path
-            return inventory
+        } else {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw InputError(file: path, line: 0, key: nil, message: "cannot read the inventory file (does it exist?)")
+            }
+            inventory = try parse(String(decoding: data, as: UTF8.self), file: path)
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputError(file: path, line: 0, key: nil, message: "cannot read the inventory file (does it exist?)")
-        }
-        return try parse(String(decoding: data, as: UTF8.self), file: path)
+        try inventory.applySSHConfig(warn: warn)
+        return inventory
     }
 
     /// `FILE#GROUP` (`--inventory FILE --group GROUP`): the Ansible inventory FILE, the backends being GROUP's
@@ -166,7 +181,8 @@ public struct Inventory: Sendable {
         var sources: [String: String] = [:]
         if let section = try root.mapping("ssh") {
             try section.rejectUnknownKeys(["user", "port", "identity_files", "known_hosts", "host_key_checking",
-                                           "connect_timeout", "command_timeout", "sudo"])
+                                           "connect_timeout", "command_timeout", "sudo", "config_file"])
+            if let file = try section.string("config_file") { ssh.configFiles = file == "none" ? [] : [file] }
             for key in ["user", "port", "identity_files", "known_hosts", "host_key_checking", "connect_timeout", "command_timeout", "sudo"]
             where section.has(key) {
                 sources["ssh.\(key)"] = "\(file):\(section.lineOf(key)) (ssh.\(key))"
@@ -312,9 +328,97 @@ public struct Inventory: Sendable {
 
     /// SSH options for one backend.
     public func sshOptions(for backend: Backend, passphrase: PassphraseSource = .environmentOrTerminal()) -> SSHOptions {
-        SSHOptions(user: backend.user, identityFiles: backend.identityFiles, passphrase: passphrase,
-                   knownHostsFile: ssh.knownHosts, hostKeyPolicy: ssh.hostKeyChecking, connectTimeout: ssh.connectTimeout)
+        var options = SSHOptions(user: backend.user, identityFiles: backend.identityFiles, passphrase: passphrase,
+                                 knownHostsFile: backend.knownHosts ?? ssh.knownHosts, hostKeyPolicy: backend.hostKeyChecking ?? ssh.hostKeyChecking,
+                                 connectTimeout: backend.connectTimeout ?? ssh.connectTimeout)
+        if let socket = backend.agentSocket { options.agentSocket = socket.isEmpty ? nil : socket }
+        if let interval = backend.keepaliveInterval { options.keepaliveInterval = interval }
+        return options
     }
+
+    /// Applies the OpenSSH client configuration to every backend and SSH frontend: what the inventory wrote
+    /// wins, ssh_config fills in the rest (as Ansible does). `warn` gets the `Match` blocks skipped.
+    public mutating func applySSHConfig(warn: (String) -> Void = { _ in }) throws {
+        guard !ssh.configFiles.isEmpty else { return }
+        let config = try SSHConfig.load(ssh.configFiles)
+        config.warnings.forEach(warn)
+        for index in backends.indices {
+            backends[index] = try apply(config, to: backends[index], key: "backends[\(index)]")
+        }
+        for index in frontends.indices {
+            if let endpoint = frontends[index].ssh { frontends[index].ssh = try apply(config, to: endpoint, key: "frontends[\(index)]") }
+        }
+    }
+
+    private mutating func apply(_ config: SSHConfig, to original: Backend, key: String) throws -> Backend {
+        var backend = original
+        let found = try config.resolve(original.host)
+        guard !found.isEmpty else { return backend }
+        /// Written in the inventory: the backend's own key, or `ssh.KEY`.
+        func written(_ field: String) -> Bool {
+            // An Ansible host without ansible_host is an alias ssh_config may resolve, as ssh would.
+            let own = sources["\(key).\(field)"].map { $0 != "default" && !$0.hasSuffix("(inventory hostname)") } ?? false
+            return own || sources["ssh.\(field)"] != nil
+        }
+        func take(_ keyword: String, as field: String, _ apply: (String) throws -> Void) throws {
+            guard let setting = found[keyword]?.first else { return }
+            try apply(setting.value)
+            sources["\(key).\(field)"] = "\(setting.source) (\(Self.keywordNames[keyword] ?? keyword))"
+        }
+        func number(_ text: String, _ keyword: String) throws -> Int {
+            guard let value = Int(text), value > 0 else {
+                let source = found[keyword]!.first!.source
+                throw InputError(file: String(source.split(separator: ":").dropLast().joined(separator: ":")),
+                                 line: Int(source.split(separator: ":").last ?? "") ?? 0, key: Self.keywordNames[keyword],
+                                 message: "'\(text)' is not a number of seconds or a port")
+            }
+            return value
+        }
+        // The inventory's host is the name given to ssh: its HostName, if any, is where to connect.
+        if let setting = found["hostname"]?.first {
+            backend.host = SSHConfig.expand(setting.value, host: original.host, remoteUser: backend.user)
+            sources["\(key).host"] = "\(setting.source) (HostName of \(original.host))"
+        }
+        if !written("user") { try take("user", as: "user") { backend.user = $0 } }
+        if !written("port") { try take("port", as: "port") { backend.port = try number($0, "port") } }
+        if !written("identity_files"), let files = found["identityfile"] {
+            backend.identityFiles = files.map { SSHConfig.expand($0.value, host: backend.host, remoteUser: backend.user) }
+            sources["\(key).identity_files"] = files.map(\.source).joined(separator: ", ") + " (IdentityFile)"
+        }
+        if !written("known_hosts") {
+            try take("userknownhostsfile", as: "known_hosts") {
+                backend.knownHosts = SSHConfig.expand(String($0.split(separator: " ").first ?? ""), host: backend.host, remoteUser: backend.user)
+            }
+        }
+        if !written("host_key_checking") {
+            try take("stricthostkeychecking", as: "host_key_checking") { value in
+                switch value.lowercased() {
+                case "yes", "ask": backend.hostKeyChecking = .strict
+                case "accept-new": backend.hostKeyChecking = .acceptNew
+                case "no", "off": backend.hostKeyChecking = .off
+                default:
+                    throw InputError(file: ssh.configFiles.first ?? "", line: 0, key: "StrictHostKeyChecking", message: "'\(value)' is not yes, accept-new or no")
+                }
+            }
+        }
+        if !written("connect_timeout") { try take("connecttimeout", as: "connect_timeout") { backend.connectTimeout = .seconds(try number($0, "connecttimeout")) } }
+        try take("serveraliveinterval", as: "keepalive") { value in
+            let seconds = try number(value, "serveraliveinterval")
+            backend.keepaliveInterval = .seconds(seconds)
+        }
+        try take("identityagent", as: "agent") { value in
+            backend.agentSocket = value.lowercased() == "none" ? "" : (value == "SSH_AUTH_SOCK" ? nil : SSHConfig.expand(value, host: backend.host, remoteUser: backend.user))
+        }
+        if found["identityagent"] == nil, found["identitiesonly"]?.first?.value.lowercased() == "yes" {
+            try take("identitiesonly", as: "agent") { _ in backend.agentSocket = "" }
+        }
+        return backend
+    }
+
+    static let keywordNames = ["hostname": "HostName", "user": "User", "port": "Port", "identityfile": "IdentityFile",
+                               "userknownhostsfile": "UserKnownHostsFile", "stricthostkeychecking": "StrictHostKeyChecking",
+                               "connecttimeout": "ConnectTimeout", "serveraliveinterval": "ServerAliveInterval",
+                               "identityagent": "IdentityAgent", "identitiesonly": "IdentitiesOnly"]
 
     public func backend(named name: String) -> Backend? { backends.first { $0.name == name } }
 

@@ -20,10 +20,14 @@ extension Operations {
                 ("port", String(backend.port), source(prefix + "port", fallback: "ssh.port")),
                 ("user", backend.user, source(prefix + "user", fallback: "ssh.user")),
                 ("identity_files", backend.identityFiles.joined(separator: ", "), source(prefix + "identity_files", fallback: "ssh.identity_files")),
-                ("known_hosts", ssh.knownHosts, source("ssh.known_hosts")),
-                ("host_key_checking", ssh.hostKeyChecking.rawValue, source("ssh.host_key_checking")),
+                ("known_hosts", backend.knownHosts ?? ssh.knownHosts, source(prefix + "known_hosts", fallback: "ssh.known_hosts")),
+                ("host_key_checking", (backend.hostKeyChecking ?? ssh.hostKeyChecking).rawValue,
+                 source(prefix + "host_key_checking", fallback: "ssh.host_key_checking")),
+                ("agent", backend.agentSocket.map { $0.isEmpty ? "none" : $0 } ?? "SSH_AUTH_SOCK", source(prefix + "agent")),
                 ("sudo", ssh.sudo ? "yes" : "no", source("ssh.sudo")),
-                ("connect_timeout", DurationText.format(ssh.connectTimeout), source("ssh.connect_timeout")),
+                ("connect_timeout", DurationText.format(backend.connectTimeout ?? ssh.connectTimeout),
+                 source(prefix + "connect_timeout", fallback: "ssh.connect_timeout")),
+                ("keepalive", DurationText.format(backend.keepaliveInterval ?? .seconds(15)), source(prefix + "keepalive")),
                 ("jump", "none: connected to directly", "Drover does not cross bastions yet"),
             ]))
         }
@@ -36,7 +40,8 @@ extension Operations {
                 ("identity_files", endpoint.identityFiles.joined(separator: ", "), "frontends entry or ssh.identity_files"),
             ]))
         }
-        let origin = Inventory.ansibleReference(inventoryPath).map { "Ansible inventory \($0.file), group \($0.group)" } ?? "inventory \(inventoryPath)"
+        var origin = Inventory.ansibleReference(inventoryPath).map { "Ansible inventory \($0.file), group \($0.group)" } ?? "inventory \(inventoryPath)"
+        origin += ssh.configFiles.isEmpty ? " (no ssh_config: ssh.config_file: none)" : " and ssh_config (\(ssh.configFiles.joined(separator: ", ")))"
         if json {
             let nodes: [JSONValue] = entries.map { entry in
                 var object: [String: JSONValue] = ["name": .string(entry.name)]

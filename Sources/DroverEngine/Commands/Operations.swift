@@ -10,7 +10,7 @@ import Logging
 public enum Operations {
     static func loadInventory(_ path: String) -> Inventory? {
         do {
-            return try Inventory.load(path: path)
+            return try Inventory.load(path: path) { Output.stderr("drover: warning: \($0)\n") }
         } catch {
             Output.stderr("drover: invalid inventory: \(error.localizedDescription)\n")
             return nil

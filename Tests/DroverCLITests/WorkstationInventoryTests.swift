@@ -2,9 +2,10 @@ import DroverTestSupport
 import Foundation
 import Testing
 
-/// The sandbox upgraded from an Ansible inventory of its nodes, and `drover inventory show` explaining it.
-@Suite("Ansible inventories end to end", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
-struct AnsibleInventoryEndToEndTests {
+/// The sandbox upgraded from what a workstation already has: an Ansible inventory, an OpenSSH config; and
+/// `drover inventory show` explaining both.
+@Suite("inventories as the workstation has them: Ansible, ssh_config", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
+struct WorkstationInventoryTests {
     /// An INI inventory of the sandbox: the hosts in `chef_backend`, Drover's settings as its variables.
     static func hosts(for cluster: SandboxCluster) async throws -> String {
         let state = try await cluster.state()
@@ -51,6 +52,41 @@ struct AnsibleInventoryEndToEndTests {
             // The commands Drover prints name the inventory as --inventory takes it.
             let status = try await DroverBinary.run(["status", "--inventory", "\(hosts)#chef_backend"], environment: environment)
             #expect(status.status == 0 && status.stdout.contains("Healthy."), "\(status.stderr)")
+        }
+    }
+
+    @Test func theSandboxUpgradesWithNothingButItsOpenSSHConfig() async throws {
+        try await SandboxCluster.with { cluster in
+            // The inventory names the nodes as ssh_config does; HostName, User, IdentityFile, IdentitiesOnly,
+            // UserKnownHostsFile and StrictHostKeyChecking come from the sandbox's ssh_config.
+            let inventory = cluster.scratch("by-alias.yml")
+            let text = """
+                cluster: sandbox
+                ssh:
+                  config_file: \(cluster.sandbox.directory)/ssh_config
+                package:
+                  path: /var/tmp/chef-backend_2.3.16-1_amd64.deb
+                backends:
+                  - name: be1
+                    host: be1
+                  - name: be2
+                    host: be2
+                  - name: be3
+                    host: be3
+                timeouts:
+                  rejoin: 8s
+                  failover: 8s
+                  poll_interval: 200ms
+
+                """
+            try await Processes.offPool { try text.write(toFile: inventory, atomically: true, encoding: .utf8) }
+            let environment = cluster.environment
+            let show = try await DroverBinary.run(["inventory", "show", "--inventory", inventory], environment: environment)
+            #expect(show.status == 0 && show.stdout.contains("(HostName of be1)") && show.stdout.contains("(IdentityFile)")
+                    && show.stdout.contains("(UserKnownHostsFile)"), "\(show.stdout)\n\(show.stderr)")
+            let run = try await DroverBinary.run(["upgrade", "--inventory", inventory, "--yes"], environment: environment)
+            #expect(run.status == 0, "\(run.stdout.suffix(1500))\n\(run.stderr)")
+            #expect(try await cluster.state().nodes.allSatisfy { $0.runningVersion == "2.3.16" })
         }
     }
 }
