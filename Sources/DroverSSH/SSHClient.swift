@@ -11,11 +11,14 @@ public final class SSHClient: Sendable {
     public let endpoint: SSHEndpoint
     private let core: SessionCore
     private let thread: SessionThread
+    /// The jump host this session runs through (kept open while this one is).
+    public let jump: SSHClient?
 
-    private init(endpoint: SSHEndpoint, core: SessionCore, thread: SessionThread) {
+    private init(endpoint: SSHEndpoint, core: SessionCore, thread: SessionThread, jump: SSHClient? = nil) {
         self.endpoint = endpoint
         self.core = core
         self.thread = thread
+        self.jump = jump
     }
 
     deinit {
@@ -40,6 +43,37 @@ public final class SSHClient: Sendable {
             throw error
         }
         return SSHClient(endpoint: endpoint, core: core, thread: thread)
+    }
+
+    /// Connects to `endpoint` through `jump` (ProxyJump): a `direct-tcpip` channel of the jump host's
+    /// session carries this one, over a socket pair the jump host's thread pumps. The host key verified is
+    /// `endpoint`'s; the jump host stays open as long as this client.
+    ///
+    /// - Throws: ``SSHError/jumpFailed(jump:host:port:reason:)`` when the jump host cannot reach `endpoint`,
+    ///   else as ``connect(to:options:logger:)``.
+    public static func connect(to endpoint: SSHEndpoint, options: SSHOptions, through jump: SSHClient,
+                               logger: Logger = Logger(label: "drover.ssh")) async throws -> SSHClient {
+        try Task.checkCancellation()
+        let socket = try await jump.openTunnel(to: endpoint)
+        let thread = SessionThread(name: "drover.ssh \(endpoint) via \(jump.endpoint)", closedError: .closed(host: endpoint.host, port: endpoint.port))
+        let core = SessionCore(endpoint: endpoint, options: options, logger: logger, socket: socket)
+        do {
+            try await thread.perform { try core.connect() }
+        } catch {
+            thread.submit { core.shutdown() }
+            await thread.finishAndWait()
+            throw error
+        }
+        return SSHClient(endpoint: endpoint, core: core, thread: thread, jump: jump)
+    }
+
+    /// A tunnel from this host to `endpoint`: the descriptor a session through it runs over. From then on
+    /// this client's thread pumps its tunnels whenever it has no other work.
+    private func openTunnel(to endpoint: SSHEndpoint) async throws -> Int32 {
+        let socket = try await performCancellable { core, cancel in try core.openTunnel(to: endpoint, cancel: cancel) }
+        let core = self.core
+        thread.setIdle({ core.pumpTunnels() }, interrupt: { core.wake.wake() })
+        return socket
     }
 
     /// Connects to several hosts in parallel; each result is the client or that host's error.

@@ -37,6 +37,8 @@ public enum SSHError: LocalizedError, Sendable, Equatable {
     case checksumMismatch(host: String, port: Int, path: String, expected: String, actual: String)
     /// A local file could not be read.
     case localFileUnreadable(path: String, reason: String)
+    /// The jump host `jump` (ProxyJump) could not open a channel to `host`.
+    case jumpFailed(jump: String, host: String, port: Int, reason: String)
 
     public var errorDescription: String? {
         switch self {
@@ -88,6 +90,8 @@ public enum SSHError: LocalizedError, Sendable, Equatable {
             return "\(Self.address(host, port)): \(path) has SHA-256 \(actual) after upload, expected \(expected). Check free space on the host and retry."
         case let .localFileUnreadable(path, reason):
             return "cannot read \(path): \(reason)"
+        case let .jumpFailed(jump, host, port, reason):
+            return "\(Self.address(host, port)): the jump host \(jump) could not reach it: \(reason)"
         }
     }
 

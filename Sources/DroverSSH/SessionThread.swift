@@ -15,6 +15,9 @@ final class SessionThread: Sendable {
     private let state = Locked(State())
     private let signal = DispatchSemaphore(value: 0)
     private let closedError: SSHError
+    /// Work the thread does while no job is queued (a jump host pumping its tunnels), and how to
+    /// interrupt it when a job arrives.
+    private let idle = Locked<(work: @Sendable () -> Void, interrupt: @Sendable () -> Void)?>(nil)
 
     /// - Parameter closedError: what work submitted after ``finish()`` fails with.
     init(name: String, closedError: SSHError) {
@@ -32,8 +35,17 @@ final class SessionThread: Sendable {
             state.jobs.append(job)
             return true
         }
-        if accepted { signal.signal() }
+        if accepted {
+            signal.signal()
+            idle.withLock { $0 }?.interrupt()
+        }
         return accepted
+    }
+
+    /// Sets the work done between jobs; `work` must return soon after `interrupt` is called.
+    func setIdle(_ work: @escaping @Sendable () -> Void, interrupt: @escaping @Sendable () -> Void) {
+        idle.withLock { $0 = (work, interrupt) }
+        signal.signal()
     }
 
     /// Runs `body` on the thread and returns its result to the awaiting task.
@@ -48,6 +60,7 @@ final class SessionThread: Sendable {
     func finish() {
         state.withLock { $0.finishing = true }
         signal.signal()
+        idle.withLock { $0 }?.interrupt()
     }
 
     /// Like ``finish()``, and returns once the thread has run its last job and released its OpenSSL
@@ -59,13 +72,21 @@ final class SessionThread: Sendable {
                 if !state.exited { state.exitWaiters.append(continuation) }
                 return state.exited
             }
-            if exited { continuation.resume() } else { signal.signal() }
+            if exited { continuation.resume() } else { signal.signal(); idle.withLock { $0 }?.interrupt() }
         }
     }
 
     private func loop() {
         while true {
-            signal.wait()
+            if let work = idle.withLock({ $0?.work }) {
+                // Nothing queued: do the idle work (it returns when interrupted or after a short wait).
+                if signal.wait(timeout: .now()) == .timedOut {
+                    work()
+                    continue
+                }
+            } else {
+                signal.wait()
+            }
             let (job, done): ((@Sendable () -> Void)?, Bool) = state.withLock { state in
                 if !state.jobs.isEmpty { return (state.jobs.removeFirst(), false) }
                 return (nil, state.finishing)
