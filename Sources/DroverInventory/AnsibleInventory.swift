@@ -326,11 +326,24 @@ public struct AnsibleInventory: Sendable {
         yaml.append("backends:")
         for (index, member) in members.enumerated() {
             let merged = variables(member)
+            var jump: String?
             if let arguments = merged["ansible_ssh_common_args"] {
-                throw InputError(file: file, line: arguments.line, key: "ansible_ssh_common_args",
-                                 message: "Drover does not pass OpenSSH options; \(arguments.value.text.contains("ProxyJump") ? "it cannot reach backends through a bastion (ProxyJump) yet: reach them directly" : "remove it, or set what it does with ansible_host, ansible_port, ansible_user")")
+                // Only a jump host: `-o ProxyJump=SPEC`, `-oProxyJump=SPEC` or `-J SPEC`.
+                let words = try Self.shellWords(arguments.value.text, file: file, line: arguments.line)
+                if words.count == 2, words[0] == "-o" || words[0] == "-J", words[0] == "-J" || words[1].hasPrefix("ProxyJump=") {
+                    jump = words[0] == "-J" ? words[1] : String(words[1].dropFirst("ProxyJump=".count))
+                } else if words.count == 1, words[0].hasPrefix("-oProxyJump=") {
+                    jump = String(words[0].dropFirst("-oProxyJump=".count))
+                } else {
+                    throw InputError(file: file, line: arguments.line, key: "ansible_ssh_common_args",
+                                     message: "Drover does not pass OpenSSH options; only -o ProxyJump=[user@]host[:port] is understood here (set the rest with ansible_host, ansible_port, ansible_user, or in ~/.ssh/config)")
+                }
             }
             yaml.append("  - name: \(Value.quoted(member.host.name))")
+            if let jump, let arguments = merged["ansible_ssh_common_args"] {
+                yaml.append("    proxy_jump: \(Value.quoted(jump))")
+                origins["backends[\(index)].proxy_jump"] = ("ansible_ssh_common_args", arguments.line)
+            }
             origins["backends[\(index)].name"] = ("inventory hostname", member.host.line)
             let fields = [("host", "ansible_host"), ("port", "ansible_port"), ("user", "ansible_user"), ("identity_files", "ansible_ssh_private_key_file")]
             yaml.append("    host: \((merged["ansible_host"]?.value ?? .text(member.host.name)).yaml)")

@@ -17,6 +17,8 @@ public struct Inventory: Sendable {
         /// The OpenSSH client configuration read for every host: `ssh.config_file` (`none`: none), by default
         /// `~/.ssh/config` then `/etc/ssh/ssh_config`.
         public var configFiles = ["~/.ssh/config", "/etc/ssh/ssh_config"]
+        /// `ssh.proxy_jump`: jump hosts for every backend (`[user@]host[:port]`, comma-separated; `none`).
+        public var proxyJump: String?
     }
 
     /// The package to install.
@@ -48,6 +50,8 @@ public struct Inventory: Sendable {
         /// The ssh-agent socket (`""`: none), from `IdentityAgent` / `IdentitiesOnly`; nil: `SSH_AUTH_SOCK`.
         public var agentSocket: String? = nil
         public var keepaliveInterval: Duration? = nil
+        /// The jump hosts (ProxyJump) to go through, first one first; empty: connected to directly.
+        public var jumps: [Backend] = []
     }
 
     /// A Chef Infra Server frontend: its `/_status` URL (checked over HTTP at the end of an upgrade) and,
@@ -181,8 +185,12 @@ public struct Inventory: Sendable {
         var sources: [String: String] = [:]
         if let section = try root.mapping("ssh") {
             try section.rejectUnknownKeys(["user", "port", "identity_files", "known_hosts", "host_key_checking",
-                                           "connect_timeout", "command_timeout", "sudo", "config_file"])
+                                           "connect_timeout", "command_timeout", "sudo", "config_file", "proxy_jump"])
             if let file = try section.string("config_file") { ssh.configFiles = file == "none" ? [] : [file] }
+            if let jumps = try section.string("proxy_jump") {
+                ssh.proxyJump = jumps
+                sources["ssh.proxy_jump"] = "\(file):\(section.lineOf("proxy_jump")) (ssh.proxy_jump)"
+            }
             for key in ["user", "port", "identity_files", "known_hosts", "host_key_checking", "connect_timeout", "command_timeout", "sudo"]
             where section.has(key) {
                 sources["ssh.\(key)"] = "\(file):\(section.lineOf(key)) (ssh.\(key))"
@@ -235,16 +243,23 @@ public struct Inventory: Sendable {
         }
         var backends: [Backend] = []
         for (index, entry) in entries.enumerated() {
-            try entry.rejectUnknownKeys(["name", "host", "port", "user", "identity_files"])
-            for key in ["name", "host", "port", "user", "identity_files"] {
+            try entry.rejectUnknownKeys(["name", "host", "port", "user", "identity_files", "proxy_jump"])
+            for key in ["name", "host", "port", "user", "identity_files", "proxy_jump"] {
                 sources["backends[\(index)].\(key)"] = entry.has(key) ? "\(file):\(entry.lineOf(key))"
                     : sources["ssh.\(key)"] ?? "default"
             }
             let name = try entry.requiredString("name")
             let host = try entry.requiredString("host")
-            let backend = Backend(name: name, host: host, port: try port(entry, "port") ?? ssh.port,
+            var backend = Backend(name: name, host: host, port: try port(entry, "port") ?? ssh.port,
                                   user: try entry.string("user") ?? ssh.user,
                                   identityFiles: try entry.stringList("identity_files") ?? ssh.identityFiles, line: entry.line)
+            if let jumps = try entry.string("proxy_jump") ?? ssh.proxyJump {
+                do {
+                    backend.jumps = try Self.jumpHosts(jumps, ssh: ssh, line: entry.line)
+                } catch let error as JumpSpecError {
+                    throw entry.has("proxy_jump") ? entry.error("proxy_jump", error.message) : root.error("ssh", error.message)
+                }
+            }
             if let other = backends.first(where: { $0.name == name }) {
                 throw entry.error("name", "duplicate backend name '\(name)' (also at line \(other.line)); each backend needs its own name")
             }
@@ -350,16 +365,42 @@ public struct Inventory: Sendable {
         }
     }
 
-    private mutating func apply(_ config: SSHConfig, to original: Backend, key: String) throws -> Backend {
+    /// ssh_config for one host: its own settings, its ProxyJump (unless the inventory gave jump hosts), and
+    /// each jump host's settings in turn (a jump host's own ProxyJump goes before it, as ssh does).
+    private mutating func apply(_ config: SSHConfig, to original: Backend, key: String, depth: Int = 0) throws -> Backend {
         var backend = original
         let found = try config.resolve(original.host)
-        guard !found.isEmpty else { return backend }
-        /// Written in the inventory: the backend's own key, or `ssh.KEY`.
+        let isJump = depth > 0
+        /// Written in the inventory: the host's own key, or (for backends) `ssh.KEY`.
         func written(_ field: String) -> Bool {
             // An Ansible host without ansible_host is an alias ssh_config may resolve, as ssh would.
             let own = sources["\(key).\(field)"].map { $0 != "default" && !$0.hasSuffix("(inventory hostname)") } ?? false
-            return own || sources["ssh.\(field)"] != nil
+            return own || (!isJump && sources["ssh.\(field)"] != nil)
         }
+        if backend.jumps.isEmpty && !written("proxy_jump"), let setting = found["proxyjump"]?.first, depth < 4 {
+            do {
+                backend.jumps = try Self.jumpHosts(setting.value, ssh: ssh, line: backend.line)
+            } catch let error as JumpSpecError {
+                let place = setting.source.split(separator: ":")
+                throw InputError(file: place.dropLast().joined(separator: ":"), line: Int(place.last ?? "") ?? 0, key: "ProxyJump", message: error.message)
+            }
+            sources["\(key).proxy_jump"] = "\(setting.source) (ProxyJump)"
+            for (index, hop) in backend.jumps.enumerated() {
+                let spec = setting.value.split(separator: ",")[index]
+                if spec.contains("@") { sources["\(key).jumps[\(index)].user"] = "\(setting.source) (ProxyJump)" }
+                if spec.contains(":") { sources["\(key).jumps[\(index)].port"] = "\(setting.source) (ProxyJump)" }
+                _ = hop
+            }
+        }
+        var hops: [Backend] = []
+        for (index, hop) in backend.jumps.enumerated() where depth < 4 {
+            let resolved = try apply(config, to: hop, key: "\(key).jumps[\(index)]", depth: depth + 1)
+            hops += resolved.jumps + [resolved]
+        }
+        if depth < 4 {
+            backend.jumps = hops.map { var hop = $0; hop.jumps = []; return hop }
+        }
+        guard !found.isEmpty else { return backend }
         func take(_ keyword: String, as field: String, _ apply: (String) throws -> Void) throws {
             guard let setting = found[keyword]?.first else { return }
             try apply(setting.value)
@@ -413,6 +454,33 @@ public struct Inventory: Sendable {
             try take("identitiesonly", as: "agent") { _ in backend.agentSocket = "" }
         }
         return backend
+    }
+
+    struct JumpSpecError: Error { var message: String }
+
+    /// `[user@]host[:port]`, comma-separated (`none`: no jump host), as ProxyJump writes them.
+    static func jumpHosts(_ text: String, ssh: SSH, line: Int) throws -> [Backend] {
+        if text.trimmingCharacters(in: .whitespaces).lowercased() == "none" { return [] }
+        return try text.split(separator: ",").map { raw in
+            var spec = raw.trimmingCharacters(in: .whitespaces)
+            var user = ssh.user
+            if let at = spec.lastIndex(of: "@") {
+                user = String(spec[..<at])
+                spec = String(spec[spec.index(after: at)...])
+            }
+            var port = 22
+            if let colon = spec.lastIndex(of: ":"), !spec.hasPrefix("[") {
+                guard let number = Int(spec[spec.index(after: colon)...]), (1...65535).contains(number) else {
+                    throw JumpSpecError(message: "'\(raw)' is not a jump host; write [user@]host[:port], several separated by commas")
+                }
+                port = number
+                spec = String(spec[..<colon])
+            }
+            guard !spec.isEmpty, !user.isEmpty else {
+                throw JumpSpecError(message: "'\(raw)' is not a jump host; write [user@]host[:port], several separated by commas")
+            }
+            return Backend(name: "jump host \(spec)", host: spec, port: port, user: user, identityFiles: ssh.identityFiles, line: line)
+        }
     }
 
     static let keywordNames = ["hostname": "HostName", "user": "User", "port": "Port", "identityfile": "IdentityFile",

@@ -8,8 +8,8 @@ import Foundation
 ///
 /// Used: `HostName`, `User`, `Port`, `IdentityFile` (`%h %u %r %d ~` expanded), `IdentitiesOnly`,
 /// `IdentityAgent`, `UserKnownHostsFile`, `StrictHostKeyChecking`, `ConnectTimeout`, `ServerAliveInterval`.
-/// `ProxyJump` other than `none`, `ProxyCommand` and `CertificateFile` are errors naming the file and line:
-/// Drover cannot honour them. Other keywords are ignored.
+/// `ProxyJump` (one or several hops, `user@host:port`, `none`). `ProxyCommand` and `CertificateFile` are
+/// errors naming the file and line: Drover cannot honour them. Other keywords are ignored.
 public struct SSHConfig: Sendable {
     /// One keyword line, with the Host patterns it is under (each list must match).
     struct Entry: Sendable {
@@ -171,10 +171,6 @@ public struct SSHConfig: Sendable {
         for entry in entries where entry.conditions.allSatisfy({ Self.matches(host, $0) }) {
             if let refusal = Self.refused[entry.keyword] {
                 throw InputError(file: entry.file, line: entry.line, key: entry.keyword, message: "for \(host): \(refusal)")
-            }
-            if entry.keyword == "proxyjump" && entry.arguments.first?.lowercased() != "none" && settings["proxyjump"] == nil {
-                throw InputError(file: entry.file, line: entry.line, key: "ProxyJump",
-                                 message: "for \(host): Drover cannot cross a bastion yet; reach the backends directly (or override this Host block)")
             }
             let setting = Setting(value: entry.arguments.joined(separator: " "), source: "\(entry.file):\(entry.line)")
             if entry.keyword == "identityfile" {

@@ -89,4 +89,69 @@ struct WorkstationInventoryTests {
             #expect(try await cluster.state().nodes.allSatisfy { $0.runningVersion == "2.3.16" })
         }
     }
+
+    @Test func theSandboxUpgradesThroughABastionWithNothingButAnOpenSSHConfig() async throws {
+        try await SandboxCluster.with { cluster in
+            try await withSSHServers([SSHServerConfiguration(logLevel: "DEBUG1")]) { servers in
+                let bastion = servers[0]
+                let keys = try await Processes.offPool { try TestKeys.shared() }
+                let knownHosts = try bastion.writeKnownHosts()
+                // The nodes through the bastion; the sandbox's own Host blocks say where each node is.
+                let config = cluster.scratch("ssh_config")
+                let inventory = cluster.scratch("through-bastion.yml")
+                let configText = """
+                    Host be1 be2 be3
+                      ProxyJump bastion
+                    Include \(cluster.sandbox.directory)/ssh_config
+                    Host bastion
+                      HostName \(bastion.address)
+                      Port \(bastion.port)
+                      User root
+                      IdentityFile \(keys.ed25519.privateKey)
+                      IdentitiesOnly yes
+                      UserKnownHostsFile \(knownHosts)
+
+                    """
+                let inventoryText = """
+                    cluster: sandbox
+                    ssh:
+                      config_file: \(config)
+                    package:
+                      path: /var/tmp/chef-backend_2.3.16-1_amd64.deb
+                    backends:
+                      - name: be1
+                        host: be1
+                      - name: be2
+                        host: be2
+                      - name: be3
+                        host: be3
+                    timeouts:
+                      rejoin: 8s
+                      failover: 8s
+                      poll_interval: 200ms
+
+                    """
+                try await Processes.offPool {
+                    try configText.write(toFile: config, atomically: true, encoding: .utf8)
+                    try inventoryText.write(toFile: inventory, atomically: true, encoding: .utf8)
+                }
+                let environment = cluster.environment
+                let show = try await DroverBinary.run(["inventory", "show", "--inventory", inventory], environment: environment)
+                #expect(show.status == 0 && show.stdout.contains("root@\(bastion.address):\(bastion.port)") && show.stdout.contains("(ProxyJump)"),
+                        "\(show.stdout)\n\(show.stderr)")
+                let run = try await DroverBinary.run(["upgrade", "--inventory", inventory, "--yes"], environment: environment)
+                #expect(run.status == 0, "\(run.stdout.suffix(1500))\n\(run.stderr)")
+                #expect(try await cluster.state().nodes.allSatisfy { $0.runningVersion == "2.3.16" })
+                // Every session a node accepted came through the bastion's forwarding, and one bastion session carried them.
+                let state = try await cluster.state()
+                for node in state.nodes {
+                    let forwarded = bastion.log.components(separatedBy: "target \(node.ip) port 22").count - 1
+                    let log = (try? String(contentsOfFile: "\(cluster.sandbox.directory)/sshd/\(node.name)/sshd.log", encoding: .utf8)) ?? ""
+                    let accepted = log.components(separatedBy: "Accepted publickey").count - 1
+                    #expect(forwarded >= 1 && accepted == forwarded, "\(node.name): \(accepted) sessions, \(forwarded) forwarded by the bastion")
+                }
+                #expect(bastion.log.components(separatedBy: "Accepted publickey").count - 1 == 1, "one bastion session per drover run")
+            }
+        }
+    }
 }

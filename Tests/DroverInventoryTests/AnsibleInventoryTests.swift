@@ -48,6 +48,21 @@ import Testing
         #expect(inventory.backends.map(\.port) == [22, 2200, 2200], "the group the host is listed in wins over its parent")
     }
 
+    @Test func aProxyJumpInTheCommonArgumentsIsTheJumpHost() throws {
+        let inventory = try Self.parse("""
+            [chef_backend]
+            be1
+            be2
+            be3 ansible_ssh_common_args="-J root@other:2200"
+            [chef_backend:vars]
+            drover_cluster=c
+            ansible_ssh_common_args='-o ProxyJump=ops@bastion:2222'
+            """)
+        #expect(inventory.backends[0].jumps.map { "\($0.user)@\($0.host):\($0.port)" } == ["ops@bastion:2222"])
+        #expect(inventory.backends[2].jumps.map { "\($0.user)@\($0.host):\($0.port)" } == ["root@other:2200"])
+        #expect(inventory.sources["backends[0].proxy_jump"]?.hasSuffix("(ansible_ssh_common_args)") == true)
+    }
+
     @Test func becomeIsSudo() throws {
         let inventory = try Self.parse("[chef_backend]\nbe1\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\nansible_become=true\n")
         #expect(inventory.ssh.sudo && inventory.backends.map(\.host) == ["be1", "be2", "be3"], "ansible_host defaults to the name")
@@ -66,8 +81,8 @@ import Testing
         Refusal(name: "no drover_cluster", text: "[chef_backend]\nbe1\nbe2\nbe3\n", line: 1, key: "drover_cluster", says: "needs drover_cluster"),
         Refusal(name: "a misspelt Drover variable", text: "[chef_backend]\nbe1\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\ndrover_pakage_path=/x.deb\n",
                 line: 7, key: "drover_pakage_path", says: "not a Drover variable"),
-        Refusal(name: "a bastion", text: "[chef_backend]\nbe1\nbe2 ansible_ssh_common_args='-o ProxyJump=bastion'\nbe3\n[chef_backend:vars]\ndrover_cluster=c\n",
-                line: 3, key: "ansible_ssh_common_args", says: "bastion"),
+        Refusal(name: "OpenSSH options", text: "[chef_backend]\nbe1\nbe2 ansible_ssh_common_args='-o StrictHostKeyChecking=no'\nbe3\n[chef_backend:vars]\ndrover_cluster=c\n",
+                line: 3, key: "ansible_ssh_common_args", says: "only -o ProxyJump"),
         Refusal(name: "a host range", text: "[chef_backend]\nbe[1:3]\n", line: 2, key: nil, says: "host ranges"),
         Refusal(name: "a bad duration", text: "[chef_backend]\nbe1\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\ndrover_timeouts_rejoin=soon\n",
                 line: 7, key: "drover_timeouts_rejoin", says: "soon"),

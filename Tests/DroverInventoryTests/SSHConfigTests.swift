@@ -57,7 +57,6 @@ import Testing
     @Test(arguments: [
         ("Host be1\n  ProxyCommand nc %h %p\n", "ProxyCommand", 2, "cannot run a ProxyCommand"),
         ("Host be1\n  CertificateFile ~/.ssh/id-cert.pub\n", "CertificateFile", 2, "certificate"),
-        ("Host be*\n  ProxyJump bastion\n", "ProxyJump", 2, "cannot cross a bastion yet"),
     ])
     func keywordsDroverCannotHonourAreErrorsWithFileAndLine(_ text: String, _ keyword: String, _ line: Int, _ says: String) throws {
         let config = try SSHConfig.parse(text, file: "config")
@@ -67,6 +66,39 @@ import Testing
             Issue.record("\(keyword) accepted")
         } catch let error as InputError {
             #expect(error.file == "config" && error.line == line && error.message.contains(says), "\(error)")
+        }
+    }
+
+    @Test func proxyJumpGivesEachHopItsOwnHostBlock() throws {
+        let inventory = try Self.inventory("cluster: c\nssh:\n  config_file: CONFIG\nbackends:\n  - name: be1\n    host: be1\n  - name: be2\n    host: be2\n    proxy_jump: none\n",
+                                           config: """
+                                               Host be*
+                                                 ProxyJump ops@outer:2222,inner
+                                               Host outer
+                                                 HostName 10.9.0.1
+                                                 User admin
+                                               Host inner
+                                                 HostName 10.9.0.2
+                                                 User jump
+                                                 ProxyJump first
+                                               Host first
+                                                 HostName 10.9.0.9
+                                               """)
+        let hops = inventory.backends[0].jumps.map { "\($0.user)@\($0.host):\($0.port)" }
+        // ProxyJump's own user@ and :port win; a hop's own ProxyJump goes before it, as ssh does.
+        #expect(hops == ["ops@10.9.0.1:2222", "\(UserAccount.name)@10.9.0.9:22", "jump@10.9.0.2:22"], "\(hops)")
+        #expect(inventory.backends[1].jumps.isEmpty, "the inventory's proxy_jump: none wins")
+    }
+
+    @Test func theInventoryNamesJumpHostsToo() throws {
+        let inventory = try Self.inventory("cluster: c\nssh:\n  config_file: none\n  proxy_jump: bastion.example.com\nbackends:\n  - name: be1\n    host: 10.0.0.1\n",
+                                           config: "")
+        #expect(inventory.backends[0].jumps.map(\.host) == ["bastion.example.com"])
+        do {
+            _ = try Self.inventory("cluster: c\nbackends:\n  - name: be1\n    host: h\n    proxy_jump: \"b:port\"\n", config: "")
+            Issue.record("accepted a bad jump host")
+        } catch let error as InputError {
+            #expect(error.key == "backends[0].proxy_jump" && error.message.contains("[user@]host[:port]"), "\(error)")
         }
     }
 

@@ -28,7 +28,9 @@ extension Operations {
                 ("connect_timeout", DurationText.format(backend.connectTimeout ?? ssh.connectTimeout),
                  source(prefix + "connect_timeout", fallback: "ssh.connect_timeout")),
                 ("keepalive", DurationText.format(backend.keepaliveInterval ?? .seconds(15)), source(prefix + "keepalive")),
-                ("jump", "none: connected to directly", "Drover does not cross bastions yet"),
+                ("jump", backend.jumps.isEmpty ? "none: connected to directly"
+                    : backend.jumps.map { "\($0.user)@\($0.host):\($0.port)" }.joined(separator: " -> "),
+                 source(prefix + "proxy_jump", fallback: "ssh.proxy_jump")),
             ]))
         }
         for frontend in inventory.frontends {

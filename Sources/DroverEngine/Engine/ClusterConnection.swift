@@ -7,38 +7,119 @@ import Logging
 /// SSH connections to every backend of an inventory, one session per node for the whole run.
 public final class ClusterConnection: Sendable {
     public let inventory: Inventory
-    private let sessions: Locked<(clients: [String: SSHClient], failures: [String: String])>
+    private let sessions: Locked<Opened>
     private let passphrase: PassphraseSource
     private let logger: Logger
+
+    /// What connecting gave: a session per node, why the others could not be reached, and the jump hosts'
+    /// sessions (ProxyJump) the node sessions run through.
+    struct Opened {
+        var clients: [String: SSHClient] = [:]
+        var failures: [String: String] = [:]
+        var jumps: [SSHClient] = []
+    }
 
     /// Backends that could not be reached, with why.
     public var failures: [String: String] { sessions.withLock { $0.failures } }
     private var clients: [String: SSHClient] { sessions.withLock { $0.clients } }
 
-    private init(inventory: Inventory, clients: [String: SSHClient], failures: [String: String], passphrase: PassphraseSource,
-                 logger: Logger) {
+    private init(inventory: Inventory, opened: Opened, passphrase: PassphraseSource, logger: Logger) {
         self.inventory = inventory
-        self.sessions = Locked((clients, failures))
+        self.sessions = Locked(opened)
         self.passphrase = passphrase
         self.logger = logger
     }
 
     private static func open(_ backends: [Inventory.Backend], inventory: Inventory, passphrase: PassphraseSource,
-                             logger: Logger) async -> (clients: [String: SSHClient], failures: [String: String]) {
-        let byEndpoint = Dictionary(uniqueKeysWithValues: backends.map { (SSHEndpoint(host: $0.host, port: $0.port), $0) })
+                             logger: Logger) async -> Opened {
+        var opened = Opened()
+        let direct = backends.filter { $0.jumps.isEmpty }
+        let byEndpoint = Dictionary(uniqueKeysWithValues: direct.map { (SSHEndpoint(host: $0.host, port: $0.port), $0) })
         let results = await SSHClient.connectAll(Array(byEndpoint.keys), options: { endpoint in
             inventory.sshOptions(for: byEndpoint[endpoint]!, passphrase: passphrase)
         }, logger: logger)
-        var clients: [String: SSHClient] = [:]
-        var failures: [String: String] = [:]
         for (endpoint, result) in results {
             let name = byEndpoint[endpoint]!.name
             switch result {
-            case let .success(client): clients[name] = client
-            case let .failure(error): failures[name] = error.localizedDescription
+            case let .success(client): opened.clients[name] = client
+            case let .failure(error): opened.failures[name] = error.localizedDescription
             }
         }
-        return (clients, failures)
+        // Jump hosts: each chain (and each prefix of one) is connected once and shared, hop by hop.
+        var chains: [String: JumpHop] = [:]
+        var lastHops: [(backend: Inventory.Backend, via: SSHClient)] = []
+        for backend in backends where !backend.jumps.isEmpty {
+            var via: SSHClient?
+            var key = ""
+            var failure: String?
+            for hop in backend.jumps {
+                key += "\(hop.user)@\(hop.host):\(hop.port)>"
+                if let known = chains[key] {
+                    switch known {
+                    case let .connected(client): via = client
+                    case let .failed(reason): failure = reason
+                    }
+                    if failure != nil { break }
+                    continue
+                }
+                let endpoint = SSHEndpoint(host: hop.host, port: hop.port)
+                let options = inventory.sshOptions(for: hop, passphrase: passphrase)
+                do {
+                    let client: SSHClient
+                    if let via {
+                        client = try await SSHClient.connect(to: endpoint, options: options, through: via, logger: logger)
+                    } else {
+                        client = try await SSHClient.connect(to: endpoint, options: options, logger: logger)
+                    }
+                    chains[key] = .connected(client)
+                    opened.jumps.append(client)
+                    via = client
+                } catch {
+                    let reason = "jump host \(hop.host): \(error.localizedDescription)"
+                    chains[key] = .failed(reason)
+                    failure = reason
+                    break
+                }
+            }
+            if let failure {
+                opened.failures[backend.name] = failure
+            } else if let via {
+                lastHops.append((backend, via))
+            }
+        }
+        // The nodes through their last jump host, at once.
+        let throughJumps = await withTaskGroup(of: JumpedNode.self) { group in
+            for (backend, via) in lastHops {
+                let options = inventory.sshOptions(for: backend, passphrase: passphrase)
+                group.addTask {
+                    do {
+                        let client = try await SSHClient.connect(to: SSHEndpoint(host: backend.host, port: backend.port), options: options,
+                                                                 through: via, logger: logger)
+                        return JumpedNode(name: backend.name, client: client, failure: nil)
+                    } catch {
+                        return JumpedNode(name: backend.name, client: nil, failure: "through \(via.endpoint): \(error.localizedDescription)")
+                    }
+                }
+            }
+            var all: [JumpedNode] = []
+            for await node in group { all.append(node) }
+            return all
+        }
+        for node in throughJumps {
+            if let client = node.client { opened.clients[node.name] = client } else { opened.failures[node.name] = node.failure }
+        }
+        return opened
+    }
+
+    private enum JumpHop {
+        case connected(SSHClient)
+        case failed(String)
+    }
+
+    private struct JumpedNode: Sendable {
+        var name: String
+        var client: SSHClient?
+        var failure: String?
     }
 
     /// Tries again to connect to a node that could not be reached (a host rebuilt during a runbook);
@@ -47,6 +128,7 @@ public final class ClusterConnection: Sendable {
         guard failures[name] != nil, let backend = inventory.sshEndpoint(named: name) else { return failures[name] == nil }
         let opened = await Self.open([backend], inventory: inventory, passphrase: passphrase, logger: logger)
         sessions.withLock { state in
+            state.jumps += opened.jumps
             if let client = opened.clients[name] {
                 state.clients[name] = client
                 state.failures[name] = nil
@@ -63,7 +145,7 @@ public final class ClusterConnection: Sendable {
                                passphrase: PassphraseSource = .environmentOrTerminal(), logger: Logger) async -> ClusterConnection {
         let backends = inventory.backends.filter { names?.contains($0.name) ?? true } + (frontends ? inventory.sshFrontends : [])
         let opened = await open(backends, inventory: inventory, passphrase: passphrase, logger: logger)
-        return ClusterConnection(inventory: inventory, clients: opened.clients, failures: opened.failures, passphrase: passphrase, logger: logger)
+        return ClusterConnection(inventory: inventory, opened: opened, passphrase: passphrase, logger: logger)
     }
 
     /// The backends that are connected (frontends are not: locks and discovery are the backends').
@@ -110,5 +192,7 @@ public final class ClusterConnection: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for client in clients.values { group.addTask { await client.close() } }
         }
+        // Then the jump hosts, innermost first: their tunnels carried the sessions just closed.
+        for jump in sessions.withLock({ $0.jumps }).reversed() { await jump.close() }
     }
 }
