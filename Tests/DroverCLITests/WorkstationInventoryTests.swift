@@ -151,6 +151,16 @@ struct WorkstationInventoryTests {
                     #expect(forwarded >= 1 && accepted == forwarded, "\(node.name): \(accepted) sessions, \(forwarded) forwarded by the bastion")
                 }
                 #expect(bastion.log.components(separatedBy: "Accepted publickey").count - 1 == 1, "one bastion session per drover run")
+
+                // A wrong host key at the bastion: refused before anything, the hop named.
+                let wrong = try await Processes.offPool { try String(contentsOfFile: "\(cluster.sandbox.directory)/known_hosts", encoding: .utf8) }
+                let forged = wrong.split(separator: "\n").prefix(1).map { line in
+                    "[\(bastion.address)]:\(bastion.port) " + line.split(separator: " ").dropFirst().joined(separator: " ")
+                }.joined() + "\n"
+                try await Processes.offPool { try forged.write(toFile: knownHosts, atomically: true, encoding: .utf8) }
+                let refused = try await DroverBinary.run(["upgrade", "--inventory", inventory, "--yes"], environment: environment)
+                #expect(refused.status == 2, "\(refused.stdout)\n\(refused.stderr)")
+                #expect(refused.stderr.contains("jump host \(bastion.address)") && refused.stderr.contains("HOST KEY CHANGED"), "\(refused.stderr)")
             }
         }
     }
