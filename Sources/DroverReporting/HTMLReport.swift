@@ -246,21 +246,7 @@ public enum HTMLReport {
     }
 
     /// Text for HTML (element content and attribute values).
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    public static func escape(_ text: String) -> String { Markup.escape(text) }
 
     static let style = """
         body{font:14px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
@@ -365,5 +351,27 @@ enum ReportDuration {
         if value < 10 { return String(format: "%.1fs", value) }
         if value < 60 { return String(format: "%.0fs", value) }
         return String(format: "%dm%02ds", Int(value) / 60, Int(value) % 60)
+    }
+}
+
+/// Escaping for HTML and XML text and attribute values.
+public enum Markup {
+    /// `& < > " '` as entities; control characters other than newline and tab (which XML 1.0 forbids)
+    /// as spaces.
+    public static func escape(_ text: String) -> String {
+        var result = ""
+        result.reserveCapacity(text.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": result += "&amp;"
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "\"": result += "&quot;"
+            case "'": result += "&#39;"
+            case let c where c.value < 0x20 && c != "\n" && c != "\t": result += " "
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }

@@ -33,8 +33,15 @@ public final class SSHClient: Sendable {
     public static func connect(to endpoint: SSHEndpoint, options: SSHOptions,
                                logger: Logger = Logger(label: "drover.ssh")) async throws -> SSHClient {
         try Task.checkCancellation()
-        let thread = SessionThread(name: "drover.ssh \(endpoint)", closedError: .closed(host: endpoint.host, port: endpoint.port))
-        let core = SessionCore(endpoint: endpoint, options: options, logger: logger)
+        return try await start(endpoint, options: options, logger: logger, socket: nil, jump: nil)
+    }
+
+    /// A session on a thread of its own, connected over a new TCP connection or `socket` (a tunnel).
+    private static func start(_ endpoint: SSHEndpoint, options: SSHOptions, logger: Logger, socket: Int32?,
+                              jump: SSHClient?) async throws -> SSHClient {
+        let name = "drover.ssh \(endpoint)" + (jump.map { " via \($0.endpoint)" } ?? "")
+        let thread = SessionThread(name: name, closedError: .closed(host: endpoint.host, port: endpoint.port))
+        let core = SessionCore(endpoint: endpoint, options: options, logger: logger, socket: socket)
         do {
             try await thread.perform { try core.connect() }
         } catch {
@@ -42,7 +49,7 @@ public final class SSHClient: Sendable {
             await thread.finishAndWait()
             throw error
         }
-        return SSHClient(endpoint: endpoint, core: core, thread: thread)
+        return SSHClient(endpoint: endpoint, core: core, thread: thread, jump: jump)
     }
 
     /// Connects to `endpoint` through `jump` (ProxyJump): a `direct-tcpip` channel of the jump host's
@@ -55,16 +62,7 @@ public final class SSHClient: Sendable {
                                logger: Logger = Logger(label: "drover.ssh")) async throws -> SSHClient {
         try Task.checkCancellation()
         let socket = try await jump.openTunnel(to: endpoint)
-        let thread = SessionThread(name: "drover.ssh \(endpoint) via \(jump.endpoint)", closedError: .closed(host: endpoint.host, port: endpoint.port))
-        let core = SessionCore(endpoint: endpoint, options: options, logger: logger, socket: socket)
-        do {
-            try await thread.perform { try core.connect() }
-        } catch {
-            thread.submit { core.shutdown() }
-            await thread.finishAndWait()
-            throw error
-        }
-        return SSHClient(endpoint: endpoint, core: core, thread: thread, jump: jump)
+        return try await start(endpoint, options: options, logger: logger, socket: socket, jump: jump)
     }
 
     /// A tunnel from this host to `endpoint`: the descriptor a session through it runs over. From then on

@@ -55,30 +55,35 @@ struct WorkstationInventoryTests {
         }
     }
 
+    /// An inventory that names the sandbox's nodes as ssh_config does: everything else comes from there.
+    static func aliasInventory(configFile: String) -> String {
+        """
+        cluster: sandbox
+        ssh:
+          config_file: \(configFile)
+        package:
+          path: /var/tmp/chef-backend_2.3.16-1_amd64.deb
+        backends:
+          - name: be1
+            host: be1
+          - name: be2
+            host: be2
+          - name: be3
+            host: be3
+        timeouts:
+          rejoin: 8s
+          failover: 8s
+          poll_interval: 200ms
+
+        """
+    }
+
     @Test func theSandboxUpgradesWithNothingButItsOpenSSHConfig() async throws {
         try await SandboxCluster.with { cluster in
             // The inventory names the nodes as ssh_config does; HostName, User, IdentityFile, IdentitiesOnly,
             // UserKnownHostsFile and StrictHostKeyChecking come from the sandbox's ssh_config.
             let inventory = cluster.scratch("by-alias.yml")
-            let text = """
-                cluster: sandbox
-                ssh:
-                  config_file: \(cluster.sandbox.directory)/ssh_config
-                package:
-                  path: /var/tmp/chef-backend_2.3.16-1_amd64.deb
-                backends:
-                  - name: be1
-                    host: be1
-                  - name: be2
-                    host: be2
-                  - name: be3
-                    host: be3
-                timeouts:
-                  rejoin: 8s
-                  failover: 8s
-                  poll_interval: 200ms
-
-                """
+            let text = Self.aliasInventory(configFile: "\(cluster.sandbox.directory)/ssh_config")
             try await Processes.offPool { try text.write(toFile: inventory, atomically: true, encoding: .utf8) }
             let environment = cluster.environment
             let show = try await DroverBinary.run(["inventory", "show", "--inventory", inventory], environment: environment)
@@ -112,25 +117,7 @@ struct WorkstationInventoryTests {
                       UserKnownHostsFile \(knownHosts)
 
                     """
-                let inventoryText = """
-                    cluster: sandbox
-                    ssh:
-                      config_file: \(config)
-                    package:
-                      path: /var/tmp/chef-backend_2.3.16-1_amd64.deb
-                    backends:
-                      - name: be1
-                        host: be1
-                      - name: be2
-                        host: be2
-                      - name: be3
-                        host: be3
-                    timeouts:
-                      rejoin: 8s
-                      failover: 8s
-                      poll_interval: 200ms
-
-                    """
+                let inventoryText = Self.aliasInventory(configFile: config)
                 try await Processes.offPool {
                     try configText.write(toFile: config, atomically: true, encoding: .utf8)
                     try inventoryText.write(toFile: inventory, atomically: true, encoding: .utf8)

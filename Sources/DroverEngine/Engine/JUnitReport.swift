@@ -1,3 +1,4 @@
+import DroverReporting
 import Foundation
 
 /// A JUnit XML report of a run: one test case per step and node, failures with their reason.
@@ -27,19 +28,5 @@ public enum JUnitReport {
         return xml
     }
 
-    static func escape(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": result += "&amp;"
-            case "<": result += "&lt;"
-            case ">": result += "&gt;"
-            case "\"": result += "&quot;"
-            case "'": result += "&apos;"
-            case let c where c.value < 0x20 && c != "\n" && c != "\t": result += " "
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
-    }
+    static func escape(_ text: String) -> String { Markup.escape(text) }
 }
