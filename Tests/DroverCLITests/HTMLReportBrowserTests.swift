@@ -32,7 +32,7 @@ struct HTMLReportBrowserTests {
         }
         #expect(dom.status == 0, "chromium --dump-dom: \(dom.stderr.suffix(800))")
         let size = (try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0
-        return Rendered(dom: dom.stdout, screenshotBytes: size ?? 0)
+        return Rendered(dom: dom.stdout, screenshotBytes: size)
     }
 
     @Test func aSucceededUpgradeShowsItsOutcomeAndALanePerNode() async throws {

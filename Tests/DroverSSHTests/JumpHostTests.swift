@@ -31,7 +31,7 @@ struct JumpHostTests {
             #expect(big.stdout.count == 3_000_000 && big.succeeded)
             await client.close()
             await bastion.close()
-            try await Processes.offPool { usleep(200_000) }
+            _ = try await Processes.offPool { usleep(200_000) }
             #expect(Self.forwardings(in: jump, to: target) == 1, "the jump host forwarded one connection")
             #expect(Self.sessions(in: target) == 1, "and the target's one session came through it")
         }
@@ -47,7 +47,7 @@ struct JumpHostTests {
             await client.close()
             await hop2.close()
             await hop1.close()
-            try await Processes.offPool { usleep(200_000) }
+            _ = try await Processes.offPool { usleep(200_000) }
             #expect(Self.forwardings(in: first, to: second) == 1 && Self.forwardings(in: second, to: target) == 1)
         }
     }
