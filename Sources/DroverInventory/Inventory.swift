@@ -385,11 +385,10 @@ public struct Inventory: Sendable {
                 throw InputError(file: place.dropLast().joined(separator: ":"), line: Int(place.last ?? "") ?? 0, key: "ProxyJump", message: error.message)
             }
             sources["\(key).proxy_jump"] = "\(setting.source) (ProxyJump)"
-            for (index, hop) in backend.jumps.enumerated() {
-                let spec = setting.value.split(separator: ",")[index]
+            // A hop's user@ and :port are written: its own Host block does not override them.
+            for (index, spec) in setting.value.split(separator: ",").enumerated() {
                 if spec.contains("@") { sources["\(key).jumps[\(index)].user"] = "\(setting.source) (ProxyJump)" }
                 if spec.contains(":") { sources["\(key).jumps[\(index)].port"] = "\(setting.source) (ProxyJump)" }
-                _ = hop
             }
         }
         var hops: [Backend] = []

@@ -554,7 +554,8 @@ final class SessionCore: @unchecked Sendable {
             self.target = target
         }
 
-        var finished: Bool { failed || (socketClosed && channelClosed && toChannel.isEmpty && toSocket.isEmpty) || (socketClosed && eofSent && channelClosed) }
+        /// Failed, or both directions ended with nothing left to deliver.
+        var finished: Bool { failed || (socketClosed && channelClosed && toChannel.isEmpty && toSocket.isEmpty) }
     }
 
     var hasTunnels: Bool { !tunnels.isEmpty }
