@@ -13,6 +13,8 @@ public struct PlannedAction: Sendable, Equatable {
     public var action: String
     public var command: String?
     public var waitsFor: String?
+    /// The action runs only if this holds when the run reaches it (see ``Topology/runCondition(_:node:observation:)``).
+    public var condition: String? = nil
 }
 
 /// A playbook resolved against the discovered cluster.
@@ -108,8 +110,11 @@ public struct Plan<T: Topology>: Sendable {
                                                  command: nil, waitsFor: reason))
                     continue
                 }
+                let condition = observation.flatMap { observation in node.flatMap { topology.runCondition(step, node: $0, observation: observation) } }
                 for action in step.actions {
-                    actions.append(describe(action, step: step, node: node, topology: topology, live: live, bindings: bindings, index: actions.count + 1))
+                    var planned = describe(action, step: step, node: node, topology: topology, live: live, bindings: bindings, index: actions.count + 1)
+                    planned.condition = condition
+                    actions.append(planned)
                 }
             }
         }
@@ -171,7 +176,8 @@ public struct Plan<T: Topology>: Sendable {
             }),
             "steps": .array(actions.map { action in
                 .object(["index": .int(action.index), "step": .string(action.step), "node": .optional(action.node), "action": .string(action.action),
-                         "command": .optional(action.command), "waits_for": .optional(action.waitsFor)])
+                         "command": .optional(action.command), "waits_for": .optional(action.waitsFor),
+                         "condition": .optional(action.condition)])
             }),
         ])
     }
@@ -207,8 +213,12 @@ public struct Plan<T: Topology>: Sendable {
             lines.append("Backup: chef-backend-ctl backup on \(actions.first?.node ?? "a follower") before any change; the run stops, nothing changed, if it fails or is empty")
         }
         lines.append("Steps:")
-        for action in actions {
+        for (position, action) in actions.enumerated() {
             let target = action.node.map { "\($0): " } ?? ""
+            if let condition = action.condition, position == 0 || actions[position - 1].condition != condition
+                || actions[position - 1].node != action.node || actions[position - 1].step != action.step {
+                lines.append("      \(action.step) \(target)\(condition):")
+            }
             switch action.action {
             case "skip": lines.append(String(format: "  %2d. %@ %@skip (%@)", action.index, action.step, target, action.waitsFor ?? ""))
             case "wait", "check", "confirm", "manual": lines.append(String(format: "  %2d. %@ %@%@ %@", action.index, action.step, target, action.action, action.waitsFor ?? ""))

@@ -54,6 +54,10 @@ public protocol Topology: Sendable {
     /// Why a step need not run on a node (it is already done), or nil.
     func skipReason(_ step: Playbook.Step, node: String, observation: Observation) -> String?
 
+    /// When whether a step runs on a node is decided only during the run (by what the run's earlier steps
+    /// leave behind), the condition in words, for plans; nil when the plan can tell.
+    func runCondition(_ step: Playbook.Step, node: String, observation: Observation) -> String?
+
     /// Placeholder values taken from the live state (`leader`, ...).
     func liveValues(_ observation: Observation?) -> [String: String]
 
@@ -146,6 +150,9 @@ extension Topology {
 
     /// No backups unless the topology has them.
     public func backupCommand(observation: Observation) throws -> BackupCommand? { nil }
+
+    /// Plans can tell every step unless the topology says otherwise.
+    public func runCondition(_ step: Playbook.Step, node: String, observation: Observation) -> String? { nil }
 }
 
 /// A backup command, the node it runs on and the directory its tarball is written to.

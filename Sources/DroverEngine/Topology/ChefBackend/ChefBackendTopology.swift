@@ -145,6 +145,13 @@ public struct ChefBackendTopology: Topology {
         }
     }
 
+    public func runCondition(_ step: Playbook.Step, node: String, observation: ClusterObservation) -> String? {
+        guard step.skipIf == .elasticsearchUpgraded, let package = inventory.package,
+              skipReason(step, node: node, observation: observation) == nil,
+              observation.node(node)?.installedVersion != package.version else { return nil }
+        return "only if \(node)'s Elasticsearch log shows `\(ElasticsearchFacts.pathScriptsError)` once it is upgraded; skipped otherwise"
+    }
+
     public func liveValues(_ observation: ClusterObservation?) -> [String: String] {
         let leader = observation?.leader
         return [
