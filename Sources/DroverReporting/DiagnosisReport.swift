@@ -32,7 +32,7 @@ public enum DiagnosisReport {
         guard !diagnosis.situations.isEmpty else { return diagnosis.healthyText }
         var lines: [String] = []
         for situation in diagnosis.situations {
-            lines += ["Situation: \(situation.summary)", "  Evidence:"] + situation.evidence.map { "    - \($0)" }
+            lines += ["Situation: \(situation.id): \(situation.summary)", "  Evidence:"] + situation.evidence.map { "    - \($0)" }
             if let command = situation.command { lines.append("  Run: \(command)") }
             if let advice = situation.advice { lines.append("  Note: \(advice)") }
         }

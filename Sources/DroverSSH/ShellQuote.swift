@@ -2,7 +2,8 @@
 public enum ShellQuote {
     /// Quotes `value` for a POSIX shell; plain words stay unquoted for readability.
     public static func quote(_ value: String) -> String {
-        if !value.isEmpty, value.unicodeScalars.allSatisfy({ safe.contains($0) }) {
+        // `#` starts a comment only at the start of a word (an Ansible inventory's FILE#GROUP stays plain).
+        if !value.isEmpty, !value.hasPrefix("#"), value.unicodeScalars.allSatisfy({ safe.contains($0) || $0 == "#" }) {
             return value
         }
         return "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"

@@ -1,3 +1,4 @@
+import DroverSSH
 import DroverTestSupport
 import Foundation
 import SimulatedChefBackend
@@ -75,11 +76,12 @@ struct DRBDPairTests {
         Scenario(node: "be1", fault: "drbd-both-secondary", values: ["361540", "0"], situation: "both-secondary",
                  says: ["drover run promote-secondary --inventory INVENTORY --set node=be2", "be1 oos 361540, be2 oos 0"]),
         Scenario(node: "be1", fault: "drbd-split-brain", situation: "split-brain", says: ["both nodes are DRBD Primary", "touch nothing"]),
-        Scenario(node: "be2", fault: "drbd-resyncing", situation: "resyncing", says: ["be2 is SyncTarget", "% done, finishing in 0:"]),
+        Scenario(node: "be2", fault: "drbd-resyncing", situation: "resyncing", says: ["be2 is SyncTarget", "% done, finishing in 0:", "then check again: drover diagnose --inventory INVENTORY"]),
         Scenario(node: "be1", fault: "keepalived-transition", situation: "transition-in-progress",
-                 says: ["requested backup, current master", "Wait and run drover diagnose again"]),
+                 says: ["requested backup, current master", "Wait and check again: drover diagnose --inventory INVENTORY"]),
         Scenario(node: "be2", fault: "services-misplaced", situation: "services-misplaced",
-                 says: ["nginx runs on be2, which is not master", "opscode-erchef runs on be2"]),
+                 says: ["nginx runs on be2, which is not master", "opscode-erchef runs on be2",
+                       "drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop nginx"]),
     ]
 
     @Test("diagnose names the situation from live nodes", arguments: scenarios)
@@ -89,6 +91,7 @@ struct DRBDPairTests {
             let started = Date()
             let text = try await cluster.drover(["diagnose"])
             #expect(text.status == scenario.exit, "\(text.stdout)\(text.stderr)")
+            #expect(text.stdout.hasPrefix("Situation: \(scenario.situation): "), "the identifier in the text:\n\(text.stdout)")
             for fragment in scenario.says {
                 let expected = fragment.replacingOccurrences(of: "INVENTORY", with: cluster.inventoryPath)
                 #expect(text.stdout.contains(expected), "\(expected) not in:\n\(text.stdout)")
@@ -249,6 +252,28 @@ struct DRBDPairTests {
             #expect(promote.status == 0, "\(promote.stdout)\(promote.stderr)")
             let pair = try await cluster.pairState()
             #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.current == "master")
+            try await Self.expectInvariants(cluster)
+        }
+    }
+
+    /// The next command diagnose prints is pasted into a shell as it is, from an inventory in a folder whose
+    /// name has a space and a quote.
+    @Test func thePrintedCommandRunsAsPrintedFromAPathWithSpaces() async throws {
+        try await Self.with { cluster in
+            try await cluster.breakNode("be1", "drbd-both-secondary", "0", "0")
+            let folder = cluster.scratch("my pair's inventory")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let inventory = folder + "/legacy ha.yml"
+            try FileManager.default.copyItem(atPath: cluster.inventoryPath, toPath: inventory)
+            let environment = try DroverBinary.environment(cluster.environment)
+            let diagnosis = try await Processes.offPool { try Processes.run(DroverBinary.path, ["diagnose", "--inventory", inventory], environment: environment) }
+            let line = try #require(diagnosis.stdout.split(separator: "\n").first { $0.hasPrefix("  Run: drover ") }, "\(diagnosis.stdout)")
+            let command = String(line.dropFirst("  Run: ".count))
+            #expect(command.contains("--inventory '"), "quoted: \(command)")
+            let script = "drover() { \(ShellQuote.quote(DroverBinary.path)) \"$@\"; }; \(command) --yes"
+            let run = try await Processes.offPool { try Processes.run("/bin/bash", ["-c", script], environment: environment) }
+            #expect(run.status == 0, "\(command)\n\(run.stdout)\(run.stderr)")
+            #expect(try await cluster.pairState().node("be1")?.role == "Primary")
             try await Self.expectInvariants(cluster)
         }
     }

@@ -108,6 +108,7 @@ struct KeyAndQuotingTests {
     @Test("shell quoting", arguments: [
         ("plain", "plain"), ("/var/tmp/a.deb", "/var/tmp/a.deb"), ("", "''"), ("two words", "'two words'"),
         ("it's", "'it'\\''s'"), ("$(reboot)", "'$(reboot)'"), ("a;b", "'a;b'"), ("ünï", "'ünï'"),
+        ("hosts.ini#chef_backend", "hosts.ini#chef_backend"), ("#comment", "'#comment'"),
     ])
     func quoting(value: String, expected: String) throws {
         #expect(ShellQuote.quote(value) == expected)

@@ -201,11 +201,11 @@ extension Operations {
             text += "\nNext:\n"
             if !resumable.isEmpty {
                 text += "  continue the clusters that stopped: drover resume "
-                    + resumable.map { "--inventory \($0.inventory)" }.joined(separator: " ") + " --yes\n"
+                    + resumable.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(separator: " ") + " --yes\n"
             }
             if !notStarted.isEmpty {
                 text += "  start the clusters that did not start: drover \(request.command) "
-                    + notStarted.map { "--inventory \($0.inventory)" }.joined(separator: " ") + " --yes\n"
+                    + notStarted.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(separator: " ") + " --yes\n"
             }
         }
         Output.standardStream(text, standardError: false)

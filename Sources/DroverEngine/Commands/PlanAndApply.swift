@@ -55,7 +55,7 @@ extension Operations {
                                   fingerprint: topology.fingerprint(observation, failover: failover), plan: plan.json)
             do {
                 try DurableFile.write(Data((redactor.redact(saved.json.serialized) + "\n").utf8), to: out)
-                Output.stderr("drover: plan saved to \(out); apply it with: drover apply \(out)\n")
+                Output.stderr("drover: plan saved to \(out); apply it with: drover apply \(ShellQuote.quote(out))\n")
             } catch {
                 Output.stderr("drover: \(error.localizedDescription)\n")
                 return .usage
@@ -81,14 +81,14 @@ extension Operations {
         let inventoryPath = inventoryOverride ?? saved.inventoryFile
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
         guard inventory.digest == saved.inventoryDigest else {
-            Output.stderr("drover: \(inventoryPath) changed since the plan was made; make a new plan: drover plan --inventory \(inventoryPath) --out \(planPath)\n")
+            Output.stderr("drover: \(inventoryPath) changed since the plan was made; make a new plan: drover plan --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n")
             return .refused
         }
         guard let playbook = saved.resolvePlaybook(in: playbooks), playbook.digest == saved.playbookDigest, playbook.topology == inventory.topology else {
-            Output.stderr("drover: the playbook \(saved.playbook) (\(saved.playbookSource)) is missing or changed since the plan was made; make a new plan: drover plan \(saved.playbook) --inventory \(inventoryPath) --out \(planPath)\n")
+            Output.stderr("drover: the playbook \(saved.playbook) (\(saved.playbookSource)) is missing or changed since the plan was made; make a new plan: drover plan \(saved.playbook) --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n")
             return .refused
         }
-        if let refusal = interactionRefusal(playbook, yes: yes, assumeDone: assumeDone, retry: "drover apply \(planPath)") {
+        if let refusal = interactionRefusal(playbook, yes: yes, assumeDone: assumeDone, retry: "drover apply \(ShellQuote.quote(planPath))") {
             Output.stderr(refusal)
             return .usage
         }
@@ -115,7 +115,7 @@ extension Operations {
             await connection.close()
             Output.stderr("drover: the cluster changed since the plan was made (\(RFC3339.string(saved.created))); refusing to apply. Changes:\n")
             Output.stderr(changes.joined(separator: "\n") + "\n")
-            Output.stderr("drover: nothing was changed. Make a new plan: drover plan --inventory \(inventoryPath) --out \(planPath)\n")
+            Output.stderr("drover: nothing was changed. Make a new plan: drover plan --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n")
             return .refused
         }
         let status = await execute(request, playbook: playbook, topology: topology, connection: connection, resuming: nil)

@@ -47,7 +47,7 @@ extension Operations {
             return .usage
         }
         if !request.yes && isatty(0) != 1 {
-            Output.stderr("drover: refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(request.inventoryPath)`, then re-run with --yes.\n")
+            Output.stderr("drover: refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(ShellQuote.quote(request.inventoryPath))`, then re-run with --yes.\n")
             return .usage
         }
         do {
@@ -162,7 +162,7 @@ extension Operations {
         // Another run's lock is the first reason to refuse: its changes explain whatever pre-flight would find.
         if let holder = plan.lockOwners.first(where: { $0.runID != resuming?.runID }) {
             Output.stderr("drover: the cluster \(inventory.cluster) is locked by \(holder.description) on \(holder.node); nothing was changed.\n")
-            Output.stderr("drover: if that run is no longer running, remove its lock: drover unlock --inventory \(request.inventoryPath) --run-id \(holder.runID)\n")
+            Output.stderr("drover: if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(holder.runID)\n")
             return .locked
         }
         let checks = resuming.map { topology.resumeChecks(journal: $0, observation: observation) } ?? plan.preflight
@@ -197,7 +197,7 @@ extension Operations {
             try await ClusterLock.acquire(connection, runID: runID)
         } catch let held as ClusterLock.Held {
             Output.stderr("drover: the cluster \(inventory.cluster) is locked by \(held.owner.description) on \(held.owner.node); nothing was changed.\n")
-            Output.stderr("drover: if that run is no longer running, remove its lock: drover unlock --inventory \(request.inventoryPath) --run-id \(held.owner.runID)\n")
+            Output.stderr("drover: if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(held.owner.runID)\n")
             return .locked
         } catch {
             Output.stderr("drover: cannot take the cluster's lock: \(error.localizedDescription)\n")

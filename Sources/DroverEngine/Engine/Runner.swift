@@ -247,7 +247,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 added = true
             } catch {
                 throw StepFailure(step: step.name, node: nil, what: "cannot tell \(role): \(error.localizedDescription)",
-                                  advice: ["Check the cluster: drover status --inventory \(inventory.file)"])
+                                  advice: ["Check the cluster: drover status --inventory \(ShellQuote.quote(inventory.file))"])
             }
         }
         if added { await recorder?.pinned(pinned) }
@@ -263,7 +263,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             return try topology.nodes(for: step.target, observation: observation)
         } catch {
             throw StepFailure(step: step.name, node: nil, what: error.localizedDescription,
-                              advice: ["Check the cluster: drover status --inventory \(inventory.file)"])
+                              advice: ["Check the cluster: drover status --inventory \(ShellQuote.quote(inventory.file))"])
         }
     }
 
@@ -350,7 +350,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             }
             command = found
         } catch let error as TargetError {
-            throw StepFailure(step: name, node: nil, what: error.reason, advice: ["Check the cluster: drover status --inventory \(inventory.file)"])
+            throw StepFailure(step: name, node: nil, what: error.reason, advice: ["Check the cluster: drover status --inventory \(ShellQuote.quote(inventory.file))"])
         }
         let node = command.node
         let step = Playbook.Step(name: name, description: "Take a backup with \(command.command) on \(node) before any change; its tarball's path and size are recorded.",
@@ -415,7 +415,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             let (holds, detail) = topology.holds(condition.requirement, subject: subject, node: node, observation: observation)
             guard holds else {
                 throw StepFailure(step: step.name, node: node, what: "precondition \(condition.requirement)\(condition.argument.map { ":\($0)" } ?? "") does not hold (\(detail)); the step was not run",
-                                  advice: ["Check the situation again: drover diagnose --inventory \(inventory.file)"])
+                                  advice: ["Check the situation again: drover diagnose --inventory \(ShellQuote.quote(inventory.file))"])
             }
         }
     }
@@ -444,7 +444,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: nil, signal: nil,
                               stdout: "", stderr: "", error: error.localizedDescription)
             throw StepFailure(step: step.name, node: node, what: "\(command): \(error.localizedDescription)",
-                              advice: ["Check that \(node) is reachable, then see what the command left behind: drover status --inventory \(inventory.file)"])
+                              advice: ["Check that \(node) is reachable, then see what the command left behind: drover status --inventory \(ShellQuote.quote(inventory.file))"])
         }
         recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: result.exitStatus,
                           signal: result.exitSignal, stdout: result.stdoutText, stderr: result.stderrText, error: nil)
@@ -610,13 +610,13 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         let again = topology.upgradePath(for: playbook, observation: observation) != nil ? "upgrade" : "run \(playbook.name)"
         lines.append("")
         lines.append("Next:")
-        var steps = ["Inspect the cluster: drover status --inventory \(inventory.file)"] + (failure?.advice ?? [])
+        var steps = ["Inspect the cluster: drover status --inventory \(ShellQuote.quote(inventory.file))"] + (failure?.advice ?? [])
         if failure == nil {
-            steps.append("Continue where the run stopped: drover resume --inventory \(inventory.file)")
+            steps.append("Continue where the run stopped: drover resume --inventory \(ShellQuote.quote(inventory.file))")
         } else if failure?.step == "backup" && !changesBegan {
-            steps.append("Nothing was changed. When a backup works, start again: drover \(again) --inventory \(inventory.file) --yes --backup (or --no-backup to go on without one)")
+            steps.append("Nothing was changed. When a backup works, start again: drover \(again) --inventory \(ShellQuote.quote(inventory.file)) --yes --backup (or --no-backup to go on without one)")
         } else {
-            steps.append("When the cause is fixed, continue: drover resume --inventory \(inventory.file) (or start again: drover \(again) --inventory \(inventory.file) --yes)")
+            steps.append("When the cause is fixed, continue: drover resume --inventory \(ShellQuote.quote(inventory.file)) (or start again: drover \(again) --inventory \(ShellQuote.quote(inventory.file)) --yes)")
         }
         if leftOff {
             steps.append("To stop here instead, turn failover back on: ssh root@\(leaderHost) chef-backend-ctl set-cluster-failover on")

@@ -2,6 +2,7 @@ import ArgumentParser
 import DroverEngine
 import DroverInventory
 import DroverReporting
+import DroverSSH
 import Foundation
 import Logging
 
@@ -167,7 +168,7 @@ struct FleetOptions: ParsableArguments {
             let listed = try inventories.map { try Operations.inventories(in: $0, ansible: group != nil) } ?? []
             let paths = (inventory + listed).map { Inventory.reference(file: $0, group: group) }
             if paths.count > 1, yes == false {
-                Output.stderr("drover: \(paths.count) clusters run only with --yes (their questions would come all at once); review them first: drover plan \(inventories.map { "--inventories \($0)" } ?? paths.map { "--inventory \($0)" }.joined(separator: " "))\n")
+                Output.stderr("drover: \(paths.count) clusters run only with --yes (their questions would come all at once); review them first: drover plan \(inventories.map { "--inventories \(ShellQuote.quote($0))" } ?? paths.map { "--inventory \(ShellQuote.quote($0))" }.joined(separator: " "))\n")
                 throw ExitCode(ExitStatus.usage.rawValue)
             }
             return Operations.FleetRequest(inventoryPaths: paths, parallel: parallel, failFast: failFast, json: json, mode: mode,

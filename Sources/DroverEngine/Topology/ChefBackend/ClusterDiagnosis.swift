@@ -1,6 +1,7 @@
 import DroverCluster
 import DroverInventory
 import DroverReporting
+import DroverSSH
 import Logging
 import Foundation
 
@@ -12,7 +13,7 @@ public enum ClusterDiagnosis {
         var result: [Situation] = []
         let unreachable = observation.nodes.filter { $0.unreachable != nil }
         let reachable = observation.nodes.filter { $0.unreachable == nil }
-        let inventoryArgument = "--inventory \(inventoryPath)"
+        let inventoryArgument = "--inventory \(ShellQuote.quote(inventoryPath))"
         if unreachable.count >= 2 {
             let survivor = reachable.first?.name ?? "SURVIVOR"
             result.append(Situation(

@@ -1,5 +1,6 @@
 import DroverCluster
 import DroverInventory
+import DroverSSH
 import Foundation
 
 /// The checks that must pass before anything is changed.
@@ -63,7 +64,7 @@ public enum ClusterPreflight {
     public static func upgradePath(_ observation: ClusterObservation, inventory: Inventory) -> UpgradePath? {
         guard let package = inventory.package else { return nil }
         return UpgradePath.choose(installed: observation.versions, target: package.version, elasticsearch: observation.elasticsearch,
-                                  inventoryFile: inventory.file)
+                                  inventoryFile: ShellQuote.quote(inventory.file))
     }
 
     /// The `path` check: the playbook of `set` is the one the upgrade path needs.
@@ -75,7 +76,7 @@ public enum ClusterPreflight {
         }
         let ok = path.kind == expected
         return PreflightCheck(check: "path", node: nil, ok: ok, detail: detail,
-                              fix: ok ? nil : "this playbook carries out the \(expected.rawValue) path; run `drover upgrade --inventory \(inventory.file)`, which chooses the \(path.kind.rawValue) path's playbook (\(path.playbook ?? "?"))")
+                              fix: ok ? nil : "this playbook carries out the \(expected.rawValue) path; run `drover upgrade --inventory \(ShellQuote.quote(inventory.file))`, which chooses the \(path.kind.rawValue) path's playbook (\(path.playbook ?? "?"))")
     }
 
     /// Minimum free space of /var/opt/chef-backend (leaderl's own disk check threshold).

@@ -1,6 +1,7 @@
 import DroverCluster
 import DroverInventory
 import DroverReporting
+import DroverSSH
 import Foundation
 
 extension PairObservation: TopologyObservation {
@@ -61,7 +62,7 @@ public struct DRBDPairTopology: Topology {
             let found = situation(observation)
             let ok = found?.id == PairSituations.ID.healthy.rawValue
             checks.append(PreflightCheck(check: "pair", node: nil, ok: ok, detail: found.map { "\($0.id): \($0.summary)" } ?? "cannot tell",
-                                         fix: ok ? nil : "the pair must be healthy first: drover diagnose --inventory \(inventory.file)"))
+                                         fix: ok ? nil : "the pair must be healthy first: drover diagnose --inventory \(ShellQuote.quote(inventory.file))"))
         }
         return checks
     }

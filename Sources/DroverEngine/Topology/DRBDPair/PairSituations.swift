@@ -1,5 +1,6 @@
 import DroverCluster
 import DroverInventory
+import DroverSSH
 import Foundation
 
 /// Decides which documented situation a DRBD pair is in (Chef's DRBD HA guide, scenarios 1 to 5), from
@@ -28,7 +29,7 @@ enum PairSituations {
 
     static func decide(_ observation: PairObservation, inventory: Inventory, inventoryPath: String) -> Situation? {
         let run = "drover run"
-        let at = "--inventory \(inventoryPath)"
+        let at = "--inventory \(ShellQuote.quote(inventoryPath))"
         let resource = inventory.drbd.resource
         let nodes = observation.nodes
         let read = nodes.filter { $0.reachable && $0.device != nil }
@@ -47,7 +48,7 @@ enum PairSituations {
         // Both Primary, or a node that dropped the connection for good (StandAlone), with both read.
         if read.count == 2, read.allSatisfy({ $0.isPrimary }) || read.contains(where: { $0.device?.connection == "StandAlone" }) {
             return Situation(
-                id: ID.splitBrain.rawValue, summary: "split brain: \(read.allSatisfy { $0.isPrimary } ? "both nodes are DRBD Primary" : "DRBD is StandAlone")",
+                id: ID.splitBrain.rawValue, summary: read.allSatisfy { $0.isPrimary } ? "both nodes are DRBD Primary" : "DRBD is StandAlone: the nodes dropped their connection for good",
                 evidence: allEvidence, command: nil,
                 advice: "Stop here and touch nothing. Each side may hold writes the other lacks; DRBD's own policy (after-sb-*) did not resolve it, and choosing which data to discard needs a person who knows what was written where. Drover runs no command for a split brain.")
         }
@@ -88,7 +89,8 @@ enum PairSituations {
             let sync = read.compactMap { $0.device?.sync }.first
             let progress = sync.map { "\($0.percent)% done\($0.finish.map { ", finishing in \($0)" } ?? "")" } ?? "progress not shown"
             return Situation(id: ID.resyncing.rawValue, summary: "DRBD is resyncing (\(syncing.name) is \(syncing.device!.connection)): \(progress)",
-                             evidence: allEvidence, command: nil, advice: "Wait for the sync to finish, then diagnose again.")
+                             evidence: allEvidence, command: nil,
+                             advice: "Wait for the sync to finish, then check again: drover diagnose \(at)")
         }
         if read.allSatisfy({ $0.isSecondary }) {
             let chosen = read.min { ($0.device?.outOfSyncKiB ?? Int.max) < ($1.device?.outOfSyncKiB ?? Int.max) }!
@@ -111,16 +113,18 @@ enum PairSituations {
             return Situation(
                 id: ID.transitionInProgress.rawValue, summary: "a keepalived transition is running on \(transition.name) (requested \(state.requested), current \(state.current))",
                 evidence: allEvidence + ["\(transition.name): [WARN] inconsistent cluster status"], command: nil,
-                advice: "Wait and run drover diagnose again; a failover takes up to the inventory's timeouts.transition.")
+                advice: "Wait and check again: drover diagnose \(at) (a failover takes up to the inventory's timeouts.transition, \(DurationText.format(inventory.timeouts.transition))).")
         }
         let misplaced = read.flatMap { node in (node.haStatus?.misplacedServices ?? []).map { (node.name, $0.service, $0.running) } }
         if !misplaced.isEmpty {
             let names = misplaced.map { "\($0.1) \($0.2 ? "runs on \($0.0), which is not master" : "is not running on \($0.0), which is master")" }
+            let ctl = inventory.drbd.ctl
+            let fixes = misplaced.map { "drover exec \(at) --node \($0.0) -- \(ctl) \($0.2 ? "stop" : "start") \($0.1)" }
             return Situation(
                 id: ID.servicesMisplaced.rawValue, summary: "services on the wrong node: \(names.joined(separator: "; "))",
                 evidence: allEvidence + misplaced.map { "\($0.0): [ERROR] \($0.1) is \($0.2 ? "running, and I am not master" : "not running correctly, and I am master")" },
                 command: nil,
-                advice: "On a node that is not master: \(inventory.drbd.ctl) stop SERVICE; on the master: \(inventory.drbd.ctl) start SERVICE (or \(inventory.drbd.ctl) master-recover on \(primary.name)). Then diagnose again.")
+                advice: "Stop each service on the node that is not master and start it on the master (\(ctl) master-recover on \(primary.name) starts them all): \(fixes.joined(separator: "; ")). Then check again: drover diagnose \(at)")
         }
         let failing = read.filter { $0.haStatus?.passed != true }
         if !failing.isEmpty {
