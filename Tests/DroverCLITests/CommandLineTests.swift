@@ -42,4 +42,19 @@ struct CommandLineTests {
             #expect(output.stderr.contains(says) && output.stderr.contains(fits), "\(output.stderr)")
         }
     }
+
+    @Test("an invalid inventory is refused once, naming file, line and key, by every command that reads it", arguments: [
+        ["status"], ["diagnose"], ["plan", "graceful-transition"], ["run", "graceful-transition", "--yes"], ["upgrade", "--yes"],
+        ["resume", "--yes"], ["inventory", "show"], ["exec", "--", "true"],
+    ])
+    func invalidInventoryIsSaidOnce(command: [String]) async throws {
+        let inventory = try temporaryDirectory("invalid") + "/pair.yml"
+        try "cluster: p\ntopology: drbd-pair\ndrbd:\n  ctrl: chef-server-ctl\nbackends:\n  - { name: be1, host: 127.255.255.253 }\n  - { name: be2, host: 127.255.255.254 }\n"
+            .write(toFile: inventory, atomically: true, encoding: .utf8)
+        let separator = command.firstIndex(of: "--") ?? command.count
+        let output = try await DroverBinary.run(Array(command[..<separator]) + ["--inventory", inventory] + command[separator...])
+        #expect(output.status == 64, "\(output.stderr)")
+        let said = output.stderr.components(separatedBy: "pair.yml:4: drbd.ctrl: unknown key; allowed here: resource, ctl").count - 1
+        #expect(said == 1, "said \(said) times:\n\(output.stderr)")
+    }
 }

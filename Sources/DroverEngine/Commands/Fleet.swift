@@ -106,7 +106,9 @@ extension Operations {
                              _ body: @escaping @Sendable (_ inventoryPath: String, _ cluster: String) async -> ExitStatus) async -> ExitStatus {
         if request.inventoryPaths.count == 1 {
             let path = request.inventoryPaths[0]
-            return await body(path, loadInventory(path)?.cluster ?? "")
+            // An invalid inventory is said once, here; its warnings come when the command reads it.
+            guard let inventory = loadInventory(path, warnings: false) else { return .usage }
+            return await body(path, inventory.cluster)
         }
         guard let clusters = clusters(of: request) else { return .usage }
         let terminal = isatty(1) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
@@ -167,7 +169,7 @@ extension Operations {
     static func clusters(of request: FleetRequest) -> [(name: String, inventory: String)]? {
         var clusters: [(name: String, inventory: String)] = []
         for path in request.inventoryPaths {
-            guard let inventory = loadInventory(path) else { return nil }
+            guard let inventory = loadInventory(path, warnings: false) else { return nil }
             if let other = clusters.first(where: { $0.name == inventory.cluster }) {
                 Output.stderr("drover: \(path): cluster \(inventory.cluster) is also the cluster of \(other.inventory); each cluster has one lock and one journal, so give each inventory its own cluster name.\n")
                 return nil

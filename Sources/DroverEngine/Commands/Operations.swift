@@ -8,9 +8,11 @@ import Logging
 /// What each `drover` command does, given its parsed arguments; returns the exit status. Each command
 /// has its own file in this folder; the topology-specific parts are behind ``Topology``.
 public enum Operations {
-    static func loadInventory(_ path: String) -> Inventory? {
+    /// Reads an inventory, saying on stderr why it is invalid; `warnings` false leaves its warnings to a later
+    /// load of the same file.
+    static func loadInventory(_ path: String, warnings: Bool = true) -> Inventory? {
         do {
-            return try Inventory.load(path: path) { Output.stderr("drover: warning: \($0)\n") }
+            return try Inventory.load(path: path) { if warnings { Output.stderr("drover: warning: \($0)\n") } }
         } catch {
             Output.stderr("drover: invalid inventory: \(error.localizedDescription)\n")
             return nil
