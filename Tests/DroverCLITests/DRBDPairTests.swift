@@ -116,6 +116,10 @@ struct DRBDPairTests {
 
     @Test func gracefulTransitionMovesThePrimaryAndBack() async throws {
         try await Self.with { cluster in
+            // The plan names the node each step will run on: keepalived starts again on the old primary.
+            let plan = try await cluster.drover(["plan", "graceful-transition"])
+            #expect(plan.stdout.contains("stop-keepalived be1: chef-server-ctl stop keepalived")
+                    && plan.stdout.contains("stand-by be1: chef-server-ctl start keepalived"), "\(plan.stdout)")
             let run = try await cluster.drover(["run", "graceful-transition", "--yes", "--junit", cluster.scratch("junit.xml")])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             #expect(run.stdout.contains("be1$ chef-server-ctl stop keepalived") && run.stdout.contains("be1$ chef-server-ctl start keepalived"))

@@ -20,12 +20,13 @@ public struct DRBDPairTopology: Topology {
     public init(inventory: Inventory) { self.inventory = inventory }
 
     public static let vocabulary = PlaybookVocabulary(
-        targets: ["primary", "secondary"],
+        targets: ["primary", "secondary", "primary-at-start"],
         waits: PairWaits.Predicate.allCases.map(\.rawValue),
         requirements: PairConditions.Requirement.allCases.map(\.rawValue),
         timeouts: ["transition", "sync"],
         placeholders: ["ctl", "resource", "primary", "primary.host", "secondary"],
-        installs: false)
+        installs: false,
+        pinnedTargets: ["primary-at-start": "primary"])
 
     public static let preflightSets: [String: [String]] = [
         "pair-healthy": ["reachable", "drbd", "situation"],
@@ -105,7 +106,7 @@ public struct DRBDPairTopology: Topology {
 
     /// A role target is chosen from the reading right before its step (the previous step may have moved it).
     public func retarget(_ target: Playbook.Target, node: String, observation: PairObservation) -> String? {
-        guard case .role = target else { return nil }
+        guard case let .role(role) = target, Self.vocabulary.pinnedTargets[role] == nil else { return nil }
         return (try? nodes(for: target, observation: observation))?.first
     }
 
