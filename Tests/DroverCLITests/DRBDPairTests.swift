@@ -282,6 +282,23 @@ struct DRBDPairTests {
         }
     }
 
+    /// Pairs form fleets as clusters do: every pair read or run, each under its own name and lock.
+    @Test func severalPairsAtOnce() async throws {
+        try await SandboxFleet.with(["pair-a", "pair-b"], topology: "drbd-pair") { fleet in
+            let status = try await fleet.drover(["status", "--inventories", fleet.inventories])
+            #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
+            #expect(status.stdout.contains("Pair pair-a (DRBD resource pc0)") && status.stdout.contains("Pair pair-b (DRBD resource pc0)"))
+            let run = try await fleet.drover(["run", "graceful-transition", "--inventories", fleet.inventories, "--yes"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            for name in fleet.names {
+                #expect(run.stdout.split(separator: "\n").contains { $0.hasPrefix(name + " ") && $0.contains(" succeeded ") }, "\(run.stdout)")
+                let pair = try await fleet[name].pairState()
+                #expect(pair.node("be2")?.role == "Primary" && pair.node("be1")?.role == "Secondary", "\(name) moved")
+                try await Self.expectInvariants(fleet[name])
+            }
+        }
+    }
+
     @Test func aPlaybookOfTheOtherTopologyIsRefused() async throws {
         try await Self.with { cluster in
             let upgrade = try await cluster.drover(["upgrade", "--yes"])

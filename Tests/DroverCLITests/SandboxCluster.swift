@@ -35,7 +35,7 @@ struct SandboxCluster: Sendable {
 
     /// Starts a sandbox; `versions` (installed, target) defaults to the sandbox's 2.3.15 → 2.3.16.
     static func start(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
-                      versions: (String, String)? = nil, frontends: Int = 0, cluster: String = "sandbox") async throws -> SandboxCluster {
+                      versions: (String, String)? = nil, frontends: Int = 0, cluster: String? = nil) async throws -> SandboxCluster {
         let base = try temporaryDirectory("e2e")
         let directory = base + "/sandbox"
         let sandbox = Sandbox(directory: directory)

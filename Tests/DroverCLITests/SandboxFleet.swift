@@ -11,12 +11,12 @@ struct SandboxFleet: Sendable {
     let home: String
 
     /// Starts one sandbox per name, runs `body`, and always tears them all down.
-    static func with<T>(_ names: [String], scale: Double = 0.05, rejoin: String = "8s",
+    static func with<T>(_ names: [String], scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
                         _ body: (SandboxFleet) async throws -> T) async throws -> T {
         let base = try temporaryDirectory("fleet")
         var started: [String: SandboxCluster] = [:]
         do {
-            for name in names { started[name] = try await SandboxCluster.start(scale: scale, rejoin: rejoin, cluster: name) }
+            for name in names { started[name] = try await SandboxCluster.start(scale: scale, rejoin: rejoin, topology: topology, cluster: name) }
             let inventories = base + "/inventories"
             let sources = names.map { (name: $0, path: started[$0]!.inventoryPath) }
             try await Processes.offPool {

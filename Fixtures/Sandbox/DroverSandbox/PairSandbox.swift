@@ -49,7 +49,7 @@ extension Sandbox {
             let duration = Sandbox.durationText
             let inventory = """
                 # Inventory of the drover-sandbox DRBD pair, written by `drover-sandbox up --topology drbd-pair`.
-                cluster: sandbox-pair
+                cluster: \(options.cluster ?? "sandbox-pair")
                 topology: drbd-pair
                 drbd:
                   resource: pc0

@@ -70,8 +70,9 @@ public struct Sandbox: Sendable {
         public var topology = "chef-backend"
         /// Chef Infra Server frontends (`fe1`, ...) beside a chef-backend cluster, reachable over SSH.
         public var frontends = 0
-        /// The inventory's `cluster:` (several sandboxes in one fleet need names of their own).
-        public var cluster = "sandbox"
+        /// The inventory's `cluster:` (several sandboxes in one fleet need names of their own); nil: `sandbox`,
+        /// or `sandbox-pair` for a DRBD pair.
+        public var cluster: String?
 
         public init(simulatorPath: String) { self.simulatorPath = simulatorPath }
     }
@@ -227,7 +228,7 @@ public struct Sandbox: Sendable {
         let duration = Self.durationText
         let inventory = """
             # Inventory of the drover-sandbox cluster, written by `drover-sandbox up`.
-            cluster: \(options.cluster)
+            cluster: \(options.cluster ?? "sandbox")
             \(inventorySSHBlock)
             package:
               path: /var/tmp/\(Provisioning.packageName(version: options.targetVersion, format: options.packageFormat))

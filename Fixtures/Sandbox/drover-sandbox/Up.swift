@@ -20,8 +20,8 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Package format: deb or rpm.")
     var format = "deb"
 
-    @Option(help: "The cluster's name in the inventory (each sandbox of a fleet needs its own).")
-    var cluster = "sandbox"
+    @Option(help: "The cluster's name in the inventory (each sandbox of a fleet needs its own; default: sandbox, or sandbox-pair for a DRBD pair).")
+    var cluster: String?
 
     @Option(help: "Multiplier of the simulator's delays (1: seconds, like a real cluster; 0.05: tests).")
     var delayScale = 1.0
