@@ -81,7 +81,7 @@ struct DRBDPairTests {
                  says: ["requested backup, current master", "Wait and check again: drover diagnose --inventory INVENTORY"]),
         Scenario(node: "be2", fault: "services-misplaced", situation: "services-misplaced",
                  says: ["nginx runs on be2, which is not master", "opscode-erchef runs on be2",
-                       "drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop nginx"]),
+                       "Run: drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop nginx && drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop opscode-erchef"]),
     ]
 
     @Test("diagnose names the situation from live nodes", arguments: scenarios)
@@ -262,9 +262,12 @@ struct DRBDPairTests {
 
     /// The next command diagnose prints is pasted into a shell as it is, from an inventory in a folder whose
     /// name has a space and a quote.
-    @Test func thePrintedCommandRunsAsPrintedFromAPathWithSpaces() async throws {
+    @Test("the printed command runs as printed, from a path with spaces", arguments: [
+        ("be1", "drbd-both-secondary", ["0", "0"], " --yes"), ("be2", "services-misplaced", [], ""),
+    ])
+    func thePrintedCommandRunsAsPrinted(node: String, fault: String, values: [String], approval: String) async throws {
         try await Self.with { cluster in
-            try await cluster.breakNode("be1", "drbd-both-secondary", "0", "0")
+            try await cluster.sandbox.breakNode(node, fault: fault, values: values)
             let folder = cluster.scratch("my pair's inventory")
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let inventory = folder + "/legacy ha.yml"
@@ -274,10 +277,11 @@ struct DRBDPairTests {
             let line = try #require(diagnosis.stdout.split(separator: "\n").first { $0.hasPrefix("  Run: drover ") }, "\(diagnosis.stdout)")
             let command = String(line.dropFirst("  Run: ".count))
             #expect(command.contains("--inventory '"), "quoted: \(command)")
-            let script = "drover() { \(ShellQuote.quote(DroverBinary.path)) \"$@\"; }; \(command) --yes"
+            let script = "drover() { \(ShellQuote.quote(DroverBinary.path)) \"$@\"; }; \(command)\(approval)"
             let run = try await Processes.offPool { try Processes.run("/bin/bash", ["-c", script], environment: environment) }
             #expect(run.status == 0, "\(command)\n\(run.stdout)\(run.stderr)")
-            #expect(try await cluster.pairState().node("be1")?.role == "Primary")
+            let after = try await Processes.offPool { try Processes.run(DroverBinary.path, ["diagnose", "--inventory", inventory], environment: environment) }
+            #expect(after.status == 0 && after.stdout.hasPrefix("Healthy"), "\(after.stdout)")
             try await Self.expectInvariants(cluster)
         }
     }

@@ -123,8 +123,8 @@ enum PairSituations {
             return Situation(
                 id: ID.servicesMisplaced.rawValue, summary: "services on the wrong node: \(names.joined(separator: "; "))",
                 evidence: allEvidence + misplaced.map { "\($0.0): [ERROR] \($0.1) is \($0.2 ? "running, and I am not master" : "not running correctly, and I am master")" },
-                command: nil,
-                advice: "Stop each service on the node that is not master and start it on the master (\(ctl) master-recover on \(primary.name) starts them all): \(fixes.joined(separator: "; ")). Then check again: drover diagnose \(at)")
+                command: fixes.joined(separator: " && "),
+                advice: "Each service is stopped on the node that is not master, or started on the master (\(ctl) master-recover on \(primary.name) starts them all). Then check again: drover diagnose \(at)")
         }
         let failing = read.filter { $0.haStatus?.passed != true }
         if !failing.isEmpty {
