@@ -122,6 +122,9 @@ enum PairConditions {
             if device?.disk == "UpToDate" && peerDevice.disk != "UpToDate" {
                 return (false, "\(name_) holds the only UpToDate disk (\(peer.name) is \(peerDevice.disk))")
             }
+            if peerDevice.disk != "UpToDate" {
+                return (false, "\(peer.name)'s disk is \(peerDevice.disk): discarding \(name_)'s data would leave no UpToDate copy to resync from")
+            }
             if let mine = device?.outOfSyncKiB, let theirs = peerDevice.outOfSyncKiB, mine < theirs {
                 return (false, "\(name_) has the lower oos (\(mine) KiB against \(theirs) on \(peer.name)): keep it and discard \(peer.name) instead")
             }
