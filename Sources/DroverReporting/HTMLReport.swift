@@ -144,7 +144,8 @@ public enum HTMLReport {
         }
         html += "</header>\n<main>\n"
         html += section("Run", facts(run))
-        html += section("Timeline", Timeline(run).svg + legend)
+        let timeline = Timeline(run)
+        html += section("Timeline", timeline.svg + legend(failover: timeline.showsFailover))
         html += section("Steps", stepsTable(run))
         if !run.preflight.isEmpty { html += section("Pre-flight", preflightTable(run)) }
         if !run.plannedSteps.isEmpty { html += section("Plan", planTable(run)) }
@@ -228,12 +229,14 @@ public enum HTMLReport {
         }.joined(separator: "\n")
     }
 
-    static let legend = """
+    static func legend(failover: Bool) -> String {
+        """
         <p class="legend"><span class="key command-ok"></span> command <span class="key command-failed"></span> failed command \
         <span class="key wait-ok"></span> wait <span class="key wait-failed"></span> wait that timed out \
-        <span class="key out"></span> node out of the cluster <span class="key failover"></span> cluster failover off \
-        (hover for details)</p>
+        <span class="key out"></span> node out of the cluster \
+        \(failover ? "<span class=\"key failover\"></span> cluster failover off " : "")(hover for details)</p>
         """
+    }
 
     static func text(_ value: JSONValue?) -> String {
         switch value {
@@ -294,8 +297,11 @@ struct Timeline {
 
     func f(_ value: Double) -> String { String(format: "%.1f", value) }
 
+    /// The failover lane is drawn for runs that switch cluster failover (a DRBD pair has none).
+    var showsFailover: Bool { run.commands.contains { $0.command.contains("set-cluster-failover") } }
+
     var svg: String {
-        let lanes = ["failover"] + run.nodes
+        let lanes = (showsFailover ? ["failover"] : []) + run.nodes
         let height = top + laneHeight * Double(lanes.count) + 8
         var parts = ["<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"timeline of the run\">"]
         // The time axis: about eight ticks at a round step.

@@ -56,4 +56,13 @@ import Testing
         let html = HTMLReport.render(run)
         #expect(html.contains("<header class=\"outcome succeeded\"") && !html.contains("<h2>Next</h2>"))
     }
+
+    @Test func aRunThatNeverSwitchesFailoverHasNoFailoverLane() {
+        var run = Self.run(status: "succeeded")
+        run.commands.removeAll { $0.command.contains("set-cluster-failover") }
+        run.failoverOff = []
+        let html = HTMLReport.render(run)
+        #expect(!html.contains("data-lane=\"failover\"") && !html.contains("cluster failover off"), "a DRBD pair has no failover switch")
+        #expect(html.contains("data-lane=\"be1\""))
+    }
 }
