@@ -303,6 +303,24 @@ struct DRBDPairTests {
         }
     }
 
+    /// DRBD taken down on one node while its peer is Secondary: diagnose says drbd-down, and the restart it
+    /// prints runs (a node whose resource is Unconfigured is not Primary), leaving both Secondary.
+    @Test func drbdDownOnOneNodeIsRestarted() async throws {
+        try await Self.with { cluster in
+            try await cluster.breakNode("be1", "drbd-both-secondary", "0", "0")
+            let down = try await cluster.drover(["exec", "--node", "be1", "--", "drbdadm", "down", "pc0"])
+            #expect(down.status == 0, "\(down.stdout)\(down.stderr)")
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.stdout.hasPrefix("Situation: drbd-down: "), "\(diagnosis.stdout)")
+            #expect(diagnosis.stdout.contains("Run: drover run drbd-restart --inventory \(cluster.inventoryPath) --set node=be1"), "\(diagnosis.stdout)")
+            let restart = try await cluster.drover(["run", "drbd-restart", "--set", "node=be1", "--yes"])
+            #expect(restart.status == 0, "\(restart.stdout)\(restart.stderr)")
+            let after = try await cluster.drover(["diagnose", "--json"])
+            #expect(try Self.json(after.stdout)["situation"] as? String == "both-secondary", "\(after.stdout)")
+            try await Self.expectInvariants(cluster)
+        }
+    }
+
     @Test func aPlaybookOfTheOtherTopologyIsRefused() async throws {
         try await Self.with { cluster in
             let upgrade = try await cluster.drover(["upgrade", "--yes"])

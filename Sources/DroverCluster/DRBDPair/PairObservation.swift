@@ -10,6 +10,8 @@ public struct PairNodeObservation: Sendable {
     public var device: DRBDDevice?
     /// `drbdadm role RES`.
     public var role: DRBDRole?
+    /// `drbdadm role RES` said `Unconfigured`: the resource is down here, so this node is not Primary.
+    public var resourceDown = false
     /// `CTL ha-status`.
     public var haStatus: HAStatus?
     /// The owner file of a Drover lock on this node, when one is held.

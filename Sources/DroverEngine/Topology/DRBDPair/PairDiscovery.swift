@@ -38,7 +38,8 @@ enum PairDiscovery {
             }
             let role = try await connection.run(backend.name, "drbdadm role \(resource)", timeout: .seconds(60))
             if role.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "Unconfigured" {
-                // The resource is down on this node: no role to read.
+                // The resource is down on this node: no role to read, and certainly not Primary.
+                node.resourceDown = true
             } else if role.succeeded {
                 do { node.role = try DRBDRole.parse(role.stdoutText) } catch { node.readErrors.append(error.localizedDescription) }
             } else {

@@ -111,6 +111,7 @@ enum PairConditions {
             return (seen != "Primary" && own != "Primary", "\(name_) sees its peer as \(seen); \(peer?.name ?? "the peer") reads \(own)")
         case .notPrimary:
             if let role = node?.drbdRole { return (role != "Primary", "\(name_) is \(role)") }
+            if node?.resourceDown == true, node?.device == nil { return (true, "\(name_) has DRBD down (Unconfigured)") }
             return (peer?.isPrimary == true, "\(name_)'s role is unknown and \(peer?.name ?? "its peer") is \(peer?.drbdRole ?? "not Primary")")
         case .isPrimary:
             return (node?.role?.local == "Primary", "drbdadm role on \(name_): \(node?.role.map { "\($0.local)/\($0.peer)" } ?? "unknown")")
