@@ -41,6 +41,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     private var backupTaken: Journal.Backup?
     /// The nodes of pinned targets (`leader-at-start`), resolved once from the cluster as the run found it.
     private var pinned: [String: [String]] = [:]
+    /// `--inventory FILE` as the next commands print it, shell-quoted so it pastes as printed.
+    private var inventoryFlag: String { "--inventory \(ShellQuote.quote(inventory.file))" }
     private var changesBegan = false
     /// What Drover last set the cluster failover flag to, and when (the flag itself cannot be read).
     private var failover: (state: String, step: String)?
@@ -247,7 +249,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 added = true
             } catch {
                 throw StepFailure(step: step.name, node: nil, what: "cannot tell \(role): \(error.localizedDescription)",
-                                  advice: ["Check the cluster: drover status --inventory \(ShellQuote.quote(inventory.file))"])
+                                  advice: ["Check the cluster: drover status \(inventoryFlag)"])
             }
         }
         if added { await recorder?.pinned(pinned) }
@@ -263,7 +265,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             return try topology.nodes(for: step.target, observation: observation)
         } catch {
             throw StepFailure(step: step.name, node: nil, what: error.localizedDescription,
-                              advice: ["Check the cluster: drover status --inventory \(ShellQuote.quote(inventory.file))"])
+                              advice: ["Check the cluster: drover status \(inventoryFlag)"])
         }
     }
 
@@ -350,7 +352,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             }
             command = found
         } catch let error as TargetError {
-            throw StepFailure(step: name, node: nil, what: error.reason, advice: ["Check the cluster: drover status --inventory \(ShellQuote.quote(inventory.file))"])
+            throw StepFailure(step: name, node: nil, what: error.reason, advice: ["Check the cluster: drover status \(inventoryFlag)"])
         }
         let node = command.node
         let step = Playbook.Step(name: name, description: "Take a backup with \(command.command) on \(node) before any change; its tarball's path and size are recorded.",
@@ -415,7 +417,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             let (holds, detail) = topology.holds(condition.requirement, subject: subject, node: node, observation: observation)
             guard holds else {
                 throw StepFailure(step: step.name, node: node, what: "precondition \(condition.requirement)\(condition.argument.map { ":\($0)" } ?? "") does not hold (\(detail)); the step was not run",
-                                  advice: ["Check the situation again: drover diagnose --inventory \(ShellQuote.quote(inventory.file))"])
+                                  advice: ["Check the situation again: drover diagnose \(inventoryFlag)"])
             }
         }
     }
@@ -444,7 +446,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: nil, signal: nil,
                               stdout: "", stderr: "", error: error.localizedDescription)
             throw StepFailure(step: step.name, node: node, what: "\(command): \(error.localizedDescription)",
-                              advice: ["Check that \(node) is reachable, then see what the command left behind: drover status --inventory \(ShellQuote.quote(inventory.file))"])
+                              advice: ["Check that \(node) is reachable, then see what the command left behind: drover status \(inventoryFlag)"])
         }
         recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: result.exitStatus,
                           signal: result.exitSignal, stdout: result.stdoutText, stderr: result.stderrText, error: nil)
@@ -610,13 +612,13 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         let again = topology.upgradePath(for: playbook, observation: observation) != nil ? "upgrade" : "run \(playbook.name)"
         lines.append("")
         lines.append("Next:")
-        var steps = ["Inspect the cluster: drover status --inventory \(ShellQuote.quote(inventory.file))"] + (failure?.advice ?? [])
+        var steps = ["Inspect the cluster: drover status \(inventoryFlag)"] + (failure?.advice ?? [])
         if failure == nil {
-            steps.append("Continue where the run stopped: drover resume --inventory \(ShellQuote.quote(inventory.file))")
+            steps.append("Continue where the run stopped: drover resume \(inventoryFlag)")
         } else if failure?.step == "backup" && !changesBegan {
-            steps.append("Nothing was changed. When a backup works, start again: drover \(again) --inventory \(ShellQuote.quote(inventory.file)) --yes --backup (or --no-backup to go on without one)")
+            steps.append("Nothing was changed. When a backup works, start again: drover \(again) \(inventoryFlag) --yes --backup (or --no-backup to go on without one)")
         } else {
-            steps.append("When the cause is fixed, continue: drover resume --inventory \(ShellQuote.quote(inventory.file)) (or start again: drover \(again) --inventory \(ShellQuote.quote(inventory.file)) --yes)")
+            steps.append("When the cause is fixed, continue: drover resume \(inventoryFlag) (or start again: drover \(again) \(inventoryFlag) --yes)")
         }
         if leftOff {
             steps.append("To stop here instead, turn failover back on: ssh root@\(leaderHost) chef-backend-ctl set-cluster-failover on")
