@@ -684,7 +684,8 @@ final class SessionCore: @unchecked Sendable {
             }
         }
         if !tunnel.toSocket.isEmpty {
-            let written = tunnel.toSocket.withUnsafeBytes { write(tunnel.socket, $0.baseAddress, $0.count) }
+            // MSG_NOSIGNAL: an inner session that closed its end makes this EPIPE, not a SIGPIPE that kills drover.
+            let written = tunnel.toSocket.withUnsafeBytes { send(tunnel.socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written > 0 {
                 tunnel.toSocket.removeFirst(written)
                 moved = true

@@ -21,7 +21,7 @@ public final class HTTPStub: @unchecked Sendable {
                 guard client >= 0 else { return }
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 _ = recv(client, &buffer, buffer.count, 0)
-                _ = response.withCString { send(client, $0, strlen($0), 0) }
+                _ = response.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
                 close(client)
             }
         }
