@@ -82,18 +82,33 @@ def check_invariants(directory, target):
 
 
 
+NODE_COMMAND_MARKER = "##drover-node-command##"
+
+
+def command_events(directory):
+    """The started/finished commands of the nodes' log. A command Drover ran detached (its SSH command is
+    Drover's node-command script) stands for the tools it ran on the node, logged under the session that
+    started it."""
+    with open(os.path.join(directory, "commands.log")) as log:
+        records = [json.loads(line) for line in log if line.strip()]
+    detached = {r.get("session") for r in records if r.get("event") == "started" and NODE_COMMAND_MARKER in r.get("command", "")}
+    events = []
+    for record in records:
+        event = record.get("event")
+        if event in ("started", "finished") and NODE_COMMAND_MARKER not in record.get("command", ""):
+            events.append(record)
+        elif event in ("tool_started", "tool_finished") and record.get("session") in detached:
+            events.append(dict(record, event=event[len("tool_"):]))
+    return events
+
+
 def check_command_order(directory, leader="be1"):
     """The documented order, from the nodes' command log: failover off before the first install, each
     follower's upgrade started only after the previous one finished, failover on before the leader's
     `upgrade --failover`, which comes last. Returns the problems found, or None when the log shows no
     chef-backend-ctl command (a tool that sends its commands inside its own program, as Ansible's modules
     do: then the simulator's state transitions are the check)."""
-    events = []
-    with open(os.path.join(directory, "commands.log")) as log:
-        for line in log:
-            record = json.loads(line)
-            if record.get("event") in ("started", "finished"):
-                events.append(record)
+    events = command_events(directory)
     commands = [record for record in events if record["event"] == "started"]
     if not any("chef-backend-ctl" in record.get("command", "") for record in commands):
         return None

@@ -13,6 +13,12 @@ public struct Inventory: Sendable {
         public var hostKeyChecking: HostKeyPolicy = .strict
         public var connectTimeout: Duration = .seconds(10)
         public var commandTimeout: Duration = .seconds(1800)
+        /// `ssh.keepalive_interval`: keepalives while a command runs or a wait polls (nil: none), as
+        /// OpenSSH's ServerAliveInterval.
+        public var keepaliveInterval: Duration? = .seconds(15)
+        /// `ssh.keepalive_count`: keepalives in a row that may go unanswered before the connection counts as
+        /// lost and Drover reconnects (OpenSSH's ServerAliveCountMax).
+        public var keepaliveCount = 3
         public var sudo = false
         /// The OpenSSH client configuration read for every host: `ssh.config_file` (`none`: none), by default
         /// `~/.ssh/config` then `/etc/ssh/ssh_config`.
@@ -50,6 +56,8 @@ public struct Inventory: Sendable {
         /// The ssh-agent socket (`""`: none), from `IdentityAgent` / `IdentitiesOnly`; nil: `SSH_AUTH_SOCK`.
         public var agentSocket: String? = nil
         public var keepaliveInterval: Duration? = nil
+        /// ServerAliveCountMax from ssh_config (nil: the inventory's `ssh.keepalive_count`).
+        public var keepaliveCount: Int? = nil
         /// The jump hosts (ProxyJump) to go through, first one first; empty: connected to directly.
         public var jumps: [Backend] = []
     }
@@ -185,13 +193,15 @@ public struct Inventory: Sendable {
         var sources: [String: String] = [:]
         if let section = try root.mapping("ssh") {
             try section.rejectUnknownKeys(["user", "port", "identity_files", "known_hosts", "host_key_checking",
-                                           "connect_timeout", "command_timeout", "sudo", "config_file", "proxy_jump"])
+                                           "connect_timeout", "command_timeout", "keepalive_interval", "keepalive_count", "sudo",
+                                           "config_file", "proxy_jump"])
             if let file = try section.string("config_file") { ssh.configFiles = file == "none" ? [] : [file] }
             if let jumps = try section.string("proxy_jump") {
                 ssh.proxyJump = jumps
                 sources["ssh.proxy_jump"] = "\(file):\(section.lineOf("proxy_jump")) (ssh.proxy_jump)"
             }
-            for key in ["user", "port", "identity_files", "known_hosts", "host_key_checking", "connect_timeout", "command_timeout", "sudo"]
+            for key in ["user", "port", "identity_files", "known_hosts", "host_key_checking", "connect_timeout", "command_timeout",
+                        "keepalive_interval", "keepalive_count", "sudo"]
             where section.has(key) {
                 sources["ssh.\(key)"] = "\(file):\(section.lineOf(key)) (ssh.\(key))"
             }
@@ -207,6 +217,13 @@ public struct Inventory: Sendable {
             }
             ssh.connectTimeout = try section.duration("connect_timeout") ?? ssh.connectTimeout
             ssh.commandTimeout = try section.duration("command_timeout") ?? ssh.commandTimeout
+            if let interval = try section.duration("keepalive_interval") { ssh.keepaliveInterval = interval == .zero ? nil : interval }
+            if let count = try section.int("keepalive_count") {
+                guard count >= 1 else {
+                    throw section.error("keepalive_count", "\(count) is not a count of keepalives; write 1 or more (3 is OpenSSH's default)")
+                }
+                ssh.keepaliveCount = count
+            }
             ssh.sudo = try section.bool("sudo") ?? ssh.sudo
         }
 
@@ -347,7 +364,8 @@ public struct Inventory: Sendable {
                                  knownHostsFile: backend.knownHosts ?? ssh.knownHosts, hostKeyPolicy: backend.hostKeyChecking ?? ssh.hostKeyChecking,
                                  connectTimeout: backend.connectTimeout ?? ssh.connectTimeout)
         if let socket = backend.agentSocket { options.agentSocket = socket.isEmpty ? nil : socket }
-        if let interval = backend.keepaliveInterval { options.keepaliveInterval = interval }
+        options.keepaliveInterval = backend.keepaliveInterval ?? ssh.keepaliveInterval
+        options.keepaliveCountMax = backend.keepaliveCount ?? ssh.keepaliveCount
         return options
     }
 
@@ -442,9 +460,16 @@ public struct Inventory: Sendable {
             }
         }
         if !written("connect_timeout") { try take("connecttimeout", as: "connect_timeout") { backend.connectTimeout = .seconds(try number($0, "connecttimeout")) } }
-        try take("serveraliveinterval", as: "keepalive") { value in
-            let seconds = try number(value, "serveraliveinterval")
-            backend.keepaliveInterval = .seconds(seconds)
+        if !written("keepalive_interval") {
+            try take("serveraliveinterval", as: "keepalive") { value in
+                let seconds = try number(value, "serveraliveinterval")
+                backend.keepaliveInterval = .seconds(seconds)
+            }
+        }
+        if !written("keepalive_count") {
+            try take("serveralivecountmax", as: "keepalive_count") { value in
+                backend.keepaliveCount = try number(value, "serveralivecountmax")
+            }
         }
         try take("identityagent", as: "agent") { value in
             backend.agentSocket = value.lowercased() == "none" ? "" : (value == "SSH_AUTH_SOCK" ? nil : SSHConfig.expand(value, host: backend.host, remoteUser: backend.user))
@@ -485,6 +510,7 @@ public struct Inventory: Sendable {
     static let keywordNames = ["hostname": "HostName", "user": "User", "port": "Port", "identityfile": "IdentityFile",
                                "userknownhostsfile": "UserKnownHostsFile", "stricthostkeychecking": "StrictHostKeyChecking",
                                "connecttimeout": "ConnectTimeout", "serveraliveinterval": "ServerAliveInterval",
+                               "serveralivecountmax": "ServerAliveCountMax",
                                "identityagent": "IdentityAgent", "identitiesonly": "IdentitiesOnly"]
 
     public func backend(named name: String) -> Backend? { backends.first { $0.name == name } }

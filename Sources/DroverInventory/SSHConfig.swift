@@ -7,7 +7,8 @@ import Foundation
 /// `/etc/ssh`), `Match` blocks skipped with a warning.
 ///
 /// Used: `HostName`, `User`, `Port`, `IdentityFile` (`%h %u %r %d ~` expanded), `IdentitiesOnly`,
-/// `IdentityAgent`, `UserKnownHostsFile`, `StrictHostKeyChecking`, `ConnectTimeout`, `ServerAliveInterval`.
+/// `IdentityAgent`, `UserKnownHostsFile`, `StrictHostKeyChecking`, `ConnectTimeout`, `ServerAliveInterval`,
+/// `ServerAliveCountMax`.
 /// `ProxyJump` (one or several hops, `user@host:port`, `none`). `ProxyCommand` and `CertificateFile` are
 /// errors naming the file and line: Drover cannot honour them. Other keywords are ignored.
 public struct SSHConfig: Sendable {
@@ -31,7 +32,7 @@ public struct SSHConfig: Sendable {
     public var warnings: [String] = []
 
     static let used: Set<String> = ["hostname", "user", "port", "identityfile", "identitiesonly", "identityagent",
-                                    "userknownhostsfile", "stricthostkeychecking", "connecttimeout", "serveraliveinterval", "proxyjump"]
+                                    "userknownhostsfile", "stricthostkeychecking", "connecttimeout", "serveraliveinterval", "serveralivecountmax", "proxyjump"]
     static let refused: [String: String] = [
         "proxycommand": "Drover connects with libssh2 and cannot run a ProxyCommand; reach the host directly, or give ssh.config_file: none",
         "certificatefile": "Drover cannot authenticate with an OpenSSH certificate; use a plain ed25519 or ECDSA key (IdentityFile)",

@@ -104,7 +104,7 @@ public protocol Reporter: Sendable {
 public final class JSONLinesReporter: Reporter {
     /// The events of the documented schema (README, "JSON events").
     public static let documented: Set<String> = ["run_started", "step_started", "command_finished", "wait_progress",
-                                                  "wait_finished", "step_finished", "run_finished"]
+                                                  "wait_finished", "step_finished", "run_finished", "connection_lost", "reconnected"]
     private let lock = NSLock()
 
     /// Where its events go: the process's stdout, or the sink of the task that made it (a fleet's cluster).

@@ -65,6 +65,10 @@ public final class HumanReporter: Reporter {
             return text(event["summary"]) + "\n"
         case "note":
             return "\(at) \(text(event["message"]))\n"
+        case "connection_lost":
+            return "\(at)   \(red)\(text(event["message"]))\(reset)\n"
+        case "reconnected":
+            return "\(at)   \(green)\(text(event["message"]))\(reset)\n"
         default:
             return ""
         }

@@ -29,6 +29,9 @@ public enum SSHError: LocalizedError, Sendable, Equatable {
     case commandTimedOut(host: String, port: Int, command: String, seconds: Double)
     /// The session failed while in use (connection lost, protocol error); reconnect to continue.
     case sessionFailed(host: String, port: Int, reason: String)
+    /// The connection was lost while in use (reset, closed, or no answer to the keepalives): the session is
+    /// unusable; a new connection may work. Anything started on the host may still be running there.
+    case connectionLost(host: String, port: Int, reason: String)
     /// The client was closed before the operation.
     case closed(host: String, port: Int)
     /// An upload failed; the destination was left untouched.
@@ -82,6 +85,8 @@ public enum SSHError: LocalizedError, Sendable, Equatable {
             return "\(Self.address(host, port)): command timed out after \(Self.format(seconds)) and its channel was closed: \(command)"
         case let .sessionFailed(host, port, reason):
             return "\(Self.address(host, port)): SSH session failed: \(reason)"
+        case let .connectionLost(host, port, reason):
+            return "\(Self.address(host, port)): connection lost: \(reason)"
         case let .closed(host, port):
             return "\(Self.address(host, port)): the SSH connection is already closed."
         case let .uploadFailed(host, port, path, reason):
@@ -92,6 +97,15 @@ public enum SSHError: LocalizedError, Sendable, Equatable {
             return "cannot read \(path): \(reason)"
         case let .jumpFailed(jump, host, port, reason):
             return "\(Self.address(host, port)): the jump host \(jump) could not reach it: \(reason)"
+        }
+    }
+
+    /// True when the connection itself failed (lost, reset, unanswered, or already closed): connecting
+    /// again is the remedy, and the host may still be running what it was asked to.
+    public var isConnectionLost: Bool {
+        switch self {
+        case .connectionLost, .closed: return true
+        default: return false
         }
     }
 

@@ -60,6 +60,9 @@ public struct SSHOptions: Sendable {
     public var sessionTimeout: Duration
     /// Interval of SSH keepalive messages while a command runs; nil disables them.
     public var keepaliveInterval: Duration?
+    /// How many keepalives in a row may go unanswered before the connection counts as lost (OpenSSH's
+    /// ServerAliveCountMax); 0: never.
+    public var keepaliveCountMax: Int
 
     public init(
         user: String = UserAccount.name,
@@ -70,7 +73,8 @@ public struct SSHOptions: Sendable {
         hostKeyPolicy: HostKeyPolicy = .strict,
         connectTimeout: Duration = .seconds(10),
         sessionTimeout: Duration = .seconds(30),
-        keepaliveInterval: Duration? = .seconds(15)
+        keepaliveInterval: Duration? = .seconds(15),
+        keepaliveCountMax: Int = 3
     ) {
         self.user = user
         self.identityFiles = identityFiles
@@ -81,6 +85,7 @@ public struct SSHOptions: Sendable {
         self.connectTimeout = connectTimeout
         self.sessionTimeout = sessionTimeout
         self.keepaliveInterval = keepaliveInterval
+        self.keepaliveCountMax = keepaliveCountMax
     }
 }
 

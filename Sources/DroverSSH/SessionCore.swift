@@ -32,6 +32,10 @@ final class SessionCore: @unchecked Sendable {
     /// Set when the session can no longer be used; later operations fail with this reason.
     private var brokenReason: String?
     private var keepaliveEnabled = false
+    /// When the operation in progress started: silence is counted from then at the earliest.
+    private var operationStarted = ContinuousClock.now
+    /// When the server was last heard from (poll saw data, or a read returned some).
+    private var lastHeard = ContinuousClock.now
 
     /// The tunnels (ProxyJump) this session carries for sessions to other hosts.
     private var tunnels: [Tunnel] = []
@@ -80,8 +84,10 @@ final class SessionCore: @unchecked Sendable {
         try authenticate()
         libssh2_session_set_blocking(session, 0)
         if let interval = options.keepaliveInterval {
-            // want_reply = 0: libssh2 1.10 leaks the server's replies otherwise (libssh2 issue #623).
-            libssh2_keepalive_config(session, 0, UInt32(max(1, interval.seconds.rounded())))
+            // want_reply = 1, as OpenSSH's ServerAliveInterval: the server answers each keepalive, so a
+            // connection that stopped answering is told from one that is merely quiet. libssh2 1.10 keeps a
+            // few bytes per answer until the session ends (libssh2 issue #623): bounded by the run's length.
+            libssh2_keepalive_config(session, 1, UInt32(max(1, interval.seconds.rounded())))
             keepaliveEnabled = true
         }
         logger.debug("connected", metadata: ["ssh.host": "\(endpoint)", "ssh.user": "\(options.user)"])
@@ -339,6 +345,7 @@ final class SessionCore: @unchecked Sendable {
                         }
                         if count > 0 {
                             progressed = true
+                            lastHeard = .now
                             let chunk = buffer[0..<count]
                             if stream == 0 {
                                 stdout.append(contentsOf: chunk)
@@ -731,7 +738,32 @@ final class SessionCore: @unchecked Sendable {
     private func ensureUsable() throws {
         guard session != nil else { throw SSHError.closed(host: host, port: port) }
         if let brokenReason {
-            throw SSHError.sessionFailed(host: host, port: port, reason: "\(brokenReason); reconnect to continue")
+            throw SSHError.connectionLost(host: host, port: port, reason: "\(brokenReason); reconnect to continue")
+        }
+        operationStarted = .now
+    }
+
+    /// How long the server has not been heard from during the current operation: from the kernel's count
+    /// of the last data received on a TCP socket, else (a tunnel's socket pair) from what poll and reads saw.
+    private func silence() -> Duration {
+        let sinceStart = ContinuousClock.now - operationStarted
+        var info = tcp_info()
+        var length = socklen_t(MemoryLayout<tcp_info>.size)
+        if providedSocket == nil, getsockopt(socketDescriptor, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 {
+            return min(sinceStart, .milliseconds(Int64(info.tcpi_last_data_recv)))
+        }
+        return min(sinceStart, ContinuousClock.now - lastHeard)
+    }
+
+    /// Fails the session when the server has answered none of `keepaliveCountMax` keepalives in a row (as
+    /// OpenSSH's ServerAliveCountMax): a frozen or silently dropped connection is lost, not slow.
+    private func checkAlive() throws {
+        guard keepaliveEnabled, let interval = options.keepaliveInterval, options.keepaliveCountMax > 0 else { return }
+        let limit = interval * options.keepaliveCountMax
+        let quiet = silence()
+        if quiet > limit {
+            throw markBroken("no answer from the server for \(Int(quiet.seconds.rounded())) s (\(options.keepaliveCountMax) keepalives "
+                             + "\(Int(interval.seconds.rounded())) s apart went unanswered)")
         }
     }
 
@@ -784,8 +816,10 @@ final class SessionCore: @unchecked Sendable {
         var descriptors = [pollfd(fd: socketDescriptor, events: events, revents: 0),
                            pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0)]
         _ = poll(&descriptors, nfds_t(descriptors.count), timeout)
+        if descriptors[0].revents & Int16(POLLIN) != 0 { lastHeard = .now }
         if descriptors[1].revents != 0 { wake.drain() }
         if cancel?.isCancelled == true { throw WaitInterruption.cancelled }
+        try checkAlive()
     }
 
     private func failure(_ what: String, _ rc: Int32) -> SSHError {
@@ -798,7 +832,7 @@ final class SessionCore: @unchecked Sendable {
 
     private func markBroken(_ reason: String) -> SSHError {
         brokenReason = reason
-        return SSHError.sessionFailed(host: host, port: port, reason: reason)
+        return SSHError.connectionLost(host: host, port: port, reason: reason)
     }
 
     private func lastError(_ rc: Int32) -> String {

@@ -21,7 +21,7 @@ struct LoggedCommand {
         // A reading of a node (cluster-status, status, sentinels, version... as one command) starts with its marker.
         let readOnly = ["echo 'drover-read: ", "chef-backend-ctl cluster-status", "chef-backend-ctl status", "cat ", "test ", "df ", "sha256sum",
                         "drbdadm role ", "chef-server-ctl ha-status", "curl -s -S ", "grep -F ", "find "]
-        return !readOnly.contains { command.hasPrefix($0) } && !command.contains("/drover.lock")
+        return !readOnly.contains { command.hasPrefix($0) } && !command.contains("/drover.lock") && !command.contains("/drover-runs/")
     }
 }
 
@@ -136,17 +136,38 @@ struct SandboxCluster: Sendable {
         return (try? await Processes.offPool { Self.readLog(path) }) ?? []
     }
 
+    /// The log as commands: each SSH command, except that a command Drover ran detached (its SSH command is
+    /// Drover's node-command script) stands for the tools it ran on the node, under the session that started
+    /// it; re-attaching to it runs nothing and shows nothing.
     private static func readLog(_ path: String) -> [LoggedCommand] {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return text.split(separator: "\n").compactMap { line in
+        let records = text.split(separator: "\n").compactMap { line -> (LoggedCommand, session: String?)? in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let time = (object["time"] as? String).flatMap(formatter.date) else { return nil }
-            return LoggedCommand(time: time, node: object["node"] as? String ?? "", event: object["event"] as? String ?? "",
-                                 command: object["command"] as? String ?? "", exitStatus: object["exit_status"] as? Int)
+            return (LoggedCommand(time: time, node: object["node"] as? String ?? "", event: object["event"] as? String ?? "",
+                                  command: object["command"] as? String ?? "", exitStatus: object["exit_status"] as? Int),
+                    object["session"] as? String)
+        }
+        let detached = Set(records.filter { $0.0.event == "started" && $0.0.command.contains(nodeCommandMarker) }.compactMap(\.session))
+        return records.compactMap { record, session in
+            var entry = record
+            switch entry.event {
+            case "started", "finished":
+                return entry.command.contains(nodeCommandMarker) ? nil : entry
+            case "tool_started", "tool_finished":
+                guard let session, detached.contains(session) else { return nil }
+                entry.event = entry.event == "tool_started" ? "started" : "finished"
+                return entry
+            default:
+                return entry
+            }
         }
     }
+
+    /// What marks Drover's node-command script (NodeCommand.marker).
+    static let nodeCommandMarker = "##drover-node-command##"
 
     /// The simulated cluster's state (read under its flock, off the cooperative pool).
     func state() async throws -> SimulatedCluster {

@@ -73,6 +73,10 @@ public struct Sandbox: Sendable {
         /// The inventory's `cluster:` (several sandboxes in one fleet need names of their own); nil: `sandbox`,
         /// or `sandbox-pair` for a DRBD pair.
         public var cluster: String?
+        /// Long commands die with their connection, as real programs do (``SimulatedCluster/fragileCommands``);
+        public var fragileCommands = false
+        /// How long a fragile `chef-backend-ctl upgrade` works with the node's services stopped (seconds).
+        public var upgradeSeconds: Double = 3
 
         public init(simulatorPath: String) { self.simulatorPath = simulatorPath }
     }
@@ -112,6 +116,8 @@ public struct Sandbox: Sendable {
             }
             try save(record)
             var cluster = SimulatedCluster(nodes: nodes, leader: "be1", delays: Delays(scale: options.delayScale))
+            cluster.fragileCommands = options.fragileCommands
+            cluster.upgradeSeconds = options.upgradeSeconds
             let major = Int(options.version.split(separator: ".").first ?? "0") ?? 0
             for index in 0..<max(0, options.frontends) {
                 let name = "fe\(index + 1)"
@@ -141,7 +147,7 @@ public struct Sandbox: Sendable {
         }
     }
 
-    func prepareFiles(_ options: UpOptions, tools: [String] = ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "curl", "chef-server-ctl"]) throws {
+    func prepareFiles(_ options: UpOptions, tools: [String] = ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "curl", "chef-server-ctl", "rm"]) throws {
         let bin = directory + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         for tool in tools {

@@ -29,11 +29,18 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Chef Infra Server frontends (fe1, ...) to start beside the cluster, reachable over SSH.")
     var frontends = 0
 
+    @Flag(help: "Long commands behave as real programs: `chef-backend-ctl upgrade` stops the node's services, works with them stopped, and dies on its next write once its SSH connection is gone, leaving the node down.")
+    var fragileCommands = false
+
+    @Option(help: "With --fragile-commands: how long an upgrade works with the services stopped (seconds).")
+    var upgradeSeconds = 3.0
+
     func validate() throws {
         guard ["chef-backend", "drbd-pair"].contains(topology) else { throw ValidationError("--topology must be chef-backend or drbd-pair, not \(topology)") }
         guard ["deb", "rpm"].contains(format) else { throw ValidationError("--format must be deb or rpm, not \(format)") }
         guard delayScale >= 0 else { throw ValidationError("--delay-scale must be 0 (no delays) or more") }
         guard (0...3).contains(frontends) else { throw ValidationError("--frontends takes 0 to 3") }
+        guard upgradeSeconds > 0 else { throw ValidationError("--upgrade-seconds must be more than 0") }
         guard frontends == 0 || topology == "chef-backend" else { throw ValidationError("--frontends is for a chef-backend cluster") }
     }
 
@@ -48,6 +55,8 @@ struct Up: AsyncParsableCommand {
         upOptions.cluster = cluster
         upOptions.topology = topology
         upOptions.frontends = frontends
+        upOptions.fragileCommands = fragileCommands
+        upOptions.upgradeSeconds = upgradeSeconds
         let sandbox = options.sandbox
         do {
             let record = try await sandbox.up(upOptions)

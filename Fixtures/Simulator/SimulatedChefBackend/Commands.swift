@@ -161,6 +161,14 @@ public struct Invocation {
         return json["build_version"] as? String
     }
 
+    /// The end of an upgrade's work: services started at the new version, the node rejoining.
+    func finishUpgrade(_ cluster: inout SimulatedCluster, _ index: Int, at now: Date) {
+        cluster.nodes[index].upgradeUnfinished = false
+        cluster.nodes[index].servicesDown = []
+        restartServices(&cluster, index, at: now)
+        cluster.setPhase(index, .rejoining(until: now + cluster.delays.seconds(cluster.delays.serviceRestart + cluster.delays.rejoin)), at: now)
+    }
+
     func restartServices(_ cluster: inout SimulatedCluster, _ index: Int, at now: Date) {
         for service in SimulatedCluster.services {
             cluster.nodes[index].serviceSince[service] = now
@@ -224,6 +232,13 @@ public struct Invocation {
                 err("ERROR: cannot read \(NodePaths.manifest)\n")
                 return nil
             }
+            if cluster.nodes[index].upgradeUnfinished {
+                // An upgrade that died with its services stopped: this run makes the changes needed to start
+                // the new services and waits for the rejoin.
+                out("Resuming the interrupted upgrade to chef-backend \(installed)\n")
+                if !cluster.fragileCommands { finishUpgrade(&cluster, index, at: now) }
+                return ("wait", false)
+            }
             if cluster.nodes[index].phase == .downForUpgrade {
                 upgradeFromDowntime(&cluster, index, installed: installed, at: now)
                 return ("noop", false)
@@ -274,6 +289,13 @@ public struct Invocation {
                 err("ERROR: upgrade failed: leaderl did not start (see /var/log/chef-backend/leaderl/current)\n")
                 return nil
             }
+            if cluster.fragileCommands && !(isLeader && !failover) {
+                // Real work with the services stopped: the node is down until it finishes.
+                cluster.nodes[index].servicesDown = Set(SimulatedCluster.services)
+                cluster.setPhase(index, .waiting, at: now)
+                cluster.nodes[index].upgradeUnfinished = true
+                return ("wait", isLeader && failover)
+            }
             if !(isLeader && !failover) {
                 cluster.setPhase(index, .rejoining(until: now + cluster.delays.seconds(cluster.delays.serviceRestart + cluster.delays.rejoin)), at: now)
             }
@@ -281,6 +303,21 @@ public struct Invocation {
         }
         guard let plan else { return 1 }
         if plan.0 == "noop" { return 0 }
+        let (fragile, seconds) = try store.update { cluster, _ in
+            (cluster.nodes.first { $0.name == node }?.upgradeUnfinished == true && cluster.fragileCommands, cluster.upgradeSeconds)
+        }
+        if fragile {
+            // Each line goes to the connection: once it is gone, the write kills this process (SIGPIPE), as
+            // it would a real one, and the node stays down.
+            let steps = max(1, Int((seconds / 0.2).rounded()))
+            for step in 1...steps {
+                out("Upgrading: migrating and restarting services (\(step)/\(steps))\n")
+                usleep(200_000)
+            }
+            try store.update { cluster, now in
+                if let index = cluster.index(node) { finishUpgrade(&cluster, index, at: now) }
+            }
+        }
         out("Waiting for this node to rejoin the cluster\n")
         let timeout = try store.update { cluster, _ in cluster.delays.seconds(cluster.delays.election + cluster.delays.rejoin + cluster.delays.serviceRestart) * 4 + 1 }
         let rejoined = try waitUntil(timeout: timeout) { cluster in

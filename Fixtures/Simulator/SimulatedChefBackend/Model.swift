@@ -106,6 +106,10 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
     public var elasticsearchHalfUpgraded = false
     /// Elasticsearch last started with an empty data directory.
     public var elasticsearchDataEmpty = false
+    /// `chef-backend-ctl upgrade` stopped the services and died before it finished (its connection was
+    /// lost, with ``SimulatedCluster/fragileCommands``): at the new version, services down, not rejoined.
+    /// Running `upgrade` again finishes it.
+    public var upgradeUnfinished = false
 
     public init(name: String, ip: String, guid: String, root: String, phase: NodePhase, runningVersion: String) {
         self.name = name
@@ -195,6 +199,12 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
     public var frontends: [SimulatedFrontend] = []
     /// The Elasticsearch indexes the `chef` alias names, as the leader's `curl localhost:9200` shows them.
     public var indexes: [SimulatedIndex] = [SimulatedIndex(name: "chef", created: "5.6.16", health: "green")]
+    /// Long commands behave as real programs do: `chef-backend-ctl upgrade` stops the node's services, works
+    /// for ``upgradeSeconds`` writing a progress line every 0.2 s, and dies on the first write after its
+    /// connection is gone, leaving the node down (``SimulatedNode/upgradeUnfinished``).
+    public var fragileCommands = false
+    /// How long a fragile upgrade works with the services stopped (real seconds, not scaled).
+    public var upgradeSeconds: Double = 3
 
     public init(nodes: [SimulatedNode], leader: String?, delays: Delays) {
         self.nodes = nodes

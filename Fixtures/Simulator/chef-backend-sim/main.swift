@@ -19,6 +19,8 @@ func write(_ fd: Int32, _ text: String) {
     var offset = 0
     while offset < bytes.count {
         let written = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        // The reader is gone (the SSH connection was lost): a real program dies here, of SIGPIPE.
+        if written < 0 && errno == EPIPE { _exit(141) }
         if written <= 0 { return }
         offset += written
     }
@@ -29,6 +31,7 @@ func logLine(_ fields: [String: Any]) {
     var record = fields
     record["time"] = ISO8601DateFormatter.withFractions.string(from: Date())
     record["node"] = environment["DROVER_SIM_NODE"] ?? "?"
+    if record["session"] == nil, let session = environment["DROVER_SIM_SESSION"] { record["session"] = session }
     guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
     let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else { return }
@@ -55,7 +58,9 @@ func login() -> Int32 {
         return 127
     }
     let argv = command.isEmpty ? ["/bin/bash", "-l"] : ["/bin/sh", "-c", command]
-    logLine(["event": "started", "command": command])
+    // The tools the session runs, and whatever they start that outlives it, log under this session.
+    setenv("DROVER_SIM_SESSION", String(getpid()), 1)
+    logLine(["event": "started", "command": command, "session": String(getpid())])
     var pid: pid_t = 0
     let cArguments = argv.map { strdup($0) } + [nil]
     defer { cArguments.forEach { free($0) } }
@@ -67,7 +72,7 @@ func login() -> Int32 {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    logLine(["event": "finished", "command": command, "exit_status": Int(exitStatus)])
+    logLine(["event": "finished", "command": command, "exit_status": Int(exitStatus), "session": String(getpid())])
     return exitStatus
 }
 
@@ -96,14 +101,30 @@ func simulate(_ tool: String, _ arguments: [String]) -> Int32 {
     return invocation.run(tool: tool, arguments: arguments)
 }
 
+/// A tool as the node ran it, logged as `tool_started` / `tool_finished` under its session (a command that
+/// outlives its SSH session still shows under the session that started it).
+func logged(_ tool: String, _ arguments: [String]) -> Int32 {
+    let line = ([tool] + arguments).joined(separator: " ")
+    logLine(["event": "tool_started", "command": line])
+    if tool == "rm" {
+        // Any rm the node runs: logged, then the real one.
+        let argv = ["/bin/rm"] + arguments
+        execv("/bin/rm", argv.map { strdup($0) } + [nil])
+        return 127
+    }
+    let status = simulate(tool, arguments)
+    logLine(["event": "tool_finished", "command": line, "exit_status": Int(status)])
+    return status
+}
+
 if tool == "chef-backend-sim" {
     switch arguments.dropFirst().first {
     case "login": exit(login())
-    case let name? where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "cat", "curl"].contains(name) || PairInvocation.tools.contains(name):
-        exit(simulate(name, Array(arguments.dropFirst(2))))
+    case let name? where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "cat", "curl", "rm"].contains(name) || PairInvocation.tools.contains(name):
+        exit(logged(name, Array(arguments.dropFirst(2))))
     default:
         write(2, "usage: chef-backend-sim login | chef-backend-sim TOOL ARGS... (or run it as chef-backend-ctl, dpkg, ...)\n")
         exit(64)
     }
 }
-exit(simulate(tool, Array(arguments.dropFirst())))
+exit(logged(tool, Array(arguments.dropFirst())))

@@ -27,7 +27,10 @@ extension Operations {
                 ("sudo", ssh.sudo ? "yes" : "no", source("ssh.sudo")),
                 ("connect_timeout", DurationText.format(backend.connectTimeout ?? ssh.connectTimeout),
                  source(prefix + "connect_timeout", fallback: "ssh.connect_timeout")),
-                ("keepalive", DurationText.format(backend.keepaliveInterval ?? .seconds(15)), source(prefix + "keepalive")),
+                ("keepalive", (backend.keepaliveInterval ?? ssh.keepaliveInterval).map(DurationText.format) ?? "off",
+                 source(prefix + "keepalive", fallback: "ssh.keepalive_interval")),
+                ("keepalive_count", String(backend.keepaliveCount ?? ssh.keepaliveCount),
+                 source(prefix + "keepalive_count", fallback: "ssh.keepalive_count")),
                 ("jump", backend.jumps.isEmpty ? "none: connected to directly"
                     : backend.jumps.map { "\($0.user)@\($0.host):\($0.port)" }.joined(separator: " -> "),
                  source(prefix + "proxy_jump", fallback: "ssh.proxy_jump")),

@@ -199,6 +199,10 @@ extension Operations {
             Output.stderr("drover: the cluster \(inventory.cluster) is locked by \(held.owner.description) on \(held.owner.node); nothing was changed.\n")
             Output.stderr("drover: if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(held.owner.runID)\n")
             return .locked
+        } catch let unusable as ClusterLock.Unusable {
+            Output.stderr("drover: \(unusable.localizedDescription)\n")
+            await ClusterLock.release(connection, runID: runID)
+            return .refused
         } catch {
             Output.stderr("drover: cannot take the cluster's lock: \(error.localizedDescription)\n")
             await ClusterLock.release(connection, runID: runID)

@@ -17,6 +17,9 @@ public final class ClusterConnection: Sendable {
         var clients: [String: SSHClient] = [:]
         var failures: [String: String] = [:]
         var jumps: [SSHClient] = []
+        /// Nodes whose session was lost while in use, with when the next reconnect may be tried and how many
+        /// tries failed since (the backoff doubles from 1 s to 15 s).
+        var lost: [String: (since: ContinuousClock.Instant, nextTry: ContinuousClock.Instant, tries: Int)] = [:]
     }
 
     /// Backends that could not be reached, with why.
@@ -122,21 +125,71 @@ public final class ClusterConnection: Sendable {
         var failure: String?
     }
 
-    /// Tries again to connect to a node that could not be reached (a host rebuilt during a runbook);
-    /// true when it is now connected. Its host key is verified as for the first connection.
+    /// Tries again to connect to a node that could not be reached (a host rebuilt during a runbook) or whose
+    /// session was lost; true when it is now connected. Its host key is verified, and every rule applied, as
+    /// for the first connection.
     public func reconnect(_ name: String) async -> Bool {
         guard failures[name] != nil, let backend = inventory.sshEndpoint(named: name) else { return failures[name] == nil }
         let opened = await Self.open([backend], inventory: inventory, passphrase: passphrase, logger: logger)
-        sessions.withLock { state in
+        let stale: SSHClient? = sessions.withLock { state in
             state.jumps += opened.jumps
             if let client = opened.clients[name] {
+                // Another task may have reconnected meanwhile: keep one session.
+                let previous = state.clients[name]
                 state.clients[name] = client
                 state.failures[name] = nil
+                state.lost[name] = nil
+                return previous
             } else if let failure = opened.failures[name] {
                 state.failures[name] = failure
+                if let lost = state.lost[name] {
+                    let tries = lost.tries + 1
+                    state.lost[name] = (lost.since, .now + .seconds(min(15, 1 << min(tries, 4))), tries)
+                }
             }
+            return nil
         }
+        if let stale { Task.detached { await stale.close() } }
         return opened.clients[name] != nil
+    }
+
+    /// Records that a node's session was lost while in use (reset, closed, keepalives unanswered): it is
+    /// closed in the background and the node counts as unreachable until ``reconnect(_:)`` succeeds.
+    func markLost(_ name: String, client: SSHClient, reason: String) {
+        let dropped = sessions.withLock { state -> Bool in
+            guard state.clients[name] === client else { return false }
+            state.clients[name] = nil
+            state.failures[name] = reason
+            state.lost[name] = (.now, .now, 0)
+            return true
+        }
+        if dropped {
+            logger.info("connection lost", metadata: ["node": "\(name)", "reason": "\(reason)"])
+            Task.detached { await client.close() }
+        }
+    }
+
+    /// The nodes whose session was lost during the run and is not back yet, with since when.
+    public var lostNodes: [String: ContinuousClock.Instant] {
+        sessions.withLock { state in state.lost.mapValues(\.since) }
+    }
+
+    /// Reconnects, at once and each on its own backoff (1 s doubling to 15 s), the nodes whose session was
+    /// lost; returns those that are back, with how long they were gone.
+    public func reconnectLost() async -> [(node: String, after: Duration)] {
+        let due = sessions.withLock { state in state.lost.filter { $0.value.nextTry <= .now }.map { ($0.key, $0.value.since) } }
+        guard !due.isEmpty else { return [] }
+        return await withTaskGroup(of: (String, Duration?).self) { group in
+            for (node, since) in due {
+                group.addTask {
+                    let back = await self.reconnect(node)
+                    return (node, back ? ContinuousClock.now - since : nil)
+                }
+            }
+            var back: [(node: String, after: Duration)] = []
+            for await (node, after) in group { if let after { back.append((node, after)) } }
+            return back.sorted { $0.node < $1.node }
+        }
     }
 
     /// Connects to every backend (or the named ones) in parallel, verifying host keys; `frontends` adds the
@@ -173,9 +226,14 @@ public final class ClusterConnection: Sendable {
             throw SSHError.closed(host: inventory.sshEndpoint(named: node)?.host ?? node, port: inventory.sshEndpoint(named: node)?.port ?? 22)
         }
         let wrapped = inventory.ssh.sudo ? "sudo -n sh -c \(ShellQuote.quote(command))" : command
-        var result = try await client.run(wrapped, timeout: timeout ?? inventory.ssh.commandTimeout, onOutput: onOutput)
-        result.command = command
-        return result
+        do {
+            var result = try await client.run(wrapped, timeout: timeout ?? inventory.ssh.commandTimeout, onOutput: onOutput)
+            result.command = command
+            return result
+        } catch let error as SSHError where error.isConnectionLost {
+            markLost(node, client: client, reason: error.localizedDescription)
+            throw error
+        }
     }
 
     /// Uploads a local file to a node (temporary name, `mv -f`, SHA-256 verified).

@@ -14,12 +14,40 @@ public enum ClusterLock {
         }
     }
 
+    /// Where a run's node commands keep their records on each node (beside the lock): output, exit status,
+    /// pid, one directory per command. Readable by root (the SSH user) only; kept 30 days.
+    public static func recordsDirectory(for inventory: Inventory, runID: String) -> String {
+        recordsRoot(for: inventory) + "/" + runID
+    }
+
+    /// The parent of every run's records: `drover-runs` beside the lock directory.
+    public static func recordsRoot(for inventory: Inventory) -> String {
+        (directory(for: inventory) as NSString).deletingLastPathComponent + "/drover-runs"
+    }
+
+    /// How long node command records are kept: older runs' records are removed when a lock is released.
+    public static let recordsKeptDays = 30
+
     /// Prints the owner file of the lock in `directory`.
     public static func readCommand(_ directory: String) -> String { "cat \(directory)/owner" }
 
     /// The lock is held by another run.
     public struct Held: Error, Sendable {
         public var owner: LockOwner
+    }
+
+    /// The lock directory cannot be created on a node for another reason than being held: its parent is
+    /// missing, the file system is read-only, permission is denied.
+    public struct Unusable: LocalizedError, Sendable {
+        public var node: String
+        public var directory: String
+        public var cause: String
+
+        public var errorDescription: String? {
+            "cannot take the cluster lock on \(node): cannot create \(directory): \(cause). "
+                + "Fix that on \(node) (does \((directory as NSString).deletingLastPathComponent) exist, and may the SSH user write it? "
+                + "ssh.sudo: true runs commands as root), then run again; nothing was changed"
+        }
     }
 
     static func ownerText(runID: String) -> String {
@@ -38,15 +66,26 @@ public enum ClusterLock {
         // decides between two runs that start together (each takes it first); the others are taken at once.
         let nodes = connection.connectedNames
         guard let first = nodes.first else { return }
-        /// Takes the lock on one node: nil when taken (or already ours), else who holds it.
+        /// Takes the lock on one node: nil when taken (or already ours), else who holds it. One command: it
+        /// creates the directory, or shows who holds it, or says why it cannot be created.
         @Sendable func take(_ node: String) async throws -> LockOwner? {
-            let result = try await connection.run(node, "mkdir \(directory) 2>/dev/null && printf '%s' \(owner) > \(directory)/owner")
-            if result.succeeded { return nil }
-            let existing = try await connection.run(node, readCommand)
-            let holder = LockOwner.parse(existing.stdoutText, node: node)
+            let quoted = ShellQuote.quote(directory)
+            let script = "if e=$(mkdir \(quoted) 2>&1); then printf '%s' \(owner) > \(quoted)/owner && echo drover-lock-taken; "
+                + "elif [ -d \(quoted) ]; then echo drover-lock-held; cat \(quoted)/owner 2>/dev/null; "
+                + "else echo \"drover-lock-error $e\"; fi"
+            let result = try await connection.run(node, script)
+            let text = result.stdoutText
+            if text.hasPrefix("drover-lock-taken") { return nil }
+            if text.hasPrefix("drover-lock-error") || !text.hasPrefix("drover-lock-held") {
+                let cause = text.hasPrefix("drover-lock-error")
+                    ? String(text.dropFirst("drover-lock-error".count)).trimmingCharacters(in: .whitespacesAndNewlines)
+                    : (result.stderrText + text).trimmingCharacters(in: .whitespacesAndNewlines)
+                throw Unusable(node: node, directory: directory, cause: cause.isEmpty ? "exit status \(result.exitStatus)" : cause)
+            }
+            let holder = LockOwner.parse(String(text.dropFirst("drover-lock-held".count)), node: node)
             if holder?.runID == runID {
                 // Our own lock, left by a run that was killed: take it over.
-                _ = try await connection.run(node, "printf '%s' \(owner) > \(directory)/owner")
+                _ = try await connection.run(node, "printf '%s' \(owner) > \(quoted)/owner")
                 return nil
             }
             return holder ?? LockOwner(node: node, runID: "unknown", user: "?", workstation: "?", started: nil)
@@ -72,7 +111,9 @@ public enum ClusterLock {
     }
 
     static func releaseCommand(_ runID: String, directory: String) -> String {
-        "grep -qx \(ShellQuote.quote("run_id=" + runID)) \(directory)/owner 2>/dev/null && rm -rf \(directory); true"
+        let records = ShellQuote.quote((directory as NSString).deletingLastPathComponent + "/drover-runs")
+        return "grep -qx \(ShellQuote.quote("run_id=" + runID)) \(directory)/owner 2>/dev/null && rm -rf \(directory); "
+            + "find \(records) -mindepth 1 -maxdepth 1 -type d -mtime +\(recordsKeptDays) -exec rm -rf {} + 2>/dev/null; true"
     }
 
     /// Releases the lock where `runID` holds it.

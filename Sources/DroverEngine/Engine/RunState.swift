@@ -321,13 +321,16 @@ public final class RunRecorder: @unchecked Sendable {
 
     /// One command of the transcript: node, command, start and end, exit status, stdout and stderr.
     func command(node: String, command: String, started: Date, finished: Date, exitStatus: Int32?, signal: String?,
-                 stdout: String, stderr: String, error: String?) {
-        let record = JSONValue.object([
+                 stdout: String, stderr: String, error: String?, gaps: [String] = []) {
+        var fields: [String: JSONValue] = [
             "node": .string(node), "command": .string(redactor.redact(command)),
             "started": .string(RFC3339.string(started)), "finished": .string(RFC3339.string(finished)),
             "exit_status": exitStatus.map { .int(Int($0)) } ?? .null, "exit_signal": .optional(signal),
             "stdout": .string(redactor.redact(stdout)), "stderr": .string(redactor.redact(stderr)), "error": .optional(error.map(redactor.redact)),
-        ])
+        ]
+        // Where the connection was lost and the command re-attached (its output is whole: nothing repeated).
+        if !gaps.isEmpty { fields["connection_gaps"] = .array(gaps.map { .string($0) }) }
+        let record = JSONValue.object(fields)
         let path = current.transcriptPath
         writer.async { DurableFile.append(record.serialized, to: path) }
     }

@@ -299,7 +299,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         let live = topology.liveValues(observation)
         do {
             try checkRequirements(step, node: node, observation: observation)
-            for action in step.actions {
+            for (number, action) in step.actions.enumerated() {
                 // A person may change the cluster (or let time pass) at a prompt: read again after it. Commands
                 // decide for themselves (runCommand), a wait leaves its own last reading, a check reads only.
                 switch action {
@@ -308,12 +308,12 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 }
                 switch action {
                 case let .run(template):
-                    try await runCommand(Self.render(template, node: node, inventory: inventory, live: live, bindings: bindings), on: node, step: step)
+                    try await runCommand(Self.render(template, node: node, inventory: inventory, live: live, bindings: bindings), on: node, step: step, action: number + 1)
                 case .install:
                     guard let package = inventory.package else {
                         throw StepFailure(step: step.name, node: node, what: "the inventory has no package", advice: ["Add package.path to \(inventory.file)"])
                     }
-                    try await runCommand(Self.installCommand(package), on: node, step: step)
+                    try await runCommand(Self.installCommand(package), on: node, step: step, action: number + 1)
                 case let .wait(predicate, timeout):
                     try await wait(predicate, node: node, timeout: Self.duration(timeout, inventory), step: step)
                 case .check:
@@ -372,7 +372,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
         do {
             let before = try await tarballs()
-            try await runCommand(command.command, on: node, step: step, changes: false)
+            try await runCommand(command.command, on: node, step: step, action: 1, changes: false)
             let after = try await tarballs()
             let new = after.filter { before[$0.key] != $0.value }.sorted { $0.key > $1.key }
             guard let written = new.first else {
@@ -422,8 +422,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
     }
 
-    /// Runs one command of a step; `changes` false for one that changes no cluster state (a backup).
-    private func runCommand(_ command: String, on node: String, step: Playbook.Step, changes: Bool = true) async throws {
+    /// Runs one command of a step (`action`: its number in the step) detached on the node, so that it outlives
+    /// the SSH session; `changes` false for one that changes no cluster state (a backup).
+    private func runCommand(_ command: String, on node: String, step: Playbook.Step, action: Int, changes: Bool = true) async throws {
         if changes { changesBegan = true }
         // A command may change what a reading shows, unless the topology says it cannot (a read, a switch
         // that no reading shows): then the last reading still stands for the next step.
@@ -434,22 +435,33 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         let reporter = self.reporter
         let result: CommandResult
         let commandStarted = Date()
+        let nodeCommand = NodeCommand(directory: ClusterLock.recordsDirectory(for: inventory, runID: runID),
+                                      name: NodeCommand.recordName(step: step.name, node: node, action: action), command: command)
+        // A resumed run re-running a step that failed starts its commands again; anything else re-attaches.
+        let retryFailed = resuming?.steps.contains { $0.step == step.name && $0.node == node && $0.status == .failed } ?? false
+        let gaps: [String]
         do {
-            result = try await connection.run(node, command, onOutput: { line in
-                reporter.emit(Event("output", ["node": .string(node), "stream": .string(line.stream.rawValue), "line": .string(line.text)]))
-            })
+            let detached = try await connection.runDetached(
+                node, nodeCommand, retryFailed: retryFailed, deadline: .now + inventory.ssh.commandTimeout,
+                onOutput: { line in
+                    reporter.emit(Event("output", ["node": .string(node), "stream": .string(line.stream.rawValue), "line": .string(line.text)]))
+                },
+                onConnection: { event in Self.report(event, node: node, command: command, reporter: reporter) })
+            result = detached.result
+            gaps = detached.gaps
         } catch is CancellationError {
             recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: nil, signal: nil,
-                              stdout: "", stderr: "", error: "aborted: the channel was closed")
+                              stdout: "", stderr: "", error: "aborted: drover stopped following it (it may still run on \(node))")
             throw CancellationError()
         } catch {
             recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: nil, signal: nil,
                               stdout: "", stderr: "", error: error.localizedDescription)
             throw StepFailure(step: step.name, node: node, what: "\(command): \(error.localizedDescription)",
-                              advice: ["Check that \(node) is reachable, then see what the command left behind: drover status \(inventoryFlag)"])
+                              advice: ["Check that \(node) is reachable, then see what the command left behind: drover status \(inventoryFlag)",
+                                       "When it is reachable, continue (a command still running there is waited for, not run again): drover resume \(inventoryFlag)"])
         }
         recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: result.exitStatus,
-                          signal: result.exitSignal, stdout: result.stdoutText, stderr: result.stderrText, error: nil)
+                          signal: result.exitSignal, stdout: result.stdoutText, stderr: result.stderrText, error: nil, gaps: gaps)
         reporter.emit(Event("command_finished", ["node": .string(node), "command": .string(command), "exit_status": .int(Int(result.exitStatus)),
                                                  "duration_s": .double(result.duration.secondsValue)]))
         guard result.succeeded else {
@@ -461,6 +473,23 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         for state in ["off", "on"] where command.contains("set-cluster-failover \(state)") {
             failover = (state, step.name)
             await recorder?.failoverSet(state, step: step.name)
+        }
+    }
+
+    /// Says what the connection did while a node command ran: on the console and as events.
+    static func report(_ event: ConnectionEvent, node: String, command: String, reporter: any Reporter) {
+        switch event {
+        case let .lost(reason):
+            reporter.emit(Event("connection_lost", ["node": .string(node), "reason": .string(reason),
+                                                    "message": .string("\(node): connection lost (\(reason)); reconnecting, `\(command)` runs on there")]))
+        case let .reattached(after, state):
+            let what = state == .finished ? "`\(command)` had finished" : (state == .started ? "`\(command)` had not started; started it" : "`\(command)` kept running")
+            reporter.emit(Event("reconnected", ["node": .string(node), "after_s": .double(after.secondsValue), "command_state": .string(state.rawValue),
+                                                "message": .string("\(node): connection lost; reconnected after \(DurationText.format(.seconds(Int64(after.secondsValue.rounded())))); \(what)")]))
+        case let .found(state):
+            let what = state == .finished ? "had already finished on \(node) before this run attached; its recorded status is used, it is not run again"
+                : "is still running on \(node) (started before this run attached); following it, not starting it again"
+            reporter.emit(Event("note", ["message": .string("`\(command)` \(what)")]))
         }
     }
 

@@ -1,0 +1,105 @@
+import DroverSSH
+import Foundation
+
+/// A command of a step that runs on its node independently of the SSH session that started it.
+///
+/// One remote script starts the command (unless its record on the node shows it was started already) in a
+/// session of its own (`setsid`), stdin from /dev/null, its stdout, stderr and exit status written to files
+/// in its record directory, then follows those files until the command ends and exits with its status. A
+/// lost connection, a frozen one or a killed drover ends only the following: the command runs on. Running
+/// the same script again re-attaches: a running command is followed from the lines already seen, a finished
+/// one gives its recorded output and status, a command that never started is started.
+///
+/// The record directory (`<records>/<name>/`, mode 0700 under umask 077) holds `command`, `pid`, `out`,
+/// `err`, `rc` and `lock` (held by the command's wrapper while it runs, so a follower waits on it without
+/// polling). Needs `setsid` and `flock` (util-linux) and GNU `tail`, as every Chef Backend node has.
+struct NodeCommand: Sendable, Equatable {
+    /// Marks the script's own lines on stderr; never counted as the command's output.
+    static let marker = "##drover-node-command##"
+
+    /// The run's records on the node (`.../drover-runs/RUN_ID`).
+    var directory: String
+    /// The command's record name: step, node and the action's number in the step.
+    var name: String
+    var command: String
+
+    /// What the script found on the node.
+    enum State: String, Sendable {
+        /// It started the command now.
+        case started
+        /// The command was already running: the script followed it.
+        case running
+        /// The command had finished: its recorded output and status were read.
+        case finished
+        /// The record says the command started but it ended without an exit status (killed, or the node
+        /// rebooted): its outcome is unknown.
+        case vanished
+        /// The record directory could not be used.
+        case unusable
+    }
+
+    /// How many lines of each stream the workstation already has (a re-attach goes on from there).
+    struct Seen: Sendable, Equatable {
+        var stdout = 0
+        var stderr = 0
+    }
+
+    /// The record name for action `action` (from 1) of `step` on `node`: letters, digits, `.`, `_` and `-`.
+    static func recordName(step: String, node: String, action: Int) -> String {
+        func clean(_ text: String) -> String {
+            String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" })
+        }
+        return "\(clean(step)).\(clean(node)).\(action)"
+    }
+
+    /// The script; `retryFailed` starts the command again when its record shows it finished with a non-zero
+    /// status (a resumed run re-running a step that failed), keeping the old record beside it.
+    func script(seen: Seen = Seen(), retryFailed: Bool = false) -> String {
+        let quote = ShellQuote.quote
+        let wrapper = #"echo $$ > "$1/pid"; sh -c "$2" < /dev/null >> "$1/out" 2>> "$1/err" 9>&-; "#
+            + #"echo $? > "$1/rc.new"; mv -f "$1/rc.new" "$1/rc""#
+        return """
+            umask 077; d=\(quote(directory)); r="$d"/\(quote(name)); m=\(quote(Self.marker)); c=\(quote(command))
+            mkdir -p "$d" 2>/dev/null || { echo "$m unusable cannot create $d" >&2; exit 125; }
+            launch() {
+              : > "$r/out"; : > "$r/err"; printf '%s\\n' "$c" > "$r/command"
+              exec 9> "$r/lock"; flock -x 9 || { echo "$m unusable cannot lock $r/lock" >&2; exit 125; }
+              setsid sh -c \(quote(wrapper)) drover-node-command "$r" "$c" < /dev/null > /dev/null 2>&1 &
+              exec 9>&-
+              echo "$m started" >&2
+            }
+            if mkdir "$r" 2>/dev/null; then launch
+            elif [ -f "$r/rc" ]; then
+              if [ \(retryFailed ? 1 : 0) = 1 ] && [ "$(cat "$r/rc")" != 0 ]; then
+                mv "$r" "$r.failed.$(date +%s%N)" && mkdir "$r" && launch
+              else echo "$m finished" >&2; fi
+            elif ! flock -n -s "$r/lock" true 2>/dev/null; then echo "$m running" >&2
+            elif [ ! -f "$r/pid" ]; then rm -rf "$r" && mkdir "$r" && launch
+            else echo "$m vanished" >&2; exit 125
+            fi
+            if [ ! -f "$r/rc" ]; then
+              flock -s "$r/lock" true & w=$!
+              tail -n +\(seen.stdout + 1) -s 1 --pid=$w -F "$r/out" 2>/dev/null & o=$!
+              tail -n +\(seen.stderr + 1) -s 1 --pid=$w -F "$r/err" 2>/dev/null >&2 & e=$!
+              wait $w; touch "$r/out" "$r/err"; wait $o $e
+            else
+              tail -n +\(seen.stdout + 1) "$r/out"; tail -n +\(seen.stderr + 1) "$r/err" >&2
+            fi
+            [ -f "$r/rc" ] || { echo "$m vanished" >&2; exit 125; }
+            exit "$(cat "$r/rc")"
+            """
+    }
+
+    /// The state a marker line reports, nil for any other line.
+    static func state(of line: OutputLine) -> State? {
+        guard line.stream == .stderr, line.text.hasPrefix(marker + " ") else { return nil }
+        let word = line.text.dropFirst(marker.count + 1).prefix { $0 != " " }
+        return State(rawValue: String(word))
+    }
+
+    /// What an `unusable` marker line says after the word.
+    static func detail(of line: OutputLine) -> String {
+        let rest = line.text.dropFirst(marker.count + 1).drop { $0 != " " }
+        return rest.trimmingCharacters(in: .whitespaces)
+    }
+}
