@@ -175,3 +175,54 @@ public enum Predicates {
         return result
     }
 }
+
+extension ClusterObservation {
+    /// The nodes whose upgrade was interrupted: `target` installed (the package is in, the manifest says so),
+    /// but not back in the cluster (neither leader nor follower) with its core services not running. A
+    /// `chef-backend-ctl upgrade` that died with its connection, or a person's dropped ssh, leaves a node so;
+    /// Chef documents that `upgrade` makes the changes needed to start the new services, so running it again
+    /// is the recovery. A node merely rejoining (services running) is not one.
+    public func interruptedUpgrades(target: String?) -> [String] {
+        guard let target else { return [] }
+        return nodes.filter { node in
+            guard node.unreachable == nil, node.installedVersion == target else { return false }
+            let role = role(of: node.name)
+            guard role != "leader" && role != "follower" else { return false }
+            guard let status = node.status else { return true }
+            return ["leaderl", "postgresql"].contains { status[$0]?.isRunning != true }
+        }.map(\.name)
+    }
+
+    /// What shows `node`'s upgrade was interrupted, for diagnose and pre-flight.
+    public func interruptedEvidence(_ name: String, target: String) -> [String] {
+        guard let node = node(name) else { return [] }
+        var evidence = ["\(name) has \(target) installed (version manifest) but is \(role(of: name) ?? "not listed") in cluster-status"]
+        if let status = node.status {
+            let down = ["leaderl", "postgresql", "etcd", "elasticsearch"].filter { status[$0]?.isRunning != true }
+            if !down.isEmpty { evidence.append("\(name) services not running: \(down.joined(separator: ", "))") }
+        } else {
+            evidence.append("\(name): chef-backend-ctl status gave no service table")
+        }
+        return evidence
+    }
+}
+
+extension Predicates {
+    /// The distributed status as a healthy node sees it while exactly one other node is out (an interrupted
+    /// upgrade): one leader, one follower, one node at most waiting or offline, two of three online.
+    public static func healthyWithOneOut(_ status: StatusReport?, source: String) -> [Criterion] {
+        guard let status else { return [Criterion("status", false, "\(source): no status output")] }
+        let leaderl = status["leaderl"]
+        let leaderlOK = leaderl?.count("leader") == 1 && leaderl?.count("follower") == 1
+        let pg = status["postgresql"]
+        let pgOK = pg?.count("leader") == 1 && pg?.count("synced") == 1 && (pg?.count("syncing") ?? 0) == 0
+        let etcd = status["etcd"]?.fraction("healthy nodes")
+        let online = status["elasticsearch"]?.fraction("nodes online")
+        return [
+            Criterion("leaderl", leaderlOK, "leaderl \(leaderl?.distributed ?? "missing")"),
+            Criterion("postgresql", pgOK, "postgresql \(pg.map { shortPostgres($0) } ?? "missing")"),
+            Criterion("etcd", etcd.map { $0.0 >= 2 } ?? false, "etcd healthy nodes \(etcd.map { "\($0.0)/\($0.1)" } ?? "unknown")"),
+            Criterion("elasticsearch", online.map { $0.0 >= 2 } ?? false, "elasticsearch nodes online \(online.map { "\($0.0)/\($0.1)" } ?? "unknown")"),
+        ]
+    }
+}

@@ -104,9 +104,10 @@ extension Operations {
         let done = journal.steps.filter { $0.status == .succeeded || $0.status == .skipped }.map { "\($0.step) on \($0.node)" }
         var found = "Found run \(journal.runID) (\(journal.playbook), started \(RFC3339.string(journal.started)), \(journal.status.rawValue))."
         found += "\n  done: \(done.isEmpty ? "nothing" : done.joined(separator: ", "))"
-        if let inFlight = journal.inFlight {
-            found += "\n  in flight when it stopped: \(inFlight.step) on \(inFlight.node)"
-            found += "\n  first: re-run \(inFlight.step) on \(inFlight.node) from its start (its commands are safe to repeat; destructive ones are refused), then continue"
+        if let inFlight = journal.unfinished {
+            found += "\n  \(inFlight.status == .failed ? "failed" : "in flight") when it stopped: \(inFlight.step) on \(inFlight.node)"
+            found += "\n  first: re-run \(inFlight.step) on \(inFlight.node) from its start: each command's record on the node decides "
+                + "(still running: waited for; finished: its status used; never started or failed: run), then continue"
         } else {
             found += "\n  first: re-read the cluster, then continue with the remaining steps"
         }

@@ -151,6 +151,13 @@ public struct Journal: Codable, Sendable {
         return last
     }
 
+    /// The step this run was changing when it stopped: in flight, or the last one, failed. Its node is
+    /// this run's unfinished business, not an undisturbed node that went bad.
+    public var unfinished: Step? {
+        guard let last = steps.last, [.started, .interrupted, .failed].contains(last.status) else { return nil }
+        return last
+    }
+
     public func isDone(step: String, node: String) -> Bool {
         steps.contains { $0.step == step && $0.node == node && ($0.status == .succeeded || $0.status == .skipped) }
     }

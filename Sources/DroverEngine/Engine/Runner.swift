@@ -172,13 +172,17 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 index += 1
                 try await takeBackup(index: index, observation: observation)
             }
-            if let inFlight = resuming?.inFlight, let step = playbook.steps.first(where: { $0.name == inFlight.step }) {
-                guard isRepeatable(step) else {
+            // The step the run was changing when it stopped (in flight, or failed) goes first, on its node: a
+            // node it left out of the cluster must be back before any other is touched. Its commands' records
+            // on the node decide: a running one is followed, a finished one's status used, a failed one rerun.
+            if let inFlight = resuming?.unfinished, let step = playbook.steps.first(where: { $0.name == inFlight.step }) {
+                guard inFlight.status == .failed || isRepeatable(step) else {
                     throw StepFailure(step: step.name, node: inFlight.node, what: "the run stopped in the middle of \(step.name) on \(inFlight.node), which is not safe to repeat",
                                       advice: ["Check \(inFlight.node) by hand and finish that step, then start a new run"])
                 }
                 index += 1
-                reporter.emit(Event("note", ["message": .string("re-running \(step.name) on \(inFlight.node), which was in flight when the run stopped")]))
+                let why = inFlight.status == .failed ? "which failed when the run stopped" : "which was in flight when the run stopped"
+                reporter.emit(Event("note", ["message": .string("re-running \(step.name) on \(inFlight.node), \(why)")]))
                 try await run(step, node: inFlight.node, index: index, observation: &observation, pinned: true)
             }
             for step in playbook.steps {
@@ -187,12 +191,12 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 // running it there would undo it (a second failover).
                 if let resuming, isSingleNode(step.target),
                    resuming.steps.contains(where: { $0.step == step.name && ($0.status == .succeeded || $0.status == .skipped) })
-                    || resuming.inFlight?.step == step.name {
+                    || resuming.unfinished?.step == step.name {
                     continue
                 }
                 let nodes = try targets(of: step, observation: &observation)
                 for node in nodes {
-                    if resuming?.isDone(step: step.name, node: node) == true || (resuming?.inFlight?.step == step.name && resuming?.inFlight?.node == node) {
+                    if resuming?.isDone(step: step.name, node: node) == true || (resuming?.unfinished?.step == step.name && resuming?.unfinished?.node == node) {
                         continue
                     }
                     if stopRequested() { throw Stopped() }

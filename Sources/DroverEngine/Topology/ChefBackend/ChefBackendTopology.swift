@@ -18,7 +18,8 @@ public struct ChefBackendTopology: Topology {
     public init(inventory: Inventory) { self.inventory = inventory }
 
     public static let vocabulary = PlaybookVocabulary(
-        targets: ["leader", "each-follower", "leader-at-start", "each-follower-at-start", "each-frontend", "one-frontend"],
+        targets: ["leader", "each-follower", "leader-at-start", "each-follower-at-start", "each-frontend", "one-frontend",
+                  "upgrade-interrupted"],
         multiNodeTargets: ["each-follower", "each-follower-at-start", "each-frontend"],
         waits: ClusterWaits.Predicate.allCases.map(\.rawValue),
         requirements: ClusterRequirements.Requirement.allCases.map { $0 == .down ? "down:" : $0.rawValue },
@@ -69,6 +70,7 @@ public struct ChefBackendTopology: Topology {
         case .role("each-follower"), .role("each-follower-at-start"): return observation.followers.sorted()
         case .role("each-frontend"): return try frontendTargets("each-frontend")
         case .role("one-frontend"): return try frontendTargets("one-frontend")
+        case .role("upgrade-interrupted"): return observation.interruptedUpgrades(target: inventory.package?.version)
         case .any:
             // The leader when there is one; otherwise (a partition, a lost leader) the first member that answers.
             if let leader = observation.leader { return [leader] }
@@ -90,6 +92,8 @@ public struct ChefBackendTopology: Topology {
             return observation == nil ? ["<follower 1>", "<follower 2>"] : (observation?.followers.sorted() ?? [])
         case let .role(role) where role == "each-frontend" || role == "one-frontend":
             return (try? frontendTargets(role)) ?? ["<no frontend with host>"]
+        case .role("upgrade-interrupted"):
+            return observation?.interruptedUpgrades(target: inventory.package?.version) ?? []
         case .role: return [leader ?? (observation == nil ? "<leader>" : nil)]
         case .any: return [leader ?? observation?.nodes.first { $0.unreachable == nil }?.name ?? "<any node>"]
         case .all: return inventory.backends.map(\.name)
@@ -190,7 +194,8 @@ public struct ChefBackendTopology: Topology {
 
     public func nothingToDo(_ playbook: Playbook, observation: ClusterObservation) -> String? {
         guard let package = inventory.package, playbook.steps.contains(where: { $0.skipIf == .atTargetVersion }),
-              observation.nodes.allSatisfy({ $0.installedVersion == package.version && $0.elasticsearchHalfUpgraded != true }) else { return nil }
+              observation.nodes.allSatisfy({ $0.installedVersion == package.version && $0.elasticsearchHalfUpgraded != true }),
+              observation.interruptedUpgrades(target: package.version).isEmpty else { return nil }
         return "every node already runs \(package.version)"
     }
 

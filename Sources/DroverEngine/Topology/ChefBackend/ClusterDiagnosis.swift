@@ -33,6 +33,22 @@ public enum ClusterDiagnosis {
         guard !reachable.isEmpty, reachable.contains(where: { $0.members != nil || $0.status != nil }) else { return result }
 
         let leader = observation.leader
+        // An upgrade that died half-way (the target installed, services down): running it again is Chef's way on.
+        let newest = observation.versions.values.max { compareVersions($0, $1) == .orderedAscending }
+        let interrupted = (inventory.package?.version ?? newest).map { observation.interruptedUpgrades(target: $0) } ?? []
+        if let target = inventory.package?.version ?? newest {
+            for name in interrupted {
+                let unfinished = lastRun.flatMap { $0.isUnfinished && $0.unfinished?.node == name ? $0 : nil }
+                let command = unfinished != nil ? "drover resume \(inventoryArgument)"
+                    : (inventory.package?.version == target ? "drover upgrade \(inventoryArgument)" : "drover exec \(inventoryArgument) --node \(name) -- chef-backend-ctl upgrade")
+                result.append(Situation(
+                    id: "upgrade-interrupted", summary: "upgrade interrupted on \(name): \(target) is installed but the node is out of the cluster with its services down",
+                    evidence: observation.interruptedEvidence(name, target: target)
+                        + (unfinished.map { ["run \($0.runID) stopped in step \($0.unfinished!.step) on \(name)"] } ?? []),
+                    command: command,
+                    advice: "Running chef-backend-ctl upgrade on \(name) again is the recovery: Chef documents that upgrade makes the changes needed to start the new services and verifies the rejoin. Drover does that first and touches no other node while \(name) is down."))
+            }
+        }
         let deposed = reachable.filter { $0.noStartPgsqlSentinel == true }
         if leader == nil, let node = deposed.first {
             result.append(Situation(
@@ -58,7 +74,8 @@ public enum ClusterDiagnosis {
                 advice: leader == nil ? "Restore a leader first." : "If pgsql-follow reports that the requested WAL segment was removed, add --set force_basebackup=true."))
         }
         let versions = Set(reachable.compactMap(\.installedVersion))
-        if versions.count > 1 {
+        // An interrupted upgrade already says what to run; its node's stopped services follow from it.
+        if versions.count > 1 && interrupted.isEmpty {
             let unfinished = lastRun.map { [.running, .interrupted, .failed].contains($0.status) } ?? false
             result.append(Situation(
                 id: "mixed-versions", summary: "versions are mixed across nodes: an upgrade was interrupted",
@@ -79,7 +96,7 @@ public enum ClusterDiagnosis {
             "etcd": "one of three nodes may lose etcd; on the leader, a PostgreSQL failover follows.",
             "leaderl": "on the leader, the others take over leadership, but PostgreSQL there may still accept connections; restart leaderl.",
         ]
-        for node in reachable {
+        for node in reachable where !interrupted.contains(node.name) {
             for service in ["postgresql", "elasticsearch", "etcd", "leaderl"] where node.status?[service].map({ !$0.isRunning }) == true {
                 if service == "postgresql", node.noStartPgsqlSentinel == true { continue }
                 result.append(Situation(

@@ -28,7 +28,7 @@ public enum ClusterPreflight {
             }
             return checks
         }
-        let inFlight = journal.inFlight?.node
+        let inFlight = journal.unfinished?.node
         let members = observation.members
         let missing = inventory.backends.filter { backend in !members.contains { $0.name == backend.name || $0.ip == backend.host } }
         checks.append(PreflightCheck(check: "membership", node: nil, ok: !members.isEmpty && missing.isEmpty,
@@ -86,6 +86,10 @@ public enum ClusterPreflight {
         let wanted = sets[set] ?? []
         var checks: [PreflightCheck] = []
         let reachable = observation.nodes.filter { $0.unreachable == nil }
+        // One node whose upgrade was interrupted (at the target, services down) is the run's first step, not a
+        // reason to refuse: the others must be healthy with exactly that node out.
+        let interrupted = wanted.contains("version") ? observation.interruptedUpgrades(target: inventory.package?.version) : []
+        let finishing = interrupted.count == 1 ? interrupted.first : nil
         if wanted.contains("reachable") {
             for node in observation.nodes {
                 checks.append(PreflightCheck(check: "reachable", node: node.name, ok: node.unreachable == nil,
@@ -104,10 +108,20 @@ public enum ClusterPreflight {
             checks.append(PreflightCheck(check: "membership", node: nil, ok: ok, detail: detail,
                                          fix: ok ? nil : "make the inventory's backends exactly the cluster's nodes (names as cluster-status shows them, or their IPs)"))
         }
+        if let finishing, let target = inventory.package?.version {
+            checks.append(PreflightCheck(check: "interrupted-upgrade", node: finishing, ok: observation.leader != nil,
+                                         detail: "upgrade interrupted on \(finishing): " + observation.interruptedEvidence(finishing, target: target).joined(separator: "; ")
+                                            + "; the run first runs chef-backend-ctl upgrade on it again (Chef: upgrade makes the changes needed to start the new services), waits for the rejoin, and touches nothing else while it is down",
+                                         fix: observation.leader == nil ? "the cluster has no leader: see drover diagnose" : nil))
+        } else if interrupted.count > 1 {
+            checks.append(PreflightCheck(check: "interrupted-upgrade", node: nil, ok: false,
+                                         detail: "upgrades interrupted on \(interrupted.joined(separator: ", ")): more than one node is down",
+                                         fix: "two nodes are out of the cluster; see drover diagnose and the recovery guide before upgrading"))
+        }
         if wanted.contains("roles") {
             let leaders = observation.members.filter { $0.role == "leader" }
             let followers = observation.members.filter { $0.role == "follower" }
-            let ok = leaders.count == 1 && followers.count == 2
+            let ok = leaders.count == 1 && (followers.count == 2 || (finishing != nil && followers.count == 1))
             checks.append(PreflightCheck(check: "roles", node: nil, ok: ok,
                                          detail: "\(leaders.count) leader (\(leaders.map(\.name).joined(separator: ", "))), \(followers.count) followers; roles: \(observation.members.map { "\($0.name) \($0.role)" }.joined(separator: ", "))",
                                          fix: ok ? nil : "the cluster needs one leader and two followers; run `drover status` and follow the recovery guide"))
@@ -116,7 +130,13 @@ public enum ClusterPreflight {
             // While versions are mixed (a half-done upgrade), yellow is normal; every node must still be online.
             let allowYellow = observation.versionsMixed
             for node in reachable {
-                let criteria = Predicates.distributedHealthy(node.status, source: node.name, allowYellow: allowYellow)
+                if node.name == finishing {
+                    checks.append(PreflightCheck(check: "services", node: node.name, ok: true,
+                                                 detail: "down: its upgrade was interrupted; the run finishes it first", fix: nil))
+                    continue
+                }
+                let criteria = finishing == nil ? Predicates.distributedHealthy(node.status, source: node.name, allowYellow: allowYellow)
+                    : Predicates.healthyWithOneOut(node.status, source: node.name)
                 let failing = criteria.filter { !$0.holds }
                 var detail = failing.isEmpty ? "leaderl, postgresql, etcd, elasticsearch healthy" : failing.map(\.detail).joined(separator: "; ")
                 if failing.isEmpty, allowYellow, node.status?["elasticsearch"]?.fields["state"] == "yellow" {
@@ -178,7 +198,8 @@ public enum ClusterPreflight {
                 }
                 let order = compareVersions(installed, package.version)
                 checks.append(PreflightCheck(check: "version", node: node.name, ok: order != .orderedDescending,
-                                             detail: order == .orderedSame ? "already at \(installed) (will be skipped)" : "\(installed) → \(package.version)",
+                                             detail: order == .orderedSame ? (node.name == finishing ? "at \(installed); its interrupted upgrade is finished first"
+                                                                                                    : "already at \(installed) (will be skipped)") : "\(installed) → \(package.version)",
                                              fix: order == .orderedDescending ? "\(node.name) runs \(installed), newer than the package \(package.version); Drover does not downgrade" : nil))
             }
         }
