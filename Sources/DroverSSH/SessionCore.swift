@@ -758,8 +758,10 @@ final class SessionCore: @unchecked Sendable {
     /// Fails the session when the server has answered none of `keepaliveCountMax` keepalives in a row (as
     /// OpenSSH's ServerAliveCountMax): a frozen or silently dropped connection is lost, not slow.
     private func checkAlive() throws {
-        guard keepaliveEnabled, let interval = options.keepaliveInterval, options.keepaliveCountMax > 0 else { return }
-        let limit = interval * options.keepaliveCountMax
+        guard keepaliveEnabled, let configured = options.keepaliveInterval, options.keepaliveCountMax > 0 else { return }
+        // libssh2 sends keepalives at whole seconds, never more often than every 2 s (it turns 1 into 2).
+        let interval = max(.seconds(2), configured)
+        let limit = interval * options.keepaliveCountMax + .seconds(1)
         let quiet = silence()
         if quiet > limit {
             throw markBroken("no answer from the server for \(Int(quiet.seconds.rounded())) s (\(options.keepaliveCountMax) keepalives "

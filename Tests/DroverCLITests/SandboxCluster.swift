@@ -35,7 +35,8 @@ struct SandboxCluster: Sendable {
 
     /// Starts a sandbox; `versions` (installed, target) defaults to the sandbox's 2.3.15 → 2.3.16.
     static func start(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
-                      versions: (String, String)? = nil, frontends: Int = 0, cluster: String? = nil) async throws -> SandboxCluster {
+                      versions: (String, String)? = nil, frontends: Int = 0, cluster: String? = nil,
+                      fragile: Double? = nil, ssh: String = "") async throws -> SandboxCluster {
         let base = try temporaryDirectory("e2e")
         let directory = base + "/sandbox"
         let sandbox = Sandbox(directory: directory)
@@ -48,10 +49,15 @@ struct SandboxCluster: Sendable {
         if let versions { (options.version, options.targetVersion) = versions }
         options.frontends = frontends
         options.cluster = cluster
+        if let fragile {
+            options.fragileCommands = true
+            options.upgradeSeconds = fragile
+        }
         _ = try await sandbox.up(options)
         try await Processes.offPool {
             var inventory = try String(contentsOfFile: sandbox.inventoryPath, encoding: .utf8)
             inventory = String(inventory[..<inventory.range(of: "timeouts:")!.lowerBound])
+            if !ssh.isEmpty { inventory = inventory.replacingOccurrences(of: "\nssh:\n", with: "\nssh:\n" + ssh) }
             inventory += topology == "drbd-pair"
                 ? "timeouts:\n  transition: \(rejoin)\n  sync: 30s\n  poll_interval: 200ms\n  stable_polls: 2\n"
                 : "timeouts:\n  rejoin: \(rejoin)\n  failover: \(rejoin)\n  poll_interval: 200ms\n  stable_polls: 2\n"
@@ -63,9 +69,10 @@ struct SandboxCluster: Sendable {
 
     /// Starts a sandbox, runs `body`, and always tears it down.
     static func with<T>(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
-                        versions: (String, String)? = nil, frontends: Int = 0,
+                        versions: (String, String)? = nil, frontends: Int = 0, fragile: Double? = nil, ssh: String = "",
                         _ body: (SandboxCluster) async throws -> T) async throws -> T {
-        let cluster = try await start(scale: scale, rejoin: rejoin, topology: topology, versions: versions, frontends: frontends)
+        let cluster = try await start(scale: scale, rejoin: rejoin, topology: topology, versions: versions, frontends: frontends,
+                                      fragile: fragile, ssh: ssh)
         do {
             let result = try await body(cluster)
             try await cluster.sandbox.down()
@@ -173,6 +180,23 @@ struct SandboxCluster: Sendable {
     func state() async throws -> SimulatedCluster {
         let store = sandbox.store
         return try await Processes.offPool { try store.load() }
+    }
+
+    /// Sends `signal` to `node`'s per-connection sshd processes (its listener's descendants named sshd), by
+    /// pid: SIGKILL cuts every connection to it, SIGSTOP freezes them. Returns the pids signalled.
+    @discardableResult
+    func signalConnections(of node: String, _ signal: Int32) -> [pid_t] {
+        guard let listener = sandbox.record()?.nodes.first(where: { $0.name == node })?.pid else { return [] }
+        let pids = Processes.descendants(of: listener).filter { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) == "sshd"
+        }
+        for pid in pids { kill(pid, signal) }
+        return pids
+    }
+
+    /// How many times `command` started on `node`, as the node ran it (the simulator's tool log).
+    func started(_ command: String, on node: String) async -> Int {
+        await log().filter { $0.event == "started" && $0.node == node && $0.command == command }.count
     }
 
     func breakNode(_ node: String, _ fault: String, _ values: String...) async throws {

@@ -50,3 +50,10 @@ final class LineRecorder: @unchecked Sendable {
 
     var lines: [(OutputLine, ContinuousClock.Instant)] { lock.withLock { storage } }
 }
+
+/// The server's per-connection sshd processes (its listener's descendants named sshd), by pid.
+func connectionProcesses(of server: SSHServer) -> [pid_t] {
+    Processes.descendants(of: server.pid).filter { pid in
+        ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) == "sshd"
+    }
+}

@@ -329,6 +329,51 @@ struct SSHClientTests {
         }
     }
 
+    @Test func aQuietConnectionThatAnswersIsNotLost() async throws {
+        try await withSSHServer(SSHServerConfiguration()) { server in
+            var options = try testOptions(for: server)
+            options.keepaliveInterval = .seconds(1)
+            options.keepaliveCountMax = 2
+            let client = try await connect(server, options)
+            // Far longer than the limit (2 keepalives; libssh2 sends one every 2 s at most): answered, not lost.
+            #expect(try await client.run("sleep 9").succeeded, "the server answered every keepalive")
+        }
+    }
+
+    @Test func aFrozenConnectionIsLostOnceTheKeepalivesGoUnanswered() async throws {
+        try await withSSHServer(SSHServerConfiguration()) { server in
+            var options = try testOptions(for: server)
+            options.keepaliveInterval = .seconds(1)
+            options.keepaliveCountMax = 2
+            let client = try await connect(server, options)
+            let running = Task { try await client.run("sleep 60") }
+            try await Task.sleep(for: .milliseconds(500))
+            let frozen = connectionProcesses(of: server)
+            #expect(!frozen.isEmpty)
+            for pid in frozen { kill(pid, SIGSTOP) }
+            defer { for pid in frozen { kill(pid, SIGCONT) } }
+            let started = ContinuousClock.now
+            let error = await expectSSHError { _ = try await running.value }
+            #expect(error?.isConnectionLost == true, "\(String(describing: error))")
+            #expect(error?.localizedDescription.contains("went unanswered") == true)
+            #expect(ContinuousClock.now - started < .seconds(15), "detected in bounded time, not at the command's end")
+            // The session is unusable from then on, and says so.
+            let again = await expectSSHError { _ = try await client.run("true") }
+            #expect(again?.isConnectionLost == true)
+        }
+    }
+
+    @Test func aResetConnectionIsLost() async throws {
+        try await withSSHServer(SSHServerConfiguration()) { server in
+            let client = try await connect(server)
+            let running = Task { try await client.run("sleep 60") }
+            try await Task.sleep(for: .milliseconds(500))
+            for pid in connectionProcesses(of: server) { kill(pid, SIGKILL) }
+            let error = await expectSSHError { _ = try await running.value }
+            #expect(error?.isConnectionLost == true, "\(String(describing: error))")
+        }
+    }
+
     // MARK: 6. Upload
 
     @Test func uploadReplacesAtomicallyAndVerifiesChecksum() async throws {

@@ -80,7 +80,7 @@ struct NodeCommand: Sendable, Equatable {
             if [ ! -f "$r/rc" ]; then
               flock -s "$r/lock" true & w=$!
               tail -n +\(seen.stdout + 1) -s 1 --pid=$w -F "$r/out" 2>/dev/null & o=$!
-              tail -n +\(seen.stderr + 1) -s 1 --pid=$w -F "$r/err" 2>/dev/null >&2 & e=$!
+              tail -n +\(seen.stderr + 1) -s 1 --pid=$w -F "$r/err" >&2 2>/dev/null & e=$!
               wait $w; touch "$r/out" "$r/err"; wait $o $e
             else
               tail -n +\(seen.stdout + 1) "$r/out"; tail -n +\(seen.stderr + 1) "$r/err" >&2

@@ -1,0 +1,127 @@
+import DroverTestSupport
+import Foundation
+import SimulatedChefBackend
+import Testing
+
+/// Lost, frozen and reset connections during an upgrade, against sandboxes whose `chef-backend-ctl upgrade`
+/// behaves as a real program: it stops the node's services, works, and dies on its next write once its
+/// connection is gone. Every run ends with every node at the target, healthy, failover on, never two
+/// nodes disrupted, and no upgrade run twice on a node.
+@Suite("connection loss: commands outlive the session, drover reconnects", needsSandbox, .timeLimit(.minutes(5 * TestTime.factor)))
+struct ConnectionLossTests {
+    /// Keepalives every second, three unanswered: a frozen connection is lost after about 3 s.
+    static let keepalive = "  keepalive_interval: 1s\n  keepalive_count: 3\n"
+
+    @Test("connections cut by killing the node's sshd processes: reconnected, the upgrade kept running", arguments: [
+        ("be2", "chef-backend-ctl upgrade"), ("be1", "chef-backend-ctl upgrade --failover"),
+    ])
+    func cutDuringTheUpgrade(node: String, command: String) async throws {
+        try await SandboxCluster.with(rejoin: "30s", fragile: 3, ssh: Self.keepalive) { cluster in
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor("\(node)| Upgrading: migrating", in: run.stdout), "\(node)'s upgrade started")
+            #expect(!cluster.signalConnections(of: node, SIGKILL).isEmpty, "killed \(node)'s per-connection sshd")
+            let status = await run.child.exitStatus()
+            let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8)
+            #expect(status == 0, "\(stdout)")
+            #expect(stdout.contains("\(node): connection lost ("), "the loss is said: \(stdout)")
+            #expect(stdout.range(of: "\(node): connection lost; reconnected after \\d+ s; `\(command)` (kept running|had finished)",
+                                 options: .regularExpression) != nil, "\(stdout)")
+            // No output lost or repeated: every progress line once, in order.
+            let progress = stdout.split(separator: "\n").filter { $0.contains("\(node)| Upgrading: migrating") }
+            #expect(progress.count == 15 && progress.last?.hasSuffix("(15/15)") == true, "\(progress)")
+            try await expectUpgradedSafely(cluster)
+            #expect(await cluster.started(command, on: node) == 1, "the upgrade ran once on \(node)")
+        }
+    }
+
+    @Test func aFrozenConnectionIsDetectedByKeepalivesAndReplaced() async throws {
+        try await SandboxCluster.with(rejoin: "30s", fragile: 4, ssh: Self.keepalive) { cluster in
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor("be2| Upgrading: migrating", in: run.stdout))
+            let frozen = cluster.signalConnections(of: "be2", SIGSTOP)
+            #expect(!frozen.isEmpty)
+            #expect(try await cluster.waitFor("went unanswered", in: run.stdout, timeout: .seconds(60)), "noticed without closing")
+            try await Task.sleep(for: .seconds(2))
+            for pid in frozen { kill(pid, SIGCONT) }
+            let status = await run.child.exitStatus()
+            let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8)
+            #expect(status == 0, "\(stdout)")
+            #expect(stdout.contains("be2: connection lost; reconnected after"))
+            try await expectUpgradedSafely(cluster)
+            #expect(await cluster.started("chef-backend-ctl upgrade", on: "be2") == 1)
+        }
+    }
+
+    @Test func killedDroverThenResumeWaitsForTheCommandStillRunning() async throws {
+        try await SandboxCluster.with(rejoin: "30s", fragile: 4, ssh: Self.keepalive) { cluster in
+            #expect(try await cluster.killRun(["upgrade", "--yes"], at: "be2| Upgrading: migrating (2/20)"))
+            let resume = try await cluster.drover(["resume", "--yes"])
+            #expect(resume.status == 0, "\(resume.stdout)\n\(resume.stderr)")
+            #expect(resume.stdout.contains("`chef-backend-ctl upgrade` is still running on be2")
+                    || resume.stdout.contains("`chef-backend-ctl upgrade` had already finished on be2"), "\(resume.stdout)")
+            try await expectUpgradedSafely(cluster)
+            #expect(await cluster.started("chef-backend-ctl upgrade", on: "be2") == 1, "never run twice")
+            #expect(await cluster.started("dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb", on: "be2") == 1)
+        }
+    }
+
+    @Test func aStepThatFailedOnALostNodeIsResumedFromTheNodesRecord() async throws {
+        try await SandboxCluster.with(rejoin: "30s", fragile: 2, ssh: Self.keepalive) { cluster in
+            // A short command timeout bounds how long the run tries to reconnect.
+            try await Processes.offPool {
+                let text = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+                try text.replacingOccurrences(of: "command_timeout: 5m", with: "command_timeout: 8s")
+                    .write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            }
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor("be2| Upgrading: migrating", in: run.stdout))
+            // be2's sshd goes away entirely (listener and connections): no reconnect is possible.
+            let listener = try #require(cluster.sandbox.record()?.nodes.first { $0.name == "be2" }?.pid)
+            cluster.signalConnections(of: "be2", SIGKILL)
+            Processes.stop(pid: listener)
+            #expect(await run.child.exitStatus() == 1)
+            let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8)
+            #expect(stdout.contains("could not be made again within"), "\(stdout)")
+            #expect(stdout.contains("drover resume"))
+            try await cluster.sandbox.heal("be2")
+            let resume = try await cluster.drover(["resume", "--yes"])
+            #expect(resume.status == 0, "not refused as an undisturbed node: \(resume.stdout)\n\(resume.stderr)")
+            #expect(resume.stderr.contains("failed when it stopped: upgrade-follower on be2"), "\(resume.stderr)")
+            #expect(resume.stdout.contains("`chef-backend-ctl upgrade` had already finished on be2"), "\(resume.stdout)")
+            try await expectUpgradedSafely(cluster)
+            #expect(await cluster.started("chef-backend-ctl upgrade", on: "be2") == 1, "its recorded status was used")
+        }
+    }
+
+    @Test func aNodeLeftHalfDoneByADroppedSSHIsDiagnosedAndFinishedFirst() async throws {
+        try await SandboxCluster.with(rejoin: "30s", fragile: 3) { cluster in
+            // A person's ssh, dropped in the middle of the upgrade: the command dies on its next write.
+            let out = cluster.scratch("ssh.out")
+            let ssh = try Processes.spawn("/usr/bin/ssh", ["-F", cluster.sandbox.sshConfigPath, "be2",
+                                                           "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb && chef-backend-ctl upgrade"],
+                                          stdout: out, stderr: cluster.scratch("ssh.err"))
+            #expect(try await cluster.waitFor("Upgrading: migrating", in: out))
+            kill(ssh.pid, SIGKILL)
+            _ = await ssh.exitStatus()
+            let down = try await cluster.state()
+            #expect(down.node("be2")?.upgradeUnfinished == true)
+            try await Task.sleep(for: .seconds(4))
+            #expect(try await cluster.state().node("be2")?.upgradeUnfinished == true, "the upgrade died with its connection")
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.status == 1)
+            #expect(diagnosis.stdout.contains("Situation: upgrade-interrupted: upgrade interrupted on be2"), "\(diagnosis.stdout)")
+            #expect(diagnosis.stdout.contains("be2 has 2.3.16 installed (version manifest) but is waiting_for_leader"))
+            #expect(diagnosis.stdout.contains("Run: drover upgrade --inventory"))
+            #expect(!diagnosis.stdout.contains("service-down"), "its stopped services are not advised on one by one")
+            let plan = try await cluster.drover(["plan"])
+            #expect(plan.status == 0, "\(plan.stdout)\n\(plan.stderr)")
+            #expect(plan.stdout.contains("1. finish-interrupted-upgrade be2: chef-backend-ctl upgrade"), "\(plan.stdout)")
+            let since = Date()
+            let upgrade = try await cluster.drover(["upgrade", "--yes"])
+            #expect(upgrade.status == 0, "\(upgrade.stdout)\n\(upgrade.stderr)")
+            let changes = (await cluster.log()).filter { $0.event == "started" && $0.isMutating && $0.time >= since }
+            #expect(changes.first.map { "\($0.node) \($0.command)" } == "be2 chef-backend-ctl upgrade", "be2 first: \(changes.map(\.command))")
+            try await expectUpgradedSafely(cluster)
+        }
+    }
+}

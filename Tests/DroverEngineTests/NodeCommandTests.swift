@@ -1,0 +1,124 @@
+@testable import DroverEngine
+import DroverSSH
+import DroverTestSupport
+import Foundation
+import Testing
+
+/// The node-command script run by /bin/sh here, as sshd would run it on a node: start, re-attach, records.
+@Suite("node commands: detached, recorded, re-attached", .timeLimit(.minutes(2)))
+struct NodeCommandTests {
+    /// What one run of the script printed and exited with; its marker lines apart.
+    struct Run {
+        var stdout: [String]
+        var stderr: [String]
+        var markers: [NodeCommand.State]
+        var status: Int32
+    }
+
+    static func run(_ script: String) async throws -> Run {
+        let output = try await Processes.offPool { try Processes.run("/bin/sh", ["-c", script]) }
+        let errLines = output.stderr.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+        let markers = errLines.compactMap { NodeCommand.state(of: OutputLine(stream: .stderr, text: $0)) }
+        return Run(stdout: output.stdout.split(separator: "\n").map(String.init),
+                   stderr: errLines.filter { !$0.hasPrefix(NodeCommand.marker) }, markers: markers, status: output.status)
+    }
+
+    static func command(_ text: String, in directory: String, name: String = "step.be1.1") -> NodeCommand {
+        NodeCommand(directory: directory + "/drover-runs/RUN", name: name, command: text)
+    }
+
+    @Test func startsRecordsAndExitsWithTheCommandsStatus() async throws {
+        let directory = try temporaryDirectory("nodecmd")
+        let command = Self.command("echo one; echo two >&2; echo \"it's quoted\"; exit 3", in: directory)
+        let first = try await Self.run(command.script())
+        #expect(first.markers == [.started])
+        #expect(first.stdout == ["one", "it's quoted"] && first.stderr == ["two"])
+        #expect(first.status == 3)
+        let record = command.directory + "/" + command.name
+        #expect(try String(contentsOfFile: record + "/rc", encoding: .utf8) == "3\n")
+        #expect(try String(contentsOfFile: record + "/command", encoding: .utf8) == command.command + "\n")
+        let attributes = try FileManager.default.attributesOfItem(atPath: record)
+        #expect((attributes[.posixPermissions] as? Int) == 0o700, "readable by its owner only")
+        // Run again: the record is used, the command is not run a second time.
+        let again = try await Self.run(command.script())
+        #expect(again.markers == [.finished] && again.status == 3 && again.stdout == ["one", "it's quoted"])
+        // From the lines already seen: nothing repeated.
+        let rest = try await Self.run(command.script(seen: .init(stdout: 1, stderr: 1)))
+        #expect(rest.stdout == ["it's quoted"] && rest.stderr.isEmpty)
+    }
+
+    @Test func aFailedCommandRunsAgainOnlyWhenAskedAndKeepsItsOldRecord() async throws {
+        let directory = try temporaryDirectory("nodecmd")
+        let counter = directory + "/count"
+        let command = Self.command("echo x >> \(ShellQuote.quote(counter)); exit 1", in: directory)
+        _ = try await Self.run(command.script())
+        let reattached = try await Self.run(command.script())
+        #expect(reattached.markers == [.finished] && reattached.status == 1)
+        #expect(try String(contentsOfFile: counter, encoding: .utf8) == "x\n", "not run twice")
+        let retried = try await Self.run(command.script(retryFailed: true))
+        #expect(retried.markers == [.started] && retried.status == 1)
+        #expect(try String(contentsOfFile: counter, encoding: .utf8) == "x\nx\n")
+        let kept = try FileManager.default.contentsOfDirectory(atPath: command.directory).filter { $0.hasPrefix(command.name + ".failed.") }
+        #expect(kept.count == 1, "the failed attempt's record is kept beside the new one")
+        // A successful command is never retried.
+        let ok = Self.command("echo y >> \(ShellQuote.quote(counter))", in: directory, name: "ok.be1.1")
+        _ = try await Self.run(ok.script())
+        let notRetried = try await Self.run(ok.script(retryFailed: true))
+        #expect(notRetried.markers == [.finished] && notRetried.status == 0)
+        #expect(try String(contentsOfFile: counter, encoding: .utf8) == "x\nx\ny\n")
+    }
+
+    @Test func outlivesItsFollowerAndIsFollowedAgainFromWhereItWas() async throws {
+        let directory = try temporaryDirectory("nodecmd")
+        let gate = directory + "/gate"
+        let command = Self.command(
+            "echo first; while [ ! -e \(ShellQuote.quote(gate)) ]; do sleep 0.05; done; echo second; echo done >&2; exit 7", in: directory)
+        // The follower is killed as a lost connection would end it (its whole process group, by pid).
+        let out = directory + "/follower.out"
+        let follower = try Processes.spawn("/usr/bin/setsid", ["/bin/sh", "-c", command.script()], stdout: out, stderr: directory + "/follower.err")
+        let record = command.directory + "/" + command.name
+        try await Processes.offPool {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").isEmpty && ContinuousClock.now < deadline { usleep(20_000) }
+        }
+        kill(-follower.pid, SIGKILL)
+        _ = await follower.exitStatus()
+        #expect(!FileManager.default.fileExists(atPath: record + "/rc"), "still running after its follower died")
+        // Re-attached while it runs: the first line was seen, the rest arrives, then its status.
+        async let attached = Self.run(command.script(seen: .init(stdout: 1, stderr: 0)))
+        try await Task.sleep(for: .milliseconds(300))
+        FileManager.default.createFile(atPath: gate, contents: nil)
+        let run = try await attached
+        #expect(run.markers == [.running])
+        #expect(run.stdout == ["second"] && run.stderr == ["done"], "\(run)")
+        #expect(run.status == 7)
+    }
+
+    @Test func aRecordWithoutAStartedCommandStartsIt_OneThatVanishedIsReported() async throws {
+        let directory = try temporaryDirectory("nodecmd")
+        let command = Self.command("echo ran", in: directory)
+        let record = command.directory + "/" + command.name
+        // The record's directory exists, nothing was started (the follower died right after creating it).
+        try FileManager.default.createDirectory(atPath: record, withIntermediateDirectories: true)
+        let started = try await Self.run(command.script())
+        #expect(started.markers == [.started] && started.stdout == ["ran"] && started.status == 0)
+        // Started, but ended without an exit status (killed with its wrapper, or the node restarted).
+        try FileManager.default.removeItem(atPath: record + "/rc")
+        let vanished = try await Self.run(command.script())
+        #expect(vanished.markers == [.vanished] && vanished.status == 125)
+    }
+
+    @Test func anUnusableRecordDirectoryIsSaid() async throws {
+        let directory = try temporaryDirectory("nodecmd")
+        FileManager.default.createFile(atPath: directory + "/drover-runs", contents: Data("a file, not a directory".utf8))
+        let run = try await Self.run(Self.command("true", in: directory).script())
+        #expect(run.markers == [.unusable] && run.status == 125)
+    }
+
+    @Test("record names keep only safe characters", arguments: [
+        ("upgrade-follower", "be2", 1, "upgrade-follower.be2.1"), ("odd step/..", "node 1", 2, "odd_step_...node_1.2"),
+    ])
+    func recordNames(step: String, node: String, action: Int, expected: String) {
+        #expect(NodeCommand.recordName(step: step, node: node, action: action) == expected)
+    }
+}
