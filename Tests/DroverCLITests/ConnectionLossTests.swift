@@ -54,7 +54,7 @@ struct ConnectionLossTests {
 
     @Test func killedDroverThenResumeWaitsForTheCommandStillRunning() async throws {
         try await SandboxCluster.with(rejoin: "30s", fragile: 4, ssh: Self.keepalive) { cluster in
-            #expect(try await cluster.killRun(["upgrade", "--yes"], at: "be2| Upgrading: migrating (2/20)"))
+            #expect(try await cluster.killRun(["upgrade", "--yes"], at: "be2| Upgrading: migrating and restarting services (2/20)"))
             let resume = try await cluster.drover(["resume", "--yes"])
             #expect(resume.status == 0, "\(resume.stdout)\n\(resume.stderr)")
             #expect(resume.stdout.contains("`chef-backend-ctl upgrade` is still running on be2")

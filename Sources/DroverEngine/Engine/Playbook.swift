@@ -140,6 +140,8 @@ public struct Playbook: Sendable {
         case atTargetVersion = "at-target-version"
         /// Skips a node whose Elasticsearch finished its 3.x upgrade (chef-backend; see ``ChefBackendTopology``).
         case elasticsearchUpgraded = "elasticsearch-upgraded"
+        /// Skips a node whose upgrade is not (or no longer) interrupted: it is back in the cluster (chef-backend).
+        case upgradeNotInterrupted = "upgrade-not-interrupted"
     }
 
     /// Loads and validates a playbook file.

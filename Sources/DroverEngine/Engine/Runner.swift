@@ -489,7 +489,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         case let .reattached(after, state):
             let what = state == .finished ? "`\(command)` had finished" : (state == .started ? "`\(command)` had not started; started it" : "`\(command)` kept running")
             reporter.emit(Event("reconnected", ["node": .string(node), "after_s": .double(after.secondsValue), "command_state": .string(state.rawValue),
-                                                "message": .string("\(node): connection lost; reconnected after \(DurationText.format(.seconds(Int64(after.secondsValue.rounded())))); \(what)")]))
+                                                "message": .string("\(node): connection lost; reconnected after \(Int(after.secondsValue.rounded())) s; \(what)")]))
         case let .found(state):
             let what = state == .finished ? "had already finished on \(node) before this run attached; its recorded status is used, it is not run again"
                 : "is still running on \(node) (started before this run attached); following it, not starting it again"

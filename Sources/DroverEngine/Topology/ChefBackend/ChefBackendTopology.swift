@@ -144,6 +144,9 @@ public struct ChefBackendTopology: Topology {
             }
             return observed.elasticsearchHalfUpgraded == true ? nil
                 : "Elasticsearch finished its upgrade (no `\(ElasticsearchFacts.pathScriptsError)` in its log since it last started)"
+        case .upgradeNotInterrupted?:
+            return observation.interruptedUpgrades(target: package.version).contains(node) ? nil
+                : "\(node)'s upgrade is not interrupted: it is back in the cluster"
         case nil:
             return nil
         }
