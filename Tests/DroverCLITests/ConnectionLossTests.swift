@@ -124,4 +124,27 @@ struct ConnectionLossTests {
             try await expectUpgradedSafely(cluster)
         }
     }
+
+    @Test func execStaysAttachedUnlessDetachedAndADetachedCommandOutlivesItsConnection() async throws {
+        try await SandboxCluster.with(ssh: Self.keepalive) { cluster in
+            let marker = "/var/tmp/drover-exec-\(UUID().uuidString.prefix(8))"
+            let run = try cluster.start(["exec", "--node", "be2", "--detach", "--", "echo started; sleep 2; echo finished; touch \(marker); exit 3"])
+            #expect(try await cluster.waitFor("be2| started", in: run.stdout))
+            cluster.signalConnections(of: "be2", SIGKILL)
+            #expect(await run.child.exitStatus() == 1, "the command's own status, not a connection error")
+            let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8), stderr = try String(contentsOfFile: run.stderr, encoding: .utf8)
+            #expect(stdout == "be2| started\nbe2| finished\n", "nothing lost or repeated: \(stdout)")
+            #expect(stderr.contains("be2| connection lost") && stderr.contains("be2| reconnected after") && stderr.contains("be2| exit status 3"),
+                    "\(stderr)")
+            // Attached (the default), a command dies with its connection at its next write, as real programs do.
+            let attached = try cluster.start(["exec", "--node", "be2", "--", "sleep 2; echo still here; touch \(marker)-attached"])
+            try await Task.sleep(for: .milliseconds(700))
+            cluster.signalConnections(of: "be2", SIGKILL)
+            #expect(await attached.child.exitStatus() != 0)
+            try await Task.sleep(for: .seconds(3))
+            let check = try await cluster.drover(["exec", "--node", "be2", "--", "ls \(marker) \(marker)-attached"])
+            #expect(check.stdout.contains("be2| \(marker)\n"), "the detached command finished: \(check.stdout)")
+            #expect(!check.stdout.contains("\(marker)-attached"), "the attached one did not outlive its session")
+        }
+    }
 }

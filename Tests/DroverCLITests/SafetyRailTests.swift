@@ -67,6 +67,23 @@ struct SafetyRailTests {
         }
     }
 
+    @Test func aLockThatCannotBeCreatedSaysWhereAndWhy() async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
+            // be3's /var/opt/chef-backend is gone (its bind mount now shows a removed directory): mkdir fails.
+            let root = cluster.sandbox.directory + "/nodes/be3/var/opt/chef-backend"
+            try await Processes.offPool { try FileManager.default.removeItem(atPath: root) }
+            let since = Date()
+            let run = try await cluster.drover(["upgrade", "--yes"])
+            #expect(run.status == 2, "\(run.stdout)\n\(run.stderr)")
+            #expect(run.stderr.contains("cannot take the cluster lock on be3: cannot create /var/opt/chef-backend/drover.lock"), "\(run.stderr)")
+            #expect(run.stderr.contains("No such file or directory") && run.stderr.contains("nothing was changed"))
+            #expect(!run.stderr.contains("unknown (?@?)") && !run.stderr.contains("drover unlock"), "not told it is locked")
+            let changes = (await cluster.log()).filter { $0.event == "started" && $0.isMutating && $0.time >= since }
+            #expect(changes.isEmpty, "\(changes.map(\.command))")
+            #expect(!(try await cluster.drover(["status"])).stdout.contains("Lock:"), "the lock taken on be1 was released")
+        }
+    }
+
     @Test func concurrentRunIsRefusedAndStaleLockCanBeRemoved() async throws {
         try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
             let first = try cluster.start(["upgrade", "--yes"])

@@ -276,6 +276,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     private func run(_ step: Playbook.Step, node: String, index: Int, observation: inout T.Observation, pinned: Bool = false) async throws {
         let stepStarted = Date()
         // A node that could not be reached may be back (a host rebuilt by a manual step before this one).
+        await reconnectLost()
         if connection.failures[node] != nil, await connection.reconnect(node) {
             reporter.emit(Event("note", ["message": .string("\(node) is reachable again")]))
         }
@@ -480,6 +481,15 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
     }
 
+    /// Connects again to the nodes whose session was lost (during a reading, say), each on its own backoff,
+    /// and says which are back.
+    private func reconnectLost() async {
+        for (node, after) in await connection.reconnectLost() {
+            reporter.emit(Event("reconnected", ["node": .string(node), "after_s": .double(after.secondsValue), "command_state": .null,
+                                                "message": .string("\(node): connection lost; reconnected after \(Int(after.secondsValue.rounded())) s")]))
+        }
+    }
+
     /// Says what the connection did while a node command ran: on the console and as events.
     static func report(_ event: ConnectionEvent, node: String, command: String, reporter: any Reporter) {
         switch event {
@@ -509,7 +519,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         // A full reading taken moments ago with nothing run since (the previous wait's last) is the first poll.
         var carried = lastReading.flatMap { ContinuousClock.now - $0.at <= Self.readingReuseLimit ? $0 : nil }
         while true {
-            // A node being rebuilt while the run waits for it is connected to as soon as it answers.
+            // Sessions lost while waiting are made again (each on its backoff), and a node being rebuilt while
+            // the run waits for it is connected to as soon as it answers.
+            await reconnectLost()
             if connection.failures[node] != nil, await connection.reconnect(node) {
                 reporter.emit(Event("note", ["message": .string("\(node) is reachable again")]))
             }

@@ -12,6 +12,9 @@ struct ExecCommand: AsyncParsableCommand {
     @Option(help: "A node to run on (repeatable; default: every backend).")
     var node: [String] = []
 
+    @Flag(help: "Run the command detached on each node, so that it outlives the SSH session (a lost connection or a killed drover does not stop it); drover follows it, reconnecting when the connection is lost. Its output and exit status are recorded on the node beside the lock.")
+    var detach = false
+
     @Argument(parsing: .captureForPassthrough, help: "The command, after --.")
     var command: [String] = []
 
@@ -22,6 +25,6 @@ struct ExecCommand: AsyncParsableCommand {
     func run() async throws {
         let words = command.first == "--" ? Array(command.dropFirst()) : command
         throw await Operations.exec(inventoryPath: options.reference, nodes: node, command: words.joined(separator: " "),
-                                    logger: options.logger).exitCode
+                                    detach: detach, logger: options.logger).exitCode
     }
 }
