@@ -5,6 +5,7 @@
 #   make install   install drover, its man page and shell completions (PREFIX=/usr/local, DESTDIR)
 #   make deb       build a Debian package of drover (runs without a Swift toolchain)
 #   make sanitize  run the SSH and end-to-end tests under AddressSanitizer, then ThreadSanitizer
+#   make chaos     a seeded campaign of sandbox upgrades under faults (CHAOS_SEED, CHAOS_RUNS; root)
 #   make bench     SSH round-trip benchmark against OpenSSH's multiplexed client
 #   make build     debug build of everything (.build/debug)
 #   make dist      only the release binary users install (.build-dist/release/drover)
@@ -27,7 +28,7 @@ DEB := $(DIST)/drover_$(DEB_VERSION)_amd64.deb
 MANUAL := .build/plugins/GenerateManual/outputs/drover/drover.1
 COMPLETIONS := $(DIST)/completions
 
-.PHONY: all deps test-deps build dist manual completions install deb test sanitize demo bench bench-upgrade bench-fleet clean
+.PHONY: all deps test-deps build dist manual completions install deb test sanitize demo chaos bench bench-upgrade bench-fleet clean
 
 all: build
 
@@ -112,10 +113,28 @@ test-deps: deps
 # At most TEST_WIDTH tests at once: each sandbox test runs several sshd and simulator processes, and
 # Swift Testing otherwise starts them all together (on 2 cores, 50 clusters at once starve each other).
 TEST_WIDTH ?= 8
+# Then a short chaos campaign (CHAOS_TEST_RUNS runs of `make chaos`, fixed seed) with the release binary.
+CHAOS_TEST_RUNS ?= 3
 test: test-deps deb
 	$(SWIFT) build --build-tests
 	DROVER_BIN=$(CURDIR)/$(DIST_BIN) DROVER_DEB=$(CURDIR)/$(DEB) \
 	  SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(TEST_WIDTH) $(SWIFT) test --skip-build
+	@if [ "$$(id -u)" = 0 ]; then \
+		python3 Fixtures/Chaos/chaos.py --drover $(CURDIR)/$(DIST_BIN) --sandbox $(CURDIR)/.build/debug/drover-sandbox \
+		  --runs $(CHAOS_TEST_RUNS) --seed 2026; \
+	else echo "make: the chaos campaign needs root (the sandbox); skipped"; fi
+
+# A seeded, reproducible campaign of sandbox upgrades with one to three faults at random moments, each run
+# followed by the next command Drover printed until the cluster is done or Drover rightly refuses
+# (Fixtures/Chaos/chaos.py). Prints one table; fails on any invariant violation. Needs root.
+CHAOS_SEED ?= 1
+CHAOS_RUNS ?= 30
+chaos: deps dist
+	@[ "$$(id -u)" = 0 ] || { echo "make chaos needs root: the simulated nodes listen on port 22 and use mount namespaces" >&2; exit 1; }
+	$(SWIFT) build --product chef-backend-sim
+	$(SWIFT) build --product drover-sandbox
+	python3 Fixtures/Chaos/chaos.py --drover $(CURDIR)/$(DIST_BIN) --sandbox $(CURDIR)/.build/debug/drover-sandbox \
+	  --runs $(CHAOS_RUNS) --seed $(CHAOS_SEED)
 
 # The SSH layer and the end-to-end tests under each sanitizer, each in its own build (drover included).
 sanitize: deps

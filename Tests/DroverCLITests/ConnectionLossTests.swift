@@ -147,4 +147,14 @@ struct ConnectionLossTests {
             #expect(!check.stdout.contains("\(marker)-attached"), "the attached one did not outlive its session")
         }
     }
+
+    @Test func detachedCommandsRunThroughSudoWithTheirWordsIntact() async throws {
+        try await SandboxCluster.with(ssh: "  sudo: true\n") { cluster in
+            let viaSudo = try await cluster.drover(["exec", "--node", "be1", "--detach", "--", "printenv", "SUDO_COMMAND"])
+            #expect(viaSudo.status == 0, "\(viaSudo.stderr)")
+            #expect(viaSudo.stdout.contains("be1| /usr/bin/sh -c") || viaSudo.stdout.contains("be1| /bin/sh -c"), "\(viaSudo.stdout)")
+            let quoted = try await cluster.drover(["exec", "--node", "be1", "--detach", "--", #"printf '%s|\n' "it's" 'a b' '$HOME'"#])
+            #expect(quoted.stdout == "be1| it's|\nbe1| a b|\nbe1| $HOME|\n", "\(quoted.stdout)")
+        }
+    }
 }

@@ -113,6 +113,10 @@ struct NodeCommandTests {
         FileManager.default.createFile(atPath: directory + "/drover-runs", contents: Data("a file, not a directory".utf8))
         let run = try await Self.run(Self.command("true", in: directory).script())
         #expect(run.markers == [.unusable] && run.status == 125)
+        // The product's directory is never created: a node without it is not one to run on.
+        let missing = directory + "/not-installed"
+        let refused = try await Self.run(Self.command("true", in: missing).script())
+        #expect(refused.markers == [.unusable] && !FileManager.default.fileExists(atPath: missing))
     }
 
     @Test("record names keep only safe characters", arguments: [

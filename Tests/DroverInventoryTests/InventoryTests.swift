@@ -15,6 +15,7 @@ struct InventoryTests {
         #expect(inventory.package?.version == "2.3.16" && inventory.package?.format == .deb)
         #expect(inventory.package?.upload == "~/Downloads/chef-backend_2.3.16-1_amd64.deb")
         #expect(inventory.ssh.hostKeyChecking == .strict && inventory.ssh.commandTimeout == .seconds(1800))
+        #expect(inventory.ssh.keepaliveInterval == .seconds(15) && inventory.ssh.keepaliveCount == 3)
         #expect(inventory.timeouts.rejoin == .seconds(900) && inventory.timeouts.pollInterval == .seconds(2))
         #expect(inventory.frontends.first?.statusURL == "https://chef.example.com/_status")
         #expect(inventory.digest.count == 64)
@@ -66,6 +67,10 @@ struct InventoryTests {
         Case(label: "bad duration", yaml: valid + "\ntimeouts:\n  rejoin: 10 minutes\n", line: 10, key: "timeouts.rejoin", fragment: "not a duration"),
         Case(label: "bad host key mode", yaml: valid + "\nssh:\n  host_key_checking: sometimes\n", line: 10, key: "ssh.host_key_checking", fragment: "strict, accept-new or off"),
         Case(label: "bad port", yaml: valid + "\nssh:\n  port: 70000\n", line: 10, key: "ssh.port", fragment: "not a TCP port"),
+        Case(label: "no keepalive may go unanswered", yaml: valid + "\nssh:\n  keepalive_count: 0\n", line: 10, key: "ssh.keepalive_count",
+             fragment: "write 1 or more"),
+        Case(label: "bad keepalive interval", yaml: valid + "\nssh:\n  keepalive_interval: often\n", line: 10, key: "ssh.keepalive_interval",
+             fragment: "not a duration"),
         Case(label: "bad sha256", yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  sha256: xyz\n"), line: 4, key: "package.sha256", fragment: "64 hexadecimal"),
         Case(label: "not YAML", yaml: "cluster: [unclosed\n", line: 2, key: nil, fragment: "not valid YAML"),
         Case(label: "unknown topology", yaml: "topology: drbd\n" + valid, line: 1, key: "topology", fragment: "chef-backend or drbd-pair"),
@@ -94,6 +99,16 @@ struct InventoryTests {
         Case(label: "backup is not a boolean", yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  backup: sometimes\n"), line: 4,
              key: "package.backup", fragment: "expected true or false"),
     ]
+
+    @Test func keepalivesAreSettableAndOffWithZero() throws {
+        let set = try Inventory.parse(Self.valid + "\nssh:\n  keepalive_interval: 5s\n  keepalive_count: 4\n", file: "k.yml")
+        let options = set.sshOptions(for: set.backends[0])
+        #expect(options.keepaliveInterval == .seconds(5) && options.keepaliveCountMax == 4)
+        let defaults = try Inventory.parse(Self.valid, file: "d.yml").sshOptions(for: set.backends[0])
+        #expect(defaults.keepaliveInterval == .seconds(15) && defaults.keepaliveCountMax == 3, "OpenSSH-like defaults")
+        let off = try Inventory.parse(Self.valid + "\nssh:\n  keepalive_interval: 0s\n", file: "o.yml")
+        #expect(off.sshOptions(for: off.backends[0]).keepaliveInterval == nil)
+    }
 
     @Test func frontendsReachedOverSSH() throws {
         let inventory = try Inventory.parse(Self.valid + """

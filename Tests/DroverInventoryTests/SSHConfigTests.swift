@@ -132,6 +132,7 @@ import Testing
           StrictHostKeyChecking accept-new
           IdentitiesOnly yes
           ServerAliveInterval 20
+          ServerAliveCountMax 5
         """
 
     @Test func sshConfigFillsInWhatTheInventoryDoesNotSay() throws {
@@ -144,6 +145,7 @@ import Testing
         let options = inventory.sshOptions(for: be1)
         #expect(options.knownHostsFile == "/etc/drover/known_hosts" && options.hostKeyPolicy == .acceptNew)
         #expect(options.agentSocket == nil && options.keepaliveInterval == .seconds(20), "IdentitiesOnly: no agent")
+        #expect(options.keepaliveCountMax == 5 && inventory.sources["backends[0].keepalive_count"]?.hasSuffix("(ServerAliveCountMax)") == true)
         #expect(inventory.sources["backends[0].user"]?.hasSuffix("config:3 (User)") == true)
     }
 
@@ -152,6 +154,9 @@ import Testing
                                          config: Self.config)
         #expect(written.backends[0].user == "root" && written.sshOptions(for: written.backends[0]).knownHostsFile == "/k")
         #expect(written.backends[0].host == "10.0.0.be1", "HostName still says where be1 is")
+        let keepalive = try Self.inventory("cluster: c\nssh:\n  config_file: CONFIG\n  keepalive_count: 2\nbackends:\n  - name: be1\n    host: be1\n",
+                                           config: Self.config)
+        #expect(keepalive.sshOptions(for: keepalive.backends[0]).keepaliveCountMax == 2, "the inventory's keepalive_count wins")
         let none = try Self.inventory("cluster: c\nssh:\n  config_file: none\nbackends:\n  - name: be1\n    host: be1\n", config: Self.config)
         #expect(none.backends[0].host == "be1" && none.backends[0].port == 22)
     }

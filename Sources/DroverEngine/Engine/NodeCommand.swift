@@ -17,7 +17,8 @@ struct NodeCommand: Sendable, Equatable {
     /// Marks the script's own lines on stderr; never counted as the command's output.
     static let marker = "##drover-node-command##"
 
-    /// The run's records on the node (`.../drover-runs/RUN_ID`).
+    /// The run's records on the node (`PARENT/drover-runs/RUN_ID`); PARENT (the product's own directory,
+    /// beside the lock) must exist: the script creates only what is below it.
     var directory: String
     /// The command's record name: step, node and the action's number in the step.
     var name: String
@@ -60,6 +61,8 @@ struct NodeCommand: Sendable, Equatable {
             + #"echo $? > "$1/rc.new"; mv -f "$1/rc.new" "$1/rc""#
         return """
             umask 077; d=\(quote(directory)); r="$d"/\(quote(name)); m=\(quote(Self.marker)); c=\(quote(command))
+            p=$(dirname "$(dirname "$d")")
+            [ -d "$p" ] || { echo "$m unusable $p does not exist" >&2; exit 125; }
             mkdir -p "$d" 2>/dev/null || { echo "$m unusable cannot create $d" >&2; exit 125; }
             launch() {
               : > "$r/out"; : > "$r/err"; printf '%s\\n' "$c" > "$r/command"
