@@ -118,6 +118,8 @@ public enum ClusterLock {
 
     /// Releases the lock where `runID` holds it.
     public static func release(_ connection: ClusterConnection, runID: String) async {
+        // A node whose session was lost is connected to again, so that its lock is not left behind.
+        for node in connection.lostNodes.keys.sorted() { _ = await connection.reconnect(node) }
         let directory = directory(for: connection.inventory)
         await withTaskGroup(of: Void.self) { group in
             for node in connection.connectedNames {

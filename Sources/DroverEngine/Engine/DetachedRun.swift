@@ -61,6 +61,9 @@ extension ClusterConnection {
         var lostAt: (ContinuousClock.Instant, Date)?
         var attaches = 0
         while true {
+            if attaches > 0, ContinuousClock.now >= deadline, let since = lostAt {
+                throw NodeCommandError.lost(node: node, reason: "lost again after every reconnect", waited: ContinuousClock.now - since.0)
+            }
             attaches += 1
             let reattaching = lostAt
             let first = attaches == 1
@@ -114,17 +117,19 @@ extension ClusterConnection {
                 combined.duration = ContinuousClock.now - started
                 return DetachedResult(result: combined, gaps: final.gaps)
             } catch let error as SSHError where error.isConnectionLost {
+                let reason: String
+                if case let .connectionLost(_, _, what) = error { reason = what } else { reason = error.localizedDescription }
                 // Once the command has started, only re-attaching may follow: it never starts twice.
                 retry = false
                 // A re-attach that failed before it said anything continues the same gap.
                 if lostAt == nil || progress.withLock({ $0.state != nil }) { lostAt = (.now, Date()) }
-                onConnection(.lost(reason: error.localizedDescription))
+                onConnection(.lost(reason: reason))
                 var delay = Duration.seconds(1)
                 while failures[node] != nil {
                     if await reconnect(node) { break }
                     let left = deadline - ContinuousClock.now
                     guard left > .zero else {
-                        throw NodeCommandError.lost(node: node, reason: error.localizedDescription, waited: ContinuousClock.now - lostAt!.0)
+                        throw NodeCommandError.lost(node: node, reason: reason, waited: ContinuousClock.now - lostAt!.0)
                     }
                     try await Task.sleep(for: min(delay, left))
                     delay = min(delay * 2, .seconds(15))

@@ -12,7 +12,9 @@ import Foundation
 ///
 /// The record directory (`<records>/<name>/`, mode 0700 under umask 077) holds `command`, `pid`, `out`,
 /// `err`, `rc` and `lock` (held by the command's wrapper while it runs, so a follower waits on it without
-/// polling). Needs `setsid` and `flock` (util-linux) and GNU `tail`, as every Chef Backend node has.
+/// polling). A command that ends within 0.1 s is printed from its files at once; a longer one is followed
+/// by `tail -F` until the lock is free. Needs `setsid` and `flock` (util-linux) and GNU `tail`, as every
+/// Chef Backend node has.
 struct NodeCommand: Sendable, Equatable {
     /// Marks the script's own lines on stderr; never counted as the command's output.
     static let marker = "##drover-node-command##"
@@ -61,9 +63,9 @@ struct NodeCommand: Sendable, Equatable {
             + #"echo $? > "$1/rc.new"; mv -f "$1/rc.new" "$1/rc""#
         return """
             umask 077; d=\(quote(directory)); r="$d"/\(quote(name)); m=\(quote(Self.marker)); c=\(quote(command))
-            p=$(dirname "$(dirname "$d")")
+            p=${d%/*}; p=${p%/*}
             [ -d "$p" ] || { echo "$m unusable $p does not exist" >&2; exit 125; }
-            mkdir -p "$d" 2>/dev/null || { echo "$m unusable cannot create $d" >&2; exit 125; }
+            [ -d "$d" ] || mkdir -p "$d" 2>/dev/null || { echo "$m unusable cannot create $d" >&2; exit 125; }
             launch() {
               : > "$r/out"; : > "$r/err"; printf '%s\\n' "$c" > "$r/command"
               exec 9> "$r/lock"; flock -x 9 || { echo "$m unusable cannot lock $r/lock" >&2; exit 125; }
@@ -80,7 +82,7 @@ struct NodeCommand: Sendable, Equatable {
             elif [ ! -f "$r/pid" ]; then rm -rf "$r" && mkdir "$r" && launch
             else echo "$m vanished" >&2; exit 125
             fi
-            if [ ! -f "$r/rc" ]; then
+            if [ ! -f "$r/rc" ] && ! flock -w 0.1 -s "$r/lock" true 2>/dev/null; then
               flock -s "$r/lock" true & w=$!
               tail -n +\(seen.stdout + 1) -s 1 --pid=$w -F "$r/out" 2>/dev/null & o=$!
               tail -n +\(seen.stderr + 1) -s 1 --pid=$w -F "$r/err" >&2 2>/dev/null & e=$!
@@ -89,7 +91,7 @@ struct NodeCommand: Sendable, Equatable {
               tail -n +\(seen.stdout + 1) "$r/out"; tail -n +\(seen.stderr + 1) "$r/err" >&2
             fi
             [ -f "$r/rc" ] || { echo "$m vanished" >&2; exit 125; }
-            exit "$(cat "$r/rc")"
+            read -r s < "$r/rc"; exit "$s"
             """
     }
 
