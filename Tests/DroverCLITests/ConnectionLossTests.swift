@@ -137,8 +137,8 @@ struct ConnectionLossTests {
             #expect(stderr.contains("be2| connection lost") && stderr.contains("be2| reconnected after") && stderr.contains("be2| exit status 3"),
                     "\(stderr)")
             // Attached (the default), a command dies with its connection at its next write, as real programs do.
-            let attached = try cluster.start(["exec", "--node", "be2", "--", "sleep 2; echo still here; touch \(marker)-attached"])
-            try await Task.sleep(for: .milliseconds(700))
+            let attached = try cluster.start(["exec", "--node", "be2", "--", "echo started; sleep 2; echo still here; touch \(marker)-attached"])
+            #expect(try await cluster.waitFor("be2| started", in: attached.stdout))
             cluster.signalConnections(of: "be2", SIGKILL)
             #expect(await attached.child.exitStatus() != 0)
             try await Task.sleep(for: .seconds(3))

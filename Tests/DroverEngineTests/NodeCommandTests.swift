@@ -35,10 +35,12 @@ struct NodeCommandTests {
         #expect(first.stdout == ["one", "it's quoted"] && first.stderr == ["two"])
         #expect(first.status == 3)
         let record = command.directory + "/" + command.name
-        #expect(try String(contentsOfFile: record + "/rc", encoding: .utf8) == "3\n")
-        #expect(try String(contentsOfFile: record + "/command", encoding: .utf8) == command.command + "\n")
-        let attributes = try FileManager.default.attributesOfItem(atPath: record)
-        #expect((attributes[.posixPermissions] as? Int) == 0o700, "readable by its owner only")
+        #expect(try String(contentsOfFile: record + ".rc", encoding: .utf8) == "3\n")
+        #expect(try String(contentsOfFile: record + ".command", encoding: .utf8) == command.command + "\n")
+        let records = try FileManager.default.attributesOfItem(atPath: command.directory)
+        #expect((records[.posixPermissions] as? Int) == 0o700, "readable by its owner only")
+        let output = try FileManager.default.attributesOfItem(atPath: record + ".out")
+        #expect((output[.posixPermissions] as? Int) == 0o600)
         // Run again: the record is used, the command is not run a second time.
         let again = try await Self.run(command.script())
         #expect(again.markers == [.finished] && again.status == 3 && again.stdout == ["one", "it's quoted"])
@@ -58,7 +60,9 @@ struct NodeCommandTests {
         let retried = try await Self.run(command.script(retryFailed: true))
         #expect(retried.markers == [.started] && retried.status == 1)
         #expect(try String(contentsOfFile: counter, encoding: .utf8) == "x\nx\n")
-        let kept = try FileManager.default.contentsOfDirectory(atPath: command.directory).filter { $0.hasPrefix(command.name + ".failed.") }
+        let kept = try FileManager.default.contentsOfDirectory(atPath: command.directory).filter {
+            $0.hasPrefix(command.name + ".failed.") && $0.hasSuffix(".out")
+        }
         #expect(kept.count == 1, "the failed attempt's record is kept beside the new one")
         // A successful command is never retried.
         let ok = Self.command("echo y >> \(ShellQuote.quote(counter))", in: directory, name: "ok.be1.1")
@@ -83,7 +87,7 @@ struct NodeCommandTests {
         }
         kill(-follower.pid, SIGKILL)
         _ = await follower.exitStatus()
-        #expect(!FileManager.default.fileExists(atPath: record + "/rc"), "still running after its follower died")
+        #expect(!FileManager.default.fileExists(atPath: record + ".rc"), "still running after its follower died")
         // Re-attached while it runs: the first line was seen, the rest arrives, then its status.
         async let attached = Self.run(command.script(seen: .init(stdout: 1, stderr: 0)))
         try await Task.sleep(for: .milliseconds(300))
@@ -98,12 +102,13 @@ struct NodeCommandTests {
         let directory = try temporaryDirectory("nodecmd")
         let command = Self.command("echo ran", in: directory)
         let record = command.directory + "/" + command.name
-        // The record's directory exists, nothing was started (the follower died right after creating it).
-        try FileManager.default.createDirectory(atPath: record, withIntermediateDirectories: true)
+        // The record was claimed, nothing was started (the follower died right after claiming it).
+        try FileManager.default.createDirectory(atPath: command.directory, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: record + ".command", contents: Data((command.command + "\n").utf8))
         let started = try await Self.run(command.script())
         #expect(started.markers == [.started] && started.stdout == ["ran"] && started.status == 0)
         // Started, but ended without an exit status (killed with its wrapper, or the node restarted).
-        try FileManager.default.removeItem(atPath: record + "/rc")
+        try FileManager.default.removeItem(atPath: record + ".rc")
         let vanished = try await Self.run(command.script())
         #expect(vanished.markers == [.vanished] && vanished.status == 125)
     }

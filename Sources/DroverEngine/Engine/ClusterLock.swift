@@ -14,8 +14,8 @@ public enum ClusterLock {
         }
     }
 
-    /// Where a run's node commands keep their records on each node (beside the lock): output, exit status,
-    /// pid, one directory per command. Readable by root (the SSH user) only; kept 30 days.
+    /// Where a run's node commands keep their records on each node (beside the lock): each command's output,
+    /// exit status, pid and lock. Readable by root (the SSH user) only; kept 30 days.
     public static func recordsDirectory(for inventory: Inventory, runID: String) -> String {
         recordsRoot(for: inventory) + "/" + runID
     }

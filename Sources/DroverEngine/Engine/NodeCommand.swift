@@ -10,9 +10,9 @@ import Foundation
 /// the same script again re-attaches: a running command is followed from the lines already seen, a finished
 /// one gives its recorded output and status, a command that never started is started.
 ///
-/// The record directory (`<records>/<name>/`, mode 0700 under umask 077) holds `command`, `pid`, `out`,
-/// `err`, `rc` and `lock` (held by the command's wrapper while it runs, so a follower waits on it without
-/// polling). A command that ends within 0.1 s is printed from its files at once; a longer one is followed
+/// The record is `<records>/<name>.command`, `.pid`, `.out`, `.err`, `.rc` and `.lock` (the directory mode
+/// 0700, files 0600, under umask 077). `.command`, created with noclobber, claims the record; `.lock` is
+/// held by the command's wrapper while it runs, so a follower waits on it without polling. A command that ends within 0.1 s is printed from its files at once; a longer one is followed
 /// by `tail -F` until the lock is free. Needs `setsid` and `flock` (util-linux) and GNU `tail`, as every
 /// Chef Backend node has.
 struct NodeCommand: Sendable, Equatable {
@@ -59,39 +59,42 @@ struct NodeCommand: Sendable, Equatable {
     /// status (a resumed run re-running a step that failed), keeping the old record beside it.
     func script(seen: Seen = Seen(), retryFailed: Bool = false) -> String {
         let quote = ShellQuote.quote
-        let wrapper = #"echo $$ > "$1/pid"; sh -c "$2" < /dev/null >> "$1/out" 2>> "$1/err" 9>&-; "#
-            + #"echo $? > "$1/rc.new"; mv -f "$1/rc.new" "$1/rc""#
+        // The command runs in a subshell of the wrapper (an `exit` in it ends only the subshell), which then
+        // records its status; the wrapper holds the lock (fd 9, taken before it started) until it ends.
+        let wrapper = #"echo $$ > "$1.pid"; (eval "$2") < /dev/null >> "$1.out" 2>> "$1.err" 9>&-; echo $? > "$1.rc""#
         return """
             umask 077; d=\(quote(directory)); r="$d"/\(quote(name)); m=\(quote(Self.marker)); c=\(quote(command))
             p=${d%/*}; p=${p%/*}
             [ -d "$p" ] || { echo "$m unusable $p does not exist" >&2; exit 125; }
             [ -d "$d" ] || mkdir -p "$d" 2>/dev/null || { echo "$m unusable cannot create $d" >&2; exit 125; }
             launch() {
-              : > "$r/out"; : > "$r/err"; printf '%s\\n' "$c" > "$r/command"
-              exec 9> "$r/lock"; flock -x 9 || { echo "$m unusable cannot lock $r/lock" >&2; exit 125; }
+              : > "$r.out"; : > "$r.err"; rm -f "$r.rc" "$r.pid"
+              exec 9> "$r.lock"; flock -x 9 || { echo "$m unusable cannot lock $r.lock" >&2; exit 125; }
               setsid sh -c \(quote(wrapper)) drover-node-command "$r" "$c" < /dev/null > /dev/null 2>&1 &
               exec 9>&-
               echo "$m started" >&2
             }
-            if mkdir "$r" 2>/dev/null; then launch
-            elif [ -f "$r/rc" ]; then
-              if [ \(retryFailed ? 1 : 0) = 1 ] && [ "$(cat "$r/rc")" != 0 ]; then
-                mv "$r" "$r.failed.$(date +%s%N)" && mkdir "$r" && launch
+            if (set -C; printf '%s\\n' "$c" > "$r.command") 2>/dev/null; then launch
+            elif ! flock -n -s "$r.lock" true 2>/dev/null; then echo "$m running" >&2
+            elif [ -f "$r.rc" ]; then
+              read -r s < "$r.rc"
+              if [ \(retryFailed ? 1 : 0) = 1 ] && [ "$s" != 0 ]; then
+                f="$r.failed.$(date +%s%N)"; for x in command out err rc pid; do mv -f "$r.$x" "$f.$x" 2>/dev/null; done
+                printf '%s\\n' "$c" > "$r.command"; launch
               else echo "$m finished" >&2; fi
-            elif ! flock -n -s "$r/lock" true 2>/dev/null; then echo "$m running" >&2
-            elif [ ! -f "$r/pid" ]; then rm -rf "$r" && mkdir "$r" && launch
+            elif [ ! -f "$r.pid" ]; then launch
             else echo "$m vanished" >&2; exit 125
             fi
-            if [ ! -f "$r/rc" ] && ! flock -w 0.1 -s "$r/lock" true 2>/dev/null; then
-              flock -s "$r/lock" true & w=$!
-              tail -n +\(seen.stdout + 1) -s 1 --pid=$w -F "$r/out" 2>/dev/null & o=$!
-              tail -n +\(seen.stderr + 1) -s 1 --pid=$w -F "$r/err" >&2 2>/dev/null & e=$!
-              wait $w; touch "$r/out" "$r/err"; wait $o $e
+            if ! flock -w 0.1 -s "$r.lock" true 2>/dev/null; then
+              flock -s "$r.lock" true & w=$!
+              tail -n +\(seen.stdout + 1) -s 1 --pid=$w -F "$r.out" 2>/dev/null & o=$!
+              tail -n +\(seen.stderr + 1) -s 1 --pid=$w -F "$r.err" >&2 2>/dev/null & e=$!
+              wait $w; touch "$r.out" "$r.err"; wait $o $e
             else
-              tail -n +\(seen.stdout + 1) "$r/out"; tail -n +\(seen.stderr + 1) "$r/err" >&2
+              [ ! -s "$r.out" ] || tail -n +\(seen.stdout + 1) "$r.out"; [ ! -s "$r.err" ] || tail -n +\(seen.stderr + 1) "$r.err" >&2
             fi
-            [ -f "$r/rc" ] || { echo "$m vanished" >&2; exit 125; }
-            read -r s < "$r/rc"; exit "$s"
+            [ -f "$r.rc" ] || { echo "$m vanished" >&2; exit 125; }
+            read -r s < "$r.rc"; exit "$s"
             """
     }
 
