@@ -68,7 +68,7 @@ struct NodeCommand: Sendable, Equatable {
             [ -d "$p" ] || { echo "$m unusable $p does not exist" >&2; exit 125; }
             [ -d "$d" ] || mkdir -p "$d" 2>/dev/null || { echo "$m unusable cannot create $d" >&2; exit 125; }
             launch() {
-              : > "$r.out"; : > "$r.err"; rm -f "$r.rc" "$r.pid"
+              : > "$r.out"; : > "$r.err"
               exec 9> "$r.lock"; flock -x 9 || { echo "$m unusable cannot lock $r.lock" >&2; exit 125; }
               setsid sh -c \(quote(wrapper)) drover-node-command "$r" "$c" < /dev/null > /dev/null 2>&1 &
               exec 9>&-
