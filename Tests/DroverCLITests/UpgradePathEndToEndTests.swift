@@ -154,6 +154,11 @@ struct UpgradePathEndToEndTests {
             #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.16" && $0.phase == .synced }, "\(state.nodes.map { "\($0.name) \($0.phase)" })")
             #expect(state.leader == "be1", "the leader from before the downtime leads again")
             #expect(state.frontends.allSatisfy { !$0.maintenance && $0.reconfigures == 1 && $0.configuredMajor == 2 })
+            // A frontend's commands are recorded beside Chef Infra Server's state, not a backend's path.
+            let records = try await Processes.offPool {
+                try FileManager.default.subpathsOfDirectory(atPath: cluster.sandbox.directory + "/nodes/fe1/var/opt/opscode/drover-runs")
+            }
+            #expect(records.contains { $0.hasSuffix("fe1.1.rc") }, "\(records)")
         }
     }
 

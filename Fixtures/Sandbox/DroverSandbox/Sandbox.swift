@@ -58,6 +58,9 @@ public struct Sandbox: Sendable {
 
     // MARK: up
 
+    /// A frontend's private directories: Chef Infra Server's state.
+    static let frontendPrefixes = ["/var/opt/opscode"]
+
     /// Options of `up`.
     public struct UpOptions: Sendable {
         public var version = "2.3.15"
@@ -100,7 +103,8 @@ public struct Sandbox: Sendable {
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         if options.topology == "drbd-pair" { return try upPairBlocking(options) }
-        try MountPoints.register(directory, prefixes: NodePaths.privatePrefixes)
+        // Frontends keep their own /var/opt/opscode (Drover's node command records live there).
+        try MountPoints.register(directory, prefixes: NodePaths.privatePrefixes + (options.frontends > 0 ? Self.frontendPrefixes : []))
         var record = Record(nodes: [], topology: "chef-backend", simulator: options.simulatorPath, started: Date(),
                             packageVersion: options.targetVersion, packageFormat: options.packageFormat)
         try save(record)
@@ -133,9 +137,11 @@ public struct Sandbox: Sendable {
             }
             for (offset, frontend) in cluster.frontends.enumerated() {
                 let root = directory + "/nodes/" + frontend.name
-                try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-                record.nodes[nodes.count + offset].pid = try startServer(name: frontend.name, ip: frontend.ip, root: root, prefixes: [],
-                                                                         kind: "frontend")
+                for prefix in Self.frontendPrefixes {
+                    try FileManager.default.createDirectory(atPath: root + prefix, withIntermediateDirectories: true)
+                }
+                record.nodes[nodes.count + offset].pid = try startServer(name: frontend.name, ip: frontend.ip, root: root,
+                                                                         prefixes: Self.frontendPrefixes, kind: "frontend")
                 try save(record)
             }
             try writeSSHFiles(nodes.map { ($0.name, $0.ip) } + cluster.frontends.map { ($0.name, $0.ip) })

@@ -20,6 +20,18 @@ public enum ClusterLock {
         recordsRoot(for: inventory) + "/" + runID
     }
 
+    /// The same for one node: a Chef Infra Server frontend keeps them beside its own state,
+    /// `/var/opt/opscode/drover-runs/RUN_ID`.
+    public static func recordsDirectory(for inventory: Inventory, node: String, runID: String) -> String {
+        guard inventory.backend(named: node) == nil, inventory.frontends.contains(where: { $0.name == node }) else {
+            return recordsDirectory(for: inventory, runID: runID)
+        }
+        return frontendRecordsRoot + "/" + runID
+    }
+
+    /// Where frontends keep node command records.
+    public static let frontendRecordsRoot = "/var/opt/opscode/drover-runs"
+
     /// The parent of every run's records: `drover-runs` beside the lock directory.
     public static func recordsRoot(for inventory: Inventory) -> String {
         (directory(for: inventory) as NSString).deletingLastPathComponent + "/drover-runs"

@@ -440,7 +440,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         let reporter = self.reporter
         let result: CommandResult
         let commandStarted = Date()
-        let nodeCommand = NodeCommand(directory: ClusterLock.recordsDirectory(for: inventory, runID: runID),
+        let nodeCommand = NodeCommand(directory: ClusterLock.recordsDirectory(for: inventory, node: node, runID: runID),
                                       name: NodeCommand.recordName(step: step.name, node: node, action: action), command: command)
         // A resumed run re-running a step that failed starts its commands again; anything else re-attaches.
         let retryFailed = resuming?.steps.contains { $0.step == step.name && $0.node == node && $0.status == .failed } ?? false
