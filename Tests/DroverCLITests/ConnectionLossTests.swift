@@ -157,4 +157,24 @@ struct ConnectionLossTests {
             #expect(quoted.stdout == "be1| it's|\nbe1| a b|\nbe1| $HOME|\n", "\(quoted.stdout)")
         }
     }
+
+    @Test func thePairsMasterRecoverOutlivesACutConnection() async throws {
+        try await SandboxCluster.with(topology: "drbd-pair", fragile: 3, ssh: Self.keepalive) { cluster in
+            try await cluster.breakNode("be1", "drbd-primary-down")
+            let run = try cluster.start(["run", "promote-secondary", "--set", "node=be2", "--yes"])
+            #expect(try await cluster.waitFor("be2| ok: run: bookshelf", in: run.stdout), "master-recover is starting services")
+            #expect(!cluster.signalConnections(of: "be2", SIGKILL).isEmpty)
+            let status = await run.child.exitStatus()
+            let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8)
+            #expect(status == 0, "\(stdout)")
+            #expect(stdout.contains("be2: connection lost; reconnected after"), "\(stdout)")
+            let lines = stdout.split(separator: "\n").filter { $0.contains("be2| ok: run: ") }
+            #expect(lines.count == SimulatedPair.haServices.count, "each service's line once: \(lines)")
+            let pair = try await cluster.pairState()
+            #expect(pair.node("be2")?.current == "master" && pair.node("be2")?.vip == true)
+            #expect(pair.node("be2")?.running == Set(SimulatedPair.haServices), "every service started: the command was not cut short")
+            #expect(await cluster.started("chef-server-ctl master-recover", on: "be2") == 1)
+            #expect(pair.violations.isEmpty, "\(pair.violations)")
+        }
+    }
 }

@@ -39,7 +39,10 @@ extension Sandbox {
                 record.nodes.append(Record.Node(name: name, address: address, pid: nil))
             }
             try save(record)
-            try pairStore.save(SimulatedPair.healthy((names[0], addresses[0]), (names[1], addresses[1]), scale: options.delayScale))
+            var pair = SimulatedPair.healthy((names[0], addresses[0]), (names[1], addresses[1]), scale: options.delayScale)
+            pair.fragileCommands = options.fragileCommands
+            pair.recoverSeconds = options.upgradeSeconds
+            try pairStore.save(pair)
             for index in record.nodes.indices {
                 record.nodes[index].pid = try startPairServer(record.nodes[index].name, record.nodes[index].address)
                 try save(record)

@@ -29,10 +29,10 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Chef Infra Server frontends (fe1, ...) to start beside the cluster, reachable over SSH.")
     var frontends = 0
 
-    @Flag(help: "Long commands behave as real programs: `chef-backend-ctl upgrade` stops the node's services, works with them stopped, and dies on its next write once its SSH connection is gone, leaving the node down.")
+    @Flag(help: "Long commands behave as real programs: `chef-backend-ctl upgrade` stops the node's services, works with them stopped, and dies on its next write once its SSH connection is gone, leaving the node down; on a DRBD pair, `master-recover` starts the services one at a time and dies the same way.")
     var fragileCommands = false
 
-    @Option(help: "With --fragile-commands: how long an upgrade works with the services stopped (seconds).")
+    @Option(help: "With --fragile-commands: how long an upgrade works with the services stopped, or a pair's master-recover starts them (seconds).")
     var upgradeSeconds = 3.0
 
     func validate() throws {

@@ -142,12 +142,45 @@ public struct PairInvocation {
 
     // MARK: chef-server-ctl
 
+    /// `master-recover` as a real one behaves: the node becomes master at once, then its services start one
+    /// at a time, a line each; a write to a connection that is gone ends the process (SIGPIPE) with the rest
+    /// of the services down.
+    func fragileMasterRecover() throws -> Int32 {
+        let seconds: Double? = try store.update { pair, _ in
+            let me = pair.index(node)!
+            guard pair.nodes[me].role == "Primary" else {
+                pair.violations.append("master-recover on \(node), which is not DRBD Primary")
+                return nil
+            }
+            pair.nodes[me].keepalived = true
+            pair.nodes[me].requested = "master"
+            pair.nodes[me].current = "master"
+            pair.nodes[me].vip = true
+            pair.nodes[me].running = []
+            return pair.recoverSeconds
+        }
+        guard let seconds else {
+            err("cluster.sh: cannot become master: DRBD is not Primary on this node\n")
+            return 1
+        }
+        let services = SimulatedPair.haServices
+        for service in services {
+            usleep(useconds_t(seconds / Double(services.count) * 1_000_000))
+            out("ok: run: \(service)\n")
+            try store.update { pair, _ in pair.nodes[pair.index(node)!].running.insert(service) }
+        }
+        return 0
+    }
+
     func ctl(_ tool: String, _ arguments: [String]) throws -> Int32 {
         guard let command = arguments.first else {
             err("\(tool): missing command\n")
             return 1
         }
         let service = arguments.dropFirst().first
+        if command == "master-recover", try store.update({ pair, _ in pair.fragileCommands }) {
+            return try fragileMasterRecover()
+        }
         return try store.update { pair, now in
             let me = pair.index(node)!, peer = pair.peerIndex(me)
             switch command {

@@ -75,6 +75,12 @@ public struct SimulatedPair: Codable, Equatable, Sendable, SimulatedState {
     public var scale: Double
     /// Seconds (times `scale`) a failover and a full resync take.
     public var failoverSeconds = 3.0
+    /// Long commands behave as real programs do: `master-recover` starts the services one at a time for
+    /// ``recoverSeconds``, writing a line for each, and dies on its first write once its connection is gone,
+    /// leaving the services it had not started down.
+    public var fragileCommands = false
+    /// How long a fragile `master-recover` takes (real seconds, not scaled).
+    public var recoverSeconds = 3.0
     public var syncSeconds = 4.0
     public var sync: PairSync?
     public var failover: PairFailover?
