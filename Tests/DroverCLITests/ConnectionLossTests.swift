@@ -75,10 +75,12 @@ struct ConnectionLossTests {
             }
             let run = try cluster.start(["upgrade", "--yes"])
             #expect(try await cluster.waitFor("be2| Upgrading: migrating", in: run.stdout))
-            // be2's sshd goes away entirely (listener and connections): no reconnect is possible.
+            // be2's sshd goes away entirely: the listener first (so that no reconnect can slip in), then the
+            // connections it had accepted.
             let listener = try #require(cluster.sandbox.record()?.nodes.first { $0.name == "be2" }?.pid)
-            cluster.signalConnections(of: "be2", SIGKILL)
-            Processes.stop(pid: listener)
+            let connections = cluster.signalConnections(of: "be2", 0)
+            try await Processes.offPool { Processes.stop(pid: listener) }
+            for pid in connections { kill(pid, SIGKILL) }
             #expect(await run.child.exitStatus() == 1)
             let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8)
             #expect(stdout.contains("could not be made again within"), "\(stdout)")
