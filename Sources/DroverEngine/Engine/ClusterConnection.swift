@@ -134,13 +134,13 @@ public final class ClusterConnection: Sendable {
         let stale: SSHClient? = sessions.withLock { state in
             state.jumps += opened.jumps
             if let client = opened.clients[name] {
-                // Another task may have reconnected meanwhile: keep one session.
-                let previous = state.clients[name]
+                // Another task may have reconnected meanwhile: its session, perhaps in use, is kept.
+                if state.clients[name] != nil { return client }
                 state.clients[name] = client
                 state.failures[name] = nil
                 state.lost[name] = nil
-                return previous
-            } else if let failure = opened.failures[name] {
+                return nil
+            } else if let failure = opened.failures[name], state.clients[name] == nil {
                 state.failures[name] = failure
                 if let lost = state.lost[name] {
                     let tries = lost.tries + 1

@@ -145,12 +145,6 @@ public struct Journal: Codable, Sendable {
     /// True while the run can be resumed: it is running, or stopped before it finished.
     public var isUnfinished: Bool { [.running, .interrupted, .failed].contains(status) }
 
-    /// The last step that started and did not finish (the one in flight when the run stopped).
-    public var inFlight: Step? {
-        guard let last = steps.last, last.status == .started || last.status == .interrupted else { return nil }
-        return last
-    }
-
     /// The step this run was changing when it stopped: in flight, or the last one, failed. Its node is
     /// this run's unfinished business, not an undisturbed node that went bad.
     public var unfinished: Step? {
