@@ -34,7 +34,11 @@ public enum ClusterLock {
 
     /// The parent of every run's records: `drover-runs` beside the lock directory.
     public static func recordsRoot(for inventory: Inventory) -> String {
-        (directory(for: inventory) as NSString).deletingLastPathComponent + "/drover-runs"
+        recordsRoot(besideLock: directory(for: inventory))
+    }
+
+    static func recordsRoot(besideLock directory: String) -> String {
+        (directory as NSString).deletingLastPathComponent + "/drover-runs"
     }
 
     /// How long node command records are kept: older runs' records are removed when a lock is released.
@@ -73,7 +77,6 @@ public enum ClusterLock {
     public static func acquire(_ connection: ClusterConnection, runID: String) async throws {
         let owner = ShellQuote.quote(ownerText(runID: runID))
         let directory = directory(for: connection.inventory)
-        let readCommand = readCommand(directory)
         // Nodes that cannot be reached cannot be locked (runbooks that start with a node down). The first node
         // decides between two runs that start together (each takes it first); the others are taken at once.
         let nodes = connection.connectedNames
@@ -123,7 +126,7 @@ public enum ClusterLock {
     }
 
     static func releaseCommand(_ runID: String, directory: String) -> String {
-        let records = ShellQuote.quote((directory as NSString).deletingLastPathComponent + "/drover-runs")
+        let records = ShellQuote.quote(recordsRoot(besideLock: directory))
         return "grep -qx \(ShellQuote.quote("run_id=" + runID)) \(directory)/owner 2>/dev/null && rm -rf \(directory); "
             + "find \(records) -mindepth 1 -maxdepth 1 -type d -mtime +\(recordsKeptDays) -exec rm -rf {} + 2>/dev/null; true"
     }

@@ -486,8 +486,13 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     private func reconnectLost() async {
         for (node, after) in await connection.reconnectLost() {
             reporter.emit(Event("reconnected", ["node": .string(node), "after_s": .double(after.secondsValue), "command_state": .null,
-                                                "message": .string("\(node): connection lost; reconnected after \(Int(after.secondsValue.rounded())) s")]))
+                                                "message": .string(Self.reconnectedText(node, after))]))
         }
+    }
+
+    /// `be2: connection lost; reconnected after 12 s`.
+    static func reconnectedText(_ node: String, _ after: Duration) -> String {
+        "\(node): connection lost; reconnected after \(Int(after.secondsValue.rounded())) s"
     }
 
     /// Says what the connection did while a node command ran: on the console and as events.
@@ -499,7 +504,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         case let .reattached(after, state):
             let what = state == .finished ? "`\(command)` had finished" : (state == .started ? "`\(command)` had not started; started it" : "`\(command)` kept running")
             reporter.emit(Event("reconnected", ["node": .string(node), "after_s": .double(after.secondsValue), "command_state": .string(state.rawValue),
-                                                "message": .string("\(node): connection lost; reconnected after \(Int(after.secondsValue.rounded())) s; \(what)")]))
+                                                "message": .string(Self.reconnectedText(node, after) + "; " + what)]))
         case let .found(state):
             let what = state == .finished ? "had already finished on \(node) before this run attached; its recorded status is used, it is not run again"
                 : "is still running on \(node) (started before this run attached); following it, not starting it again"

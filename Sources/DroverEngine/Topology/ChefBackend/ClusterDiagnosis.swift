@@ -35,8 +35,9 @@ public enum ClusterDiagnosis {
         let leader = observation.leader
         // An upgrade that died half-way (the target installed, services down): running it again is Chef's way on.
         let newest = observation.versions.values.max { compareVersions($0, $1) == .orderedAscending }
-        let interrupted = (inventory.package?.version ?? newest).map { observation.interruptedUpgrades(target: $0) } ?? []
-        if let target = inventory.package?.version ?? newest {
+        let target = inventory.package?.version ?? newest
+        let interrupted = target.map { observation.interruptedUpgrades(target: $0) } ?? []
+        if let target {
             for name in interrupted {
                 let unfinished = lastRun.flatMap { $0.isUnfinished && $0.unfinished?.node == name ? $0 : nil }
                 let command = unfinished != nil ? "drover resume \(inventoryArgument)"
