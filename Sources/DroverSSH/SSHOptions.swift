@@ -100,6 +100,15 @@ public struct CommandResult: Sendable, Equatable {
     public var exitSignal: String?
     public var duration: Duration
 
+    public init(command: String, stdout: Data, stderr: Data, exitStatus: Int32, exitSignal: String?, duration: Duration) {
+        self.command = command
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exitStatus = exitStatus
+        self.exitSignal = exitSignal
+        self.duration = duration
+    }
+
     /// True when the command exited 0 and was not killed by a signal.
     public var succeeded: Bool { exitStatus == 0 && exitSignal == nil }
     public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }

@@ -158,7 +158,7 @@ struct UpgradePathEndToEndTests {
             let records = try await Processes.offPool {
                 try FileManager.default.subpathsOfDirectory(atPath: cluster.sandbox.directory + "/nodes/fe1/var/opt/opscode/drover-runs")
             }
-            #expect(records.contains { $0.hasSuffix("fe1.1.rc") }, "\(records)")
+            #expect(records.contains { $0.hasSuffix("fe1.1.status") }, "\(records)")
         }
     }
 

@@ -15,8 +15,11 @@ struct NodeCommandTests {
         var status: Int32
     }
 
-    static func run(_ script: String) async throws -> Run {
-        let output = try await Processes.offPool { try Processes.run("/bin/sh", ["-c", script]) }
+    /// The login shells a node may run the script with: Debian's dash as /bin/sh, and bash.
+    static let shells = ["/bin/sh", "/bin/bash"]
+
+    static func run(_ script: String, _ shell: String) async throws -> Run {
+        let output = try await Processes.offPool { try Processes.run(shell, ["-c", script]) }
         let errLines = output.stderr.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
         let markers = errLines.compactMap { NodeCommand.state(of: OutputLine(stream: .stderr, text: $0)) }
         return Run(stdout: output.stdout.split(separator: "\n").map(String.init),
@@ -27,37 +30,38 @@ struct NodeCommandTests {
         NodeCommand(directory: directory + "/drover-runs/RUN", name: name, command: text)
     }
 
-    @Test func startsRecordsAndExitsWithTheCommandsStatus() async throws {
+    @Test(arguments: Self.shells) func startsRecordsAndExitsWithTheCommandsStatus(shell: String) async throws {
         let directory = try temporaryDirectory("nodecmd")
         let command = Self.command("echo one; echo two >&2; echo \"it's quoted\"; exit 3", in: directory)
-        let first = try await Self.run(command.script())
+        let first = try await Self.run(command.script(), shell)
         #expect(first.markers == [.started])
         #expect(first.stdout == ["one", "it's quoted"] && first.stderr == ["two"])
         #expect(first.status == 3)
         let record = command.directory + "/" + command.name
-        #expect(try String(contentsOfFile: record + ".rc", encoding: .utf8) == "3\n")
+        let status = try String(contentsOfFile: record + ".status", encoding: .utf8)
+        #expect(status.hasPrefix("pid ") && status.hasSuffix("\nexit 3\n"), "\(status)")
         #expect(try String(contentsOfFile: record + ".command", encoding: .utf8) == command.command + "\n")
         let records = try FileManager.default.attributesOfItem(atPath: command.directory)
         #expect((records[.posixPermissions] as? Int) == 0o700, "readable by its owner only")
         let output = try FileManager.default.attributesOfItem(atPath: record + ".out")
         #expect((output[.posixPermissions] as? Int) == 0o600)
         // Run again: the record is used, the command is not run a second time.
-        let again = try await Self.run(command.script())
+        let again = try await Self.run(command.script(), shell)
         #expect(again.markers == [.finished] && again.status == 3 && again.stdout == ["one", "it's quoted"])
         // From the lines already seen: nothing repeated.
-        let rest = try await Self.run(command.script(seen: .init(stdout: 1, stderr: 1)))
+        let rest = try await Self.run(command.script(seen: .init(stdout: 1, stderr: 1)), shell)
         #expect(rest.stdout == ["it's quoted"] && rest.stderr.isEmpty)
     }
 
-    @Test func aFailedCommandRunsAgainOnlyWhenAskedAndKeepsItsOldRecord() async throws {
+    @Test(arguments: Self.shells) func aFailedCommandRunsAgainOnlyWhenAskedAndKeepsItsOldRecord(shell: String) async throws {
         let directory = try temporaryDirectory("nodecmd")
         let counter = directory + "/count"
         let command = Self.command("echo x >> \(ShellQuote.quote(counter)); exit 1", in: directory)
-        _ = try await Self.run(command.script())
-        let reattached = try await Self.run(command.script())
+        _ = try await Self.run(command.script(), shell)
+        let reattached = try await Self.run(command.script(), shell)
         #expect(reattached.markers == [.finished] && reattached.status == 1)
         #expect(try String(contentsOfFile: counter, encoding: .utf8) == "x\n", "not run twice")
-        let retried = try await Self.run(command.script(retryFailed: true))
+        let retried = try await Self.run(command.script(retryFailed: true), shell)
         #expect(retried.markers == [.started] && retried.status == 1)
         #expect(try String(contentsOfFile: counter, encoding: .utf8) == "x\nx\n")
         let kept = try FileManager.default.contentsOfDirectory(atPath: command.directory).filter {
@@ -66,20 +70,20 @@ struct NodeCommandTests {
         #expect(kept.count == 1, "the failed attempt's record is kept beside the new one")
         // A successful command is never retried.
         let ok = Self.command("echo y >> \(ShellQuote.quote(counter))", in: directory, name: "ok.be1.1")
-        _ = try await Self.run(ok.script())
-        let notRetried = try await Self.run(ok.script(retryFailed: true))
+        _ = try await Self.run(ok.script(), shell)
+        let notRetried = try await Self.run(ok.script(retryFailed: true), shell)
         #expect(notRetried.markers == [.finished] && notRetried.status == 0)
         #expect(try String(contentsOfFile: counter, encoding: .utf8) == "x\nx\ny\n")
     }
 
-    @Test func outlivesItsFollowerAndIsFollowedAgainFromWhereItWas() async throws {
+    @Test(arguments: Self.shells) func outlivesItsFollowerAndIsFollowedAgainFromWhereItWas(shell: String) async throws {
         let directory = try temporaryDirectory("nodecmd")
         let gate = directory + "/gate"
         let command = Self.command(
             "echo first; while [ ! -e \(ShellQuote.quote(gate)) ]; do sleep 0.05; done; echo second; echo done >&2; exit 7", in: directory)
         // The follower is killed as a lost connection would end it (its whole process group, by pid).
         let out = directory + "/follower.out"
-        let follower = try Processes.spawn("/usr/bin/setsid", ["/bin/sh", "-c", command.script()], stdout: out, stderr: directory + "/follower.err")
+        let follower = try Processes.spawn("/usr/bin/setsid", [shell, "-c", command.script()], stdout: out, stderr: directory + "/follower.err")
         let record = command.directory + "/" + command.name
         try await Processes.offPool {
             let deadline = ContinuousClock.now + .seconds(20)
@@ -87,9 +91,9 @@ struct NodeCommandTests {
         }
         kill(-follower.pid, SIGKILL)
         _ = await follower.exitStatus()
-        #expect(!FileManager.default.fileExists(atPath: record + ".rc"), "still running after its follower died")
+        #expect(try !String(contentsOfFile: record + ".status", encoding: .utf8).contains("exit"), "still running after its follower died")
         // Re-attached while it runs: the first line was seen, the rest arrives, then its status.
-        async let attached = Self.run(command.script(seen: .init(stdout: 1, stderr: 0)))
+        async let attached = Self.run(command.script(seen: .init(stdout: 1, stderr: 0)), shell)
         try await Task.sleep(for: .milliseconds(300))
         FileManager.default.createFile(atPath: gate, contents: nil)
         let run = try await attached
@@ -98,30 +102,62 @@ struct NodeCommandTests {
         #expect(run.status == 7)
     }
 
-    @Test func aRecordWithoutAStartedCommandStartsIt_OneThatVanishedIsReported() async throws {
+    @Test(arguments: Self.shells) func aRecordWithoutAStartedCommandStartsIt_OneThatVanishedIsReported(shell: String) async throws {
         let directory = try temporaryDirectory("nodecmd")
         let command = Self.command("echo ran", in: directory)
         let record = command.directory + "/" + command.name
         // The record was claimed, nothing was started (the follower died right after claiming it).
         try FileManager.default.createDirectory(atPath: command.directory, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: record + ".command", contents: Data((command.command + "\n").utf8))
-        let started = try await Self.run(command.script())
+        let started = try await Self.run(command.script(), shell)
         #expect(started.markers == [.started] && started.stdout == ["ran"] && started.status == 0)
         // Started, but ended without an exit status (killed with its wrapper, or the node restarted).
-        try FileManager.default.removeItem(atPath: record + ".rc")
-        let vanished = try await Self.run(command.script())
+        try Data("pid 1\n".utf8).write(to: URL(fileURLWithPath: record + ".status"))
+        let vanished = try await Self.run(command.script(), shell)
         #expect(vanished.markers == [.vanished] && vanished.status == 125)
     }
 
-    @Test func anUnusableRecordDirectoryIsSaid() async throws {
+    @Test(arguments: Self.shells) func anUnusableRecordDirectoryIsSaid(shell: String) async throws {
         let directory = try temporaryDirectory("nodecmd")
         FileManager.default.createFile(atPath: directory + "/drover-runs", contents: Data("a file, not a directory".utf8))
-        let run = try await Self.run(Self.command("true", in: directory).script())
+        let run = try await Self.run(Self.command("true", in: directory).script(), shell)
         #expect(run.markers == [.unusable] && run.status == 125)
         // The product's directory is never created: a node without it is not one to run on.
         let missing = directory + "/not-installed"
-        let refused = try await Self.run(Self.command("true", in: missing).script())
+        let refused = try await Self.run(Self.command("true", in: missing).script(), shell)
         #expect(refused.markers == [.unusable] && !FileManager.default.fileExists(atPath: missing))
+    }
+
+    @Test(arguments: Self.shells) func consecutiveCommandsRunInOneScriptEachOnceTheOneBeforeSucceeded(shell: String) async throws {
+        let directory = try temporaryDirectory("nodecmd")
+        let counter = ShellQuote.quote(directory + "/count")
+        let install = Self.command("echo installing; echo i >> \(counter)", in: directory, name: "up.be1.1")
+        let upgrade = Self.command("echo upgrading; echo warn >&2; echo u >> \(counter)", in: directory, name: "up.be1.2")
+        let both = try await Self.run(NodeCommand.script([install, upgrade], seen: [.init(), .init()]), shell)
+        let section = NodeCommand.marker + " section 2"
+        #expect(both.stdout == ["installing", section, "upgrading"] && both.stderr == ["warn"], "\(both)")
+        #expect(both.markers == [.started, .started] && both.status == 0)
+        // Again, from the lines seen: both finished, nothing repeated, nothing run twice.
+        let again = try await Self.run(NodeCommand.script([install, upgrade], seen: [.init(stdout: 1), .init(stdout: 1, stderr: 1)]), shell)
+        #expect(again.stdout == [section] && again.markers == [.finished, .finished] && again.status == 0, "\(again)")
+        #expect(try String(contentsOfFile: directory + "/count", encoding: .utf8) == "i\nu\n")
+        // A command that fails ends the script with its status; the next is never started.
+        let failing = Self.command("echo broken >&2; exit 4", in: directory, name: "bad.be1.1")
+        let never = Self.command("echo n >> \(counter)", in: directory, name: "bad.be1.2")
+        let failed = try await Self.run(NodeCommand.script([failing, never], seen: [.init(), .init()]), shell)
+        #expect(failed.status == 4 && failed.markers == [.started] && failed.stderr == ["broken"])
+        #expect(!FileManager.default.fileExists(atPath: never.directory + "/" + never.name + ".command"))
+        #expect(try String(contentsOfFile: directory + "/count", encoding: .utf8) == "i\nu\n")
+    }
+
+    @Test func aMarkerGluedToALastLineWithoutANewlineIsSplitOff() {
+        let glued = OutputLine(stream: .stdout, text: #"{"a":1}"# + NodeCommand.marker + " section 2")
+        let parts = NodeCommand.split(glued)
+        #expect(parts.map(\.text) == [#"{"a":1}"#, NodeCommand.marker + " section 2"])
+        #expect(NodeCommand.section(of: parts[1]) == 2 && NodeCommand.section(of: parts[0]) == nil)
+        let vanished = NodeCommand.split(OutputLine(stream: .stderr, text: "half a line" + NodeCommand.marker + " vanished"))
+        #expect(vanished.count == 2 && NodeCommand.state(of: vanished[1]) == .vanished)
+        #expect(NodeCommand.split(OutputLine(stream: .stderr, text: "plain")).map(\.text) == ["plain"])
     }
 
     @Test("record names keep only safe characters", arguments: [

@@ -85,9 +85,9 @@ public enum ClusterLock {
         /// creates the directory, or shows who holds it, or says why it cannot be created.
         @Sendable func take(_ node: String) async throws -> LockOwner? {
             let quoted = ShellQuote.quote(directory)
-            let script = "if e=$(mkdir \(quoted) 2>&1); then printf '%s' \(owner) > \(quoted)/owner && echo drover-lock-taken; "
+            let script = "if mkdir \(quoted) 2>/dev/null; then printf '%s' \(owner) > \(quoted)/owner && echo drover-lock-taken; "
                 + "elif [ -d \(quoted) ]; then echo drover-lock-held; cat \(quoted)/owner 2>/dev/null; "
-                + "else echo \"drover-lock-error $e\"; fi"
+                + "else echo \"drover-lock-error $(mkdir \(quoted) 2>&1)\"; fi"
             let result = try await connection.run(node, script)
             let text = result.stdoutText
             if text.hasPrefix("drover-lock-taken") { return nil }
@@ -126,9 +126,12 @@ public enum ClusterLock {
     }
 
     static func releaseCommand(_ runID: String, directory: String) -> String {
+        // Shell built-ins to read the owner; the old records are pruned in the background, so the release is
+        // one process (`rm`) on the run's way out.
         let records = ShellQuote.quote(recordsRoot(besideLock: directory))
-        return "grep -qx \(ShellQuote.quote("run_id=" + runID)) \(directory)/owner 2>/dev/null && rm -rf \(directory); "
-            + "find \(records) -mindepth 1 -maxdepth 1 -type d -mtime +\(recordsKeptDays) -exec rm -rf {} + 2>/dev/null; true"
+        return "while IFS= read -r l; do [ \"$l\" != \(ShellQuote.quote("run_id=" + runID)) ] || { rm -rf \(directory); break; }; "
+            + "done 2>/dev/null < \(directory)/owner; "
+            + "find \(records) -mindepth 1 -maxdepth 1 -type d -mtime +\(recordsKeptDays) -exec rm -rf {} + < /dev/null > /dev/null 2>&1 & true"
     }
 
     /// Releases the lock where `runID` holds it.

@@ -48,15 +48,56 @@ extension ClusterConnection {
     func runDetached(_ node: String, _ command: NodeCommand, retryFailed: Bool, deadline: ContinuousClock.Instant,
                      onOutput: @escaping @Sendable (OutputLine) -> Void,
                      onConnection: @escaping @Sendable (ConnectionEvent) -> Void) async throws -> DetachedResult {
-        struct Progress {
+        let results = try await runDetached(node, [command], retryFailed: retryFailed, deadline: deadline,
+                                            onOutput: { _, line in onOutput(line) }, onConnection: { _, event in onConnection(event) })
+        return results[0]
+    }
+
+    /// Runs consecutive node commands of a step on `node` as one SSH command (see `NodeCommand.script(_:seen:)`),
+    /// each started once the one before it succeeded, and follows them as above. `onStarted` is called with a
+    /// command's index (from 0) when it begins, after the first; `onFinished` when one has ended, with its
+    /// result. Returns the results of the commands that ran: all of them, or up to the first that failed.
+    func runDetached(_ node: String, _ commands: [NodeCommand], retryFailed: Bool, deadline: ContinuousClock.Instant,
+                     onOutput: @escaping @Sendable (Int, OutputLine) -> Void,
+                     onConnection: @escaping @Sendable (Int, ConnectionEvent) -> Void,
+                     onStarted: @escaping @Sendable (Int) -> Void = { _ in },
+                     onFinished: @escaping @Sendable (Int, DetachedResult) -> Void = { _, _ in }) async throws -> [DetachedResult] {
+        struct Section {
             var seen = NodeCommand.Seen()
             var stdout = "", stderr = ""
             var state: NodeCommand.State?
             var detail = ""
             var gaps: [String] = []
+            var started = ContinuousClock.now
         }
-        let progress = Locked(Progress())
-        let started = ContinuousClock.now
+        struct Progress {
+            var sections: [Section]
+            /// The command each stream's lines belong to now (a `section` marker moves it on).
+            var stdoutSection = 0, stderrSection = 0
+            /// The command running: every command before it has ended with status 0.
+            var current = 0
+            var finished: [DetachedResult] = []
+        }
+        let progress = Locked(Progress(sections: commands.map { _ in Section() }))
+        @Sendable func result(_ index: Int, _ section: Section, status: Int32, signal: String?) -> DetachedResult {
+            DetachedResult(result: CommandResult(command: commands[index].command, stdout: Data(section.stdout.utf8), stderr: Data(section.stderr.utf8),
+                                                 exitStatus: status, exitSignal: signal, duration: ContinuousClock.now - section.started),
+                           gaps: section.gaps)
+        }
+        /// Both streams have reached command `index`: the one before it ended with status 0.
+        @Sendable func advance(to index: Int) {
+            let ended = progress.withLock { progress -> DetachedResult? in
+                guard index > progress.current, progress.stdoutSection >= index, progress.stderrSection >= index else { return nil }
+                let ended = result(progress.current, progress.sections[progress.current], status: 0, signal: nil)
+                progress.finished.append(ended)
+                progress.current = index
+                progress.sections[index].started = .now
+                return ended
+            }
+            guard let ended else { return }
+            onFinished(index - 1, ended)
+            onStarted(index)
+        }
         var retry = retryFailed
         var lostAt: (ContinuousClock.Instant, Date)?
         var attaches = 0
@@ -67,63 +108,85 @@ extension ClusterConnection {
             attaches += 1
             let reattaching = lostAt
             let first = attaches == 1
-            progress.withLock { $0.state = nil }
+            // A re-attach runs the script again: every stream starts at the first command, whose lines seen are skipped.
+            let (seen, inFlight) = progress.withLock { progress -> ([NodeCommand.Seen], Int) in
+                for index in progress.sections.indices { progress.sections[index].state = nil }
+                progress.stdoutSection = 0
+                progress.stderrSection = 0
+                return (progress.sections.map(\.seen), progress.current)
+            }
             do {
                 let remaining = deadline - ContinuousClock.now
-                let seen = progress.withLock { $0.seen }
-                let result = try await run(node, command.script(seen: seen, retryFailed: retry), timeout: max(.seconds(1), remaining)) { line in
+                let script = NodeCommand.script(commands, seen: seen, retryFailed: retry)
+                /// One line of the script's output: a marker, or a line of the command now in that stream.
+                @Sendable func take(_ line: OutputLine) {
+                    if let section = NodeCommand.section(of: line), section >= 1, section <= commands.count {
+                        progress.withLock {
+                            if line.stream == .stdout { $0.stdoutSection = section - 1 } else { $0.stderrSection = section - 1 }
+                        }
+                        advance(to: section - 1)
+                        return
+                    }
                     if let state = NodeCommand.state(of: line) {
-                        let announce = progress.withLock { progress -> Bool in
-                            let firstMarker = progress.state == nil
-                            progress.state = state
-                            if state == .unusable { progress.detail = NodeCommand.detail(of: line) }
-                            return firstMarker
+                        let (index, announce) = progress.withLock { progress -> (Int, Bool) in
+                            let index = progress.stderrSection
+                            let firstMarker = progress.sections[index].state == nil
+                            progress.sections[index].state = state
+                            if state == .unusable { progress.sections[index].detail = NodeCommand.detail(of: line) }
+                            return (index, firstMarker)
                         }
                         guard announce else { return }
-                        if let (since, when) = reattaching {
+                        if let (since, when) = reattaching, index == inFlight {
                             progress.withLock {
-                                $0.gaps.append("connection lost at \(RFC3339.string(when)); re-attached at \(RFC3339.string(Date())), the command \(state.rawValue)")
+                                $0.sections[index].gaps.append(
+                                    "connection lost at \(RFC3339.string(when)); re-attached at \(RFC3339.string(Date())), the command \(state.rawValue)")
                             }
-                            onConnection(.reattached(after: ContinuousClock.now - since, state: state))
+                            onConnection(index, .reattached(after: ContinuousClock.now - since, state: state))
                         } else if first, state == .running || state == .finished {
-                            onConnection(.found(state: state))
+                            onConnection(index, .found(state: state))
                         }
                         return
                     }
-                    progress.withLock { progress in
+                    let index = progress.withLock { progress -> Int? in
+                        let index = line.stream == .stdout ? progress.stdoutSection : progress.stderrSection
+                        // Lines of a command already passed on (a re-attach's second look at it) are not repeated.
+                        guard index >= progress.current else { return nil }
                         if line.stream == .stdout {
-                            progress.seen.stdout += 1
-                            progress.stdout += line.text + "\n"
+                            progress.sections[index].seen.stdout += 1
+                            progress.sections[index].stdout += line.text + "\n"
                         } else {
-                            progress.seen.stderr += 1
-                            progress.stderr += line.text + "\n"
+                            progress.sections[index].seen.stderr += 1
+                            progress.sections[index].stderr += line.text + "\n"
                         }
+                        return index
                     }
-                    onOutput(line)
+                    if let index { onOutput(index, line) }
+                }
+                let ran = try await run(node, script, timeout: max(.seconds(1), remaining)) { received in
+                    for line in NodeCommand.split(received) { take(line) }
                 }
                 let final = progress.withLock { $0 }
-                switch final.state {
+                let last = final.current
+                switch final.sections[last].state {
                 case .vanished?:
-                    throw NodeCommandError.vanished(node: node, command: command.command, record: command.directory + "/" + command.name)
+                    throw NodeCommandError.vanished(node: node, command: commands[last].command,
+                                                    record: commands[last].directory + "/" + commands[last].name)
                 case .unusable?:
-                    throw NodeCommandError.unusable(node: node, detail: final.detail)
+                    throw NodeCommandError.unusable(node: node, detail: final.sections[last].detail)
                 default:
                     break
                 }
-                var combined = result
-                combined.command = command.command
-                combined.stdout = Data(final.stdout.utf8)
-                combined.stderr = Data(final.stderr.utf8)
-                combined.duration = ContinuousClock.now - started
-                return DetachedResult(result: combined, gaps: final.gaps)
+                let ended = result(last, final.sections[last], status: ran.exitStatus, signal: ran.exitSignal)
+                onFinished(last, ended)
+                return final.finished + [ended]
             } catch let error as SSHError where error.isConnectionLost {
                 let reason: String
                 if case let .connectionLost(_, _, what) = error { reason = what } else { reason = error.localizedDescription }
                 // Once the command has started, only re-attaching may follow: it never starts twice.
                 retry = false
                 // A re-attach that failed before it said anything continues the same gap.
-                if lostAt == nil || progress.withLock({ $0.state != nil }) { lostAt = (.now, Date()) }
-                onConnection(.lost(reason: reason))
+                if lostAt == nil || progress.withLock({ $0.sections[$0.current].state != nil }) { lostAt = (.now, Date()) }
+                onConnection(progress.withLock { $0.current }, .lost(reason: reason))
                 var delay = Duration.seconds(1)
                 while failures[node] != nil {
                     if await reconnect(node) { break }

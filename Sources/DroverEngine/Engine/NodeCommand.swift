@@ -10,10 +10,13 @@ import Foundation
 /// the same script again re-attaches: a running command is followed from the lines already seen, a finished
 /// one gives its recorded output and status, a command that never started is started.
 ///
-/// The record is `<records>/<name>.command`, `.pid`, `.out`, `.err`, `.rc` and `.lock` (the directory mode
-/// 0700, files 0600, under umask 077). `.command`, created with noclobber, claims the record; `.lock` is
-/// held by the command's wrapper while it runs, so a follower waits on it without polling. A command that ends within 0.1 s is printed from its files at once; a longer one is followed
-/// by `tail -F` until the lock is free. Needs `setsid` and `flock` (util-linux) and GNU `tail`, as every
+/// The record is four files (the directory mode 0700, files 0600, under umask 077): `<name>.command`, the
+/// command's text, created with noclobber to claim the record; `<name>.out` and `.err`; and `<name>.status`,
+/// which says `pid N` once the command started and `exit S` once it ended, and is locked by the command's
+/// wrapper while it runs, so a follower waits on it without polling. A command that ends within 0.1 s is
+/// printed from its files at once; a longer one is followed by `tail -F` until the lock is free. The script
+/// starts as few processes as it can (each costs a node a millisecond or two): `flock` twice, `setsid` and a
+/// `tail` per stream that printed anything. Needs `setsid` and `flock` (util-linux) and GNU `tail`, as every
 /// Chef Backend node has.
 struct NodeCommand: Sendable, Equatable {
     /// Marks the script's own lines on stderr; never counted as the command's output.
@@ -58,44 +61,78 @@ struct NodeCommand: Sendable, Equatable {
     /// The script; `retryFailed` starts the command again when its record shows it finished with a non-zero
     /// status (a resumed run re-running a step that failed), keeping the old record beside it.
     func script(seen: Seen = Seen(), retryFailed: Bool = false) -> String {
+        Self.script([self], seen: [seen], retryFailed: retryFailed)
+    }
+
+    /// One script for consecutive commands of a step on one node (all in the same records directory): each
+    /// runs as above once the one before it ended with status 0, so a step's commands cost one SSH command.
+    /// From the second on, a command's part of the output begins with a `section N` marker line on stdout and
+    /// on stderr (each stream keeps its own order, not the other's); the script exits with the first non-zero
+    /// status, or 0. `seen` holds, per command, the lines the workstation already has.
+    static func script(_ commands: [NodeCommand], seen: [Seen], retryFailed: Bool = false) -> String {
         let quote = ShellQuote.quote
+        precondition(!commands.isEmpty && seen.count == commands.count && Set(commands.map(\.directory)).count == 1)
         // The command runs in a subshell of the wrapper (an `exit` in it ends only the subshell), which then
-        // records its status; the wrapper holds the lock (fd 9, taken before it started) until it ends.
-        let wrapper = #"echo $$ > "$1.pid"; (eval "$2") < /dev/null >> "$1.out" 2>> "$1.err" 9>&-; echo $? > "$1.rc""#
-        return """
-            umask 077; d=\(quote(directory)); r="$d"/\(quote(name)); m=\(quote(Self.marker)); c=\(quote(command))
+        // records its status; the wrapper holds the lock (fd 9, the status file, taken before it started)
+        // until it ends. Shell built-ins wherever they do: every process started costs the node time.
+        let wrapper = #"echo "pid $$" >&9; (eval "$2") < /dev/null >> "$1.out" 2>> "$1.err" 9>&-; echo "exit $?" >&9"#
+        var script = """
+            umask 077; d=\(quote(commands[0].directory)); m=\(quote(Self.marker))
             p=${d%/*}; p=${p%/*}
             [ -d "$p" ] || { echo "$m unusable $p does not exist" >&2; exit 125; }
             [ -d "$d" ] || mkdir -p "$d" 2>/dev/null || { echo "$m unusable cannot create $d" >&2; exit 125; }
             launch() {
-              : > "$r.out"; : > "$r.err"
-              exec 9> "$r.lock"; flock -x 9 || { echo "$m unusable cannot lock $r.lock" >&2; exit 125; }
+              exec 9> "$r.status" && flock -x 9 || { echo "$m unusable cannot lock $r.status" >&2; exit 125; }
               setsid sh -c \(quote(wrapper)) drover-node-command "$r" "$c" < /dev/null > /dev/null 2>&1 &
               exec 9>&-
               echo "$m started" >&2
             }
-            if (set -C; printf '%s\\n' "$c" > "$r.command") 2>/dev/null; then launch
-            elif ! flock -n -s "$r.lock" true 2>/dev/null; then echo "$m running" >&2
-            elif [ -f "$r.rc" ]; then
-              read -r s < "$r.rc"
-              if [ \(retryFailed ? 1 : 0) = 1 ] && [ "$s" != 0 ]; then
-                f="$r.failed.$(date +%s%N)"; for x in command out err rc pid; do mv -f "$r.$x" "$f.$x" 2>/dev/null; done
-                printf '%s\\n' "$c" > "$r.command"; launch
-              else echo "$m finished" >&2; fi
-            elif [ ! -f "$r.pid" ]; then launch
-            else echo "$m vanished" >&2; exit 125
-            fi
-            if ! flock -w 0.1 -s "$r.lock" true 2>/dev/null; then
-              flock -s "$r.lock" true & w=$!
-              tail -n +\(seen.stdout + 1) -s 1 --pid=$w -F "$r.out" 2>/dev/null & o=$!
-              tail -n +\(seen.stderr + 1) -s 1 --pid=$w -F "$r.err" >&2 2>/dev/null & e=$!
-              wait $w; touch "$r.out" "$r.err"; wait $o $e
-            else
-              [ ! -s "$r.out" ] || tail -n +\(seen.stdout + 1) "$r.out"; [ ! -s "$r.err" ] || tail -n +\(seen.stderr + 1) "$r.err" >&2
-            fi
-            [ -f "$r.rc" ] || { echo "$m vanished" >&2; exit 125; }
-            read -r s < "$r.rc"; exit "$s"
+            status() { a=; b=; s=; { read -r a x; read -r b s; } 2>/dev/null < "$r.status"; }
+            one() {
+              set -C
+              if { printf '%s\\n' "$c" > "$r.command"; } 2>/dev/null; then set +C; launch
+              elif set +C; [ ! -f "$r.status" ]; then launch
+              elif ! flock -n -s 8 8< "$r.status"; then echo "$m running" >&2
+              elif status; [ "$b" = exit ]; then
+                if [ \(retryFailed ? 1 : 0) = 1 ] && [ "$s" != 0 ]; then
+                  f="$r.failed.$(date +%s%N)"; for x in command out err status; do mv -f "$r.$x" "$f.$x" 2>/dev/null; done
+                  printf '%s\\n' "$c" > "$r.command"; launch
+                else echo "$m finished" >&2; fi
+              elif [ "$a" != pid ]; then launch
+              else echo "$m vanished" >&2; exit 125
+              fi
+              if ! flock -w 0.1 -s 8 8< "$r.status"; then
+                flock -s 8 8< "$r.status" & w=$!
+                tail -n +$1 -s 1 --pid=$w -F "$r.out" 2>/dev/null & o=$!
+                tail -n +$2 -s 1 --pid=$w -F "$r.err" >&2 2>/dev/null & e=$!
+                wait $w; touch "$r.out" "$r.err"; wait $o $e
+              else
+                [ ! -s "$r.out" ] || tail -n +$1 "$r.out"; [ ! -s "$r.err" ] || tail -n +$2 "$r.err" >&2
+              fi
+              status; [ "$b" = exit ] || { echo "$m vanished" >&2; exit 125; }
+              [ "$s" = 0 ] || exit "$s"
+            }
+
             """
+        for (index, (command, seen)) in zip(commands, seen).enumerated() {
+            if index > 0 { script += "echo \"$m section \(index + 1)\"; echo \"$m section \(index + 1)\" >&2\n" }
+            script += "r=\"$d\"/\(quote(command.name)); c=\(quote(command.command)); one \(seen.stdout + 1) \(seen.stderr + 1)\n"
+        }
+        return script + "exit 0"
+    }
+
+    /// A line as it came, or two: a command whose output does not end in a newline has the script's next
+    /// marker line glued to its last line (`...last words##drover-node-command## section 2`).
+    static func split(_ line: OutputLine) -> [OutputLine] {
+        guard let range = line.text.range(of: marker + " "), range.lowerBound > line.text.startIndex else { return [line] }
+        return [OutputLine(stream: line.stream, text: String(line.text[..<range.lowerBound])),
+                OutputLine(stream: line.stream, text: String(line.text[range.lowerBound...]))]
+    }
+
+    /// The command a `section N` marker line starts (from 1; each stream says it), nil for any other line.
+    static func section(of line: OutputLine) -> Int? {
+        guard line.text.hasPrefix(marker + " section ") else { return nil }
+        return Int(line.text.dropFirst(marker.count + " section ".count))
     }
 
     /// The state a marker line reports, nil for any other line.

@@ -304,21 +304,37 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         let live = topology.liveValues(observation)
         do {
             try checkRequirements(step, node: node, observation: observation)
+            var commands: [(command: String, action: Int)] = []
             for (number, action) in step.actions.enumerated() {
                 // A person may change the cluster (or let time pass) at a prompt: read again after it. Commands
-                // decide for themselves (runCommand), a wait leaves its own last reading, a check reads only.
+                // decide for themselves (runCommands), a wait leaves its own last reading, a check reads only.
                 switch action {
                 case .confirm, .manual: lastReading = nil
                 case .run, .install, .wait, .check: break
                 }
                 switch action {
                 case let .run(template):
-                    try await runCommand(Self.render(template, node: node, inventory: inventory, live: live, bindings: bindings), on: node, step: step, action: number + 1)
+                    commands.append((Self.render(template, node: node, inventory: inventory, live: live, bindings: bindings), number + 1))
                 case .install:
                     guard let package = inventory.package else {
                         throw StepFailure(step: step.name, node: node, what: "the inventory has no package", advice: ["Add package.path to \(inventory.file)"])
                     }
-                    try await runCommand(Self.installCommand(package), on: node, step: step, action: number + 1)
+                    commands.append((Self.installCommand(package), number + 1))
+                default:
+                    break
+                }
+                // Consecutive commands run as one SSH command, each started once the one before it succeeded.
+                if !commands.isEmpty {
+                    let next = step.actions.indices.contains(number + 1) ? step.actions[number + 1] : nil
+                    switch next {
+                    case .run?, .install?: continue
+                    default:
+                        try await runCommands(commands, on: node, step: step)
+                        commands = []
+                    }
+                }
+                switch action {
+                case .run, .install: break
                 case let .wait(predicate, timeout):
                     try await wait(predicate, node: node, timeout: Self.duration(timeout, inventory), step: step)
                 case .check:
@@ -430,54 +446,84 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     /// Runs one command of a step (`action`: its number in the step) detached on the node, so that it outlives
     /// the SSH session; `changes` false for one that changes no cluster state (a backup).
     private func runCommand(_ command: String, on node: String, step: Playbook.Step, action: Int, changes: Bool = true) async throws {
+        try await runCommands([(command, action)], on: node, step: step, changes: changes)
+    }
+
+    /// Runs consecutive commands of a step (`action`: each one's number in the step) detached on the node, as
+    /// one SSH command: each starts once the one before it succeeded, and each has its own record, events
+    /// and transcript entry.
+    private func runCommands(_ commands: [(command: String, action: Int)], on node: String, step: Playbook.Step,
+                             changes: Bool = true) async throws {
         if changes { changesBegan = true }
         // A command may change what a reading shows, unless the topology says it cannot (a read, a switch
         // that no reading shows): then the last reading still stands for the next step.
-        if !topology.readingNeutralCommands.contains(where: { command == $0 || command.hasPrefix($0 + " ") }) {
+        let neutral = topology.readingNeutralCommands
+        if commands.contains(where: { command in !neutral.contains { command.command == $0 || command.command.hasPrefix($0 + " ") } }) {
             lastReading = nil
         }
-        reporter.emit(Event("action_started", ["node": .string(node), "command": .string(command), "step": .string(step.name)]))
         let reporter = self.reporter
-        let result: CommandResult
-        let commandStarted = Date()
-        let nodeCommand = NodeCommand(directory: ClusterLock.recordsDirectory(for: inventory, node: node, runID: runID),
-                                      name: NodeCommand.recordName(step: step.name, node: node, action: action), command: command)
-        // A resumed run re-running a step that failed starts its commands again; anything else re-attaches.
+        let recorder = self.recorder
+        let texts = commands.map(\.command)
+        let records = ClusterLock.recordsDirectory(for: inventory, node: node, runID: runID)
+        let nodeCommands = commands.map {
+            NodeCommand(directory: records, name: NodeCommand.recordName(step: step.name, node: node, action: $0.action), command: $0.command)
+        }
+        // A resumed run re-running a step that failed starts its failed command again; anything else re-attaches.
         let retryFailed = resuming?.steps.contains { $0.step == step.name && $0.node == node && $0.status == .failed } ?? false
-        let gaps: [String]
+        let startedAt = Locked(commands.map { _ in Date() })
+        @Sendable func started(_ index: Int) {
+            startedAt.withLock { $0[index] = Date() }
+            reporter.emit(Event("action_started", ["node": .string(node), "command": .string(texts[index]), "step": .string(step.name)]))
+        }
+        @Sendable func finished(_ index: Int, _ detached: DetachedResult) {
+            let result = detached.result
+            recorder?.command(node: node, command: texts[index], started: startedAt.withLock { $0[index] }, finished: Date(),
+                              exitStatus: result.exitStatus, signal: result.exitSignal, stdout: result.stdoutText, stderr: result.stderrText,
+                              error: nil, gaps: detached.gaps)
+            reporter.emit(Event("command_finished", ["node": .string(node), "command": .string(texts[index]), "exit_status": .int(Int(result.exitStatus)),
+                                                     "duration_s": .double(result.duration.secondsValue)]))
+        }
+        let current = Locked(0)
+        started(0)
+        let results: [DetachedResult]
         do {
-            let detached = try await connection.runDetached(
-                node, nodeCommand, retryFailed: retryFailed, deadline: .now + inventory.ssh.commandTimeout,
-                onOutput: { line in
+            results = try await connection.runDetached(
+                node, nodeCommands, retryFailed: retryFailed, deadline: .now + inventory.ssh.commandTimeout * commands.count,
+                onOutput: { _, line in
                     reporter.emit(Event("output", ["node": .string(node), "stream": .string(line.stream.rawValue), "line": .string(line.text)]))
                 },
-                onConnection: { event in Self.report(event, node: node, command: command, reporter: reporter) })
-            result = detached.result
-            gaps = detached.gaps
+                onConnection: { index, event in Self.report(event, node: node, command: texts[index], reporter: reporter) },
+                onStarted: { index in
+                    current.withLock { $0 = index }
+                    started(index)
+                },
+                onFinished: finished)
         } catch is CancellationError {
-            recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: nil, signal: nil,
-                              stdout: "", stderr: "", error: "aborted: drover stopped following it (it may still run on \(node))")
+            let index = current.withLock { $0 }
+            recorder?.command(node: node, command: texts[index], started: startedAt.withLock { $0[index] }, finished: Date(), exitStatus: nil,
+                              signal: nil, stdout: "", stderr: "", error: "aborted: drover stopped following it (it may still run on \(node))")
             throw CancellationError()
         } catch {
-            recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: nil, signal: nil,
-                              stdout: "", stderr: "", error: error.localizedDescription)
-            throw StepFailure(step: step.name, node: node, what: "\(command): \(error.localizedDescription)",
+            let index = current.withLock { $0 }
+            recorder?.command(node: node, command: texts[index], started: startedAt.withLock { $0[index] }, finished: Date(), exitStatus: nil,
+                              signal: nil, stdout: "", stderr: "", error: error.localizedDescription)
+            throw StepFailure(step: step.name, node: node, what: "\(texts[index]): \(error.localizedDescription)",
                               advice: ["Check that \(node) is reachable, then see what the command left behind: drover status \(inventoryFlag)",
                                        "When it is reachable, continue (a command still running there is waited for, not run again): drover resume \(inventoryFlag)"])
         }
-        recorder?.command(node: node, command: command, started: commandStarted, finished: Date(), exitStatus: result.exitStatus,
-                          signal: result.exitSignal, stdout: result.stdoutText, stderr: result.stderrText, error: nil, gaps: gaps)
-        reporter.emit(Event("command_finished", ["node": .string(node), "command": .string(command), "exit_status": .int(Int(result.exitStatus)),
-                                                 "duration_s": .double(result.duration.secondsValue)]))
-        guard result.succeeded else {
-            let tail = result.stderrText.split(separator: "\n").suffix(5).joined(separator: "\n    ")
-            throw StepFailure(step: step.name, node: node,
-                              what: "`\(command)` on \(node) exited \(result.exitSignal.map { "by signal \($0)" } ?? "with status \(result.exitStatus)")\(tail.isEmpty ? "" : ":\n    \(tail)")",
-                              advice: [topology.logAdvice(node: node)])
-        }
-        for state in ["off", "on"] where command.contains("set-cluster-failover \(state)") {
-            failover = (state, step.name)
-            await recorder?.failoverSet(state, step: step.name)
+        for (index, detached) in results.enumerated() {
+            let result = detached.result
+            let command = texts[index]
+            guard result.succeeded else {
+                let tail = result.stderrText.split(separator: "\n").suffix(5).joined(separator: "\n    ")
+                throw StepFailure(step: step.name, node: node,
+                                  what: "`\(command)` on \(node) exited \(result.exitSignal.map { "by signal \($0)" } ?? "with status \(result.exitStatus)")\(tail.isEmpty ? "" : ":\n    \(tail)")",
+                                  advice: [topology.logAdvice(node: node)])
+            }
+            for state in ["off", "on"] where command.contains("set-cluster-failover \(state)") {
+                failover = (state, step.name)
+                await recorder?.failoverSet(state, step: step.name)
+            }
         }
     }
 
