@@ -154,14 +154,17 @@ bench: deps
 # The full sandbox upgrade at zero simulator delays by Drover (the release binary), the reference bash +
 # OpenSSH ControlMaster script and Ansible (ansible-core from PyPI in .venv-bench), interleaved rounds,
 # each checked from the simulator's state (Benchmarks/Upgrade). Needs root, as the sandbox does.
+# BENCH_COMPARE="NAME=BIN ..." adds other drover builds (an older release) to the same rounds.
 BENCH_ROUNDS ?= 5
+BENCH_COMPARE ?=
 bench-upgrade: deps dist
 	$(SWIFT) build -c release --product chef-backend-sim
 	$(SWIFT) build -c release --product drover-sandbox
 	@python3 -m venv --help >/dev/null 2>&1 || apt-get install -y python3-venv
 	[ -x .venv-bench/bin/ansible-playbook ] || { python3 -m venv .venv-bench && .venv-bench/bin/pip install -q 'ansible-core>=2.17,<2.20'; }
 	python3 Benchmarks/Upgrade/bench-upgrade.py --drover $(CURDIR)/$(DIST_BIN) --sandbox $(CURDIR)/.build/release/drover-sandbox \
-	  --ansible-playbook $(CURDIR)/.venv-bench/bin/ansible-playbook --rounds $(BENCH_ROUNDS)
+	  --ansible-playbook $(CURDIR)/.venv-bench/bin/ansible-playbook --rounds $(BENCH_ROUNDS) \
+	  $(foreach build,$(BENCH_COMPARE),--compare $(build))
 
 # One drover upgrade of a fleet of sandbox clusters (BENCH_CLUSTERS, default 20: 60 backends, the sandbox's
 # default delays) against one cluster alone, timed before and after it (Benchmarks/Fleet). Needs root.

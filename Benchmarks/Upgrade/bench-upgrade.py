@@ -9,6 +9,10 @@ the leader's `upgrade --failover`, which is last. Reports wall time, CPU, peak R
 per tool, and the ratios, in one table.
 
   bench-upgrade.py --drover BIN --sandbox BIN [--ansible-playbook BIN] [--rounds N] [--json FILE]
+                   [--compare NAME=BIN ...]
+
+--compare adds another drover build (an older release, say) to the same interleaved rounds, so that a
+change's cost is measured side by side: `make bench-upgrade BENCH_COMPARE="before=/tmp/drover-old"`.
 """
 import argparse
 import json
@@ -32,9 +36,17 @@ def main():
     parser.add_argument("--ansible-playbook", help="ansible-playbook of a virtual environment; without it, no Ansible")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=BIN",
+                        help="another drover build measured in the same rounds (repeatable)")
     args = parser.parse_args()
+    builds = {"drover": args.drover}
+    for item in args.compare:
+        name, _, path = item.partition("=")
+        if not name or not path or name in ("drover", "reference", "ansible"):
+            parser.error(f"--compare {item}: give NAME=BIN, NAME other than drover, reference and ansible")
+        builds[name] = path
 
-    tools = ["drover", "reference"] + (["ansible"] if args.ansible_playbook else [])
+    tools = list(builds) + ["reference"] + (["ansible"] if args.ansible_playbook else [])
     results = {tool: [] for tool in tools}
     base = tempfile.mkdtemp(prefix="bench-upgrade.")
     try:
@@ -53,8 +65,8 @@ def main():
                     open(os.path.join(directory, "commands.log"), "w").close()
                     env = dict(os.environ, HOME=os.path.join(directory, "home"), NO_COLOR="1")
                     os.makedirs(env["HOME"], exist_ok=True)
-                    if tool == "drover":
-                        argv = [args.drover, "upgrade", "--inventory", "inventory.yml", "--yes"]
+                    if tool in builds:
+                        argv = [builds[tool], "upgrade", "--inventory", "inventory.yml", "--yes"]
                     elif tool == "reference":
                         argv = ["bash", os.path.join(HERE, "reference-upgrade.sh"), directory]
                     else:
@@ -119,12 +131,15 @@ def report(results, tools):
         pairs = zip(results[tool], results[against])
         return f"{statistics.median(mine['wall_s'] / theirs['wall_s'] for mine, theirs in pairs):.2f}x"
 
-    print("| tool | wall (median) | CPU | peak RSS | remote commands | wall vs reference | wall vs Ansible |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    builds = [tool for tool in tools if tool not in ("reference", "ansible")]
+    extra = builds[1:]
+    print("| tool | wall (median) | CPU | peak RSS | remote commands | wall vs reference | wall vs Ansible |"
+          + "".join(f" wall vs {name} |" for name in extra))
+    print("| --- | --- | --- | --- | --- | --- | --- |" + " --- |" * len(extra))
     for tool in tools:
         print(f"| {tool} | {median(tool, 'wall_s'):.2f} s | {median(tool, 'cpu_s'):.2f} s | "
               f"{max(run['peak_rss_kib'] for run in results[tool]) / 1024:.1f} MiB | {median(tool, 'remote_commands'):.0f} | "
-              f"{ratio(tool, 'reference')} | {ratio(tool, 'ansible')} |")
+              f"{ratio(tool, 'reference')} | {ratio(tool, 'ansible')} |" + "".join(f" {ratio(tool, name)} |" for name in extra))
     print(f"(ratios: the median over {len(results[tools[0]])} rounds of the wall times' ratio within a round)")
 
 
