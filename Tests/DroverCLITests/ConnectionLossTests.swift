@@ -164,6 +164,42 @@ struct ConnectionLossTests {
         }
     }
 
+    @Test func eachOfAStepsCommandsHasItsOwnTimeoutAndATimeoutNamesTheCommand() async throws {
+        try await SandboxCluster.with { cluster in
+            try await Processes.offPool {
+                let text = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+                try text.replacingOccurrences(of: "command_timeout: 5m", with: "command_timeout: 4s")
+                    .write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            }
+            let playbook = cluster.scratch("slow.yml")
+            try """
+                name: slow
+                description: A quick command, then one that outlasts its timeout.
+                steps:
+                  - name: slow
+                    description: Two commands in a row.
+                    target: leader
+                    actions:
+                      - run: sleep 1; echo first done
+                      - run: sleep 30
+                """.write(toFile: playbook, atomically: true, encoding: .utf8)
+            let run = try await cluster.drover(["run", playbook, "--yes", "--json"])
+            #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
+            let events = run.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let finished = events.filter { $0["event"] as? String == "command_finished" }
+            #expect(finished.count == 1 && finished.first?["exit_status"] as? Int == 0, "\(finished)")
+            let failed = try #require(events.first { $0["event"] as? String == "step_finished" })
+            // The second had 4 s of its own (not the 7 s the first left of two commands' time): it was given up
+            // about 4 s after the first ended.
+            func time(_ event: [String: Any]?) -> Date? { (event?["time"] as? String).flatMap { ISO8601DateFormatter.withFraction.date(from: $0) } }
+            let gap = try #require(time(failed)).timeIntervalSince(try #require(time(finished.first)))
+            #expect(gap >= 3.5 && gap < 6.5, "given up \(gap) s after the first command ended")
+            let reason = failed["reason"] as? String ?? ""
+            #expect(reason.contains("`sleep 30` on be1 did not finish within 4s (ssh.command_timeout)"), "\(reason)")
+            #expect(reason.contains("drover-runs/") && !reason.contains("##drover-node-command##"), "names the record, not the script: \(reason)")
+        }
+    }
+
     @Test func recordsOlderThanThirtyDaysArePrunedWhenARunReleasesItsLock() async throws {
         try await SandboxCluster.with { cluster in
             let root = "/var/opt/chef-backend/drover-runs"
@@ -215,5 +251,14 @@ struct ConnectionLossTests {
             #expect(await cluster.started("chef-server-ctl master-recover", on: "be2") == 1)
             #expect(pair.violations.isEmpty, "\(pair.violations)")
         }
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// `2026-12-03T06:10:54.498Z`, as the JSON events give times.
+    static var withFraction: ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
     }
 }

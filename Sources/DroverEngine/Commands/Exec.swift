@@ -41,7 +41,7 @@ extension Operations {
                             let nodeCommand = NodeCommand(directory: records, name: NodeCommand.recordName(step: "exec", node: node, action: 1),
                                                           command: command)
                             result = try await connection.runDetached(
-                                node, nodeCommand, retryFailed: false, deadline: .now + inventory.ssh.commandTimeout, onOutput: show,
+                                node, nodeCommand, retryFailed: false, timeout: inventory.ssh.commandTimeout, onOutput: show,
                                 onConnection: { event in
                                     switch event {
                                     case let .lost(reason):

@@ -25,6 +25,7 @@ enum NodeCommandError: LocalizedError {
     case vanished(node: String, command: String, record: String)
     case unusable(node: String, detail: String)
     case lost(node: String, reason: String, waited: Duration)
+    case timedOut(node: String, command: String, after: Duration, record: String)
 
     var errorDescription: String? {
         switch self {
@@ -37,18 +38,21 @@ enum NodeCommandError: LocalizedError {
         case let .lost(node, reason, waited):
             return "the connection to \(node) was lost (\(reason)) and could not be made again within \(DurationText.format(waited)); "
                 + "the command may still be running there"
+        case let .timedOut(node, command, after, record):
+            return "`\(command)` on \(node) did not finish within \(DurationText.format(after)) (ssh.command_timeout); drover stopped "
+                + "following it, but it may still be running there: see \(record).status, .out and .err on \(node)"
         }
     }
 }
 
 extension ClusterConnection {
     /// Runs a node command on `node` and follows it to its end, reconnecting (backoff 1 s doubling to 15 s,
-    /// host key verified again) and re-attaching as often as the connection is lost before `deadline`. The
-    /// output is passed on once: a re-attach goes on from the lines already seen.
-    func runDetached(_ node: String, _ command: NodeCommand, retryFailed: Bool, deadline: ContinuousClock.Instant,
+    /// host key verified again) and re-attaching as often as the connection is lost, for at most `timeout`
+    /// (reconnects included). The output is passed on once: a re-attach goes on from the lines already seen.
+    func runDetached(_ node: String, _ command: NodeCommand, retryFailed: Bool, timeout: Duration,
                      onOutput: @escaping @Sendable (OutputLine) -> Void,
                      onConnection: @escaping @Sendable (ConnectionEvent) -> Void) async throws -> DetachedResult {
-        let results = try await runDetached(node, [command], retryFailed: retryFailed, deadline: deadline,
+        let results = try await runDetached(node, [command], retryFailed: retryFailed, timeout: timeout,
                                             onOutput: { _, line in onOutput(line) }, onConnection: { _, event in onConnection(event) })
         return results[0]
     }
@@ -56,8 +60,9 @@ extension ClusterConnection {
     /// Runs consecutive node commands of a step on `node` as one SSH command (see `NodeCommand.script(_:seen:)`),
     /// each started once the one before it succeeded, and follows them as above. `onStarted` is called with a
     /// command's index (from 0) when it begins, after the first; `onFinished` when one has ended, with its
-    /// result. Returns the results of the commands that ran: all of them, or up to the first that failed.
-    func runDetached(_ node: String, _ commands: [NodeCommand], retryFailed: Bool, deadline: ContinuousClock.Instant,
+    /// result. Each command has `timeout` from when it began, reconnects included. Returns the results of the
+    /// commands that ran: all of them, or up to the first that failed.
+    func runDetached(_ node: String, _ commands: [NodeCommand], retryFailed: Bool, timeout: Duration,
                      onOutput: @escaping @Sendable (Int, OutputLine) -> Void,
                      onConnection: @escaping @Sendable (Int, ConnectionEvent) -> Void,
                      onStarted: @escaping @Sendable (Int) -> Void = { _ in },
@@ -98,11 +103,18 @@ extension ClusterConnection {
             onFinished(index - 1, ended)
             onStarted(index)
         }
+        /// When the command running now has had its time.
+        @Sendable func deadline() -> ContinuousClock.Instant { progress.withLock { $0.sections[$0.current].started } + timeout }
+        @Sendable func timedOut() -> NodeCommandError {
+            let index = progress.withLock { $0.current }
+            return .timedOut(node: node, command: commands[index].command, after: timeout,
+                             record: commands[index].directory + "/" + commands[index].name)
+        }
         var retry = retryFailed
         var lostAt: (ContinuousClock.Instant, Date)?
         var attaches = 0
         while true {
-            if attaches > 0, ContinuousClock.now >= deadline, let since = lostAt {
+            if attaches > 0, ContinuousClock.now >= deadline(), let since = lostAt {
                 throw NodeCommandError.lost(node: node, reason: "lost again after every reconnect", waited: ContinuousClock.now - since.0)
             }
             attaches += 1
@@ -116,7 +128,6 @@ extension ClusterConnection {
                 return (progress.sections.map(\.seen), progress.current)
             }
             do {
-                let remaining = deadline - ContinuousClock.now
                 let script = NodeCommand.script(commands, seen: seen, retryFailed: retry)
                 /// One line of the script's output: a marker, or a line of the command now in that stream.
                 @Sendable func take(_ line: OutputLine) {
@@ -162,8 +173,25 @@ extension ClusterConnection {
                     }
                     if let index { onOutput(index, line) }
                 }
-                let ran = try await run(node, script, timeout: max(.seconds(1), remaining)) { received in
-                    for line in NodeCommand.split(received) { take(line) }
+                // Each command has its own time: a watchdog ends the following when the one running now has
+                // had it (the SSH command's own bound is only the backstop for them all).
+                let backstop = max(.seconds(1), deadline() - ContinuousClock.now) + timeout * (commands.count - 1)
+                let ran = try await withThrowingTaskGroup(of: CommandResult?.self) { group -> CommandResult in
+                    group.addTask {
+                        try await self.run(node, script, timeout: backstop) { received in
+                            for line in NodeCommand.split(received) { take(line) }
+                        }
+                    }
+                    group.addTask {
+                        while ContinuousClock.now < deadline() {
+                            try await Task.sleep(until: min(deadline(), .now + .seconds(1)), clock: .continuous)
+                        }
+                        return nil
+                    }
+                    let first = try await group.next() ?? nil
+                    group.cancelAll()
+                    guard let first else { throw timedOut() }
+                    return first
                 }
                 let final = progress.withLock { $0 }
                 let last = final.current
@@ -179,6 +207,8 @@ extension ClusterConnection {
                 let ended = result(last, final.sections[last], status: ran.exitStatus, signal: ran.exitSignal)
                 onFinished(last, ended)
                 return final.finished + [ended]
+            } catch SSHError.commandTimedOut(_, _, _, _) {
+                throw timedOut()
             } catch let error as SSHError where error.isConnectionLost {
                 let reason: String
                 if case let .connectionLost(_, _, what) = error { reason = what } else { reason = error.localizedDescription }
@@ -190,7 +220,7 @@ extension ClusterConnection {
                 var delay = Duration.seconds(1)
                 while failures[node] != nil {
                     if await reconnect(node) { break }
-                    let left = deadline - ContinuousClock.now
+                    let left = deadline() - ContinuousClock.now
                     guard left > .zero else {
                         throw NodeCommandError.lost(node: node, reason: reason, waited: ContinuousClock.now - lostAt!.0)
                     }

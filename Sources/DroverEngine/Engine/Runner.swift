@@ -488,7 +488,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         let results: [DetachedResult]
         do {
             results = try await connection.runDetached(
-                node, nodeCommands, retryFailed: retryFailed, deadline: .now + inventory.ssh.commandTimeout * commands.count,
+                node, nodeCommands, retryFailed: retryFailed, timeout: inventory.ssh.commandTimeout,
                 onOutput: { _, line in
                     reporter.emit(Event("output", ["node": .string(node), "stream": .string(line.stream.rawValue), "line": .string(line.text)]))
                 },
