@@ -7,6 +7,8 @@
 #   make sanitize  run the SSH and end-to-end tests under AddressSanitizer, then ThreadSanitizer
 #   make chaos     a seeded campaign of sandbox upgrades under faults (CHAOS_SEED, CHAOS_RUNS; root)
 #   make bench     SSH round-trip benchmark against OpenSSH's multiplexed client
+#   make lint      the layout check: swift format with the committed .swift-format (CI runs it first)
+#   make format    rewrite the sources to that layout
 #   make build     debug build of everything (.build/debug)
 #   make dist      only the release binary users install (.build-dist/release/drover)
 #   make deps      only install the system packages
@@ -28,7 +30,7 @@ DEB := $(DIST)/drover_$(DEB_VERSION)_amd64.deb
 MANUAL := .build/plugins/GenerateManual/outputs/drover/drover.1
 COMPLETIONS := $(DIST)/completions
 
-.PHONY: all deps test-deps build dist manual completions install deb test sanitize demo chaos bench bench-upgrade bench-fleet clean
+.PHONY: all deps test-deps build dist manual completions install deb test lint format sanitize demo chaos bench bench-upgrade bench-fleet clean
 
 all: build
 
@@ -135,6 +137,15 @@ chaos: deps dist
 	$(SWIFT) build --product drover-sandbox
 	python3 Fixtures/Chaos/chaos.py --drover $(CURDIR)/$(DIST_BIN) --sandbox $(CURDIR)/.build/debug/drover-sandbox \
 	  --runs $(CHAOS_RUNS) --seed $(CHAOS_SEED)
+
+# Layout is the toolchain's `swift format` with the committed .swift-format (120 columns): `make lint` fails
+# on any finding, `make format` rewrites the files in place.
+LINT_PATHS := Package.swift Sources Tests Fixtures Benchmarks
+lint:
+	$(SWIFT) format lint --strict --parallel --recursive $(LINT_PATHS)
+
+format:
+	$(SWIFT) format format --in-place --parallel --recursive $(LINT_PATHS)
 
 # The SSH layer and the end-to-end tests under each sanitizer, each in its own build (drover included).
 sanitize: deps

@@ -11,7 +11,7 @@ import PackageDescription
 ///   events and output, playbooks and the runner (with the built-in playbooks compiled in).
 /// - `drover`: the command-line tool; parses arguments and calls into the libraries.
 let strict: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
@@ -72,8 +72,9 @@ let package = Package(
         // Playbooks/*.yml compiled into DroverEngine at build time, so the drover binary alone is a working
         // install: a build-tool plugin and the generator it runs.
         .executableTarget(name: "drover-embed-playbooks", swiftSettings: strict),
-        .plugin(name: "EmbedPlaybooks", capability: .buildTool(), dependencies: ["drover-embed-playbooks"],
-                path: "Sources/EmbedPlaybooks"),
+        .plugin(
+            name: "EmbedPlaybooks", capability: .buildTool(), dependencies: ["drover-embed-playbooks"],
+            path: "Sources/EmbedPlaybooks"),
         .target(name: "CPseudoTerminal"),
         .target(
             name: "DroverTestSupport",
@@ -158,7 +159,9 @@ let package = Package(
         ),
         .testTarget(
             name: "DroverCLITests",
-            dependencies: ["DroverTestSupport", "DroverSandbox", "SimulatedChefBackend", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "DroverTestSupport", "DroverSandbox", "SimulatedChefBackend", .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strict
         ),
     ]

@@ -21,11 +21,14 @@ struct SSHRoundTrip {
         defer { server.stop() }
         let keys = try TestKeys.shared()
         let knownHosts = try server.writeKnownHosts()
-        let options = SSHOptions(identityFiles: [keys.ed25519.privateKey], agentSocket: nil, passphrase: .none,
-                                 knownHostsFile: knownHosts, hostKeyPolicy: .strict)
-        let sshBase = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                       "-o", "UserKnownHostsFile=\(knownHosts)", "-i", keys.ed25519.privateKey,
-                       "-p", String(server.port), "-l", UserAccount.name]
+        let options = SSHOptions(
+            identityFiles: [keys.ed25519.privateKey], agentSocket: nil, passphrase: .none,
+            knownHostsFile: knownHosts, hostKeyPolicy: .strict)
+        let sshBase = [
+            "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+            "-o", "UserKnownHostsFile=\(knownHosts)", "-i", keys.ed25519.privateKey,
+            "-p", String(server.port), "-l", UserAccount.name,
+        ]
 
         // Warm up both sides once (key loading, page cache).
         _ = try await SSHClient.connect(to: server.endpoint, options: options).run("true")
@@ -34,15 +37,19 @@ struct SSHRoundTrip {
         var droverConnect: [Duration] = []
         var sshConnect: [Duration] = []
         for _ in 0..<connections {
-            droverConnect.append(try await measure {
-                let client = try await SSHClient.connect(to: server.endpoint, options: options)
-                _ = try await client.run("true")
-                await client.close()
-            })
-            sshConnect.append(try await measure {
-                let result = try await Processes.offPool { try Processes.run("/usr/bin/ssh", sshBase + [server.address, "true"]) }
-                guard result.status == 0 else { throw FixtureError.commandFailed("ssh", result.stderr) }
-            })
+            droverConnect.append(
+                try await measure {
+                    let client = try await SSHClient.connect(to: server.endpoint, options: options)
+                    _ = try await client.run("true")
+                    await client.close()
+                })
+            sshConnect.append(
+                try await measure {
+                    let result = try await Processes.offPool {
+                        try Processes.run("/usr/bin/ssh", sshBase + [server.address, "true"])
+                    }
+                    guard result.status == 0 else { throw FixtureError.commandFailed("ssh", result.stderr) }
+                })
         }
 
         let client = try await SSHClient.connect(to: server.endpoint, options: options)
@@ -52,25 +59,41 @@ struct SSHRoundTrip {
         await client.close()
 
         let control = try temporaryDirectory("bench") + "/control"
-        let master = sshBase + ["-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-S", control, "-f", "-N", server.address]
-        guard try Processes.run("/usr/bin/ssh", master).status == 0 else { throw FixtureError.commandFailed("ssh -M", "") }
+        let master =
+            sshBase + ["-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-S", control, "-f", "-N", server.address]
+        guard try Processes.run("/usr/bin/ssh", master).status == 0 else {
+            throw FixtureError.commandFailed("ssh -M", "")
+        }
         let sshCommands = try await measure {
             try await Processes.offPool {
                 for _ in 0..<commands {
-                    let result = try Processes.run("/usr/bin/ssh", sshBase + ["-o", "ControlMaster=no", "-S", control, server.address, "true"])
+                    let result = try Processes.run(
+                        "/usr/bin/ssh", sshBase + ["-o", "ControlMaster=no", "-S", control, server.address, "true"])
                     guard result.status == 0 else { throw FixtureError.commandFailed("ssh -S", result.stderr) }
                 }
             }
         }
         _ = try Processes.run("/usr/bin/ssh", sshBase + ["-S", control, "-O", "exit", server.address])
 
-        let sshVersion = try Processes.run("/usr/bin/ssh", ["-V"]).stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-        print("Drover SSH benchmark: loopback sshd, \(sshVersion), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        let sshVersion = try Processes.run("/usr/bin/ssh", ["-V"]).stderr.trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        print(
+            "Drover SSH benchmark: loopback sshd, \(sshVersion), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print(row("", "drover", "OpenSSH ssh", "ssh / drover"))
-        let connectDrover = median(droverConnect), connectSSH = median(sshConnect)
-        print(row("connect+auth+true (median of \(connections))", ms(connectDrover), ms(connectSSH), ratio(connectSSH, connectDrover)))
-        print(row("\(commands) x true on one connection", ms(droverCommands), ms(sshCommands) + " (ControlMaster)", ratio(sshCommands, droverCommands)))
-        print(row("per command", ms(droverCommands / commands), ms(sshCommands / commands), ratio(sshCommands, droverCommands)))
+        let connectDrover = median(droverConnect)
+        let connectSSH = median(sshConnect)
+        print(
+            row(
+                "connect+auth+true (median of \(connections))", ms(connectDrover), ms(connectSSH),
+                ratio(connectSSH, connectDrover)))
+        print(
+            row(
+                "\(commands) x true on one connection", ms(droverCommands), ms(sshCommands) + " (ControlMaster)",
+                ratio(sshCommands, droverCommands)))
+        print(
+            row(
+                "per command", ms(droverCommands / commands), ms(sshCommands / commands),
+                ratio(sshCommands, droverCommands)))
     }
 
     @MainActor static func measure(_ body: () async throws -> Void) async throws -> Duration {

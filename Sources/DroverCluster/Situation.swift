@@ -17,4 +17,3 @@ public struct Situation: Sendable {
         self.advice = advice
     }
 }
-

@@ -27,15 +27,15 @@ public struct AnsibleInventory: Sendable {
         /// The value as a YAML scalar or flow collection.
         var yaml: String {
             switch self {
-            case let .text(text): return Self.quoted(text)
-            case let .structure(json): return json
+            case .text(let text): return Self.quoted(text)
+            case .structure(let json): return json
             }
         }
 
         var text: String {
             switch self {
-            case let .text(text): return text
-            case let .structure(json): return json
+            case .text(let text): return text
+            case .structure(let json): return json
             }
         }
 
@@ -69,8 +69,12 @@ public struct AnsibleInventory: Sendable {
 
     /// Reads an INI or YAML Ansible inventory (YAML when it parses as a mapping of groups).
     public static func parse(_ text: String, file: String) throws -> AnsibleInventory {
-        let trimmed = text.split(separator: "\n").first { !$0.trimmingCharacters(in: .whitespaces).isEmpty && !$0.hasPrefix("#") }
-        if file.hasSuffix(".yml") || file.hasSuffix(".yaml") || (trimmed.map { !$0.hasPrefix("[") && $0.contains(":") } ?? false) {
+        let trimmed = text.split(separator: "\n").first {
+            !$0.trimmingCharacters(in: .whitespaces).isEmpty && !$0.hasPrefix("#")
+        }
+        if file.hasSuffix(".yml") || file.hasSuffix(".yaml")
+            || (trimmed.map { !$0.hasPrefix("[") && $0.contains(":") } ?? false)
+        {
             return try parseYAML(text, file: file)
         }
         return try parseINI(text, file: file)
@@ -85,13 +89,17 @@ public struct AnsibleInventory: Sendable {
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") {
                 guard line.hasSuffix("]") else {
-                    throw InputError(file: file, line: number, key: nil, message: "a section header ends with ]: \(line)")
+                    throw InputError(
+                        file: file, line: number, key: nil, message: "a section header ends with ]: \(line)")
                 }
                 let name = line.dropFirst().dropLast()
                 let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
                 let kind = parts.count == 2 ? parts[1] : "hosts"
                 guard ["hosts", "vars", "children"].contains(kind), let group = parts.first, !group.isEmpty else {
-                    throw InputError(file: file, line: number, key: nil, message: "[\(name)] is not a section Ansible knows; use [GROUP], [GROUP:vars] or [GROUP:children]")
+                    throw InputError(
+                        file: file, line: number, key: nil,
+                        message:
+                            "[\(name)] is not a section Ansible knows; use [GROUP], [GROUP:vars] or [GROUP:children]")
                 }
                 section = (group, kind)
                 inventory.touch(group, line: number)
@@ -101,13 +109,16 @@ public struct AnsibleInventory: Sendable {
             if section.kind == "vars" {
                 // NAME=VALUE, the value being the rest of the line (quotes around all of it removed).
                 guard let (key, rest) = assignment(line) else {
-                    throw InputError(file: file, line: number, key: nil, message: "a [\(section.group):vars] line is NAME=VALUE: \(line)")
+                    throw InputError(
+                        file: file, line: number, key: nil,
+                        message: "a [\(section.group):vars] line is NAME=VALUE: \(line)")
                 }
                 var value = rest.trimmingCharacters(in: .whitespaces)
                 if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
                     value = String(value.dropFirst().dropLast())
                 }
-                inventory.groups[section.group]!.variables[key.trimmingCharacters(in: .whitespaces)] = Variable(value: iniValue(value), line: number)
+                inventory.groups[section.group]!.variables[key.trimmingCharacters(in: .whitespaces)] = Variable(
+                    value: iniValue(value), line: number)
                 continue
             }
             let words = try shellWords(line, file: file, line: number)
@@ -118,12 +129,16 @@ public struct AnsibleInventory: Sendable {
             default:
                 let name = words[0]
                 if name.contains("[") {
-                    throw InputError(file: file, line: number, key: nil, message: "host ranges (\(name)) are not supported; list each host on a line of its own")
+                    throw InputError(
+                        file: file, line: number, key: nil,
+                        message: "host ranges (\(name)) are not supported; list each host on a line of its own")
                 }
                 var variables: [String: Variable] = [:]
                 for word in words.dropFirst() {
                     guard let (key, value) = assignment(word) else {
-                        throw InputError(file: file, line: number, key: nil, message: "after the host name come NAME=VALUE pairs, not '\(word)'")
+                        throw InputError(
+                            file: file, line: number, key: nil,
+                            message: "after the host name come NAME=VALUE pairs, not '\(word)'")
                     }
                     variables[key] = Variable(value: iniValue(value), line: number)
                 }
@@ -141,7 +156,8 @@ public struct AnsibleInventory: Sendable {
             throw InputError(file: file, line: 0, key: nil, message: "not a YAML Ansible inventory: \(error)")
         }
         guard let mapping = root?.mapping else {
-            throw InputError(file: file, line: 1, key: nil, message: "a YAML Ansible inventory is a mapping of groups (all:, ...)")
+            throw InputError(
+                file: file, line: 1, key: nil, message: "a YAML Ansible inventory is a mapping of groups (all:, ...)")
         }
         var inventory = AnsibleInventory(file: file, groups: [:], order: [])
         for (key, value) in mapping { try inventory.readYAMLGroup(key.string ?? "", value, line: key.mark?.line ?? 1) }
@@ -158,13 +174,16 @@ public struct AnsibleInventory: Sendable {
                 for (host, variables) in value.mapping ?? [:] {
                     var read: [String: Variable] = [:]
                     for (variable, setting) in variables.mapping ?? [:] {
-                        read[variable.string ?? ""] = Variable(value: Self.yamlValue(setting), line: variable.mark?.line ?? keyLine)
+                        read[variable.string ?? ""] = Variable(
+                            value: Self.yamlValue(setting), line: variable.mark?.line ?? keyLine)
                     }
-                    groups[name]!.hosts.append(Host(name: host.string ?? "", line: host.mark?.line ?? keyLine, variables: read))
+                    groups[name]!.hosts.append(
+                        Host(name: host.string ?? "", line: host.mark?.line ?? keyLine, variables: read))
                 }
             case "vars":
                 for (variable, setting) in value.mapping ?? [:] {
-                    groups[name]!.variables[variable.string ?? ""] = Variable(value: Self.yamlValue(setting), line: variable.mark?.line ?? keyLine)
+                    groups[name]!.variables[variable.string ?? ""] = Variable(
+                        value: Self.yamlValue(setting), line: variable.mark?.line ?? keyLine)
                 }
             case "children":
                 for (child, body) in value.mapping ?? [:] {
@@ -173,7 +192,9 @@ public struct AnsibleInventory: Sendable {
                     try readYAMLGroup(childName, body, line: child.mark?.line ?? keyLine)
                 }
             default:
-                throw InputError(file: file, line: keyLine, key: key.string, message: "a group has hosts:, vars: and children:, not \(key.string ?? "this")")
+                throw InputError(
+                    file: file, line: keyLine, key: key.string,
+                    message: "a group has hosts:, vars: and children:, not \(key.string ?? "this")")
             }
         }
     }
@@ -181,7 +202,9 @@ public struct AnsibleInventory: Sendable {
     static func yamlValue(_ node: Node) -> Value {
         if let scalar = node.scalar { return .text(scalar.string) }
         let object: Any? = node.any
-        let data = object.flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes]) }
+        let data = object.flatMap {
+            try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes])
+        }
         return .structure(data.map { String(decoding: $0, as: UTF8.self) } ?? "null")
     }
 
@@ -200,7 +223,8 @@ public struct AnsibleInventory: Sendable {
     /// An INI value: JSON when it is a list or a mapping, otherwise text.
     static func iniValue(_ text: String) -> Value {
         if let first = text.first, first == "[" || first == "{",
-           (try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil {
+            (try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil
+        {
             return .structure(text)
         }
         return .text(text)
@@ -229,7 +253,9 @@ public struct AnsibleInventory: Sendable {
                 inWord = true
             }
         }
-        if quote != nil { throw InputError(file: file, line: number, key: nil, message: "a quote is not closed: \(line)") }
+        if quote != nil {
+            throw InputError(file: file, line: number, key: nil, message: "a quote is not closed: \(line)")
+        }
         if inWord { words.append(current) }
         return words
     }
@@ -262,10 +288,14 @@ public struct AnsibleInventory: Sendable {
     public func inventory(group name: String) throws -> Inventory {
         guard groups[name] != nil else {
             let known = order.filter { $0 != "ungrouped" || !(groups[$0]?.hosts.isEmpty ?? true) }
-            throw InputError(file: file, line: 0, key: nil, message: "no group \(name); the groups are \(known.joined(separator: ", "))")
+            throw InputError(
+                file: file, line: 0, key: nil,
+                message: "no group \(name); the groups are \(known.joined(separator: ", "))")
         }
         // Ansible's precedence: all, then the parents (farthest first), then the group.
-        let chain = (["all"] + ancestors(of: name).reversed().filter { $0 != "all" } + [name]).filter { groups[$0] != nil }
+        let chain = (["all"] + ancestors(of: name).reversed().filter { $0 != "all" } + [name]).filter {
+            groups[$0] != nil
+        }
         var common: [String: Variable] = [:]
         for group in chain { common.merge(groups[group]!.variables) { $1 } }
 
@@ -276,17 +306,24 @@ public struct AnsibleInventory: Sendable {
             yaml.append("\(indent)\(key.split(separator: ".").last!): \(setting.value.yaml)")
             origins[key] = (variable, setting.line)
         }
-        let known = Set(["drover_cluster", "drover_topology", "drover_frontends"]
-                        + ["path", "version", "sha256", "upload", "backup"].map { "drover_package_" + $0 }
-                        + ["rejoin", "failover", "transition", "sync", "poll_interval", "stable_polls"].map { "drover_timeouts_" + $0 }
-                        + ["known_hosts", "host_key_checking", "connect_timeout", "command_timeout"].map { "drover_ssh_" + $0 })
+        let known = Set(
+            ["drover_cluster", "drover_topology", "drover_frontends"]
+                + ["path", "version", "sha256", "upload", "backup"].map { "drover_package_" + $0 }
+                + ["rejoin", "failover", "transition", "sync", "poll_interval", "stable_polls"].map {
+                    "drover_timeouts_" + $0
+                }
+                + ["known_hosts", "host_key_checking", "connect_timeout", "command_timeout"].map { "drover_ssh_" + $0 })
         for (variable, setting) in common where variable.hasPrefix("drover_") && !known.contains(variable) {
-            throw InputError(file: file, line: setting.line, key: variable,
-                             message: "not a Drover variable; they are \(known.sorted().joined(separator: ", "))")
+            throw InputError(
+                file: file, line: setting.line, key: variable,
+                message: "not a Drover variable; they are \(known.sorted().joined(separator: ", "))")
         }
         guard let cluster = common["drover_cluster"] else {
-            throw InputError(file: file, line: groups[name]!.line, key: "drover_cluster",
-                             message: "group \(name) needs drover_cluster (the cluster's name for locks, journals and reports) in [\(name):vars]")
+            throw InputError(
+                file: file, line: groups[name]!.line, key: "drover_cluster",
+                message:
+                    "group \(name) needs drover_cluster (the cluster's name for locks, journals and reports) in [\(name):vars]"
+            )
         }
         yaml.append("cluster: \(cluster.value.yaml)")
         origins["cluster"] = ("drover_cluster", cluster.line)
@@ -295,7 +332,9 @@ public struct AnsibleInventory: Sendable {
             origins["topology"] = ("drover_topology", common["drover_topology"]!.line)
         }
         yaml.append("ssh:")
-        for key in ["known_hosts", "host_key_checking", "connect_timeout", "command_timeout"] { set("ssh.\(key)", "drover_ssh_\(key)") }
+        for key in ["known_hosts", "host_key_checking", "connect_timeout", "command_timeout"] {
+            set("ssh.\(key)", "drover_ssh_\(key)")
+        }
         let members = hosts(of: name)
         guard !members.isEmpty else {
             throw InputError(file: file, line: groups[name]!.line, key: nil, message: "group \(name) has no hosts")
@@ -307,10 +346,15 @@ public struct AnsibleInventory: Sendable {
             merged.merge(member.host.variables) { $1 }
             return merged
         }
-        let become = Set(members.map { variables($0)["ansible_become"].map { ["true", "yes", "1"].contains($0.value.text.lowercased()) } ?? false })
+        let become = Set(
+            members.map {
+                variables($0)["ansible_become"].map { ["true", "yes", "1"].contains($0.value.text.lowercased()) }
+                    ?? false
+            })
         if become.count > 1, let member = members.first(where: { variables($0)["ansible_become"] != nil }) {
-            throw InputError(file: file, line: variables(member)["ansible_become"]!.line, key: "ansible_become",
-                             message: "Drover runs every backend of a cluster the same way; set ansible_become for the whole group")
+            throw InputError(
+                file: file, line: variables(member)["ansible_become"]!.line, key: "ansible_become",
+                message: "Drover runs every backend of a cluster the same way; set ansible_become for the whole group")
         }
         if become.first == true {
             yaml.append("  sudo: true")
@@ -321,7 +365,9 @@ public struct AnsibleInventory: Sendable {
         if yaml.last == "ssh:" { yaml.removeLast() }
         if common["drover_package_path"] != nil {
             yaml.append("package:")
-            for key in ["path", "version", "sha256", "upload", "backup"] { set("package.\(key)", "drover_package_\(key)") }
+            for key in ["path", "version", "sha256", "upload", "backup"] {
+                set("package.\(key)", "drover_package_\(key)")
+            }
         }
         yaml.append("backends:")
         for (index, member) in members.enumerated() {
@@ -330,13 +376,18 @@ public struct AnsibleInventory: Sendable {
             if let arguments = merged["ansible_ssh_common_args"] {
                 // Only a jump host: `-o ProxyJump=SPEC`, `-oProxyJump=SPEC` or `-J SPEC`.
                 let words = try Self.shellWords(arguments.value.text, file: file, line: arguments.line)
-                if words.count == 2, words[0] == "-o" || words[0] == "-J", words[0] == "-J" || words[1].hasPrefix("ProxyJump=") {
+                if words.count == 2, words[0] == "-o" || words[0] == "-J",
+                    words[0] == "-J" || words[1].hasPrefix("ProxyJump=")
+                {
                     jump = words[0] == "-J" ? words[1] : String(words[1].dropFirst("ProxyJump=".count))
                 } else if words.count == 1, words[0].hasPrefix("-oProxyJump=") {
                     jump = String(words[0].dropFirst("-oProxyJump=".count))
                 } else {
-                    throw InputError(file: file, line: arguments.line, key: "ansible_ssh_common_args",
-                                     message: "Drover does not pass OpenSSH options; only -o ProxyJump=[user@]host[:port] is understood here (set the rest with ansible_host, ansible_port, ansible_user, or in ~/.ssh/config)")
+                    throw InputError(
+                        file: file, line: arguments.line, key: "ansible_ssh_common_args",
+                        message:
+                            "Drover does not pass OpenSSH options; only -o ProxyJump=[user@]host[:port] is understood here (set the rest with ansible_host, ansible_port, ansible_user, or in ~/.ssh/config)"
+                    )
                 }
             }
             yaml.append("  - name: \(Value.quoted(member.host.name))")
@@ -345,12 +396,18 @@ public struct AnsibleInventory: Sendable {
                 origins["backends[\(index)].proxy_jump"] = ("ansible_ssh_common_args", arguments.line)
             }
             origins["backends[\(index)].name"] = ("inventory hostname", member.host.line)
-            let fields = [("host", "ansible_host"), ("port", "ansible_port"), ("user", "ansible_user"), ("identity_files", "ansible_ssh_private_key_file")]
+            let fields = [
+                ("host", "ansible_host"), ("port", "ansible_port"), ("user", "ansible_user"),
+                ("identity_files", "ansible_ssh_private_key_file"),
+            ]
             yaml.append("    host: \((merged["ansible_host"]?.value ?? .text(member.host.name)).yaml)")
-            origins["backends[\(index)].host"] = merged["ansible_host"].map { ("ansible_host", $0.line) } ?? ("inventory hostname", member.host.line)
+            origins["backends[\(index)].host"] =
+                merged["ansible_host"].map { ("ansible_host", $0.line) } ?? ("inventory hostname", member.host.line)
             for (key, variable) in fields.dropFirst() {
                 guard let setting = merged[variable] else { continue }
-                yaml.append(key == "identity_files" ? "    identity_files: [\(setting.value.yaml)]" : "    \(key): \(setting.value.text)")
+                yaml.append(
+                    key == "identity_files"
+                        ? "    identity_files: [\(setting.value.yaml)]" : "    \(key): \(setting.value.text)")
                 origins["backends[\(index)].\(key)"] = (variable, setting.line)
             }
         }
@@ -365,14 +422,17 @@ public struct AnsibleInventory: Sendable {
         }
         do {
             var inventory = try Inventory.parse(yaml.joined(separator: "\n") + "\n", file: file)
-            inventory.digest = Digest.sha256Hex(Data(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").utf8) + Data(name.utf8))
+            inventory.digest = Digest.sha256Hex(
+                Data(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").utf8) + Data(name.utf8))
             inventory.sources = origins.mapValues { "\(file):\($0.line) (\($0.variable))" }
             return inventory
         } catch let error as InputError {
             // Trace the key back to the variable that set it.
             let key = error.key ?? ""
             let origin = origins[key] ?? origins.first { key.hasPrefix($0.key) }?.value
-            throw InputError(file: file, line: origin?.line ?? groups[name]!.line, key: origin?.variable ?? error.key, message: error.message)
+            throw InputError(
+                file: file, line: origin?.line ?? groups[name]!.line, key: origin?.variable ?? error.key,
+                message: error.message)
         }
     }
 }

@@ -130,13 +130,16 @@ public struct Inventory: Sendable {
         var inventory: Inventory
         if let (file, group) = ansibleReference(path) {
             guard let data = FileManager.default.contents(atPath: file) else {
-                throw InputError(file: file, line: 0, key: nil, message: "cannot read the Ansible inventory (does it exist?)")
+                throw InputError(
+                    file: file, line: 0, key: nil, message: "cannot read the Ansible inventory (does it exist?)")
             }
-            inventory = try AnsibleInventory.parse(String(decoding: data, as: UTF8.self), file: file).inventory(group: group)
+            inventory = try AnsibleInventory.parse(String(decoding: data, as: UTF8.self), file: file).inventory(
+                group: group)
             inventory.file = path
         } else {
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw InputError(file: path, line: 0, key: nil, message: "cannot read the inventory file (does it exist?)")
+                throw InputError(
+                    file: path, line: 0, key: nil, message: "cannot read the inventory file (does it exist?)")
             }
             inventory = try parse(String(decoding: data, as: UTF8.self), file: path)
         }
@@ -158,50 +161,71 @@ public struct Inventory: Sendable {
     /// Parses inventory text as if read from `file`.
     public static func parse(_ text: String, file: String) throws -> Inventory {
         let root = try StrictYAML.load(text, file: file)
-        try root.rejectUnknownKeys(["cluster", "topology", "drbd", "ssh", "package", "backends", "frontends", "timeouts"])
+        try root.rejectUnknownKeys([
+            "cluster", "topology", "drbd", "ssh", "package", "backends", "frontends", "timeouts",
+        ])
         let cluster = try root.requiredString("cluster")
         guard cluster.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
-            throw root.error("cluster", "'\(cluster)' is not a usable cluster name; use letters, digits, '.', '_' and '-'")
+            throw root.error(
+                "cluster", "'\(cluster)' is not a usable cluster name; use letters, digits, '.', '_' and '-'")
         }
         var topology = Topology.chefBackend
         if let text = try root.string("topology") {
             guard let known = Topology(rawValue: text) else {
-                throw root.error("topology", "'\(text)' is not a topology; use \(Topology.allCases.map(\.rawValue).joined(separator: " or "))")
+                throw root.error(
+                    "topology",
+                    "'\(text)' is not a topology; use \(Topology.allCases.map(\.rawValue).joined(separator: " or "))")
             }
             topology = known
         }
         var drbd = DRBD()
         if let section = try root.mapping("drbd") {
             guard topology == .drbdPair else {
-                throw root.error("drbd", "a drbd: block belongs to a DRBD pair; add `topology: drbd-pair`, or remove drbd: from this chef-backend inventory")
+                throw root.error(
+                    "drbd",
+                    "a drbd: block belongs to a DRBD pair; add `topology: drbd-pair`, or remove drbd: from this chef-backend inventory"
+                )
             }
             try section.rejectUnknownKeys(["resource", "ctl"])
             drbd.resource = try section.string("resource") ?? drbd.resource
             guard drbd.resource.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
-                throw section.error("resource", "'\(drbd.resource)' is not a DRBD resource name (letters, digits, '.', '_', '-'); the Chef pair's is pc0")
+                throw section.error(
+                    "resource",
+                    "'\(drbd.resource)' is not a DRBD resource name (letters, digits, '.', '_', '-'); the Chef pair's is pc0"
+                )
             }
             drbd.ctl = try section.string("ctl") ?? drbd.ctl
             guard DRBD.controls.contains(drbd.ctl) else {
-                throw section.error("ctl", "'\(drbd.ctl)' is not a control command; use chef-server-ctl or private-chef-ctl (Enterprise Chef 11)")
+                throw section.error(
+                    "ctl",
+                    "'\(drbd.ctl)' is not a control command; use chef-server-ctl or private-chef-ctl (Enterprise Chef 11)"
+                )
             }
         }
         if topology == .drbdPair, try root.mapping("package") != nil {
-            throw root.error("package", "a drbd-pair inventory takes no package: Drover does not upgrade the DRBD pair; remove package:")
+            throw root.error(
+                "package",
+                "a drbd-pair inventory takes no package: Drover does not upgrade the DRBD pair; remove package:")
         }
 
         var ssh = SSH()
         var sources: [String: String] = [:]
         if let section = try root.mapping("ssh") {
-            try section.rejectUnknownKeys(["user", "port", "identity_files", "known_hosts", "host_key_checking",
-                                           "connect_timeout", "command_timeout", "keepalive_interval", "keepalive_count", "sudo",
-                                           "config_file", "proxy_jump"])
+            try section.rejectUnknownKeys([
+                "user", "port", "identity_files", "known_hosts", "host_key_checking",
+                "connect_timeout", "command_timeout", "keepalive_interval", "keepalive_count", "sudo",
+                "config_file", "proxy_jump",
+            ])
             if let file = try section.string("config_file") { ssh.configFiles = file == "none" ? [] : [file] }
             if let jumps = try section.string("proxy_jump") {
                 ssh.proxyJump = jumps
                 sources["ssh.proxy_jump"] = "\(file):\(section.lineOf("proxy_jump")) (ssh.proxy_jump)"
             }
-            for key in ["user", "port", "identity_files", "known_hosts", "host_key_checking", "connect_timeout", "command_timeout",
-                        "keepalive_interval", "keepalive_count", "sudo"]
+            for key in [
+                "user", "port", "identity_files", "known_hosts", "host_key_checking", "connect_timeout",
+                "command_timeout",
+                "keepalive_interval", "keepalive_count", "sudo",
+            ]
             where section.has(key) {
                 sources["ssh.\(key)"] = "\(file):\(section.lineOf(key)) (ssh.\(key))"
             }
@@ -217,10 +241,14 @@ public struct Inventory: Sendable {
             }
             ssh.connectTimeout = try section.duration("connect_timeout") ?? ssh.connectTimeout
             ssh.commandTimeout = try section.duration("command_timeout") ?? ssh.commandTimeout
-            if let interval = try section.duration("keepalive_interval") { ssh.keepaliveInterval = interval == .zero ? nil : interval }
+            if let interval = try section.duration("keepalive_interval") {
+                ssh.keepaliveInterval = interval == .zero ? nil : interval
+            }
             if let count = try section.int("keepalive_count") {
                 guard count >= 1 else {
-                    throw section.error("keepalive_count", "\(count) is not a count of keepalives; write 1 or more (3 is OpenSSH's default)")
+                    throw section.error(
+                        "keepalive_count",
+                        "\(count) is not a count of keepalives; write 1 or more (3 is OpenSSH's default)")
                 }
                 ssh.keepaliveCount = count
             }
@@ -232,10 +260,16 @@ public struct Inventory: Sendable {
             try section.rejectUnknownKeys(["path", "version", "sha256", "upload", "backup"])
             let path = try section.requiredString("path")
             let format: Package.Format
-            if path.hasSuffix(".deb") { format = .deb } else if path.hasSuffix(".rpm") { format = .rpm } else {
+            if path.hasSuffix(".deb") {
+                format = .deb
+            } else if path.hasSuffix(".rpm") {
+                format = .rpm
+            } else {
                 throw section.error("path", "'\(path)' is neither a .deb nor a .rpm package file")
             }
-            guard path.hasPrefix("/") else { throw section.error("path", "'\(path)' must be an absolute path on the backends") }
+            guard path.hasPrefix("/") else {
+                throw section.error("path", "'\(path)' must be an absolute path on the backends")
+            }
             let version: String
             if let given = try section.string("version") {
                 guard given.range(of: #"^\d+(\.\d+)+$"#, options: .regularExpression) != nil else {
@@ -245,14 +279,16 @@ public struct Inventory: Sendable {
             } else if let found = versionFromFileName(path) {
                 version = found
             } else {
-                throw section.error("path", "cannot read a version from '\((path as NSString).lastPathComponent)'; add package.version")
+                throw section.error(
+                    "path", "cannot read a version from '\((path as NSString).lastPathComponent)'; add package.version")
             }
             let sha = try section.string("sha256")?.lowercased()
             if let sha, sha.range(of: "^[0-9a-f]{64}$", options: .regularExpression) == nil {
                 throw section.error("sha256", "expected 64 hexadecimal digits (the output of sha256sum)")
             }
-            package = Package(path: path, version: version, sha256: sha, format: format, upload: try section.string("upload"),
-                              backup: try section.bool("backup") ?? false)
+            package = Package(
+                path: path, version: version, sha256: sha, format: format, upload: try section.string("upload"),
+                backup: try section.bool("backup") ?? false)
         }
 
         guard let entries = try root.mappingList("backends"), !entries.isEmpty else {
@@ -262,31 +298,42 @@ public struct Inventory: Sendable {
         for (index, entry) in entries.enumerated() {
             try entry.rejectUnknownKeys(["name", "host", "port", "user", "identity_files", "proxy_jump"])
             for key in ["name", "host", "port", "user", "identity_files", "proxy_jump"] {
-                sources["backends[\(index)].\(key)"] = entry.has(key) ? "\(file):\(entry.lineOf(key))"
+                sources["backends[\(index)].\(key)"] =
+                    entry.has(key)
+                    ? "\(file):\(entry.lineOf(key))"
                     : sources["ssh.\(key)"] ?? "default"
             }
             let name = try entry.requiredString("name")
             let host = try entry.requiredString("host")
-            var backend = Backend(name: name, host: host, port: try port(entry, "port") ?? ssh.port,
-                                  user: try entry.string("user") ?? ssh.user,
-                                  identityFiles: try entry.stringList("identity_files") ?? ssh.identityFiles, line: entry.line)
+            var backend = Backend(
+                name: name, host: host, port: try port(entry, "port") ?? ssh.port,
+                user: try entry.string("user") ?? ssh.user,
+                identityFiles: try entry.stringList("identity_files") ?? ssh.identityFiles, line: entry.line)
             if let jumps = try entry.string("proxy_jump") ?? ssh.proxyJump {
                 do {
                     backend.jumps = try Self.jumpHosts(jumps, ssh: ssh, line: entry.line)
                 } catch let error as JumpSpecError {
-                    throw entry.has("proxy_jump") ? entry.error("proxy_jump", error.message) : root.error("ssh", error.message)
+                    throw entry.has("proxy_jump")
+                        ? entry.error("proxy_jump", error.message) : root.error("ssh", error.message)
                 }
             }
             if let other = backends.first(where: { $0.name == name }) {
-                throw entry.error("name", "duplicate backend name '\(name)' (also at line \(other.line)); each backend needs its own name")
+                throw entry.error(
+                    "name",
+                    "duplicate backend name '\(name)' (also at line \(other.line)); each backend needs its own name")
             }
             if let other = backends.first(where: { $0.host == host && $0.port == backend.port }) {
-                throw entry.error("host", "duplicate host \(host):\(backend.port) (also \(other.name)'s); each backend needs its own host")
+                throw entry.error(
+                    "host",
+                    "duplicate host \(host):\(backend.port) (also \(other.name)'s); each backend needs its own host")
             }
             backends.append(backend)
         }
         if topology == .drbdPair, backends.count != 2 {
-            throw root.error("backends", "a drbd-pair has exactly two backends (the DRBD primary and secondary); this inventory lists \(backends.count); list the two nodes of the pair")
+            throw root.error(
+                "backends",
+                "a drbd-pair has exactly two backends (the DRBD primary and secondary); this inventory lists \(backends.count); list the two nodes of the pair"
+            )
         }
 
         var frontends: [Frontend] = []
@@ -301,18 +348,27 @@ public struct Inventory: Sendable {
             }
             var endpoint: Backend?
             if let host = try entry.string("host") {
-                endpoint = Backend(name: name, host: host, port: try port(entry, "port") ?? ssh.port, user: try entry.string("user") ?? ssh.user,
-                                   identityFiles: try entry.stringList("identity_files") ?? ssh.identityFiles, line: entry.line)
+                endpoint = Backend(
+                    name: name, host: host, port: try port(entry, "port") ?? ssh.port,
+                    user: try entry.string("user") ?? ssh.user,
+                    identityFiles: try entry.stringList("identity_files") ?? ssh.identityFiles, line: entry.line)
             } else {
                 for key in ["port", "user", "identity_files"] where entry.has(key) {
-                    throw entry.error(key, "\(key) is an SSH setting; add host: (the frontend's address) beside it, or remove \(key)")
+                    throw entry.error(
+                        key, "\(key) is an SSH setting; add host: (the frontend's address) beside it, or remove \(key)")
                 }
             }
             guard url != nil || endpoint != nil else {
-                throw entry.error(nil, "frontend '\(name)' needs status_url (its /_status, checked after an upgrade), host (to reach it over SSH), or both")
+                throw entry.error(
+                    nil,
+                    "frontend '\(name)' needs status_url (its /_status, checked after an upgrade), host (to reach it over SSH), or both"
+                )
             }
             if let backend = backends.first(where: { $0.name == name }) {
-                throw entry.error("name", "'\(name)' is also a backend's name (line \(backend.line)); frontends and backends need names of their own")
+                throw entry.error(
+                    "name",
+                    "'\(name)' is also a backend's name (line \(backend.line)); frontends and backends need names of their own"
+                )
             }
             if frontends.contains(where: { $0.name == name }) {
                 throw entry.error("name", "duplicate frontend name '\(name)'; each frontend needs its own name")
@@ -326,7 +382,10 @@ public struct Inventory: Sendable {
             let own = topology == .drbdPair ? ["transition", "sync"] : ["rejoin", "failover"]
             let other = topology == .drbdPair ? ["rejoin", "failover"] : ["transition", "sync"]
             for key in other where section.has(key) {
-                throw section.error(key, "\(key) is a timeout of \(topology == .drbdPair ? "chef-backend clusters" : "drbd-pair inventories"); a \(topology.rawValue) inventory takes \(own.joined(separator: ", ")), poll_interval, stable_polls")
+                throw section.error(
+                    key,
+                    "\(key) is a timeout of \(topology == .drbdPair ? "chef-backend clusters" : "drbd-pair inventories"); a \(topology.rawValue) inventory takes \(own.joined(separator: ", ")), poll_interval, stable_polls"
+                )
             }
             try section.rejectUnknownKeys(own + ["poll_interval", "stable_polls"])
             timeouts.rejoin = try section.duration("rejoin") ?? timeouts.rejoin
@@ -339,8 +398,10 @@ public struct Inventory: Sendable {
                 timeouts.stablePolls = polls
             }
         }
-        var inventory = Inventory(file: file, cluster: cluster, topology: topology, drbd: drbd, ssh: ssh, package: package, backends: backends,
-                                  frontends: frontends, timeouts: timeouts, digest: Digest.sha256Hex(Data(text.utf8)))
+        var inventory = Inventory(
+            file: file, cluster: cluster, topology: topology, drbd: drbd, ssh: ssh, package: package,
+            backends: backends,
+            frontends: frontends, timeouts: timeouts, digest: Digest.sha256Hex(Data(text.utf8)))
         inventory.sources = sources
         return inventory
     }
@@ -354,15 +415,20 @@ public struct Inventory: Sendable {
     /// `chef-backend_2.3.16-1_amd64.deb` and `chef-backend-2.3.16-1.el7.x86_64.rpm` give `2.3.16`.
     public static func versionFromFileName(_ path: String) -> String? {
         let name = (path as NSString).lastPathComponent
-        guard let range = name.range(of: #"^chef-backend[_-]\d+(\.\d+)+"#, options: .regularExpression) else { return nil }
+        guard let range = name.range(of: #"^chef-backend[_-]\d+(\.\d+)+"#, options: .regularExpression) else {
+            return nil
+        }
         return String(name[range].drop { !$0.isNumber })
     }
 
     /// SSH options for one backend.
-    public func sshOptions(for backend: Backend, passphrase: PassphraseSource = .environmentOrTerminal()) -> SSHOptions {
-        var options = SSHOptions(user: backend.user, identityFiles: backend.identityFiles, passphrase: passphrase,
-                                 knownHostsFile: backend.knownHosts ?? ssh.knownHosts, hostKeyPolicy: backend.hostKeyChecking ?? ssh.hostKeyChecking,
-                                 connectTimeout: backend.connectTimeout ?? ssh.connectTimeout)
+    public func sshOptions(for backend: Backend, passphrase: PassphraseSource = .environmentOrTerminal()) -> SSHOptions
+    {
+        var options = SSHOptions(
+            user: backend.user, identityFiles: backend.identityFiles, passphrase: passphrase,
+            knownHostsFile: backend.knownHosts ?? ssh.knownHosts,
+            hostKeyPolicy: backend.hostKeyChecking ?? ssh.hostKeyChecking,
+            connectTimeout: backend.connectTimeout ?? ssh.connectTimeout)
         if let socket = backend.agentSocket { options.agentSocket = socket.isEmpty ? nil : socket }
         options.keepaliveInterval = backend.keepaliveInterval ?? ssh.keepaliveInterval
         options.keepaliveCountMax = backend.keepaliveCount ?? ssh.keepaliveCount
@@ -379,20 +445,25 @@ public struct Inventory: Sendable {
             backends[index] = try apply(config, to: backends[index], key: "backends[\(index)]")
         }
         for index in frontends.indices {
-            if let endpoint = frontends[index].ssh { frontends[index].ssh = try apply(config, to: endpoint, key: "frontends[\(index)]") }
+            if let endpoint = frontends[index].ssh {
+                frontends[index].ssh = try apply(config, to: endpoint, key: "frontends[\(index)]")
+            }
         }
     }
 
     /// ssh_config for one host: its own settings, its ProxyJump (unless the inventory gave jump hosts), and
     /// each jump host's settings in turn (a jump host's own ProxyJump goes before it, as ssh does).
-    private mutating func apply(_ config: SSHConfig, to original: Backend, key: String, depth: Int = 0) throws -> Backend {
+    private mutating func apply(
+        _ config: SSHConfig, to original: Backend, key: String, depth: Int = 0
+    ) throws -> Backend {
         var backend = original
         let found = try config.resolve(original.host)
         let isJump = depth > 0
         /// Written in the inventory: the host's own key, or (for backends) `ssh.KEY`.
         func written(_ field: String) -> Bool {
             // An Ansible host without ansible_host is an alias ssh_config may resolve, as ssh would.
-            let own = sources["\(key).\(field)"].map { $0 != "default" && !$0.hasSuffix("(inventory hostname)") } ?? false
+            let own =
+                sources["\(key).\(field)"].map { $0 != "default" && !$0.hasSuffix("(inventory hostname)") } ?? false
             return own || (!isJump && sources["ssh.\(field)"] != nil)
         }
         if backend.jumps.isEmpty && !written("proxy_jump"), let setting = found["proxyjump"]?.first, depth < 4 {
@@ -400,7 +471,9 @@ public struct Inventory: Sendable {
                 backend.jumps = try Self.jumpHosts(setting.value, ssh: ssh, line: backend.line)
             } catch let error as JumpSpecError {
                 let place = setting.source.split(separator: ":")
-                throw InputError(file: place.dropLast().joined(separator: ":"), line: Int(place.last ?? "") ?? 0, key: "ProxyJump", message: error.message)
+                throw InputError(
+                    file: place.dropLast().joined(separator: ":"), line: Int(place.last ?? "") ?? 0, key: "ProxyJump",
+                    message: error.message)
             }
             sources["\(key).proxy_jump"] = "\(setting.source) (ProxyJump)"
             // A hop's user@ and :port are written: its own Host block does not override them.
@@ -415,7 +488,11 @@ public struct Inventory: Sendable {
             hops += resolved.jumps + [resolved]
         }
         if depth < 4 {
-            backend.jumps = hops.map { var hop = $0; hop.jumps = []; return hop }
+            backend.jumps = hops.map {
+                var hop = $0
+                hop.jumps = []
+                return hop
+            }
         }
         guard !found.isEmpty else { return backend }
         func take(_ keyword: String, as field: String, _ apply: (String) throws -> Void) throws {
@@ -426,9 +503,10 @@ public struct Inventory: Sendable {
         func number(_ text: String, _ keyword: String) throws -> Int {
             guard let value = Int(text), value > 0 else {
                 let source = found[keyword]!.first!.source
-                throw InputError(file: String(source.split(separator: ":").dropLast().joined(separator: ":")),
-                                 line: Int(source.split(separator: ":").last ?? "") ?? 0, key: Self.keywordNames[keyword],
-                                 message: "'\(text)' is not a number of seconds or a port")
+                throw InputError(
+                    file: String(source.split(separator: ":").dropLast().joined(separator: ":")),
+                    line: Int(source.split(separator: ":").last ?? "") ?? 0, key: Self.keywordNames[keyword],
+                    message: "'\(text)' is not a number of seconds or a port")
             }
             return value
         }
@@ -440,12 +518,15 @@ public struct Inventory: Sendable {
         if !written("user") { try take("user", as: "user") { backend.user = $0 } }
         if !written("port") { try take("port", as: "port") { backend.port = try number($0, "port") } }
         if !written("identity_files"), let files = found["identityfile"] {
-            backend.identityFiles = files.map { SSHConfig.expand($0.value, host: backend.host, remoteUser: backend.user) }
+            backend.identityFiles = files.map {
+                SSHConfig.expand($0.value, host: backend.host, remoteUser: backend.user)
+            }
             sources["\(key).identity_files"] = files.map(\.source).joined(separator: ", ") + " (IdentityFile)"
         }
         if !written("known_hosts") {
             try take("userknownhostsfile", as: "known_hosts") {
-                backend.knownHosts = SSHConfig.expand(String($0.split(separator: " ").first ?? ""), host: backend.host, remoteUser: backend.user)
+                backend.knownHosts = SSHConfig.expand(
+                    String($0.split(separator: " ").first ?? ""), host: backend.host, remoteUser: backend.user)
             }
         }
         if !written("host_key_checking") {
@@ -455,11 +536,17 @@ public struct Inventory: Sendable {
                 case "accept-new": backend.hostKeyChecking = .acceptNew
                 case "no", "off": backend.hostKeyChecking = .off
                 default:
-                    throw InputError(file: ssh.configFiles.first ?? "", line: 0, key: "StrictHostKeyChecking", message: "'\(value)' is not yes, accept-new or no")
+                    throw InputError(
+                        file: ssh.configFiles.first ?? "", line: 0, key: "StrictHostKeyChecking",
+                        message: "'\(value)' is not yes, accept-new or no")
                 }
             }
         }
-        if !written("connect_timeout") { try take("connecttimeout", as: "connect_timeout") { backend.connectTimeout = .seconds(try number($0, "connecttimeout")) } }
+        if !written("connect_timeout") {
+            try take("connecttimeout", as: "connect_timeout") {
+                backend.connectTimeout = .seconds(try number($0, "connecttimeout"))
+            }
+        }
         if !written("keepalive_interval") {
             try take("serveraliveinterval", as: "keepalive") { value in
                 let seconds = try number(value, "serveraliveinterval")
@@ -472,7 +559,11 @@ public struct Inventory: Sendable {
             }
         }
         try take("identityagent", as: "agent") { value in
-            backend.agentSocket = value.lowercased() == "none" ? "" : (value == "SSH_AUTH_SOCK" ? nil : SSHConfig.expand(value, host: backend.host, remoteUser: backend.user))
+            backend.agentSocket =
+                value.lowercased() == "none"
+                ? ""
+                : (value == "SSH_AUTH_SOCK"
+                    ? nil : SSHConfig.expand(value, host: backend.host, remoteUser: backend.user))
         }
         if found["identityagent"] == nil, found["identitiesonly"]?.first?.value.lowercased() == "yes" {
             try take("identitiesonly", as: "agent") { _ in backend.agentSocket = "" }
@@ -495,23 +586,29 @@ public struct Inventory: Sendable {
             var port = 22
             if let colon = spec.lastIndex(of: ":"), !spec.hasPrefix("[") {
                 guard let number = Int(spec[spec.index(after: colon)...]), (1...65535).contains(number) else {
-                    throw JumpSpecError(message: "'\(raw)' is not a jump host; write [user@]host[:port], several separated by commas")
+                    throw JumpSpecError(
+                        message: "'\(raw)' is not a jump host; write [user@]host[:port], several separated by commas")
                 }
                 port = number
                 spec = String(spec[..<colon])
             }
             guard !spec.isEmpty, !user.isEmpty else {
-                throw JumpSpecError(message: "'\(raw)' is not a jump host; write [user@]host[:port], several separated by commas")
+                throw JumpSpecError(
+                    message: "'\(raw)' is not a jump host; write [user@]host[:port], several separated by commas")
             }
-            return Backend(name: "jump host \(spec)", host: spec, port: port, user: user, identityFiles: ssh.identityFiles, line: line)
+            return Backend(
+                name: "jump host \(spec)", host: spec, port: port, user: user, identityFiles: ssh.identityFiles,
+                line: line)
         }
     }
 
-    static let keywordNames = ["hostname": "HostName", "user": "User", "port": "Port", "identityfile": "IdentityFile",
-                               "userknownhostsfile": "UserKnownHostsFile", "stricthostkeychecking": "StrictHostKeyChecking",
-                               "connecttimeout": "ConnectTimeout", "serveraliveinterval": "ServerAliveInterval",
-                               "serveralivecountmax": "ServerAliveCountMax",
-                               "identityagent": "IdentityAgent", "identitiesonly": "IdentitiesOnly"]
+    static let keywordNames = [
+        "hostname": "HostName", "user": "User", "port": "Port", "identityfile": "IdentityFile",
+        "userknownhostsfile": "UserKnownHostsFile", "stricthostkeychecking": "StrictHostKeyChecking",
+        "connecttimeout": "ConnectTimeout", "serveraliveinterval": "ServerAliveInterval",
+        "serveralivecountmax": "ServerAliveCountMax",
+        "identityagent": "IdentityAgent", "identitiesonly": "IdentitiesOnly",
+    ]
 
     public func backend(named name: String) -> Backend? { backends.first { $0.name == name } }
 

@@ -31,11 +31,16 @@ public struct SSHConfig: Sendable {
     /// `Match` blocks skipped, as warnings naming the file and line.
     public var warnings: [String] = []
 
-    static let used: Set<String> = ["hostname", "user", "port", "identityfile", "identitiesonly", "identityagent",
-                                    "userknownhostsfile", "stricthostkeychecking", "connecttimeout", "serveraliveinterval", "serveralivecountmax", "proxyjump"]
+    static let used: Set<String> = [
+        "hostname", "user", "port", "identityfile", "identitiesonly", "identityagent",
+        "userknownhostsfile", "stricthostkeychecking", "connecttimeout", "serveraliveinterval", "serveralivecountmax",
+        "proxyjump",
+    ]
     static let refused: [String: String] = [
-        "proxycommand": "Drover connects with libssh2 and cannot run a ProxyCommand; reach the host directly, or give ssh.config_file: none",
-        "certificatefile": "Drover cannot authenticate with an OpenSSH certificate; use a plain ed25519 or ECDSA key (IdentityFile)",
+        "proxycommand":
+            "Drover connects with libssh2 and cannot run a ProxyCommand; reach the host directly, or give ssh.config_file: none",
+        "certificatefile":
+            "Drover cannot authenticate with an OpenSSH certificate; use a plain ed25519 or ECDSA key (IdentityFile)",
     ]
 
     /// Reads `files` in order (a missing file is skipped, as ssh does).
@@ -44,8 +49,10 @@ public struct SSHConfig: Sendable {
         for file in files {
             let expanded = UserAccount.expandingTilde(file)
             guard FileManager.default.fileExists(atPath: expanded) else { continue }
-            try config.read(expanded, relativeTo: expanded.hasPrefix("/etc/ssh") ? "/etc/ssh" : UserAccount.expandingTilde("~/.ssh"),
-                            conditions: [], depth: 0)
+            try config.read(
+                expanded,
+                relativeTo: expanded.hasPrefix("/etc/ssh") ? "/etc/ssh" : UserAccount.expandingTilde("~/.ssh"),
+                conditions: [], depth: 0)
         }
         return config
     }
@@ -59,11 +66,17 @@ public struct SSHConfig: Sendable {
 
     private mutating func read(_ file: String, relativeTo base: String, conditions: [[String]], depth: Int) throws {
         guard let data = FileManager.default.contents(atPath: file) else { return }
-        try read(text: String(decoding: data, as: UTF8.self), file: file, relativeTo: base, conditions: conditions, depth: depth)
+        try read(
+            text: String(decoding: data, as: UTF8.self), file: file, relativeTo: base, conditions: conditions,
+            depth: depth)
     }
 
-    private mutating func read(text: String, file: String, relativeTo base: String, conditions outer: [[String]], depth: Int) throws {
-        guard depth < 16 else { throw InputError(file: file, line: 0, key: "Include", message: "Include nests too deeply (a loop?)") }
+    private mutating func read(
+        text: String, file: String, relativeTo base: String, conditions outer: [[String]], depth: Int
+    ) throws {
+        guard depth < 16 else {
+            throw InputError(file: file, line: 0, key: "Include", message: "Include nests too deeply (a loop?)")
+        }
         var block: [String]? = nil
         var skipping = false
         for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -80,7 +93,8 @@ public struct SSHConfig: Sendable {
                 skipping = false
                 continue
             case "match":
-                warnings.append("\(file):\(number): Match blocks are not read; Drover skips this one up to the next Host or Match")
+                warnings.append(
+                    "\(file):\(number): Match blocks are not read; Drover skips this one up to the next Host or Match")
                 skipping = true
                 continue
             default:
@@ -100,14 +114,16 @@ public struct SSHConfig: Sendable {
             }
             if Self.refused[keyword] != nil, arguments.first?.lowercased() != "none" {
                 // An error only for the hosts it applies to (see resolve).
-                entries.append(Entry(keyword: keyword, arguments: arguments, file: file, line: number, conditions: conditions))
+                entries.append(
+                    Entry(keyword: keyword, arguments: arguments, file: file, line: number, conditions: conditions))
                 continue
             }
             guard Self.used.contains(keyword) else { continue }
             guard !arguments.isEmpty else {
                 throw InputError(file: file, line: number, key: first, message: "\(first) needs a value")
             }
-            entries.append(Entry(keyword: keyword, arguments: arguments, file: file, line: number, conditions: conditions))
+            entries.append(
+                Entry(keyword: keyword, arguments: arguments, file: file, line: number, conditions: conditions))
         }
     }
 
@@ -139,7 +155,9 @@ public struct SSHConfig: Sendable {
                 inWord = true
             }
         }
-        if quoted { throw InputError(file: file, line: number, key: words.first, message: "a double quote is not closed") }
+        if quoted {
+            throw InputError(file: file, line: number, key: words.first, message: "a double quote is not closed")
+        }
         if inWord { words.append(current) }
         return words
     }
@@ -171,7 +189,8 @@ public struct SSHConfig: Sendable {
         var settings: [String: [Setting]] = [:]
         for entry in entries where entry.conditions.allSatisfy({ Self.matches(host, $0) }) {
             if let refusal = Self.refused[entry.keyword] {
-                throw InputError(file: entry.file, line: entry.line, key: entry.keyword, message: "for \(host): \(refusal)")
+                throw InputError(
+                    file: entry.file, line: entry.line, key: entry.keyword, message: "for \(host): \(refusal)")
             }
             let setting = Setting(value: entry.arguments.joined(separator: " "), source: "\(entry.file):\(entry.line)")
             if entry.keyword == "identityfile" {

@@ -14,7 +14,8 @@ public struct StrictYAML {
         do {
             node = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw InputError(file: file, line: Self.line(of: error), key: nil, message: "not valid YAML: \(Self.describe(error))")
+            throw InputError(
+                file: file, line: Self.line(of: error), key: nil, message: "not valid YAML: \(Self.describe(error))")
         }
         guard let node, node.mapping != nil else {
             throw InputError(file: file, line: 1, key: nil, message: "expected a YAML mapping (key: value lines)")
@@ -42,7 +43,9 @@ public struct StrictYAML {
 
     /// An error at `key` of this mapping.
     public func error(_ key: String?, _ message: String) -> InputError {
-        InputError(file: file, line: key.map(lineOf) ?? line, key: key.map(keyPath) ?? (path.isEmpty ? nil : path), message: message)
+        InputError(
+            file: file, line: key.map(lineOf) ?? line, key: key.map(keyPath) ?? (path.isEmpty ? nil : path),
+            message: message)
     }
 
     /// Fails on keys not in `known`, naming them and listing the allowed ones.
@@ -50,8 +53,9 @@ public struct StrictYAML {
         for (key, _) in node.mapping ?? [:] {
             let name = key.string ?? "?"
             if !known.contains(name) {
-                throw InputError(file: file, line: key.mark?.line ?? line, key: keyPath(name),
-                                 message: "unknown key; allowed here: \(known.joined(separator: ", "))")
+                throw InputError(
+                    file: file, line: key.mark?.line ?? line, key: keyPath(name),
+                    message: "unknown key; allowed here: \(known.joined(separator: ", "))")
             }
         }
     }
@@ -65,7 +69,9 @@ public struct StrictYAML {
     }
 
     public func requiredString(_ key: String) throws -> String {
-        guard let value = try string(key), !value.isEmpty else { throw error(nil, "missing required key '\(keyPath(key))'") }
+        guard let value = try string(key), !value.isEmpty else {
+            throw error(nil, "missing required key '\(keyPath(key))'")
+        }
         return value
     }
 
@@ -111,10 +117,14 @@ public struct StrictYAML {
 
     public func mappingList(_ key: String) throws -> [StrictYAML]? {
         guard let node = value(key) else { return nil }
-        guard let sequence = node.sequence else { throw error(key, "expected a list of entries (lines starting with '- ')") }
+        guard let sequence = node.sequence else {
+            throw error(key, "expected a list of entries (lines starting with '- ')")
+        }
         return try sequence.enumerated().map { index, item in
             guard item.mapping != nil else {
-                throw InputError(file: file, line: item.mark?.line ?? lineOf(key), key: "\(keyPath(key))[\(index)]", message: "expected a mapping")
+                throw InputError(
+                    file: file, line: item.mark?.line ?? lineOf(key), key: "\(keyPath(key))[\(index)]",
+                    message: "expected a mapping")
             }
             return StrictYAML(file: file, node: item, path: "\(keyPath(key))[\(index)]")
         }
@@ -122,14 +132,15 @@ public struct StrictYAML {
 
     static func line(of error: YamlError) -> Int {
         switch error {
-        case let .scanner(_, _, mark, _), let .parser(_, _, mark, _), let .composer(_, _, mark, _): return mark.line
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
         default: return 1
         }
     }
 
     static func describe(_ error: YamlError) -> String {
         switch error {
-        case let .scanner(_, problem, _, _), let .parser(_, problem, _, _), let .composer(_, problem, _, _): return problem
+        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _):
+            return problem
         default: return "\(error)"
         }
     }
@@ -161,7 +172,9 @@ public enum DurationText {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
-            guard let value = Double(number), value >= 0, !number.isEmpty, number.allSatisfy({ $0.isNumber || $0 == "." }) else { return nil }
+            guard let value = Double(number), value >= 0, !number.isEmpty,
+                number.allSatisfy({ $0.isNumber || $0 == "." })
+            else { return nil }
             return .milliseconds(Int64((value * factor * 1000).rounded()))
         }
         return nil

@@ -21,15 +21,21 @@ public struct ClusterStatusReport: Sendable {
             .object([
                 "name": .string(node.name), "host": .string(node.host), "reachable": .bool(node.unreachable == nil),
                 "error": .optional(node.unreachable), "role": .optional(observation.role(of: node.name)),
-                "version": .optional(node.installedVersion), "unsynced_sentinel": node.unsyncedSentinel.map { .bool($0) } ?? .null,
-                "services": .object(Dictionary(uniqueKeysWithValues: services.map { ($0, JSONValue.optional(node.status?[$0]?.distributed)) })),
-                "local": .object(Dictionary(uniqueKeysWithValues: services.map { ($0, JSONValue.optional(node.status?[$0]?.localStatus)) })),
+                "version": .optional(node.installedVersion),
+                "unsynced_sentinel": node.unsyncedSentinel.map { .bool($0) } ?? .null,
+                "services": .object(
+                    Dictionary(
+                        uniqueKeysWithValues: services.map { ($0, JSONValue.optional(node.status?[$0]?.distributed)) })),
+                "local": .object(
+                    Dictionary(
+                        uniqueKeysWithValues: services.map { ($0, JSONValue.optional(node.status?[$0]?.localStatus)) })),
                 "read_errors": .array(node.readErrors.map { .string($0) }),
             ])
         }
         let healthy = Predicates.healthy(observation, allowYellow: false).allSatisfy(\.holds)
         return .object([
-            "cluster": .string(cluster), "topology": "chef-backend", "leader": .optional(observation.leader), "healthy": .bool(healthy),
+            "cluster": .string(cluster), "topology": "chef-backend", "leader": .optional(observation.leader),
+            "healthy": .bool(healthy),
             "cluster_failover": "unknown", "nodes": .array(nodes), "locks": LockOwner.json(locks),
         ])
     }
@@ -41,10 +47,14 @@ public struct ClusterStatusReport: Sendable {
                 lines.append("\(node.name) (\(node.host)): UNREACHABLE: \(node.unreachable!)")
                 continue
             }
-            lines.append("\(node.name) (\(node.host)): \(observation.role(of: node.name) ?? "not listed"), version \(node.installedVersion ?? "unknown")\(node.unsyncedSentinel == true ? ", UNSYNCED sentinel present" : "")")
+            lines.append(
+                "\(node.name) (\(node.host)): \(observation.role(of: node.name) ?? "not listed"), version \(node.installedVersion ?? "unknown")\(node.unsyncedSentinel == true ? ", UNSYNCED sentinel present" : "")"
+            )
             for service in Self.services {
                 let row = node.status?[service]
-                lines.append("    \(service.padding(toLength: 14, withPad: " ", startingAt: 0)) \((row?.localStatus ?? "?").padding(toLength: 20, withPad: " ", startingAt: 0)) \(row?.distributed ?? "?")")
+                lines.append(
+                    "    \(service.padding(toLength: 14, withPad: " ", startingAt: 0)) \((row?.localStatus ?? "?").padding(toLength: 20, withPad: " ", startingAt: 0)) \(row?.distributed ?? "?")"
+                )
             }
             for problem in node.readErrors { lines.append("    ! \(problem)") }
         }
@@ -59,7 +69,12 @@ public struct ClusterStatusReport: Sendable {
 extension LockOwner {
     /// Locks as a JSON array of `node`, `run_id`, `user`, `workstation`.
     public static func json(_ locks: [LockOwner]) -> JSONValue {
-        .array(locks.map { .object(["node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
-                                    "workstation": .string($0.workstation)]) })
+        .array(
+            locks.map {
+                .object([
+                    "node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
+                    "workstation": .string($0.workstation),
+                ])
+            })
     }
 }

@@ -13,7 +13,10 @@ public struct Diagnosis: Sendable {
     /// Extra top-level JSON fields.
     public var extra: [String: JSONValue] = [:]
 
-    public init(readable: Bool, situations: [Situation], healthyText: String, unreadableText: String = "", extra: [String: JSONValue] = [:]) {
+    public init(
+        readable: Bool, situations: [Situation], healthyText: String, unreadableText: String = "",
+        extra: [String: JSONValue] = [:]
+    ) {
         self.readable = readable
         self.situations = situations
         self.healthyText = healthyText
@@ -32,7 +35,9 @@ public enum DiagnosisReport {
         guard !diagnosis.situations.isEmpty else { return diagnosis.healthyText }
         var lines: [String] = []
         for situation in diagnosis.situations {
-            lines += ["Situation: \(situation.id): \(situation.summary)", "  Evidence:"] + situation.evidence.map { "    - \($0)" }
+            lines +=
+                ["Situation: \(situation.id): \(situation.summary)", "  Evidence:"]
+                + situation.evidence.map { "    - \($0)" }
             if let command = situation.command { lines.append("  Run: \(command)") }
             if let advice = situation.advice { lines.append("  Note: \(advice)") }
         }
@@ -41,12 +46,17 @@ public enum DiagnosisReport {
 
     public static func json(_ diagnosis: Diagnosis, cluster: String) -> String {
         var object: [String: JSONValue] = [
-            "cluster": .string(cluster), "healthy": .bool(diagnosis.exitStatus == .success), "readable": .bool(diagnosis.readable),
-            "situations": .array(diagnosis.situations.map { situation in
-                .object(["id": .string(situation.id), "summary": .string(situation.summary),
-                         "evidence": .array(situation.evidence.map { .string($0) }), "command": .optional(situation.command),
-                         "advice": .optional(situation.advice)])
-            }),
+            "cluster": .string(cluster), "healthy": .bool(diagnosis.exitStatus == .success),
+            "readable": .bool(diagnosis.readable),
+            "situations": .array(
+                diagnosis.situations.map { situation in
+                    .object([
+                        "id": .string(situation.id), "summary": .string(situation.summary),
+                        "evidence": .array(situation.evidence.map { .string($0) }),
+                        "command": .optional(situation.command),
+                        "advice": .optional(situation.advice),
+                    ])
+                }),
         ]
         object.merge(diagnosis.extra) { $1 }
         return JSONValue.object(object).serialized + "\n"

@@ -40,7 +40,9 @@ public struct Event: Sendable {
 }
 
 /// A JSON value for events, plans and status output.
-public enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+public enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByBooleanLiteral
+{
     case string(String)
     case int(Int)
     case double(Double)
@@ -58,14 +60,16 @@ public enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, Expressi
     /// Compact JSON with sorted keys.
     public var serialized: String {
         switch self {
-        case let .string(value): return Self.quote(value)
-        case let .int(value): return String(value)
-        case let .double(value): return value.isFinite ? String(format: "%.3f", value) : "null"
-        case let .bool(value): return value ? "true" : "false"
+        case .string(let value): return Self.quote(value)
+        case .int(let value): return String(value)
+        case .double(let value): return value.isFinite ? String(format: "%.3f", value) : "null"
+        case .bool(let value): return value ? "true" : "false"
         case .null: return "null"
-        case let .array(values): return "[" + values.map(\.serialized).joined(separator: ",") + "]"
-        case let .object(object):
-            return "{" + object.keys.sorted().map { Self.quote($0) + ":" + object[$0]!.serialized }.joined(separator: ",") + "}"
+        case .array(let values): return "[" + values.map(\.serialized).joined(separator: ",") + "]"
+        case .object(let object):
+            return "{"
+                + object.keys.sorted().map { Self.quote($0) + ":" + object[$0]!.serialized }.joined(separator: ",")
+                + "}"
         }
     }
 
@@ -103,8 +107,10 @@ public protocol Reporter: Sendable {
 /// Prints events as JSON Lines on stdout (and nothing else there): only the documented events.
 public final class JSONLinesReporter: Reporter {
     /// The events of the documented schema (README, "JSON events").
-    public static let documented: Set<String> = ["run_started", "step_started", "command_finished", "wait_progress",
-                                                  "wait_finished", "step_finished", "run_finished", "connection_lost", "reconnected"]
+    public static let documented: Set<String> = [
+        "run_started", "step_started", "command_finished", "wait_progress",
+        "wait_finished", "step_finished", "run_finished", "connection_lost", "reconnected",
+    ]
     private let lock = NSLock()
 
     /// Where its events go: the process's stdout, or the sink of the task that made it (a fleet's cluster).

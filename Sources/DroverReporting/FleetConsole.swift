@@ -60,7 +60,9 @@ public final class FleetConsole: @unchecked Sendable {
     struct ClusterSink: OutputSink {
         let console: FleetConsole
         let index: Int
-        func write(_ text: String, standardError: Bool) { console.write(text, standardError: standardError, cluster: index) }
+        func write(_ text: String, standardError: Bool) {
+            console.write(text, standardError: standardError, cluster: index)
+        }
         func event(_ event: Event, rendered: String) { console.event(event, rendered: rendered, cluster: index) }
     }
 
@@ -121,14 +123,14 @@ public final class FleetConsole: @unchecked Sendable {
             switch event.name {
             case "run_started":
                 states[index].phase = "started"
-                if case let .string(id)? = event["run_id"] { states[index].runID = id }
+                if case .string(let id)? = event["run_id"] { states[index].runID = id }
             case "step_started":
-                if case let .string(step)? = event["step"] { states[index].phase = step }
-                if case let .string(node)? = event["node"] { states[index].node = node }
+                if case .string(let step)? = event["step"] { states[index].phase = step }
+                if case .string(let node)? = event["node"] { states[index].node = node }
             case "wait_progress":
-                if case let .string(predicate)? = event["predicate"] { states[index].phase = "waiting: \(predicate)" }
+                if case .string(let predicate)? = event["predicate"] { states[index].phase = "waiting: \(predicate)" }
             case "run_finished":
-                if case let .string(summary)? = event["summary"] { states[index].summary = summary }
+                if case .string(let summary)? = event["summary"] { states[index].summary = summary }
                 states[index].phase = "finishing"
             default: break
             }
@@ -169,7 +171,8 @@ public final class FleetConsole: @unchecked Sendable {
             let state = states[printedUpTo]
             let header = json ? "" : "== \(state.name) (\(state.inventory)) ==\n"
             let body = state.buffered.isEmpty || state.buffered.hasSuffix("\n") ? state.buffered : state.buffered + "\n"
-            Output.standardStream(header + body + (json || printedUpTo == states.count - 1 ? "" : "\n"), standardError: false)
+            Output.standardStream(
+                header + body + (json || printedUpTo == states.count - 1 ? "" : "\n"), standardError: false)
             printedUpTo += 1
         }
     }
@@ -195,18 +198,22 @@ public final class FleetConsole: @unchecked Sendable {
     func table(now: Date) -> [String] {
         let nameWidth = max(7, states.map(\.name.count).max() ?? 0)
         let phaseWidth = 28
-        var lines = [pad("cluster", nameWidth) + "  " + pad("phase", phaseWidth) + "  " + pad("node", 6) + "  elapsed  outcome"]
+        var lines = [
+            pad("cluster", nameWidth) + "  " + pad("phase", phaseWidth) + "  " + pad("node", 6) + "  elapsed  outcome"
+        ]
         for state in states {
             let elapsed = state.started.map { Self.duration((state.finished ?? now).timeIntervalSince($0)) } ?? "-"
             let phase = state.exit == nil ? state.phase : "done"
-            lines.append(pad(state.name, nameWidth) + "  " + pad(String(phase.prefix(phaseWidth)), phaseWidth) + "  "
-                         + pad(state.node, 6) + "  " + pad(elapsed, 7, right: true) + "  " + state.outcome)
+            lines.append(
+                pad(state.name, nameWidth) + "  " + pad(String(phase.prefix(phaseWidth)), phaseWidth) + "  "
+                    + pad(state.node, 6) + "  " + pad(elapsed, 7, right: true) + "  " + state.outcome)
         }
         return lines
     }
 
     static func duration(_ seconds: TimeInterval) -> String {
-        seconds < 60 ? String(format: "%.0fs", seconds) : String(format: "%dm%02ds", Int(seconds) / 60, Int(seconds) % 60)
+        seconds < 60
+            ? String(format: "%.0fs", seconds) : String(format: "%dm%02ds", Int(seconds) / 60, Int(seconds) % 60)
     }
 
     private func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
@@ -222,9 +229,12 @@ public final class FleetConsole: @unchecked Sendable {
             let nameWidth = max(7, states.map(\.name.count).max() ?? 0)
             var lines = [pad("cluster", nameWidth) + "  " + pad("outcome", 22) + "  exit  duration  run"]
             for state in states {
-                let duration = state.started.map { Self.duration((state.finished ?? Date()).timeIntervalSince($0)) } ?? "-"
-                lines.append(pad(state.name, nameWidth) + "  " + pad(state.outcome, 22) + "  "
-                             + pad(state.exit.map { String($0.rawValue) } ?? "-", 4) + "  " + pad(duration, 8) + "  " + (state.runID ?? "-"))
+                let duration =
+                    state.started.map { Self.duration((state.finished ?? Date()).timeIntervalSince($0)) } ?? "-"
+                lines.append(
+                    pad(state.name, nameWidth) + "  " + pad(state.outcome, 22) + "  "
+                        + pad(state.exit.map { String($0.rawValue) } ?? "-", 4) + "  " + pad(duration, 8) + "  "
+                        + (state.runID ?? "-"))
             }
             return lines.joined(separator: "\n") + "\n"
         }

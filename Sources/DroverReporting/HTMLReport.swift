@@ -14,10 +14,14 @@ public struct RunReportData: Sendable {
         public var stderr: String
         public var error: String?
 
-        public init(node: String, command: String, started: Date, finished: Date, exitStatus: Int?, signal: String?,
-                    stdout: String, stderr: String, error: String?) {
+        public init(
+            node: String, command: String, started: Date, finished: Date, exitStatus: Int?, signal: String?,
+            stdout: String, stderr: String, error: String?
+        ) {
             (self.node, self.command, self.started, self.finished) = (node, command, started, finished)
-            (self.exitStatus, self.signal, self.stdout, self.stderr, self.error) = (exitStatus, signal, stdout, stderr, error)
+            (self.exitStatus, self.signal, self.stdout, self.stderr, self.error) = (
+                exitStatus, signal, stdout, stderr, error
+            )
         }
 
         public var succeeded: Bool { exitStatus == 0 && signal == nil && error == nil }
@@ -34,7 +38,9 @@ public struct RunReportData: Sendable {
         public var pending: [String]
 
         public init(node: String, predicate: String, started: Date, finished: Date, ok: Bool, pending: [String]) {
-            (self.node, self.predicate, self.started, self.finished, self.ok, self.pending) = (node, predicate, started, finished, ok, pending)
+            (self.node, self.predicate, self.started, self.finished, self.ok, self.pending) = (
+                node, predicate, started, finished, ok, pending
+            )
         }
     }
 
@@ -48,8 +54,12 @@ public struct RunReportData: Sendable {
         public var finished: Date?
         public var reason: String?
 
-        public init(index: Int, name: String, node: String, status: String, started: Date, finished: Date?, reason: String?) {
-            (self.index, self.name, self.node, self.status, self.started, self.finished, self.reason) = (index, name, node, status, started, finished, reason)
+        public init(
+            index: Int, name: String, node: String, status: String, started: Date, finished: Date?, reason: String?
+        ) {
+            (self.index, self.name, self.node, self.status, self.started, self.finished, self.reason) = (
+                index, name, node, status, started, finished, reason
+            )
         }
     }
 
@@ -95,15 +105,28 @@ public struct RunReportData: Sendable {
     /// The plan's steps: index, step, node, action, command, waits_for.
     public var plannedSteps: [JSONValue]
 
-    public init(runID: String, cluster: String, playbook: String, playbookFile: String, playbookDigest: String?, inventoryFile: String,
-                inventoryDigest: String, targetVersion: String?, user: String, workstation: String, started: Date, finished: Date?,
-                status: String, exitCode: Int?, parameters: [String: String], summary: String, nodes: [String], steps: [Step],
-                commands: [Command], waits: [Wait], outOfCluster: [Span], failoverOff: [Span], preflight: [JSONValue], plannedSteps: [JSONValue]) {
-        (self.runID, self.cluster, self.playbook, self.playbookFile, self.playbookDigest) = (runID, cluster, playbook, playbookFile, playbookDigest)
-        (self.inventoryFile, self.inventoryDigest, self.targetVersion, self.user, self.workstation) = (inventoryFile, inventoryDigest, targetVersion, user, workstation)
-        (self.started, self.finished, self.status, self.exitCode, self.parameters) = (started, finished, status, exitCode, parameters)
+    public init(
+        runID: String, cluster: String, playbook: String, playbookFile: String, playbookDigest: String?,
+        inventoryFile: String,
+        inventoryDigest: String, targetVersion: String?, user: String, workstation: String, started: Date,
+        finished: Date?,
+        status: String, exitCode: Int?, parameters: [String: String], summary: String, nodes: [String], steps: [Step],
+        commands: [Command], waits: [Wait], outOfCluster: [Span], failoverOff: [Span], preflight: [JSONValue],
+        plannedSteps: [JSONValue]
+    ) {
+        (self.runID, self.cluster, self.playbook, self.playbookFile, self.playbookDigest) = (
+            runID, cluster, playbook, playbookFile, playbookDigest
+        )
+        (self.inventoryFile, self.inventoryDigest, self.targetVersion, self.user, self.workstation) = (
+            inventoryFile, inventoryDigest, targetVersion, user, workstation
+        )
+        (self.started, self.finished, self.status, self.exitCode, self.parameters) = (
+            started, finished, status, exitCode, parameters
+        )
         (self.summary, self.nodes, self.steps, self.commands, self.waits) = (summary, nodes, steps, commands, waits)
-        (self.outOfCluster, self.failoverOff, self.preflight, self.plannedSteps) = (outOfCluster, failoverOff, preflight, plannedSteps)
+        (self.outOfCluster, self.failoverOff, self.preflight, self.plannedSteps) = (
+            outOfCluster, failoverOff, preflight, plannedSteps
+        )
     }
 
     /// The commands the summary gives under `Next:`.
@@ -135,12 +158,16 @@ public enum HTMLReport {
             <p>Run <code>\(escape(run.runID))</code>\(run.exitCode.map { ", exit code \($0)" } ?? ""), \(escape(duration)).</p>
 
             """
-        if let headline = run.summary.split(separator: "\n").first(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+        if let headline = run.summary.split(separator: "\n").first(where: {
+            !$0.trimmingCharacters(in: .whitespaces).isEmpty
+        }) {
             html += "<p class=\"headline\">\(escape(String(headline)))</p>\n"
         }
         let next = run.nextCommands
         if !next.isEmpty {
-            html += "<div class=\"next\"><h2>Next</h2><ol>" + next.map { "<li><code>\(escape(strippedNumber($0)))</code></li>" }.joined() + "</ol></div>\n"
+            html +=
+                "<div class=\"next\"><h2>Next</h2><ol>"
+                + next.map { "<li><code>\(escape(strippedNumber($0)))</code></li>" }.joined() + "</ol></div>\n"
         }
         html += "</header>\n<main>\n"
         html += section("Run", facts(run))
@@ -150,8 +177,10 @@ public enum HTMLReport {
         if !run.preflight.isEmpty { html += section("Pre-flight", preflightTable(run)) }
         if !run.plannedSteps.isEmpty { html += section("Plan", planTable(run)) }
         html += section("Commands", commandList(run))
-        html += section("Final state", "<pre class=\"summary\">\(escape(run.summary.trimmingCharacters(in: .newlines)))</pre>")
-        html += "</main>\n<footer>Written by Drover from the run's journal, transcript and events; secrets redacted as in the transcript.</footer>\n</body>\n</html>\n"
+        html += section(
+            "Final state", "<pre class=\"summary\">\(escape(run.summary.trimmingCharacters(in: .newlines)))</pre>")
+        html +=
+            "</main>\n<footer>Written by Drover from the run's journal, transcript and events; secrets redacted as in the transcript.</footer>\n</body>\n</html>\n"
         return html
     }
 
@@ -175,16 +204,22 @@ public enum HTMLReport {
             ("Playbook", "\(run.playbook): \(run.playbookFile)\(run.playbookDigest.map { " (SHA-256 \($0))" } ?? "")"),
         ]
         if !run.parameters.isEmpty {
-            rows.append(("Parameters", run.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")))
+            rows.append(
+                (
+                    "Parameters",
+                    run.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+                ))
         }
-        return "<table class=\"facts\">" + rows.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined() + "</table>"
+        return "<table class=\"facts\">"
+            + rows.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined() + "</table>"
     }
 
     static func stepsTable(_ run: RunReportData) -> String {
         var rows = "<tr><th>#</th><th>step</th><th>node</th><th>outcome</th><th>duration</th><th>reason</th></tr>"
         for step in run.steps {
             let duration = step.finished.map { ReportDuration.text($0.timeIntervalSince(step.started)) } ?? "-"
-            rows += "<tr class=\"\(escape(step.status))\"><td>\(step.index)</td><td>\(escape(step.name))</td><td>\(escape(step.node))</td>"
+            rows +=
+                "<tr class=\"\(escape(step.status))\"><td>\(step.index)</td><td>\(escape(step.name))</td><td>\(escape(step.node))</td>"
                 + "<td>\(escape(step.status))</td><td>\(escape(duration))</td><td>\(escape(step.reason ?? ""))</td></tr>"
         }
         return "<table class=\"steps\">\(rows)</table>"
@@ -193,10 +228,11 @@ public enum HTMLReport {
     static func preflightTable(_ run: RunReportData) -> String {
         var rows = "<tr><th>check</th><th>node</th><th>result</th><th>detail</th></tr>"
         for check in run.preflight {
-            guard case let .object(fields) = check else { continue }
+            guard case .object(let fields) = check else { continue }
             let ok = fields["ok"] == .bool(true)
             let fix = text(fields["fix"]).isEmpty ? "" : "; fix: " + text(fields["fix"])
-            rows += "<tr class=\"\(ok ? "succeeded" : "failed")\"><td>\(escape(text(fields["check"])))</td><td>\(escape(text(fields["node"])))</td>"
+            rows +=
+                "<tr class=\"\(ok ? "succeeded" : "failed")\"><td>\(escape(text(fields["check"])))</td><td>\(escape(text(fields["node"])))</td>"
                 + "<td>\(ok ? "ok" : "FAILED")</td><td>\(escape(text(fields["detail"]) + fix))</td></tr>"
         }
         return "<table class=\"preflight\">\(rows)</table>"
@@ -205,10 +241,13 @@ public enum HTMLReport {
     static func planTable(_ run: RunReportData) -> String {
         var rows = "<tr><th>#</th><th>step</th><th>node</th><th>action</th></tr>"
         for step in run.plannedSteps {
-            guard case let .object(fields) = step else { continue }
-            let action = [text(fields["command"]), text(fields["waits_for"]).isEmpty ? "" : "wait: " + text(fields["waits_for"])]
-                .filter { !$0.isEmpty }.joined(separator: "; ")
-            rows += "<tr><td>\(escape(text(fields["index"])))</td><td>\(escape(text(fields["step"])))</td><td>\(escape(text(fields["node"])))</td>"
+            guard case .object(let fields) = step else { continue }
+            let action = [
+                text(fields["command"]), text(fields["waits_for"]).isEmpty ? "" : "wait: " + text(fields["waits_for"]),
+            ]
+            .filter { !$0.isEmpty }.joined(separator: "; ")
+            rows +=
+                "<tr><td>\(escape(text(fields["index"])))</td><td>\(escape(text(fields["step"])))</td><td>\(escape(text(fields["node"])))</td>"
                 + "<td>\(escape(action.isEmpty ? text(fields["action"]) : action))</td></tr>"
         }
         return "<table class=\"plan\">\(rows)</table>"
@@ -217,13 +256,16 @@ public enum HTMLReport {
     static func commandList(_ run: RunReportData) -> String {
         guard !run.commands.isEmpty else { return "<p>No command was run.</p>" }
         return run.commands.map { command in
-            let status = command.error.map { "error: \($0)" } ?? command.signal.map { "signal \($0)" } ?? "exit \(command.exitStatus.map(String.init) ?? "?")"
+            let status =
+                command.error.map { "error: \($0)" } ?? command.signal.map { "signal \($0)" }
+                ?? "exit \(command.exitStatus.map(String.init) ?? "?")"
             var body = ""
             if !command.stdout.isEmpty { body += "<pre class=\"stdout\">\(escape(command.stdout))</pre>" }
             if !command.stderr.isEmpty { body += "<pre class=\"stderr\">\(escape(command.stderr))</pre>" }
             if body.isEmpty { body = "<p class=\"quiet\">(no output)</p>" }
             let offset = ReportDuration.text(command.started.timeIntervalSince(run.started))
-            return "<details class=\"command \(command.succeeded ? "succeeded" : "failed")\"><summary><span class=\"at\">+\(escape(offset))</span> "
+            return
+                "<details class=\"command \(command.succeeded ? "succeeded" : "failed")\"><summary><span class=\"at\">+\(escape(offset))</span> "
                 + "<b>\(escape(command.node))</b>$ <code>\(escape(command.command))</code> <span class=\"status\">\(escape(status)), "
                 + "\(escape(ReportDuration.text(command.finished.timeIntervalSince(command.started))))</span></summary>\(body)</details>"
         }.joined(separator: "\n")
@@ -240,10 +282,10 @@ public enum HTMLReport {
 
     static func text(_ value: JSONValue?) -> String {
         switch value {
-        case let .string(text)?: return text
-        case let .int(number)?: return String(number)
-        case let .double(number)?: return String(number)
-        case let .bool(flag)?: return flag ? "true" : "false"
+        case .string(let text)?: return text
+        case .int(let number)?: return String(number)
+        case .double(let number)?: return String(number)
+        case .bool(let flag)?: return flag ? "true" : "false"
         default: return ""
         }
     }
@@ -287,11 +329,17 @@ struct Timeline {
         total = max(1, (ends.max() ?? run.started).timeIntervalSince(start))
     }
 
-    func x(_ date: Date) -> Double { gutter + (width - gutter - 10) * min(1, max(0, date.timeIntervalSince(start) / total)) }
+    func x(_ date: Date) -> Double {
+        gutter + (width - gutter - 10) * min(1, max(0, date.timeIntervalSince(start) / total))
+    }
 
-    func rect(_ from: Date, _ to: Date, y: Double, height: Double, cssClass: String, fill: String, title: String, node: String) -> String {
-        let left = x(from), right = max(x(to), left + 2)
-        return "<rect class=\"\(cssClass)\" data-node=\"\(HTMLReport.escape(node))\" x=\"\(f(left))\" y=\"\(f(y))\" width=\"\(f(right - left))\" "
+    func rect(
+        _ from: Date, _ to: Date, y: Double, height: Double, cssClass: String, fill: String, title: String, node: String
+    ) -> String {
+        let left = x(from)
+        let right = max(x(to), left + 2)
+        return
+            "<rect class=\"\(cssClass)\" data-node=\"\(HTMLReport.escape(node))\" x=\"\(f(left))\" y=\"\(f(y))\" width=\"\(f(right - left))\" "
             + "height=\"\(f(height))\" fill=\"\(fill)\"><title>\(HTMLReport.escape(title))</title></rect>"
     }
 
@@ -303,45 +351,74 @@ struct Timeline {
     var svg: String {
         let lanes = (showsFailover ? ["failover"] : []) + run.nodes
         let height = top + laneHeight * Double(lanes.count) + 8
-        var parts = ["<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"timeline of the run\">"]
+        var parts = [
+            "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"timeline of the run\">"
+        ]
         // The time axis: about eight ticks at a round step.
         let step = [1.0, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600].first { total / $0 <= 8 } ?? 3600
         var tick = 0.0
         while tick <= total + 0.001 {
             let position = x(start.addingTimeInterval(tick))
-            parts.append("<line x1=\"\(f(position))\" y1=\"\(f(top - 6))\" x2=\"\(f(position))\" y2=\"\(f(height - 8))\" stroke=\"#eceff2\"/>")
-            parts.append("<text x=\"\(f(position))\" y=\"\(f(top - 10))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#7a8591\">\(ReportDuration.text(tick))</text>")
+            parts.append(
+                "<line x1=\"\(f(position))\" y1=\"\(f(top - 6))\" x2=\"\(f(position))\" y2=\"\(f(height - 8))\" stroke=\"#eceff2\"/>"
+            )
+            parts.append(
+                "<text x=\"\(f(position))\" y=\"\(f(top - 10))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#7a8591\">\(ReportDuration.text(tick))</text>"
+            )
             tick += step
         }
         for (row, lane) in lanes.enumerated() {
             let y = top + laneHeight * Double(row)
             parts.append("<g class=\"lane\" data-lane=\"\(HTMLReport.escape(lane))\">")
-            parts.append("<rect x=\"0\" y=\"\(f(y))\" width=\"\(f(width))\" height=\"\(f(laneHeight))\" fill=\"\(row % 2 == 0 ? "#fafbfc" : "#ffffff")\"/>")
-            parts.append("<text x=\"8\" y=\"\(f(y + laneHeight / 2 + 4))\" font-size=\"12\" font-weight=\"600\" fill=\"#1d2733\">\(HTMLReport.escape(lane))</text>")
+            parts.append(
+                "<rect x=\"0\" y=\"\(f(y))\" width=\"\(f(width))\" height=\"\(f(laneHeight))\" fill=\"\(row % 2 == 0 ? "#fafbfc" : "#ffffff")\"/>"
+            )
+            parts.append(
+                "<text x=\"8\" y=\"\(f(y + laneHeight / 2 + 4))\" font-size=\"12\" font-weight=\"600\" fill=\"#1d2733\">\(HTMLReport.escape(lane))</text>"
+            )
             if lane == "failover" {
                 for span in run.failoverOff {
-                    parts.append(rect(span.from, span.to, y: y + 8, height: laneHeight - 16, cssClass: "failover-off", fill: "#e9c46a",
-                                      title: "cluster failover off for \(ReportDuration.text(span.to.timeIntervalSince(span.from)))\(span.closed ? "" : ", still off when the run ended")",
-                                      node: "cluster"))
+                    parts.append(
+                        rect(
+                            span.from, span.to, y: y + 8, height: laneHeight - 16, cssClass: "failover-off",
+                            fill: "#e9c46a",
+                            title:
+                                "cluster failover off for \(ReportDuration.text(span.to.timeIntervalSince(span.from)))\(span.closed ? "" : ", still off when the run ended")",
+                            node: "cluster"))
                 }
             } else {
                 for span in run.outOfCluster where span.lane == lane {
-                    parts.append(rect(span.from, span.to, y: y + 2, height: laneHeight - 4, cssClass: "out-window", fill: "#f7d4d0",
-                                      title: "\(lane) out of the cluster for \(ReportDuration.text(span.to.timeIntervalSince(span.from)))\(span.closed ? "" : ", not back when the run ended")",
-                                      node: lane))
+                    parts.append(
+                        rect(
+                            span.from, span.to, y: y + 2, height: laneHeight - 4, cssClass: "out-window",
+                            fill: "#f7d4d0",
+                            title:
+                                "\(lane) out of the cluster for \(ReportDuration.text(span.to.timeIntervalSince(span.from)))\(span.closed ? "" : ", not back when the run ended")",
+                            node: lane))
                 }
                 for command in run.commands where command.node == lane {
-                    let status = command.error ?? command.signal.map { "signal \($0)" } ?? "exit \(command.exitStatus.map(String.init) ?? "?")"
-                    parts.append(rect(command.started, command.finished, y: y + 6, height: 12, cssClass: "command",
-                                      fill: command.succeeded ? "#2e8b57" : "#c62828",
-                                      title: "\(lane)$ \(command.command)\n\(status), \(ReportDuration.text(command.finished.timeIntervalSince(command.started)))",
-                                      node: lane))
+                    let status =
+                        command.error ?? command.signal.map { "signal \($0)" }
+                        ?? "exit \(command.exitStatus.map(String.init) ?? "?")"
+                    parts.append(
+                        rect(
+                            command.started, command.finished, y: y + 6, height: 12, cssClass: "command",
+                            fill: command.succeeded ? "#2e8b57" : "#c62828",
+                            title:
+                                "\(lane)$ \(command.command)\n\(status), \(ReportDuration.text(command.finished.timeIntervalSince(command.started)))",
+                            node: lane))
                 }
                 for wait in run.waits where wait.node == lane {
-                    let seen = wait.pending.isEmpty ? "held at its first polls" : "while waiting: " + wait.pending.joined(separator: "\n then: ")
-                    parts.append(rect(wait.started, wait.finished, y: y + 21, height: 11, cssClass: "wait", fill: wait.ok ? "#4a78c2" : "#ef8f00",
-                                      title: "wait \(wait.predicate) on \(lane): \(wait.ok ? "held" : "did not hold") after \(ReportDuration.text(wait.finished.timeIntervalSince(wait.started)))\n\(seen)",
-                                      node: lane))
+                    let seen =
+                        wait.pending.isEmpty
+                        ? "held at its first polls" : "while waiting: " + wait.pending.joined(separator: "\n then: ")
+                    parts.append(
+                        rect(
+                            wait.started, wait.finished, y: y + 21, height: 11, cssClass: "wait",
+                            fill: wait.ok ? "#4a78c2" : "#ef8f00",
+                            title:
+                                "wait \(wait.predicate) on \(lane): \(wait.ok ? "held" : "did not hold") after \(ReportDuration.text(wait.finished.timeIntervalSince(wait.started)))\n\(seen)",
+                            node: lane))
                 }
             }
             parts.append("</g>")

@@ -27,10 +27,10 @@ public final class HumanReporter: Reporter {
 
     func text(_ value: JSONValue?) -> String {
         switch value {
-        case let .string(text)?: return text
-        case let .int(number)?: return String(number)
-        case let .double(number)?: return String(format: "%.1f", number)
-        case let .bool(flag)?: return flag ? "yes" : "no"
+        case .string(let text)?: return text
+        case .int(let number)?: return String(number)
+        case .double(let number)?: return String(format: "%.1f", number)
+        case .bool(let flag)?: return flag ? "yes" : "no"
         default: return ""
         }
     }
@@ -39,10 +39,12 @@ public final class HumanReporter: Reporter {
         let at = stamp(event.time)
         switch event.name {
         case "run_started":
-            return "\(bold)drover: \(text(event["playbook"])) on cluster \(text(event["cluster"]))\(text(event["target_version"]).isEmpty ? "" : " to \(text(event["target_version"]))") (run \(text(event["run_id"])))\(reset)\n"
+            return
+                "\(bold)drover: \(text(event["playbook"])) on cluster \(text(event["cluster"]))\(text(event["target_version"]).isEmpty ? "" : " to \(text(event["target_version"]))") (run \(text(event["run_id"])))\(reset)\n"
         case "step_started":
             let node = text(event["node"])
-            return "\(at) \(bold)step \(text(event["index"])) \(text(event["step"]))\(node.isEmpty ? "" : " on \(node)")\(reset): \(text(event["description"]))\n"
+            return
+                "\(at) \(bold)step \(text(event["index"])) \(text(event["step"]))\(node.isEmpty ? "" : " on \(node)")\(reset): \(text(event["description"]))\n"
         case "action_started":
             return "\(at)   \(text(event["node"]))$ \(text(event["command"]))\n"
         case "output":
@@ -51,16 +53,19 @@ public final class HumanReporter: Reporter {
             let status = text(event["exit_status"])
             return status == "0" ? "" : "\(at)   \(red)\(text(event["node"])): exit status \(status)\(reset)\n"
         case "wait_progress":
-            return "\(at)   waiting for \(text(event["predicate"]))\(event["node"].map { " on \(text($0))" } ?? ""): \(text(event["pending"]))\n"
+            return
+                "\(at)   waiting for \(text(event["predicate"]))\(event["node"].map { " on \(text($0))" } ?? ""): \(text(event["pending"]))\n"
         case "wait_finished":
             let ok = event["ok"] == .bool(true)
             let detail = text(event["detail"])
-            return "\(at)   \(ok ? green : red)\(text(event["predicate"])) \(ok ? "holds" : "did not hold") after \(text(event["duration_s"]))s\(detail.isEmpty ? "" : " (\(detail))")\(reset)\n"
+            return
+                "\(at)   \(ok ? green : red)\(text(event["predicate"])) \(ok ? "holds" : "did not hold") after \(text(event["duration_s"]))s\(detail.isEmpty ? "" : " (\(detail))")\(reset)\n"
         case "step_finished":
             let outcome = text(event["outcome"])
             let colour = outcome == "failed" ? red : green
             let reason = text(event["reason"])
-            return "\(at) \(colour)step \(text(event["index"])) \(text(event["step"])) \(outcome)\(reason.isEmpty ? "" : ": \(reason)")\(reset) (\(text(event["duration_s"]))s)\n"
+            return
+                "\(at) \(colour)step \(text(event["index"])) \(text(event["step"])) \(outcome)\(reason.isEmpty ? "" : ": \(reason)")\(reset) (\(text(event["duration_s"]))s)\n"
         case "run_finished":
             return text(event["summary"]) + "\n"
         case "note":

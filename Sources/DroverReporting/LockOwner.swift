@@ -26,14 +26,16 @@ public struct LockOwner: Sendable, Equatable {
         guard let runID = fields["run_id"] else { return nil }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return LockOwner(node: node, runID: runID, user: fields["user"] ?? "?", workstation: fields["host"] ?? "?",
-                         started: fields["started"].flatMap(formatter.date))
+        return LockOwner(
+            node: node, runID: runID, user: fields["user"] ?? "?", workstation: fields["host"] ?? "?",
+            started: fields["started"].flatMap(formatter.date))
     }
 
     /// `run 2026…-ab12cd (alice@laptop, started 2026-…, 12m ago)`.
     public var description: String {
         let age = started.map { " \(Self.age(Date().timeIntervalSince($0))) ago" } ?? ""
-        return "run \(runID) (\(user)@\(workstation), started \(started.map(RFC3339.string) ?? "at an unknown time")\(age.isEmpty ? "" : ",\(age)"))"
+        return
+            "run \(runID) (\(user)@\(workstation), started \(started.map(RFC3339.string) ?? "at an unknown time")\(age.isEmpty ? "" : ",\(age)"))"
     }
 
     static func age(_ seconds: TimeInterval) -> String {
@@ -43,4 +45,3 @@ public struct LockOwner: Sendable, Equatable {
         return "\(value / 3600)h \(value % 3600 / 60)m"
     }
 }
-

@@ -33,9 +33,10 @@ public enum Digest {
         var length: UInt32 = 0
         _ = key.withUnsafeBytes { keyBuffer in
             data.withUnsafeBytes { dataBuffer in
-                HMAC(EVP_sha1(), keyBuffer.baseAddress, Int32(key.count),
-                     dataBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
-                     &output, &length)
+                HMAC(
+                    EVP_sha1(), keyBuffer.baseAddress, Int32(key.count),
+                    dataBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
+                    &output, &length)
             }
         }
         return Array(output.prefix(Int(length)))

@@ -65,13 +65,16 @@ public struct KnownHosts: Sendable {
             if fields[0].hasPrefix("|1|") {
                 let parts = fields[0].split(separator: "|", omittingEmptySubsequences: true)
                 guard parts.count == 3, let salt = Data(base64Encoded: String(parts[1])),
-                      let hash = Data(base64Encoded: String(parts[2])) else { continue }
+                    let hash = Data(base64Encoded: String(parts[2]))
+                else { continue }
                 names = .hashed(salt: Array(salt), hash: Array(hash))
             } else {
                 names = .patterns(fields[0].split(separator: ",").map(String.init))
             }
-            parsed.append(Entry(line: index + 1, marker: marker, names: names,
-                                keyType: fields[1], keyBase64: fields[2]))
+            parsed.append(
+                Entry(
+                    line: index + 1, marker: marker, names: names,
+                    keyType: fields[1], keyBase64: fields[2]))
         }
         entries = parsed
     }
@@ -126,9 +129,12 @@ public struct KnownHosts: Sendable {
     public static func append(_ line: String, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             if !FileManager.default.fileExists(atPath: path) {
-                guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                guard
+                    FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+                else {
                     throw SSHError.knownHostsUnusable(path: path, reason: "cannot create the file")
                 }
             }
@@ -152,9 +158,9 @@ public struct KnownHosts: Sendable {
     private func matches(_ entry: Entry, host: String, port: Int) -> Bool {
         let name = Self.hostField(host: host, port: port)
         switch entry.names {
-        case let .hashed(salt, hash):
+        case .hashed(let salt, let hash):
             return Digest.hmacSHA1(key: salt, data: Array(name.utf8)) == hash
-        case let .patterns(patterns):
+        case .patterns(let patterns):
             var positive = false
             for pattern in patterns {
                 if pattern.hasPrefix("!") {
@@ -169,15 +175,24 @@ public struct KnownHosts: Sendable {
 
     /// OpenSSH-style wildcard match: `*` any run, `?` one character.
     static func glob(_ pattern: String, _ text: String) -> Bool {
-        let p = Array(pattern), t = Array(text)
-        var pi = 0, ti = 0, star = -1, mark = 0
+        let p = Array(pattern)
+        let t = Array(text)
+        var pi = 0
+        var ti = 0
+        var star = -1
+        var mark = 0
         while ti < t.count {
             if pi < p.count, p[pi] == "?" || p[pi] == t[ti] {
-                pi += 1; ti += 1
+                pi += 1
+                ti += 1
             } else if pi < p.count, p[pi] == "*" {
-                star = pi; mark = ti; pi += 1
+                star = pi
+                mark = ti
+                pi += 1
             } else if star >= 0 {
-                pi = star + 1; mark += 1; ti = mark
+                pi = star + 1
+                mark += 1
+                ti = mark
             } else {
                 return false
             }

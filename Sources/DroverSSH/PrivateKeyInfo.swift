@@ -11,16 +11,20 @@ struct PrivateKeyInfo: Equatable {
     /// Inspects an OpenSSH-format or PEM private key file; nil when the file is not a recognised key.
     init?(contents: String) {
         if contents.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
-            let body = contents
+            let body =
+                contents
                 .components(separatedBy: "\n")
                 .filter { !$0.hasPrefix("-----") }
                 .joined()
-            guard let data = Data(base64Encoded: body.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+            guard let data = Data(base64Encoded: body.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                return nil
+            }
             var reader = WireReader(Array(data))
             let magic = Array("openssh-key-v1\0".utf8)
             guard reader.readBytes(magic.count) == magic,
-                  let cipher = reader.readString(), reader.readString() != nil, reader.readString() != nil,
-                  let count = reader.readUInt32(), count >= 1, let publicBlob = reader.readString() else { return nil }
+                let cipher = reader.readString(), reader.readString() != nil, reader.readString() != nil,
+                let count = reader.readUInt32(), count >= 1, let publicBlob = reader.readString()
+            else { return nil }
             encrypted = String(decoding: cipher, as: UTF8.self) != "none"
             keyType = KnownHosts.keyType(ofBlob: publicBlob)
         } else if contents.contains("-----BEGIN RSA PRIVATE KEY-----") {

@@ -30,15 +30,19 @@ public final class SSHClient: Sendable {
     /// Connects to `endpoint`, verifies its host key and authenticates.
     ///
     /// - Throws: ``SSHError`` naming the host, port and cause; `CancellationError` if cancelled first.
-    public static func connect(to endpoint: SSHEndpoint, options: SSHOptions,
-                               logger: Logger = Logger(label: "drover.ssh")) async throws -> SSHClient {
+    public static func connect(
+        to endpoint: SSHEndpoint, options: SSHOptions,
+        logger: Logger = Logger(label: "drover.ssh")
+    ) async throws -> SSHClient {
         try Task.checkCancellation()
         return try await start(endpoint, options: options, logger: logger, socket: nil, jump: nil)
     }
 
     /// A session on a thread of its own, connected over a new TCP connection or `socket` (a tunnel).
-    private static func start(_ endpoint: SSHEndpoint, options: SSHOptions, logger: Logger, socket: Int32?,
-                              jump: SSHClient?) async throws -> SSHClient {
+    private static func start(
+        _ endpoint: SSHEndpoint, options: SSHOptions, logger: Logger, socket: Int32?,
+        jump: SSHClient?
+    ) async throws -> SSHClient {
         let name = "drover.ssh \(endpoint)" + (jump.map { " via \($0.endpoint)" } ?? "")
         let thread = SessionThread(name: name, closedError: .closed(host: endpoint.host, port: endpoint.port))
         let core = SessionCore(endpoint: endpoint, options: options, logger: logger, socket: socket)
@@ -58,8 +62,10 @@ public final class SSHClient: Sendable {
     ///
     /// - Throws: ``SSHError/jumpFailed(jump:host:port:reason:)`` when the jump host cannot reach `endpoint`,
     ///   else as ``connect(to:options:logger:)``.
-    public static func connect(to endpoint: SSHEndpoint, options: SSHOptions, through jump: SSHClient,
-                               logger: Logger = Logger(label: "drover.ssh")) async throws -> SSHClient {
+    public static func connect(
+        to endpoint: SSHEndpoint, options: SSHOptions, through jump: SSHClient,
+        logger: Logger = Logger(label: "drover.ssh")
+    ) async throws -> SSHClient {
         try Task.checkCancellation()
         let socket = try await jump.openTunnel(to: endpoint)
         return try await start(endpoint, options: options, logger: logger, socket: socket, jump: jump)
@@ -75,9 +81,12 @@ public final class SSHClient: Sendable {
     }
 
     /// Connects to several hosts in parallel; each result is the client or that host's error.
-    public static func connectAll(_ endpoints: [SSHEndpoint], options: @Sendable (SSHEndpoint) -> SSHOptions,
-                                  logger: Logger = Logger(label: "drover.ssh"))
-        async -> [SSHEndpoint: Result<SSHClient, any Error>] {
+    public static func connectAll(
+        _ endpoints: [SSHEndpoint], options: @Sendable (SSHEndpoint) -> SSHOptions,
+        logger: Logger = Logger(label: "drover.ssh")
+    )
+        async -> [SSHEndpoint: Result<SSHClient, any Error>]
+    {
         await withTaskGroup(of: (SSHEndpoint, Result<SSHClient, any Error>).self) { group in
             for endpoint in endpoints {
                 let endpointOptions = options(endpoint)
@@ -107,8 +116,10 @@ public final class SSHClient: Sendable {
     ///   - timeout: when it passes, the channel is closed and ``SSHError/commandTimedOut(host:port:command:seconds:)``
     ///     is thrown.
     /// - Throws: ``SSHError``; `CancellationError` when the task is cancelled (the channel is closed).
-    public func run(_ command: String, timeout: Duration? = nil,
-                    onOutput: (@Sendable (OutputLine) -> Void)? = nil) async throws -> CommandResult {
+    public func run(
+        _ command: String, timeout: Duration? = nil,
+        onOutput: (@Sendable (OutputLine) -> Void)? = nil
+    ) async throws -> CommandResult {
         try await performCancellable { core, cancel in
             try core.execute(command, timeout: timeout, cancel: cancel, onOutput: onOutput)
         }
@@ -116,7 +127,9 @@ public final class SSHClient: Sendable {
 
     /// Runs `body` on the session's thread; cancelling the task wakes the thread's poll loop, which then
     /// abandons the operation.
-    private func performCancellable<T: Sendable>(_ body: @escaping @Sendable (SessionCore, CancelFlag) throws -> T) async throws -> T {
+    private func performCancellable<T: Sendable>(
+        _ body: @escaping @Sendable (SessionCore, CancelFlag) throws -> T
+    ) async throws -> T {
         let core = self.core
         let cancel = CancelFlag(wake: core.wake)
         return try await withTaskCancellationHandler {
@@ -131,10 +144,13 @@ public final class SSHClient: Sendable {
     /// place, then the remote SHA-256 is compared with the local one.
     ///
     /// - Returns: the file's SHA-256 (lower-case hex).
-    public func upload(file localPath: String, to remotePath: String, mode: Int32 = 0o644,
-                       progress: (@Sendable (UploadProgress) -> Void)? = nil) async throws -> String {
+    public func upload(
+        file localPath: String, to remotePath: String, mode: Int32 = 0o644,
+        progress: (@Sendable (UploadProgress) -> Void)? = nil
+    ) async throws -> String {
         try await performCancellable { core, cancel in
-            try core.upload(localPath: localPath, remotePath: remotePath, mode: mode, cancel: cancel, progress: progress)
+            try core.upload(
+                localPath: localPath, remotePath: remotePath, mode: mode, cancel: cancel, progress: progress)
         }
     }
 

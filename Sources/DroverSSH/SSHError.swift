@@ -14,11 +14,13 @@ public enum SSHError: LocalizedError, Sendable, Equatable {
     /// The peer accepted TCP but did not complete the SSH handshake in time.
     case handshakeTimedOut(host: String, port: Int, seconds: Double)
     /// The host's key is not in known_hosts and the policy is `strict`.
-    case hostKeyUnknown(host: String, port: Int, keyType: String, fingerprint: String,
-                        knownHostsFile: String, lineToAdd: String)
+    case hostKeyUnknown(
+        host: String, port: Int, keyType: String, fingerprint: String,
+        knownHostsFile: String, lineToAdd: String)
     /// The host presents a key that differs from the one recorded in known_hosts.
-    case hostKeyChanged(host: String, port: Int, keyType: String, fingerprint: String,
-                        knownHostsFile: String, line: Int)
+    case hostKeyChanged(
+        host: String, port: Int, keyType: String, fingerprint: String,
+        knownHostsFile: String, line: Int)
     /// The host presents a key marked `@revoked` in known_hosts.
     case hostKeyRevoked(host: String, port: Int, fingerprint: String, knownHostsFile: String, line: Int)
     /// known_hosts exists but cannot be read or written.
@@ -45,34 +47,41 @@ public enum SSHError: LocalizedError, Sendable, Equatable {
 
     public var errorDescription: String? {
         switch self {
-        case let .resolutionFailed(host, port, reason):
-            return "\(Self.address(host, port)): cannot resolve host name: \(reason). Check the host name or use an IP address."
-        case let .connectionFailed(host, port, reason):
-            return "\(Self.address(host, port)): cannot connect: \(reason). Check that the host is up, sshd listens on port \(port) and no firewall blocks it."
-        case let .connectionTimedOut(host, port, seconds):
-            return "\(Self.address(host, port)): TCP connect timed out after \(Self.format(seconds)). The host is down or a firewall drops packets; raise ssh.connect_timeout only if the network is slow."
-        case let .handshakeFailed(host, port, reason):
-            return "\(Self.address(host, port)): SSH handshake failed: \(reason). If the server has only an RSA host key, give it an ed25519 or ECDSA host key (libssh2 1.10 cannot use rsa-sha2 host keys)."
-        case let .handshakeTimedOut(host, port, seconds):
-            return "\(Self.address(host, port)): the server accepted TCP but did not complete the SSH handshake within \(Self.format(seconds)). Is an SSH server really listening on port \(port)?"
-        case let .hostKeyUnknown(host, port, keyType, fingerprint, file, line):
+        case .resolutionFailed(let host, let port, let reason):
+            return
+                "\(Self.address(host, port)): cannot resolve host name: \(reason). Check the host name or use an IP address."
+        case .connectionFailed(let host, let port, let reason):
+            return
+                "\(Self.address(host, port)): cannot connect: \(reason). Check that the host is up, sshd listens on port \(port) and no firewall blocks it."
+        case .connectionTimedOut(let host, let port, let seconds):
+            return
+                "\(Self.address(host, port)): TCP connect timed out after \(Self.format(seconds)). The host is down or a firewall drops packets; raise ssh.connect_timeout only if the network is slow."
+        case .handshakeFailed(let host, let port, let reason):
+            return
+                "\(Self.address(host, port)): SSH handshake failed: \(reason). If the server has only an RSA host key, give it an ed25519 or ECDSA host key (libssh2 1.10 cannot use rsa-sha2 host keys)."
+        case .handshakeTimedOut(let host, let port, let seconds):
+            return
+                "\(Self.address(host, port)): the server accepted TCP but did not complete the SSH handshake within \(Self.format(seconds)). Is an SSH server really listening on port \(port)?"
+        case .hostKeyUnknown(let host, let port, let keyType, let fingerprint, let file, let line):
             return """
-            \(Self.address(host, port)): host key is not known (\(keyType) \(fingerprint)); nothing was run.
-            Check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_\(Self.keyFileStem(keyType))_key.pub), then add this line to \(file):
-              \(line)
-            or set host_key_checking: accept-new to record new hosts automatically.
-            """
-        case let .hostKeyChanged(host, port, keyType, fingerprint, file, line):
+                \(Self.address(host, port)): host key is not known (\(keyType) \(fingerprint)); nothing was run.
+                Check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_\(Self.keyFileStem(keyType))_key.pub), then add this line to \(file):
+                  \(line)
+                or set host_key_checking: accept-new to record new hosts automatically.
+                """
+        case .hostKeyChanged(let host, let port, let keyType, let fingerprint, let file, let line):
             return """
-            \(Self.address(host, port)): HOST KEY CHANGED: the server presents \(keyType) \(fingerprint), which differs from line \(line) of \(file); nothing was run.
-            This can mean a man-in-the-middle attack, or that the host was reinstalled. Verify the new fingerprint on the host, then remove the old entry with:
-              ssh-keygen -R \(ShellQuote.quote(KnownHosts.hostField(host: host, port: port))) -f \(ShellQuote.quote(file))
-            """
-        case let .hostKeyRevoked(host, port, fingerprint, file, line):
-            return "\(Self.address(host, port)): the server presents a key marked @revoked at line \(line) of \(file) (\(fingerprint)); refusing to connect."
-        case let .knownHostsUnusable(path, reason):
-            return "known_hosts file \(path): \(reason). Fix its permissions or point ssh.known_hosts at a readable file."
-        case let .authenticationFailed(host, port, user, attempts):
+                \(Self.address(host, port)): HOST KEY CHANGED: the server presents \(keyType) \(fingerprint), which differs from line \(line) of \(file); nothing was run.
+                This can mean a man-in-the-middle attack, or that the host was reinstalled. Verify the new fingerprint on the host, then remove the old entry with:
+                  ssh-keygen -R \(ShellQuote.quote(KnownHosts.hostField(host: host, port: port))) -f \(ShellQuote.quote(file))
+                """
+        case .hostKeyRevoked(let host, let port, let fingerprint, let file, let line):
+            return
+                "\(Self.address(host, port)): the server presents a key marked @revoked at line \(line) of \(file) (\(fingerprint)); refusing to connect."
+        case .knownHostsUnusable(let path, let reason):
+            return
+                "known_hosts file \(path): \(reason). Fix its permissions or point ssh.known_hosts at a readable file."
+        case .authenticationFailed(let host, let port, let user, let attempts):
             var text = "\(Self.address(host, port)): authentication as \(user) failed."
             if attempts.isEmpty {
                 text += " No method was available: start ssh-agent (SSH_AUTH_SOCK) or list identity files."
@@ -81,21 +90,23 @@ public enum SSHError: LocalizedError, Sendable, Equatable {
                 for attempt in attempts { text += "\n  - \(attempt.method): \(attempt.reason)" }
             }
             return text
-        case let .commandTimedOut(host, port, command, seconds):
-            return "\(Self.address(host, port)): command timed out after \(Self.format(seconds)) and its channel was closed: \(command)"
-        case let .sessionFailed(host, port, reason):
+        case .commandTimedOut(let host, let port, let command, let seconds):
+            return
+                "\(Self.address(host, port)): command timed out after \(Self.format(seconds)) and its channel was closed: \(command)"
+        case .sessionFailed(let host, let port, let reason):
             return "\(Self.address(host, port)): SSH session failed: \(reason)"
-        case let .connectionLost(host, port, reason):
+        case .connectionLost(let host, let port, let reason):
             return "\(Self.address(host, port)): connection lost: \(reason)"
-        case let .closed(host, port):
+        case .closed(let host, let port):
             return "\(Self.address(host, port)): the SSH connection is already closed."
-        case let .uploadFailed(host, port, path, reason):
+        case .uploadFailed(let host, let port, let path, let reason):
             return "\(Self.address(host, port)): upload to \(path) failed: \(reason)"
-        case let .checksumMismatch(host, port, path, expected, actual):
-            return "\(Self.address(host, port)): \(path) has SHA-256 \(actual) after upload, expected \(expected). Check free space on the host and retry."
-        case let .localFileUnreadable(path, reason):
+        case .checksumMismatch(let host, let port, let path, let expected, let actual):
+            return
+                "\(Self.address(host, port)): \(path) has SHA-256 \(actual) after upload, expected \(expected). Check free space on the host and retry."
+        case .localFileUnreadable(let path, let reason):
             return "cannot read \(path): \(reason)"
-        case let .jumpFailed(jump, host, port, reason):
+        case .jumpFailed(let jump, let host, let port, let reason):
             return "\(Self.address(host, port)): the jump host \(jump) could not reach it: \(reason)"
         }
     }

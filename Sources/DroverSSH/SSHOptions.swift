@@ -100,7 +100,8 @@ public struct CommandResult: Sendable, Equatable {
     public var exitSignal: String?
     public var duration: Duration
 
-    public init(command: String, stdout: Data, stderr: Data, exitStatus: Int32, exitSignal: String?, duration: Duration) {
+    public init(command: String, stdout: Data, stderr: Data, exitStatus: Int32, exitSignal: String?, duration: Duration)
+    {
         self.command = command
         self.stdout = stdout
         self.stderr = stderr

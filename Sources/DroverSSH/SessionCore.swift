@@ -1,8 +1,9 @@
 import CLibSSH2
 import Foundation
 import Logging
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// libssh2 is initialised once per process, before any session exists (and after OpenSSL).
@@ -109,7 +110,10 @@ final class SessionCore: @unchecked Sendable {
         while let info = cursor {
             cursor = info.pointee.ai_next
             let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { lastReason = String(cString: strerror(errno)); continue }
+            guard fd >= 0 else {
+                lastReason = String(cString: strerror(errno))
+                continue
+            }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             if Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 && errno != EINPROGRESS {
                 lastReason = String(cString: strerror(errno))
@@ -135,7 +139,9 @@ final class SessionCore: @unchecked Sendable {
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
             // TCP keepalive detects a dead peer; libssh2 itself never does.
             setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, socklen_t(MemoryLayout<Int32>.size))
-            var idle: Int32 = 60, interval: Int32 = 15, count: Int32 = 4
+            var idle: Int32 = 60
+            var interval: Int32 = 15
+            var count: Int32 = 4
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, socklen_t(MemoryLayout<Int32>.size))
@@ -147,8 +153,10 @@ final class SessionCore: @unchecked Sendable {
     /// libssh2 1.10 offers ECDSA before ed25519; ask for the types already recorded for this host first,
     /// so a host known only by its ed25519 key is not reported as unknown.
     private func preferKnownHostKeyTypes(_ knownHosts: KnownHosts) {
-        let supported = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-                         "ssh-rsa", "ssh-dss"]
+        let supported = [
+            "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+            "ssh-rsa", "ssh-dss",
+        ]
         let known = knownHosts.keyTypes(host: host, port: port).filter(supported.contains)
         let preference = (known + supported.filter { !known.contains($0) }).joined(separator: ",")
         libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, preference)
@@ -165,25 +173,32 @@ final class SessionCore: @unchecked Sendable {
         let fingerprint = KnownHosts.fingerprint(ofBlob: blob)
         let metadata: Logger.Metadata = ["ssh.host": "\(endpoint)", "ssh.host_key": "\(keyType) \(fingerprint)"]
         if options.hostKeyPolicy == .off {
-            logger.warning("host key checking is off: \(endpoint) presents \(keyType) \(fingerprint), not verified", metadata: metadata)
+            logger.warning(
+                "host key checking is off: \(endpoint) presents \(keyType) \(fingerprint), not verified",
+                metadata: metadata)
             return
         }
         switch knownHosts.verify(host: host, port: port, keyBlob: blob) {
         case .match:
             return
-        case let .revoked(line):
-            throw SSHError.hostKeyRevoked(host: host, port: port, fingerprint: fingerprint, knownHostsFile: knownHosts.path, line: line)
-        case let .changed(line):
-            throw SSHError.hostKeyChanged(host: host, port: port, keyType: keyType, fingerprint: fingerprint,
-                                          knownHostsFile: knownHosts.path, line: line)
+        case .revoked(let line):
+            throw SSHError.hostKeyRevoked(
+                host: host, port: port, fingerprint: fingerprint, knownHostsFile: knownHosts.path, line: line)
+        case .changed(let line):
+            throw SSHError.hostKeyChanged(
+                host: host, port: port, keyType: keyType, fingerprint: fingerprint,
+                knownHostsFile: knownHosts.path, line: line)
         case .unknown:
             let line = KnownHosts.line(host: host, port: port, keyBlob: blob)
             guard options.hostKeyPolicy == .acceptNew else {
-                throw SSHError.hostKeyUnknown(host: host, port: port, keyType: keyType, fingerprint: fingerprint,
-                                              knownHostsFile: knownHosts.path, lineToAdd: line)
+                throw SSHError.hostKeyUnknown(
+                    host: host, port: port, keyType: keyType, fingerprint: fingerprint,
+                    knownHostsFile: knownHosts.path, lineToAdd: line)
             }
             try KnownHosts.append(line, to: knownHosts.path)
-            logger.notice("recorded new host key of \(endpoint) (\(keyType) \(fingerprint)) in \(knownHosts.path)", metadata: metadata)
+            logger.notice(
+                "recorded new host key of \(endpoint) (\(keyType) \(fingerprint)) in \(knownHosts.path)",
+                metadata: metadata)
         }
     }
 
@@ -196,9 +211,12 @@ final class SessionCore: @unchecked Sendable {
         if libssh2_userauth_authenticated(session) != 0 { return }
         let methods = offered?.split(separator: ",").map(String.init) ?? []
         guard methods.contains("publickey") else {
-            attempts.append(AuthenticationAttempt(
-                method: "publickey",
-                reason: "the server does not offer it (offers: \(methods.isEmpty ? "nothing" : methods.joined(separator: ", ")))"))
+            attempts.append(
+                AuthenticationAttempt(
+                    method: "publickey",
+                    reason:
+                        "the server does not offer it (offers: \(methods.isEmpty ? "nothing" : methods.joined(separator: ", ")))"
+                ))
             throw SSHError.authenticationFailed(host: host, port: port, user: user, attempts: attempts)
         }
         if let socketPath = options.agentSocket, !socketPath.isEmpty {
@@ -222,7 +240,8 @@ final class SessionCore: @unchecked Sendable {
         }
         socketPath.withCString { libssh2_agent_set_identity_path(agent, $0) }
         guard libssh2_agent_connect(agent) == 0 else {
-            attempts.append(AuthenticationAttempt(method: method, reason: "cannot connect to the agent; is SSH_AUTH_SOCK stale?"))
+            attempts.append(
+                AuthenticationAttempt(method: method, reason: "cannot connect to the agent; is SSH_AUTH_SOCK stale?"))
             return false
         }
         guard libssh2_agent_list_identities(agent) == 0 else {
@@ -240,15 +259,18 @@ final class SessionCore: @unchecked Sendable {
             let comment = current.pointee.comment.map { String(cString: $0) } ?? ""
             let rc = options.user.withCString { libssh2_agent_userauth(agent, $0, current) }
             if rc == 0 { return true }
-            attempts.append(AuthenticationAttempt(
-                method: "ssh-agent key \(comment.isEmpty ? KnownHosts.fingerprint(ofBlob: blob) : comment) (\(keyType))",
-                reason: publicKeyFailure(rc, isRSA: keyType == "ssh-rsa")))
+            attempts.append(
+                AuthenticationAttempt(
+                    method:
+                        "ssh-agent key \(comment.isEmpty ? KnownHosts.fingerprint(ofBlob: blob) : comment) (\(keyType))",
+                    reason: publicKeyFailure(rc, isRSA: keyType == "ssh-rsa")))
             if rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_TIMEOUT {
                 throw SSHError.sessionFailed(host: host, port: port, reason: lastError(rc))
             }
         }
         if tried == 0 {
-            attempts.append(AuthenticationAttempt(method: method, reason: "the agent holds no keys (ssh-add lists none)"))
+            attempts.append(
+                AuthenticationAttempt(method: method, reason: "the agent holds no keys (ssh-add lists none)"))
         }
         return false
     }
@@ -270,9 +292,12 @@ final class SessionCore: @unchecked Sendable {
         if info.encrypted {
             passphrase = options.passphrase.resolve(path)
             guard passphrase != nil else {
-                attempts.append(AuthenticationAttempt(
-                    method: method,
-                    reason: "the key is encrypted and no passphrase is available: set DROVER_SSH_PASSPHRASE, run on a terminal, or load the key into ssh-agent"))
+                attempts.append(
+                    AuthenticationAttempt(
+                        method: method,
+                        reason:
+                            "the key is encrypted and no passphrase is available: set DROVER_SSH_PASSPHRASE, run on a terminal, or load the key into ssh-agent"
+                    ))
                 return false
             }
         }
@@ -280,7 +305,8 @@ final class SessionCore: @unchecked Sendable {
         // call, and its timeout counts from the call's start: on a busy machine that local work alone used
         // the time meant for the server. Allow for it, then restore the session timeout.
         if info.encrypted {
-            libssh2_session_set_timeout(session, Int(options.sessionTimeout.milliseconds) + Self.keyDerivationAllowanceMilliseconds)
+            libssh2_session_set_timeout(
+                session, Int(options.sessionTimeout.milliseconds) + Self.keyDerivationAllowanceMilliseconds)
         }
         defer { if info.encrypted { libssh2_session_set_timeout(session, Int(options.sessionTimeout.milliseconds)) } }
         let rc = options.user.withCString { name in
@@ -293,7 +319,9 @@ final class SessionCore: @unchecked Sendable {
         if rc == 0 { return true }
         var reason = publicKeyFailure(rc, isRSA: info.isRSA)
         if rc == LIBSSH2_ERROR_FILE || rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED {
-            reason = info.encrypted ? "wrong passphrase, or a key format libssh2 cannot read" : "libssh2 cannot read this key file"
+            reason =
+                info.encrypted
+                ? "wrong passphrase, or a key format libssh2 cannot read" : "libssh2 cannot read this key file"
         }
         attempts.append(AuthenticationAttempt(method: method, reason: reason))
         if rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_TIMEOUT {
@@ -308,7 +336,8 @@ final class SessionCore: @unchecked Sendable {
     private func publicKeyFailure(_ rc: Int32, isRSA: Bool) -> String {
         if rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED || rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED {
             if isRSA {
-                return "the server refused this RSA key: libssh2 1.10 signs RSA only with SHA-1 (ssh-rsa), which OpenSSH 8.8 and later reject. Use an ed25519 key, or let the server accept it with PubkeyAcceptedAlgorithms +ssh-rsa"
+                return
+                    "the server refused this RSA key: libssh2 1.10 signs RSA only with SHA-1 (ssh-rsa), which OpenSSH 8.8 and later reject. Use an ed25519 key, or let the server accept it with PubkeyAcceptedAlgorithms +ssh-rsa"
             }
             return "the server refused this key (is its public key in the user's authorized_keys?)"
         }
@@ -318,13 +347,16 @@ final class SessionCore: @unchecked Sendable {
     // MARK: Running commands
 
     /// Runs one command on a fresh channel; see ``SSHClient/run(_:timeout:onOutput:)``.
-    func execute(_ command: String, timeout: Duration?, cancel: CancelFlag,
-                 onOutput: (@Sendable (OutputLine) -> Void)?) throws -> CommandResult {
+    func execute(
+        _ command: String, timeout: Duration?, cancel: CancelFlag,
+        onOutput: (@Sendable (OutputLine) -> Void)?
+    ) throws -> CommandResult {
         try ensureUsable()
         let started = ContinuousClock.now
         let commandDeadline = timeout.map { started + $0 }
         let channel = try openChannel(cancel: cancel, deadline: commandDeadline, command: command)
-        var stdout = Data(), stderr = Data()
+        var stdout = Data()
+        var stderr = Data()
         var splitters = (stdout: LineSplitter(stream: .stdout), stderr: LineSplitter(stream: .stderr))
         do {
             let rc = try retry(cancel: cancel, deadline: earliest(commandDeadline, protocolDeadline())) {
@@ -385,11 +417,14 @@ final class SessionCore: @unchecked Sendable {
         let status = libssh2_channel_get_exit_status(channel)
         let signal = exitSignal(of: channel)
         release(channel)
-        return CommandResult(command: command, stdout: stdout, stderr: stderr, exitStatus: status,
-                             exitSignal: signal, duration: ContinuousClock.now - started)
+        return CommandResult(
+            command: command, stdout: stdout, stderr: stderr, exitStatus: status,
+            exitSignal: signal, duration: ContinuousClock.now - started)
     }
 
-    private func openChannel(cancel: CancelFlag, deadline: ContinuousClock.Instant?, command: String) throws -> OpaquePointer {
+    private func openChannel(
+        cancel: CancelFlag, deadline: ContinuousClock.Instant?, command: String
+    ) throws -> OpaquePointer {
         do {
             while true {
                 if let channel = drover_channel_open_session(session) { return channel }
@@ -400,8 +435,9 @@ final class SessionCore: @unchecked Sendable {
         } catch WaitInterruption.cancelled {
             throw CancellationError()
         } catch is WaitInterruption {
-            throw SSHError.commandTimedOut(host: host, port: port, command: command,
-                                           seconds: (deadline.map { $0 - ContinuousClock.now } ?? .zero).seconds)
+            throw SSHError.commandTimedOut(
+                host: host, port: port, command: command,
+                seconds: (deadline.map { $0 - ContinuousClock.now } ?? .zero).seconds)
         }
     }
 
@@ -433,8 +469,10 @@ final class SessionCore: @unchecked Sendable {
 
     /// Uploads over SFTP to a temporary name beside `remotePath`, then `mv -f` into place and compares
     /// the remote SHA-256 with the local one.
-    func upload(localPath: String, remotePath: String, mode: Int32, cancel: CancelFlag,
-                progress: (@Sendable (UploadProgress) -> Void)?) throws -> String {
+    func upload(
+        localPath: String, remotePath: String, mode: Int32, cancel: CancelFlag,
+        progress: (@Sendable (UploadProgress) -> Void)?
+    ) throws -> String {
         try ensureUsable()
         guard let handle = FileHandle(forReadingAtPath: localPath) else {
             throw SSHError.localFileUnreadable(path: localPath, reason: "no such file or not readable")
@@ -444,11 +482,17 @@ final class SessionCore: @unchecked Sendable {
         let directory = (remotePath as NSString).deletingLastPathComponent
         let name = (remotePath as NSString).lastPathComponent
         let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(name).drover-\(UUID().uuidString.prefix(8))"
-        let uploadFailure = { (reason: String) in SSHError.uploadFailed(host: self.host, port: self.port, path: remotePath, reason: reason) }
+        let uploadFailure = { (reason: String) in
+            SSHError.uploadFailed(host: self.host, port: self.port, path: remotePath, reason: reason)
+        }
         var hasher = SHA256Hasher()
         do {
-            guard let sftp = try retryPointer(cancel: cancel, deadline: protocolDeadline(), { libssh2_sftp_init(session) }) else {
-                throw uploadFailure("the server offers no SFTP subsystem (\(lastError(libssh2_session_last_errno(session))))")
+            guard
+                let sftp = try retryPointer(
+                    cancel: cancel, deadline: protocolDeadline(), { libssh2_sftp_init(session) })
+            else {
+                throw uploadFailure(
+                    "the server offers no SFTP subsystem (\(lastError(libssh2_session_last_errno(session))))")
             }
             defer { _ = try? retry(cancel: nil, deadline: protocolDeadline()) { libssh2_sftp_shutdown(sftp) } }
             let file = try retryPointer(cancel: cancel, deadline: protocolDeadline()) {
@@ -496,16 +540,19 @@ final class SessionCore: @unchecked Sendable {
             throw error
         }
         // libssh2 1.10's SFTP rename cannot replace an existing file; mv -f on one filesystem is atomic.
-        let move = try execute("mv -f -- \(ShellQuote.quote(temporary)) \(ShellQuote.quote(remotePath))",
-                               timeout: .seconds(60), cancel: cancel, onOutput: nil)
+        let move = try execute(
+            "mv -f -- \(ShellQuote.quote(temporary)) \(ShellQuote.quote(remotePath))",
+            timeout: .seconds(60), cancel: cancel, onOutput: nil)
         guard move.succeeded else {
             removeQuietly(temporary)
-            throw uploadFailure("mv into place failed: \(move.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw uploadFailure(
+                "mv into place failed: \(move.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         let expected = Digest.hex(hasher.finish())
         let actual = try remoteSHA256(remotePath, cancel: cancel)
         guard actual == expected else {
-            throw SSHError.checksumMismatch(host: host, port: port, path: remotePath, expected: expected, actual: actual)
+            throw SSHError.checksumMismatch(
+                host: host, port: port, path: remotePath, expected: expected, actual: actual)
         }
         return expected
     }
@@ -518,24 +565,28 @@ final class SessionCore: @unchecked Sendable {
             timeout: .seconds(600), cancel: cancel, onOutput: nil)
         let digest = result.stdoutText.split(whereSeparator: { $0 == " " || $0 == "\n" }).first.map(String.init) ?? ""
         guard result.succeeded, digest.count == 64 else {
-            throw SSHError.uploadFailed(host: host, port: port, path: path,
-                                        reason: "cannot compute its SHA-256 on the host: \(result.stderrText)")
+            throw SSHError.uploadFailed(
+                host: host, port: port, path: path,
+                reason: "cannot compute its SHA-256 on the host: \(result.stderrText)")
         }
         return digest.lowercased()
     }
 
     private func removeQuietly(_ path: String) {
         guard brokenReason == nil else { return }
-        _ = try? execute("rm -f -- \(ShellQuote.quote(path))", timeout: .seconds(30),
-                         cancel: CancelFlag(wake: wake), onOutput: nil)
+        _ = try? execute(
+            "rm -f -- \(ShellQuote.quote(path))", timeout: .seconds(30),
+            cancel: CancelFlag(wake: wake), onOutput: nil)
     }
 
     private func sftpError(_ sftp: OpaquePointer) -> String {
         let rc = libssh2_session_last_errno(session)
         if rc == LIBSSH2_ERROR_SFTP_PROTOCOL {
             let status = libssh2_sftp_last_error(sftp)
-            let names: [UInt: String] = [2: "no such file or directory", 3: "permission denied", 4: "failure",
-                                         11: "file already exists", 14: "no space left on device"]
+            let names: [UInt: String] = [
+                2: "no such file or directory", 3: "permission denied", 4: "failure",
+                11: "file already exists", 14: "no space left on device",
+            ]
             return "SFTP status \(status) (\(names[status] ?? "error"))"
         }
         return lastError(rc)
@@ -580,17 +631,20 @@ final class SessionCore: @unchecked Sendable {
         } catch WaitInterruption.cancelled {
             throw CancellationError()
         } catch is WaitInterruption {
-            throw SSHError.jumpFailed(jump: SSHError.address(host, port), host: target.host, port: target.port, reason: "no answer in time")
+            throw SSHError.jumpFailed(
+                jump: SSHError.address(host, port), host: target.host, port: target.port, reason: "no answer in time")
         }
         guard let channel else {
-            throw SSHError.jumpFailed(jump: SSHError.address(host, port), host: target.host, port: target.port,
-                                      reason: lastError(libssh2_session_last_errno(session)))
+            throw SSHError.jumpFailed(
+                jump: SSHError.address(host, port), host: target.host, port: target.port,
+                reason: lastError(libssh2_session_last_errno(session)))
         }
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             release(channel)
-            throw SSHError.jumpFailed(jump: SSHError.address(host, port), host: target.host, port: target.port,
-                                      reason: "socketpair: \(String(cString: strerror(errno)))")
+            throw SSHError.jumpFailed(
+                jump: SSHError.address(host, port), host: target.host, port: target.port,
+                reason: "socketpair: \(String(cString: strerror(errno)))")
         }
         _ = fcntl(pair[1], F_SETFL, fcntl(pair[1], F_GETFL) | O_NONBLOCK)
         tunnels.append(Tunnel(channel: channel, socket: pair[1], target: target))
@@ -625,10 +679,13 @@ final class SessionCore: @unchecked Sendable {
         let directions = libssh2_session_block_directions(session)
         // Read from the server only while a tunnel can take what arrives: a full inner socket would
         // otherwise make every poll return at once.
-        var sessionEvents: Int16 = tunnels.isEmpty || tunnels.contains { $0.toSocket.isEmpty && !$0.channelClosed } ? Int16(POLLIN) : 0
+        var sessionEvents: Int16 =
+            tunnels.isEmpty || tunnels.contains { $0.toSocket.isEmpty && !$0.channelClosed } ? Int16(POLLIN) : 0
         if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0 { sessionEvents |= Int16(POLLOUT) }
-        var descriptors = [pollfd(fd: socketDescriptor, events: sessionEvents, revents: 0),
-                           pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0)]
+        var descriptors = [
+            pollfd(fd: socketDescriptor, events: sessionEvents, revents: 0),
+            pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0),
+        ]
         for tunnel in tunnels {
             var events: Int16 = 0
             if tunnel.toChannel.isEmpty && !tunnel.socketClosed { events |= Int16(POLLIN) }
@@ -692,7 +749,9 @@ final class SessionCore: @unchecked Sendable {
         }
         if !tunnel.toSocket.isEmpty {
             // MSG_NOSIGNAL: an inner session that closed its end makes this EPIPE, not a SIGPIPE that kills drover.
-            let written = tunnel.toSocket.withUnsafeBytes { send(tunnel.socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let written = tunnel.toSocket.withUnsafeBytes {
+                send(tunnel.socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if written > 0 {
                 tunnel.toSocket.removeFirst(written)
                 moved = true
@@ -706,8 +765,12 @@ final class SessionCore: @unchecked Sendable {
     /// Closes a tunnel's socket and, without waiting long, its channel.
     private func close(_ tunnel: Tunnel) {
         Glibc.close(tunnel.socket)
-        _ = try? retry(cancel: nil, deadline: ContinuousClock.now + .milliseconds(500)) { libssh2_channel_close(tunnel.channel) }
-        _ = try? retry(cancel: nil, deadline: ContinuousClock.now + .seconds(1)) { libssh2_channel_free(tunnel.channel) }
+        _ = try? retry(cancel: nil, deadline: ContinuousClock.now + .milliseconds(500)) {
+            libssh2_channel_close(tunnel.channel)
+        }
+        _ = try? retry(cancel: nil, deadline: ContinuousClock.now + .seconds(1)) {
+            libssh2_channel_free(tunnel.channel)
+        }
         logger.debug("tunnel closed", metadata: ["ssh.jump": "\(endpoint)", "ssh.target": "\(tunnel.target)"])
     }
 
@@ -758,14 +821,17 @@ final class SessionCore: @unchecked Sendable {
     /// Fails the session when the server has answered none of `keepaliveCountMax` keepalives in a row (as
     /// OpenSSH's ServerAliveCountMax): a frozen or silently dropped connection is lost, not slow.
     private func checkAlive() throws {
-        guard keepaliveEnabled, let configured = options.keepaliveInterval, options.keepaliveCountMax > 0 else { return }
+        guard keepaliveEnabled, let configured = options.keepaliveInterval, options.keepaliveCountMax > 0 else {
+            return
+        }
         // libssh2 sends keepalives at whole seconds, never more often than every 2 s (it turns 1 into 2).
         let interval = max(.seconds(2), configured)
         let limit = interval * options.keepaliveCountMax + .seconds(1)
         let quiet = silence()
         if quiet > limit {
-            throw markBroken("no answer from the server for \(Int(quiet.seconds.rounded())) s (\(options.keepaliveCountMax) keepalives "
-                             + "\(Int(interval.seconds.rounded())) s apart went unanswered)")
+            throw markBroken(
+                "no answer from the server for \(Int(quiet.seconds.rounded())) s (\(options.keepaliveCountMax) keepalives "
+                    + "\(Int(interval.seconds.rounded())) s apart went unanswered)")
         }
     }
 
@@ -785,8 +851,10 @@ final class SessionCore: @unchecked Sendable {
     }
 
     /// The same for calls that return a pointer and report EAGAIN through the session's last errno.
-    private func retryPointer(cancel: CancelFlag?, deadline: ContinuousClock.Instant,
-                              _ call: () -> OpaquePointer?) throws -> OpaquePointer? {
+    private func retryPointer(
+        cancel: CancelFlag?, deadline: ContinuousClock.Instant,
+        _ call: () -> OpaquePointer?
+    ) throws -> OpaquePointer? {
         while true {
             if let pointer = call() { return pointer }
             guard libssh2_session_last_errno(session) == LIBSSH2_ERROR_EAGAIN else { return nil }
@@ -815,8 +883,10 @@ final class SessionCore: @unchecked Sendable {
         if directions & LIBSSH2_SESSION_BLOCK_INBOUND != 0 { events |= Int16(POLLIN) }
         if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND != 0 { events |= Int16(POLLOUT) }
         if events == 0 { events = Int16(POLLIN) }
-        var descriptors = [pollfd(fd: socketDescriptor, events: events, revents: 0),
-                           pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0)]
+        var descriptors = [
+            pollfd(fd: socketDescriptor, events: events, revents: 0),
+            pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0),
+        ]
         _ = poll(&descriptors, nfds_t(descriptors.count), timeout)
         if descriptors[0].revents & Int16(POLLIN) != 0 { lastHeard = .now }
         if descriptors[1].revents != 0 { wake.drain() }
@@ -826,7 +896,8 @@ final class SessionCore: @unchecked Sendable {
 
     private func failure(_ what: String, _ rc: Int32) -> SSHError {
         if rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_SEND
-            || rc == LIBSSH2_ERROR_TIMEOUT || rc == LIBSSH2_ERROR_CHANNEL_CLOSED {
+            || rc == LIBSSH2_ERROR_TIMEOUT || rc == LIBSSH2_ERROR_CHANNEL_CLOSED
+        {
             return markBroken("\(what): \(lastError(rc))")
         }
         return SSHError.sessionFailed(host: host, port: port, reason: "\(what): \(lastError(rc))")

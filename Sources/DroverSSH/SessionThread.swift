@@ -52,7 +52,9 @@ final class SessionThread: Sendable {
     func perform<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let closedError = self.closedError
-            if !submit({ continuation.resume(with: Result { try body() }) }) { continuation.resume(throwing: closedError) }
+            if !submit({ continuation.resume(with: Result { try body() }) }) {
+                continuation.resume(throwing: closedError)
+            }
         }
     }
 
@@ -72,7 +74,12 @@ final class SessionThread: Sendable {
                 if !state.exited { state.exitWaiters.append(continuation) }
                 return state.exited
             }
-            if exited { continuation.resume() } else { signal.signal(); idle.withLock { $0 }?.interrupt() }
+            if exited {
+                continuation.resume()
+            } else {
+                signal.signal()
+                idle.withLock { $0 }?.interrupt()
+            }
         }
     }
 

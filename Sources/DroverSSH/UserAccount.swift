@@ -29,8 +29,10 @@ public enum UserAccount {
         return buffer.withUnsafeMutableBufferPointer { storage -> (name: String, home: String)? in
             var entry = passwd()
             var result: UnsafeMutablePointer<passwd>?
-            guard let base = storage.baseAddress, getpwuid_r(geteuid(), &entry, base, storage.count, &result) == 0, result != nil,
-                  let name = entry.pw_name, let home = entry.pw_dir else { return nil }
+            guard let base = storage.baseAddress, getpwuid_r(geteuid(), &entry, base, storage.count, &result) == 0,
+                result != nil,
+                let name = entry.pw_name, let home = entry.pw_dir
+            else { return nil }
             return (String(cString: name), String(cString: home))
         }
     }

@@ -31,14 +31,21 @@ public enum DroverBinary {
     }
 
     /// Runs `drover` on a thread of its own and returns its exit status and output.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
-                           timeout: Duration = .seconds(150)) async throws -> Processes.Output {
-        try await Processes.offPool { try runBlocking(arguments, environment: environment, input: input, timeout: timeout) }
+    public static func run(
+        _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+        timeout: Duration = .seconds(150)
+    ) async throws -> Processes.Output {
+        try await Processes.offPool {
+            try runBlocking(arguments, environment: environment, input: input, timeout: timeout)
+        }
     }
 
     /// ``run(_:environment:input:timeout:)`` for code already off the cooperative pool: it blocks until drover exits.
-    public static func runBlocking(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
-                                   timeout: Duration = .seconds(150)) throws -> Processes.Output {
-        try Processes.run(path, arguments, environment: try Self.environment(environment), input: input, timeout: timeout)
+    public static func runBlocking(
+        _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+        timeout: Duration = .seconds(150)
+    ) throws -> Processes.Output {
+        try Processes.run(
+            path, arguments, environment: try Self.environment(environment), input: input, timeout: timeout)
     }
 }

@@ -13,7 +13,8 @@ public final class HTTPStub: @unchecked Sendable {
         address = LoopbackAddresses.next(port: port)
         fd = try LoopbackAddresses.listen(address: address, port: port)
         let reason = status == 200 ? "OK" : "Internal Server Error"
-        let response = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        let response =
+            "HTTP/1.1 \(status) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
         let listener = fd
         Thread.detachNewThread {
             while true {

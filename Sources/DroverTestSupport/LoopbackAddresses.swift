@@ -38,7 +38,9 @@ public enum LoopbackAddresses {
         socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, address, &socketAddress.sin_addr)
         let bound = withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
         guard bound else {
             let reason = String(cString: strerror(errno))

@@ -15,8 +15,14 @@ public final class ChildProcess: Sendable {
             guard status == nil else { return false }
             var raw: Int32 = 0
             let result = waitpid(pid, &raw, WNOHANG)
-            if result == pid { status = raw; return false }
-            if result < 0 && errno == ECHILD { status = -1; return false }
+            if result == pid {
+                status = raw
+                return false
+            }
+            if result < 0 && errno == ECHILD {
+                status = -1
+                return false
+            }
             return true
         }
     }
@@ -37,11 +43,13 @@ public final class ChildProcess: Sendable {
 }
 
 /// Calls `body` with NULL-terminated C arrays of `arguments` and `NAME=value` environment strings.
-func withSpawnArguments<R>(_ arguments: [String], _ environment: [String: String],
-                           _ body: ([UnsafeMutablePointer<CChar>?], [UnsafeMutablePointer<CChar>?]) -> R) -> R {
+func withSpawnArguments<R>(
+    _ arguments: [String], _ environment: [String: String],
+    _ body: ([UnsafeMutablePointer<CChar>?], [UnsafeMutablePointer<CChar>?]) -> R
+) -> R {
     let argv = arguments.map { strdup($0) } + [nil]
     let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { (argv + envp).forEach { free($0) } }
+    defer { for pointer in argv + envp { free(pointer) } }
     return body(argv, envp)
 }
 
@@ -56,9 +64,11 @@ public enum Processes {
 
     /// Starts `executable`; standard streams are files (or /dev/null), never pipes, so no other child can
     /// hold a pipe open by inheriting it.
-    public static func spawn(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                             stdin: String = "/dev/null", stdout: String = "/dev/null",
-                             stderr: String = "/dev/null") throws -> ChildProcess {
+    public static func spawn(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        stdin: String = "/dev/null", stdout: String = "/dev/null",
+        stderr: String = "/dev/null"
+    ) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -71,16 +81,21 @@ public enum Processes {
         // Own process group: a Ctrl-C aimed at the test run does not hit the servers first. No signal blocked
         // or ignored, as a program started by sshd or a shell has it: the calling thread may block some (a
         // blocked SIGALRM made `flock -w` wait forever) and the test process ignores SIGPIPE.
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawnattr_setpgroup(&attributes, 0)
         var none = sigset_t()
         sigemptyset(&none)
         posix_spawnattr_setsigmask(&attributes, &none)
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGALRM, SIGCHLD, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2] { sigaddset(&defaults, signal) }
+        for signal in [SIGPIPE, SIGALRM, SIGCHLD, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2] {
+            sigaddset(&defaults, signal)
+        }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        let env = environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } } ?? ProcessInfo.processInfo.environment
+        let env =
+            environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } }
+            ?? ProcessInfo.processInfo.environment
         var pid: pid_t = 0
         let rc = withSpawnArguments([executable] + arguments, env) { argv, envp in
             posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
@@ -95,14 +110,17 @@ public enum Processes {
     /// - Parameter timeout: a program still running then is killed and ``FixtureError/timedOut(_:)`` names
     ///   it with the end of its stderr, so a hang fails fast and says what it waited for.
     @discardableResult
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           input: String? = nil, timeout: Duration = .seconds(150)) throws -> Output {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        input: String? = nil, timeout: Duration = .seconds(150)
+    ) throws -> Output {
         let directory = try temporaryDirectory("run")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let inPath = directory + "/stdin"
         _ = FileManager.default.createFile(atPath: inPath, contents: Data((input ?? "").utf8))
-        let child = try spawn(executable, arguments, environment: environment, stdin: inPath,
-                              stdout: directory + "/stdout", stderr: directory + "/stderr")
+        let child = try spawn(
+            executable, arguments, environment: environment, stdin: inPath,
+            stdout: directory + "/stdout", stderr: directory + "/stderr")
         let deadline = ContinuousClock.now + timeout
         while child.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
         let timedOut = child.isRunning
@@ -112,11 +130,13 @@ public enum Processes {
         let stderr = (try? String(contentsOfFile: directory + "/stderr", encoding: .utf8)) ?? ""
         if timedOut {
             let command = ([executable] + arguments).joined(separator: " ")
-            throw FixtureError.timedOut("\(command) did not exit within \(timeout); killed. Its stderr ended with:\n"
-                                        + stderr.split(separator: "\n").suffix(15).joined(separator: "\n"))
+            throw FixtureError.timedOut(
+                "\(command) did not exit within \(timeout); killed. Its stderr ended with:\n"
+                    + stderr.split(separator: "\n").suffix(15).joined(separator: "\n"))
         }
-        return Output(status: status, stdout: (try? String(contentsOfFile: directory + "/stdout", encoding: .utf8)) ?? "",
-                      stderr: stderr)
+        return Output(
+            status: status, stdout: (try? String(contentsOfFile: directory + "/stdout", encoding: .utf8)) ?? "",
+            stderr: stderr)
     }
 
     /// Copies an executable so that it can be run at once. The copy is written through a close-on-exec
@@ -127,13 +147,17 @@ public enum Processes {
             throw FixtureError.commandFailed("copy \(source)", "not readable")
         }
         let fd = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
-        guard fd >= 0 else { throw FixtureError.commandFailed("copy to \(destination)", String(cString: strerror(errno))) }
+        guard fd >= 0 else {
+            throw FixtureError.commandFailed("copy to \(destination)", String(cString: strerror(errno)))
+        }
         defer { close(fd) }
         try data.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                guard written > 0 else { throw FixtureError.commandFailed("copy to \(destination)", String(cString: strerror(errno))) }
+                guard written > 0 else {
+                    throw FixtureError.commandFailed("copy to \(destination)", String(cString: strerror(errno)))
+                }
                 offset += written
             }
         }
@@ -179,11 +203,14 @@ public enum Processes {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         for entry in entries {
             guard let child = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             // After the command name: state, then the parent pid.
-            if fields.count > 1, let parent = pid_t(fields[1]), parent != child { parents[parent, default: []].append(child) }
+            if fields.count > 1, let parent = pid_t(fields[1]), parent != child {
+                parents[parent, default: []].append(child)
+            }
         }
         var result: [pid_t] = []
         var queue = [pid]

@@ -11,8 +11,10 @@ public enum PseudoTerminal {
 
     /// Runs `executable` with exactly `environment`; whenever the output so far ends with the next prompt
     /// in `answers`, its reply and a newline are typed.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String],
-                           answers: [(prompt: String, reply: String)], timeout: Duration = .seconds(150)) throws -> Result {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String],
+        answers: [(prompt: String, reply: String)], timeout: Duration = .seconds(150)
+    ) throws -> Result {
         var name = [CChar](repeating: 0, count: 256)
         let master = drover_open_pty(&name, name.count)
         guard master >= 0 else { throw FixtureError.commandFailed("posix_openpt", String(cString: strerror(errno))) }
@@ -28,7 +30,7 @@ public enum PseudoTerminal {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(0x80)) // POSIX_SPAWN_SETSID
+        posix_spawnattr_setflags(&attributes, Int16(0x80))  // POSIX_SPAWN_SETSID
         var pid: pid_t = 0
         let rc = withSpawnArguments([executable] + arguments, environment) { argv, envp in
             posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
@@ -45,7 +47,9 @@ public enum PseudoTerminal {
             let count = read(master, &buffer, buffer.count)
             guard count > 0 else { return false }
             output += String(decoding: buffer[0..<count], as: UTF8.self)
-            if let next = pending.first, output.trimmingCharacters(in: .whitespaces).hasSuffix(next.prompt.trimmingCharacters(in: .whitespaces)) {
+            if let next = pending.first,
+                output.trimmingCharacters(in: .whitespaces).hasSuffix(next.prompt.trimmingCharacters(in: .whitespaces))
+            {
                 let line = next.reply + "\n"
                 _ = line.withCString { write(master, $0, strlen($0)) }
                 pending.removeFirst()

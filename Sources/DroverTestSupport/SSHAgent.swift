@@ -23,7 +23,8 @@ public final class SSHAgent: @unchecked Sendable {
 
     /// Loads a private key into the agent.
     public func add(_ privateKey: String) throws {
-        let result = try Processes.run("/usr/bin/ssh-add", ["-q", privateKey], environment: ["SSH_AUTH_SOCK": socketPath])
+        let result = try Processes.run(
+            "/usr/bin/ssh-add", ["-q", privateKey], environment: ["SSH_AUTH_SOCK": socketPath])
         guard result.status == 0 else { throw FixtureError.commandFailed("ssh-add", result.stderr) }
     }
 
@@ -47,6 +48,9 @@ public final class BlackholeListener: @unchecked Sendable {
     deinit { close() }
 
     public func close() {
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
     }
 }

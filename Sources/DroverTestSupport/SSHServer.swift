@@ -23,10 +23,12 @@ public struct SSHServerConfiguration: Sendable {
     /// The server's directory; nil makes a temporary one. Host keys already there are reused.
     public var directory: String?
 
-    public init(port: Int = 2222, authorizedKeys: [String]? = nil, environment: [String: String] = [:],
-                hostKeyTypes: [String] = ["ed25519", "ecdsa"], logLevel: String = "VERBOSE",
-                extraConfig: [String] = [], bindMounts: [(source: String, target: String)] = [],
-                address: String? = nil, directory: String? = nil) {
+    public init(
+        port: Int = 2222, authorizedKeys: [String]? = nil, environment: [String: String] = [:],
+        hostKeyTypes: [String] = ["ed25519", "ecdsa"], logLevel: String = "VERBOSE",
+        extraConfig: [String] = [], bindMounts: [(source: String, target: String)] = [],
+        address: String? = nil, directory: String? = nil
+    ) {
         self.port = port
         self.authorizedKeys = authorizedKeys
         self.environment = environment
@@ -46,7 +48,8 @@ public final class SSHServer: @unchecked Sendable {
 
     /// True when sshd and ssh-keygen are installed.
     public static var isAvailable: Bool {
-        FileManager.default.isExecutableFile(atPath: sshdPath) && FileManager.default.isExecutableFile(atPath: "/usr/bin/ssh-keygen")
+        FileManager.default.isExecutableFile(atPath: sshdPath)
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/ssh-keygen")
     }
 
     /// Why tests that need sshd are skipped.
@@ -78,7 +81,9 @@ public final class SSHServer: @unchecked Sendable {
         } else {
             directory = try temporaryDirectory("sshd-\(address)")
         }
-        if geteuid() == 0 { try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true) }
+        if geteuid() == 0 {
+            try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        }
 
         var publicKeys: [String] = []
         var config = [
@@ -102,7 +107,8 @@ public final class SSHServer: @unchecked Sendable {
                 guard result.status == 0 else { throw FixtureError.commandFailed("ssh-keygen", result.stderr) }
             }
             config.append("HostKey \(path)")
-            let line = try String(contentsOfFile: path + ".pub", encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
+            let line = try String(contentsOfFile: path + ".pub", encoding: .utf8).split(separator: " ").prefix(2)
+                .joined(separator: " ")
             publicKeys.append(line)
         }
         hostPublicKeys = publicKeys
@@ -114,9 +120,14 @@ public final class SSHServer: @unchecked Sendable {
         let pairs = environment.sorted { $0.key < $1.key }.map { "\"\($0.key)=\($0.value)\"" }
         config.append("SetEnv " + pairs.joined(separator: " "))
         config += configuration.extraConfig
-        try config.joined(separator: "\n").appending("\n").write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
-        let authorized = configuration.authorizedKeys ?? [keys.ed25519.publicKey, keys.ecdsa.publicKey, keys.encrypted.publicKey, keys.rsa.publicKey]
-        try authorized.joined(separator: "\n").appending("\n").write(toFile: directory + "/authorized_keys", atomically: true, encoding: .utf8)
+        try config.joined(separator: "\n").appending("\n").write(
+            toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
+        let authorized =
+            configuration.authorizedKeys ?? [
+                keys.ed25519.publicKey, keys.ecdsa.publicKey, keys.encrypted.publicKey, keys.rsa.publicKey,
+            ]
+        try authorized.joined(separator: "\n").appending("\n").write(
+            toFile: directory + "/authorized_keys", atomically: true, encoding: .utf8)
 
         let check = try Processes.run(Self.sshdPath, ["-t", "-f", directory + "/sshd_config"])
         guard check.status == 0 else { throw FixtureError.serverDidNotStart(address, check.stderr) }
@@ -127,11 +138,13 @@ public final class SSHServer: @unchecked Sendable {
         } else {
             var script = "set -e\n"
             for mount in configuration.bindMounts {
-                script += "mkdir -p \(ShellQuote.quote(mount.target))\nmount --bind \(ShellQuote.quote(mount.source)) \(ShellQuote.quote(mount.target))\n"
+                script +=
+                    "mkdir -p \(ShellQuote.quote(mount.target))\nmount --bind \(ShellQuote.quote(mount.source)) \(ShellQuote.quote(mount.target))\n"
             }
             script += "exec " + ShellQuote.join([Self.sshdPath] + sshdArguments) + "\n"
-            process = try Processes.spawn("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script],
-                                          stderr: directory + "/sshd.log")
+            process = try Processes.spawn(
+                "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script],
+                stderr: directory + "/sshd.log")
         }
         do {
             try waitUntilReady()
@@ -168,7 +181,7 @@ public final class SSHServer: @unchecked Sendable {
             do {
                 for try await server in group { servers.append(server) }
             } catch {
-                servers.forEach { $0.1.stop() }
+                for (_, server) in servers { server.stop() }
                 throw error
             }
             return servers.sorted { $0.0 < $1.0 }.map(\.1)
@@ -187,7 +200,8 @@ public final class SSHServer: @unchecked Sendable {
     /// A known_hosts line for this server (`[address]:port type key`), optionally only for one key type.
     public func knownHostsLines(types: [String]? = nil) -> [String] {
         let name = KnownHosts.hostField(host: address, port: port)
-        return hostPublicKeys
+        return
+            hostPublicKeys
             .filter { line in types.map { $0.contains(String(line.split(separator: " ")[0])) } ?? true }
             .map { "\(name) \($0)" }
     }
@@ -196,7 +210,8 @@ public final class SSHServer: @unchecked Sendable {
     public func writeKnownHosts(types: [String]? = nil, in directory: String? = nil) throws -> String {
         let folder = try directory ?? temporaryDirectory("known-hosts")
         let path = folder + "/known_hosts"
-        try knownHostsLines(types: types).joined(separator: "\n").appending("\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try knownHostsLines(types: types).joined(separator: "\n").appending("\n").write(
+            toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
@@ -208,16 +223,16 @@ public final class SSHServer: @unchecked Sendable {
         let path = directory + "/inv.yml"
         let settings = sshSettings.map { "\n  \($0)" }.joined()
         try """
-            cluster: \(cluster)
-            ssh:
-              user: \(UserAccount.name)
-              port: \(port)
-              identity_files: [\(identityFile)]
-              known_hosts: \(knownHosts)\(settings)
-            backends:
-              - name: n1
-                host: \(address)
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        cluster: \(cluster)
+        ssh:
+          user: \(UserAccount.name)
+          port: \(port)
+          identity_files: [\(identityFile)]
+          known_hosts: \(knownHosts)\(settings)
+        backends:
+          - name: n1
+            host: \(address)
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
@@ -239,25 +254,29 @@ public final class SSHServer: @unchecked Sendable {
 }
 
 /// Starts several servers and stops them when `body` ends, also when it throws.
-public func withSSHServers<T>(_ configurations: [SSHServerConfiguration],
-                              _ body: ([SSHServer]) async throws -> T) async throws -> T {
+public func withSSHServers<T>(
+    _ configurations: [SSHServerConfiguration],
+    _ body: ([SSHServer]) async throws -> T
+) async throws -> T {
     // The shared client keys are generated (ssh-keygen) on first use: do that here, off the pool, rather
     // than in a test's synchronous helper on a pool thread that other tests would queue behind.
     _ = try await Processes.offPool { try TestKeys.shared() }
     let servers = try await SSHServer.start(configurations)
     do {
         let result = try await body(servers)
-        try await Processes.offPool { servers.forEach { $0.stop() } }
+        try await Processes.offPool { for server in servers { server.stop() } }
         return result
     } catch {
-        _ = try? await Processes.offPool { servers.forEach { $0.stop() } }
+        _ = try? await Processes.offPool { for server in servers { server.stop() } }
         throw error
     }
 }
 
 /// Starts one server for the duration of `body`.
-public func withSSHServer<T>(_ configuration: SSHServerConfiguration = SSHServerConfiguration(),
-                             _ body: (SSHServer) async throws -> T) async throws -> T {
+public func withSSHServer<T>(
+    _ configuration: SSHServerConfiguration = SSHServerConfiguration(),
+    _ body: (SSHServer) async throws -> T
+) async throws -> T {
     try await withSSHServers([configuration]) { try await body($0[0]) }
 }
 
@@ -278,7 +297,9 @@ struct InputStreamReader {
             socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
             inet_pton(AF_INET, address, &socketAddress.sin_addr)
             connected = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
             }
         } else {
             var socketAddress = sockaddr_in6()
@@ -286,10 +307,15 @@ struct InputStreamReader {
             socketAddress.sin6_port = in_port_t(UInt16(port).bigEndian)
             inet_pton(AF_INET6, address, &socketAddress.sin6_addr)
             connected = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0
+                }
             }
         }
-        guard connected else { close(fd); return nil }
+        guard connected else {
+            close(fd)
+            return nil
+        }
         self.fd = fd
     }
 

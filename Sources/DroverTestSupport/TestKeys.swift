@@ -24,16 +24,21 @@ public struct TestKeys: Sendable {
         try cached.get()
     }
 
-    private static let cached: Result<TestKeys, any Error> = Result { try TestKeys(generateIn: temporaryDirectory("keys")) }
+    private static let cached: Result<TestKeys, any Error> = Result {
+        try TestKeys(generateIn: temporaryDirectory("keys"))
+    }
 
     private init(generateIn directory: String) throws {
         self.directory = directory
         func generate(_ name: String, _ type: [String], passphrase: String = "") throws -> Pair {
             let path = directory + "/" + name
-            let result = try Processes.run("/usr/bin/ssh-keygen", ["-q"] + type + ["-N", passphrase, "-C", "drover-test-\(name)", "-f", path])
+            let result = try Processes.run(
+                "/usr/bin/ssh-keygen", ["-q"] + type + ["-N", passphrase, "-C", "drover-test-\(name)", "-f", path])
             guard result.status == 0 else { throw FixtureError.commandFailed("ssh-keygen", result.stderr) }
-            return Pair(privateKey: path, publicKey: try String(contentsOfFile: path + ".pub", encoding: .utf8)
-                .trimmingCharacters(in: .whitespacesAndNewlines))
+            return Pair(
+                privateKey: path,
+                publicKey: try String(contentsOfFile: path + ".pub", encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines))
         }
         ed25519 = try generate("id_ed25519", ["-t", "ed25519"])
         ecdsa = try generate("id_ecdsa", ["-t", "ecdsa", "-b", "256", "-m", "PEM"])
@@ -44,9 +49,11 @@ public struct TestKeys: Sendable {
 
 /// A fresh private directory under the system temporary directory.
 public func temporaryDirectory(_ label: String) throws -> String {
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("drover-\(label)-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true,
-                                            attributes: [.posixPermissions: 0o700])
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "drover-\(label)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(
+        at: base, withIntermediateDirectories: true,
+        attributes: [.posixPermissions: 0o700])
     return base.path
 }
 
@@ -60,10 +67,10 @@ public enum FixtureError: LocalizedError {
 
     public var errorDescription: String? {
         switch self {
-        case let .timedOut(message): return message
-        case let .commandFailed(command, output): return "\(command) failed: \(output)"
-        case let .serverDidNotStart(address, log): return "sshd on \(address) did not start:\n\(log)"
-        case let .unavailable(message): return message
+        case .timedOut(let message): return message
+        case .commandFailed(let command, let output): return "\(command) failed: \(output)"
+        case .serverDidNotStart(let address, let log): return "sshd on \(address) did not start:\n\(log)"
+        case .unavailable(let message): return message
         }
     }
 }

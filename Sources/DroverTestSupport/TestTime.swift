@@ -8,7 +8,8 @@ public enum TestTime {
     /// The multiplier for time limits and waits (1 unless `DROVER_TEST_TIME_FACTOR` says otherwise).
     public static let factor: Int = {
         guard let text = ProcessInfo.processInfo.environment["DROVER_TEST_TIME_FACTOR"], let value = Int(text),
-              value >= 1 else { return 1 }
+            value >= 1
+        else { return 1 }
         return value
     }()
 }

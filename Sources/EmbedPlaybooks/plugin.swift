@@ -17,7 +17,7 @@ struct EmbedPlaybooks: BuildToolPlugin {
                 arguments: [output.path] + playbooks.map(\.path),
                 inputFiles: playbooks,
                 outputFiles: [output]
-            ),
+            )
         ]
     }
 }

@@ -23,9 +23,13 @@ struct Drover: AsyncParsableCommand {
               130  interrupted
             """,
         version: DroverVersion.current,
-        subcommands: [PlanCommand.self, UpgradeCommand.self, RunCommand.self, StatusCommand.self, DiagnoseCommand.self, ExecCommand.self,
-                      PlaybooksCommand.self, ResumeCommand.self, ApplyCommand.self, UnlockCommand.self, RunsCommand.self, ShowCommand.self,
-                      InventoryCommand.self]
+        subcommands: [
+            PlanCommand.self, UpgradeCommand.self, RunCommand.self, StatusCommand.self, DiagnoseCommand.self,
+            ExecCommand.self,
+            PlaybooksCommand.self, ResumeCommand.self, ApplyCommand.self, UnlockCommand.self, RunsCommand.self,
+            ShowCommand.self,
+            InventoryCommand.self,
+        ]
     )
 }
 

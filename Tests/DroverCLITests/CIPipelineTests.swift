@@ -17,19 +17,27 @@ struct CIMatrixTests {
         let run = try await DroverBinary.run(["plan", "--inventories", directory, "--format", "github-matrix"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.split(separator: "\n").count == 1, "one line, for $GITHUB_OUTPUT")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: [[String: String]]])
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: [[String: String]]])
         let entries = try #require(object["include"])
-        #expect(entries == ["prod-eu", "prod-us", "staging"].map { ["cluster": $0, "inventory": "\(directory)/\($0).yml"] })
+        #expect(
+            entries
+                == ["prod-eu", "prod-us", "staging"].map { ["cluster": $0, "inventory": "\(directory)/\($0).yml"] })
     }
 
     @Test func gitlabMatrixIsAParallelMatrixFragment() async throws {
         let directory = try Self.inventories(["staging", "prod"])
-        let run = try await DroverBinary.run(["plan", "--inventory", "\(directory)/staging.yml", "--inventory", "\(directory)/prod.yml",
-                                              "--format", "gitlab-matrix"])
+        let run = try await DroverBinary.run([
+            "plan", "--inventory", "\(directory)/staging.yml", "--inventory", "\(directory)/prod.yml",
+            "--format", "gitlab-matrix",
+        ])
         #expect(run.status == 0, "\(run.stderr)")
         let fragment = try #require(try Yams.load(yaml: run.stdout) as? [String: [String: [[String: String]]]])
-        #expect(fragment["parallel"]?["matrix"] == [["CLUSTER": "staging", "INVENTORY": "\(directory)/staging.yml"],
-                                                     ["CLUSTER": "prod", "INVENTORY": "\(directory)/prod.yml"]])
+        #expect(
+            fragment["parallel"]?["matrix"] == [
+                ["CLUSTER": "staging", "INVENTORY": "\(directory)/staging.yml"],
+                ["CLUSTER": "prod", "INVENTORY": "\(directory)/prod.yml"],
+            ])
     }
 
     @Test func aMatrixOfAnInvalidInventoryNamesItAndPrintsNothing() async throws {
@@ -50,12 +58,15 @@ struct CIPipelineTests {
     }
 
     /// Runs one step's shell text in `directory` with `drover` on PATH (the binary under test).
-    static func shell(_ script: String, in directory: String, fleet: SandboxFleet, environment: [String: String] = [:]) async throws -> Processes.Output {
+    static func shell(
+        _ script: String, in directory: String, fleet: SandboxFleet, environment: [String: String] = [:]
+    ) async throws -> Processes.Output {
         let bin = directory + "/bin"
         try await Processes.offPool {
             if !FileManager.default.fileExists(atPath: bin + "/drover") {
                 try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-                try FileManager.default.createSymbolicLink(atPath: bin + "/drover", withDestinationPath: DroverBinary.path)
+                try FileManager.default.createSymbolicLink(
+                    atPath: bin + "/drover", withDestinationPath: DroverBinary.path)
             }
         }
         var merged = try DroverBinary.environment(fleet.environment.merging(environment) { $1 })
@@ -74,7 +85,9 @@ struct CIPipelineTests {
     @Test func githubActionsPlansEveryClusterThenAppliesEachPlanInItsMatrixJob() async throws {
         let workflow = try Self.load("github-actions.yml")
         let apply = (workflow["jobs"] as? [String: Any])?["apply"] as? [String: Any]
-        #expect((apply?["strategy"] as? [String: Any])?["max-parallel"] != nil && apply?["environment"] != nil, "a limit and an approval gate")
+        #expect(
+            (apply?["strategy"] as? [String: Any])?["max-parallel"] != nil && apply?["environment"] != nil,
+            "a limit and an approval gate")
         try await SandboxFleet.with(["staging", "production"]) { fleet in
             let work = (fleet.inventories as NSString).deletingLastPathComponent
             let output = work + "/github-output"
@@ -83,8 +96,10 @@ struct CIPipelineTests {
                 #expect(run.status == 0, "\(step): \(run.stderr)")
             }
             let written = try String(contentsOfFile: output, encoding: .utf8)
-            let json = try #require(written.split(separator: "\n").first { $0.hasPrefix("matrix=") }?.dropFirst("matrix=".count))
-            let matrix = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: [[String: String]]])
+            let json = try #require(
+                written.split(separator: "\n").first { $0.hasPrefix("matrix=") }?.dropFirst("matrix=".count))
+            let matrix = try #require(
+                try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: [[String: String]]])
             let clusters = matrix["include"]?.compactMap { $0["cluster"] } ?? []
             #expect(clusters == ["production", "staging"])
             for cluster in clusters {
@@ -94,7 +109,9 @@ struct CIPipelineTests {
                     #expect(run.status == 0, "\(script): \(run.stderr)")
                 }
                 #expect(try await fleet.versions(cluster).values.allSatisfy { $0 == "2.3.16" }, "\(cluster) upgraded")
-                #expect(FileManager.default.fileExists(atPath: "\(work)/reports/\(cluster).xml"), "\(cluster)'s JUnit report")
+                #expect(
+                    FileManager.default.fileExists(atPath: "\(work)/reports/\(cluster).xml"),
+                    "\(cluster)'s JUnit report")
             }
         }
     }
@@ -110,7 +127,8 @@ struct CIPipelineTests {
                 #expect(run.status == 0, "\(line): \(run.stderr)")
             }
             let child = try String(contentsOfFile: work + "/apply-pipeline.yml", encoding: .utf8)
-            let jobs = try #require(try Yams.load(yaml: child) as? [String: Any], "the child pipeline is YAML: \(child)")
+            let jobs = try #require(
+                try Yams.load(yaml: child) as? [String: Any], "the child pipeline is YAML: \(child)")
             let apply = try #require(jobs["apply"] as? [String: Any])
             let matrix = (apply["parallel"] as? [String: Any])?["matrix"] as? [[String: String]] ?? []
             #expect(matrix.map { $0["CLUSTER"] ?? "" } == ["production", "staging"], "\(child)")
@@ -122,7 +140,9 @@ struct CIPipelineTests {
                 }
                 let cluster = entry["CLUSTER"] ?? ""
                 #expect(try await fleet.versions(cluster).values.allSatisfy { $0 == "2.3.16" }, "\(cluster) upgraded")
-                #expect(FileManager.default.fileExists(atPath: "\(work)/reports/\(cluster).xml"), "\(cluster)'s JUnit report")
+                #expect(
+                    FileManager.default.fileExists(atPath: "\(work)/reports/\(cluster).xml"),
+                    "\(cluster)'s JUnit report")
             }
         }
     }

@@ -7,14 +7,18 @@ struct CommandLineTests {
     @Test func printsVersion() async throws {
         let output = try await DroverBinary.run(["--version"])
         #expect(output.status == 0)
-        #expect(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines).range(of: #"^\d+\.\d+\.\d+"#, options: .regularExpression) != nil)
+        #expect(
+            output.stdout.trimmingCharacters(in: .whitespacesAndNewlines).range(
+                of: #"^\d+\.\d+\.\d+"#, options: .regularExpression) != nil)
     }
 
     @Test func helpListsExitCodesAndKeyAdvice() async throws {
         let output = try await DroverBinary.run(["--help"])
         #expect(output.status == 0)
-        for code in ["0    success", "1    a step failed", "2    refused before any change", "3    another run holds",
-                     "64   usage error", "130  interrupted"] {
+        for code in [
+            "0    success", "1    a step failed", "2    refused before any change", "3    another run holds",
+            "64   usage error", "130  interrupted",
+        ] {
             #expect(output.stdout.contains(code), "help lists exit code line: \(code)")
         }
         #expect(output.stdout.contains("ed25519"))
@@ -27,12 +31,18 @@ struct CommandLineTests {
         #expect(output.stdout.isEmpty, "diagnostics go to stderr")
     }
 
-    @Test("a playbook runs only on inventories of its topology", arguments: [
-        ("cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n", "graceful-transition",
-         "graceful-transition is a playbook for drbd-pair clusters", "upgrade"),
-        ("cluster: p\ntopology: drbd-pair\nbackends:\n  - { name: be1, host: 127.255.255.253 }\n  - { name: be2, host: 127.255.255.254 }\n",
-         "resync-node", "resync-node is a playbook for chef-backend clusters", "promote-secondary"),
-    ])
+    @Test(
+        "a playbook runs only on inventories of its topology",
+        arguments: [
+            (
+                "cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n", "graceful-transition",
+                "graceful-transition is a playbook for drbd-pair clusters", "upgrade"
+            ),
+            (
+                "cluster: p\ntopology: drbd-pair\nbackends:\n  - { name: be1, host: 127.255.255.253 }\n  - { name: be2, host: 127.255.255.254 }\n",
+                "resync-node", "resync-node is a playbook for chef-backend clusters", "promote-secondary"
+            ),
+        ])
     func playbookOfAnotherTopology(inventory text: String, playbook: String, says: String, fits: String) async throws {
         let inventory = try temporaryDirectory("topology") + "/inventory.yml"
         try text.write(toFile: inventory, atomically: true, encoding: .utf8)
@@ -43,18 +53,25 @@ struct CommandLineTests {
         }
     }
 
-    @Test("an invalid inventory is refused once, naming file, line and key, by every command that reads it", arguments: [
-        ["status"], ["diagnose"], ["plan", "graceful-transition"], ["run", "graceful-transition", "--yes"], ["upgrade", "--yes"],
-        ["resume", "--yes"], ["inventory", "show"], ["exec", "--", "true"],
-    ])
+    @Test(
+        "an invalid inventory is refused once, naming file, line and key, by every command that reads it",
+        arguments: [
+            ["status"], ["diagnose"], ["plan", "graceful-transition"], ["run", "graceful-transition", "--yes"],
+            ["upgrade", "--yes"],
+            ["resume", "--yes"], ["inventory", "show"], ["exec", "--", "true"],
+        ])
     func invalidInventoryIsSaidOnce(command: [String]) async throws {
         let inventory = try temporaryDirectory("invalid") + "/pair.yml"
-        try "cluster: p\ntopology: drbd-pair\ndrbd:\n  ctrl: chef-server-ctl\nbackends:\n  - { name: be1, host: 127.255.255.253 }\n  - { name: be2, host: 127.255.255.254 }\n"
+        try
+            "cluster: p\ntopology: drbd-pair\ndrbd:\n  ctrl: chef-server-ctl\nbackends:\n  - { name: be1, host: 127.255.255.253 }\n  - { name: be2, host: 127.255.255.254 }\n"
             .write(toFile: inventory, atomically: true, encoding: .utf8)
         let separator = command.firstIndex(of: "--") ?? command.count
-        let output = try await DroverBinary.run(Array(command[..<separator]) + ["--inventory", inventory] + command[separator...])
+        let output = try await DroverBinary.run(
+            Array(command[..<separator]) + ["--inventory", inventory] + command[separator...])
         #expect(output.status == 64, "\(output.stderr)")
-        let said = output.stderr.components(separatedBy: "pair.yml:4: drbd.ctrl: unknown key; allowed here: resource, ctl").count - 1
+        let said =
+            output.stderr.components(separatedBy: "pair.yml:4: drbd.ctrl: unknown key; allowed here: resource, ctl")
+            .count - 1
         #expect(said == 1, "said \(said) times:\n\(output.stderr)")
     }
 }

@@ -12,12 +12,15 @@ struct DRBDPairTests {
     }
 
     static func json(_ text: String) throws -> [String: Any] {
-        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not one JSON object: \(text)")
+        try #require(
+            try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not one JSON object: \(text)")
     }
 
     /// Commands that changed something on the nodes (the simulator's log), after `since`.
     static func mutating(_ cluster: SandboxCluster, since: Date = .distantPast) async -> [String] {
-        await cluster.log().filter { $0.event == "started" && $0.isMutating && $0.time >= since }.map { "\($0.node): \($0.command)" }
+        await cluster.log().filter { $0.event == "started" && $0.isMutating && $0.time >= since }.map {
+            "\($0.node): \($0.command)"
+        }
     }
 
     /// The invariants the engine guarantees held throughout: the simulator records every breach.
@@ -33,25 +36,41 @@ struct DRBDPairTests {
             let text = try await cluster.drover(["status"])
             #expect(text.status == 0, "\(text.stdout)\(text.stderr)")
             #expect(text.stdout.contains("primary be1, VIP on be1"))
-            #expect(text.stdout.contains("be1 (") && text.stdout.contains("DRBD Primary, peer Secondary; Connected; disk UpToDate, peer disk UpToDate; oos 0 KiB"))
+            #expect(
+                text.stdout.contains("be1 (")
+                    && text.stdout.contains(
+                        "DRBD Primary, peer Secondary; Connected; disk UpToDate, peer disk UpToDate; oos 0 KiB")
+            )
             #expect(text.stdout.contains("keepalived master; VIP held; ha-status passed"))
             #expect(text.stdout.contains("keepalived backup; VIP not held; ha-status passed"))
             #expect(text.stdout.contains("Situation: healthy: be1 is Primary and master"))
             let status = try Self.json(try await cluster.drover(["status", "--json"]).stdout)
-            #expect(status["situation"] as? String == "healthy" && status["primary"] as? String == "be1" && status["vip_holder"] as? String == "be1")
+            #expect(
+                status["situation"] as? String == "healthy" && status["primary"] as? String == "be1"
+                    && status["vip_holder"] as? String == "be1")
             let nodes = try #require(status["nodes"] as? [[String: Any]])
             let drbd = try #require(nodes.first?["drbd"] as? [String: Any])
-            #expect(drbd["role"] as? String == "Primary" && drbd["peer_role"] as? String == "Secondary" && drbd["connection"] as? String == "Connected")
-            #expect(drbd["disk"] as? String == "UpToDate" && drbd["peer_disk"] as? String == "UpToDate" && drbd["out_of_sync_kib"] as? Int == 0)
+            #expect(
+                drbd["role"] as? String == "Primary" && drbd["peer_role"] as? String == "Secondary"
+                    && drbd["connection"] as? String == "Connected")
+            #expect(
+                drbd["disk"] as? String == "UpToDate" && drbd["peer_disk"] as? String == "UpToDate"
+                    && drbd["out_of_sync_kib"] as? Int == 0)
             #expect(nodes.last?["keepalived"] as? String == "backup" && nodes.last?["holds_vip"] as? Bool == false)
             #expect((nodes.last?["ha_status"] as? [String: Any])?["passed"] as? Bool == true)
             let diagnosis = try await cluster.drover(["diagnose"])
-            #expect(diagnosis.status == 0 && diagnosis.stdout.hasPrefix("Healthy: be1 is Primary and master"), "\(diagnosis.stdout)")
+            #expect(
+                diagnosis.status == 0 && diagnosis.stdout.hasPrefix("Healthy: be1 is Primary and master"),
+                "\(diagnosis.stdout)")
             let plan = try await cluster.drover(["plan", "graceful-transition"])
             #expect(plan.status == 0 && plan.stdout.contains("be1: chef-server-ctl stop keepalived"), "\(plan.stdout)")
             let commands = await cluster.log().filter { $0.event == "started" }.map(\.command)
-            #expect(Set(commands.map { $0.split(separator: " ").prefix(2).joined(separator: " ") })
-                .isSubset(of: ["cat /proc/drbd", "drbdadm role", "chef-server-ctl ha-status", "cat /var/opt/opscode/drover.lock/owner"]), "\(Set(commands))")
+            #expect(
+                Set(commands.map { $0.split(separator: " ").prefix(2).joined(separator: " ") })
+                    .isSubset(of: [
+                        "cat /proc/drbd", "drbdadm role", "chef-server-ctl ha-status",
+                        "cat /var/opt/opscode/drover.lock/owner",
+                    ]), "\(Set(commands))")
             #expect(await Self.mutating(cluster).isEmpty)
         }
     }
@@ -67,21 +86,45 @@ struct DRBDPairTests {
     }
 
     static let scenarios: [Scenario] = [
-        Scenario(node: "be2", fault: "drbd-secondary-down", situation: "secondary-down",
-                 says: ["the primary be1 keeps serving", "drover run drbd-restart --inventory INVENTORY --set node=be2", "stays DUnknown"]),
-        Scenario(node: "be1", fault: "drbd-primary-down", situation: "primary-down",
-                 says: ["be2 is Secondary with all the data", "drover run promote-secondary --inventory INVENTORY --set node=be2"]),
-        Scenario(node: "be1", fault: "drbd-primary-lost-unsynced", situation: "primary-lost-unsynced",
-                 says: ["DATA LOSS", "drover run rebuild-partner --inventory INVENTORY --set survivor=be2 --set new=be1", "Never promote be2 plainly"]),
-        Scenario(node: "be1", fault: "drbd-both-secondary", values: ["361540", "0"], situation: "both-secondary",
-                 says: ["drover run promote-secondary --inventory INVENTORY --set node=be2", "be1 oos 361540, be2 oos 0"]),
-        Scenario(node: "be1", fault: "drbd-split-brain", situation: "split-brain", says: ["both nodes are DRBD Primary", "touch nothing"]),
-        Scenario(node: "be2", fault: "drbd-resyncing", situation: "resyncing", says: ["be2 is SyncTarget", "% done, finishing in 0:", "then check again: drover diagnose --inventory INVENTORY"]),
-        Scenario(node: "be1", fault: "keepalived-transition", situation: "transition-in-progress",
-                 says: ["requested backup, current master", "Wait and check again: drover diagnose --inventory INVENTORY"]),
-        Scenario(node: "be2", fault: "services-misplaced", situation: "services-misplaced",
-                 says: ["nginx runs on be2, which is not master", "opscode-erchef runs on be2",
-                       "Run: drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop nginx && drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop opscode-erchef"]),
+        Scenario(
+            node: "be2", fault: "drbd-secondary-down", situation: "secondary-down",
+            says: [
+                "the primary be1 keeps serving", "drover run drbd-restart --inventory INVENTORY --set node=be2",
+                "stays DUnknown",
+            ]),
+        Scenario(
+            node: "be1", fault: "drbd-primary-down", situation: "primary-down",
+            says: [
+                "be2 is Secondary with all the data",
+                "drover run promote-secondary --inventory INVENTORY --set node=be2",
+            ]),
+        Scenario(
+            node: "be1", fault: "drbd-primary-lost-unsynced", situation: "primary-lost-unsynced",
+            says: [
+                "DATA LOSS", "drover run rebuild-partner --inventory INVENTORY --set survivor=be2 --set new=be1",
+                "Never promote be2 plainly",
+            ]),
+        Scenario(
+            node: "be1", fault: "drbd-both-secondary", values: ["361540", "0"], situation: "both-secondary",
+            says: ["drover run promote-secondary --inventory INVENTORY --set node=be2", "be1 oos 361540, be2 oos 0"]),
+        Scenario(
+            node: "be1", fault: "drbd-split-brain", situation: "split-brain",
+            says: ["both nodes are DRBD Primary", "touch nothing"]),
+        Scenario(
+            node: "be2", fault: "drbd-resyncing", situation: "resyncing",
+            says: [
+                "be2 is SyncTarget", "% done, finishing in 0:",
+                "then check again: drover diagnose --inventory INVENTORY",
+            ]),
+        Scenario(
+            node: "be1", fault: "keepalived-transition", situation: "transition-in-progress",
+            says: ["requested backup, current master", "Wait and check again: drover diagnose --inventory INVENTORY"]),
+        Scenario(
+            node: "be2", fault: "services-misplaced", situation: "services-misplaced",
+            says: [
+                "nginx runs on be2, which is not master", "opscode-erchef runs on be2",
+                "Run: drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop nginx && drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop opscode-erchef",
+            ]),
     ]
 
     @Test("diagnose names the situation from live nodes", arguments: scenarios)
@@ -91,7 +134,9 @@ struct DRBDPairTests {
             let started = Date()
             let text = try await cluster.drover(["diagnose"])
             #expect(text.status == scenario.exit, "\(text.stdout)\(text.stderr)")
-            #expect(text.stdout.hasPrefix("Situation: \(scenario.situation): "), "the identifier in the text:\n\(text.stdout)")
+            #expect(
+                text.stdout.hasPrefix("Situation: \(scenario.situation): "),
+                "the identifier in the text:\n\(text.stdout)")
             for fragment in scenario.says {
                 let expected = fragment.replacingOccurrences(of: "INVENTORY", with: cluster.inventoryPath)
                 #expect(text.stdout.contains(expected), "\(expected) not in:\n\(text.stdout)")
@@ -110,7 +155,8 @@ struct DRBDPairTests {
             try await cluster.breakNode("be1", "drbd-primary-down")
             let text = try await cluster.drover(["diagnose"])
             #expect(text.status == 2 && text.stdout.hasPrefix("Cannot tell"), "\(text.stdout)\(text.stderr)")
-            #expect(try Self.json(try await cluster.drover(["diagnose", "--json"]).stdout)["readable"] as? Bool == false)
+            #expect(
+                try Self.json(try await cluster.drover(["diagnose", "--json"]).stdout)["readable"] as? Bool == false)
         }
     }
 
@@ -118,13 +164,20 @@ struct DRBDPairTests {
         try await Self.with { cluster in
             // The plan names the node each step will run on: keepalived starts again on the old primary.
             let plan = try await cluster.drover(["plan", "graceful-transition"])
-            #expect(plan.stdout.contains("stop-keepalived be1: chef-server-ctl stop keepalived")
+            #expect(
+                plan.stdout.contains("stop-keepalived be1: chef-server-ctl stop keepalived")
                     && plan.stdout.contains("stand-by be1: chef-server-ctl start keepalived"), "\(plan.stdout)")
-            let run = try await cluster.drover(["run", "graceful-transition", "--yes", "--junit", cluster.scratch("junit.xml")])
+            let run = try await cluster.drover([
+                "run", "graceful-transition", "--yes", "--junit", cluster.scratch("junit.xml"),
+            ])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-            #expect(run.stdout.contains("be1$ chef-server-ctl stop keepalived") && run.stdout.contains("be1$ chef-server-ctl start keepalived"))
+            #expect(
+                run.stdout.contains("be1$ chef-server-ctl stop keepalived")
+                    && run.stdout.contains("be1$ chef-server-ctl start keepalived"))
             var pair = try await cluster.pairState()
-            #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.vip == true && pair.node("be1")?.role == "Secondary")
+            #expect(
+                pair.node("be2")?.role == "Primary" && pair.node("be2")?.vip == true
+                    && pair.node("be1")?.role == "Secondary")
             #expect(pair.node("be1")?.keepalived == true)
             #expect(try await cluster.drover(["diagnose"]).status == 0)
             // And back, as the next maintenance window would.
@@ -146,7 +199,8 @@ struct DRBDPairTests {
             let started = Date()
             let run = try await cluster.drover(["run", "graceful-transition", "--yes"])
             #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
-            #expect(run.stderr.contains("pre-flight failed: pair: resyncing") && run.stderr.contains("nothing was changed"))
+            #expect(
+                run.stderr.contains("pre-flight failed: pair: resyncing") && run.stderr.contains("nothing was changed"))
             #expect(await Self.mutating(cluster, since: started).isEmpty)
         }
     }
@@ -156,9 +210,13 @@ struct DRBDPairTests {
             try await cluster.breakNode("be1", "drbd-primary-down")
             let run = try await cluster.drover(["run", "promote-secondary", "--set", "node=be2", "--yes"])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-            #expect(run.stdout.contains("be2$ drbdadm primary pc0") && run.stdout.contains("be2$ chef-server-ctl master-recover"))
+            #expect(
+                run.stdout.contains("be2$ drbdadm primary pc0")
+                    && run.stdout.contains("be2$ chef-server-ctl master-recover"))
             let pair = try await cluster.pairState()
-            #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.current == "master" && pair.node("be2")?.vip == true)
+            #expect(
+                pair.node("be2")?.role == "Primary" && pair.node("be2")?.current == "master"
+                    && pair.node("be2")?.vip == true)
             let status = try await cluster.drover(["status"])
             #expect(status.status == 2 && status.stdout.contains("be1") && status.stdout.contains("UNREACHABLE"))
             #expect(status.stdout.contains("Situation: secondary-down"), "\(status.stdout)")
@@ -179,24 +237,37 @@ struct DRBDPairTests {
     }
 
     static let refusals: [Refusal] = [
-        Refusal(label: "promote an Inconsistent disk", fault: ("be1", "drbd-primary-lost-unsynced", []),
-                arguments: ["run", "promote-secondary", "--set", "node=be2"], says: "precondition disk-uptodate does not hold (be2's disk is Inconsistent)"),
-        Refusal(label: "promote while the peer is Primary", fault: nil,
-                arguments: ["run", "promote-secondary", "--set", "node=be2"], says: "precondition peer-not-primary does not hold"),
-        Refusal(label: "restart DRBD on the primary", fault: nil,
-                arguments: ["run", "drbd-restart", "--set", "node=be1"], says: "precondition not-primary does not hold (be1 is Primary)"),
-        Refusal(label: "discard the lower oos", fault: ("be1", "drbd-both-secondary", ["5000", "100"]),
-                arguments: ["run", "discard-node-data", "--set", "node=be2"], says: "be2 has the lower oos (100 KiB against 5000 on be1)"),
-        Refusal(label: "discard the only UpToDate disk", fault: ("be2", "drbd-resyncing", []),
-                arguments: ["run", "discard-node-data", "--set", "node=be1"], says: "be1 is Primary"),
-        Refusal(label: "discard a node whose peer is down", fault: ("be1", "drbd-primary-down", []),
-                arguments: ["run", "discard-node-data", "--set", "node=be2"], says: "be1's DRBD state cannot be read, so be2 may hold the only copy"),
+        Refusal(
+            label: "promote an Inconsistent disk", fault: ("be1", "drbd-primary-lost-unsynced", []),
+            arguments: ["run", "promote-secondary", "--set", "node=be2"],
+            says: "precondition disk-uptodate does not hold (be2's disk is Inconsistent)"),
+        Refusal(
+            label: "promote while the peer is Primary", fault: nil,
+            arguments: ["run", "promote-secondary", "--set", "node=be2"],
+            says: "precondition peer-not-primary does not hold"),
+        Refusal(
+            label: "restart DRBD on the primary", fault: nil,
+            arguments: ["run", "drbd-restart", "--set", "node=be1"],
+            says: "precondition not-primary does not hold (be1 is Primary)"),
+        Refusal(
+            label: "discard the lower oos", fault: ("be1", "drbd-both-secondary", ["5000", "100"]),
+            arguments: ["run", "discard-node-data", "--set", "node=be2"],
+            says: "be2 has the lower oos (100 KiB against 5000 on be1)"),
+        Refusal(
+            label: "discard the only UpToDate disk", fault: ("be2", "drbd-resyncing", []),
+            arguments: ["run", "discard-node-data", "--set", "node=be1"], says: "be1 is Primary"),
+        Refusal(
+            label: "discard a node whose peer is down", fault: ("be1", "drbd-primary-down", []),
+            arguments: ["run", "discard-node-data", "--set", "node=be2"],
+            says: "be1's DRBD state cannot be read, so be2 may hold the only copy"),
     ]
 
     @Test("refusals change nothing (exit 2)", arguments: refusals)
     func refusal(_ refusal: Refusal) async throws {
         try await Self.with { cluster in
-            if let fault = refusal.fault { try await cluster.sandbox.breakNode(fault.node, fault: fault.name, values: fault.values) }
+            if let fault = refusal.fault {
+                try await cluster.sandbox.breakNode(fault.node, fault: fault.name, values: fault.values)
+            }
             let started = Date()
             let run = try await cluster.drover(refusal.arguments + ["--yes"])
             #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
@@ -211,14 +282,17 @@ struct DRBDPairTests {
             try await cluster.breakNode("be2", "drbd-secondary-down")
             try await cluster.sandbox.heal("be2")
             let diagnosis = try await cluster.drover(["diagnose"])
-            #expect(diagnosis.stdout.contains("the secondary be2 is up but DRBD is not connected"), "\(diagnosis.stdout)")
+            #expect(
+                diagnosis.stdout.contains("the secondary be2 is up but DRBD is not connected"), "\(diagnosis.stdout)")
             // A resync long enough to be under way when the wait ends, however busy the machine.
             let store = cluster.sandbox.pairStore
             try await Processes.offPool { try store.update { pair, _ in pair.syncSeconds = 2000 } }
             let run = try await cluster.drover(["run", "drbd-restart", "--set", "node=be2", "--yes"])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             #expect(run.stdout.contains("be2$ drbdadm down pc0") && run.stdout.contains("be2$ drbdadm up pc0"))
-            #expect(run.stdout.contains("connected holds after") && run.stdout.contains("resync "), "the resync's progress is reported: \(run.stdout)")
+            #expect(
+                run.stdout.contains("connected holds after") && run.stdout.contains("resync "),
+                "the resync's progress is reported: \(run.stdout)")
             try await Self.expectInvariants(cluster)
         }
     }
@@ -228,18 +302,29 @@ struct DRBDPairTests {
             try await cluster.breakNode("be1", "drbd-primary-lost-unsynced")
             // The new host in be1's place, built and with DRBD started (what the manual step asks for).
             try await cluster.sandbox.heal("be1", fresh: true)
-            let plan = try await cluster.drover(["plan", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1"])
+            let plan = try await cluster.drover([
+                "plan", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1",
+            ])
             #expect(plan.stdout.contains("be2: drbdadm primary --force pc0"), "\(plan.stdout)")
-            let refused = try await cluster.drover(["run", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1", "--yes"])
+            let refused = try await cluster.drover([
+                "run", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1", "--yes",
+            ])
             #expect(refused.status == 64 && refused.stderr.contains("manual steps"), "\(refused.stderr)")
-            let run = try await cluster.drover(["run", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1", "--yes", "--assume-done"])
+            let run = try await cluster.drover([
+                "run", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1", "--yes", "--assume-done",
+            ])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             #expect(run.stdout.contains("DATA LOSS: forcing be2 to DRBD primary"))
             let commands = await Self.mutating(cluster)
-            #expect(commands == ["be2: chef-server-ctl stop", "be2: drbdadm primary --force pc0", "be2: drbdadm connect pc0",
-                                 "be2: chef-server-ctl master-recover"], "\(commands)")
+            #expect(
+                commands == [
+                    "be2: chef-server-ctl stop", "be2: drbdadm primary --force pc0", "be2: drbdadm connect pc0",
+                    "be2: chef-server-ctl master-recover",
+                ], "\(commands)")
             let pair = try await cluster.pairState()
-            #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.current == "master" && pair.node("be1")?.disk == "UpToDate")
+            #expect(
+                pair.node("be2")?.role == "Primary" && pair.node("be2")?.current == "master"
+                    && pair.node("be1")?.disk == "UpToDate")
             try await Self.expectInvariants(cluster, forced: ["be2"])
             #expect(try await cluster.drover(["diagnose"]).status == 0, "be2 serves, be1 is its in-sync secondary")
         }
@@ -251,7 +336,11 @@ struct DRBDPairTests {
             let discard = try await cluster.drover(["run", "discard-node-data", "--set", "node=be1", "--yes"])
             #expect(discard.status == 0, "\(discard.stdout)\(discard.stderr)")
             let wiped = await Self.mutating(cluster)
-            #expect(wiped == ["be1: drbdadm down pc0", "be1: drbdadm wipe-md pc0", "be1: drbdadm create-md pc0", "be1: drbdadm up pc0"], "\(wiped)")
+            #expect(
+                wiped == [
+                    "be1: drbdadm down pc0", "be1: drbdadm wipe-md pc0", "be1: drbdadm create-md pc0",
+                    "be1: drbdadm up pc0",
+                ], "\(wiped)")
             let promote = try await cluster.drover(["run", "promote-secondary", "--set", "node=be2", "--yes"])
             #expect(promote.status == 0, "\(promote.stdout)\(promote.stderr)")
             let pair = try await cluster.pairState()
@@ -262,9 +351,11 @@ struct DRBDPairTests {
 
     /// The next command diagnose prints is pasted into a shell as it is, from an inventory in a folder whose
     /// name has a space and a quote.
-    @Test("the printed command runs as printed, from a path with spaces", arguments: [
-        ("be1", "drbd-both-secondary", ["0", "0"], " --yes"), ("be2", "services-misplaced", [], ""),
-    ])
+    @Test(
+        "the printed command runs as printed, from a path with spaces",
+        arguments: [
+            ("be1", "drbd-both-secondary", ["0", "0"], " --yes"), ("be2", "services-misplaced", [], ""),
+        ])
     func thePrintedCommandRunsAsPrinted(node: String, fault: String, values: [String], approval: String) async throws {
         try await Self.with { cluster in
             try await cluster.sandbox.breakNode(node, fault: fault, values: values)
@@ -273,14 +364,21 @@ struct DRBDPairTests {
             let inventory = folder + "/legacy ha.yml"
             try FileManager.default.copyItem(atPath: cluster.inventoryPath, toPath: inventory)
             let environment = try DroverBinary.environment(cluster.environment)
-            let diagnosis = try await Processes.offPool { try Processes.run(DroverBinary.path, ["diagnose", "--inventory", inventory], environment: environment) }
-            let line = try #require(diagnosis.stdout.split(separator: "\n").first { $0.hasPrefix("  Run: drover ") }, "\(diagnosis.stdout)")
+            let diagnosis = try await Processes.offPool {
+                try Processes.run(DroverBinary.path, ["diagnose", "--inventory", inventory], environment: environment)
+            }
+            let line = try #require(
+                diagnosis.stdout.split(separator: "\n").first { $0.hasPrefix("  Run: drover ") }, "\(diagnosis.stdout)")
             let command = String(line.dropFirst("  Run: ".count))
             #expect(command.contains("--inventory '"), "quoted: \(command)")
             let script = "drover() { \(ShellQuote.quote(DroverBinary.path)) \"$@\"; }; \(command)\(approval)"
-            let run = try await Processes.offPool { try Processes.run("/bin/bash", ["-c", script], environment: environment) }
+            let run = try await Processes.offPool {
+                try Processes.run("/bin/bash", ["-c", script], environment: environment)
+            }
             #expect(run.status == 0, "\(command)\n\(run.stdout)\(run.stderr)")
-            let after = try await Processes.offPool { try Processes.run(DroverBinary.path, ["diagnose", "--inventory", inventory], environment: environment) }
+            let after = try await Processes.offPool {
+                try Processes.run(DroverBinary.path, ["diagnose", "--inventory", inventory], environment: environment)
+            }
             #expect(after.status == 0 && after.stdout.hasPrefix("Healthy"), "\(after.stdout)")
             try await Self.expectInvariants(cluster)
         }
@@ -291,11 +389,18 @@ struct DRBDPairTests {
         try await SandboxFleet.with(["pair-a", "pair-b"], topology: "drbd-pair") { fleet in
             let status = try await fleet.drover(["status", "--inventories", fleet.inventories])
             #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
-            #expect(status.stdout.contains("Pair pair-a (DRBD resource pc0)") && status.stdout.contains("Pair pair-b (DRBD resource pc0)"))
-            let run = try await fleet.drover(["run", "graceful-transition", "--inventories", fleet.inventories, "--yes"])
+            #expect(
+                status.stdout.contains("Pair pair-a (DRBD resource pc0)")
+                    && status.stdout.contains("Pair pair-b (DRBD resource pc0)"))
+            let run = try await fleet.drover([
+                "run", "graceful-transition", "--inventories", fleet.inventories, "--yes",
+            ])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             for name in fleet.names {
-                #expect(run.stdout.split(separator: "\n").contains { $0.hasPrefix(name + " ") && $0.contains(" succeeded ") }, "\(run.stdout)")
+                #expect(
+                    run.stdout.split(separator: "\n").contains {
+                        $0.hasPrefix(name + " ") && $0.contains(" succeeded ")
+                    }, "\(run.stdout)")
                 let pair = try await fleet[name].pairState()
                 #expect(pair.node("be2")?.role == "Primary" && pair.node("be1")?.role == "Secondary", "\(name) moved")
                 try await Self.expectInvariants(fleet[name])
@@ -312,7 +417,10 @@ struct DRBDPairTests {
             #expect(down.status == 0, "\(down.stdout)\(down.stderr)")
             let diagnosis = try await cluster.drover(["diagnose"])
             #expect(diagnosis.stdout.hasPrefix("Situation: drbd-down: "), "\(diagnosis.stdout)")
-            #expect(diagnosis.stdout.contains("Run: drover run drbd-restart --inventory \(cluster.inventoryPath) --set node=be1"), "\(diagnosis.stdout)")
+            #expect(
+                diagnosis.stdout.contains(
+                    "Run: drover run drbd-restart --inventory \(cluster.inventoryPath) --set node=be1"),
+                "\(diagnosis.stdout)")
             let restart = try await cluster.drover(["run", "drbd-restart", "--set", "node=be1", "--yes"])
             #expect(restart.status == 0, "\(restart.stdout)\(restart.stderr)")
             let after = try await cluster.drover(["diagnose", "--json"])
@@ -324,7 +432,9 @@ struct DRBDPairTests {
     @Test func aPlaybookOfTheOtherTopologyIsRefused() async throws {
         try await Self.with { cluster in
             let upgrade = try await cluster.drover(["upgrade", "--yes"])
-            #expect(upgrade.status == 64 && upgrade.stderr.contains("upgrade is a playbook for chef-backend clusters"), "\(upgrade.stderr)")
+            #expect(
+                upgrade.status == 64 && upgrade.stderr.contains("upgrade is a playbook for chef-backend clusters"),
+                "\(upgrade.stderr)")
             #expect(upgrade.stderr.contains("graceful-transition"))
             let chef = try await cluster.drover(["run", "graceful-transition", "--yes"], environment: [:])
             #expect(chef.status == 0, "the pair's own playbooks run: \(chef.stderr)")
@@ -334,8 +444,12 @@ struct DRBDPairTests {
     @Test func theNewPartnerIsBuiltWhileTheRunWaitsForIt() async throws {
         try await SandboxCluster.with(rejoin: "60s", topology: "drbd-pair") { cluster in
             try await cluster.breakNode("be1", "drbd-primary-lost-unsynced")
-            let run = try cluster.start(["run", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1", "--yes", "--assume-done"])
-            #expect(try await cluster.waitFor("waiting for waiting-for-connection on be1", in: run.stdout), "the run waits for the new host")
+            let run = try cluster.start([
+                "run", "rebuild-partner", "--set", "survivor=be2", "--set", "new=be1", "--yes", "--assume-done",
+            ])
+            #expect(
+                try await cluster.waitFor("waiting for waiting-for-connection on be1", in: run.stdout),
+                "the run waits for the new host")
             // The operator finishes building be1 while drover waits: it is connected to, host key verified.
             try await cluster.sandbox.heal("be1", fresh: true)
             let status = await run.child.exitStatus()
@@ -363,7 +477,8 @@ struct DRBDPairTests {
 
     @Test func anotherRunsLockRefusesThePair() async throws {
         try await Self.with { cluster in
-            let lock = "mkdir /var/opt/opscode/drover.lock && printf 'run_id=other-run\\nuser=alice\\nhost=laptop\\n' > /var/opt/opscode/drover.lock/owner"
+            let lock =
+                "mkdir /var/opt/opscode/drover.lock && printf 'run_id=other-run\\nuser=alice\\nhost=laptop\\n' > /var/opt/opscode/drover.lock/owner"
             #expect(try await cluster.drover(["exec", "--node", "be2", "--", lock]).status == 0)
             let status = try await cluster.drover(["status"])
             #expect(status.stdout.contains("Lock: be2 is locked by run other-run (alice@laptop"), "\(status.stdout)")
@@ -394,13 +509,19 @@ struct DRBDPairTests {
             let resume = try await cluster.drover(["resume", "--yes"])
             #expect(resume.status == 0, "\(resume.stdout)\(resume.stderr)")
             #expect(resume.stderr.contains("in flight when it stopped: stop-keepalived on be1"), "\(resume.stderr)")
-            let stops = await cluster.log().filter { $0.event == "started" && $0.command == "chef-server-ctl stop keepalived" }.map(\.node)
+            let stops = await cluster.log().filter {
+                $0.event == "started" && $0.command == "chef-server-ctl stop keepalived"
+            }.map(\.node)
             // The step in flight is re-run on be1 only, never on the new primary; its command's record on be1
             // shows it finished, so it is not run a second time.
             #expect(stops == ["be1"], "\(stops)")
-            #expect(resume.stdout.contains("`chef-server-ctl stop keepalived` had already finished on be1"), "\(resume.stdout)")
+            #expect(
+                resume.stdout.contains("`chef-server-ctl stop keepalived` had already finished on be1"),
+                "\(resume.stdout)")
             let pair = try await cluster.pairState()
-            #expect(pair.node("be2")?.role == "Primary" && pair.node("be2")?.vip == true && pair.node("be1")?.keepalived == true)
+            #expect(
+                pair.node("be2")?.role == "Primary" && pair.node("be2")?.vip == true
+                    && pair.node("be1")?.keepalived == true)
             #expect(try await cluster.drover(["diagnose"]).status == 0)
             try await Self.expectInvariants(cluster)
         }

@@ -3,8 +3,11 @@ import Foundation
 import Testing
 
 /// Debian's chromium (make test installs it).
-let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
-let needsBrowser = Testing.ConditionTrait.enabled(if: chromium != nil, "needs chromium (make test installs it: apt-get install chromium)")
+let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first {
+    FileManager.default.isExecutableFile(atPath: $0)
+}
+let needsBrowser = Testing.ConditionTrait.enabled(
+    if: chromium != nil, "needs chromium (make test installs it: apt-get install chromium)")
 
 /// The HTML report of a real run, rendered by a real browser (headless Chromium): a screenshot and the DOM
 /// it built.
@@ -20,15 +23,21 @@ struct HTMLReportBrowserTests {
         let browser = try #require(chromium)
         let profile = try temporaryDirectory("chromium")
         let screenshot = (html as NSString).deletingPathExtension + ".png"
-        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run", "--user-data-dir=\(profile)",
-                     "--window-size=1280,2000"]
+        let flags = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+            "--user-data-dir=\(profile)",
+            "--window-size=1280,2000",
+        ]
         let environment = ["HOME": profile, "PATH": "/usr/bin:/bin"]
         let shot = try await Processes.offPool {
-            try Processes.run(browser, flags + ["--screenshot=\(screenshot)", "file://\(html)"], environment: environment, timeout: .seconds(90))
+            try Processes.run(
+                browser, flags + ["--screenshot=\(screenshot)", "file://\(html)"], environment: environment,
+                timeout: .seconds(90))
         }
         #expect(shot.status == 0, "chromium --screenshot: \(shot.stderr.suffix(800))")
         let dom = try await Processes.offPool {
-            try Processes.run(browser, flags + ["--dump-dom", "file://\(html)"], environment: environment, timeout: .seconds(90))
+            try Processes.run(
+                browser, flags + ["--dump-dom", "file://\(html)"], environment: environment, timeout: .seconds(90))
         }
         #expect(dom.status == 0, "chromium --dump-dom: \(dom.stderr.suffix(800))")
         let size = (try? FileManager.default.attributesOfItem(atPath: screenshot)[.size] as? Int) ?? 0
@@ -44,19 +53,24 @@ struct HTMLReportBrowserTests {
             #expect(rendered.screenshotBytes > 20_000, "a screenshot of a drawn page")
             let dom = rendered.dom
             #expect(dom.contains("data-outcome=\"succeeded\"") && dom.contains("SUCCEEDED"))
-            for lane in ["failover", "be1", "be2", "be3"] { #expect(dom.contains("data-lane=\"\(lane)\""), "the \(lane) lane") }
+            for lane in ["failover", "be1", "be2", "be3"] {
+                #expect(dom.contains("data-lane=\"\(lane)\""), "the \(lane) lane")
+            }
             for node in ["be1", "be2", "be3"] {
-                #expect(dom.contains("class=\"out-window\" data-node=\"\(node)\""), "when \(node) was out of the cluster")
+                #expect(
+                    dom.contains("class=\"out-window\" data-node=\"\(node)\""), "when \(node) was out of the cluster")
                 #expect(dom.contains("class=\"wait\" data-node=\"\(node)\""), "\(node)'s waits")
             }
             #expect(dom.contains("class=\"failover-off\""))
-            #expect(dom.components(separatedBy: "<details class=\"command succeeded\"").count > 10, "every command, folded")
+            #expect(
+                dom.components(separatedBy: "<details class=\"command succeeded\"").count > 10, "every command, folded")
             #expect(dom.contains("<section id=\"pre-flight\">") && dom.contains("<section id=\"final-state\">"))
 
             // The same report later, from the run's records.
             let runID = try #require(StateReader.runID(in: cluster.stateDirectory))
             let again = cluster.scratch("again.html")
-            let show = try await DroverBinary.run(["show", String(runID), "--html", again], environment: cluster.environment)
+            let show = try await DroverBinary.run(
+                ["show", String(runID), "--html", again], environment: cluster.environment)
             #expect(show.status == 0 && FileManager.default.fileExists(atPath: again), "\(show.stderr)")
         }
     }
@@ -70,7 +84,9 @@ struct HTMLReportBrowserTests {
             let dom = try await Self.render(html).dom
             #expect(dom.contains("data-outcome=\"failed\"") && dom.contains("FAILED at step upgrade-follower on be3"))
             #expect(dom.contains("drover resume --inventory"), "the next command")
-            #expect(dom.contains("class=\"command\" data-node=\"be3\"") && dom.contains("fill=\"#c62828\""), "be3's failed command, in red")
+            #expect(
+                dom.contains("class=\"command\" data-node=\"be3\"") && dom.contains("fill=\"#c62828\""),
+                "be3's failed command, in red")
             #expect(dom.contains("not back when the run ended") && dom.contains("still off when the run ended"))
         }
     }

@@ -4,7 +4,9 @@ import SimulatedChefBackend
 import Testing
 
 /// `$HOME` as OpenSSH and XDG tools read it, and which recorded runs belong to which cluster.
-@Suite("HOME, XDG_STATE_HOME and the runs of clusters that share a name", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
+@Suite(
+    "HOME, XDG_STATE_HOME and the runs of clusters that share a name", needsSandbox,
+    .timeLimit(.minutes(3 * TestTime.factor)))
 struct HomeAndHistoryTests {
     /// The journals recorded under a state directory, as `cluster/run-id` paths.
     static func journals(under state: String) -> [String] {
@@ -21,16 +23,23 @@ struct HomeAndHistoryTests {
             let first = try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"])
             #expect(first.status == 0, "\(first.stderr)")
             let home = try await Processes.offPool { Self.journals(under: cluster.home + "/.local/state/drover") }
-            #expect(home.count == 1 && home[0].hasPrefix("sandbox/"), "journal under $HOME/.local/state/drover: \(home)")
+            #expect(
+                home.count == 1 && home[0].hasPrefix("sandbox/"), "journal under $HOME/.local/state/drover: \(home)")
 
             let xdg = try temporaryDirectory("xdg")
-            let second = try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"], environment: ["XDG_STATE_HOME": xdg])
+            let second = try await cluster.drover(
+                ["run", "set-failover", "--set", "state=on", "--yes"], environment: ["XDG_STATE_HOME": xdg])
             #expect(second.status == 0, "\(second.stderr)")
-            #expect(try await Processes.offPool { Self.journals(under: xdg + "/drover") }.count == 1, "XDG_STATE_HOME wins over HOME")
-            #expect(try await Processes.offPool { Self.journals(under: cluster.home + "/.local/state/drover") }.count == 1)
+            #expect(
+                try await Processes.offPool { Self.journals(under: xdg + "/drover") }.count == 1,
+                "XDG_STATE_HOME wins over HOME")
+            #expect(
+                try await Processes.offPool { Self.journals(under: cluster.home + "/.local/state/drover") }.count == 1)
 
             let runs = try await DroverBinary.run(["runs"], environment: cluster.environment)
-            #expect(runs.stdout.contains(String(home[0].dropFirst("sandbox/".count))), "drover runs reads $HOME: \(runs.stdout)")
+            #expect(
+                runs.stdout.contains(String(home[0].dropFirst("sandbox/".count))),
+                "drover runs reads $HOME: \(runs.stdout)")
         }
     }
 
@@ -38,7 +47,8 @@ struct HomeAndHistoryTests {
         try await SandboxCluster.with { cluster in
             let ssh = cluster.home + "/.ssh"
             try await Processes.offPool {
-                try FileManager.default.createDirectory(atPath: ssh, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(
+                    atPath: ssh, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
                 try FileManager.default.copyItem(atPath: cluster.sandbox.identityPath, toPath: ssh + "/id_ed25519")
                 try FileManager.default.copyItem(atPath: cluster.sandbox.knownHostsPath, toPath: ssh + "/known_hosts")
                 var inventory = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
@@ -51,7 +61,9 @@ struct HomeAndHistoryTests {
             let elsewhere = try temporaryDirectory("other-home")
             let refused = try await cluster.drover(["exec", "--", "true"], environment: ["HOME": elsewhere])
             #expect(refused.status == 2)
-            #expect(refused.stderr.contains(elsewhere + "/.ssh/known_hosts"), "the other HOME's known_hosts: \(refused.stderr)")
+            #expect(
+                refused.stderr.contains(elsewhere + "/.ssh/known_hosts"),
+                "the other HOME's known_hosts: \(refused.stderr)")
         }
     }
 
@@ -64,19 +76,25 @@ struct HomeAndHistoryTests {
             let failed = try await first.drover(["upgrade", "--yes"], environment: environment)
             #expect(failed.status == 1, "\(failed.stdout)\n\(failed.stderr)")
             let diagnosis = try await first.drover(["diagnose"], environment: environment)
-            #expect(diagnosis.stdout.contains("cluster failover was left off by run"), "A's own run left failover off: \(diagnosis.stdout)")
+            #expect(
+                diagnosis.stdout.contains("cluster failover was left off by run"),
+                "A's own run left failover off: \(diagnosis.stdout)")
         }
         // Cluster B: the same `cluster:` name, other nodes, the same HOME.
         try await SandboxCluster.with { second in
             let diagnosis = try await second.drover(["diagnose"], environment: environment)
             #expect(diagnosis.status == 0, "B is healthy: \(diagnosis.stdout)\n\(diagnosis.stderr)")
             #expect(!diagnosis.stdout.contains("failover was left off"), "\(diagnosis.stdout)")
-            #expect(diagnosis.stderr.contains("ignoring 1 recorded run of cluster name 'sandbox'"), "\(diagnosis.stderr)")
+            #expect(
+                diagnosis.stderr.contains("ignoring 1 recorded run of cluster name 'sandbox'"), "\(diagnosis.stderr)")
 
             let resume = try await second.drover(["resume", "--yes"], environment: environment)
-            #expect(resume.status == 0 && resume.stdout.contains("Nothing to resume"), "\(resume.stdout)\n\(resume.stderr)")
+            #expect(
+                resume.status == 0 && resume.stdout.contains("Nothing to resume"), "\(resume.stdout)\n\(resume.stderr)")
             #expect(resume.stderr.contains("ignoring 1 recorded run"))
-            #expect((await second.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty, "nothing of A's run was resumed on B")
+            #expect(
+                (await second.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty,
+                "nothing of A's run was resumed on B")
 
             let plan = second.home + "/plan.json"
             let planned = try await second.drover(["plan", "--out", plan], environment: environment)
@@ -90,8 +108,10 @@ struct HomeAndHistoryTests {
     @Test func aHalfUpgradedClusterIsContinuedByAFreshUpgrade() async throws {
         try await SandboxCluster.with { cluster in
             // be2 upgraded by hand; Elasticsearch is yellow while versions are mixed, as documented.
-            let manual = try await cluster.drover(["exec", "--node", "be2", "--",
-                                                   "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb && chef-backend-ctl upgrade"])
+            let manual = try await cluster.drover([
+                "exec", "--node", "be2", "--",
+                "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb && chef-backend-ctl upgrade",
+            ])
             #expect(manual.status == 0, "\(manual.stderr)")
             let deadline = ContinuousClock.now + .seconds(60)
             // The simulator applies transitions when its state is next updated: statusReport() does that.

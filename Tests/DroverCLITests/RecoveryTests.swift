@@ -15,11 +15,16 @@ struct RecoveryTests {
         }
     }
 
-    @Test("diagnose names the situation", arguments: [
-        ("be3", "unreachable", "one node is down or unreachable: be3", "drover run replace-failed-node"),
-        ("be1", "two-nodes-lost", "two nodes lost", "drover run quorum-loss-recovery"),
-        ("be2", "service-down:elasticsearch", "elasticsearch is down on be2", "one of three nodes may lose Elasticsearch"),
-    ])
+    @Test(
+        "diagnose names the situation",
+        arguments: [
+            ("be3", "unreachable", "one node is down or unreachable: be3", "drover run replace-failed-node"),
+            ("be1", "two-nodes-lost", "two nodes lost", "drover run quorum-loss-recovery"),
+            (
+                "be2", "service-down:elasticsearch", "elasticsearch is down on be2",
+                "one of three nodes may lose Elasticsearch"
+            ),
+        ])
     func situations(node: String, fault: String, summary: String, advice: String) async throws {
         try await SandboxCluster.with { cluster in
             try await cluster.breakNode(node, fault)
@@ -34,7 +39,9 @@ struct RecoveryTests {
             try await cluster.breakNode("be1", "partition")
             let diagnosis = try await cluster.drover(["diagnose"])
             #expect(diagnosis.status == 1 && diagnosis.stdout.contains("every node is waiting_for_leader"))
-            #expect(diagnosis.stdout.contains("drover run promote-node --inventory \(cluster.inventoryPath) --set node=NODE"))
+            #expect(
+                diagnosis.stdout.contains(
+                    "drover run promote-node --inventory \(cluster.inventoryPath) --set node=NODE"))
             let plan = try await cluster.drover(["plan", "promote-node", "--set", "node=be2"])
             #expect(plan.stdout.contains("be2: chef-backend-ctl promote be2"))
             let run = try await cluster.drover(["run", "promote-node", "--set", "node=be2", "--yes"])
@@ -54,10 +61,14 @@ struct RecoveryTests {
             #expect(diagnosis.stdout.contains(command))
             let run = try await cluster.drover(["run", "reinstate-deposed-leader", "--set", "node=be1", "--yes"])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-            #expect(run.stdout.contains("Deleting /var/opt/chef-backend/leaderl/data/no-start-pgsql on be1"), "the destructive step says what and why")
+            #expect(
+                run.stdout.contains("Deleting /var/opt/chef-backend/leaderl/data/no-start-pgsql on be1"),
+                "the destructive step says what and why")
             let state = try await cluster.state()
             #expect(state.currentLeader?.name == "be1" && state.members.allSatisfy { $0.phase == .synced })
-            #expect(!FileManager.default.fileExists(atPath: cluster.sandbox.directory + "/nodes/be1/var/opt/chef-backend/leaderl/data/no-start-pgsql"))
+            #expect(
+                !FileManager.default.fileExists(
+                    atPath: cluster.sandbox.directory + "/nodes/be1/var/opt/chef-backend/leaderl/data/no-start-pgsql"))
         }
     }
 
@@ -68,15 +79,21 @@ struct RecoveryTests {
             if walGone { try await cluster.breakNode("be3", "wal-gone") }
             let diagnosis = try await cluster.drover(["diagnose"])
             #expect(diagnosis.stdout.contains("be3 did not finish syncing"))
-            #expect(diagnosis.stdout.contains("drover run resync-node --inventory \(cluster.inventoryPath) --set node=be3"))
+            #expect(
+                diagnosis.stdout.contains("drover run resync-node --inventory \(cluster.inventoryPath) --set node=be3"))
             var arguments = ["run", "resync-node", "--set", "node=be3", "--yes"]
             if walGone { arguments += ["--set", "force_basebackup=true"] }
             let run = try await cluster.drover(arguments)
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-            #expect((await cluster.log()).contains { $0.command.contains("pgsql-follow") && $0.command.contains("--force-basebackup") } == walGone)
+            #expect(
+                (await cluster.log()).contains {
+                    $0.command.contains("pgsql-follow") && $0.command.contains("--force-basebackup")
+                } == walGone)
             let state = try await cluster.state()
             #expect(state.node("be3")?.phase == .synced && !state.node("be3")!.servicesDown.contains("leaderl"))
-            #expect(!FileManager.default.fileExists(atPath: cluster.sandbox.directory + "/nodes/be3/var/opt/chef-backend/leaderl/data/unsynced"))
+            #expect(
+                !FileManager.default.fileExists(
+                    atPath: cluster.sandbox.directory + "/nodes/be3/var/opt/chef-backend/leaderl/data/unsynced"))
         }
     }
 
@@ -95,9 +112,14 @@ struct RecoveryTests {
             #expect(try await cluster.state().clusterFailover == false)
             #expect(try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"]).status == 0)
             #expect(try await cluster.state().clusterFailover == true)
-            _ = try await cluster.drover(["exec", "--node", "be2", "--", "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb && chef-backend-ctl upgrade"])
+            _ = try await cluster.drover([
+                "exec", "--node", "be2", "--",
+                "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb && chef-backend-ctl upgrade",
+            ])
             let diagnosis = try await cluster.drover(["diagnose"])
-            #expect(diagnosis.stdout.contains("versions are mixed") && diagnosis.stdout.contains("drover upgrade --inventory"))
+            #expect(
+                diagnosis.stdout.contains("versions are mixed")
+                    && diagnosis.stdout.contains("drover upgrade --inventory"))
         }
     }
 
@@ -106,7 +128,10 @@ struct RecoveryTests {
             for (arguments, message) in [
                 (["run", "resync-node", "--yes"], "required"),
                 (["run", "resync-node", "--set", "node=be9", "--yes"], "'be9' is not a backend"),
-                (["run", "resync-node", "--set", "node=be2", "--set", "colour=blue", "--yes"], "has no parameter colour"),
+                (
+                    ["run", "resync-node", "--set", "node=be2", "--set", "colour=blue", "--yes"],
+                    "has no parameter colour"
+                ),
                 (["run", "set-failover", "--set", "state=maybe", "--yes"], "must be on or off"),
                 (["run", "set-failover", "--set", "state", "--yes"], "--set takes KEY=VALUE"),
             ] {
@@ -125,17 +150,24 @@ struct ReplacementTests {
     func prepare(_ cluster: SandboxCluster, _ node: String, secretsFrom source: String) async throws {
         try await cluster.sandbox.heal(node, fresh: true)
         let root = cluster.sandbox.directory + "/nodes/"
-        try FileManager.default.copyItem(atPath: root + source + "/etc/chef-backend/chef-backend-secrets.json",
-                                         toPath: root + node + "/etc/chef-backend/chef-backend-secrets.json")
+        try FileManager.default.copyItem(
+            atPath: root + source + "/etc/chef-backend/chef-backend-secrets.json",
+            toPath: root + node + "/etc/chef-backend/chef-backend-secrets.json")
     }
 
     @Test func failedNodeIsReplaced() async throws {
         try await SandboxCluster.with { cluster in
             try await cluster.breakNode("be3", "unreachable")
             let diagnosis = try await cluster.drover(["diagnose"])
-            #expect(diagnosis.stdout.contains("drover run replace-failed-node --inventory \(cluster.inventoryPath) --set failed=be3 --set replacement=be3"))
+            #expect(
+                diagnosis.stdout.contains(
+                    "drover run replace-failed-node --inventory \(cluster.inventoryPath) --set failed=be3 --set replacement=be3"
+                ))
             try await prepare(cluster, "be3", secretsFrom: "be1")
-            let run = try await cluster.drover(["run", "replace-failed-node", "--set", "failed=be3", "--set", "replacement=be3", "--yes", "--assume-done"])
+            let run = try await cluster.drover([
+                "run", "replace-failed-node", "--set", "failed=be3", "--set", "replacement=be3", "--yes",
+                "--assume-done",
+            ])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             let started = (await cluster.log()).filter { $0.event == "started" }.map(\.command)
             #expect(started.contains("chef-backend-ctl backup --force -y"), "a backup first")
@@ -143,7 +175,9 @@ struct ReplacementTests {
             let join = try #require(started.firstIndex { $0.hasPrefix("chef-backend-ctl join-cluster") })
             #expect(remove < join)
             let state = try await cluster.state()
-            #expect(state.members.count == 3 && state.members.allSatisfy { $0.phase == .synced } && state.currentLeader != nil)
+            #expect(
+                state.members.count == 3 && state.members.allSatisfy { $0.phase == .synced }
+                    && state.currentLeader != nil)
             #expect(try await cluster.drover(["diagnose"]).status == 0)
         }
     }
@@ -151,7 +185,10 @@ struct ReplacementTests {
     @Test func quorumIsRecoveredFromTheSurvivor() async throws {
         try await SandboxCluster.with { cluster in
             // create-cluster --quorum-loss-recovery is refused while two members still answer.
-            let refused = try await cluster.drover(["run", "quorum-loss-recovery", "--set", "survivor=be1", "--set", "new1=be2", "--set", "new2=be3", "--yes", "--assume-done"])
+            let refused = try await cluster.drover([
+                "run", "quorum-loss-recovery", "--set", "survivor=be1", "--set", "new1=be2", "--set", "new2=be3",
+                "--yes", "--assume-done",
+            ])
             #expect(refused.status == 2 && refused.stdout.contains("precondition quorum-lost does not hold"))
             #expect(!(await cluster.log()).contains { $0.command.contains("create-cluster") })
 
@@ -160,12 +197,19 @@ struct ReplacementTests {
             #expect(diagnosis.stdout.contains("--set survivor=be1 --set new1=be2 --set new2=be3"))
             try await prepare(cluster, "be2", secretsFrom: "be1")
             try await prepare(cluster, "be3", secretsFrom: "be1")
-            let run = try await cluster.drover(["run", "quorum-loss-recovery", "--set", "survivor=be1", "--set", "new1=be2", "--set", "new2=be3", "--yes", "--assume-done"])
+            let run = try await cluster.drover([
+                "run", "quorum-loss-recovery", "--set", "survivor=be1", "--set", "new1=be2", "--set", "new2=be3",
+                "--yes", "--assume-done",
+            ])
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-            let joins = (await cluster.log()).filter { $0.event == "started" && $0.command.hasPrefix("chef-backend-ctl join-cluster") }
+            let joins = (await cluster.log()).filter {
+                $0.event == "started" && $0.command.hasPrefix("chef-backend-ctl join-cluster")
+            }
             #expect(joins.map(\.node) == ["be2", "be3"], "one node at a time")
             let state = try await cluster.state()
-            #expect(state.currentLeader?.name == "be1" && state.members.count == 3 && state.members.allSatisfy { $0.phase == .synced })
+            #expect(
+                state.currentLeader?.name == "be1" && state.members.count == 3
+                    && state.members.allSatisfy { $0.phase == .synced })
         }
     }
 }
@@ -184,11 +228,16 @@ struct FailoverLeftOffTests {
             #expect(diagnosis.stdout.contains("cluster failover was left off by run"))
             let state = try await cluster.state()
             if Set(state.nodes.map(\.runningVersion)).count == 1 {
-                #expect(diagnosis.stdout.contains("drover run set-failover --inventory \(cluster.inventoryPath) --set state=on"))
+                #expect(
+                    diagnosis.stdout.contains(
+                        "drover run set-failover --inventory \(cluster.inventoryPath) --set state=on"))
             }
             #expect(try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"]).status == 0)
             #expect(try await cluster.state().clusterFailover)
-            #expect(try await cluster.drover(["run", "set-node-failover", "--set", "node=be3", "--set", "state=off", "--yes"]).status == 0)
+            #expect(
+                try await cluster.drover([
+                    "run", "set-node-failover", "--set", "node=be3", "--set", "state=off", "--yes",
+                ]).status == 0)
             #expect(try await cluster.state().node("be3")?.nodeFailover == false)
         }
     }

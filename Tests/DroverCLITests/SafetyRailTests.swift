@@ -1,10 +1,11 @@
 import DroverTestSupport
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import SimulatedChefBackend
 import Testing
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 /// Checks the invariants a finished upgrade must keep: every node at the target, failover on, no
 /// outage, and never two nodes disrupted at once.
@@ -13,27 +14,39 @@ func expectUpgradedSafely(_ cluster: SandboxCluster, sourceLocation: SourceLocat
     #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.16" }, sourceLocation: sourceLocation)
     #expect(state.clusterFailover, "failover on at the end", sourceLocation: sourceLocation)
     #expect(state.outages.isEmpty, sourceLocation: sourceLocation)
-    #expect(state.currentLeader != nil && state.members.allSatisfy { $0.phase == .synced }, sourceLocation: sourceLocation)
+    #expect(
+        state.currentLeader != nil && state.members.allSatisfy { $0.phase == .synced }, sourceLocation: sourceLocation)
     var spans: [(node: String, start: Date, end: Date)] = []
     var open: [String: Date] = [:]
     for transition in state.transitions where !transition.to.hasPrefix("leader:") {
         if transition.from == "synced" { open[transition.node] = transition.time }
-        if transition.to == "synced", let start = open.removeValue(forKey: transition.node) { spans.append((transition.node, start, transition.time)) }
+        if transition.to == "synced", let start = open.removeValue(forKey: transition.node) {
+            spans.append((transition.node, start, transition.time))
+        }
     }
     let ordered = spans.sorted { $0.start < $1.start }
     for (earlier, later) in zip(ordered, ordered.dropFirst()) {
-        #expect(earlier.end <= later.start, "\(later.node) disrupted before \(earlier.node) had rejoined", sourceLocation: sourceLocation)
+        #expect(
+            earlier.end <= later.start, "\(later.node) disrupted before \(earlier.node) had rejoined",
+            sourceLocation: sourceLocation)
     }
-    let upgrades = (await cluster.log()).filter { $0.event == "started" && $0.command.hasPrefix("chef-backend-ctl upgrade") }
+    let upgrades = (await cluster.log()).filter {
+        $0.event == "started" && $0.command.hasPrefix("chef-backend-ctl upgrade")
+    }
     let failoverUpgrade = upgrades.first { $0.command.hasSuffix("--failover") }
     #expect(failoverUpgrade != nil, "the leader went with --failover", sourceLocation: sourceLocation)
 }
 
-@Suite("safety rails: journal, resume, lock, interrupts, transcripts", needsSandbox, .timeLimit(.minutes(5 * TestTime.factor)))
+@Suite(
+    "safety rails: journal, resume, lock, interrupts, transcripts", needsSandbox,
+    .timeLimit(.minutes(5 * TestTime.factor)))
 struct SafetyRailTests {
-    @Test("SIGKILL, then resume, finishes the upgrade safely", arguments: [
-        "upgrade-follower on be2", "upgrade-follower on be3", "be3$ chef-backend-ctl upgrade", "upgrade-leader on be1", "unblock-failover on be1",
-    ])
+    @Test(
+        "SIGKILL, then resume, finishes the upgrade safely",
+        arguments: [
+            "upgrade-follower on be2", "upgrade-follower on be3", "be3$ chef-backend-ctl upgrade",
+            "upgrade-leader on be1", "unblock-failover on be1",
+        ])
     func killThenResume(killPoint: String) async throws {
         try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
             #expect(try await cluster.killRun(["upgrade", "--yes"], at: killPoint), "reached the kill point")
@@ -63,7 +76,9 @@ struct SafetyRailTests {
             let resume = try await cluster.drover(["resume", "--yes"])
             #expect(resume.status == 2, "\(resume.stderr)")
             #expect(resume.stderr.contains("undisturbed on be1"))
-            #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.count == before, "nothing changed")
+            #expect(
+                (await cluster.log()).filter { $0.event == "started" && $0.isMutating }.count == before,
+                "nothing changed")
         }
     }
 
@@ -75,12 +90,17 @@ struct SafetyRailTests {
             let since = Date()
             let run = try await cluster.drover(["upgrade", "--yes"])
             #expect(run.status == 2, "\(run.stdout)\n\(run.stderr)")
-            #expect(run.stderr.contains("cannot take the cluster lock on be3: cannot create /var/opt/chef-backend/drover.lock"), "\(run.stderr)")
+            #expect(
+                run.stderr.contains(
+                    "cannot take the cluster lock on be3: cannot create /var/opt/chef-backend/drover.lock"),
+                "\(run.stderr)")
             #expect(run.stderr.contains("No such file or directory") && run.stderr.contains("nothing was changed"))
-            #expect(!run.stderr.contains("unknown (?@?)") && !run.stderr.contains("drover unlock"), "not told it is locked")
+            #expect(
+                !run.stderr.contains("unknown (?@?)") && !run.stderr.contains("drover unlock"), "not told it is locked")
             let changes = (await cluster.log()).filter { $0.event == "started" && $0.isMutating && $0.time >= since }
             #expect(changes.isEmpty, "\(changes.map(\.command))")
-            #expect(!(try await cluster.drover(["status"])).stdout.contains("Lock:"), "the lock taken on be1 was released")
+            #expect(
+                !(try await cluster.drover(["status"])).stdout.contains("Lock:"), "the lock taken on be1 was released")
         }
     }
 
@@ -90,11 +110,16 @@ struct SafetyRailTests {
             #expect(try await cluster.waitFor("upgrade-follower on be2", in: first.stdout))
             let second = try await cluster.drover(["upgrade", "--yes"])
             #expect(second.status == 3)
-            #expect(second.stderr.range(of: #"locked by run \S+ \(root@"#, options: .regularExpression) != nil, "names the holder")
+            #expect(
+                second.stderr.range(of: #"locked by run \S+ \(root@"#, options: .regularExpression) != nil,
+                "names the holder")
             #expect(second.stderr.contains("ago"), "and the lock's age")
             kill(first.child.pid, SIGKILL)
             _ = await first.child.exitStatus()
-            let runID = try #require(second.stderr.range(of: #"--run-id \S+"#, options: .regularExpression).map { String(second.stderr[$0].dropFirst(9)) })
+            let runID = try #require(
+                second.stderr.range(of: #"--run-id \S+"#, options: .regularExpression).map {
+                    String(second.stderr[$0].dropFirst(9))
+                })
             let refused = try await cluster.drover(["unlock", "--run-id", runID])
             #expect(refused.status == 64, "no confirmation without a terminal or --yes")
             let unlock = try await cluster.drover(["unlock", "--run-id", runID, "--yes"])
@@ -109,21 +134,32 @@ struct SafetyRailTests {
             #expect(try await cluster.waitFor("be2$ chef-backend-ctl upgrade", in: run.stdout))
             kill(run.child.pid, SIGINT)
             #expect(await run.child.exitStatus() == 130)
-            let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8), stderr = try String(contentsOfFile: run.stderr, encoding: .utf8)
+            let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8)
+            let stderr = try String(contentsOfFile: run.stderr, encoding: .utf8)
             #expect(stderr.contains("Press Ctrl-C again to abort now"))
             #expect(stdout.contains("STOPPED") && stdout.contains("drover resume"))
             // When the signal lands depends on the machine's load; what must hold: after Drover saw it, the
             // step in flight finished with its verification and no other step started.
-            let notice = try #require(stdout.range(of: "interrupt received: stopping after the step in flight"), "\(stdout)")
+            let notice = try #require(
+                stdout.range(of: "interrupt received: stopping after the step in flight"), "\(stdout)")
             let after = stdout[notice.upperBound...]
-            #expect(after.range(of: #"\] step \d+ \S+ on "#, options: .regularExpression) == nil, "no step started after the interrupt")
-            let lastStep = try #require(stdout.range(of: #"step \d+ upgrade-follower (succeeded|failed|interrupted)"#, options: [.regularExpression, .backwards]))
+            #expect(
+                after.range(of: #"\] step \d+ \S+ on "#, options: .regularExpression) == nil,
+                "no step started after the interrupt")
+            let lastStep = try #require(
+                stdout.range(
+                    of: #"step \d+ upgrade-follower (succeeded|failed|interrupted)"#,
+                    options: [.regularExpression, .backwards]))
             #expect(stdout[lastStep].hasSuffix("succeeded"), "the step in flight finished and was verified")
-            let touched = Set((await cluster.log()).filter { $0.isMutating && $0.command.hasPrefix("chef-backend-ctl upgrade") }.map(\.node))
+            let touched = Set(
+                (await cluster.log()).filter { $0.isMutating && $0.command.hasPrefix("chef-backend-ctl upgrade") }.map(
+                    \.node))
             let state = try await cluster.state()
             #expect(touched.allSatisfy { state.node($0)?.phase == .synced }, "every node touched is back in sync")
             #expect(!(try await cluster.drover(["status"])).stdout.contains("Lock:"), "lock released")
-            let runs = try await Processes.offPool { try DroverBinary.runBlocking(["runs", "--state-dir", cluster.stateDirectory]) }
+            let runs = try await Processes.offPool {
+                try DroverBinary.runBlocking(["runs", "--state-dir", cluster.stateDirectory])
+            }
             #expect(runs.stdout.contains(" interrupted "))
             #expect(try await cluster.drover(["resume", "--yes"]).status == 0)
             try await expectUpgradedSafely(cluster)
@@ -147,7 +183,9 @@ struct SafetyRailTests {
             let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8)
             // Which step was in flight depends on when the signals landed on a loaded machine; the summary
             // must name that step's node as the one that may be mid-upgrade.
-            let aborted = stdout.range(of: #"ABORTED during upgrade-follower on (be\d); (be\d) may be mid-upgrade"#, options: .regularExpression)
+            let aborted = stdout.range(
+                of: #"ABORTED during upgrade-follower on (be\d); (be\d) may be mid-upgrade"#,
+                options: .regularExpression)
             #expect(aborted != nil, "\(stdout)")
             if let aborted {
                 let words = stdout[aborted].split(separator: " ")
@@ -165,23 +203,25 @@ struct SafetyRailTests {
             let planted = "planted-\(UUID().uuidString)"
             for node in ["be1", "be2", "be3"] {
                 let secrets = cluster.sandbox.directory + "/nodes/\(node)/etc/chef-backend/chef-backend-secrets.json"
-                try #"{"postgresql":{"db_superuser_password":"\#(planted)","replication_password":"\#(planted)-r"},"etcd":{"initial_cluster_token":"\#(planted)-t"}}"#
+                try
+                    #"{"postgresql":{"db_superuser_password":"\#(planted)","replication_password":"\#(planted)-r"},"etcd":{"initial_cluster_token":"\#(planted)-t"}}"#
                     .write(toFile: secrets, atomically: true, encoding: .utf8)
             }
             let playbook = (cluster.sandbox.directory as NSString).deletingLastPathComponent + "/leaky.yml"
             try """
-                name: leaky
-                description: Prints secrets, to prove they are redacted.
-                preflight: basic
-                steps:
-                  - name: show-secrets
-                    target: all
-                    actions:
-                      - run: cat /etc/chef-backend/chef-backend-secrets.json
-                      - run: "echo password: \(planted); echo api_token=\(planted)"
-                """.write(toFile: playbook, atomically: true, encoding: .utf8)
+            name: leaky
+            description: Prints secrets, to prove they are redacted.
+            preflight: basic
+            steps:
+              - name: show-secrets
+                target: all
+                actions:
+                  - run: cat /etc/chef-backend/chef-backend-secrets.json
+                  - run: "echo password: \(planted); echo api_token=\(planted)"
+            """.write(toFile: playbook, atomically: true, encoding: .utf8)
             let junit = cluster.stateDirectory + "/junit.xml"
-            let output = try await cluster.drover(["run", playbook, "--yes", "--junit", junit], environment: ["DROVER_SSH_PASSPHRASE": planted + "-pass"])
+            let output = try await cluster.drover(
+                ["run", playbook, "--yes", "--junit", junit], environment: ["DROVER_SSH_PASSPHRASE": planted + "-pass"])
             #expect(output.status == 0, "\(output.stderr)")
             #expect(!output.stdout.contains(planted) && !output.stderr.contains(planted), "console output is redacted")
             #expect(output.stdout.contains("[REDACTED]"))
@@ -190,20 +230,30 @@ struct SafetyRailTests {
             while let name = enumerator?.nextObject() as? String {
                 let path = cluster.stateDirectory + "/" + name
                 var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue
+                else { continue }
                 files += 1
                 let contents = try String(contentsOfFile: path, encoding: .utf8)
                 #expect(!contents.contains(planted), "\(name) holds no secret")
             }
             #expect(files >= 4, "journal, transcript, events and the JUnit report were written")
             let transcript = try #require(StateReader.file("transcript.jsonl", in: cluster.stateDirectory))
-            let commands = transcript.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let commands = transcript.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
             #expect(commands.count == 6, "every command of the run is in the transcript")
             for command in commands {
-                for key in ["node", "command", "started", "finished", "exit_status", "stdout", "stderr"] { #expect(command[key] != nil, "\(key)") }
+                for key in ["node", "command", "started", "finished", "exit_status", "stdout", "stderr"] {
+                    #expect(command[key] != nil, "\(key)")
+                }
             }
             #expect(commands.contains { ($0["stdout"] as? String)?.contains("db_superuser_password") == true })
-            let show = try await Processes.offPool { try DroverBinary.runBlocking(["show", String(try #require(StateReader.runID(in: cluster.stateDirectory))), "--state-dir", cluster.stateDirectory]) }
+            let show = try await Processes.offPool {
+                try DroverBinary.runBlocking([
+                    "show", String(try #require(StateReader.runID(in: cluster.stateDirectory))), "--state-dir",
+                    cluster.stateDirectory,
+                ])
+            }
             #expect(show.status == 0 && show.stdout.contains("Transcript: "))
         }
     }
@@ -252,12 +302,15 @@ struct PackageUploadTests {
         try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
             let name = "chef-backend_2.3.16-1_amd64.deb"
             let local = cluster.scratch("upload/") + name
-            try FileManager.default.createDirectory(atPath: (local as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: cluster.sandbox.directory + "/nodes/be1/var/tmp/" + name, toPath: local)
+            try FileManager.default.createDirectory(
+                atPath: (local as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                atPath: cluster.sandbox.directory + "/nodes/be1/var/tmp/" + name, toPath: local)
             let be3Package = cluster.sandbox.directory + "/nodes/be3/var/tmp/" + name
             try FileManager.default.removeItem(atPath: be3Package)
             var inventory = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
-            inventory = inventory.replacingOccurrences(of: "  version: 2.3.16\n", with: "  version: 2.3.16\n  upload: \(local)\n")
+            inventory = inventory.replacingOccurrences(
+                of: "  version: 2.3.16\n", with: "  version: 2.3.16\n  upload: \(local)\n")
             try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
 
             let plan = try await cluster.drover(["plan"])
@@ -271,12 +324,16 @@ struct PackageUploadTests {
             _ = await run.child.exitStatus()
             let first = try String(contentsOfFile: run.stdout, encoding: .utf8)
             #expect(first.contains("on be3: uploaded and verified"))
-            #expect(first.contains("on be1: already holds an identical file") && first.contains("on be2: already holds an identical file"))
+            #expect(
+                first.contains("on be1: already holds an identical file")
+                    && first.contains("on be2: already holds an identical file"))
             #expect(FileManager.default.contents(atPath: be3Package) == FileManager.default.contents(atPath: local))
 
             let resume = try await cluster.drover(["resume", "--yes"])
             #expect(resume.status == 0, "\(resume.stderr)")
-            for node in ["be1", "be2", "be3"] { #expect(resume.stdout.contains("on \(node): already holds an identical file")) }
+            for node in ["be1", "be2", "be3"] {
+                #expect(resume.stdout.contains("on \(node): already holds an identical file"))
+            }
             try await expectUpgradedSafely(cluster)
         }
     }
@@ -291,11 +348,15 @@ struct SavedPlanTests {
     @Test func applyRunsExactlyTheSavedPlan() async throws {
         try await SandboxCluster.with { cluster in
             let planFile = cluster.scratch("plan.json")
-            let planned = try await cluster.drover(["plan", "--out", planFile], environment: ["DROVER_SSH_PASSPHRASE": "plan-secret-passphrase"])
+            let planned = try await cluster.drover(
+                ["plan", "--out", planFile], environment: ["DROVER_SSH_PASSPHRASE": "plan-secret-passphrase"])
             #expect(planned.status == 0 && planned.stderr.contains("drover apply \(planFile)"))
             let text = try String(contentsOfFile: planFile, encoding: .utf8)
-            #expect(text.contains("\"fingerprint\"") && text.contains("node.be1.guid") && text.contains("package_sha256"))
-            #expect(!text.contains("sandbox-secret") && !text.contains("plan-secret-passphrase"), "a plan file holds no secret")
+            #expect(
+                text.contains("\"fingerprint\"") && text.contains("node.be1.guid") && text.contains("package_sha256"))
+            #expect(
+                !text.contains("sandbox-secret") && !text.contains("plan-secret-passphrase"),
+                "a plan file holds no secret")
             // --yes is accepted, as Terraform accepts -auto-approve with a plan file.
             let applied = try await apply(cluster, planFile, ["--yes"])
             #expect(applied.status == 0, "\(applied.stdout)\n\(applied.stderr)")
@@ -307,8 +368,12 @@ struct SavedPlanTests {
         try await SandboxCluster.with { cluster in
             let planFile = cluster.scratch("plan.json")
             #expect(try await cluster.drover(["plan", "--out", planFile]).status == 0)
-            #expect(try await cluster.drover(["exec", "--node", "be1", "--", "chef-backend-ctl promote be2"]).status == 0)
-            #expect(try await cluster.drover(["exec", "--node", "be3", "--", "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb"]).status == 0)
+            #expect(
+                try await cluster.drover(["exec", "--node", "be1", "--", "chef-backend-ctl promote be2"]).status == 0)
+            #expect(
+                try await cluster.drover([
+                    "exec", "--node", "be3", "--", "dpkg -i /var/tmp/chef-backend_2.3.16-1_amd64.deb",
+                ]).status == 0)
             let before = (await cluster.log()).filter { $0.event == "started" && $0.isMutating }.count
             let applied = try await apply(cluster, planFile)
             #expect(applied.status == 2)

@@ -6,7 +6,8 @@ import Testing
 
 /// The sandbox (real sshd per node) needs root and OpenSSH's server.
 let sandboxAvailable = geteuid() == 0 && SSHServer.isAvailable
-let needsSandbox = Testing.ConditionTrait.enabled(if: sandboxAvailable, "needs root and openssh-server (make test installs it; run as root)")
+let needsSandbox = Testing.ConditionTrait.enabled(
+    if: sandboxAvailable, "needs root and openssh-server (make test installs it; run as root)")
 
 /// One entry of the simulator's command log.
 struct LoggedCommand {
@@ -19,9 +20,13 @@ struct LoggedCommand {
     /// True for commands that change the cluster (Drover's own lock directory does not count).
     var isMutating: Bool {
         // A reading of a node (cluster-status, status, sentinels, version... as one command) starts with its marker.
-        let readOnly = ["echo 'drover-read: ", "chef-backend-ctl cluster-status", "chef-backend-ctl status", "cat ", "test ", "df ", "sha256sum",
-                        "drbdadm role ", "chef-server-ctl ha-status", "curl -s -S ", "grep -F ", "find "]
-        return !readOnly.contains { command.hasPrefix($0) } && !command.contains("/drover.lock") && !command.contains("/drover-runs/")
+        let readOnly = [
+            "echo 'drover-read: ", "chef-backend-ctl cluster-status", "chef-backend-ctl status", "cat ", "test ", "df ",
+            "sha256sum",
+            "drbdadm role ", "chef-server-ctl ha-status", "curl -s -S ", "grep -F ", "find ",
+        ]
+        return !readOnly.contains { command.hasPrefix($0) } && !command.contains("/drover.lock")
+            && !command.contains("/drover-runs/")
     }
 }
 
@@ -34,9 +39,11 @@ struct SandboxCluster: Sendable {
     let home: String
 
     /// Starts a sandbox; `versions` (installed, target) defaults to the sandbox's 2.3.15 → 2.3.16.
-    static func start(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
-                      versions: (String, String)? = nil, frontends: Int = 0, cluster: String? = nil,
-                      fragile: Double? = nil, ssh: String = "") async throws -> SandboxCluster {
+    static func start(
+        scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
+        versions: (String, String)? = nil, frontends: Int = 0, cluster: String? = nil,
+        fragile: Double? = nil, ssh: String = ""
+    ) async throws -> SandboxCluster {
         let base = try temporaryDirectory("e2e")
         let directory = base + "/sandbox"
         let sandbox = Sandbox(directory: directory)
@@ -58,7 +65,8 @@ struct SandboxCluster: Sendable {
             var inventory = try String(contentsOfFile: sandbox.inventoryPath, encoding: .utf8)
             inventory = String(inventory[..<inventory.range(of: "timeouts:")!.lowerBound])
             if !ssh.isEmpty { inventory = inventory.replacingOccurrences(of: "\nssh:\n", with: "\nssh:\n" + ssh) }
-            inventory += topology == "drbd-pair"
+            inventory +=
+                topology == "drbd-pair"
                 ? "timeouts:\n  transition: \(rejoin)\n  sync: 30s\n  poll_interval: 200ms\n  stable_polls: 2\n"
                 : "timeouts:\n  rejoin: \(rejoin)\n  failover: \(rejoin)\n  poll_interval: 200ms\n  stable_polls: 2\n"
             try inventory.write(toFile: sandbox.inventoryPath, atomically: true, encoding: .utf8)
@@ -68,11 +76,14 @@ struct SandboxCluster: Sendable {
     }
 
     /// Starts a sandbox, runs `body`, and always tears it down.
-    static func with<T>(scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
-                        versions: (String, String)? = nil, frontends: Int = 0, fragile: Double? = nil, ssh: String = "",
-                        _ body: (SandboxCluster) async throws -> T) async throws -> T {
-        let cluster = try await start(scale: scale, rejoin: rejoin, topology: topology, versions: versions, frontends: frontends,
-                                      fragile: fragile, ssh: ssh)
+    static func with<T>(
+        scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
+        versions: (String, String)? = nil, frontends: Int = 0, fragile: Double? = nil, ssh: String = "",
+        _ body: (SandboxCluster) async throws -> T
+    ) async throws -> T {
+        let cluster = try await start(
+            scale: scale, rejoin: rejoin, topology: topology, versions: versions, frontends: frontends,
+            fragile: fragile, ssh: ssh)
         do {
             let result = try await body(cluster)
             try await cluster.sandbox.down()
@@ -100,18 +111,24 @@ struct SandboxCluster: Sendable {
 
     /// Runs drover (the binary under test) with `--inventory` added, in the test's HOME.
     /// `binary`: another drover to run instead of the one under test (a copy of it, say).
-    func drover(_ arguments: [String], environment: [String: String] = [:], binary: String? = nil) async throws -> Processes.Output {
+    func drover(
+        _ arguments: [String], environment: [String: String] = [:], binary: String? = nil
+    ) async throws -> Processes.Output {
         let all = self.arguments(arguments)
         let environment = self.environment.merging(environment) { $1 }
-        return try await Processes.offPool { try Processes.run(binary ?? DroverBinary.path, all, environment: try DroverBinary.environment(environment)) }
+        return try await Processes.offPool {
+            try Processes.run(binary ?? DroverBinary.path, all, environment: try DroverBinary.environment(environment))
+        }
     }
 
     /// Starts `drover` in the background, with its output going to files.
     func start(_ arguments: [String]) throws -> (child: ChildProcess, stdout: String, stderr: String) {
-        let out = (sandbox.directory as NSString).deletingLastPathComponent + "/drover-\(UUID().uuidString.prefix(6)).out"
+        let out =
+            (sandbox.directory as NSString).deletingLastPathComponent + "/drover-\(UUID().uuidString.prefix(6)).out"
         let err = out.replacingOccurrences(of: ".out", with: ".err")
-        let child = try Processes.spawn(DroverBinary.path, self.arguments(arguments), environment: try DroverBinary.environment(environment),
-                                        stdout: out, stderr: err)
+        let child = try Processes.spawn(
+            DroverBinary.path, self.arguments(arguments), environment: try DroverBinary.environment(environment),
+            stdout: out, stderr: err)
         return (child, out, err)
     }
 
@@ -152,12 +169,18 @@ struct SandboxCluster: Sendable {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let records = text.split(separator: "\n").compactMap { line -> (LoggedCommand, session: String?)? in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let time = (object["time"] as? String).flatMap(formatter.date) else { return nil }
-            return (LoggedCommand(time: time, node: object["node"] as? String ?? "", event: object["event"] as? String ?? "",
-                                  command: object["command"] as? String ?? "", exitStatus: object["exit_status"] as? Int),
-                    object["session"] as? String)
+                let time = (object["time"] as? String).flatMap(formatter.date)
+            else { return nil }
+            return (
+                LoggedCommand(
+                    time: time, node: object["node"] as? String ?? "", event: object["event"] as? String ?? "",
+                    command: object["command"] as? String ?? "", exitStatus: object["exit_status"] as? Int),
+                object["session"] as? String
+            )
         }
-        let detached = Set(records.filter { $0.0.event == "started" && $0.0.command.contains(nodeCommandMarker) }.compactMap(\.session))
+        let detached = Set(
+            records.filter { $0.0.event == "started" && $0.0.command.contains(nodeCommandMarker) }.compactMap(\.session)
+        )
         return records.compactMap { record, session in
             var entry = record
             switch entry.event {
@@ -188,7 +211,8 @@ struct SandboxCluster: Sendable {
     func signalConnections(of node: String, _ signal: Int32) -> [pid_t] {
         guard let listener = sandbox.record()?.nodes.first(where: { $0.name == node })?.pid else { return [] }
         let pids = Processes.descendants(of: listener).filter { pid in
-            ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) == "sshd"
+            ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(
+                in: .whitespacesAndNewlines) == "sshd"
         }
         for pid in pids { kill(pid, signal) }
         return pids

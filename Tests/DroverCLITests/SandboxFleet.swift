@@ -11,18 +11,25 @@ struct SandboxFleet: Sendable {
     let home: String
 
     /// Starts one sandbox per name, runs `body`, and always tears them all down.
-    static func with<T>(_ names: [String], scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
-                        _ body: (SandboxFleet) async throws -> T) async throws -> T {
+    static func with<T>(
+        _ names: [String], scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
+        _ body: (SandboxFleet) async throws -> T
+    ) async throws -> T {
         let base = try temporaryDirectory("fleet")
         var started: [String: SandboxCluster] = [:]
         do {
-            for name in names { started[name] = try await SandboxCluster.start(scale: scale, rejoin: rejoin, topology: topology, cluster: name) }
+            for name in names {
+                started[name] = try await SandboxCluster.start(
+                    scale: scale, rejoin: rejoin, topology: topology, cluster: name)
+            }
             let inventories = base + "/inventories"
             let sources = names.map { (name: $0, path: started[$0]!.inventoryPath) }
             try await Processes.offPool {
                 try FileManager.default.createDirectory(atPath: inventories, withIntermediateDirectories: true)
                 try FileManager.default.createDirectory(atPath: base + "/home", withIntermediateDirectories: true)
-                for source in sources { try FileManager.default.copyItem(atPath: source.path, toPath: "\(inventories)/\(source.name).yml") }
+                for source in sources {
+                    try FileManager.default.copyItem(atPath: source.path, toPath: "\(inventories)/\(source.name).yml")
+                }
             }
             let fleet = SandboxFleet(clusters: started, names: names, inventories: inventories, home: base + "/home")
             let result = try await body(fleet)
@@ -52,7 +59,9 @@ struct SandboxFleet: Sendable {
     func start(_ arguments: [String]) throws -> (child: ChildProcess, stdout: String, stderr: String) {
         let out = (inventories as NSString).deletingLastPathComponent + "/drover-\(UUID().uuidString.prefix(6)).out"
         let err = out.replacingOccurrences(of: ".out", with: ".err")
-        let child = try Processes.spawn(DroverBinary.path, arguments, environment: try DroverBinary.environment(environment), stdout: out, stderr: err)
+        let child = try Processes.spawn(
+            DroverBinary.path, arguments, environment: try DroverBinary.environment(environment), stdout: out,
+            stderr: err)
         return (child, out, err)
     }
 

@@ -3,7 +3,9 @@ import DroverTestSupport
 import Foundation
 import Testing
 
-@Suite("at a terminal", .enabled(if: SSHServer.isAvailable, Comment(rawValue: SSHServer.unavailableReason)), .timeLimit(.minutes(3 * TestTime.factor)))
+@Suite(
+    "at a terminal", .enabled(if: SSHServer.isAvailable, Comment(rawValue: SSHServer.unavailableReason)),
+    .timeLimit(.minutes(3 * TestTime.factor)))
 struct TerminalTests {
     @Test func encryptedKeyPassphraseIsAskedOnTheTerminal() async throws {
         let keys = try TestKeys.shared()
@@ -13,8 +15,10 @@ struct TerminalTests {
                 .filter { $0.key != "DROVER_SSH_PASSPHRASE" && $0.key != "SSH_AUTH_SOCK" }
                 .merging(["NO_COLOR": "1"]) { $1 }
             let result = try await Processes.offPool {
-                try PseudoTerminal.run(DroverBinary.path, ["exec", "--inventory", inventory, "--", "echo", "hello-from-n1"],
-                                       environment: environment, answers: [("Passphrase for \(keys.encrypted.privateKey): ", TestKeys.passphrase)])
+                try PseudoTerminal.run(
+                    DroverBinary.path, ["exec", "--inventory", inventory, "--", "echo", "hello-from-n1"],
+                    environment: environment,
+                    answers: [("Passphrase for \(keys.encrypted.privateKey): ", TestKeys.passphrase)])
             }
             #expect(result.status == 0, "\(result.output)")
             #expect(result.output.contains("Passphrase for \(keys.encrypted.privateKey)"))
@@ -26,18 +30,23 @@ struct TerminalTests {
 
 @Suite("confirmation and manual steps", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
 struct ConfirmationTests {
-    func terminal(_ cluster: SandboxCluster, _ arguments: [String], answers: [(String, String)]) async throws -> PseudoTerminal.Result {
+    func terminal(
+        _ cluster: SandboxCluster, _ arguments: [String], answers: [(String, String)]
+    ) async throws -> PseudoTerminal.Result {
         let all = cluster.arguments(arguments)
         let environment = ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 }
         return try await Processes.offPool {
-            try PseudoTerminal.run(DroverBinary.path, all, environment: environment, answers: answers.map { (prompt: $0.0, reply: $0.1) })
+            try PseudoTerminal.run(
+                DroverBinary.path, all, environment: environment, answers: answers.map { (prompt: $0.0, reply: $0.1) })
         }
     }
 
     @Test func upgradeOnATerminalShowsThePlanAndAsks() async throws {
         try await SandboxCluster.with { cluster in
             let declined = try await terminal(cluster, ["upgrade"], answers: [("Type yes to start the run:", "no")])
-            #expect(declined.status == 0 && declined.output.contains("Steps:") && declined.output.contains("Not started; nothing was changed."))
+            #expect(
+                declined.status == 0 && declined.output.contains("Steps:")
+                    && declined.output.contains("Not started; nothing was changed."))
             #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty)
             let accepted = try await terminal(cluster, ["upgrade"], answers: [("Type yes to start the run:", "yes")])
             #expect(accepted.status == 0, "\(accepted.output)")
@@ -49,33 +58,40 @@ struct ConfirmationTests {
         try await SandboxCluster.with { cluster in
             let playbook = cluster.scratch("guarded.yml")
             try """
-                name: guarded
-                description: A destructive step and a manual one.
-                preflight: basic
-                steps:
-                  - name: restart-etcd
-                    target: node:be2
-                    actions:
-                      - confirm: Restarting etcd on {{node}} briefly takes one of three etcd members away.
-                      - run: chef-backend-ctl restart etcd
-                  - name: look
-                    target: node:be2
-                    actions:
-                      - manual: Check the monitoring dashboard for {{node}}.
-                """.write(toFile: playbook, atomically: true, encoding: .utf8)
+            name: guarded
+            description: A destructive step and a manual one.
+            preflight: basic
+            steps:
+              - name: restart-etcd
+                target: node:be2
+                actions:
+                  - confirm: Restarting etcd on {{node}} briefly takes one of three etcd members away.
+                  - run: chef-backend-ctl restart etcd
+              - name: look
+                target: node:be2
+                actions:
+                  - manual: Check the monitoring dashboard for {{node}}.
+            """.write(toFile: playbook, atomically: true, encoding: .utf8)
             let noTerminal = try await cluster.drover(["run", playbook, "--yes"])
             #expect(noTerminal.status == 64 && noTerminal.stderr.contains("--assume-done"))
             let scripted = try await cluster.drover(["run", playbook, "--yes", "--assume-done"])
             #expect(scripted.status == 0, "\(scripted.stderr)")
             #expect(scripted.stdout.contains("Restarting etcd on be2") && scripted.stdout.contains("assumed done"))
-            let interactive = try await terminal(cluster, ["run", playbook], answers: [
-                ("Type yes to start the run:", "yes"), ("Type yes to go ahead:", "yes"), ("type done (or abort):", "done"),
-            ])
+            let interactive = try await terminal(
+                cluster, ["run", playbook],
+                answers: [
+                    ("Type yes to start the run:", "yes"), ("Type yes to go ahead:", "yes"),
+                    ("type done (or abort):", "done"),
+                ])
             #expect(interactive.status == 0, "\(interactive.output)")
             #expect(interactive.output.contains("MANUAL (be2): Check the monitoring dashboard for be2."))
-            let refused = try await terminal(cluster, ["run", playbook], answers: [("Type yes to start the run:", "yes"), ("Type yes to go ahead:", "no")])
+            let refused = try await terminal(
+                cluster, ["run", playbook],
+                answers: [("Type yes to start the run:", "yes"), ("Type yes to go ahead:", "no")])
             #expect(refused.status != 0 && refused.output.contains("not confirmed by the operator"))
-            #expect((await cluster.log()).filter { $0.event == "started" && $0.command == "chef-backend-ctl restart etcd" }.count == 2, "the declined run did not restart etcd")
+            #expect(
+                (await cluster.log()).filter { $0.event == "started" && $0.command == "chef-backend-ctl restart etcd" }
+                    .count == 2, "the declined run did not restart etcd")
         }
     }
 }

@@ -3,7 +3,9 @@ import Foundation
 import SimulatedChefBackend
 import Testing
 
-@Suite("drover upgrade, plan, status and exec against the simulated cluster", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
+@Suite(
+    "drover upgrade, plan, status and exec against the simulated cluster", needsSandbox,
+    .timeLimit(.minutes(3 * TestTime.factor)))
 struct UpgradeEndToEndTests {
     @Test func rollingUpgradeKeepsTheOrderingInvariants() async throws {
         try await SandboxCluster.with { cluster in
@@ -48,8 +50,12 @@ struct UpgradeEndToEndTests {
             let leaderUpgrade = try #require(log.first { $0.command == "chef-backend-ctl upgrade --failover" })
             #expect(leaderUpgrade.node == originalLeader)
             let followerUpgrades = log.filter { $0.command == "chef-backend-ctl upgrade" }
-            #expect(followerUpgrades.count == 2 && followerUpgrades.allSatisfy { $0.node != originalLeader && $0.time < leaderUpgrade.time })
-            #expect(failoverCommands.last { $0.time < leaderUpgrade.time }?.command == "chef-backend-ctl set-cluster-failover on")
+            #expect(
+                followerUpgrades.count == 2
+                    && followerUpgrades.allSatisfy { $0.node != originalLeader && $0.time < leaderUpgrade.time })
+            #expect(
+                failoverCommands.last { $0.time < leaderUpgrade.time }?.command
+                    == "chef-backend-ctl set-cluster-failover on")
             #expect(failoverCommands.last?.command == "chef-backend-ctl set-cluster-failover on")
 
             // Running it again finds nothing to do.
@@ -68,13 +74,17 @@ struct UpgradeEndToEndTests {
             let json = try await cluster.drover(["plan", "--format", "json"])
             #expect(json.status == 0)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-            for key in ["playbook", "cluster", "discovered", "preflight", "steps"] { #expect(object[key] != nil, "plan has \(key)") }
+            for key in ["playbook", "cluster", "discovered", "preflight", "steps"] {
+                #expect(object[key] != nil, "plan has \(key)")
+            }
             let discovered = try #require(object["discovered"] as? [String: Any])
             #expect(discovered["leader"] as? String == "be1")
             #expect(discovered["followers"] as? [String] == ["be2", "be3"])
             #expect((discovered["versions"] as? [String: String])?["be3"] == "2.3.15")
             for check in try #require(object["preflight"] as? [[String: Any]]) {
-                #expect(check["check"] is String && check["ok"] is Bool && check["detail"] is String && check.keys.contains("node"))
+                #expect(
+                    check["check"] is String && check["ok"] is Bool && check["detail"] is String
+                        && check.keys.contains("node"))
             }
             let steps = try #require(object["steps"] as? [[String: Any]])
             #expect(steps.count > 10)
@@ -82,9 +92,13 @@ struct UpgradeEndToEndTests {
                 #expect(step["index"] is Int && step["action"] is String)
                 #expect(step.keys.contains("node") && step.keys.contains("command") && step.keys.contains("waits_for"))
             }
-            #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.map(\.command) == [], "plan ran only read-only commands")
+            #expect(
+                (await cluster.log()).filter { $0.event == "started" && $0.isMutating }.map(\.command) == [],
+                "plan ran only read-only commands")
             #expect(try await cluster.state().nodes.allSatisfy { $0.runningVersion == "2.3.15" })
-            let offline = try await Processes.offPool { try DroverBinary.runBlocking(["plan", "--offline", "--inventory", cluster.inventoryPath]) }
+            let offline = try await Processes.offPool {
+                try DroverBinary.runBlocking(["plan", "--offline", "--inventory", cluster.inventoryPath])
+            }
             #expect(offline.status == 0 && offline.stdout.contains("<leader>"))
         }
     }
@@ -93,35 +107,47 @@ struct UpgradeEndToEndTests {
         // Rejoin waits of 30 s: once, with the whole suite running, one of 8 s ran out.
         try await SandboxCluster.with(rejoin: "30s") { cluster in
             let output = try await cluster.drover(["upgrade", "--yes", "--json"])
-            #expect(output.status == 0, "\(output.stderr)\n\(output.stdout.split(separator: "\n").suffix(6).joined(separator: "\n"))")
+            #expect(
+                output.status == 0,
+                "\(output.stderr)\n\(output.stdout.split(separator: "\n").suffix(6).joined(separator: "\n"))")
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
             let required: [String: [String]] = [
                 "run_started": ["run_id", "playbook", "cluster"], "step_started": ["index", "step", "node"],
-                "command_finished": ["node", "command", "exit_status", "duration_s"], "wait_progress": ["node", "predicate", "pending"],
-                "wait_finished": ["node", "predicate", "ok", "duration_s"], "step_finished": ["index", "step", "outcome", "duration_s"],
+                "command_finished": ["node", "command", "exit_status", "duration_s"],
+                "wait_progress": ["node", "predicate", "pending"],
+                "wait_finished": ["node", "predicate", "ok", "duration_s"],
+                "step_finished": ["index", "step", "outcome", "duration_s"],
                 "run_finished": ["outcome", "exit_code"],
             ]
             let lines = output.stdout.split(separator: "\n")
             var seen: Set<String> = []
             for line in lines {
-                let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+                let event = try #require(
+                    try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
                 let name = try #require(event["event"] as? String)
                 #expect((event["time"] as? String).flatMap(formatter.date) != nil, "RFC 3339 time in \(line)")
                 let fields = try #require(required[name], "undocumented event \(name)")
                 for field in fields { #expect(event[field] != nil, "\(name) has \(field)") }
                 seen.insert(name)
             }
-            #expect(seen.isSuperset(of: ["run_started", "step_started", "command_finished", "wait_finished", "step_finished", "run_finished"]))
+            #expect(
+                seen.isSuperset(of: [
+                    "run_started", "step_started", "command_finished", "wait_finished", "step_finished", "run_finished",
+                ]))
             let last = try #require(try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any])
-            #expect(last["event"] as? String == "run_finished" && last["outcome"] as? String == "succeeded" && last["exit_code"] as? Int == 0)
+            #expect(
+                last["event"] as? String == "run_finished" && last["outcome"] as? String == "succeeded"
+                    && last["exit_code"] as? Int == 0)
         }
     }
 
-    @Test("pre-flight refuses an unready cluster and changes nothing", arguments: [
-        ("be2", "partially-synced", "unsynced-sentinel"), ("be3", "service-down:elasticsearch", "services"),
-        ("be2", "disk-full", "disk"), ("be3", "unreachable", "reachable"),
-    ])
+    @Test(
+        "pre-flight refuses an unready cluster and changes nothing",
+        arguments: [
+            ("be2", "partially-synced", "unsynced-sentinel"), ("be3", "service-down:elasticsearch", "services"),
+            ("be2", "disk-full", "disk"), ("be3", "unreachable", "reachable"),
+        ])
     func preflightRefusal(node: String, fault: String, check: String) async throws {
         try await SandboxCluster.with { cluster in
             try await cluster.breakNode(node, fault)
@@ -138,7 +164,8 @@ struct UpgradeEndToEndTests {
 
     @Test func missingPackageIsRefused() async throws {
         try await SandboxCluster.with { cluster in
-            try FileManager.default.removeItem(atPath: cluster.sandbox.directory + "/nodes/be3/var/tmp/chef-backend_2.3.16-1_amd64.deb")
+            try FileManager.default.removeItem(
+                atPath: cluster.sandbox.directory + "/nodes/be3/var/tmp/chef-backend_2.3.16-1_amd64.deb")
             let output = try await cluster.drover(["upgrade", "--yes"])
             #expect(output.status == 2)
             #expect(output.stderr.contains("pre-flight failed: package on be3"))
@@ -152,7 +179,9 @@ struct UpgradeEndToEndTests {
             let output = try await cluster.drover(["upgrade", "--yes"])
             #expect(output.status == 1, "\(output.stdout)\n\(output.stderr)")
             #expect(output.stdout.contains("FAILED at step upgrade-follower on be2"))
-            #expect(output.stdout.contains("!! cluster failover: OFF"), "the summary says prominently that failover stays off")
+            #expect(
+                output.stdout.contains("!! cluster failover: OFF"),
+                "the summary says prominently that failover stays off")
             #expect(output.stdout.contains("set-cluster-failover on"), "and how to turn it back on")
             let touched = (await cluster.log()).filter { $0.event == "started" && $0.isMutating }
             #expect(!touched.contains { $0.node == "be3" }, "the third node is never touched")
@@ -165,7 +194,9 @@ struct UpgradeEndToEndTests {
         try await SandboxCluster.with { cluster in
             let status = try await cluster.drover(["status"])
             #expect(status.status == 0)
-            #expect(status.stdout.contains("be1 (") && status.stdout.contains("leader, version 2.3.15") && status.stdout.contains("Healthy."))
+            #expect(
+                status.stdout.contains("be1 (") && status.stdout.contains("leader, version 2.3.15")
+                    && status.stdout.contains("Healthy."))
             let json = try await cluster.drover(["status", "--json"])
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
             #expect(object["leader"] as? String == "be1" && (object["nodes"] as? [Any])?.count == 3)
@@ -185,7 +216,8 @@ struct UpgradeEndToEndTests {
 struct InputRefusalTests {
     @Test func invalidInventoryExits64WithFileLineAndKey() async throws {
         let path = try temporaryDirectory("inv") + "/bad.yml"
-        try "cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n    colour: blue\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n    colour: blue\n".write(
+            toFile: path, atomically: true, encoding: .utf8)
         for arguments in [["plan"], ["upgrade", "--yes"], ["status"], ["exec", "--", "true"]] {
             let output = try await DroverBinary.run([arguments[0], "--inventory", path] + arguments.dropFirst())
             #expect(output.status == 64, "\(arguments)")
@@ -195,7 +227,8 @@ struct InputRefusalTests {
 
     @Test func upgradeWithoutYesAndWithoutTerminalExits64() async throws {
         let path = try temporaryDirectory("inv") + "/inv.yml"
-        try "cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n".write(
+            toFile: path, atomically: true, encoding: .utf8)
         let output = try await DroverBinary.run(["upgrade", "--inventory", path])
         #expect(output.status == 64)
         #expect(output.stderr.contains("--yes"))
@@ -205,21 +238,31 @@ struct InputRefusalTests {
         let output = try await DroverBinary.run(["playbooks"])
         #expect(output.status == 0)
         let names = output.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
-        let expected: [String] = ["discard-node-data", "drbd-restart", "graceful-transition", "promote-node", "promote-secondary",
-                                  "quorum-loss-recovery", "rebuild-partner", "reinstate-deposed-leader", "replace-failed-node", "resync-node",
-                                  "set-failover", "set-node-failover", "upgrade", "upgrade-downtime-1-to-2", "upgrade-downtime-reindex"]
+        let expected: [String] = [
+            "discard-node-data", "drbd-restart", "graceful-transition", "promote-node", "promote-secondary",
+            "quorum-loss-recovery", "rebuild-partner", "reinstate-deposed-leader", "replace-failed-node", "resync-node",
+            "set-failover", "set-node-failover", "upgrade", "upgrade-downtime-1-to-2", "upgrade-downtime-reindex",
+        ]
         #expect(names == expected)
         let pair = try await DroverBinary.run(["playbooks", "--topology", "drbd-pair"])
-        let pairNames: [String] = pair.stdout.split(separator: "\n").map { String($0.split(separator: " ").first ?? "") }
-        #expect(pairNames == ["discard-node-data", "drbd-restart", "graceful-transition", "promote-secondary", "rebuild-partner"])
-        #expect(pair.stdout.split(separator: "\n").allSatisfy { $0.contains(" built-in  drbd-pair ") }, "\(pair.stdout)")
+        let pairNames: [String] = pair.stdout.split(separator: "\n").map {
+            String($0.split(separator: " ").first ?? "")
+        }
+        #expect(
+            pairNames == [
+                "discard-node-data", "drbd-restart", "graceful-transition", "promote-secondary", "rebuild-partner",
+            ])
+        #expect(
+            pair.stdout.split(separator: "\n").allSatisfy { $0.contains(" built-in  drbd-pair ") }, "\(pair.stdout)")
     }
 
     @Test func invalidPlaybookIsRefusedWithFileAndLine() async throws {
         let path = try temporaryDirectory("pb") + "/bad.yml"
-        try "name: bad\ndescription: d\nsteps:\n  - name: a\n    target: leader\n    run: echo {{nope}}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "name: bad\ndescription: d\nsteps:\n  - name: a\n    target: leader\n    run: echo {{nope}}\n".write(
+            toFile: path, atomically: true, encoding: .utf8)
         let inventory = try temporaryDirectory("inv") + "/inv.yml"
-        try "cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n".write(toFile: inventory, atomically: true, encoding: .utf8)
+        try "cluster: c\nbackends:\n  - name: be1\n    host: 127.255.255.254\n".write(
+            toFile: inventory, atomically: true, encoding: .utf8)
         let output = try await DroverBinary.run(["plan", path, "--offline", "--inventory", inventory])
         #expect(output.status == 64)
         #expect(output.stderr.contains("\(path):6: steps[0].run: unknown placeholder {{nope}}"), "\(output.stderr)")
@@ -233,22 +276,28 @@ struct VerificationDetailTests {
             // known_hosts records be1's address with be2's keys.
             let text = try String(contentsOfFile: cluster.sandbox.knownHostsPath, encoding: .utf8)
             let lines = text.split(separator: "\n").map(String.init)
-            let be1 = try #require(cluster.sandbox.record()?.nodes[0].address), be2 = try #require(cluster.sandbox.record()?.nodes[1].address)
-            let forged = lines.filter { $0.hasPrefix(be2 + " ") }.map { $0.replacingOccurrences(of: be2 + " ", with: be1 + " ") }
+            let be1 = try #require(cluster.sandbox.record()?.nodes[0].address)
+            let be2 = try #require(cluster.sandbox.record()?.nodes[1].address)
+            let forged = lines.filter { $0.hasPrefix(be2 + " ") }.map {
+                $0.replacingOccurrences(of: be2 + " ", with: be1 + " ")
+            }
             let rest = lines.filter { !$0.hasPrefix(be1 + " ") }
-            try (rest + forged).joined(separator: "\n").appending("\n").write(toFile: cluster.sandbox.knownHostsPath, atomically: true, encoding: .utf8)
+            try (rest + forged).joined(separator: "\n").appending("\n").write(
+                toFile: cluster.sandbox.knownHostsPath, atomically: true, encoding: .utf8)
             let output = try await cluster.drover(["upgrade", "--yes"])
             #expect(output.status == 2)
             #expect(output.stderr.contains("HOST KEY CHANGED") || output.stdout.contains("HOST KEY CHANGED"))
             #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty)
-            #expect(!(await cluster.log()).contains { $0.node == "be1" }, "nothing ran on the host whose key did not match")
+            #expect(
+                !(await cluster.log()).contains { $0.node == "be1" }, "nothing ran on the host whose key did not match")
         }
     }
 
     @Test func packageChecksumMismatchIsRefused() async throws {
         try await SandboxCluster.with { cluster in
             var inventory = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
-            inventory = inventory.replacingOccurrences(of: "  version: 2.3.16\n", with: "  version: 2.3.16\n  sha256: \(String(repeating: "ab", count: 32))\n")
+            inventory = inventory.replacingOccurrences(
+                of: "  version: 2.3.16\n", with: "  version: 2.3.16\n  sha256: \(String(repeating: "ab", count: 32))\n")
             try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
             let output = try await cluster.drover(["upgrade", "--yes"])
             #expect(output.status == 2)
@@ -256,10 +305,20 @@ struct VerificationDetailTests {
         }
     }
 
-    @Test("frontends are checked after the upgrade", arguments: [
-        (200, #"{"status":"pong","upstreams":{"chef_sql":"pong","chef_elasticsearch":"pong","oc_chef_authz":"pong"}}"#, 0, "HTTP 200, status pong"),
-        (500, #"{"status":"fail","upstreams":{"chef_sql":"pong","chef_elasticsearch":"fail","oc_chef_authz":"pong"}}"#, 1, "failing upstreams: chef_elasticsearch"),
-    ])
+    @Test(
+        "frontends are checked after the upgrade",
+        arguments: [
+            (
+                200,
+                #"{"status":"pong","upstreams":{"chef_sql":"pong","chef_elasticsearch":"pong","oc_chef_authz":"pong"}}"#,
+                0, "HTTP 200, status pong"
+            ),
+            (
+                500,
+                #"{"status":"fail","upstreams":{"chef_sql":"pong","chef_elasticsearch":"fail","oc_chef_authz":"pong"}}"#,
+                1, "failing upstreams: chef_elasticsearch"
+            ),
+        ])
     func frontends(status: Int, body: String, exit: Int32, expected: String) async throws {
         let stub = try HTTPStub(status: status, body: body)
         defer { stub.stop() }
@@ -284,7 +343,9 @@ struct MorePreflightTests {
             try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
             let output = try await cluster.drover(["upgrade", "--yes"])
             #expect(output.status == 2)
-            #expect(output.stderr.contains("pre-flight failed: membership") && output.stderr.contains("not in the inventory: be3"))
+            #expect(
+                output.stderr.contains("pre-flight failed: membership")
+                    && output.stderr.contains("not in the inventory: be3"))
         }
     }
 
@@ -304,7 +365,9 @@ struct MorePreflightTests {
             try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
             let output = try await cluster.drover(["upgrade", "--yes"])
             #expect(output.status == 2)
-            #expect(output.stderr.contains("pre-flight failed: version on be1") && output.stderr.contains("does not downgrade"))
+            #expect(
+                output.stderr.contains("pre-flight failed: version on be1")
+                    && output.stderr.contains("does not downgrade"))
         }
     }
 }

@@ -4,7 +4,9 @@ import Testing
 
 /// The sandbox upgraded from what a workstation already has: an Ansible inventory, an OpenSSH config; and
 /// `drover inventory show` explaining both.
-@Suite("inventories as the workstation has them: Ansible, ssh_config", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
+@Suite(
+    "inventories as the workstation has them: Ansible, ssh_config", needsSandbox,
+    .timeLimit(.minutes(3 * TestTime.factor)))
 struct WorkstationInventoryTests {
     /// An INI inventory of the sandbox: the hosts in `chef_backend`, Drover's settings as its variables.
     static func hosts(for cluster: SandboxCluster) async throws -> String {
@@ -36,7 +38,9 @@ struct WorkstationInventoryTests {
         try await SandboxCluster.with { cluster in
             let hosts = try await Self.hosts(for: cluster)
             let environment = cluster.environment
-            let show = try await DroverBinary.run(["inventory", "show", "--inventory", hosts, "--group", "chef_backend", "--json"], environment: environment)
+            let show = try await DroverBinary.run(
+                ["inventory", "show", "--inventory", hosts, "--group", "chef_backend", "--json"],
+                environment: environment)
             #expect(show.status == 0, "\(show.stderr)")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
             let nodes = object["nodes"] as? [[String: Any]] ?? []
@@ -45,12 +49,14 @@ struct WorkstationInventoryTests {
             #expect(host?["source"] == "\(hosts):2 (ansible_host)", "\(String(describing: host))")
             #expect((nodes.first?["user"] as? [String: String])?["source"]?.hasSuffix("(ansible_user)") == true)
 
-            let run = try await DroverBinary.run(["upgrade", "--inventory", hosts, "--group", "chef_backend", "--yes"], environment: environment)
+            let run = try await DroverBinary.run(
+                ["upgrade", "--inventory", hosts, "--group", "chef_backend", "--yes"], environment: environment)
             #expect(run.status == 0, "\(run.stdout.suffix(1500))\n\(run.stderr)")
             let state = try await cluster.state()
             #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.16" })
             // The commands Drover prints name the inventory as --inventory takes it.
-            let status = try await DroverBinary.run(["status", "--inventory", "\(hosts)#chef_backend"], environment: environment)
+            let status = try await DroverBinary.run(
+                ["status", "--inventory", "\(hosts)#chef_backend"], environment: environment)
             #expect(status.status == 0 && status.stdout.contains("Healthy."), "\(status.stderr)")
         }
     }
@@ -86,10 +92,13 @@ struct WorkstationInventoryTests {
             let text = Self.aliasInventory(configFile: "\(cluster.sandbox.directory)/ssh_config")
             try await Processes.offPool { try text.write(toFile: inventory, atomically: true, encoding: .utf8) }
             let environment = cluster.environment
-            let show = try await DroverBinary.run(["inventory", "show", "--inventory", inventory], environment: environment)
-            #expect(show.status == 0 && show.stdout.contains("(HostName of be1)") && show.stdout.contains("(IdentityFile)")
+            let show = try await DroverBinary.run(
+                ["inventory", "show", "--inventory", inventory], environment: environment)
+            #expect(
+                show.status == 0 && show.stdout.contains("(HostName of be1)") && show.stdout.contains("(IdentityFile)")
                     && show.stdout.contains("(UserKnownHostsFile)"), "\(show.stdout)\n\(show.stderr)")
-            let run = try await DroverBinary.run(["upgrade", "--inventory", inventory, "--yes"], environment: environment)
+            let run = try await DroverBinary.run(
+                ["upgrade", "--inventory", inventory, "--yes"], environment: environment)
             #expect(run.status == 0, "\(run.stdout.suffix(1500))\n\(run.stderr)")
             #expect(try await cluster.state().nodes.allSatisfy { $0.runningVersion == "2.3.16" })
         }
@@ -123,31 +132,49 @@ struct WorkstationInventoryTests {
                     try inventoryText.write(toFile: inventory, atomically: true, encoding: .utf8)
                 }
                 let environment = cluster.environment
-                let show = try await DroverBinary.run(["inventory", "show", "--inventory", inventory], environment: environment)
-                #expect(show.status == 0 && show.stdout.contains("root@\(bastion.address):\(bastion.port)") && show.stdout.contains("(ProxyJump)"),
-                        "\(show.stdout)\n\(show.stderr)")
-                let run = try await DroverBinary.run(["upgrade", "--inventory", inventory, "--yes"], environment: environment)
+                let show = try await DroverBinary.run(
+                    ["inventory", "show", "--inventory", inventory], environment: environment)
+                #expect(
+                    show.status == 0 && show.stdout.contains("root@\(bastion.address):\(bastion.port)")
+                        && show.stdout.contains("(ProxyJump)"),
+                    "\(show.stdout)\n\(show.stderr)")
+                let run = try await DroverBinary.run(
+                    ["upgrade", "--inventory", inventory, "--yes"], environment: environment)
                 #expect(run.status == 0, "\(run.stdout.suffix(1500))\n\(run.stderr)")
                 #expect(try await cluster.state().nodes.allSatisfy { $0.runningVersion == "2.3.16" })
                 // Every session a node accepted came through the bastion's forwarding, and one bastion session carried them.
                 let state = try await cluster.state()
                 for node in state.nodes {
                     let forwarded = bastion.log.components(separatedBy: "target \(node.ip) port 22").count - 1
-                    let log = (try? String(contentsOfFile: "\(cluster.sandbox.directory)/sshd/\(node.name)/sshd.log", encoding: .utf8)) ?? ""
+                    let log =
+                        (try? String(
+                            contentsOfFile: "\(cluster.sandbox.directory)/sshd/\(node.name)/sshd.log", encoding: .utf8))
+                        ?? ""
                     let accepted = log.components(separatedBy: "Accepted publickey").count - 1
-                    #expect(forwarded >= 1 && accepted == forwarded, "\(node.name): \(accepted) sessions, \(forwarded) forwarded by the bastion")
+                    #expect(
+                        forwarded >= 1 && accepted == forwarded,
+                        "\(node.name): \(accepted) sessions, \(forwarded) forwarded by the bastion")
                 }
-                #expect(bastion.log.components(separatedBy: "Accepted publickey").count - 1 == 1, "one bastion session per drover run")
+                #expect(
+                    bastion.log.components(separatedBy: "Accepted publickey").count - 1 == 1,
+                    "one bastion session per drover run")
 
                 // A wrong host key at the bastion: refused before anything, the hop named.
-                let wrong = try await Processes.offPool { try String(contentsOfFile: "\(cluster.sandbox.directory)/known_hosts", encoding: .utf8) }
-                let forged = wrong.split(separator: "\n").prefix(1).map { line in
-                    "[\(bastion.address)]:\(bastion.port) " + line.split(separator: " ").dropFirst().joined(separator: " ")
-                }.joined() + "\n"
+                let wrong = try await Processes.offPool {
+                    try String(contentsOfFile: "\(cluster.sandbox.directory)/known_hosts", encoding: .utf8)
+                }
+                let forged =
+                    wrong.split(separator: "\n").prefix(1).map { line in
+                        "[\(bastion.address)]:\(bastion.port) "
+                            + line.split(separator: " ").dropFirst().joined(separator: " ")
+                    }.joined() + "\n"
                 try await Processes.offPool { try forged.write(toFile: knownHosts, atomically: true, encoding: .utf8) }
-                let refused = try await DroverBinary.run(["upgrade", "--inventory", inventory, "--yes"], environment: environment)
+                let refused = try await DroverBinary.run(
+                    ["upgrade", "--inventory", inventory, "--yes"], environment: environment)
                 #expect(refused.status == 2, "\(refused.stdout)\n\(refused.stderr)")
-                #expect(refused.stderr.contains("jump host \(bastion.address)") && refused.stderr.contains("HOST KEY CHANGED"), "\(refused.stderr)")
+                #expect(
+                    refused.stderr.contains("jump host \(bastion.address)")
+                        && refused.stderr.contains("HOST KEY CHANGED"), "\(refused.stderr)")
             }
         }
     }

@@ -15,13 +15,27 @@ struct DRBDParserTests {
     }
 
     static let samples: [Sample] = [
-        Sample(file: "proc-drbd-primary-connected.txt", connection: "Connected", role: "Primary", peerRole: "Secondary", disk: "UpToDate", peerDisk: "UpToDate", oos: 0),
-        Sample(file: "proc-drbd-secondary-connected.txt", connection: "Connected", role: "Secondary", peerRole: "Primary", disk: "UpToDate", peerDisk: "UpToDate", oos: 0),
-        Sample(file: "proc-drbd-peer-down.txt", connection: "WFConnection", role: "Primary", peerRole: "Unknown", disk: "UpToDate", peerDisk: "DUnknown", oos: 130_760),
-        Sample(file: "proc-drbd-sync-target.txt", connection: "SyncTarget", role: "Secondary", peerRole: "Primary", disk: "Inconsistent", peerDisk: "UpToDate", oos: 1_670_512),
-        Sample(file: "proc-drbd-sync-source.txt", connection: "SyncSource", role: "Primary", peerRole: "Secondary", disk: "UpToDate", peerDisk: "Inconsistent", oos: 1_121_600),
-        Sample(file: "proc-drbd-primary-lost.txt", connection: "WFConnection", role: "Secondary", peerRole: "Unknown", disk: "UpToDate", peerDisk: "DUnknown", oos: 0),
-        Sample(file: "proc-drbd-inconsistent-survivor.txt", connection: "WFConnection", role: "Secondary", peerRole: "Unknown", disk: "Inconsistent", peerDisk: "DUnknown", oos: 40_552),
+        Sample(
+            file: "proc-drbd-primary-connected.txt", connection: "Connected", role: "Primary", peerRole: "Secondary",
+            disk: "UpToDate", peerDisk: "UpToDate", oos: 0),
+        Sample(
+            file: "proc-drbd-secondary-connected.txt", connection: "Connected", role: "Secondary", peerRole: "Primary",
+            disk: "UpToDate", peerDisk: "UpToDate", oos: 0),
+        Sample(
+            file: "proc-drbd-peer-down.txt", connection: "WFConnection", role: "Primary", peerRole: "Unknown",
+            disk: "UpToDate", peerDisk: "DUnknown", oos: 130_760),
+        Sample(
+            file: "proc-drbd-sync-target.txt", connection: "SyncTarget", role: "Secondary", peerRole: "Primary",
+            disk: "Inconsistent", peerDisk: "UpToDate", oos: 1_670_512),
+        Sample(
+            file: "proc-drbd-sync-source.txt", connection: "SyncSource", role: "Primary", peerRole: "Secondary",
+            disk: "UpToDate", peerDisk: "Inconsistent", oos: 1_121_600),
+        Sample(
+            file: "proc-drbd-primary-lost.txt", connection: "WFConnection", role: "Secondary", peerRole: "Unknown",
+            disk: "UpToDate", peerDisk: "DUnknown", oos: 0),
+        Sample(
+            file: "proc-drbd-inconsistent-survivor.txt", connection: "WFConnection", role: "Secondary",
+            peerRole: "Unknown", disk: "Inconsistent", peerDisk: "DUnknown", oos: 40_552),
     ]
 
     @Test("every device line of the documented samples", arguments: samples)
@@ -39,7 +53,11 @@ struct DRBDParserTests {
 
     @Test func resyncProgress() throws {
         let target = try ProcDRBD.parse(try Repository.fixture("Recorded/drbd/proc-drbd-sync-target.txt"))[0].sync
-        #expect(target == SyncProgress(percent: 36.3, remainingKiB: 1_670_512, totalKiB: 2_613_068, finish: "0:00:47", speedKiBPerSecond: 35_152))
+        #expect(
+            target
+                == SyncProgress(
+                    percent: 36.3, remainingKiB: 1_670_512, totalKiB: 2_613_068, finish: "0:00:47",
+                    speedKiBPerSecond: 35_152))
         let source = try ProcDRBD.parse(try Repository.fixture("Recorded/drbd/proc-drbd-sync-source.txt"))[0].sync
         #expect(source?.percent == 57.3 && source?.finish == "0:00:32" && source?.speedKiBPerSecond == 34_328)
     }
@@ -51,12 +69,16 @@ struct DRBDParserTests {
         #expect(devices[1].role == "Secondary" && devices[1].fields["future"] == "1" && devices[1].outOfSyncKiB == 0)
     }
 
-    @Test("output that is not /proc/drbd is refused", arguments: ["", "cat: /proc/drbd: No such file or directory", "version: 8.4.0 (api:1/proto:86-100)"])
+    @Test(
+        "output that is not /proc/drbd is refused",
+        arguments: ["", "cat: /proc/drbd: No such file or directory", "version: 8.4.0 (api:1/proto:86-100)"])
     func notProcDRBD(text: String) {
         #expect(throws: ParseError.self) { try ProcDRBD.parse(text) }
     }
 
-    @Test("drbdadm role", arguments: [("Primary/Unknown\n", "Primary", "Unknown"), ("Secondary/Primary", "Secondary", "Primary")])
+    @Test(
+        "drbdadm role",
+        arguments: [("Primary/Unknown\n", "Primary", "Unknown"), ("Secondary/Primary", "Secondary", "Primary")])
     func role(text: String, local: String, peer: String) throws {
         #expect(try DRBDRole.parse(text) == DRBDRole(local: local, peer: peer))
     }
@@ -65,7 +87,9 @@ struct DRBDParserTests {
         #expect(throws: ParseError.self) { try DRBDRole.parse("'pc1' not defined in your config (for this host).") }
     }
 
-    @Test("ha-status samples that pass", arguments: [("ha-status-backup.txt", "backup", false), ("ha-status-master.txt", "master", true)])
+    @Test(
+        "ha-status samples that pass",
+        arguments: [("ha-status-backup.txt", "backup", false), ("ha-status-master.txt", "master", true)])
     func passing(file: String, status: String, vip: Bool) throws {
         let ha = try HAStatus.parse(try Repository.fixture("Recorded/drbd/" + file), exitStatus: 0)
         #expect(ha.passed && ha.clusterStatus == status && ha.keepalived == status && ha.holdsVIP == vip)
@@ -77,13 +101,19 @@ struct DRBDParserTests {
         #expect(!ha.passed && ha.keepalived == "transition" && ha.clusterStatus == nil)
         #expect(ha.inconsistent?.requested == "backup" && ha.inconsistent?.current == "master")
         #expect(ha.holdsVIP == true)
-        #expect(ha.misplacedServices.map(\.service) == ["nginx", "postgresql"] && ha.misplacedServices.map(\.running) == [true, false])
-        #expect(ha.errors == ["found VRRP address and I am not master", "nginx is running, and I am not master.",
-                              "postgresql is not running correctly, and I am master.", "redis_lb is not running."])
+        #expect(
+            ha.misplacedServices.map(\.service) == ["nginx", "postgresql"]
+                && ha.misplacedServices.map(\.running) == [true, false])
+        #expect(
+            ha.errors == [
+                "found VRRP address and I am not master", "nginx is running, and I am not master.",
+                "postgresql is not running correctly, and I am master.", "redis_lb is not running.",
+            ])
     }
 
     @Test func haStatusBeforeReconfigureIsRead() throws {
-        let ha = try HAStatus.parse("[ERROR] cannot check HA status if you haven't completed a reconfigure\n", exitStatus: 1)
+        let ha = try HAStatus.parse(
+            "[ERROR] cannot check HA status if you haven't completed a reconfigure\n", exitStatus: 1)
         #expect(!ha.passed && ha.errors.count == 1)
         #expect(throws: ParseError.self) { try HAStatus.parse("ha-status: command not found", exitStatus: 127) }
     }

@@ -19,7 +19,9 @@ struct ParserTests {
 
     @Test func leaderlessSampleWithEpmdAndSystemTable() throws {
         let report = try StatusReport.parse(try Repository.fixture("Recorded/status-leaderless.txt"))
-        #expect(report.rows.keys.sorted() == ["elasticsearch", "epmd", "etcd", "leaderl", "postgresql"], "the System table is not read as services")
+        #expect(
+            report.rows.keys.sorted() == ["elasticsearch", "epmd", "etcd", "leaderl", "postgresql"],
+            "the System table is not read as services")
         #expect(report["postgresql"]?.isRunning == false)
         #expect(report["postgresql"]?.count("synced") == nil)
         let criteria = Predicates.distributedHealthy(report, source: "x", allowYellow: true)
@@ -33,7 +35,8 @@ struct ParserTests {
             leaderl        running (pid 1)     0d 0h 1m 0s    yes     leader: 1; waiting: 0; follower: 2; total: 3
             """
         #expect(try StatusReport.parse(text)["leaderl"]?.count("follower") == 2)
-        let members = try ClusterStatusTable.parse("""
+        let members = try ClusterStatusTable.parse(
+            """
             Name  IP        GUID                              Role      Following  PG        ES
             a     10.0.0.1  dc0c6ea77a751f94037cd950e8451fa3  leader    -          leader    master
             """)
@@ -49,17 +52,25 @@ struct ParserTests {
 
     @Test func unrecognisedOutputIsAnError() {
         #expect(throws: ParseError.self) { _ = try StatusReport.parse("command not found") }
-        #expect(throws: ParseError.self) { _ = try ClusterStatusTable.parse("This node is not part of a configured cluster.") }
+        #expect(throws: ParseError.self) {
+            _ = try ClusterStatusTable.parse("This node is not part of a configured cluster.")
+        }
         #expect(throws: ParseError.self) { _ = try VersionManifest.buildVersion("{}") }
     }
 
     @Test func manifestAndDiskFree() throws {
         #expect(try VersionManifest.buildVersion(#"{"build_version":"2.3.16","manifest_format":2}"#) == "2.3.16")
-        let df = "Filesystem     1024-blocks      Used Available Capacity Mounted on\n/dev/vdb  20971520  8388608  12582912  40% /var/opt/chef-backend\n"
+        let df =
+            "Filesystem     1024-blocks      Used Available Capacity Mounted on\n/dev/vdb  20971520  8388608  12582912  40% /var/opt/chef-backend\n"
         #expect(try DiskFree.availableMB(df) == 12288)
     }
 
-    @Test("version order", arguments: [("2.3.16", "2.3.9", ComparisonResult.orderedDescending), ("2.3.15", "2.3.16", .orderedAscending), ("3.0", "3.0.0", .orderedSame)])
+    @Test(
+        "version order",
+        arguments: [
+            ("2.3.16", "2.3.9", ComparisonResult.orderedDescending), ("2.3.15", "2.3.16", .orderedAscending),
+            ("3.0", "3.0.0", .orderedSame),
+        ])
     func versions(a: String, b: String, expected: ComparisonResult) {
         #expect(compareVersions(a, b) == expected)
     }

@@ -9,23 +9,43 @@ import Testing
     static func run(status: String = "failed", command: String = "chef-backend-ctl upgrade") -> RunReportData {
         let at = { (seconds: Double) in start.addingTimeInterval(seconds) }
         return RunReportData(
-            runID: "20270115T080000Z-abc123", cluster: "prod <eu>", playbook: "upgrade", playbookFile: "built-in:upgrade.yml",
-            playbookDigest: "ab12", inventoryFile: "/etc/drover/prod.yml", inventoryDigest: "cd34", targetVersion: "2.3.16",
-            user: "ops", workstation: "laptop", started: start, finished: at(30), status: status, exitCode: status == "failed" ? 1 : 0,
-            parameters: [:], summary: "\nFAILED at step upgrade-follower on be2: exit 1\n\nNext:\n  1. Inspect the cluster: drover status --inventory prod.yml\n  2. Continue: drover resume --inventory prod.yml\n",
+            runID: "20270115T080000Z-abc123", cluster: "prod <eu>", playbook: "upgrade",
+            playbookFile: "built-in:upgrade.yml",
+            playbookDigest: "ab12", inventoryFile: "/etc/drover/prod.yml", inventoryDigest: "cd34",
+            targetVersion: "2.3.16",
+            user: "ops", workstation: "laptop", started: start, finished: at(30), status: status,
+            exitCode: status == "failed" ? 1 : 0,
+            parameters: [:],
+            summary:
+                "\nFAILED at step upgrade-follower on be2: exit 1\n\nNext:\n  1. Inspect the cluster: drover status --inventory prod.yml\n  2. Continue: drover resume --inventory prod.yml\n",
             nodes: ["be1", "be2", "be3"],
-            steps: [.init(index: 1, name: "upgrade-follower", node: "be2", status: status, started: at(1), finished: at(20), reason: nil)],
-            commands: [
-                .init(node: "be2", command: command, started: at(2), finished: at(10), exitStatus: 1, signal: nil,
-                      stdout: "<script>alert(1)</script>", stderr: "ERROR & more", error: nil),
-                .init(node: "be1", command: "chef-backend-ctl set-cluster-failover off", started: at(1), finished: at(1.2), exitStatus: 0,
-                      signal: nil, stdout: "", stderr: "", error: nil),
+            steps: [
+                .init(
+                    index: 1, name: "upgrade-follower", node: "be2", status: status, started: at(1), finished: at(20),
+                    reason: nil)
             ],
-            waits: [.init(node: "be2", predicate: "rejoined", started: at(10), finished: at(20), ok: false, pending: ["role waiting_for_leader"])],
+            commands: [
+                .init(
+                    node: "be2", command: command, started: at(2), finished: at(10), exitStatus: 1, signal: nil,
+                    stdout: "<script>alert(1)</script>", stderr: "ERROR & more", error: nil),
+                .init(
+                    node: "be1", command: "chef-backend-ctl set-cluster-failover off", started: at(1),
+                    finished: at(1.2), exitStatus: 0,
+                    signal: nil, stdout: "", stderr: "", error: nil),
+            ],
+            waits: [
+                .init(
+                    node: "be2", predicate: "rejoined", started: at(10), finished: at(20), ok: false,
+                    pending: ["role waiting_for_leader"])
+            ],
             outOfCluster: [.init(lane: "be2", from: at(2), to: at(30), closed: false)],
             failoverOff: [.init(lane: "failover", from: at(1.2), to: at(30), closed: false)],
             preflight: [.object(["check": "disk", "node": "be1", "ok": true, "detail": "12288 MB free"])],
-            plannedSteps: [.object(["index": 1, "step": "upgrade-follower", "node": "be2", "action": "run", "command": "dpkg -i x.deb"])])
+            plannedSteps: [
+                .object([
+                    "index": 1, "step": "upgrade-follower", "node": "be2", "action": "run", "command": "dpkg -i x.deb",
+                ])
+            ])
     }
 
     @Test func everythingFromTheRunIsEscaped() {
@@ -36,7 +56,8 @@ import Testing
 
     @Test func itIsSelfContained() {
         let html = HTMLReport.render(Self.run())
-        #expect(!html.contains("src=") && !html.contains("href=") && !html.contains("@import") && !html.contains("url("))
+        #expect(
+            !html.contains("src=") && !html.contains("href=") && !html.contains("@import") && !html.contains("url("))
         #expect(html.components(separatedBy: "http").count == 2, "only the SVG namespace names a URL")
     }
 
@@ -44,7 +65,9 @@ import Testing
         let html = HTMLReport.render(Self.run())
         #expect(html.contains("data-outcome=\"failed\"") && html.contains("FAILED at step upgrade-follower on be2"))
         #expect(html.contains("<li><code>Continue: drover resume --inventory prod.yml</code></li>"))
-        for lane in ["failover", "be1", "be2", "be3"] { #expect(html.contains("data-lane=\"\(lane)\""), "lane \(lane)") }
+        for lane in ["failover", "be1", "be2", "be3"] {
+            #expect(html.contains("data-lane=\"\(lane)\""), "lane \(lane)")
+        }
         #expect(html.contains("class=\"out-window\" data-node=\"be2\"") && html.contains("not back when the run ended"))
         #expect(html.contains("class=\"failover-off\"") && html.contains("still off when the run ended"))
         #expect(html.contains("wait rejoined on be2: did not hold") && html.contains("role waiting_for_leader"))
@@ -62,7 +85,9 @@ import Testing
         run.commands.removeAll { $0.command.contains("set-cluster-failover") }
         run.failoverOff = []
         let html = HTMLReport.render(run)
-        #expect(!html.contains("data-lane=\"failover\"") && !html.contains("cluster failover off"), "a DRBD pair has no failover switch")
+        #expect(
+            !html.contains("data-lane=\"failover\"") && !html.contains("cluster failover off"),
+            "a DRBD pair has no failover switch")
         #expect(html.contains("data-lane=\"be1\""))
     }
 }

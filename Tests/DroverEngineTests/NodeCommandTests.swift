@@ -1,8 +1,9 @@
-@testable import DroverEngine
 import DroverSSH
 import DroverTestSupport
 import Foundation
 import Testing
+
+@testable import DroverEngine
 
 /// The node-command script run by /bin/sh here, as sshd would run it on a node: start, re-attach, records.
 @Suite("node commands: detached, recorded, re-attached", .timeLimit(.minutes(2)))
@@ -20,10 +21,13 @@ struct NodeCommandTests {
 
     static func run(_ script: String, _ shell: String) async throws -> Run {
         let output = try await Processes.offPool { try Processes.run(shell, ["-c", script]) }
-        let errLines = output.stderr.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+        let errLines = output.stderr.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter {
+            !$0.isEmpty
+        }
         let markers = errLines.compactMap { NodeCommand.state(of: OutputLine(stream: .stderr, text: $0)) }
-        return Run(stdout: output.stdout.split(separator: "\n").map(String.init),
-                   stderr: errLines.filter { !$0.hasPrefix(NodeCommand.marker) }, markers: markers, status: output.status)
+        return Run(
+            stdout: output.stdout.split(separator: "\n").map(String.init),
+            stderr: errLines.filter { !$0.hasPrefix(NodeCommand.marker) }, markers: markers, status: output.status)
     }
 
     static func command(_ text: String, in directory: String, name: String = "step.be1.1") -> NodeCommand {
@@ -53,7 +57,9 @@ struct NodeCommandTests {
         #expect(rest.stdout == ["it's quoted"] && rest.stderr.isEmpty)
     }
 
-    @Test(arguments: Self.shells) func aFailedCommandRunsAgainOnlyWhenAskedAndKeepsItsOldRecord(shell: String) async throws {
+    @Test(arguments: Self.shells) func aFailedCommandRunsAgainOnlyWhenAskedAndKeepsItsOldRecord(
+        shell: String
+    ) async throws {
         let directory = try temporaryDirectory("nodecmd")
         let counter = directory + "/count"
         let command = Self.command("echo x >> \(ShellQuote.quote(counter)); exit 1", in: directory)
@@ -80,18 +86,23 @@ struct NodeCommandTests {
         let directory = try temporaryDirectory("nodecmd")
         let gate = directory + "/gate"
         let command = Self.command(
-            "echo first; while [ ! -e \(ShellQuote.quote(gate)) ]; do sleep 0.05; done; echo second; echo done >&2; exit 7", in: directory)
+            "echo first; while [ ! -e \(ShellQuote.quote(gate)) ]; do sleep 0.05; done; echo second; echo done >&2; exit 7",
+            in: directory)
         // The follower is killed as a lost connection would end it (its whole process group, by pid).
         let out = directory + "/follower.out"
-        let follower = try Processes.spawn("/usr/bin/setsid", [shell, "-c", command.script()], stdout: out, stderr: directory + "/follower.err")
+        let follower = try Processes.spawn(
+            "/usr/bin/setsid", [shell, "-c", command.script()], stdout: out, stderr: directory + "/follower.err")
         let record = command.directory + "/" + command.name
         try await Processes.offPool {
             let deadline = ContinuousClock.now + .seconds(20)
-            while ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").isEmpty && ContinuousClock.now < deadline { usleep(20_000) }
+            while ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").isEmpty && ContinuousClock.now < deadline
+            { usleep(20_000) }
         }
         kill(-follower.pid, SIGKILL)
         _ = await follower.exitStatus()
-        #expect(try !String(contentsOfFile: record + ".status", encoding: .utf8).contains("exit"), "still running after its follower died")
+        #expect(
+            try !String(contentsOfFile: record + ".status", encoding: .utf8).contains("exit"),
+            "still running after its follower died")
         // Re-attached while it runs: the first line was seen, the rest arrives, then its status.
         async let attached = Self.run(command.script(seen: .init(stdout: 1, stderr: 0)), shell)
         try await Task.sleep(for: .milliseconds(300))
@@ -102,7 +113,9 @@ struct NodeCommandTests {
         #expect(run.status == 7)
     }
 
-    @Test(arguments: Self.shells) func aRecordWithoutAStartedCommandStartsIt_OneThatVanishedIsReported(shell: String) async throws {
+    @Test(arguments: Self.shells) func aRecordWithoutAStartedCommandStartsIt_OneThatVanishedIsReported(
+        shell: String
+    ) async throws {
         let directory = try temporaryDirectory("nodecmd")
         let command = Self.command("echo ran", in: directory)
         let record = command.directory + "/" + command.name
@@ -119,7 +132,8 @@ struct NodeCommandTests {
 
     @Test(arguments: Self.shells) func anUnusableRecordDirectoryIsSaid(shell: String) async throws {
         let directory = try temporaryDirectory("nodecmd")
-        FileManager.default.createFile(atPath: directory + "/drover-runs", contents: Data("a file, not a directory".utf8))
+        FileManager.default.createFile(
+            atPath: directory + "/drover-runs", contents: Data("a file, not a directory".utf8))
         let run = try await Self.run(Self.command("true", in: directory).script(), shell)
         #expect(run.markers == [.unusable] && run.status == 125)
         // The product's directory is never created: a node without it is not one to run on.
@@ -128,17 +142,21 @@ struct NodeCommandTests {
         #expect(refused.markers == [.unusable] && !FileManager.default.fileExists(atPath: missing))
     }
 
-    @Test(arguments: Self.shells) func consecutiveCommandsRunInOneScriptEachOnceTheOneBeforeSucceeded(shell: String) async throws {
+    @Test(arguments: Self.shells) func consecutiveCommandsRunInOneScriptEachOnceTheOneBeforeSucceeded(
+        shell: String
+    ) async throws {
         let directory = try temporaryDirectory("nodecmd")
         let counter = ShellQuote.quote(directory + "/count")
         let install = Self.command("echo installing; echo i >> \(counter)", in: directory, name: "up.be1.1")
-        let upgrade = Self.command("echo upgrading; echo warn >&2; echo u >> \(counter)", in: directory, name: "up.be1.2")
+        let upgrade = Self.command(
+            "echo upgrading; echo warn >&2; echo u >> \(counter)", in: directory, name: "up.be1.2")
         let both = try await Self.run(NodeCommand.script([install, upgrade], seen: [.init(), .init()]), shell)
         let section = NodeCommand.marker + " section 2"
         #expect(both.stdout == ["installing", section, "upgrading"] && both.stderr == ["warn"], "\(both)")
         #expect(both.markers == [.started, .started] && both.status == 0)
         // Again, from the lines seen: both finished, nothing repeated, nothing run twice.
-        let again = try await Self.run(NodeCommand.script([install, upgrade], seen: [.init(stdout: 1), .init(stdout: 1, stderr: 1)]), shell)
+        let again = try await Self.run(
+            NodeCommand.script([install, upgrade], seen: [.init(stdout: 1), .init(stdout: 1, stderr: 1)]), shell)
         #expect(again.stdout == [section] && again.markers == [.finished, .finished] && again.status == 0, "\(again)")
         #expect(try String(contentsOfFile: directory + "/count", encoding: .utf8) == "i\nu\n")
         // A command that fails ends the script with its status; the next is never started.
@@ -155,14 +173,18 @@ struct NodeCommandTests {
         let parts = NodeCommand.split(glued)
         #expect(parts.map(\.text) == [#"{"a":1}"#, NodeCommand.marker + " section 2"])
         #expect(NodeCommand.section(of: parts[1]) == 2 && NodeCommand.section(of: parts[0]) == nil)
-        let vanished = NodeCommand.split(OutputLine(stream: .stderr, text: "half a line" + NodeCommand.marker + " vanished"))
+        let vanished = NodeCommand.split(
+            OutputLine(stream: .stderr, text: "half a line" + NodeCommand.marker + " vanished"))
         #expect(vanished.count == 2 && NodeCommand.state(of: vanished[1]) == .vanished)
         #expect(NodeCommand.split(OutputLine(stream: .stderr, text: "plain")).map(\.text) == ["plain"])
     }
 
-    @Test("record names keep only safe characters", arguments: [
-        ("upgrade-follower", "be2", 1, "upgrade-follower.be2.1"), ("odd step/..", "node 1", 2, "odd_step_...node_1.2"),
-    ])
+    @Test(
+        "record names keep only safe characters",
+        arguments: [
+            ("upgrade-follower", "be2", 1, "upgrade-follower.be2.1"),
+            ("odd step/..", "node 1", 2, "odd_step_...node_1.2"),
+        ])
     func recordNames(step: String, node: String, action: Int, expected: String) {
         #expect(NodeCommand.recordName(step: step, node: node, action: action) == expected)
     }

@@ -1,7 +1,8 @@
-@testable import DroverEngine
 import DroverTestSupport
 import Foundation
 import Testing
+
+@testable import DroverEngine
 
 /// One remote command per reading of a node: the parts' outputs, errors and exit statuses stay apart.
 @Suite struct NodeScriptTests {
@@ -14,9 +15,13 @@ import Testing
     ])
 
     /// The script as `/bin/sh` runs it on a node (sshd runs the command through the login shell).
-    func runLocally(_ script: ClusterDiscovery.NodeScript) async throws -> [String: ClusterDiscovery.NodeScript.PartResult] {
+    func runLocally(
+        _ script: ClusterDiscovery.NodeScript
+    ) async throws -> [String: ClusterDiscovery.NodeScript.PartResult] {
         let command = script.command
-        let output = try await Processes.offPool { try Processes.run("/bin/sh", ["-c", command], timeout: .seconds(30)) }
+        let output = try await Processes.offPool {
+            try Processes.run("/bin/sh", ["-c", command], timeout: .seconds(30))
+        }
         return script.split(stdout: output.stdout, stderr: output.stderr)
     }
 
@@ -48,7 +53,8 @@ import Testing
 
     @Test(arguments: ["rejoined", "synced", "leader-is", "services-stopped", "elasticsearch-stopped"])
     func nodePredicatesReadTheNodeOnly(_ predicate: String) throws {
-        let focus = try #require(ClusterWaits.focus(predicate, node: "be2", backends: backends, reachable: { _ in true }))
+        let focus = try #require(
+            ClusterWaits.focus(predicate, node: "be2", backends: backends, reachable: { _ in true }))
         #expect(focus.backends == ["be2"] && !focus.frontends)
     }
 

@@ -5,7 +5,9 @@ import Testing
 
 /// Ansible inventories (INI and YAML) read as Drover inventories: a group's hosts are the backends.
 @Suite struct AnsibleInventoryTests {
-    static func fixture(_ name: String) -> String { Repository.root.appendingPathComponent("Fixtures/Inventories/\(name)").path }
+    static func fixture(_ name: String) -> String {
+        Repository.root.appendingPathComponent("Fixtures/Inventories/\(name)").path
+    }
 
     static func parse(_ text: String, group: String = "chef_backend", file: String = "hosts.ini") throws -> Inventory {
         try AnsibleInventory.parse(text, file: file).inventory(group: group)
@@ -19,15 +21,20 @@ import Testing
         #expect(inventory.backends.map(\.host) == ["10.1.0.11", "10.1.0.12", "10.1.0.13"])
         #expect(inventory.backends.map(\.port) == [22, 22, 2222])
         #expect(inventory.backends.allSatisfy { $0.user == "root" && $0.identityFiles == ["~/.ssh/id_ed25519"] })
-        #expect(inventory.package?.path == "/var/tmp/chef-backend_2.3.16-1_amd64.deb" && inventory.package?.version == "2.3.16")
+        #expect(
+            inventory.package?.path == "/var/tmp/chef-backend_2.3.16-1_amd64.deb"
+                && inventory.package?.version == "2.3.16")
         #expect(inventory.timeouts.rejoin == .seconds(900) && inventory.ssh.knownHosts == "~/.ssh/known_hosts")
-        #expect(inventory.frontends.map(\.name) == ["fe1"] && inventory.frontends.first?.statusURL == "https://chef.example.com/_status")
+        #expect(
+            inventory.frontends.map(\.name) == ["fe1"]
+                && inventory.frontends.first?.statusURL == "https://chef.example.com/_status")
         #expect(inventory.sources["backends[2].port"]?.hasSuffix("(ansible_port)") == true)
         #expect(inventory.sources["backends[0].user"]?.hasSuffix("(ansible_user)") == true, "from all:vars")
     }
 
     @Test func hostVariablesWinOverGroupsAndChildrenGroupsAddTheirHosts() throws {
-        let inventory = try Self.parse("""
+        let inventory = try Self.parse(
+            """
             [primary]
             be1 ansible_host=10.0.0.1 ansible_user=admin
             [secondary]
@@ -45,11 +52,13 @@ import Testing
             """)
         #expect(inventory.backends.map(\.name) == ["be1", "be2", "be3"])
         #expect(inventory.backends.map(\.user) == ["admin", "deploy", "deploy"], "the host's own value wins")
-        #expect(inventory.backends.map(\.port) == [22, 2200, 2200], "the group the host is listed in wins over its parent")
+        #expect(
+            inventory.backends.map(\.port) == [22, 2200, 2200], "the group the host is listed in wins over its parent")
     }
 
     @Test func aProxyJumpInTheCommonArgumentsIsTheJumpHost() throws {
-        let inventory = try Self.parse("""
+        let inventory = try Self.parse(
+            """
             [chef_backend]
             be1
             be2
@@ -64,8 +73,11 @@ import Testing
     }
 
     @Test func becomeIsSudo() throws {
-        let inventory = try Self.parse("[chef_backend]\nbe1\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\nansible_become=true\n")
-        #expect(inventory.ssh.sudo && inventory.backends.map(\.host) == ["be1", "be2", "be3"], "ansible_host defaults to the name")
+        let inventory = try Self.parse(
+            "[chef_backend]\nbe1\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\nansible_become=true\n")
+        #expect(
+            inventory.ssh.sudo && inventory.backends.map(\.host) == ["be1", "be2", "be3"],
+            "ansible_host defaults to the name")
     }
 
     struct Refusal: CustomTestStringConvertible, Sendable {
@@ -78,18 +90,33 @@ import Testing
     }
 
     static let refusals: [Refusal] = [
-        Refusal(name: "no drover_cluster", text: "[chef_backend]\nbe1\nbe2\nbe3\n", line: 1, key: "drover_cluster", says: "needs drover_cluster"),
-        Refusal(name: "a misspelt Drover variable", text: "[chef_backend]\nbe1\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\ndrover_pakage_path=/x.deb\n",
-                line: 7, key: "drover_pakage_path", says: "not a Drover variable"),
-        Refusal(name: "OpenSSH options", text: "[chef_backend]\nbe1\nbe2 ansible_ssh_common_args='-o StrictHostKeyChecking=no'\nbe3\n[chef_backend:vars]\ndrover_cluster=c\n",
-                line: 3, key: "ansible_ssh_common_args", says: "only -o ProxyJump"),
+        Refusal(
+            name: "no drover_cluster", text: "[chef_backend]\nbe1\nbe2\nbe3\n", line: 1, key: "drover_cluster",
+            says: "needs drover_cluster"),
+        Refusal(
+            name: "a misspelt Drover variable",
+            text: "[chef_backend]\nbe1\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\ndrover_pakage_path=/x.deb\n",
+            line: 7, key: "drover_pakage_path", says: "not a Drover variable"),
+        Refusal(
+            name: "OpenSSH options",
+            text:
+                "[chef_backend]\nbe1\nbe2 ansible_ssh_common_args='-o StrictHostKeyChecking=no'\nbe3\n[chef_backend:vars]\ndrover_cluster=c\n",
+            line: 3, key: "ansible_ssh_common_args", says: "only -o ProxyJump"),
         Refusal(name: "a host range", text: "[chef_backend]\nbe[1:3]\n", line: 2, key: nil, says: "host ranges"),
-        Refusal(name: "a bad duration", text: "[chef_backend]\nbe1\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\ndrover_timeouts_rejoin=soon\n",
-                line: 7, key: "drover_timeouts_rejoin", says: "soon"),
-        Refusal(name: "become on some hosts only", text: "[chef_backend]\nbe1 ansible_become=true\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\n",
-                line: 2, key: "ansible_become", says: "whole group"),
-        Refusal(name: "a vars line without a value", text: "[chef_backend]\nbe1\n[chef_backend:vars]\ndrover_cluster\n", line: 4, key: nil, says: "NAME=VALUE"),
-        Refusal(name: "an unknown group", text: "[backends]\nbe1\n", line: 0, key: nil, says: "no group chef_backend; the groups are backends"),
+        Refusal(
+            name: "a bad duration",
+            text: "[chef_backend]\nbe1\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\ndrover_timeouts_rejoin=soon\n",
+            line: 7, key: "drover_timeouts_rejoin", says: "soon"),
+        Refusal(
+            name: "become on some hosts only",
+            text: "[chef_backend]\nbe1 ansible_become=true\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\n",
+            line: 2, key: "ansible_become", says: "whole group"),
+        Refusal(
+            name: "a vars line without a value", text: "[chef_backend]\nbe1\n[chef_backend:vars]\ndrover_cluster\n",
+            line: 4, key: nil, says: "NAME=VALUE"),
+        Refusal(
+            name: "an unknown group", text: "[backends]\nbe1\n", line: 0, key: nil,
+            says: "no group chef_backend; the groups are backends"),
     ]
 
     @Test(arguments: refusals)

@@ -21,15 +21,19 @@ struct InventoryTests {
         #expect(inventory.digest.count == 64)
     }
 
-    @Test("versions are read from package file names", arguments: [
-        ("/var/tmp/chef-backend_2.3.16-1_amd64.deb", "2.3.16"), ("/tmp/chef-backend-2.2.1-1.el7.x86_64.rpm", "2.2.1"),
-        ("/tmp/chef-backend_3.1.1-1_amd64.deb", "3.1.1"),
-    ])
+    @Test(
+        "versions are read from package file names",
+        arguments: [
+            ("/var/tmp/chef-backend_2.3.16-1_amd64.deb", "2.3.16"),
+            ("/tmp/chef-backend-2.2.1-1.el7.x86_64.rpm", "2.2.1"),
+            ("/tmp/chef-backend_3.1.1-1_amd64.deb", "3.1.1"),
+        ])
     func versionFromFileName(path: String, version: String) {
         #expect(Inventory.versionFromFileName(path) == version)
     }
 
-    @Test("durations", arguments: [("500ms", 500), ("10s", 10_000), ("5m", 300_000), ("1h", 3_600_000), ("1.5s", 1500)])
+    @Test(
+        "durations", arguments: [("500ms", 500), ("10s", 10_000), ("5m", 300_000), ("1h", 3_600_000), ("1.5s", 1500)])
     func durations(text: String, milliseconds: Int64) {
         #expect(DurationText.parse(text) == .milliseconds(milliseconds))
     }
@@ -55,53 +59,112 @@ struct InventoryTests {
     }
 
     static let invalid: [Case] = [
-        Case(label: "unknown top-level key", yaml: valid + "\nbakcends: []\n", line: 9, key: "bakcends", fragment: "unknown key"),
-        Case(label: "unknown backend key", yaml: valid.replacingOccurrences(of: "    host: 10.0.0.2", with: "    host: 10.0.0.2\n    hots: x"),
-             line: 9, key: "backends[1].hots", fragment: "allowed here"),
-        Case(label: "missing cluster", yaml: valid.replacingOccurrences(of: "cluster: c1\n", with: ""), line: 1, key: nil, fragment: "missing required key 'cluster'"),
-        Case(label: "missing backends", yaml: "cluster: c1\n", line: 1, key: nil, fragment: "missing required key 'backends'"),
-        Case(label: "missing host", yaml: valid.replacingOccurrences(of: "\n    host: 10.0.0.2", with: ""), line: 7, key: "backends[1]", fragment: "missing required key 'backends[1].host'"),
-        Case(label: "duplicate name", yaml: valid.replacingOccurrences(of: "name: be2", with: "name: be1"), line: 7, key: "backends[1].name", fragment: "duplicate backend name 'be1'"),
-        Case(label: "duplicate host", yaml: valid.replacingOccurrences(of: "host: 10.0.0.2", with: "host: 10.0.0.1"), line: 8, key: "backends[1].host", fragment: "duplicate host 10.0.0.1:22"),
-        Case(label: "package neither deb nor rpm", yaml: valid.replacingOccurrences(of: "amd64.deb", with: "amd64.zip"), line: 3, key: "package.path", fragment: "neither a .deb nor a .rpm"),
-        Case(label: "bad duration", yaml: valid + "\ntimeouts:\n  rejoin: 10 minutes\n", line: 10, key: "timeouts.rejoin", fragment: "not a duration"),
-        Case(label: "bad host key mode", yaml: valid + "\nssh:\n  host_key_checking: sometimes\n", line: 10, key: "ssh.host_key_checking", fragment: "strict, accept-new or off"),
-        Case(label: "bad port", yaml: valid + "\nssh:\n  port: 70000\n", line: 10, key: "ssh.port", fragment: "not a TCP port"),
-        Case(label: "no keepalive may go unanswered", yaml: valid + "\nssh:\n  keepalive_count: 0\n", line: 10, key: "ssh.keepalive_count",
-             fragment: "write 1 or more"),
-        Case(label: "bad keepalive interval", yaml: valid + "\nssh:\n  keepalive_interval: often\n", line: 10, key: "ssh.keepalive_interval",
-             fragment: "not a duration"),
-        Case(label: "bad sha256", yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  sha256: xyz\n"), line: 4, key: "package.sha256", fragment: "64 hexadecimal"),
+        Case(
+            label: "unknown top-level key", yaml: valid + "\nbakcends: []\n", line: 9, key: "bakcends",
+            fragment: "unknown key"),
+        Case(
+            label: "unknown backend key",
+            yaml: valid.replacingOccurrences(of: "    host: 10.0.0.2", with: "    host: 10.0.0.2\n    hots: x"),
+            line: 9, key: "backends[1].hots", fragment: "allowed here"),
+        Case(
+            label: "missing cluster", yaml: valid.replacingOccurrences(of: "cluster: c1\n", with: ""), line: 1,
+            key: nil, fragment: "missing required key 'cluster'"),
+        Case(
+            label: "missing backends", yaml: "cluster: c1\n", line: 1, key: nil,
+            fragment: "missing required key 'backends'"),
+        Case(
+            label: "missing host", yaml: valid.replacingOccurrences(of: "\n    host: 10.0.0.2", with: ""), line: 7,
+            key: "backends[1]", fragment: "missing required key 'backends[1].host'"),
+        Case(
+            label: "duplicate name", yaml: valid.replacingOccurrences(of: "name: be2", with: "name: be1"), line: 7,
+            key: "backends[1].name", fragment: "duplicate backend name 'be1'"),
+        Case(
+            label: "duplicate host", yaml: valid.replacingOccurrences(of: "host: 10.0.0.2", with: "host: 10.0.0.1"),
+            line: 8, key: "backends[1].host", fragment: "duplicate host 10.0.0.1:22"),
+        Case(
+            label: "package neither deb nor rpm", yaml: valid.replacingOccurrences(of: "amd64.deb", with: "amd64.zip"),
+            line: 3, key: "package.path", fragment: "neither a .deb nor a .rpm"),
+        Case(
+            label: "bad duration", yaml: valid + "\ntimeouts:\n  rejoin: 10 minutes\n", line: 10,
+            key: "timeouts.rejoin", fragment: "not a duration"),
+        Case(
+            label: "bad host key mode", yaml: valid + "\nssh:\n  host_key_checking: sometimes\n", line: 10,
+            key: "ssh.host_key_checking", fragment: "strict, accept-new or off"),
+        Case(
+            label: "bad port", yaml: valid + "\nssh:\n  port: 70000\n", line: 10, key: "ssh.port",
+            fragment: "not a TCP port"),
+        Case(
+            label: "no keepalive may go unanswered", yaml: valid + "\nssh:\n  keepalive_count: 0\n", line: 10,
+            key: "ssh.keepalive_count",
+            fragment: "write 1 or more"),
+        Case(
+            label: "bad keepalive interval", yaml: valid + "\nssh:\n  keepalive_interval: often\n", line: 10,
+            key: "ssh.keepalive_interval",
+            fragment: "not a duration"),
+        Case(
+            label: "bad sha256",
+            yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  sha256: xyz\n"), line: 4,
+            key: "package.sha256", fragment: "64 hexadecimal"),
         Case(label: "not YAML", yaml: "cluster: [unclosed\n", line: 2, key: nil, fragment: "not valid YAML"),
-        Case(label: "unknown topology", yaml: "topology: drbd\n" + valid, line: 1, key: "topology", fragment: "chef-backend or drbd-pair"),
-        Case(label: "drbd block in a chef-backend inventory", yaml: valid + "\ndrbd:\n  resource: pc0\n", line: 9, key: "drbd",
-             fragment: "add `topology: drbd-pair`"),
-        Case(label: "a drbd-pair of three", yaml: pairValid.replacingOccurrences(of: "    host: 10.1.0.22", with: "    host: 10.1.0.22\n  - name: be3\n    host: 10.1.0.23"),
-             line: 5, key: "backends", fragment: "exactly two backends"),
-        Case(label: "a drbd-pair of one", yaml: pairValid.replacingOccurrences(of: "  - name: be2\n    host: 10.1.0.22\n", with: ""),
-             line: 5, key: "backends", fragment: "lists 1"),
-        Case(label: "unknown drbd key", yaml: pairValid.replacingOccurrences(of: "  ctl: private-chef-ctl", with: "  ctl: private-chef-ctl\n  device: /dev/drbd0"),
-             line: 5, key: "drbd.device", fragment: "unknown key; allowed here: resource, ctl"),
-        Case(label: "unknown control command", yaml: pairValid.replacingOccurrences(of: "ctl: private-chef-ctl", with: "ctl: knife"),
-             line: 4, key: "drbd.ctl", fragment: "chef-server-ctl or private-chef-ctl"),
-        Case(label: "package in a drbd-pair", yaml: pairValid + "package:\n  path: /var/tmp/chef-backend_2.3.16-1_amd64.deb\n", line: 11,
-             key: "package", fragment: "takes no package"),
-        Case(label: "a cluster's timeout in a drbd-pair", yaml: pairValid.replacingOccurrences(of: "transition: 2m", with: "rejoin: 5m"), line: 10, key: "timeouts.rejoin",
-             fragment: "takes transition, sync"),
-        Case(label: "a pair's timeout in a cluster", yaml: valid + "\ntimeouts:\n  transition: 5m\n", line: 10, key: "timeouts.transition",
-             fragment: "timeout of drbd-pair inventories"),
-        Case(label: "a frontend with neither status_url nor host", yaml: valid + "\nfrontends:\n  - name: fe1\n", line: 10, key: "frontends[0]",
-             fragment: "needs status_url"),
-        Case(label: "a frontend's SSH settings without host", yaml: valid + "\nfrontends:\n  - name: fe1\n    status_url: http://fe1/_status\n    user: chef\n",
-             line: 12, key: "frontends[0].user", fragment: "add host:"),
-        Case(label: "a frontend named like a backend", yaml: valid + "\nfrontends:\n  - name: be1\n    host: 10.0.0.9\n", line: 10, key: "frontends[0].name",
-             fragment: "also a backend's name"),
-        Case(label: "backup is not a boolean", yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  backup: sometimes\n"), line: 4,
-             key: "package.backup", fragment: "expected true or false"),
+        Case(
+            label: "unknown topology", yaml: "topology: drbd\n" + valid, line: 1, key: "topology",
+            fragment: "chef-backend or drbd-pair"),
+        Case(
+            label: "drbd block in a chef-backend inventory", yaml: valid + "\ndrbd:\n  resource: pc0\n", line: 9,
+            key: "drbd",
+            fragment: "add `topology: drbd-pair`"),
+        Case(
+            label: "a drbd-pair of three",
+            yaml: pairValid.replacingOccurrences(
+                of: "    host: 10.1.0.22", with: "    host: 10.1.0.22\n  - name: be3\n    host: 10.1.0.23"),
+            line: 5, key: "backends", fragment: "exactly two backends"),
+        Case(
+            label: "a drbd-pair of one",
+            yaml: pairValid.replacingOccurrences(of: "  - name: be2\n    host: 10.1.0.22\n", with: ""),
+            line: 5, key: "backends", fragment: "lists 1"),
+        Case(
+            label: "unknown drbd key",
+            yaml: pairValid.replacingOccurrences(
+                of: "  ctl: private-chef-ctl", with: "  ctl: private-chef-ctl\n  device: /dev/drbd0"),
+            line: 5, key: "drbd.device", fragment: "unknown key; allowed here: resource, ctl"),
+        Case(
+            label: "unknown control command",
+            yaml: pairValid.replacingOccurrences(of: "ctl: private-chef-ctl", with: "ctl: knife"),
+            line: 4, key: "drbd.ctl", fragment: "chef-server-ctl or private-chef-ctl"),
+        Case(
+            label: "package in a drbd-pair",
+            yaml: pairValid + "package:\n  path: /var/tmp/chef-backend_2.3.16-1_amd64.deb\n", line: 11,
+            key: "package", fragment: "takes no package"),
+        Case(
+            label: "a cluster's timeout in a drbd-pair",
+            yaml: pairValid.replacingOccurrences(of: "transition: 2m", with: "rejoin: 5m"), line: 10,
+            key: "timeouts.rejoin",
+            fragment: "takes transition, sync"),
+        Case(
+            label: "a pair's timeout in a cluster", yaml: valid + "\ntimeouts:\n  transition: 5m\n", line: 10,
+            key: "timeouts.transition",
+            fragment: "timeout of drbd-pair inventories"),
+        Case(
+            label: "a frontend with neither status_url nor host", yaml: valid + "\nfrontends:\n  - name: fe1\n",
+            line: 10, key: "frontends[0]",
+            fragment: "needs status_url"),
+        Case(
+            label: "a frontend's SSH settings without host",
+            yaml: valid + "\nfrontends:\n  - name: fe1\n    status_url: http://fe1/_status\n    user: chef\n",
+            line: 12, key: "frontends[0].user", fragment: "add host:"),
+        Case(
+            label: "a frontend named like a backend", yaml: valid + "\nfrontends:\n  - name: be1\n    host: 10.0.0.9\n",
+            line: 10, key: "frontends[0].name",
+            fragment: "also a backend's name"),
+        Case(
+            label: "backup is not a boolean",
+            yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  backup: sometimes\n"), line: 4,
+            key: "package.backup", fragment: "expected true or false"),
     ]
 
     @Test func keepalivesAreSettableAndOffWithZero() throws {
-        let set = try Inventory.parse(Self.valid + "\nssh:\n  keepalive_interval: 5s\n  keepalive_count: 4\n", file: "k.yml")
+        let set = try Inventory.parse(
+            Self.valid + "\nssh:\n  keepalive_interval: 5s\n  keepalive_count: 4\n", file: "k.yml")
         let options = set.sshOptions(for: set.backends[0])
         #expect(options.keepaliveInterval == .seconds(5) && options.keepaliveCountMax == 4)
         let defaults = try Inventory.parse(Self.valid, file: "d.yml").sshOptions(for: set.backends[0])
@@ -111,27 +174,34 @@ struct InventoryTests {
     }
 
     @Test func frontendsReachedOverSSH() throws {
-        let inventory = try Inventory.parse(Self.valid + """
+        let inventory = try Inventory.parse(
+            Self.valid + """
 
-            ssh:
-              user: admin
-            frontends:
-              - name: fe1
-                host: 10.0.0.11
-              - name: fe2
-                host: 10.0.0.12
-                port: 2222
-                user: chef
-                status_url: https://fe2.example.com/_status
-              - name: fe3
-                status_url: https://fe3.example.com/_status
-            """, file: "f.yml")
+                ssh:
+                  user: admin
+                frontends:
+                  - name: fe1
+                    host: 10.0.0.11
+                  - name: fe2
+                    host: 10.0.0.12
+                    port: 2222
+                    user: chef
+                    status_url: https://fe2.example.com/_status
+                  - name: fe3
+                    status_url: https://fe3.example.com/_status
+                """, file: "f.yml")
         #expect(inventory.sshFrontends.map(\.name) == ["fe1", "fe2"])
         #expect(inventory.sshEndpoint(named: "fe1")?.user == "admin" && inventory.sshEndpoint(named: "fe1")?.port == 22)
-        #expect(inventory.sshEndpoint(named: "fe2")?.user == "chef" && inventory.sshEndpoint(named: "fe2")?.port == 2222)
-        #expect(inventory.sshEndpoint(named: "fe3") == nil && inventory.frontends[2].statusURL == "https://fe3.example.com/_status")
+        #expect(
+            inventory.sshEndpoint(named: "fe2")?.user == "chef" && inventory.sshEndpoint(named: "fe2")?.port == 2222)
+        #expect(
+            inventory.sshEndpoint(named: "fe3") == nil
+                && inventory.frontends[2].statusURL == "https://fe3.example.com/_status")
         #expect(inventory.sshEndpoint(named: "be1")?.host == "10.0.0.1")
-        #expect(try Inventory.parse(Self.valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  backup: true\n"), file: "f.yml").package?.backup == true)
+        #expect(
+            try Inventory.parse(
+                Self.valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  backup: true\n"), file: "f.yml"
+            ).package?.backup == true)
     }
 
     static let pairValid = """
@@ -151,11 +221,16 @@ struct InventoryTests {
     @Test func aDRBDPairInventory() throws {
         let pair = try Inventory.parse(Self.pairValid, file: "pair.yml")
         #expect(pair.topology == .drbdPair && pair.drbd == Inventory.DRBD(resource: "pc0", ctl: "private-chef-ctl"))
-        #expect(pair.timeouts.transition == .seconds(120) && pair.timeouts.sync == .seconds(6 * 3600) && pair.package == nil)
+        #expect(
+            pair.timeouts.transition == .seconds(120) && pair.timeouts.sync == .seconds(6 * 3600) && pair.package == nil
+        )
         let cluster = try Inventory.parse(Self.valid, file: "c.yml")
         #expect(cluster.topology == .chefBackend && cluster.drbd == Inventory.DRBD())
-        let annotated = try Inventory.load(path: Repository.root.appendingPathComponent("Fixtures/Inventories/drbd-pair.yml").path)
-        #expect(annotated.topology == .drbdPair && annotated.backends.map(\.name) == ["be1", "be2"] && annotated.timeouts.transition == .seconds(300))
+        let annotated = try Inventory.load(
+            path: Repository.root.appendingPathComponent("Fixtures/Inventories/drbd-pair.yml").path)
+        #expect(
+            annotated.topology == .drbdPair && annotated.backends.map(\.name) == ["be1", "be2"]
+                && annotated.timeouts.transition == .seconds(300))
     }
 
     @Test("invalid inventories name the file, line and key", arguments: invalid)
@@ -175,9 +250,11 @@ struct InventoryTests {
     }
 
     @Test func backendOverridesSSHDefaults() throws {
-        let inventory = try Inventory.parse(Self.valid + "\nssh:\n  user: admin\n  port: 2200\n".replacingOccurrences(of: "", with: ""), file: "i")
+        let inventory = try Inventory.parse(
+            Self.valid + "\nssh:\n  user: admin\n  port: 2200\n".replacingOccurrences(of: "", with: ""), file: "i")
         #expect(inventory.backends.allSatisfy { $0.user == "admin" })
-        let text = Self.valid.replacingOccurrences(of: "    host: 10.0.0.2", with: "    host: 10.0.0.2\n    user: other\n    port: 2022")
+        let text = Self.valid.replacingOccurrences(
+            of: "    host: 10.0.0.2", with: "    host: 10.0.0.2\n    user: other\n    port: 2022")
         let overridden = try Inventory.parse(text, file: "i")
         #expect(overridden.backends[1].user == "other" && overridden.backends[1].port == 2022)
         let options = overridden.sshOptions(for: overridden.backends[1])

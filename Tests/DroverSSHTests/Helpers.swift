@@ -5,7 +5,8 @@ import Logging
 import Testing
 
 /// Trait for tests that need a real OpenSSH server.
-let needsSSHD = Testing.ConditionTrait.enabled(if: SSHServer.isAvailable, Comment(rawValue: SSHServer.unavailableReason))
+let needsSSHD = Testing.ConditionTrait.enabled(
+    if: SSHServer.isAvailable, Comment(rawValue: SSHServer.unavailableReason))
 
 /// Options that authenticate with the shared ed25519 test key and trust `server` via a fresh known_hosts.
 func testOptions(for server: SSHServer, identity: String? = nil) throws -> SSHOptions {
@@ -22,12 +23,16 @@ func testOptions(for server: SSHServer, identity: String? = nil) throws -> SSHOp
     )
 }
 
-func connect(_ server: SSHServer, _ options: SSHOptions? = nil, logger: Logger = Logger(label: "test")) async throws -> SSHClient {
+func connect(
+    _ server: SSHServer, _ options: SSHOptions? = nil, logger: Logger = Logger(label: "test")
+) async throws -> SSHClient {
     try await SSHClient.connect(to: server.endpoint, options: options ?? testOptions(for: server), logger: logger)
 }
 
 /// Expects `body` to throw an ``SSHError`` and returns it.
-func expectSSHError(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async -> SSHError? {
+func expectSSHError(
+    _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation
+) async -> SSHError? {
     do {
         try await body()
         Issue.record("expected an SSHError, nothing was thrown", sourceLocation: sourceLocation)
@@ -54,6 +59,7 @@ final class LineRecorder: @unchecked Sendable {
 /// The server's per-connection sshd processes (its listener's descendants named sshd), by pid.
 func connectionProcesses(of server: SSHServer) -> [pid_t] {
     Processes.descendants(of: server.pid).filter { pid in
-        ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) == "sshd"
+        ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(
+            in: .whitespacesAndNewlines) == "sshd"
     }
 }

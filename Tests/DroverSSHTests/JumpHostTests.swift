@@ -23,7 +23,8 @@ struct JumpHostTests {
         try await withSSHServers([Self.jumpLogging, SSHServerConfiguration()]) { servers in
             let (jump, target) = (servers[0], servers[1])
             let bastion = try await connect(jump)
-            let client = try await SSHClient.connect(to: target.endpoint, options: try testOptions(for: target), through: bastion)
+            let client = try await SSHClient.connect(
+                to: target.endpoint, options: try testOptions(for: target), through: bastion)
             let result = try await client.run("echo through; echo err >&2; exit 3")
             #expect(result.stdoutText == "through\n" && result.stderrText == "err\n" && result.exitStatus == 3)
             // Large output through the tunnel: flow control in both directions.
@@ -41,8 +42,10 @@ struct JumpHostTests {
         try await withSSHServers([Self.jumpLogging, Self.jumpLogging, SSHServerConfiguration()]) { servers in
             let (first, second, target) = (servers[0], servers[1], servers[2])
             let hop1 = try await connect(first)
-            let hop2 = try await SSHClient.connect(to: second.endpoint, options: try testOptions(for: second), through: hop1)
-            let client = try await SSHClient.connect(to: target.endpoint, options: try testOptions(for: target), through: hop2)
+            let hop2 = try await SSHClient.connect(
+                to: second.endpoint, options: try testOptions(for: second), through: hop1)
+            let client = try await SSHClient.connect(
+                to: target.endpoint, options: try testOptions(for: target), through: hop2)
             #expect(try await client.run("echo two hops").stdoutText == "two hops\n")
             await client.close()
             await hop2.close()
@@ -58,7 +61,9 @@ struct JumpHostTests {
             let bastion = try await connect(jump)
             var clients: [SSHClient] = []
             for target in servers.dropFirst() {
-                clients.append(try await SSHClient.connect(to: target.endpoint, options: try testOptions(for: target), through: bastion))
+                clients.append(
+                    try await SSHClient.connect(
+                        to: target.endpoint, options: try testOptions(for: target), through: bastion))
             }
             let outputs = try await withThrowingTaskGroup(of: String.self) { group in
                 for (index, client) in clients.enumerated() {
@@ -83,12 +88,15 @@ struct JumpHostTests {
             let (jump, other) = (servers[0], servers[1])
             var options = try testOptions(for: jump)
             // known_hosts holds another host's key under the jump host's name.
-            let lines = other.knownHostsLines().map { $0.replacingOccurrences(of: "[\(other.address)]:\(other.port)", with: "[\(jump.address)]:\(jump.port)") }
+            let lines = other.knownHostsLines().map {
+                $0.replacingOccurrences(of: "[\(other.address)]:\(other.port)", with: "[\(jump.address)]:\(jump.port)")
+            }
             let knownHosts = try temporaryDirectory("jump-keys") + "/known_hosts"
-            try lines.joined(separator: "\n").appending("\n").write(toFile: knownHosts, atomically: true, encoding: .utf8)
+            try lines.joined(separator: "\n").appending("\n").write(
+                toFile: knownHosts, atomically: true, encoding: .utf8)
             options.knownHostsFile = knownHosts
             let error = await expectSSHError { _ = try await SSHClient.connect(to: jump.endpoint, options: options) }
-            guard case let .hostKeyChanged(host, port, _, _, _, _)? = error else {
+            guard case .hostKeyChanged(let host, let port, _, _, _, _)? = error else {
                 Issue.record("expected hostKeyChanged, got \(String(describing: error))")
                 return
             }
@@ -103,7 +111,7 @@ struct JumpHostTests {
             let error = await expectSSHError {
                 _ = try await SSHClient.connect(to: nowhere, options: try testOptions(for: jump), through: bastion)
             }
-            guard case let .jumpFailed(jumpName, host, port, _)? = error else {
+            guard case .jumpFailed(let jumpName, let host, let port, _)? = error else {
                 Issue.record("expected jumpFailed, got \(String(describing: error))")
                 return
             }

@@ -1,7 +1,8 @@
-@testable import DroverSSH
 import DroverTestSupport
 import Foundation
 import Testing
+
+@testable import DroverSSH
 
 @Suite("known_hosts parsing and matching")
 struct KnownHostsTests {
@@ -12,9 +13,12 @@ struct KnownHostsTests {
     var blobA: [UInt8] { Array(Data(base64Encoded: Self.keyA)!) }
     var blobB: [UInt8] { Array(Data(base64Encoded: Self.keyB)!) }
 
-    @Test("host field uses [host]:port except on port 22", arguments: [
-        ("10.0.0.1", 22, "10.0.0.1"), ("10.0.0.1", 2222, "[10.0.0.1]:2222"), ("::1", 22, "::1"), ("::1", 2200, "[::1]:2200"),
-    ])
+    @Test(
+        "host field uses [host]:port except on port 22",
+        arguments: [
+            ("10.0.0.1", 22, "10.0.0.1"), ("10.0.0.1", 2222, "[10.0.0.1]:2222"), ("::1", 22, "::1"),
+            ("::1", 2200, "[::1]:2200"),
+        ])
     func hostField(host: String, port: Int, expected: String) {
         #expect(KnownHosts.hostField(host: host, port: port) == expected)
     }
@@ -23,7 +27,9 @@ struct KnownHostsTests {
         let file = KnownHosts(path: "kh", contents: "# comment\n\n[10.0.0.1]:2222 ssh-ed25519 \(Self.keyA)\n")
         #expect(file.verify(host: "10.0.0.1", port: 2222, keyBlob: blobA) == .match)
         #expect(file.verify(host: "10.0.0.1", port: 2222, keyBlob: blobB) == .changed(line: 3))
-        #expect(file.verify(host: "10.0.0.1", port: 22, keyBlob: blobA) == .unknown, "a [host]:port entry does not cover port 22")
+        #expect(
+            file.verify(host: "10.0.0.1", port: 22, keyBlob: blobA) == .unknown,
+            "a [host]:port entry does not cover port 22")
         #expect(file.verify(host: "10.0.0.2", port: 2222, keyBlob: blobA) == .unknown)
     }
 
@@ -44,21 +50,25 @@ struct KnownHostsTests {
     }
 
     @Test func severalKeyTypesPerHostAreListedInOrder() {
-        let file = KnownHosts(path: "kh", contents: """
-            h ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBA==
-            h ssh-ed25519 \(Self.keyA)
-            h ssh-ed25519 \(Self.keyA)
-            """)
+        let file = KnownHosts(
+            path: "kh",
+            contents: """
+                h ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBA==
+                h ssh-ed25519 \(Self.keyA)
+                h ssh-ed25519 \(Self.keyA)
+                """)
         #expect(file.keyTypes(host: "h", port: 22) == ["ecdsa-sha2-nistp256", "ssh-ed25519"])
         #expect(file.verify(host: "h", port: 22, keyBlob: blobA) == .match)
     }
 
     @Test func revokedKeyIsRefusedAndCertAuthorityIgnored() {
-        let file = KnownHosts(path: "kh", contents: """
-            @cert-authority * ssh-ed25519 \(Self.keyB)
-            @revoked h ssh-ed25519 \(Self.keyA)
-            h ssh-ed25519 \(Self.keyA)
-            """)
+        let file = KnownHosts(
+            path: "kh",
+            contents: """
+                @cert-authority * ssh-ed25519 \(Self.keyB)
+                @revoked h ssh-ed25519 \(Self.keyA)
+                h ssh-ed25519 \(Self.keyA)
+                """)
         #expect(file.verify(host: "h", port: 22, keyBlob: blobA) == .revoked(line: 2))
         #expect(file.verify(host: "other", port: 22, keyBlob: blobB) == .unknown)
     }
@@ -67,7 +77,8 @@ struct KnownHostsTests {
         let keys = try TestKeys.shared()
         let fields = keys.ed25519.publicKey.split(separator: " ")
         let blob = Array(Data(base64Encoded: String(fields[1]))!)
-        let output = try Processes.run("/usr/bin/ssh-keygen", ["-l", "-E", "sha256", "-f", keys.ed25519.privateKey + ".pub"])
+        let output = try Processes.run(
+            "/usr/bin/ssh-keygen", ["-l", "-E", "sha256", "-f", keys.ed25519.privateKey + ".pub"])
         #expect(output.stdout.contains(KnownHosts.fingerprint(ofBlob: blob)))
         #expect(KnownHosts.keyType(ofBlob: blob) == "ssh-ed25519")
     }
@@ -75,15 +86,20 @@ struct KnownHostsTests {
     @Test func appendCreatesFileAndKeepsLinesSeparate() throws {
         let path = try temporaryDirectory("append") + "/sub/known_hosts"
         try KnownHosts.append("a ssh-ed25519 \(Self.keyA)", to: path)
-        try "a ssh-ed25519 \(Self.keyA)\nb ssh-ed25519 \(Self.keyB)".write(toFile: path, atomically: true, encoding: .utf8)
+        try "a ssh-ed25519 \(Self.keyA)\nb ssh-ed25519 \(Self.keyB)".write(
+            toFile: path, atomically: true, encoding: .utf8)
         try KnownHosts.append("c ssh-ed25519 \(Self.keyA)", to: path)
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3)
         #expect(lines.last == "c ssh-ed25519 \(Self.keyA)")
     }
 
-    @Test("glob", arguments: [("*", "x", true), ("10.0.?.1", "10.0.5.1", true), ("10.0.?.1", "10.0.55.1", false),
-                              ("*.example.com", "a.example.com", true), ("a*b*c", "axxbyyc", true), ("a*b", "ac", false)])
+    @Test(
+        "glob",
+        arguments: [
+            ("*", "x", true), ("10.0.?.1", "10.0.5.1", true), ("10.0.?.1", "10.0.55.1", false),
+            ("*.example.com", "a.example.com", true), ("a*b*c", "axxbyyc", true), ("a*b", "ac", false),
+        ])
     func glob(pattern: String, text: String, expected: Bool) {
         #expect(KnownHosts.glob(pattern, text) == expected)
     }
@@ -105,11 +121,13 @@ struct KeyAndQuotingTests {
         #expect(PrivateKeyInfo(contents: "not a key") == nil)
     }
 
-    @Test("shell quoting", arguments: [
-        ("plain", "plain"), ("/var/tmp/a.deb", "/var/tmp/a.deb"), ("", "''"), ("two words", "'two words'"),
-        ("it's", "'it'\\''s'"), ("$(reboot)", "'$(reboot)'"), ("a;b", "'a;b'"), ("ünï", "'ünï'"),
-        ("hosts.ini#chef_backend", "hosts.ini#chef_backend"), ("#comment", "'#comment'"),
-    ])
+    @Test(
+        "shell quoting",
+        arguments: [
+            ("plain", "plain"), ("/var/tmp/a.deb", "/var/tmp/a.deb"), ("", "''"), ("two words", "'two words'"),
+            ("it's", "'it'\\''s'"), ("$(reboot)", "'$(reboot)'"), ("a;b", "'a;b'"), ("ünï", "'ünï'"),
+            ("hosts.ini#chef_backend", "hosts.ini#chef_backend"), ("#comment", "'#comment'"),
+        ])
     func quoting(value: String, expected: String) throws {
         #expect(ShellQuote.quote(value) == expected)
         let echoed = try Processes.run("/bin/sh", ["-c", "printf %s " + ShellQuote.quote(value)])

@@ -33,11 +33,14 @@ struct SSHClientTests {
             let client = try await SSHClient.connect(to: SSHEndpoint(host: "::1", port: server.port), options: options)
             #expect(try await client.run("echo v6").stdoutText == "v6\n")
         }
-        try await withSSHServer(SSHServerConfiguration(port: Int.random(in: 30000...39999), address: "127.0.0.1")) { server in
+        try await withSSHServer(SSHServerConfiguration(port: Int.random(in: 30000...39999), address: "127.0.0.1")) {
+            server in
             var options = try testOptions(for: server)
-            try "[localhost]:\(server.port) \(server.hostPublicKeys[0])\n".write(toFile: options.knownHostsFile, atomically: true, encoding: .utf8)
+            try "[localhost]:\(server.port) \(server.hostPublicKeys[0])\n".write(
+                toFile: options.knownHostsFile, atomically: true, encoding: .utf8)
             options.hostKeyPolicy = .strict
-            let client = try await SSHClient.connect(to: SSHEndpoint(host: "localhost", port: server.port), options: options)
+            let client = try await SSHClient.connect(
+                to: SSHEndpoint(host: "localhost", port: server.port), options: options)
             #expect(try await client.run("echo name").stdoutText == "name\n")
         }
     }
@@ -45,12 +48,14 @@ struct SSHClientTests {
     @Test func silentPeerTimesOutInBoundedTime() async throws {
         let listener = try BlackholeListener()
         defer { listener.close() }
-        var options = SSHOptions(identityFiles: [], agentSocket: nil, knownHostsFile: "/dev/null",
-                                 connectTimeout: .seconds(2), sessionTimeout: .seconds(1))
+        var options = SSHOptions(
+            identityFiles: [], agentSocket: nil, knownHostsFile: "/dev/null",
+            connectTimeout: .seconds(2), sessionTimeout: .seconds(1))
         options.keepaliveInterval = nil
         let started = ContinuousClock.now
         let error = await expectSSHError {
-            _ = try await SSHClient.connect(to: SSHEndpoint(host: listener.address, port: listener.port), options: options)
+            _ = try await SSHClient.connect(
+                to: SSHEndpoint(host: listener.address, port: listener.port), options: options)
         }
         #expect(error == .handshakeTimedOut(host: listener.address, port: listener.port, seconds: 1))
         #expect(ContinuousClock.now - started < .seconds(10), "bounded by the session timeout, not forever")
@@ -59,10 +64,11 @@ struct SSHClientTests {
     @Test func refusedConnectionNamesHostAndPort() async throws {
         let address = LoopbackAddresses.next(port: 2222)
         let error = await expectSSHError {
-            _ = try await SSHClient.connect(to: SSHEndpoint(host: address, port: 2222),
-                                            options: SSHOptions(identityFiles: [], agentSocket: nil, knownHostsFile: "/dev/null"))
+            _ = try await SSHClient.connect(
+                to: SSHEndpoint(host: address, port: 2222),
+                options: SSHOptions(identityFiles: [], agentSocket: nil, knownHostsFile: "/dev/null"))
         }
-        guard case let .connectionFailed(host, port, reason) = error else {
+        guard case .connectionFailed(let host, let port, let reason) = error else {
             Issue.record("unexpected \(String(describing: error))")
             return
         }
@@ -73,8 +79,9 @@ struct SSHClientTests {
 
     @Test func unresolvableHostIsReported() async throws {
         let error = await expectSSHError {
-            _ = try await SSHClient.connect(to: SSHEndpoint(host: "no-such-host.invalid", port: 22),
-                                            options: SSHOptions(identityFiles: [], agentSocket: nil, knownHostsFile: "/dev/null"))
+            _ = try await SSHClient.connect(
+                to: SSHEndpoint(host: "no-such-host.invalid", port: 22),
+                options: SSHOptions(identityFiles: [], agentSocket: nil, knownHostsFile: "/dev/null"))
         }
         guard case .resolutionFailed(host: "no-such-host.invalid", port: 22, _) = error else {
             Issue.record("unexpected \(String(describing: error))")
@@ -89,7 +96,7 @@ struct SSHClientTests {
             var options = try testOptions(for: server)
             options.knownHostsFile = try temporaryDirectory("kh") + "/known_hosts"
             let error = await expectSSHError { _ = try await connect(server, options) }
-            guard case let .hostKeyUnknown(_, _, keyType, fingerprint, _, line) = error else {
+            guard case .hostKeyUnknown(_, _, let keyType, let fingerprint, _, let line) = error else {
                 Issue.record("unexpected \(String(describing: error))")
                 return
             }
@@ -105,14 +112,16 @@ struct SSHClientTests {
         try await withSSHServers([SSHServerConfiguration(), SSHServerConfiguration()]) { servers in
             // known_hosts claims server 0's address has server 1's keys.
             let path = try temporaryDirectory("kh") + "/known_hosts"
-            let lines = servers[1].hostPublicKeys.map { "\(KnownHosts.hostField(host: servers[0].address, port: servers[0].port)) \($0)" }
+            let lines = servers[1].hostPublicKeys.map {
+                "\(KnownHosts.hostField(host: servers[0].address, port: servers[0].port)) \($0)"
+            }
             try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
             for policy in [HostKeyPolicy.strict, .acceptNew] {
                 var options = try testOptions(for: servers[0])
                 options.knownHostsFile = path
                 options.hostKeyPolicy = policy
                 let error = await expectSSHError { _ = try await connect(servers[0], options) }
-                guard case let .hostKeyChanged(_, _, _, fingerprint, file, line) = error else {
+                guard case .hostKeyChanged(_, _, _, let fingerprint, let file, let line) = error else {
                     Issue.record("unexpected \(String(describing: error))")
                     continue
                 }
@@ -120,7 +129,9 @@ struct SSHClientTests {
                 #expect(error?.localizedDescription.contains("ssh-keygen -R") == true)
             }
             #expect(!servers[0].log.contains("Accepted publickey"), "no authentication, so no command, happened")
-            #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 2, "accept-new never rewrites a changed key")
+            #expect(
+                try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 2,
+                "accept-new never rewrites a changed key")
         }
     }
 
@@ -172,7 +183,9 @@ struct SSHClientTests {
             let logs = InMemoryLogHandler()
             let logger = Logger(label: "test") { _ in logs }
             for _ in 0..<2 { _ = try await connect(server, options, logger: logger) }
-            let warnings = logs.entries.filter { $0.level == .warning && $0.message.description.contains("host key checking is off") }
+            let warnings = logs.entries.filter {
+                $0.level == .warning && $0.message.description.contains("host key checking is off")
+            }
             #expect(warnings.count == 2)
         }
     }
@@ -206,7 +219,7 @@ struct SSHClientTests {
             options.agentSocket = agent.socketPath
             options.identityFiles = ["/nonexistent/id_ed25519", keys.rsa.privateKey, stranger]
             let error = await expectSSHError { _ = try await connect(server, options) }
-            guard case let .authenticationFailed(_, _, user, attempts) = error else {
+            guard case .authenticationFailed(_, _, let user, let attempts) = error else {
                 Issue.record("unexpected \(String(describing: error))")
                 return
             }
@@ -276,14 +289,18 @@ struct SSHClientTests {
             let recorder = LineRecorder()
             let handler = recorder.handler
             let client = try await connect(server)
-            let command = "echo one; i=0; while [ ! -e \(flag) ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
+            let command =
+                "echo one; i=0; while [ ! -e \(flag) ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
                 + "[ -e \(flag) ] && echo two >&2; printf three"
             let result = try await client.run(command, timeout: .seconds(60)) { line in
                 if line.text == "one" { FileManager.default.createFile(atPath: flag, contents: nil) }
                 handler(line)
             }
-            #expect(recorder.lines.map(\.0) == [OutputLine(stream: .stdout, text: "one"), OutputLine(stream: .stderr, text: "two"),
-                                                OutputLine(stream: .stdout, text: "three")], "the first line arrived while the command ran")
+            #expect(
+                recorder.lines.map(\.0) == [
+                    OutputLine(stream: .stdout, text: "one"), OutputLine(stream: .stderr, text: "two"),
+                    OutputLine(stream: .stdout, text: "three"),
+                ], "the first line arrived while the command ran")
             #expect(result.stdoutText == "one\nthree")
         }
     }
@@ -293,7 +310,7 @@ struct SSHClientTests {
             let client = try await connect(server)
             let started = ContinuousClock.now
             let error = await expectSSHError { _ = try await client.run("sleep 300", timeout: .seconds(1)) }
-            guard case let .commandTimedOut(_, _, command, seconds) = error else {
+            guard case .commandTimedOut(_, _, let command, let seconds) = error else {
                 Issue.record("unexpected \(String(describing: error))")
                 return
             }
@@ -392,7 +409,8 @@ struct SSHClientTests {
             let digest = try await client.upload(file: local, to: remote, progress: progress.handler)
             #expect(digest == (try Digest.sha256Hex(ofFile: local)))
             #expect(FileManager.default.contents(atPath: remote) == Data(bytes))
-            #expect(progress.values.last == UploadProgress(bytesSent: Int64(bytes.count), totalBytes: Int64(bytes.count)))
+            #expect(
+                progress.values.last == UploadProgress(bytesSent: Int64(bytes.count), totalBytes: Int64(bytes.count)))
             #expect(progress.values.count > 2)
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: remoteDirectory)
             #expect(leftovers == ["package with space.deb"], "no temporary file is left behind")
@@ -419,7 +437,8 @@ struct SSHClientTests {
     @Test func threeHostsInParallel() async throws {
         let configurations = (1...3).map { SSHServerConfiguration(environment: ["DROVER_NODE": "be\($0)"]) }
         try await withSSHServers(configurations) { servers in
-            let byEndpoint = Dictionary(uniqueKeysWithValues: try servers.map { ($0.endpoint, try testOptions(for: $0)) })
+            let byEndpoint = Dictionary(
+                uniqueKeysWithValues: try servers.map { ($0.endpoint, try testOptions(for: $0)) })
             let connections = await SSHClient.connectAll(servers.map(\.endpoint)) { byEndpoint[$0]! }
             let clients = try servers.map { try connections[$0.endpoint]!.get() }
             let results = try await withThrowingTaskGroup(of: CommandResult.self) { group in
@@ -433,7 +452,8 @@ struct SSHClientTests {
                 return (Double(lines[0])!, Double(lines[2])!, String(lines[1]))
             }
             #expect(Set(spans.map(\.2)) == ["be1", "be2", "be3"])
-            let latestStart = spans.map(\.0).max()!, earliestEnd = spans.map(\.1).min()!
+            let latestStart = spans.map(\.0).max()!
+            let earliestEnd = spans.map(\.1).min()!
             #expect(latestStart < earliestEnd, "all three commands were running at the same time")
         }
     }

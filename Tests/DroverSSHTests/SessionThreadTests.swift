@@ -1,6 +1,7 @@
-@testable import DroverSSH
 import Foundation
 import Testing
+
+@testable import DroverSSH
 
 @Suite("session threads")
 struct SessionThreadTests {
@@ -17,6 +18,6 @@ struct SessionThreadTests {
         #expect(ran.withLock { $0 } == [1, 2, 3], "queued jobs ran, in order, before the thread stopped")
         #expect(!thread.submit {}, "no work is accepted once the thread is finishing")
         await #expect(throws: SSHError.closed(host: "h", port: 22)) { try await thread.perform { 1 } }
-        await thread.finishAndWait() // a second close returns at once
+        await thread.finishAndWait()  // a second close returns at once
     }
 }

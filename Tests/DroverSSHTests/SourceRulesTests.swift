@@ -11,7 +11,8 @@ struct SourceRulesTests {
     static func tuplesSplitAcrossAwait(in text: String) -> [Int] {
         var result: [Int] = []
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let code = line.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let code =
+                line.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             for opener in ["return (", "{ ("] {
                 guard let start = code.range(of: opener) else { continue }
                 var depth = 1
@@ -31,13 +32,15 @@ struct SourceRulesTests {
         return result
     }
 
-    @Test("the rule finds the pattern", arguments: [
-        ("return (endpoint, .success(try await connect(to: endpoint)))", true),
-        ("group.addTask { (index, try await Processes.offPool { 1 }) }", true),
-        ("return (endpoint, result)", false),
-        ("return (try await first(), second)", false),
-        ("let (data, response) = try await URLSession.shared.data(for: request)", false),
-    ])
+    @Test(
+        "the rule finds the pattern",
+        arguments: [
+            ("return (endpoint, .success(try await connect(to: endpoint)))", true),
+            ("group.addTask { (index, try await Processes.offPool { 1 }) }", true),
+            ("return (endpoint, result)", false),
+            ("return (try await first(), second)", false),
+            ("let (data, response) = try await URLSession.shared.data(for: request)", false),
+        ])
     func detects(line: String, flagged: Bool) {
         #expect(!Self.tuplesSplitAcrossAwait(in: line).isEmpty == flagged)
     }
@@ -46,7 +49,8 @@ struct SourceRulesTests {
         var offenders: [String] = []
         for folder in ["Sources", "Fixtures", "Benchmarks", "Tests"] {
             let root = Repository.root.appendingPathComponent(folder).path
-            for case let file as String in FileManager.default.enumerator(atPath: root) ?? NSEnumerator() where file.hasSuffix(".swift") {
+            for case let file as String in FileManager.default.enumerator(atPath: root) ?? NSEnumerator()
+            where file.hasSuffix(".swift") {
                 guard !file.hasSuffix("SourceRulesTests.swift") else { continue }
                 let text = try String(contentsOfFile: root + "/" + file, encoding: .utf8)
                 offenders += Self.tuplesSplitAcrossAwait(in: text).map { "\(folder)/\(file):\($0)" }

@@ -19,7 +19,9 @@ struct FormatTests {
             #expect(row[2].range(of: #"^\d+d \d+h \d+m \d+s$"#, options: .regularExpression) != nil)
         }
         #expect(Set(simulated.dropFirst().map(\.[0])).isSuperset(of: documented.keys))
-        #expect(output.stdout.contains("epmd") && output.stdout.contains("System  Local Status"), "1.4+ rows, like the leaderless sample")
+        #expect(
+            output.stdout.contains("epmd") && output.stdout.contains("System  Local Status"),
+            "1.4+ rows, like the leaderless sample")
     }
 
     @Test func leaderlessStatusUsesTheIssueThreadWording() async throws {
@@ -40,7 +42,9 @@ struct FormatTests {
         let harness = try SimulatedClusterHarness()
         let pattern = #"^(run|down): [a-z]+: (\(pid \d+\) )?\d+s(, normally up)?; run: log: \(pid \d+\) \d+s$"#
         for line in try Repository.fixture("Recorded/status-simple.txt").split(separator: "\n") {
-            #expect(String(line).range(of: pattern, options: .regularExpression) != nil, "the pattern fits the documented sample")
+            #expect(
+                String(line).range(of: pattern, options: .regularExpression) != nil,
+                "the pattern fits the documented sample")
         }
         try harness.store.update { cluster, _ in cluster.nodes[1].servicesDown.insert("postgresql") }
         let lines = await harness.ctl("be2", "status", "--simple").stdout.split(separator: "\n")
@@ -59,7 +63,9 @@ struct FormatTests {
         let masters: [String] = simulated.dropFirst().map { $0[5] }.filter { $0 == "master" }
         #expect(roles.sorted() == ["follower", "follower", "leader"])
         #expect(masters.count == 1)
-        for row in simulated.dropFirst() { #expect(row[2].range(of: "^[0-9a-f]{32}$", options: .regularExpression) != nil) }
+        for row in simulated.dropFirst() {
+            #expect(row[2].range(of: "^[0-9a-f]{32}$", options: .regularExpression) != nil)
+        }
     }
 
     @Test func serviceCommandLinesMatchTheDocumentedForm() async throws {
@@ -72,9 +78,12 @@ struct FormatTests {
         #expect(documented.contains("ok: down: etcd: 393s, normally up"))
     }
 
-    @Test("unknown subcommands and bad arguments fail with usage on stderr", arguments: [
-        ["frobnicate"], ["set-cluster-failover", "maybe"], ["status", "nosuchservice"], ["promote"], ["upgrade", "--fast"], [],
-    ])
+    @Test(
+        "unknown subcommands and bad arguments fail with usage on stderr",
+        arguments: [
+            ["frobnicate"], ["set-cluster-failover", "maybe"], ["status", "nosuchservice"], ["promote"],
+            ["upgrade", "--fast"], [],
+        ])
     func usageErrors(arguments: [String]) async throws {
         let harness = try SimulatedClusterHarness()
         let invocation = await harness.ctlArray(arguments)
@@ -94,4 +103,3 @@ struct FormatTests {
         #expect(await harness.run("be2", "dpkg", "-i", "/var/tmp/missing.deb").status != 0)
     }
 }
-

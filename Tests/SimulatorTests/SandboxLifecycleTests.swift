@@ -7,17 +7,22 @@ import Testing
 /// The sandbox needs root (port 22, bind mounts in private mount namespaces) and OpenSSH's server.
 let sandboxAvailable = geteuid() == 0 && SSHServer.isAvailable
 
-@Suite("drover-sandbox lifecycle, end to end", .enabled(if: sandboxAvailable, "needs root and openssh-server (make test installs it; run as root)"),
-       .timeLimit(.minutes(3 * TestTime.factor)))
+@Suite(
+    "drover-sandbox lifecycle, end to end",
+    .enabled(if: sandboxAvailable, "needs root and openssh-server (make test installs it; run as root)"),
+    .timeLimit(.minutes(3 * TestTime.factor)))
 struct SandboxLifecycleTests {
     func sandbox(_ arguments: [String], dir: String) async throws -> Processes.Output {
-        try await Processes.offPool { try Processes.run(DroverBinary.builtProduct("drover-sandbox"), arguments + ["--dir", dir]) }
+        try await Processes.offPool {
+            try Processes.run(DroverBinary.builtProduct("drover-sandbox"), arguments + ["--dir", dir])
+        }
     }
 
     func options(_ sandbox: Sandbox) -> SSHOptions {
-        SSHOptions(user: "root", identityFiles: [sandbox.identityPath], agentSocket: nil, passphrase: .none,
-                   knownHostsFile: sandbox.knownHostsPath, hostKeyPolicy: .strict,
-                   connectTimeout: .seconds(3), sessionTimeout: .seconds(10))
+        SSHOptions(
+            user: "root", identityFiles: [sandbox.identityPath], agentSocket: nil, passphrase: .none,
+            knownHostsFile: sandbox.knownHostsPath, hostKeyPolicy: .strict,
+            connectTimeout: .seconds(3), sessionTimeout: .seconds(10))
     }
 
     @Test func upCommandsBreakHealDown() async throws {
@@ -39,7 +44,8 @@ struct SandboxLifecycleTests {
             // Every node answers over real SSH with its own identity, verified against known_hosts.
             var clients: [String: SSHClient] = [:]
             for node in record.nodes {
-                clients[node.name] = try await SSHClient.connect(to: SSHEndpoint(host: node.address, port: 22), options: options(box))
+                clients[node.name] = try await SSHClient.connect(
+                    to: SSHEndpoint(host: node.address, port: 22), options: options(box))
             }
             let status = try await clients["be2"]!.run("chef-backend-ctl status")
             #expect(status.succeeded && status.stdoutText.contains("leader: 1; waiting: 0; follower: 2; total: 3"))
@@ -50,7 +56,8 @@ struct SandboxLifecycleTests {
             // Node-local paths are private to each node.
             _ = try await clients["be1"]!.run("echo be1-only > /var/tmp/marker; echo x > /var/opt/chef-backend/x")
             #expect(try await clients["be2"]!.run("test -e /var/tmp/marker").exitStatus == 1)
-            #expect(!FileManager.default.fileExists(atPath: "/var/tmp/marker"), "the workstation's /var/tmp is untouched")
+            #expect(
+                !FileManager.default.fileExists(atPath: "/var/tmp/marker"), "the workstation's /var/tmp is untouched")
             #expect(try await clients["be1"]!.run("cat /var/tmp/marker").stdoutText == "be1-only\n")
             #expect(try await clients["be2"]!.run("ls /var/tmp").stdoutText == "chef-backend_2.3.16-1_amd64.deb\n")
 
@@ -62,13 +69,15 @@ struct SandboxLifecycleTests {
             // break / heal
             #expect(try await sandbox(["break", "be2", "unreachable"], dir: dir).status == 0)
             await #expect(throws: SSHError.self) {
-                _ = try await SSHClient.connect(to: SSHEndpoint(host: record.nodes[1].address, port: 22), options: options(box))
+                _ = try await SSHClient.connect(
+                    to: SSHEndpoint(host: record.nodes[1].address, port: 22), options: options(box))
             }
             #expect(try await clients["be1"]!.run("chef-backend-ctl status leaderl").stdoutText.contains("follower: 1"))
             #expect(try await sandbox(["break", "be9", "unreachable"], dir: dir).stderr.contains("no node named be9"))
             #expect(try await sandbox(["heal", "be2"], dir: dir).status == 0)
             pids = box.record()?.nodes.compactMap(\.pid) ?? pids
-            let healed = try await SSHClient.connect(to: SSHEndpoint(host: record.nodes[1].address, port: 22), options: options(box))
+            let healed = try await SSHClient.connect(
+                to: SSHEndpoint(host: record.nodes[1].address, port: 22), options: options(box))
             #expect(try await healed.run("true").succeeded, "same host key after the restart")
             #expect(try await sandbox(["status"], dir: dir).stdout.contains("be2"))
             for client in clients.values { await client.close() }

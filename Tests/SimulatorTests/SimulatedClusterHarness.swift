@@ -9,13 +9,16 @@ struct SimulatedClusterHarness: Sendable {
 
     /// be1 leads, all synced at `version`; the `target` package waits in each node's /var/tmp.
     /// `adjust` changes single delays, e.g. to keep a state long enough to be observed on a loaded machine.
-    init(version: String = "2.3.15", target: String = "2.3.16", scale: Double = 0.02,
-         adjust: (inout Delays) -> Void = { _ in }) throws {
+    init(
+        version: String = "2.3.15", target: String = "2.3.16", scale: Double = 0.02,
+        adjust: (inout Delays) -> Void = { _ in }
+    ) throws {
         directory = try temporaryDirectory("sim")
         store = StateStore(path: directory + "/state.json")
         let nodes = try (1...3).map { index in
-            try Provisioning.node(name: "be\(index)", ip: "10.0.0.\(10 + index)", directory: directory, version: version,
-                                  target: target, format: "deb", index: index)
+            try Provisioning.node(
+                name: "be\(index)", ip: "10.0.0.\(10 + index)", directory: directory, version: version,
+                target: target, format: "deb", index: index)
         }
         var delays = Delays(scale: scale)
         adjust(&delays)
@@ -30,7 +33,9 @@ struct SimulatedClusterHarness: Sendable {
 
     /// Runs a simulated tool as `node` would, with the node's private paths mapped to its host directory.
     /// The simulator blocks while it waits for the cluster, so it runs off Swift's cooperative pool.
-    func run(_ node: String, _ tool: String, _ arguments: String..., environment: [String: String] = [:]) async -> Result {
+    func run(
+        _ node: String, _ tool: String, _ arguments: String..., environment: [String: String] = [:]
+    ) async -> Result {
         let mapped = arguments.map { argument in
             argument.hasPrefix("/var/tmp/") ? directory + "/nodes/\(node)" + argument : argument
         }
@@ -45,14 +50,20 @@ struct SimulatedClusterHarness: Sendable {
         await invoke("be1", "chef-backend-ctl", arguments, [:])
     }
 
-    private func invoke(_ node: String, _ tool: String, _ arguments: [String], _ environment: [String: String]) async -> Result {
+    private func invoke(
+        _ node: String, _ tool: String, _ arguments: [String], _ environment: [String: String]
+    ) async -> Result {
         let store = self.store
-        return (try? await Processes.offPool {
-            let out = Buffer(), err = Buffer()
-            let invocation = Invocation(node: node, store: store, environment: environment, out: { out.append($0) }, err: { err.append($0) })
-            let status = invocation.run(tool: tool, arguments: arguments)
-            return Result(status: status, stdout: out.text, stderr: err.text)
-        }) ?? Result(status: -1, stdout: "", stderr: "could not run")
+        return
+            (try? await Processes.offPool {
+                let out = Buffer()
+                let err = Buffer()
+                let invocation = Invocation(
+                    node: node, store: store, environment: environment, out: { out.append($0) }, err: { err.append($0) }
+                )
+                let status = invocation.run(tool: tool, arguments: arguments)
+                return Result(status: status, stdout: out.text, stderr: err.text)
+            }) ?? Result(status: -1, stdout: "", stderr: "could not run")
     }
 
     var cluster: SimulatedCluster { get throws { try store.update { cluster, _ in cluster } } }

@@ -72,10 +72,17 @@ struct StateMachineTests {
         #expect(harness.sentinel("be3", NodePaths.unsynced))
         #expect(await harness.ctl("be3", "cluster-status", "--json").stdout.contains(#""partially_synced":true"#))
         // The documented fix: stop leaderl, pgsql-follow, remove the sentinel, start leaderl.
-        #expect(await harness.ctl("be3", "pgsql-follow", "10.0.0.11", "--verbose").status != 0, "refused without PSQL_INTERNAL_OK")
-        #expect(await harness.ctl("be3", "pgsql-follow", "10.0.0.11", environment: ["PSQL_INTERNAL_OK": "true"]).stderr.contains("stop leaderl"))
+        #expect(
+            await harness.ctl("be3", "pgsql-follow", "10.0.0.11", "--verbose").status != 0,
+            "refused without PSQL_INTERNAL_OK")
+        #expect(
+            await harness.ctl("be3", "pgsql-follow", "10.0.0.11", environment: ["PSQL_INTERNAL_OK": "true"]).stderr
+                .contains("stop leaderl"))
         _ = await harness.ctl("be3", "stop", "leaderl")
-        #expect(await harness.ctl("be3", "pgsql-follow", "10.0.0.11", "--verbose", environment: ["PSQL_INTERNAL_OK": "true"]).status == 0)
+        #expect(
+            await harness.ctl(
+                "be3", "pgsql-follow", "10.0.0.11", "--verbose", environment: ["PSQL_INTERNAL_OK": "true"]
+            ).status == 0)
         try FileManager.default.removeItem(atPath: harness.directory + "/nodes/be3" + NodePaths.unsynced)
         _ = await harness.ctl("be3", "start", "leaderl")
         #expect(await harness.ctl("be1", "status").stdout.contains("synced: 2"))
@@ -110,7 +117,8 @@ struct StateMachineTests {
 
     @Test func removeNodeAndRejoin() async throws {
         let harness = try SimulatedClusterHarness()
-        #expect(await harness.ctl("be3", "remove-node", "be3").stderr.contains("cannot be run on the node being removed"))
+        #expect(
+            await harness.ctl("be3", "remove-node", "be3").stderr.contains("cannot be run on the node being removed"))
         #expect(await harness.ctl("be1", "remove-node", "be3").stderr.contains("still running"))
         try harness.store.update { cluster, _ in cluster.nodes[2].unreachable = true }
         #expect(await harness.ctl("be1", "remove-node", "be3").status == 0)
@@ -120,7 +128,9 @@ struct StateMachineTests {
         #expect(!FileManager.default.fileExists(atPath: harness.directory + "/nodes/be3" + NodePaths.config))
         let secrets = harness.directory + "/nodes/be3/root/secrets.json"
         try FileManager.default.copyItem(atPath: harness.directory + "/nodes/be1" + NodePaths.secrets, toPath: secrets)
-        #expect(await harness.ctl("be3", "join-cluster", "10.0.0.11", "-s", "relative.json", "-y").status != 0, "secrets path must be absolute")
+        #expect(
+            await harness.ctl("be3", "join-cluster", "10.0.0.11", "-s", "relative.json", "-y").status != 0,
+            "secrets path must be absolute")
         #expect(await harness.ctl("be3", "join-cluster", "10.0.0.11", "-s", "/root/secrets.json", "-y").status == 0)
         #expect(try await harness.eventually { $0.node("be3")?.phase == .synced })
         #expect(await harness.ctl("be1", "status").stdout.contains("total: 3"))
@@ -128,7 +138,9 @@ struct StateMachineTests {
 
     @Test func quorumLossRecoveryNeedsASoleSurvivor() async throws {
         let harness = try SimulatedClusterHarness()
-        #expect(await harness.ctl("be1", "create-cluster", "--quorum-loss-recovery", "-y").status != 0, "two nodes still answer")
+        #expect(
+            await harness.ctl("be1", "create-cluster", "--quorum-loss-recovery", "-y").status != 0,
+            "two nodes still answer")
         try harness.store.update { cluster, now in
             cluster.setLeader(nil, at: now)
             for index in 1...2 { cluster.nodes[index].unreachable = true }

@@ -23,8 +23,9 @@ extension Sandbox {
 
     func upPairBlocking(_ options: UpOptions) throws -> Record {
         try MountPoints.register(directory, prefixes: PairSandbox.privatePrefixes)
-        var record = Record(nodes: [], topology: "drbd-pair", simulator: options.simulatorPath, started: Date(),
-                            packageVersion: "", packageFormat: "")
+        var record = Record(
+            nodes: [], topology: "drbd-pair", simulator: options.simulatorPath, started: Date(),
+            packageVersion: "", packageFormat: "")
         try save(record)
         do {
             try prepareFiles(options, tools: PairSandbox.tools)
@@ -34,12 +35,14 @@ extension Sandbox {
                 let address = LoopbackAddresses.next(port: 22)
                 addresses.append(address)
                 for prefix in PairSandbox.privatePrefixes {
-                    try FileManager.default.createDirectory(atPath: directory + "/nodes/" + name + prefix, withIntermediateDirectories: true)
+                    try FileManager.default.createDirectory(
+                        atPath: directory + "/nodes/" + name + prefix, withIntermediateDirectories: true)
                 }
                 record.nodes.append(Record.Node(name: name, address: address, pid: nil))
             }
             try save(record)
-            var pair = SimulatedPair.healthy((names[0], addresses[0]), (names[1], addresses[1]), scale: options.delayScale)
+            var pair = SimulatedPair.healthy(
+                (names[0], addresses[0]), (names[1], addresses[1]), scale: options.delayScale)
             pair.fragileCommands = options.fragileCommands
             pair.recoverSeconds = options.upgradeSeconds
             try pairStore.save(pair)
@@ -83,7 +86,8 @@ extension Sandbox {
     }
 
     func startPairServer(_ name: String, _ address: String) throws -> Int32 {
-        try startServer(name: name, ip: address, root: directory + "/nodes/" + name, prefixes: PairSandbox.privatePrefixes)
+        try startServer(
+            name: name, ip: address, root: directory + "/nodes/" + name, prefixes: PairSandbox.privatePrefixes)
     }
 
     func pairStatusReport(_ record: Record) throws -> String {
@@ -92,10 +96,13 @@ extension Sandbox {
         for (index, entry) in record.nodes.enumerated() {
             let node = pair.nodes[index]
             let alive = entry.pid.map { Processes.isAlive($0) ? "pid \($0)" : "stopped" } ?? "stopped"
-            rows.append([node.name, node.ip, alive, pair.connection(index), node.role, node.disk, String(node.outOfSync),
-                         "\(node.keepalived ? "running" : "stopped") \(node.current)", node.vip ? "held" : "-"])
+            rows.append([
+                node.name, node.ip, alive, pair.connection(index), node.role, node.disk, String(node.outOfSync),
+                "\(node.keepalived ? "running" : "stopped") \(node.current)", node.vip ? "held" : "-",
+            ])
         }
-        var text = "DRBD pair sandbox in \(directory) (started \(ISO8601DateFormatter().string(from: record.started)))\n"
+        var text =
+            "DRBD pair sandbox in \(directory) (started \(ISO8601DateFormatter().string(from: record.started)))\n"
         text += Formats.table(rows)
         if let sync = pair.sync { text += "resync: \(sync.target) from \(sync.source)\n" }
         if !pair.violations.isEmpty { text += "invariant violations: \(pair.violations.joined(separator: "; "))\n" }
@@ -105,7 +112,9 @@ extension Sandbox {
 
     /// Stops a node's sshd (the host goes down).
     private func stopServer(_ name: String, record: inout Record) {
-        guard let entry = record.nodes.firstIndex(where: { $0.name == name }), let pid = record.nodes[entry].pid else { return }
+        guard let entry = record.nodes.firstIndex(where: { $0.name == name }), let pid = record.nodes[entry].pid else {
+            return
+        }
         let children = Processes.descendants(of: pid)
         Processes.stop(pid: pid)
         for child in children { Processes.stop(pid: child, grace: .milliseconds(300)) }
@@ -119,7 +128,9 @@ extension Sandbox {
             guard let me = pair.index(name) else { throw SandboxError.unknownNode(name) }
             let peer = me == 0 ? 1 : 0
             func require(_ role: String) throws {
-                guard pair.nodes[me].role == role else { throw SandboxError.invalid("\(name) is \(pair.nodes[me].role); \(fault) applies to the \(role)") }
+                guard pair.nodes[me].role == role else {
+                    throw SandboxError.invalid("\(name) is \(pair.nodes[me].role); \(fault) applies to the \(role)")
+                }
             }
             switch fault {
             case "drbd-secondary-down":
@@ -145,7 +156,9 @@ extension Sandbox {
                 pair.sync = nil
             case "drbd-both-secondary":
                 guard values.count == 2, let first = Int(values[0]), let second = Int(values[1]) else {
-                    throw SandboxError.invalid("drbd-both-secondary needs two out-of-sync amounts in KiB: OOS1 (for \(name)) OOS2 (for its peer)")
+                    throw SandboxError.invalid(
+                        "drbd-both-secondary needs two out-of-sync amounts in KiB: OOS1 (for \(name)) OOS2 (for its peer)"
+                    )
                 }
                 for index in [me, peer] {
                     pair.nodes[index].role = "Secondary"
@@ -170,8 +183,9 @@ extension Sandbox {
             case "drbd-resyncing":
                 try require("Secondary")
                 pair.nodes[me].disk = "Inconsistent"
-                pair.sync = PairSync(source: pair.nodes[peer].name, target: name, totalKiB: 2_613_068, started: now,
-                                     seconds: 600)
+                pair.sync = PairSync(
+                    source: pair.nodes[peer].name, target: name, totalKiB: 2_613_068, started: now,
+                    seconds: 600)
             case "keepalived-transition":
                 try require("Primary")
                 pair.nodes[me].requested = "backup"
@@ -205,13 +219,16 @@ extension Sandbox {
                 node.disk = "Inconsistent"
                 pair.nodes[me] = node
             } else if wasDown {
-                pair.nodes[me].stuck = pair.nodes[me].role == "Secondary" && pair.nodes[me == 0 ? 1 : 0].role == "Primary"
+                pair.nodes[me].stuck =
+                    pair.nodes[me].role == "Secondary" && pair.nodes[me == 0 ? 1 : 0].role == "Primary"
             } else if !pair.nodes[me].isMaster {
                 pair.nodes[me].running = []
             }
             pair.reconcile(now)
         }
-        if let entry = record.nodes.firstIndex(where: { $0.name == name }), record.nodes[entry].pid.map({ !Processes.isAlive($0) }) ?? true {
+        if let entry = record.nodes.firstIndex(where: { $0.name == name }),
+            record.nodes[entry].pid.map({ !Processes.isAlive($0) }) ?? true
+        {
             record.nodes[entry].pid = try startPairServer(name, record.nodes[entry].address)
             try save(record)
         }

@@ -99,14 +99,18 @@ public struct Sandbox: Sendable {
         guard geteuid() == 0 else { throw SandboxError.needsRoot }
         guard SSHServer.isAvailable else { throw SandboxError.missing(SSHServer.unavailableReason) }
         guard FileManager.default.isExecutableFile(atPath: options.simulatorPath) else {
-            throw SandboxError.missing("the simulator is not built at \(options.simulatorPath): run `swift build` first")
+            throw SandboxError.missing(
+                "the simulator is not built at \(options.simulatorPath): run `swift build` first")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         if options.topology == "drbd-pair" { return try upPairBlocking(options) }
         // Frontends keep their own /var/opt/opscode (Drover's node command records live there).
-        try MountPoints.register(directory, prefixes: NodePaths.privatePrefixes + (options.frontends > 0 ? Self.frontendPrefixes : []))
-        var record = Record(nodes: [], topology: "chef-backend", simulator: options.simulatorPath, started: Date(),
-                            packageVersion: options.targetVersion, packageFormat: options.packageFormat)
+        try MountPoints.register(
+            directory, prefixes: NodePaths.privatePrefixes + (options.frontends > 0 ? Self.frontendPrefixes : []))
+        var record = Record(
+            nodes: [], topology: "chef-backend", simulator: options.simulatorPath, started: Date(),
+            packageVersion: options.targetVersion, packageFormat: options.packageFormat)
         try save(record)
         do {
             try prepareFiles(options)
@@ -114,8 +118,10 @@ public struct Sandbox: Sendable {
             for index in 1...3 {
                 let name = "be\(index)"
                 let address = LoopbackAddresses.next(port: 22)
-                nodes.append(try Provisioning.node(name: name, ip: address, directory: directory, version: options.version,
-                                                   target: options.targetVersion, format: options.packageFormat, index: index))
+                nodes.append(
+                    try Provisioning.node(
+                        name: name, ip: address, directory: directory, version: options.version,
+                        target: options.targetVersion, format: options.packageFormat, index: index))
                 record.nodes.append(Record.Node(name: name, address: address, pid: nil))
             }
             try save(record)
@@ -140,8 +146,9 @@ public struct Sandbox: Sendable {
                 for prefix in Self.frontendPrefixes {
                     try FileManager.default.createDirectory(atPath: root + prefix, withIntermediateDirectories: true)
                 }
-                record.nodes[nodes.count + offset].pid = try startServer(name: frontend.name, ip: frontend.ip, root: root,
-                                                                         prefixes: Self.frontendPrefixes, kind: "frontend")
+                record.nodes[nodes.count + offset].pid = try startServer(
+                    name: frontend.name, ip: frontend.ip, root: root,
+                    prefixes: Self.frontendPrefixes, kind: "frontend")
                 try save(record)
             }
             try writeSSHFiles(nodes.map { ($0.name, $0.ip) } + cluster.frontends.map { ($0.name, $0.ip) })
@@ -153,15 +160,22 @@ public struct Sandbox: Sendable {
         }
     }
 
-    func prepareFiles(_ options: UpOptions, tools: [String] = ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "curl", "chef-server-ctl", "rm"]) throws {
+    func prepareFiles(
+        _ options: UpOptions,
+        tools: [String] = [
+            "chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "curl", "chef-server-ctl", "rm",
+        ]
+    ) throws {
         let bin = directory + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         for tool in tools {
             try? FileManager.default.removeItem(atPath: bin + "/" + tool)
-            try FileManager.default.createSymbolicLink(atPath: bin + "/" + tool, withDestinationPath: options.simulatorPath)
+            try FileManager.default.createSymbolicLink(
+                atPath: bin + "/" + tool, withDestinationPath: options.simulatorPath)
         }
         if !FileManager.default.fileExists(atPath: identityPath) {
-            let result = try Processes.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "drover-sandbox", "-f", identityPath])
+            let result = try Processes.run(
+                "/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "drover-sandbox", "-f", identityPath])
             guard result.status == 0 else { throw SandboxError.missing("ssh-keygen failed: \(result.stderr)") }
         }
         _ = FileManager.default.createFile(atPath: commandLog, contents: nil)
@@ -174,7 +188,8 @@ public struct Sandbox: Sendable {
     /// Starts one node's sshd on `ip`:22, its `prefixes` bind-mounted from `root`; `kind` `frontend` for a
     /// Chef Infra Server frontend.
     func startServer(name: String, ip: String, root: String, prefixes: [String], kind: String? = nil) throws -> Int32 {
-        let publicKey = try String(contentsOfFile: identityPath + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let publicKey = try String(contentsOfFile: identityPath + ".pub", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         guard let record = record() else { throw SandboxError.notRunning(directory) }
         let environment = [
             "DROVER_SIM_NODE": name, "DROVER_SIM_STATE": statePath, "DROVER_SIM_LOG": commandLog,
@@ -190,14 +205,14 @@ public struct Sandbox: Sendable {
         return server.pid
     }
 
-
     /// known_hosts (both host key types of every node) and an ssh_config with one Host entry per node.
     func writeSSHFiles(_ nodes: [(name: String, ip: String)]) throws {
         var knownHosts = ""
         var sshConfig = "# ssh -F \(sshConfigPath) be1\n"
         for node in nodes {
             for type in ["ed25519", "ecdsa"] {
-                let key = try String(contentsOfFile: directory + "/sshd/\(node.name)/ssh_host_\(type)_key.pub", encoding: .utf8)
+                let key = try String(
+                    contentsOfFile: directory + "/sshd/\(node.name)/ssh_host_\(type)_key.pub", encoding: .utf8)
                 knownHosts += node.ip + " " + key.split(separator: " ").prefix(2).joined(separator: " ") + "\n"
             }
             sshConfig += """
@@ -291,13 +306,17 @@ public struct Sandbox: Sendable {
         var rows = [["node", "address", "sshd", "phase", "role", "running", "faults"]]
         for (node, entry) in zip(cluster.nodes, record.nodes) {
             let alive = entry.pid.map { Processes.isAlive($0) ? "pid \($0)" : "stopped" } ?? "stopped"
-            rows.append([node.name, node.ip, alive, SimulatedCluster.label(node.phase), cluster.role(of: node) ?? "-",
-                         node.runningVersion,
-                         (node.faults.map(\.rawValue) + node.servicesDown.sorted().map { "service-down:\($0)" } + (node.unreachable ? ["unreachable"] : [])).joined(separator: ",")])
+            rows.append([
+                node.name, node.ip, alive, SimulatedCluster.label(node.phase), cluster.role(of: node) ?? "-",
+                node.runningVersion,
+                (node.faults.map(\.rawValue) + node.servicesDown.sorted().map { "service-down:\($0)" }
+                    + (node.unreachable ? ["unreachable"] : [])).joined(separator: ","),
+            ])
         }
         var text = "Sandbox in \(directory) (started \(ISO8601DateFormatter().string(from: record.started)))\n"
         text += Formats.table(rows)
-        text += "leader: \(cluster.currentLeader?.name ?? "none"); cluster failover: \(cluster.clusterFailover ? "on" : "off"); outages recorded: \(cluster.outages.count)\n"
+        text +=
+            "leader: \(cluster.currentLeader?.name ?? "none"); cluster failover: \(cluster.clusterFailover ? "on" : "off"); outages recorded: \(cluster.outages.count)\n"
         text += "inventory: \(inventoryPath)\nssh: ssh -F \(sshConfigPath) be1\n"
         return text
     }
@@ -305,10 +324,11 @@ public struct Sandbox: Sendable {
     // MARK: faults
 
     /// Faults `break` can inject.
-    public static let faultNames = Fault.allCases.map(\.rawValue) + [
-        "unreachable", "service-down:SERVICE", "partition", "two-nodes-lost", "deposed-leader", "partially-synced",
-        "es-old-index [VERSION]", "es-index-unhealthy [HEALTH]",
-    ]
+    public static let faultNames =
+        Fault.allCases.map(\.rawValue) + [
+            "unreachable", "service-down:SERVICE", "partition", "two-nodes-lost", "deposed-leader", "partially-synced",
+            "es-old-index [VERSION]", "es-index-unhealthy [HEALTH]",
+        ]
 
     /// Injects a fault into one node (or, for partition, the whole cluster).
     public func breakNode(_ name: String, fault: String, values: [String] = []) async throws {
@@ -317,8 +337,12 @@ public struct Sandbox: Sendable {
 
     private func breakNodeBlocking(_ name: String, fault: String, values: [String]) throws {
         guard var record = record() else { throw SandboxError.notRunning(directory) }
-        if record.topology == "drbd-pair" { return try breakPairBlocking(name, fault: fault, values: values, record: record) }
-        guard let recordIndex = record.nodes.firstIndex(where: { $0.name == name }) else { throw SandboxError.unknownNode(name) }
+        if record.topology == "drbd-pair" {
+            return try breakPairBlocking(name, fault: fault, values: values, record: record)
+        }
+        guard let recordIndex = record.nodes.firstIndex(where: { $0.name == name }) else {
+            throw SandboxError.unknownNode(name)
+        }
         var stopNodes: [String] = []
         try store.update { cluster, now in
             guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
@@ -329,9 +353,13 @@ public struct Sandbox: Sendable {
             switch fault {
             case "es-old-index":
                 // The chef index was created by an Elasticsearch older than 5.6.16 (default 5.4.1).
-                cluster.indexes = cluster.indexes.map { SimulatedIndex(name: $0.name, created: values.first ?? "5.4.1", health: $0.health) }
+                cluster.indexes = cluster.indexes.map {
+                    SimulatedIndex(name: $0.name, created: values.first ?? "5.4.1", health: $0.health)
+                }
             case "es-index-unhealthy":
-                cluster.indexes = cluster.indexes.map { SimulatedIndex(name: $0.name, created: $0.created, health: values.first ?? "yellow") }
+                cluster.indexes = cluster.indexes.map {
+                    SimulatedIndex(name: $0.name, created: $0.created, health: values.first ?? "yellow")
+                }
             case "unreachable":
                 stopNodes = [name]
                 markUnreachable(&cluster, index, now)
@@ -356,7 +384,9 @@ public struct Sandbox: Sendable {
                 }
                 cluster.setPhase(index, .waiting, at: now)
             case "deposed-leader":
-                guard cluster.currentLeader?.name == name else { throw SandboxError.invalid("\(name) is not the leader; deposed-leader applies to the leader") }
+                guard cluster.currentLeader?.name == name else {
+                    throw SandboxError.invalid("\(name) is not the leader; deposed-leader applies to the leader")
+                }
                 cluster.election = nil
                 cluster.setLeader(nil, at: now)
                 cluster.setPhase(index, .deposed, at: now)
@@ -372,7 +402,8 @@ public struct Sandbox: Sendable {
             }
         }
         for node in stopNodes {
-            guard let entry = record.nodes.firstIndex(where: { $0.name == node }), let pid = record.nodes[entry].pid else { continue }
+            guard let entry = record.nodes.firstIndex(where: { $0.name == node }), let pid = record.nodes[entry].pid
+            else { continue }
             let children = Processes.descendants(of: pid)
             Processes.stop(pid: pid)
             for child in children { Processes.stop(pid: child, grace: .milliseconds(300)) }
@@ -386,8 +417,13 @@ public struct Sandbox: Sendable {
         cluster.nodes[index].unreachable = true
         guard cluster.leader == cluster.nodes[index].name else { return }
         cluster.setLeader(nil, at: now)
-        if cluster.clusterFailover, let candidate = cluster.members.first(where: { $0.name != cluster.nodes[index].name && $0.phase == .synced && $0.nodeFailover && !$0.unreachable }) {
-            cluster.election = Election(completes: now + cluster.delays.seconds(cluster.delays.election), winner: candidate.name)
+        if cluster.clusterFailover,
+            let candidate = cluster.members.first(where: {
+                $0.name != cluster.nodes[index].name && $0.phase == .synced && $0.nodeFailover && !$0.unreachable
+            })
+        {
+            cluster.election = Election(
+                completes: now + cluster.delays.seconds(cluster.delays.election), winner: candidate.name)
         }
     }
 
@@ -401,7 +437,9 @@ public struct Sandbox: Sendable {
     private func healBlocking(_ name: String, fresh: Bool) throws {
         guard var record = record() else { throw SandboxError.notRunning(directory) }
         if record.topology == "drbd-pair" { return try healPairBlocking(name, fresh: fresh, record: record) }
-        guard let entry = record.nodes.firstIndex(where: { $0.name == name }) else { throw SandboxError.unknownNode(name) }
+        guard let entry = record.nodes.firstIndex(where: { $0.name == name }) else {
+            throw SandboxError.unknownNode(name)
+        }
         let node: SimulatedNode = try store.update { cluster, now in
             guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
             cluster.nodes[index].faults = []
@@ -426,7 +464,8 @@ public struct Sandbox: Sendable {
             if cluster.nodes[index].unreachable {
                 cluster.nodes[index].unreachable = false
                 if cluster.nodes[index].isMember {
-                    cluster.setPhase(index, .rejoining(until: now + cluster.delays.seconds(cluster.delays.rejoin)), at: now)
+                    cluster.setPhase(
+                        index, .rejoining(until: now + cluster.delays.seconds(cluster.delays.rejoin)), at: now)
                 }
             } else if cluster.nodes[index].phase == .waiting, cluster.currentLeader != nil {
                 cluster.setPhase(index, .rejoining(until: now + cluster.delays.seconds(cluster.delays.rejoin)), at: now)
@@ -463,7 +502,8 @@ enum MountPoints {
 
     static func register(_ directory: String, prefixes: [String]) throws {
         try withLock {
-            var created = ((try? String(contentsOfFile: createdList, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            var created = ((try? String(contentsOfFile: createdList, encoding: .utf8)) ?? "").split(separator: "\n")
+                .map(String.init)
             for path in prefixes where !FileManager.default.fileExists(atPath: path) {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
                 created.append(path)
@@ -479,8 +519,10 @@ enum MountPoints {
             let others = ((try? FileManager.default.contentsOfDirectory(atPath: registry)) ?? [])
                 .filter { $0 != ".lock" && $0 != "created-mount-points" }
             guard others.isEmpty else { return }
-            let created = ((try? String(contentsOfFile: createdList, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-            for path in created.reversed() where (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true {
+            let created = ((try? String(contentsOfFile: createdList, encoding: .utf8)) ?? "").split(separator: "\n")
+                .map(String.init)
+            for path in created.reversed()
+            where (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true {
                 try? FileManager.default.removeItem(atPath: path)
             }
             try? FileManager.default.removeItem(atPath: registry)
@@ -500,19 +542,22 @@ public enum SandboxError: LocalizedError {
 
     public var errorDescription: String? {
         switch self {
-        case let .alreadyRunning(directory, started):
-            return "a sandbox is already running in \(directory) (started \(ISO8601DateFormatter().string(from: started))); stop it with `drover-sandbox down` or choose another --dir"
-        case let .notRunning(directory):
+        case .alreadyRunning(let directory, let started):
+            return
+                "a sandbox is already running in \(directory) (started \(ISO8601DateFormatter().string(from: started))); stop it with `drover-sandbox down` or choose another --dir"
+        case .notRunning(let directory):
             return "no sandbox in \(directory); start one with `drover-sandbox up`"
         case .needsRoot:
-            return "the sandbox needs root: each node's sshd listens on port 22 and keeps its files private with bind mounts in its own mount namespace; run it as root (sudo)"
-        case let .missing(message):
+            return
+                "the sandbox needs root: each node's sshd listens on port 22 and keeps its files private with bind mounts in its own mount namespace; run it as root (sudo)"
+        case .missing(let message):
             return message
-        case let .unknownNode(name):
+        case .unknownNode(let name):
             return "no node named \(name) in the sandbox; nodes are be1, be2, be3 (be1, be2 in a drbd-pair sandbox)"
-        case let .unknownFault(fault):
-            return "unknown fault \(fault); faults: \(Sandbox.faultNames.joined(separator: ", ")); in a drbd-pair sandbox: \(PairSandbox.faultNames.joined(separator: ", "))"
-        case let .invalid(message):
+        case .unknownFault(let fault):
+            return
+                "unknown fault \(fault); faults: \(Sandbox.faultNames.joined(separator: ", ")); in a drbd-pair sandbox: \(PairSandbox.faultNames.joined(separator: ", "))"
+        case .invalid(let message):
             return message
         }
     }

@@ -5,7 +5,9 @@ struct Break: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "break",
         abstract: "Inject a fault into a node.",
-        discussion: "Faults: \(Sandbox.faultNames.joined(separator: ", ")). In a drbd-pair sandbox: \(PairSandbox.faultNames.joined(separator: ", ")).")
+        discussion:
+            "Faults: \(Sandbox.faultNames.joined(separator: ", ")). In a drbd-pair sandbox: \(PairSandbox.faultNames.joined(separator: ", "))."
+    )
 
     @OptionGroup var options: SandboxOptions
 

@@ -2,7 +2,8 @@ import ArgumentParser
 import DroverSandbox
 
 struct Down: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Stop every server the sandbox started (by pid) and remove its files.")
+    static let configuration = CommandConfiguration(
+        abstract: "Stop every server the sandbox started (by pid) and remove its files.")
 
     @OptionGroup var options: SandboxOptions
 

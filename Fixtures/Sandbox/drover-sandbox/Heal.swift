@@ -2,7 +2,8 @@ import ArgumentParser
 import DroverSandbox
 
 struct Heal: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Clear a node's faults; an unreachable node comes back and re-syncs.")
+    static let configuration = CommandConfiguration(
+        abstract: "Clear a node's faults; an unreachable node comes back and re-syncs.")
 
     @OptionGroup var options: SandboxOptions
 

@@ -2,7 +2,8 @@ import ArgumentParser
 import DroverSandbox
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the sandbox's servers and the simulated cluster's state.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show the sandbox's servers and the simulated cluster's state.")
 
     @OptionGroup var options: SandboxOptions
 

@@ -4,7 +4,8 @@ import Foundation
 
 struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start a three-node cluster (or a two-node DRBD pair) and write its inventory, known_hosts and ssh_config.")
+        abstract:
+            "Start a three-node cluster (or a two-node DRBD pair) and write its inventory, known_hosts and ssh_config.")
 
     @Option(help: "chef-backend (three nodes) or drbd-pair (the legacy DRBD/keepalived pair: two nodes).")
     var topology = "chef-backend"
@@ -20,7 +21,10 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Package format: deb or rpm.")
     var format = "deb"
 
-    @Option(help: "The cluster's name in the inventory (each sandbox of a fleet needs its own; default: sandbox, or sandbox-pair for a DRBD pair).")
+    @Option(
+        help:
+            "The cluster's name in the inventory (each sandbox of a fleet needs its own; default: sandbox, or sandbox-pair for a DRBD pair)."
+    )
     var cluster: String?
 
     @Option(help: "Multiplier of the simulator's delays (1: seconds, like a real cluster; 0.05: tests).")
@@ -29,19 +33,31 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Chef Infra Server frontends (fe1, ...) to start beside the cluster, reachable over SSH.")
     var frontends = 0
 
-    @Flag(help: "Long commands behave as real programs: `chef-backend-ctl upgrade` stops the node's services, works with them stopped, and dies on its next write once its SSH connection is gone, leaving the node down; on a DRBD pair, `master-recover` starts the services one at a time and dies the same way.")
+    @Flag(
+        help:
+            "Long commands behave as real programs: `chef-backend-ctl upgrade` stops the node's services, works with them stopped, and dies on its next write once its SSH connection is gone, leaving the node down; on a DRBD pair, `master-recover` starts the services one at a time and dies the same way."
+    )
     var fragileCommands = false
 
-    @Option(help: "With --fragile-commands: how long an upgrade works with the services stopped, or a pair's master-recover starts them (seconds).")
+    @Option(
+        help:
+            "With --fragile-commands: how long an upgrade works with the services stopped, or a pair's master-recover starts them (seconds)."
+    )
     var upgradeSeconds = 3.0
 
     func validate() throws {
-        guard ["chef-backend", "drbd-pair"].contains(topology) else { throw ValidationError("--topology must be chef-backend or drbd-pair, not \(topology)") }
-        guard ["deb", "rpm"].contains(format) else { throw ValidationError("--format must be deb or rpm, not \(format)") }
+        guard ["chef-backend", "drbd-pair"].contains(topology) else {
+            throw ValidationError("--topology must be chef-backend or drbd-pair, not \(topology)")
+        }
+        guard ["deb", "rpm"].contains(format) else {
+            throw ValidationError("--format must be deb or rpm, not \(format)")
+        }
         guard delayScale >= 0 else { throw ValidationError("--delay-scale must be 0 (no delays) or more") }
         guard (0...3).contains(frontends) else { throw ValidationError("--frontends takes 0 to 3") }
         guard upgradeSeconds > 0 else { throw ValidationError("--upgrade-seconds must be more than 0") }
-        guard frontends == 0 || topology == "chef-backend" else { throw ValidationError("--frontends is for a chef-backend cluster") }
+        guard frontends == 0 || topology == "chef-backend" else {
+            throw ValidationError("--frontends is for a chef-backend cluster")
+        }
     }
 
     func run() async throws {
@@ -61,9 +77,14 @@ struct Up: AsyncParsableCommand {
         do {
             let record = try await sandbox.up(upOptions)
             if topology == "drbd-pair" {
-                print("Sandbox DRBD pair up in \(sandbox.directory): be1 Primary and master, be2 Secondary (resource pc0)")
-                for node in record.nodes { print("  \(node.name)  \(node.address):22  sshd pid \(node.pid.map(String.init) ?? "-")") }
-                print("""
+                print(
+                    "Sandbox DRBD pair up in \(sandbox.directory): be1 Primary and master, be2 Secondary (resource pc0)"
+                )
+                for node in record.nodes {
+                    print("  \(node.name)  \(node.address):22  sshd pid \(node.pid.map(String.init) ?? "-")")
+                }
+                print(
+                    """
                     Inventory:   \(sandbox.inventoryPath)
                     Try:         ssh -F \(sandbox.sshConfigPath) be1 cat /proc/drbd
                     Faults:      drover-sandbox break be1 drbd-primary-down   (heal with: drover-sandbox heal be1)
@@ -72,8 +93,11 @@ struct Up: AsyncParsableCommand {
                 return
             }
             print("Sandbox cluster up in \(sandbox.directory): chef-backend \(version), package \(target) in /var/tmp")
-            for node in record.nodes { print("  \(node.name)  \(node.address):22  sshd pid \(node.pid.map(String.init) ?? "-")") }
-            print("""
+            for node in record.nodes {
+                print("  \(node.name)  \(node.address):22  sshd pid \(node.pid.map(String.init) ?? "-")")
+            }
+            print(
+                """
                 Inventory:   \(sandbox.inventoryPath)
                 Known hosts: \(sandbox.knownHostsPath)
                 Command log: \(sandbox.commandLog)

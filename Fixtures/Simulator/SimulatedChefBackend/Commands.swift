@@ -8,8 +8,10 @@ public struct Invocation {
     public var out: (String) -> Void
     public var err: (String) -> Void
 
-    public init(node: String, store: StateStore, environment: [String: String],
-                out: @escaping (String) -> Void, err: @escaping (String) -> Void) {
+    public init(
+        node: String, store: StateStore, environment: [String: String],
+        out: @escaping (String) -> Void, err: @escaping (String) -> Void
+    ) {
         self.node = node
         self.store = store
         self.environment = environment
@@ -62,7 +64,9 @@ public struct Invocation {
         switch command {
         case "status": return try status(rest)
         case "cluster-status":
-            guard rest.allSatisfy({ $0 == "--json" }) else { return usageError("cluster-status: unknown option \(rest.joined(separator: " "))") }
+            guard rest.allSatisfy({ $0 == "--json" }) else {
+                return usageError("cluster-status: unknown option \(rest.joined(separator: " "))")
+            }
             return try store.update { cluster, _ in
                 guard let me = cluster.node(node), me.isMember, cluster.isConfigured(me) else {
                     err("This node is not part of a configured cluster.\n")
@@ -80,12 +84,20 @@ public struct Invocation {
                     err("This node is not part of a configured cluster.\n")
                     return 1
                 }
-                if command == "set-cluster-failover" { cluster.clusterFailover = state } else { cluster.nodes[index].nodeFailover = state }
-                out("\(command == "set-cluster-failover" ? "Cluster" : "Node") failover \(state ? "enabled" : "disabled").\n")
+                if command == "set-cluster-failover" {
+                    cluster.clusterFailover = state
+                } else {
+                    cluster.nodes[index].nodeFailover = state
+                }
+                out(
+                    "\(command == "set-cluster-failover" ? "Cluster" : "Node") failover \(state ? "enabled" : "disabled").\n"
+                )
                 return 0
             }
         case "upgrade":
-            guard rest.allSatisfy({ $0 == "--failover" }) else { return usageError("upgrade: unknown option \(rest.joined(separator: " "))") }
+            guard rest.allSatisfy({ $0 == "--failover" }) else {
+                return usageError("upgrade: unknown option \(rest.joined(separator: " "))")
+            }
             return try upgrade(failover: rest.contains("--failover"))
         case "demote":
             guard rest.isEmpty else { return usageError("demote takes no arguments") }
@@ -140,7 +152,9 @@ public struct Invocation {
             } else {
                 out(Formats.status(cluster, on: me, service: names.first == "disk" ? nil : names.first, now: now))
             }
-            let healthy = cluster.currentLeader != nil && cluster.members.allSatisfy { $0.phase == .synced && !$0.unreachable && $0.servicesDown.isEmpty }
+            let healthy =
+                cluster.currentLeader != nil
+                && cluster.members.allSatisfy { $0.phase == .synced && !$0.unreachable && $0.servicesDown.isEmpty }
             return healthy ? 0 : 1
         }
     }
@@ -157,7 +171,8 @@ public struct Invocation {
 
     func installedVersion(_ node: SimulatedNode) -> String? {
         guard let data = FileManager.default.contents(atPath: node.hostPath(NodePaths.manifest)),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
         return json["build_version"] as? String
     }
 
@@ -166,7 +181,10 @@ public struct Invocation {
         cluster.nodes[index].upgradeUnfinished = false
         cluster.nodes[index].servicesDown = []
         restartServices(&cluster, index, at: now)
-        cluster.setPhase(index, .rejoining(until: now + cluster.delays.seconds(cluster.delays.serviceRestart + cluster.delays.rejoin)), at: now)
+        cluster.setPhase(
+            index,
+            .rejoining(until: now + cluster.delays.seconds(cluster.delays.serviceRestart + cluster.delays.rejoin)),
+            at: now)
     }
 
     func restartServices(_ cluster: inout SimulatedCluster, _ index: Int, at now: Date) {
@@ -217,7 +235,9 @@ public struct Invocation {
         cluster.downtimeLeader = nil
         cluster.election = Election(completes: now + cluster.delays.seconds(cluster.delays.election), winner: winner)
         for other in cluster.nodes.indices where cluster.nodes[other].isMember && cluster.nodes[other].name != winner {
-            cluster.setPhase(other, .rejoining(until: now + cluster.delays.seconds(cluster.delays.election + cluster.delays.rejoin)), at: now)
+            cluster.setPhase(
+                other, .rejoining(until: now + cluster.delays.seconds(cluster.delays.election + cluster.delays.rejoin)),
+                at: now)
         }
         out("Every node is upgraded; \(winner) leads the cluster again\n")
     }
@@ -257,22 +277,33 @@ public struct Invocation {
             let isLeader = cluster.currentLeader?.name == node
             if isLeader && failover {
                 guard cluster.clusterFailover else {
-                    err("ERROR: cluster failover is disabled; cannot fail over. Enable it with: chef-backend-ctl set-cluster-failover on\n")
+                    err(
+                        "ERROR: cluster failover is disabled; cannot fail over. Enable it with: chef-backend-ctl set-cluster-failover on\n"
+                    )
                     return nil
                 }
-                guard let candidate = cluster.nodes.first(where: { $0.name != node && $0.isMember && $0.phase == .synced && $0.nodeFailover && !$0.unreachable && !cluster.sentinelPresent($0, NodePaths.unsynced) }) else {
+                guard
+                    let candidate = cluster.nodes.first(where: {
+                        $0.name != node && $0.isMember && $0.phase == .synced && $0.nodeFailover && !$0.unreachable
+                            && !cluster.sentinelPresent($0, NodePaths.unsynced)
+                    })
+                else {
                     err("ERROR: no follower is eligible for leadership (synced, with node failover enabled)\n")
                     return nil
                 }
                 out("Failing over to \(candidate.name) before upgrading this node\n")
                 cluster.setLeader(nil, at: now)
-                cluster.election = Election(completes: cluster.nodes.contains { $0.faults.contains(.electionStalls) } ? nil : now + cluster.delays.seconds(cluster.delays.election),
-                                            winner: candidate.name)
+                cluster.election = Election(
+                    completes: cluster.nodes.contains { $0.faults.contains(.electionStalls) }
+                        ? nil : now + cluster.delays.seconds(cluster.delays.election),
+                    winner: candidate.name)
             } else if isLeader {
                 out("WARNING: upgrading the leader in place; the cluster has no leader until it returns\n")
                 cluster.outages.append(Outage(node: node, start: now, end: nil))
                 cluster.setLeader(nil, at: now)
-                cluster.election = Election(completes: now + cluster.delays.seconds(cluster.delays.rejoin + cluster.delays.serviceRestart), winner: node)
+                cluster.election = Election(
+                    completes: now + cluster.delays.seconds(cluster.delays.rejoin + cluster.delays.serviceRestart),
+                    winner: node)
             }
             out("Upgrading chef-backend from \(cluster.nodes[index].runningVersion) to \(installed)\n")
             out("Restarting services\n")
@@ -282,7 +313,8 @@ public struct Invocation {
                 cluster.nodes[index].faults.remove(.elasticsearchPathScripts)
                 cluster.nodes[index].elasticsearchHalfUpgraded = true
                 cluster.nodes[index].appendElasticsearchLog(
-                    "[ERROR][o.e.b.Bootstrap          ] Exception java.lang.IllegalArgumentException: unknown setting [path.scripts] please check that any required plugins are installed")
+                    "[ERROR][o.e.b.Bootstrap          ] Exception java.lang.IllegalArgumentException: unknown setting [path.scripts] please check that any required plugins are installed"
+                )
             }
             if cluster.nodes[index].faults.contains(.upgradeFails) {
                 cluster.setPhase(index, .waiting, at: now)
@@ -297,14 +329,21 @@ public struct Invocation {
                 return ("wait", isLeader && failover)
             }
             if !(isLeader && !failover) {
-                cluster.setPhase(index, .rejoining(until: now + cluster.delays.seconds(cluster.delays.serviceRestart + cluster.delays.rejoin)), at: now)
+                cluster.setPhase(
+                    index,
+                    .rejoining(
+                        until: now + cluster.delays.seconds(cluster.delays.serviceRestart + cluster.delays.rejoin)),
+                    at: now)
             }
             return ("wait", isLeader && failover)
         }
         guard let plan else { return 1 }
         if plan.0 == "noop" { return 0 }
         let (fragile, seconds) = try store.update { cluster, _ in
-            (cluster.nodes.first { $0.name == node }?.upgradeUnfinished == true && cluster.fragileCommands, cluster.upgradeSeconds)
+            (
+                cluster.nodes.first { $0.name == node }?.upgradeUnfinished == true && cluster.fragileCommands,
+                cluster.upgradeSeconds
+            )
         }
         if fragile {
             // Each line goes to the connection: once it is gone, the write kills this process (SIGPIPE), as
@@ -319,7 +358,10 @@ public struct Invocation {
             }
         }
         out("Waiting for this node to rejoin the cluster\n")
-        let timeout = try store.update { cluster, _ in cluster.delays.seconds(cluster.delays.election + cluster.delays.rejoin + cluster.delays.serviceRestart) * 4 + 1 }
+        let timeout = try store.update { cluster, _ in
+            cluster.delays.seconds(cluster.delays.election + cluster.delays.rejoin + cluster.delays.serviceRestart) * 4
+                + 1
+        }
         let rejoined = try waitUntil(timeout: timeout) { cluster in
             guard let me = cluster.node(node) else { return false }
             let role = cluster.role(of: me)
@@ -329,7 +371,9 @@ public struct Invocation {
             err("ERROR: this node did not rejoin the cluster in time\n")
             return 1
         }
-        out("Node rejoined the cluster as \(try store.update { cluster, _ in cluster.node(node).flatMap(cluster.role) ?? "?" }); PostgreSQL may still be syncing\n")
+        out(
+            "Node rejoined the cluster as \(try store.update { cluster, _ in cluster.node(node).flatMap(cluster.role) ?? "?" }); PostgreSQL may still be syncing\n"
+        )
         return 0
     }
 
@@ -343,14 +387,24 @@ public struct Invocation {
                 err("ERROR: failover is disabled (cluster or node); cannot demote\n")
                 return false
             }
-            guard let candidate = cluster.members.first(where: { $0.name != leader.name && $0.phase == .synced && $0.nodeFailover && !$0.unreachable }) else {
+            guard
+                let candidate = cluster.members.first(where: {
+                    $0.name != leader.name && $0.phase == .synced && $0.nodeFailover && !$0.unreachable
+                })
+            else {
                 err("ERROR: no eligible follower to take over\n")
                 return false
             }
             cluster.setLeader(nil, at: now)
-            cluster.election = Election(completes: cluster.nodes.contains { $0.faults.contains(.electionStalls) } ? nil : now + cluster.delays.seconds(cluster.delays.election), winner: candidate.name)
+            cluster.election = Election(
+                completes: cluster.nodes.contains { $0.faults.contains(.electionStalls) }
+                    ? nil : now + cluster.delays.seconds(cluster.delays.election), winner: candidate.name)
             if let index = cluster.index(leader.name) {
-                cluster.setPhase(index, .syncing(since: now, until: now + cluster.delays.seconds(cluster.delays.election + cluster.delays.sync)), at: now)
+                cluster.setPhase(
+                    index,
+                    .syncing(
+                        since: now, until: now + cluster.delays.seconds(cluster.delays.election + cluster.delays.sync)),
+                    at: now)
             }
             out("Demoting \(leader.name); electing a new leader\n")
             return true
@@ -388,20 +442,30 @@ public struct Invocation {
                 err("ERROR: failover is disabled (cluster or node); cannot promote\n")
                 return nil
             }
-            let eligible = !candidate.unreachable && !cluster.sentinelPresent(candidate, NodePaths.unsynced)
-                && candidate.phase != .partiallySynced && !(candidate.phase == .deposed || candidate.servicesDown.contains("postgresql"))
+            let eligible =
+                !candidate.unreachable && !cluster.sentinelPresent(candidate, NodePaths.unsynced)
+                && candidate.phase != .partiallySynced
+                && !(candidate.phase == .deposed || candidate.servicesDown.contains("postgresql"))
             guard eligible else {
                 err("ERROR: \(candidate.name) is not eligible for leadership (unsynced, deposed or PostgreSQL down)\n")
                 return nil
             }
             let previous = cluster.currentLeader?.name
             cluster.setLeader(nil, at: now)
-            cluster.election = Election(completes: candidate.faults.contains(.electionStalls) ? nil : now + cluster.delays.seconds(cluster.delays.election), winner: candidate.name)
-            for other in cluster.nodes.indices where cluster.nodes[other].name != candidate.name && cluster.nodes[other].isMember {
+            cluster.election = Election(
+                completes: candidate.faults.contains(.electionStalls)
+                    ? nil : now + cluster.delays.seconds(cluster.delays.election), winner: candidate.name)
+            for other in cluster.nodes.indices
+            where cluster.nodes[other].name != candidate.name && cluster.nodes[other].isMember {
                 switch cluster.nodes[other].phase {
                 case .waiting, .synced:
                     if cluster.nodes[other].name == previous || cluster.nodes[other].phase == .waiting {
-                        cluster.setPhase(other, .syncing(since: now, until: now + cluster.delays.seconds(cluster.delays.election + cluster.delays.sync)), at: now)
+                        cluster.setPhase(
+                            other,
+                            .syncing(
+                                since: now,
+                                until: now + cluster.delays.seconds(cluster.delays.election + cluster.delays.sync)),
+                            at: now)
                     }
                 default: break
                 }
@@ -419,8 +483,10 @@ public struct Invocation {
                 err("ERROR: a leader already exists (\(leader.name)); refusing to force leadership\n")
                 return 1
             }
-            guard let index = cluster.index(node), cluster.nodes[index].isMember, cluster.nodes[index].phase != .deposed,
-                  !cluster.sentinelPresent(cluster.nodes[index], NodePaths.unsynced) else {
+            guard let index = cluster.index(node), cluster.nodes[index].isMember,
+                cluster.nodes[index].phase != .deposed,
+                !cluster.sentinelPresent(cluster.nodes[index], NodePaths.unsynced)
+            else {
                 err("ERROR: this node is not healthy enough to lead\n")
                 return 1
             }
@@ -428,7 +494,8 @@ public struct Invocation {
             cluster.setPhase(index, .synced, at: now)
             cluster.setLeader(node, at: now)
             for other in cluster.nodes.indices where other != index && cluster.nodes[other].phase == .waiting {
-                cluster.setPhase(other, .syncing(since: now, until: now + cluster.delays.seconds(cluster.delays.sync)), at: now)
+                cluster.setPhase(
+                    other, .syncing(since: now, until: now + cluster.delays.seconds(cluster.delays.sync)), at: now)
             }
             out("This node (\(node)) is now the leader\n")
             return 0
@@ -445,7 +512,9 @@ public struct Invocation {
                 err("ERROR: remove-node cannot be run on the node being removed; run it on a healthy member\n")
                 return 1
             }
-            let down = cluster.nodes[index].unreachable || Set(SimulatedCluster.services).subtracting(["epmd"]).isSubset(of: cluster.nodes[index].servicesDown)
+            let down =
+                cluster.nodes[index].unreachable
+                || Set(SimulatedCluster.services).subtracting(["epmd"]).isSubset(of: cluster.nodes[index].servicesDown)
             guard down else {
                 err("ERROR: \(cluster.nodes[index].name) is still running; stop all its services first\n")
                 return 1
@@ -458,7 +527,10 @@ public struct Invocation {
     }
 
     func joinCluster(_ arguments: [String]) throws -> Int32 {
-        var peer: String?, secrets: String?, recovery = false, publish: String?
+        var peer: String?
+        var secrets: String?
+        var recovery = false
+        var publish: String?
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
@@ -487,21 +559,32 @@ public struct Invocation {
                 return 1
             }
             if !recovery {
-                guard let secrets, secrets.hasPrefix("/"), let data = FileManager.default.contents(atPath: cluster.nodes[index].hostPath(secrets)), !data.isEmpty else {
+                guard let secrets, secrets.hasPrefix("/"),
+                    let data = FileManager.default.contents(atPath: cluster.nodes[index].hostPath(secrets)),
+                    !data.isEmpty
+                else {
                     err("ERROR: secrets file missing or empty; pass its absolute path with -s\n")
                     return 1
                 }
-                try? FileManager.default.createDirectory(atPath: cluster.nodes[index].hostPath("/etc/chef-backend"), withIntermediateDirectories: true)
-                _ = FileManager.default.createFile(atPath: cluster.nodes[index].hostPath(NodePaths.secrets), contents: data)
-                _ = FileManager.default.createFile(atPath: cluster.nodes[index].hostPath(NodePaths.config), contents: Data("publish_address '\(cluster.nodes[index].ip)'\n".utf8))
+                try? FileManager.default.createDirectory(
+                    atPath: cluster.nodes[index].hostPath("/etc/chef-backend"), withIntermediateDirectories: true)
+                _ = FileManager.default.createFile(
+                    atPath: cluster.nodes[index].hostPath(NodePaths.secrets), contents: data)
+                _ = FileManager.default.createFile(
+                    atPath: cluster.nodes[index].hostPath(NodePaths.config),
+                    contents: Data("publish_address '\(cluster.nodes[index].ip)'\n".utf8))
             }
-            guard let peerIndex = cluster.index(peer), cluster.nodes[peerIndex].isMember, !cluster.nodes[peerIndex].unreachable else {
+            guard let peerIndex = cluster.index(peer), cluster.nodes[peerIndex].isMember,
+                !cluster.nodes[peerIndex].unreachable
+            else {
                 err("ERROR: cannot reach a cluster member at \(peer)\n")
                 return 1
             }
             restartServices(&cluster, index, at: now)
             cluster.nodes[index].servicesDown = []
-            if let installed = installedVersion(cluster.nodes[index]) { cluster.nodes[index].runningVersion = installed }
+            if let installed = installedVersion(cluster.nodes[index]) {
+                cluster.nodes[index].runningVersion = installed
+            }
             cluster.setPhase(index, .rejoining(until: now + cluster.delays.seconds(cluster.delays.rejoin)), at: now)
             out("Joined the cluster through \(peer); syncing from the leader\n")
             return 0
@@ -510,7 +593,12 @@ public struct Invocation {
 
     func createCluster(_ arguments: [String]) throws -> Int32 {
         let quorumLoss = arguments.contains("--quorum-loss-recovery")
-        guard arguments.allSatisfy({ $0 == "--quorum-loss-recovery" || $0.hasPrefix("--elasticsearch-wait-time") || $0.hasPrefix("--etcd-wait-time") }) else {
+        guard
+            arguments.allSatisfy({
+                $0 == "--quorum-loss-recovery" || $0.hasPrefix("--elasticsearch-wait-time")
+                    || $0.hasPrefix("--etcd-wait-time")
+            })
+        else {
             return usageError("create-cluster: unknown option")
         }
         return try store.update { cluster, now in
@@ -522,7 +610,9 @@ public struct Invocation {
             if quorumLoss {
                 let answering = cluster.answeringMembers
                 guard answering.count < 2 else {
-                    err("ERROR: \(answering.count) nodes are still reachable; quorum-loss recovery is only for a sole survivor\n")
+                    err(
+                        "ERROR: \(answering.count) nodes are still reachable; quorum-loss recovery is only for a sole survivor\n"
+                    )
                     return 1
                 }
                 for other in cluster.nodes.indices where other != index && cluster.nodes[other].isMember {
@@ -530,8 +620,13 @@ public struct Invocation {
                 }
             } else {
                 let secrets = cluster.nodes[index].hostPath(NodePaths.secrets)
-                try? FileManager.default.createDirectory(atPath: (secrets as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                _ = FileManager.default.createFile(atPath: secrets, contents: Data(#"{"postgresql":{"db_superuser_password":"simulated","replication_password":"simulated"},"etcd":{"initial_cluster_token":"simulated"}}"#.utf8))
+                try? FileManager.default.createDirectory(
+                    atPath: (secrets as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                _ = FileManager.default.createFile(
+                    atPath: secrets,
+                    contents: Data(
+                        #"{"postgresql":{"db_superuser_password":"simulated","replication_password":"simulated"},"etcd":{"initial_cluster_token":"simulated"}}"#
+                            .utf8))
             }
             cluster.election = nil
             cluster.setPhase(index, .synced, at: now)
@@ -567,7 +662,9 @@ public struct Invocation {
     }
 
     func service(_ action: String, _ name: String?) throws -> Int32 {
-        if let name, !SimulatedCluster.services.contains(name) { return usageError("\(action): unknown service '\(name)'") }
+        if let name, !SimulatedCluster.services.contains(name) {
+            return usageError("\(action): unknown service '\(name)'")
+        }
         return try store.update { cluster, now in
             guard let index = cluster.index(node) else { return 1 }
             for service in name.map({ [$0] }) ?? SimulatedCluster.services {
@@ -589,10 +686,13 @@ public struct Invocation {
                     out("ok: run: \(service): (pid \(node.pids[service]!)) 0s\n")
                     if service == "elasticsearch" {
                         let data = node.hostPath(NodePaths.elasticsearchData)
-                        node.elasticsearchDataEmpty = ((try? FileManager.default.contentsOfDirectory(atPath: data)) ?? []).isEmpty
+                        node.elasticsearchDataEmpty =
+                            ((try? FileManager.default.contentsOfDirectory(atPath: data)) ?? []).isEmpty
                     }
                     if service == "postgresql" && node.phase == .deposed { node.phase = .waiting }
-                    if service == "leaderl" && cluster.sentinelPresent(node, NodePaths.unsynced) && node.phase == .synced {
+                    if service == "leaderl" && cluster.sentinelPresent(node, NodePaths.unsynced)
+                        && node.phase == .synced
+                    {
                         node.phase = .partiallySynced
                     }
                 }
@@ -600,7 +700,10 @@ public struct Invocation {
                 cluster.nodes[index] = node
                 // Every node's Elasticsearch started on emptied data: the indexes are gone until a reindex.
                 if service == "elasticsearch", action != "stop",
-                   cluster.members.allSatisfy({ $0.elasticsearchDataEmpty && !$0.servicesDown.contains("elasticsearch") }) {
+                    cluster.members.allSatisfy({
+                        $0.elasticsearchDataEmpty && !$0.servicesDown.contains("elasticsearch")
+                    })
+                {
                     cluster.indexes = []
                     for other in cluster.nodes.indices { cluster.nodes[other].elasticsearchDataEmpty = false }
                 }
@@ -608,8 +711,10 @@ public struct Invocation {
                     if action == "stop" { cluster.setLeader(nil, at: now) }
                 }
             }
-            if action != "stop", cluster.leader == nil, cluster.election == nil, let last = cluster.transitions.last(where: { $0.to == "leader:none" }),
-               last.from == "leader:\(node)", cluster.nodes[index].servicesDown.isEmpty {
+            if action != "stop", cluster.leader == nil, cluster.election == nil,
+                let last = cluster.transitions.last(where: { $0.to == "leader:none" }),
+                last.from == "leader:\(node)", cluster.nodes[index].servicesDown.isEmpty
+            {
                 cluster.setLeader(node, at: now)
             }
             return 0
@@ -623,7 +728,9 @@ public struct Invocation {
         }
         let force = arguments.contains("--force-basebackup")
         let positional = arguments.filter { !$0.hasPrefix("-") }
-        guard positional.count == 1 else { return usageError("pgsql-follow LEADER_IP [--force-basebackup] [--verbose]") }
+        guard positional.count == 1 else {
+            return usageError("pgsql-follow LEADER_IP [--force-basebackup] [--verbose]")
+        }
         return try store.update { cluster, now in
             guard let index = cluster.index(node) else { return 1 }
             guard cluster.currentLeader?.name != node else {
@@ -675,7 +782,8 @@ public struct Invocation {
                 return 1
             }
             let members = cluster.members.map { "\"\($0.ip)\"" }.joined(separator: ", ")
-            out("""
+            out(
+                """
                 fqdn "\(fqdn)"
                 use_chef_backend true
                 chef_backend_members [\(members)]
@@ -699,7 +807,8 @@ public struct Invocation {
     /// Reads the version from a simulated package file (`Version: 2.3.16-1` line) or its name.
     static func packageVersion(path: String) -> String? {
         if let text = try? String(contentsOfFile: path, encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Version: ") }) {
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Version: ") })
+        {
             return String(line.dropFirst("Version: ".count))
         }
         return nil
@@ -707,8 +816,10 @@ public struct Invocation {
 
     func install(_ path: String, format: String) throws -> Int32 {
         guard FileManager.default.fileExists(atPath: path) else {
-            err(format == "deb" ? "dpkg: error: cannot access archive '\(path)': No such file or directory\n"
-                                : "error: open of \(path) failed: No such file or directory\n")
+            err(
+                format == "deb"
+                    ? "dpkg: error: cannot access archive '\(path)': No such file or directory\n"
+                    : "error: open of \(path) failed: No such file or directory\n")
             return format == "deb" ? 2 : 1
         }
         guard let full = Self.packageVersion(path: path) else {
@@ -725,13 +836,19 @@ public struct Invocation {
             let previous = installedVersion(cluster.nodes[index]) ?? "none"
             if format == "deb" {
                 out("(Reading database ... 48213 files and directories currently installed.)\n")
-                out("Preparing to unpack \(path) ...\nUnpacking chef-backend (\(full)) over (\(previous)-1) ...\nSetting up chef-backend (\(full)) ...\n")
+                out(
+                    "Preparing to unpack \(path) ...\nUnpacking chef-backend (\(full)) over (\(previous)-1) ...\nSetting up chef-backend (\(full)) ...\n"
+                )
             } else {
-                out("Preparing...                          ################################# [100%]\nUpdating / installing...\n   1:chef-backend-\(full)     ################################# [100%]\n")
+                out(
+                    "Preparing...                          ################################# [100%]\nUpdating / installing...\n   1:chef-backend-\(full)     ################################# [100%]\n"
+                )
             }
             let manifest = cluster.nodes[index].hostPath(NodePaths.manifest)
-            try? FileManager.default.createDirectory(atPath: (manifest as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let json = #"{"manifest_format":2,"software":{},"build_version":"\#(upstream)","build_git_revision":"simulated","license":"Chef EULA"}"#
+            try? FileManager.default.createDirectory(
+                atPath: (manifest as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let json =
+                #"{"manifest_format":2,"software":{},"build_version":"\#(upstream)","build_git_revision":"simulated","license":"Chef EULA"}"#
             _ = FileManager.default.createFile(atPath: manifest, contents: Data((json + "\n").utf8))
             return 0
         }
@@ -752,7 +869,8 @@ public struct Invocation {
         }
         return try store.update { cluster, _ in
             guard let index = cluster.index(node), cluster.nodes[index].isMember,
-                  !cluster.nodes[index].servicesDown.contains("elasticsearch") else {
+                !cluster.nodes[index].servicesDown.contains("elasticsearch")
+            else {
                 err("curl: (7) Failed to connect to localhost port 9200: Connection refused\n")
                 return 7
             }
@@ -761,7 +879,8 @@ public struct Invocation {
                 let version: (SimulatedIndex) -> String = { index in
                     let parts = index.created.split(separator: ".").compactMap { Int($0) } + [0, 0, 0]
                     let number = parts[0] * 1_000_000 + parts[1] * 10_000 + parts[2] * 100 + 99
-                    return #"{"settings":{"index":{"version":{"created_string":"\#(index.created)","created":"\#(number)"}}}}"#
+                    return
+                        #"{"settings":{"index":{"version":{"created_string":"\#(index.created)","created":"\#(number)"}}}}"#
                 }
                 out("{" + cluster.indexes.map { #""\#($0.name)":"# + version($0) }.joined(separator: ",") + "}")
             } else if request.hasPrefix("/_cat/indices") {
@@ -794,10 +913,16 @@ public struct Invocation {
             err("dpkg-query: no packages found matching chef-backend\n")
             return 1
         }
-        let format = arguments.first { $0.hasPrefix("-f=") || $0.hasPrefix("--showformat=") }.map { String($0[$0.index(after: $0.firstIndex(of: "=")!)...]) }
+        let format =
+            arguments.first { $0.hasPrefix("-f=") || $0.hasPrefix("--showformat=") }.map {
+                String($0[$0.index(after: $0.firstIndex(of: "=")!)...])
+            }
             ?? (arguments.firstIndex(of: "-f").map { arguments[$0 + 1] })
         if let format {
-            out(format.replacingOccurrences(of: "${Version}", with: version).replacingOccurrences(of: "${Package}", with: "chef-backend").replacingOccurrences(of: "\\n", with: "\n"))
+            out(
+                format.replacingOccurrences(of: "${Version}", with: version).replacingOccurrences(
+                    of: "${Package}", with: "chef-backend"
+                ).replacingOccurrences(of: "\\n", with: "\n"))
         } else {
             out("chef-backend\t\(version)\n")
         }
@@ -836,12 +961,17 @@ public struct Invocation {
         let full = try store.update { cluster, _ in cluster.node(node)?.faults.contains(.diskFull) ?? false }
         let sizeKB = 20 * 1024 * 1024
         let availableKB = full ? 100 * 1024 : 12 * 1024 * 1024
-        out(human ? "Filesystem      Size  Used Avail Use% Mounted on\n" : "Filesystem     1024-blocks      Used Available Capacity Mounted on\n")
+        out(
+            human
+                ? "Filesystem      Size  Used Avail Use% Mounted on\n"
+                : "Filesystem     1024-blocks      Used Available Capacity Mounted on\n")
         for path in paths.isEmpty ? ["/"] : paths {
             let used = sizeKB - availableKB
             let percent = used * 100 / sizeKB
             if human {
-                out("/dev/vdb         20G  \(used / 1048576)G  \(availableKB >= 1048576 ? "\(availableKB / 1048576)G" : "\(availableKB / 1024)M")  \(percent)% \(path)\n")
+                out(
+                    "/dev/vdb         20G  \(used / 1_048_576)G  \(availableKB >= 1_048_576 ? "\(availableKB / 1_048_576)G" : "\(availableKB / 1024)M")  \(percent)% \(path)\n"
+                )
             } else {
                 out("/dev/vdb         \(sizeKB)  \(used)   \(availableKB)      \(percent)% \(path)\n")
             }

@@ -3,7 +3,9 @@ import Foundation
 /// Renders chef-backend-ctl's documented text outputs from the cluster state.
 public enum Formats {
     /// `chef-backend-ctl status [SERVICE]` as seen on `node` (local columns are that node's).
-    public static func status(_ cluster: SimulatedCluster, on node: SimulatedNode, service: String?, now: Date) -> String {
+    public static func status(
+        _ cluster: SimulatedCluster, on node: SimulatedNode, service: String?, now: Date
+    ) -> String {
         let members = cluster.members
         let total = members.count
         let roles = members.map { cluster.role(of: $0) }
@@ -26,7 +28,8 @@ public enum Formats {
         if cluster.currentLeader == nil {
             distributed["postgresql"] = "error: could not reach pgsql leader for replication stats"
         } else {
-            distributed["postgresql"] = "leader: \(postgres.filter { $0 == "leader" }.count); "
+            distributed["postgresql"] =
+                "leader: \(postgres.filter { $0 == "leader" }.count); "
                 + "offline: \(postgres.filter { $0 == "offline" }.count); "
                 + "syncing: \(postgres.filter { $0 == "syncing" }.count); "
                 + "synced: \(postgres.filter { $0 == "synced" }.count)"
@@ -36,18 +39,25 @@ public enum Formats {
         for name in services {
             let down = localDown(cluster, node, name)
             let since = node.serviceSince[name] ?? now
-            rows.append([name, down ? "down" : "running (pid \(node.pids[name] ?? 1000))", duration(now.timeIntervalSince(since)),
-                         distributed[name] ?? ""])
+            rows.append([
+                name, down ? "down" : "running (pid \(node.pids[name] ?? 1000))",
+                duration(now.timeIntervalSince(since)),
+                distributed[name] ?? "",
+            ])
         }
         var text = table(rows)
         if service == nil {
             let diskState = node.faults.contains(.diskFull) ? "LOW" : "OK"
             let disksHealthy = members.filter { !$0.faults.contains(.diskFull) && !$0.unreachable }.count
-            text += "\n" + table([
-                ["System", "Local Status", "Distributed Node Status"],
-                ["disks", "/var/log/chef-backend: OK; /var/opt/chef-backend: \(diskState)",
-                 "health: \(disksHealthy == total ? "green" : "yellow"); healthy nodes: \(disksHealthy)/\(total)"],
-            ])
+            text +=
+                "\n"
+                + table([
+                    ["System", "Local Status", "Distributed Node Status"],
+                    [
+                        "disks", "/var/log/chef-backend: OK; /var/opt/chef-backend: \(diskState)",
+                        "health: \(disksHealthy == total ? "green" : "yellow"); healthy nodes: \(disksHealthy)/\(total)",
+                    ],
+                ])
         }
         return text
     }
@@ -70,9 +80,11 @@ public enum Formats {
         for node in cluster.answeringMembers {
             let role = cluster.role(of: node) ?? "waiting_for_leader"
             let pg = cluster.postgresState(of: node)
-            rows.append([node.name, node.ip, node.guid, role,
-                         pg == "leader" ? "leader" : (pg == "offline" ? "offline" : "follower"),
-                         cluster.esMaster == node.name ? "master" : "not_master"])
+            rows.append([
+                node.name, node.ip, node.guid, role,
+                pg == "leader" ? "leader" : (pg == "offline" ? "offline" : "follower"),
+                cluster.esMaster == node.name ? "master" : "not_master",
+            ])
         }
         return table(rows)
     }
@@ -80,9 +92,11 @@ public enum Formats {
     /// `chef-backend-ctl cluster-status --json`: the simulator's own shape (the real one is undocumented).
     public static func clusterStatusJSON(_ cluster: SimulatedCluster) -> String {
         let nodes: [[String: Any]] = cluster.answeringMembers.map { node in
-            ["name": node.name, "ip": node.ip, "guid": node.guid, "role": cluster.role(of: node) ?? "",
-             "pg": cluster.postgresState(of: node), "es": cluster.esMaster == node.name ? "master" : "not_master",
-             "partially_synced": node.phase == .partiallySynced || cluster.sentinelPresent(node, NodePaths.unsynced)]
+            [
+                "name": node.name, "ip": node.ip, "guid": node.guid, "role": cluster.role(of: node) ?? "",
+                "pg": cluster.postgresState(of: node), "es": cluster.esMaster == node.name ? "master" : "not_master",
+                "partially_synced": node.phase == .partiallySynced || cluster.sentinelPresent(node, NodePaths.unsynced),
+            ]
         }
         let data = (try? JSONSerialization.data(withJSONObject: ["nodes": nodes], options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"

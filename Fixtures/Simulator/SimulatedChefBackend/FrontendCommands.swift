@@ -88,7 +88,8 @@ public struct FrontendInvocation {
     func curl(_ arguments: [String]) throws -> Int32 {
         let urls = arguments.filter { !$0.hasPrefix("-") }
         guard urls.count == 1, let url = urls.first,
-              url.hasSuffix("localhost:8000/_status") || url.hasSuffix("127.0.0.1:8000/_status") else {
+            url.hasSuffix("localhost:8000/_status") || url.hasSuffix("127.0.0.1:8000/_status")
+        else {
             err("curl: (7) Failed to connect: only http://localhost:8000/_status is simulated on a frontend\n")
             return 7
         }
@@ -98,10 +99,14 @@ public struct FrontendInvocation {
             // one frontend only, and the others keep working.
             let stale = frontend.configuredMajor < 2 && Self.backendMajor(cluster) >= 2
             let sql = cluster.currentLeader != nil && !stale
-            let search = sql && cluster.members.contains(where: cluster.elasticsearchOnline)
+            let search =
+                sql && cluster.members.contains(where: cluster.elasticsearchOnline)
                 && !cluster.reportedIndexes.contains { $0.health == "red" }
-            let upstreams = #"{"chef_elasticsearch":"\#(search ? "pong" : "fail")","chef_sql":"\#(sql ? "pong" : "fail")","oc_chef_authz":"pong"}"#
-            out(#"{"status":"\#(sql && search ? "pong" : "fail")","upstreams":\#(upstreams),"keygen":{"keys":10,"max":10,"max_workers":2,"cur_max_workers":2,"inflight":0,"avail_workers":2,"start_size":0},"indexing":{"mode":"batch"}}"#)
+            let upstreams =
+                #"{"chef_elasticsearch":"\#(search ? "pong" : "fail")","chef_sql":"\#(sql ? "pong" : "fail")","oc_chef_authz":"pong"}"#
+            out(
+                #"{"status":"\#(sql && search ? "pong" : "fail")","upstreams":\#(upstreams),"keygen":{"keys":10,"max":10,"max_workers":2,"cur_max_workers":2,"inflight":0,"avail_workers":2,"start_size":0},"indexing":{"mode":"batch"}}"#
+            )
             return 0
         }
     }

@@ -125,8 +125,11 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
     /// Appends a line to the node's Elasticsearch log (runit's `current`).
     public func appendElasticsearchLog(_ line: String) {
         let path = hostPath(NodePaths.elasticsearchLog)
-        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        try? FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
         guard let handle = FileHandle(forWritingAtPath: path) else { return }
         defer { try? handle.close() }
         _ = try? handle.seekToEnd()
@@ -146,8 +149,10 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
 public enum NodePaths {
     public static let elasticsearchLog = "/var/log/chef-backend/elasticsearch/current"
     public static let elasticsearchData = "/var/opt/chef-backend/elasticsearch/data"
-    public static let privatePrefixes = ["/opt/chef-backend", "/var/opt/chef-backend", "/etc/chef-backend", "/var/log/chef-backend",
-                                         "/var/opt/chef-backup", "/var/tmp", "/root"]
+    public static let privatePrefixes = [
+        "/opt/chef-backend", "/var/opt/chef-backend", "/etc/chef-backend", "/var/log/chef-backend",
+        "/var/opt/chef-backup", "/var/tmp", "/root",
+    ]
     public static let manifest = "/opt/chef-backend/version-manifest.json"
     public static let unsynced = "/var/opt/chef-backend/leaderl/data/unsynced"
     public static let noStartPgsql = "/var/opt/chef-backend/leaderl/data/no-start-pgsql"
@@ -222,7 +227,8 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
         return indexes.map { index in
             let parts = index.created.split(separator: ".").compactMap { Int($0) } + [0, 0, 0]
             let old = (parts[0], parts[1], parts[2]) < (5, 6, 16)
-            return SimulatedIndex(name: index.name, created: index.created, health: major >= 3 && old ? "red" : index.health)
+            return SimulatedIndex(
+                name: index.name, created: index.created, health: major >= 3 && old ? "red" : index.health)
         }
     }
 
@@ -243,7 +249,9 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
 
     /// The leader, if there is one now (none during an election).
     public var currentLeader: SimulatedNode? {
-        guard election == nil, let leader, let node = node(leader), node.phase == .synced, !node.unreachable else { return nil }
+        guard election == nil, let leader, let node = node(leader), node.phase == .synced, !node.unreachable else {
+            return nil
+        }
         return node
     }
 
@@ -292,12 +300,14 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
             while changed {
                 changed = false
                 switch nodes[index].phase {
-                case let .rejoining(until) where until <= now:
+                case .rejoining(let until) where until <= now:
                     let neverSyncs = nodes[index].faults.contains(.neverSyncs)
-                    setPhase(index, .syncing(since: until, until: neverSyncs ? nil : until + delays.seconds(delays.sync)), at: until)
+                    setPhase(
+                        index, .syncing(since: until, until: neverSyncs ? nil : until + delays.seconds(delays.sync)),
+                        at: until)
                     writeSentinel(index, NodePaths.unsynced, present: true)
                     changed = true
-                case let .syncing(since, until):
+                case .syncing(let since, let until):
                     if let until, until <= now {
                         setPhase(index, .synced, at: until)
                         writeSentinel(index, NodePaths.unsynced, present: false)
@@ -320,12 +330,16 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
         let old = nodes[index].phase
         guard old != phase else { return }
         nodes[index].phase = phase
-        transitions.append(Transition(time: time, node: nodes[index].name, from: Self.label(old), to: Self.label(phase)))
+        transitions.append(
+            Transition(time: time, node: nodes[index].name, from: Self.label(old), to: Self.label(phase)))
     }
 
     public mutating func setLeader(_ name: String?, at time: Date) {
         guard leader != name || name == nil else { return }
-        transitions.append(Transition(time: time, node: name ?? leader ?? "-", from: "leader:\(leader ?? "none")", to: "leader:\(name ?? "none")"))
+        transitions.append(
+            Transition(
+                time: time, node: name ?? leader ?? "-", from: "leader:\(leader ?? "none")",
+                to: "leader:\(name ?? "none")"))
         leader = name
         if let open = outages.lastIndex(where: { $0.end == nil }), name != nil { outages[open].end = time }
     }
@@ -333,7 +347,8 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
     public mutating func writeSentinel(_ index: Int, _ path: String, present: Bool) {
         let host = nodes[index].hostPath(path)
         if present {
-            try? FileManager.default.createDirectory(atPath: (host as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try? FileManager.default.createDirectory(
+                atPath: (host as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             _ = FileManager.default.createFile(atPath: host, contents: Data())
         } else {
             try? FileManager.default.removeItem(atPath: host)

@@ -14,8 +14,10 @@ public enum Provisioning {
     }
 
     /// Creates a node under `directory/nodes/NAME` running `version`, with the `target` package in /var/tmp.
-    public static func node(name: String, ip: String, directory: String, version: String, target: String,
-                            format: String, index: Int) throws -> SimulatedNode {
+    public static func node(
+        name: String, ip: String, directory: String, version: String, target: String,
+        format: String, index: Int
+    ) throws -> SimulatedNode {
         let root = directory + "/nodes/" + name
         for prefix in NodePaths.privatePrefixes {
             try FileManager.default.createDirectory(atPath: root + prefix, withIntermediateDirectories: true)
@@ -26,19 +28,25 @@ public enum Provisioning {
             node.serviceSince[service] = started.addingTimeInterval(Double(offset))
             node.pids[service] = 6600 + index * 100 + offset * 7
         }
-        let manifest = #"{"manifest_format":2,"software":{},"build_version":"\#(version)","build_git_revision":"simulated","license":"Chef EULA"}"#
+        let manifest =
+            #"{"manifest_format":2,"software":{},"build_version":"\#(version)","build_git_revision":"simulated","license":"Chef EULA"}"#
         try (manifest + "\n").write(toFile: node.hostPath(NodePaths.manifest), atomically: true, encoding: .utf8)
-        try "publish_address '\(ip)'\n".write(toFile: node.hostPath(NodePaths.config), atomically: true, encoding: .utf8)
-        try #"{"postgresql":{"db_superuser_password":"sandbox-secret-db","replication_password":"sandbox-secret-repl"},"etcd":{"initial_cluster_token":"sandbox-token"},"elasticsearch":{"cluster_name":"ChefBackend-sandbox"}}"#
+        try "publish_address '\(ip)'\n".write(
+            toFile: node.hostPath(NodePaths.config), atomically: true, encoding: .utf8)
+        try
+            #"{"postgresql":{"db_superuser_password":"sandbox-secret-db","replication_password":"sandbox-secret-repl"},"etcd":{"initial_cluster_token":"sandbox-token"},"elasticsearch":{"cluster_name":"ChefBackend-sandbox"}}"#
             .write(toFile: node.hostPath(NodePaths.secrets), atomically: true, encoding: .utf8)
-        try FileManager.default.createDirectory(atPath: node.hostPath("/var/opt/chef-backend/leaderl/data"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: node.hostPath("/var/opt/chef-backend/leaderl/data"), withIntermediateDirectories: true)
         // Elasticsearch's data: the downtime-reindex path empties this directory on every node.
         let shards = node.hostPath(NodePaths.elasticsearchData + "/nodes/0/indices")
         try FileManager.default.createDirectory(atPath: shards, withIntermediateDirectories: true)
         try "simulated shard\n".write(toFile: shards + "/chef-0", atomically: true, encoding: .utf8)
         var package = "Package: chef-backend\nVersion: \(target)-1\nArchitecture: amd64\n"
         package += String(repeating: "simulated package payload\n", count: 4096)
-        try package.write(toFile: node.hostPath("/var/tmp/" + packageName(version: target, format: format)), atomically: true, encoding: .utf8)
+        try package.write(
+            toFile: node.hostPath("/var/tmp/" + packageName(version: target, format: format)), atomically: true,
+            encoding: .utf8)
         return node
     }
 }

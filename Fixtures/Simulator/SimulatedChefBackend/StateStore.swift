@@ -83,7 +83,7 @@ public enum SimulatorError: LocalizedError {
 
     public var errorDescription: String? {
         switch self {
-        case let .state(message): return "chef-backend simulator: \(message)"
+        case .state(let message): return "chef-backend simulator: \(message)"
         }
     }
 }

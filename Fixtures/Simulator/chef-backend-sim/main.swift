@@ -32,7 +32,9 @@ func logLine(_ fields: [String: Any]) {
     record["time"] = ISO8601DateFormatter.withFractions.string(from: Date())
     record["node"] = environment["DROVER_SIM_NODE"] ?? "?"
     if record["session"] == nil, let session = environment["DROVER_SIM_SESSION"] { record["session"] = session }
-    guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+    guard
+        let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
+    else { return }
     let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else { return }
     write(fd, String(decoding: data, as: UTF8.self) + "\n")
@@ -63,7 +65,7 @@ func login() -> Int32 {
     logLine(["event": "started", "command": command, "session": String(getpid())])
     var pid: pid_t = 0
     let cArguments = argv.map { strdup($0) } + [nil]
-    defer { cArguments.forEach { free($0) } }
+    defer { for argument in cArguments { free(argument) } }
     let rc = posix_spawn(&pid, argv[0], nil, nil, cArguments, environ)
     guard rc == 0 else {
         write(2, "cannot start \(argv[0])\n")
@@ -82,8 +84,10 @@ func simulate(_ tool: String, _ arguments: [String]) -> Int32 {
         return 70
     }
     if environment["DROVER_SIM_KIND"] == "frontend" {
-        return FrontendInvocation(node: node, store: StateStore(path: state), out: { write(1, $0) }, err: { write(2, $0) })
-            .run(tool: tool, arguments: arguments)
+        return FrontendInvocation(
+            node: node, store: StateStore(path: state), out: { write(1, $0) }, err: { write(2, $0) }
+        )
+        .run(tool: tool, arguments: arguments)
     }
     if PairInvocation.tools.contains(tool) || tool == "cat" {
         if tool == "cat" && arguments != ["/proc/drbd"] {
@@ -93,11 +97,14 @@ func simulate(_ tool: String, _ arguments: [String]) -> Int32 {
             execv("/bin/cat", cArguments)
             return 127
         }
-        return PairInvocation(node: node, store: PairStateStore(path: state), out: { write(1, $0) }, err: { write(2, $0) })
-            .run(tool: tool, arguments: arguments)
+        return PairInvocation(
+            node: node, store: PairStateStore(path: state), out: { write(1, $0) }, err: { write(2, $0) }
+        )
+        .run(tool: tool, arguments: arguments)
     }
-    let invocation = Invocation(node: node, store: StateStore(path: state), environment: environment,
-                                out: { write(1, $0) }, err: { write(2, $0) })
+    let invocation = Invocation(
+        node: node, store: StateStore(path: state), environment: environment,
+        out: { write(1, $0) }, err: { write(2, $0) })
     return invocation.run(tool: tool, arguments: arguments)
 }
 
@@ -120,10 +127,15 @@ func logged(_ tool: String, _ arguments: [String]) -> Int32 {
 if tool == "chef-backend-sim" {
     switch arguments.dropFirst().first {
     case "login": exit(login())
-    case let name? where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "cat", "curl", "rm"].contains(name) || PairInvocation.tools.contains(name):
+    case let name?
+    where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "cat", "curl", "rm"].contains(name)
+        || PairInvocation.tools.contains(name):
         exit(logged(name, Array(arguments.dropFirst(2))))
     default:
-        write(2, "usage: chef-backend-sim login | chef-backend-sim TOOL ARGS... (or run it as chef-backend-ctl, dpkg, ...)\n")
+        write(
+            2,
+            "usage: chef-backend-sim login | chef-backend-sim TOOL ARGS... (or run it as chef-backend-ctl, dpkg, ...)\n"
+        )
         exit(64)
     }
 }

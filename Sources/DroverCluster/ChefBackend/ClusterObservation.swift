@@ -120,38 +120,63 @@ public enum Predicates {
         var result: [Criterion] = []
         let leaderl = status["leaderl"]
         let counts = (leaderl?.count("leader"), leaderl?.count("waiting"), leaderl?.count("follower"))
-        result.append(Criterion("leaderl", counts.0 == 1 && counts.1 == 0 && counts.2 == 2,
-                                "leaderl \(leaderl?.distributed ?? "missing")"))
+        result.append(
+            Criterion(
+                "leaderl", counts.0 == 1 && counts.1 == 0 && counts.2 == 2,
+                "leaderl \(leaderl?.distributed ?? "missing")"))
         let pg = status["postgresql"]
-        let pgOK = pg?.count("leader") == 1 && pg?.count("offline") == 0 && pg?.count("syncing") == 0 && pg?.count("synced") == 2
+        let pgOK =
+            pg?.count("leader") == 1 && pg?.count("offline") == 0 && pg?.count("syncing") == 0
+            && pg?.count("synced") == 2
         result.append(Criterion("postgresql", pgOK, "postgresql \(pg.map { shortPostgres($0) } ?? "missing")"))
         let etcd = status["etcd"]?.fraction("healthy nodes")
-        result.append(Criterion("etcd", etcd.map { $0 == (3, 3) } ?? false, "etcd healthy nodes \(etcd.map { "\($0.0)/\($0.1)" } ?? "unknown")"))
+        result.append(
+            Criterion(
+                "etcd", etcd.map { $0 == (3, 3) } ?? false,
+                "etcd healthy nodes \(etcd.map { "\($0.0)/\($0.1)" } ?? "unknown")"))
         let es = status["elasticsearch"]
         let online = es?.fraction("nodes online")
         let state = es?.fields["state"] ?? "unknown"
         let esOK = online.map { $0 == (3, 3) } ?? false && (state == "green" || (allowYellow && state == "yellow"))
-        result.append(Criterion("elasticsearch", esOK, "elasticsearch \(state), nodes online \(online.map { "\($0.0)/\($0.1)" } ?? "unknown")"))
+        result.append(
+            Criterion(
+                "elasticsearch", esOK,
+                "elasticsearch \(state), nodes online \(online.map { "\($0.0)/\($0.1)" } ?? "unknown")"))
         return result
     }
 
     static func shortPostgres(_ row: ServiceRow) -> String {
         guard row.count("synced") != nil else { return row.distributed }
-        return "offline \(row.count("offline") ?? -1), syncing \(row.count("syncing") ?? -1), synced \(row.count("synced") ?? -1)"
+        return
+            "offline \(row.count("offline") ?? -1), syncing \(row.count("syncing") ?? -1), synced \(row.count("synced") ?? -1)"
     }
 
     /// A node has rejoined: follower, the cluster's distributed status healthy (yellow allowed while
     /// versions are mixed), no unsynced sentinel, and at the target version.
-    public static func rejoined(_ name: String, in observation: ClusterObservation, targetVersion: String?) -> [Criterion] {
+    public static func rejoined(
+        _ name: String, in observation: ClusterObservation, targetVersion: String?
+    ) -> [Criterion] {
         guard let node = observation.node(name), node.unreachable == nil else {
-            return [Criterion("reachable", false, "\(name) unreachable: \(observation.node(name)?.unreachable ?? "unknown")")]
+            return [
+                Criterion(
+                    "reachable", false, "\(name) unreachable: \(observation.node(name)?.unreachable ?? "unknown")")
+            ]
         }
-        var result = [Criterion("role", observation.role(of: name) == "follower", "role \(observation.role(of: name) ?? "not listed")")]
+        var result = [
+            Criterion(
+                "role", observation.role(of: name) == "follower", "role \(observation.role(of: name) ?? "not listed")")
+        ]
         result += distributedHealthy(node.status, source: name, allowYellow: true)
-        result.append(Criterion("unsynced sentinel", node.unsyncedSentinel == false,
-                                node.unsyncedSentinel == true ? "unsynced sentinel present" : (node.unsyncedSentinel == nil ? "sentinel unknown" : "no unsynced sentinel")))
+        result.append(
+            Criterion(
+                "unsynced sentinel", node.unsyncedSentinel == false,
+                node.unsyncedSentinel == true
+                    ? "unsynced sentinel present"
+                    : (node.unsyncedSentinel == nil ? "sentinel unknown" : "no unsynced sentinel")))
         if let targetVersion {
-            result.append(Criterion("version", node.installedVersion == targetVersion, "version \(node.installedVersion ?? "unknown")"))
+            result.append(
+                Criterion(
+                    "version", node.installedVersion == targetVersion, "version \(node.installedVersion ?? "unknown")"))
         }
         return result
     }
@@ -170,7 +195,9 @@ public enum Predicates {
             result += distributedHealthy(node.status, source: node.name, allowYellow: allowYellow).map {
                 Criterion("\(node.name) \($0.name)", $0.holds, "\(node.name): \($0.detail)")
             }
-            if node.unsyncedSentinel == true { result.append(Criterion("\(node.name) sentinel", false, "\(node.name): unsynced sentinel present")) }
+            if node.unsyncedSentinel == true {
+                result.append(Criterion("\(node.name) sentinel", false, "\(node.name): unsynced sentinel present"))
+            }
         }
         return result
     }
@@ -196,7 +223,9 @@ extension ClusterObservation {
     /// What shows `node`'s upgrade was interrupted, for diagnose and pre-flight.
     public func interruptedEvidence(_ name: String, target: String) -> [String] {
         guard let node = node(name) else { return [] }
-        var evidence = ["\(name) has \(target) installed (version manifest) but is \(role(of: name) ?? "not listed") in cluster-status"]
+        var evidence = [
+            "\(name) has \(target) installed (version manifest) but is \(role(of: name) ?? "not listed") in cluster-status"
+        ]
         if let status = node.status {
             let down = ["leaderl", "postgresql", "etcd", "elasticsearch"].filter { status[$0]?.isRunning != true }
             if !down.isEmpty { evidence.append("\(name) services not running: \(down.joined(separator: ", "))") }
@@ -221,8 +250,12 @@ extension Predicates {
         return [
             Criterion("leaderl", leaderlOK, "leaderl \(leaderl?.distributed ?? "missing")"),
             Criterion("postgresql", pgOK, "postgresql \(pg.map { shortPostgres($0) } ?? "missing")"),
-            Criterion("etcd", etcd.map { $0.0 >= 2 } ?? false, "etcd healthy nodes \(etcd.map { "\($0.0)/\($0.1)" } ?? "unknown")"),
-            Criterion("elasticsearch", online.map { $0.0 >= 2 } ?? false, "elasticsearch nodes online \(online.map { "\($0.0)/\($0.1)" } ?? "unknown")"),
+            Criterion(
+                "etcd", etcd.map { $0.0 >= 2 } ?? false,
+                "etcd healthy nodes \(etcd.map { "\($0.0)/\($0.1)" } ?? "unknown")"),
+            Criterion(
+                "elasticsearch", online.map { $0.0 >= 2 } ?? false,
+                "elasticsearch nodes online \(online.map { "\($0.0)/\($0.1)" } ?? "unknown")"),
         ]
     }
 }

@@ -14,7 +14,8 @@ public struct ServiceRow: Sendable, Equatable {
         var result: [String: String] = [:]
         for part in distributed.split(separator: ";") {
             guard let colon = part.firstIndex(of: ":") else { continue }
-            result[part[..<colon].trimmingCharacters(in: .whitespaces)] = part[part.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            result[part[..<colon].trimmingCharacters(in: .whitespaces)] = part[part.index(after: colon)...]
+                .trimmingCharacters(in: .whitespaces)
         }
         return result
     }
@@ -47,11 +48,18 @@ public struct StatusReport: Sendable, Equatable {
         var inServiceTable = false
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
             let cells = splitColumns(line)
-            if cells.first == "Service" { inServiceTable = true; continue }
-            if cells.isEmpty || (cells.first == "System") { inServiceTable = false; continue }
+            if cells.first == "Service" {
+                inServiceTable = true
+                continue
+            }
+            if cells.isEmpty || (cells.first == "System") {
+                inServiceTable = false
+                continue
+            }
             guard inServiceTable, cells.count >= 2 else { continue }
             let service = cells[0]
-            rows[service] = ServiceRow(service: service, localStatus: cells[1], distributed: cells.count >= 3 ? cells[cells.count - 1] : "")
+            rows[service] = ServiceRow(
+                service: service, localStatus: cells[1], distributed: cells.count >= 3 ? cells[cells.count - 1] : "")
         }
         guard !rows.isEmpty else { throw ParseError.unrecognised("chef-backend-ctl status", excerpt(text)) }
         return StatusReport(rows: rows)
@@ -84,14 +92,19 @@ public enum ClusterStatusTable {
             }
             return index
         }
-        let name = try column("Name"), ip = try column("IP"), guid = try column("GUID"), role = try column("Role")
-        let pg = header.firstIndex(of: "PG"), es = header.firstIndex(of: "ES")
+        let name = try column("Name")
+        let ip = try column("IP")
+        let guid = try column("GUID")
+        let role = try column("Role")
+        let pg = header.firstIndex(of: "PG")
+        let es = header.firstIndex(of: "ES")
         return lines[(headerIndex + 1)...].compactMap { line in
             let cells = splitColumns(line)
             guard cells.count > max(name, ip, guid, role) else { return nil }
-            return ClusterMember(name: cells[name], ip: cells[ip], guid: cells[guid], role: cells[role],
-                                 postgres: pg.flatMap { $0 < cells.count ? cells[$0] : nil } ?? "",
-                                 elasticsearch: es.flatMap { $0 < cells.count ? cells[$0] : nil } ?? "")
+            return ClusterMember(
+                name: cells[name], ip: cells[ip], guid: cells[guid], role: cells[role],
+                postgres: pg.flatMap { $0 < cells.count ? cells[$0] : nil } ?? "",
+                elasticsearch: es.flatMap { $0 < cells.count ? cells[$0] : nil } ?? "")
         }
     }
 }
@@ -100,7 +113,8 @@ public enum ClusterStatusTable {
 public enum VersionManifest {
     public static func buildVersion(_ json: String) throws -> String {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let version = object["build_version"] as? String, !version.isEmpty else {
+            let version = object["build_version"] as? String, !version.isEmpty
+        else {
             throw ParseError.unrecognised("/opt/chef-backend/version-manifest.json (no build_version)", excerpt(json))
         }
         return version
@@ -113,7 +127,9 @@ public enum DiskFree {
         let lines = output.split(separator: "\n")
         guard lines.count >= 2 else { throw ParseError.unrecognised("df -Pk", excerpt(output)) }
         let fields = lines[lines.count - 1].split(separator: " ", omittingEmptySubsequences: true)
-        guard fields.count >= 4, let kilobytes = Int(fields[3]) else { throw ParseError.unrecognised("df -Pk", excerpt(output)) }
+        guard fields.count >= 4, let kilobytes = Int(fields[3]) else {
+            throw ParseError.unrecognised("df -Pk", excerpt(output))
+        }
         return kilobytes / 1024
     }
 }
@@ -124,7 +140,7 @@ public enum ParseError: LocalizedError, Equatable {
 
     public var errorDescription: String? {
         switch self {
-        case let .unrecognised(what, excerpt): return "cannot read the output of \(what): \(excerpt)"
+        case .unrecognised(let what, let excerpt): return "cannot read the output of \(what): \(excerpt)"
         }
     }
 }
@@ -141,9 +157,11 @@ func excerpt(_ text: String) -> String {
 
 /// Compares dotted versions numerically (`2.3.16` > `2.3.9`).
 public func compareVersions(_ a: String, _ b: String) -> ComparisonResult {
-    let x = a.split(separator: ".").map { Int($0) ?? 0 }, y = b.split(separator: ".").map { Int($0) ?? 0 }
+    let x = a.split(separator: ".").map { Int($0) ?? 0 }
+    let y = b.split(separator: ".").map { Int($0) ?? 0 }
     for index in 0..<max(x.count, y.count) {
-        let l = index < x.count ? x[index] : 0, r = index < y.count ? y[index] : 0
+        let l = index < x.count ? x[index] : 0
+        let r = index < y.count ? y[index] : 0
         if l != r { return l < r ? .orderedAscending : .orderedDescending }
     }
     return .orderedSame

@@ -4,7 +4,8 @@ import Foundation
 public enum FrontendStatusBody {
     public static func status(_ json: String) throws -> String {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let status = object["status"] as? String else {
+            let status = object["status"] as? String
+        else {
             throw ParseError.unrecognised("/_status (no status field)", excerpt(json))
         }
         return status
@@ -34,7 +35,8 @@ public struct ElasticsearchFacts: Sendable, Equatable {
     /// Every top-level key is an index (the `chef` alias may name several); `created_string` is used, or
     /// the numeric `created` decoded (Elasticsearch writes 5.6.16 as 5061699) when the string is absent.
     public static func creationVersions(_ json: String) throws -> [String: String] {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], !object.isEmpty else {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], !object.isEmpty
+        else {
             throw ParseError.unrecognised("Elasticsearch chef/_settings (not a JSON object of indexes)", excerpt(json))
         }
         if object["error"] != nil {
@@ -42,14 +44,16 @@ public struct ElasticsearchFacts: Sendable, Equatable {
         }
         var result: [String: String] = [:]
         for (index, value) in object {
-            let version = ((((value as? [String: Any])?["settings"] as? [String: Any])?["index"] as? [String: Any])?["version"]
-                as? [String: Any])
+            let version =
+                ((((value as? [String: Any])?["settings"] as? [String: Any])?["index"] as? [String: Any])?["version"]
+                    as? [String: Any])
             if let text = version?["created_string"] as? String, !text.isEmpty {
                 result[index] = text
             } else if let number = (version?["created"] as? String).flatMap(Int.init) ?? (version?["created"] as? Int) {
                 result[index] = "\(number / 1_000_000).\(number / 10_000 % 100).\(number / 100 % 100)"
             } else {
-                throw ParseError.unrecognised("Elasticsearch chef/_settings (no index.version.created for \(index))", excerpt(json))
+                throw ParseError.unrecognised(
+                    "Elasticsearch chef/_settings (no index.version.created for \(index))", excerpt(json))
             }
         }
         return result
@@ -57,8 +61,10 @@ public struct ElasticsearchFacts: Sendable, Equatable {
 
     /// The rows of `curl -s 'localhost:9200/_cat/indices?h=health,status,index'` whose health is not green.
     public static func unhealthyIndexes(_ text: String) throws -> [String] {
-        let rows = text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
-            .filter { !$0.isEmpty }
+        let rows = text.split(separator: "\n").map {
+            $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        }
+        .filter { !$0.isEmpty }
         guard rows.allSatisfy({ $0.count >= 3 && ["green", "yellow", "red"].contains($0[0]) }) else {
             throw ParseError.unrecognised("Elasticsearch _cat/indices?h=health,status,index", excerpt(text))
         }

@@ -77,25 +77,32 @@ public struct UpgradePath: Sendable, Equatable {
     ///   - elasticsearch: the leader's index facts when ``needsElasticsearch(installed:target:)``; a failure says
     ///     why they could not be read.
     ///   - inventoryFile: named in the commands of a refusal.
-    public static func choose(installed: [String: String], target: String,
-                              elasticsearch: Result<ElasticsearchFacts, ElasticsearchUnreadable>?,
-                              inventoryFile: String = "INVENTORY") -> UpgradePath {
-        func refuse(_ reason: String, _ fix: String) -> UpgradePath { UpgradePath(kind: .refused, reasons: [reason], fix: fix) }
+    public static func choose(
+        installed: [String: String], target: String,
+        elasticsearch: Result<ElasticsearchFacts, ElasticsearchUnreadable>?,
+        inventoryFile: String = "INVENTORY"
+    ) -> UpgradePath {
+        func refuse(_ reason: String, _ fix: String) -> UpgradePath {
+            UpgradePath(kind: .refused, reasons: [reason], fix: fix)
+        }
         guard let to = ChefBackendVersion(target) else {
-            return refuse("the target version \(target) is not a dotted version",
-                          "set package.version in \(inventoryFile) to the package's version, such as 2.3.16")
+            return refuse(
+                "the target version \(target) is not a dotted version",
+                "set package.version in \(inventoryFile) to the package's version, such as 2.3.16")
         }
         var versions: [(node: String, version: ChefBackendVersion)] = []
         for (node, text) in installed.sorted(by: { $0.key < $1.key }) {
             guard let version = ChefBackendVersion(text) else {
-                return refuse("\(node) reports version \(text), which is not a dotted version",
-                              "check /opt/chef-backend/version-manifest.json on \(node)")
+                return refuse(
+                    "\(node) reports version \(text), which is not a dotted version",
+                    "check /opt/chef-backend/version-manifest.json on \(node)")
             }
             versions.append((node, version))
         }
         if let newer = versions.first(where: { $0.version > to }) {
-            return refuse("\(newer.node) runs \(newer.version), newer than the target \(to)",
-                          "Drover does not downgrade; choose a package at least as new as \(newer.version)")
+            return refuse(
+                "\(newer.node) runs \(newer.version), newer than the target \(to)",
+                "Drover does not downgrade; choose a package at least as new as \(newer.version)")
         }
         let pending = versions.filter { $0.version < to }
         guard let from = pending.map(\.version).min() else {
@@ -104,51 +111,71 @@ public struct UpgradePath: Sendable, Equatable {
         let span = "\(from) → \(to)"
         let run = "drover upgrade --inventory \(inventoryFile)"
         switch (from.major, to.major) {
-        case let (a, b) where a == b:
-            return UpgradePath(kind: .rolling, reasons: ["\(span) stays within major version \(a): the documented rolling upgrade"])
+        case (let a, let b) where a == b:
+            return UpgradePath(
+                kind: .rolling, reasons: ["\(span) stays within major version \(a): the documented rolling upgrade"])
         case (1, 2):
-            return UpgradePath(kind: .downtime1To2,
-                               reasons: ["\(span) crosses from 1.x to 2.x, which Chef documents only with every backend down for the upgrade"])
+            return UpgradePath(
+                kind: .downtime1To2,
+                reasons: [
+                    "\(span) crosses from 1.x to 2.x, which Chef documents only with every backend down for the upgrade"
+                ])
         case (1, 3):
-            return refuse("\(span) skips 2.x; Chef documents no direct path",
-                          "upgrade to \(bridgeRelease) first (set package.version: \(bridgeRelease) and its package.path in \(inventoryFile), then \(run): the downtime-1-to-2 path), then set the package back to \(to) and run \(run) again")
+            return refuse(
+                "\(span) skips 2.x; Chef documents no direct path",
+                "upgrade to \(bridgeRelease) first (set package.version: \(bridgeRelease) and its package.path in \(inventoryFile), then \(run): the downtime-1-to-2 path), then set the package back to \(to) and run \(run) again"
+            )
         case (2, 3) where from < ChefBackendVersion(major: 2, minor: 1, patch: 0):
-            return refuse("\(span): 2.0.x cannot be upgraded to 3.x directly (3.x requires 2.1 or later)",
-                          "upgrade to \(bridgeRelease) first: set package.version: \(bridgeRelease) and its package.path in \(inventoryFile), then \(run); then set the package back to \(to) and run \(run) again")
+            return refuse(
+                "\(span): 2.0.x cannot be upgraded to 3.x directly (3.x requires 2.1 or later)",
+                "upgrade to \(bridgeRelease) first: set package.version: \(bridgeRelease) and its package.path in \(inventoryFile), then \(run); then set the package back to \(to) and run \(run) again"
+            )
         case (2, 3):
             guard let elasticsearch else {
-                return refuse("\(span) depends on the age of the chef indexes, which were not read",
-                              "re-run the plan with the leader reachable")
+                return refuse(
+                    "\(span) depends on the age of the chef indexes, which were not read",
+                    "re-run the plan with the leader reachable")
             }
             let facts: ElasticsearchFacts
             switch elasticsearch {
-            case let .failure(unreadable):
-                return refuse("\(span) depends on the age of the chef indexes, but \(unreadable.reason)",
-                              "check Elasticsearch on the leader (curl -s localhost:9200/_cat/indices), then re-run the plan")
-            case let .success(read): facts = read
+            case .failure(let unreadable):
+                return refuse(
+                    "\(span) depends on the age of the chef indexes, but \(unreadable.reason)",
+                    "check Elasticsearch on the leader (curl -s localhost:9200/_cat/indices), then re-run the plan")
+            case .success(let read): facts = read
             }
             if !facts.unhealthy.isEmpty {
-                return refuse("Elasticsearch indexes are not green: \(facts.unhealthy.joined(separator: "; "))",
-                              "repair them until `curl -s 'localhost:9200/_cat/indices?h=health,status,index'` on the leader shows only green rows, then re-run")
+                return refuse(
+                    "Elasticsearch indexes are not green: \(facts.unhealthy.joined(separator: "; "))",
+                    "repair them until `curl -s 'localhost:9200/_cat/indices?h=health,status,index'` on the leader shows only green rows, then re-run"
+                )
             }
             let created = facts.created.sorted { $0.key < $1.key }
-            let old = created.filter { (ChefBackendVersion($0.value) ?? ChefBackendVersion(major: 0, minor: 0, patch: 0)) < rollingElasticsearch }
+            let old = created.filter {
+                (ChefBackendVersion($0.value) ?? ChefBackendVersion(major: 0, minor: 0, patch: 0))
+                    < rollingElasticsearch
+            }
             let listed = created.map { "\($0.key) created by Elasticsearch \($0.value)" }.joined(separator: ", ")
             if old.isEmpty {
-                var path = UpgradePath(kind: .rolling, reasons: [
-                    "\(span) (Elasticsearch 5.6 → 6.8): every index was created by Elasticsearch \(rollingElasticsearch) or later (\(listed)), so the documented rolling upgrade applies",
-                    "every index is green",
-                ])
+                var path = UpgradePath(
+                    kind: .rolling,
+                    reasons: [
+                        "\(span) (Elasticsearch 5.6 → 6.8): every index was created by Elasticsearch \(rollingElasticsearch) or later (\(listed)), so the documented rolling upgrade applies",
+                        "every index is green",
+                    ])
                 path.elasticsearchRepair = true
                 return path
             }
-            return UpgradePath(kind: .downtimeReindex, reasons: [
-                "\(span) (Elasticsearch 5.6 → 6.8): \(old.map { "\($0.key) was created by Elasticsearch \($0.value)" }.joined(separator: ", ")), older than \(rollingElasticsearch): Elasticsearch 6.8 cannot read it, so its data is removed and reindexed with the frontends in maintenance",
-                "every index is green",
-            ])
+            return UpgradePath(
+                kind: .downtimeReindex,
+                reasons: [
+                    "\(span) (Elasticsearch 5.6 → 6.8): \(old.map { "\($0.key) was created by Elasticsearch \($0.value)" }.joined(separator: ", ")), older than \(rollingElasticsearch): Elasticsearch 6.8 cannot read it, so its data is removed and reindexed with the frontends in maintenance",
+                    "every index is green",
+                ])
         default:
-            return refuse("\(span): Chef documents no upgrade path from \(from.major).x to \(to.major).x",
-                          "check the release notes of chef-backend \(to) for the supported path")
+            return refuse(
+                "\(span): Chef documents no upgrade path from \(from.major).x to \(to.major).x",
+                "check the release notes of chef-backend \(to) for the supported path")
         }
     }
 }

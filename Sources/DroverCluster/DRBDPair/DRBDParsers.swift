@@ -35,7 +35,10 @@ public struct SyncProgress: Sendable, Equatable {
     /// The current speed in KiB/s (`35,152`).
     public var speedKiBPerSecond: Int?
 
-    public init(percent: Double, remainingKiB: Int? = nil, totalKiB: Int? = nil, finish: String? = nil, speedKiBPerSecond: Int? = nil) {
+    public init(
+        percent: Double, remainingKiB: Int? = nil, totalKiB: Int? = nil, finish: String? = nil,
+        speedKiBPerSecond: Int? = nil
+    ) {
         self.percent = percent
         self.remainingKiB = remainingKiB
         self.totalKiB = totalKiB
@@ -61,10 +64,14 @@ public enum ProcDRBD {
             } else if line.hasPrefix("finish:") {
                 devices[index].sync = finishLine(line, into: devices[index].sync)
             } else if line.contains(":") {
-                for (key, value) in pairs(line) where devices[index].fields[key] == nil { devices[index].fields[key] = value }
+                for (key, value) in pairs(line) where devices[index].fields[key] == nil {
+                    devices[index].fields[key] = value
+                }
             }
         }
-        guard !devices.isEmpty else { throw ParseError.unrecognised("/proc/drbd (no device line such as ` 0: cs:Connected ...`)", excerpt(text)) }
+        guard !devices.isEmpty else {
+            throw ParseError.unrecognised("/proc/drbd (no device line such as ` 0: cs:Connected ...`)", excerpt(text))
+        }
         return devices
     }
 
@@ -76,8 +83,10 @@ public enum ProcDRBD {
         guard let connection = fields["cs"] else { return nil }
         let roles = (fields["ro"] ?? fields["st"] ?? "Unknown/Unknown").split(separator: "/").map(String.init)
         let disks = (fields["ds"] ?? "DUnknown/DUnknown").split(separator: "/").map(String.init)
-        return DRBDDevice(minor: minor, connection: connection, role: roles.first ?? "Unknown", peerRole: roles.dropFirst().first ?? "Unknown",
-                          disk: disks.first ?? "DUnknown", peerDisk: disks.dropFirst().first ?? "DUnknown", fields: fields, sync: nil)
+        return DRBDDevice(
+            minor: minor, connection: connection, role: roles.first ?? "Unknown",
+            peerRole: roles.dropFirst().first ?? "Unknown",
+            disk: disks.first ?? "DUnknown", peerDisk: disks.dropFirst().first ?? "DUnknown", fields: fields, sync: nil)
     }
 
     static func pairs(_ line: String) -> [String: String] {
@@ -95,7 +104,8 @@ public enum ProcDRBD {
         if let at = words.firstIndex(of: "sync'ed:"), at + 1 < words.count {
             progress.percent = Double(words[at + 1].trimmingCharacters(in: CharacterSet(charactersIn: "%"))) ?? 0
             if at + 2 < words.count {
-                let counts = words[at + 2].trimmingCharacters(in: CharacterSet(charactersIn: "()K")).split(separator: "/")
+                let counts = words[at + 2].trimmingCharacters(in: CharacterSet(charactersIn: "()K")).split(
+                    separator: "/")
                 if counts.count == 2 {
                     progress.remainingKiB = Int(counts[0])
                     progress.totalKiB = Int(counts[1])
@@ -127,7 +137,8 @@ public struct DRBDRole: Sendable, Equatable {
     }
 
     public static func parse(_ text: String) throws -> DRBDRole {
-        let line = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.last { $0.contains("/") } ?? ""
+        let line =
+            text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.last { $0.contains("/") } ?? ""
         let parts = line.split(separator: "/").map(String.init)
         guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) else {
             throw ParseError.unrecognised("drbdadm role (expected ROLE/PEER such as Primary/Unknown)", excerpt(text))
@@ -139,7 +150,11 @@ public struct DRBDRole: Sendable, Equatable {
 /// `chef-server-ctl ha-status` (or `private-chef-ctl ha-status`): its `[OK]`/`[WARN]`/`[ERROR]` lines and
 /// exit status, with what they say about keepalived, the virtual IP and the HA services.
 public struct HAStatus: Sendable, Equatable {
-    public enum Level: String, Sendable { case ok = "OK", warn = "WARN", error = "ERROR" }
+    public enum Level: String, Sendable {
+        case ok = "OK"
+        case warn = "WARN"
+        case error = "ERROR"
+    }
 
     public struct Line: Sendable, Equatable {
         public var level: Level
@@ -152,7 +167,8 @@ public struct HAStatus: Sendable, Equatable {
     /// `[OK] cluster status = master|backup`; nil when not shown (or inconsistent).
     public var clusterStatus: String? {
         for line in lines where line.level == .ok && line.message.hasPrefix("cluster status = ") {
-            return String(line.message.dropFirst("cluster status = ".count)).trimmingCharacters(in: CharacterSet(charactersIn: " ."))
+            return String(line.message.dropFirst("cluster status = ".count)).trimmingCharacters(
+                in: CharacterSet(charactersIn: " ."))
         }
         return nil
     }
@@ -173,7 +189,9 @@ public struct HAStatus: Sendable, Equatable {
     /// True when a line says this node holds the VIP (`found VIP IP address`, `found VRRP address`).
     public var holdsVIP: Bool? {
         for line in lines {
-            if line.message.hasPrefix("found VIP IP address") || line.message.hasPrefix("found VRRP address") { return true }
+            if line.message.hasPrefix("found VIP IP address") || line.message.hasPrefix("found VRRP address") {
+                return true
+            }
             if line.message.hasPrefix("did not find VIP IP address") { return false }
         }
         return nil
@@ -211,10 +229,15 @@ public struct HAStatus: Sendable, Equatable {
         for raw in text.split(separator: "\n") {
             let line = raw.trimmingCharacters(in: .whitespaces)
             for level in [Level.ok, .warn, .error] where line.hasPrefix("[\(level.rawValue)]") {
-                lines.append(Line(level: level, message: line.dropFirst(level.rawValue.count + 2).trimmingCharacters(in: .whitespaces)))
+                lines.append(
+                    Line(
+                        level: level,
+                        message: line.dropFirst(level.rawValue.count + 2).trimmingCharacters(in: .whitespaces)))
             }
         }
-        guard !lines.isEmpty else { throw ParseError.unrecognised("ha-status (no [OK], [WARN] or [ERROR] lines)", excerpt(text)) }
+        guard !lines.isEmpty else {
+            throw ParseError.unrecognised("ha-status (no [OK], [WARN] or [ERROR] lines)", excerpt(text))
+        }
         return HAStatus(lines: lines, exitStatus: exitStatus)
     }
 }

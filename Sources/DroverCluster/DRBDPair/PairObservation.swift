@@ -34,7 +34,8 @@ public struct PairNodeObservation: Sendable {
     public var diskUpToDate: Bool { device?.disk == "UpToDate" }
     /// Connected with both disks UpToDate and nothing out of sync.
     public var inSync: Bool {
-        device?.connection == "Connected" && device?.disk == "UpToDate" && device?.peerDisk == "UpToDate" && (device?.outOfSyncKiB ?? 0) == 0
+        device?.connection == "Connected" && device?.disk == "UpToDate" && device?.peerDisk == "UpToDate"
+            && (device?.outOfSyncKiB ?? 0) == 0
     }
 }
 

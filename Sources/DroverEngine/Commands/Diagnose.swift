@@ -6,21 +6,28 @@ import Logging
 
 extension Operations {
     /// `drover diagnose`: names the situation, its evidence and the command to run.
-    public static func diagnose(inventoryPath: String, json: Bool, stateDirectory: String?, logger: Logger) async -> ExitStatus {
+    public static func diagnose(
+        inventoryPath: String, json: Bool, stateDirectory: String?, logger: Logger
+    ) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
         let connection = await ClusterConnection.connect(inventory, logger: logger)
         let diagnosis = await withTopology(inventory) { topology in
-            await diagnose(topology, connection: connection, stateDirectory: stateDirectory, inventoryPath: inventoryPath)
+            await diagnose(
+                topology, connection: connection, stateDirectory: stateDirectory, inventoryPath: inventoryPath)
         }
-        Output.stdout(json ? DiagnosisReport.json(diagnosis, cluster: inventory.cluster) : DiagnosisReport.text(diagnosis))
+        Output.stdout(
+            json ? DiagnosisReport.json(diagnosis, cluster: inventory.cluster) : DiagnosisReport.text(diagnosis))
         return diagnosis.exitStatus
     }
 
-    private static func diagnose<T: Topology>(_ topology: T, connection: ClusterConnection, stateDirectory: String?,
-                                              inventoryPath: String) async -> Diagnosis {
+    private static func diagnose<T: Topology>(
+        _ topology: T, connection: ClusterConnection, stateDirectory: String?,
+        inventoryPath: String
+    ) async -> Diagnosis {
         let observation = await topology.observe(connection, full: false, checksum: false)
         await connection.close()
-        let history = StateDirectory(stateDirectory).history(cluster: topology.inventory.cluster, identities: observation.identities)
+        let history = StateDirectory(stateDirectory).history(
+            cluster: topology.inventory.cluster, identities: observation.identities)
         return topology.diagnose(observation, lastRun: history.journals.first, inventoryPath: inventoryPath)
     }
 }

@@ -9,12 +9,16 @@ extension Operations {
     /// `drover exec`: one command on the chosen nodes in parallel, output prefixed by node. Attached (it ends
     /// with its session) unless `detach`: then it runs as a node command that outlives the session, recorded
     /// beside the lock under `exec-...`, and a lost connection is reconnected and the command re-attached.
-    public static func exec(inventoryPath: String, nodes: [String], command: String, detach: Bool = false,
-                            logger: Logger) async -> ExitStatus {
+    public static func exec(
+        inventoryPath: String, nodes: [String], command: String, detach: Bool = false,
+        logger: Logger
+    ) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
         let unknown = nodes.filter { inventory.backend(named: $0) == nil }
         guard unknown.isEmpty else {
-            Output.stderr("drover: unknown node \(unknown.joined(separator: ", ")) (inventory \(inventoryPath) has \(inventory.backends.map(\.name).joined(separator: ", ")))\n")
+            Output.stderr(
+                "drover: unknown node \(unknown.joined(separator: ", ")) (inventory \(inventoryPath) has \(inventory.backends.map(\.name).joined(separator: ", ")))\n"
+            )
             return .usage
         }
         let chosen = nodes.isEmpty ? inventory.backends.map(\.name) : nodes
@@ -32,30 +36,48 @@ extension Operations {
                     let prefix = node.padding(toLength: width, withPad: " ", startingAt: 0)
                     @Sendable func show(_ line: OutputLine) {
                         lock.withLock {
-                            if line.stream == .stdout { Output.stdout("\(prefix)| \(line.text)\n") } else { Output.stderr("\(prefix)| \(line.text)\n") }
+                            if line.stream == .stdout {
+                                Output.stdout("\(prefix)| \(line.text)\n")
+                            } else {
+                                Output.stderr("\(prefix)| \(line.text)\n")
+                            }
                         }
                     }
                     do {
                         let result: CommandResult
                         if detach {
-                            let nodeCommand = NodeCommand(directory: records, name: NodeCommand.recordName(step: "exec", node: node, action: 1),
-                                                          command: command)
+                            let nodeCommand = NodeCommand(
+                                directory: records, name: NodeCommand.recordName(step: "exec", node: node, action: 1),
+                                command: command)
                             result = try await connection.runDetached(
-                                node, nodeCommand, retryFailed: false, timeout: inventory.ssh.commandTimeout, onOutput: show,
+                                node, nodeCommand, retryFailed: false, timeout: inventory.ssh.commandTimeout,
+                                onOutput: show,
                                 onConnection: { event in
                                     switch event {
-                                    case let .lost(reason):
-                                        lock.withLock { Output.stderr("\(prefix)| connection lost (\(reason)); reconnecting, the command runs on\n") }
-                                    case let .reattached(after, _):
-                                        lock.withLock { Output.stderr("\(prefix)| reconnected after \(Int(after.secondsValue.rounded())) s\n") }
+                                    case .lost(let reason):
+                                        lock.withLock {
+                                            Output.stderr(
+                                                "\(prefix)| connection lost (\(reason)); reconnecting, the command runs on\n"
+                                            )
+                                        }
+                                    case .reattached(let after, _):
+                                        lock.withLock {
+                                            Output.stderr(
+                                                "\(prefix)| reconnected after \(Int(after.secondsValue.rounded())) s\n")
+                                        }
                                     case .found: break
                                     }
-                                }).result
+                                }
+                            ).result
                         } else {
                             result = try await connection.run(node, command, onOutput: show)
                         }
                         if !result.succeeded {
-                            lock.withLock { Output.stderr("\(prefix)| exit \(result.exitSignal.map { "signal \($0)" } ?? "status \(result.exitStatus)")\n") }
+                            lock.withLock {
+                                Output.stderr(
+                                    "\(prefix)| exit \(result.exitSignal.map { "signal \($0)" } ?? "status \(result.exitStatus)")\n"
+                                )
+                            }
                         }
                         return (node, result.succeeded ? 0 : max(1, result.exitStatus))
                     } catch {

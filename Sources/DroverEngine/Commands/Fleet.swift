@@ -1,6 +1,6 @@
 import DroverInventory
-import DroverSSH
 import DroverReporting
+import DroverSSH
 import Foundation
 import Synchronization
 
@@ -10,7 +10,10 @@ public final class FleetControl: Sendable {
     /// The fleet of the current task, when it runs one cluster of several.
     @TaskLocal public static var current: FleetControl?
 
-    public enum StopReason: Int, Sendable { case none = 0, interrupt, failFast }
+    public enum StopReason: Int, Sendable {
+        case none = 0
+        case interrupt, failFast
+    }
 
     private let reason = Atomic<Int>(0)
     private let aborts = Mutex<[@Sendable () -> Void]>([])
@@ -66,8 +69,11 @@ extension Operations {
         /// (even when its directory holds one).
         public var isFleet: Bool
 
-        public init(inventoryPaths: [String], parallel: Int, failFast: Bool, json: Bool, mode: FleetConsole.Mode, command: String,
-                    isFleet: Bool? = nil) {
+        public init(
+            inventoryPaths: [String], parallel: Int, failFast: Bool, json: Bool, mode: FleetConsole.Mode,
+            command: String,
+            isFleet: Bool? = nil
+        ) {
             self.isFleet = isFleet ?? (inventoryPaths.count > 1)
             self.inventoryPaths = inventoryPaths
             self.parallel = parallel
@@ -86,12 +92,17 @@ extension Operations {
         do {
             files = try FileManager.default.contentsOfDirectory(atPath: expanded)
         } catch {
-            throw InputError(file: directory, line: 0, key: nil, message: "cannot read the directory: \(error.localizedDescription)")
+            throw InputError(
+                file: directory, line: 0, key: nil, message: "cannot read the directory: \(error.localizedDescription)")
         }
         let suffixes = ansible ? [".yml", ".yaml", ".ini"] : [".yml"]
-        let inventories = files.filter { file in suffixes.contains { file.hasSuffix($0) } }.sorted().map { (expanded as NSString).appendingPathComponent($0) }
+        let inventories = files.filter { file in suffixes.contains { file.hasSuffix($0) } }.sorted().map {
+            (expanded as NSString).appendingPathComponent($0)
+        }
         guard !inventories.isEmpty else {
-            throw InputError(file: directory, line: 0, key: nil, message: "no inventory (*.yml) in the directory; give --inventories a directory of inventories")
+            throw InputError(
+                file: directory, line: 0, key: nil,
+                message: "no inventory (*.yml) in the directory; give --inventories a directory of inventories")
         }
         return inventories
     }
@@ -102,8 +113,10 @@ extension Operations {
     /// fleet with exit 64 before anything is contacted. Each cluster keeps its own lock, journal, transcript
     /// and JUnit file; its output goes through the fleet's console. The exit code is the most severe of the
     /// clusters' (130 > 1 > 64 > 3 > 2 > 0); a cluster stopped by `--fail-fast` counts as failed.
-    public static func fleet(_ request: FleetRequest,
-                             _ body: @escaping @Sendable (_ inventoryPath: String, _ cluster: String) async -> ExitStatus) async -> ExitStatus {
+    public static func fleet(
+        _ request: FleetRequest,
+        _ body: @escaping @Sendable (_ inventoryPath: String, _ cluster: String) async -> ExitStatus
+    ) async -> ExitStatus {
         if request.inventoryPaths.count == 1 {
             let path = request.inventoryPaths[0]
             // An invalid inventory is said once, here; its warnings come when the command reads it.
@@ -171,7 +184,9 @@ extension Operations {
         for path in request.inventoryPaths {
             guard let inventory = loadInventory(path, warnings: false) else { return nil }
             if let other = clusters.first(where: { $0.name == inventory.cluster }) {
-                Output.stderr("drover: \(path): cluster \(inventory.cluster) is also the cluster of \(other.inventory); each cluster has one lock and one journal, so give each inventory its own cluster name.\n")
+                Output.stderr(
+                    "drover: \(path): cluster \(inventory.cluster) is also the cluster of \(other.inventory); each cluster has one lock and one journal, so give each inventory its own cluster name.\n"
+                )
                 return nil
             }
             clusters.append((inventory.cluster, path))
@@ -180,13 +195,19 @@ extension Operations {
     }
 
     /// The end of a fleet's runs: a summary table (or a `fleet_finished` event) and the next commands.
-    private static func finish(_ request: FleetRequest, states: [FleetConsole.ClusterState], console: FleetConsole, control: FleetControl) {
+    private static func finish(
+        _ request: FleetRequest, states: [FleetConsole.ClusterState], console: FleetConsole, control: FleetControl
+    ) {
         if request.json {
             let clusters: [JSONValue] = states.map { state in
-                .object(["cluster": .string(state.name), "inventory": .string(state.inventory), "outcome": .string(state.outcome),
-                         "exit_code": state.exit.map { .int(Int($0.rawValue)) } ?? .null, "run_id": .optional(state.runID)])
+                .object([
+                    "cluster": .string(state.name), "inventory": .string(state.inventory),
+                    "outcome": .string(state.outcome),
+                    "exit_code": state.exit.map { .int(Int($0.rawValue)) } ?? .null, "run_id": .optional(state.runID),
+                ])
             }
-            Output.standardStream(Event("fleet_finished", ["clusters": .array(clusters)]).jsonLine + "\n", standardError: false)
+            Output.standardStream(
+                Event("fleet_finished", ["clusters": .array(clusters)]).jsonLine + "\n", standardError: false)
             return
         }
         var text = "\n" + console.summaryTable()
@@ -202,12 +223,16 @@ extension Operations {
         if !resumable.isEmpty || !notStarted.isEmpty {
             text += "\nNext:\n"
             if !resumable.isEmpty {
-                text += "  continue the clusters that stopped: drover resume "
-                    + resumable.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(separator: " ") + " --yes\n"
+                text +=
+                    "  continue the clusters that stopped: drover resume "
+                    + resumable.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(separator: " ")
+                    + " --yes\n"
             }
             if !notStarted.isEmpty {
-                text += "  start the clusters that did not start: drover \(request.command) "
-                    + notStarted.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(separator: " ") + " --yes\n"
+                text +=
+                    "  start the clusters that did not start: drover \(request.command) "
+                    + notStarted.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(separator: " ")
+                    + " --yes\n"
             }
         }
         Output.standardStream(text, standardError: false)
@@ -217,7 +242,9 @@ extension Operations {
 extension Operations {
     /// In a fleet, a file option (`--junit`, `--out`) names a directory, created if need be, and each cluster
     /// writes `DIR/CLUSTER.EXTENSION` there; with one `--inventory`, the file itself.
-    public static func perClusterFile(_ path: String?, cluster: String, of fleet: FleetRequest, extension suffix: String) -> String? {
+    public static func perClusterFile(
+        _ path: String?, cluster: String, of fleet: FleetRequest, extension suffix: String
+    ) -> String? {
         guard let path, fleet.isFleet else { return path }
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return (path as NSString).appendingPathComponent("\(cluster).\(suffix)")
@@ -247,10 +274,14 @@ extension Operations {
     /// `drover plan --format github-matrix|gitlab-matrix`: one entry per cluster, from the inventories alone
     /// (read-only; nothing is contacted). Exit 64 when an inventory is invalid or two share a cluster name.
     public static func matrix(_ fleet: FleetRequest, format: MatrixFormat) -> ExitStatus {
-        guard let entries = clusters(of: fleet).map({ $0.map { (cluster: $0.name, inventory: $0.inventory) } }) else { return .usage }
+        guard let entries = clusters(of: fleet).map({ $0.map { (cluster: $0.name, inventory: $0.inventory) } }) else {
+            return .usage
+        }
         switch format {
         case .github:
-            let include: [JSONValue] = entries.map { .object(["cluster": .string($0.cluster), "inventory": .string($0.inventory)]) }
+            let include: [JSONValue] = entries.map {
+                .object(["cluster": .string($0.cluster), "inventory": .string($0.inventory)])
+            }
             Output.stdout(JSONValue.object(["include": .array(include)]).serialized + "\n")
         case .gitlab:
             var text = "parallel:\n  matrix:\n"

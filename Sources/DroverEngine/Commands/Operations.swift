@@ -33,7 +33,9 @@ public enum Operations {
         guard let playbook = loadPlaybook(name, from: library) else { return nil }
         guard playbook.topology == inventory.topology else {
             let fitting = ((try? library.all()) ?? []).filter { $0.topology == inventory.topology }.map(\.name)
-            Output.stderr("drover: \(playbook.name) is a playbook for \(playbook.topology.rawValue) clusters, but \(inventory.file) is a \(inventory.topology.rawValue) inventory; its playbooks: \(fitting.joined(separator: ", "))\n")
+            Output.stderr(
+                "drover: \(playbook.name) is a playbook for \(playbook.topology.rawValue) clusters, but \(inventory.file) is a \(inventory.topology.rawValue) inventory; its playbooks: \(fitting.joined(separator: ", "))\n"
+            )
             return nil
         }
         return playbook
@@ -41,10 +43,14 @@ public enum Operations {
 
     /// The playbook of the upgrade path the live facts call for, when `playbook` is `upgrade` (the entry point of
     /// `drover upgrade`) and the path needs another; `plan` shows the path and its reasons either way.
-    static func choosingPath<T: Topology>(_ playbook: Playbook, topology: T, observation: T.Observation?,
-                                          library: PlaybookLibrary) -> Plan<T>.PathPlaybook {
-        guard playbook.name == "upgrade", let observation, let path = topology.upgradePath(for: playbook, observation: observation),
-              let name = path.playbook, name != playbook.name else { return .init(playbook: playbook, unavailable: nil) }
+    static func choosingPath<T: Topology>(
+        _ playbook: Playbook, topology: T, observation: T.Observation?,
+        library: PlaybookLibrary
+    ) -> Plan<T>.PathPlaybook {
+        guard playbook.name == "upgrade", let observation,
+            let path = topology.upgradePath(for: playbook, observation: observation),
+            let name = path.playbook, name != playbook.name
+        else { return .init(playbook: playbook, unavailable: nil) }
         guard let chosen = try? library.find(name), chosen.topology == topology.inventory.topology else {
             return .init(playbook: playbook, unavailable: name)
         }
@@ -53,7 +59,9 @@ public enum Operations {
 
     /// Whether a run takes a backup first: `--backup`/`--no-backup` when given, else the inventory's
     /// `package.backup`, else on for the downtime upgrade paths (whose every backend goes down).
-    static func backupWanted<T: Topology>(_ requested: Bool?, playbook: Playbook, topology: T, observation: T.Observation) -> Bool {
+    static func backupWanted<T: Topology>(
+        _ requested: Bool?, playbook: Playbook, topology: T, observation: T.Observation
+    ) -> Bool {
         if let requested { return requested }
         if topology.inventory.package?.backup == true { return true }
         let kind = topology.upgradePath(for: playbook, observation: observation)?.kind
@@ -72,10 +80,12 @@ public enum Operations {
     static func interactionRefusal(_ playbook: Playbook, yes: Bool, assumeDone: Bool, retry: String?) -> String? {
         guard isatty(0) != 1 else { return nil }
         if playbook.hasManualSteps && !assumeDone {
-            return "drover: \(playbook.name) has manual steps that wait for you; run it on a terminal, or pass --assume-done once they are done (--yes does not skip them).\n"
+            return
+                "drover: \(playbook.name) has manual steps that wait for you; run it on a terminal, or pass --assume-done once they are done (--yes does not skip them).\n"
         }
         if playbook.needsConfirmation && !yes, let retry {
-            return "drover: \(playbook.name) has destructive steps that need a typed yes; run it on a terminal, or approve them with \(retry) --yes.\n"
+            return
+                "drover: \(playbook.name) has destructive steps that need a typed yes; run it on a terminal, or approve them with \(retry) --yes.\n"
         }
         return nil
     }

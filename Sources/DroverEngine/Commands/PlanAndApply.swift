@@ -7,13 +7,19 @@ import Logging
 
 extension Operations {
     /// `drover plan`: read-only discovery, pre-flight and the ordered steps; `out` also saves it.
-    public static func plan(playbook name: String, inventoryPath: String, json: Bool, offline: Bool, out: String? = nil,
-                            stateDirectory: String? = nil, parameters: [String: String] = [:], playbooks: PlaybookLibrary = PlaybookLibrary(),
-                            backup: Bool? = nil, logger: Logger) async -> ExitStatus {
-        guard let inventory = loadInventory(inventoryPath), let playbook = loadPlaybook(name, from: playbooks, for: inventory) else { return .usage }
+    public static func plan(
+        playbook name: String, inventoryPath: String, json: Bool, offline: Bool, out: String? = nil,
+        stateDirectory: String? = nil, parameters: [String: String] = [:],
+        playbooks: PlaybookLibrary = PlaybookLibrary(),
+        backup: Bool? = nil, logger: Logger
+    ) async -> ExitStatus {
+        guard let inventory = loadInventory(inventoryPath),
+            let playbook = loadPlaybook(name, from: playbooks, for: inventory)
+        else { return .usage }
         let bindings: Bindings
         do {
-            bindings = Bindings(try PlaybookLibrary.validate(parameters, for: playbook, inventory: inventory), playbook: playbook)
+            bindings = Bindings(
+                try PlaybookLibrary.validate(parameters, for: playbook, inventory: inventory), playbook: playbook)
         } catch {
             Output.stderr("drover: \(error.localizedDescription)\n")
             return .usage
@@ -23,14 +29,19 @@ extension Operations {
             return .usage
         }
         return await withTopology(inventory) { topology in
-            await plan(playbook, topology: topology, bindings: bindings, parameters: parameters, inventoryPath: inventoryPath, json: json,
-                       offline: offline, out: out, stateDirectory: stateDirectory, library: playbooks, backup: backup, logger: logger)
+            await plan(
+                playbook, topology: topology, bindings: bindings, parameters: parameters, inventoryPath: inventoryPath,
+                json: json,
+                offline: offline, out: out, stateDirectory: stateDirectory, library: playbooks, backup: backup,
+                logger: logger)
         }
     }
 
-    private static func plan<T: Topology>(_ playbook: Playbook, topology: T, bindings: Bindings, parameters: [String: String],
-                                          inventoryPath: String, json: Bool, offline: Bool, out: String?, stateDirectory: String?,
-                                          library: PlaybookLibrary, backup: Bool?, logger: Logger) async -> ExitStatus {
+    private static func plan<T: Topology>(
+        _ playbook: Playbook, topology: T, bindings: Bindings, parameters: [String: String],
+        inventoryPath: String, json: Bool, offline: Bool, out: String?, stateDirectory: String?,
+        library: PlaybookLibrary, backup: Bool?, logger: Logger
+    ) async -> ExitStatus {
         let inventory = topology.inventory
         var observation: T.Observation?
         if !offline {
@@ -40,19 +51,23 @@ extension Operations {
         }
         let chosen = choosingPath(playbook, topology: topology, observation: observation, library: library)
         let playbook = chosen.playbook
-        let takesBackup = observation.map { backupWanted(backup, playbook: playbook, topology: topology, observation: $0) }
+        let takesBackup =
+            observation.map { backupWanted(backup, playbook: playbook, topology: topology, observation: $0) }
             ?? (backup ?? topology.inventory.package?.backup ?? false)
-        var plan = Plan.make(playbook: playbook, topology: topology, observation: observation, bindings: bindings, backup: takesBackup)
+        var plan = Plan.make(
+            playbook: playbook, topology: topology, observation: observation, bindings: bindings, backup: takesBackup)
         plan.noteUnavailable(chosen.unavailable)
         let redactor = Redactor.standard
         Output.stdout(redactor.redact(json ? plan.json.serialized + "\n" : plan.text))
         if let out, let observation {
-            let history = StateDirectory(stateDirectory).history(cluster: inventory.cluster, identities: observation.identities)
+            let history = StateDirectory(stateDirectory).history(
+                cluster: inventory.cluster, identities: observation.identities)
             let failover = history.journals.first?.failover
-            let saved = SavedPlan(playbook: playbook.name, playbookSource: playbook.source, playbookDigest: playbook.digest,
-                                  parameters: parameters, inventoryFile: (inventoryPath as NSString).standardizingPath,
-                                  inventoryDigest: inventory.digest, cluster: inventory.cluster, created: Date(),
-                                  fingerprint: topology.fingerprint(observation, failover: failover), plan: plan.json)
+            let saved = SavedPlan(
+                playbook: playbook.name, playbookSource: playbook.source, playbookDigest: playbook.digest,
+                parameters: parameters, inventoryFile: (inventoryPath as NSString).standardizingPath,
+                inventoryDigest: inventory.digest, cluster: inventory.cluster, created: Date(),
+                fingerprint: topology.fingerprint(observation, failover: failover), plan: plan.json)
             do {
                 try DurableFile.write(Data((redactor.redact(saved.json.serialized) + "\n").utf8), to: out)
                 Output.stderr("drover: plan saved to \(out); apply it with: drover apply \(ShellQuote.quote(out))\n")
@@ -68,9 +83,11 @@ extension Operations {
     ///
     /// Applying is the approval of the plan, so it never asks to start; `yes` approves its destructive
     /// (`confirm:`) steps too, and `assumeDone` its manual ones, as for `drover run`.
-    public static func apply(planPath: String, inventoryOverride: String?, json: Bool, stateDirectory: String?, junit: String?,
-                             yes: Bool = false, assumeDone: Bool = false, playbooks: PlaybookLibrary = PlaybookLibrary(),
-                             html: String? = nil, logger: Logger) async -> ExitStatus {
+    public static func apply(
+        planPath: String, inventoryOverride: String?, json: Bool, stateDirectory: String?, junit: String?,
+        yes: Bool = false, assumeDone: Bool = false, playbooks: PlaybookLibrary = PlaybookLibrary(),
+        html: String? = nil, logger: Logger
+    ) async -> ExitStatus {
         let saved: SavedPlan
         do {
             saved = try SavedPlan.load(path: planPath)
@@ -81,44 +98,62 @@ extension Operations {
         let inventoryPath = inventoryOverride ?? saved.inventoryFile
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
         guard inventory.digest == saved.inventoryDigest else {
-            Output.stderr("drover: \(inventoryPath) changed since the plan was made; make a new plan: drover plan --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n")
+            Output.stderr(
+                "drover: \(inventoryPath) changed since the plan was made; make a new plan: drover plan --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n"
+            )
             return .refused
         }
-        guard let playbook = saved.resolvePlaybook(in: playbooks), playbook.digest == saved.playbookDigest, playbook.topology == inventory.topology else {
-            Output.stderr("drover: the playbook \(saved.playbook) (\(saved.playbookSource)) is missing or changed since the plan was made; make a new plan: drover plan \(saved.playbook) --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n")
+        guard let playbook = saved.resolvePlaybook(in: playbooks), playbook.digest == saved.playbookDigest,
+            playbook.topology == inventory.topology
+        else {
+            Output.stderr(
+                "drover: the playbook \(saved.playbook) (\(saved.playbookSource)) is missing or changed since the plan was made; make a new plan: drover plan \(saved.playbook) --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n"
+            )
             return .refused
         }
-        if let refusal = interactionRefusal(playbook, yes: yes, assumeDone: assumeDone, retry: "drover apply \(ShellQuote.quote(planPath))") {
+        if let refusal = interactionRefusal(
+            playbook, yes: yes, assumeDone: assumeDone, retry: "drover apply \(ShellQuote.quote(planPath))")
+        {
             Output.stderr(refusal)
             return .usage
         }
-        var request = RunRequest(playbook: playbook.name, inventoryPath: inventoryPath, yes: yes, json: json,
-                                 stateDirectory: stateDirectory, junit: junit, assumeDone: assumeDone, parameters: saved.parameters)
+        var request = RunRequest(
+            playbook: playbook.name, inventoryPath: inventoryPath, yes: yes, json: json,
+            stateDirectory: stateDirectory, junit: junit, assumeDone: assumeDone, parameters: saved.parameters)
         request.planApproved = true
         request.backup = saved.backup
         request.html = html
         return await withTopology(inventory) { topology in
-            await apply(saved, planPath: planPath, playbook: playbook, topology: topology, request: request, logger: logger)
+            await apply(
+                saved, planPath: planPath, playbook: playbook, topology: topology, request: request, logger: logger)
         }
     }
 
-    private static func apply<T: Topology>(_ saved: SavedPlan, planPath: String, playbook: Playbook, topology: T, request: RunRequest,
-                                           logger: Logger) async -> ExitStatus {
+    private static func apply<T: Topology>(
+        _ saved: SavedPlan, planPath: String, playbook: Playbook, topology: T, request: RunRequest,
+        logger: Logger
+    ) async -> ExitStatus {
         let inventory = topology.inventory
         let inventoryPath = request.inventoryPath
         let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
         let observation = await topology.observe(connection, full: true, checksum: true)
-        let history = StateDirectory(request.stateDirectory).history(cluster: inventory.cluster, identities: observation.identities)
+        let history = StateDirectory(request.stateDirectory).history(
+            cluster: inventory.cluster, identities: observation.identities)
         let failover = history.journals.first?.failover
         let changes = SavedPlan.differences(saved.fingerprint, topology.fingerprint(observation, failover: failover))
         guard changes.isEmpty else {
             await connection.close()
-            Output.stderr("drover: the cluster changed since the plan was made (\(RFC3339.string(saved.created))); refusing to apply. Changes:\n")
+            Output.stderr(
+                "drover: the cluster changed since the plan was made (\(RFC3339.string(saved.created))); refusing to apply. Changes:\n"
+            )
             Output.stderr(changes.joined(separator: "\n") + "\n")
-            Output.stderr("drover: nothing was changed. Make a new plan: drover plan --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n")
+            Output.stderr(
+                "drover: nothing was changed. Make a new plan: drover plan --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n"
+            )
             return .refused
         }
-        let status = await execute(request, playbook: playbook, topology: topology, connection: connection, resuming: nil)
+        let status = await execute(
+            request, playbook: playbook, topology: topology, connection: connection, resuming: nil)
         await connection.close()
         return status
     }

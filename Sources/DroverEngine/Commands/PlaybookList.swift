@@ -11,9 +11,11 @@ extension Operations {
             let sourceWidth = max(8, playbooks.map(\.source.label.count).max() ?? 0)
             for playbook in playbooks {
                 let summary = playbook.description.split(separator: "\n").joined(separator: " ")
-                Output.stdout(playbook.name.padding(toLength: nameWidth + 2, withPad: " ", startingAt: 0)
-                    + playbook.source.label.padding(toLength: sourceWidth + 2, withPad: " ", startingAt: 0)
-                    + playbook.topology.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0) + summary + "\n")
+                Output.stdout(
+                    playbook.name.padding(toLength: nameWidth + 2, withPad: " ", startingAt: 0)
+                        + playbook.source.label.padding(toLength: sourceWidth + 2, withPad: " ", startingAt: 0)
+                        + playbook.topology.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0) + summary + "\n"
+                )
             }
             return .success
         } catch {

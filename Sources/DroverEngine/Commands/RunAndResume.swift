@@ -27,8 +27,10 @@ extension Operations {
         /// `--html FILE`: the run's report for people, written when it ends.
         public var html: String?
 
-        public init(playbook: String, inventoryPath: String, yes: Bool, json: Bool, stateDirectory: String?, junit: String?,
-                    assumeDone: Bool = false, parameters: [String: String] = [:]) {
+        public init(
+            playbook: String, inventoryPath: String, yes: Bool, json: Bool, stateDirectory: String?, junit: String?,
+            assumeDone: Bool = false, parameters: [String: String] = [:]
+        ) {
             self.assumeDone = assumeDone
             self.parameters = parameters
             self.playbook = playbook
@@ -43,11 +45,14 @@ extension Operations {
     /// `drover run` and `drover upgrade`.
     public static func run(_ request: RunRequest, logger: Logger) async -> ExitStatus {
         guard let inventory = loadInventory(request.inventoryPath),
-              let playbook = loadPlaybook(request.playbook, from: request.playbooks, for: inventory) else {
+            let playbook = loadPlaybook(request.playbook, from: request.playbooks, for: inventory)
+        else {
             return .usage
         }
         if !request.yes && isatty(0) != 1 {
-            Output.stderr("drover: refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(ShellQuote.quote(request.inventoryPath))`, then re-run with --yes.\n")
+            Output.stderr(
+                "drover: refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(ShellQuote.quote(request.inventoryPath))`, then re-run with --yes.\n"
+            )
             return .usage
         }
         do {
@@ -94,33 +99,52 @@ extension Operations {
     }
 
     /// The part of `resume` that runs with the connection open; the caller closes it.
-    private static func resume<T: Topology>(_ request: RunRequest, topology: T, history: ClusterHistory,
-                                            connection: ClusterConnection) async -> ExitStatus {
+    private static func resume<T: Topology>(
+        _ request: RunRequest, topology: T, history: ClusterHistory,
+        connection: ClusterConnection
+    ) async -> ExitStatus {
         let inventory = topology.inventory
         guard let journal = history.journals.first, journal.isUnfinished else {
             Output.stdout(nothingToResume(inventory.cluster))
             return .success
         }
-        let done = journal.steps.filter { $0.status == .succeeded || $0.status == .skipped }.map { "\($0.step) on \($0.node)" }
-        var found = "Found run \(journal.runID) (\(journal.playbook), started \(RFC3339.string(journal.started)), \(journal.status.rawValue))."
+        let done = journal.steps.filter { $0.status == .succeeded || $0.status == .skipped }.map {
+            "\($0.step) on \($0.node)"
+        }
+        var found =
+            "Found run \(journal.runID) (\(journal.playbook), started \(RFC3339.string(journal.started)), \(journal.status.rawValue))."
         found += "\n  done: \(done.isEmpty ? "nothing" : done.joined(separator: ", "))"
         if let inFlight = journal.unfinished {
-            found += "\n  \(inFlight.status == .failed ? "failed" : "in flight") when it stopped: \(inFlight.step) on \(inFlight.node)"
-            found += "\n  first: re-run \(inFlight.step) on \(inFlight.node) from its start: each command's record on the node decides "
+            found +=
+                "\n  \(inFlight.status == .failed ? "failed" : "in flight") when it stopped: \(inFlight.step) on \(inFlight.node)"
+            found +=
+                "\n  first: re-run \(inFlight.step) on \(inFlight.node) from its start: each command's record on the node decides "
                 + "(still running: waited for; finished: its status used; never started or failed: run), then continue"
         } else {
             found += "\n  first: re-read the cluster, then continue with the remaining steps"
         }
-        if let failover = journal.failover { found += "\n  cluster failover was last set \(failover) by this run (step \(journal.failoverStep ?? "?"))" }
+        if let failover = journal.failover {
+            found += "\n  cluster failover was last set \(failover) by this run (step \(journal.failoverStep ?? "?"))"
+        }
         Output.stderr(found + "\n")
-        guard journal.targetVersion == inventory.package?.version, Set(journal.steps.map(\.node)).isSubset(of: Set(inventory.backends.map(\.name) + inventory.sshFrontends.map(\.name))) else {
-            Output.stderr("drover: cannot resume: the inventory's package or backends differ from those of run \(journal.runID); start a new run instead.\n")
+        guard journal.targetVersion == inventory.package?.version,
+            Set(journal.steps.map(\.node)).isSubset(
+                of: Set(inventory.backends.map(\.name) + inventory.sshFrontends.map(\.name)))
+        else {
+            Output.stderr(
+                "drover: cannot resume: the inventory's package or backends differ from those of run \(journal.runID); start a new run instead.\n"
+            )
             return .refused
         }
         if journal.inventoryDigest != inventory.digest {
-            Output.stderr("drover: note: \(request.inventoryPath) changed since the run started (timeouts or SSH settings may differ).\n")
+            Output.stderr(
+                "drover: note: \(request.inventoryPath) changed since the run started (timeouts or SSH settings may differ).\n"
+            )
         }
-        guard let playbook = (try? Playbook.load(path: journal.playbookFile)) ?? loadPlaybook(journal.playbook, from: request.playbooks, for: inventory) else {
+        guard
+            let playbook = (try? Playbook.load(path: journal.playbookFile))
+                ?? loadPlaybook(journal.playbook, from: request.playbooks, for: inventory)
+        else {
             return .usage
         }
         var resumed = request
@@ -132,8 +156,10 @@ extension Operations {
         "Nothing to resume for cluster \(cluster): its last run finished (see `drover runs`).\n"
     }
 
-    static func execute<T: Topology>(_ request: RunRequest, playbook: Playbook, topology: T, connection: ClusterConnection,
-                                     resuming: Journal?) async -> ExitStatus {
+    static func execute<T: Topology>(
+        _ request: RunRequest, playbook: Playbook, topology: T, connection: ClusterConnection,
+        resuming: Journal?
+    ) async -> ExitStatus {
         let inventory = topology.inventory
         let redactor = Redactor.standard
         let console: any Reporter = request.json ? JSONLinesReporter(cluster: inventory.cluster) : HumanReporter()
@@ -146,7 +172,9 @@ extension Operations {
         // run validated these before connecting; a resumed run's come from its journal and may no longer fit.
         let bindings: Bindings
         do {
-            bindings = Bindings(try PlaybookLibrary.validate(request.parameters, for: playbook, inventory: inventory), playbook: playbook)
+            bindings = Bindings(
+                try PlaybookLibrary.validate(request.parameters, for: playbook, inventory: inventory),
+                playbook: playbook)
         } catch {
             Output.stderr("drover: \(error.localizedDescription)\n")
             return .usage
@@ -154,16 +182,25 @@ extension Operations {
         let observation = await topology.observe(connection, full: true, checksum: false)
         let observedAt = ContinuousClock.now
         // A fresh `upgrade` runs the playbook of the path the live facts call for; a resumed run keeps its own.
-        let chosen = resuming == nil ? choosingPath(playbook, topology: topology, observation: observation, library: request.playbooks)
+        let chosen =
+            resuming == nil
+            ? choosingPath(playbook, topology: topology, observation: observation, library: request.playbooks)
             : Plan<T>.PathPlaybook(playbook: playbook, unavailable: nil)
         let playbook = chosen.playbook
-        let backup = resuming == nil && backupWanted(request.backup, playbook: playbook, topology: topology, observation: observation)
-        var plan = Plan.make(playbook: playbook, topology: topology, observation: observation, bindings: bindings, backup: backup)
+        let backup =
+            resuming == nil
+            && backupWanted(request.backup, playbook: playbook, topology: topology, observation: observation)
+        var plan = Plan.make(
+            playbook: playbook, topology: topology, observation: observation, bindings: bindings, backup: backup)
         plan.noteUnavailable(chosen.unavailable)
         // Another run's lock is the first reason to refuse: its changes explain whatever pre-flight would find.
         if let holder = plan.lockOwners.first(where: { $0.runID != resuming?.runID }) {
-            Output.stderr("drover: the cluster \(inventory.cluster) is locked by \(holder.description) on \(holder.node); nothing was changed.\n")
-            Output.stderr("drover: if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(holder.runID)\n")
+            Output.stderr(
+                "drover: the cluster \(inventory.cluster) is locked by \(holder.description) on \(holder.node); nothing was changed.\n"
+            )
+            Output.stderr(
+                "drover: if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(holder.runID)\n"
+            )
             return .locked
         }
         let checks = resuming.map { topology.resumeChecks(journal: $0, observation: observation) } ?? plan.preflight
@@ -171,16 +208,26 @@ extension Operations {
         if !checks.allSatisfy(\.ok) || (needsAllNodes && !connection.backendFailures.isEmpty) {
             if !request.json && resuming == nil { Output.stdout(redactor.redact(plan.text)) }
             for check in checks where !check.ok {
-                Output.stderr(redactor.redact("drover: pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)\(check.fix.map { "; fix: \($0)" } ?? "")\n"))
+                Output.stderr(
+                    redactor.redact(
+                        "drover: pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)\(check.fix.map { "; fix: \($0)" } ?? "")\n"
+                    ))
             }
-            reporter.emit(Event("run_finished", ["outcome": "refused", "exit_code": 2,
-                                                 "preflight": .array(checks.filter { !$0.ok }.map { .string("\($0.check) \($0.node ?? ""): \($0.detail)") })]))
+            reporter.emit(
+                Event(
+                    "run_finished",
+                    [
+                        "outcome": "refused", "exit_code": 2,
+                        "preflight": .array(
+                            checks.filter { !$0.ok }.map { .string("\($0.check) \($0.node ?? ""): \($0.detail)") }),
+                    ]))
             Output.stderr("drover: nothing was changed.\n")
             return .refused
         }
         if resuming == nil && plan.nothingToDo {
             if request.json {
-                reporter.emit(Event("run_finished", ["outcome": "succeeded", "exit_code": 0, "summary": "nothing to do"]))
+                reporter.emit(
+                    Event("run_finished", ["outcome": "succeeded", "exit_code": 0, "summary": "nothing to do"]))
             } else {
                 Output.stdout("Nothing to do: \(plan.nothingToDoReason ?? "every node is done").\n")
             }
@@ -197,8 +244,12 @@ extension Operations {
         do {
             try await ClusterLock.acquire(connection, runID: runID)
         } catch let held as ClusterLock.Held {
-            Output.stderr("drover: the cluster \(inventory.cluster) is locked by \(held.owner.description) on \(held.owner.node); nothing was changed.\n")
-            Output.stderr("drover: if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(held.owner.runID)\n")
+            Output.stderr(
+                "drover: the cluster \(inventory.cluster) is locked by \(held.owner.description) on \(held.owner.node); nothing was changed.\n"
+            )
+            Output.stderr(
+                "drover: if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(held.owner.runID)\n"
+            )
             return .locked
         } catch let unusable as ClusterLock.Unusable {
             Output.stderr("drover: \(unusable.localizedDescription)\n")
@@ -210,17 +261,22 @@ extension Operations {
             return .refused
         }
         let state = StateDirectory(request.stateDirectory)
-        var journal = resuming ?? Journal(
-            runID: runID, playbook: playbook.name, playbookFile: playbook.file, cluster: inventory.cluster,
-            inventoryFile: (request.inventoryPath as NSString).standardizingPath, inventoryDigest: inventory.digest,
-            targetVersion: inventory.package?.version, user: UserAccount.name, workstation: ProcessInfo.processInfo.hostName,
-            started: Date(), status: .running)
+        var journal =
+            resuming
+            ?? Journal(
+                runID: runID, playbook: playbook.name, playbookFile: playbook.file, cluster: inventory.cluster,
+                inventoryFile: (request.inventoryPath as NSString).standardizingPath, inventoryDigest: inventory.digest,
+                targetVersion: inventory.package?.version, user: UserAccount.name,
+                workstation: ProcessInfo.processInfo.hostName,
+                started: Date(), status: .running)
         journal.parameters = request.parameters
         if journal.playbookDigest == nil && !playbook.digest.isEmpty { journal.playbookDigest = playbook.digest }
         if journal.nodeGUIDs?.isEmpty ?? true { journal.nodeGUIDs = observation.identities }
         journal.status = .running
         journal.finished = nil
-        if journal.path.isEmpty { journal.path = state.runDirectory(cluster: inventory.cluster, runID: runID) + "/journal.json" }
+        if journal.path.isEmpty {
+            journal.path = state.runDirectory(cluster: inventory.cluster, runID: runID) + "/journal.json"
+        }
         let recorder: RunRecorder
         do {
             recorder = try await RunRecorder(journal: journal, redactor: redactor)
@@ -234,16 +290,22 @@ extension Operations {
         // One cluster of a fleet: the fleet watches the interrupts (and --fail-fast) for all of its clusters.
         let fleet = FleetControl.current
         let interrupts = InterruptMonitor()
-        let runner = Runner(playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
-                            recorder: recorder, resuming: resuming, interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone),
-                            bindings: bindings, backup: backup, stopRequested: { fleet?.stopRequested ?? interrupts.stopRequested })
+        let runner = Runner(
+            playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
+            recorder: recorder, resuming: resuming,
+            interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone),
+            bindings: bindings, backup: backup, stopRequested: { fleet?.stopRequested ?? interrupts.stopRequested })
         let task = Task { await runner.execute(initial: observation, readAt: observedAt) }
         if let fleet {
             fleet.onAbort { task.cancel() }
         } else {
-            interrupts.start(onFirst: {
-                recording.emit(Event("note", ["message": "interrupt received: stopping after the step in flight and its verification"]))
-            }, onAbort: { task.cancel() })
+            interrupts.start(
+                onFirst: {
+                    recording.emit(
+                        Event(
+                            "note",
+                            ["message": "interrupt received: stopping after the step in flight and its verification"]))
+                }, onAbort: { task.cancel() })
         }
         let outcome = await task.value
         if fleet == nil { interrupts.stop() }
@@ -254,7 +316,9 @@ extension Operations {
                 try await BlockingWork.run {
                     // `--junit reports/CLUSTER.xml` in a CI job: the directory need not exist yet.
                     let directory = (junit as NSString).deletingLastPathComponent
-                    if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+                    if !directory.isEmpty {
+                        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    }
                     try report.write(toFile: junit, atomically: true, encoding: .utf8)
                 }
             } catch {

@@ -15,8 +15,11 @@ extension Operations {
             return .success
         }
         for journal in journals {
-            let duration = journal.finished.map { String(format: "%.0fs", $0.timeIntervalSince(journal.started)) } ?? "-"
-            Output.stdout("\(journal.runID)  \(journal.cluster)  \(journal.playbook)  \(journal.status.rawValue)  \(RFC3339.string(journal.started))  \(duration)\n")
+            let duration =
+                journal.finished.map { String(format: "%.0fs", $0.timeIntervalSince(journal.started)) } ?? "-"
+            Output.stdout(
+                "\(journal.runID)  \(journal.cluster)  \(journal.playbook)  \(journal.status.rawValue)  \(RFC3339.string(journal.started))  \(duration)\n"
+            )
         }
         return .success
     }
@@ -38,11 +41,15 @@ extension Operations {
             Output.stdout("Report of run \(journal.runID): \(html)\n")
             return .success
         }
-        var lines = ["Run \(journal.runID): \(journal.playbook) on \(journal.cluster), \(journal.status.rawValue)\(journal.exitCode.map { " (exit \($0))" } ?? "")",
-                     "Started \(RFC3339.string(journal.started)) by \(journal.user)@\(journal.workstation)\(journal.finished.map { ", finished \(RFC3339.string($0))" } ?? "")",
-                     "Target version: \(journal.targetVersion ?? "-")", "Steps:"]
+        var lines = [
+            "Run \(journal.runID): \(journal.playbook) on \(journal.cluster), \(journal.status.rawValue)\(journal.exitCode.map { " (exit \($0))" } ?? "")",
+            "Started \(RFC3339.string(journal.started)) by \(journal.user)@\(journal.workstation)\(journal.finished.map { ", finished \(RFC3339.string($0))" } ?? "")",
+            "Target version: \(journal.targetVersion ?? "-")", "Steps:",
+        ]
         for step in journal.steps {
-            lines.append("  \(step.index). \(step.step) on \(step.node): \(step.status.rawValue)\(step.reason.map { " (\($0))" } ?? "")")
+            lines.append(
+                "  \(step.index). \(step.step) on \(step.node): \(step.status.rawValue)\(step.reason.map { " (\($0))" } ?? "")"
+            )
         }
         if let summary = journal.summary { lines.append(summary) }
         lines.append("Journal: \(journal.path)")

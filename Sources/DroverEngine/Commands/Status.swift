@@ -15,7 +15,9 @@ extension Operations {
         return report.exit
     }
 
-    private static func status<T: Topology>(_ topology: T, connection: ClusterConnection) async -> (text: String, json: JSONValue, exit: ExitStatus) {
+    private static func status<T: Topology>(
+        _ topology: T, connection: ClusterConnection
+    ) async -> (text: String, json: JSONValue, exit: ExitStatus) {
         let observation = await topology.observe(connection, full: false, checksum: false)
         let locks = await ClusterLock.owners(connection)
         return topology.status(observation, locks: locks)

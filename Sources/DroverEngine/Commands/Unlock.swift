@@ -15,7 +15,9 @@ extension Operations {
         let matching = owners.filter { $0.runID == runID }
         guard !matching.isEmpty else {
             let others = owners.map { "\($0.node): \($0.description)" }.joined(separator: "; ")
-            Output.stderr("drover: no lock of run \(runID) on \(inventory.cluster)\(others.isEmpty ? " (the cluster is not locked)" : "; locks found: \(others)")\n")
+            Output.stderr(
+                "drover: no lock of run \(runID) on \(inventory.cluster)\(others.isEmpty ? " (the cluster is not locked)" : "; locks found: \(others)")\n"
+            )
             await connection.close()
             return others.isEmpty ? .success : .usage
         }
@@ -26,7 +28,10 @@ extension Operations {
                 await connection.close()
                 return .usage
             }
-            guard await Terminal.ask("Remove it only if that run is no longer running anywhere. Type the run id to confirm: ") == runID else {
+            guard
+                await Terminal.ask(
+                    "Remove it only if that run is no longer running anywhere. Type the run id to confirm: ") == runID
+            else {
                 Output.stdout("Not removed.\n")
                 await connection.close()
                 return .success
@@ -35,7 +40,9 @@ extension Operations {
         await ClusterLock.release(connection, runID: runID)
         let left = await ClusterLock.owners(connection).filter { $0.runID == runID }
         await connection.close()
-        Output.stdout(left.isEmpty ? "Lock removed.\n" : "Could not remove the lock on \(left.map(\.node).joined(separator: ", ")).\n")
+        Output.stdout(
+            left.isEmpty
+                ? "Lock removed.\n" : "Could not remove the lock on \(left.map(\.node).joined(separator: ", ")).\n")
         return left.isEmpty ? .success : .failedAfterChanges
     }
 }

@@ -33,19 +33,24 @@ public final class ClusterConnection: Sendable {
         self.logger = logger
     }
 
-    private static func open(_ backends: [Inventory.Backend], inventory: Inventory, passphrase: PassphraseSource,
-                             logger: Logger) async -> Opened {
+    private static func open(
+        _ backends: [Inventory.Backend], inventory: Inventory, passphrase: PassphraseSource,
+        logger: Logger
+    ) async -> Opened {
         var opened = Opened()
         let direct = backends.filter { $0.jumps.isEmpty }
-        let byEndpoint = Dictionary(uniqueKeysWithValues: direct.map { (SSHEndpoint(host: $0.host, port: $0.port), $0) })
-        let results = await SSHClient.connectAll(Array(byEndpoint.keys), options: { endpoint in
-            inventory.sshOptions(for: byEndpoint[endpoint]!, passphrase: passphrase)
-        }, logger: logger)
+        let byEndpoint = Dictionary(
+            uniqueKeysWithValues: direct.map { (SSHEndpoint(host: $0.host, port: $0.port), $0) })
+        let results = await SSHClient.connectAll(
+            Array(byEndpoint.keys),
+            options: { endpoint in
+                inventory.sshOptions(for: byEndpoint[endpoint]!, passphrase: passphrase)
+            }, logger: logger)
         for (endpoint, result) in results {
             let name = byEndpoint[endpoint]!.name
             switch result {
-            case let .success(client): opened.clients[name] = client
-            case let .failure(error): opened.failures[name] = error.localizedDescription
+            case .success(let client): opened.clients[name] = client
+            case .failure(let error): opened.failures[name] = error.localizedDescription
             }
         }
         // Jump hosts: each chain (and each prefix of one) is connected once and shared, hop by hop.
@@ -59,8 +64,8 @@ public final class ClusterConnection: Sendable {
                 key += "\(hop.user)@\(hop.host):\(hop.port)>"
                 if let known = chains[key] {
                     switch known {
-                    case let .connected(client): via = client
-                    case let .failed(reason): failure = reason
+                    case .connected(let client): via = client
+                    case .failed(let reason): failure = reason
                     }
                     if failure != nil { break }
                     continue
@@ -70,7 +75,8 @@ public final class ClusterConnection: Sendable {
                 do {
                     let client: SSHClient
                     if let via {
-                        client = try await SSHClient.connect(to: endpoint, options: options, through: via, logger: logger)
+                        client = try await SSHClient.connect(
+                            to: endpoint, options: options, through: via, logger: logger)
                     } else {
                         client = try await SSHClient.connect(to: endpoint, options: options, logger: logger)
                     }
@@ -96,11 +102,14 @@ public final class ClusterConnection: Sendable {
                 let options = inventory.sshOptions(for: backend, passphrase: passphrase)
                 group.addTask {
                     do {
-                        let client = try await SSHClient.connect(to: SSHEndpoint(host: backend.host, port: backend.port), options: options,
-                                                                 through: via, logger: logger)
+                        let client = try await SSHClient.connect(
+                            to: SSHEndpoint(host: backend.host, port: backend.port), options: options,
+                            through: via, logger: logger)
                         return JumpedNode(name: backend.name, client: client, failure: nil)
                     } catch {
-                        return JumpedNode(name: backend.name, client: nil, failure: "through \(via.endpoint): \(error.localizedDescription)")
+                        return JumpedNode(
+                            name: backend.name, client: nil,
+                            failure: "through \(via.endpoint): \(error.localizedDescription)")
                     }
                 }
             }
@@ -109,7 +118,11 @@ public final class ClusterConnection: Sendable {
             return all
         }
         for node in throughJumps {
-            if let client = node.client { opened.clients[node.name] = client } else { opened.failures[node.name] = node.failure }
+            if let client = node.client {
+                opened.clients[node.name] = client
+            } else {
+                opened.failures[node.name] = node.failure
+            }
         }
         return opened
     }
@@ -129,7 +142,9 @@ public final class ClusterConnection: Sendable {
     /// session was lost; true when it is now connected. Its host key is verified, and every rule applied, as
     /// for the first connection.
     public func reconnect(_ name: String) async -> Bool {
-        guard failures[name] != nil, let backend = inventory.sshEndpoint(named: name) else { return failures[name] == nil }
+        guard failures[name] != nil, let backend = inventory.sshEndpoint(named: name) else {
+            return failures[name] == nil
+        }
         let opened = await Self.open([backend], inventory: inventory, passphrase: passphrase, logger: logger)
         let stale: SSHClient? = sessions.withLock { state in
             state.jumps += opened.jumps
@@ -177,7 +192,9 @@ public final class ClusterConnection: Sendable {
     /// Reconnects, at once and each on its own backoff (1 s doubling to 15 s), the nodes whose session was
     /// lost; returns those that are back, with how long they were gone.
     public func reconnectLost() async -> [(node: String, after: Duration)] {
-        let due = sessions.withLock { state in state.lost.filter { $0.value.nextTry <= .now }.map { ($0.key, $0.value.since) } }
+        let due = sessions.withLock { state in
+            state.lost.filter { $0.value.nextTry <= .now }.map { ($0.key, $0.value.since) }
+        }
         guard !due.isEmpty else { return [] }
         return await withTaskGroup(of: (String, Duration?).self) { group in
             for (node, since) in due {
@@ -194,9 +211,12 @@ public final class ClusterConnection: Sendable {
 
     /// Connects to every backend (or the named ones) in parallel, verifying host keys; `frontends` adds the
     /// frontends that have `host` (the upgrade paths that run `chef-server-ctl` on them).
-    public static func connect(_ inventory: Inventory, only names: [String]? = nil, frontends: Bool = false,
-                               passphrase: PassphraseSource = .environmentOrTerminal(), logger: Logger) async -> ClusterConnection {
-        let backends = inventory.backends.filter { names?.contains($0.name) ?? true } + (frontends ? inventory.sshFrontends : [])
+    public static func connect(
+        _ inventory: Inventory, only names: [String]? = nil, frontends: Bool = false,
+        passphrase: PassphraseSource = .environmentOrTerminal(), logger: Logger
+    ) async -> ClusterConnection {
+        let backends =
+            inventory.backends.filter { names?.contains($0.name) ?? true } + (frontends ? inventory.sshFrontends : [])
         let opened = await open(backends, inventory: inventory, passphrase: passphrase, logger: logger)
         return ClusterConnection(inventory: inventory, opened: opened, passphrase: passphrase, logger: logger)
     }
@@ -220,14 +240,19 @@ public final class ClusterConnection: Sendable {
     public var backendFailures: [String: String] { failures.filter { inventory.backend(named: $0.key) != nil } }
 
     /// Runs a command on a node (through `sudo -n` when the inventory asks for it).
-    public func run(_ node: String, _ command: String, timeout: Duration? = nil,
-                    onOutput: (@Sendable (OutputLine) -> Void)? = nil) async throws -> CommandResult {
+    public func run(
+        _ node: String, _ command: String, timeout: Duration? = nil,
+        onOutput: (@Sendable (OutputLine) -> Void)? = nil
+    ) async throws -> CommandResult {
         guard let client = clients[node] else {
-            throw SSHError.closed(host: inventory.sshEndpoint(named: node)?.host ?? node, port: inventory.sshEndpoint(named: node)?.port ?? 22)
+            throw SSHError.closed(
+                host: inventory.sshEndpoint(named: node)?.host ?? node,
+                port: inventory.sshEndpoint(named: node)?.port ?? 22)
         }
         let wrapped = inventory.ssh.sudo ? "sudo -n sh -c \(ShellQuote.quote(command))" : command
         do {
-            var result = try await client.run(wrapped, timeout: timeout ?? inventory.ssh.commandTimeout, onOutput: onOutput)
+            var result = try await client.run(
+                wrapped, timeout: timeout ?? inventory.ssh.commandTimeout, onOutput: onOutput)
             result.command = command
             return result
         } catch let error as SSHError where error.isConnectionLost {
@@ -237,10 +262,14 @@ public final class ClusterConnection: Sendable {
     }
 
     /// Uploads a local file to a node (temporary name, `mv -f`, SHA-256 verified).
-    public func upload(_ node: String, file local: String, to remote: String,
-                       progress: (@Sendable (UploadProgress) -> Void)? = nil) async throws -> String {
+    public func upload(
+        _ node: String, file local: String, to remote: String,
+        progress: (@Sendable (UploadProgress) -> Void)? = nil
+    ) async throws -> String {
         guard let client = clients[node] else {
-            throw SSHError.closed(host: inventory.sshEndpoint(named: node)?.host ?? node, port: inventory.sshEndpoint(named: node)?.port ?? 22)
+            throw SSHError.closed(
+                host: inventory.sshEndpoint(named: node)?.host ?? node,
+                port: inventory.sshEndpoint(named: node)?.port ?? 22)
         }
         return try await client.upload(file: local, to: remote, progress: progress)
     }

@@ -68,7 +68,8 @@ public enum ClusterLock {
 
     static func ownerText(runID: String) -> String {
         let host = ProcessInfo.processInfo.hostName
-        return "run_id=\(runID)\nuser=\(UserAccount.name)\nhost=\(host)\nstarted=\(RFC3339.string(Date()))\npid=\(getpid())\n"
+        return
+            "run_id=\(runID)\nuser=\(UserAccount.name)\nhost=\(host)\nstarted=\(RFC3339.string(Date()))\npid=\(getpid())\n"
     }
 
     /// Takes the lock on every backend: the first in inventory order, then the others together. A lock
@@ -85,17 +86,20 @@ public enum ClusterLock {
         /// creates the directory, or shows who holds it, or says why it cannot be created.
         @Sendable func take(_ node: String) async throws -> LockOwner? {
             let quoted = ShellQuote.quote(directory)
-            let script = "if mkdir \(quoted) 2>/dev/null; then printf '%s' \(owner) > \(quoted)/owner && echo drover-lock-taken; "
+            let script =
+                "if mkdir \(quoted) 2>/dev/null; then printf '%s' \(owner) > \(quoted)/owner && echo drover-lock-taken; "
                 + "elif [ -d \(quoted) ]; then echo drover-lock-held; cat \(quoted)/owner 2>/dev/null; "
                 + "else echo \"drover-lock-error $(mkdir \(quoted) 2>&1)\"; fi"
             let result = try await connection.run(node, script)
             let text = result.stdoutText
             if text.hasPrefix("drover-lock-taken") { return nil }
             if text.hasPrefix("drover-lock-error") || !text.hasPrefix("drover-lock-held") {
-                let cause = text.hasPrefix("drover-lock-error")
+                let cause =
+                    text.hasPrefix("drover-lock-error")
                     ? String(text.dropFirst("drover-lock-error".count)).trimmingCharacters(in: .whitespacesAndNewlines)
                     : (result.stderrText + text).trimmingCharacters(in: .whitespacesAndNewlines)
-                throw Unusable(node: node, directory: directory, cause: cause.isEmpty ? "exit status \(result.exitStatus)" : cause)
+                throw Unusable(
+                    node: node, directory: directory, cause: cause.isEmpty ? "exit status \(result.exitStatus)" : cause)
             }
             let holder = LockOwner.parse(String(text.dropFirst("drover-lock-held".count)), node: node)
             if holder?.runID == runID {
@@ -129,7 +133,8 @@ public enum ClusterLock {
         // Shell built-ins to read the owner; the old records are pruned in the background, so the release is
         // one process (`rm`) on the run's way out.
         let records = ShellQuote.quote(recordsRoot(besideLock: directory))
-        return "while IFS= read -r l; do [ \"$l\" != \(ShellQuote.quote("run_id=" + runID)) ] || { rm -rf \(directory); break; }; "
+        return
+            "while IFS= read -r l; do [ \"$l\" != \(ShellQuote.quote("run_id=" + runID)) ] || { rm -rf \(directory); break; }; "
             + "done 2>/dev/null < \(directory)/owner; "
             + "find \(records) -mindepth 1 -maxdepth 1 -type d -mtime +\(recordsKeptDays) -exec rm -rf {} + < /dev/null > /dev/null 2>&1 & true"
     }
@@ -141,7 +146,10 @@ public enum ClusterLock {
         let directory = directory(for: connection.inventory)
         await withTaskGroup(of: Void.self) { group in
             for node in connection.connectedNames {
-                group.addTask { _ = try? await connection.run(node, releaseCommand(runID, directory: directory), timeout: .seconds(30)) }
+                group.addTask {
+                    _ = try? await connection.run(
+                        node, releaseCommand(runID, directory: directory), timeout: .seconds(30))
+                }
             }
         }
     }
@@ -152,7 +160,8 @@ public enum ClusterLock {
         let readCommand = readCommand(directory(for: connection.inventory))
         for node in connection.connectedNames {
             guard let result = try? await connection.run(node, readCommand, timeout: .seconds(30)), result.succeeded,
-                  let owner = LockOwner.parse(result.stdoutText, node: node) else { continue }
+                let owner = LockOwner.parse(result.stdoutText, node: node)
+            else { continue }
             owners.append(owner)
         }
         return owners

@@ -29,17 +29,21 @@ enum NodeCommandError: LocalizedError {
 
     var errorDescription: String? {
         switch self {
-        case let .vanished(node, command, record):
-            return "`\(command)` on \(node) ended without recording its exit status (killed, or the node restarted): its outcome "
+        case .vanished(let node, let command, let record):
+            return
+                "`\(command)` on \(node) ended without recording its exit status (killed, or the node restarted): its outcome "
                 + "is unknown; see \(record)/out and err on \(node)"
-        case let .unusable(node, detail):
-            return "cannot run commands detached on \(node): \(detail); check that the directory exists and is writable by the SSH user "
+        case .unusable(let node, let detail):
+            return
+                "cannot run commands detached on \(node): \(detail); check that the directory exists and is writable by the SSH user "
                 + "(or set ssh.sudo)"
-        case let .lost(node, reason, waited):
-            return "the connection to \(node) was lost (\(reason)) and could not be made again within \(DurationText.format(waited)); "
+        case .lost(let node, let reason, let waited):
+            return
+                "the connection to \(node) was lost (\(reason)) and could not be made again within \(DurationText.format(waited)); "
                 + "the command may still be running there"
-        case let .timedOut(node, command, after, record):
-            return "`\(command)` on \(node) did not finish within \(DurationText.format(after)) (ssh.command_timeout); drover stopped "
+        case .timedOut(let node, let command, let after, let record):
+            return
+                "`\(command)` on \(node) did not finish within \(DurationText.format(after)) (ssh.command_timeout); drover stopped "
                 + "following it, but it may still be running there: see \(record).status, .out and .err on \(node)"
         }
     }
@@ -49,11 +53,14 @@ extension ClusterConnection {
     /// Runs a node command on `node` and follows it to its end, reconnecting (backoff 1 s doubling to 15 s,
     /// host key verified again) and re-attaching as often as the connection is lost, for at most `timeout`
     /// (reconnects included). The output is passed on once: a re-attach goes on from the lines already seen.
-    func runDetached(_ node: String, _ command: NodeCommand, retryFailed: Bool, timeout: Duration,
-                     onOutput: @escaping @Sendable (OutputLine) -> Void,
-                     onConnection: @escaping @Sendable (ConnectionEvent) -> Void) async throws -> DetachedResult {
-        let results = try await runDetached(node, [command], retryFailed: retryFailed, timeout: timeout,
-                                            onOutput: { _, line in onOutput(line) }, onConnection: { _, event in onConnection(event) })
+    func runDetached(
+        _ node: String, _ command: NodeCommand, retryFailed: Bool, timeout: Duration,
+        onOutput: @escaping @Sendable (OutputLine) -> Void,
+        onConnection: @escaping @Sendable (ConnectionEvent) -> Void
+    ) async throws -> DetachedResult {
+        let results = try await runDetached(
+            node, [command], retryFailed: retryFailed, timeout: timeout,
+            onOutput: { _, line in onOutput(line) }, onConnection: { _, event in onConnection(event) })
         return results[0]
     }
 
@@ -62,11 +69,13 @@ extension ClusterConnection {
     /// command's index (from 0) when it begins, after the first; `onFinished` when one has ended, with its
     /// result. Each command has `timeout` from when it began, reconnects included. Returns the results of the
     /// commands that ran: all of them, or up to the first that failed.
-    func runDetached(_ node: String, _ commands: [NodeCommand], retryFailed: Bool, timeout: Duration,
-                     onOutput: @escaping @Sendable (Int, OutputLine) -> Void,
-                     onConnection: @escaping @Sendable (Int, ConnectionEvent) -> Void,
-                     onStarted: @escaping @Sendable (Int) -> Void = { _ in },
-                     onFinished: @escaping @Sendable (Int, DetachedResult) -> Void = { _, _ in }) async throws -> [DetachedResult] {
+    func runDetached(
+        _ node: String, _ commands: [NodeCommand], retryFailed: Bool, timeout: Duration,
+        onOutput: @escaping @Sendable (Int, OutputLine) -> Void,
+        onConnection: @escaping @Sendable (Int, ConnectionEvent) -> Void,
+        onStarted: @escaping @Sendable (Int) -> Void = { _ in },
+        onFinished: @escaping @Sendable (Int, DetachedResult) -> Void = { _, _ in }
+    ) async throws -> [DetachedResult] {
         struct Section {
             var seen = NodeCommand.Seen()
             var stdout = "", stderr = ""
@@ -85,14 +94,19 @@ extension ClusterConnection {
         }
         let progress = Locked(Progress(sections: commands.map { _ in Section() }))
         @Sendable func result(_ index: Int, _ section: Section, status: Int32, signal: String?) -> DetachedResult {
-            DetachedResult(result: CommandResult(command: commands[index].command, stdout: Data(section.stdout.utf8), stderr: Data(section.stderr.utf8),
-                                                 exitStatus: status, exitSignal: signal, duration: ContinuousClock.now - section.started),
-                           gaps: section.gaps)
+            DetachedResult(
+                result: CommandResult(
+                    command: commands[index].command, stdout: Data(section.stdout.utf8),
+                    stderr: Data(section.stderr.utf8),
+                    exitStatus: status, exitSignal: signal, duration: ContinuousClock.now - section.started),
+                gaps: section.gaps)
         }
         /// Both streams have reached command `index`: the one before it ended with status 0.
         @Sendable func advance(to index: Int) {
             let ended = progress.withLock { progress -> DetachedResult? in
-                guard index > progress.current, progress.stdoutSection >= index, progress.stderrSection >= index else { return nil }
+                guard index > progress.current, progress.stdoutSection >= index, progress.stderrSection >= index else {
+                    return nil
+                }
                 let ended = result(progress.current, progress.sections[progress.current], status: 0, signal: nil)
                 progress.finished.append(ended)
                 progress.current = index
@@ -104,18 +118,22 @@ extension ClusterConnection {
             onStarted(index)
         }
         /// When the command running now has had its time.
-        @Sendable func deadline() -> ContinuousClock.Instant { progress.withLock { $0.sections[$0.current].started } + timeout }
+        @Sendable func deadline() -> ContinuousClock.Instant {
+            progress.withLock { $0.sections[$0.current].started } + timeout
+        }
         @Sendable func timedOut() -> NodeCommandError {
             let index = progress.withLock { $0.current }
-            return .timedOut(node: node, command: commands[index].command, after: timeout,
-                             record: commands[index].directory + "/" + commands[index].name)
+            return .timedOut(
+                node: node, command: commands[index].command, after: timeout,
+                record: commands[index].directory + "/" + commands[index].name)
         }
         var retry = retryFailed
         var lostAt: (ContinuousClock.Instant, Date)?
         var attaches = 0
         while true {
             if attaches > 0, ContinuousClock.now >= deadline(), let since = lostAt {
-                throw NodeCommandError.lost(node: node, reason: "lost again after every reconnect", waited: ContinuousClock.now - since.0)
+                throw NodeCommandError.lost(
+                    node: node, reason: "lost again after every reconnect", waited: ContinuousClock.now - since.0)
             }
             attaches += 1
             let reattaching = lostAt
@@ -133,7 +151,11 @@ extension ClusterConnection {
                 @Sendable func take(_ line: OutputLine) {
                     if let section = NodeCommand.section(of: line), section >= 1, section <= commands.count {
                         progress.withLock {
-                            if line.stream == .stdout { $0.stdoutSection = section - 1 } else { $0.stderrSection = section - 1 }
+                            if line.stream == .stdout {
+                                $0.stdoutSection = section - 1
+                            } else {
+                                $0.stderrSection = section - 1
+                            }
                         }
                         advance(to: section - 1)
                         return
@@ -150,7 +172,8 @@ extension ClusterConnection {
                         if let (since, when) = reattaching, index == inFlight {
                             progress.withLock {
                                 $0.sections[index].gaps.append(
-                                    "connection lost at \(RFC3339.string(when)); re-attached at \(RFC3339.string(Date())), the command \(state.rawValue)")
+                                    "connection lost at \(RFC3339.string(when)); re-attached at \(RFC3339.string(Date())), the command \(state.rawValue)"
+                                )
                             }
                             onConnection(index, .reattached(after: ContinuousClock.now - since, state: state))
                         } else if first, state == .running || state == .finished {
@@ -197,8 +220,9 @@ extension ClusterConnection {
                 let last = final.current
                 switch final.sections[last].state {
                 case .vanished?:
-                    throw NodeCommandError.vanished(node: node, command: commands[last].command,
-                                                    record: commands[last].directory + "/" + commands[last].name)
+                    throw NodeCommandError.vanished(
+                        node: node, command: commands[last].command,
+                        record: commands[last].directory + "/" + commands[last].name)
                 case .unusable?:
                     throw NodeCommandError.unusable(node: node, detail: final.sections[last].detail)
                 default:
@@ -211,11 +235,17 @@ extension ClusterConnection {
                 throw timedOut()
             } catch let error as SSHError where error.isConnectionLost {
                 let reason: String
-                if case let .connectionLost(_, _, what) = error { reason = what } else { reason = error.localizedDescription }
+                if case .connectionLost(_, _, let what) = error {
+                    reason = what
+                } else {
+                    reason = error.localizedDescription
+                }
                 // Once the command has started, only re-attaching may follow: it never starts twice.
                 retry = false
                 // A re-attach that failed before it said anything continues the same gap.
-                if lostAt == nil || progress.withLock({ $0.sections[$0.current].state != nil }) { lostAt = (.now, Date()) }
+                if lostAt == nil || progress.withLock({ $0.sections[$0.current].state != nil }) {
+                    lostAt = (.now, Date())
+                }
                 onConnection(progress.withLock { $0.current }, .lost(reason: reason))
                 var delay = Duration.seconds(1)
                 while failures[node] != nil {

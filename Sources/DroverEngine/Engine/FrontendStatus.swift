@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Checks a Chef Infra Server frontend's `/_status`: HTTP 200 and `"status":"pong"`.
@@ -20,8 +21,14 @@ public enum FrontendStatus {
             let body = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
             let status = body?["status"] as? String
             if code == 200 && status == "pong" { return Result(ok: true, detail: "HTTP 200, status pong") }
-            let failing = (body?["upstreams"] as? [String: Any])?.filter { ($0.value as? String) != "pong" }.map(\.key).sorted() ?? []
-            return Result(ok: false, detail: "HTTP \(code), status \(status ?? "unreadable")\(failing.isEmpty ? "" : "; failing upstreams: \(failing.joined(separator: ", "))")")
+            let failing =
+                (body?["upstreams"] as? [String: Any])?.filter { ($0.value as? String) != "pong" }.map(\.key).sorted()
+                ?? []
+            return Result(
+                ok: false,
+                detail:
+                    "HTTP \(code), status \(status ?? "unreadable")\(failing.isEmpty ? "" : "; failing upstreams: \(failing.joined(separator: ", "))")"
+            )
         } catch {
             return Result(ok: false, detail: error.localizedDescription)
         }

@@ -44,7 +44,9 @@ public final class InterruptMonitor: @unchecked Sendable {
                 if byte == 0 { return }
                 seen += 1
                 if seen == 1 {
-                    Output.stderr("\ndrover: interrupt received: finishing the command in flight and its verification, then stopping cleanly. Press Ctrl-C again to abort now.\n")
+                    Output.stderr(
+                        "\ndrover: interrupt received: finishing the command in flight and its verification, then stopping cleanly. Press Ctrl-C again to abort now.\n"
+                    )
                     onFirst()
                 } else if seen == 2 {
                     Output.stderr("\ndrover: aborting now: closing the remote command's channel.\n")

@@ -8,15 +8,23 @@ public enum JUnitReport {
         let skipped = journal.steps.filter { $0.status == .skipped }.count
         let total = journal.finished.map { $0.timeIntervalSince(journal.started) } ?? 0
         var xml = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
-        xml += #"<testsuites name="drover" tests="\#(journal.steps.count)" failures="\#(failures)" time="\#(String(format: "%.3f", total))">"# + "\n"
-        xml += #"  <testsuite name="\#(escape(journal.playbook)) \#(escape(journal.cluster))" tests="\#(journal.steps.count)" failures="\#(failures)" skipped="\#(skipped)" timestamp="\#(ISO8601DateFormatter().string(from: journal.started))" time="\#(String(format: "%.3f", total))">"# + "\n"
+        xml +=
+            #"<testsuites name="drover" tests="\#(journal.steps.count)" failures="\#(failures)" time="\#(String(format: "%.3f", total))">"#
+            + "\n"
+        xml +=
+            #"  <testsuite name="\#(escape(journal.playbook)) \#(escape(journal.cluster))" tests="\#(journal.steps.count)" failures="\#(failures)" skipped="\#(skipped)" timestamp="\#(ISO8601DateFormatter().string(from: journal.started))" time="\#(String(format: "%.3f", total))">"#
+            + "\n"
         for step in journal.steps {
             let time = step.finished.map { $0.timeIntervalSince(step.started) } ?? 0
-            xml += #"    <testcase classname="\#(escape(journal.cluster)).\#(escape(journal.playbook))" name="\#(escape("\(step.index). \(step.step) on \(step.node)"))" time="\#(String(format: "%.3f", time))">"#
+            xml +=
+                #"    <testcase classname="\#(escape(journal.cluster)).\#(escape(journal.playbook))" name="\#(escape("\(step.index). \(step.step) on \(step.node)"))" time="\#(String(format: "%.3f", time))">"#
             switch step.status {
             case .failed, .interrupted, .started:
                 let message = step.reason ?? (step.status == .started ? "did not finish" : step.status.rawValue)
-                xml += "\n" + #"      <failure message="\#(escape(message))" type="\#(step.status.rawValue)">\#(escape(message))</failure>"# + "\n    "
+                xml +=
+                    "\n"
+                    + #"      <failure message="\#(escape(message))" type="\#(step.status.rawValue)">\#(escape(message))</failure>"#
+                    + "\n    "
             case .skipped:
                 xml += "\n" + #"      <skipped message="\#(escape(step.reason ?? "skipped"))"/>"# + "\n    "
             case .succeeded:

@@ -116,7 +116,8 @@ struct NodeCommand: Sendable, Equatable {
             """
         for (index, (command, seen)) in zip(commands, seen).enumerated() {
             if index > 0 { script += "echo \"$m section \(index + 1)\"; echo \"$m section \(index + 1)\" >&2\n" }
-            script += "r=\"$d\"/\(quote(command.name)); c=\(quote(command.command)); one \(seen.stdout + 1) \(seen.stderr + 1)\n"
+            script +=
+                "r=\"$d\"/\(quote(command.name)); c=\(quote(command.command)); one \(seen.stdout + 1) \(seen.stderr + 1)\n"
         }
         return script + "exit 0"
     }
@@ -124,9 +125,13 @@ struct NodeCommand: Sendable, Equatable {
     /// A line as it came, or two: a command whose output does not end in a newline has the script's next
     /// marker line glued to its last line (`...last words##drover-node-command## section 2`).
     static func split(_ line: OutputLine) -> [OutputLine] {
-        guard let range = line.text.range(of: marker + " "), range.lowerBound > line.text.startIndex else { return [line] }
-        return [OutputLine(stream: line.stream, text: String(line.text[..<range.lowerBound])),
-                OutputLine(stream: line.stream, text: String(line.text[range.lowerBound...]))]
+        guard let range = line.text.range(of: marker + " "), range.lowerBound > line.text.startIndex else {
+            return [line]
+        }
+        return [
+            OutputLine(stream: line.stream, text: String(line.text[..<range.lowerBound])),
+            OutputLine(stream: line.stream, text: String(line.text[range.lowerBound...])),
+        ]
     }
 
     /// The command a `section N` marker line starts (from 1; each stream says it), nil for any other line.

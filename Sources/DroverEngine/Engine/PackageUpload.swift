@@ -17,7 +17,9 @@ public enum PackageUpload {
             return false
         }
         if let expected = package.sha256, expected != digest {
-            Output.stderr("drover: package.upload \(local) has SHA-256 \(digest), but package.sha256 says \(expected); nothing was uploaded\n")
+            Output.stderr(
+                "drover: package.upload \(local) has SHA-256 \(digest), but package.sha256 says \(expected); nothing was uploaded\n"
+            )
             return false
         }
         let showBar = !json && isatty(2) == 1
@@ -26,7 +28,8 @@ public enum PackageUpload {
             for node in connection.connectedNames {
                 group.addTask {
                     do {
-                        let existing = try await connection.run(node, "sha256sum -- \(ShellQuote.quote(package.path)) 2>/dev/null", timeout: .seconds(600))
+                        let existing = try await connection.run(
+                            node, "sha256sum -- \(ShellQuote.quote(package.path)) 2>/dev/null", timeout: .seconds(600))
                         if existing.succeeded, existing.stdoutText.hasPrefix(digest) {
                             return (node, "already holds an identical file")
                         }
@@ -73,7 +76,8 @@ final class ProgressBars: @unchecked Sendable {
                 let current = progress[name]
                 let fraction = current.map { $0.totalBytes > 0 ? Double($0.bytesSent) / Double($0.totalBytes) : 1 } ?? 0
                 let filled = Int(fraction * 30)
-                text += "\r\(name.padding(toLength: 8, withPad: " ", startingAt: 0)) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(Int(fraction * 100))%\u{1B}[K\n"
+                text +=
+                    "\r\(name.padding(toLength: 8, withPad: " ", startingAt: 0)) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(Int(fraction * 100))%\u{1B}[K\n"
             }
             drawn = true
             Output.stderr(text)

@@ -33,17 +33,24 @@ public struct Plan<T: Topology>: Sendable {
     public var chefNodes: Int?
 
     /// Chef's estimate of the reindex: about 2 minutes per 1000 Chef nodes (at least one minute).
-    public static func reindexMinutes(chefNodes: Int) -> Int { max(1, Int((Double(chefNodes) * 2 / 1000).rounded(.up))) }
+    public static func reindexMinutes(chefNodes: Int) -> Int {
+        max(1, Int((Double(chefNodes) * 2 / 1000).rounded(.up)))
+    }
 
     /// What the plan says about downtime, for the downtime paths; nil for the others.
     public var downtimeText: String? {
         switch path?.kind {
         case .downtime1To2?:
-            return "Downtime: Chef Infra Server is unavailable while the frontends are in maintenance (steps maintenance-on to maintenance-off); every backend is down from down-leader until upgrade-leader"
+            return
+                "Downtime: Chef Infra Server is unavailable while the frontends are in maintenance (steps maintenance-on to maintenance-off); every backend is down from down-leader until upgrade-leader"
         case .downtimeReindex?:
-            let estimate = chefNodes.map { "the reindex takes about \(Self.reindexMinutes(chefNodes: $0)) minutes for \($0) Chef nodes (Chef's estimate: about 2 minutes per 1000)" }
+            let estimate =
+                chefNodes.map {
+                    "the reindex takes about \(Self.reindexMinutes(chefNodes: $0)) minutes for \($0) Chef nodes (Chef's estimate: about 2 minutes per 1000)"
+                }
                 ?? "give --set chef_nodes=N for an estimate of the reindex (about 2 minutes per 1000 Chef nodes)"
-            return "Downtime: Chef Infra Server is unavailable while the frontends are in maintenance (steps maintenance-on to maintenance-off); \(estimate)"
+            return
+                "Downtime: Chef Infra Server is unavailable while the frontends are in maintenance (steps maintenance-on to maintenance-off); \(estimate)"
         default:
             return nil
         }
@@ -60,7 +67,8 @@ public struct Plan<T: Topology>: Sendable {
     /// Says in the `path` check that the path's playbook is missing, so the fix is not `drover upgrade` itself.
     mutating func noteUnavailable(_ name: String?) {
         guard let name, let index = preflight.firstIndex(where: { $0.check == "path" }) else { return }
-        preflight[index].fix = "Drover has no playbook \(name) for this path yet; "
+        preflight[index].fix =
+            "Drover has no playbook \(name) for this path yet; "
             + "follow Chef's documented procedure for this upgrade by hand"
     }
 
@@ -76,75 +84,116 @@ public struct Plan<T: Topology>: Sendable {
     public var nothingToDo: Bool { nothingToDoReason != nil }
 
     /// Builds the plan; `observation` nil plans from the inventory alone (leader unknown).
-    public static func make(playbook: Playbook, topology: T, observation: T.Observation?, bindings: Bindings = Bindings(),
-                            backup: Bool = false) -> Plan {
+    public static func make(
+        playbook: Playbook, topology: T, observation: T.Observation?, bindings: Bindings = Bindings(),
+        backup: Bool = false
+    ) -> Plan {
         let inventory = topology.inventory
         var preflight = observation.map { topology.preflight(playbook.preflight ?? "basic", observation: $0) } ?? []
         var actions: [PlannedAction] = []
         if backup {
             do {
                 if let observation, let command = try topology.backupCommand(observation: observation) {
-                    actions.append(PlannedAction(index: 1, step: "backup", node: command.node, action: "run", command: command.command, waitsFor: nil))
+                    actions.append(
+                        PlannedAction(
+                            index: 1, step: "backup", node: command.node, action: "run", command: command.command,
+                            waitsFor: nil))
                 } else if observation == nil {
-                    actions.append(PlannedAction(index: 1, step: "backup", node: "<a follower>", action: "run", command: "(the topology's backup command)", waitsFor: nil))
+                    actions.append(
+                        PlannedAction(
+                            index: 1, step: "backup", node: "<a follower>", action: "run",
+                            command: "(the topology's backup command)", waitsFor: nil))
                 } else {
-                    preflight.append(PreflightCheck(check: "backup", node: nil, ok: false, detail: "Drover takes no backup of a \(inventory.topology.rawValue)",
-                                                    fix: "drop --backup"))
+                    preflight.append(
+                        PreflightCheck(
+                            check: "backup", node: nil, ok: false,
+                            detail: "Drover takes no backup of a \(inventory.topology.rawValue)",
+                            fix: "drop --backup"))
                 }
             } catch {
-                preflight.append(PreflightCheck(check: "backup", node: nil, ok: false, detail: error.localizedDescription,
-                                                fix: "a backup needs a follower; repair the cluster first (drover diagnose)"))
+                preflight.append(
+                    PreflightCheck(
+                        check: "backup", node: nil, ok: false, detail: error.localizedDescription,
+                        fix: "a backup needs a follower; repair the cluster first (drover diagnose)"))
             }
         }
         let live = topology.liveValues(observation)
         for step in playbook.steps {
             let nodes: [String?]
-            if case let .node(name) = step.target {
+            if case .node(let name) = step.target {
                 nodes = [Runner<T>.renderText(name, node: nil, inventory: inventory, live: live, bindings: bindings)]
             } else {
                 nodes = topology.plannedNodes(for: step.target, observation: observation)
             }
             for node in nodes {
-                if let observation, let node, let reason = topology.skipReason(step, node: node, observation: observation) {
-                    actions.append(PlannedAction(index: actions.count + 1, step: step.name, node: node, action: "skip",
-                                                 command: nil, waitsFor: reason))
+                if let observation, let node,
+                    let reason = topology.skipReason(step, node: node, observation: observation)
+                {
+                    actions.append(
+                        PlannedAction(
+                            index: actions.count + 1, step: step.name, node: node, action: "skip",
+                            command: nil, waitsFor: reason))
                     continue
                 }
-                let condition = observation.flatMap { observation in node.flatMap { topology.runCondition(step, node: $0, observation: observation) } }
+                let condition = observation.flatMap { observation in
+                    node.flatMap { topology.runCondition(step, node: $0, observation: observation) }
+                }
                 for action in step.actions {
-                    var planned = describe(action, step: step, node: node, topology: topology, live: live, bindings: bindings, index: actions.count + 1)
+                    var planned = describe(
+                        action, step: step, node: node, topology: topology, live: live, bindings: bindings,
+                        index: actions.count + 1)
                     planned.condition = condition
                     actions.append(planned)
                 }
             }
         }
-        return Plan(playbook: playbook, topology: topology, observation: observation, preflight: preflight, actions: actions,
-                    path: observation.flatMap { topology.upgradePath(for: playbook, observation: $0) }, backup: backup,
-                    chefNodes: bindings.values["params.chef_nodes"].flatMap { Int($0) })
+        return Plan(
+            playbook: playbook, topology: topology, observation: observation, preflight: preflight, actions: actions,
+            path: observation.flatMap { topology.upgradePath(for: playbook, observation: $0) }, backup: backup,
+            chefNodes: bindings.values["params.chef_nodes"].flatMap { Int($0) })
     }
 
-    static func describe(_ action: Playbook.Action, step: Playbook.Step, node: String?, topology: T,
-                         live: [String: String], bindings: Bindings, index: Int) -> PlannedAction {
+    static func describe(
+        _ action: Playbook.Action, step: Playbook.Step, node: String?, topology: T,
+        live: [String: String], bindings: Bindings, index: Int
+    ) -> PlannedAction {
         let inventory = topology.inventory
         switch action {
-        case let .run(template):
-            return PlannedAction(index: index, step: step.name, node: node, action: "run",
-                                 command: Runner<T>.render(template, node: node, inventory: inventory, live: live, bindings: bindings), waitsFor: nil)
+        case .run(let template):
+            return PlannedAction(
+                index: index, step: step.name, node: node, action: "run",
+                command: Runner<T>.render(template, node: node, inventory: inventory, live: live, bindings: bindings),
+                waitsFor: nil)
         case .install:
-            return PlannedAction(index: index, step: step.name, node: node, action: "install",
-                                 command: inventory.package.map(Runner<T>.installCommand) ?? "(no package in the inventory)", waitsFor: nil)
-        case let .wait(predicate, timeout):
-            return PlannedAction(index: index, step: step.name, node: node, action: "wait", command: nil,
-                                 waitsFor: "\(topology.explain(predicate, node: node)) (within \(DurationText.format(Runner<T>.duration(timeout, inventory))))")
-        case let .confirm(message):
-            return PlannedAction(index: index, step: step.name, node: node, action: "confirm", command: nil,
-                                 waitsFor: "operator confirmation: " + Runner<T>.renderText(message, node: node, inventory: inventory, live: live, bindings: bindings))
-        case let .manual(instruction):
-            return PlannedAction(index: index, step: step.name, node: node, action: "manual", command: nil,
-                                 waitsFor: "operator action: " + Runner<T>.renderText(instruction, node: node, inventory: inventory, live: live, bindings: bindings))
-        case let .check(name):
-            return PlannedAction(index: index, step: step.name, node: nil, action: "check", command: nil,
-                                 waitsFor: name == "frontends" ? (inventory.frontends.allSatisfy { $0.statusURL == nil } ? "no frontend status_url in the inventory" : "GET /_status on \(inventory.frontends.filter { $0.statusURL != nil }.map(\.name).joined(separator: ", "))") : name)
+            return PlannedAction(
+                index: index, step: step.name, node: node, action: "install",
+                command: inventory.package.map(Runner<T>.installCommand) ?? "(no package in the inventory)",
+                waitsFor: nil)
+        case .wait(let predicate, let timeout):
+            return PlannedAction(
+                index: index, step: step.name, node: node, action: "wait", command: nil,
+                waitsFor:
+                    "\(topology.explain(predicate, node: node)) (within \(DurationText.format(Runner<T>.duration(timeout, inventory))))"
+            )
+        case .confirm(let message):
+            return PlannedAction(
+                index: index, step: step.name, node: node, action: "confirm", command: nil,
+                waitsFor: "operator confirmation: "
+                    + Runner<T>.renderText(message, node: node, inventory: inventory, live: live, bindings: bindings))
+        case .manual(let instruction):
+            return PlannedAction(
+                index: index, step: step.name, node: node, action: "manual", command: nil,
+                waitsFor: "operator action: "
+                    + Runner<T>.renderText(
+                        instruction, node: node, inventory: inventory, live: live, bindings: bindings))
+        case .check(let name):
+            return PlannedAction(
+                index: index, step: step.name, node: nil, action: "check", command: nil,
+                waitsFor: name == "frontends"
+                    ? (inventory.frontends.allSatisfy { $0.statusURL == nil }
+                        ? "no frontend status_url in the inventory"
+                        : "GET /_status on \(inventory.frontends.filter { $0.statusURL != nil }.map(\.name).joined(separator: ", "))")
+                    : name)
         }
     }
 
@@ -158,34 +207,55 @@ public struct Plan<T: Topology>: Sendable {
             "offline": .bool(observation == nil),
             "would_start": .bool(observation != nil && preflightPassed),
             "nothing_to_do": .bool(nothingToDo),
-            "locks": .array(lockOwners.map { .object(["node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
-                                                      "workstation": .string($0.workstation)]) }),
+            "locks": .array(
+                lockOwners.map {
+                    .object([
+                        "node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
+                        "workstation": .string($0.workstation),
+                    ])
+                }),
             "discovered": discovered,
             "backup": .bool(backup),
             "downtime": downtimeText.map { text in
-                .object(["text": .string(text), "chef_nodes": chefNodes.map { .int($0) } ?? .null,
-                         "reindex_minutes": (path?.kind == .downtimeReindex ? chefNodes.map { .int(Self.reindexMinutes(chefNodes: $0)) } : nil) ?? .null])
+                .object([
+                    "text": .string(text), "chef_nodes": chefNodes.map { .int($0) } ?? .null,
+                    "reindex_minutes":
+                        (path?.kind == .downtimeReindex
+                        ? chefNodes.map { .int(Self.reindexMinutes(chefNodes: $0)) } : nil) ?? .null,
+                ])
             } ?? .null,
             "path": path.map { path in
-                .object(["name": .string(path.kind.rawValue), "playbook": .optional(path.playbook),
-                         "reasons": .array(path.reasons.map { .string($0) }), "fix": .optional(path.fix)])
+                .object([
+                    "name": .string(path.kind.rawValue), "playbook": .optional(path.playbook),
+                    "reasons": .array(path.reasons.map { .string($0) }), "fix": .optional(path.fix),
+                ])
             } ?? .null,
-            "preflight": .array(preflight.map { check in
-                .object(["check": .string(check.check), "node": .optional(check.node), "ok": .bool(check.ok), "detail": .string(check.detail),
-                         "fix": .optional(check.fix)])
-            }),
-            "steps": .array(actions.map { action in
-                .object(["index": .int(action.index), "step": .string(action.step), "node": .optional(action.node), "action": .string(action.action),
-                         "command": .optional(action.command), "waits_for": .optional(action.waitsFor),
-                         "condition": .optional(action.condition)])
-            }),
+            "preflight": .array(
+                preflight.map { check in
+                    .object([
+                        "check": .string(check.check), "node": .optional(check.node), "ok": .bool(check.ok),
+                        "detail": .string(check.detail),
+                        "fix": .optional(check.fix),
+                    ])
+                }),
+            "steps": .array(
+                actions.map { action in
+                    .object([
+                        "index": .int(action.index), "step": .string(action.step), "node": .optional(action.node),
+                        "action": .string(action.action),
+                        "command": .optional(action.command), "waits_for": .optional(action.waitsFor),
+                        "condition": .optional(action.condition),
+                    ])
+                }),
         ])
     }
 
     /// The plan for people.
     public var text: String {
         var lines: [String] = []
-        lines.append("Plan: \(playbook.name) on cluster \(inventory.cluster)\(inventory.package.map { " to \($0.version)" } ?? "")")
+        lines.append(
+            "Plan: \(playbook.name) on cluster \(inventory.cluster)\(inventory.package.map { " to \($0.version)" } ?? "")"
+        )
         if let observation {
             lines += topology.discovered(observation).lines
             if let path {
@@ -206,30 +276,46 @@ public struct Plan<T: Topology>: Sendable {
         if !preflight.isEmpty {
             lines.append("Pre-flight:")
             for check in preflight {
-                lines.append("  [\(check.ok ? "ok" : "FAIL")] \(check.check)\(check.node.map { " \($0)" } ?? ""): \(check.detail)\(check.fix.map { "\n         fix: \($0)" } ?? "")")
+                lines.append(
+                    "  [\(check.ok ? "ok" : "FAIL")] \(check.check)\(check.node.map { " \($0)" } ?? ""): \(check.detail)\(check.fix.map { "\n         fix: \($0)" } ?? "")"
+                )
             }
         }
         if backup {
-            lines.append("Backup: chef-backend-ctl backup on \(actions.first?.node ?? "a follower") before any change; the run stops, nothing changed, if it fails or is empty")
+            lines.append(
+                "Backup: chef-backend-ctl backup on \(actions.first?.node ?? "a follower") before any change; the run stops, nothing changed, if it fails or is empty"
+            )
         }
         lines.append("Steps:")
         for (position, action) in actions.enumerated() {
             let target = action.node.map { "\($0): " } ?? ""
-            if let condition = action.condition, position == 0 || actions[position - 1].condition != condition
-                || actions[position - 1].node != action.node || actions[position - 1].step != action.step {
+            if let condition = action.condition,
+                position == 0 || actions[position - 1].condition != condition
+                    || actions[position - 1].node != action.node || actions[position - 1].step != action.step
+            {
                 lines.append("      \(action.step) \(target)\(condition):")
             }
             switch action.action {
-            case "skip": lines.append(String(format: "  %2d. %@ %@skip (%@)", action.index, action.step, target, action.waitsFor ?? ""))
-            case "wait", "check", "confirm", "manual": lines.append(String(format: "  %2d. %@ %@%@ %@", action.index, action.step, target, action.action, action.waitsFor ?? ""))
-            default: lines.append(String(format: "  %2d. %@ %@%@", action.index, action.step, target, action.command ?? ""))
+            case "skip":
+                lines.append(
+                    String(format: "  %2d. %@ %@skip (%@)", action.index, action.step, target, action.waitsFor ?? ""))
+            case "wait", "check", "confirm", "manual":
+                lines.append(
+                    String(
+                        format: "  %2d. %@ %@%@ %@", action.index, action.step, target, action.action,
+                        action.waitsFor ?? ""))
+            default:
+                lines.append(String(format: "  %2d. %@ %@%@", action.index, action.step, target, action.command ?? ""))
             }
         }
         if observation != nil {
             if let reason = nothingToDoReason {
                 lines.append("Nothing to do: \(reason).")
             } else {
-                lines.append(preflightPassed ? "Pre-flight passed: the run would start." : "Pre-flight failed: the run would be refused (exit 2).")
+                lines.append(
+                    preflightPassed
+                        ? "Pre-flight passed: the run would start."
+                        : "Pre-flight failed: the run would be refused (exit 2).")
             }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -33,8 +33,8 @@ public struct Playbook: Sendable {
             switch self {
             case .any: return "any"
             case .all: return "all"
-            case let .node(name): return "node:\(name)"
-            case let .role(name): return name
+            case .node(let name): return "node:\(name)"
+            case .role(let name): return name
             }
         }
     }
@@ -130,7 +130,7 @@ public struct Playbook: Sendable {
         public var label: String {
             switch self {
             case .builtIn: return "built-in"
-            case let .file(path): return path
+            case .file(let path): return path
             }
         }
     }
@@ -163,33 +163,48 @@ public struct Playbook: Sendable {
         var topology = Inventory.Topology.chefBackend
         if let text = try root.string("topology") {
             guard let known = Inventory.Topology(rawValue: text) else {
-                throw root.error("topology", "unknown topology '\(text)'; known: \(Inventory.Topology.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw root.error(
+                    "topology",
+                    "unknown topology '\(text)'; known: \(Inventory.Topology.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             topology = known
         }
         let vocabulary = topology.vocabulary
         let preflight = try root.string("preflight")
         if let preflight, !topology.preflightSets.keys.contains(preflight) {
-            throw root.error("preflight", "unknown pre-flight set '\(preflight)' for \(topology.rawValue); known: \(topology.preflightSets.keys.sorted().joined(separator: ", "))")
+            throw root.error(
+                "preflight",
+                "unknown pre-flight set '\(preflight)' for \(topology.rawValue); known: \(topology.preflightSets.keys.sorted().joined(separator: ", "))"
+            )
         }
         var parameters: [Parameter] = []
         for entry in try root.mappingList("parameters") ?? [] {
             try entry.rejectUnknownKeys(["name", "description", "kind", "required", "flag"])
             let kindText = try entry.requiredString("kind")
             guard let kind = Parameter.Kind(rawValue: kindText) else {
-                throw entry.error("kind", "unknown kind '\(kindText)'; known: \(Parameter.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw entry.error(
+                    "kind",
+                    "unknown kind '\(kindText)'; known: \(Parameter.Kind.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
-            parameters.append(Parameter(name: try entry.requiredString("name"), description: try entry.string("description") ?? "",
-                                        kind: kind, required: try entry.bool("required") ?? false, flag: try entry.string("flag")))
+            parameters.append(
+                Parameter(
+                    name: try entry.requiredString("name"), description: try entry.string("description") ?? "",
+                    kind: kind, required: try entry.bool("required") ?? false, flag: try entry.string("flag")))
         }
         guard let entries = try root.mappingList("steps"), !entries.isEmpty else {
             throw root.error(nil, "missing required key 'steps'")
         }
         var steps: [Step] = []
         for entry in entries {
-            try entry.rejectUnknownKeys(["name", "description", "target", "skip_if", "require", "run", "actions", "repeatable"])
+            try entry.rejectUnknownKeys([
+                "name", "description", "target", "skip_if", "require", "run", "actions", "repeatable",
+            ])
             let stepName = try entry.requiredString("name")
-            if steps.contains(where: { $0.name == stepName }) { throw entry.error("name", "duplicate step name '\(stepName)'") }
+            if steps.contains(where: { $0.name == stepName }) {
+                throw entry.error("name", "duplicate step name '\(stepName)'")
+            }
             let targetText = try entry.string("target") ?? "any"
             let target: Target
             switch targetText {
@@ -198,12 +213,17 @@ public struct Playbook: Sendable {
             case let value where value.hasPrefix("node:") && value.count > 5: target = .node(String(value.dropFirst(5)))
             case let value where vocabulary.targets.contains(value): target = .role(value)
             default:
-                throw entry.error("target", "'\(targetText)' is not a \(topology.rawValue) target; use any, all, node:NAME or \(vocabulary.targets.joined(separator: ", "))")
+                throw entry.error(
+                    "target",
+                    "'\(targetText)' is not a \(topology.rawValue) target; use any, all, node:NAME or \(vocabulary.targets.joined(separator: ", "))"
+                )
             }
             var skip: Guard?
             if let text = try entry.string("skip_if") {
                 guard let value = Guard(rawValue: text) else {
-                    throw entry.error("skip_if", "unknown guard '\(text)'; known: \(Guard.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw entry.error(
+                        "skip_if",
+                        "unknown guard '\(text)'; known: \(Guard.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 skip = value
             }
@@ -212,7 +232,10 @@ public struct Playbook: Sendable {
                 let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
                 let spelled = parts.count == 2 ? parts[0] + ":" : parts[0]
                 guard vocabulary.requirements.contains(spelled) else {
-                    throw entry.error("require", "unknown \(topology.rawValue) condition '\(text)'; known: \(vocabulary.requirements.map { $0.hasSuffix(":") ? $0 + "NODE" : $0 }.joined(separator: ", "))")
+                    throw entry.error(
+                        "require",
+                        "unknown \(topology.rawValue) condition '\(text)'; known: \(vocabulary.requirements.map { $0.hasSuffix(":") ? $0 + "NODE" : $0 }.joined(separator: ", "))"
+                    )
                 }
                 requirements.append(Condition(requirement: parts[0], argument: parts.count == 2 ? parts[1] : nil))
             }
@@ -224,12 +247,19 @@ public struct Playbook: Sendable {
                     actions.append(.run(template: command))
                 } else if let what = try item.string("install") {
                     guard what == "package", vocabulary.installs else {
-                        throw item.error("install", vocabulary.installs ? "only 'install: package' is supported" : "\(topology.rawValue) playbooks install nothing")
+                        throw item.error(
+                            "install",
+                            vocabulary.installs
+                                ? "only 'install: package' is supported"
+                                : "\(topology.rawValue) playbooks install nothing")
                     }
                     actions.append(.install)
                 } else if let predicate = try item.string("wait") {
                     guard vocabulary.waits.contains(predicate) else {
-                        throw item.error("wait", "unknown \(topology.rawValue) predicate '\(predicate)'; known: \(vocabulary.waits.joined(separator: ", "))")
+                        throw item.error(
+                            "wait",
+                            "unknown \(topology.rawValue) predicate '\(predicate)'; known: \(vocabulary.waits.joined(separator: ", "))"
+                        )
                     }
                     let timeoutNames = vocabulary.timeouts + ["command"]
                     let timeoutText = try item.string("timeout") ?? vocabulary.timeouts[0]
@@ -239,7 +269,9 @@ public struct Playbook: Sendable {
                     } else if let fixed = DurationText.parse(timeoutText) {
                         timeout = .fixed(fixed)
                     } else {
-                        throw item.error("timeout", "'\(timeoutText)' is neither a duration nor one of \(timeoutNames.joined(separator: ", "))")
+                        throw item.error(
+                            "timeout",
+                            "'\(timeoutText)' is neither a duration nor one of \(timeoutNames.joined(separator: ", "))")
                     }
                     actions.append(.wait(predicate: predicate, timeout: timeout))
                 } else if let message = try item.string("confirm") {
@@ -247,7 +279,9 @@ public struct Playbook: Sendable {
                 } else if let instruction = try item.string("manual") {
                     actions.append(.manual(instruction))
                 } else if let check = try item.string("check") {
-                    guard check == "frontends", vocabulary.installs else { throw item.error("check", "unknown check '\(check)'; known: frontends (chef-backend)") }
+                    guard check == "frontends", vocabulary.installs else {
+                        throw item.error("check", "unknown check '\(check)'; known: frontends (chef-backend)")
+                    }
                     actions.append(.check(check))
                 } else {
                     throw item.error(nil, "an action needs one of run, install, wait, check, confirm, manual")
@@ -255,25 +289,33 @@ public struct Playbook: Sendable {
             }
             guard !actions.isEmpty else { throw entry.error(nil, "step '\(stepName)' has no run or actions") }
             try validateTemplates(actions, entry: entry, parameters: parameters, vocabulary: vocabulary)
-            steps.append(Step(name: stepName, description: try entry.string("description") ?? stepName, target: target,
-                              skipIf: skip, requirements: requirements, actions: actions, line: entry.line,
-                              repeatable: try entry.bool("repeatable") ?? false))
+            steps.append(
+                Step(
+                    name: stepName, description: try entry.string("description") ?? stepName, target: target,
+                    skipIf: skip, requirements: requirements, actions: actions, line: entry.line,
+                    repeatable: try entry.bool("repeatable") ?? false))
         }
-        return Playbook(name: name, description: description, topology: topology, preflight: preflight, parameters: parameters, steps: steps, file: file,
-                        digest: Digest.sha256Hex(Data(text.utf8)))
+        return Playbook(
+            name: name, description: description, topology: topology, preflight: preflight, parameters: parameters,
+            steps: steps, file: file,
+            digest: Digest.sha256Hex(Data(text.utf8)))
     }
 
-    static func validateTemplates(_ actions: [Action], entry: StrictYAML, parameters: [Parameter], vocabulary: PlaybookVocabulary) throws {
-        let known = Template.known.union(vocabulary.placeholders).union(parameters.flatMap { ["params.\($0.name)", "params.\($0.name).host"] })
+    static func validateTemplates(
+        _ actions: [Action], entry: StrictYAML, parameters: [Parameter], vocabulary: PlaybookVocabulary
+    ) throws {
+        let known = Template.known.union(vocabulary.placeholders).union(
+            parameters.flatMap { ["params.\($0.name)", "params.\($0.name).host"] })
         let texts = actions.compactMap { action -> String? in
             switch action {
-            case let .run(text), let .confirm(text), let .manual(text): return text
+            case .run(let text), .confirm(let text), .manual(let text): return text
             default: return nil
             }
         }
         for template in texts {
             for placeholder in Template.placeholders(in: template) where !known.contains(placeholder) {
-                throw entry.error("run", "unknown placeholder {{\(placeholder)}}; known: \(known.sorted().joined(separator: ", "))")
+                throw entry.error(
+                    "run", "unknown placeholder {{\(placeholder)}}; known: \(known.sorted().joined(separator: ", "))")
             }
         }
     }
@@ -286,7 +328,8 @@ public enum Template {
     static func placeholders(in template: String) -> [String] {
         var result: [String] = []
         var rest = Substring(template)
-        while let open = rest.range(of: "{{"), let close = rest.range(of: "}}", range: open.upperBound..<rest.endIndex) {
+        while let open = rest.range(of: "{{"), let close = rest.range(of: "}}", range: open.upperBound..<rest.endIndex)
+        {
             result.append(rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces))
             rest = rest[close.upperBound...]
         }
@@ -295,7 +338,9 @@ public enum Template {
 
     /// Fills `template`; every value is shell-quoted, except `raw` ones (flag texts the playbook itself
     /// defines, never operator input).
-    public static func render(_ template: String, values: [String: String], raw: [String: String] = [:], quote: (String) -> String) -> String {
+    public static func render(
+        _ template: String, values: [String: String], raw: [String: String] = [:], quote: (String) -> String
+    ) -> String {
         var result = template
         for placeholder in placeholders(in: template) {
             let value = raw[placeholder] ?? quote(values[placeholder] ?? "")
@@ -328,7 +373,9 @@ public struct PlaybookLibrary: Sendable {
         }
         if let builtIn = try Self.builtIn().first(where: { $0.name == nameOrPath }) { return builtIn }
         let available = (try? all().map(\.name)) ?? []
-        throw InputError(file: nameOrPath, line: 0, key: nil, message: "no such playbook; available: \(available.joined(separator: ", "))")
+        throw InputError(
+            file: nameOrPath, line: 0, key: nil,
+            message: "no such playbook; available: \(available.joined(separator: ", "))")
     }
 
     /// Every playbook by name: the built-ins, with those of the directories added or overriding them.
@@ -348,9 +395,11 @@ public struct PlaybookLibrary: Sendable {
     private func readableDirectories() throws -> [String] {
         for directory in directories {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw InputError(file: directory, line: 0, key: nil,
-                                 message: "no such directory of playbooks; check --playbooks and DROVER_PLAYBOOKS")
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
+                throw InputError(
+                    file: directory, line: 0, key: nil,
+                    message: "no such directory of playbooks; check --playbooks and DROVER_PLAYBOOKS")
             }
         }
         return directories
@@ -360,8 +409,11 @@ public struct PlaybookLibrary: Sendable {
     private static func load(_ path: String, named name: String) throws -> Playbook {
         let playbook = try Playbook.load(path: path)
         guard playbook.name == name else {
-            throw InputError(file: path, line: 1, key: "name",
-                             message: "'\(playbook.name)' differs from the file name; rename the file \(playbook.name).yml or set name: \(name)")
+            throw InputError(
+                file: path, line: 1, key: "name",
+                message:
+                    "'\(playbook.name)' differs from the file name; rename the file \(playbook.name).yml or set name: \(name)"
+            )
         }
         return playbook
     }
@@ -372,18 +424,26 @@ public struct PlaybookLibrary: Sendable {
     }
 
     /// Checks `--set` values against the playbook's parameters and the inventory.
-    public static func validate(_ values: [String: String], for playbook: Playbook, inventory: Inventory) throws -> [String: String] {
+    public static func validate(
+        _ values: [String: String], for playbook: Playbook, inventory: Inventory
+    ) throws -> [String: String] {
         var result: [String: String] = [:]
         for key in values.keys where !playbook.parameters.contains(where: { $0.name == key }) {
             let known = playbook.parameters.map(\.name)
-            throw InputError(file: playbook.file, line: 0, key: "--set \(key)",
-                             message: "\(playbook.name) has no parameter \(key); \(known.isEmpty ? "it takes none" : "it takes: \(known.joined(separator: ", "))")")
+            throw InputError(
+                file: playbook.file, line: 0, key: "--set \(key)",
+                message:
+                    "\(playbook.name) has no parameter \(key); \(known.isEmpty ? "it takes none" : "it takes: \(known.joined(separator: ", "))")"
+            )
         }
         for parameter in playbook.parameters {
             guard let value = values[parameter.name] else {
                 if parameter.required {
-                    throw InputError(file: playbook.file, line: 0, key: "--set \(parameter.name)",
-                                     message: "required: \(parameter.description) (e.g. --set \(parameter.name)=\(parameter.kind == .node ? inventory.backends.first?.name ?? "be1" : parameter.kind == .state ? "on" : "true"))")
+                    throw InputError(
+                        file: playbook.file, line: 0, key: "--set \(parameter.name)",
+                        message:
+                            "required: \(parameter.description) (e.g. --set \(parameter.name)=\(parameter.kind == .node ? inventory.backends.first?.name ?? "be1" : parameter.kind == .state ? "on" : "true"))"
+                    )
                 }
                 if parameter.kind == .flag { result["params.\(parameter.name)"] = "" }
                 continue
@@ -391,24 +451,33 @@ public struct PlaybookLibrary: Sendable {
             switch parameter.kind {
             case .node:
                 guard inventory.backend(named: value) != nil else {
-                    throw InputError(file: inventory.file, line: 0, key: "--set \(parameter.name)",
-                                     message: "'\(value)' is not a backend of the inventory (\(inventory.backends.map(\.name).joined(separator: ", ")))")
+                    throw InputError(
+                        file: inventory.file, line: 0, key: "--set \(parameter.name)",
+                        message:
+                            "'\(value)' is not a backend of the inventory (\(inventory.backends.map(\.name).joined(separator: ", ")))"
+                    )
                 }
                 result["params.\(parameter.name)"] = value
                 result["params.\(parameter.name).host"] = inventory.backend(named: value)?.host
             case .state:
                 guard value == "on" || value == "off" else {
-                    throw InputError(file: playbook.file, line: 0, key: "--set \(parameter.name)", message: "'\(value)' must be on or off")
+                    throw InputError(
+                        file: playbook.file, line: 0, key: "--set \(parameter.name)",
+                        message: "'\(value)' must be on or off")
                 }
                 result["params.\(parameter.name)"] = value
             case .count:
                 guard let number = Int(value), number >= 0 else {
-                    throw InputError(file: playbook.file, line: 0, key: "--set \(parameter.name)", message: "'\(value)' must be a whole number, 0 or more")
+                    throw InputError(
+                        file: playbook.file, line: 0, key: "--set \(parameter.name)",
+                        message: "'\(value)' must be a whole number, 0 or more")
                 }
                 result["params.\(parameter.name)"] = String(number)
             case .flag:
                 guard value == "true" || value == "false" else {
-                    throw InputError(file: playbook.file, line: 0, key: "--set \(parameter.name)", message: "'\(value)' must be true or false")
+                    throw InputError(
+                        file: playbook.file, line: 0, key: "--set \(parameter.name)",
+                        message: "'\(value)' must be true or false")
                 }
                 result["params.\(parameter.name)"] = value == "true" ? (parameter.flag ?? "") : ""
             }

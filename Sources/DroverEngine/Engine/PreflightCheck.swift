@@ -17,4 +17,3 @@ public struct PreflightCheck: Sendable, Equatable {
     /// How to fix a failed check.
     public var fix: String?
 }
-

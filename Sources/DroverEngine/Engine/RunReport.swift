@@ -12,21 +12,27 @@ public enum RunReport {
         let plan = (try? Data(contentsOf: URL(fileURLWithPath: journal.planPath)))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
         // The journal keeps whole seconds: the run ends when its last record does, if that is later.
-        let end = ([journal.finished ?? journal.started] + commands.map(\.finished) + waits.map(\.finished)).max() ?? journal.started
+        let end =
+            ([journal.finished ?? journal.started] + commands.map(\.finished) + waits.map(\.finished)).max()
+            ?? journal.started
         var nodes = Set(journal.nodeGUIDs?.keys.map { $0 } ?? [])
         nodes.formUnion(commands.map(\.node))
         nodes.formUnion(journal.steps.map(\.node))
         nodes.formUnion(waits.map(\.node))
         return RunReportData(
-            runID: journal.runID, cluster: journal.cluster, playbook: journal.playbook, playbookFile: journal.playbookFile,
-            playbookDigest: journal.playbookDigest, inventoryFile: journal.inventoryFile, inventoryDigest: journal.inventoryDigest,
-            targetVersion: journal.targetVersion, user: journal.user, workstation: journal.workstation, started: journal.started,
+            runID: journal.runID, cluster: journal.cluster, playbook: journal.playbook,
+            playbookFile: journal.playbookFile,
+            playbookDigest: journal.playbookDigest, inventoryFile: journal.inventoryFile,
+            inventoryDigest: journal.inventoryDigest,
+            targetVersion: journal.targetVersion, user: journal.user, workstation: journal.workstation,
+            started: journal.started,
             finished: journal.finished, status: journal.status.rawValue, exitCode: journal.exitCode.map(Int.init),
             parameters: journal.parameters ?? [:], summary: journal.summary ?? "",
             nodes: nodes.sorted(),
             steps: journal.steps.map {
-                RunReportData.Step(index: $0.index, name: $0.step, node: $0.node, status: $0.status.rawValue, started: $0.started,
-                                   finished: $0.finished, reason: $0.reason)
+                RunReportData.Step(
+                    index: $0.index, name: $0.step, node: $0.node, status: $0.status.rawValue, started: $0.started,
+                    finished: $0.finished, reason: $0.reason)
             },
             commands: commands, waits: waits, outOfCluster: outOfCluster(commands, waits, end: end),
             failoverOff: failoverOff(commands, end: end),
@@ -38,13 +44,17 @@ public enum RunReport {
     public static func write(_ journal: Journal, to path: String) throws {
         let html = HTMLReport.render(data(journal))
         let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
         try html.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     static func jsonLines(_ path: String) -> [[String: Any]] {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        return text.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
     }
 
     static func date(_ value: Any?) -> Date? {
@@ -56,11 +66,13 @@ public enum RunReport {
 
     static func command(_ record: [String: Any]) -> RunReportData.Command? {
         guard let node = record["node"] as? String, let command = record["command"] as? String,
-              let started = date(record["started"]), let finished = date(record["finished"]) else { return nil }
-        return RunReportData.Command(node: node, command: command, started: started, finished: finished,
-                                     exitStatus: record["exit_status"] as? Int, signal: record["exit_signal"] as? String,
-                                     stdout: record["stdout"] as? String ?? "", stderr: record["stderr"] as? String ?? "",
-                                     error: record["error"] as? String)
+            let started = date(record["started"]), let finished = date(record["finished"])
+        else { return nil }
+        return RunReportData.Command(
+            node: node, command: command, started: started, finished: finished,
+            exitStatus: record["exit_status"] as? Int, signal: record["exit_signal"] as? String,
+            stdout: record["stdout"] as? String ?? "", stderr: record["stderr"] as? String ?? "",
+            error: record["error"] as? String)
     }
 
     /// Each wait from its events: `wait_finished` gives its end and length, `wait_progress` what did not hold.
@@ -76,8 +88,11 @@ public enum RunReport {
             case "wait_finished":
                 guard let finished = date(event["time"]) else { continue }
                 let seconds = (event["duration_s"] as? Double) ?? Double(event["duration_s"] as? Int ?? 0)
-                waits.append(RunReportData.Wait(node: node, predicate: predicate, started: finished.addingTimeInterval(-seconds), finished: finished,
-                                                ok: event["ok"] as? Bool ?? false, pending: pending.removeValue(forKey: key) ?? []))
+                waits.append(
+                    RunReportData.Wait(
+                        node: node, predicate: predicate, started: finished.addingTimeInterval(-seconds),
+                        finished: finished,
+                        ok: event["ok"] as? Bool ?? false, pending: pending.removeValue(forKey: key) ?? []))
             default: break
             }
         }
@@ -86,7 +101,9 @@ public enum RunReport {
 
     /// When each node was out of the cluster: from the start of the command that took it out (an upgrade,
     /// `down-for-upgrade`) to the end of the next wait that saw it back (rejoined, synced).
-    static func outOfCluster(_ commands: [RunReportData.Command], _ waits: [RunReportData.Wait], end: Date) -> [RunReportData.Span] {
+    static func outOfCluster(
+        _ commands: [RunReportData.Command], _ waits: [RunReportData.Wait], end: Date
+    ) -> [RunReportData.Span] {
         let takesOut = ["chef-backend-ctl upgrade", "chef-backend-ctl down-for-upgrade"]
         var spans: [RunReportData.Span] = []
         var open: [String: Date] = [:]
@@ -96,7 +113,8 @@ public enum RunReport {
             if let back = backs.first(where: { $0.node == command.node && $0.finished > command.finished }) {
                 // Another take-out before that return is the same absence.
                 if let last = spans.last(where: { $0.lane == command.node }), last.to >= command.started { continue }
-                spans.append(RunReportData.Span(lane: command.node, from: command.started, to: back.finished, closed: true))
+                spans.append(
+                    RunReportData.Span(lane: command.node, from: command.started, to: back.finished, closed: true))
             } else {
                 open[command.node] = command.started
                 spans.append(RunReportData.Span(lane: command.node, from: command.started, to: end, closed: false))
@@ -117,7 +135,9 @@ public enum RunReport {
                 offSince = nil
             }
         }
-        if let since = offSince { spans.append(RunReportData.Span(lane: "failover", from: since, to: end, closed: false)) }
+        if let since = offSince {
+            spans.append(RunReportData.Span(lane: "failover", from: since, to: end, closed: false))
+        }
         return spans
     }
 }

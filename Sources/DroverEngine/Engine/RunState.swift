@@ -104,10 +104,24 @@ public struct Journal: Codable, Sendable {
     public var path: String = ""
 
     enum CodingKeys: String, CodingKey {
-        case runID = "run_id", playbook, playbookFile = "playbook_file", cluster, inventoryFile = "inventory_file"
-        case inventoryDigest = "inventory_digest", targetVersion = "target_version", user, workstation, started, finished
-        case status, exitCode = "exit_code", failover, failoverStep = "failover_step", steps, summary, resumedFrom = "resumed_from", parameters
-        case backup, pinnedTargets = "pinned_targets", playbookDigest = "playbook_digest"
+        case runID = "run_id"
+        case playbook
+        case playbookFile = "playbook_file"
+        case cluster
+        case inventoryFile = "inventory_file"
+        case inventoryDigest = "inventory_digest"
+        case targetVersion = "target_version"
+        case user, workstation, started, finished
+        case status
+        case exitCode = "exit_code"
+        case failover
+        case failoverStep = "failover_step"
+        case steps, summary
+        case resumedFrom = "resumed_from"
+        case parameters
+        case backup
+        case pinnedTargets = "pinned_targets"
+        case playbookDigest = "playbook_digest"
         case nodeGUIDs = "node_guids"
     }
 
@@ -131,14 +145,17 @@ public struct Journal: Codable, Sendable {
     }()
 
     public static func load(path: String) -> Journal? {
-        guard let data = FileManager.default.contents(atPath: path), var journal = try? decoder.decode(Journal.self, from: data) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path),
+            var journal = try? decoder.decode(Journal.self, from: data)
+        else { return nil }
         journal.path = path
         return journal
     }
 
     /// Writes the journal durably: temporary file, fsync, rename, fsync of the directory.
     public func save() throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try DurableFile.write(try Self.encoder.encode(self), to: path)
     }
 
@@ -219,7 +236,7 @@ public enum RunStateError: LocalizedError {
 
     public var errorDescription: String? {
         switch self {
-        case let .unwritable(path, reason): return "cannot write \(path): \(reason); choose another --state-dir"
+        case .unwritable(let path, let reason): return "cannot write \(path): \(reason); choose another --state-dir"
         }
     }
 }
@@ -276,7 +293,9 @@ public final class RunRecorder: @unchecked Sendable {
     }
 
     func stepStarted(index: Int, step: String, node: String) async {
-        await update { $0.steps.append(Journal.Step(index: index, step: step, node: node, status: .started, started: Date())) }
+        await update {
+            $0.steps.append(Journal.Step(index: index, step: step, node: node, status: .started, started: Date()))
+        }
     }
 
     func stepFinished(step: String, node: String, status: Journal.Step.Status, reason: String?) async {
@@ -308,7 +327,10 @@ public final class RunRecorder: @unchecked Sendable {
     }
 
     func failoverSet(_ state: String, step: String) async {
-        await update { $0.failover = state; $0.failoverStep = step }
+        await update {
+            $0.failover = state
+            $0.failoverStep = step
+        }
     }
 
     func finished(status: Journal.Status, exitCode: Int32, summary: String) async {
@@ -321,13 +343,16 @@ public final class RunRecorder: @unchecked Sendable {
     }
 
     /// One command of the transcript: node, command, start and end, exit status, stdout and stderr.
-    func command(node: String, command: String, started: Date, finished: Date, exitStatus: Int32?, signal: String?,
-                 stdout: String, stderr: String, error: String?, gaps: [String] = []) {
+    func command(
+        node: String, command: String, started: Date, finished: Date, exitStatus: Int32?, signal: String?,
+        stdout: String, stderr: String, error: String?, gaps: [String] = []
+    ) {
         var fields: [String: JSONValue] = [
             "node": .string(node), "command": .string(redactor.redact(command)),
             "started": .string(RFC3339.string(started)), "finished": .string(RFC3339.string(finished)),
             "exit_status": exitStatus.map { .int(Int($0)) } ?? .null, "exit_signal": .optional(signal),
-            "stdout": .string(redactor.redact(stdout)), "stderr": .string(redactor.redact(stderr)), "error": .optional(error.map(redactor.redact)),
+            "stdout": .string(redactor.redact(stdout)), "stderr": .string(redactor.redact(stderr)),
+            "error": .optional(error.map(redactor.redact)),
         ]
         // Where the connection was lost and the command re-attached (its output is whole: nothing repeated).
         if !gaps.isEmpty { fields["connection_gaps"] = .array(gaps.map { .string($0) }) }
@@ -338,7 +363,8 @@ public final class RunRecorder: @unchecked Sendable {
 
     func event(_ event: Event) {
         guard JSONLinesReporter.documented.contains(event.name) else { return }
-        let line = redactor.redact(event.jsonLine), path = current.eventsPath
+        let line = redactor.redact(event.jsonLine)
+        let path = current.eventsPath
         writer.async { DurableFile.append(line, to: path) }
     }
 }
@@ -358,7 +384,7 @@ public final class RecordingReporter: Reporter {
     public func emit(_ event: Event) {
         var clean = event
         clean.fields = event.fields.mapValues { value in
-            if case let .string(text) = value { return .string(redactor.redact(text)) }
+            if case .string(let text) = value { return .string(redactor.redact(text)) }
             return value
         }
         console.emit(clean)

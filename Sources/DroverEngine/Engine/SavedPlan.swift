@@ -31,9 +31,9 @@ public struct SavedPlan: Sendable {
     public static func differences(_ old: [String: String], _ new: [String: String]) -> [String] {
         Set(old.keys).union(new.keys).sorted().compactMap { key in
             switch (old[key], new[key]) {
-            case let (before?, after?) where before != after: return "  ~ \(key): \(before) -> \(after)"
-            case let (before?, nil): return "  - \(key): \(before)"
-            case let (nil, after?): return "  + \(key): \(after)"
+            case (let before?, let after?) where before != after: return "  ~ \(key): \(before) -> \(after)"
+            case (let before?, nil): return "  - \(key): \(before)"
+            case (nil, let after?): return "  + \(key): \(after)"
             default: return nil
             }
         }
@@ -42,7 +42,8 @@ public struct SavedPlan: Sendable {
     public var json: JSONValue {
         .object([
             "format": .string(Self.format), "created": .string(RFC3339.string(created)), "cluster": .string(cluster),
-            "playbook": .string(playbook), "playbook_source": .string(playbookSource.label), "playbook_digest": .string(playbookDigest),
+            "playbook": .string(playbook), "playbook_source": .string(playbookSource.label),
+            "playbook_digest": .string(playbookDigest),
             "parameters": .object(parameters.mapValues { .string($0) }),
             "inventory_file": .string(inventoryFile), "inventory_digest": .string(inventoryDigest),
             "fingerprint": .object(fingerprint.mapValues { .string($0) }), "plan": plan,
@@ -51,29 +52,37 @@ public struct SavedPlan: Sendable {
 
     public static func load(path: String) throws -> SavedPlan {
         guard let data = FileManager.default.contents(atPath: path),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["format"] as? String == format else {
-            throw InputError(file: path, line: 0, key: nil, message: "not a saved Drover plan (\(format)); make one with drover plan --out FILE")
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            object["format"] as? String == format
+        else {
+            throw InputError(
+                file: path, line: 0, key: nil,
+                message: "not a saved Drover plan (\(format)); make one with drover plan --out FILE")
         }
         func string(_ key: String) throws -> String {
-            guard let value = object[key] as? String else { throw InputError(file: path, line: 0, key: key, message: "missing from the saved plan") }
+            guard let value = object[key] as? String else {
+                throw InputError(file: path, line: 0, key: key, message: "missing from the saved plan")
+            }
             return value
         }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let source = try string("playbook_source")
-        return SavedPlan(playbook: try string("playbook"), playbookSource: source == Playbook.Source.builtIn.label ? .builtIn : .file(source),
-                         playbookDigest: try string("playbook_digest"), parameters: object["parameters"] as? [String: String] ?? [:],
-                         inventoryFile: try string("inventory_file"), inventoryDigest: try string("inventory_digest"),
-                         cluster: try string("cluster"), created: formatter.date(from: try string("created")) ?? Date(),
-                         fingerprint: object["fingerprint"] as? [String: String] ?? [:], plan: .null,
-                         backup: (object["plan"] as? [String: Any])?["backup"] as? Bool)
+        return SavedPlan(
+            playbook: try string("playbook"),
+            playbookSource: source == Playbook.Source.builtIn.label ? .builtIn : .file(source),
+            playbookDigest: try string("playbook_digest"), parameters: object["parameters"] as? [String: String] ?? [:],
+            inventoryFile: try string("inventory_file"), inventoryDigest: try string("inventory_digest"),
+            cluster: try string("cluster"), created: formatter.date(from: try string("created")) ?? Date(),
+            fingerprint: object["fingerprint"] as? [String: String] ?? [:], plan: .null,
+            backup: (object["plan"] as? [String: Any])?["backup"] as? Bool)
     }
 
     /// The playbook the plan was made with, from where it came then; nil when it is gone.
     public func resolvePlaybook(in library: PlaybookLibrary) -> Playbook? {
         switch playbookSource {
         case .builtIn: return try? PlaybookLibrary.builtIn().first { $0.name == playbook }
-        case let .file(path): return try? Playbook.load(path: path)
+        case .file(let path): return try? Playbook.load(path: path)
         }
     }
 }

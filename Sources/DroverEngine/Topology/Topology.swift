@@ -38,7 +38,9 @@ public protocol Topology: Sendable {
     func retarget(_ target: Playbook.Target, node: String, observation: Observation) -> String?
 
     /// Whether a step's condition holds on the live state, and what was seen.
-    func holds(_ requirement: String, subject: String?, node: String, observation: Observation) -> (holds: Bool, detail: String)
+    func holds(
+        _ requirement: String, subject: String?, node: String, observation: Observation
+    ) -> (holds: Bool, detail: String)
 
     /// A cheaper reading than ``observe(_:full:checksum:)`` that is enough to evaluate `predicate` on `node`
     /// (the node's own status, say), or nil when the predicate needs every node. A wait polls with it until
@@ -140,7 +142,8 @@ public struct PlaybookVocabulary: Sendable {
 
 extension Topology {
     /// No focused readings unless the topology has them: every poll reads every node.
-    public func observe(_ connection: ClusterConnection, forWait predicate: String, node: String) async -> Observation? { nil }
+    public func observe(_ connection: ClusterConnection, forWait predicate: String, node: String) async -> Observation?
+    { nil }
 
     /// No upgrade paths unless the topology has them.
     public func upgradePath(for playbook: Playbook, observation: Observation) -> UpgradePath? { nil }

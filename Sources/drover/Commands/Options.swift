@@ -8,10 +8,14 @@ import Logging
 
 /// `--inventory FILE`, shared by every command that talks to a cluster.
 struct InventoryOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: ArgumentHelp("The cluster's inventory (YAML), or an Ansible inventory with --group.", valueName: "file"))
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("The cluster's inventory (YAML), or an Ansible inventory with --group.", valueName: "file"))
     var inventory: String
 
-    @Option(help: ArgumentHelp("With an Ansible inventory (INI or YAML): the group whose hosts are the backends.", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "With an Ansible inventory (INI or YAML): the group whose hosts are the backends.", valueName: "name"))
     var group: String?
 
     /// The inventory as drover's operations take it (`FILE#GROUP` for an Ansible inventory's group).
@@ -44,10 +48,16 @@ struct RunOptions: ParsableArguments {
 
     @OptionGroup var state: StateOptions
 
-    @Option(help: ArgumentHelp("Also write a JUnit XML report (one test case per step and node; several clusters: a directory, one CLUSTER.xml each).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Also write a JUnit XML report (one test case per step and node; several clusters: a directory, one CLUSTER.xml each).",
+            valueName: "file"))
     var junit: String?
 
-    @Option(help: ArgumentHelp("Also write the run's report for people: one self-contained HTML file (several clusters: a directory, one CLUSTER.html each).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Also write the run's report for people: one self-contained HTML file (several clusters: a directory, one CLUSTER.html each).",
+            valueName: "file"))
     var html: String?
 
     @OptionGroup var playbooks: PlaybookOptions
@@ -55,9 +65,10 @@ struct RunOptions: ParsableArguments {
     @OptionGroup var backup: BackupOptions
 
     func request(playbook: String, inventory: String, parameters: [String: String] = [:]) -> Operations.RunRequest {
-        var request = Operations.RunRequest(playbook: playbook, inventoryPath: inventory, yes: yes, json: json,
-                                            stateDirectory: state.stateDir, junit: junit, assumeDone: assumeDone,
-                                            parameters: parameters)
+        var request = Operations.RunRequest(
+            playbook: playbook, inventoryPath: inventory, yes: yes, json: json,
+            stateDirectory: state.stateDir, junit: junit, assumeDone: assumeDone,
+            parameters: parameters)
         request.playbooks = playbooks.library
         request.backup = backup.backup
         request.html = html
@@ -67,8 +78,10 @@ struct RunOptions: ParsableArguments {
 
 extension RunOptions {
     /// Runs `operation` (a run or a resume) for every cluster of `options`, each with its own request.
-    func forEachCluster(_ options: FleetOptions, command: String, playbook: String, parameters: [String: String] = [:],
-                        _ operation: @escaping @Sendable (Operations.RunRequest, Logger) async -> ExitStatus) async throws -> ExitStatus {
+    func forEachCluster(
+        _ options: FleetOptions, command: String, playbook: String, parameters: [String: String] = [:],
+        _ operation: @escaping @Sendable (Operations.RunRequest, Logger) async -> ExitStatus
+    ) async throws -> ExitStatus {
         let fleet = try options.request(json: json, mode: .live, command: command, yes: yes)
         let request = self.request(playbook: playbook, inventory: "", parameters: parameters)
         let logger = options.logger
@@ -80,14 +93,19 @@ extension RunOptions {
 
 /// `--backup` / `--no-backup` (upgrade, run, plan).
 struct BackupOptions: ParsableArguments {
-    @Flag(inversion: .prefixedNo,
-          help: "Take `chef-backend-ctl backup` on a follower before the first change (default: package.backup in the inventory; on for the downtime paths).")
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Take `chef-backend-ctl backup` on a follower before the first change (default: package.backup in the inventory; on for the downtime paths)."
+    )
     var backup: Bool?
 }
 
 /// `--set KEY=VALUE`: a playbook's parameters (run, plan).
 struct ParameterOptions: ParsableArguments {
-    @Option(name: .customLong("set"), help: ArgumentHelp("A playbook parameter, e.g. --set node=be2 (repeatable).", valueName: "key=value"))
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("A playbook parameter, e.g. --set node=be2 (repeatable).", valueName: "key=value"))
     var settings: [String] = []
 
     /// `--set` values as a dictionary.
@@ -98,7 +116,10 @@ struct ParameterOptions: ParsableArguments {
 
 /// `--playbooks DIR`: playbooks that add to or override the built-in ones by name.
 struct PlaybookOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A directory of NAME.yml playbooks that add to or override the built-in ones (searched before $DROVER_PLAYBOOKS).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "A directory of NAME.yml playbooks that add to or override the built-in ones (searched before $DROVER_PLAYBOOKS).",
+            valueName: "dir"))
     var playbooks: String?
 
     var library: PlaybookLibrary { PlaybookLibrary(directory: playbooks) }
@@ -106,7 +127,10 @@ struct PlaybookOptions: ParsableArguments {
 
 /// `--state-dir`: where journals and transcripts live.
 struct StateOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Where runs are recorded (default: $XDG_STATE_HOME/drover, else $HOME/.local/state/drover).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Where runs are recorded (default: $XDG_STATE_HOME/drover, else $HOME/.local/state/drover).",
+            valueName: "dir"))
     var stateDir: String?
 }
 
@@ -124,22 +148,31 @@ enum ParameterSettings {
     }
 
     static func parse(_ settings: [String]) -> [String: String] {
-        Dictionary(settings.compactMap { setting in
-            setting.firstIndex(of: "=").map { (String(setting[..<$0]), String(setting[setting.index(after: $0)...])) }
-        }) { $1 }
+        Dictionary(
+            settings.compactMap { setting in
+                setting.firstIndex(of: "=").map {
+                    (String(setting[..<$0]), String(setting[setting.index(after: $0)...]))
+                }
+            }
+        ) { $1 }
     }
 }
 
 /// The clusters a command works on: `--inventory FILE` (one or more times) or `--inventories DIR`, with
 /// `--parallel` and `--fail-fast` (plan, upgrade, run, status, diagnose, resume).
 struct FleetOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: ArgumentHelp("A cluster's inventory (YAML); give it several times for several clusters.", valueName: "file"))
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp(
+            "A cluster's inventory (YAML); give it several times for several clusters.", valueName: "file"))
     var inventory: [String] = []
 
     @Option(help: ArgumentHelp("Every *.yml inventory in this directory, one cluster each.", valueName: "dir"))
     var inventories: String?
 
-    @Option(help: ArgumentHelp("With Ansible inventories (INI or YAML): the group whose hosts are the backends.", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "With Ansible inventories (INI or YAML): the group whose hosts are the backends.", valueName: "name"))
     var group: String?
 
     @Option(help: "At most this many clusters at once; inside a cluster everything stays one node at a time.")
@@ -163,16 +196,21 @@ struct FleetOptions: ParsableArguments {
     /// The fleet: the inventories given with --inventory, then those of --inventories. Several clusters that
     /// run playbooks (`yes` not nil) need --yes: their prompts would come all at once. Bad input is said on
     /// stderr and throws exit 64.
-    func request(json: Bool, mode: FleetConsole.Mode, command: String, yes: Bool? = nil) throws -> Operations.FleetRequest {
+    func request(
+        json: Bool, mode: FleetConsole.Mode, command: String, yes: Bool? = nil
+    ) throws -> Operations.FleetRequest {
         do {
             let listed = try inventories.map { try Operations.inventories(in: $0, ansible: group != nil) } ?? []
             let paths = (inventory + listed).map { Inventory.reference(file: $0, group: group) }
             if paths.count > 1, yes == false {
-                Output.stderr("drover: \(paths.count) clusters run only with --yes (their questions would come all at once); review them first: drover plan \(inventories.map { "--inventories \(ShellQuote.quote($0))" } ?? paths.map { "--inventory \(ShellQuote.quote($0))" }.joined(separator: " "))\n")
+                Output.stderr(
+                    "drover: \(paths.count) clusters run only with --yes (their questions would come all at once); review them first: drover plan \(inventories.map { "--inventories \(ShellQuote.quote($0))" } ?? paths.map { "--inventory \(ShellQuote.quote($0))" }.joined(separator: " "))\n"
+                )
                 throw ExitCode(ExitStatus.usage.rawValue)
             }
-            return Operations.FleetRequest(inventoryPaths: paths, parallel: parallel, failFast: failFast, json: json, mode: mode,
-                                           command: command, isFleet: paths.count > 1 || inventories != nil)
+            return Operations.FleetRequest(
+                inventoryPaths: paths, parallel: parallel, failFast: failFast, json: json, mode: mode,
+                command: command, isFleet: paths.count > 1 || inventories != nil)
         } catch let error as InputError {
             Output.stderr("drover: \(error.localizedDescription)\n")
             throw ExitCode(ExitStatus.usage.rawValue)

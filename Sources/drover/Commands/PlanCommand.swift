@@ -5,7 +5,9 @@ struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Show what a playbook would do: discovery (read-only), pre-flight checks and the ordered steps.",
-        discussion: "Exit 0 when the run would start, 2 when pre-flight would refuse (the plan and the reasons are still printed).")
+        discussion:
+            "Exit 0 when the run would start, 2 when pre-flight would refuse (the plan and the reasons are still printed)."
+    )
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case text, json
@@ -18,13 +20,19 @@ struct PlanCommand: AsyncParsableCommand {
 
     @OptionGroup var options: FleetOptions
 
-    @Option(help: "Output format: text, json, or a CI matrix of the clusters from the inventories alone (github-matrix, gitlab-matrix).")
+    @Option(
+        help:
+            "Output format: text, json, or a CI matrix of the clusters from the inventories alone (github-matrix, gitlab-matrix)."
+    )
     var format: Format = .text
 
     @Flag(help: "Plan from the inventory alone; contact no node (the leader is shown as unknown).")
     var offline = false
 
-    @Option(help: ArgumentHelp("Also save the plan with a fingerprint of the cluster, for `drover apply` (several clusters: a directory, one CLUSTER.json each).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Also save the plan with a fingerprint of the cluster, for `drover apply` (several clusters: a directory, one CLUSTER.json each).",
+            valueName: "file"))
     var out: String?
 
     @OptionGroup var state: StateOptions
@@ -40,11 +48,15 @@ struct PlanCommand: AsyncParsableCommand {
         case .text, .json: break
         }
         let (playbook, json, offline, out, stateDirectory) = (playbook, format == .json, offline, out, state.stateDir)
-        let (parameters, library, backup, logger) = (parameters.parameters, playbooks.library, backup.backup, options.logger)
+        let (parameters, library, backup, logger) = (
+            parameters.parameters, playbooks.library, backup.backup, options.logger
+        )
         throw await Operations.fleet(fleet) { path, cluster in
-            await Operations.plan(playbook: playbook, inventoryPath: path, json: json, offline: offline,
-                                  out: Operations.perClusterFile(out, cluster: cluster, of: fleet, extension: "json"),
-                                  stateDirectory: stateDirectory, parameters: parameters, playbooks: library, backup: backup, logger: logger)
+            await Operations.plan(
+                playbook: playbook, inventoryPath: path, json: json, offline: offline,
+                out: Operations.perClusterFile(out, cluster: cluster, of: fleet, extension: "json"),
+                stateDirectory: stateDirectory, parameters: parameters, playbooks: library, backup: backup,
+                logger: logger)
         }.exitCode
     }
 }

@@ -4,8 +4,11 @@ import DroverEngine
 struct PlaybooksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "playbooks",
-        abstract: "List the playbooks: name, where each comes from (built-in or a file), its topology and what it does.",
-        discussion: "The built-in playbooks are compiled into drover. A directory given with --playbooks or $DROVER_PLAYBOOKS (several separated by ':') adds playbooks or overrides built-in ones by name; --playbooks wins, then $DROVER_PLAYBOOKS in order.")
+        abstract:
+            "List the playbooks: name, where each comes from (built-in or a file), its topology and what it does.",
+        discussion:
+            "The built-in playbooks are compiled into drover. A directory given with --playbooks or $DROVER_PLAYBOOKS (several separated by ':') adds playbooks or overrides built-in ones by name; --playbooks wins, then $DROVER_PLAYBOOKS in order."
+    )
 
     @OptionGroup var playbooks: PlaybookOptions
 

@@ -14,7 +14,9 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var parameters: ParameterOptions
 
     func run() async throws {
-        throw try await run.forEachCluster(options, command: "run \(playbook)", playbook: playbook, parameters: parameters.parameters) { request, logger in
+        throw try await run.forEachCluster(
+            options, command: "run \(playbook)", playbook: playbook, parameters: parameters.parameters
+        ) { request, logger in
             await Operations.run(request, logger: logger)
         }.exitCode
     }

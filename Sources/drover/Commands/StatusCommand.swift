@@ -4,7 +4,9 @@ import DroverEngine
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show each node's role, version and the services' distributed status (a DRBD pair: DRBD, keepalived, VIP, ha-status).")
+        abstract:
+            "Show each node's role, version and the services' distributed status (a DRBD pair: DRBD, keepalived, VIP, ha-status)."
+    )
 
     @OptionGroup var options: FleetOptions
 

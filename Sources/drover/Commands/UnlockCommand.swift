@@ -15,6 +15,7 @@ struct UnlockCommand: AsyncParsableCommand {
     var yes = false
 
     func run() async throws {
-        throw await Operations.unlock(inventoryPath: options.reference, runID: runID, yes: yes, logger: options.logger).exitCode
+        throw await Operations.unlock(inventoryPath: options.reference, runID: runID, yes: yes, logger: options.logger)
+            .exitCode
     }
 }

@@ -58,14 +58,17 @@ public struct PairInvocation {
                 err("'\(resource)' not defined in your config (for this host).\n")
                 return 10
             }
-            let me = pair.index(node)!, peer = pair.peerIndex(me)
+            let me = pair.index(node)!
+            let peer = pair.peerIndex(me)
             func fail(_ message: String, _ code: Int32 = 11) -> Int32 {
                 err("0: State change failed: \(message)\n")
                 return code
             }
             switch command {
             case "role":
-                out(pair.nodes[me].resourceUp ? "\(pair.nodes[me].role)/\(PairFormats.peerRole(pair, me))\n" : "Unconfigured\n")
+                out(
+                    pair.nodes[me].resourceUp
+                        ? "\(pair.nodes[me].role)/\(PairFormats.peerRole(pair, me))\n" : "Unconfigured\n")
                 return 0
             case "primary":
                 guard pair.nodes[me].resourceUp else {
@@ -98,7 +101,9 @@ public struct PairInvocation {
                 return 0
             case "up":
                 guard pair.nodes[me].metadata else {
-                    err("No valid meta data found\nCommand 'drbdmeta 0 v08 /dev/opscode/drbd internal apply-al' terminated with exit code 255\n")
+                    err(
+                        "No valid meta data found\nCommand 'drbdmeta 0 v08 /dev/opscode/drbd internal apply-al' terminated with exit code 255\n"
+                    )
                     return 10
                 }
                 pair.nodes[me].resourceUp = true
@@ -108,7 +113,9 @@ public struct PairInvocation {
                 pair.reconcile(now)
                 return 0
             case "down":
-                guard pair.nodes[me].running.isEmpty || pair.nodes[me].role != "Primary" else { return fail("(-12) Device is held open by someone") }
+                guard pair.nodes[me].running.isEmpty || pair.nodes[me].role != "Primary" else {
+                    return fail("(-12) Device is held open by someone")
+                }
                 pair.nodes[me].resourceUp = false
                 pair.nodes[me].role = "Secondary"
                 pair.nodes[me].stuck = false
@@ -116,11 +123,16 @@ public struct PairInvocation {
                 return 0
             case "wipe-md":
                 guard !pair.nodes[me].resourceUp else {
-                    err("Device '0' is configured!\nCommand 'drbdmeta 0 v08 /dev/opscode/drbd internal wipe-md' terminated with exit code 20\n")
+                    err(
+                        "Device '0' is configured!\nCommand 'drbdmeta 0 v08 /dev/opscode/drbd internal wipe-md' terminated with exit code 20\n"
+                    )
                     return 20
                 }
-                let mine = pair.nodes[me], theirs = pair.nodes[peer]
-                if mine.disk == "UpToDate" && theirs.disk != "UpToDate" || mine.outOfSync < theirs.outOfSync || theirs.unreachable {
+                let mine = pair.nodes[me]
+                let theirs = pair.nodes[peer]
+                if mine.disk == "UpToDate" && theirs.disk != "UpToDate" || mine.outOfSync < theirs.outOfSync
+                    || theirs.unreachable
+                {
                     pair.violations.append("drbdadm wipe-md on \(node), which held the data to keep")
                 }
                 pair.nodes[me].metadata = false
@@ -182,7 +194,8 @@ public struct PairInvocation {
             return try fragileMasterRecover()
         }
         return try store.update { pair, now in
-            let me = pair.index(node)!, peer = pair.peerIndex(me)
+            let me = pair.index(node)!
+            let peer = pair.peerIndex(me)
             switch command {
             case "ha-status":
                 let (text, status) = PairFormats.haStatus(pair, me)
@@ -199,10 +212,13 @@ public struct PairInvocation {
                 case "keepalived"?:
                     pair.nodes[me].keepalived = false
                     let other = pair.nodes[peer]
-                    if pair.nodes[me].isMaster, pair.failover == nil, !other.unreachable, other.keepalived, other.disk == "UpToDate", pair.connected(me) {
+                    if pair.nodes[me].isMaster, pair.failover == nil, !other.unreachable, other.keepalived,
+                        other.disk == "UpToDate", pair.connected(me)
+                    {
                         pair.nodes[me].requested = "backup"
                         pair.nodes[peer].requested = "master"
-                        pair.failover = PairFailover(from: node, to: other.name, completes: now + pair.seconds(pair.failoverSeconds))
+                        pair.failover = PairFailover(
+                            from: node, to: other.name, completes: now + pair.seconds(pair.failoverSeconds))
                     }
                 case let name?:
                     pair.nodes[me].running.remove(name)
@@ -224,7 +240,9 @@ public struct PairInvocation {
             case "master-recover":
                 guard pair.nodes[me].role == "Primary" else {
                     pair.violations.append("master-recover on \(node), which is not DRBD Primary")
-                    err("cluster.sh: cannot become master: DRBD \(pair.resource) is \(pair.nodes[me].role) on this node\n")
+                    err(
+                        "cluster.sh: cannot become master: DRBD \(pair.resource) is \(pair.nodes[me].role) on this node\n"
+                    )
                     return 1
                 }
                 pair.nodes[me].keepalived = true
@@ -261,21 +279,25 @@ public enum PairFormats {
     /// `/proc/drbd` as DRBD 8.4 prints it, with the progress lines during a resync.
     public static func procDRBD(_ pair: SimulatedPair, node index: Int, now: Date) -> String {
         let node = pair.nodes[index]
-        var text = "version: 8.4.0 (api:1/proto:86-100)\nGIT-hash: 28753f559ab51b549d16bcf487fe625d5919c49c build by root@localhost.localdomain, 2012-02-06 12:59:36\n"
+        var text =
+            "version: 8.4.0 (api:1/proto:86-100)\nGIT-hash: 28753f559ab51b549d16bcf487fe625d5919c49c build by root@localhost.localdomain, 2012-02-06 12:59:36\n"
         let connection = pair.connection(index)
         guard connection != "Unconfigured" else { return text + " 0: cs:Unconfigured\n" }
         var outOfSync = node.outOfSync
         if let sync = pair.sync {
             outOfSync = Int(Double(sync.totalKiB) * (1 - sync.fraction(at: now)))
         }
-        text += " 0: cs:\(connection) ro:\(node.role)/\(peerRole(pair, index)) ds:\(node.disk)/\(peerDisk(pair, index)) C r-----\n"
+        text +=
+            " 0: cs:\(connection) ro:\(node.role)/\(peerRole(pair, index)) ds:\(node.disk)/\(peerDisk(pair, index)) C r-----\n"
         text += "    ns:4091788 nr:64 dw:112 dr:4092817 al:3 bm:252 lo:0 pe:0 ua:0 ap:0 ep:1 wo:b oos:\(outOfSync)\n"
         if let sync = pair.sync {
             let done = sync.fraction(at: now)
-            let bar = String(repeating: "=", count: Int(done * 19)) + ">" + String(repeating: ".", count: 19 - Int(done * 19))
+            let bar =
+                String(repeating: "=", count: Int(done * 19)) + ">" + String(repeating: ".", count: 19 - Int(done * 19))
             let left = max(0, sync.seconds - now.timeIntervalSince(sync.started))
             text += "\t[\(bar)] sync'ed: \(String(format: "%.1f", done * 100))% (\(outOfSync)/\(sync.totalKiB))K\n"
-            text += "\tfinish: 0:\(String(format: "%02d:%02d", Int(left) / 60, Int(left.rounded(.up)) % 60)) speed: 35,152 (18,124) want: 44,520 K/sec\n"
+            text +=
+                "\tfinish: 0:\(String(format: "%02d:%02d", Int(left) / 60, Int(left.rounded(.up)) % 60)) speed: 35,152 (18,124) want: 44,520 K/sec\n"
         }
         return text
     }
@@ -283,15 +305,19 @@ public enum PairFormats {
     /// `chef-server-ctl ha-status` and its exit status (the first failing check's code).
     public static func haStatus(_ pair: SimulatedPair, _ index: Int) -> (String, Int32) {
         let node = pair.nodes[index]
-        var lines = ["[OK] keepalived HA services enabled.", "[OK] DRBD disk replication enabled.",
-                     "[OK] DRBD partition /dev/opscode/drbd found.", "[OK] DRBD device /dev/drbd0 found."]
+        var lines = [
+            "[OK] keepalived HA services enabled.", "[OK] DRBD disk replication enabled.",
+            "[OK] DRBD partition /dev/opscode/drbd found.", "[OK] DRBD device /dev/drbd0 found.",
+        ]
         var status: Int32 = 0
         func error(_ text: String, _ code: Int32) {
             lines.append("[ERROR] " + text)
             if status == 0 { status = code }
         }
         if node.requested != node.current {
-            lines.append("[WARN] inconsistent cluster status, requested: \(node.requested), current: \(node.current), failover running?")
+            lines.append(
+                "[WARN] inconsistent cluster status, requested: \(node.requested), current: \(node.current), failover running?"
+            )
             if status == 0 { status = 2 }
         } else {
             lines.append("[OK] cluster status = \(node.current)")
@@ -303,7 +329,8 @@ public enum PairFormats {
         case (true, false): error("did not find VIP IP address and I am master", 3)
         }
         lines.append("[OK] found VRRP communications interface eth1")
-        let device = " 0: cs:\(pair.connection(index)) ro:\(node.role)/\(peerRole(pair, index)) ds:\(node.disk)/\(peerDisk(pair, index))"
+        let device =
+            " 0: cs:\(pair.connection(index)) ro:\(node.role)/\(peerRole(pair, index)) ds:\(node.disk)/\(peerDisk(pair, index))"
         if node.isMaster && device.contains("cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate") {
             lines.append("[OK] my DRBD status is Connected/Primary/UpToDate and I am master")
         } else if !node.isMaster && device.contains("cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate") {
@@ -313,11 +340,19 @@ public enum PairFormats {
         }
         let mounted = node.role == "Primary" && !node.running.isEmpty
         if mounted == node.isMaster {
-            lines.append(node.isMaster ? "[OK] my DRBD partition is mounted and I am master" : "[OK] my DRBD partition is not mounted and I am not master")
+            lines.append(
+                node.isMaster
+                    ? "[OK] my DRBD partition is mounted and I am master"
+                    : "[OK] my DRBD partition is not mounted and I am not master")
         } else {
-            error(mounted ? "my DRBD partition is mounted and I am not master" : "my DRBD partition is not mounted and I am master", 4)
+            error(
+                mounted
+                    ? "my DRBD partition is mounted and I am not master"
+                    : "my DRBD partition is not mounted and I am master", 4)
         }
-        lines.append(status == 0 || status == 2 || status == 3 ? "[OK] storage backend status is OK" : "[ERROR] storage backend status is not OK")
+        lines.append(
+            status == 0 || status == 2 || status == 3
+                ? "[OK] storage backend status is OK" : "[ERROR] storage backend status is not OK")
         for service in SimulatedPair.haServices {
             switch (node.running.contains(service), node.isMaster) {
             case (true, true): lines.append("[OK] \(service) is running correctly, and I am master.")
@@ -326,7 +361,11 @@ public enum PairFormats {
             case (false, true): error("\(service) is not running correctly, and I am master. ", 7)
             }
         }
-        if node.keepalived { lines.append("[OK] keepalived is running.") } else { error("keepalived is not running.", 7) }
+        if node.keepalived {
+            lines.append("[OK] keepalived is running.")
+        } else {
+            error("keepalived is not running.", 7)
+        }
         lines.append("")
         lines.append(status == 0 ? "[OK] all checks passed." : "[ERROR] ERRORS WERE DETECTED.")
         return (lines.joined(separator: "\n") + "\n", status)
@@ -334,11 +373,16 @@ public enum PairFormats {
 
     /// `chef-server-ctl status`: runit's lines for keepalived and the HA services.
     public static func runitStatus(_ node: SimulatedPairNode) -> String {
-        var lines = [node.keepalived ? "run: keepalived: (pid 5711) 145308s; run: log: (pid 5700) 145308s" : "down: keepalived: 12s, normally up; run: log: (pid 5700) 145308s"]
+        var lines = [
+            node.keepalived
+                ? "run: keepalived: (pid 5711) 145308s; run: log: (pid 5700) 145308s"
+                : "down: keepalived: 12s, normally up; run: log: (pid 5700) 145308s"
+        ]
         for (offset, service) in SimulatedPair.haServices.enumerated() {
-            lines.append(node.running.contains(service)
-                ? "run: \(service): (pid \(25341 + offset)) 239s, normally down; run: log: (pid \(5800 + offset)) 145308s"
-                : "down: \(service): 239s; run: log: (pid \(5800 + offset)) 145308s")
+            lines.append(
+                node.running.contains(service)
+                    ? "run: \(service): (pid \(25341 + offset)) 239s, normally down; run: log: (pid \(5800 + offset)) 145308s"
+                    : "down: \(service): 239s; run: log: (pid \(5800 + offset)) 145308s")
         }
         return lines.joined(separator: "\n") + "\n"
     }

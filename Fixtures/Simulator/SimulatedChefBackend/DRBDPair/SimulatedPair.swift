@@ -90,7 +90,9 @@ public struct SimulatedPair: Codable, Equatable, Sendable, SimulatedState {
     /// `drbdadm primary --force` runs (allowed only in rebuild-partner, after confirmation).
     public var forcedPromotions: [String] = []
 
-    public static let haServices = ["bookshelf", "nginx", "opscode-erchef", "opscode-solr4", "postgresql", "rabbitmq", "redis_lb"]
+    public static let haServices = [
+        "bookshelf", "nginx", "opscode-erchef", "opscode-solr4", "postgresql", "rabbitmq", "redis_lb",
+    ]
 
     public init(nodes: [SimulatedPairNode], scale: Double) {
         self.nodes = nodes
@@ -116,7 +118,8 @@ public struct SimulatedPair: Codable, Equatable, Sendable, SimulatedState {
 
     /// The connection state `/proc/drbd` shows on a node.
     public func connection(_ index: Int) -> String {
-        let node = nodes[index], peer = nodes[peerIndex(index)]
+        let node = nodes[index]
+        let peer = nodes[peerIndex(index)]
         if !node.resourceUp { return "Unconfigured" }
         if node.standalone { return "StandAlone" }
         if node.stuck || peer.stuck || peer.unreachable || !peer.resourceUp || peer.standalone { return "WFConnection" }
@@ -124,7 +127,9 @@ public struct SimulatedPair: Codable, Equatable, Sendable, SimulatedState {
         return "Connected"
     }
 
-    public func connected(_ index: Int) -> Bool { ["Connected", "SyncSource", "SyncTarget"].contains(connection(index)) }
+    public func connected(_ index: Int) -> Bool {
+        ["Connected", "SyncSource", "SyncTarget"].contains(connection(index))
+    }
 
     public mutating func advance(to now: Date) {
         if let failover, failover.completes <= now, let from = index(failover.from), let to = index(failover.to) {
@@ -162,15 +167,22 @@ public struct SimulatedPair: Codable, Equatable, Sendable, SimulatedState {
             return
         }
         // A Primary syncs its peer; without one, an UpToDate disk still syncs a peer whose data was discarded.
-        guard let source = nodes.indices.first(where: { nodes[$0].role == "Primary" && nodes[$0].disk == "UpToDate" })
-            ?? nodes.indices.first(where: { nodes[$0].disk == "UpToDate" && nodes[peerIndex($0)].disk == "Inconsistent" }) else { return }
+        guard
+            let source = nodes.indices.first(where: { nodes[$0].role == "Primary" && nodes[$0].disk == "UpToDate" })
+                ?? nodes.indices.first(where: {
+                    nodes[$0].disk == "UpToDate" && nodes[peerIndex($0)].disk == "Inconsistent"
+                })
+        else { return }
         let target = peerIndex(source)
-        guard nodes[target].disk != "UpToDate" || nodes[source].outOfSync > 0 || nodes[target].outOfSync > 0 else { return }
+        guard nodes[target].disk != "UpToDate" || nodes[source].outOfSync > 0 || nodes[target].outOfSync > 0 else {
+            return
+        }
         let full = nodes[target].disk != "UpToDate"
         let total = full ? 2_613_068 : max(nodes[source].outOfSync, nodes[target].outOfSync, 1)
         nodes[target].disk = "Inconsistent"
         nodes[source].outOfSync = total
-        sync = PairSync(source: nodes[source].name, target: nodes[target].name, totalKiB: total, started: now,
-                        seconds: max(5, seconds(full ? syncSeconds : syncSeconds / 2)))
+        sync = PairSync(
+            source: nodes[source].name, target: nodes[target].name, totalKiB: total, started: now,
+            seconds: max(5, seconds(full ? syncSeconds : syncSeconds / 2)))
     }
 }

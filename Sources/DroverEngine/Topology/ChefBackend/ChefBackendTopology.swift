@@ -5,7 +5,9 @@ import Foundation
 
 extension ClusterObservation: TopologyObservation {
     public var identities: [String: String] { guids }
-    public var lockOwnerTexts: [(node: String, text: String)] { nodes.compactMap { node in node.lockOwner.map { (node.name, $0) } } }
+    public var lockOwnerTexts: [(node: String, text: String)] {
+        nodes.compactMap { node in node.lockOwner.map { (node.name, $0) } }
+    }
     public var answering: [String] { nodes.filter { $0.unreachable == nil }.map(\.name) }
 }
 
@@ -18,8 +20,10 @@ public struct ChefBackendTopology: Topology {
     public init(inventory: Inventory) { self.inventory = inventory }
 
     public static let vocabulary = PlaybookVocabulary(
-        targets: ["leader", "each-follower", "leader-at-start", "each-follower-at-start", "each-frontend", "one-frontend",
-                  "upgrade-interrupted"],
+        targets: [
+            "leader", "each-follower", "leader-at-start", "each-follower-at-start", "each-frontend", "one-frontend",
+            "upgrade-interrupted",
+        ],
         multiNodeTargets: ["each-follower", "each-follower-at-start", "each-frontend"],
         waits: ClusterWaits.Predicate.allCases.map(\.rawValue),
         requirements: ClusterRequirements.Requirement.allCases.map { $0 == .down ? "down:" : $0.rawValue },
@@ -32,7 +36,10 @@ public struct ChefBackendTopology: Topology {
     func frontendTargets(_ role: String) throws -> [String] {
         let names = inventory.sshFrontends.map(\.name)
         guard !names.isEmpty else {
-            throw TargetError(reason: "no frontend has host in \(inventory.file); add host (and user, identity_files if they differ) to each frontends: entry")
+            throw TargetError(
+                reason:
+                    "no frontend has host in \(inventory.file); add host (and user, identity_files if they differ) to each frontends: entry"
+            )
         }
         return role == "one-frontend" ? [names[0]] : names
     }
@@ -46,12 +53,20 @@ public struct ChefBackendTopology: Topology {
     /// `status` reads; the cluster failover switch changes nothing `status` or `cluster-status` shows (no
     /// documented output shows it).
     public var readingNeutralCommands: [String] {
-        ["chef-backend-ctl status", "chef-backend-ctl set-cluster-failover on", "chef-backend-ctl set-cluster-failover off"]
+        [
+            "chef-backend-ctl status", "chef-backend-ctl set-cluster-failover on",
+            "chef-backend-ctl set-cluster-failover off",
+        ]
     }
 
-    public func observe(_ connection: ClusterConnection, forWait predicate: String, node: String) async -> ClusterObservation? {
-        guard let focus = ClusterWaits.focus(predicate, node: node, backends: inventory.backends.map(\.name),
-                                             reachable: { connection.failures[$0] == nil }) else { return nil }
+    public func observe(
+        _ connection: ClusterConnection, forWait predicate: String, node: String
+    ) async -> ClusterObservation? {
+        guard
+            let focus = ClusterWaits.focus(
+                predicate, node: node, backends: inventory.backends.map(\.name),
+                reachable: { connection.failures[$0] == nil })
+        else { return nil }
         return await ClusterDiscovery.observe(connection, full: false, focus: focus)
     }
 
@@ -66,7 +81,7 @@ public struct ChefBackendTopology: Topology {
     public func nodes(for target: Playbook.Target, observation: ClusterObservation) throws -> [String] {
         switch target {
         case .all: return inventory.backends.map(\.name)
-        case let .node(name): return [name]
+        case .node(let name): return [name]
         case .role("each-follower"), .role("each-follower-at-start"): return observation.followers.sorted()
         case .role("each-frontend"): return try frontendTargets("each-frontend")
         case .role("one-frontend"): return try frontendTargets("one-frontend")
@@ -80,7 +95,9 @@ public struct ChefBackendTopology: Topology {
             }
             return [node.name]
         case .role:
-            guard let leader = observation.leader else { throw TargetError(reason: "no leader: cluster-status shows none") }
+            guard let leader = observation.leader else {
+                throw TargetError(reason: "no leader: cluster-status shows none")
+            }
             return [leader]
         }
     }
@@ -90,14 +107,14 @@ public struct ChefBackendTopology: Topology {
         switch target {
         case .role("each-follower"), .role("each-follower-at-start"):
             return observation == nil ? ["<follower 1>", "<follower 2>"] : (observation?.followers.sorted() ?? [])
-        case let .role(role) where role == "each-frontend" || role == "one-frontend":
+        case .role(let role) where role == "each-frontend" || role == "one-frontend":
             return (try? frontendTargets(role)) ?? ["<no frontend with host>"]
         case .role("upgrade-interrupted"):
             return observation?.interruptedUpgrades(target: inventory.package?.version) ?? []
         case .role: return [leader ?? (observation == nil ? "<leader>" : nil)]
         case .any: return [leader ?? observation?.nodes.first { $0.unreachable == nil }?.name ?? "<any node>"]
         case .all: return inventory.backends.map(\.name)
-        case let .node(name): return [name]
+        case .node(let name): return [name]
         }
     }
 
@@ -106,12 +123,15 @@ public struct ChefBackendTopology: Topology {
         return observation.leader
     }
 
-    public func holds(_ requirement: String, subject: String?, node: String, observation: ClusterObservation) -> (holds: Bool, detail: String) {
+    public func holds(
+        _ requirement: String, subject: String?, node: String, observation: ClusterObservation
+    ) -> (holds: Bool, detail: String) {
         ClusterRequirements.holds(requirement, subject: subject, node: node, observation: observation)
     }
 
     public func criteria(_ predicate: String, node: String, observation: ClusterObservation) -> [Criterion] {
-        ClusterWaits.criteria(predicate, node: node, observation: observation, targetVersion: inventory.package?.version)
+        ClusterWaits.criteria(
+            predicate, node: node, observation: observation, targetVersion: inventory.package?.version)
     }
 
     public func explain(_ predicate: String, node: String?) -> String { ClusterWaits.explain(predicate, node: node) }
@@ -136,16 +156,19 @@ public struct ChefBackendTopology: Topology {
             guard observed.installedVersion == package.version, observation.role(of: node) != nil else { return nil }
             return "already at \(package.version)"
         case .elasticsearchUpgraded?:
-            let target = ChefBackendVersion(package.version), installed = observed.installedVersion.flatMap(ChefBackendVersion.init)
+            let target = ChefBackendVersion(package.version)
+            let installed = observed.installedVersion.flatMap(ChefBackendVersion.init)
             guard target?.major == 3 else { return "only a 2.x → 3.x upgrade can leave Elasticsearch half-upgraded" }
             if observed.installedVersion != package.version {
                 // Not upgraded yet (a plan before the run): the step runs only if the log shows the problem then.
                 return installed?.major == 2 ? nil : "only a 2.x → 3.x upgrade can leave Elasticsearch half-upgraded"
             }
-            return observed.elasticsearchHalfUpgraded == true ? nil
+            return observed.elasticsearchHalfUpgraded == true
+                ? nil
                 : "Elasticsearch finished its upgrade (no `\(ElasticsearchFacts.pathScriptsError)` in its log since it last started)"
         case .upgradeNotInterrupted?:
-            return observation.interruptedUpgrades(target: package.version).contains(node) ? nil
+            return observation.interruptedUpgrades(target: package.version).contains(node)
+                ? nil
                 : "\(node)'s upgrade is not interrupted: it is back in the cluster"
         case nil:
             return nil
@@ -154,9 +177,11 @@ public struct ChefBackendTopology: Topology {
 
     public func runCondition(_ step: Playbook.Step, node: String, observation: ClusterObservation) -> String? {
         guard step.skipIf == .elasticsearchUpgraded, let package = inventory.package,
-              skipReason(step, node: node, observation: observation) == nil,
-              observation.node(node)?.installedVersion != package.version else { return nil }
-        return "only if \(node)'s Elasticsearch log shows `\(ElasticsearchFacts.pathScriptsError)` once it is upgraded; skipped otherwise"
+            skipReason(step, node: node, observation: observation) == nil,
+            observation.node(node)?.installedVersion != package.version
+        else { return nil }
+        return
+            "only if \(node)'s Elasticsearch log shows `\(ElasticsearchFacts.pathScriptsError)` once it is upgraded; skipped otherwise"
     }
 
     public func liveValues(_ observation: ClusterObservation?) -> [String: String] {
@@ -173,23 +198,32 @@ public struct ChefBackendTopology: Topology {
         var lines = ["  node      role                version"]
         for node in observation.nodes {
             let role = node.unreachable == nil ? (observation.role(of: node.name) ?? "not listed") : "unreachable"
-            lines.append("  \(node.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(role.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")")
+            lines.append(
+                "  \(node.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(role.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")"
+            )
         }
         return lines
     }
 
     public func logAdvice(node: String) -> String { "Read \(node)'s logs: /var/log/chef-backend/*/current" }
 
-    public var unrepeatableCommands: [String] { ["remove-node", "cleanse", "create-cluster", "force-leader", "join-cluster", "rm "] }
+    public var unrepeatableCommands: [String] {
+        ["remove-node", "cleanse", "create-cluster", "force-leader", "join-cluster", "rm "]
+    }
 
     public func discovered(_ observation: ClusterObservation) -> (lines: [String], json: JSONValue) {
-        var lines = ["Discovered: leader \(observation.leader ?? "none"); followers \(observation.followers.sorted().joined(separator: ", "))"]
+        var lines = [
+            "Discovered: leader \(observation.leader ?? "none"); followers \(observation.followers.sorted().joined(separator: ", "))"
+        ]
         for node in observation.nodes {
             let role = observation.role(of: node.name) ?? (node.unreachable == nil ? "?" : "unreachable")
-            lines.append("  \(node.name.padding(toLength: 8, withPad: " ", startingAt: 0)) \(node.host.padding(toLength: 16, withPad: " ", startingAt: 0)) \(role.padding(toLength: 20, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")")
+            lines.append(
+                "  \(node.name.padding(toLength: 8, withPad: " ", startingAt: 0)) \(node.host.padding(toLength: 16, withPad: " ", startingAt: 0)) \(role.padding(toLength: 20, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")"
+            )
         }
         let json: JSONValue = .object([
-            "leader": .optional(observation.leader), "followers": .array(observation.followers.sorted().map { .string($0) }),
+            "leader": .optional(observation.leader),
+            "followers": .array(observation.followers.sorted().map { .string($0) }),
             "versions": .object(observation.versions.mapValues { .string($0) }),
         ])
         return (lines, json)
@@ -197,8 +231,11 @@ public struct ChefBackendTopology: Topology {
 
     public func nothingToDo(_ playbook: Playbook, observation: ClusterObservation) -> String? {
         guard let package = inventory.package, playbook.steps.contains(where: { $0.skipIf == .atTargetVersion }),
-              observation.nodes.allSatisfy({ $0.installedVersion == package.version && $0.elasticsearchHalfUpgraded != true }),
-              observation.interruptedUpgrades(target: package.version).isEmpty else { return nil }
+            observation.nodes.allSatisfy({
+                $0.installedVersion == package.version && $0.elasticsearchHalfUpgraded != true
+            }),
+            observation.interruptedUpgrades(target: package.version).isEmpty
+        else { return nil }
         return "every node already runs \(package.version)"
     }
 
@@ -218,18 +255,25 @@ public struct ChefBackendTopology: Topology {
         return result
     }
 
-    public func status(_ observation: ClusterObservation, locks: [LockOwner]) -> (text: String, json: JSONValue, exit: ExitStatus) {
+    public func status(
+        _ observation: ClusterObservation, locks: [LockOwner]
+    ) -> (text: String, json: JSONValue, exit: ExitStatus) {
         let report = ClusterStatusReport(cluster: inventory.cluster, observation: observation, locks: locks)
         return (report.text, report.json, observation.nodes.allSatisfy { $0.unreachable == nil } ? .success : .refused)
     }
 
     public func diagnose(_ observation: ClusterObservation, lastRun: Journal?, inventoryPath: String) -> Diagnosis {
         let readable = observation.nodes.contains { $0.unreachable == nil && ($0.members != nil || $0.status != nil) }
-        let situations = ClusterDiagnosis.situations(observation, inventory: inventory, inventoryPath: inventoryPath, lastRun: lastRun)
-        let unreadable = "Cannot tell: no backend could be read.\n"
-            + observation.nodes.map { "  \($0.name): \($0.unreachable ?? $0.readErrors.joined(separator: "; "))" }.joined(separator: "\n") + "\n"
-        return Diagnosis(readable: readable, situations: situations,
-                         healthyText: "Healthy: one leader (\(observation.leader ?? "?")), two followers, every service healthy. Nothing to do.\n",
-                         unreadableText: unreadable)
+        let situations = ClusterDiagnosis.situations(
+            observation, inventory: inventory, inventoryPath: inventoryPath, lastRun: lastRun)
+        let unreadable =
+            "Cannot tell: no backend could be read.\n"
+            + observation.nodes.map { "  \($0.name): \($0.unreachable ?? $0.readErrors.joined(separator: "; "))" }
+            .joined(separator: "\n") + "\n"
+        return Diagnosis(
+            readable: readable, situations: situations,
+            healthyText:
+                "Healthy: one leader (\(observation.leader ?? "?")), two followers, every service healthy. Nothing to do.\n",
+            unreadableText: unreadable)
     }
 }

@@ -2,35 +2,51 @@ import DroverCluster
 import DroverInventory
 import DroverReporting
 import DroverSSH
-import Logging
 import Foundation
+import Logging
 
 /// Names what is wrong with a cluster from one read of every backend, following Chef's failure-recovery
 /// guide.
 public enum ClusterDiagnosis {
-    public static func situations(_ observation: ClusterObservation, inventory: Inventory, inventoryPath: String,
-                                  lastRun: Journal?) -> [Situation] {
+    public static func situations(
+        _ observation: ClusterObservation, inventory: Inventory, inventoryPath: String,
+        lastRun: Journal?
+    ) -> [Situation] {
         var result: [Situation] = []
         let unreachable = observation.nodes.filter { $0.unreachable != nil }
         let reachable = observation.nodes.filter { $0.unreachable == nil }
         let inventoryArgument = "--inventory \(ShellQuote.quote(inventoryPath))"
         if unreachable.count >= 2 {
             let survivor = reachable.first?.name ?? "SURVIVOR"
-            result.append(Situation(
-                id: "quorum-lost", summary: "two nodes lost: the cluster has no quorum (leader election needs two of three nodes)",
-                evidence: unreachable.map { "\($0.name) unreachable: \($0.unreachable!)" },
-                command: "drover run quorum-loss-recovery \(inventoryArgument) --set survivor=\(survivor) --set new1=\(unreachable[0].name) --set new2=\(unreachable[1].name)",
-                advice: "Only when the lost nodes will not return: \(survivor) must hold the most recent data, and the new machines (new1, new2: their inventory entries) must be installed first."))
+            result.append(
+                Situation(
+                    id: "quorum-lost",
+                    summary: "two nodes lost: the cluster has no quorum (leader election needs two of three nodes)",
+                    evidence: unreachable.map { "\($0.name) unreachable: \($0.unreachable!)" },
+                    command:
+                        "drover run quorum-loss-recovery \(inventoryArgument) --set survivor=\(survivor) --set new1=\(unreachable[0].name) --set new2=\(unreachable[1].name)",
+                    advice:
+                        "Only when the lost nodes will not return: \(survivor) must hold the most recent data, and the new machines (new1, new2: their inventory entries) must be installed first."
+                ))
             return result
         }
         if let down = unreachable.first {
-            result.append(Situation(
-                id: "node-unreachable", summary: "one node is down or unreachable: \(down.name)",
-                evidence: ["\(down.name): \(down.unreachable!)"] + reachable.compactMap { node in node.status?["leaderl"].map { "\(node.name) sees leaderl \($0.distributed)" } },
-                command: "drover run replace-failed-node \(inventoryArgument) --set failed=\(down.name) --set replacement=\(down.name)",
-                advice: "If the failure is temporary, do nothing but bring \(down.name) back: it reconnects and syncs from the leader by itself. Run the command only if \(down.name) is lost for good (set replacement= to the new machine's inventory entry; it runs remove-node \(down.name))."))
+            result.append(
+                Situation(
+                    id: "node-unreachable", summary: "one node is down or unreachable: \(down.name)",
+                    evidence: ["\(down.name): \(down.unreachable!)"]
+                        + reachable.compactMap { node in
+                            node.status?["leaderl"].map { "\(node.name) sees leaderl \($0.distributed)" }
+                        },
+                    command:
+                        "drover run replace-failed-node \(inventoryArgument) --set failed=\(down.name) --set replacement=\(down.name)",
+                    advice:
+                        "If the failure is temporary, do nothing but bring \(down.name) back: it reconnects and syncs from the leader by itself. Run the command only if \(down.name) is lost for good (set replacement= to the new machine's inventory entry; it runs remove-node \(down.name))."
+                ))
         }
-        guard !reachable.isEmpty, reachable.contains(where: { $0.members != nil || $0.status != nil }) else { return result }
+        guard !reachable.isEmpty, reachable.contains(where: { $0.members != nil || $0.status != nil }) else {
+            return result
+        }
 
         let leader = observation.leader
         // An upgrade that died half-way (the target installed, services down): running it again is Chef's way on.
@@ -40,80 +56,128 @@ public enum ClusterDiagnosis {
         if let target {
             for name in interrupted {
                 let unfinished = lastRun.flatMap { $0.isUnfinished && $0.unfinished?.node == name ? $0 : nil }
-                let command = unfinished != nil ? "drover resume \(inventoryArgument)"
-                    : (inventory.package?.version == target ? "drover upgrade \(inventoryArgument)" : "drover exec \(inventoryArgument) --node \(name) -- chef-backend-ctl upgrade")
-                result.append(Situation(
-                    id: "upgrade-interrupted", summary: "upgrade interrupted on \(name): \(target) is installed but the node is out of the cluster with its services down",
-                    evidence: observation.interruptedEvidence(name, target: target)
-                        + (unfinished.map { ["run \($0.runID) stopped in step \($0.unfinished!.step) on \(name)"] } ?? []),
-                    command: command,
-                    advice: "Running chef-backend-ctl upgrade on \(name) again is the recovery: Chef documents that upgrade makes the changes needed to start the new services and verifies the rejoin. Drover does that first and touches no other node while \(name) is down."))
+                let command =
+                    unfinished != nil
+                    ? "drover resume \(inventoryArgument)"
+                    : (inventory.package?.version == target
+                        ? "drover upgrade \(inventoryArgument)"
+                        : "drover exec \(inventoryArgument) --node \(name) -- chef-backend-ctl upgrade")
+                result.append(
+                    Situation(
+                        id: "upgrade-interrupted",
+                        summary:
+                            "upgrade interrupted on \(name): \(target) is installed but the node is out of the cluster with its services down",
+                        evidence: observation.interruptedEvidence(name, target: target)
+                            + (unfinished.map { ["run \($0.runID) stopped in step \($0.unfinished!.step) on \(name)"] }
+                                ?? []),
+                        command: command,
+                        advice:
+                            "Running chef-backend-ctl upgrade on \(name) again is the recovery: Chef documents that upgrade makes the changes needed to start the new services and verifies the rejoin. Drover does that first and touches no other node while \(name) is down."
+                    ))
             }
         }
         let deposed = reachable.filter { $0.noStartPgsqlSentinel == true }
         if leader == nil, let node = deposed.first {
-            result.append(Situation(
-                id: "deposed-leader", summary: "no leader; \(node.name) is a deposed leader held down by no-start-pgsql",
-                evidence: ["/var/opt/chef-backend/leaderl/data/no-start-pgsql present on \(node.name)",
-                           "\(node.name) postgresql: \(node.status?["postgresql"]?.localStatus ?? "unknown")"]
-                    + reachable.map { "\($0.name): \(observation.role(of: $0.name) ?? "not listed")" },
-                command: "drover run reinstate-deposed-leader \(inventoryArgument) --set node=\(node.name)",
-                advice: "Only if \(node.name) holds the most recent data; otherwise promote another node with promote-node."))
+            result.append(
+                Situation(
+                    id: "deposed-leader",
+                    summary: "no leader; \(node.name) is a deposed leader held down by no-start-pgsql",
+                    evidence: [
+                        "/var/opt/chef-backend/leaderl/data/no-start-pgsql present on \(node.name)",
+                        "\(node.name) postgresql: \(node.status?["postgresql"]?.localStatus ?? "unknown")",
+                    ]
+                        + reachable.map { "\($0.name): \(observation.role(of: $0.name) ?? "not listed")" },
+                    command: "drover run reinstate-deposed-leader \(inventoryArgument) --set node=\(node.name)",
+                    advice:
+                        "Only if \(node.name) holds the most recent data; otherwise promote another node with promote-node."
+                ))
         } else if leader == nil, reachable.count >= 2,
-                  reachable.allSatisfy({ observation.role(of: $0.name) == "waiting_for_leader" }) {
-            result.append(Situation(
-                id: "all-waiting", summary: "partition healed but every node is waiting_for_leader",
-                evidence: reachable.map { "\($0.name): waiting_for_leader" } + reachable.compactMap { node in node.status?["leaderl"].map { "\(node.name) sees leaderl \($0.distributed)" } }.prefix(1),
-                command: "drover run promote-node \(inventoryArgument) --set node=NODE",
-                advice: "Which node has the most recent data cannot be read from chef-backend-ctl's documented output: choose it (usually the last leader), and set node= to it."))
+            reachable.allSatisfy({ observation.role(of: $0.name) == "waiting_for_leader" })
+        {
+            result.append(
+                Situation(
+                    id: "all-waiting", summary: "partition healed but every node is waiting_for_leader",
+                    evidence: reachable.map { "\($0.name): waiting_for_leader" }
+                        + reachable.compactMap { node in
+                            node.status?["leaderl"].map { "\(node.name) sees leaderl \($0.distributed)" }
+                        }.prefix(1),
+                    command: "drover run promote-node \(inventoryArgument) --set node=NODE",
+                    advice:
+                        "Which node has the most recent data cannot be read from chef-backend-ctl's documented output: choose it (usually the last leader), and set node= to it."
+                ))
         }
         for node in reachable where node.unsyncedSentinel == true {
-            result.append(Situation(
-                id: "partially-synced", summary: "\(node.name) did not finish syncing from the leader (partially_synced)",
-                evidence: ["/var/opt/chef-backend/leaderl/data/unsynced present on \(node.name)", "\(node.name): \(observation.role(of: node.name) ?? "not listed")"],
-                command: leader == nil ? nil : "drover run resync-node \(inventoryArgument) --set node=\(node.name)",
-                advice: leader == nil ? "Restore a leader first." : "If pgsql-follow reports that the requested WAL segment was removed, add --set force_basebackup=true."))
+            result.append(
+                Situation(
+                    id: "partially-synced",
+                    summary: "\(node.name) did not finish syncing from the leader (partially_synced)",
+                    evidence: [
+                        "/var/opt/chef-backend/leaderl/data/unsynced present on \(node.name)",
+                        "\(node.name): \(observation.role(of: node.name) ?? "not listed")",
+                    ],
+                    command: leader == nil
+                        ? nil : "drover run resync-node \(inventoryArgument) --set node=\(node.name)",
+                    advice: leader == nil
+                        ? "Restore a leader first."
+                        : "If pgsql-follow reports that the requested WAL segment was removed, add --set force_basebackup=true."
+                ))
         }
         let versions = Set(reachable.compactMap(\.installedVersion))
         // An interrupted upgrade already says what to run; its node's stopped services follow from it.
         if versions.count > 1 && interrupted.isEmpty {
             let unfinished = lastRun.map { [.running, .interrupted, .failed].contains($0.status) } ?? false
-            result.append(Situation(
-                id: "mixed-versions", summary: "versions are mixed across nodes: an upgrade was interrupted",
-                evidence: reachable.map { "\($0.name): \($0.installedVersion ?? "unknown")" } + (unfinished ? ["run \(lastRun!.runID) is \(lastRun!.status.rawValue)"] : []),
-                command: unfinished ? "drover resume \(inventoryArgument)" : "drover upgrade \(inventoryArgument)", advice: nil))
+            result.append(
+                Situation(
+                    id: "mixed-versions", summary: "versions are mixed across nodes: an upgrade was interrupted",
+                    evidence: reachable.map { "\($0.name): \($0.installedVersion ?? "unknown")" }
+                        + (unfinished ? ["run \(lastRun!.runID) is \(lastRun!.status.rawValue)"] : []),
+                    command: unfinished ? "drover resume \(inventoryArgument)" : "drover upgrade \(inventoryArgument)",
+                    advice: nil))
         }
         if let lastRun, lastRun.failover == "off", lastRun.status != .succeeded {
-            result.append(Situation(
-                id: "failover-off", summary: "cluster failover was left off by run \(lastRun.runID)",
-                evidence: ["run \(lastRun.runID) (\(lastRun.status.rawValue)) last set it off in step \(lastRun.failoverStep ?? "?")",
-                           "chef-backend-ctl documents no output that shows the flag"],
-                command: versions.count > 1 ? nil : "drover run set-failover \(inventoryArgument) --set state=on",
-                advice: versions.count > 1 ? "Finish the upgrade first (it turns failover back on)." : nil))
+            result.append(
+                Situation(
+                    id: "failover-off", summary: "cluster failover was left off by run \(lastRun.runID)",
+                    evidence: [
+                        "run \(lastRun.runID) (\(lastRun.status.rawValue)) last set it off in step \(lastRun.failoverStep ?? "?")",
+                        "chef-backend-ctl documents no output that shows the flag",
+                    ],
+                    command: versions.count > 1 ? nil : "drover run set-failover \(inventoryArgument) --set state=on",
+                    advice: versions.count > 1 ? "Finish the upgrade first (it turns failover back on)." : nil))
         }
         let guide: [String: String] = [
-            "postgresql": "leaderl fails PostgreSQL over if this is the leader; two of three nodes may lose PostgreSQL while etcd and leaderl run. Once fixed, the node re-syncs from the leader.",
-            "elasticsearch": "one of three nodes may lose Elasticsearch without losing availability; on the leader, leaderl fails over (PostgreSQL too). Once fixed, the node rejoins.",
+            "postgresql":
+                "leaderl fails PostgreSQL over if this is the leader; two of three nodes may lose PostgreSQL while etcd and leaderl run. Once fixed, the node re-syncs from the leader.",
+            "elasticsearch":
+                "one of three nodes may lose Elasticsearch without losing availability; on the leader, leaderl fails over (PostgreSQL too). Once fixed, the node rejoins.",
             "etcd": "one of three nodes may lose etcd; on the leader, a PostgreSQL failover follows.",
-            "leaderl": "on the leader, the others take over leadership, but PostgreSQL there may still accept connections; restart leaderl.",
+            "leaderl":
+                "on the leader, the others take over leadership, but PostgreSQL there may still accept connections; restart leaderl.",
         ]
         for node in reachable where !interrupted.contains(node.name) {
-            for service in ["postgresql", "elasticsearch", "etcd", "leaderl"] where node.status?[service].map({ !$0.isRunning }) == true {
+            for service in ["postgresql", "elasticsearch", "etcd", "leaderl"]
+            where node.status?[service].map({ !$0.isRunning }) == true {
                 if service == "postgresql", node.noStartPgsqlSentinel == true { continue }
-                result.append(Situation(
-                    id: "service-down", summary: "\(service) is down on \(node.name)",
-                    evidence: ["\(node.name) \(service): \(node.status?[service]?.localStatus ?? "down")"],
-                    command: nil, advice: "What happens next (Chef's guide): \(guide[service]!) To start it: chef-backend-ctl start \(service) on \(node.name)."))
+                result.append(
+                    Situation(
+                        id: "service-down", summary: "\(service) is down on \(node.name)",
+                        evidence: ["\(node.name) \(service): \(node.status?[service]?.localStatus ?? "down")"],
+                        command: nil,
+                        advice:
+                            "What happens next (Chef's guide): \(guide[service]!) To start it: chef-backend-ctl start \(service) on \(node.name)."
+                    ))
             }
         }
         if result.isEmpty {
             let failing = Predicates.healthy(observation, allowYellow: false).filter { !$0.holds }
             if !failing.isEmpty {
-                result.append(Situation(id: "unhealthy", summary: "the cluster is not healthy", evidence: failing.map(\.detail), command: nil,
-                                        advice: "Wait a little (a node may still be syncing) and diagnose again."))
+                result.append(
+                    Situation(
+                        id: "unhealthy", summary: "the cluster is not healthy", evidence: failing.map(\.detail),
+                        command: nil,
+                        advice: "Wait a little (a node may still be syncing) and diagnose again."))
             }
         }
         return result
     }
 }
-

@@ -13,8 +13,10 @@ struct ReadFocus: Sendable {
 public enum ClusterDiscovery {
     /// Observes every node in parallel. `full` adds free space and the package file (pre-flight).
     /// `focus`: read only those backends (the others are listed, unread) and the frontends only if it says so.
-    static func observe(_ connection: ClusterConnection, full: Bool, checksum: Bool = false,
-                        focus: ReadFocus? = nil) async -> ClusterObservation {
+    static func observe(
+        _ connection: ClusterConnection, full: Bool, checksum: Bool = false,
+        focus: ReadFocus? = nil
+    ) async -> ClusterObservation {
         let inventory = connection.inventory
         let nodes = await withTaskGroup(of: NodeObservation.self) { group in
             for backend in inventory.backends {
@@ -29,9 +31,11 @@ public enum ClusterDiscovery {
             return result
         }
         let order = inventory.backends.map(\.name)
-        var observation = ClusterObservation(nodes: nodes.sorted { order.firstIndex(of: $0.name)! < order.firstIndex(of: $1.name)! })
+        var observation = ClusterObservation(
+            nodes: nodes.sorted { order.firstIndex(of: $0.name)! < order.firstIndex(of: $1.name)! })
         if full, let package = inventory.package,
-           UpgradePath.needsElasticsearch(installed: Array(observation.versions.values), target: package.version) {
+            UpgradePath.needsElasticsearch(installed: Array(observation.versions.values), target: package.version)
+        {
             observation.elasticsearch = await elasticsearch(observation, connection: connection)
         }
         if full || (focus.map(\.frontends) ?? connection.watchFrontends) {
@@ -46,14 +50,21 @@ public enum ClusterDiscovery {
         let read = await withTaskGroup(of: FrontendObservation.self) { group in
             for name in names {
                 group.addTask {
-                    if let failure = connection.failures[name] { return FrontendObservation(name: name, unreachable: failure) }
+                    if let failure = connection.failures[name] {
+                        return FrontendObservation(name: name, unreachable: failure)
+                    }
                     do {
-                        let result = try await connection.run(name, "curl -s -S http://localhost:8000/_status", timeout: .seconds(60))
+                        let result = try await connection.run(
+                            name, "curl -s -S http://localhost:8000/_status", timeout: .seconds(60))
                         guard result.succeeded else {
-                            return FrontendObservation(name: name, unreachable: "/_status: curl exited \(result.exitStatus): \(lastLine(result.stderrText))")
+                            return FrontendObservation(
+                                name: name,
+                                unreachable:
+                                    "/_status: curl exited \(result.exitStatus): \(lastLine(result.stderrText))")
                         }
                         do {
-                            return FrontendObservation(name: name, status: try FrontendStatusBody.status(result.stdoutText))
+                            return FrontendObservation(
+                                name: name, status: try FrontendStatusBody.status(result.stdoutText))
                         } catch {
                             return FrontendObservation(name: name, unreachable: error.localizedDescription)
                         }
@@ -70,8 +81,11 @@ public enum ClusterDiscovery {
     }
 
     /// The creation versions and health of the `chef` indexes, read on the leader (two read-only requests).
-    static func elasticsearch(_ observation: ClusterObservation, connection: ClusterConnection) async
-        -> Result<ElasticsearchFacts, ElasticsearchUnreadable> {
+    static func elasticsearch(
+        _ observation: ClusterObservation, connection: ClusterConnection
+    ) async
+        -> Result<ElasticsearchFacts, ElasticsearchUnreadable>
+    {
         guard let leader = observation.leader else {
             return .failure(ElasticsearchUnreadable(reason: "there is no leader to read them on"))
         }
@@ -80,7 +94,11 @@ public enum ClusterDiscovery {
             do {
                 let result = try await connection.run(leader, command, timeout: .seconds(60))
                 guard result.succeeded else {
-                    return .failure(ElasticsearchUnreadable(reason: "`\(command)` on \(leader) exited \(result.exitStatus): \(lastLine(result.stderrText))"))
+                    return .failure(
+                        ElasticsearchUnreadable(
+                            reason:
+                                "`\(command)` on \(leader) exited \(result.exitStatus): \(lastLine(result.stderrText))")
+                    )
                 }
                 return .success(result.stdoutText)
             } catch {
@@ -90,8 +108,10 @@ public enum ClusterDiscovery {
         do {
             let settings = try await read("localhost:9200/chef/_settings/index.version.created*?human").get()
             let indices = try await read("localhost:9200/_cat/indices?h=health,status,index").get()
-            return .success(ElasticsearchFacts(created: try ElasticsearchFacts.creationVersions(settings),
-                                               unhealthy: try ElasticsearchFacts.unhealthyIndexes(indices)))
+            return .success(
+                ElasticsearchFacts(
+                    created: try ElasticsearchFacts.creationVersions(settings),
+                    unhealthy: try ElasticsearchFacts.unhealthyIndexes(indices)))
         } catch let unreadable as ElasticsearchUnreadable {
             return .failure(unreadable)
         } catch {
@@ -99,7 +119,9 @@ public enum ClusterDiscovery {
         }
     }
 
-    static func observe(_ backend: Inventory.Backend, connection: ClusterConnection, full: Bool, checksum: Bool) async -> NodeObservation {
+    static func observe(
+        _ backend: Inventory.Backend, connection: ClusterConnection, full: Bool, checksum: Bool
+    ) async -> NodeObservation {
         var node = NodeObservation(name: backend.name, host: backend.host)
         if let failure = connection.failures[backend.name] {
             node.unreachable = failure
@@ -107,20 +129,28 @@ public enum ClusterDiscovery {
         }
         let inventory = connection.inventory
         // Every read of the node in one remote command (each part's output, errors and status kept apart).
-        var parts = [NodeScript.Part("cluster-status", "chef-backend-ctl cluster-status"),
-                     NodeScript.Part("status", "chef-backend-ctl status"),
-                     NodeScript.Part("unsynced", "test -e /var/opt/chef-backend/leaderl/data/unsynced"),
-                     NodeScript.Part("no-start-pgsql", "test -e /var/opt/chef-backend/leaderl/data/no-start-pgsql"),
-                     NodeScript.Part("version", "cat /opt/chef-backend/version-manifest.json")]
+        var parts = [
+            NodeScript.Part("cluster-status", "chef-backend-ctl cluster-status"),
+            NodeScript.Part("status", "chef-backend-ctl status"),
+            NodeScript.Part("unsynced", "test -e /var/opt/chef-backend/leaderl/data/unsynced"),
+            NodeScript.Part("no-start-pgsql", "test -e /var/opt/chef-backend/leaderl/data/no-start-pgsql"),
+            NodeScript.Part("version", "cat /opt/chef-backend/version-manifest.json"),
+        ]
         let readsElasticsearchLog = inventory.package.flatMap({ ChefBackendVersion($0.version) })?.major == 3
         if readsElasticsearchLog {
             // The last line that mentions either the known 2.x → 3.x failure or a successful start.
             let log = ShellQuote.quote(ElasticsearchFacts.logPath)
-            parts.append(NodeScript.Part("elasticsearch-log", "grep -F -e \(ShellQuote.quote(ElasticsearchFacts.pathScriptsError)) -e '] started' \(log) 2>/dev/null | tail -n 1"))
+            parts.append(
+                NodeScript.Part(
+                    "elasticsearch-log",
+                    "grep -F -e \(ShellQuote.quote(ElasticsearchFacts.pathScriptsError)) -e '] started' \(log) 2>/dev/null | tail -n 1"
+                ))
         }
         let packagePath = inventory.package.map { ShellQuote.quote($0.path) }
         if full {
-            parts.append(NodeScript.Part("lock", ClusterLock.readCommand(ClusterLock.directory(for: inventory)) + " 2>/dev/null"))
+            parts.append(
+                NodeScript.Part("lock", ClusterLock.readCommand(ClusterLock.directory(for: inventory)) + " 2>/dev/null")
+            )
             parts.append(NodeScript.Part("df", "df -Pk /var/opt/chef-backend"))
             if let packagePath { parts.append(NodeScript.Part("package", "test -f \(packagePath)")) }
         }
@@ -129,13 +159,18 @@ public enum ClusterDiscovery {
             let result = try await connection.run(backend.name, script.command, timeout: .seconds(120))
             let read = script.split(result)
             /// A part's output parsed; a failure (or an unread part) is recorded, not thrown.
-            func parsed<T>(_ name: String, acceptFailure: Bool = false, _ parse: (NodeScript.PartResult) throws -> T) -> T? {
+            func parsed<T>(
+                _ name: String, acceptFailure: Bool = false, _ parse: (NodeScript.PartResult) throws -> T
+            ) -> T? {
                 guard let part = read[name] else {
-                    node.readErrors.append("`\(script.command(of: name))` did not finish (exit \(result.exitStatus)): \(lastLine(result.stderrText))")
+                    node.readErrors.append(
+                        "`\(script.command(of: name))` did not finish (exit \(result.exitStatus)): \(lastLine(result.stderrText))"
+                    )
                     return nil
                 }
                 guard part.exitStatus == 0 || acceptFailure else {
-                    node.readErrors.append("`\(script.command(of: name))` exited \(part.exitStatus): \(lastLine(part.stderr))")
+                    node.readErrors.append(
+                        "`\(script.command(of: name))` exited \(part.exitStatus): \(lastLine(part.stderr))")
                     return nil
                 }
                 do {
@@ -152,7 +187,9 @@ public enum ClusterDiscovery {
             node.noStartPgsqlSentinel = parsed("no-start-pgsql", acceptFailure: true) { $0.exitStatus == 0 }
             node.installedVersion = parsed("version") { try VersionManifest.buildVersion($0.stdout) }
             if readsElasticsearchLog {
-                node.elasticsearchHalfUpgraded = parsed("elasticsearch-log", acceptFailure: true) { $0.stdout.contains(ElasticsearchFacts.pathScriptsError) }
+                node.elasticsearchHalfUpgraded = parsed("elasticsearch-log", acceptFailure: true) {
+                    $0.stdout.contains(ElasticsearchFacts.pathScriptsError)
+                }
             }
             if full {
                 node.lockOwner = parsed("lock", acceptFailure: true) { $0.exitStatus == 0 ? $0.stdout : nil } ?? nil
@@ -160,11 +197,13 @@ public enum ClusterDiscovery {
                 if let packagePath {
                     node.packagePresent = parsed("package", acceptFailure: true) { $0.exitStatus == 0 }
                     if node.packagePresent == true, checksum || inventory.package?.sha256 != nil {
-                        let sum = try await connection.run(backend.name, "sha256sum -- \(packagePath)", timeout: .seconds(600))
+                        let sum = try await connection.run(
+                            backend.name, "sha256sum -- \(packagePath)", timeout: .seconds(600))
                         if sum.succeeded {
                             node.packageSHA256 = sum.stdoutText.split(separator: " ").first.map(String.init)
                         } else {
-                            node.readErrors.append("`sha256sum -- \(packagePath)` exited \(sum.exitStatus): \(lastLine(sum.stderrText))")
+                            node.readErrors.append(
+                                "`sha256sum -- \(packagePath)` exited \(sum.exitStatus): \(lastLine(sum.stderrText))")
                         }
                     }
                 }
@@ -216,7 +255,9 @@ public enum ClusterDiscovery {
             var lines: [Substring] = []
             for line in stdout.split(separator: "\n", omittingEmptySubsequences: false) {
                 let fields = line.hasPrefix(Self.marker) ? line.dropFirst(Self.marker.count).split(separator: " ") : []
-                if fields.count == 3, fields[1] == "exit", names.contains(String(fields[0])), let status = Int32(fields[2]) {
+                if fields.count == 3, fields[1] == "exit", names.contains(String(fields[0])),
+                    let status = Int32(fields[2])
+                {
                     // The printf put a newline before the marker: drop it again.
                     if lines.last == "" { lines.removeLast() }
                     outputs[String(fields[0])] = (lines.map { $0 + "\n" }.joined(), status)

@@ -7,10 +7,19 @@ import Foundation
 public enum ClusterPreflight {
     /// Named check sets a playbook can ask for.
     public static let sets: [String: [String]] = [
-        "upgrade": ["reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version", "path"],
+        "upgrade": [
+            "reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version",
+            "path",
+        ],
         // Every backend goes down: no failover to check, but the frontends must be reachable over SSH.
-        "upgrade-downtime-1-to-2": ["reachable", "membership", "roles", "services", "sentinel", "disk", "package", "version", "path", "frontends"],
-        "upgrade-downtime-reindex": ["reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version", "path", "frontends"],
+        "upgrade-downtime-1-to-2": [
+            "reachable", "membership", "roles", "services", "sentinel", "disk", "package", "version", "path",
+            "frontends",
+        ],
+        "upgrade-downtime-reindex": [
+            "reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version",
+            "path", "frontends",
+        ],
         "basic": ["reachable"],
         // Runbooks that start with nodes down check their conditions step by step instead.
         "none": [],
@@ -18,35 +27,57 @@ public enum ClusterPreflight {
 
     /// The pre-conditions of resuming `journal`: every node reachable and in the cluster, a leader, and
     /// no node disrupted except the one whose step was in flight; the package still there.
-    public static func resume(journal: Journal, observation: ClusterObservation, inventory: Inventory) -> [PreflightCheck] {
+    public static func resume(
+        journal: Journal, observation: ClusterObservation, inventory: Inventory
+    ) -> [PreflightCheck] {
         var checks = run("basic", observation: observation, inventory: inventory)
         if downtimePlaybooks.contains(journal.playbook) {
             // Every backend is down on purpose: what must hold is that Drover reaches every node.
             for frontend in observation.frontends where frontend.unreachable != nil {
-                checks.append(PreflightCheck(check: "reachable", node: frontend.name, ok: false, detail: frontend.unreachable ?? "",
-                                             fix: "make \(frontend.name) reachable over SSH, then resume"))
+                checks.append(
+                    PreflightCheck(
+                        check: "reachable", node: frontend.name, ok: false, detail: frontend.unreachable ?? "",
+                        fix: "make \(frontend.name) reachable over SSH, then resume"))
             }
             return checks
         }
         let inFlight = journal.unfinished?.node
         let members = observation.members
-        let missing = inventory.backends.filter { backend in !members.contains { $0.name == backend.name || $0.ip == backend.host } }
-        checks.append(PreflightCheck(check: "membership", node: nil, ok: !members.isEmpty && missing.isEmpty,
-                                     detail: missing.isEmpty ? "all nodes still in the cluster" : "no longer in the cluster: \(missing.map(\.name).joined(separator: ", "))",
-                                     fix: missing.isEmpty ? nil : "the cluster changed since the run started; repair it, then start a new run"))
-        checks.append(PreflightCheck(check: "leader", node: nil, ok: observation.leader != nil || inFlight != nil,
-                                     detail: "leader \(observation.leader ?? "none")", fix: observation.leader == nil ? "wait for an election, or see the recovery guide" : nil))
+        let missing = inventory.backends.filter { backend in
+            !members.contains { $0.name == backend.name || $0.ip == backend.host }
+        }
+        checks.append(
+            PreflightCheck(
+                check: "membership", node: nil, ok: !members.isEmpty && missing.isEmpty,
+                detail: missing.isEmpty
+                    ? "all nodes still in the cluster"
+                    : "no longer in the cluster: \(missing.map(\.name).joined(separator: ", "))",
+                fix: missing.isEmpty
+                    ? nil : "the cluster changed since the run started; repair it, then start a new run"))
+        checks.append(
+            PreflightCheck(
+                check: "leader", node: nil, ok: observation.leader != nil || inFlight != nil,
+                detail: "leader \(observation.leader ?? "none")",
+                fix: observation.leader == nil ? "wait for an election, or see the recovery guide" : nil))
         for node in observation.nodes where node.name != inFlight && node.unreachable == nil {
             let role = observation.role(of: node.name)
             let ok = (role == "leader" || role == "follower") && node.unsyncedSentinel == false
-            checks.append(PreflightCheck(check: "undisturbed", node: node.name, ok: ok,
-                                         detail: "role \(role ?? "not listed")\(node.unsyncedSentinel == true ? ", unsynced sentinel present" : "")",
-                                         fix: ok ? nil : "\(node.name) was not being changed by this run but is not healthy; continuing could take a second node out. Repair it first."))
+            checks.append(
+                PreflightCheck(
+                    check: "undisturbed", node: node.name, ok: ok,
+                    detail:
+                        "role \(role ?? "not listed")\(node.unsyncedSentinel == true ? ", unsynced sentinel present" : "")",
+                    fix: ok
+                        ? nil
+                        : "\(node.name) was not being changed by this run but is not healthy; continuing could take a second node out. Repair it first."
+                ))
         }
         if let package = inventory.package {
             for node in observation.nodes where node.unreachable == nil && node.packagePresent == false {
-                checks.append(PreflightCheck(check: "package", node: node.name, ok: false, detail: "\(package.path) missing",
-                                             fix: "copy the package to \(package.path) on \(node.name)"))
+                checks.append(
+                    PreflightCheck(
+                        check: "package", node: node.name, ok: false, detail: "\(package.path) missing",
+                        fix: "copy the package to \(package.path) on \(node.name)"))
             }
         }
         return checks
@@ -63,20 +94,27 @@ public enum ClusterPreflight {
     /// The documented path from the installed versions to the inventory's package, nil without a package.
     public static func upgradePath(_ observation: ClusterObservation, inventory: Inventory) -> UpgradePath? {
         guard let package = inventory.package else { return nil }
-        return UpgradePath.choose(installed: observation.versions, target: package.version, elasticsearch: observation.elasticsearch,
-                                  inventoryFile: ShellQuote.quote(inventory.file))
+        return UpgradePath.choose(
+            installed: observation.versions, target: package.version, elasticsearch: observation.elasticsearch,
+            inventoryFile: ShellQuote.quote(inventory.file))
     }
 
     /// The `path` check: the playbook of `set` is the one the upgrade path needs.
     static func pathCheck(_ set: String, observation: ClusterObservation, inventory: Inventory) -> PreflightCheck? {
-        guard let expected = pathOfSet[set], let path = upgradePath(observation, inventory: inventory) else { return nil }
+        guard let expected = pathOfSet[set], let path = upgradePath(observation, inventory: inventory) else {
+            return nil
+        }
         let detail = "\(path.kind.rawValue): " + path.reasons.joined(separator: "; ")
         if path.kind == .refused {
             return PreflightCheck(check: "path", node: nil, ok: false, detail: detail, fix: path.fix)
         }
         let ok = path.kind == expected
-        return PreflightCheck(check: "path", node: nil, ok: ok, detail: detail,
-                              fix: ok ? nil : "this playbook carries out the \(expected.rawValue) path; run `drover upgrade --inventory \(ShellQuote.quote(inventory.file))`, which chooses the \(path.kind.rawValue) path's playbook (\(path.playbook ?? "?"))")
+        return PreflightCheck(
+            check: "path", node: nil, ok: ok, detail: detail,
+            fix: ok
+                ? nil
+                : "this playbook carries out the \(expected.rawValue) path; run `drover upgrade --inventory \(ShellQuote.quote(inventory.file))`, which chooses the \(path.kind.rawValue) path's playbook (\(path.playbook ?? "?"))"
+        )
     }
 
     /// Minimum free space of /var/opt/chef-backend (leaderl's own disk check threshold).
@@ -88,132 +126,214 @@ public enum ClusterPreflight {
         let reachable = observation.nodes.filter { $0.unreachable == nil }
         // One node whose upgrade was interrupted (at the target, services down) is the run's first step, not a
         // reason to refuse: the others must be healthy with exactly that node out.
-        let interrupted = wanted.contains("version") ? observation.interruptedUpgrades(target: inventory.package?.version) : []
+        let interrupted =
+            wanted.contains("version") ? observation.interruptedUpgrades(target: inventory.package?.version) : []
         let finishing = interrupted.count == 1 ? interrupted.first : nil
         if wanted.contains("reachable") {
             for node in observation.nodes {
-                checks.append(PreflightCheck(check: "reachable", node: node.name, ok: node.unreachable == nil,
-                                             detail: node.unreachable ?? "connected, host key verified",
-                                             fix: node.unreachable == nil ? nil : "make \(node.name) reachable over SSH (the error says how), then retry"))
+                checks.append(
+                    PreflightCheck(
+                        check: "reachable", node: node.name, ok: node.unreachable == nil,
+                        detail: node.unreachable ?? "connected, host key verified",
+                        fix: node.unreachable == nil
+                            ? nil : "make \(node.name) reachable over SSH (the error says how), then retry"))
             }
         }
         if wanted.contains("membership") {
             let members = observation.members
-            let missing = inventory.backends.filter { backend in !members.contains { $0.name == backend.name || $0.ip == backend.host } }
+            let missing = inventory.backends.filter { backend in
+                !members.contains { $0.name == backend.name || $0.ip == backend.host }
+            }
             let extra = members.filter { observation.inventoryName(of: $0) == nil }
             let ok = !members.isEmpty && missing.isEmpty && extra.isEmpty
-            var detail = members.isEmpty ? "no node answered cluster-status" : "cluster-status lists \(members.map(\.name).joined(separator: ", "))"
-            if !missing.isEmpty { detail += "; missing from the cluster: \(missing.map(\.name).joined(separator: ", "))" }
-            if !extra.isEmpty { detail += "; not in the inventory: \(extra.map { "\($0.name) (\($0.ip))" }.joined(separator: ", "))" }
-            checks.append(PreflightCheck(check: "membership", node: nil, ok: ok, detail: detail,
-                                         fix: ok ? nil : "make the inventory's backends exactly the cluster's nodes (names as cluster-status shows them, or their IPs)"))
+            var detail =
+                members.isEmpty
+                ? "no node answered cluster-status"
+                : "cluster-status lists \(members.map(\.name).joined(separator: ", "))"
+            if !missing.isEmpty {
+                detail += "; missing from the cluster: \(missing.map(\.name).joined(separator: ", "))"
+            }
+            if !extra.isEmpty {
+                detail += "; not in the inventory: \(extra.map { "\($0.name) (\($0.ip))" }.joined(separator: ", "))"
+            }
+            checks.append(
+                PreflightCheck(
+                    check: "membership", node: nil, ok: ok, detail: detail,
+                    fix: ok
+                        ? nil
+                        : "make the inventory's backends exactly the cluster's nodes (names as cluster-status shows them, or their IPs)"
+                ))
         }
         if let finishing, let target = inventory.package?.version {
-            checks.append(PreflightCheck(check: "interrupted-upgrade", node: finishing, ok: observation.leader != nil,
-                                         detail: "upgrade interrupted on \(finishing): " + observation.interruptedEvidence(finishing, target: target).joined(separator: "; ")
-                                            + "; the run first runs chef-backend-ctl upgrade on it again (Chef: upgrade makes the changes needed to start the new services), waits for the rejoin, and touches nothing else while it is down",
-                                         fix: observation.leader == nil ? "the cluster has no leader: see drover diagnose" : nil))
+            checks.append(
+                PreflightCheck(
+                    check: "interrupted-upgrade", node: finishing, ok: observation.leader != nil,
+                    detail: "upgrade interrupted on \(finishing): "
+                        + observation.interruptedEvidence(finishing, target: target).joined(separator: "; ")
+                        + "; the run first runs chef-backend-ctl upgrade on it again (Chef: upgrade makes the changes needed to start the new services), waits for the rejoin, and touches nothing else while it is down",
+                    fix: observation.leader == nil ? "the cluster has no leader: see drover diagnose" : nil))
         } else if interrupted.count > 1 {
-            checks.append(PreflightCheck(check: "interrupted-upgrade", node: nil, ok: false,
-                                         detail: "upgrades interrupted on \(interrupted.joined(separator: ", ")): more than one node is down",
-                                         fix: "two nodes are out of the cluster; see drover diagnose and the recovery guide before upgrading"))
+            checks.append(
+                PreflightCheck(
+                    check: "interrupted-upgrade", node: nil, ok: false,
+                    detail:
+                        "upgrades interrupted on \(interrupted.joined(separator: ", ")): more than one node is down",
+                    fix: "two nodes are out of the cluster; see drover diagnose and the recovery guide before upgrading"
+                ))
         }
         if wanted.contains("roles") {
             let leaders = observation.members.filter { $0.role == "leader" }
             let followers = observation.members.filter { $0.role == "follower" }
             let ok = leaders.count == 1 && (followers.count == 2 || (finishing != nil && followers.count == 1))
-            checks.append(PreflightCheck(check: "roles", node: nil, ok: ok,
-                                         detail: "\(leaders.count) leader (\(leaders.map(\.name).joined(separator: ", "))), \(followers.count) followers; roles: \(observation.members.map { "\($0.name) \($0.role)" }.joined(separator: ", "))",
-                                         fix: ok ? nil : "the cluster needs one leader and two followers; run `drover status` and follow the recovery guide"))
+            checks.append(
+                PreflightCheck(
+                    check: "roles", node: nil, ok: ok,
+                    detail:
+                        "\(leaders.count) leader (\(leaders.map(\.name).joined(separator: ", "))), \(followers.count) followers; roles: \(observation.members.map { "\($0.name) \($0.role)" }.joined(separator: ", "))",
+                    fix: ok
+                        ? nil
+                        : "the cluster needs one leader and two followers; run `drover status` and follow the recovery guide"
+                ))
         }
         if wanted.contains("services") {
             // While versions are mixed (a half-done upgrade), yellow is normal; every node must still be online.
             let allowYellow = observation.versionsMixed
             for node in reachable {
                 if node.name == finishing {
-                    checks.append(PreflightCheck(check: "services", node: node.name, ok: true,
-                                                 detail: "down: its upgrade was interrupted; the run finishes it first", fix: nil))
+                    checks.append(
+                        PreflightCheck(
+                            check: "services", node: node.name, ok: true,
+                            detail: "down: its upgrade was interrupted; the run finishes it first", fix: nil))
                     continue
                 }
-                let criteria = finishing == nil ? Predicates.distributedHealthy(node.status, source: node.name, allowYellow: allowYellow)
+                let criteria =
+                    finishing == nil
+                    ? Predicates.distributedHealthy(node.status, source: node.name, allowYellow: allowYellow)
                     : Predicates.healthyWithOneOut(node.status, source: node.name)
                 let failing = criteria.filter { !$0.holds }
-                var detail = failing.isEmpty ? "leaderl, postgresql, etcd, elasticsearch healthy" : failing.map(\.detail).joined(separator: "; ")
+                var detail =
+                    failing.isEmpty
+                    ? "leaderl, postgresql, etcd, elasticsearch healthy" : failing.map(\.detail).joined(separator: "; ")
                 if failing.isEmpty, allowYellow, node.status?["elasticsearch"]?.fields["state"] == "yellow" {
-                    detail += " (elasticsearch yellow: expected while versions are mixed, \(Set(observation.versions.values).sorted().joined(separator: " and ")))"
+                    detail +=
+                        " (elasticsearch yellow: expected while versions are mixed, \(Set(observation.versions.values).sorted().joined(separator: " and ")))"
                 }
-                checks.append(PreflightCheck(check: "services", node: node.name, ok: failing.isEmpty, detail: detail,
-                                             fix: failing.isEmpty ? nil : "wait until the cluster is healthy (chef-backend-ctl status), or repair it first"))
+                checks.append(
+                    PreflightCheck(
+                        check: "services", node: node.name, ok: failing.isEmpty, detail: detail,
+                        fix: failing.isEmpty
+                            ? nil : "wait until the cluster is healthy (chef-backend-ctl status), or repair it first"))
             }
         }
         if wanted.contains("sentinel") {
             for node in reachable {
                 let ok = node.unsyncedSentinel == false
-                checks.append(PreflightCheck(check: "unsynced-sentinel", node: node.name, ok: ok,
-                                             detail: ok ? "no /var/opt/chef-backend/leaderl/data/unsynced" : "/var/opt/chef-backend/leaderl/data/unsynced is present (partially_synced)",
-                                             fix: ok ? nil : "resync the node first (recovery guide: stop leaderl, pgsql-follow, remove the sentinel, start leaderl)"))
+                checks.append(
+                    PreflightCheck(
+                        check: "unsynced-sentinel", node: node.name, ok: ok,
+                        detail: ok
+                            ? "no /var/opt/chef-backend/leaderl/data/unsynced"
+                            : "/var/opt/chef-backend/leaderl/data/unsynced is present (partially_synced)",
+                        fix: ok
+                            ? nil
+                            : "resync the node first (recovery guide: stop leaderl, pgsql-follow, remove the sentinel, start leaderl)"
+                    ))
             }
         }
         if wanted.contains("disk") {
             for node in reachable {
                 let ok = (node.freeMB ?? 0) >= minimumFreeMB
-                checks.append(PreflightCheck(check: "disk", node: node.name, ok: ok,
-                                             detail: node.freeMB.map { "\($0) MB free in /var/opt/chef-backend" } ?? "free space unknown",
-                                             fix: ok ? nil : "free at least \(minimumFreeMB) MB in /var/opt/chef-backend"))
+                checks.append(
+                    PreflightCheck(
+                        check: "disk", node: node.name, ok: ok,
+                        detail: node.freeMB.map { "\($0) MB free in /var/opt/chef-backend" } ?? "free space unknown",
+                        fix: ok ? nil : "free at least \(minimumFreeMB) MB in /var/opt/chef-backend"))
             }
         }
         if wanted.contains("failover") {
-            checks.append(PreflightCheck(check: "cluster-failover", node: nil, ok: true,
-                                         detail: "not readable: chef-backend-ctl documents no output that shows it; Drover sets it explicitly and reports what it last set",
-                                         fix: nil))
+            checks.append(
+                PreflightCheck(
+                    check: "cluster-failover", node: nil, ok: true,
+                    detail:
+                        "not readable: chef-backend-ctl documents no output that shows it; Drover sets it explicitly and reports what it last set",
+                    fix: nil))
         }
         if wanted.contains("package") {
             guard let package = inventory.package else {
-                checks.append(PreflightCheck(check: "package", node: nil, ok: false, detail: "the inventory has no package section",
-                                             fix: "add package.path (where the package lies on every backend) to the inventory"))
+                checks.append(
+                    PreflightCheck(
+                        check: "package", node: nil, ok: false, detail: "the inventory has no package section",
+                        fix: "add package.path (where the package lies on every backend) to the inventory"))
                 return checks
             }
             for node in reachable {
                 if let upload = package.upload, node.packagePresent != true {
-                    checks.append(PreflightCheck(check: "package", node: node.name, ok: true,
-                                                 detail: "\(package.path) missing; the run uploads it from \(upload) first", fix: nil))
+                    checks.append(
+                        PreflightCheck(
+                            check: "package", node: node.name, ok: true,
+                            detail: "\(package.path) missing; the run uploads it from \(upload) first", fix: nil))
                     continue
                 }
                 var ok = node.packagePresent == true
                 var detail = ok ? "\(package.path) present" : "\(package.path) missing"
                 if ok, let expected = package.sha256 {
                     ok = node.packageSHA256 == expected
-                    detail += ok ? ", SHA-256 matches" : ", SHA-256 \(node.packageSHA256 ?? "unknown") differs from package.sha256"
+                    detail +=
+                        ok
+                        ? ", SHA-256 matches"
+                        : ", SHA-256 \(node.packageSHA256 ?? "unknown") differs from package.sha256"
                 }
-                checks.append(PreflightCheck(check: "package", node: node.name, ok: ok, detail: detail,
-                                             fix: ok ? nil : "copy the package to \(package.path) on \(node.name) (or set package.upload)"))
+                checks.append(
+                    PreflightCheck(
+                        check: "package", node: node.name, ok: ok, detail: detail,
+                        fix: ok ? nil : "copy the package to \(package.path) on \(node.name) (or set package.upload)"))
             }
         }
         if wanted.contains("version"), let package = inventory.package {
             for node in reachable {
                 guard let installed = node.installedVersion else {
-                    checks.append(PreflightCheck(check: "version", node: node.name, ok: false, detail: "installed version unknown",
-                                                 fix: "check /opt/chef-backend/version-manifest.json on \(node.name)"))
+                    checks.append(
+                        PreflightCheck(
+                            check: "version", node: node.name, ok: false, detail: "installed version unknown",
+                            fix: "check /opt/chef-backend/version-manifest.json on \(node.name)"))
                     continue
                 }
                 let order = compareVersions(installed, package.version)
-                checks.append(PreflightCheck(check: "version", node: node.name, ok: order != .orderedDescending,
-                                             detail: order == .orderedSame ? (node.name == finishing ? "at \(installed); its interrupted upgrade is finished first"
-                                                                                                    : "already at \(installed) (will be skipped)") : "\(installed) → \(package.version)",
-                                             fix: order == .orderedDescending ? "\(node.name) runs \(installed), newer than the package \(package.version); Drover does not downgrade" : nil))
+                checks.append(
+                    PreflightCheck(
+                        check: "version", node: node.name, ok: order != .orderedDescending,
+                        detail: order == .orderedSame
+                            ? (node.name == finishing
+                                ? "at \(installed); its interrupted upgrade is finished first"
+                                : "already at \(installed) (will be skipped)") : "\(installed) → \(package.version)",
+                        fix: order == .orderedDescending
+                            ? "\(node.name) runs \(installed), newer than the package \(package.version); Drover does not downgrade"
+                            : nil))
             }
         }
         if wanted.contains("frontends") {
             if inventory.sshFrontends.isEmpty {
-                checks.append(PreflightCheck(check: "frontends", node: nil, ok: false,
-                                             detail: inventory.frontends.isEmpty ? "the inventory lists no frontends" : "no frontend has host",
-                                             fix: "this path runs chef-server-ctl on every frontend: give each frontends: entry host (and port, user, identity_files where they differ from ssh:) in \(inventory.file)"))
+                checks.append(
+                    PreflightCheck(
+                        check: "frontends", node: nil, ok: false,
+                        detail: inventory.frontends.isEmpty
+                            ? "the inventory lists no frontends" : "no frontend has host",
+                        fix:
+                            "this path runs chef-server-ctl on every frontend: give each frontends: entry host (and port, user, identity_files where they differ from ssh:) in \(inventory.file)"
+                    ))
             }
             for frontend in observation.frontends {
                 let ok = frontend.unreachable == nil && frontend.status == "pong"
-                checks.append(PreflightCheck(check: "frontends", node: frontend.name, ok: ok,
-                                             detail: frontend.unreachable ?? "connected, host key verified; /_status \(frontend.status ?? "?")",
-                                             fix: ok ? nil : (frontend.unreachable != nil ? "make \(frontend.name) reachable over SSH (the error says how), then retry" : "repair \(frontend.name) until its /_status answers pong (chef-server-ctl status)")))
+                checks.append(
+                    PreflightCheck(
+                        check: "frontends", node: frontend.name, ok: ok,
+                        detail: frontend.unreachable
+                            ?? "connected, host key verified; /_status \(frontend.status ?? "?")",
+                        fix: ok
+                            ? nil
+                            : (frontend.unreachable != nil
+                                ? "make \(frontend.name) reachable over SSH (the error says how), then retry"
+                                : "repair \(frontend.name) until its /_status answers pong (chef-server-ctl status)")))
             }
         }
         if wanted.contains("path"), let check = pathCheck(set, observation: observation, inventory: inventory) {

@@ -42,7 +42,9 @@ enum ClusterWaits {
         }
     }
 
-    static func criteria(_ name: String, node: String, observation: ClusterObservation, targetVersion target: String?) -> [Criterion] {
+    static func criteria(
+        _ name: String, node: String, observation: ClusterObservation, targetVersion target: String?
+    ) -> [Criterion] {
         switch Predicate(rawValue: name) {
         case .rejoined:
             return Predicates.rejoined(node, in: observation, targetVersion: target)
@@ -50,9 +52,12 @@ enum ClusterWaits {
             let leader = observation.leader
             return [Criterion("leader", leader != nil && leader != node, "leader \(leader ?? "none")")]
         case .healthyAtTarget:
-            return Predicates.healthy(observation) + observation.nodes.map {
-                Criterion("\($0.name) version", target == nil || $0.installedVersion == target, "\($0.name) at \($0.installedVersion ?? "unknown")")
-            }
+            return Predicates.healthy(observation)
+                + observation.nodes.map {
+                    Criterion(
+                        "\($0.name) version", target == nil || $0.installedVersion == target,
+                        "\($0.name) at \($0.installedVersion ?? "unknown")")
+                }
         case .leaderIs:
             return [Criterion("leader", observation.leader == node, "leader \(observation.leader ?? "none")")]
         case .synced:
@@ -60,9 +65,15 @@ enum ClusterWaits {
             let seen = observation.node(node)
             let pg = seen?.status?["postgresql"]
             return [
-                Criterion("role", observation.role(of: node) == "follower", "\(node) is \(observation.role(of: node) ?? "not listed")"),
-                Criterion("postgresql", pg?.count("offline") == 0 && pg?.count("syncing") == 0, "postgresql \(pg?.distributed ?? "unknown")"),
-                Criterion("sentinel", seen?.unsyncedSentinel == false, seen?.unsyncedSentinel == true ? "unsynced sentinel present" : "no sentinel"),
+                Criterion(
+                    "role", observation.role(of: node) == "follower",
+                    "\(node) is \(observation.role(of: node) ?? "not listed")"),
+                Criterion(
+                    "postgresql", pg?.count("offline") == 0 && pg?.count("syncing") == 0,
+                    "postgresql \(pg?.distributed ?? "unknown")"),
+                Criterion(
+                    "sentinel", seen?.unsyncedSentinel == false,
+                    seen?.unsyncedSentinel == true ? "unsynced sentinel present" : "no sentinel"),
             ]
         case .healthy:
             return Predicates.healthy(observation, allowYellow: true)
@@ -70,14 +81,23 @@ enum ClusterWaits {
             let seen = observation.node(node)
             return ["leaderl", "postgresql", "etcd", "elasticsearch"].map { service in
                 let row = seen?.status?[service]
-                return Criterion(service, row?.isRunning == false, "\(service) on \(node): \(row?.localStatus ?? "not read")")
+                return Criterion(
+                    service, row?.isRunning == false, "\(service) on \(node): \(row?.localStatus ?? "not read")")
             }
         case .elasticsearchStopped:
             let row = observation.node(node)?.status?["elasticsearch"]
-            return [Criterion("elasticsearch", row?.isRunning == false, "elasticsearch on \(node): \(row?.localStatus ?? "not read")")]
+            return [
+                Criterion(
+                    "elasticsearch", row?.isRunning == false,
+                    "elasticsearch on \(node): \(row?.localStatus ?? "not read")")
+            ]
         case .frontendOK:
             let seen = observation.frontend(node)
-            return [Criterion("/_status", seen?.status == "pong", "\(node) /_status: \(seen?.status ?? seen?.unreachable ?? "not read")")]
+            return [
+                Criterion(
+                    "/_status", seen?.status == "pong",
+                    "\(node) /_status: \(seen?.status ?? seen?.unreachable ?? "not read")")
+            ]
         case nil:
             return [Criterion("predicate", false, "unknown predicate \(name)")]
         }
@@ -86,7 +106,8 @@ enum ClusterWaits {
     static func explain(_ name: String, node: String?) -> String {
         switch Predicate(rawValue: name) {
         case .rejoined:
-            return "\(node ?? "the node") rejoined: follower; leaderl waiting 0, follower 2; postgresql offline 0, syncing 0, synced 2; etcd 3/3; elasticsearch 3/3 online; no unsynced sentinel; at the target version"
+            return
+                "\(node ?? "the node") rejoined: follower; leaderl waiting 0, follower 2; postgresql offline 0, syncing 0, synced 2; etcd 3/3; elasticsearch 3/3 online; no unsynced sentinel; at the target version"
         case .leaderMoved:
             return "a node other than \(node ?? "the old leader") is leader"
         case .healthyAtTarget:
@@ -130,28 +151,56 @@ enum ClusterRequirements {
         case elasticsearchStoppedEverywhere = "elasticsearch-stopped-everywhere"
     }
 
-    static func holds(_ name: String, subject: String?, node: String, observation: ClusterObservation) -> (holds: Bool, detail: String) {
+    static func holds(
+        _ name: String, subject: String?, node: String, observation: ClusterObservation
+    ) -> (holds: Bool, detail: String) {
         let seen = observation.node(node)
         switch Requirement(rawValue: name) {
         case .quorumLost:
             let answering = observation.nodes.filter { $0.unreachable == nil && observation.role(of: $0.name) != nil }
-            return (answering.count <= 1, "\(answering.count) members still answer (\(answering.map(\.name).joined(separator: ", ")))")
+            return (
+                answering.count <= 1,
+                "\(answering.count) members still answer (\(answering.map(\.name).joined(separator: ", ")))"
+            )
         case .down:
             let name = subject ?? ""
             let target = observation.node(name)
-            let stopped = target?.status.map { status in ["leaderl", "postgresql", "etcd", "elasticsearch"].allSatisfy { status[$0]?.isRunning == false } } ?? false
-            return (target?.unreachable != nil || stopped, "\(name) is \(target?.unreachable != nil ? "unreachable" : (stopped ? "stopped" : "still running"))")
+            let stopped =
+                target?.status.map { status in
+                    ["leaderl", "postgresql", "etcd", "elasticsearch"].allSatisfy { status[$0]?.isRunning == false }
+                } ?? false
+            return (
+                target?.unreachable != nil || stopped,
+                "\(name) is \(target?.unreachable != nil ? "unreachable" : (stopped ? "stopped" : "still running"))"
+            )
         case .notMember:
             return (observation.role(of: node) == nil, "\(node) is \(observation.role(of: node) ?? "not a member")")
         case .elasticsearchStoppedEverywhere:
             let running = observation.nodes.filter { $0.status?["elasticsearch"]?.isRunning != false }.map(\.name)
-            return (running.isEmpty, running.isEmpty ? "Elasticsearch stopped on every backend" : "Elasticsearch still running (or unread) on \(running.joined(separator: ", "))")
+            return (
+                running.isEmpty,
+                running.isEmpty
+                    ? "Elasticsearch stopped on every backend"
+                    : "Elasticsearch still running (or unread) on \(running.joined(separator: ", "))"
+            )
         case .leaderExists: return (observation.leader != nil, "leader \(observation.leader ?? "none")")
         case .noLeader: return (observation.leader == nil, "leader \(observation.leader ?? "none")")
         case .notLeader: return (observation.leader != node, "\(node) is \(observation.role(of: node) ?? "not listed")")
-        case .member: return (observation.role(of: node) != nil, "\(node) is \(observation.role(of: node) ?? "not listed in cluster-status")")
-        case .noStartPgsqlPresent: return (seen?.noStartPgsqlSentinel == true, "no-start-pgsql \(seen?.noStartPgsqlSentinel == true ? "present" : "absent") on \(node)")
-        case .unsyncedPresent: return (seen?.unsyncedSentinel == true, "unsynced sentinel \(seen?.unsyncedSentinel == true ? "present" : "absent") on \(node)")
+        case .member:
+            return (
+                observation.role(of: node) != nil,
+                "\(node) is \(observation.role(of: node) ?? "not listed in cluster-status")"
+            )
+        case .noStartPgsqlPresent:
+            return (
+                seen?.noStartPgsqlSentinel == true,
+                "no-start-pgsql \(seen?.noStartPgsqlSentinel == true ? "present" : "absent") on \(node)"
+            )
+        case .unsyncedPresent:
+            return (
+                seen?.unsyncedSentinel == true,
+                "unsynced sentinel \(seen?.unsyncedSentinel == true ? "present" : "absent") on \(node)"
+            )
         case nil: return (false, "unknown condition \(name)")
         }
     }

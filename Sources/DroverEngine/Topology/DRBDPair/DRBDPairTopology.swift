@@ -6,8 +6,12 @@ import Foundation
 
 extension PairObservation: TopologyObservation {
     /// A pair has no node GUIDs: its nodes are known by their hosts.
-    public var identities: [String: String] { Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, "drbd-pair host \($0.host)") }) }
-    public var lockOwnerTexts: [(node: String, text: String)] { nodes.compactMap { node in node.lockOwner.map { (node.name, $0) } } }
+    public var identities: [String: String] {
+        Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, "drbd-pair host \($0.host)") })
+    }
+    public var lockOwnerTexts: [(node: String, text: String)] {
+        nodes.compactMap { node in node.lockOwner.map { (node.name, $0) } }
+    }
     public var answering: [String] { nodes.filter(\.reachable).map(\.name) }
 }
 
@@ -47,23 +51,36 @@ public struct DRBDPairTopology: Topology {
         var checks: [PreflightCheck] = []
         if wanted.contains("reachable") {
             for node in observation.nodes {
-                checks.append(PreflightCheck(check: "reachable", node: node.name, ok: node.reachable, detail: node.unreachable ?? "connected, host key verified",
-                                             fix: node.reachable ? nil : "make \(node.name) reachable over SSH (the error says how), then retry"))
+                checks.append(
+                    PreflightCheck(
+                        check: "reachable", node: node.name, ok: node.reachable,
+                        detail: node.unreachable ?? "connected, host key verified",
+                        fix: node.reachable
+                            ? nil : "make \(node.name) reachable over SSH (the error says how), then retry"))
             }
         }
         if wanted.contains("drbd") {
             for node in observation.nodes where node.reachable {
                 let ok = node.device != nil && node.haStatus != nil
-                checks.append(PreflightCheck(check: "drbd", node: node.name, ok: ok,
-                                             detail: ok ? "/proc/drbd, drbdadm role and ha-status read" : node.readErrors.joined(separator: "; "),
-                                             fix: ok ? nil : "check DRBD \(inventory.drbd.resource) and \(inventory.drbd.ctl) on \(node.name)"))
+                checks.append(
+                    PreflightCheck(
+                        check: "drbd", node: node.name, ok: ok,
+                        detail: ok
+                            ? "/proc/drbd, drbdadm role and ha-status read" : node.readErrors.joined(separator: "; "),
+                        fix: ok
+                            ? nil : "check DRBD \(inventory.drbd.resource) and \(inventory.drbd.ctl) on \(node.name)"))
             }
         }
         if wanted.contains("situation") {
             let found = situation(observation)
             let ok = found?.id == PairSituations.ID.healthy.rawValue
-            checks.append(PreflightCheck(check: "pair", node: nil, ok: ok, detail: found.map { "\($0.id): \($0.summary)" } ?? "cannot tell",
-                                         fix: ok ? nil : "the pair must be healthy first: drover diagnose --inventory \(ShellQuote.quote(inventory.file))"))
+            checks.append(
+                PreflightCheck(
+                    check: "pair", node: nil, ok: ok, detail: found.map { "\($0.id): \($0.summary)" } ?? "cannot tell",
+                    fix: ok
+                        ? nil
+                        : "the pair must be healthy first: drover diagnose --inventory \(ShellQuote.quote(inventory.file))"
+                ))
         }
         return checks
     }
@@ -74,9 +91,11 @@ public struct DRBDPairTopology: Topology {
     public func nodes(for target: Playbook.Target, observation: PairObservation) throws -> [String] {
         switch target {
         case .all: return inventory.backends.map(\.name)
-        case let .node(name): return [name]
+        case .node(let name): return [name]
         case .any:
-            guard let node = observation.primary ?? observation.answering.first else { throw TargetError(reason: "no node answers") }
+            guard let node = observation.primary ?? observation.answering.first else {
+                throw TargetError(reason: "no node answers")
+            }
             return [node]
         case .role("secondary"):
             guard let secondary = observation.secondary else {
@@ -95,9 +114,9 @@ public struct DRBDPairTopology: Topology {
         guard let observation else {
             switch target {
             case .all: return inventory.backends.map(\.name)
-            case let .node(name): return [name]
+            case .node(let name): return [name]
             case .any: return ["<any node>"]
-            case let .role(role): return ["<\(role)>"]
+            case .role(let role): return ["<\(role)>"]
             }
         }
         guard let chosen = try? nodes(for: target, observation: observation) else { return [nil] }
@@ -106,11 +125,13 @@ public struct DRBDPairTopology: Topology {
 
     /// A role target is chosen from the reading right before its step (the previous step may have moved it).
     public func retarget(_ target: Playbook.Target, node: String, observation: PairObservation) -> String? {
-        guard case let .role(role) = target, Self.vocabulary.pinnedTargets[role] == nil else { return nil }
+        guard case .role(let role) = target, Self.vocabulary.pinnedTargets[role] == nil else { return nil }
         return (try? nodes(for: target, observation: observation))?.first
     }
 
-    public func holds(_ requirement: String, subject: String?, node: String, observation: PairObservation) -> (holds: Bool, detail: String) {
+    public func holds(
+        _ requirement: String, subject: String?, node: String, observation: PairObservation
+    ) -> (holds: Bool, detail: String) {
         PairConditions.holds(requirement, node: subject ?? node, observation: observation)
     }
 
@@ -132,8 +153,10 @@ public struct DRBDPairTopology: Topology {
     }
 
     public func summaryRows(_ observation: PairObservation) -> [String] {
-        PairStatusReport(cluster: inventory.cluster, resource: inventory.drbd.resource, observation: observation,
-                         situation: situation(observation), locks: []).nodeLines
+        PairStatusReport(
+            cluster: inventory.cluster, resource: inventory.drbd.resource, observation: observation,
+            situation: situation(observation), locks: []
+        ).nodeLines
     }
 
     public func logAdvice(node: String) -> String {
@@ -144,9 +167,18 @@ public struct DRBDPairTopology: Topology {
 
     public func discovered(_ observation: PairObservation) -> (lines: [String], json: JSONValue) {
         let found = situation(observation)
-        let report = PairStatusReport(cluster: inventory.cluster, resource: inventory.drbd.resource, observation: observation, situation: found, locks: [])
-        let lines = ["Discovered: primary \(observation.primary ?? "none"); situation \(found?.id ?? "unknown")"] + report.nodeLines
-        return (lines, .object(["primary": .optional(observation.primary), "situation": .optional(found?.id), "nodes": report.nodesJSON]))
+        let report = PairStatusReport(
+            cluster: inventory.cluster, resource: inventory.drbd.resource, observation: observation, situation: found,
+            locks: [])
+        let lines =
+            ["Discovered: primary \(observation.primary ?? "none"); situation \(found?.id ?? "unknown")"]
+            + report.nodeLines
+        return (
+            lines,
+            .object([
+                "primary": .optional(observation.primary), "situation": .optional(found?.id), "nodes": report.nodesJSON,
+            ])
+        )
     }
 
     public func nothingToDo(_ playbook: Playbook, observation: PairObservation) -> String? { nil }
@@ -162,19 +194,25 @@ public struct DRBDPairTopology: Topology {
         return result
     }
 
-    public func status(_ observation: PairObservation, locks: [LockOwner]) -> (text: String, json: JSONValue, exit: ExitStatus) {
-        let report = PairStatusReport(cluster: inventory.cluster, resource: inventory.drbd.resource, observation: observation,
-                                      situation: situation(observation), locks: locks)
+    public func status(
+        _ observation: PairObservation, locks: [LockOwner]
+    ) -> (text: String, json: JSONValue, exit: ExitStatus) {
+        let report = PairStatusReport(
+            cluster: inventory.cluster, resource: inventory.drbd.resource, observation: observation,
+            situation: situation(observation), locks: locks)
         return (report.text, report.json, observation.nodes.allSatisfy(\.reachable) ? .success : .refused)
     }
 
     public func diagnose(_ observation: PairObservation, lastRun: Journal?, inventoryPath: String) -> Diagnosis {
         let found = PairSituations.decide(observation, inventory: inventory, inventoryPath: inventoryPath)
-        let unreadable = "Cannot tell: the DRBD state of neither node could be read.\n"
-            + observation.nodes.map { "  \($0.name): \($0.unreachable ?? $0.readErrors.joined(separator: "; "))" }.joined(separator: "\n") + "\n"
+        let unreadable =
+            "Cannot tell: the DRBD state of neither node could be read.\n"
+            + observation.nodes.map { "  \($0.name): \($0.unreachable ?? $0.readErrors.joined(separator: "; "))" }
+            .joined(separator: "\n") + "\n"
         let healthy = found?.id == PairSituations.ID.healthy.rawValue
-        return Diagnosis(readable: found != nil, situations: healthy ? [] : [found].compactMap { $0 },
-                         healthyText: "Healthy: \(found?.summary ?? ""). Nothing to do.\n", unreadableText: unreadable,
-                         extra: ["topology": "drbd-pair", "situation": .optional(found?.id)])
+        return Diagnosis(
+            readable: found != nil, situations: healthy ? [] : [found].compactMap { $0 },
+            healthyText: "Healthy: \(found?.summary ?? ""). Nothing to do.\n", unreadableText: unreadable,
+            extra: ["topology": "drbd-pair", "situation": .optional(found?.id)])
     }
 }

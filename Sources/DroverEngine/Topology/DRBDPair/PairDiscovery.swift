@@ -20,7 +20,9 @@ enum PairDiscovery {
         return PairObservation(nodes: nodes.sorted { order.firstIndex(of: $0.name)! < order.firstIndex(of: $1.name)! })
     }
 
-    static func observe(_ backend: Inventory.Backend, connection: ClusterConnection, full: Bool) async -> PairNodeObservation {
+    static func observe(
+        _ backend: Inventory.Backend, connection: ClusterConnection, full: Bool
+    ) async -> PairNodeObservation {
         var node = PairNodeObservation(name: backend.name, host: backend.host)
         if let failure = connection.failures[backend.name] {
             node.unreachable = failure
@@ -32,18 +34,25 @@ enum PairDiscovery {
             let proc = try await connection.run(backend.name, "cat /proc/drbd", timeout: .seconds(60))
             var devices: [DRBDDevice] = []
             if proc.succeeded {
-                do { devices = try ProcDRBD.parse(proc.stdoutText) } catch { node.readErrors.append(error.localizedDescription) }
+                do { devices = try ProcDRBD.parse(proc.stdoutText) } catch {
+                    node.readErrors.append(error.localizedDescription)
+                }
             } else {
-                node.readErrors.append("`cat /proc/drbd` exited \(proc.exitStatus): DRBD is not loaded (\(lastLine(proc.stderrText)))")
+                node.readErrors.append(
+                    "`cat /proc/drbd` exited \(proc.exitStatus): DRBD is not loaded (\(lastLine(proc.stderrText)))")
             }
             let role = try await connection.run(backend.name, "drbdadm role \(resource)", timeout: .seconds(60))
             if role.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "Unconfigured" {
                 // The resource is down on this node: no role to read, and certainly not Primary.
                 node.resourceDown = true
             } else if role.succeeded {
-                do { node.role = try DRBDRole.parse(role.stdoutText) } catch { node.readErrors.append(error.localizedDescription) }
+                do { node.role = try DRBDRole.parse(role.stdoutText) } catch {
+                    node.readErrors.append(error.localizedDescription)
+                }
             } else {
-                node.readErrors.append("`drbdadm role \(drbd.resource)` exited \(role.exitStatus): \(lastLine(role.stderrText + role.stdoutText))")
+                node.readErrors.append(
+                    "`drbdadm role \(drbd.resource)` exited \(role.exitStatus): \(lastLine(role.stderrText + role.stdoutText))"
+                )
             }
             node.device = choose(devices, role: node.role)
             // ha-status exits non-zero when a check fails; its lines are still the documented ones.
@@ -54,8 +63,10 @@ enum PairDiscovery {
                 node.readErrors.append("`\(drbd.ctl) ha-status` exited \(ha.exitStatus): \(error.localizedDescription)")
             }
             if full {
-                let lock = try await connection.run(backend.name, ClusterLock.readCommand(ClusterLock.directory(for: connection.inventory)) + " 2>/dev/null",
-                                                    timeout: .seconds(30))
+                let lock = try await connection.run(
+                    backend.name,
+                    ClusterLock.readCommand(ClusterLock.directory(for: connection.inventory)) + " 2>/dev/null",
+                    timeout: .seconds(30))
                 if lock.succeeded { node.lockOwner = lock.stdoutText }
             }
         } catch {
@@ -69,7 +80,9 @@ enum PairDiscovery {
     static func choose(_ devices: [DRBDDevice], role: DRBDRole?) -> DRBDDevice? {
         let configured = devices.filter { $0.connection != "Unconfigured" }
         if configured.count <= 1 { return configured.first }
-        if let role, let match = configured.first(where: { $0.role == role.local && $0.peerRole == role.peer }) { return match }
+        if let role, let match = configured.first(where: { $0.role == role.local && $0.peerRole == role.peer }) {
+            return match
+        }
         return configured.first { $0.minor == 0 } ?? configured.first
     }
 
