@@ -240,7 +240,8 @@ extension ClusterConnection {
                 } else {
                     reason = error.localizedDescription
                 }
-                // Once the command has started, only re-attaching may follow: it never starts twice.
+                // Once the command may have started, only re-attaching may follow: it never starts twice. (A
+                // loss before a failed command was started again leaves it failed: `resume` retries it.)
                 retry = false
                 // A re-attach that failed before it said anything continues the same gap.
                 if lostAt == nil || progress.withLock({ $0.sections[$0.current].state != nil }) {
