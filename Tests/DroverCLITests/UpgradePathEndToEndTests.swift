@@ -183,6 +183,15 @@ struct UpgradePathEndToEndTests {
             #expect(
                 plan.stdout.contains("Backup: chef-backend-ctl backup on be2"),
                 "the downtime path takes a backup by default")
+            // An old run's records on a frontend, to be pruned when this run ends.
+            let frontendRecords = cluster.sandbox.directory + "/nodes/fe1/var/opt/opscode/drover-runs"
+            try await Processes.offPool {
+                try FileManager.default.createDirectory(
+                    atPath: frontendRecords + "/old-run", withIntermediateDirectories: true)
+                try FileManager.default.setAttributes(
+                    [.modificationDate: Date(timeIntervalSinceNow: -31 * 86_400)],
+                    ofItemAtPath: frontendRecords + "/old-run")
+            }
             let upgrade = try await cluster.drover(["upgrade", "--yes"])
             #expect(upgrade.status == 0, "\(upgrade.stdout)\n\(upgrade.stderr)")
             #expect(upgrade.stdout.contains("upgrade-downtime-1-to-2"))
@@ -206,6 +215,16 @@ struct UpgradePathEndToEndTests {
                     atPath: cluster.sandbox.directory + "/nodes/fe1/var/opt/opscode/drover-runs")
             }
             #expect(records.contains { $0.hasSuffix("fe1.1.status") }, "\(records)")
+            let pruned = try await Processes.offPool { () -> Bool in
+                let deadline = ContinuousClock.now + .seconds(10)
+                while FileManager.default.fileExists(atPath: frontendRecords + "/old-run"),
+                    ContinuousClock.now < deadline
+                {
+                    usleep(50_000)
+                }
+                return !FileManager.default.fileExists(atPath: frontendRecords + "/old-run")
+            }
+            #expect(pruned, "a frontend's records older than 30 days are pruned at the end of a run")
         }
     }
 

@@ -224,6 +224,9 @@ public final class ClusterConnection: Sendable {
     /// The backends that are connected (frontends are not: locks and discovery are the backends').
     public var connectedNames: [String] { inventory.backends.map(\.name).filter { clients[$0] != nil } }
 
+    /// The frontends that are connected (the upgrade paths that run `chef-server-ctl` on them).
+    public var connectedFrontends: [String] { inventory.sshFrontends.map(\.name).filter { clients[$0] != nil } }
+
     /// True once a run's playbook acts on frontends: each reading of the cluster then reads their `/_status`.
     public var watchFrontends: Bool {
         get { watching.withLock { $0 } }

@@ -132,14 +132,18 @@ public enum ClusterLock {
     static func releaseCommand(_ runID: String, directory: String) -> String {
         // Shell built-ins to read the owner; the old records are pruned in the background, so the release is
         // one process (`rm`) on the run's way out.
-        let records = ShellQuote.quote(recordsRoot(besideLock: directory))
-        return
-            "while IFS= read -r l; do [ \"$l\" != \(ShellQuote.quote("run_id=" + runID)) ] || { rm -rf \(directory); break; }; "
-            + "done 2>/dev/null < \(directory)/owner; "
-            + "find \(records) -mindepth 1 -maxdepth 1 -type d -mtime +\(recordsKeptDays) -exec rm -rf {} + < /dev/null > /dev/null 2>&1 & true"
+        "while IFS= read -r l; do [ \"$l\" != \(ShellQuote.quote("run_id=" + runID)) ] || { rm -rf \(directory); break; }; "
+            + "done 2>/dev/null < \(directory)/owner; " + pruneCommand(recordsRoot(besideLock: directory))
     }
 
-    /// Releases the lock where `runID` holds it.
+    /// Removes, in the background, the runs' records in `root` older than ``recordsKeptDays``.
+    static func pruneCommand(_ root: String) -> String {
+        "find \(ShellQuote.quote(root)) -mindepth 1 -maxdepth 1 -type d -mtime +\(recordsKeptDays) -exec rm -rf {} + "
+            + "< /dev/null > /dev/null 2>&1 & true"
+    }
+
+    /// Releases the lock where `runID` holds it, and prunes old records there and on the connected frontends
+    /// (which hold no lock but keep the records of their commands).
     public static func release(_ connection: ClusterConnection, runID: String) async {
         // A node whose session was lost is connected to again, so that its lock is not left behind.
         for node in connection.lostNodes.keys.sorted() { _ = await connection.reconnect(node) }
@@ -149,6 +153,11 @@ public enum ClusterLock {
                 group.addTask {
                     _ = try? await connection.run(
                         node, releaseCommand(runID, directory: directory), timeout: .seconds(30))
+                }
+            }
+            for frontend in connection.connectedFrontends {
+                group.addTask {
+                    _ = try? await connection.run(frontend, pruneCommand(frontendRecordsRoot), timeout: .seconds(30))
                 }
             }
         }
