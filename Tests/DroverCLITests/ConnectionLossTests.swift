@@ -308,12 +308,3 @@ struct ConnectionLossTests {
         }
     }
 }
-
-extension ISO8601DateFormatter {
-    /// `2026-12-03T06:10:54.498Z`, as the JSON events give times.
-    static var withFraction: ISO8601DateFormatter {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }
-}

@@ -165,8 +165,7 @@ struct SandboxCluster: Sendable {
     /// it; re-attaching to it runs nothing and shows nothing.
     private static func readLog(_ path: String) -> [LoggedCommand] {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let formatter = ISO8601DateFormatter.withFraction
         let records = text.split(separator: "\n").compactMap { line -> (LoggedCommand, session: String?)? in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let time = (object["time"] as? String).flatMap(formatter.date)
@@ -231,5 +230,14 @@ struct SandboxCluster: Sendable {
     func pairState() async throws -> SimulatedPair {
         let store = sandbox.pairStore
         return try await Processes.offPool { try store.update { pair, _ in pair } }
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// `2026-12-03T06:10:54.498Z`, as the JSON events and the simulator's log give times.
+    static var withFraction: ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
     }
 }

@@ -110,8 +110,7 @@ struct UpgradeEndToEndTests {
             #expect(
                 output.status == 0,
                 "\(output.stderr)\n\(output.stdout.split(separator: "\n").suffix(6).joined(separator: "\n"))")
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            let formatter = ISO8601DateFormatter.withFraction
             let required: [String: [String]] = [
                 "run_started": ["run_id", "playbook", "cluster"], "step_started": ["index", "step", "node"],
                 "command_finished": ["node", "command", "exit_status", "duration_s"],
