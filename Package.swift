@@ -9,6 +9,7 @@ import PackageDescription
 /// - `DroverTestSupport`: real OpenSSH servers on loopback for tests and the sandbox.
 /// - `DroverInventory`, `DroverCluster`, `DroverReporting`, `DroverEngine`: inventory, cluster model and parsers,
 ///   events and output, playbooks and the runner (with the built-in playbooks compiled in).
+/// - `DroverCommands`: what each `drover` command does, over the engine.
 /// - `drover`: the command-line tool; parses arguments and calls into the libraries.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny")
@@ -69,6 +70,14 @@ let package = Package(
             swiftSettings: strict,
             plugins: ["EmbedPlaybooks"]
         ),
+        .target(
+            name: "DroverCommands",
+            dependencies: [
+                "DroverSSH", "DroverInventory", "DroverCluster", "DroverReporting", "DroverEngine",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Playbooks/*.yml compiled into DroverEngine at build time, so the drover binary alone is a working
         // install: a build-tool plugin and the generator it runs.
         .executableTarget(name: "drover-embed-playbooks", swiftSettings: strict),
@@ -87,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "drover",
             dependencies: [
-                "DroverSSH", "DroverEngine", "DroverReporting",
+                "DroverSSH", "DroverCommands", "DroverEngine", "DroverReporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -4,7 +4,7 @@ import DroverSSH
 import Foundation
 
 /// What happened to the connection while a node command ran.
-enum ConnectionEvent: Sendable {
+public enum ConnectionEvent: Sendable {
     /// The session was lost; Drover reconnects (the command runs on on the node).
     case lost(reason: String)
     /// Connected again after `after`; the record showed the command `state`.
@@ -14,10 +14,10 @@ enum ConnectionEvent: Sendable {
 }
 
 /// The outcome of a node command, however many connections it took.
-struct DetachedResult: Sendable {
-    var result: CommandResult
+public struct DetachedResult: Sendable {
+    public var result: CommandResult
     /// The gaps in the connection, for the transcript: `lost at ...; re-attached at ...`.
-    var gaps: [String]
+    public var gaps: [String]
 }
 
 /// The node command could not be followed to its end.
@@ -53,7 +53,7 @@ extension ClusterConnection {
     /// Runs a node command on `node` and follows it to its end, reconnecting (backoff 1 s doubling to 15 s,
     /// host key verified again) and re-attaching as often as the connection is lost, for at most `timeout`
     /// (reconnects included). The output is passed on once: a re-attach goes on from the lines already seen.
-    func runDetached(
+    public func runDetached(
         _ node: String, _ command: NodeCommand, retryFailed: Bool, timeout: Duration,
         onOutput: @escaping @Sendable (OutputLine) -> Void,
         onConnection: @escaping @Sendable (ConnectionEvent) -> Void

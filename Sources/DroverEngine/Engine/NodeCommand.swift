@@ -18,7 +18,7 @@ import Foundation
 /// starts as few processes as it can (each costs a node a millisecond or two): `flock` twice, `setsid` and a
 /// `tail` per stream that printed anything. Needs `setsid` and `flock` (util-linux) and GNU `tail`, as every
 /// Chef Backend node has.
-struct NodeCommand: Sendable, Equatable {
+public struct NodeCommand: Sendable, Equatable {
     /// Marks the script's own lines on stderr; never counted as the command's output.
     static let marker = "##drover-node-command##"
 
@@ -29,8 +29,14 @@ struct NodeCommand: Sendable, Equatable {
     var name: String
     var command: String
 
+    public init(directory: String, name: String, command: String) {
+        self.directory = directory
+        self.name = name
+        self.command = command
+    }
+
     /// What the script found on the node.
-    enum State: String, Sendable {
+    public enum State: String, Sendable {
         /// It started the command now.
         case started
         /// The command was already running: the script followed it.
@@ -51,7 +57,7 @@ struct NodeCommand: Sendable, Equatable {
     }
 
     /// The record name for action `action` (from 1) of `step` on `node`: letters, digits, `.`, `_` and `-`.
-    static func recordName(step: String, node: String, action: Int) -> String {
+    public static func recordName(step: String, node: String, action: Int) -> String {
         func clean(_ text: String) -> String {
             String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" })
         }

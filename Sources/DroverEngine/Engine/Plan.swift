@@ -62,10 +62,15 @@ public struct Plan<T: Topology>: Sendable {
     public struct PathPlaybook: Sendable {
         public var playbook: Playbook
         public var unavailable: String?
+
+        public init(playbook: Playbook, unavailable: String? = nil) {
+            self.playbook = playbook
+            self.unavailable = unavailable
+        }
     }
 
     /// Says in the `path` check that the path's playbook is missing, so the fix is not `drover upgrade` itself.
-    mutating func noteUnavailable(_ name: String?) {
+    public mutating func noteUnavailable(_ name: String?) {
         guard let name, let index = preflight.firstIndex(where: { $0.check == "path" }) else { return }
         preflight[index].fix =
             "Drover has no playbook \(name) for this path yet; "

@@ -103,6 +103,24 @@ public struct Journal: Codable, Sendable {
     /// Where the journal lives (not encoded).
     public var path: String = ""
 
+    public init(
+        runID: String, playbook: String, playbookFile: String, cluster: String, inventoryFile: String,
+        inventoryDigest: String, targetVersion: String?, user: String, workstation: String, started: Date,
+        status: Status
+    ) {
+        self.runID = runID
+        self.playbook = playbook
+        self.playbookFile = playbookFile
+        self.cluster = cluster
+        self.inventoryFile = inventoryFile
+        self.inventoryDigest = inventoryDigest
+        self.targetVersion = targetVersion
+        self.user = user
+        self.workstation = workstation
+        self.started = started
+        self.status = status
+    }
+
     enum CodingKeys: String, CodingKey {
         case runID = "run_id"
         case playbook
@@ -308,7 +326,7 @@ public final class RunRecorder: @unchecked Sendable {
     }
 
     /// Keeps the plan the run starts from beside its journal (once: a resumed run keeps the first).
-    func savePlan(_ text: String) async {
+    public func savePlan(_ text: String) async {
         let path = current.planPath
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             writer.async {

@@ -956,7 +956,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
 }
 
 extension Duration {
-    var secondsValue: Double {
+    public var secondsValue: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -27,6 +27,24 @@ public struct SavedPlan: Sendable {
     /// Whether the plan takes a backup first (its `plan.backup`); `apply` does as the plan said.
     public var backup: Bool? = nil
 
+    public init(
+        playbook: String, playbookSource: Playbook.Source, playbookDigest: String, parameters: [String: String],
+        inventoryFile: String, inventoryDigest: String, cluster: String, created: Date,
+        fingerprint: [String: String], plan: JSONValue, backup: Bool? = nil
+    ) {
+        self.playbook = playbook
+        self.playbookSource = playbookSource
+        self.playbookDigest = playbookDigest
+        self.parameters = parameters
+        self.inventoryFile = inventoryFile
+        self.inventoryDigest = inventoryDigest
+        self.cluster = cluster
+        self.created = created
+        self.fingerprint = fingerprint
+        self.plan = plan
+        self.backup = backup
+    }
+
     /// Terraform-style lines for every difference between two fingerprints (`~ key: old -> new`).
     public static func differences(_ old: [String: String], _ new: [String: String]) -> [String] {
         Set(old.keys).union(new.keys).sorted().compactMap { key in

@@ -183,7 +183,7 @@ extension Inventory.Topology {
 }
 
 /// Calls `body` with the inventory's topology.
-func withTopology<R>(_ inventory: Inventory, _ body: (any Topology) async -> R) async -> R {
+public func withTopology<R>(_ inventory: Inventory, _ body: (any Topology) async -> R) async -> R {
     switch inventory.topology {
     case .chefBackend: return await body(ChefBackendTopology(inventory: inventory))
     case .drbdPair: return await body(DRBDPairTopology(inventory: inventory))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DroverCommands
 import DroverEngine
 
 struct PlaybooksCommand: AsyncParsableCommand {

@@ -1,3 +1,4 @@
+import DroverEngine
 import DroverReporting
 import Foundation
 

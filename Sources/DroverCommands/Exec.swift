@@ -1,3 +1,4 @@
+import DroverEngine
 import DroverCluster
 import DroverInventory
 import DroverReporting

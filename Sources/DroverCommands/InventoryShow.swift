@@ -1,3 +1,4 @@
+import DroverEngine
 import DroverInventory
 import DroverReporting
 import Foundation
