@@ -1,5 +1,5 @@
-import DroverEngine
 import DroverCluster
+import DroverEngine
 import DroverInventory
 import DroverReporting
 import Foundation

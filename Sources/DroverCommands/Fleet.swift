@@ -4,6 +4,7 @@ import DroverReporting
 import DroverSSH
 import Foundation
 import Synchronization
+
 extension Operations {
     /// How several clusters are run by one command.
     public struct FleetRequest: Sendable {

@@ -1,6 +1,5 @@
 import Synchronization
 
-
 /// What a fleet's clusters share while they run: whether they should stop after their step in flight
 /// (a first interrupt, or `--fail-fast` after a failure) and how to abort them (a second interrupt).
 public final class FleetControl: Sendable {
