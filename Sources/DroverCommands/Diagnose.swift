@@ -27,7 +27,8 @@ extension Operations {
     ) async -> Diagnosis {
         let observation = await topology.observe(connection, full: false, checksum: false)
         await connection.close()
-        let history = StateDirectory(stateDirectory).history(
+        let history = Operations.history(
+            StateDirectory(stateDirectory),
             cluster: topology.inventory.cluster, identities: observation.identities)
         return topology.diagnose(observation, lastRun: history.journals.first, inventoryPath: inventoryPath)
     }

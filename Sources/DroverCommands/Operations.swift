@@ -20,6 +20,13 @@ public enum Operations {
         }
     }
 
+    /// The cluster's run history, saying on stderr which journals it ignored (another cluster's nodes).
+    static func history(_ state: StateDirectory, cluster: String, identities: [String: String]) -> ClusterHistory {
+        let history = state.history(cluster: cluster, identities: identities)
+        if let note = history.note { Output.stderr(note) }
+        return history
+    }
+
     static func loadPlaybook(_ name: String, from library: PlaybookLibrary) -> Playbook? {
         do {
             return try library.find(name)

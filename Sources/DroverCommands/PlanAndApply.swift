@@ -61,7 +61,8 @@ extension Operations {
         let redactor = Redactor.standard
         Output.stdout(redactor.redact(json ? plan.json.serialized + "\n" : plan.text))
         if let out, let observation {
-            let history = StateDirectory(stateDirectory).history(
+            let history = Operations.history(
+                StateDirectory(stateDirectory),
                 cluster: inventory.cluster, identities: observation.identities)
             let failover = history.journals.first?.failover
             let saved = SavedPlan(
@@ -138,7 +139,8 @@ extension Operations {
         let inventoryPath = request.inventoryPath
         let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
         let observation = await topology.observe(connection, full: true, checksum: true)
-        let history = StateDirectory(request.stateDirectory).history(
+        let history = Operations.history(
+            StateDirectory(request.stateDirectory),
             cluster: inventory.cluster, identities: observation.identities)
         let failover = history.journals.first?.failover
         let changes = SavedPlan.differences(saved.fingerprint, topology.fingerprint(observation, failover: failover))

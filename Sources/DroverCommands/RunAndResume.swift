@@ -92,7 +92,7 @@ extension Operations {
         let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
         let status = await withTopology(inventory) { topology in
             let observation = await topology.observe(connection, full: false, checksum: false)
-            let history = state.history(cluster: inventory.cluster, identities: observation.identities)
+            let history = Operations.history(state, cluster: inventory.cluster, identities: observation.identities)
             return await resume(request, topology: topology, history: history, connection: connection)
         }
         await connection.close()
@@ -166,7 +166,7 @@ extension Operations {
         let console: any Reporter = request.json ? JSONLinesReporter(cluster: inventory.cluster) : HumanReporter()
         let reporter = RecordingReporter(console: console, recorder: nil, redactor: redactor)
         // Uploading changes no cluster state, so it happens before pre-flight and the lock.
-        if connection.backendFailures.isEmpty, !(await PackageUpload.run(connection, json: request.json)) {
+        if connection.backendFailures.isEmpty, !(await uploadPackage(connection, json: request.json)) {
             Output.stderr("drover: the package could not be placed on every backend; nothing else was changed.\n")
             return .refused
         }
@@ -294,7 +294,7 @@ extension Operations {
         let runner = Runner(
             playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
             recorder: recorder, resuming: resuming,
-            interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone),
+            interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone, ask: Terminal.ask),
             bindings: bindings, backup: backup, stopRequested: { fleet?.stopRequested ?? interrupts.stopRequested })
         let task = Task { await runner.execute(initial: observation, readAt: observedAt) }
         if let fleet {

@@ -1,88 +1,84 @@
 import DroverInventory
-import DroverReporting
 import DroverSSH
 import Foundation
 
 /// Copies `package.upload` from the workstation to `package.path` on every backend before a run.
 public enum PackageUpload {
-    /// Uploads where needed; returns false (having said why) when any node could not get the package.
-    public static func run(_ connection: ClusterConnection, json: Bool) async -> Bool {
-        guard let package = connection.inventory.package, let local = package.upload else { return true }
+    /// What happened on one node.
+    public struct NodeOutcome: Sendable, Equatable {
+        public enum Result: Sendable, Equatable {
+            case alreadyPresent
+            /// Uploaded and its SHA-256 verified on the node.
+            case uploaded(digest: String)
+            case failed(String)
+        }
+        public var node: String
+        public var result: Result
+
+        public var ok: Bool {
+            if case .failed = result { return false }
+            return true
+        }
+
+        /// One line for a person: `package PATH on NODE: ...`.
+        public func line(path: String) -> String {
+            switch result {
+            case .alreadyPresent: return "package \(path) on \(node): already holds an identical file"
+            case .uploaded(let digest):
+                return "package \(path) on \(node): uploaded and verified (SHA-256 \(digest.prefix(12))…)"
+            case .failed(let why): return "package \(path) on \(node): FAILED: \(why)"
+            }
+        }
+    }
+
+    /// Why nothing was uploaded.
+    public enum UploadError: LocalizedError {
+        case unreadable(path: String, detail: String)
+        case digestMismatch(path: String, digest: String, expected: String)
+
+        public var errorDescription: String? {
+            switch self {
+            case .unreadable(_, let detail): return "package.upload: \(detail)"
+            case .digestMismatch(let path, let digest, let expected):
+                return
+                    "package.upload \(path) has SHA-256 \(digest), but package.sha256 says \(expected); nothing was uploaded"
+            }
+        }
+    }
+
+    /// Uploads where needed and returns each connected backend's outcome, in inventory order (empty when the
+    /// inventory sets no `package.upload`); throws, having uploaded nothing, when the local file cannot be
+    /// read or does not match `package.sha256`. `progress` is called from the upload threads.
+    public static func run(
+        _ connection: ClusterConnection, progress: @escaping @Sendable (String, UploadProgress) -> Void = { _, _ in }
+    ) async throws -> [NodeOutcome] {
+        guard let package = connection.inventory.package, let local = package.upload else { return [] }
         let path = UserAccount.expandingTilde(local)
         let digest: String
         do {
             digest = try await BlockingWork.run { try Digest.sha256Hex(ofFile: path) }
         } catch {
-            Output.stderr("drover: package.upload: \(error.localizedDescription)\n")
-            return false
+            throw UploadError.unreadable(path: local, detail: error.localizedDescription)
         }
         if let expected = package.sha256, expected != digest {
-            Output.stderr(
-                "drover: package.upload \(local) has SHA-256 \(digest), but package.sha256 says \(expected); nothing was uploaded\n"
-            )
-            return false
+            throw UploadError.digestMismatch(path: local, digest: digest, expected: expected)
         }
-        let showBar = !json && isatty(2) == 1
-        let bars = ProgressBars(nodes: connection.connectedNames, enabled: showBar)
-        let results = await withTaskGroup(of: (String, String?).self) { group in
+        let results = await withTaskGroup(of: (String, NodeOutcome.Result).self) { group in
             for node in connection.connectedNames {
                 group.addTask {
                     do {
                         let existing = try await connection.run(
                             node, "sha256sum -- \(ShellQuote.quote(package.path)) 2>/dev/null", timeout: .seconds(600))
-                        if existing.succeeded, existing.stdoutText.hasPrefix(digest) {
-                            return (node, "already holds an identical file")
-                        }
-                        _ = try await connection.upload(node, file: path, to: package.path) { bars.update(node, $0) }
-                        return (node, "uploaded and verified (SHA-256 \(digest.prefix(12))…)")
+                        if existing.succeeded, existing.stdoutText.hasPrefix(digest) { return (node, .alreadyPresent) }
+                        _ = try await connection.upload(node, file: path, to: package.path) { progress(node, $0) }
+                        return (node, .uploaded(digest: digest))
                     } catch {
-                        return (node, "FAILED: \(error.localizedDescription)")
+                        return (node, .failed(error.localizedDescription))
                     }
                 }
             }
             return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
         }
-        bars.finish()
-        var ok = true
-        for node in connection.connectedNames {
-            let outcome = (results[node] ?? nil) ?? "FAILED"
-            if outcome.hasPrefix("FAILED") { ok = false }
-            let line = "package \(package.path) on \(node): \(outcome)\n"
-            if json { Output.stderr(line) } else { Output.stdout(line) }
-        }
-        return ok
+        return connection.connectedNames.map { NodeOutcome(node: $0, result: results[$0] ?? .failed("not attempted")) }
     }
-}
-
-/// One progress bar per node on a terminal (stderr), redrawn in place.
-final class ProgressBars: @unchecked Sendable {
-    private let lock = NSLock()
-    private let nodes: [String]
-    private var progress: [String: UploadProgress] = [:]
-    private let enabled: Bool
-    private var drawn = false
-
-    init(nodes: [String], enabled: Bool) {
-        self.nodes = nodes
-        self.enabled = enabled
-    }
-
-    func update(_ node: String, _ value: UploadProgress) {
-        guard enabled else { return }
-        lock.withLock {
-            progress[node] = value
-            var text = drawn ? "\u{1B}[\(nodes.count)A" : ""
-            for name in nodes {
-                let current = progress[name]
-                let fraction = current.map { $0.totalBytes > 0 ? Double($0.bytesSent) / Double($0.totalBytes) : 1 } ?? 0
-                let filled = Int(fraction * 30)
-                text +=
-                    "\r\(name.padding(toLength: 8, withPad: " ", startingAt: 0)) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(Int(fraction * 100))%\u{1B}[K\n"
-            }
-            drawn = true
-            Output.stderr(text)
-        }
-    }
-
-    func finish() {}
 }

@@ -30,12 +30,10 @@ public struct StateDirectory: Sendable {
         return runs.sorted(by: >).compactMap { Journal.load(path: directory + "/" + $0 + "/journal.json") }
     }
 
-    /// The cluster's journals, split into those recorded against the live cluster's nodes and the rest;
-    /// says on stderr which it ignored.
+    /// The cluster's journals, split into those recorded against the live cluster's nodes and the rest
+    /// (`note` says which were ignored, for the caller to show).
     public func history(cluster: String, identities: [String: String]) -> ClusterHistory {
-        let history = ClusterHistory(journals(cluster: cluster), liveGUIDs: identities)
-        if let note = history.note { Output.stderr(note) }
-        return history
+        ClusterHistory(journals(cluster: cluster), liveGUIDs: identities)
     }
 
     /// Every journal of every cluster, newest first.

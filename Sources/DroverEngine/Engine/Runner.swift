@@ -839,7 +839,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     private func confirm(_ message: String, step: Playbook.Step, node: String) async throws {
         reporter.emit(Event("note", ["message": .string("\(node): \(message)")]))
         if interaction.yes { return }
-        let answer = await Terminal.ask("Destructive step \(step.name) on \(node). Type yes to go ahead: ")
+        let answer = await interaction.ask("Destructive step \(step.name) on \(node). Type yes to go ahead: ")
         guard answer == "yes" else {
             throw StepFailure(
                 step: step.name, node: node, what: "not confirmed by the operator; nothing more was done", advice: [])
@@ -852,7 +852,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             reporter.emit(Event("note", ["message": "assumed done (--assume-done)"]))
             return
         }
-        let answer = await Terminal.ask("When it is done, type done (or abort): ")
+        let answer = await interaction.ask("When it is done, type done (or abort): ")
         guard answer == "done" else {
             throw StepFailure(
                 step: step.name, node: node, what: "the operator did not confirm the manual step", advice: [])
