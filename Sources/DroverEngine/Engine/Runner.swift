@@ -38,19 +38,19 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     let bindings: Bindings
     /// Take a backup before the first change (a fresh run only; a resumed run keeps its journal's).
     let backup: Bool
-    private var backupTaken: Journal.Backup?
+    var backupTaken: Journal.Backup?
     /// The nodes of pinned targets (`leader-at-start`), resolved once from the cluster as the run found it.
-    private var pinned: [String: [String]] = [:]
+    var pinned: [String: [String]] = [:]
     /// `--inventory FILE` as the next commands print it, shell-quoted so it pastes as printed.
-    private var inventoryFlag: String { "--inventory \(ShellQuote.quote(inventory.file))" }
-    private var changesBegan = false
+    var inventoryFlag: String { "--inventory \(ShellQuote.quote(inventory.file))" }
+    var changesBegan = false
     /// What Drover last set the cluster failover flag to, and when (the flag itself cannot be read).
-    private var failover: (state: String, step: String)?
+    var failover: (state: String, step: String)?
     /// The node whose step was in flight when the run stopped.
-    private var interruptedAt: (step: String, node: String)?
+    var interruptedAt: (step: String, node: String)?
     /// The last full reading of the cluster, while nothing has run since it was taken: the next step starts
     /// from it instead of reading every node again (a wait's confirming poll, a skipped step's reading).
-    private var lastReading: Reading?
+    var lastReading: Reading?
 
     struct Reading {
         var observation: T.Observation
@@ -117,55 +117,6 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         var node: String?
         var what: String
         var advice: [String]
-    }
-
-    // MARK: Templates
-
-    /// The values placeholders stand for: the node, the live values of the topology (`leader`, ...) and
-    /// the parameters.
-    static func values(
-        node: String?, inventory: Inventory, live: [String: String], bindings: Bindings
-    ) -> [String: String] {
-        bindings.values.merging(live) { $1 }.merging([
-            "node": node ?? "",
-            "node.host": node.flatMap { inventory.sshEndpoint(named: $0)?.host } ?? "",
-        ]) { $1 }
-    }
-
-    /// Fills a command template; every value is shell-quoted.
-    static func render(
-        _ template: String, node: String?, inventory: Inventory, live: [String: String], bindings: Bindings = Bindings()
-    ) -> String {
-        Template.render(
-            template, values: values(node: node, inventory: inventory, live: live, bindings: bindings),
-            raw: bindings.raw,
-            quote: ShellQuote.quote)
-    }
-
-    /// Fills a message for people to read (values as they are).
-    static func renderText(
-        _ template: String, node: String?, inventory: Inventory, live: [String: String], bindings: Bindings = Bindings()
-    ) -> String {
-        Template.render(
-            template, values: values(node: node, inventory: inventory, live: live, bindings: bindings),
-            raw: bindings.raw
-        ) { $0 }
-    }
-
-    static func installCommand(_ package: Inventory.Package) -> String {
-        package.format == .deb
-            ? "dpkg -i \(ShellQuote.quote(package.path))" : "yum install -y \(ShellQuote.quote(package.path))"
-    }
-
-    static func duration(_ spec: Playbook.TimeoutSpec, _ inventory: Inventory) -> Duration {
-        switch spec {
-        case .fixed(let value): return value
-        case .named("failover"): return inventory.timeouts.failover
-        case .named("transition"): return inventory.timeouts.transition
-        case .named("sync"): return inventory.timeouts.sync
-        case .named("command"): return inventory.ssh.commandTimeout
-        default: return inventory.timeouts.rejoin
-        }
     }
 
     // MARK: Running
@@ -257,7 +208,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         case failed(StepFailure)
     }
 
-    private func finish(_ ending: Ending, started: Date) async -> Outcome {
+    func finish(_ ending: Ending, started: Date) async -> Outcome {
         // A cancelled task cannot do more I/O; the summary and records are made outside it.
         // Task-local values do not reach a detached task: read the fleet's reason to stop here.
         let failFast = FleetControl.current?.stopReason == .failFast
@@ -286,7 +237,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     }
 
     /// Resolves the playbook's pinned targets once (a resumed run keeps its journal's) and records them.
-    private func pinTargets(_ initial: T.Observation) async throws {
+    func pinTargets(_ initial: T.Observation) async throws {
         pinned = resuming?.pinnedTargets ?? [:]
         var added = false
         for step in playbook.steps {
@@ -305,7 +256,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     }
 
     /// Resolves a step's nodes from a fresh reading of the cluster (the leader is re-read right before).
-    private func targets(of step: Playbook.Step, observation: inout T.Observation) throws -> [String] {
+    func targets(of step: Playbook.Step, observation: inout T.Observation) throws -> [String] {
         if case .role(let role) = step.target, let nodes = pinned[role] { return nodes }
         if case .node(let name) = step.target {
             return [
@@ -322,7 +273,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
     }
 
-    private func run(
+    func run(
         _ step: Playbook.Step, node: String, index: Int, observation: inout T.Observation, pinned: Bool = false
     ) async throws {
         let stepStarted = Date()
@@ -451,113 +402,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         await recorder?.stepFinished(step: step.name, node: node, status: .succeeded, reason: nil)
     }
 
-    /// The backup before any change: the topology's backup command on its node, the new tarball read back
-    /// (path and size) and recorded; a failed or empty backup stops the run with nothing changed.
-    private func takeBackup(index: Int, observation: T.Observation) async throws {
-        let name = "backup"
-        let command: BackupCommand
-        do {
-            guard let found = try topology.backupCommand(observation: observation) else {
-                throw StepFailure(
-                    step: name, node: nil, what: "Drover takes no backup of a \(inventory.topology.rawValue)",
-                    advice: [])
-            }
-            command = found
-        } catch let error as TargetError {
-            throw StepFailure(
-                step: name, node: nil, what: error.reason, advice: ["Check the cluster: drover status \(inventoryFlag)"]
-            )
-        }
-        let node = command.node
-        let step = Playbook.Step(
-            name: name,
-            description:
-                "Take a backup with \(command.command) on \(node) before any change; its tarball's path and size are recorded.",
-            target: .node(node), actions: [.run(template: command.command)], line: 0)
-        let started = Date()
-        reporter.emit(
-            Event(
-                "step_started",
-                [
-                    "index": .int(index), "step": .string(name), "node": .string(node),
-                    "description": .string(step.description),
-                ]))
-        await recorder?.stepStarted(index: index, step: name, node: node)
-        let list =
-            "find \(ShellQuote.quote(command.directory)) -maxdepth 1 -type f -printf '%s %p\\n' 2>/dev/null; true"
-        func tarballs() async throws -> [String: Int] {
-            let result = try await connection.run(node, list)
-            var files: [String: Int] = [:]
-            for line in result.stdoutText.split(separator: "\n") {
-                let fields = line.split(separator: " ", maxSplits: 1)
-                if fields.count == 2, let bytes = Int(fields[0]) { files[String(fields[1])] = bytes }
-            }
-            return files
-        }
-        do {
-            let before = try await tarballs()
-            try await runCommand(command.command, on: node, step: step, action: 1, changes: false)
-            let after = try await tarballs()
-            let new = after.filter { before[$0.key] != $0.value }.sorted { $0.key > $1.key }
-            guard let written = new.first else {
-                throw StepFailure(
-                    step: name, node: node,
-                    what: "`\(command.command)` on \(node) exited 0 but wrote no file in \(command.directory)",
-                    advice: [topology.logAdvice(node: node)])
-            }
-            guard written.value > 0 else {
-                throw StepFailure(
-                    step: name, node: node, what: "the backup \(written.key) on \(node) is empty (0 bytes)",
-                    advice: [topology.logAdvice(node: node)])
-            }
-            let record = Journal.Backup(node: node, path: written.key, bytes: written.value, taken: Date())
-            backupTaken = record
-            await recorder?.backupTaken(record)
-            reporter.emit(
-                Event("note", ["message": .string("backup: \(node):\(written.key) (\(Self.byteText(written.value)))")]))
-        } catch let failure as StepFailure {
-            reporter.emit(
-                Event(
-                    "step_finished",
-                    [
-                        "index": .int(index), "step": .string(name), "node": .string(node), "outcome": "failed",
-                        "reason": .string(failure.what), "duration_s": .double(Date().timeIntervalSince(started)),
-                    ]))
-            await recorder?.stepFinished(step: name, node: node, status: .failed, reason: failure.what)
-            throw failure
-        } catch {
-            let what = "\(node): \(error.localizedDescription)"
-            reporter.emit(
-                Event(
-                    "step_finished",
-                    [
-                        "index": .int(index), "step": .string(name), "node": .string(node), "outcome": "failed",
-                        "reason": .string(what), "duration_s": .double(Date().timeIntervalSince(started)),
-                    ]))
-            await recorder?.stepFinished(step: name, node: node, status: .failed, reason: what)
-            throw StepFailure(step: name, node: node, what: what, advice: [])
-        }
-        reporter.emit(
-            Event(
-                "step_finished",
-                [
-                    "index": .int(index), "step": .string(name), "node": .string(node), "outcome": "succeeded",
-                    "duration_s": .double(Date().timeIntervalSince(started)),
-                ]))
-        await recorder?.stepFinished(
-            step: name, node: node, status: .succeeded, reason: backupTaken.map { "\($0.path) (\($0.bytes) bytes)" })
-    }
-
-    /// `1.2 MB`, `512 bytes`.
-    static func byteText(_ bytes: Int) -> String {
-        bytes < 1024
-            ? "\(bytes) bytes"
-            : bytes < 1_048_576
-                ? String(format: "%.1f KB", Double(bytes) / 1024) : String(format: "%.1f MB", Double(bytes) / 1_048_576)
-    }
-
     /// Checks a step's conditions on the live cluster; a failed one refuses the step before it changes anything.
-    private func checkRequirements(_ step: Playbook.Step, node: String, observation: T.Observation) throws {
+    func checkRequirements(_ step: Playbook.Step, node: String, observation: T.Observation) throws {
         for condition in step.requirements {
             let subject = condition.argument.map {
                 Self.renderText(
@@ -575,388 +421,4 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
     }
 
-    /// Runs one command of a step (`action`: its number in the step) detached on the node, so that it outlives
-    /// the SSH session; `changes` false for one that changes no cluster state (a backup).
-    private func runCommand(
-        _ command: String, on node: String, step: Playbook.Step, action: Int, changes: Bool = true
-    ) async throws {
-        try await runCommands([(command, action)], on: node, step: step, changes: changes)
-    }
-
-    /// Runs consecutive commands of a step (`action`: each one's number in the step) detached on the node, as
-    /// one SSH command: each starts once the one before it succeeded, and each has its own record, events
-    /// and transcript entry.
-    private func runCommands(
-        _ commands: [(command: String, action: Int)], on node: String, step: Playbook.Step,
-        changes: Bool = true
-    ) async throws {
-        if changes { changesBegan = true }
-        // A command may change what a reading shows, unless the topology says it cannot (a read, a switch
-        // that no reading shows): then the last reading still stands for the next step.
-        let neutral = topology.readingNeutralCommands
-        if commands.contains(where: { command in
-            !neutral.contains { command.command == $0 || command.command.hasPrefix($0 + " ") }
-        }) {
-            lastReading = nil
-        }
-        let reporter = self.reporter
-        let recorder = self.recorder
-        let texts = commands.map(\.command)
-        let records = ClusterLock.recordsDirectory(for: inventory, node: node, runID: runID)
-        let nodeCommands = commands.map {
-            NodeCommand(
-                directory: records, name: NodeCommand.recordName(step: step.name, node: node, action: $0.action),
-                command: $0.command)
-        }
-        // A resumed run re-running a step that failed starts its failed command again; anything else re-attaches.
-        let retryFailed =
-            resuming?.steps.contains { $0.step == step.name && $0.node == node && $0.status == .failed } ?? false
-        let startedAt = Locked(commands.map { _ in Date() })
-        @Sendable func started(_ index: Int) {
-            startedAt.withLock { $0[index] = Date() }
-            reporter.emit(
-                Event(
-                    "action_started",
-                    ["node": .string(node), "command": .string(texts[index]), "step": .string(step.name)]))
-        }
-        @Sendable func finished(_ index: Int, _ detached: DetachedResult) {
-            let result = detached.result
-            recorder?.command(
-                node: node, command: texts[index], started: startedAt.withLock { $0[index] }, finished: Date(),
-                exitStatus: result.exitStatus, signal: result.exitSignal, stdout: result.stdoutText,
-                stderr: result.stderrText,
-                error: nil, gaps: detached.gaps)
-            reporter.emit(
-                Event(
-                    "command_finished",
-                    [
-                        "node": .string(node), "command": .string(texts[index]),
-                        "exit_status": .int(Int(result.exitStatus)),
-                        "duration_s": .double(result.duration.secondsValue),
-                    ]))
-        }
-        let current = Locked(0)
-        started(0)
-        let results: [DetachedResult]
-        do {
-            results = try await connection.runDetached(
-                node, nodeCommands, retryFailed: retryFailed, timeout: inventory.ssh.commandTimeout,
-                onOutput: { _, line in
-                    reporter.emit(
-                        Event(
-                            "output",
-                            [
-                                "node": .string(node), "stream": .string(line.stream.rawValue),
-                                "line": .string(line.text),
-                            ]))
-                },
-                onConnection: { index, event in
-                    Self.report(event, node: node, command: texts[index], reporter: reporter)
-                },
-                onStarted: { index in
-                    current.withLock { $0 = index }
-                    started(index)
-                },
-                onFinished: finished)
-        } catch is CancellationError {
-            let index = current.withLock { $0 }
-            recorder?.command(
-                node: node, command: texts[index], started: startedAt.withLock { $0[index] }, finished: Date(),
-                exitStatus: nil,
-                signal: nil, stdout: "", stderr: "",
-                error: "aborted: drover stopped following it (it may still run on \(node))")
-            throw CancellationError()
-        } catch {
-            let index = current.withLock { $0 }
-            recorder?.command(
-                node: node, command: texts[index], started: startedAt.withLock { $0[index] }, finished: Date(),
-                exitStatus: nil,
-                signal: nil, stdout: "", stderr: "", error: error.localizedDescription)
-            throw StepFailure(
-                step: step.name, node: node, what: "\(texts[index]): \(error.localizedDescription)",
-                advice: [
-                    "Check that \(node) is reachable, then see what the command left behind: drover status \(inventoryFlag)",
-                    "When it is reachable, continue (a command still running there is waited for, not run again): drover resume \(inventoryFlag)",
-                ])
-        }
-        for (index, detached) in results.enumerated() {
-            let result = detached.result
-            let command = texts[index]
-            guard result.succeeded else {
-                let tail = result.stderrText.split(separator: "\n").suffix(5).joined(separator: "\n    ")
-                throw StepFailure(
-                    step: step.name, node: node,
-                    what:
-                        "`\(command)` on \(node) exited \(result.exitSignal.map { "by signal \($0)" } ?? "with status \(result.exitStatus)")\(tail.isEmpty ? "" : ":\n    \(tail)")",
-                    advice: [topology.logAdvice(node: node)])
-            }
-            for state in ["off", "on"] where command.contains("set-cluster-failover \(state)") {
-                failover = (state, step.name)
-                await recorder?.failoverSet(state, step: step.name)
-            }
-        }
-    }
-
-    /// Connects again to the nodes whose session was lost (during a reading, say), each on its own backoff,
-    /// and says which are back.
-    private func reconnectLost() async {
-        for (node, after) in await connection.reconnectLost() {
-            reporter.emit(
-                Event(
-                    "reconnected",
-                    [
-                        "node": .string(node), "after_s": .double(after.secondsValue), "command_state": .null,
-                        "message": .string(Self.reconnectedText(node, after)),
-                    ]))
-        }
-    }
-
-    /// `be2: connection lost; reconnected after 12 s`.
-    static func reconnectedText(_ node: String, _ after: Duration) -> String {
-        "\(node): connection lost; reconnected after \(Int(after.secondsValue.rounded())) s"
-    }
-
-    /// Says what the connection did while a node command ran: on the console and as events.
-    static func report(_ event: ConnectionEvent, node: String, command: String, reporter: any Reporter) {
-        switch event {
-        case .lost(let reason):
-            reporter.emit(
-                Event(
-                    "connection_lost",
-                    [
-                        "node": .string(node), "reason": .string(reason),
-                        "message": .string(
-                            "\(node): connection lost (\(reason)); reconnecting, `\(command)` runs on there"),
-                    ]))
-        case .reattached(let after, let state):
-            let what =
-                state == .finished
-                ? "`\(command)` had finished"
-                : (state == .started ? "`\(command)` had not started; started it" : "`\(command)` kept running")
-            reporter.emit(
-                Event(
-                    "reconnected",
-                    [
-                        "node": .string(node), "after_s": .double(after.secondsValue),
-                        "command_state": .string(state.rawValue),
-                        "message": .string(Self.reconnectedText(node, after) + "; " + what),
-                    ]))
-        case .found(let state):
-            let what =
-                state == .finished
-                ? "had already finished on \(node) before this run attached; its recorded status is used, it is not run again"
-                : "is still running on \(node) (started before this run attached); following it, not starting it again"
-            reporter.emit(Event("note", ["message": .string("`\(command)` \(what)")]))
-        }
-    }
-
-    /// Polls until the predicate holds for `stable_polls` consecutive readings, the last of them a full
-    /// reading of every node, or the timeout passes. The polls before the confirming ones read only what
-    /// the predicate needs (the topology's focused reading); the first poll starts at once.
-    private func wait(_ predicate: String, node: String, timeout: Duration, step: Playbook.Step) async throws {
-        let started = ContinuousClock.now
-        let deadline = started + timeout
-        let stablePolls = inventory.timeouts.stablePolls
-        var consecutive = 0
-        var lastPending = ""
-        // A full reading taken moments ago with nothing run since (the previous wait's last) is the first poll.
-        var carried = lastReading.flatMap { ContinuousClock.now - $0.at <= Self.readingReuseLimit ? $0 : nil }
-        while true {
-            // Sessions lost while waiting are made again (each on its backoff), and a node being rebuilt while
-            // the run waits for it is connected to as soon as it answers.
-            await reconnectLost()
-            if connection.failures[node] != nil, await connection.reconnect(node) {
-                reporter.emit(Event("note", ["message": .string("\(node) is reachable again")]))
-            }
-            var pollStarted = ContinuousClock.now
-            // Confirming: the reading that may end the wait reads every node.
-            let confirming = consecutive >= max(1, stablePolls - 1)
-            let focused =
-                confirming || carried != nil ? nil : await topology.observe(connection, forWait: predicate, node: node)
-            let full = focused == nil
-            // Only a reading taken in this wait may end it.
-            var taken = true
-            let observation: T.Observation
-            if let focused {
-                observation = focused
-            } else if let reading = carried {
-                observation = reading.observation
-                pollStarted = reading.at
-                carried = nil
-                taken = false
-            } else {
-                let everyNode = await topology.observe(connection, full: false, checksum: false)
-                observation = everyNode
-            }
-            let criteria = topology.criteria(predicate, node: node, observation: observation)
-            let pending = criteria.filter { !$0.holds }.map(\.detail).joined(separator: "; ")
-            if pending.isEmpty {
-                consecutive += 1
-                if full && taken && consecutive >= stablePolls {
-                    lastReading = Reading(observation: observation, at: .now)
-                    // Criteria named "note" always hold; they say what was seen (a resync's progress).
-                    let notes = criteria.filter { $0.name == "note" }.map(\.detail).joined(separator: "; ")
-                    reporter.emit(
-                        Event(
-                            "wait_finished",
-                            [
-                                "node": .string(node), "predicate": .string(predicate), "ok": true,
-                                "duration_s": .double((ContinuousClock.now - started).secondsValue),
-                                "detail": notes.isEmpty ? .null : .string(notes),
-                            ]))
-                    return
-                }
-            } else {
-                consecutive = 0
-                if pending != lastPending {
-                    reporter.emit(
-                        Event(
-                            "wait_progress",
-                            ["node": .string(node), "predicate": .string(predicate), "pending": .string(pending)]))
-                    lastPending = pending
-                }
-            }
-            if ContinuousClock.now >= deadline {
-                reporter.emit(
-                    Event(
-                        "wait_finished",
-                        [
-                            "node": .string(node), "predicate": .string(predicate), "ok": false,
-                            "duration_s": .double((ContinuousClock.now - started).secondsValue),
-                            "pending": .string(pending),
-                        ]))
-                throw StepFailure(
-                    step: step.name, node: node,
-                    what:
-                        "\(predicate) did not hold on \(node) within \(DurationText.format(timeout)): \(pending.isEmpty ? "not stable for \(stablePolls) polls" : pending)",
-                    advice: ["See why on \(node): \(topology.logAdvice(node: node))"])
-            }
-            // Polls start every poll_interval (the reading's own time counts).
-            try await Task.sleep(until: pollStarted + inventory.timeouts.pollInterval, clock: .continuous)
-        }
-    }
-
-    private func confirm(_ message: String, step: Playbook.Step, node: String) async throws {
-        reporter.emit(Event("note", ["message": .string("\(node): \(message)")]))
-        if interaction.yes { return }
-        let answer = await interaction.ask("Destructive step \(step.name) on \(node). Type yes to go ahead: ")
-        guard answer == "yes" else {
-            throw StepFailure(
-                step: step.name, node: node, what: "not confirmed by the operator; nothing more was done", advice: [])
-        }
-    }
-
-    private func manual(_ instruction: String, step: Playbook.Step, node: String) async throws {
-        reporter.emit(Event("note", ["message": .string("MANUAL (\(node)): \(instruction)")]))
-        if interaction.assumeDone {
-            reporter.emit(Event("note", ["message": "assumed done (--assume-done)"]))
-            return
-        }
-        let answer = await interaction.ask("When it is done, type done (or abort): ")
-        guard answer == "done" else {
-            throw StepFailure(
-                step: step.name, node: node, what: "the operator did not confirm the manual step", advice: [])
-        }
-    }
-
-    private func checkFrontends(step: Playbook.Step) async throws {
-        for frontend in inventory.frontends {
-            guard let url = frontend.statusURL else { continue }
-            let result = await FrontendStatus.check(url)
-            reporter.emit(Event("note", ["message": .string("frontend \(frontend.name): \(result.detail)")]))
-            guard result.ok else {
-                throw StepFailure(
-                    step: step.name, node: nil, what: "frontend \(frontend.name) \(url): \(result.detail)",
-                    advice: [
-                        "The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend.name)"
-                    ])
-            }
-        }
-    }
-
-    // MARK: Summary
-
-    private func summarize(_ ending: Ending, started: Date, failFast: Bool = false) async -> String {
-        let observation: T.Observation
-        if let reading = lastReading, ContinuousClock.now - reading.at <= Self.readingReuseLimit {
-            observation = reading.observation
-        } else {
-            let fresh = await topology.observe(connection, full: false, checksum: false)
-            observation = fresh
-        }
-        var lines: [String] = [""]
-        var failure: StepFailure?
-        switch ending {
-        case .succeeded:
-            lines.append("Succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started)))s.")
-        case .stopped where failFast:
-            lines.append(
-                "STOPPED by --fail-fast (another cluster failed) after the step in flight finished and was verified.")
-        case .stopped:
-            lines.append("STOPPED at your request after the step in flight finished and was verified.")
-        case .aborted:
-            let at = interruptedAt.map { " during \($0.step) on \($0.node); \($0.node) may be mid-upgrade" } ?? ""
-            lines.append("ABORTED\(at).")
-        case .failed(let stepFailure):
-            failure = stepFailure
-            lines.append(
-                "FAILED at step \(stepFailure.step)\(stepFailure.node.map { " on \($0)" } ?? ""): \(stepFailure.what)")
-        }
-        lines.append("")
-        lines += topology.summaryRows(observation)
-        if let backup = backupTaken {
-            lines.append("")
-            lines.append(
-                "Backup: \(backup.node):\(backup.path) (\(Self.byteText(backup.bytes))), taken before any change")
-        }
-        let flag =
-            failover.map { "cluster failover: \($0.state.uppercased()) (last set by Drover in step \($0.step))" }
-            ?? "cluster failover: not changed by this run"
-        let leftOff: Bool
-        if case .succeeded = ending {
-            leftOff = playbook.name == "upgrade" ? false : failover?.state == "off"
-        } else {
-            leftOff = failover?.state == "off"
-        }
-        if inventory.topology == .chefBackend || failover != nil {
-            lines.append("")
-            lines.append(leftOff ? "!! \(flag); it stays off until you turn it on !!" : flag)
-        }
-        if case .succeeded = ending {
-            return lines.joined(separator: "\n")
-        }
-        let leaderHost =
-            topology.liveValues(observation)["leader.host"].flatMap { $0.isEmpty ? nil : $0 } ?? "<a healthy node>"
-        // An upgrade path's playbook is started again by `drover upgrade`, which chooses it.
-        let again =
-            topology.upgradePath(for: playbook, observation: observation) != nil ? "upgrade" : "run \(playbook.name)"
-        lines.append("")
-        lines.append("Next:")
-        var steps = ["Inspect the cluster: drover status \(inventoryFlag)"] + (failure?.advice ?? [])
-        if failure == nil {
-            steps.append("Continue where the run stopped: drover resume \(inventoryFlag)")
-        } else if failure?.step == "backup" && !changesBegan {
-            steps.append(
-                "Nothing was changed. When a backup works, start again: drover \(again) \(inventoryFlag) --yes --backup (or --no-backup to go on without one)"
-            )
-        } else {
-            steps.append(
-                "When the cause is fixed, continue: drover resume \(inventoryFlag) (or start again: drover \(again) \(inventoryFlag) --yes)"
-            )
-        }
-        if leftOff {
-            steps.append(
-                "To stop here instead, turn failover back on: ssh root@\(leaderHost) chef-backend-ctl set-cluster-failover on"
-            )
-        }
-        for (number, step) in steps.enumerated() { lines.append("  \(number + 1). \(step)") }
-        if let recorder { lines.append("Transcript: \(recorder.current.directory)") }
-        return lines.joined(separator: "\n")
-    }
-}
-
-extension Duration {
-    public var secondsValue: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
 }

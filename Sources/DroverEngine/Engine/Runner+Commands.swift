@@ -1,0 +1,183 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import DroverSSH
+import Foundation
+
+// A step's commands, run detached on the node, and reconnecting to nodes lost meanwhile.
+extension Runner {
+    /// Runs one command of a step (`action`: its number in the step) detached on the node, so that it outlives
+    /// the SSH session; `changes` false for one that changes no cluster state (a backup).
+    func runCommand(
+        _ command: String, on node: String, step: Playbook.Step, action: Int, changes: Bool = true
+    ) async throws {
+        try await runCommands([(command, action)], on: node, step: step, changes: changes)
+    }
+
+    /// Runs consecutive commands of a step (`action`: each one's number in the step) detached on the node, as
+    /// one SSH command: each starts once the one before it succeeded, and each has its own record, events
+    /// and transcript entry.
+    func runCommands(
+        _ commands: [(command: String, action: Int)], on node: String, step: Playbook.Step,
+        changes: Bool = true
+    ) async throws {
+        if changes { changesBegan = true }
+        // A command may change what a reading shows, unless the topology says it cannot (a read, a switch
+        // that no reading shows): then the last reading still stands for the next step.
+        let neutral = topology.readingNeutralCommands
+        if commands.contains(where: { command in
+            !neutral.contains { command.command == $0 || command.command.hasPrefix($0 + " ") }
+        }) {
+            lastReading = nil
+        }
+        let reporter = self.reporter
+        let recorder = self.recorder
+        let texts = commands.map(\.command)
+        let records = ClusterLock.recordsDirectory(for: inventory, node: node, runID: runID)
+        let nodeCommands = commands.map {
+            NodeCommand(
+                directory: records, name: NodeCommand.recordName(step: step.name, node: node, action: $0.action),
+                command: $0.command)
+        }
+        // A resumed run re-running a step that failed starts its failed command again; anything else re-attaches.
+        let retryFailed =
+            resuming?.steps.contains { $0.step == step.name && $0.node == node && $0.status == .failed } ?? false
+        let startedAt = Locked(commands.map { _ in Date() })
+        @Sendable func started(_ index: Int) {
+            startedAt.withLock { $0[index] = Date() }
+            reporter.emit(
+                Event(
+                    "action_started",
+                    ["node": .string(node), "command": .string(texts[index]), "step": .string(step.name)]))
+        }
+        @Sendable func finished(_ index: Int, _ detached: DetachedResult) {
+            let result = detached.result
+            recorder?.command(
+                node: node, command: texts[index], started: startedAt.withLock { $0[index] }, finished: Date(),
+                exitStatus: result.exitStatus, signal: result.exitSignal, stdout: result.stdoutText,
+                stderr: result.stderrText,
+                error: nil, gaps: detached.gaps)
+            reporter.emit(
+                Event(
+                    "command_finished",
+                    [
+                        "node": .string(node), "command": .string(texts[index]),
+                        "exit_status": .int(Int(result.exitStatus)),
+                        "duration_s": .double(result.duration.secondsValue),
+                    ]))
+        }
+        let current = Locked(0)
+        started(0)
+        let results: [DetachedResult]
+        do {
+            results = try await connection.runDetached(
+                node, nodeCommands, retryFailed: retryFailed, timeout: inventory.ssh.commandTimeout,
+                onOutput: { _, line in
+                    reporter.emit(
+                        Event(
+                            "output",
+                            [
+                                "node": .string(node), "stream": .string(line.stream.rawValue),
+                                "line": .string(line.text),
+                            ]))
+                },
+                onConnection: { index, event in
+                    Self.report(event, node: node, command: texts[index], reporter: reporter)
+                },
+                onStarted: { index in
+                    current.withLock { $0 = index }
+                    started(index)
+                },
+                onFinished: finished)
+        } catch is CancellationError {
+            let index = current.withLock { $0 }
+            recorder?.command(
+                node: node, command: texts[index], started: startedAt.withLock { $0[index] }, finished: Date(),
+                exitStatus: nil,
+                signal: nil, stdout: "", stderr: "",
+                error: "aborted: drover stopped following it (it may still run on \(node))")
+            throw CancellationError()
+        } catch {
+            let index = current.withLock { $0 }
+            recorder?.command(
+                node: node, command: texts[index], started: startedAt.withLock { $0[index] }, finished: Date(),
+                exitStatus: nil,
+                signal: nil, stdout: "", stderr: "", error: error.localizedDescription)
+            throw StepFailure(
+                step: step.name, node: node, what: "\(texts[index]): \(error.localizedDescription)",
+                advice: [
+                    "Check that \(node) is reachable, then see what the command left behind: drover status \(inventoryFlag)",
+                    "When it is reachable, continue (a command still running there is waited for, not run again): drover resume \(inventoryFlag)",
+                ])
+        }
+        for (index, detached) in results.enumerated() {
+            let result = detached.result
+            let command = texts[index]
+            guard result.succeeded else {
+                let tail = result.stderrText.split(separator: "\n").suffix(5).joined(separator: "\n    ")
+                throw StepFailure(
+                    step: step.name, node: node,
+                    what:
+                        "`\(command)` on \(node) exited \(result.exitSignal.map { "by signal \($0)" } ?? "with status \(result.exitStatus)")\(tail.isEmpty ? "" : ":\n    \(tail)")",
+                    advice: [topology.logAdvice(node: node)])
+            }
+            for state in ["off", "on"] where command.contains("set-cluster-failover \(state)") {
+                failover = (state, step.name)
+                await recorder?.failoverSet(state, step: step.name)
+            }
+        }
+    }
+
+    /// Connects again to the nodes whose session was lost (during a reading, say), each on its own backoff,
+    /// and says which are back.
+    func reconnectLost() async {
+        for (node, after) in await connection.reconnectLost() {
+            reporter.emit(
+                Event(
+                    "reconnected",
+                    [
+                        "node": .string(node), "after_s": .double(after.secondsValue), "command_state": .null,
+                        "message": .string(Self.reconnectedText(node, after)),
+                    ]))
+        }
+    }
+
+    /// `be2: connection lost; reconnected after 12 s`.
+    static func reconnectedText(_ node: String, _ after: Duration) -> String {
+        "\(node): connection lost; reconnected after \(Int(after.secondsValue.rounded())) s"
+    }
+
+    /// Says what the connection did while a node command ran: on the console and as events.
+    static func report(_ event: ConnectionEvent, node: String, command: String, reporter: any Reporter) {
+        switch event {
+        case .lost(let reason):
+            reporter.emit(
+                Event(
+                    "connection_lost",
+                    [
+                        "node": .string(node), "reason": .string(reason),
+                        "message": .string(
+                            "\(node): connection lost (\(reason)); reconnecting, `\(command)` runs on there"),
+                    ]))
+        case .reattached(let after, let state):
+            let what =
+                state == .finished
+                ? "`\(command)` had finished"
+                : (state == .started ? "`\(command)` had not started; started it" : "`\(command)` kept running")
+            reporter.emit(
+                Event(
+                    "reconnected",
+                    [
+                        "node": .string(node), "after_s": .double(after.secondsValue),
+                        "command_state": .string(state.rawValue),
+                        "message": .string(Self.reconnectedText(node, after) + "; " + what),
+                    ]))
+        case .found(let state):
+            let what =
+                state == .finished
+                ? "had already finished on \(node) before this run attached; its recorded status is used, it is not run again"
+                : "is still running on \(node) (started before this run attached); following it, not starting it again"
+            reporter.emit(Event("note", ["message": .string("`\(command)` \(what)")]))
+        }
+    }
+}

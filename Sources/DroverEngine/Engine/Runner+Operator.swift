@@ -1,0 +1,31 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import DroverSSH
+import Foundation
+
+// Questions to the operator: confirming a destructive step, a manual step done.
+extension Runner {
+    func confirm(_ message: String, step: Playbook.Step, node: String) async throws {
+        reporter.emit(Event("note", ["message": .string("\(node): \(message)")]))
+        if interaction.yes { return }
+        let answer = await interaction.ask("Destructive step \(step.name) on \(node). Type yes to go ahead: ")
+        guard answer == "yes" else {
+            throw StepFailure(
+                step: step.name, node: node, what: "not confirmed by the operator; nothing more was done", advice: [])
+        }
+    }
+
+    func manual(_ instruction: String, step: Playbook.Step, node: String) async throws {
+        reporter.emit(Event("note", ["message": .string("MANUAL (\(node)): \(instruction)")]))
+        if interaction.assumeDone {
+            reporter.emit(Event("note", ["message": "assumed done (--assume-done)"]))
+            return
+        }
+        let answer = await interaction.ask("When it is done, type done (or abort): ")
+        guard answer == "done" else {
+            throw StepFailure(
+                step: step.name, node: node, what: "the operator did not confirm the manual step", advice: [])
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import DroverSSH
+import Foundation
+
+// Waits (a predicate polled until it holds) and the frontend check.
+extension Runner {
+    /// Polls until the predicate holds for `stable_polls` consecutive readings, the last of them a full
+    /// reading of every node, or the timeout passes. The polls before the confirming ones read only what
+    /// the predicate needs (the topology's focused reading); the first poll starts at once.
+    func wait(_ predicate: String, node: String, timeout: Duration, step: Playbook.Step) async throws {
+        let started = ContinuousClock.now
+        let deadline = started + timeout
+        let stablePolls = inventory.timeouts.stablePolls
+        var consecutive = 0
+        var lastPending = ""
+        // A full reading taken moments ago with nothing run since (the previous wait's last) is the first poll.
+        var carried = lastReading.flatMap { ContinuousClock.now - $0.at <= Self.readingReuseLimit ? $0 : nil }
+        while true {
+            // Sessions lost while waiting are made again (each on its backoff), and a node being rebuilt while
+            // the run waits for it is connected to as soon as it answers.
+            await reconnectLost()
+            if connection.failures[node] != nil, await connection.reconnect(node) {
+                reporter.emit(Event("note", ["message": .string("\(node) is reachable again")]))
+            }
+            var pollStarted = ContinuousClock.now
+            // Confirming: the reading that may end the wait reads every node.
+            let confirming = consecutive >= max(1, stablePolls - 1)
+            let focused =
+                confirming || carried != nil ? nil : await topology.observe(connection, forWait: predicate, node: node)
+            let full = focused == nil
+            // Only a reading taken in this wait may end it.
+            var taken = true
+            let observation: T.Observation
+            if let focused {
+                observation = focused
+            } else if let reading = carried {
+                observation = reading.observation
+                pollStarted = reading.at
+                carried = nil
+                taken = false
+            } else {
+                let everyNode = await topology.observe(connection, full: false, checksum: false)
+                observation = everyNode
+            }
+            let criteria = topology.criteria(predicate, node: node, observation: observation)
+            let pending = criteria.filter { !$0.holds }.map(\.detail).joined(separator: "; ")
+            if pending.isEmpty {
+                consecutive += 1
+                if full && taken && consecutive >= stablePolls {
+                    lastReading = Reading(observation: observation, at: .now)
+                    // Criteria named "note" always hold; they say what was seen (a resync's progress).
+                    let notes = criteria.filter { $0.name == "note" }.map(\.detail).joined(separator: "; ")
+                    reporter.emit(
+                        Event(
+                            "wait_finished",
+                            [
+                                "node": .string(node), "predicate": .string(predicate), "ok": true,
+                                "duration_s": .double((ContinuousClock.now - started).secondsValue),
+                                "detail": notes.isEmpty ? .null : .string(notes),
+                            ]))
+                    return
+                }
+            } else {
+                consecutive = 0
+                if pending != lastPending {
+                    reporter.emit(
+                        Event(
+                            "wait_progress",
+                            ["node": .string(node), "predicate": .string(predicate), "pending": .string(pending)]))
+                    lastPending = pending
+                }
+            }
+            if ContinuousClock.now >= deadline {
+                reporter.emit(
+                    Event(
+                        "wait_finished",
+                        [
+                            "node": .string(node), "predicate": .string(predicate), "ok": false,
+                            "duration_s": .double((ContinuousClock.now - started).secondsValue),
+                            "pending": .string(pending),
+                        ]))
+                throw StepFailure(
+                    step: step.name, node: node,
+                    what:
+                        "\(predicate) did not hold on \(node) within \(DurationText.format(timeout)): \(pending.isEmpty ? "not stable for \(stablePolls) polls" : pending)",
+                    advice: ["See why on \(node): \(topology.logAdvice(node: node))"])
+            }
+            // Polls start every poll_interval (the reading's own time counts).
+            try await Task.sleep(until: pollStarted + inventory.timeouts.pollInterval, clock: .continuous)
+        }
+    }
+
+    func checkFrontends(step: Playbook.Step) async throws {
+        for frontend in inventory.frontends {
+            guard let url = frontend.statusURL else { continue }
+            let result = await FrontendStatus.check(url)
+            reporter.emit(Event("note", ["message": .string("frontend \(frontend.name): \(result.detail)")]))
+            guard result.ok else {
+                throw StepFailure(
+                    step: step.name, node: nil, what: "frontend \(frontend.name) \(url): \(result.detail)",
+                    advice: [
+                        "The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend.name)"
+                    ])
+            }
+        }
+    }
+}
