@@ -157,6 +157,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "DroverReportingTests",
+            dependencies: ["DroverReporting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "DroverClusterTests",
             dependencies: ["DroverCluster", "DroverTestSupport"],
             swiftSettings: strict

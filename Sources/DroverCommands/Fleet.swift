@@ -153,15 +153,13 @@ extension Operations {
         _ request: FleetRequest, states: [FleetConsole.ClusterState], console: FleetConsole, control: FleetControl
     ) {
         if request.json {
-            let clusters: [JSONValue] = states.map { state in
-                .object([
-                    "cluster": .string(state.name), "inventory": .string(state.inventory),
-                    "outcome": .string(state.outcome),
-                    "exit_code": state.exit.map { .int(Int($0.rawValue)) } ?? .null, "run_id": .optional(state.runID),
-                ])
+            let clusters = states.map { state in
+                RunEvent.FleetClusterOutcome(
+                    cluster: state.name, inventory: state.inventory, outcome: state.outcome,
+                    exitCode: state.exit.map { Int($0.rawValue) }, runID: state.runID)
             }
             Output.standardStream(
-                Event("fleet_finished", ["clusters": .array(clusters)]).jsonLine + "\n", standardError: false)
+                Event(.fleetFinished(clusters: clusters)).jsonLine + "\n", standardError: false)
             return
         }
         var text = "\n" + console.summaryTable()

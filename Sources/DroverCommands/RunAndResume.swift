@@ -216,19 +216,18 @@ extension Operations {
             }
             reporter.emit(
                 Event(
-                    "run_finished",
-                    [
-                        "outcome": "refused", "exit_code": 2,
-                        "preflight": .array(
-                            checks.filter { !$0.ok }.map { .string("\($0.check) \($0.node ?? ""): \($0.detail)") }),
-                    ]))
+                    .runFinished(
+                        outcome: .refused, exitCode: 2, summary: nil, duration: nil,
+                        preflight: checks.filter { !$0.ok }.map { "\($0.check) \($0.node ?? ""): \($0.detail)" })))
             Output.stderr("drover: nothing was changed.\n")
             return .refused
         }
         if resuming == nil && plan.nothingToDo {
             if request.json {
                 reporter.emit(
-                    Event("run_finished", ["outcome": "succeeded", "exit_code": 0, "summary": "nothing to do"]))
+                    Event(
+                        .runFinished(
+                            outcome: .succeeded, exitCode: 0, summary: "nothing to do", duration: nil, preflight: nil)))
             } else {
                 Output.stdout("Nothing to do: \(plan.nothingToDoReason ?? "every node is done").\n")
             }
@@ -303,9 +302,7 @@ extension Operations {
             interrupts.start(
                 onFirst: {
                     recording.emit(
-                        Event(
-                            "note",
-                            ["message": "interrupt received: stopping after the step in flight and its verification"]))
+                        Event(.note("interrupt received: stopping after the step in flight and its verification")))
                 }, onAbort: { task.cancel() })
         }
         let outcome = await task.value

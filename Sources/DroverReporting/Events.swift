@@ -14,28 +14,40 @@ public enum ExitStatus: Int32, Sendable {
     case interrupted = 130
 }
 
-/// One thing that happened during a run; `--json` prints each as one JSON line.
-public struct Event: Sendable {
-    /// The event name: run_started, step_started, command_finished, wait_progress, wait_finished,
-    /// step_finished, run_finished (documented in the README), or `output` (human output only).
-    public var name: String
+/// One thing that happened during a run, when, and in which cluster; `--json` prints each documented one as
+/// one JSON line.
+public struct Event: Sendable, Equatable {
+    public var kind: RunEvent
     public var time: Date
-    public var fields: [String: JSONValue]
+    /// The cluster the run belongs to, when the event is printed among other clusters' (a fleet, `--json`).
+    public var cluster: String?
 
-    public init(_ name: String, time: Date = Date(), _ fields: [String: JSONValue]) {
-        self.name = name
+    public init(_ kind: RunEvent, time: Date = Date(), cluster: String? = nil) {
+        self.kind = kind
         self.time = time
-        self.fields = fields
+        self.cluster = cluster
     }
 
-    public subscript(_ key: String) -> JSONValue? { fields[key] }
+    /// The event name (`event` in JSON).
+    public var name: String { kind.name }
 
-    /// The event as one JSON object: `time` (RFC 3339), `event`, then its fields.
-    public var jsonLine: String {
-        var object = fields
+    /// The event as one JSON object: `time` (RFC 3339), `event`, `cluster` when known, then its fields.
+    public var json: JSONValue {
+        var object = kind.fields
         object["time"] = .string(RFC3339.string(time))
         object["event"] = .string(name)
-        return JSONValue.object(object).serialized
+        if let cluster, object["cluster"] == nil { object["cluster"] = .string(cluster) }
+        return .object(object)
+    }
+
+    public var jsonLine: String { json.serialized }
+
+    /// Reads one JSON line written by ``jsonLine``; nil when it is not such an event.
+    public init?(jsonLine: some StringProtocol) {
+        guard case .object(let object)? = JSONValue(parsing: String(jsonLine)), let name = object["event"]?.string,
+            let time = object["time"]?.string.flatMap(RFC3339.date), let kind = RunEvent(name: name, fields: object)
+        else { return nil }
+        self.init(kind, time: time, cluster: object["cluster"]?.string)
     }
 }
 
@@ -97,6 +109,15 @@ public enum RFC3339 {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: date)
     }
+
+    /// Reads a timestamp with or without fractional seconds.
+    public static func date(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
 }
 
 /// Receives a run's events.
@@ -106,11 +127,6 @@ public protocol Reporter: Sendable {
 
 /// Prints events as JSON Lines on stdout (and nothing else there): only the documented events.
 public final class JSONLinesReporter: Reporter {
-    /// The events of the documented schema (README, "JSON events").
-    public static let documented: Set<String> = [
-        "run_started", "step_started", "command_finished", "wait_progress",
-        "wait_finished", "step_finished", "run_finished", "connection_lost", "reconnected",
-    ]
     private let lock = NSLock()
 
     /// Where its events go: the process's stdout, or the sink of the task that made it (a fleet's cluster).
@@ -125,9 +141,9 @@ public final class JSONLinesReporter: Reporter {
     }
 
     public func emit(_ event: Event) {
-        guard Self.documented.contains(event.name) else { return }
+        guard event.kind.isDocumented else { return }
         var event = event
-        if let cluster, event.fields["cluster"] == nil { event.fields["cluster"] = .string(cluster) }
+        if event.cluster == nil { event.cluster = cluster }
         if let sink { return sink.event(event, rendered: event.jsonLine + "\n") }
         lock.withLock { Output.stdout(event.jsonLine + "\n") }
     }
@@ -167,5 +183,34 @@ public enum Output {
     public static func colour(fd: Int32) -> Bool {
         sink == nil && isatty(fd) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
             && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+}
+
+extension JSONValue {
+    /// Parses JSON text; nil when it is not JSON.
+    public init?(parsing text: String) {
+        guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+        else { return nil }
+        self.init(any: value)
+    }
+
+    /// A value read with JSONSerialization.
+    public init(any value: Any) {
+        switch value {
+        case let text as String: self = .string(text)
+        case let number as NSNumber:
+            // JSONSerialization's numbers and booleans are both NSNumber: its type code tells them apart.
+            let type = String(cString: number.objCType)
+            if type == "c" || type == "B" {
+                self = .bool(number.boolValue)
+            } else if number.doubleValue == number.doubleValue.rounded(), abs(number.doubleValue) < 1e15 {
+                self = .int(number.intValue)
+            } else {
+                self = .double(number.doubleValue)
+            }
+        case let array as [Any]: self = .array(array.map(JSONValue.init(any:)))
+        case let object as [String: Any]: self = .object(object.mapValues(JSONValue.init(any:)))
+        default: self = .null
+        }
     }
 }

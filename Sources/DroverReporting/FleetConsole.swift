@@ -120,29 +120,38 @@ public final class FleetConsole: @unchecked Sendable {
 
     func event(_ event: Event, rendered: String, cluster index: Int) {
         lock.withLock {
-            switch event.name {
-            case "run_started":
+            switch event.kind {
+            case .runStarted(let runID, _, _, _):
                 states[index].phase = "started"
-                if case .string(let id)? = event["run_id"] { states[index].runID = id }
-            case "step_started":
-                if case .string(let step)? = event["step"] { states[index].phase = step }
-                if case .string(let node)? = event["node"] { states[index].node = node }
-            case "wait_progress":
-                if case .string(let predicate)? = event["predicate"] { states[index].phase = "waiting: \(predicate)" }
-            case "run_finished":
-                if case .string(let summary)? = event["summary"] { states[index].summary = summary }
+                states[index].runID = runID
+            case .stepStarted(_, let step, let node, _):
+                states[index].phase = step
+                states[index].node = node
+            case .waitProgress(_, let predicate, _):
+                states[index].phase = "waiting: \(predicate)"
+            case .runFinished(_, _, let summary, _, _):
+                if let summary { states[index].summary = summary }
                 states[index].phase = "finishing"
             default: break
             }
             if json {
                 var tagged = event
-                tagged.fields["cluster"] = .string(states[index].name)
+                tagged.cluster = states[index].name
                 Output.standardStream(tagged.jsonLine + "\n", standardError: false)
             } else if terminal {
-                redraw(force: event.name != "output" && event.name != "wait_progress")
+                redraw(force: !Self.isFrequent(event.kind))
             } else {
                 emitLines(rendered, cluster: index, standardError: false)
             }
+        }
+    }
+
+    /// Events that come often (a command's output, a wait's progress): the live table redraws for them only
+    /// when it is due.
+    static func isFrequent(_ kind: RunEvent) -> Bool {
+        switch kind {
+        case .output, .waitProgress: return true
+        default: return false
         }
     }
 

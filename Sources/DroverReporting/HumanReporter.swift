@@ -4,13 +4,15 @@ import Foundation
 /// prefixed by node, and while waiting the criteria that do not hold yet, whenever they change.
 public final class HumanReporter: Reporter {
     private let lock = NSLock()
-    private let started = Date()
+    private let started: Date
     private let bold: String, red: String, green: String, reset: String
 
     /// Where its lines go: the process's stdout, or the sink of the task that made it (a fleet's cluster).
     private let sink: (any OutputSink)?
 
-    public init(colour: Bool = Output.colour(fd: 1)) {
+    /// `started`: when the run began (the console's times count from there).
+    public init(colour: Bool = Output.colour(fd: 1), started: Date = Date()) {
+        self.started = started
         sink = Output.sink
         bold = colour ? "\u{1B}[1m" : ""
         red = colour ? "\u{1B}[31m" : ""
@@ -25,56 +27,41 @@ public final class HumanReporter: Reporter {
         lock.withLock { Output.stdout(render(event)) }
     }
 
-    func text(_ value: JSONValue?) -> String {
-        switch value {
-        case .string(let text)?: return text
-        case .int(let number)?: return String(number)
-        case .double(let number)?: return String(format: "%.1f", number)
-        case .bool(let flag)?: return flag ? "yes" : "no"
-        default: return ""
-        }
-    }
-
     func render(_ event: Event) -> String {
         let at = stamp(event.time)
-        switch event.name {
-        case "run_started":
+        func seconds(_ value: Double) -> String { String(format: "%.1f", value) }
+        switch event.kind {
+        case .runStarted(let runID, let playbook, let cluster, let targetVersion):
             return
-                "\(bold)drover: \(text(event["playbook"])) on cluster \(text(event["cluster"]))\(text(event["target_version"]).isEmpty ? "" : " to \(text(event["target_version"]))") (run \(text(event["run_id"])))\(reset)\n"
-        case "step_started":
-            let node = text(event["node"])
+                "\(bold)drover: \(playbook) on cluster \(cluster)\(targetVersion.flatMap { $0.isEmpty ? nil : " to \($0)" } ?? "") (run \(runID))\(reset)\n"
+        case .stepStarted(let index, let step, let node, let description):
+            return "\(at) \(bold)step \(index) \(step)\(node.isEmpty ? "" : " on \(node)")\(reset): \(description)\n"
+        case .actionStarted(let node, _, let command):
+            return "\(at)   \(node)$ \(command)\n"
+        case .output(let node, _, let line):
+            return "           \(node)| \(line)\n"
+        case .commandFinished(let node, _, let status, _):
+            return status == 0 ? "" : "\(at)   \(red)\(node): exit status \(status)\(reset)\n"
+        case .waitProgress(let node, let predicate, let pending):
+            return "\(at)   waiting for \(predicate) on \(node): \(pending)\n"
+        case .waitFinished(_, let predicate, let ok, let duration, let detail, _):
+            let detail = detail ?? ""
             return
-                "\(at) \(bold)step \(text(event["index"])) \(text(event["step"]))\(node.isEmpty ? "" : " on \(node)")\(reset): \(text(event["description"]))\n"
-        case "action_started":
-            return "\(at)   \(text(event["node"]))$ \(text(event["command"]))\n"
-        case "output":
-            return "           \(text(event["node"]))| \(text(event["line"]))\n"
-        case "command_finished":
-            let status = text(event["exit_status"])
-            return status == "0" ? "" : "\(at)   \(red)\(text(event["node"])): exit status \(status)\(reset)\n"
-        case "wait_progress":
+                "\(at)   \(ok ? green : red)\(predicate) \(ok ? "holds" : "did not hold") after \(seconds(duration))s\(detail.isEmpty ? "" : " (\(detail))")\(reset)\n"
+        case .stepFinished(let index, let step, _, let outcome, let reason, let duration):
+            let colour = outcome == .failed ? red : green
+            let reason = reason ?? ""
             return
-                "\(at)   waiting for \(text(event["predicate"]))\(event["node"].map { " on \(text($0))" } ?? ""): \(text(event["pending"]))\n"
-        case "wait_finished":
-            let ok = event["ok"] == .bool(true)
-            let detail = text(event["detail"])
-            return
-                "\(at)   \(ok ? green : red)\(text(event["predicate"])) \(ok ? "holds" : "did not hold") after \(text(event["duration_s"]))s\(detail.isEmpty ? "" : " (\(detail))")\(reset)\n"
-        case "step_finished":
-            let outcome = text(event["outcome"])
-            let colour = outcome == "failed" ? red : green
-            let reason = text(event["reason"])
-            return
-                "\(at) \(colour)step \(text(event["index"])) \(text(event["step"])) \(outcome)\(reason.isEmpty ? "" : ": \(reason)")\(reset) (\(text(event["duration_s"]))s)\n"
-        case "run_finished":
-            return text(event["summary"]) + "\n"
-        case "note":
-            return "\(at) \(text(event["message"]))\n"
-        case "connection_lost":
-            return "\(at)   \(red)\(text(event["message"]))\(reset)\n"
-        case "reconnected":
-            return "\(at)   \(green)\(text(event["message"]))\(reset)\n"
-        default:
+                "\(at) \(colour)step \(index) \(step) \(outcome.rawValue)\(reason.isEmpty ? "" : ": \(reason)")\(reset) (\(seconds(duration))s)\n"
+        case .runFinished(_, _, let summary, _, _):
+            return (summary ?? "") + "\n"
+        case .note(let message):
+            return "\(at) \(message)\n"
+        case .connectionLost(_, _, let message):
+            return "\(at)   \(red)\(message)\(reset)\n"
+        case .reconnected(_, _, _, let message):
+            return "\(at)   \(green)\(message)\(reset)\n"
+        case .fleetFinished:
             return ""
         }
     }

@@ -18,10 +18,7 @@ public final class RecordingReporter: Reporter {
 
     public func emit(_ event: Event) {
         var clean = event
-        clean.fields = event.fields.mapValues { value in
-            if case .string(let text) = value { return .string(redactor.redact(text)) }
-            return value
-        }
+        clean.kind = event.kind.mapTexts(redactor.redact)
         console.emit(clean)
         recorder?.event(clean)
     }

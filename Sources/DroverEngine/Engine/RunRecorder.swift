@@ -125,7 +125,7 @@ public final class RunRecorder: @unchecked Sendable {
     }
 
     func event(_ event: Event) {
-        guard JSONLinesReporter.documented.contains(event.name) else { return }
+        guard event.kind.isDocumented else { return }
         let line = redactor.redact(event.jsonLine)
         let path = current.eventsPath
         writer.async { DurableFile.append(line, to: path) }

@@ -7,7 +7,8 @@ public enum RunReport {
     /// The report's data for `journal`'s run.
     public static func data(_ journal: Journal) -> RunReportData {
         let commands = jsonLines(journal.transcriptPath).compactMap(command)
-        let events = jsonLines(journal.eventsPath)
+        let events = ((try? String(contentsOfFile: journal.eventsPath, encoding: .utf8)) ?? "")
+            .split(separator: "\n").compactMap { Event(jsonLine: $0) }
         let waits = self.waits(events)
         let plan = (try? Data(contentsOf: URL(fileURLWithPath: journal.planPath)))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
@@ -76,23 +77,19 @@ public enum RunReport {
     }
 
     /// Each wait from its events: `wait_finished` gives its end and length, `wait_progress` what did not hold.
-    static func waits(_ events: [[String: Any]]) -> [RunReportData.Wait] {
+    static func waits(_ events: [Event]) -> [RunReportData.Wait] {
         var pending: [String: [String]] = [:]
         var waits: [RunReportData.Wait] = []
         for event in events {
-            guard let node = event["node"] as? String, let predicate = event["predicate"] as? String else { continue }
-            let key = node + "\u{0}" + predicate
-            switch event["event"] as? String {
-            case "wait_progress":
-                if let text = event["pending"] as? String { pending[key, default: []].append(text) }
-            case "wait_finished":
-                guard let finished = date(event["time"]) else { continue }
-                let seconds = (event["duration_s"] as? Double) ?? Double(event["duration_s"] as? Int ?? 0)
+            switch event.kind {
+            case .waitProgress(let node, let predicate, let text):
+                pending[node + "\u{0}" + predicate, default: []].append(text)
+            case .waitFinished(let node, let predicate, let ok, let seconds, _, _):
                 waits.append(
                     RunReportData.Wait(
-                        node: node, predicate: predicate, started: finished.addingTimeInterval(-seconds),
-                        finished: finished,
-                        ok: event["ok"] as? Bool ?? false, pending: pending.removeValue(forKey: key) ?? []))
+                        node: node, predicate: predicate, started: event.time.addingTimeInterval(-seconds),
+                        finished: event.time, ok: ok,
+                        pending: pending.removeValue(forKey: node + "\u{0}" + predicate) ?? []))
             default: break
             }
         }
@@ -139,27 +136,5 @@ public enum RunReport {
             spans.append(RunReportData.Span(lane: "failover", from: since, to: end, closed: false))
         }
         return spans
-    }
-}
-
-extension JSONValue {
-    /// A value read with JSONSerialization.
-    init(any value: Any) {
-        switch value {
-        case let text as String: self = .string(text)
-        case let number as NSNumber:
-            // JSONSerialization's numbers and booleans are both NSNumber: its type code tells them apart.
-            let type = String(cString: number.objCType)
-            if type == "c" || type == "B" {
-                self = .bool(number.boolValue)
-            } else if number.doubleValue == number.doubleValue.rounded(), abs(number.doubleValue) < 1e15 {
-                self = .int(number.intValue)
-            } else {
-                self = .double(number.doubleValue)
-            }
-        case let array as [Any]: self = .array(array.map(JSONValue.init(any:)))
-        case let object as [String: Any]: self = .object(object.mapValues(JSONValue.init(any:)))
-        default: self = .null
-        }
     }
 }

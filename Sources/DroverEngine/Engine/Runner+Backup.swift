@@ -31,12 +31,7 @@ extension Runner {
             target: .node(node), actions: [.run(template: command.command)], line: 0)
         let started = Date()
         reporter.emit(
-            Event(
-                "step_started",
-                [
-                    "index": .int(index), "step": .string(name), "node": .string(node),
-                    "description": .string(step.description),
-                ]))
+            Event(.stepStarted(index: index, step: name, node: node, description: step.description)))
         await recorder?.stepStarted(index: index, step: name, node: node)
         let list =
             "find \(ShellQuote.quote(command.directory)) -maxdepth 1 -type f -printf '%s %p\\n' 2>/dev/null; true"
@@ -69,36 +64,30 @@ extension Runner {
             backupTaken = record
             await recorder?.backupTaken(record)
             reporter.emit(
-                Event("note", ["message": .string("backup: \(node):\(written.key) (\(Self.byteText(written.value)))")]))
+                Event(.note("backup: \(node):\(written.key) (\(Self.byteText(written.value)))")))
         } catch let failure as StepFailure {
             reporter.emit(
                 Event(
-                    "step_finished",
-                    [
-                        "index": .int(index), "step": .string(name), "node": .string(node), "outcome": "failed",
-                        "reason": .string(failure.what), "duration_s": .double(Date().timeIntervalSince(started)),
-                    ]))
+                    .stepFinished(
+                        index: index, step: name, node: node, outcome: .failed, reason: failure.what,
+                        duration: Date().timeIntervalSince(started))))
             await recorder?.stepFinished(step: name, node: node, status: .failed, reason: failure.what)
             throw failure
         } catch {
             let what = "\(node): \(error.localizedDescription)"
             reporter.emit(
                 Event(
-                    "step_finished",
-                    [
-                        "index": .int(index), "step": .string(name), "node": .string(node), "outcome": "failed",
-                        "reason": .string(what), "duration_s": .double(Date().timeIntervalSince(started)),
-                    ]))
+                    .stepFinished(
+                        index: index, step: name, node: node, outcome: .failed, reason: what,
+                        duration: Date().timeIntervalSince(started))))
             await recorder?.stepFinished(step: name, node: node, status: .failed, reason: what)
             throw StepFailure(step: name, node: node, what: what, advice: [])
         }
         reporter.emit(
             Event(
-                "step_finished",
-                [
-                    "index": .int(index), "step": .string(name), "node": .string(node), "outcome": "succeeded",
-                    "duration_s": .double(Date().timeIntervalSince(started)),
-                ]))
+                .stepFinished(
+                    index: index, step: name, node: node, outcome: .succeeded, reason: nil,
+                    duration: Date().timeIntervalSince(started))))
         await recorder?.stepFinished(
             step: name, node: node, status: .succeeded, reason: backupTaken.map { "\($0.path) (\($0.bytes) bytes)" })
     }

@@ -46,9 +46,7 @@ extension Runner {
         @Sendable func started(_ index: Int) {
             startedAt.withLock { $0[index] = Date() }
             reporter.emit(
-                Event(
-                    "action_started",
-                    ["node": .string(node), "command": .string(texts[index]), "step": .string(step.name)]))
+                Event(.actionStarted(node: node, step: step.name, command: texts[index])))
         }
         @Sendable func finished(_ index: Int, _ detached: DetachedResult) {
             let result = detached.result
@@ -59,12 +57,9 @@ extension Runner {
                 error: nil, gaps: detached.gaps)
             reporter.emit(
                 Event(
-                    "command_finished",
-                    [
-                        "node": .string(node), "command": .string(texts[index]),
-                        "exit_status": .int(Int(result.exitStatus)),
-                        "duration_s": .double(result.duration.secondsValue),
-                    ]))
+                    .commandFinished(
+                        node: node, command: texts[index], exitStatus: Int(result.exitStatus),
+                        duration: result.duration.secondsValue)))
         }
         let current = Locked(0)
         started(0)
@@ -74,12 +69,7 @@ extension Runner {
                 node, nodeCommands, retryFailed: retryFailed, timeout: inventory.ssh.commandTimeout,
                 onOutput: { _, line in
                     reporter.emit(
-                        Event(
-                            "output",
-                            [
-                                "node": .string(node), "stream": .string(line.stream.rawValue),
-                                "line": .string(line.text),
-                            ]))
+                        Event(.output(node: node, stream: line.stream.rawValue, line: line.text)))
                 },
                 onConnection: { index, event in
                     Self.report(event, node: node, command: texts[index], reporter: reporter)
@@ -134,11 +124,9 @@ extension Runner {
         for (node, after) in await connection.reconnectLost() {
             reporter.emit(
                 Event(
-                    "reconnected",
-                    [
-                        "node": .string(node), "after_s": .double(after.secondsValue), "command_state": .null,
-                        "message": .string(Self.reconnectedText(node, after)),
-                    ]))
+                    .reconnected(
+                        node: node, after: after.secondsValue, commandState: nil,
+                        message: Self.reconnectedText(node, after))))
         }
     }
 
@@ -153,12 +141,9 @@ extension Runner {
         case .lost(let reason):
             reporter.emit(
                 Event(
-                    "connection_lost",
-                    [
-                        "node": .string(node), "reason": .string(reason),
-                        "message": .string(
-                            "\(node): connection lost (\(reason)); reconnecting, `\(command)` runs on there"),
-                    ]))
+                    .connectionLost(
+                        node: node, reason: reason,
+                        message: "\(node): connection lost (\(reason)); reconnecting, `\(command)` runs on there")))
         case .reattached(let after, let state):
             let what =
                 state == .finished
@@ -166,18 +151,15 @@ extension Runner {
                 : (state == .started ? "`\(command)` had not started; started it" : "`\(command)` kept running")
             reporter.emit(
                 Event(
-                    "reconnected",
-                    [
-                        "node": .string(node), "after_s": .double(after.secondsValue),
-                        "command_state": .string(state.rawValue),
-                        "message": .string(Self.reconnectedText(node, after) + "; " + what),
-                    ]))
+                    .reconnected(
+                        node: node, after: after.secondsValue, commandState: state.rawValue,
+                        message: Self.reconnectedText(node, after) + "; " + what)))
         case .found(let state):
             let what =
                 state == .finished
                 ? "had already finished on \(node) before this run attached; its recorded status is used, it is not run again"
                 : "is still running on \(node) (started before this run attached); following it, not starting it again"
-            reporter.emit(Event("note", ["message": .string("`\(command)` \(what)")]))
+            reporter.emit(Event(.note("`\(command)` \(what)")))
         }
     }
 }

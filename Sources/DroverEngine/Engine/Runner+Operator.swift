@@ -7,7 +7,7 @@ import Foundation
 // Questions to the operator: confirming a destructive step, a manual step done.
 extension Runner {
     func confirm(_ message: String, step: Playbook.Step, node: String) async throws {
-        reporter.emit(Event("note", ["message": .string("\(node): \(message)")]))
+        reporter.emit(Event(.note("\(node): \(message)")))
         if interaction.yes { return }
         let answer = await interaction.ask("Destructive step \(step.name) on \(node). Type yes to go ahead: ")
         guard answer == "yes" else {
@@ -17,9 +17,9 @@ extension Runner {
     }
 
     func manual(_ instruction: String, step: Playbook.Step, node: String) async throws {
-        reporter.emit(Event("note", ["message": .string("MANUAL (\(node)): \(instruction)")]))
+        reporter.emit(Event(.note("MANUAL (\(node)): \(instruction)")))
         if interaction.assumeDone {
-            reporter.emit(Event("note", ["message": "assumed done (--assume-done)"]))
+            reporter.emit(Event(.note("assumed done (--assume-done)")))
             return
         }
         let answer = await interaction.ask("When it is done, type done (or abort): ")

@@ -22,7 +22,7 @@ extension Runner {
             // the run waits for it is connected to as soon as it answers.
             await reconnectLost()
             if connection.failures[node] != nil, await connection.reconnect(node) {
-                reporter.emit(Event("note", ["message": .string("\(node) is reachable again")]))
+                reporter.emit(Event(.note("\(node) is reachable again")))
             }
             var pollStarted = ContinuousClock.now
             // Confirming: the reading that may end the wait reads every node.
@@ -54,33 +54,26 @@ extension Runner {
                     let notes = criteria.filter { $0.name == "note" }.map(\.detail).joined(separator: "; ")
                     reporter.emit(
                         Event(
-                            "wait_finished",
-                            [
-                                "node": .string(node), "predicate": .string(predicate), "ok": true,
-                                "duration_s": .double((ContinuousClock.now - started).secondsValue),
-                                "detail": notes.isEmpty ? .null : .string(notes),
-                            ]))
+                            .waitFinished(
+                                node: node, predicate: predicate, ok: true,
+                                duration: (ContinuousClock.now - started).secondsValue,
+                                detail: notes.isEmpty ? nil : notes, pending: nil)))
                     return
                 }
             } else {
                 consecutive = 0
                 if pending != lastPending {
                     reporter.emit(
-                        Event(
-                            "wait_progress",
-                            ["node": .string(node), "predicate": .string(predicate), "pending": .string(pending)]))
+                        Event(.waitProgress(node: node, predicate: predicate, pending: pending)))
                     lastPending = pending
                 }
             }
             if ContinuousClock.now >= deadline {
                 reporter.emit(
                     Event(
-                        "wait_finished",
-                        [
-                            "node": .string(node), "predicate": .string(predicate), "ok": false,
-                            "duration_s": .double((ContinuousClock.now - started).secondsValue),
-                            "pending": .string(pending),
-                        ]))
+                        .waitFinished(
+                            node: node, predicate: predicate, ok: false,
+                            duration: (ContinuousClock.now - started).secondsValue, detail: nil, pending: pending)))
                 throw StepFailure(
                     step: step.name, node: node,
                     what:
@@ -96,7 +89,7 @@ extension Runner {
         for frontend in inventory.frontends {
             guard let url = frontend.statusURL else { continue }
             let result = await FrontendStatus.check(url)
-            reporter.emit(Event("note", ["message": .string("frontend \(frontend.name): \(result.detail)")]))
+            reporter.emit(Event(.note("frontend \(frontend.name): \(result.detail)")))
             guard result.ok else {
                 throw StepFailure(
                     step: step.name, node: nil, what: "frontend \(frontend.name) \(url): \(result.detail)",

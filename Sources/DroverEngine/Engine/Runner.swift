@@ -127,11 +127,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         if let readAt { lastReading = Reading(observation: initial, at: readAt) }
         reporter.emit(
             Event(
-                "run_started",
-                [
-                    "run_id": .string(runID), "playbook": .string(playbook.name),
-                    "cluster": .string(inventory.cluster), "target_version": .optional(inventory.package?.version),
-                ]))
+                .runStarted(
+                    runID: runID, playbook: playbook.name, cluster: inventory.cluster,
+                    targetVersion: inventory.package?.version)))
         var observation = initial
         var index = 0
         if playbook.steps.contains(where: {
@@ -162,7 +160,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                     inFlight.status == .failed
                     ? "which failed when the run stopped" : "which was in flight when the run stopped"
                 reporter.emit(
-                    Event("note", ["message": .string("re-running \(step.name) on \(inFlight.node), \(why)")]))
+                    Event(.note("re-running \(step.name) on \(inFlight.node), \(why)")))
                 try await run(step, node: inFlight.node, index: index, observation: &observation, pinned: true)
             }
             for step in playbook.steps {
@@ -215,21 +213,19 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         let summary = await Task.detached { [self] in await self.summarize(ending, started: started, failFast: failFast)
         }.value
         let status: ExitStatus
-        let outcome: String
+        let outcome: RunEvent.RunOutcome
         switch ending {
-        case .succeeded: (status, outcome) = (.success, "succeeded")
-        case .stopped, .aborted: (status, outcome) = (.interrupted, "interrupted")
-        case .failed: (status, outcome) = (changesBegan ? .failedAfterChanges : .refused, "failed")
+        case .succeeded: (status, outcome) = (.success, .succeeded)
+        case .stopped, .aborted: (status, outcome) = (.interrupted, .interrupted)
+        case .failed: (status, outcome) = (changesBegan ? .failedAfterChanges : .refused, .failed)
         }
         reporter.emit(
             Event(
-                "run_finished",
-                [
-                    "outcome": .string(outcome), "exit_code": .int(Int(status.rawValue)), "summary": .string(summary),
-                    "duration_s": .double(Date().timeIntervalSince(started)),
-                ]))
+                .runFinished(
+                    outcome: outcome, exitCode: Int(status.rawValue), summary: summary,
+                    duration: Date().timeIntervalSince(started), preflight: nil)))
         var journalStatus: Journal.Status =
-            outcome == "succeeded" ? .succeeded : (outcome == "interrupted" ? .interrupted : .failed)
+            outcome == .succeeded ? .succeeded : (outcome == .interrupted ? .interrupted : .failed)
         // A failed backup changed nothing: there is nothing to resume, only a new run to start.
         if case .failed(let failure) = ending, failure.step == "backup", !changesBegan { journalStatus = .refused }
         await recorder?.finished(status: journalStatus, exitCode: status.rawValue, summary: summary)
@@ -280,7 +276,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         // A node that could not be reached may be back (a host rebuilt by a manual step before this one).
         await reconnectLost()
         if connection.failures[node] != nil, await connection.reconnect(node) {
-            reporter.emit(Event("note", ["message": .string("\(node) is reachable again")]))
+            reporter.emit(Event(.note("\(node) is reachable again")))
         }
         // Re-read right before each step (roles and versions may have moved since the plan), unless the last
         // reading was taken after the last action, moments ago.
@@ -295,21 +291,13 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             return try await run(step, node: moved, index: index, observation: &observation)
         }
         reporter.emit(
-            Event(
-                "step_started",
-                [
-                    "index": .int(index), "step": .string(step.name), "node": .string(node),
-                    "description": .string(step.description),
-                ]))
+            Event(.stepStarted(index: index, step: step.name, node: node, description: step.description)))
         await recorder?.stepStarted(index: index, step: step.name, node: node)
         if !pinned, let reason = topology.skipReason(step, node: node, observation: observation) {
             reporter.emit(
                 Event(
-                    "step_finished",
-                    [
-                        "index": .int(index), "step": .string(step.name), "node": .string(node),
-                        "outcome": "skipped", "reason": .string(reason), "duration_s": .double(0),
-                    ]))
+                    .stepFinished(
+                        index: index, step: step.name, node: node, outcome: .skipped, reason: reason, duration: 0)))
             await recorder?.stepFinished(step: step.name, node: node, status: .skipped, reason: reason)
             return
         }
@@ -370,35 +358,27 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         } catch let failure as StepFailure {
             reporter.emit(
                 Event(
-                    "step_finished",
-                    [
-                        "index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "failed",
-                        "reason": .string(failure.what), "duration_s": .double(Date().timeIntervalSince(stepStarted)),
-                    ]))
+                    .stepFinished(
+                        index: index, step: step.name, node: node, outcome: .failed, reason: failure.what,
+                        duration: Date().timeIntervalSince(stepStarted))))
             await recorder?.stepFinished(step: step.name, node: node, status: .failed, reason: failure.what)
             throw failure
         } catch {
             interruptedAt = (step.name, node)
             reporter.emit(
                 Event(
-                    "step_finished",
-                    [
-                        "index": .int(index), "step": .string(step.name), "node": .string(node),
-                        "outcome": "interrupted",
-                        "reason": "aborted by a second interrupt",
-                        "duration_s": .double(Date().timeIntervalSince(stepStarted)),
-                    ]))
+                    .stepFinished(
+                        index: index, step: step.name, node: node, outcome: .interrupted,
+                        reason: "aborted by a second interrupt", duration: Date().timeIntervalSince(stepStarted))))
             await recorder?.stepFinished(
                 step: step.name, node: node, status: .interrupted, reason: "aborted by a second interrupt")
             throw error
         }
         reporter.emit(
             Event(
-                "step_finished",
-                [
-                    "index": .int(index), "step": .string(step.name), "node": .string(node), "outcome": "succeeded",
-                    "duration_s": .double(Date().timeIntervalSince(stepStarted)),
-                ]))
+                .stepFinished(
+                    index: index, step: step.name, node: node, outcome: .succeeded, reason: nil,
+                    duration: Date().timeIntervalSince(stepStarted))))
         await recorder?.stepFinished(step: step.name, node: node, status: .succeeded, reason: nil)
     }
 

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+
+@testable import DroverReporting
+
+/// The typed run events: each case's JSON fields read back to the same case, the documented JSON lines,
+/// and the console's lines for each, against golden texts.
+@Suite("run events: JSON round trip and rendering")
+struct RunEventTests {
+    /// One of every case, with optional fields both set and unset.
+    static let every: [RunEvent] = [
+        .runStarted(runID: "20261203T080000Z-ab12", playbook: "upgrade", cluster: "prod", targetVersion: "3.1.1"),
+        .runStarted(runID: "r2", playbook: "set-failover", cluster: "prod", targetVersion: nil),
+        .stepStarted(index: 3, step: "upgrade-follower", node: "be2", description: "Upgrade a follower"),
+        .actionStarted(node: "be2", step: "upgrade-follower", command: "chef-backend-ctl upgrade"),
+        .output(node: "be2", stream: "stderr", line: "Upgrading..."),
+        .commandFinished(node: "be2", command: "chef-backend-ctl upgrade", exitStatus: 1, duration: 12.5),
+        .waitProgress(node: "be2", predicate: "rejoined", pending: "be2 is not a follower yet"),
+        .waitFinished(node: "be2", predicate: "rejoined", ok: true, duration: 4.25, detail: nil, pending: nil),
+        .waitFinished(node: "be2", predicate: "synced", ok: true, duration: 4, detail: "90% synced", pending: nil),
+        .waitFinished(node: "be3", predicate: "rejoined", ok: false, duration: 300, detail: nil, pending: "be3 down"),
+        .stepFinished(index: 3, step: "upgrade-follower", node: "be2", outcome: .succeeded, reason: nil, duration: 20),
+        .stepFinished(
+            index: 4, step: "verify", node: "be1", outcome: .skipped, reason: "already at 3.1.1", duration: 0),
+        .runFinished(outcome: .failed, exitCode: 1, summary: "Failed at step 4.", duration: 61.5, preflight: nil),
+        .runFinished(outcome: .refused, exitCode: 2, summary: nil, duration: nil, preflight: ["health be3: down"]),
+        .connectionLost(node: "be1", reason: "reset", message: "be1: connection lost (reset)"),
+        .reconnected(node: "be1", after: 3, commandState: "running", message: "be1: reconnected after 3 s"),
+        .reconnected(node: "be1", after: 1, commandState: nil, message: "be1: reconnected after 1 s"),
+        .note("MANUAL (be3): copy the secrets"),
+        .fleetFinished(clusters: [
+            .init(cluster: "a", inventory: "a.yml", outcome: "succeeded", exitCode: 0, runID: "r1"),
+            .init(cluster: "b", inventory: "b.yml", outcome: "not started", exitCode: nil, runID: nil),
+        ]),
+    ]
+
+    @Test(arguments: every)
+    func eachEventReadsBackFromItsJSONFields(_ kind: RunEvent) throws {
+        #expect(RunEvent(name: kind.name, fields: kind.fields) == kind)
+        let time = try #require(RFC3339.date("2026-12-03T08:00:01.250Z"))
+        let event = Event(kind, time: time, cluster: "prod")
+        let read = try #require(Event(jsonLine: event.jsonLine), "\(event.jsonLine)")
+        #expect(read == event)
+    }
+
+    @Test func theDocumentedEventsAreExactlyTheSchema() {
+        let documented = Set(Self.every.filter(\.isDocumented).map(\.name))
+        #expect(documented == RunEvent.documentedNames)
+        #expect(!RunEvent.output(node: "be1", stream: "stdout", line: "x").isDocumented)
+        #expect(!RunEvent.note("x").isDocumented)
+    }
+
+    @Test(arguments: [
+        (
+            RunEvent.runStarted(runID: "r1", playbook: "upgrade", cluster: "prod", targetVersion: nil),
+            #"{"cluster":"prod","event":"run_started","playbook":"upgrade","run_id":"r1","target_version":null,"time":"2026-12-03T08:00:01.250Z"}"#
+        ),
+        (
+            .waitFinished(node: "be2", predicate: "rejoined", ok: true, duration: 4.25, detail: nil, pending: nil),
+            #"{"cluster":"prod","detail":null,"duration_s":4.250,"event":"wait_finished","node":"be2","ok":true,"predicate":"rejoined","time":"2026-12-03T08:00:01.250Z"}"#
+        ),
+        (
+            .waitFinished(node: "be3", predicate: "rejoined", ok: false, duration: 300, detail: nil, pending: "down"),
+            #"{"cluster":"prod","duration_s":300.000,"event":"wait_finished","node":"be3","ok":false,"pending":"down","predicate":"rejoined","time":"2026-12-03T08:00:01.250Z"}"#
+        ),
+        (
+            .stepFinished(index: 2, step: "block-failover", node: "be1", outcome: .succeeded, reason: nil, duration: 1),
+            #"{"cluster":"prod","duration_s":1.000,"event":"step_finished","index":2,"node":"be1","outcome":"succeeded","step":"block-failover","time":"2026-12-03T08:00:01.250Z"}"#
+        ),
+        (
+            .reconnected(node: "be1", after: 2, commandState: nil, message: "m"),
+            #"{"after_s":2.000,"cluster":"prod","command_state":null,"event":"reconnected","message":"m","node":"be1","time":"2026-12-03T08:00:01.250Z"}"#
+        ),
+    ])
+    func documentedJSONLines(_ kind: RunEvent, _ line: String) throws {
+        let time = try #require(RFC3339.date("2026-12-03T08:00:01.250Z"))
+        #expect(Event(kind, time: time, cluster: "prod").jsonLine == line)
+    }
+
+    @Test(arguments: [
+        (
+            RunEvent.runStarted(runID: "r1", playbook: "upgrade", cluster: "prod", targetVersion: "3.1.1"),
+            "drover: upgrade on cluster prod to 3.1.1 (run r1)\n"
+        ),
+        (
+            .stepStarted(index: 3, step: "upgrade-follower", node: "be2", description: "Upgrade a follower"),
+            "[   1.2s] step 3 upgrade-follower on be2: Upgrade a follower\n"
+        ),
+        (
+            .actionStarted(node: "be2", step: "s", command: "chef-backend-ctl upgrade"),
+            "[   1.2s]   be2$ chef-backend-ctl upgrade\n"
+        ),
+        (.output(node: "be2", stream: "stdout", line: "done"), "           be2| done\n"),
+        (.commandFinished(node: "be2", command: "c", exitStatus: 0, duration: 1), ""),
+        (.commandFinished(node: "be2", command: "c", exitStatus: 3, duration: 1), "[   1.2s]   be2: exit status 3\n"),
+        (
+            .waitProgress(node: "be2", predicate: "rejoined", pending: "role leader"),
+            "[   1.2s]   waiting for rejoined on be2: role leader\n"
+        ),
+        (
+            .waitFinished(node: "be2", predicate: "synced", ok: true, duration: 4.25, detail: "90%", pending: nil),
+            "[   1.2s]   synced holds after 4.2s (90%)\n"
+        ),
+        (
+            .waitFinished(node: "be2", predicate: "rejoined", ok: false, duration: 300, detail: nil, pending: "x"),
+            "[   1.2s]   rejoined did not hold after 300.0s\n"
+        ),
+        (
+            .stepFinished(index: 4, step: "verify", node: "be1", outcome: .skipped, reason: "not needed", duration: 0),
+            "[   1.2s] step 4 verify skipped: not needed (0.0s)\n"
+        ),
+        (.runFinished(outcome: .succeeded, exitCode: 0, summary: "Done.", duration: 5, preflight: nil), "Done.\n"),
+        (.note("be3 is reachable again"), "[   1.2s] be3 is reachable again\n"),
+        (.connectionLost(node: "be1", reason: "r", message: "be1: lost"), "[   1.2s]   be1: lost\n"),
+        (.reconnected(node: "be1", after: 1, commandState: nil, message: "be1: back"), "[   1.2s]   be1: back\n"),
+    ])
+    func theConsoleLineOfEachEvent(_ kind: RunEvent, _ text: String) {
+        let started = Date(timeIntervalSince1970: 1_800_000_000)
+        let reporter = HumanReporter(colour: false, started: started)
+        #expect(reporter.render(Event(kind, time: started.addingTimeInterval(1.25))) == text)
+    }
+
+    @Test func redactionReachesEveryTextButKeepsOutcomesAndNumbers() {
+        let event = RunEvent.stepFinished(
+            index: 2, step: "join", node: "be3", outcome: .failed, reason: "password=hunter2 refused", duration: 1)
+        let redacted = event.mapTexts { $0.replacingOccurrences(of: "hunter2", with: "[REDACTED]") }
+        #expect(
+            redacted
+                == .stepFinished(
+                    index: 2, step: "join", node: "be3", outcome: .failed, reason: "password=[REDACTED] refused",
+                    duration: 1))
+        // A transform that would also change an outcome's word changes only the texts.
+        #expect(
+            event.mapTexts { $0.uppercased() }
+                == .stepFinished(
+                    index: 2, step: "JOIN", node: "BE3", outcome: .failed, reason: "PASSWORD=HUNTER2 REFUSED",
+                    duration: 1))
+    }
+
+    @Test func notAnEventIsNil() {
+        #expect(Event(jsonLine: "not json") == nil)
+        #expect(Event(jsonLine: #"{"event":"unknown","time":"2026-12-03T08:00:00.000Z"}"#) == nil)
+        #expect(Event(jsonLine: #"{"event":"step_started","time":"2026-12-03T08:00:00.000Z"}"#) == nil)
+    }
+}
