@@ -2,30 +2,8 @@ import Foundation
 
 /// What a run's report shows, gathered from its journal, transcript, events and plan (already redacted).
 public struct RunReportData: Sendable {
-    /// One remote command of the transcript.
-    public struct Command: Sendable {
-        public var node: String
-        public var command: String
-        public var started: Date
-        public var finished: Date
-        public var exitStatus: Int?
-        public var signal: String?
-        public var stdout: String
-        public var stderr: String
-        public var error: String?
-
-        public init(
-            node: String, command: String, started: Date, finished: Date, exitStatus: Int?, signal: String?,
-            stdout: String, stderr: String, error: String?
-        ) {
-            (self.node, self.command, self.started, self.finished) = (node, command, started, finished)
-            (self.exitStatus, self.signal, self.stdout, self.stderr, self.error) = (
-                exitStatus, signal, stdout, stderr, error
-            )
-        }
-
-        public var succeeded: Bool { exitStatus == 0 && signal == nil && error == nil }
-    }
+    /// One command of the run, as its transcript recorded it.
+    public typealias Command = TranscriptRecord
 
     /// One wait: when it started and ended, and what did not hold yet while it waited.
     public struct Wait: Sendable {

@@ -110,18 +110,12 @@ public final class RunRecorder: @unchecked Sendable {
         node: String, command: String, started: Date, finished: Date, exitStatus: Int32?, signal: String?,
         stdout: String, stderr: String, error: String?, gaps: [String] = []
     ) {
-        var fields: [String: JSONValue] = [
-            "node": .string(node), "command": .string(redactor.redact(command)),
-            "started": .string(RFC3339.string(started)), "finished": .string(RFC3339.string(finished)),
-            "exit_status": exitStatus.map { .int(Int($0)) } ?? .null, "exit_signal": .optional(signal),
-            "stdout": .string(redactor.redact(stdout)), "stderr": .string(redactor.redact(stderr)),
-            "error": .optional(error.map(redactor.redact)),
-        ]
-        // Where the connection was lost and the command re-attached (its output is whole: nothing repeated).
-        if !gaps.isEmpty { fields["connection_gaps"] = .array(gaps.map { .string($0) }) }
-        let record = JSONValue.object(fields)
+        let record = TranscriptRecord(
+            node: node, command: redactor.redact(command), started: started, finished: finished,
+            exitStatus: exitStatus.map(Int.init), signal: signal, stdout: redactor.redact(stdout),
+            stderr: redactor.redact(stderr), error: error.map(redactor.redact), gaps: gaps)
         let path = current.transcriptPath
-        writer.async { DurableFile.append(record.serialized, to: path) }
+        writer.async { DurableFile.append(record.json.serialized, to: path) }
     }
 
     func event(_ event: Event) {

@@ -6,9 +6,8 @@ import Foundation
 public enum RunReport {
     /// The report's data for `journal`'s run.
     public static func data(_ journal: Journal) -> RunReportData {
-        let commands = jsonLines(journal.transcriptPath).compactMap(command)
-        let events = ((try? String(contentsOfFile: journal.eventsPath, encoding: .utf8)) ?? "")
-            .split(separator: "\n").compactMap { Event(jsonLine: $0) }
+        let commands = lines(journal.transcriptPath).compactMap { TranscriptRecord(jsonLine: $0) }
+        let events = lines(journal.eventsPath).compactMap { Event(jsonLine: $0) }
         let waits = self.waits(events)
         let plan = (try? Data(contentsOf: URL(fileURLWithPath: journal.planPath)))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
@@ -51,29 +50,8 @@ public enum RunReport {
         try html.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
-    static func jsonLines(_ path: String) -> [[String: Any]] {
-        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
-    }
-
-    static func date(_ value: Any?) -> Date? {
-        guard let text = value as? String else { return nil }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
-    }
-
-    static func command(_ record: [String: Any]) -> RunReportData.Command? {
-        guard let node = record["node"] as? String, let command = record["command"] as? String,
-            let started = date(record["started"]), let finished = date(record["finished"])
-        else { return nil }
-        return RunReportData.Command(
-            node: node, command: command, started: started, finished: finished,
-            exitStatus: record["exit_status"] as? Int, signal: record["exit_signal"] as? String,
-            stdout: record["stdout"] as? String ?? "", stderr: record["stderr"] as? String ?? "",
-            error: record["error"] as? String)
+    static func lines(_ path: String) -> [Substring] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
     }
 
     /// Each wait from its events: `wait_finished` gives its end and length, `wait_progress` what did not hold.
