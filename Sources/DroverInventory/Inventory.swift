@@ -83,7 +83,7 @@ public struct Inventory: Sendable {
     }
 
     /// What kind of high-availability backend the inventory describes.
-    public enum Topology: String, Sendable, CaseIterable {
+    public enum Topology: String, Sendable, CaseIterable, Codable {
         /// A Chef Backend cluster: three nodes, etcd, leaderl, PostgreSQL, Elasticsearch.
         case chefBackend = "chef-backend"
         /// The legacy pair: two backends, DRBD block replication and keepalived moving a virtual IP.

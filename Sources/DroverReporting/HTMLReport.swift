@@ -78,6 +78,9 @@ public struct RunReportData: Sendable {
     public var waits: [Wait]
     public var outOfCluster: [Span]
     public var failoverOff: [Span]
+    /// Whether the run switched a cluster failover switch (the timeline then has its lane); nil: when it was
+    /// off at some time.
+    public var failoverSwitched: Bool?
     /// Pre-flight checks of the plan: check, node, ok, detail, fix.
     public var preflight: [JSONValue]
     /// The plan's steps: index, step, node, action, command, waits_for.
@@ -90,8 +93,9 @@ public struct RunReportData: Sendable {
         finished: Date?,
         status: String, exitCode: Int?, parameters: [String: String], summary: String, nodes: [String], steps: [Step],
         commands: [Command], waits: [Wait], outOfCluster: [Span], failoverOff: [Span], preflight: [JSONValue],
-        plannedSteps: [JSONValue]
+        plannedSteps: [JSONValue], failoverSwitched: Bool? = nil
     ) {
+        self.failoverSwitched = failoverSwitched
         (self.runID, self.cluster, self.playbook, self.playbookFile, self.playbookDigest) = (
             runID, cluster, playbook, playbookFile, playbookDigest
         )
@@ -324,7 +328,7 @@ struct Timeline {
     func f(_ value: Double) -> String { String(format: "%.1f", value) }
 
     /// The failover lane is drawn for runs that switch cluster failover (a DRBD pair has none).
-    var showsFailover: Bool { run.commands.contains { $0.command.contains("set-cluster-failover") } }
+    var showsFailover: Bool { run.failoverSwitched ?? !run.failoverOff.isEmpty }
 
     var svg: String {
         let lanes = (showsFailover ? ["failover"] : []) + run.nodes

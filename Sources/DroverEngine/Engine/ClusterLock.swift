@@ -8,10 +8,7 @@ import Foundation
 public enum ClusterLock {
     /// The lock directory on a node: beside the product's own state.
     public static func directory(for inventory: Inventory) -> String {
-        switch inventory.topology {
-        case .chefBackend: return "/var/opt/chef-backend/drover.lock"
-        case .drbdPair: return "/var/opt/opscode/drover.lock"
-        }
+        TopologyRegistry.type(of: inventory.topology).lockDirectory
     }
 
     /// Where a run's node commands keep their records on each node (beside the lock): each command's output,

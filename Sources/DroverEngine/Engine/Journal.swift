@@ -1,4 +1,5 @@
 import DroverCluster
+import DroverInventory
 import DroverReporting
 import DroverSSH
 import Foundation
@@ -59,6 +60,9 @@ public struct Journal: Codable, Sendable {
     public var pinnedTargets: [String: [String]]? = nil
     /// The SHA-256 of the playbook's text (nil in journals of earlier versions).
     public var playbookDigest: String? = nil
+    /// The inventory's topology (nil in journals of earlier versions, which were all Chef Backend clusters or
+    /// read as such).
+    public var topology: Inventory.Topology? = nil
     /// Where the journal lives (not encoded).
     public var path: String = ""
 
@@ -100,6 +104,7 @@ public struct Journal: Codable, Sendable {
         case pinnedTargets = "pinned_targets"
         case playbookDigest = "playbook_digest"
         case nodeGUIDs = "node_guids"
+        case topology
     }
 
     public var directory: String { (path as NSString).deletingLastPathComponent }

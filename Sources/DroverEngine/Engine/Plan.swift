@@ -29,32 +29,8 @@ public struct Plan<T: Topology>: Sendable {
     public var path: UpgradePath?
     /// The run takes a backup before its first change.
     public var backup = false
-    /// `--set chef_nodes=N`, for the reindex estimate of the downtime-reindex path.
-    public var chefNodes: Int?
-
-    /// Chef's estimate of the reindex: about 2 minutes per 1000 Chef nodes (at least one minute).
-    public static func reindexMinutes(chefNodes: Int) -> Int {
-        max(1, Int((Double(chefNodes) * 2 / 1000).rounded(.up)))
-    }
-
-    /// What the plan says about downtime, for the downtime paths; nil for the others.
-    public var downtimeText: String? {
-        switch path?.kind {
-        case .downtime1To2?:
-            return
-                "Downtime: Chef Infra Server is unavailable while the frontends are in maintenance (steps maintenance-on to maintenance-off); every backend is down from down-leader until upgrade-leader"
-        case .downtimeReindex?:
-            let estimate =
-                chefNodes.map {
-                    "the reindex takes about \(Self.reindexMinutes(chefNodes: $0)) minutes for \($0) Chef nodes (Chef's estimate: about 2 minutes per 1000)"
-                }
-                ?? "give --set chef_nodes=N for an estimate of the reindex (about 2 minutes per 1000 Chef nodes)"
-            return
-                "Downtime: Chef Infra Server is unavailable while the frontends are in maintenance (steps maintenance-on to maintenance-off); \(estimate)"
-        default:
-            return nil
-        }
-    }
+    /// What the plan says about downtime (the topology's words), for paths with downtime; nil for the others.
+    public var downtime: Downtime?
 
     public var preflightPassed: Bool { preflight.allSatisfy(\.ok) }
 
@@ -152,10 +128,11 @@ public struct Plan<T: Topology>: Sendable {
                 }
             }
         }
+        let path = observation.flatMap { topology.upgradePath(for: playbook, observation: $0) }
         return Plan(
             playbook: playbook, topology: topology, observation: observation, preflight: preflight, actions: actions,
-            path: observation.flatMap { topology.upgradePath(for: playbook, observation: $0) }, backup: backup,
-            chefNodes: bindings.values["params.chef_nodes"].flatMap { Int($0) })
+            path: path, backup: backup,
+            downtime: path.flatMap { topology.downtime(for: $0, parameters: bindings.values) })
     }
 
     static func describe(
@@ -221,13 +198,10 @@ public struct Plan<T: Topology>: Sendable {
                 }),
             "discovered": discovered,
             "backup": .bool(backup),
-            "downtime": downtimeText.map { text in
-                .object([
-                    "text": .string(text), "chef_nodes": chefNodes.map { .int($0) } ?? .null,
-                    "reindex_minutes":
-                        (path?.kind == .downtimeReindex
-                        ? chefNodes.map { .int(Self.reindexMinutes(chefNodes: $0)) } : nil) ?? .null,
-                ])
+            "downtime": downtime.map { downtime in
+                var object = downtime.json
+                object["text"] = .string(downtime.text)
+                return .object(object)
             } ?? .null,
             "path": path.map { path in
                 .object([
@@ -267,8 +241,8 @@ public struct Plan<T: Topology>: Sendable {
                 lines.append("Path: \(path.kind.rawValue)\(path.playbook.map { " (playbook \($0))" } ?? "")")
                 lines += path.reasons.map { "  because \($0)" }
                 if let fix = path.fix { lines.append("  instead: \(fix)") }
-                if let downtime = downtimeText { lines.append(downtime) }
-                if !backup, path.kind == .downtime1To2 || path.kind == .downtimeReindex {
+                if let downtime { lines.append(downtime.text) }
+                if !backup, downtime != nil {
                     lines.append("!! No backup before this downtime upgrade (--no-backup) !!")
                 }
             }
@@ -287,9 +261,7 @@ public struct Plan<T: Topology>: Sendable {
             }
         }
         if backup {
-            lines.append(
-                "Backup: chef-backend-ctl backup on \(actions.first?.node ?? "a follower") before any change; the run stops, nothing changed, if it fails or is empty"
-            )
+            lines.append(topology.backupLine(node: actions.first?.node))
         }
         lines.append("Steps:")
         for (position, action) in actions.enumerated() {

@@ -9,6 +9,7 @@ public enum RunReport {
         let commands = lines(journal.transcriptPath).compactMap { TranscriptRecord(jsonLine: $0) }
         let events = lines(journal.eventsPath).compactMap { Event(jsonLine: $0) }
         let waits = self.waits(events)
+        let topology = TopologyRegistry.type(of: journal.topology ?? .chefBackend)
         let plan = (try? Data(contentsOf: URL(fileURLWithPath: journal.planPath)))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
         // The journal keeps whole seconds: the run ends when its last record does, if that is later.
@@ -34,10 +35,11 @@ public enum RunReport {
                     index: $0.index, name: $0.step, node: $0.node, status: $0.status.rawValue, started: $0.started,
                     finished: $0.finished, reason: $0.reason)
             },
-            commands: commands, waits: waits, outOfCluster: outOfCluster(commands, waits, end: end),
-            failoverOff: failoverOff(commands, end: end),
+            commands: commands, waits: waits, outOfCluster: outOfCluster(commands, waits, end: end, topology: topology),
+            failoverOff: failoverOff(commands, end: end, topology: topology),
             preflight: (plan?["preflight"] as? [Any] ?? []).map(JSONValue.init(any:)),
-            plannedSteps: (plan?["steps"] as? [Any] ?? []).map(JSONValue.init(any:)))
+            plannedSteps: (plan?["steps"] as? [Any] ?? []).map(JSONValue.init(any:)),
+            failoverSwitched: commands.contains { topology.failoverSetting(of: $0.command) != nil })
     }
 
     /// Writes the report of `journal`'s run to `path` (created or replaced).
@@ -77,12 +79,12 @@ public enum RunReport {
     /// When each node was out of the cluster: from the start of the command that took it out (an upgrade,
     /// `down-for-upgrade`) to the end of the next wait that saw it back (rejoined, synced).
     static func outOfCluster(
-        _ commands: [RunReportData.Command], _ waits: [RunReportData.Wait], end: Date
+        _ commands: [RunReportData.Command], _ waits: [RunReportData.Wait], end: Date, topology: any Topology.Type
     ) -> [RunReportData.Span] {
-        let takesOut = ["chef-backend-ctl upgrade", "chef-backend-ctl down-for-upgrade"]
+        let takesOut = topology.outOfClusterCommands
         var spans: [RunReportData.Span] = []
         var open: [String: Date] = [:]
-        let backs = waits.filter { $0.ok && ["rejoined", "synced"].contains($0.predicate) }
+        let backs = waits.filter { $0.ok && topology.backInClusterWaits.contains($0.predicate) }
         for command in commands.sorted(by: { $0.started < $1.started }) where open[command.node] == nil {
             guard takesOut.contains(where: { command.command.hasPrefix($0) }) else { continue }
             if let back = backs.first(where: { $0.node == command.node && $0.finished > command.finished }) {
@@ -98,14 +100,18 @@ public enum RunReport {
         return spans
     }
 
-    /// When the cluster failover switch was off, from Drover's own `set-cluster-failover` commands.
-    static func failoverOff(_ commands: [RunReportData.Command], end: Date) -> [RunReportData.Span] {
+    /// When the cluster failover switch was off, from Drover's own commands that set it (the topology knows
+    /// which).
+    static func failoverOff(
+        _ commands: [RunReportData.Command], end: Date, topology: any Topology.Type
+    ) -> [RunReportData.Span] {
         var spans: [RunReportData.Span] = []
         var offSince: Date?
         for command in commands.sorted(by: { $0.started < $1.started }) where command.succeeded {
-            if command.command.contains("set-cluster-failover off"), offSince == nil {
+            let setting = topology.failoverSetting(of: command.command)
+            if setting == "off", offSince == nil {
                 offSince = command.finished
-            } else if command.command.contains("set-cluster-failover on"), let since = offSince {
+            } else if setting == "on", let since = offSince {
                 spans.append(RunReportData.Span(lane: "failover", from: since, to: command.finished, closed: true))
                 offSince = nil
             }

@@ -111,7 +111,7 @@ extension Runner {
                         "`\(command)` on \(node) exited \(result.exitSignal.map { "by signal \($0)" } ?? "with status \(result.exitStatus)")\(tail.isEmpty ? "" : ":\n    \(tail)")",
                     advice: [topology.logAdvice(node: node)])
             }
-            for state in ["off", "on"] where command.contains("set-cluster-failover \(state)") {
+            if let state = T.failoverSetting(of: command) {
                 failover = (state, step.name)
                 await recorder?.failoverSet(state, step: step.name)
             }

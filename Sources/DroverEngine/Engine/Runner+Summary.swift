@@ -39,24 +39,21 @@ extension Runner {
             lines.append(
                 "Backup: \(backup.node):\(backup.path) (\(Self.byteText(backup.bytes))), taken before any change")
         }
-        let flag =
-            failover.map { "cluster failover: \($0.state.uppercased()) (last set by Drover in step \($0.step))" }
-            ?? "cluster failover: not changed by this run"
+        let flag = topology.failoverLine(failover)
         let leftOff: Bool
         if case .succeeded = ending {
             leftOff = playbook.name == "upgrade" ? false : failover?.state == "off"
         } else {
             leftOff = failover?.state == "off"
         }
-        if inventory.topology == .chefBackend || failover != nil {
+        if T.hasFailoverSwitch || failover != nil {
             lines.append("")
             lines.append(leftOff ? "!! \(flag); it stays off until you turn it on !!" : flag)
         }
         if case .succeeded = ending {
             return lines.joined(separator: "\n")
         }
-        let leaderHost =
-            topology.liveValues(observation)["leader.host"].flatMap { $0.isEmpty ? nil : $0 } ?? "<a healthy node>"
+        let leaderHost = topology.liveValues(observation)["leader.host"].flatMap { $0.isEmpty ? nil : $0 }
         // An upgrade path's playbook is started again by `drover upgrade`, which chooses it.
         let again =
             topology.upgradePath(for: playbook, observation: observation) != nil ? "upgrade" : "run \(playbook.name)"
@@ -75,9 +72,7 @@ extension Runner {
             )
         }
         if leftOff {
-            steps.append(
-                "To stop here instead, turn failover back on: ssh root@\(leaderHost) chef-backend-ctl set-cluster-failover on"
-            )
+            steps.append(topology.failoverRestoreAdvice(leaderHost: leaderHost))
         }
         for (number, step) in steps.enumerated() { lines.append("  \(number + 1). \(step)") }
         if let recorder { lines.append("Transcript: \(recorder.current.directory)") }

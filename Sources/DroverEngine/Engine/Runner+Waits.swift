@@ -93,9 +93,7 @@ extension Runner {
             guard result.ok else {
                 throw StepFailure(
                     step: step.name, node: nil, what: "frontend \(frontend.name) \(url): \(result.detail)",
-                    advice: [
-                        "The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend.name)"
-                    ])
+                    advice: [topology.frontendAdvice(frontend: frontend.name)])
             }
         }
     }

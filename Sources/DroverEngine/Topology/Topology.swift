@@ -9,13 +9,32 @@ import Foundation
 ///
 /// Implementations: ``ChefBackendTopology`` (the three-node cluster) and ``DRBDPairTopology`` (the legacy
 /// DRBD/keepalived pair).
-public protocol Topology: Sendable {
-    associatedtype Observation: TopologyObservation
+///
+/// What a topology is sits here; how it is shown to people is ``TopologyPresentation``, which it refines. A
+/// topology is chosen through ``TopologyRegistry`` only.
+public protocol Topology: TopologyPresentation {
+    /// The inventory's `topology:` value this type implements.
+    static var kind: Inventory.Topology { get }
 
-    var inventory: Inventory { get }
+    init(inventory: Inventory)
 
     /// What this topology's playbooks may name.
     static var vocabulary: PlaybookVocabulary { get }
+
+    /// The lock directory on each node: beside the product's own state.
+    static var lockDirectory: String { get }
+
+    /// The cluster-wide failover switch a command sets (`on`/`off`), when the topology has one and the
+    /// command sets it; the runner records it in the journal and the report draws a lane for it.
+    static func failoverSetting(of command: String) -> String?
+
+    /// True when the topology has a cluster failover switch a run's summary always reports.
+    static var hasFailoverSwitch: Bool { get }
+
+    /// Commands (prefixes) that take their node out of the cluster, and the waits that see it back: the
+    /// report's out-of-cluster spans.
+    static var outOfClusterCommands: [String] { get }
+    static var backInClusterWaits: [String] { get }
 
     /// Reads every node through documented read-only commands; changes nothing. `full` adds what
     /// pre-flight needs (locks, free space, packages), `checksum` the package's SHA-256.
@@ -50,9 +69,6 @@ public protocol Topology: Sendable {
     /// The criteria of a wait predicate on one reading; the wait ends when all hold.
     func criteria(_ predicate: String, node: String, observation: Observation) -> [Criterion]
 
-    /// A wait predicate in words, for plans.
-    func explain(_ predicate: String, node: String?) -> String
-
     /// Why a step need not run on a node (it is already done), or nil.
     func skipReason(_ step: Playbook.Step, node: String, observation: Observation) -> String?
 
@@ -63,12 +79,6 @@ public protocol Topology: Sendable {
     /// Placeholder values taken from the live state (`leader`, ...).
     func liveValues(_ observation: Observation?) -> [String: String]
 
-    /// The table of the summary at the end of a run.
-    func summaryRows(_ observation: Observation) -> [String]
-
-    /// Where to look when a command failed on a node.
-    func logAdvice(node: String) -> String
-
     /// Commands after which a reading of the cluster is still as good as a new one (they read, or change
     /// only what no reading shows); a command is one of them when it is one or starts with one and a space.
     var readingNeutralCommands: [String] { get }
@@ -76,17 +86,11 @@ public protocol Topology: Sendable {
     /// Commands a stopped run must not repeat by itself (text a destructive command contains).
     var unrepeatableCommands: [String] { get }
 
-    /// The plan's "Discovered" lines and JSON.
-    func discovered(_ observation: Observation) -> (lines: [String], json: JSONValue)
-
     /// True when a saved plan's step list would do nothing (every node already done).
     func nothingToDo(_ playbook: Playbook, observation: Observation) -> String?
 
     /// What a saved plan records of the live state; apply refuses when it differs.
     func fingerprint(_ observation: Observation, failover: String?) -> [String: String]
-
-    /// `drover status`: the text, the JSON object and the exit status.
-    func status(_ observation: Observation, locks: [LockOwner]) -> (text: String, json: JSONValue, exit: ExitStatus)
 
     /// `drover diagnose`: the situations found, or none when healthy.
     func diagnose(_ observation: Observation, lastRun: Journal?, inventoryPath: String) -> Diagnosis
@@ -156,6 +160,14 @@ extension Topology {
 
     /// Plans can tell every step unless the topology says otherwise.
     public func runCondition(_ step: Playbook.Step, node: String, observation: Observation) -> String? { nil }
+
+    /// No failover switch unless the topology has one.
+    public static func failoverSetting(of command: String) -> String? { nil }
+    public static var hasFailoverSwitch: Bool { false }
+
+    /// No out-of-cluster spans unless the topology names what takes a node out.
+    public static var outOfClusterCommands: [String] { [] }
+    public static var backInClusterWaits: [String] { [] }
 }
 
 /// A backup command, the node it runs on and the directory its tarball is written to.
@@ -167,25 +179,12 @@ public struct BackupCommand: Sendable, Equatable {
 
 extension Inventory.Topology {
     /// The vocabulary its playbooks may use.
-    public var vocabulary: PlaybookVocabulary {
-        switch self {
-        case .chefBackend: return ChefBackendTopology.vocabulary
-        case .drbdPair: return DRBDPairTopology.vocabulary
-        }
-    }
+    public var vocabulary: PlaybookVocabulary { TopologyRegistry.type(of: self).vocabulary }
 
-    public var preflightSets: [String: [String]] {
-        switch self {
-        case .chefBackend: return ChefBackendTopology.preflightSets
-        case .drbdPair: return DRBDPairTopology.preflightSets
-        }
-    }
+    public var preflightSets: [String: [String]] { TopologyRegistry.type(of: self).preflightSets }
 }
 
 /// Calls `body` with the inventory's topology.
 public func withTopology<R>(_ inventory: Inventory, _ body: (any Topology) async -> R) async -> R {
-    switch inventory.topology {
-    case .chefBackend: return await body(ChefBackendTopology(inventory: inventory))
-    case .drbdPair: return await body(DRBDPairTopology(inventory: inventory))
-    }
+    await body(TopologyRegistry.type(of: inventory.topology).init(inventory: inventory))
 }

@@ -19,6 +19,62 @@ public struct ChefBackendTopology: Topology {
 
     public init(inventory: Inventory) { self.inventory = inventory }
 
+    public static let kind = Inventory.Topology.chefBackend
+
+    public static let lockDirectory = "/var/opt/chef-backend/drover.lock"
+
+    /// `chef-backend-ctl set-cluster-failover on|off`.
+    public static func failoverSetting(of command: String) -> String? {
+        ["off", "on"].first { command.contains("set-cluster-failover \($0)") }
+    }
+
+    public static let hasFailoverSwitch = true
+
+    /// An upgrade (rolling or `--failover`) and the downtime path's `down-for-upgrade` take the node out until it
+    /// has rejoined (or synced).
+    public static let outOfClusterCommands = ["chef-backend-ctl upgrade", "chef-backend-ctl down-for-upgrade"]
+    public static let backInClusterWaits = ["rejoined", "synced"]
+
+    public func failoverRestoreAdvice(leaderHost: String?) -> String {
+        "To stop here instead, turn failover back on: ssh root@\(leaderHost ?? "<a healthy node>") chef-backend-ctl set-cluster-failover on"
+    }
+
+    /// Chef's estimate of the reindex: about 2 minutes per 1000 Chef nodes (at least one minute).
+    public static func reindexMinutes(chefNodes: Int) -> Int {
+        max(1, Int((Double(chefNodes) * 2 / 1000).rounded(.up)))
+    }
+
+    /// The downtime paths: the frontends in maintenance; with `--set chef_nodes=N`, the reindex estimate.
+    public func downtime(for path: UpgradePath, parameters: [String: String]) -> Downtime? {
+        let chefNodes = parameters["params.chef_nodes"].flatMap { Int($0) }
+        let maintenance =
+            "Downtime: Chef Infra Server is unavailable while the frontends are in maintenance (steps maintenance-on to maintenance-off)"
+        switch path.kind {
+        case .downtime1To2:
+            return Downtime(
+                text: maintenance + "; every backend is down from down-leader until upgrade-leader",
+                json: ["chef_nodes": chefNodes.map { .int($0) } ?? .null, "reindex_minutes": .null])
+        case .downtimeReindex:
+            let estimate =
+                chefNodes.map {
+                    "the reindex takes about \(Self.reindexMinutes(chefNodes: $0)) minutes for \($0) Chef nodes (Chef's estimate: about 2 minutes per 1000)"
+                }
+                ?? "give --set chef_nodes=N for an estimate of the reindex (about 2 minutes per 1000 Chef nodes)"
+            return Downtime(
+                text: maintenance + "; " + estimate,
+                json: [
+                    "chef_nodes": chefNodes.map { .int($0) } ?? .null,
+                    "reindex_minutes": chefNodes.map { .int(Self.reindexMinutes(chefNodes: $0)) } ?? .null,
+                ])
+        default:
+            return nil
+        }
+    }
+
+    public func backupLine(node: String?) -> String {
+        "Backup: chef-backend-ctl backup on \(node ?? "a follower") before any change; the run stops, nothing changed, if it fails or is empty"
+    }
+
     public static let vocabulary = PlaybookVocabulary(
         targets: [
             "leader", "each-follower", "leader-at-start", "each-follower-at-start", "each-frontend", "one-frontend",

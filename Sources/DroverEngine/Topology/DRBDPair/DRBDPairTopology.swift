@@ -23,6 +23,11 @@ public struct DRBDPairTopology: Topology {
 
     public init(inventory: Inventory) { self.inventory = inventory }
 
+    public static let kind = Inventory.Topology.drbdPair
+
+    /// Beside Chef Server's own state (the pair has no chef-backend directory).
+    public static let lockDirectory = "/var/opt/opscode/drover.lock"
+
     public static let vocabulary = PlaybookVocabulary(
         targets: ["primary", "secondary", "primary-at-start"],
         waits: PairWaits.Predicate.allCases.map(\.rawValue),

@@ -1,0 +1,75 @@
+import DroverCluster
+import DroverInventory
+import DroverReporting
+import Foundation
+
+/// How a topology is shown to people: plans, the end of a run, `drover status`. What it is and does is
+/// ``Topology``, which refines this.
+public protocol TopologyPresentation: Sendable {
+    associatedtype Observation: TopologyObservation
+
+    var inventory: Inventory { get }
+
+    /// A wait predicate in words, for plans.
+    func explain(_ predicate: String, node: String?) -> String
+
+    /// The table of the summary at the end of a run.
+    func summaryRows(_ observation: Observation) -> [String]
+
+    /// Where to look when a command failed on a node.
+    func logAdvice(node: String) -> String
+
+    /// The plan's "Discovered" lines and JSON.
+    func discovered(_ observation: Observation) -> (lines: [String], json: JSONValue)
+
+    /// `drover status`: the text, the JSON object and the exit status.
+    func status(_ observation: Observation, locks: [LockOwner]) -> (text: String, json: JSONValue, exit: ExitStatus)
+
+    /// The summary's line about the failover switch, given what this run last set it to (nil: not changed).
+    func failoverLine(_ setting: (state: String, step: String)?) -> String
+
+    /// What to run to turn the failover switch back on instead of finishing the run (`leaderHost`: where).
+    func failoverRestoreAdvice(leaderHost: String?) -> String
+
+    /// The plan's line about the backup taken before the first change, on `node`.
+    func backupLine(node: String?) -> String
+
+    /// What to check on a frontend whose `/_status` failed after the backends were changed.
+    func frontendAdvice(frontend: String) -> String
+
+    /// What a plan says about the downtime of `path` (`parameters`: the playbook's bound values,
+    /// `params.NAME`), or nil when the path has none.
+    func downtime(for path: UpgradePath, parameters: [String: String]) -> Downtime?
+}
+
+/// The downtime a plan announces: its text, and the JSON fields besides `text` (`drover plan --format json`).
+public struct Downtime: Sendable, Equatable {
+    public var text: String
+    public var json: [String: JSONValue]
+
+    public init(text: String, json: [String: JSONValue] = [:]) {
+        self.text = text
+        self.json = json
+    }
+}
+
+extension TopologyPresentation {
+    public func failoverLine(_ setting: (state: String, step: String)?) -> String {
+        setting.map { "cluster failover: \($0.state.uppercased()) (last set by Drover in step \($0.step))" }
+            ?? "cluster failover: not changed by this run"
+    }
+
+    public func failoverRestoreAdvice(leaderHost: String?) -> String {
+        "To stop here instead, turn failover back on (see the playbook that turned it off)"
+    }
+
+    public func backupLine(node: String?) -> String {
+        "Backup: on \(node ?? "a node") before any change; the run stops, nothing changed, if it fails or is empty"
+    }
+
+    public func downtime(for path: UpgradePath, parameters: [String: String]) -> Downtime? { nil }
+
+    public func frontendAdvice(frontend: String) -> String {
+        "The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend)"
+    }
+}
