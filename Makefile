@@ -139,10 +139,16 @@ chaos: deps dist
 	  --runs $(CHAOS_RUNS) --seed $(CHAOS_SEED)
 
 # Layout is the toolchain's `swift format` with the committed .swift-format (120 columns): `make lint` fails
-# on any finding, `make format` rewrites the files in place.
+# on any finding, `make format` rewrites the files in place. It also fails when the engine writes to the
+# terminal or reads from it: the engine emits events and returns outcomes (README, "Architecture").
 LINT_PATHS := Package.swift Sources Tests Fixtures Benchmarks
+ENGINE_TERMINAL := Output\.|FileHandle\.standard|\bprint\(|readLine\(|isatty\(
 lint:
 	$(SWIFT) format lint --strict --parallel --recursive $(LINT_PATHS)
+	@if grep -rnE '$(ENGINE_TERMINAL)' Sources/DroverEngine; then \
+		echo "make lint: Sources/DroverEngine writes to or reads from the terminal (above); emit an event, return an outcome or ask through Interaction" >&2; \
+		exit 1; \
+	fi
 
 format:
 	$(SWIFT) format format --in-place --parallel --recursive $(LINT_PATHS)
