@@ -5,7 +5,7 @@ import Foundation
 import Logging
 
 /// SSH connections to every backend of an inventory, one session per node for the whole run.
-public final class ClusterConnection: Sendable {
+public final class ClusterConnection: NodeTransport {
     public let inventory: Inventory
     private let sessions: Locked<Opened>
     private let passphrase: PassphraseSource

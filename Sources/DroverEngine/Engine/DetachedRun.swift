@@ -69,7 +69,7 @@ extension ClusterConnection {
     /// command's index (from 0) when it begins, after the first; `onFinished` when one has ended, with its
     /// result. Each command has `timeout` from when it began, reconnects included. Returns the results of the
     /// commands that ran: all of them, or up to the first that failed.
-    func runDetached(
+    public func runDetached(
         _ node: String, _ commands: [NodeCommand], retryFailed: Bool, timeout: Duration,
         onOutput: @escaping @Sendable (Int, OutputLine) -> Void,
         onConnection: @escaping @Sendable (Int, ConnectionEvent) -> Void,

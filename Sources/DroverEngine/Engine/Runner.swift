@@ -27,7 +27,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     let playbook: Playbook
     let topology: T
     let inventory: Inventory
-    let connection: ClusterConnection
+    let connection: any NodeTransport
     let reporter: any Reporter
     public let runID: String
     let recorder: RunRecorder?
@@ -62,7 +62,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     static var readingReuseLimit: Duration { .seconds(5) }
 
     public init(
-        playbook: Playbook, topology: T, connection: ClusterConnection, reporter: any Reporter, runID: String,
+        playbook: Playbook, topology: T, connection: any NodeTransport, reporter: any Reporter, runID: String,
         recorder: RunRecorder? = nil, resuming: Journal? = nil,
         interaction: Interaction = Interaction(yes: true, assumeDone: false),
         bindings: Bindings = Bindings(), backup: Bool = false, stopRequested: @escaping @Sendable () -> Bool = { false }

@@ -38,7 +38,7 @@ public protocol Topology: TopologyPresentation {
 
     /// Reads every node through documented read-only commands; changes nothing. `full` adds what
     /// pre-flight needs (locks, free space, packages), `checksum` the package's SHA-256.
-    func observe(_ connection: ClusterConnection, full: Bool, checksum: Bool) async -> Observation
+    func observe(_ connection: any NodeTransport, full: Bool, checksum: Bool) async -> Observation
 
     /// The checks of a pre-flight set (`Playbook.preflight`).
     func preflight(_ set: String, observation: Observation) -> [PreflightCheck]
@@ -64,7 +64,7 @@ public protocol Topology: TopologyPresentation {
     /// A cheaper reading than ``observe(_:full:checksum:)`` that is enough to evaluate `predicate` on `node`
     /// (the node's own status, say), or nil when the predicate needs every node. A wait polls with it until
     /// the predicate holds, then confirms on full readings.
-    func observe(_ connection: ClusterConnection, forWait predicate: String, node: String) async -> Observation?
+    func observe(_ connection: any NodeTransport, forWait predicate: String, node: String) async -> Observation?
 
     /// The criteria of a wait predicate on one reading; the wait ends when all hold.
     func criteria(_ predicate: String, node: String, observation: Observation) -> [Criterion]
@@ -146,7 +146,7 @@ public struct PlaybookVocabulary: Sendable {
 
 extension Topology {
     /// No focused readings unless the topology has them: every poll reads every node.
-    public func observe(_ connection: ClusterConnection, forWait predicate: String, node: String) async -> Observation?
+    public func observe(_ connection: any NodeTransport, forWait predicate: String, node: String) async -> Observation?
     { nil }
 
     /// No upgrade paths unless the topology has them.

@@ -102,7 +102,7 @@ public struct ChefBackendTopology: Topology {
 
     public static var preflightSets: [String: [String]] { ClusterPreflight.sets }
 
-    public func observe(_ connection: ClusterConnection, full: Bool, checksum: Bool) async -> ClusterObservation {
+    public func observe(_ connection: any NodeTransport, full: Bool, checksum: Bool) async -> ClusterObservation {
         await ClusterDiscovery.observe(connection, full: full, checksum: checksum)
     }
 
@@ -116,7 +116,7 @@ public struct ChefBackendTopology: Topology {
     }
 
     public func observe(
-        _ connection: ClusterConnection, forWait predicate: String, node: String
+        _ connection: any NodeTransport, forWait predicate: String, node: String
     ) async -> ClusterObservation? {
         guard
             let focus = ClusterWaits.focus(

@@ -14,7 +14,7 @@ public enum ClusterDiscovery {
     /// Observes every node in parallel. `full` adds free space and the package file (pre-flight).
     /// `focus`: read only those backends (the others are listed, unread) and the frontends only if it says so.
     static func observe(
-        _ connection: ClusterConnection, full: Bool, checksum: Bool = false,
+        _ connection: any NodeTransport, full: Bool, checksum: Bool = false,
         focus: ReadFocus? = nil
     ) async -> ClusterObservation {
         let inventory = connection.inventory
@@ -45,7 +45,7 @@ public enum ClusterDiscovery {
     }
 
     /// Each SSH frontend's `/_status`, read on the frontend from erchef directly (`localhost:8000`).
-    static func frontends(_ connection: ClusterConnection) async -> [FrontendObservation] {
+    static func frontends(_ connection: any NodeTransport) async -> [FrontendObservation] {
         let names = connection.frontendNames
         let read = await withTaskGroup(of: FrontendObservation.self) { group in
             for name in names {
@@ -82,7 +82,7 @@ public enum ClusterDiscovery {
 
     /// The creation versions and health of the `chef` indexes, read on the leader (two read-only requests).
     static func elasticsearch(
-        _ observation: ClusterObservation, connection: ClusterConnection
+        _ observation: ClusterObservation, connection: any NodeTransport
     ) async
         -> Result<ElasticsearchFacts, ElasticsearchUnreadable>
     {
@@ -120,7 +120,7 @@ public enum ClusterDiscovery {
     }
 
     static func observe(
-        _ backend: Inventory.Backend, connection: ClusterConnection, full: Bool, checksum: Bool
+        _ backend: Inventory.Backend, connection: any NodeTransport, full: Bool, checksum: Bool
     ) async -> NodeObservation {
         var node = NodeObservation(name: backend.name, host: backend.host)
         if let failure = connection.failures[backend.name] {

@@ -43,7 +43,7 @@ public struct DRBDPairTopology: Topology {
         "none": [],
     ]
 
-    public func observe(_ connection: ClusterConnection, full: Bool, checksum: Bool) async -> PairObservation {
+    public func observe(_ connection: any NodeTransport, full: Bool, checksum: Bool) async -> PairObservation {
         await PairDiscovery.observe(connection, full: full)
     }
 

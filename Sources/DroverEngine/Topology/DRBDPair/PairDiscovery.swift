@@ -6,7 +6,7 @@ import Foundation
 /// Reads a DRBD pair: `cat /proc/drbd`, `drbdadm role RES` and `CTL ha-status` on both nodes, in
 /// parallel. Read-only: nothing else is run (and, with `full`, the owner file of a Drover lock).
 enum PairDiscovery {
-    static func observe(_ connection: ClusterConnection, full: Bool) async -> PairObservation {
+    static func observe(_ connection: any NodeTransport, full: Bool) async -> PairObservation {
         let inventory = connection.inventory
         let nodes = await withTaskGroup(of: PairNodeObservation.self) { group in
             for backend in inventory.backends {
@@ -21,7 +21,7 @@ enum PairDiscovery {
     }
 
     static func observe(
-        _ backend: Inventory.Backend, connection: ClusterConnection, full: Bool
+        _ backend: Inventory.Backend, connection: any NodeTransport, full: Bool
     ) async -> PairNodeObservation {
         var node = PairNodeObservation(name: backend.name, host: backend.host)
         if let failure = connection.failures[backend.name] {

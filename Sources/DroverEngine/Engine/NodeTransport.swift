@@ -1,0 +1,48 @@
+import DroverInventory
+import DroverSSH
+import Foundation
+
+/// How the runner and the topologies reach the nodes: commands (plain, or detached so that they outlive the
+/// session), reconnects, and which nodes are unreachable. ``ClusterConnection`` is the SSH one; the engine's
+/// tests script one in memory.
+public protocol NodeTransport: AnyObject, Sendable {
+    var inventory: Inventory { get }
+
+    /// Nodes that could not be reached, or whose session was lost and is not back, with why.
+    var failures: [String: String] { get }
+
+    /// The frontends this transport reached or tried to.
+    var frontendNames: [String] { get }
+
+    /// True once a run's playbook acts on frontends: each reading of the cluster then reads their `/_status`.
+    var watchFrontends: Bool { get set }
+
+    /// Runs a command on a node and returns its result; throws when the node cannot be reached.
+    func run(
+        _ node: String, _ command: String, timeout: Duration?, onOutput: (@Sendable (OutputLine) -> Void)?
+    ) async throws -> CommandResult
+
+    /// Runs consecutive node commands of a step on `node`, each started once the one before it succeeded, and
+    /// follows them to their end through lost connections (see ``ClusterConnection``'s implementation).
+    func runDetached(
+        _ node: String, _ commands: [NodeCommand], retryFailed: Bool, timeout: Duration,
+        onOutput: @escaping @Sendable (Int, OutputLine) -> Void,
+        onConnection: @escaping @Sendable (Int, ConnectionEvent) -> Void,
+        onStarted: @escaping @Sendable (Int) -> Void,
+        onFinished: @escaping @Sendable (Int, DetachedResult) -> Void
+    ) async throws -> [DetachedResult]
+
+    /// Tries again to reach a node that could not be reached; true when it is now connected.
+    func reconnect(_ name: String) async -> Bool
+
+    /// Reconnects the nodes whose session was lost, each on its own backoff; returns those back, with how long
+    /// they were gone.
+    func reconnectLost() async -> [(node: String, after: Duration)]
+}
+
+extension NodeTransport {
+    /// Runs a command with the inventory's command timeout (or `timeout`) and no streaming.
+    public func run(_ node: String, _ command: String, timeout: Duration? = nil) async throws -> CommandResult {
+        try await run(node, command, timeout: timeout, onOutput: nil)
+    }
+}
