@@ -17,8 +17,8 @@ extension Operations {
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
         let unknown = nodes.filter { inventory.backend(named: $0) == nil }
         guard unknown.isEmpty else {
-            Output.stderr(
-                "drover: unknown node \(unknown.joined(separator: ", ")) (inventory \(inventoryPath) has \(inventory.backends.map(\.name).joined(separator: ", ")))\n"
+            Output.diagnostic(
+                "unknown node \(unknown.joined(separator: ", ")) (inventory \(inventoryPath) has \(inventory.backends.map(\.name).joined(separator: ", ")))"
             )
             return .usage
         }

@@ -138,8 +138,8 @@ extension Operations {
         for path in request.inventoryPaths {
             guard let inventory = loadInventory(path, warnings: false) else { return nil }
             if let other = clusters.first(where: { $0.name == inventory.cluster }) {
-                Output.stderr(
-                    "drover: \(path): cluster \(inventory.cluster) is also the cluster of \(other.inventory); each cluster has one lock and one journal, so give each inventory its own cluster name.\n"
+                Output.diagnostic(
+                    "\(path): cluster \(inventory.cluster) is also the cluster of \(other.inventory); each cluster has one lock and one journal, so give each inventory its own cluster name."
                 )
                 return nil
             }

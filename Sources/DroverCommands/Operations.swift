@@ -13,9 +13,9 @@ public enum Operations {
     /// load of the same file.
     static func loadInventory(_ path: String, warnings: Bool = true) -> Inventory? {
         do {
-            return try Inventory.load(path: path) { if warnings { Output.stderr("drover: warning: \($0)\n") } }
+            return try Inventory.load(path: path) { if warnings { Output.diagnostic("warning: \($0)") } }
         } catch {
-            Output.stderr("drover: invalid inventory: \(error.localizedDescription)\n")
+            Output.diagnostic("invalid inventory: \(error.localizedDescription)")
             return nil
         }
     }
@@ -23,7 +23,7 @@ public enum Operations {
     /// The cluster's run history, saying on stderr which journals it ignored (another cluster's nodes).
     static func history(_ state: StateDirectory, cluster: String, identities: [String: String]) -> ClusterHistory {
         let history = state.history(cluster: cluster, identities: identities)
-        if let note = history.note { Output.stderr(note) }
+        if let note = history.note { Output.diagnostic(note) }
         return history
     }
 
@@ -31,7 +31,7 @@ public enum Operations {
         do {
             return try library.find(name)
         } catch {
-            Output.stderr("drover: invalid playbook: \(error.localizedDescription)\n")
+            Output.diagnostic("invalid playbook: \(error.localizedDescription)")
             return nil
         }
     }
@@ -41,8 +41,8 @@ public enum Operations {
         guard let playbook = loadPlaybook(name, from: library) else { return nil }
         guard playbook.topology == inventory.topology else {
             let fitting = ((try? library.all()) ?? []).filter { $0.topology == inventory.topology }.map(\.name)
-            Output.stderr(
-                "drover: \(playbook.name) is a playbook for \(playbook.topology.rawValue) clusters, but \(inventory.file) is a \(inventory.topology.rawValue) inventory; its playbooks: \(fitting.joined(separator: ", "))\n"
+            Output.diagnostic(
+                "\(playbook.name) is a playbook for \(playbook.topology.rawValue) clusters, but \(inventory.file) is a \(inventory.topology.rawValue) inventory; its playbooks: \(fitting.joined(separator: ", "))"
             )
             return nil
         }
@@ -79,7 +79,7 @@ public enum Operations {
     /// Prints unreachable nodes; true when every node is connected.
     static func reportUnreachable(_ connection: ClusterConnection) -> Bool {
         for (name, reason) in connection.failures.sorted(by: { $0.key < $1.key }) {
-            Output.stderr("drover: \(name): \(reason)\n")
+            Output.diagnostic("\(name): \(reason)")
         }
         return connection.failures.isEmpty
     }
@@ -89,11 +89,11 @@ public enum Operations {
         guard isatty(0) != 1 else { return nil }
         if playbook.hasManualSteps && !assumeDone {
             return
-                "drover: \(playbook.name) has manual steps that wait for you; run it on a terminal, or pass --assume-done once they are done (--yes does not skip them).\n"
+                "\(playbook.name) has manual steps that wait for you; run it on a terminal, or pass --assume-done once they are done (--yes does not skip them)."
         }
         if playbook.needsConfirmation && !yes, let retry {
             return
-                "drover: \(playbook.name) has destructive steps that need a typed yes; run it on a terminal, or approve them with \(retry) --yes.\n"
+                "\(playbook.name) has destructive steps that need a typed yes; run it on a terminal, or approve them with \(retry) --yes."
         }
         return nil
     }

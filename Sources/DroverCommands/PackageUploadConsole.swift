@@ -13,7 +13,7 @@ extension Operations {
         do {
             outcomes = try await PackageUpload.run(connection) { bars.update($0, $1) }
         } catch {
-            Output.stderr("drover: \(error.localizedDescription)\n")
+            Output.diagnostic("\(error.localizedDescription)")
             return false
         }
         for outcome in outcomes {

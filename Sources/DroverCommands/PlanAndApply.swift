@@ -22,11 +22,11 @@ extension Operations {
             bindings = Bindings(
                 try PlaybookLibrary.validate(parameters, for: playbook, inventory: inventory), playbook: playbook)
         } catch {
-            Output.stderr("drover: \(error.localizedDescription)\n")
+            Output.diagnostic("\(error.localizedDescription)")
             return .usage
         }
         if out != nil && offline {
-            Output.stderr("drover: --out needs a plan of the live cluster; drop --offline\n")
+            Output.diagnostic("--out needs a plan of the live cluster; drop --offline")
             return .usage
         }
         return await withTopology(inventory) { topology in
@@ -72,9 +72,9 @@ extension Operations {
                 fingerprint: topology.fingerprint(observation, failover: failover), plan: plan.json)
             do {
                 try DurableFile.write(Data((redactor.redact(saved.json.serialized) + "\n").utf8), to: out)
-                Output.stderr("drover: plan saved to \(out); apply it with: drover apply \(ShellQuote.quote(out))\n")
+                Output.diagnostic("plan saved to \(out); apply it with: drover apply \(ShellQuote.quote(out))")
             } catch {
-                Output.stderr("drover: \(error.localizedDescription)\n")
+                Output.diagnostic("\(error.localizedDescription)")
                 return .usage
             }
         }
@@ -94,29 +94,29 @@ extension Operations {
         do {
             saved = try SavedPlan.load(path: planPath)
         } catch {
-            Output.stderr("drover: \(error.localizedDescription)\n")
+            Output.diagnostic("\(error.localizedDescription)")
             return .usage
         }
         let inventoryPath = inventoryOverride ?? saved.inventoryFile
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
         guard inventory.digest == saved.inventoryDigest else {
-            Output.stderr(
-                "drover: \(inventoryPath) changed since the plan was made; make a new plan: drover plan --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n"
+            Output.diagnostic(
+                "\(inventoryPath) changed since the plan was made; make a new plan: drover plan --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))"
             )
             return .refused
         }
         guard let playbook = saved.resolvePlaybook(in: playbooks), playbook.digest == saved.playbookDigest,
             playbook.topology == inventory.topology
         else {
-            Output.stderr(
-                "drover: the playbook \(saved.playbook) (\(saved.playbookSource)) is missing or changed since the plan was made; make a new plan: drover plan \(saved.playbook) --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n"
+            Output.diagnostic(
+                "the playbook \(saved.playbook) (\(saved.playbookSource)) is missing or changed since the plan was made; make a new plan: drover plan \(saved.playbook) --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))"
             )
             return .refused
         }
         if let refusal = interactionRefusal(
             playbook, yes: yes, assumeDone: assumeDone, retry: "drover apply \(ShellQuote.quote(planPath))")
         {
-            Output.stderr(refusal)
+            Output.diagnostic(refusal)
             return .usage
         }
         var request = RunRequest(
@@ -146,12 +146,12 @@ extension Operations {
         let changes = SavedPlan.differences(saved.fingerprint, topology.fingerprint(observation, failover: failover))
         guard changes.isEmpty else {
             await connection.close()
-            Output.stderr(
-                "drover: the cluster changed since the plan was made (\(RFC3339.string(saved.created))); refusing to apply. Changes:\n"
+            Output.diagnostic(
+                "the cluster changed since the plan was made (\(RFC3339.string(saved.created))); refusing to apply. Changes:"
             )
             Output.stderr(changes.joined(separator: "\n") + "\n")
-            Output.stderr(
-                "drover: nothing was changed. Make a new plan: drover plan --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))\n"
+            Output.diagnostic(
+                "nothing was changed. Make a new plan: drover plan --inventory \(ShellQuote.quote(inventoryPath)) --out \(ShellQuote.quote(planPath))"
             )
             return .refused
         }

@@ -20,7 +20,7 @@ extension Operations {
             }
             return .success
         } catch {
-            Output.stderr("drover: invalid playbook: \(error.localizedDescription)\n")
+            Output.diagnostic("invalid playbook: \(error.localizedDescription)")
             return .usage
         }
     }

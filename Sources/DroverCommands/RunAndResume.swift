@@ -51,19 +51,19 @@ extension Operations {
             return .usage
         }
         if !request.yes && isatty(0) != 1 {
-            Output.stderr(
-                "drover: refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(ShellQuote.quote(request.inventoryPath))`, then re-run with --yes.\n"
+            Output.diagnostic(
+                "refusing to start without --yes: standard input is not a terminal. Review the steps with `drover plan \(playbook.name) --inventory \(ShellQuote.quote(request.inventoryPath))`, then re-run with --yes."
             )
             return .usage
         }
         do {
             _ = try PlaybookLibrary.validate(request.parameters, for: playbook, inventory: inventory)
         } catch {
-            Output.stderr("drover: \(error.localizedDescription)\n")
+            Output.diagnostic("\(error.localizedDescription)")
             return .usage
         }
         if let refusal = interactionRefusal(playbook, yes: request.yes, assumeDone: request.assumeDone, retry: nil) {
-            Output.stderr(refusal)
+            Output.diagnostic(refusal)
             return .usage
         }
         let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
@@ -85,7 +85,7 @@ extension Operations {
             return .success
         }
         if !request.yes && isatty(0) != 1 {
-            Output.stderr("drover: refusing to resume without --yes: standard input is not a terminal.\n")
+            Output.diagnostic("refusing to resume without --yes: standard input is not a terminal.")
             return .usage
         }
         // Which cluster a journal belongs to is told by its nodes' GUIDs: read them before choosing.
@@ -132,14 +132,14 @@ extension Operations {
             Set(journal.steps.map(\.node)).isSubset(
                 of: Set(inventory.backends.map(\.name) + inventory.sshFrontends.map(\.name)))
         else {
-            Output.stderr(
-                "drover: cannot resume: the inventory's package or backends differ from those of run \(journal.runID); start a new run instead.\n"
+            Output.diagnostic(
+                "cannot resume: the inventory's package or backends differ from those of run \(journal.runID); start a new run instead."
             )
             return .refused
         }
         if journal.inventoryDigest != inventory.digest {
-            Output.stderr(
-                "drover: note: \(request.inventoryPath) changed since the run started (timeouts or SSH settings may differ).\n"
+            Output.diagnostic(
+                "note: \(request.inventoryPath) changed since the run started (timeouts or SSH settings may differ)."
             )
         }
         guard
@@ -167,7 +167,7 @@ extension Operations {
         let reporter = RecordingReporter(console: console, recorder: nil, redactor: redactor)
         // Uploading changes no cluster state, so it happens before pre-flight and the lock.
         if connection.backendFailures.isEmpty, !(await uploadPackage(connection, json: request.json)) {
-            Output.stderr("drover: the package could not be placed on every backend; nothing else was changed.\n")
+            Output.diagnostic("the package could not be placed on every backend; nothing else was changed.")
             return .refused
         }
         // run validated these before connecting; a resumed run's come from its journal and may no longer fit.
@@ -177,7 +177,7 @@ extension Operations {
                 try PlaybookLibrary.validate(request.parameters, for: playbook, inventory: inventory),
                 playbook: playbook)
         } catch {
-            Output.stderr("drover: \(error.localizedDescription)\n")
+            Output.diagnostic("\(error.localizedDescription)")
             return .usage
         }
         let observation = await topology.observe(connection, full: true, checksum: false)
@@ -196,11 +196,11 @@ extension Operations {
         plan.noteUnavailable(chosen.unavailable)
         // Another run's lock is the first reason to refuse: its changes explain whatever pre-flight would find.
         if let holder = plan.lockOwners.first(where: { $0.runID != resuming?.runID }) {
-            Output.stderr(
-                "drover: the cluster \(inventory.cluster) is locked by \(holder.description) on \(holder.node); nothing was changed.\n"
+            Output.diagnostic(
+                "the cluster \(inventory.cluster) is locked by \(holder.description) on \(holder.node); nothing was changed."
             )
-            Output.stderr(
-                "drover: if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(holder.runID)\n"
+            Output.diagnostic(
+                "if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(holder.runID)"
             )
             return .locked
         }
@@ -209,9 +209,9 @@ extension Operations {
         if !checks.allSatisfy(\.ok) || (needsAllNodes && !connection.backendFailures.isEmpty) {
             if !request.json && resuming == nil { Output.stdout(redactor.redact(plan.text)) }
             for check in checks where !check.ok {
-                Output.stderr(
+                Output.diagnostic(
                     redactor.redact(
-                        "drover: pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)\(check.fix.map { "; fix: \($0)" } ?? "")\n"
+                        "pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)\(check.fix.map { "; fix: \($0)" } ?? "")"
                     ))
             }
             reporter.emit(
@@ -219,7 +219,7 @@ extension Operations {
                     .runFinished(
                         outcome: .refused, exitCode: 2, summary: nil, duration: nil,
                         preflight: checks.filter { !$0.ok }.map { "\($0.check) \($0.node ?? ""): \($0.detail)" })))
-            Output.stderr("drover: nothing was changed.\n")
+            Output.diagnostic("nothing was changed.")
             return .refused
         }
         if resuming == nil && plan.nothingToDo {
@@ -244,19 +244,19 @@ extension Operations {
         do {
             try await ClusterLock.acquire(connection, runID: runID)
         } catch let held as ClusterLock.Held {
-            Output.stderr(
-                "drover: the cluster \(inventory.cluster) is locked by \(held.owner.description) on \(held.owner.node); nothing was changed.\n"
+            Output.diagnostic(
+                "the cluster \(inventory.cluster) is locked by \(held.owner.description) on \(held.owner.node); nothing was changed."
             )
-            Output.stderr(
-                "drover: if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(held.owner.runID)\n"
+            Output.diagnostic(
+                "if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(held.owner.runID)"
             )
             return .locked
         } catch let unusable as ClusterLock.Unusable {
-            Output.stderr("drover: \(unusable.localizedDescription)\n")
+            Output.diagnostic("\(unusable.localizedDescription)")
             await ClusterLock.release(connection, runID: runID)
             return .refused
         } catch {
-            Output.stderr("drover: cannot take the cluster's lock: \(error.localizedDescription)\n")
+            Output.diagnostic("cannot take the cluster's lock: \(error.localizedDescription)")
             await ClusterLock.release(connection, runID: runID)
             return .refused
         }
@@ -282,7 +282,7 @@ extension Operations {
         do {
             recorder = try await RunRecorder(journal: journal, redactor: redactor)
         } catch {
-            Output.stderr("drover: \(error.localizedDescription)\n")
+            Output.diagnostic("\(error.localizedDescription)")
             await ClusterLock.release(connection, runID: runID)
             return .usage
         }
@@ -321,7 +321,7 @@ extension Operations {
                     try report.write(toFile: junit, atomically: true, encoding: .utf8)
                 }
             } catch {
-                Output.stderr("drover: cannot write the JUnit report \(junit): \(error.localizedDescription)\n")
+                Output.diagnostic("cannot write the JUnit report \(junit): \(error.localizedDescription)")
             }
         }
         await recorder.flush()
@@ -329,9 +329,9 @@ extension Operations {
             let journal = recorder.current
             do {
                 try await BlockingWork.run { try RunReport.write(journal, to: html) }
-                Output.stderr("drover: the run's report: \(html)\n")
+                Output.diagnostic("the run's report: \(html)")
             } catch {
-                Output.stderr("drover: cannot write the report \(html): \(error.localizedDescription)\n")
+                Output.diagnostic("cannot write the report \(html): \(error.localizedDescription)")
             }
         }
         return outcome.exitStatus

@@ -29,14 +29,14 @@ extension Operations {
     public static func show(runID: String, stateDirectory: String?, html: String? = nil) -> ExitStatus {
         let state = StateDirectory(stateDirectory)
         guard let journal = state.allJournals().first(where: { $0.runID == runID || $0.runID.hasPrefix(runID) }) else {
-            Output.stderr("drover: no run \(runID) in \(state.root); `drover runs` lists them\n")
+            Output.diagnostic("no run \(runID) in \(state.root); `drover runs` lists them")
             return .usage
         }
         if let html {
             do {
                 try RunReport.write(journal, to: html)
             } catch {
-                Output.stderr("drover: cannot write the report \(html): \(error.localizedDescription)\n")
+                Output.diagnostic("cannot write the report \(html): \(error.localizedDescription)")
                 return .usage
             }
             Output.stdout("Report of run \(journal.runID): \(html)\n")

@@ -16,8 +16,8 @@ extension Operations {
         let matching = owners.filter { $0.runID == runID }
         guard !matching.isEmpty else {
             let others = owners.map { "\($0.node): \($0.description)" }.joined(separator: "; ")
-            Output.stderr(
-                "drover: no lock of run \(runID) on \(inventory.cluster)\(others.isEmpty ? " (the cluster is not locked)" : "; locks found: \(others)")\n"
+            Output.diagnostic(
+                "no lock of run \(runID) on \(inventory.cluster)\(others.isEmpty ? " (the cluster is not locked)" : "; locks found: \(others)")"
             )
             await connection.close()
             return others.isEmpty ? .success : .usage
@@ -25,7 +25,7 @@ extension Operations {
         Output.stdout("Lock of \(matching[0].description) on \(matching.map(\.node).joined(separator: ", ")).\n")
         if !yes {
             guard isatty(0) == 1 else {
-                Output.stderr("drover: refusing to remove a lock without --yes: standard input is not a terminal.\n")
+                Output.diagnostic("refusing to remove a lock without --yes: standard input is not a terminal.")
                 await connection.close()
                 return .usage
             }

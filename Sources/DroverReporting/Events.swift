@@ -173,6 +173,12 @@ public enum Output {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
+    /// A diagnostic for people, the one way commands report a problem or a note: `drover: MESSAGE` on stderr
+    /// (MESSAGE may begin with `note: ` or `warning: `; no trailing newline).
+    public static func diagnostic(_ message: String) {
+        stderr("drover: \(message)\n")
+    }
+
     /// The process's own streams, whatever the task's sink (a fleet's console writes there).
     public static func standardStream(_ text: String, standardError: Bool) {
         (standardError ? FileHandle.standardError : FileHandle.standardOutput).write(Data(text.utf8))

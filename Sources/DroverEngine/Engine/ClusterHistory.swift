@@ -24,8 +24,8 @@ public struct ClusterHistory: Sendable {
     public var note: String? {
         guard !ignored.isEmpty else { return nil }
         let listed = ignored.prefix(3).map(\.runID).joined(separator: ", ") + (ignored.count > 3 ? ", ..." : "")
-        return "drover: note: ignoring \(ignored.count) recorded run\(ignored.count == 1 ? "" : "s") of cluster name "
+        return "note: ignoring \(ignored.count) recorded run\(ignored.count == 1 ? "" : "s") of cluster name "
             + "'\(ignored[0].cluster)' (\(listed)): made against other nodes (their GUIDs are not this cluster's) "
-            + "or before Drover recorded GUIDs\n"
+            + "or before Drover recorded GUIDs"
     }
 }

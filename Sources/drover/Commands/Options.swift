@@ -204,8 +204,8 @@ struct FleetOptions: ParsableArguments {
             let listed = try inventories.map { try Operations.inventories(in: $0, ansible: group != nil) } ?? []
             let paths = (inventory + listed).map { Inventory.reference(file: $0, group: group) }
             if paths.count > 1, yes == false {
-                Output.stderr(
-                    "drover: \(paths.count) clusters run only with --yes (their questions would come all at once); review them first: drover plan \(inventories.map { "--inventories \(ShellQuote.quote($0))" } ?? paths.map { "--inventory \(ShellQuote.quote($0))" }.joined(separator: " "))\n"
+                Output.diagnostic(
+                    "\(paths.count) clusters run only with --yes (their questions would come all at once); review them first: drover plan \(inventories.map { "--inventories \(ShellQuote.quote($0))" } ?? paths.map { "--inventory \(ShellQuote.quote($0))" }.joined(separator: " "))"
                 )
                 throw ExitCode(ExitStatus.usage.rawValue)
             }
@@ -213,7 +213,7 @@ struct FleetOptions: ParsableArguments {
                 inventoryPaths: paths, parallel: parallel, failFast: failFast, json: json, mode: mode,
                 command: command, isFleet: paths.count > 1 || inventories != nil)
         } catch let error as InputError {
-            Output.stderr("drover: \(error.localizedDescription)\n")
+            Output.diagnostic("\(error.localizedDescription)")
             throw ExitCode(ExitStatus.usage.rawValue)
         }
     }
