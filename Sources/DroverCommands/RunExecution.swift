@@ -1,0 +1,261 @@
+import DroverCluster
+import DroverEngine
+import DroverInventory
+import DroverReporting
+import DroverSSH
+import Foundation
+
+/// A run from a connected cluster to its records, in the order it happens: the package placed, the
+/// parameters bound, the cluster read and planned, the refusals (another run's lock, pre-flight), the
+/// operator's approval, the lock, the journal, the run itself under the interrupt monitor, and its reports.
+extension Operations {
+    static func execute<T: Topology>(
+        _ request: RunRequest, playbook requested: Playbook, topology: T, connection: ClusterConnection,
+        resuming: Journal?
+    ) async -> ExitStatus {
+        let inventory = topology.inventory
+        let redactor = Redactor.standard
+        let console: any Reporter = request.json ? JSONLinesReporter(cluster: inventory.cluster) : HumanReporter()
+        let reporter = RecordingReporter(console: console, recorder: nil, redactor: redactor)
+        // Uploading changes no cluster state, so it happens before pre-flight and the lock.
+        if connection.backendFailures.isEmpty, !(await uploadPackage(connection, json: request.json)) {
+            Output.diagnostic("the package could not be placed on every backend; nothing else was changed.")
+            return .refused
+        }
+        guard let bindings = bindings(request, playbook: requested, inventory: inventory) else { return .usage }
+        let observation = await topology.observe(connection, full: true, checksum: false)
+        let observedAt = ContinuousClock.now
+        let (plan, backup) = makePlan(
+            request, playbook: requested, topology: topology, observation: observation, bindings: bindings,
+            resuming: resuming)
+        let playbook = plan.playbook
+        if let refused = refusal(
+            request, plan: plan, topology: topology, observation: observation, connection: connection,
+            resuming: resuming, reporter: reporter)
+        {
+            return refused
+        }
+        if let ended = await approval(request, plan: plan, resuming: resuming, reporter: reporter) { return ended }
+        let runID = resuming?.runID ?? newRunID()
+        if let refused = await lock(connection, runID: runID, request: request) { return refused }
+        guard
+            let recorder = await openRecords(
+                request, playbook: playbook, inventory: inventory, runID: runID, observation: observation,
+                resuming: resuming, redactor: redactor)
+        else {
+            await ClusterLock.release(connection, runID: runID)
+            return .usage
+        }
+        await recorder.savePlan(redactor.redact(plan.json.serialized))
+        let recording = RecordingReporter(console: console, recorder: recorder, redactor: redactor)
+        // One cluster of a fleet: the fleet watches the interrupts (and --fail-fast) for all of its clusters.
+        let fleet = FleetControl.current
+        let interrupts = InterruptMonitor()
+        let runner = Runner(
+            playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
+            recorder: recorder, resuming: resuming,
+            interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone, ask: Terminal.ask),
+            bindings: bindings, backup: backup, stopRequested: { fleet?.stopRequested ?? interrupts.stopRequested })
+        let outcome = await runUnderInterrupts(
+            runner, initial: observation, readAt: observedAt, interrupts: interrupts, reporter: recording)
+        await ClusterLock.release(connection, runID: runID)
+        await writeReports(request, recorder: recorder, playbook: playbook)
+        return outcome.exitStatus
+    }
+
+    /// The playbook's parameters, bound: `run` validated them before connecting, but a resumed run's come from
+    /// its journal and may no longer fit.
+    private static func bindings(_ request: RunRequest, playbook: Playbook, inventory: Inventory) -> Bindings? {
+        do {
+            return Bindings(
+                try PlaybookLibrary.validate(request.parameters, for: playbook, inventory: inventory),
+                playbook: playbook)
+        } catch {
+            Output.diagnostic("\(error.localizedDescription)")
+            return nil
+        }
+    }
+
+    /// The plan of the run, and whether it takes a backup first. A fresh `upgrade` runs the playbook of the path
+    /// the live facts call for; a resumed run keeps its own (and its journal's backup).
+    private static func makePlan<T: Topology>(
+        _ request: RunRequest, playbook: Playbook, topology: T, observation: T.Observation, bindings: Bindings,
+        resuming: Journal?
+    ) -> (Plan<T>, backup: Bool) {
+        let chosen =
+            resuming == nil
+            ? choosingPath(playbook, topology: topology, observation: observation, library: request.playbooks)
+            : Plan<T>.PathPlaybook(playbook: playbook, unavailable: nil)
+        let backup =
+            resuming == nil
+            && backupWanted(request.backup, playbook: chosen.playbook, topology: topology, observation: observation)
+        var plan = Plan.make(
+            playbook: chosen.playbook, topology: topology, observation: observation, bindings: bindings, backup: backup)
+        plan.noteUnavailable(chosen.unavailable)
+        return (plan, backup)
+    }
+
+    /// Why the run must not start, said, with its exit status; nil when it may. Another run's lock is the first
+    /// reason: its changes explain whatever pre-flight would find.
+    private static func refusal<T: Topology>(
+        _ request: RunRequest, plan: Plan<T>, topology: T, observation: T.Observation, connection: ClusterConnection,
+        resuming: Journal?, reporter: any Reporter
+    ) -> ExitStatus? {
+        let inventory = topology.inventory
+        if let holder = plan.lockOwners.first(where: { $0.runID != resuming?.runID }) {
+            sayLocked(inventory: inventory, owner: holder, request: request)
+            return .locked
+        }
+        let checks = resuming.map { topology.resumeChecks(journal: $0, observation: observation) } ?? plan.preflight
+        let needsAllNodes = plan.playbook.preflight != "none"
+        guard !checks.allSatisfy(\.ok) || (needsAllNodes && !connection.backendFailures.isEmpty) else { return nil }
+        let redactor = Redactor.standard
+        if !request.json && resuming == nil { Output.stdout(redactor.redact(plan.text)) }
+        for check in checks where !check.ok {
+            Output.diagnostic(
+                redactor.redact(
+                    "pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)\(check.fix.map { "; fix: \($0)" } ?? "")"
+                ))
+        }
+        reporter.emit(
+            Event(
+                .runFinished(
+                    outcome: .refused, exitCode: 2, summary: nil, duration: nil,
+                    preflight: checks.filter { !$0.ok }.map { "\($0.check) \($0.node ?? ""): \($0.detail)" })))
+        Output.diagnostic("nothing was changed.")
+        return .refused
+    }
+
+    /// Ends the run before it starts when there is nothing to do, or when the operator does not approve the
+    /// plan (a fresh run without `--yes` or a saved plan); nil when it goes ahead.
+    private static func approval<T: Topology>(
+        _ request: RunRequest, plan: Plan<T>, resuming: Journal?, reporter: any Reporter
+    ) async -> ExitStatus? {
+        guard resuming == nil else { return nil }
+        if plan.nothingToDo {
+            if request.json {
+                reporter.emit(
+                    Event(
+                        .runFinished(
+                            outcome: .succeeded, exitCode: 0, summary: "nothing to do", duration: nil, preflight: nil)))
+            } else {
+                Output.stdout("Nothing to do: \(plan.nothingToDoReason ?? "every node is done").\n")
+            }
+            return .success
+        }
+        if !request.yes && !request.planApproved {
+            Output.stdout(Redactor.standard.redact(plan.text))
+            guard await Terminal.ask("Type yes to start the run: ") == "yes" else {
+                Output.stdout("Not started; nothing was changed.\n")
+                return .success
+            }
+        }
+        return nil
+    }
+
+    /// Takes the cluster's lock for `runID`; on failure says why and returns the exit status.
+    private static func lock(_ connection: ClusterConnection, runID: String, request: RunRequest) async -> ExitStatus? {
+        do {
+            try await ClusterLock.acquire(connection, runID: runID)
+            return nil
+        } catch let held as ClusterLock.Held {
+            sayLocked(inventory: connection.inventory, owner: held.owner, request: request)
+            return .locked
+        } catch let unusable as ClusterLock.Unusable {
+            Output.diagnostic("\(unusable.localizedDescription)")
+        } catch {
+            Output.diagnostic("cannot take the cluster's lock: \(error.localizedDescription)")
+        }
+        await ClusterLock.release(connection, runID: runID)
+        return .refused
+    }
+
+    private static func sayLocked(inventory: Inventory, owner: LockOwner, request: RunRequest) {
+        Output.diagnostic(
+            "the cluster \(inventory.cluster) is locked by \(owner.description) on \(owner.node); nothing was changed.")
+        Output.diagnostic(
+            "if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(owner.runID)"
+        )
+    }
+
+    /// The run's journal (a resumed run's own, continued) and the recorder that keeps it and the transcript.
+    private static func openRecords(
+        _ request: RunRequest, playbook: Playbook, inventory: Inventory, runID: String,
+        observation: some TopologyObservation, resuming: Journal?, redactor: Redactor
+    ) async -> RunRecorder? {
+        let state = StateDirectory(request.stateDirectory)
+        var journal =
+            resuming
+            ?? Journal(
+                runID: runID, playbook: playbook.name, playbookFile: playbook.file, cluster: inventory.cluster,
+                inventoryFile: (request.inventoryPath as NSString).standardizingPath, inventoryDigest: inventory.digest,
+                targetVersion: inventory.package?.version, user: UserAccount.name,
+                workstation: ProcessInfo.processInfo.hostName,
+                started: Date(), status: .running)
+        journal.parameters = request.parameters
+        journal.topology = inventory.topology
+        if journal.playbookDigest == nil && !playbook.digest.isEmpty { journal.playbookDigest = playbook.digest }
+        if journal.nodeGUIDs?.isEmpty ?? true { journal.nodeGUIDs = observation.identities }
+        journal.status = .running
+        journal.finished = nil
+        if journal.path.isEmpty {
+            journal.path = state.runDirectory(cluster: inventory.cluster, runID: runID) + "/journal.json"
+        }
+        do {
+            return try await RunRecorder(journal: journal, redactor: redactor)
+        } catch {
+            Output.diagnostic("\(error.localizedDescription)")
+            return nil
+        }
+    }
+
+    /// Runs `runner` in its own task: a first interrupt asks it to stop after the step in flight, a second
+    /// cancels it (in a fleet, the fleet does both).
+    private static func runUnderInterrupts<T: Topology>(
+        _ runner: Runner<T>, initial: T.Observation, readAt: ContinuousClock.Instant, interrupts: InterruptMonitor,
+        reporter: any Reporter
+    ) async -> Runner<T>.Outcome {
+        let task = Task { await runner.execute(initial: initial, readAt: readAt) }
+        if let fleet = FleetControl.current {
+            fleet.onAbort { task.cancel() }
+            return await task.value
+        }
+        interrupts.start(
+            onFirst: {
+                reporter.emit(
+                    Event(.note("interrupt received: stopping after the step in flight and its verification")))
+            }, onAbort: { task.cancel() })
+        let outcome = await task.value
+        interrupts.stop()
+        return outcome
+    }
+
+    /// The JUnit and HTML reports the request asked for, once every record is written.
+    private static func writeReports(_ request: RunRequest, recorder: RunRecorder, playbook: Playbook) async {
+        if let junit = request.junit {
+            let report = JUnitReport.xml(recorder.current, playbook: playbook)
+            do {
+                try await BlockingWork.run {
+                    // `--junit reports/CLUSTER.xml` in a CI job: the directory need not exist yet.
+                    let directory = (junit as NSString).deletingLastPathComponent
+                    if !directory.isEmpty {
+                        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    }
+                    try report.write(toFile: junit, atomically: true, encoding: .utf8)
+                }
+            } catch {
+                Output.diagnostic("cannot write the JUnit report \(junit): \(error.localizedDescription)")
+            }
+        }
+        await recorder.flush()
+        if let html = request.html {
+            let journal = recorder.current
+            do {
+                try await BlockingWork.run { try RunReport.write(journal, to: html) }
+                Output.diagnostic("the run's report: \(html)")
+            } catch {
+                Output.diagnostic("cannot write the report \(html): \(error.localizedDescription)")
+            }
+        }
+    }
+}
