@@ -193,7 +193,7 @@ extension Operations {
                 workstation: ProcessInfo.processInfo.hostName,
                 started: Date(), status: .running)
         journal.parameters = request.parameters
-        journal.topology = inventory.topology
+        journal.topology = inventory.topology.rawValue
         if journal.playbookDigest == nil && !playbook.digest.isEmpty { journal.playbookDigest = playbook.digest }
         if journal.nodeGUIDs?.isEmpty ?? true { journal.nodeGUIDs = observation.identities }
         journal.status = .running

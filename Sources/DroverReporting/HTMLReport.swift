@@ -23,23 +23,7 @@ public struct RunReportData: Sendable {
     }
 
     /// One step on one node, as the journal has it.
-    public struct Step: Sendable {
-        public var index: Int
-        public var name: String
-        public var node: String
-        public var status: String
-        public var started: Date
-        public var finished: Date?
-        public var reason: String?
-
-        public init(
-            index: Int, name: String, node: String, status: String, started: Date, finished: Date?, reason: String?
-        ) {
-            (self.index, self.name, self.node, self.status, self.started, self.finished, self.reason) = (
-                index, name, node, status, started, finished, reason
-            )
-        }
-    }
+    public typealias Step = Journal.Step
 
     /// A time span on one lane (a node out of the cluster; cluster failover off).
     public struct Span: Sendable {
@@ -54,62 +38,53 @@ public struct RunReportData: Sendable {
         }
     }
 
-    public var runID: String
-    public var cluster: String
-    public var playbook: String
-    public var playbookFile: String
-    public var playbookDigest: String?
-    public var inventoryFile: String
-    public var inventoryDigest: String
-    public var targetVersion: String?
-    public var user: String
-    public var workstation: String
-    public var started: Date
-    public var finished: Date?
-    /// The journal's status: succeeded, failed, interrupted, refused, running.
-    public var status: String
-    public var exitCode: Int?
-    public var parameters: [String: String]
-    /// The run's summary as it printed it (outcome, final state table, next commands).
-    public var summary: String
+    /// The run's journal, as recorded: who ran what, when, its steps and its summary.
+    public var journal: Journal
+    /// Every node the run touched or recorded.
     public var nodes: [String]
-    public var steps: [Step]
     public var commands: [Command]
     public var waits: [Wait]
     public var outOfCluster: [Span]
     public var failoverOff: [Span]
-    /// Whether the run switched a cluster failover switch (the timeline then has its lane); nil: when it was
-    /// off at some time.
-    public var failoverSwitched: Bool?
     /// Pre-flight checks of the plan: check, node, ok, detail, fix.
     public var preflight: [JSONValue]
     /// The plan's steps: index, step, node, action, command, waits_for.
     public var plannedSteps: [JSONValue]
+    /// Whether the run switched a cluster failover switch (the timeline then has its lane); nil: when it was
+    /// off at some time.
+    public var failoverSwitched: Bool?
 
     public init(
-        runID: String, cluster: String, playbook: String, playbookFile: String, playbookDigest: String?,
-        inventoryFile: String,
-        inventoryDigest: String, targetVersion: String?, user: String, workstation: String, started: Date,
-        finished: Date?,
-        status: String, exitCode: Int?, parameters: [String: String], summary: String, nodes: [String], steps: [Step],
-        commands: [Command], waits: [Wait], outOfCluster: [Span], failoverOff: [Span], preflight: [JSONValue],
-        plannedSteps: [JSONValue], failoverSwitched: Bool? = nil
+        journal: Journal, nodes: [String], commands: [Command], waits: [Wait], outOfCluster: [Span],
+        failoverOff: [Span], preflight: [JSONValue], plannedSteps: [JSONValue], failoverSwitched: Bool? = nil
     ) {
-        self.failoverSwitched = failoverSwitched
-        (self.runID, self.cluster, self.playbook, self.playbookFile, self.playbookDigest) = (
-            runID, cluster, playbook, playbookFile, playbookDigest
-        )
-        (self.inventoryFile, self.inventoryDigest, self.targetVersion, self.user, self.workstation) = (
-            inventoryFile, inventoryDigest, targetVersion, user, workstation
-        )
-        (self.started, self.finished, self.status, self.exitCode, self.parameters) = (
-            started, finished, status, exitCode, parameters
-        )
-        (self.summary, self.nodes, self.steps, self.commands, self.waits) = (summary, nodes, steps, commands, waits)
+        (self.journal, self.nodes, self.commands, self.waits) = (journal, nodes, commands, waits)
         (self.outOfCluster, self.failoverOff, self.preflight, self.plannedSteps) = (
             outOfCluster, failoverOff, preflight, plannedSteps
         )
+        self.failoverSwitched = failoverSwitched
     }
+
+    // The journal's facts, as the report reads them.
+    public var runID: String { journal.runID }
+    public var cluster: String { journal.cluster }
+    public var playbook: String { journal.playbook }
+    public var playbookFile: String { journal.playbookFile }
+    public var playbookDigest: String? { journal.playbookDigest }
+    public var inventoryFile: String { journal.inventoryFile }
+    public var inventoryDigest: String { journal.inventoryDigest }
+    public var targetVersion: String? { journal.targetVersion }
+    public var user: String { journal.user }
+    public var workstation: String { journal.workstation }
+    public var started: Date { journal.started }
+    public var finished: Date? { journal.finished }
+    /// The journal's status: succeeded, failed, interrupted, refused, running.
+    public var status: String { journal.status.rawValue }
+    public var exitCode: Int? { journal.exitCode.map(Int.init) }
+    public var parameters: [String: String] { journal.parameters ?? [:] }
+    /// The run's summary as it printed it (outcome, final state table, next commands).
+    public var summary: String { journal.summary ?? "" }
+    public var steps: [Step] { journal.steps }
 
     /// The commands the summary gives under `Next:`.
     public var nextCommands: [String] {
@@ -201,8 +176,8 @@ public enum HTMLReport {
         for step in run.steps {
             let duration = step.finished.map { ReportDuration.text($0.timeIntervalSince(step.started)) } ?? "-"
             rows +=
-                "<tr class=\"\(escape(step.status))\"><td>\(step.index)</td><td>\(escape(step.name))</td><td>\(escape(step.node))</td>"
-                + "<td>\(escape(step.status))</td><td>\(escape(duration))</td><td>\(escape(step.reason ?? ""))</td></tr>"
+                "<tr class=\"\(escape(step.status.rawValue))\"><td>\(step.index)</td><td>\(escape(step.step))</td><td>\(escape(step.node))</td>"
+                + "<td>\(escape(step.status.rawValue))</td><td>\(escape(duration))</td><td>\(escape(step.reason ?? ""))</td></tr>"
         }
         return "<table class=\"steps\">\(rows)</table>"
     }

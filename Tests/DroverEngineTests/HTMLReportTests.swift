@@ -8,22 +8,26 @@ import Testing
 
     static func run(status: String = "failed", command: String = "chef-backend-ctl upgrade") -> RunReportData {
         let at = { (seconds: Double) in start.addingTimeInterval(seconds) }
+        var journal = Journal(
+            runID: "20270115T080000Z-abc123", playbook: "upgrade", playbookFile: "built-in:upgrade.yml",
+            cluster: "prod <eu>", inventoryFile: "/etc/drover/prod.yml", inventoryDigest: "cd34",
+            targetVersion: "2.3.16", user: "ops", workstation: "laptop", started: start,
+            status: Journal.Status(rawValue: status) ?? .failed)
+        journal.playbookDigest = "ab12"
+        journal.finished = at(30)
+        journal.exitCode = status == "failed" ? 1 : 0
+        journal.parameters = [:]
+        journal.summary =
+            "\nFAILED at step upgrade-follower on be2: exit 1\n\nNext:\n  1. Inspect the cluster: drover status --inventory prod.yml\n  2. Continue: drover resume --inventory prod.yml\n"
+        journal.steps = [
+            .init(
+                index: 1, step: "upgrade-follower", node: "be2",
+                status: Journal.Step.Status(rawValue: status) ?? .failed,
+                started: at(1), finished: at(20), reason: nil)
+        ]
         return RunReportData(
-            runID: "20270115T080000Z-abc123", cluster: "prod <eu>", playbook: "upgrade",
-            playbookFile: "built-in:upgrade.yml",
-            playbookDigest: "ab12", inventoryFile: "/etc/drover/prod.yml", inventoryDigest: "cd34",
-            targetVersion: "2.3.16",
-            user: "ops", workstation: "laptop", started: start, finished: at(30), status: status,
-            exitCode: status == "failed" ? 1 : 0,
-            parameters: [:],
-            summary:
-                "\nFAILED at step upgrade-follower on be2: exit 1\n\nNext:\n  1. Inspect the cluster: drover status --inventory prod.yml\n  2. Continue: drover resume --inventory prod.yml\n",
+            journal: journal,
             nodes: ["be1", "be2", "be3"],
-            steps: [
-                .init(
-                    index: 1, name: "upgrade-follower", node: "be2", status: status, started: at(1), finished: at(20),
-                    reason: nil)
-            ],
             commands: [
                 .init(
                     node: "be2", command: command, started: at(2), finished: at(10), exitStatus: 1, signal: nil,
@@ -75,7 +79,7 @@ import Testing
 
     @Test func aSucceededRunHasNoNextSection() {
         var run = Self.run(status: "succeeded")
-        run.summary = "\nSucceeded in 30.0s.\n"
+        run.journal.summary = "\nSucceeded in 30.0s.\n"
         let html = HTMLReport.render(run)
         #expect(html.contains("<header class=\"outcome succeeded\"") && !html.contains("<h2>Next</h2>"))
     }

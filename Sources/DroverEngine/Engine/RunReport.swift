@@ -1,3 +1,4 @@
+import DroverInventory
 import DroverReporting
 import Foundation
 
@@ -9,7 +10,7 @@ public enum RunReport {
         let commands = lines(journal.transcriptPath).compactMap { TranscriptRecord(jsonLine: $0) }
         let events = lines(journal.eventsPath).compactMap { Event(jsonLine: $0) }
         let waits = self.waits(events)
-        let topology = TopologyRegistry.type(of: journal.topology ?? .chefBackend)
+        let topology = TopologyRegistry.type(of: journal.topology.flatMap(Inventory.Topology.init) ?? .chefBackend)
         let plan = (try? Data(contentsOf: URL(fileURLWithPath: journal.planPath)))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
         // The journal keeps whole seconds: the run ends when its last record does, if that is later.
@@ -21,21 +22,8 @@ public enum RunReport {
         nodes.formUnion(journal.steps.map(\.node))
         nodes.formUnion(waits.map(\.node))
         return RunReportData(
-            runID: journal.runID, cluster: journal.cluster, playbook: journal.playbook,
-            playbookFile: journal.playbookFile,
-            playbookDigest: journal.playbookDigest, inventoryFile: journal.inventoryFile,
-            inventoryDigest: journal.inventoryDigest,
-            targetVersion: journal.targetVersion, user: journal.user, workstation: journal.workstation,
-            started: journal.started,
-            finished: journal.finished, status: journal.status.rawValue, exitCode: journal.exitCode.map(Int.init),
-            parameters: journal.parameters ?? [:], summary: journal.summary ?? "",
-            nodes: nodes.sorted(),
-            steps: journal.steps.map {
-                RunReportData.Step(
-                    index: $0.index, name: $0.step, node: $0.node, status: $0.status.rawValue, started: $0.started,
-                    finished: $0.finished, reason: $0.reason)
-            },
-            commands: commands, waits: waits, outOfCluster: outOfCluster(commands, waits, end: end, topology: topology),
+            journal: journal, nodes: nodes.sorted(), commands: commands, waits: waits,
+            outOfCluster: outOfCluster(commands, waits, end: end, topology: topology),
             failoverOff: failoverOff(commands, end: end, topology: topology),
             preflight: (plan?["preflight"] as? [Any] ?? []).map(JSONValue.init(any:)),
             plannedSteps: (plan?["steps"] as? [Any] ?? []).map(JSONValue.init(any:)),

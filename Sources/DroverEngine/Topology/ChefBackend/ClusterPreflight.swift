@@ -1,5 +1,6 @@
 import DroverCluster
 import DroverInventory
+import DroverReporting
 import DroverSSH
 import Foundation
 
