@@ -48,9 +48,7 @@ public struct Plan<T: Topology>: Sendable {
     /// Says in the `path` check that the path's playbook is missing, so the fix is not `drover upgrade` itself.
     public mutating func noteUnavailable(_ name: String?) {
         guard let name, let index = preflight.firstIndex(where: { $0.check == "path" }) else { return }
-        preflight[index].fix =
-            "Drover has no playbook \(name) for this path yet; "
-            + "follow Chef's documented procedure for this upgrade by hand"
+        preflight[index].fix = topology.unavailablePathFix(playbook: name)
     }
 
     /// Drover locks found on the nodes (plan takes none, but shows them).

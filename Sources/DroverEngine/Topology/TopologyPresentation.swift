@@ -37,6 +37,9 @@ public protocol TopologyPresentation: Sendable {
     /// What to check on a frontend whose `/_status` failed after the backends were changed.
     func frontendAdvice(frontend: String) -> String
 
+    /// The fix a plan gives when the upgrade path's playbook is one Drover does not have.
+    func unavailablePathFix(playbook: String) -> String
+
     /// What a plan says about the downtime of `path` (`parameters`: the playbook's bound values,
     /// `params.NAME`), or nil when the path has none.
     func downtime(for path: UpgradePath, parameters: [String: String]) -> Downtime?
@@ -68,6 +71,10 @@ extension TopologyPresentation {
     }
 
     public func downtime(for path: UpgradePath, parameters: [String: String]) -> Downtime? { nil }
+
+    public func unavailablePathFix(playbook: String) -> String {
+        "Drover has no playbook \(playbook) for this path yet; follow Chef's documented procedure for this upgrade by hand"
+    }
 
     public func frontendAdvice(frontend: String) -> String {
         "The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend)"
