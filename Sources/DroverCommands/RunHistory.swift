@@ -15,13 +15,15 @@ extension Operations {
             Output.stdout("No runs recorded in \(state.root).\n")
             return .success
         }
-        for journal in journals {
-            let duration =
-                journal.finished.map { String(format: "%.0fs", $0.timeIntervalSince(journal.started)) } ?? "-"
-            Output.stdout(
-                "\(journal.runID)  \(journal.cluster)  \(journal.playbook)  \(journal.status.rawValue)  \(RFC3339.string(journal.started))  \(duration)\n"
-            )
+        let rows = journals.map { journal in
+            [
+                journal.runID, journal.cluster, journal.playbook, journal.status.rawValue,
+                RFC3339.string(journal.started),
+                journal.finished.map { String(format: "%.0fs", $0.timeIntervalSince(journal.started)) } ?? "-",
+            ]
         }
+        Output.stdout(
+            TextTable(header: ["RUN ID", "CLUSTER", "PLAYBOOK", "STATUS", "STARTED", "DURATION"], rows: rows).text)
         return .success
     }
 

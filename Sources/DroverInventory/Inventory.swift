@@ -129,18 +129,12 @@ public struct Inventory: Sendable {
     public static func load(path: String, warn: (String) -> Void = { _ in }) throws -> Inventory {
         var inventory: Inventory
         if let (file, group) = ansibleReference(path) {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw InputError(
-                    file: file, line: 0, key: nil, message: "cannot read the Ansible inventory (does it exist?)")
-            }
+            let data = try InputError.read(file, what: "Ansible inventory")
             inventory = try AnsibleInventory.parse(String(decoding: data, as: UTF8.self), file: file).inventory(
                 group: group)
             inventory.file = path
         } else {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw InputError(
-                    file: path, line: 0, key: nil, message: "cannot read the inventory file (does it exist?)")
-            }
+            let data = try InputError.read(path, what: "inventory file")
             inventory = try parse(String(decoding: data, as: UTF8.self), file: path)
         }
         try inventory.applySSHConfig(warn: warn)

@@ -189,3 +189,24 @@ public enum DurationText {
         return "\(ms)ms"
     }
 }
+
+extension InputError {
+    /// Reads an input file whole; when it cannot, the error names the file and the system's reason
+    /// (`No such file or directory`, `Permission denied`, `Is a directory`).
+    public static func read(_ path: String, what: String) throws -> Data {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw InputError(file: path, line: 0, key: nil, message: "cannot read the \(what): Is a directory")
+        }
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw InputError(file: path, line: 0, key: nil, message: "cannot read the \(what): \(reason)")
+        }
+        close(descriptor)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(file: path, line: 0, key: nil, message: "cannot read the \(what)")
+        }
+        return data
+    }
+}

@@ -24,6 +24,49 @@ struct CommandLineTests {
         #expect(output.stdout.contains("ed25519"))
     }
 
+    @Test func helpSaysEachDefaultOnce() async throws {
+        let output = try await DroverBinary.run(["help", "plan"])
+        #expect(output.status == 0)
+        #expect(output.stdout.contains("The playbook. (default: upgrade)"), "\(output.stdout)")
+        #expect(output.stdout.components(separatedBy: "(default: upgrade)").count == 2)
+    }
+
+    @Test func aNegativeParallelIsNamedWithItsValue() async throws {
+        let output = try await DroverBinary.run(["plan", "--parallel", "-1", "--inventory", "x.yml"])
+        #expect(output.status == 64)
+        #expect(output.stderr.contains("--parallel must be at least 1, not -1"), "\(output.stderr)")
+        #expect(!output.stderr.contains("Missing value"))
+    }
+
+    @Test(arguments: [
+        ("/nonexistent/inventory.yml", "No such file or directory"), ("/tmp", "Is a directory"),
+        ("/nonexistent/hosts.ini#backends", "No such file or directory"),
+    ])
+    func anUnreadableInventorySaysTheSystemsReason(_ path: String, _ reason: String) async throws {
+        let output = try await DroverBinary.run(["status", "--inventory", path])
+        #expect(output.status == 64)
+        let file = path.split(separator: "#").first.map(String.init) ?? path
+        #expect(
+            output.stderr
+                == "drover: invalid inventory: \(file): cannot read the \(path.contains("#") ? "Ansible inventory" : "inventory file"): \(reason)\n",
+            "\(output.stderr)")
+    }
+
+    @Test func playbooksAreATableWithAHeader() async throws {
+        let output = try await DroverBinary.run(["playbooks"])
+        #expect(output.status == 0)
+        let lines = output.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("PLAYBOOK ") == true, "\(output.stdout)")
+        // Every row's columns start where the header's do.
+        let header = String(lines[0])
+        let sourceColumn = try #require(header.range(of: "SOURCE")).lowerBound.utf16Offset(in: header)
+        for line in lines.dropFirst() {
+            let row = String(line)
+            #expect(row.count > sourceColumn && row.dropFirst(sourceColumn - 2).hasPrefix("  "), "\(row)")
+            #expect(row.dropFirst(sourceColumn).first != " ", "\(row)")
+        }
+    }
+
     @Test func unknownArgumentIsAUsageError() async throws {
         let output = try await DroverBinary.run(["--no-such-flag"])
         #expect(output.status == 64)

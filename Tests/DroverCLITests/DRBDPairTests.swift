@@ -187,7 +187,12 @@ struct DRBDPairTests {
             pair = try await cluster.pairState()
             #expect(pair.node("be1")?.role == "Primary" && pair.node("be1")?.vip == true)
             let runs = try await DroverBinary.run(["runs"], environment: cluster.environment)
-            #expect(runs.stdout.components(separatedBy: "graceful-transition  succeeded").count == 3, "\(runs.stdout)")
+            let rows = runs.stdout.split(separator: "\n").map {
+                $0.split(separator: " ", omittingEmptySubsequences: true)
+            }
+            #expect(
+                rows.first == ["RUN", "ID", "CLUSTER", "PLAYBOOK", "STATUS", "STARTED", "DURATION"], "\(runs.stdout)")
+            #expect(rows.filter { $0.count > 3 && $0[2] == "graceful-transition" && $0[3] == "succeeded" }.count == 2)
             #expect(FileManager.default.fileExists(atPath: cluster.scratch("junit.xml")))
             try await Self.expectInvariants(cluster)
         }

@@ -236,7 +236,12 @@ struct InputRefusalTests {
     @Test func playbooksAreListed() async throws {
         let output = try await DroverBinary.run(["playbooks"])
         #expect(output.status == 0)
-        let names = output.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
+        let lines = output.stdout.split(separator: "\n")
+        #expect(
+            lines.first?.split(separator: " ", omittingEmptySubsequences: true) == [
+                "PLAYBOOK", "SOURCE", "TOPOLOGY", "DESCRIPTION",
+            ])
+        let names = lines.dropFirst().map { $0.split(separator: " ").first.map(String.init) ?? "" }
         let expected: [String] = [
             "discard-node-data", "drbd-restart", "graceful-transition", "promote-node", "promote-secondary",
             "quorum-loss-recovery", "rebuild-partner", "reinstate-deposed-leader", "replace-failed-node", "resync-node",
@@ -244,7 +249,7 @@ struct InputRefusalTests {
         ]
         #expect(names == expected)
         let pair = try await DroverBinary.run(["playbooks", "--topology", "drbd-pair"])
-        let pairNames: [String] = pair.stdout.split(separator: "\n").map {
+        let pairNames: [String] = pair.stdout.split(separator: "\n").dropFirst().map {
             String($0.split(separator: " ").first ?? "")
         }
         #expect(

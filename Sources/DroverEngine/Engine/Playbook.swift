@@ -146,9 +146,7 @@ public struct Playbook: Sendable {
 
     /// Loads and validates a playbook file.
     public static func load(path: String) throws -> Playbook {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputError(file: path, line: 0, key: nil, message: "cannot read the playbook file")
-        }
+        let data = try InputError.read(path, what: "playbook file")
         var playbook = try parse(String(decoding: data, as: UTF8.self), file: path)
         playbook.source = .file(path)
         return playbook

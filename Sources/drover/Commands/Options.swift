@@ -176,7 +176,9 @@ struct FleetOptions: ParsableArguments {
             "With Ansible inventories (INI or YAML): the group whose hosts are the backends.", valueName: "name"))
     var group: String?
 
-    @Option(help: "At most this many clusters at once; inside a cluster everything stays one node at a time.")
+    @Option(
+        parsing: .unconditional,
+        help: "At most this many clusters at once; inside a cluster everything stays one node at a time.")
     var parallel = 5
 
     @Flag(help: "After a cluster fails, start no other and stop the running ones after their step in flight.")

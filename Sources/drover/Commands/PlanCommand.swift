@@ -16,7 +16,7 @@ struct PlanCommand: AsyncParsableCommand {
         case gitlabMatrix = "gitlab-matrix"
     }
 
-    @Argument(help: "The playbook (default: upgrade).")
+    @Argument(help: "The playbook.")
     var playbook = "upgrade"
 
     @OptionGroup var options: FleetOptions
