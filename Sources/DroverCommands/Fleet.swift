@@ -173,19 +173,30 @@ extension Operations {
         let resumable = states.filter { $0.exit == .interrupted || $0.exit == .failedAfterChanges }
         let notStarted = states.filter { $0.exit == nil }
         if !resumable.isEmpty || !notStarted.isEmpty {
-            text += "\nNext:\n"
+            var steps: [NextStep] = []
             if !resumable.isEmpty {
-                text +=
-                    "  continue the clusters that stopped: drover resume "
-                    + resumable.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(separator: " ")
-                    + " --yes\n"
+                steps.append(
+                    NextStep(
+                        "Continue the clusters that stopped:",
+                        commands: [
+                            "drover resume "
+                                + resumable.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(
+                                    separator: " ")
+                                + " --yes"
+                        ]))
             }
             if !notStarted.isEmpty {
-                text +=
-                    "  start the clusters that did not start: drover \(request.command) "
-                    + notStarted.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(separator: " ")
-                    + " --yes\n"
+                steps.append(
+                    NextStep(
+                        "Start the clusters that did not start:",
+                        commands: [
+                            "drover \(request.command) "
+                                + notStarted.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(
+                                    separator: " ")
+                                + " --yes"
+                        ]))
             }
+            text += "\nNext:\n" + NextStep.lines(steps).joined(separator: "\n") + "\n"
         }
         Output.standardStream(text, standardError: false)
     }

@@ -86,12 +86,8 @@ public struct RunReportData: Sendable {
     public var summary: String { journal.summary ?? "" }
     public var steps: [Step] { journal.steps }
 
-    /// The commands the summary gives under `Next:`.
-    public var nextCommands: [String] {
-        guard let next = summary.range(of: "\nNext:\n") else { return [] }
-        return summary[next.upperBound...].split(separator: "\n").prefix { $0.hasPrefix("  ") }
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-    }
+    /// What the summary says to do next (under `Next:`), with its commands.
+    public var nextSteps: [NextStep] { NextStep.parse(summary: summary) }
 }
 
 /// A run's report for people: one self-contained HTML file (no network, no external assets) with the
@@ -120,11 +116,14 @@ public enum HTMLReport {
         }) {
             html += "<p class=\"headline\">\(escape(String(headline)))</p>\n"
         }
-        let next = run.nextCommands
+        let next = run.nextSteps
         if !next.isEmpty {
             html +=
                 "<div class=\"next\"><h2>Next</h2><ol>"
-                + next.map { "<li><code>\(escape(strippedNumber($0)))</code></li>" }.joined() + "</ol></div>\n"
+                + next.map { step in
+                    "<li>\(escape(step.text))"
+                        + step.commands.map { "<br><code>\(escape($0))</code>" }.joined() + "</li>"
+                }.joined() + "</ol></div>\n"
         }
         html += "</header>\n<main>\n"
         html += section("Run", facts(run))
@@ -143,12 +142,6 @@ public enum HTMLReport {
 
     static func section(_ title: String, _ body: String) -> String {
         "<section id=\"\(title.lowercased().replacingOccurrences(of: " ", with: "-"))\"><h2>\(escape(title))</h2>\n\(body)\n</section>\n"
-    }
-
-    /// `1. Inspect the cluster: ...` → the text after the number.
-    static func strippedNumber(_ line: String) -> String {
-        guard let dot = line.firstIndex(of: "."), line[..<dot].allSatisfy(\.isNumber) else { return line }
-        return line[line.index(after: dot)...].trimmingCharacters(in: .whitespaces)
     }
 
     static func facts(_ run: RunReportData) -> String {

@@ -181,7 +181,9 @@ struct UpgradeEndToEndTests {
             #expect(
                 output.stdout.contains("!! cluster failover: OFF"),
                 "the summary says prominently that failover stays off")
-            #expect(output.stdout.contains("set-cluster-failover on"), "and how to turn it back on")
+            #expect(
+                output.stdout.contains("       drover run set-failover --set state=on --inventory"),
+                "and how to turn it back on, through drover")
             let touched = (await cluster.log()).filter { $0.event == "started" && $0.isMutating }
             #expect(!touched.contains { $0.node == "be3" }, "the third node is never touched")
             #expect(!touched.contains { $0.node == "be1" && $0.command != "chef-backend-ctl set-cluster-failover off" })

@@ -18,7 +18,7 @@ import Testing
         journal.exitCode = status == "failed" ? 1 : 0
         journal.parameters = [:]
         journal.summary =
-            "\nFAILED at step upgrade-follower on be2: exit 1\n\nNext:\n  1. Inspect the cluster: drover status --inventory prod.yml\n  2. Continue: drover resume --inventory prod.yml\n"
+            "\nFAILED at step upgrade-follower on be2: exit 1\n\nNext:\n  1. Inspect the cluster:\n       drover status --inventory prod.yml\n  2. Continue:\n       drover resume --inventory prod.yml\n"
         journal.steps = [
             .init(
                 index: 1, step: "upgrade-follower", node: "be2",
@@ -68,7 +68,7 @@ import Testing
     @Test func theOutcomeItsNextCommandsAndTheTimelineAreThere() {
         let html = HTMLReport.render(Self.run())
         #expect(html.contains("data-outcome=\"failed\"") && html.contains("FAILED at step upgrade-follower on be2"))
-        #expect(html.contains("<li><code>Continue: drover resume --inventory prod.yml</code></li>"))
+        #expect(html.contains("<li>Continue:<br><code>drover resume --inventory prod.yml</code></li>"))
         for lane in ["failover", "be1", "be2", "be3"] {
             #expect(html.contains("data-lane=\"\(lane)\""), "lane \(lane)")
         }

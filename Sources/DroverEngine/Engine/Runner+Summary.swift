@@ -53,28 +53,26 @@ extension Runner {
         if case .succeeded = ending {
             return lines.joined(separator: "\n")
         }
-        let leaderHost = topology.liveValues(observation)["leader.host"].flatMap { $0.isEmpty ? nil : $0 }
         // An upgrade path's playbook is started again by `drover upgrade`, which chooses it.
         let again =
             topology.upgradePath(for: playbook, observation: observation) != nil ? "upgrade" : "run \(playbook.name)"
         lines.append("")
         lines.append("Next:")
-        var steps = ["Inspect the cluster: drover status \(inventoryFlag)"] + (failure?.advice ?? [])
+        var steps = [NextStep("Inspect the cluster:", commands: ["drover status \(inventoryFlag)"])]
+        steps += (failure?.advice ?? []).map { NextStep(advice: $0) }
         if failure == nil {
-            steps.append("Continue where the run stopped: drover resume \(inventoryFlag)")
+            steps.append(NextStep("Continue where the run stopped:", commands: ["drover resume \(inventoryFlag)"]))
         } else if failure?.step == "backup" && !changesBegan {
             steps.append(
-                "Nothing was changed. When a backup works, start again: drover \(again) \(inventoryFlag) --yes --backup (or --no-backup to go on without one)"
-            )
+                NextStep(
+                    "Nothing was changed. When a backup works, start again (or with --no-backup, without one):",
+                    commands: ["drover \(again) \(inventoryFlag) --yes --backup"]))
         } else {
-            steps.append(
-                "When the cause is fixed, continue: drover resume \(inventoryFlag) (or start again: drover \(again) \(inventoryFlag) --yes)"
-            )
+            steps.append(NextStep("When the cause is fixed, continue:", commands: ["drover resume \(inventoryFlag)"]))
+            steps.append(NextStep("Or start again:", commands: ["drover \(again) \(inventoryFlag) --yes"]))
         }
-        if leftOff {
-            steps.append(topology.failoverRestoreAdvice(leaderHost: leaderHost))
-        }
-        for (number, step) in steps.enumerated() { lines.append("  \(number + 1). \(step)") }
+        if leftOff { steps.append(topology.failoverRestoreAdvice(inventoryFlag: inventoryFlag)) }
+        lines += NextStep.lines(steps)
         if let recorder { lines.append("Transcript: \(recorder.current.directory)") }
         return lines.joined(separator: "\n")
     }

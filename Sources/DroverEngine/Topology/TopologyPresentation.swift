@@ -28,8 +28,9 @@ public protocol TopologyPresentation: Sendable {
     /// The summary's line about the failover switch, given what this run last set it to (nil: not changed).
     func failoverLine(_ setting: (state: String, step: String)?) -> String
 
-    /// What to run to turn the failover switch back on instead of finishing the run (`leaderHost`: where).
-    func failoverRestoreAdvice(leaderHost: String?) -> String
+    /// What to run to turn the failover switch back on instead of finishing the run (`inventoryFlag`: the
+    /// `--inventory` option, quoted).
+    func failoverRestoreAdvice(inventoryFlag: String) -> NextStep
 
     /// The plan's line about the backup taken before the first change, on `node`.
     func backupLine(node: String?) -> String
@@ -62,8 +63,8 @@ extension TopologyPresentation {
             ?? "cluster failover: not changed by this run"
     }
 
-    public func failoverRestoreAdvice(leaderHost: String?) -> String {
-        "To stop here instead, turn failover back on (see the playbook that turned it off)"
+    public func failoverRestoreAdvice(inventoryFlag: String) -> NextStep {
+        NextStep("To stop here instead, turn failover back on (see the playbook that turned it off)")
     }
 
     public func backupLine(node: String?) -> String {

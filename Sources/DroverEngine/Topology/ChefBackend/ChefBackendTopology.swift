@@ -35,8 +35,11 @@ public struct ChefBackendTopology: Topology {
     public static let outOfClusterCommands = ["chef-backend-ctl upgrade", "chef-backend-ctl down-for-upgrade"]
     public static let backInClusterWaits = ["rejoined", "synced"]
 
-    public func failoverRestoreAdvice(leaderHost: String?) -> String {
-        "To stop here instead, turn failover back on: ssh root@\(leaderHost ?? "<a healthy node>") chef-backend-ctl set-cluster-failover on"
+    /// Through Drover (the inventory's keys, known_hosts and jump hosts; a journal), not a raw ssh.
+    public func failoverRestoreAdvice(inventoryFlag: String) -> NextStep {
+        NextStep(
+            "To stop here instead, turn failover back on:",
+            commands: ["drover run set-failover --set state=on \(inventoryFlag)"])
     }
 
     /// Chef's estimate of the reindex: about 2 minutes per 1000 Chef nodes (at least one minute).

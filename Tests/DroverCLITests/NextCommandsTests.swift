@@ -1,0 +1,72 @@
+import DroverTestSupport
+import Foundation
+import Testing
+
+/// What a failed run says to do next works when pasted: each command whole on its own line, through Drover
+/// (the inventory's keys and known_hosts, a journal), run as a person would in a shell on a terminal.
+@Suite("a failed run's next commands, pasted", needsSandbox, .timeLimit(.minutes(4 * TestTime.factor)))
+struct NextCommandsTests {
+    /// The commands under `Next:`: the lines indented below a numbered step.
+    static func nextCommands(_ output: String) -> [String] {
+        guard let next = output.range(of: "\nNext:\n") else { return [] }
+        return output[next.upperBound...].split(separator: "\n").prefix { $0.hasPrefix("  ") }
+            .filter { $0.hasPrefix("       ") }.map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// Runs `command` as pasted into `sh` on a terminal, with drover on PATH, answering the run's question.
+    static func paste(_ command: String, cluster: SandboxCluster) async throws -> PseudoTerminal.Result {
+        let directory = (DroverBinary.path as NSString).deletingLastPathComponent
+        var environment = ProcessInfo.processInfo.environment.merging(cluster.environment) { $1 }
+        environment["PATH"] = directory + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
+        environment["NO_COLOR"] = "1"
+        let shell = environment
+        return try await Processes.offPool {
+            try PseudoTerminal.run(
+                "/bin/sh", ["-c", command], environment: shell,
+                answers: [(prompt: "Type yes to start the run:", reply: "yes")])
+        }
+    }
+
+    /// A follower's upgrade fails; the run stops with failover off.
+    static func failedUpgrade(_ cluster: SandboxCluster) async throws -> [String] {
+        try await cluster.breakNode("be2", "upgrade-fails")
+        let failed = try await cluster.drover(["upgrade", "--yes"])
+        #expect(failed.status == 1, "\(failed.stdout)\n\(failed.stderr)")
+        let inventory = "--inventory \(cluster.inventoryPath)"
+        let commands = Self.nextCommands(failed.stdout)
+        #expect(
+            commands == [
+                "drover status \(inventory)", "drover resume \(inventory)", "drover upgrade \(inventory) --yes",
+                "drover run set-failover --set state=on \(inventory)",
+            ], "\(failed.stdout)")
+        #expect(failed.stdout.contains("  2. Read be2's logs: /var/log/chef-backend/*/current\n"))
+        #expect(
+            failed.stdout.contains("  5. To stop here instead, turn failover back on:\n       drover run set-failover"))
+        #expect(!failed.stdout.contains("ssh root@"), "no raw ssh: it would bypass the inventory and the journal")
+        return commands
+    }
+
+    @Test func continuingAFailedUpgradeWorksWhenPasted() async throws {
+        try await SandboxCluster.with(rejoin: "2s") { cluster in
+            let commands = try await Self.failedUpgrade(cluster)
+            let status = try await Self.paste(commands[0], cluster: cluster)
+            #expect([0, 2].contains(status.status) && status.output.contains("be2"), "\(status.output)")
+            try await cluster.sandbox.heal("be2")
+            let resumed = try await Self.paste(commands[1], cluster: cluster)
+            #expect(resumed.status == 0, "\(resumed.output)")
+            try await expectUpgradedSafely(cluster)
+        }
+    }
+
+    @Test func stoppingAFailedUpgradeInsteadWorksWhenPasted() async throws {
+        try await SandboxCluster.with(rejoin: "2s") { cluster in
+            let commands = try await Self.failedUpgrade(cluster)
+            // Through Drover (the inventory's keys and known_hosts), with a journal of its own.
+            let restore = try await Self.paste(commands[3], cluster: cluster)
+            #expect(restore.status == 0, "\(restore.output)")
+            #expect(await cluster.started("chef-backend-ctl set-cluster-failover on", on: "be1") == 1)
+            let runs = try await DroverBinary.run(["runs"], environment: cluster.environment)
+            #expect(runs.stdout.contains(" set-failover ") && runs.stdout.contains(" succeeded "), "\(runs.stdout)")
+        }
+    }
+}
