@@ -59,8 +59,20 @@ extension Operations {
         let outcome = await runUnderInterrupts(
             runner, initial: observation, readAt: observedAt, interrupts: interrupts, reporter: recording)
         await ClusterLock.release(connection, runID: runID)
-        await writeReports(request, recorder: recorder, playbook: playbook)
+        let written = await writeReports(request, recorder: recorder, playbook: playbook)
+        sayWhereItIs(recorder.current, written: written, json: request.json)
         return outcome.exitStatus
+    }
+
+    /// The run's last lines: its id, how to see it again, and the files it wrote (on stderr with `--json`, whose
+    /// stdout is events only).
+    private static func sayWhereItIs(_ journal: Journal, written: [(what: String, path: String)], json: Bool) {
+        var lines = ["Run \(journal.runID); see it again: drover show \(journal.runID)"]
+        let files = [("journal", journal.path), ("transcript", journal.transcriptPath)] + written
+        let width = files.map(\.0.count).max() ?? 0
+        lines += files.map { "  \(($0.0 + ":").padding(toLength: width + 1, withPad: " ", startingAt: 0)) \($0.1)" }
+        let text = lines.joined(separator: "\n") + "\n"
+        if json { Output.stderr(text) } else { Output.stdout(text) }
     }
 
     /// The playbook's parameters, bound: `run` validated them before connecting, but a resumed run's come from
@@ -230,8 +242,11 @@ extension Operations {
         return outcome
     }
 
-    /// The JUnit and HTML reports the request asked for, once every record is written.
-    private static func writeReports(_ request: RunRequest, recorder: RunRecorder, playbook: Playbook) async {
+    /// The JUnit and HTML reports the request asked for, once every record is written; returns those written.
+    private static func writeReports(
+        _ request: RunRequest, recorder: RunRecorder, playbook: Playbook
+    ) async -> [(what: String, path: String)] {
+        var written: [(what: String, path: String)] = []
         if let junit = request.junit {
             let report = JUnitReport.xml(recorder.current, playbook: playbook)
             do {
@@ -243,6 +258,7 @@ extension Operations {
                     }
                     try report.write(toFile: junit, atomically: true, encoding: .utf8)
                 }
+                written.append(("JUnit", junit))
             } catch {
                 Output.diagnostic("cannot write the JUnit report \(junit): \(error.localizedDescription)")
             }
@@ -252,10 +268,11 @@ extension Operations {
             let journal = recorder.current
             do {
                 try await BlockingWork.run { try RunReport.write(journal, to: html) }
-                Output.diagnostic("the run's report: \(html)")
+                written.append(("report", html))
             } catch {
                 Output.diagnostic("cannot write the report \(html): \(error.localizedDescription)")
             }
         }
+        return written
     }
 }

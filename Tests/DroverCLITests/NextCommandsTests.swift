@@ -69,4 +69,30 @@ struct NextCommandsTests {
             #expect(runs.stdout.contains(" set-failover ") && runs.stdout.contains(" succeeded "), "\(runs.stdout)")
         }
     }
+
+    @Test func everyRunEndsWithItsIdAndWhatItWrote() async throws {
+        try await SandboxCluster.with { cluster in
+            let junit = cluster.scratch("reports/junit.xml")
+            let html = cluster.scratch("run.html")
+            let run = try await cluster.drover([
+                "run", "set-failover", "--set", "state=on", "--yes", "--junit", junit, "--html", html,
+            ])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            let lines = run.stdout.split(separator: "\n").map(String.init).suffix(5)
+            let runID = try #require(lines.first?.split(separator: " ").dropFirst().first).dropLast()
+            let directory = cluster.stateDirectory + "/sandbox/" + runID
+            #expect(
+                Array(lines) == [
+                    "Run \(runID); see it again: drover show \(runID)", "  journal:    \(directory)/journal.json",
+                    "  transcript: \(directory)/transcript.jsonl", "  JUnit:      \(junit)", "  report:     \(html)",
+                ], "\(run.stdout)")
+            #expect(FileManager.default.fileExists(atPath: junit) && FileManager.default.fileExists(atPath: html))
+            let show = try await DroverBinary.run(["show", String(runID)], environment: cluster.environment)
+            #expect(show.status == 0 && show.stdout.contains("set-failover on sandbox, succeeded"), "\(show.stdout)")
+            // With --json, stdout is the events only; the same lines go to stderr.
+            let json = try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes", "--json"])
+            #expect(json.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("{") }, "\(json.stdout)")
+            #expect(json.stderr.contains("; see it again: drover show "), "\(json.stderr)")
+        }
+    }
 }

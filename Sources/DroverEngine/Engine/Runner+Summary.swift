@@ -73,7 +73,6 @@ extension Runner {
         }
         if leftOff { steps.append(topology.failoverRestoreAdvice(inventoryFlag: inventoryFlag)) }
         lines += NextStep.lines(steps)
-        if let recorder { lines.append("Transcript: \(recorder.current.directory)") }
         return lines.joined(separator: "\n")
     }
 }
