@@ -37,7 +37,13 @@ struct SandboxLifecycleTests {
         var pids = record.nodes.compactMap(\.pid)
         do {
             #expect(up.stdout.contains(box.inventoryPath))
-            #expect(try await sandbox(["up"], dir: dir).stderr.contains("already running"))
+            // Every hint names this sandbox's directory, so that pasted it acts on this one.
+            for hint in ["break be2 upgrade-fails --dir \(dir)", "heal be2 --dir \(dir)", "down --dir \(dir)"] {
+                #expect(up.stdout.contains("drover-sandbox " + hint + "\n"), "\(up.stdout)")
+            }
+            let again = try await sandbox(["up"], dir: dir).stderr
+            #expect(
+                again.contains("already running") && again.contains("`drover-sandbox down --dir \(dir)`"), "\(again)")
             let inventory = try String(contentsOfFile: box.inventoryPath, encoding: .utf8)
             for node in record.nodes { #expect(inventory.contains("host: \(node.address)")) }
 

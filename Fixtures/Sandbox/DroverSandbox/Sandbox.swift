@@ -36,6 +36,17 @@ public struct Sandbox: Sendable {
     public var statePath: String { directory + "/state.json" }
     public var commandLog: String { directory + "/commands.log" }
     public var inventoryPath: String { directory + "/inventory.yml" }
+
+    /// `drover COMMAND --inventory INVENTORY` for this sandbox, shell-quoted.
+    public func drover(_ command: String) -> String {
+        "drover \(command) --inventory \(ShellQuote.quote(inventoryPath))"
+    }
+
+    /// `drover-sandbox SUBCOMMAND ARGUMENTS --dir DIR` for this sandbox, shell-quoted: every hint carries its
+    /// `--dir`, so that pasted it acts on this sandbox and no other.
+    public func command(_ subcommand: String, _ arguments: String...) -> String {
+        (["drover-sandbox", subcommand] + arguments + ["--dir", ShellQuote.quote(directory)]).joined(separator: " ")
+    }
     public var knownHostsPath: String { directory + "/known_hosts" }
     public var identityPath: String { directory + "/id_ed25519" }
     public var sshConfigPath: String { directory + "/ssh_config" }
@@ -544,9 +555,9 @@ public enum SandboxError: LocalizedError {
         switch self {
         case .alreadyRunning(let directory, let started):
             return
-                "a sandbox is already running in \(directory) (started \(ISO8601DateFormatter().string(from: started))); stop it with `drover-sandbox down` or choose another --dir"
+                "a sandbox is already running in \(directory) (started \(ISO8601DateFormatter().string(from: started))); stop it with `\(Sandbox(directory: directory).command("down"))` or choose another --dir"
         case .notRunning(let directory):
-            return "no sandbox in \(directory); start one with `drover-sandbox up`"
+            return "no sandbox in \(directory); start one with `\(Sandbox(directory: directory).command("up"))`"
         case .needsRoot:
             return
                 "the sandbox needs root: each node's sshd listens on port 22 and keeps its files private with bind mounts in its own mount namespace; run it as root (sudo)"

@@ -87,8 +87,9 @@ struct Up: AsyncParsableCommand {
                     """
                     Inventory:   \(sandbox.inventoryPath)
                     Try:         ssh -F \(sandbox.sshConfigPath) be1 cat /proc/drbd
-                    Faults:      drover-sandbox break be1 drbd-primary-down   (heal with: drover-sandbox heal be1)
-                    Stop:        drover-sandbox down
+                    A fault:     \(sandbox.command("break", "be1", "drbd-primary-down"))
+                    Heal it:     \(sandbox.command("heal", "be1"))
+                    Stop:        \(sandbox.command("down"))
                     """)
                 return
             }
@@ -102,8 +103,10 @@ struct Up: AsyncParsableCommand {
                 Known hosts: \(sandbox.knownHostsPath)
                 Command log: \(sandbox.commandLog)
                 Try:         ssh -F \(sandbox.sshConfigPath) be1 chef-backend-ctl status
-                Faults:      drover-sandbox break be2 upgrade-fails   (heal with: drover-sandbox heal be2)
-                Stop:        drover-sandbox down
+                Upgrade it:  \(sandbox.drover("upgrade"))
+                A fault:     \(sandbox.command("break", "be2", "upgrade-fails"))
+                Heal it:     \(sandbox.command("heal", "be2"))
+                Stop:        \(sandbox.command("down"))
                 """)
         } catch {
             throw fail(error)
