@@ -188,17 +188,26 @@ public enum HTMLReport {
         return "<table class=\"preflight\">\(rows)</table>"
     }
 
+    /// An action of a plan saved before plans carried `text`, in the same words.
+    static func olderPlanAction(_ fields: [String: JSONValue]) -> String {
+        let action = text(fields["action"])
+        let detail = text(fields["waits_for"])
+        switch action {
+        case "skip": return "skip (\(detail))"
+        case "wait", "check", "confirm", "manual": return "\(action) \(detail)"
+        default: return text(fields["command"]).isEmpty ? action : text(fields["command"])
+        }
+    }
+
     static func planTable(_ run: RunReportData) -> String {
         var rows = "<tr><th>#</th><th>step</th><th>node</th><th>action</th></tr>"
         for step in run.plannedSteps {
             guard case .object(let fields) = step else { continue }
-            let action = [
-                text(fields["command"]), text(fields["waits_for"]).isEmpty ? "" : "wait: " + text(fields["waits_for"]),
-            ]
-            .filter { !$0.isEmpty }.joined(separator: "; ")
+            // The plan's own words for the action (`text`); plans of earlier versions lack them.
+            let action = text(fields["text"]).isEmpty ? Self.olderPlanAction(fields) : text(fields["text"])
             rows +=
                 "<tr><td>\(escape(text(fields["index"])))</td><td>\(escape(text(fields["step"])))</td><td>\(escape(text(fields["node"])))</td>"
-                + "<td>\(escape(action.isEmpty ? text(fields["action"]) : action))</td></tr>"
+                + "<td>\(escape(action))</td></tr>"
         }
         return "<table class=\"plan\">\(rows)</table>"
     }

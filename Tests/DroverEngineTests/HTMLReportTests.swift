@@ -94,4 +94,28 @@ import Testing
             "a DRBD pair has no failover switch")
         #expect(html.contains("data-lane=\"be1\""))
     }
+
+    @Test func thePlansActionsReadAsThePlanSaysThem() {
+        var run = Self.run()
+        run.plannedSteps = [
+            .object([
+                "index": 2, "step": "upgrade-follower", "node": "be3", "action": "skip",
+                "waits_for": "already at 2.3.16", "text": "skip (already at 2.3.16)",
+            ]),
+            .object([
+                "index": 9, "step": "verify", "action": "check",
+                "waits_for":
+                    "frontends: not configured (no frontend has a status_url in the inventory), so not checked",
+            ]),
+            .object(["index": 3, "step": "upgrade-follower", "node": "be2", "action": "wait", "waits_for": "rejoined"]),
+        ]
+        let html = HTMLReport.render(run)
+        #expect(html.contains("<td>skip (already at 2.3.16)</td>"))
+        #expect(
+            html.contains(
+                "<td>check frontends: not configured (no frontend has a status_url in the inventory), so not checked</td>"
+            ))
+        #expect(html.contains("<td>wait rejoined</td>"), "a plan saved before plans carried text reads the same")
+        #expect(!html.contains("wait: already") && !html.contains("wait: frontends"))
+    }
 }

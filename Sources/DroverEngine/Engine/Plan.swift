@@ -15,6 +15,16 @@ public struct PlannedAction: Sendable, Equatable {
     public var waitsFor: String?
     /// The action runs only if this holds when the run reaches it (see ``Topology/runCondition(_:node:observation:)``).
     public var condition: String? = nil
+
+    /// What the action does, in the words every rendering of a plan uses (text, JSON `text`, the HTML report):
+    /// `skip (why)`, `wait PREDICATE`, `check WHAT`, `confirm ...`, `manual ...`, or the command.
+    public var text: String {
+        switch action {
+        case "skip": return "skip (\(waitsFor ?? ""))"
+        case "wait", "check", "confirm", "manual": return "\(action) \(waitsFor ?? "")"
+        default: return command ?? action
+        }
+    }
 }
 
 /// A playbook resolved against the discovered cluster.
@@ -171,7 +181,7 @@ public struct Plan<T: Topology>: Sendable {
                 index: index, step: step.name, node: nil, action: "check", command: nil,
                 waitsFor: name == "frontends"
                     ? (inventory.frontends.allSatisfy { $0.statusURL == nil }
-                        ? "no frontend status_url in the inventory"
+                        ? "frontends: not configured (no frontend has a status_url in the inventory), so not checked"
                         : "GET /_status on \(inventory.frontends.filter { $0.statusURL != nil }.map(\.name).joined(separator: ", "))")
                     : name)
         }
@@ -221,7 +231,7 @@ public struct Plan<T: Topology>: Sendable {
                         "index": .int(action.index), "step": .string(action.step), "node": .optional(action.node),
                         "action": .string(action.action),
                         "command": .optional(action.command), "waits_for": .optional(action.waitsFor),
-                        "condition": .optional(action.condition),
+                        "condition": .optional(action.condition), "text": .string(action.text),
                     ])
                 }),
         ])
@@ -270,18 +280,7 @@ public struct Plan<T: Topology>: Sendable {
             {
                 lines.append("      \(action.step) \(target)\(condition):")
             }
-            switch action.action {
-            case "skip":
-                lines.append(
-                    String(format: "  %2d. %@ %@skip (%@)", action.index, action.step, target, action.waitsFor ?? ""))
-            case "wait", "check", "confirm", "manual":
-                lines.append(
-                    String(
-                        format: "  %2d. %@ %@%@ %@", action.index, action.step, target, action.action,
-                        action.waitsFor ?? ""))
-            default:
-                lines.append(String(format: "  %2d. %@ %@%@", action.index, action.step, target, action.command ?? ""))
-            }
+            lines.append(String(format: "  %2d. %@ %@%@", action.index, action.step, target, action.text))
         }
         if observation != nil {
             if let reason = nothingToDoReason {
