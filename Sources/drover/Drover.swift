@@ -14,7 +14,7 @@ struct Drover: AsyncParsableCommand {
             SSH keys: use ed25519 or ECDSA keys. libssh2 1.10 signs RSA keys only with SHA-1, \
             which OpenSSH 8.8 and later refuse.
 
-            EXIT CODES (the same for every command):
+            EXIT CODES (what each means for a command: drover help COMMAND; the README's table):
               0    success
               1    a step failed after changes began: the cluster needs attention
               2    refused before any change (pre-flight, unreachable node, host key)

@@ -67,6 +67,17 @@ struct CommandLineTests {
         }
     }
 
+    @Test(arguments: [
+        ("status", "2 when a node could not be reached or read"), ("diagnose", "1 when something needs action"),
+        ("upgrade", "130 when interrupted"), ("run", "3 when another run holds the lock"),
+        ("unlock", "1 when it could not be removed"), ("plan", "2 when pre-flight would refuse"),
+    ])
+    func eachCommandsHelpSaysWhatItsExitCodesMean(_ command: String, _ meaning: String) async throws {
+        let output = try await DroverBinary.run(["help", command])
+        #expect(output.status == 0)
+        #expect(output.stdout.replacingOccurrences(of: "\n", with: " ").contains(meaning), "\(output.stdout)")
+    }
+
     @Test func unknownArgumentIsAUsageError() async throws {
         let output = try await DroverBinary.run(["--no-such-flag"])
         #expect(output.status == 64)

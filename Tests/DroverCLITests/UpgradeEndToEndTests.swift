@@ -259,7 +259,8 @@ struct InputRefusalTests {
                 "discard-node-data", "drbd-restart", "graceful-transition", "promote-secondary", "rebuild-partner",
             ])
         #expect(
-            pair.stdout.split(separator: "\n").allSatisfy { $0.contains(" built-in  drbd-pair ") }, "\(pair.stdout)")
+            pair.stdout.split(separator: "\n").dropFirst().allSatisfy { $0.contains(" built-in  drbd-pair ") },
+            "\(pair.stdout)")
     }
 
     @Test func invalidPlaybookIsRefusedWithFileAndLine() async throws {

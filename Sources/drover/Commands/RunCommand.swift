@@ -5,7 +5,10 @@ import DroverEngine
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a playbook against the cluster, verifying every step.")
+        abstract: "Run a playbook against the cluster, verifying every step.",
+        discussion:
+            "Exit 0 when the run succeeded (or had nothing to do, or you declined); 1 when a step failed after changes began (the summary gives the next commands); 2 when refused before any change; 3 when another run holds the lock; 64 on bad input; 130 when interrupted (drover resume continues)."
+    )
 
     @Argument(help: "The playbook's name (see `drover playbooks`) or a path to a .yml file.")
     var playbook: String

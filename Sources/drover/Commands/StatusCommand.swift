@@ -6,7 +6,9 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract:
-            "Show each node's role, version and the services' distributed status (a DRBD pair: DRBD, keepalived, VIP, ha-status)."
+            "Show each node's role, version and the services' distributed status (a DRBD pair: DRBD, keepalived, VIP, ha-status).",
+        discussion:
+            "Exit 0 when every node was read (healthy or not: the table says), 2 when a node could not be reached or read."
     )
 
     @OptionGroup var options: FleetOptions

@@ -5,7 +5,10 @@ import DroverEngine
 struct UnlockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unlock",
-        abstract: "Remove a stale cluster lock left by a run that no longer runs (asks for confirmation).")
+        abstract: "Remove a stale cluster lock left by a run that no longer runs (asks for confirmation).",
+        discussion:
+            "Exit 0 when the lock was removed, was not there, or you declined; 1 when it could not be removed; 64 when other runs' locks are there but not this one's, or without --yes and a terminal."
+    )
 
     @OptionGroup var options: InventoryOptions
 
