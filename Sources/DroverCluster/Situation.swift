@@ -8,12 +8,25 @@ public struct Situation: Sendable {
     /// The command to run, complete with its parameters; nil when only advice can be given.
     public var command: String?
     public var advice: String?
+    /// The safe reading, said before the command when the command is the second branch (destructive, and
+    /// only for when the safe reading does not hold), with how to tell.
+    public var first: String?
+    /// The command that tells whether the safe reading holds (`drover status ...`).
+    public var firstCommand: String?
+    /// When the command applies, when it is the second branch (`be3 is lost for good`).
+    public var commandCondition: String?
 
-    public init(id: String, summary: String, evidence: [String], command: String?, advice: String?) {
+    public init(
+        id: String, summary: String, evidence: [String], command: String?, advice: String?, first: String? = nil,
+        firstCommand: String? = nil, commandCondition: String? = nil
+    ) {
         self.id = id
         self.summary = summary
         self.evidence = evidence
         self.command = command
         self.advice = advice
+        self.first = first
+        self.firstCommand = firstCommand
+        self.commandCondition = commandCondition
     }
 }

@@ -38,8 +38,20 @@ public enum DiagnosisReport {
             lines +=
                 ["Situation: \(situation.id): \(situation.summary)", "  Evidence:"]
                 + situation.evidence.map { "    - \($0)" }
-            if let command = situation.command { lines.append("  Run: \(command)") }
-            if let advice = situation.advice { lines.append("  Note: \(advice)") }
+            // Every command alone on its line, so that it pastes as printed.
+            if let first = situation.first {
+                lines.append("  First: \(first)")
+                if let command = situation.firstCommand { lines.append("      \(command)") }
+            }
+            if let command = situation.command {
+                lines.append(situation.commandCondition.map { "  Only if \($0), run:" } ?? "  Run:")
+                lines.append("      \(command)")
+            }
+            if let advice = situation.advice {
+                let note = NextStep(advice: advice)
+                lines.append("  Note: \(note.text)")
+                lines += note.commands.map { "      \($0)" }
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -54,7 +66,9 @@ public enum DiagnosisReport {
                         "id": .string(situation.id), "summary": .string(situation.summary),
                         "evidence": .array(situation.evidence.map { .string($0) }),
                         "command": .optional(situation.command),
-                        "advice": .optional(situation.advice),
+                        "advice": .optional(situation.advice), "first": .optional(situation.first),
+                        "first_command": .optional(situation.firstCommand),
+                        "command_condition": .optional(situation.commandCondition),
                     ])
                 }),
         ]

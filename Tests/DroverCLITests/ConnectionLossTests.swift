@@ -135,7 +135,7 @@ struct ConnectionLossTests {
                 diagnosis.stdout.contains("Situation: upgrade-interrupted: upgrade interrupted on be2"),
                 "\(diagnosis.stdout)")
             #expect(diagnosis.stdout.contains("be2 has 2.3.16 installed (version manifest) but is waiting_for_leader"))
-            #expect(diagnosis.stdout.contains("Run: drover upgrade --inventory"))
+            #expect(diagnosis.stdout.contains("  Run:\n      drover upgrade --inventory"))
             #expect(!diagnosis.stdout.contains("service-down"), "its stopped services are not advised on one by one")
             let plan = try await cluster.drover(["plan"])
             #expect(plan.status == 0, "\(plan.stdout)\n\(plan.stderr)")

@@ -114,16 +114,19 @@ struct DRBDPairTests {
             node: "be2", fault: "drbd-resyncing", situation: "resyncing",
             says: [
                 "be2 is SyncTarget", "% done, finishing in 0:",
-                "then check again: drover diagnose --inventory INVENTORY",
+                "then check again:\n      drover diagnose --inventory INVENTORY",
             ]),
         Scenario(
             node: "be1", fault: "keepalived-transition", situation: "transition-in-progress",
-            says: ["requested backup, current master", "Wait and check again: drover diagnose --inventory INVENTORY"]),
+            says: [
+                "requested backup, current master",
+                "Wait and check again:\n      drover diagnose --inventory INVENTORY",
+            ]),
         Scenario(
             node: "be2", fault: "services-misplaced", situation: "services-misplaced",
             says: [
                 "nginx runs on be2, which is not master", "opscode-erchef runs on be2",
-                "Run: drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop nginx && drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop opscode-erchef",
+                "  Run:\n      drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop nginx && drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop opscode-erchef",
             ]),
     ]
 
@@ -372,9 +375,10 @@ struct DRBDPairTests {
             let diagnosis = try await Processes.offPool {
                 try Processes.run(DroverBinary.path, ["diagnose", "--inventory", inventory], environment: environment)
             }
-            let line = try #require(
-                diagnosis.stdout.split(separator: "\n").first { $0.hasPrefix("  Run: drover ") }, "\(diagnosis.stdout)")
-            let command = String(line.dropFirst("  Run: ".count))
+            let lines = diagnosis.stdout.split(separator: "\n")
+            let runLine = try #require(lines.firstIndex { $0 == "  Run:" }, "\(diagnosis.stdout)")
+            let command = lines[runLine + 1].trimmingCharacters(in: .whitespaces)
+            #expect(command.hasPrefix("drover "))
             #expect(command.contains("--inventory '"), "quoted: \(command)")
             let script = "drover() { \(ShellQuote.quote(DroverBinary.path)) \"$@\"; }; \(command)\(approval)"
             let run = try await Processes.offPool {
@@ -424,7 +428,7 @@ struct DRBDPairTests {
             #expect(diagnosis.stdout.hasPrefix("Situation: drbd-down: "), "\(diagnosis.stdout)")
             #expect(
                 diagnosis.stdout.contains(
-                    "Run: drover run drbd-restart --inventory \(cluster.inventoryPath) --set node=be1"),
+                    "  Run:\n      drover run drbd-restart --inventory \(cluster.inventoryPath) --set node=be1"),
                 "\(diagnosis.stdout)")
             let restart = try await cluster.drover(["run", "drbd-restart", "--set", "node=be1", "--yes"])
             #expect(restart.status == 0, "\(restart.stdout)\(restart.stderr)")

@@ -34,6 +34,26 @@ struct RecoveryTests {
         }
     }
 
+    @Test func aNodeDownIsFirstWaitedForAndReplacedOnlyIfLostForGood() async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be3", "unreachable")
+            let output = try await cluster.drover(["diagnose"])
+            #expect(output.status == 1, "\(output.stdout)\(output.stderr)")
+            let text = output.stdout
+            let inventory = "--inventory \(cluster.inventoryPath)"
+            // The safe reading leads, with how to tell; the destructive command is the second branch.
+            let first = try #require(text.range(of: "  First: if be3 is down for a while"), "\(text)")
+            let destructive = try #require(text.range(of: "  Only if be3 is lost for good, run:\n"), "\(text)")
+            #expect(first.lowerBound < destructive.lowerBound)
+            #expect(text.contains("it reconnects and syncs from the leader by itself. Tell when it is back"))
+            #expect(text.contains("\n      drover status \(inventory)\n"), "the check, alone on its line")
+            #expect(
+                text.contains(
+                    "\n      drover run replace-failed-node \(inventory) --set failed=be3 --set replacement=be3\n"))
+            #expect(!text.contains("  Run: "), "no command glued to words")
+        }
+    }
+
     @Test func partitionIsHealedByPromotingANode() async throws {
         try await SandboxCluster.with { cluster in
             try await cluster.breakNode("be1", "partition")

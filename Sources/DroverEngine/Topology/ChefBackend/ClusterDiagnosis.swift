@@ -41,7 +41,11 @@ public enum ClusterDiagnosis {
                     command:
                         "drover run replace-failed-node \(inventoryArgument) --set failed=\(down.name) --set replacement=\(down.name)",
                     advice:
-                        "If the failure is temporary, do nothing but bring \(down.name) back: it reconnects and syncs from the leader by itself. Run the command only if \(down.name) is lost for good (set replacement= to the new machine's inventory entry; it runs remove-node \(down.name))."
+                        "set replacement= to the new machine's inventory entry; the playbook takes a backup and runs remove-node \(down.name), which cannot be undone.",
+                    first:
+                        "if \(down.name) is down for a while (a reboot, a network cut, maintenance), wait and bring it back; do nothing else: it reconnects and syncs from the leader by itself. Tell when it is back (it answers, and is a follower again):",
+                    firstCommand: "drover status \(inventoryArgument)",
+                    commandCondition: "\(down.name) is lost for good"
                 ))
         }
         guard !reachable.isEmpty, reachable.contains(where: { $0.members != nil || $0.status != nil }) else {
