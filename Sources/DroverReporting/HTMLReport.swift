@@ -180,10 +180,13 @@ public enum HTMLReport {
         for check in run.preflight {
             guard case .object(let fields) = check else { continue }
             let ok = fields["ok"] == .bool(true)
+            let information = fields["information"] == .bool(true)
             let fix = text(fields["fix"]).isEmpty ? "" : "; fix: " + text(fields["fix"])
+            let (rowClass, result) =
+                information ? ("information", "info") : ok ? ("succeeded", "ok") : ("failed", "FAILED")
             rows +=
-                "<tr class=\"\(ok ? "succeeded" : "failed")\"><td>\(escape(text(fields["check"])))</td><td>\(escape(text(fields["node"])))</td>"
-                + "<td>\(ok ? "ok" : "FAILED")</td><td>\(escape(text(fields["detail"]) + fix))</td></tr>"
+                "<tr class=\"\(rowClass)\"><td>\(escape(text(fields["check"])))</td><td>\(escape(text(fields["node"])))</td>"
+                + "<td>\(result)</td><td>\(escape(text(fields["detail"]) + fix))</td></tr>"
         }
         return "<table class=\"preflight\">\(rows)</table>"
     }

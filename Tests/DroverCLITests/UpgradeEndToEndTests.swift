@@ -71,6 +71,9 @@ struct UpgradeEndToEndTests {
             #expect(text.stdout.contains("Discovered: leader be1; followers be2, be3"))
             #expect(text.stdout.contains("be2: chef-backend-ctl upgrade"))
             #expect(text.stdout.contains("be1: chef-backend-ctl upgrade --failover"))
+            // What cannot be read is information, never a check that passed.
+            #expect(text.stdout.contains("  [info] cluster-failover: not evaluated: "), "\(text.stdout)")
+            #expect(!text.stdout.contains("[ok] cluster-failover"))
             let json = try await cluster.drover(["plan", "--format", "json"])
             #expect(json.status == 0)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
@@ -85,6 +88,7 @@ struct UpgradeEndToEndTests {
                 #expect(
                     check["check"] is String && check["ok"] is Bool && check["detail"] is String
                         && check.keys.contains("node"))
+                #expect((check["information"] as? Bool) == (check["check"] as? String == "cluster-failover"))
             }
             let steps = try #require(object["steps"] as? [[String: Any]])
             #expect(steps.count > 10)

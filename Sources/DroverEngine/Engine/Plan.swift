@@ -221,6 +221,7 @@ public struct Plan<T: Topology>: Sendable {
                 preflight.map { check in
                     .object([
                         "check": .string(check.check), "node": .optional(check.node), "ok": .bool(check.ok),
+                        "information": .bool(check.information),
                         "detail": .string(check.detail),
                         "fix": .optional(check.fix),
                     ])
@@ -264,7 +265,7 @@ public struct Plan<T: Topology>: Sendable {
             lines.append("Pre-flight:")
             for check in preflight {
                 lines.append(
-                    "  [\(check.ok ? "ok" : "FAIL")] \(check.check)\(check.node.map { " \($0)" } ?? ""): \(check.detail)\(check.fix.map { "\n         fix: \($0)" } ?? "")"
+                    "  [\(check.information ? "info" : check.ok ? "ok" : "FAIL")] \(check.check)\(check.node.map { " \($0)" } ?? ""): \(check.detail)\(check.fix.map { "\n         fix: \($0)" } ?? "")"
                 )
             }
         }

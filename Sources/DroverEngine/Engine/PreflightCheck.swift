@@ -16,4 +16,14 @@ public struct PreflightCheck: Sendable, Equatable {
     public var detail: String
     /// How to fix a failed check.
     public var fix: String?
+    /// Information, not a check: what could not be evaluated (shown as `[info]`, never as passed; it does not
+    /// stop a run).
+    public var information = false
+
+    /// Something a plan says that is not a check that passed or failed.
+    public static func information(_ check: String, _ detail: String) -> PreflightCheck {
+        var item = PreflightCheck(check: check, node: nil, ok: true, detail: detail, fix: nil)
+        item.information = true
+        return item
+    }
 }

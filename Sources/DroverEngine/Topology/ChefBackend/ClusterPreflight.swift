@@ -253,11 +253,10 @@ public enum ClusterPreflight {
         }
         if wanted.contains("failover") {
             checks.append(
-                PreflightCheck(
-                    check: "cluster-failover", node: nil, ok: true,
-                    detail:
-                        "not readable: chef-backend-ctl documents no output that shows it; Drover sets it explicitly and reports what it last set",
-                    fix: nil))
+                .information(
+                    "cluster-failover",
+                    "not evaluated: chef-backend-ctl documents no output that shows it; Drover sets it explicitly and reports what it last set"
+                ))
         }
         if wanted.contains("package") {
             guard let package = inventory.package else {
