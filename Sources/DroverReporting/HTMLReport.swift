@@ -111,11 +111,17 @@ public enum HTMLReport {
             <p>Run <code>\(escape(run.runID))</code>\(run.exitCode.map { ", exit code \($0)" } ?? ""), \(escape(duration)).</p>
 
             """
-        if let headline = run.summary.split(separator: "\n").first(where: {
-            !$0.trimmingCharacters(in: .whitespaces).isEmpty
-        }) {
-            html += "<p class=\"headline\">\(escape(String(headline)))</p>\n"
+        // The header says it all: what happened with its error, the cluster's state, any warning, what to do.
+        let summary = SummaryParts(run.summary)
+        if let headline = summary.headline.first {
+            html += "<p class=\"headline\">\(escape(headline))</p>\n"
+            let detail = summary.headline.dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }
+            if !detail.isEmpty { html += "<pre class=\"error\">\(escape(detail.joined(separator: "\n")))</pre>\n" }
         }
+        if !summary.state.isEmpty {
+            html += "<pre class=\"state\">\(escape(summary.state.joined(separator: "\n")))</pre>\n"
+        }
+        for warning in summary.warnings { html += "<p class=\"warning\">\(escape(warning))</p>\n" }
         let next = run.nextSteps
         if !next.isEmpty {
             html +=
@@ -260,6 +266,8 @@ public enum HTMLReport {
         header{padding:18px 28px;color:#fff}header.succeeded{background:#1e7d45}header.failed,header.refused{background:#b3261e}
         header.interrupted,header.running{background:#9a6400}h1{margin:0 0 4px;font-size:22px}header p{margin:0}
         .headline{font-size:15px;font-weight:600;margin-top:6px!important}
+        header pre{background:rgba(0,0,0,.18);color:#fff;padding:6px 10px;border-radius:6px;margin:6px 0;white-space:pre-wrap}
+        .warning{font-weight:700;background:#e9c46a;color:#1d2733;padding:4px 10px;border-radius:6px;display:inline-block}
         .badge{background:rgba(255,255,255,.2);padding:1px 8px;border-radius:4px}
         .next{background:rgba(0,0,0,.18);margin-top:10px;padding:6px 14px;border-radius:6px}.next h2{font-size:15px;margin:4px 0;color:#fff}
         .next code{color:#fff}main{padding:8px 28px 24px}section{background:#fff;border:1px solid #dde1e6;border-radius:6px;margin:14px 0;padding:10px 16px}
@@ -418,5 +426,31 @@ public enum Markup {
             }
         }
         return result
+    }
+}
+
+/// A run's summary, in the parts its report's header shows: the headline (what happened, then the error's
+/// lines), the cluster's state table, the warnings (`!! ... !!`).
+struct SummaryParts {
+    var headline: [String] = []
+    var state: [String] = []
+    var warnings: [String] = []
+
+    init(_ summary: String) {
+        let paragraphs = summary.components(separatedBy: "\n\n").map {
+            $0.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        }.filter { !$0.isEmpty }
+        for paragraph in paragraphs {
+            if paragraph[0].hasPrefix("Next:") || paragraph[0].hasPrefix("Run ") { continue }
+            if paragraph.allSatisfy({ $0.hasPrefix("!!") }) {
+                warnings += paragraph
+            } else if headline.isEmpty {
+                headline = paragraph
+            } else if state.isEmpty, paragraph.allSatisfy({ $0.hasPrefix("  ") }) {
+                state = paragraph
+            } else if paragraph.count == 1 && paragraph[0].hasPrefix("Backup:") {
+                continue
+            }
+        }
     }
 }

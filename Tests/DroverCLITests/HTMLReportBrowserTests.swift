@@ -84,6 +84,11 @@ struct HTMLReportBrowserTests {
             let dom = try await Self.render(html).dom
             #expect(dom.contains("data-outcome=\"failed\"") && dom.contains("FAILED at step upgrade-follower on be3"))
             #expect(dom.contains("drover resume --inventory"), "the next command")
+            // The header alone says what failed, with its error, the cluster's state and the failover warning.
+            let header = String(dom[..<(dom.range(of: "</header>")?.lowerBound ?? dom.endIndex)])
+            #expect(header.contains("ERROR: upgrade failed"), "the error, in the header")
+            #expect(header.contains("waiting_for_leader"), "the cluster's state, in the header")
+            #expect(header.contains("!! cluster failover: OFF"), "the warning, in the header")
             #expect(
                 dom.contains("class=\"command\" data-node=\"be3\"") && dom.contains("fill=\"#c62828\""),
                 "be3's failed command, in red")

@@ -118,4 +118,38 @@ import Testing
         #expect(html.contains("<td>wait rejoined</td>"), "a plan saved before plans carried text reads the same")
         #expect(!html.contains("wait: already") && !html.contains("wait: frontends"))
     }
+
+    @Test func theHeaderHasTheErrorTheStateTheWarningAndTheNextCommands() throws {
+        var run = Self.run()
+        run.journal.summary = """
+
+            FAILED at step upgrade-follower on be2: `chef-backend-ctl upgrade` on be2 exited with status 1:
+                ERROR: upgrade failed: leaderl did not start
+
+              node      role                version
+              be1       leader              2.3.15
+              be2       waiting_for_leader  2.3.16
+
+            !! cluster failover: OFF (last set by Drover in step block-failover); it stays off until you turn it on !!
+
+            Next:
+              1. When the cause is fixed, continue:
+                   drover resume --inventory prod.yml
+            """
+        let html = HTMLReport.render(run)
+        let header = try #require(html.range(of: "</header>")).lowerBound
+        let top = String(html[..<header])
+        #expect(
+            top.contains(
+                "<p class=\"headline\">FAILED at step upgrade-follower on be2: `chef-backend-ctl upgrade` on be2 exited with status 1:</p>"
+            ))
+        #expect(top.contains("<pre class=\"error\">ERROR: upgrade failed: leaderl did not start</pre>"))
+        #expect(
+            top.contains("<pre class=\"state\">  node      role")
+                && top.contains("be2       waiting_for_leader  2.3.16"))
+        #expect(top.contains("<p class=\"warning\">!! cluster failover: OFF"))
+        #expect(
+            top.contains(
+                "<li>When the cause is fixed, continue:<br><code>drover resume --inventory prod.yml</code></li>"))
+    }
 }
