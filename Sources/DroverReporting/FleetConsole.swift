@@ -124,10 +124,10 @@ public final class FleetConsole: @unchecked Sendable {
             case .runStarted(let runID, _, _, _):
                 states[index].phase = "started"
                 states[index].runID = runID
-            case .stepStarted(_, let step, let node, _):
+            case .stepStarted(_, _, let step, let node, _):
                 states[index].phase = step
                 states[index].node = node
-            case .waitProgress(_, let predicate, _):
+            case .waitProgress(_, let predicate, _, _):
                 states[index].phase = "waiting: \(predicate)"
             case .runFinished(_, _, let summary, _, _):
                 if let summary { states[index].summary = summary }

@@ -34,16 +34,18 @@ public final class HumanReporter: Reporter {
         case .runStarted(let runID, let playbook, let cluster, let targetVersion):
             return
                 "\(bold)drover: \(playbook) on cluster \(cluster)\(targetVersion.flatMap { $0.isEmpty ? nil : " to \($0)" } ?? "") (run \(runID))\(reset)\n"
-        case .stepStarted(let index, let step, let node, let description):
-            return "\(at) \(bold)step \(index) \(step)\(node.isEmpty ? "" : " on \(node)")\(reset): \(description)\n"
+        case .stepStarted(let index, let total, let step, let node, let description):
+            let number = total.map { "\(index)/\(max($0, index))" } ?? "\(index)"
+            return "\(at) \(bold)step \(number) \(step)\(node.isEmpty ? "" : " on \(node)")\(reset): \(description)\n"
         case .actionStarted(let node, _, let command):
             return "\(at)   \(node)$ \(command)\n"
         case .output(let node, _, let line):
             return "           \(node)| \(line)\n"
         case .commandFinished(let node, _, let status, _):
             return status == 0 ? "" : "\(at)   \(red)\(node): exit status \(status)\(reset)\n"
-        case .waitProgress(let node, let predicate, let pending):
-            return "\(at)   waiting for \(predicate) on \(node): \(pending)\n"
+        case .waitProgress(let node, let predicate, let pending, let timeLeft):
+            let left = timeLeft.map { "; \(ReportDuration.text($0)) left" } ?? ""
+            return "\(at)   waiting for \(predicate) on \(node): \(pending)\(left)\n"
         case .waitFinished(_, let predicate, let ok, let duration, let detail, _):
             let detail = detail ?? ""
             return

@@ -17,14 +17,15 @@ public enum RunEvent: Sendable, Equatable {
     }
 
     case runStarted(runID: String, playbook: String, cluster: String, targetVersion: String?)
-    case stepStarted(index: Int, step: String, node: String, description: String)
+    /// `total`: how many steps the run expects in all (its plan's count of step and node pairs), when known.
+    case stepStarted(index: Int, total: Int?, step: String, node: String, description: String)
     /// One command of a step starts on its node (human output and transcripts only).
     case actionStarted(node: String, step: String, command: String)
     /// A line a command printed (`stream`: `stdout` or `stderr`; human output only).
     case output(node: String, stream: String, line: String)
     case commandFinished(node: String, command: String, exitStatus: Int, duration: Double)
-    /// The criteria of a wait that do not hold yet, whenever they change.
-    case waitProgress(node: String, predicate: String, pending: String)
+    /// The criteria of a wait that do not hold yet, whenever they change, and how long the wait may still take.
+    case waitProgress(node: String, predicate: String, pending: String, timeLeft: Double?)
     /// `detail` says what a wait that held saw (a resync's progress); `pending` what did not hold.
     case waitFinished(node: String, predicate: String, ok: Bool, duration: Double, detail: String?, pending: String?)
     case stepFinished(
@@ -106,8 +107,8 @@ public enum RunEvent: Sendable, Equatable {
     /// The node the event is about, if any.
     public var node: String? {
         switch self {
-        case .stepStarted(_, _, let node, _), .actionStarted(let node, _, _), .output(let node, _, _),
-            .commandFinished(let node, _, _, _), .waitProgress(let node, _, _),
+        case .stepStarted(_, _, _, let node, _), .actionStarted(let node, _, _), .output(let node, _, _),
+            .commandFinished(let node, _, _, _), .waitProgress(let node, _, _, _),
             .waitFinished(let node, _, _, _, _, _), .stepFinished(_, _, let node, _, _, _),
             .connectionLost(let node, _, _), .reconnected(let node, _, _, _):
             return node
@@ -123,10 +124,12 @@ public enum RunEvent: Sendable, Equatable {
                 "run_id": .string(runID), "playbook": .string(playbook), "cluster": .string(cluster),
                 "target_version": .optional(targetVersion),
             ]
-        case .stepStarted(let index, let step, let node, let description):
-            return [
+        case .stepStarted(let index, let total, let step, let node, let description):
+            var fields: [String: JSONValue] = [
                 "index": .int(index), "step": .string(step), "node": .string(node), "description": .string(description),
             ]
+            if let total { fields["total"] = .int(total) }
+            return fields
         case .actionStarted(let node, let step, let command):
             return ["node": .string(node), "step": .string(step), "command": .string(command)]
         case .output(let node, let stream, let line):
@@ -136,8 +139,12 @@ public enum RunEvent: Sendable, Equatable {
                 "node": .string(node), "command": .string(command), "exit_status": .int(exitStatus),
                 "duration_s": .double(duration),
             ]
-        case .waitProgress(let node, let predicate, let pending):
-            return ["node": .string(node), "predicate": .string(predicate), "pending": .string(pending)]
+        case .waitProgress(let node, let predicate, let pending, let timeLeft):
+            var fields: [String: JSONValue] = [
+                "node": .string(node), "predicate": .string(predicate), "pending": .string(pending),
+            ]
+            if let timeLeft { fields["time_left_s"] = .double(timeLeft) }
+            return fields
         case .waitFinished(let node, let predicate, let ok, let duration, let detail, let pending):
             var fields: [String: JSONValue] = [
                 "node": .string(node), "predicate": .string(predicate), "ok": .bool(ok),
@@ -187,7 +194,9 @@ public enum RunEvent: Sendable, Equatable {
             guard let index = fields["index"]?.int, let step = string("step"), let node = string("node") else {
                 return nil
             }
-            self = .stepStarted(index: index, step: step, node: node, description: string("description") ?? "")
+            self = .stepStarted(
+                index: index, total: fields["total"]?.int, step: step, node: node,
+                description: string("description") ?? "")
         case "action_started":
             guard let node = string("node"), let command = string("command") else { return nil }
             self = .actionStarted(node: node, step: string("step") ?? "", command: command)
@@ -201,7 +210,8 @@ public enum RunEvent: Sendable, Equatable {
                 node: node, command: command, exitStatus: status, duration: number("duration_s") ?? 0)
         case "wait_progress":
             guard let node = string("node"), let predicate = string("predicate") else { return nil }
-            self = .waitProgress(node: node, predicate: predicate, pending: string("pending") ?? "")
+            self = .waitProgress(
+                node: node, predicate: predicate, pending: string("pending") ?? "", timeLeft: number("time_left_s"))
         case "wait_finished":
             guard let node = string("node"), let predicate = string("predicate") else { return nil }
             self = .waitFinished(
@@ -249,16 +259,16 @@ public enum RunEvent: Sendable, Equatable {
         case .runStarted(let runID, let playbook, let cluster, let targetVersion):
             return .runStarted(
                 runID: t(runID), playbook: t(playbook), cluster: t(cluster), targetVersion: targetVersion.map(t))
-        case .stepStarted(let index, let step, let node, let description):
-            return .stepStarted(index: index, step: t(step), node: t(node), description: t(description))
+        case .stepStarted(let index, let total, let step, let node, let description):
+            return .stepStarted(index: index, total: total, step: t(step), node: t(node), description: t(description))
         case .actionStarted(let node, let step, let command):
             return .actionStarted(node: t(node), step: t(step), command: t(command))
         case .output(let node, let stream, let line):
             return .output(node: t(node), stream: t(stream), line: t(line))
         case .commandFinished(let node, let command, let exitStatus, let duration):
             return .commandFinished(node: t(node), command: t(command), exitStatus: exitStatus, duration: duration)
-        case .waitProgress(let node, let predicate, let pending):
-            return .waitProgress(node: t(node), predicate: t(predicate), pending: t(pending))
+        case .waitProgress(let node, let predicate, let pending, let timeLeft):
+            return .waitProgress(node: t(node), predicate: t(predicate), pending: t(pending), timeLeft: timeLeft)
         case .waitFinished(let node, let predicate, let ok, let duration, let detail, let pending):
             return .waitFinished(
                 node: t(node), predicate: t(predicate), ok: ok, duration: duration, detail: detail.map(t),

@@ -15,6 +15,14 @@ struct UpgradeEndToEndTests {
             #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
             #expect(output.stdout.contains("Succeeded"))
             #expect(output.stdout.contains("cluster failover: ON"))
+            // Progress as `step N/TOTAL`, the total counted from the cluster as the run found it.
+            let steps = output.stdout.split(separator: "\n").compactMap { line -> String? in
+                guard let range = line.range(of: #"step \d+/\d+ "#, options: .regularExpression) else { return nil }
+                return String(line[range]).trimmingCharacters(in: .whitespaces)
+            }
+            #expect(
+                steps.first == "step 1/\(steps.count)" && steps.last == "step \(steps.count)/\(steps.count)", "\(steps)"
+            )
 
             let log = (await cluster.log()).filter { $0.event == "started" }
             let after = try await cluster.state()

@@ -98,7 +98,13 @@ struct RunnerTests {
             return nil
         }
         #expect(waits == ["be2 rejoined true", "be3 rejoined true", "be1 rejoined true"])
-        #expect(run.reporter.all.contains { if case .waitProgress(node: "be2", _, _) = $0 { true } else { false } })
+        #expect(run.reporter.all.contains { if case .waitProgress(node: "be2", _, _, _) = $0 { true } else { false } })
+        // The console's `step N/TOTAL`: five steps expected, five run.
+        let numbers = run.reporter.all.compactMap { event -> String? in
+            if case .stepStarted(let index, let total, _, _, _) = event { return "\(index)/\(total ?? 0)" }
+            return nil
+        }
+        #expect(numbers == ["1/5", "2/5", "3/5", "4/5", "5/5"])
         #expect(run.outcome.summary.contains("cluster failover: ON (last set by Drover in step unblock-failover)"))
     }
 
@@ -216,6 +222,11 @@ struct RunnerTests {
         #expect(
             run.transport.log == ["be3: upgrade", "be1: failover", "be2: set-failover on"],
             "be3's step in flight first; block-failover and be2 not repeated")
+        let numbers = run.reporter.all.compactMap { event -> String? in
+            if case .stepStarted(let index, let total, _, _, _) = event { return "\(index)/\(total ?? 0)" }
+            return nil
+        }
+        #expect(numbers == ["1/3", "2/3", "3/3"], "what is left to do")
         #expect(
             run.reporter.all.contains {
                 if case .note(let text) = $0 { text.contains("re-running upgrade-follower on be3") } else { false }

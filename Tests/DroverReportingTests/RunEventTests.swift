@@ -11,11 +11,13 @@ struct RunEventTests {
     static let every: [RunEvent] = [
         .runStarted(runID: "20261203T080000Z-ab12", playbook: "upgrade", cluster: "prod", targetVersion: "3.1.1"),
         .runStarted(runID: "r2", playbook: "set-failover", cluster: "prod", targetVersion: nil),
-        .stepStarted(index: 3, step: "upgrade-follower", node: "be2", description: "Upgrade a follower"),
+        .stepStarted(index: 3, total: 11, step: "upgrade-follower", node: "be2", description: "Upgrade a follower"),
+        .stepStarted(index: 1, total: nil, step: "backup", node: "be2", description: "A backup"),
         .actionStarted(node: "be2", step: "upgrade-follower", command: "chef-backend-ctl upgrade"),
         .output(node: "be2", stream: "stderr", line: "Upgrading..."),
         .commandFinished(node: "be2", command: "chef-backend-ctl upgrade", exitStatus: 1, duration: 12.5),
-        .waitProgress(node: "be2", predicate: "rejoined", pending: "be2 is not a follower yet"),
+        .waitProgress(node: "be2", predicate: "rejoined", pending: "be2 is not a follower yet", timeLeft: 252),
+        .waitProgress(node: "be2", predicate: "rejoined", pending: "be2 is not a follower yet", timeLeft: nil),
         .waitFinished(node: "be2", predicate: "rejoined", ok: true, duration: 4.25, detail: nil, pending: nil),
         .waitFinished(node: "be2", predicate: "synced", ok: true, duration: 4, detail: "90% synced", pending: nil),
         .waitFinished(node: "be3", predicate: "rejoined", ok: false, duration: 300, detail: nil, pending: "be3 down"),
@@ -83,8 +85,8 @@ struct RunEventTests {
             "drover: upgrade on cluster prod to 3.1.1 (run r1)\n"
         ),
         (
-            .stepStarted(index: 3, step: "upgrade-follower", node: "be2", description: "Upgrade a follower"),
-            "[   1.2s] step 3 upgrade-follower on be2: Upgrade a follower\n"
+            .stepStarted(index: 3, total: 11, step: "upgrade-follower", node: "be2", description: "Upgrade a follower"),
+            "[   1.2s] step 3/11 upgrade-follower on be2: Upgrade a follower\n"
         ),
         (
             .actionStarted(node: "be2", step: "s", command: "chef-backend-ctl upgrade"),
@@ -94,8 +96,8 @@ struct RunEventTests {
         (.commandFinished(node: "be2", command: "c", exitStatus: 0, duration: 1), ""),
         (.commandFinished(node: "be2", command: "c", exitStatus: 3, duration: 1), "[   1.2s]   be2: exit status 3\n"),
         (
-            .waitProgress(node: "be2", predicate: "rejoined", pending: "role leader"),
-            "[   1.2s]   waiting for rejoined on be2: role leader\n"
+            .waitProgress(node: "be2", predicate: "rejoined", pending: "role leader", timeLeft: 252.4),
+            "[   1.2s]   waiting for rejoined on be2: role leader; 4m12s left\n"
         ),
         (
             .waitFinished(node: "be2", predicate: "synced", ok: true, duration: 4.25, detail: "90%", pending: nil),

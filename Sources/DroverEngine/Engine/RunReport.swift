@@ -50,7 +50,7 @@ public enum RunReport {
         var waits: [RunReportData.Wait] = []
         for event in events {
             switch event.kind {
-            case .waitProgress(let node, let predicate, let text):
+            case .waitProgress(let node, let predicate, let text, _):
                 pending[node + "\u{0}" + predicate, default: []].append(text)
             case .waitFinished(let node, let predicate, let ok, let seconds, _, _):
                 waits.append(

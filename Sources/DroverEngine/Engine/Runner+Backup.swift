@@ -31,7 +31,9 @@ extension Runner {
             target: .node(node), actions: [.run(template: command.command)], line: 0)
         let started = Date()
         reporter.emit(
-            Event(.stepStarted(index: index, step: name, node: node, description: step.description)))
+            Event(
+                .stepStarted(
+                    index: index, total: expectedSteps, step: name, node: node, description: step.description)))
         await recorder?.stepStarted(index: index, step: name, node: node)
         let list =
             "find \(ShellQuote.quote(command.directory)) -maxdepth 1 -type f -printf '%s %p\\n' 2>/dev/null; true"

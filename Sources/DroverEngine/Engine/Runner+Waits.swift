@@ -64,7 +64,10 @@ extension Runner {
                 consecutive = 0
                 if pending != lastPending {
                     reporter.emit(
-                        Event(.waitProgress(node: node, predicate: predicate, pending: pending)))
+                        Event(
+                            .waitProgress(
+                                node: node, predicate: predicate, pending: pending,
+                                timeLeft: max(0, (deadline - ContinuousClock.now).secondsValue))))
                     lastPending = pending
                 }
             }

@@ -48,6 +48,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     var failover: (state: String, step: String)?
     /// The node whose step was in flight when the run stopped.
     var interruptedAt: (step: String, node: String)?
+    /// How many steps (step and node pairs, the backup included) the run expects, counted from the cluster as
+    /// it found it; what the console's `step 3/11` divides by.
+    var expectedSteps: Int?
     /// The last full reading of the cluster, while nothing has run since it was taken: the next step starts
     /// from it instead of reading every node again (a wait's confirming poll, a skipped step's reading).
     var lastReading: Reading?
@@ -139,6 +142,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
         do {
             try await pinTargets(initial)
+            expectedSteps = countSteps(initial)
             if backup && resuming == nil {
                 index += 1
                 try await takeBackup(index: index, observation: observation)
@@ -199,6 +203,39 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 started: started)
         }
         return await finish(.succeeded, started: started)
+    }
+
+    /// How many steps the run will take if the cluster stays as `observation` shows it: the loop of ``execute``
+    /// without its side effects (a node a role names later may differ; the count is the plan's).
+    func countSteps(_ observation: T.Observation) -> Int {
+        var count = backup && resuming == nil ? 1 : 0
+        if let inFlight = resuming?.unfinished, playbook.steps.contains(where: { $0.name == inFlight.step }) {
+            count += 1
+        }
+        for step in playbook.steps {
+            if let resuming, isSingleNode(step.target),
+                resuming.steps.contains(where: {
+                    $0.step == step.name && ($0.status == .succeeded || $0.status == .skipped)
+                })
+                    || resuming.unfinished?.step == step.name
+            {
+                continue
+            }
+            var nodes: [String]
+            if case .role(let role) = step.target, let pinnedNodes = pinned[role] {
+                nodes = pinnedNodes
+            } else if case .node = step.target {
+                nodes = ["node"]
+            } else {
+                nodes = (try? topology.nodes(for: step.target, observation: observation)) ?? ["unknown"]
+            }
+            nodes.removeAll { node in
+                resuming?.isDone(step: step.name, node: node) == true
+                    || (resuming?.unfinished?.step == step.name && resuming?.unfinished?.node == node)
+            }
+            count += nodes.count
+        }
+        return count
     }
 
     enum Ending {
@@ -291,7 +328,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             return try await run(step, node: moved, index: index, observation: &observation)
         }
         reporter.emit(
-            Event(.stepStarted(index: index, step: step.name, node: node, description: step.description)))
+            Event(
+                .stepStarted(
+                    index: index, total: expectedSteps, step: step.name, node: node, description: step.description)))
         await recorder?.stepStarted(index: index, step: step.name, node: node)
         if !pinned, let reason = topology.skipReason(step, node: node, observation: observation) {
             reporter.emit(
