@@ -241,3 +241,28 @@ extension ISO8601DateFormatter {
         return formatter
     }
 }
+
+/// A plan's actions one per line as `  N. STEP NODE: ACTION` (the plan prints each step once, numbered as the
+/// run numbers it, with its actions under it), for tests that look for an action on a node.
+func plannedActions(_ plan: String) -> String {
+    var lines: [String] = []
+    var header = ""
+    var inSteps = false
+    for line in plan.split(separator: "\n").map(String.init) {
+        if line == "Steps:" {
+            inSteps = true
+            continue
+        }
+        guard inSteps else { continue }
+        if let match = line.firstMatch(of: /^ *(\d+)\. (\S+)(?: on (.+?))?(?:: (skip .*))?$/) {
+            let node = match.3.map { " " + $0 } ?? ""
+            header = String(format: "  %2d. ", Int(match.1) ?? 0) + match.2 + node
+            if let skip = match.4 { lines.append(header + ": " + skip) }
+        } else if line.hasPrefix("        ") {
+            lines.append(header + ": " + line.trimmingCharacters(in: .whitespaces))
+        } else if !line.hasPrefix(" ") {
+            inSteps = false
+        }
+    }
+    return lines.joined(separator: "\n") + "\n"
+}

@@ -87,7 +87,7 @@ struct UpgradePathEndToEndTests {
                 plan.stdout.contains("created by Elasticsearch 5.6.16 or later (chef created by Elasticsearch 5.6.16)"))
             // The repair of a half-upgraded Elasticsearch is shown as conditional: the plan cannot know yet.
             #expect(
-                plan.stdout.contains(
+                plannedActions(plan.stdout).contains(
                     "finish-elasticsearch-upgrade be1: only if be1's Elasticsearch log shows `unknown setting [path.scripts]`"
                 ),
                 "\(plan.stdout)")

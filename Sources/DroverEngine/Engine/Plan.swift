@@ -6,6 +6,7 @@ import Foundation
 
 /// One concrete entry of a plan: what will be done on which node.
 public struct PlannedAction: Sendable, Equatable {
+    /// The step's number, as the run numbers it (`step 3/11`); a step's actions share it.
     public var index: Int
     public var step: String
     public var node: String?
@@ -15,6 +16,8 @@ public struct PlannedAction: Sendable, Equatable {
     public var waitsFor: String?
     /// The action runs only if this holds when the run reaches it (see ``Topology/runCondition(_:node:observation:)``).
     public var condition: String? = nil
+    /// When the step's node is decided only when the run reaches it (the leader, after a failover), in words.
+    public var nodeNote: String? = nil
 
     /// What the action does, in the words every rendering of a plan uses (text, JSON `text`, the HTML report):
     /// `skip (why)`, `wait PREDICATE`, `check WHAT`, `confirm ...`, `manual ...`, or the command.
@@ -107,31 +110,35 @@ public struct Plan<T: Topology>: Sendable {
             }
         }
         let live = topology.liveValues(observation)
-        for step in playbook.steps {
+        var number = actions.isEmpty ? 0 : 1
+        for (position, step) in playbook.steps.enumerated() {
             let nodes: [String?]
             if case .node(let name) = step.target {
                 nodes = [Runner<T>.renderText(name, node: nil, inventory: inventory, live: live, bindings: bindings)]
             } else {
                 nodes = topology.plannedNodes(for: step.target, observation: observation)
             }
+            let earlier = Array(playbook.steps[..<position])
             for node in nodes {
+                number += 1
                 if let observation, let node,
                     let reason = topology.skipReason(step, node: node, observation: observation)
                 {
                     actions.append(
                         PlannedAction(
-                            index: actions.count + 1, step: step.name, node: node, action: "skip",
-                            command: nil, waitsFor: reason))
+                            index: number, step: step.name, node: node, action: "skip", command: nil, waitsFor: reason))
                     continue
                 }
                 let condition = observation.flatMap { observation in
                     node.flatMap { topology.runCondition(step, node: $0, observation: observation) }
                 }
+                let nodeNote = topology.runTimeNode(step, planned: node, after: earlier)
                 for action in step.actions {
                     var planned = describe(
                         action, step: step, node: node, topology: topology, live: live, bindings: bindings,
-                        index: actions.count + 1)
+                        index: number)
                     planned.condition = condition
+                    planned.nodeNote = nodeNote
                     actions.append(planned)
                 }
             }
@@ -233,6 +240,7 @@ public struct Plan<T: Topology>: Sendable {
                         "action": .string(action.action),
                         "command": .optional(action.command), "waits_for": .optional(action.waitsFor),
                         "condition": .optional(action.condition), "text": .string(action.text),
+                        "node_note": .optional(action.nodeNote),
                     ])
                 }),
         ])
@@ -273,15 +281,16 @@ public struct Plan<T: Topology>: Sendable {
             lines.append(topology.backupLine(node: actions.first?.node))
         }
         lines.append("Steps:")
+        // Numbered by step, as the run numbers them, each step's actions under it, one per line.
         for (position, action) in actions.enumerated() {
-            let target = action.node.map { "\($0): " } ?? ""
-            if let condition = action.condition,
-                position == 0 || actions[position - 1].condition != condition
-                    || actions[position - 1].node != action.node || actions[position - 1].step != action.step
-            {
-                lines.append("      \(action.step) \(target)\(condition):")
+            let first = position == 0 || actions[position - 1].index != action.index
+            if first {
+                let node = action.nodeNote.map { " on \($0)" } ?? action.node.map { " on \($0)" } ?? ""
+                let skip = action.action == "skip" ? ": \(action.text)" : ""
+                lines.append(String(format: "  %2d. %@%@%@", action.index, action.step, node, skip))
+                if let condition = action.condition { lines.append("        \(condition):") }
             }
-            lines.append(String(format: "  %2d. %@ %@%@", action.index, action.step, target, action.text))
+            if action.action != "skip" { lines.append("        \(action.text)") }
         }
         if observation != nil {
             if let reason = nothingToDoReason {

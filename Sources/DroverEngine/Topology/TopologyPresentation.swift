@@ -38,6 +38,10 @@ public protocol TopologyPresentation: Sendable {
     /// What to check on a frontend whose `/_status` failed after the backends were changed.
     func frontendAdvice(frontend: String) -> String
 
+    /// When a step's node is decided only when the run reaches it, what the plan says instead of the node it
+    /// read now (`planned`), given the steps before it; nil when the plan can name it.
+    func runTimeNode(_ step: Playbook.Step, planned: String?, after earlier: [Playbook.Step]) -> String?
+
     /// The fix a plan gives when the upgrade path's playbook is one Drover does not have.
     func unavailablePathFix(playbook: String) -> String
 
@@ -72,6 +76,8 @@ extension TopologyPresentation {
     }
 
     public func downtime(for path: UpgradePath, parameters: [String: String]) -> Downtime? { nil }
+
+    public func runTimeNode(_ step: Playbook.Step, planned: String?, after earlier: [Playbook.Step]) -> String? { nil }
 
     public func unavailablePathFix(playbook: String) -> String {
         "Drover has no playbook \(playbook) for this path yet; follow Chef's documented procedure for this upgrade by hand"

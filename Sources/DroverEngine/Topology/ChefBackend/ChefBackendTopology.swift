@@ -74,6 +74,20 @@ public struct ChefBackendTopology: Topology {
         }
     }
 
+    /// A step of the leader after a step that fails the leader over runs on whichever node leads by then.
+    public func runTimeNode(_ step: Playbook.Step, planned: String?, after earlier: [Playbook.Step]) -> String? {
+        guard step.target == .role("leader"),
+            let failover = earlier.last(where: { earlier in
+                earlier.actions.contains {
+                    if case .run(let template) = $0 { return template.contains("upgrade --failover") }
+                    return false
+                }
+            })
+        else { return nil }
+        let now = planned.flatMap { $0.hasPrefix("<") ? nil : "\($0) leads now; " } ?? ""
+        return "the leader at that time (\(now)another node leads after \(failover.name))"
+    }
+
     public func backupLine(node: String?) -> String {
         "Backup: chef-backend-ctl backup on \(node ?? "a follower") before any change; the run stops, nothing changed, if it fails or is empty"
     }
