@@ -124,10 +124,16 @@ extension Operations {
         let redactor = Redactor.standard
         if !request.json && resuming == nil { Output.stdout(redactor.redact(plan.text)) }
         for check in checks where !check.ok {
+            // The fix on a line of its own: a detail may end with a command (ssh-keygen -R ...).
             Output.diagnostic(
                 redactor.redact(
-                    "pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)\(check.fix.map { "; fix: \($0)" } ?? "")"
-                ))
+                    "pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)"
+                        + (check.fix.map { "\n  fix: \($0)" } ?? "")))
+        }
+        if !connection.backendFailures.isEmpty {
+            Output.diagnostic(
+                "why a node cannot be reached or read, and what to do: drover diagnose --inventory \(ShellQuote.quote(request.inventoryPath))"
+            )
         }
         reporter.emit(
             Event(

@@ -5,6 +5,12 @@ import Foundation
 public final class HumanReporter: Reporter {
     private let lock = NSLock()
     private let started: Date
+    /// The steps already described; touched only under `lock` (render runs there).
+    private let described = Described()
+
+    private final class Described: @unchecked Sendable {
+        var steps: Set<String> = []
+    }
     private let bold: String, red: String, green: String, reset: String
 
     /// Where its lines go: the process's stdout, or the sink of the task that made it (a fleet's cluster).
@@ -36,7 +42,9 @@ public final class HumanReporter: Reporter {
                 "\(bold)drover: \(playbook) on cluster \(cluster)\(targetVersion.flatMap { $0.isEmpty ? nil : " to \($0)" } ?? "") (run \(runID))\(reset)\n"
         case .stepStarted(let index, let total, let step, let node, let description):
             let number = total.map { "\(index)/\(max($0, index))" } ?? "\(index)"
-            return "\(at) \(bold)step \(number) \(step)\(node.isEmpty ? "" : " on \(node)")\(reset): \(description)\n"
+            // A step of several nodes is described once, at its first node.
+            let words = described.steps.insert(step).inserted ? ": \(description)" : ""
+            return "\(at) \(bold)step \(number) \(step)\(node.isEmpty ? "" : " on \(node)")\(reset)\(words)\n"
         case .actionStarted(let node, _, let command):
             return "\(at)   \(node)$ \(command)\n"
         case .output(let node, _, let line):

@@ -122,6 +122,24 @@ struct RunEventTests {
         #expect(reporter.render(Event(kind, time: started.addingTimeInterval(1.25))) == text)
     }
 
+    @Test func aStepOfSeveralNodesIsDescribedOnce() {
+        let started = Date(timeIntervalSince1970: 1_800_000_000)
+        let reporter = HumanReporter(colour: false, started: started)
+        let lines = ["be1", "be2", "be3"].enumerated().map { number, node in
+            reporter.render(
+                Event(
+                    .stepStarted(
+                        index: 6 + number, total: 11, step: "finish-elasticsearch-upgrade", node: node,
+                        description: "A long description."), time: started))
+        }
+        #expect(
+            lines == [
+                "[   0.0s] step 6/11 finish-elasticsearch-upgrade on be1: A long description.\n",
+                "[   0.0s] step 7/11 finish-elasticsearch-upgrade on be2\n",
+                "[   0.0s] step 8/11 finish-elasticsearch-upgrade on be3\n",
+            ])
+    }
+
     @Test func redactionReachesEveryTextButKeepsOutcomesAndNumbers() {
         let event = RunEvent.stepFinished(
             index: 2, step: "join", node: "be3", outcome: .failed, reason: "password=hunter2 refused", duration: 1)

@@ -38,6 +38,8 @@ public struct UpgradePath: Sendable, Equatable {
         case downtimeReindex = "downtime-reindex"
         /// No documented path, or a fact that must be repaired first.
         case refused
+        /// A fact the choice needs could not be read (a node's version): the path is not known yet.
+        case unknown
     }
 
     public var kind: Kind
@@ -54,7 +56,7 @@ public struct UpgradePath: Sendable, Equatable {
         case .rolling: return "upgrade"
         case .downtime1To2: return "upgrade-downtime-1-to-2"
         case .downtimeReindex: return "upgrade-downtime-reindex"
-        case .refused: return nil
+        case .refused, .unknown: return nil
         }
     }
 
@@ -80,7 +82,7 @@ public struct UpgradePath: Sendable, Equatable {
     public static func choose(
         installed: [String: String], target: String,
         elasticsearch: Result<ElasticsearchFacts, ElasticsearchUnreadable>?,
-        inventoryFile: String = "INVENTORY"
+        inventoryFile: String = "INVENTORY", unread: [String] = []
     ) -> UpgradePath {
         func refuse(_ reason: String, _ fix: String) -> UpgradePath {
             UpgradePath(kind: .refused, reasons: [reason], fix: fix)
@@ -89,6 +91,15 @@ public struct UpgradePath: Sendable, Equatable {
             return refuse(
                 "the target version \(target) is not a dotted version",
                 "set package.version in \(inventoryFile) to the package's version, such as 2.3.16")
+        }
+        // A version that could not be read is unknown: the path cannot be chosen without it.
+        if !unread.isEmpty {
+            return UpgradePath(
+                kind: .unknown,
+                reasons: ["the installed version of \(unread.joined(separator: ", ")) could not be read"],
+                fix:
+                    "make \(unread.joined(separator: ", ")) reachable and readable, then plan again (drover diagnose --inventory \(inventoryFile) says why it is not)"
+            )
         }
         var versions: [(node: String, version: ChefBackendVersion)] = []
         for (node, text) in installed.sorted(by: { $0.key < $1.key }) {

@@ -254,6 +254,12 @@ public struct Plan<T: Topology>: Sendable {
         )
         if let observation {
             lines += topology.discovered(observation).lines
+            let unread = inventory.backends.map(\.name).filter { !observation.answering.contains($0) }
+            if !unread.isEmpty {
+                lines.append(
+                    "Not read: \(unread.joined(separator: ", ")); what the plan shows of \(unread.count == 1 ? "it" : "them") (role, version, services) is unknown, never a reason"
+                )
+            }
             if let path {
                 lines.append("Path: \(path.kind.rawValue)\(path.playbook.map { " (playbook \($0))" } ?? "")")
                 lines += path.reasons.map { "  because \($0)" }

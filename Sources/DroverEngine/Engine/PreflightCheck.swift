@@ -21,8 +21,8 @@ public struct PreflightCheck: Sendable, Equatable {
     public var information = false
 
     /// Something a plan says that is not a check that passed or failed.
-    public static func information(_ check: String, _ detail: String) -> PreflightCheck {
-        var item = PreflightCheck(check: check, node: nil, ok: true, detail: detail, fix: nil)
+    public static func information(_ check: String, node: String? = nil, _ detail: String) -> PreflightCheck {
+        var item = PreflightCheck(check: check, node: node, ok: true, detail: detail, fix: nil)
         item.information = true
         return item
     }

@@ -95,9 +95,11 @@ public enum ClusterPreflight {
     /// The documented path from the installed versions to the inventory's package, nil without a package.
     public static func upgradePath(_ observation: ClusterObservation, inventory: Inventory) -> UpgradePath? {
         guard let package = inventory.package else { return nil }
+        let versions = observation.versions
         return UpgradePath.choose(
-            installed: observation.versions, target: package.version, elasticsearch: observation.elasticsearch,
-            inventoryFile: ShellQuote.quote(inventory.file))
+            installed: versions, target: package.version, elasticsearch: observation.elasticsearch,
+            inventoryFile: ShellQuote.quote(inventory.file),
+            unread: inventory.backends.map(\.name).filter { versions[$0] == nil })
     }
 
     /// The `path` check: the playbook of `set` is the one the upgrade path needs.
@@ -106,6 +108,9 @@ public enum ClusterPreflight {
             return nil
         }
         let detail = "\(path.kind.rawValue): " + path.reasons.joined(separator: "; ")
+        if path.kind == .unknown {
+            return .information("path", "not evaluated: " + path.reasons.joined(separator: "; "))
+        }
         if path.kind == .refused {
             return PreflightCheck(check: "path", node: nil, ok: false, detail: detail, fix: path.fix)
         }
@@ -140,10 +145,16 @@ public enum ClusterPreflight {
                             ? nil : "make \(node.name) reachable over SSH (the error says how), then retry"))
             }
         }
+        // A node that cannot be reached is said once (`reachable`, with its cause and fix); what depends on it is
+        // not evaluated rather than failed a second time with a wrong fix.
+        let unreachable = observation.nodes.filter { $0.unreachable != nil }.map(\.name)
+        let notEvaluated =
+            "not evaluated: \(unreachable.joined(separator: ", ")) could not be reached (see reachable above; drover diagnose --inventory \(ShellQuote.quote(inventory.file)))"
         if wanted.contains("membership") {
             let members = observation.members
             let missing = inventory.backends.filter { backend in
                 !members.contains { $0.name == backend.name || $0.ip == backend.host }
+                    && !unreachable.contains(backend.name)
             }
             let extra = members.filter { observation.inventoryName(of: $0) == nil }
             let ok = !members.isEmpty && missing.isEmpty && extra.isEmpty
@@ -182,7 +193,9 @@ public enum ClusterPreflight {
                     fix: "two nodes are out of the cluster; see drover diagnose and the recovery guide before upgrading"
                 ))
         }
-        if wanted.contains("roles") {
+        if wanted.contains("roles"), !unreachable.isEmpty, finishing == nil {
+            checks.append(.information("roles", notEvaluated))
+        } else if wanted.contains("roles") {
             let leaders = observation.members.filter { $0.role == "leader" }
             let followers = observation.members.filter { $0.role == "follower" }
             let ok = leaders.count == 1 && (followers.count == 2 || (finishing != nil && followers.count == 1))
@@ -207,11 +220,22 @@ public enum ClusterPreflight {
                             detail: "down: its upgrade was interrupted; the run finishes it first", fix: nil))
                     continue
                 }
+                // With a node unreachable, the others see it down: that is the same cause, said once.
+                let oneOut = finishing != nil || unreachable.count == 1
                 let criteria =
-                    finishing == nil
-                    ? Predicates.distributedHealthy(node.status, source: node.name, allowYellow: allowYellow)
-                    : Predicates.healthyWithOneOut(node.status, source: node.name)
+                    oneOut
+                    ? Predicates.healthyWithOneOut(node.status, source: node.name)
+                    : Predicates.distributedHealthy(node.status, source: node.name, allowYellow: allowYellow)
                 let failing = criteria.filter { !$0.holds }
+                if finishing == nil, !unreachable.isEmpty, failing.isEmpty || unreachable.count > 1 {
+                    checks.append(
+                        .information(
+                            "services", node: node.name,
+                            unreachable.count == 1
+                                ? "healthy but for \(unreachable[0]), which could not be reached (see reachable above)"
+                                : notEvaluated))
+                    continue
+                }
                 var detail =
                     failing.isEmpty
                     ? "leaderl, postgresql, etcd, elasticsearch healthy" : failing.map(\.detail).joined(separator: "; ")
