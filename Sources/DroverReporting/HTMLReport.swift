@@ -214,8 +214,10 @@ public enum HTMLReport {
             guard case .object(let fields) = step else { continue }
             // The plan's own words for the action (`text`); plans of earlier versions lack them.
             let action = text(fields["text"]).isEmpty ? Self.olderPlanAction(fields) : text(fields["text"])
+            // A node decided only when the run gets there is said so, as the text plan says it.
+            let node = text(fields["node_note"]).isEmpty ? text(fields["node"]) : text(fields["node_note"])
             rows +=
-                "<tr><td>\(escape(text(fields["index"])))</td><td>\(escape(text(fields["step"])))</td><td>\(escape(text(fields["node"])))</td>"
+                "<tr><td>\(escape(text(fields["index"])))</td><td>\(escape(text(fields["step"])))</td><td>\(escape(node))</td>"
                 + "<td>\(escape(action))</td></tr>"
         }
         return "<table class=\"plan\">\(rows)</table>"

@@ -89,6 +89,10 @@ struct HTMLReportBrowserTests {
             #expect(header.contains("ERROR: upgrade failed"), "the error, in the header")
             #expect(header.contains("waiting_for_leader"), "the cluster's state, in the header")
             #expect(header.contains("!! cluster failover: OFF"), "the warning, in the header")
+            // The plan's table: the leader's steps after the failover run on the leader at that time, and a
+            // frontend check without status_url reads as not configured, not as a failure.
+            #expect(dom.contains("the leader at that time (be1 leads now; another node leads after upgrade-leader)"))
+            #expect(dom.contains("check frontends: not configured (no frontend has a status_url in the inventory)"))
             #expect(
                 dom.contains("class=\"command\" data-node=\"be3\"") && dom.contains("fill=\"#c62828\""),
                 "be3's failed command, in red")
