@@ -44,7 +44,10 @@ public struct PairStatusReport: Sendable {
                 lines.append(
                     "      keepalived \(ha.keepalived ?? "unknown"); VIP \(ha.holdsVIP == true ? "held" : "not held"); ha-status \(ha.passed ? "passed" : "FAILED (exit \(ha.exitStatus))")"
                 )
-                for error in ha.errors { lines.append("      [ERROR] \(error)") }
+                for error in ha.significantErrors { lines.append("      [ERROR] \(error)") }
+                for known in ha.harmless {
+                    lines.append("      [ERROR] \(known.error) (known and harmless: \(known.why))")
+                }
                 for warning in ha.lines where warning.level == .warn { lines.append("      [WARN] \(warning.message)") }
             }
             for problem in node.readErrors { lines.append("      ! \(problem)") }
@@ -96,7 +99,8 @@ public struct PairStatusReport: Sendable {
                     object["holds_vip"] = ha.holdsVIP.map { .bool($0) } ?? .null
                     object["ha_status"] = .object([
                         "passed": .bool(ha.passed), "exit_status": .int(Int(ha.exitStatus)),
-                        "errors": .array(ha.errors.map { .string($0) }),
+                        "errors": .array(ha.significantErrors.map { .string($0) }),
+                        "harmless_errors": .array(ha.harmless.map { .string($0.error) }),
                         "warnings": .array(ha.lines.filter { $0.level == .warn }.map { .string($0.message) }),
                     ])
                 } else {

@@ -130,6 +130,20 @@ struct DRBDPairTests {
                 "nginx runs on be2, which is not master", "opscode-erchef runs on be2",
                 "  Run:\n      drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop nginx && drover exec --inventory INVENTORY --node be2 -- chef-server-ctl stop opscode-erchef",
             ]),
+        // What real releases print (issue 21): a secondary not reconfigured yet; Chef Server 12.9 and later.
+        Scenario(
+            node: "be2", fault: "not-reconfigured", situation: "not-reconfigured",
+            says: [
+                "be2 has not completed a reconfigure: ha-status cannot check it",
+                "[ERROR] cannot check HA status if you haven't completed a reconfigure",
+                "  Run:\n      drover exec --inventory INVENTORY --node be2 -- chef-server-ctl reconfigure",
+            ]),
+        Scenario(
+            node: "be1", fault: "chef-server-12.9", situation: "not-a-keepalived-pair",
+            says: [
+                "be1, be2 are not configured as a keepalived pair: ha-status says keepalived HA services are not enabled",
+                "set topology: chef-backend in the inventory",
+            ]),
     ]
 
     @Test("diagnose names the situation from live nodes", arguments: scenarios)
@@ -151,6 +165,42 @@ struct DRBDPairTests {
             let status = try await cluster.drover(["status", "--json"])
             #expect(try Self.json(status.stdout)["situation"] as? String == scenario.situation)
             #expect(await Self.mutating(cluster, since: started).isEmpty, "diagnose and status change nothing")
+        }
+    }
+
+    @Test(
+        "releases whose ha-status differs: no DRBD lines on Chef Server 12, opscode-chef-mover on 12.0.x",
+        arguments: ["chef-server-12", "chef-server-12.0"])
+    func releasesWhoseHAStatusDiffers(_ release: String) async throws {
+        try await Self.with { cluster in
+            try await cluster.breakNode("be1", release)
+            // Status and diagnose read DRBD from /proc/drbd and drbdadm, not from ha-status's lines.
+            let status = try await cluster.drover(["status"])
+            #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
+            #expect(status.stdout.contains("keepalived master; VIP held; ha-status passed"), "\(status.stdout)")
+            #expect(status.stdout.contains("Situation: healthy: be1 is Primary and master"))
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.status == 0 && diagnosis.stdout.hasPrefix("Healthy: "), "\(diagnosis.stdout)")
+            if release == "chef-server-12.0" {
+                // A healthy master's harmless error is said to be harmless, never a reason.
+                #expect(
+                    status.stdout.contains(
+                        "[ERROR] opscode-chef-mover is not running. (known and harmless: opscode-chef-mover runs only during upgrades"
+                    ), "\(status.stdout)")
+                #expect(
+                    diagnosis.stdout.contains(
+                        "be1: ha-status reports `opscode-chef-mover is not running.`: known and harmless"),
+                    "\(diagnosis.stdout)")
+                let json = try Self.json(try await cluster.drover(["status", "--json"]).stdout)
+                let nodes = try #require(json["nodes"] as? [[String: Any]])
+                let ha = try #require(nodes.first?["ha_status"] as? [String: Any])
+                #expect(ha["passed"] as? Bool == true && (ha["errors"] as? [String])?.isEmpty == true)
+                #expect(ha["harmless_errors"] as? [String] == ["opscode-chef-mover is not running."])
+            }
+            // graceful-transition does not refuse for it: the pair fails over and back.
+            let run = try await cluster.drover(["run", "graceful-transition", "--yes"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            try await Self.expectInvariants(cluster)
         }
     }
 

@@ -111,6 +111,37 @@ struct DRBDParserTests {
             ])
     }
 
+    @Test(
+        "Chef Server 12.0.x reports opscode-chef-mover on a healthy master: known and harmless, judged by the lines",
+        arguments: [Int32(7), 0, 1])
+    func chefMoverIsHarmless(exitStatus: Int32) throws {
+        let ha = try HAStatus.parse(
+            try Repository.fixture("Recorded/drbd/ha-status-12.0-master-chef-mover.txt"), exitStatus: exitStatus)
+        #expect(ha.passed, "the exit status (the last failing check's code) does not decide")
+        #expect(ha.errors == ["opscode-chef-mover is not running."] && ha.significantErrors.isEmpty)
+        #expect(ha.harmless.map(\.error) == ["opscode-chef-mover is not running."])
+        #expect(ha.harmless.first?.why.contains("only during upgrades") == true)
+        #expect(ha.keepalived == "master" && ha.holdsVIP == true && ha.misplacedServices.isEmpty)
+        #expect(!ha.lines.contains { $0.message.contains("DRBD") }, "Chef Server 12 prints no DRBD lines")
+    }
+
+    @Test func aSignificantErrorStillFailsWhateverTheExitStatus() throws {
+        let text = try Repository.fixture("Recorded/drbd/ha-status-master.txt")
+            .replacingOccurrences(
+                of: "[OK] all checks passed.", with: "[ERROR] redis_lb is not running.\n[ERROR] ERRORS WERE DETECTED.")
+        let ha = try HAStatus.parse(text, exitStatus: 0)
+        #expect(!ha.passed && ha.significantErrors == ["redis_lb is not running."])
+    }
+
+    @Test func releasesThatAreNotAPairAndNodesNotReconfiguredAreNamed() throws {
+        let notEnabled = try HAStatus.parse(
+            try Repository.fixture("Recorded/drbd/ha-status-12.9-not-enabled.txt"), exitStatus: 1)
+        #expect(notEnabled.keepalivedNotEnabled && !notEnabled.notReconfigured && !notEnabled.passed)
+        let notReconfigured = try HAStatus.parse(
+            try Repository.fixture("Recorded/drbd/ha-status-not-reconfigured.txt"), exitStatus: 1)
+        #expect(notReconfigured.notReconfigured && !notReconfigured.keepalivedNotEnabled && !notReconfigured.passed)
+    }
+
     @Test func haStatusBeforeReconfigureIsRead() throws {
         let ha = try HAStatus.parse(
             "[ERROR] cannot check HA status if you haven't completed a reconfigure\n", exitStatus: 1)

@@ -14,7 +14,8 @@ public enum PairSandbox {
     /// Faults `break NODE FAULT [VALUES]` can inject into a pair (NODE is the node the fault is about).
     public static let faultNames = [
         "drbd-secondary-down", "drbd-primary-down", "drbd-primary-lost-unsynced", "drbd-both-secondary OOS1 OOS2",
-        "drbd-split-brain", "drbd-resyncing", "keepalived-transition", "services-misplaced",
+        "drbd-split-brain", "drbd-resyncing", "keepalived-transition", "services-misplaced", "not-reconfigured",
+        "chef-server-12", "chef-server-12.0", "chef-server-12.9",
     ]
 }
 
@@ -193,6 +194,11 @@ extension Sandbox {
             case "services-misplaced":
                 try require("Secondary")
                 pair.nodes[me].running = ["nginx", "opscode-erchef"]
+            case "not-reconfigured":
+                pair.nodes[me].reconfigured = false
+            case "chef-server-12", "chef-server-12.0", "chef-server-12.9":
+                // The pair's nodes print ha-status as that release does (both nodes: one installation).
+                pair.chefServer = String(fault.dropFirst("chef-server-".count))
             default:
                 throw SandboxError.unknownFault(fault)
             }
@@ -210,6 +216,7 @@ extension Sandbox {
             guard let me = pair.index(name) else { throw SandboxError.unknownNode(name) }
             let wasDown = pair.nodes[me].unreachable
             pair.nodes[me].unreachable = false
+            pair.nodes[me].reconfigured = true
             if pair.failover?.from == name || pair.failover?.to == name {
                 pair.failover = nil
                 pair.nodes[me].requested = pair.nodes[me].current

@@ -197,15 +197,52 @@ public struct HAStatus: Sendable, Equatable {
         return nil
     }
 
-    /// `[OK] all checks passed.` and exit 0.
+    /// Errors known to be harmless: Chef Server 12.0.x reports `opscode-chef-mover is not running.` on a
+    /// healthy master, though it runs only during upgrades (chef/chef-server#361; later 12.x skip hidden
+    /// services). Each with why it is harmless.
+    public static let harmlessErrors: [(prefix: String, why: String)] = [
+        (
+            "opscode-chef-mover is not running",
+            "opscode-chef-mover runs only during upgrades; Chef Server 12.0.x reports it anyway (chef/chef-server#361)"
+        )
+    ]
+
+    /// Whether the checks passed, judged from the lines: no error but the known harmless ones, no warning, and
+    /// the closing line. Never from the exit status alone: it is the last failing check's code, and 12.0.x
+    /// fails on a harmless line.
     public var passed: Bool {
-        exitStatus == 0 && lines.contains { $0.level == .ok && $0.message.hasPrefix("all checks passed") }
-            && !lines.contains { $0.level == .error }
+        let closed = lines.contains {
+            ($0.level == .ok && $0.message.hasPrefix("all checks passed"))
+                || ($0.level == .error && $0.message.hasPrefix("ERRORS WERE DETECTED"))
+        }
+        return closed && significantErrors.isEmpty && !lines.contains { $0.level == .warn }
     }
 
     /// The `[ERROR]` lines, without the closing `ERRORS WERE DETECTED.`
     public var errors: [String] {
         lines.filter { $0.level == .error && !$0.message.hasPrefix("ERRORS WERE DETECTED") }.map(\.message)
+    }
+
+    /// The errors that say something is wrong: all but the known harmless ones.
+    public var significantErrors: [String] {
+        errors.filter { error in !Self.harmlessErrors.contains { error.hasPrefix($0.prefix) } }
+    }
+
+    /// The known harmless errors reported, each with why it is harmless.
+    public var harmless: [(error: String, why: String)] {
+        errors.compactMap { error in Self.harmlessErrors.first { error.hasPrefix($0.prefix) }.map { (error, $0.why) } }
+    }
+
+    /// `[ERROR] keepalived HA services not enabled, ...`: the machine is not configured as a keepalived pair
+    /// (Chef Server 12.9 and later print only this; the DRBD pair was deprecated there).
+    public var keepalivedNotEnabled: Bool {
+        lines.contains { $0.level == .error && $0.message.hasPrefix("keepalived HA services not enabled") }
+    }
+
+    /// `[ERROR] cannot check HA status if you haven't completed a reconfigure`: a node not reconfigured yet
+    /// (a secondary being set up).
+    public var notReconfigured: Bool {
+        lines.contains { $0.level == .error && $0.message.hasPrefix("cannot check HA status if you haven't completed") }
     }
 
     /// Services on the wrong node: `X is running, and I am not master` (should be stopped here) and

@@ -202,7 +202,8 @@ public struct PairInvocation {
                 out(text)
                 return status
             case "status":
-                out(PairFormats.runitStatus(pair.nodes[me]))
+                // Before a reconfigure there is nothing under runit to show.
+                if pair.nodes[me].reconfigured { out(PairFormats.runitStatus(pair.nodes[me])) }
                 return 0
             case "stop":
                 switch service {
@@ -302,23 +303,37 @@ public enum PairFormats {
         return text
     }
 
-    /// `chef-server-ctl ha-status` and its exit status (the first failing check's code).
+    /// `chef-server-ctl ha-status` and its exit status: as `ha.rb` does it, the code of the last failing check
+    /// (each failing check overwrites it), not the worst; what it prints depends on ``SimulatedPair/chefServer``.
     public static func haStatus(_ pair: SimulatedPair, _ index: Int) -> (String, Int32) {
         let node = pair.nodes[index]
-        var lines = [
-            "[OK] keepalived HA services enabled.", "[OK] DRBD disk replication enabled.",
-            "[OK] DRBD partition /dev/opscode/drbd found.", "[OK] DRBD device /dev/drbd0 found.",
-        ]
+        guard node.reconfigured else {
+            return ("[ERROR] cannot check HA status if you haven't completed a reconfigure\n", 1)
+        }
+        if pair.chefServer.hasPrefix("12."), let minor = Int(pair.chefServer.dropFirst(3)), minor >= 9 {
+            return (
+                "[ERROR] keepalived HA services not enabled, please configure keepalived according to documentation.\n",
+                1
+            )
+        }
+        let builtInDRBD = pair.chefServer == "11"
+        var lines = ["[OK] keepalived HA services enabled."]
+        if builtInDRBD {
+            lines += [
+                "[OK] DRBD disk replication enabled.", "[OK] DRBD partition /dev/opscode/drbd found.",
+                "[OK] DRBD device /dev/drbd0 found.",
+            ]
+        }
         var status: Int32 = 0
         func error(_ text: String, _ code: Int32) {
             lines.append("[ERROR] " + text)
-            if status == 0 { status = code }
+            status = code
         }
         if node.requested != node.current {
             lines.append(
                 "[WARN] inconsistent cluster status, requested: \(node.requested), current: \(node.current), failover running?"
             )
-            if status == 0 { status = 2 }
+            status = 2
         } else {
             lines.append("[OK] cluster status = \(node.current)")
         }
@@ -329,31 +344,27 @@ public enum PairFormats {
         case (true, false): error("did not find VIP IP address and I am master", 3)
         }
         lines.append("[OK] found VRRP communications interface eth1")
-        let device =
-            " 0: cs:\(pair.connection(index)) ro:\(node.role)/\(peerRole(pair, index)) ds:\(node.disk)/\(peerDisk(pair, index))"
-        if node.isMaster && device.contains("cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate") {
-            lines.append("[OK] my DRBD status is Connected/Primary/UpToDate and I am master")
-        } else if !node.isMaster && device.contains("cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate") {
-            lines.append("[OK] my DRBD status is Connected/Secondary/UpToDate and I am not master")
-        } else {
-            error("my DRBD status is: \(device.trimmingCharacters(in: .whitespaces))", 4)
+        if builtInDRBD {
+            for line in drbdLines(pair, index) {
+                if let code = line.error { error(line.text, code) } else { lines.append("[OK] " + line.text) }
+            }
         }
-        let mounted = node.role == "Primary" && !node.running.isEmpty
-        if mounted == node.isMaster {
+        if pair.chefServer == "11" {
             lines.append(
-                node.isMaster
-                    ? "[OK] my DRBD partition is mounted and I am master"
-                    : "[OK] my DRBD partition is not mounted and I am not master")
-        } else {
-            error(
-                mounted
-                    ? "my DRBD partition is mounted and I am not master"
-                    : "my DRBD partition is not mounted and I am master", 4)
+                status == 0 || status == 2 || status == 3
+                    ? "[OK] storage backend status is OK" : "[ERROR] storage backend status is not OK")
         }
-        lines.append(
-            status == 0 || status == 2 || status == 3
-                ? "[OK] storage backend status is OK" : "[ERROR] storage backend status is not OK")
-        for service in SimulatedPair.haServices {
+        var services = SimulatedPair.haServices.map { ($0, true) }
+        if pair.chefServer == "12.0" && node.isMaster {
+            // Listed with the others, alphabetically; not an HA service (no keepalive_me), and not running.
+            services.append(("opscode-chef-mover", false))
+            services.sort { $0.0 < $1.0 }
+        }
+        for (service, ha) in services {
+            guard ha else {
+                error("\(service) is not running.", 7)
+                continue
+            }
             switch (node.running.contains(service), node.isMaster) {
             case (true, true): lines.append("[OK] \(service) is running correctly, and I am master.")
             case (false, false): lines.append("[OK] \(service) is not running, and I am not master.")
@@ -369,6 +380,39 @@ public enum PairFormats {
         lines.append("")
         lines.append(status == 0 ? "[OK] all checks passed." : "[ERROR] ERRORS WERE DETECTED.")
         return (lines.joined(separator: "\n") + "\n", status)
+    }
+
+    /// Enterprise Chef 11's built-in DRBD checks (the device's state and its mount, for this node's role): each
+    /// line's text, and its exit code when it is an error.
+    static func drbdLines(_ pair: SimulatedPair, _ index: Int) -> [(text: String, error: Int32?)] {
+        let node = pair.nodes[index]
+        var lines: [(text: String, error: Int32?)] = []
+        let device =
+            " 0: cs:\(pair.connection(index)) ro:\(node.role)/\(peerRole(pair, index)) ds:\(node.disk)/\(peerDisk(pair, index))"
+        if node.isMaster && device.contains("cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate") {
+            lines.append(("my DRBD status is Connected/Primary/UpToDate and I am master", nil))
+        } else if !node.isMaster && device.contains("cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate") {
+            lines.append(("my DRBD status is Connected/Secondary/UpToDate and I am not master", nil))
+        } else {
+            lines.append(("my DRBD status is: \(device.trimmingCharacters(in: .whitespaces))", 4))
+        }
+        let mounted = node.role == "Primary" && !node.running.isEmpty
+        if mounted == node.isMaster {
+            lines.append(
+                (
+                    node.isMaster
+                        ? "my DRBD partition is mounted and I am master"
+                        : "my DRBD partition is not mounted and I am not master", nil
+                ))
+        } else {
+            lines.append(
+                (
+                    mounted
+                        ? "my DRBD partition is mounted and I am not master"
+                        : "my DRBD partition is not mounted and I am master", 4
+                ))
+        }
+        return lines
     }
 
     /// `chef-server-ctl status`: runit's lines for keepalived and the HA services.

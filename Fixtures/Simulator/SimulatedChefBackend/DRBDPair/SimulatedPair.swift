@@ -27,6 +27,9 @@ public struct SimulatedPairNode: Codable, Equatable, Sendable {
     public var vip = false
     /// HA services that run (bookshelf, nginx, ...).
     public var running: Set<String> = []
+    /// `chef-server-ctl reconfigure` has run on the node (a secondary being set up has not: ha-status cannot
+    /// check it and `status` prints nothing).
+    public var reconfigured = true
 
     public init(name: String, ip: String) {
         self.name = name
@@ -89,6 +92,11 @@ public struct SimulatedPair: Codable, Equatable, Sendable, SimulatedState {
     public var violations: [String] = []
     /// `drbdadm primary --force` runs (allowed only in rebuild-partner, after confirmation).
     public var forcedPromotions: [String] = []
+    /// The Chef Server release whose `ha-status` the nodes print (chef/chef-server `ha.rb` by version):
+    /// `11` (Enterprise Chef: built-in DRBD lines), `12` (no DRBD lines: storage checks are optional
+    /// scripts), `12.0` (12 plus `opscode-chef-mover is not running` on the master, chef/chef-server#361),
+    /// `12.9` (the pair deprecated: keepalived HA services not enabled).
+    public var chefServer = "11"
 
     public static let haServices = [
         "bookshelf", "nginx", "opscode-erchef", "opscode-solr4", "postgresql", "rabbitmq", "redis_lb",

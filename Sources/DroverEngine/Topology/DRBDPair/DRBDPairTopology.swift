@@ -217,7 +217,8 @@ public struct DRBDPairTopology: Topology {
         let healthy = found?.id == PairSituations.ID.healthy.rawValue
         return Diagnosis(
             readable: found != nil, situations: healthy ? [] : [found].compactMap { $0 },
-            healthyText: "Healthy: \(found?.summary ?? ""). Nothing to do.\n", unreadableText: unreadable,
+            healthyText: "Healthy: \(found?.summary ?? ""). Nothing to do.\n"
+                + (found?.advice.map { "Note: \($0)\n" } ?? ""), unreadableText: unreadable,
             extra: ["topology": "drbd-pair", "situation": .optional(found?.id)])
     }
 }

@@ -20,6 +20,10 @@ enum PairSituations {
         case drbdDown = "drbd-down"
         /// DRBD is in sync but ha-status reports errors the other situations do not explain.
         case haStatusErrors = "ha-status-errors"
+        /// ha-status says keepalived HA is not enabled: the machine is not a keepalived pair (Chef Server 12.9+).
+        case notAKeepalivedPair = "not-a-keepalived-pair"
+        /// ha-status cannot check a node that has not completed a reconfigure.
+        case notReconfigured = "not-reconfigured"
     }
 
     /// The reading was enough to tell: at least one node's DRBD state was read.
@@ -47,6 +51,38 @@ enum PairSituations {
             return text
         }
         let allEvidence = nodes.map(evidence)
+        // What ha-status says about the machines themselves comes first: the DRBD states mean nothing then.
+        let answered = nodes.filter { $0.reachable && $0.haStatus != nil }
+        let notPair = answered.filter { $0.haStatus!.keepalivedNotEnabled }
+        if !notPair.isEmpty {
+            let names = notPair.map(\.name).joined(separator: ", ")
+            return Situation(
+                id: ID.notAKeepalivedPair.rawValue,
+                summary:
+                    "\(names) \(notPair.count == 1 ? "is" : "are") not configured as a keepalived pair: ha-status says keepalived HA services are not enabled",
+                evidence: allEvidence
+                    + notPair.map {
+                        "\($0.name): [ERROR] keepalived HA services not enabled, please configure keepalived according to documentation."
+                    },
+                command: nil,
+                advice:
+                    "The inventory says topology: drbd-pair, but the machine is not one (Chef Server 12.9 and later, where the DRBD pair was deprecated, print only this line). If these are Chef Backend nodes, set topology: chef-backend in the inventory and list the three backends; a standalone Chef Server has no pair to manage."
+            )
+        }
+        let unconfigured = answered.filter { $0.haStatus!.notReconfigured }
+        if let node = unconfigured.first {
+            return Situation(
+                id: ID.notReconfigured.rawValue,
+                summary:
+                    "\(node.name) has not completed a reconfigure: ha-status cannot check it (and \(inventory.drbd.ctl) status shows no service)",
+                evidence: allEvidence + [
+                    "\(node.name): [ERROR] cannot check HA status if you haven't completed a reconfigure"
+                ],
+                command: "drover exec \(at) --node \(node.name) -- \(inventory.drbd.ctl) reconfigure",
+                advice:
+                    "A node being set up (Chef's DRBD HA guide: the secondary) runs \(inventory.drbd.ctl) reconfigure once its DRBD and keepalived configuration is in place; until then nothing on it can fail over. Then check again: drover diagnose \(at)"
+            )
+        }
         guard readable(observation) else { return nil }
 
         // Both Primary, or a node that dropped the connection for good (StandAlone), with both read.
@@ -190,15 +226,21 @@ enum PairSituations {
                 summary: "DRBD is in sync, but ha-status fails on \(failing.map(\.name).joined(separator: ", "))",
                 evidence: allEvidence
                     + failing.flatMap { node in
-                        node.haStatus.map { $0.errors.map { "\(node.name): [ERROR] \($0)" } } ?? [
+                        node.haStatus.map { $0.significantErrors.map { "\(node.name): [ERROR] \($0)" } } ?? [
                             "\(node.name): ha-status unreadable (\(node.readErrors.last ?? "?"))"
                         ]
                     },
                 command: nil, advice: "Read \(inventory.drbd.ctl) ha-status on those nodes and fix what it names.")
         }
+        let harmless = read.flatMap { node in
+            (node.haStatus?.harmless ?? []).map {
+                "\(node.name): ha-status reports `\($0.error)`: known and harmless (\($0.why))"
+            }
+        }
         return Situation(
             id: ID.healthy.rawValue,
             summary: "\(primary.name) is Primary and master, \(secondary.name) Secondary, UpToDate/UpToDate, in sync",
-            evidence: allEvidence, command: nil, advice: nil)
+            evidence: allEvidence + harmless, command: nil,
+            advice: harmless.isEmpty ? nil : harmless.joined(separator: "; "))
     }
 }
