@@ -73,7 +73,9 @@ public struct Inventory: Sendable {
 
     public struct Timeouts: Sendable {
         public var rejoin: Duration = .seconds(900)
-        public var failover: Duration = .seconds(300)
+        /// Above the 5 minutes chef-backend's `pgsql-promote` may wait for recovery.done since 1.3.2: a
+        /// promotion can take that long, and the hand-over (an election, the old leader rejoining) more.
+        public var failover: Duration = .seconds(600)
         /// drbd-pair: how long a keepalived failover (or a promotion) may take.
         public var transition: Duration = .seconds(300)
         /// drbd-pair: how long a DRBD resync may take.

@@ -226,6 +226,8 @@ struct InventoryTests {
         )
         let cluster = try Inventory.parse(Self.valid, file: "c.yml")
         #expect(cluster.topology == .chefBackend && cluster.drbd == Inventory.DRBD())
+        // Above the 5 minutes pgsql-promote may take since chef-backend 1.3.2, with margin.
+        #expect(cluster.timeouts.failover == .seconds(600) && cluster.timeouts.failover > .seconds(300))
         let annotated = try Inventory.load(
             path: Repository.root.appendingPathComponent("Fixtures/Inventories/drbd-pair.yml").path)
         #expect(
