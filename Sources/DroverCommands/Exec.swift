@@ -38,9 +38,9 @@ extension Operations {
                     @Sendable func show(_ line: OutputLine) {
                         lock.withLock {
                             if line.stream == .stdout {
-                                Output.stdout("\(prefix)| \(line.text)\n")
+                                Output.stdout("\(prefix)| \(TerminalText.readable(line.text))\n")
                             } else {
-                                Output.stderr("\(prefix)| \(line.text)\n")
+                                Output.stderr("\(prefix)| \(TerminalText.readable(line.text))\n")
                             }
                         }
                     }

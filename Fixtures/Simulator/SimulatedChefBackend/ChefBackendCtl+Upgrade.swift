@@ -2,6 +2,10 @@ import Foundation
 
 /// `chef-backend-ctl upgrade` (with and without `--failover`) and the downtime path.
 extension Invocation {
+    /// A bar redrawn in place, then erased (cursor hidden, lines cleared) before the next message.
+    static let progressIndicator =
+        "\u{1B}[?25l[          ]   0%\r[#####     ]  50%\r[##########] 100%\r\u{1B}[2K\u{1B}[?25h"
+
     func upgrade(failover: Bool) throws -> Int32 {
         let plan: (String, Bool)? = try store.update { cluster, now in
             guard let index = cluster.index(node), cluster.nodes[index].isMember else {
@@ -66,7 +70,9 @@ extension Invocation {
                     winner: node)
             }
             out("Upgrading chef-backend from \(cluster.nodes[index].runningVersion) to \(installed)\n")
-            out("Restarting services\n")
+            // A progress indicator, drawn in place as chef-backend-ctl draws its own (release notes 1.3.2): the
+            // captured output carries the carriage returns and ANSI sequences.
+            out(Self.progressIndicator + "Restarting services\n")
             restartServices(&cluster, index, at: now)
             cluster.nodes[index].runningVersion = installed
             if cluster.nodes[index].faults.contains(.elasticsearchPathScripts) {

@@ -112,8 +112,9 @@ public final class RunRecorder: @unchecked Sendable {
     ) {
         let record = TranscriptRecord(
             node: node, command: redactor.redact(command), started: started, finished: finished,
-            exitStatus: exitStatus.map(Int.init), signal: signal, stdout: redactor.redact(stdout),
-            stderr: redactor.redact(stderr), error: error.map(redactor.redact), gaps: gaps)
+            exitStatus: exitStatus.map(Int.init), signal: signal,
+            stdout: redactor.redact(TerminalText.readableLines(stdout)),
+            stderr: redactor.redact(TerminalText.readableLines(stderr)), error: error.map(redactor.redact), gaps: gaps)
         let path = current.transcriptPath
         writer.async { DurableFile.append(record.json.serialized, to: path) }
     }

@@ -69,7 +69,8 @@ extension Runner {
                 node, nodeCommands, retryFailed: retryFailed, timeout: inventory.ssh.commandTimeout,
                 onOutput: { _, line in
                     reporter.emit(
-                        Event(.output(node: node, stream: line.stream.rawValue, line: line.text)))
+                        Event(
+                            .output(node: node, stream: line.stream.rawValue, line: TerminalText.readable(line.text))))
                 },
                 onConnection: { index, event in
                     Self.report(event, node: node, command: texts[index], reporter: reporter)
@@ -104,7 +105,8 @@ extension Runner {
             let result = detached.result
             let command = texts[index]
             guard result.succeeded else {
-                let tail = result.stderrText.split(separator: "\n").suffix(5).joined(separator: "\n    ")
+                let tail = TerminalText.readableLines(result.stderrText).split(separator: "\n").suffix(5).joined(
+                    separator: "\n    ")
                 throw StepFailure(
                     step: step.name, node: node,
                     what:
