@@ -30,6 +30,7 @@ public struct ClusterStatusReport: Sendable {
                     Dictionary(
                         uniqueKeysWithValues: services.map { ($0, JSONValue.optional(node.status?[$0]?.localStatus)) })),
                 "read_errors": .array(node.readErrors.map { .string($0) }),
+                "in_cluster": .bool(node.notInCluster == nil),
             ])
         }
         let healthy = Predicates.healthy(observation, allowYellow: false).allSatisfy(\.holds)
@@ -47,8 +48,11 @@ public struct ClusterStatusReport: Sendable {
                 lines.append("\(node.name) (\(node.host)): UNREACHABLE: \(node.unreachable!)")
                 continue
             }
+            let role =
+                node.notInCluster.map { "NOT PART OF A CLUSTER (cluster-status exited 1: \($0))" }
+                ?? observation.role(of: node.name) ?? "not listed"
             lines.append(
-                "\(node.name) (\(node.host)): \(observation.role(of: node.name) ?? "not listed"), version \(node.installedVersion ?? "unknown")\(node.unsyncedSentinel == true ? ", UNSYNCED sentinel present" : "")"
+                "\(node.name) (\(node.host)): \(role), version \(node.installedVersion ?? "unknown")\(node.unsyncedSentinel == true ? ", UNSYNCED sentinel present" : "")"
             )
             for service in Self.services {
                 let row = node.status?[service]

@@ -50,6 +50,21 @@ struct ParserTests {
         #expect(members[2].elasticsearch == "master" && members[0].ip == "192.168.33.215")
     }
 
+    @Test func aDeposedLeaderIsReadOnRunsOfSpacesAndIsNotYetAFollower() throws {
+        let members = try ClusterStatusTable.parse(try Repository.fixture("Recorded/cluster-status-deposed-leader.txt"))
+        #expect(members.map(\.role) == ["deposed_leader", "leader", "follower"])
+        #expect(members.map(\.postgres) == ["offline", "leader", "follower"] && members[2].elasticsearch == "master")
+        var node = NodeObservation(name: "backend-1", host: "192.168.33.215")
+        node.members = members
+        node.installedVersion = "2.3.16"
+        node.unsyncedSentinel = false
+        let observation = ClusterObservation(nodes: [node], time: Date())
+        let role = Predicates.rejoined("backend-1", in: observation, targetVersion: "2.3.16").first {
+            $0.name == "role"
+        }
+        #expect(role?.holds == false && role?.detail == "role deposed_leader", "a wait treats it as not yet rejoined")
+    }
+
     @Test func unrecognisedOutputIsAnError() {
         #expect(throws: ParseError.self) { _ = try StatusReport.parse("command not found") }
         #expect(throws: ParseError.self) {

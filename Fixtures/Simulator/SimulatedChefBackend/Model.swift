@@ -110,6 +110,9 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
     /// lost, with ``SimulatedCluster/fragileCommands``): at the new version, services down, not rejoined.
     /// Running `upgrade` again finishes it.
     public var upgradeUnfinished = false
+    /// The node led until another took over and has not become a follower yet: `cluster-status` shows its Role
+    /// as `deposed_leader` (chef/chef-web-docs 365313e19), widening the column.
+    public var deposedLeader = false
 
     public init(name: String, ip: String, guid: String, root: String, phase: NodePhase, runningVersion: String) {
         self.name = name
@@ -260,6 +263,7 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
         guard node.isMember else { return nil }
         if node.unreachable || node.servicesDown.contains("leaderl") { return "waiting_for_leader" }
         if currentLeader?.name == node.name { return "leader" }
+        if node.deposedLeader, currentLeader != nil, node.phase != .synced { return "deposed_leader" }
         switch node.phase {
         case .synced, .syncing: return currentLeader == nil ? "waiting_for_leader" : "follower"
         default: return "waiting_for_leader"
@@ -330,12 +334,18 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
         let old = nodes[index].phase
         guard old != phase else { return }
         nodes[index].phase = phase
+        // A deposed leader that follows again (synced) is a follower like the others.
+        if phase == .synced || phase == .outside { nodes[index].deposedLeader = false }
         transitions.append(
             Transition(time: time, node: nodes[index].name, from: Self.label(old), to: Self.label(phase)))
     }
 
     public mutating func setLeader(_ name: String?, at time: Date) {
         guard leader != name || name == nil else { return }
+        if let old = leader, old != name, let index = nodes.firstIndex(where: { $0.name == old }) {
+            nodes[index].deposedLeader = true
+        }
+        if let name, let index = nodes.firstIndex(where: { $0.name == name }) { nodes[index].deposedLeader = false }
         transitions.append(
             Transition(
                 time: time, node: name ?? leader ?? "-", from: "leader:\(leader ?? "none")",

@@ -22,6 +22,9 @@ public struct NodeObservation: Sendable {
     public var lockOwner: String?
     /// Problems reading individual items (command failed, output not in the documented form).
     public var readErrors: [String] = []
+    /// `chef-backend-ctl cluster-status` exited 1 on the node: it is not part of a configured cluster (a node
+    /// not configured, or cleansed, or freshly installed); what it said.
+    public var notInCluster: String?
 
     public init(name: String, host: String) {
         self.name = name

@@ -16,6 +16,28 @@ public enum ClusterDiagnosis {
         let unreachable = observation.nodes.filter { $0.unreachable != nil }
         let reachable = observation.nodes.filter { $0.unreachable == nil }
         let inventoryArgument = "--inventory \(ShellQuote.quote(inventoryPath))"
+        // A node that answers but is not part of a cluster: a new or rebuilt machine, or the inventory names
+        // the wrong one. Its own readings say nothing about the cluster.
+        for node in reachable where node.notInCluster != nil {
+            result.append(
+                Situation(
+                    id: "not-in-cluster",
+                    summary: "\(node.name) is not part of a cluster: its chef-backend-ctl cluster-status exits 1",
+                    evidence: ["\(node.name): cluster-status exited 1: \(node.notInCluster!)"]
+                        + reachable.filter { $0.name != node.name }.compactMap { other in
+                            other.members.map {
+                                "\(other.name) sees the cluster as \($0.map { "\($0.name) \($0.role)" }.joined(separator: ", "))"
+                            }
+                        },
+                    command:
+                        "drover run replace-failed-node \(inventoryArgument) --set failed=\(node.name) --set replacement=\(node.name)",
+                    advice:
+                        "set failed= to the member it replaces as cluster-status names it; the playbook takes a backup, removes that member and joins \(node.name).",
+                    first:
+                        "check that the inventory's host for \(node.name) is the machine you mean (a cluster member answers cluster-status); if it is not, fix the inventory and run:",
+                    firstCommand: "drover status \(inventoryArgument)",
+                    commandCondition: "\(node.name) is a new or rebuilt machine that should take its place"))
+        }
         if unreachable.count >= 2 {
             let survivor = reachable.first?.name ?? "SURVIVOR"
             result.append(

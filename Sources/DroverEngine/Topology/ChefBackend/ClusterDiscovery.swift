@@ -180,6 +180,10 @@ public enum ClusterDiscovery {
                     return nil
                 }
             }
+            if let part = read["cluster-status"], part.exitStatus == 1 {
+                // The documented answer of a node that is not configured as a member of a cluster.
+                node.notInCluster = lastLine(part.stderr + part.stdout)
+            }
             node.members = parsed("cluster-status") { try ClusterStatusTable.parse($0.stdout) }
             // status exits non-zero on a degraded cluster; its table is still the documented one.
             node.status = parsed("status", acceptFailure: true) { try StatusReport.parse($0.stdout) }
