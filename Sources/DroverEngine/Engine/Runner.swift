@@ -168,24 +168,10 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 try await run(step, node: inFlight.node, index: index, observation: &observation, pinned: true)
             }
             for step in playbook.steps {
-                // A step of one node (the leader, the primary, ...) that the resumed run finished, or just
-                // re-ran as its step in flight, is done, even if its role has moved to another node since:
-                // running it there would undo it (a second failover).
-                if let resuming, isSingleNode(step.target),
-                    resuming.steps.contains(where: {
-                        $0.step == step.name && ($0.status == .succeeded || $0.status == .skipped)
-                    })
-                        || resuming.unfinished?.step == step.name
-                {
-                    continue
-                }
+                if resumedPast(step) { continue }
                 let nodes = try targets(of: step, observation: &observation)
                 for node in nodes {
-                    if resuming?.isDone(step: step.name, node: node) == true
-                        || (resuming?.unfinished?.step == step.name && resuming?.unfinished?.node == node)
-                    {
-                        continue
-                    }
+                    if resumedPast(step, node: node) { continue }
                     if stopRequested() { throw Stopped() }
                     index += 1
                     try await run(step, node: node, index: index, observation: &observation)
@@ -205,6 +191,21 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         return await finish(.succeeded, started: started)
     }
 
+    /// A step of one node (the leader, the primary, ...) that the resumed run finished, or re-ran first as its
+    /// step in flight, is done, even if its role has moved to another node since: running it there would undo
+    /// it (a second failover).
+    func resumedPast(_ step: Playbook.Step) -> Bool {
+        guard let resuming, isSingleNode(step.target) else { return false }
+        return resuming.steps.contains { $0.step == step.name && ($0.status == .succeeded || $0.status == .skipped) }
+            || resuming.unfinished?.step == step.name
+    }
+
+    /// A step's node that the resumed run finished, or re-ran first as its step in flight.
+    func resumedPast(_ step: Playbook.Step, node: String) -> Bool {
+        resuming?.isDone(step: step.name, node: node) == true
+            || (resuming?.unfinished?.step == step.name && resuming?.unfinished?.node == node)
+    }
+
     /// How many steps the run will take if the cluster stays as `observation` shows it: the loop of ``execute``
     /// without its side effects (a node a role names later may differ; the count is the plan's).
     func countSteps(_ observation: T.Observation) -> Int {
@@ -212,15 +213,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         if let inFlight = resuming?.unfinished, playbook.steps.contains(where: { $0.name == inFlight.step }) {
             count += 1
         }
-        for step in playbook.steps {
-            if let resuming, isSingleNode(step.target),
-                resuming.steps.contains(where: {
-                    $0.step == step.name && ($0.status == .succeeded || $0.status == .skipped)
-                })
-                    || resuming.unfinished?.step == step.name
-            {
-                continue
-            }
+        for step in playbook.steps where !resumedPast(step) {
             var nodes: [String]
             if case .role(let role) = step.target, let pinnedNodes = pinned[role] {
                 nodes = pinnedNodes
@@ -229,10 +222,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             } else {
                 nodes = (try? topology.nodes(for: step.target, observation: observation)) ?? ["unknown"]
             }
-            nodes.removeAll { node in
-                resuming?.isDone(step: step.name, node: node) == true
-                    || (resuming?.unfinished?.step == step.name && resuming?.unfinished?.node == node)
-            }
+            nodes.removeAll { resumedPast(step, node: $0) }
             count += nodes.count
         }
         return count
