@@ -10,6 +10,8 @@ public final class HumanReporter: Reporter {
 
     private final class Described: @unchecked Sendable {
         var steps: Set<String> = []
+        /// Each step's last skip reason.
+        var skipped: [String: String] = [:]
     }
     private let bold: String, red: String, green: String, reset: String
 
@@ -60,7 +62,11 @@ public final class HumanReporter: Reporter {
                 "\(at)   \(ok ? green : red)\(predicate) \(ok ? "holds" : "did not hold") after \(seconds(duration))s\(detail.isEmpty ? "" : " (\(detail))")\(reset)\n"
         case .stepFinished(let index, let step, _, let outcome, let reason, let duration):
             let colour = outcome == .failed ? red : green
-            let reason = reason ?? ""
+            // A step skipped on several nodes for the same reason says it once.
+            var reason = reason ?? ""
+            if outcome == .skipped, !reason.isEmpty {
+                if described.skipped[step] == reason { reason = "as above" } else { described.skipped[step] = reason }
+            }
             return
                 "\(at) \(colour)step \(index) \(step) \(outcome.rawValue)\(reason.isEmpty ? "" : ": \(reason)")\(reset) (\(seconds(duration))s)\n"
         case .runFinished(_, _, let summary, _, _):

@@ -140,6 +140,23 @@ struct RunEventTests {
             ])
     }
 
+    @Test func aStepSkippedOnSeveralNodesForOneReasonSaysItOnce() {
+        let started = Date(timeIntervalSince1970: 1_800_000_000)
+        let reporter = HumanReporter(colour: false, started: started)
+        let lines = ["be1", "be2"].map { node in
+            reporter.render(
+                Event(
+                    .stepFinished(
+                        index: 6, step: "finish", node: node, outcome: .skipped, reason: "a long reason", duration: 0),
+                    time: started))
+        }
+        #expect(
+            lines == [
+                "[   0.0s] step 6 finish skipped: a long reason (0.0s)\n",
+                "[   0.0s] step 6 finish skipped: as above (0.0s)\n",
+            ])
+    }
+
     @Test func redactionReachesEveryTextButKeepsOutcomesAndNumbers() {
         let event = RunEvent.stepFinished(
             index: 2, step: "join", node: "be3", outcome: .failed, reason: "password=hunter2 refused", duration: 1)

@@ -292,7 +292,11 @@ public struct Plan<T: Topology>: Sendable {
             let first = position == 0 || actions[position - 1].index != action.index
             if first {
                 let node = action.nodeNote.map { " on \($0)" } ?? action.node.map { " on \($0)" } ?? ""
-                let skip = action.action == "skip" ? ": \(action.text)" : ""
+                // The same reason for the step's next node is said once.
+                let previous = actions[..<position].last { $0.step == action.step && $0.action == "skip" }
+                let skip =
+                    action.action != "skip"
+                    ? "" : previous?.waitsFor == action.waitsFor ? ": skip (as above)" : ": \(action.text)"
                 lines.append(String(format: "  %2d. %@%@%@", action.index, action.step, node, skip))
                 if let condition = action.condition { lines.append("        \(condition):") }
             }
