@@ -197,23 +197,16 @@ public enum HTMLReport {
         return "<table class=\"preflight\">\(rows)</table>"
     }
 
-    /// An action of a plan saved before plans carried `text`, in the same words.
-    static func olderPlanAction(_ fields: [String: JSONValue]) -> String {
-        let action = text(fields["action"])
-        let detail = text(fields["waits_for"])
-        switch action {
-        case "skip": return "skip (\(detail))"
-        case "wait", "check", "confirm", "manual": return "\(action) \(detail)"
-        default: return text(fields["command"]).isEmpty ? action : text(fields["command"])
-        }
-    }
-
     static func planTable(_ run: RunReportData) -> String {
         var rows = "<tr><th>#</th><th>step</th><th>node</th><th>action</th></tr>"
         for step in run.plannedSteps {
             guard case .object(let fields) = step else { continue }
             // The plan's own words for the action (`text`); plans of earlier versions lack them.
-            let action = text(fields["text"]).isEmpty ? Self.olderPlanAction(fields) : text(fields["text"])
+            let action =
+                text(fields["text"]).isEmpty
+                ? PlanActionWords.text(
+                    action: text(fields["action"]), detail: text(fields["waits_for"]), command: text(fields["command"]))
+                : text(fields["text"])
             // A node decided only when the run gets there is said so, as the text plan says it.
             let node = text(fields["node_note"]).isEmpty ? text(fields["node"]) : text(fields["node_note"])
             rows +=

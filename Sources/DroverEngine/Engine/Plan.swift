@@ -21,13 +21,7 @@ public struct PlannedAction: Sendable, Equatable {
 
     /// What the action does, in the words every rendering of a plan uses (text, JSON `text`, the HTML report):
     /// `skip (why)`, `wait PREDICATE`, `check WHAT`, `confirm ...`, `manual ...`, or the command.
-    public var text: String {
-        switch action {
-        case "skip": return "skip (\(waitsFor ?? ""))"
-        case "wait", "check", "confirm", "manual": return "\(action) \(waitsFor ?? "")"
-        default: return command ?? action
-        }
-    }
+    public var text: String { PlanActionWords.text(action: action, detail: waitsFor, command: command) }
 }
 
 /// A playbook resolved against the discovered cluster.
