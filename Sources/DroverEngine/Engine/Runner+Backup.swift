@@ -20,7 +20,8 @@ extension Runner {
             command = found
         } catch let error as TargetError {
             throw StepFailure(
-                step: name, node: nil, what: error.reason, advice: ["Check the cluster: drover status \(inventoryFlag)"]
+                step: name, node: nil, what: error.reason,
+                advice: [NextStep("Check the cluster:", commands: ["drover status \(inventoryFlag)"])]
             )
         }
         let node = command.node
@@ -55,12 +56,12 @@ extension Runner {
                 throw StepFailure(
                     step: name, node: node,
                     what: "`\(command.command)` on \(node) exited 0 but wrote no file in \(command.directory)",
-                    advice: [topology.logAdvice(node: node)])
+                    advice: [NextStep(topology.logAdvice(node: node))])
             }
             guard written.value > 0 else {
                 throw StepFailure(
                     step: name, node: node, what: "the backup \(written.key) on \(node) is empty (0 bytes)",
-                    advice: [topology.logAdvice(node: node)])
+                    advice: [NextStep(topology.logAdvice(node: node))])
             }
             let record = Journal.Backup(node: node, path: written.key, bytes: written.value, taken: Date())
             backupTaken = record

@@ -97,8 +97,12 @@ extension Runner {
             throw StepFailure(
                 step: step.name, node: node, what: "\(texts[index]): \(error.localizedDescription)",
                 advice: [
-                    "Check that \(node) is reachable, then see what the command left behind: drover status \(inventoryFlag)",
-                    "When it is reachable, continue (a command still running there is waited for, not run again): drover resume \(inventoryFlag)",
+                    NextStep(
+                        "Check that \(node) is reachable, then see what the command left behind:",
+                        commands: ["drover status \(inventoryFlag)"]),
+                    NextStep(
+                        "When it is reachable, continue (a command still running there is waited for, not run again):",
+                        commands: ["drover resume \(inventoryFlag)"]),
                 ])
         }
         for (index, detached) in results.enumerated() {
@@ -111,7 +115,7 @@ extension Runner {
                     step: step.name, node: node,
                     what:
                         "`\(command)` on \(node) exited \(result.exitSignal.map { "by signal \($0)" } ?? "with status \(result.exitStatus)")\(tail.isEmpty ? "" : ":\n    \(tail)")",
-                    advice: [topology.logAdvice(node: node)])
+                    advice: [NextStep(topology.logAdvice(node: node))])
             }
             if let state = T.failoverSetting(of: command) {
                 failover = (state, step.name)

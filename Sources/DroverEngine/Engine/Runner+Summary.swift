@@ -59,7 +59,7 @@ extension Runner {
         lines.append("")
         lines.append("Next:")
         var steps = [NextStep("Inspect the cluster:", commands: ["drover status \(inventoryFlag)"])]
-        steps += (failure?.advice ?? []).map { NextStep(advice: $0) }
+        steps += failure?.advice ?? []
         if failure == nil {
             steps.append(NextStep("Continue where the run stopped:", commands: ["drover resume \(inventoryFlag)"]))
         } else if failure?.step == "backup" && !changesBegan {

@@ -81,7 +81,7 @@ extension Runner {
                     step: step.name, node: node,
                     what:
                         "\(predicate) did not hold on \(node) within \(DurationText.format(timeout)): \(pending.isEmpty ? "not stable for \(stablePolls) polls" : pending)",
-                    advice: ["See why on \(node): \(topology.logAdvice(node: node))"])
+                    advice: [NextStep("See why on \(node): \(topology.logAdvice(node: node))")])
             }
             // Polls start every poll_interval (the reading's own time counts).
             try await Task.sleep(until: pollStarted + inventory.timeouts.pollInterval, clock: .continuous)
@@ -96,7 +96,7 @@ extension Runner {
             guard result.ok else {
                 throw StepFailure(
                     step: step.name, node: nil, what: "frontend \(frontend.name) \(url): \(result.detail)",
-                    advice: [topology.frontendAdvice(frontend: frontend.name)])
+                    advice: [NextStep(topology.frontendAdvice(frontend: frontend.name))])
             }
         }
     }

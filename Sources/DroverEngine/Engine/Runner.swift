@@ -119,7 +119,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         var step: String
         var node: String?
         var what: String
-        var advice: [String]
+        /// What to do about it, in words with each command on its own line (the summary's `Next:` list).
+        var advice: [NextStep]
     }
 
     // MARK: Running
@@ -157,7 +158,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                         step: step.name, node: inFlight.node,
                         what:
                             "the run stopped in the middle of \(step.name) on \(inFlight.node), which is not safe to repeat",
-                        advice: ["Check \(inFlight.node) by hand and finish that step, then start a new run"])
+                        advice: [NextStep("Check \(inFlight.node) by hand and finish that step, then start a new run")])
                 }
                 index += 1
                 let why =
@@ -272,7 +273,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             } catch {
                 throw StepFailure(
                     step: step.name, node: nil, what: "cannot tell \(role): \(error.localizedDescription)",
-                    advice: ["Check the cluster: drover status \(inventoryFlag)"])
+                    advice: [NextStep("Check the cluster:", commands: ["drover status \(inventoryFlag)"])])
             }
         }
         if added { await recorder?.pinned(pinned) }
@@ -292,7 +293,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         } catch {
             throw StepFailure(
                 step: step.name, node: nil, what: error.localizedDescription,
-                advice: ["Check the cluster: drover status \(inventoryFlag)"])
+                advice: [NextStep("Check the cluster:", commands: ["drover status \(inventoryFlag)"])])
         }
     }
 
@@ -352,7 +353,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                     guard let package = inventory.package else {
                         throw StepFailure(
                             step: step.name, node: node, what: "the inventory has no package",
-                            advice: ["Add package.path to \(inventory.file)"])
+                            advice: [NextStep("Add package.path to \(inventory.file)")])
                     }
                     commands.append((Self.installCommand(package), number + 1))
                 default:
@@ -425,7 +426,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                     step: step.name, node: node,
                     what:
                         "precondition \(condition.requirement)\(condition.argument.map { ":\($0)" } ?? "") does not hold (\(detail)); the step was not run",
-                    advice: ["Check the situation again: drover diagnose \(inventoryFlag)"])
+                    advice: [NextStep("Check the situation again:", commands: ["drover diagnose \(inventoryFlag)"])])
             }
         }
     }
