@@ -1,4 +1,5 @@
 import DroverReporting
+import DroverSSH
 import Foundation
 
 /// Questions to the operator on standard input, read on their own thread (never the cooperative pool).
@@ -7,10 +8,7 @@ public enum Terminal {
     public static func ask(_ prompt: String) async -> String? {
         guard isatty(0) == 1 else { return nil }
         Output.stdout(prompt)
-        return await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(returning: readLine()?.trimmingCharacters(in: .whitespaces))
-            }
-        }
+        let line = try? await BlockingWork.run { readLine()?.trimmingCharacters(in: .whitespaces) }
+        return line ?? nil
     }
 }

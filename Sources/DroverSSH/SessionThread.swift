@@ -50,12 +50,19 @@ final class SessionThread: Sendable {
 
     /// Runs `body` on the thread and returns its result to the awaiting task.
     func perform<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+        let handoff = Handoff<T>()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let closedError = self.closedError
-            if !submit({ continuation.resume(with: Result { try body() }) }) {
-                continuation.resume(throwing: closedError)
+            let accepted = submit {
+                handoff.put(Result { try body() })
+                continuation.resume()
+            }
+            if !accepted {
+                handoff.put(.failure(closedError))
+                continuation.resume()
             }
         }
+        return try handoff.take()
     }
 
     /// Lets the thread exit once the queued jobs have run.
@@ -170,8 +177,13 @@ final class WakePipe: Sendable {
 /// cooperative pool free.
 public enum BlockingWork {
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        let handoff = Handoff<T>()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                handoff.put(Result { try body() })
+                continuation.resume()
+            }
         }
+        return try handoff.take()
     }
 }
