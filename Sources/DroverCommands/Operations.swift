@@ -72,8 +72,7 @@ public enum Operations {
     ) -> Bool {
         if let requested { return requested }
         if topology.inventory.package?.backup == true { return true }
-        let kind = topology.upgradePath(for: playbook, observation: observation)?.kind
-        return kind == .downtime1To2 || kind == .downtimeReindex
+        return topology.upgradePath(for: playbook, observation: observation)?.takesEveryNodeDown ?? false
     }
 
     /// Prints unreachable nodes; true when every node is connected.

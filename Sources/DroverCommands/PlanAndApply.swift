@@ -59,7 +59,7 @@ extension Operations {
             playbook: playbook, topology: topology, observation: observation, bindings: bindings, backup: takesBackup)
         plan.noteUnavailable(chosen.unavailable)
         let redactor = Redactor.standard
-        Output.stdout(redactor.redact(json ? plan.json.serialized + "\n" : plan.text))
+        Output.stdout(redactor.redact(json ? plan.document.json.serialized + "\n" : PlanText.render(plan.document)))
         if let out, let observation {
             let history = Operations.history(
                 StateDirectory(stateDirectory),
@@ -69,7 +69,7 @@ extension Operations {
                 playbook: playbook.name, playbookSource: playbook.source, playbookDigest: playbook.digest,
                 parameters: parameters, inventoryFile: (inventoryPath as NSString).standardizingPath,
                 inventoryDigest: inventory.digest, cluster: inventory.cluster, created: Date(),
-                fingerprint: topology.fingerprint(observation, failover: failover), plan: plan.json)
+                fingerprint: topology.fingerprint(observation, failover: failover), plan: plan.document.json)
             do {
                 try DurableFile.write(Data((redactor.redact(saved.json.serialized) + "\n").utf8), to: out)
                 Output.diagnostic("plan saved to \(out); apply it with: drover apply \(ShellQuote.quote(out))")

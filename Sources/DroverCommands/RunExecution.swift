@@ -46,7 +46,7 @@ extension Operations {
             await ClusterLock.release(connection, runID: runID)
             return .usage
         }
-        await recorder.savePlan(redactor.redact(plan.json.serialized))
+        await recorder.savePlan(redactor.redact(plan.document.json.serialized))
         let recording = RecordingReporter(console: console, recorder: recorder, redactor: redactor)
         // One cluster of a fleet: the fleet watches the interrupts (and --fail-fast) for all of its clusters.
         let fleet = FleetControl.current
@@ -122,7 +122,7 @@ extension Operations {
         let needsAllNodes = plan.playbook.preflight != "none"
         guard !checks.allSatisfy(\.ok) || (needsAllNodes && !connection.backendFailures.isEmpty) else { return nil }
         let redactor = Redactor.standard
-        if !request.json && resuming == nil { Output.stdout(redactor.redact(plan.text)) }
+        if !request.json && resuming == nil { Output.stdout(redactor.redact(PlanText.render(plan.document))) }
         for check in checks where !check.ok {
             // The fix on a line of its own: a detail may end with a command (ssh-keygen -R ...).
             Output.diagnostic(
@@ -162,7 +162,7 @@ extension Operations {
             return .success
         }
         if !request.yes && !request.planApproved {
-            Output.stdout(Redactor.standard.redact(plan.text))
+            Output.stdout(Redactor.standard.redact(PlanText.render(plan.document)))
             guard await Terminal.ask("Type yes to start the run: ") == "yes" else {
                 Output.stdout("Not started; nothing was changed.\n")
                 return .success

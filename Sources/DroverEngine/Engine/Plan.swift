@@ -4,26 +4,6 @@ import DroverReporting
 import DroverSSH
 import Foundation
 
-/// One concrete entry of a plan: what will be done on which node.
-public struct PlannedAction: Sendable, Equatable {
-    /// The step's number, as the run numbers it (`step 3/11`); a step's actions share it.
-    public var index: Int
-    public var step: String
-    public var node: String?
-    /// `run`, `install`, `wait`, `check` or `skip`.
-    public var action: String
-    public var command: String?
-    public var waitsFor: String?
-    /// The action runs only if this holds when the run reaches it (see ``Topology/runCondition(_:node:observation:)``).
-    public var condition: String? = nil
-    /// When the step's node is decided only when the run reaches it (the leader, after a failover), in words.
-    public var nodeNote: String? = nil
-
-    /// What the action does, in the words every rendering of a plan uses (text, JSON `text`, the HTML report):
-    /// `skip (why)`, `wait PREDICATE`, `check WHAT`, `confirm ...`, `manual ...`, or the command.
-    public var text: String { PlanActionWords.text(action: action, detail: waitsFor, command: command) }
-}
-
 /// A playbook resolved against the discovered cluster.
 public struct Plan<T: Topology>: Sendable {
     public var playbook: Playbook
@@ -33,7 +13,7 @@ public struct Plan<T: Topology>: Sendable {
     public var preflight: [PreflightCheck]
     public var actions: [PlannedAction]
     /// The upgrade path chosen from live facts, when the playbook is an upgrade.
-    public var path: UpgradePath?
+    public var path: T.Path?
     /// The run takes a backup before its first change.
     public var backup = false
     /// What the plan says about downtime (the topology's words), for paths with downtime; nil for the others.
@@ -87,7 +67,7 @@ public struct Plan<T: Topology>: Sendable {
                 } else if observation == nil {
                     actions.append(
                         PlannedAction(
-                            index: 1, step: "backup", node: "<a follower>", action: "run",
+                            index: 1, step: "backup", node: topology.backupNodeBeforeDiscovery, action: "run",
                             command: "(the topology's backup command)", waitsFor: nil))
                 } else {
                     preflight.append(
@@ -100,7 +80,7 @@ public struct Plan<T: Topology>: Sendable {
                 preflight.append(
                     PreflightCheck(
                         check: "backup", node: nil, ok: false, detail: error.localizedDescription,
-                        fix: "a backup needs a follower; repair the cluster first (drover diagnose)"))
+                        fix: "repair the cluster first (drover diagnose), or drop --backup"))
             }
         }
         let live = topology.liveValues(observation)
@@ -188,124 +168,21 @@ public struct Plan<T: Topology>: Sendable {
         }
     }
 
-    /// The plan as one JSON object (`drover plan --format json`).
-    public var json: JSONValue {
-        let discovered = observation.map { topology.discovered($0).json } ?? .object([:])
-        return .object([
-            "playbook": .string(playbook.name),
-            "cluster": .string(inventory.cluster),
-            "target_version": .optional(inventory.package?.version),
-            "offline": .bool(observation == nil),
-            "would_start": .bool(observation != nil && preflightPassed),
-            "nothing_to_do": .bool(nothingToDo),
-            "locks": .array(
-                lockOwners.map {
-                    .object([
-                        "node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
-                        "workstation": .string($0.workstation),
-                    ])
-                }),
-            "discovered": discovered,
-            "backup": .bool(backup),
-            "downtime": downtime.map { downtime in
-                var object = downtime.json
-                object["text"] = .string(downtime.text)
-                return .object(object)
-            } ?? .null,
-            "path": path.map { path in
-                .object([
-                    "name": .string(path.kind.rawValue), "playbook": .optional(path.playbook),
-                    "reasons": .array(path.reasons.map { .string($0) }), "fix": .optional(path.fix),
-                ])
-            } ?? .null,
-            "preflight": .array(
-                preflight.map { check in
-                    .object([
-                        "check": .string(check.check), "node": .optional(check.node), "ok": .bool(check.ok),
-                        "information": .bool(check.information),
-                        "detail": .string(check.detail),
-                        "fix": .optional(check.fix),
-                    ])
-                }),
-            "steps": .array(
-                actions.map { action in
-                    .object([
-                        "index": .int(action.index), "step": .string(action.step), "node": .optional(action.node),
-                        "action": .string(action.action),
-                        "command": .optional(action.command), "waits_for": .optional(action.waitsFor),
-                        "condition": .optional(action.condition), "text": .string(action.text),
-                        "node_note": .optional(action.nodeNote),
-                    ])
-                }),
-        ])
-    }
-
-    /// The plan for people.
-    public var text: String {
-        var lines: [String] = []
-        lines.append(
-            "Plan: \(playbook.name) on cluster \(inventory.cluster)\(inventory.package.map { " to \($0.version)" } ?? "")"
-        )
-        if let observation {
-            lines += topology.discovered(observation).lines
-            let unread = inventory.backends.map(\.name).filter { !observation.answering.contains($0) }
-            if !unread.isEmpty {
-                lines.append(
-                    "Not read: \(unread.joined(separator: ", ")); what the plan shows of \(unread.count == 1 ? "it" : "them") (role, version, services) is unknown, never a reason"
-                )
-            }
-            if let path {
-                lines.append("Path: \(path.kind.rawValue)\(path.playbook.map { " (playbook \($0))" } ?? "")")
-                lines += path.reasons.map { "  because \($0)" }
-                if let fix = path.fix { lines.append("  instead: \(fix)") }
-                if let downtime { lines.append(downtime.text) }
-                if !backup, downtime != nil {
-                    lines.append("!! No backup before this downtime upgrade (--no-backup) !!")
-                }
-            }
-            for owner in lockOwners {
-                lines.append("Lock: \(owner.node) is locked by \(owner.description); a run would be refused (exit 3)")
-            }
-        } else {
-            lines.append("Offline plan: nothing was contacted; the leader is unknown until discovery.")
-        }
-        if !preflight.isEmpty {
-            lines.append("Pre-flight:")
-            for check in preflight {
-                lines.append(
-                    "  [\(check.information ? "info" : check.ok ? "ok" : "FAIL")] \(check.check)\(check.node.map { " \($0)" } ?? ""): \(check.detail)\(check.fix.map { "\n         fix: \($0)" } ?? "")"
-                )
-            }
-        }
-        if backup {
-            lines.append(topology.backupLine(node: actions.first?.node))
-        }
-        lines.append("Steps:")
-        // Numbered by step, as the run numbers them, each step's actions under it, one per line.
-        for (position, action) in actions.enumerated() {
-            let first = position == 0 || actions[position - 1].index != action.index
-            if first {
-                let node = action.nodeNote.map { " on \($0)" } ?? action.node.map { " on \($0)" } ?? ""
-                // The same reason for the step's next node is said once.
-                let previous = actions[..<position].last { $0.step == action.step && $0.action == "skip" }
-                let skip =
-                    action.action != "skip"
-                    ? "" : previous?.waitsFor == action.waitsFor ? ": skip (as above)" : ": \(action.text)"
-                lines.append(String(format: "  %2d. %@%@%@", action.index, action.step, node, skip))
-                if let condition = action.condition { lines.append("        \(condition):") }
-            }
-            if action.action != "skip" { lines.append("        \(action.text)") }
-        }
-        if observation != nil {
-            if let reason = nothingToDoReason {
-                lines.append("Nothing to do: \(reason).")
-            } else {
-                lines.append(
-                    preflightPassed
-                        ? "Pre-flight passed: the run would start."
-                        : "Pre-flight failed: the run would be refused (exit 2).")
-            }
-        }
-        return lines.joined(separator: "\n") + "\n"
+    /// The plan as it is shown, with the topology's words (rendered by ``PlanText`` and ``PlanDocument/json``).
+    public var document: PlanDocument {
+        PlanDocument(
+            playbook: playbook.name, cluster: inventory.cluster, targetVersion: inventory.package?.version,
+            observed: observation != nil, offlineNote: topology.offlinePlanNote,
+            discoveredLines: observation.map { topology.discovered($0).lines } ?? [],
+            discoveredJSON: observation.map { topology.discovered($0).json } ?? .object([:]),
+            notRead: observation.map { observation in
+                inventory.backends.map(\.name).filter { !observation.answering.contains($0) }
+            } ?? [],
+            path: path.map {
+                PlanDocument.Path(name: $0.name, playbook: $0.playbook, reasons: $0.reasons, fix: $0.fix)
+            },
+            downtime: downtime, backup: backup,
+            backupLine: backup ? topology.backupLine(node: actions.first?.node) : nil,
+            locks: lockOwners, preflight: preflight, actions: actions, nothingToDo: nothingToDoReason)
     }
 }

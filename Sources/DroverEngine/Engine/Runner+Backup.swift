@@ -67,7 +67,7 @@ extension Runner {
             backupTaken = record
             await recorder?.backupTaken(record)
             reporter.emit(
-                Event(.note("backup: \(node):\(written.key) (\(Self.byteText(written.value)))")))
+                Event(.note("backup: \(node):\(written.key) (\(ByteText.format(written.value)))")))
         } catch let failure as StepFailure {
             reporter.emit(
                 Event(
@@ -93,13 +93,5 @@ extension Runner {
                     duration: Date().timeIntervalSince(started))))
         await recorder?.stepFinished(
             step: name, node: node, status: .succeeded, reason: backupTaken.map { "\($0.path) (\($0.bytes) bytes)" })
-    }
-
-    /// `1.2 MB`, `512 bytes`.
-    static func byteText(_ bytes: Int) -> String {
-        bytes < 1024
-            ? "\(bytes) bytes"
-            : bytes < 1_048_576
-                ? String(format: "%.1f KB", Double(bytes) / 1024) : String(format: "%.1f MB", Double(bytes) / 1_048_576)
     }
 }

@@ -4,9 +4,9 @@ import DroverReporting
 import DroverSSH
 import Foundation
 
-// The text a run ends with: what happened, the cluster's state and what to do next.
+// What a run ends with: how it ended, the cluster's state and what to do next (rendered by RunSummaryText).
 extension Runner {
-    func summarize(_ ending: Ending, started: Date, failFast: Bool = false) async -> String {
+    func summarize(_ ending: Ending, started: Date, failFast: Bool = false) async -> RunSummary {
         let observation: T.Observation
         if let reading = lastReading, ContinuousClock.now - reading.at <= Self.readingReuseLimit {
             observation = reading.observation
@@ -14,50 +14,33 @@ extension Runner {
             let fresh = await topology.observe(connection, full: false, checksum: false)
             observation = fresh
         }
-        var lines: [String] = [""]
+        let summaryEnding: RunSummary.Ending
         var failure: StepFailure?
         switch ending {
         case .succeeded:
-            lines.append("Succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started)))s.")
-        case .stopped where failFast:
-            lines.append(
-                "STOPPED by --fail-fast (another cluster failed) after the step in flight finished and was verified.")
+            summaryEnding = .succeeded(seconds: Date().timeIntervalSince(started))
         case .stopped:
-            lines.append("STOPPED at your request after the step in flight finished and was verified.")
+            summaryEnding = .stopped(failFast: failFast)
         case .aborted:
-            let at = interruptedAt.map { " during \($0.step) on \($0.node); \($0.node) may be mid-upgrade" } ?? ""
-            lines.append("ABORTED\(at).")
+            summaryEnding = .aborted(step: interruptedAt?.step, node: interruptedAt?.node)
         case .failed(let stepFailure):
             failure = stepFailure
-            lines.append(
-                "FAILED at step \(stepFailure.step)\(stepFailure.node.map { " on \($0)" } ?? ""): \(stepFailure.what)")
+            summaryEnding = .failed(step: stepFailure.step, node: stepFailure.node, what: stepFailure.what)
         }
-        lines.append("")
-        lines += topology.summaryRows(observation)
-        if let backup = backupTaken {
-            lines.append("")
-            lines.append(
-                "Backup: \(backup.node):\(backup.path) (\(Self.byteText(backup.bytes))), taken before any change")
-        }
-        let flag = topology.failoverLine(failover)
         let leftOff: Bool
         if case .succeeded = ending {
             leftOff = playbook.name == "upgrade" ? false : failover?.state == "off"
         } else {
             leftOff = failover?.state == "off"
         }
-        if T.hasFailoverSwitch || failover != nil {
-            lines.append("")
-            lines.append(leftOff ? "!! \(flag); it stays off until you turn it on !!" : flag)
-        }
-        if case .succeeded = ending {
-            return lines.joined(separator: "\n")
-        }
+        var summary = RunSummary(
+            ending: summaryEnding, stateRows: topology.summaryRows(observation), backup: backupTaken,
+            failoverLine: T.hasFailoverSwitch || failover != nil ? topology.failoverLine(failover) : nil,
+            failoverLeftOff: leftOff, next: [])
+        if case .succeeded = ending { return summary }
         // An upgrade path's playbook is started again by `drover upgrade`, which chooses it.
         let again =
             topology.upgradePath(for: playbook, observation: observation) != nil ? "upgrade" : "run \(playbook.name)"
-        lines.append("")
-        lines.append("Next:")
         var steps = [NextStep("Inspect the cluster:", commands: ["drover status \(inventoryFlag)"])]
         steps += failure?.advice ?? []
         if failure == nil {
@@ -72,7 +55,7 @@ extension Runner {
             steps.append(NextStep("Or start again:", commands: ["drover \(again) \(inventoryFlag) --yes"]))
         }
         if leftOff { steps.append(topology.failoverRestoreAdvice(inventoryFlag: inventoryFlag)) }
-        lines += NextStep.lines(steps)
-        return lines.joined(separator: "\n")
+        summary.next = steps
+        return summary
     }
 }

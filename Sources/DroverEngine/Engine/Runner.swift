@@ -238,8 +238,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         // A cancelled task cannot do more I/O; the summary and records are made outside it.
         // Task-local values do not reach a detached task: read the fleet's reason to stop here.
         let failFast = FleetControl.current?.stopReason == .failFast
-        let summary = await Task.detached { [self] in await self.summarize(ending, started: started, failFast: failFast)
-        }.value
+        let summary = RunSummaryText.render(
+            await Task.detached { [self] in await self.summarize(ending, started: started, failFast: failFast) }.value)
         let status: ExitStatus
         let outcome: RunEvent.RunOutcome
         switch ending {

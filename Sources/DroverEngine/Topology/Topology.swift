@@ -96,7 +96,7 @@ public protocol Topology: TopologyPresentation {
     func diagnose(_ observation: Observation, lastRun: Journal?, inventoryPath: String) -> Diagnosis
 
     /// The upgrade path `playbook` is run on, when it is an upgrade; nil otherwise.
-    func upgradePath(for playbook: Playbook, observation: Observation) -> UpgradePath?
+    func upgradePath(for playbook: Playbook, observation: Observation) -> Path?
 
     /// Where and how a backup is taken before a run's first change; throws a reason when it cannot be now,
     /// nil when the topology has no backup Drover takes.
@@ -150,7 +150,7 @@ extension Topology {
     { nil }
 
     /// No upgrade paths unless the topology has them.
-    public func upgradePath(for playbook: Playbook, observation: Observation) -> UpgradePath? { nil }
+    public func upgradePath(for playbook: Playbook, observation: Observation) -> Path? { nil }
 
     /// Every command may change what a reading shows unless the topology says otherwise.
     public var readingNeutralCommands: [String] { [] }

@@ -7,6 +7,8 @@ import Foundation
 /// ``Topology``, which refines this.
 public protocol TopologyPresentation: Sendable {
     associatedtype Observation: TopologyObservation
+    /// The upgrade paths the topology chooses between (``Topology/upgradePath(for:observation:)``).
+    associatedtype Path: UpgradeRoute = NoUpgradeRoute
 
     var inventory: Inventory { get }
 
@@ -32,6 +34,12 @@ public protocol TopologyPresentation: Sendable {
     /// `--inventory` option, quoted).
     func failoverRestoreAdvice(inventoryFlag: String) -> NextStep
 
+    /// What an offline plan (nothing contacted) says it cannot know yet.
+    var offlinePlanNote: String { get }
+
+    /// The node an offline plan's backup step names, before discovery says which one it is.
+    var backupNodeBeforeDiscovery: String { get }
+
     /// The plan's line about the backup taken before the first change, on `node`.
     func backupLine(node: String?) -> String
 
@@ -47,18 +55,7 @@ public protocol TopologyPresentation: Sendable {
 
     /// What a plan says about the downtime of `path` (`parameters`: the playbook's bound values,
     /// `params.NAME`), or nil when the path has none.
-    func downtime(for path: UpgradePath, parameters: [String: String]) -> Downtime?
-}
-
-/// The downtime a plan announces: its text, and the JSON fields besides `text` (`drover plan --format json`).
-public struct Downtime: Sendable, Equatable {
-    public var text: String
-    public var json: [String: JSONValue]
-
-    public init(text: String, json: [String: JSONValue] = [:]) {
-        self.text = text
-        self.json = json
-    }
+    func downtime(for path: Path, parameters: [String: String]) -> Downtime?
 }
 
 extension TopologyPresentation {
@@ -71,11 +68,17 @@ extension TopologyPresentation {
         NextStep("To stop here instead, turn failover back on (see the playbook that turned it off)")
     }
 
+    public var offlinePlanNote: String {
+        "Offline plan: nothing was contacted; which node plays which part is unknown until discovery."
+    }
+
+    public var backupNodeBeforeDiscovery: String { "<a node>" }
+
     public func backupLine(node: String?) -> String {
         "Backup: on \(node ?? "a node") before any change; the run stops, nothing changed, if it fails or is empty"
     }
 
-    public func downtime(for path: UpgradePath, parameters: [String: String]) -> Downtime? { nil }
+    public func downtime(for path: Path, parameters: [String: String]) -> Downtime? { nil }
 
     public func runTimeNode(_ step: Playbook.Step, planned: String?, after earlier: [Playbook.Step]) -> String? { nil }
 

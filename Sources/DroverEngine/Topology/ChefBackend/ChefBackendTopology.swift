@@ -15,6 +15,12 @@ extension ClusterObservation: TopologyObservation {
 /// `cluster-status`. Reading: ``ClusterDiscovery``; pre-flight: ``ClusterPreflight``; waits:
 /// ``ClusterWaits``; situations: ``ClusterDiagnosis``.
 public struct ChefBackendTopology: Topology {
+    public typealias Path = UpgradePath
+
+    public var offlinePlanNote: String { "Offline plan: nothing was contacted; the leader is unknown until discovery." }
+
+    public var backupNodeBeforeDiscovery: String { "<a follower>" }
+
     public let inventory: Inventory
 
     public init(inventory: Inventory) { self.inventory = inventory }
