@@ -48,9 +48,8 @@ public enum DiagnosisReport {
                 lines.append("      \(command)")
             }
             if let advice = situation.advice {
-                let note = NextStep(advice: advice)
-                lines.append("  Note: \(note.text)")
-                lines += note.commands.map { "      \($0)" }
+                lines.append("  Note: \(advice)")
+                lines += situation.adviceCommands.map { "      \($0)" }
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -66,7 +65,9 @@ public enum DiagnosisReport {
                         "id": .string(situation.id), "summary": .string(situation.summary),
                         "evidence": .array(situation.evidence.map { .string($0) }),
                         "command": .optional(situation.command),
-                        "advice": .optional(situation.advice), "first": .optional(situation.first),
+                        "advice": .optional(situation.advice),
+                        "advice_commands": .array(situation.adviceCommands.map { .string($0) }),
+                        "first": .optional(situation.first),
                         "first_command": .optional(situation.firstCommand),
                         "command_condition": .optional(situation.commandCondition),
                     ])

@@ -9,16 +9,6 @@ public struct NextStep: Sendable, Equatable {
         self.commands = commands
     }
 
-    /// Advice written as `What to do: drover ...` becomes the words and the command; other advice stays words.
-    public init(advice: String) {
-        if let colon = advice.range(of: ": drover ") {
-            self.init(
-                String(advice[..<colon.lowerBound]) + ":", commands: ["drover " + advice[colon.upperBound...]])
-        } else {
-            self.init(advice)
-        }
-    }
-
     /// The summary's lines: `  N. words`, then each command indented on its own line.
     public static func lines(_ steps: [NextStep]) -> [String] {
         var lines: [String] = []

@@ -122,7 +122,8 @@ struct DRBDPairTests {
             node: "be1", fault: "keepalived-transition", situation: "transition-in-progress",
             says: [
                 "requested backup, current master",
-                "Wait and check again:\n      drover diagnose --inventory INVENTORY",
+                "Wait and check again (a failover takes up to the inventory's timeouts.transition, ",
+                "):\n      drover diagnose --inventory INVENTORY\n",
             ]),
         Scenario(
             node: "be2", fault: "services-misplaced", situation: "services-misplaced",

@@ -21,24 +21,4 @@ struct NextStepTests {
             "\nFAILED at step x.\n\nNext:\n" + NextStep.lines(steps).joined(separator: "\n") + "\nTranscript: /t\n"
         #expect(NextStep.parse(summary: summary) == steps)
     }
-
-    @Test(arguments: [
-        (
-            "Check the cluster: drover status --inventory 'my prod.yml'",
-            NextStep("Check the cluster:", commands: ["drover status --inventory 'my prod.yml'"])
-        ),
-        (
-            "When it is reachable, continue (a command still running there is waited for): drover resume --inventory p.yml",
-            NextStep(
-                "When it is reachable, continue (a command still running there is waited for):",
-                commands: ["drover resume --inventory p.yml"])
-        ),
-        (
-            "Read be2's logs: /var/log/chef-backend/*/current",
-            NextStep("Read be2's logs: /var/log/chef-backend/*/current")
-        ),
-    ])
-    func adviceBecomesWordsAndACommand(_ advice: String, _ step: NextStep) {
-        #expect(NextStep(advice: advice) == step)
-    }
 }

@@ -160,7 +160,7 @@ enum PairSituations {
                 id: ID.resyncing.rawValue,
                 summary: "DRBD is resyncing (\(syncing.name) is \(syncing.device!.connection)): \(progress)",
                 evidence: allEvidence, command: nil,
-                advice: "Wait for the sync to finish, then check again: drover diagnose \(at)")
+                advice: "Wait for the sync to finish, then check again:", adviceCommands: ["drover diagnose \(at)"])
         }
         if read.allSatisfy({ $0.isSecondary }) {
             let chosen = read.min { ($0.device?.outOfSyncKiB ?? Int.max) < ($1.device?.outOfSyncKiB ?? Int.max) }!
@@ -170,7 +170,8 @@ enum PairSituations {
                 id: ID.bothSecondary.rawValue, summary: "both nodes are DRBD Secondary; no node serves",
                 evidence: allEvidence, command: "\(run) promote-secondary \(at) --set node=\(chosen.name)",
                 advice:
-                    "Promote the node with the lower oos (\(oos)); either when both are 0. If \(chosen.name) will not promote, discard the other's data: \(run) discard-node-data \(at) --set node=\(observation.peer(of: chosen.name)!.name)"
+                    "Promote the node with the lower oos (\(oos)); either when both are 0. If \(chosen.name) will not promote, discard the other's data:",
+                adviceCommands: ["\(run) discard-node-data \(at) --set node=\(observation.peer(of: chosen.name)!.name)"]
             )
         }
         let primary = read.first { $0.isPrimary }!
@@ -193,8 +194,8 @@ enum PairSituations {
                     "a keepalived transition is running on \(transition.name) (requested \(state.requested), current \(state.current))",
                 evidence: allEvidence + ["\(transition.name): [WARN] inconsistent cluster status"], command: nil,
                 advice:
-                    "Wait and check again: drover diagnose \(at) (a failover takes up to the inventory's timeouts.transition, \(DurationText.format(inventory.timeouts.transition)))."
-            )
+                    "Wait and check again (a failover takes up to the inventory's timeouts.transition, \(DurationText.format(inventory.timeouts.transition))):",
+                adviceCommands: ["drover diagnose \(at)"])
         }
         let misplaced = read.flatMap { node in
             (node.haStatus?.misplacedServices ?? []).map { (node.name, $0.service, $0.running) }
@@ -216,8 +217,8 @@ enum PairSituations {
                     },
                 command: fixes.joined(separator: " && "),
                 advice:
-                    "Each service is stopped on the node that is not master, or started on the master (\(ctl) master-recover on \(primary.name) starts them all). Then check again: drover diagnose \(at)"
-            )
+                    "Each service is stopped on the node that is not master, or started on the master (\(ctl) master-recover on \(primary.name) starts them all). Then check again:",
+                adviceCommands: ["drover diagnose \(at)"])
         }
         let failing = read.filter { $0.haStatus?.passed != true }
         if !failing.isEmpty {
