@@ -307,8 +307,9 @@ public struct AnsibleInventory: Sendable {
             origins[key] = (variable, setting.line)
         }
         let known = Set(
-            ["drover_cluster", "drover_topology", "drover_frontends"]
+            ["drover_cluster", "drover_topology", "drover_frontends", "drover_frontend_group"]
                 + ["path", "version", "sha256", "upload", "backup"].map { "drover_package_" + $0 }
+                + ["path", "version", "sha256", "accept_license"].map { "drover_frontend_package_" + $0 }
                 + ["rejoin", "failover", "transition", "sync", "poll_interval", "stable_polls"].map {
                     "drover_timeouts_" + $0
                 }
@@ -412,8 +413,24 @@ public struct AnsibleInventory: Sendable {
             }
         }
         if let frontends = common["drover_frontends"] {
+            if let group = common["drover_frontend_group"] {
+                throw InputError(
+                    file: file, line: group.line, key: "drover_frontend_group",
+                    message:
+                        "set the frontends once: drover_frontend_group (an Ansible group of them) or drover_frontends (a list), not both"
+                )
+            }
             yaml.append("frontends: \(frontends.value.yaml)")
             origins["frontends"] = ("drover_frontends", frontends.line)
+        }
+        if let group = common["drover_frontend_group"] {
+            yaml += try frontendEntries(group: group, origins: &origins)
+        }
+        if common["drover_frontend_package_path"] != nil {
+            yaml.append("frontend_package:")
+            for key in ["path", "version", "sha256", "accept_license"] {
+                set("frontend_package.\(key)", "drover_frontend_package_\(key)")
+            }
         }
         let timeoutKeys = ["rejoin", "failover", "transition", "sync", "poll_interval", "stable_polls"]
         if timeoutKeys.contains(where: { common["drover_timeouts_\($0)"] != nil }) {
@@ -434,5 +451,55 @@ public struct AnsibleInventory: Sendable {
                 file: file, line: origin?.line ?? groups[name]!.line, key: origin?.variable ?? error.key,
                 message: error.message)
         }
+    }
+
+    /// The frontends as the hosts of an Ansible group (`drover_frontend_group`), as backends are read: name,
+    /// `ansible_host`, `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`, and `drover_status_url`.
+    private func frontendEntries(
+        group variable: Variable, origins: inout [String: (variable: String, line: Int)]
+    ) throws -> [String] {
+        let name = variable.value.text
+        guard groups[name] != nil else {
+            let known = order.filter { !(groups[$0]?.hosts.isEmpty ?? true) || !(groups[$0]?.children.isEmpty ?? true) }
+            throw InputError(
+                file: file, line: variable.line, key: "drover_frontend_group",
+                message: "no group \(name); the groups are \(known.joined(separator: ", "))")
+        }
+        let chain = (["all"] + ancestors(of: name).reversed().filter { $0 != "all" } + [name]).filter {
+            groups[$0] != nil
+        }
+        var common: [String: Variable] = [:]
+        for group in chain { common.merge(groups[group]!.variables) { $1 } }
+        let members = hosts(of: name)
+        guard !members.isEmpty else {
+            throw InputError(
+                file: file, line: variable.line, key: "drover_frontend_group",
+                message: "group \(name) (the frontends) has no hosts")
+        }
+        var yaml = ["frontends:"]
+        for (index, member) in members.enumerated() {
+            var merged = common
+            if member.group != name { merged.merge(groups[member.group]!.variables) { $1 } }
+            merged.merge(member.host.variables) { $1 }
+            yaml.append("  - name: \(Value.quoted(member.host.name))")
+            origins["frontends[\(index)].name"] = ("inventory hostname", member.host.line)
+            yaml.append("    host: \((merged["ansible_host"]?.value ?? .text(member.host.name)).yaml)")
+            origins["frontends[\(index)].host"] =
+                merged["ansible_host"].map { ("ansible_host", $0.line) } ?? ("inventory hostname", member.host.line)
+            let fields = [
+                ("port", "ansible_port"), ("user", "ansible_user"), ("identity_files", "ansible_ssh_private_key_file"),
+                ("status_url", "drover_status_url"),
+            ]
+            for (key, variable) in fields {
+                guard let setting = merged[variable] else { continue }
+                switch key {
+                case "identity_files": yaml.append("    identity_files: [\(setting.value.yaml)]")
+                case "status_url": yaml.append("    status_url: \(setting.value.yaml)")
+                default: yaml.append("    \(key): \(setting.value.text)")
+                }
+                origins["frontends[\(index)].\(key)"] = (variable, setting.line)
+            }
+        }
+        return yaml
     }
 }

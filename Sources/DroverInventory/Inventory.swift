@@ -41,6 +41,21 @@ public struct Inventory: Sendable {
         public var backup = false
     }
 
+    /// The Chef Infra Server package (`chef-server-core`) a frontend upgrade installs on every frontend.
+    public struct FrontendPackage: Sendable {
+        /// Where the package lies on every frontend.
+        public var path: String
+        public var version: String
+        public var sha256: String?
+        public var format: Package.Format
+        /// `accept_license: true`: the Chef license is accepted for Chef Infra Server 13 and later
+        /// (`CHEF_LICENSE=accept chef-server-ctl upgrade`); never accepted without it.
+        public var acceptLicense: Bool
+
+        /// Chef Infra Server 13 and later ask to accept the Chef license at `chef-server-ctl upgrade`.
+        public var needsLicense: Bool { (Int(version.split(separator: ".").first ?? "") ?? 0) >= 13 }
+    }
+
     /// One backend node.
     public struct Backend: Sendable, Equatable {
         public var name: String
@@ -114,6 +129,8 @@ public struct Inventory: Sendable {
     public var drbd = DRBD()
     public var ssh: SSH
     public var package: Package?
+    /// What `drover upgrade --frontends` installs on the frontends (`frontend_package:`).
+    public var frontendPackage: FrontendPackage?
     public var backends: [Backend]
     public var frontends: [Frontend]
     public var timeouts: Timeouts
@@ -158,7 +175,7 @@ public struct Inventory: Sendable {
     public static func parse(_ text: String, file: String) throws -> Inventory {
         let root = try StrictYAML.load(text, file: file)
         try root.rejectUnknownKeys([
-            "cluster", "topology", "drbd", "ssh", "package", "backends", "frontends", "timeouts",
+            "cluster", "topology", "drbd", "ssh", "package", "frontend_package", "backends", "frontends", "timeouts",
         ])
         let cluster = try root.requiredString("cluster")
         guard cluster.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
@@ -202,6 +219,12 @@ public struct Inventory: Sendable {
             throw root.error(
                 "package",
                 "a drbd-pair inventory takes no package: Drover does not upgrade the DRBD pair; remove package:")
+        }
+        if topology == .drbdPair, try root.mapping("frontend_package") != nil {
+            throw root.error(
+                "frontend_package",
+                "a drbd-pair inventory takes no frontend_package: Drover upgrades the frontends of a chef-backend cluster; remove frontend_package:"
+            )
         }
 
         var ssh = SSH()
@@ -372,6 +395,17 @@ public struct Inventory: Sendable {
             frontends.append(Frontend(name: name, statusURL: url, ssh: endpoint))
         }
 
+        var frontendPackage: FrontendPackage?
+        if let section = try root.mapping("frontend_package") {
+            frontendPackage = try parseFrontendPackage(section)
+            guard !frontends.isEmpty else {
+                throw root.error(
+                    "frontend_package",
+                    "frontend_package is what the frontends are upgraded to, but the inventory lists no frontends; add frontends: (each with host), or remove frontend_package:"
+                )
+            }
+        }
+
         var timeouts = Timeouts()
         if let section = try root.mapping("timeouts") {
             // Each topology's own waits: rejoin and failover for the cluster, transition and sync for the pair.
@@ -396,10 +430,48 @@ public struct Inventory: Sendable {
         }
         var inventory = Inventory(
             file: file, cluster: cluster, topology: topology, drbd: drbd, ssh: ssh, package: package,
-            backends: backends,
+            frontendPackage: frontendPackage, backends: backends,
             frontends: frontends, timeouts: timeouts, digest: Digest.sha256Hex(Data(text.utf8)))
         inventory.sources = sources
         return inventory
+    }
+
+    /// `frontend_package:`: path (on every frontend), version (else read from the file name), sha256,
+    /// accept_license.
+    private static func parseFrontendPackage(_ section: StrictYAML) throws -> FrontendPackage {
+        try section.rejectUnknownKeys(["path", "version", "sha256", "accept_license"])
+        let path = try section.requiredString("path")
+        let format: Package.Format
+        if path.hasSuffix(".deb") {
+            format = .deb
+        } else if path.hasSuffix(".rpm") {
+            format = .rpm
+        } else {
+            throw section.error("path", "'\(path)' is neither a .deb nor a .rpm package file")
+        }
+        guard path.hasPrefix("/") else {
+            throw section.error("path", "'\(path)' must be an absolute path on the frontends")
+        }
+        let version: String
+        if let given = try section.string("version") {
+            guard given.range(of: #"^\d+(\.\d+)+$"#, options: .regularExpression) != nil else {
+                throw section.error("version", "'\(given)' is not a version like 15.9.38")
+            }
+            version = given
+        } else if let found = versionFromFileName(path, product: "chef-server-core") {
+            version = found
+        } else {
+            throw section.error(
+                "path",
+                "cannot read a version from '\((path as NSString).lastPathComponent)'; add frontend_package.version")
+        }
+        let sha = try section.string("sha256")?.lowercased()
+        if let sha, sha.range(of: "^[0-9a-f]{64}$", options: .regularExpression) == nil {
+            throw section.error("sha256", "expected 64 hexadecimal digits (the output of sha256sum)")
+        }
+        return FrontendPackage(
+            path: path, version: version, sha256: sha, format: format,
+            acceptLicense: try section.bool("accept_license") ?? false)
     }
 
     private static func port(_ section: StrictYAML, _ key: String) throws -> Int? {
@@ -409,9 +481,9 @@ public struct Inventory: Sendable {
     }
 
     /// `chef-backend_2.3.16-1_amd64.deb` and `chef-backend-2.3.16-1.el7.x86_64.rpm` give `2.3.16`.
-    public static func versionFromFileName(_ path: String) -> String? {
+    public static func versionFromFileName(_ path: String, product: String = "chef-backend") -> String? {
         let name = (path as NSString).lastPathComponent
-        guard let range = name.range(of: #"^chef-backend[_-]\d+(\.\d+)+"#, options: .regularExpression) else {
+        guard let range = name.range(of: "^\(product)[_-]\\d+(\\.\\d+)+", options: .regularExpression) else {
             return nil
         }
         return String(name[range].drop { !$0.isNumber })

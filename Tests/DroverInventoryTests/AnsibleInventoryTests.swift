@@ -25,9 +25,15 @@ import Testing
             inventory.package?.path == "/var/tmp/chef-backend_2.3.16-1_amd64.deb"
                 && inventory.package?.version == "2.3.16")
         #expect(inventory.timeouts.rejoin == .seconds(900) && inventory.ssh.knownHosts == "~/.ssh/known_hosts")
+        #expect(inventory.frontends.map(\.name) == ["fe1", "fe2"])
         #expect(
-            inventory.frontends.map(\.name) == ["fe1"]
-                && inventory.frontends.first?.statusURL == "https://chef.example.com/_status")
+            inventory.frontends.map(\.statusURL) == [
+                "https://fe1.example.com/_status", "https://fe2.example.com/_status",
+            ])
+        #expect(inventory.sshFrontends.map(\.host) == ["10.1.0.21", "10.1.0.22"])
+        #expect(inventory.sshFrontends.allSatisfy { $0.user == "root" }, "from all:vars")
+        #expect(inventory.frontendPackage?.version == "15.9.38" && inventory.frontendPackage?.acceptLicense == true)
+        #expect(inventory.sources["frontends[1].host"]?.hasSuffix("(ansible_host)") == true)
         #expect(inventory.sources["backends[2].port"]?.hasSuffix("(ansible_port)") == true)
         #expect(inventory.sources["backends[0].user"]?.hasSuffix("(ansible_user)") == true, "from all:vars")
     }

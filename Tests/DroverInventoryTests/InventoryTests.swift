@@ -157,6 +157,20 @@ struct InventoryTests {
             line: 10, key: "frontends[0].name",
             fragment: "also a backend's name"),
         Case(
+            label: "a frontend package without frontends",
+            yaml: valid + "\nfrontend_package:\n  path: /var/tmp/chef-server-core_15.9.38-1_amd64.deb\n", line: 9,
+            key: "frontend_package", fragment: "lists no frontends"),
+        Case(
+            label: "a frontend package whose version cannot be read",
+            yaml: valid
+                + "\nfrontends:\n  - name: fe1\n    host: 10.0.0.9\nfrontend_package:\n  path: /var/tmp/server.deb\n",
+            line: 13, key: "frontend_package.path", fragment: "add frontend_package.version"),
+        Case(
+            label: "a frontend package's license acceptance is not a boolean",
+            yaml: valid
+                + "\nfrontends:\n  - name: fe1\n    host: 10.0.0.9\nfrontend_package:\n  path: /var/tmp/chef-server-core_15.9.38-1_amd64.deb\n  accept_license: yes please\n",
+            line: 14, key: "frontend_package.accept_license", fragment: "expected true or false"),
+        Case(
             label: "backup is not a boolean",
             yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  backup: sometimes\n"), line: 4,
             key: "package.backup", fragment: "expected true or false"),
@@ -171,6 +185,20 @@ struct InventoryTests {
         #expect(defaults.keepaliveInterval == .seconds(15) && defaults.keepaliveCountMax == 3, "OpenSSH-like defaults")
         let off = try Inventory.parse(Self.valid + "\nssh:\n  keepalive_interval: 0s\n", file: "o.yml")
         #expect(off.sshOptions(for: off.backends[0]).keepaliveInterval == nil)
+    }
+
+    @Test(
+        "frontend package versions are read from chef-server-core file names",
+        arguments: [
+            ("/var/tmp/chef-server-core_15.9.38-1_amd64.deb", "15.9.38"),
+            ("/tmp/chef-server-core-14.0.65-1.el7.x86_64.rpm", "14.0.65"),
+        ])
+    func frontendVersionFromFileName(path: String, version: String) throws {
+        let inventory = try Inventory.parse(
+            Self.valid + "\nfrontends:\n  - name: fe1\n    host: 10.0.0.9\nfrontend_package:\n  path: \(path)\n",
+            file: "f.yml")
+        #expect(inventory.frontendPackage?.version == version && inventory.frontendPackage?.acceptLicense == false)
+        #expect(inventory.frontendPackage?.needsLicense == true, "13 and later ask to accept the Chef license")
     }
 
     @Test func frontendsReachedOverSSH() throws {
