@@ -69,8 +69,9 @@ public struct Sandbox: Sendable {
 
     // MARK: up
 
-    /// A frontend's private directories: Chef Infra Server's state.
-    static let frontendPrefixes = ["/var/opt/opscode"]
+    /// A frontend's private directories: Chef Infra Server's installation and state, and /var/tmp for its
+    /// package.
+    static let frontendPrefixes = ["/var/opt/opscode", "/opt/opscode", "/var/tmp"]
 
     /// Options of `up`.
     public struct UpOptions: Sendable {
@@ -84,6 +85,9 @@ public struct Sandbox: Sendable {
         public var topology = "chef-backend"
         /// Chef Infra Server frontends (`fe1`, ...) beside a chef-backend cluster, reachable over SSH.
         public var frontends = 0
+        /// chef-server-core on the frontends, and the version of the package waiting in their /var/tmp.
+        public var frontendVersion = "14.0.65"
+        public var frontendTarget = "15.9.38"
         /// The inventory's `cluster:` (several sandboxes in one fleet need names of their own); nil: `sandbox`,
         /// or `sandbox-pair` for a DRBD pair.
         public var cluster: String?
@@ -143,22 +147,25 @@ public struct Sandbox: Sendable {
             for index in 0..<max(0, options.frontends) {
                 let name = "fe\(index + 1)"
                 let address = LoopbackAddresses.next(port: 22)
-                cluster.frontends.append(SimulatedFrontend(name: name, ip: address, configuredMajor: major))
+                cluster.frontends.append(
+                    SimulatedFrontend(
+                        name: name, ip: address, root: directory + "/nodes/" + name, configuredMajor: major,
+                        version: options.frontendVersion))
                 record.nodes.append(Record.Node(name: name, address: address, pid: nil))
             }
             try save(record)
+            cluster.databaseMigrationLevel = FrontendInvocation.migrationLevel(options.frontendVersion)
+            for frontend in cluster.frontends {
+                try provisionFrontend(frontend, target: options.frontendTarget, format: options.packageFormat)
+            }
             try store.save(cluster)
             for (index, node) in nodes.enumerated() {
                 record.nodes[index].pid = try startServer(node)
                 try save(record)
             }
             for (offset, frontend) in cluster.frontends.enumerated() {
-                let root = directory + "/nodes/" + frontend.name
-                for prefix in Self.frontendPrefixes {
-                    try FileManager.default.createDirectory(atPath: root + prefix, withIntermediateDirectories: true)
-                }
                 record.nodes[nodes.count + offset].pid = try startServer(
-                    name: frontend.name, ip: frontend.ip, root: root,
+                    name: frontend.name, ip: frontend.ip, root: frontend.root,
                     prefixes: Self.frontendPrefixes, kind: "frontend")
                 try save(record)
             }
@@ -174,7 +181,7 @@ public struct Sandbox: Sendable {
     func prepareFiles(
         _ options: UpOptions,
         tools: [String] = [
-            "chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "curl", "chef-server-ctl", "rm",
+            "chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "curl", "chef-server-ctl", "rm", "mkdir",
         ]
     ) throws {
         let bin = directory + "/bin"
@@ -273,7 +280,7 @@ public struct Sandbox: Sendable {
               version: \(options.targetVersion)
             backends:
             \(nodes.map { "  - name: \($0.name)\n    host: \($0.ip)" }.joined(separator: "\n"))
-            \(frontends.isEmpty ? "" : "frontends:\n" + frontends.map { "  - name: \($0.name)\n    host: \($0.ip)" }.joined(separator: "\n") + "\n")timeouts:
+            \(frontends.isEmpty ? "" : "frontends:\n" + frontends.map { "  - name: \($0.name)\n    host: \($0.ip)" }.joined(separator: "\n") + "\n" + frontendPackageBlock(options))timeouts:
               rejoin: \(duration(max(30, 60 * scale)))
               failover: \(duration(max(30, 60 * scale)))
               poll_interval: \(duration(max(0.05, 0.5 * scale)))
@@ -354,6 +361,7 @@ public struct Sandbox: Sendable {
         guard let recordIndex = record.nodes.firstIndex(where: { $0.name == name }) else {
             throw SandboxError.unknownNode(name)
         }
+        if try breakFrontend(name, fault: fault) { return }
         var stopNodes: [String] = []
         try store.update { cluster, now in
             guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
@@ -451,6 +459,7 @@ public struct Sandbox: Sendable {
         guard let entry = record.nodes.firstIndex(where: { $0.name == name }) else {
             throw SandboxError.unknownNode(name)
         }
+        if try healFrontend(name) { return }
         let node: SimulatedNode = try store.update { cluster, now in
             guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
             cluster.nodes[index].faults = []

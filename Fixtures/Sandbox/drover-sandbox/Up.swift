@@ -33,6 +33,12 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Chef Infra Server frontends (fe1, ...) to start beside the cluster, reachable over SSH.")
     var frontends = 0
 
+    @Option(help: "The chef-server-core version the frontends run.")
+    var frontendVersion = "14.0.65"
+
+    @Option(help: "The chef-server-core version of the package waiting in each frontend's /var/tmp.")
+    var frontendTarget = "15.9.38"
+
     @Flag(
         help:
             "Long commands behave as real programs: `chef-backend-ctl upgrade` stops the node's services, works with them stopped, and dies on its next write once its SSH connection is gone, leaving the node down; on a DRBD pair, `master-recover` starts the services one at a time and dies the same way."
@@ -71,6 +77,8 @@ struct Up: AsyncParsableCommand {
         upOptions.cluster = cluster
         upOptions.topology = topology
         upOptions.frontends = frontends
+        upOptions.frontendVersion = frontendVersion
+        upOptions.frontendTarget = frontendTarget
         upOptions.fragileCommands = fragileCommands
         upOptions.upgradeSeconds = upgradeSeconds
         let sandbox = options.sandbox

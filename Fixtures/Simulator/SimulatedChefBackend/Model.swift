@@ -59,16 +59,57 @@ public enum Fault: String, Codable, CaseIterable, Sendable {
 public struct SimulatedFrontend: Codable, Equatable, Sendable {
     public var name: String
     public var ip: String
+    /// Where its private directories (/opt/opscode, /var/opt/opscode, /var/tmp) live on the host.
+    public var root: String
     public var maintenance = false
     /// The backends' major version the frontend was last configured for (`chef-server-ctl reconfigure`):
     /// configured for 1.x, its `/_status` fails against 2.x backends until it is reconfigured.
     public var configuredMajor: Int
     public var reconfigures = 0
+    /// chef-server-core as installed (dpkg/rpm; /opt/opscode/version-manifest.json), and as running (what
+    /// the last `chef-server-ctl upgrade` brought the services to).
+    public var installedVersion: String
+    public var runningVersion: String
+    /// Its services run (`chef-server-ctl stop` / `start`).
+    public var running = true
+    public var cleanups = 0
+    public var faults: Set<FrontendFault> = []
 
-    public init(name: String, ip: String, configuredMajor: Int) {
+    public init(name: String, ip: String, root: String, configuredMajor: Int, version: String) {
         self.name = name
         self.ip = ip
+        self.root = root
         self.configuredMajor = configuredMajor
+        self.installedVersion = version
+        self.runningVersion = version
+    }
+
+    /// `path` on this frontend, as seen from the host.
+    public func hostPath(_ path: String) -> String { root + path }
+
+    /// Serving the API: its services run and it is not in maintenance.
+    public var serving: Bool { running && !maintenance }
+}
+
+/// A fault injected into one frontend.
+public enum FrontendFault: String, Codable, CaseIterable, Sendable {
+    /// `chef-server-ctl upgrade` exits non-zero and changes nothing.
+    case upgradeFails = "frontend-upgrade-fails"
+    /// The migration level copied to it is gone by its upgrade (the copy was not made, or lost), so its
+    /// upgrade finds the database already migrated and fails.
+    case migrationLevelLost = "migration-level-not-copied"
+    /// `chef-server-ctl start` reports its services started, but they die: it never serves again.
+    case doesNotStart = "frontend-does-not-start"
+}
+
+/// A frontend starting or stopping to serve, kept so tests can check that one always served.
+public struct FrontendTransition: Codable, Equatable, Sendable {
+    public var time: Date
+    public var frontend: String
+    public var serving: Bool
+
+    public init(time: Date, frontend: String, serving: Bool) {
+        (self.time, self.frontend, self.serving) = (time, frontend, serving)
     }
 }
 
@@ -205,6 +246,9 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
     public var downtimeLeader: String?
     /// The Chef Infra Server frontends (sshd nodes answering `chef-server-ctl` and `/_status`).
     public var frontends: [SimulatedFrontend] = []
+    /// The database's migration level: raised by the first frontend's `chef-server-ctl upgrade`.
+    public var databaseMigrationLevel = 0
+    public var frontendTransitions: [FrontendTransition] = []
     /// The Elasticsearch indexes the `chef` alias names, as the leader's `curl localhost:9200` shows them.
     public var indexes: [SimulatedIndex] = [SimulatedIndex(name: "chef", created: "5.6.16", health: "green")]
     /// Long commands behave as real programs do: `chef-backend-ctl upgrade` stops the node's services, works

@@ -85,7 +85,8 @@ func simulate(_ tool: String, _ arguments: [String]) -> Int32 {
     }
     if environment["DROVER_SIM_KIND"] == "frontend" {
         return FrontendInvocation(
-            node: node, store: StateStore(path: state), out: { write(1, $0) }, err: { write(2, $0) }
+            node: node, store: StateStore(path: state), environment: environment, out: { write(1, $0) },
+            err: { write(2, $0) }
         )
         .run(tool: tool, arguments: arguments)
     }
@@ -111,12 +112,18 @@ func simulate(_ tool: String, _ arguments: [String]) -> Int32 {
 /// A tool as the node ran it, logged as `tool_started` / `tool_finished` under its session (a command that
 /// outlives its SSH session still shows under the session that started it).
 func logged(_ tool: String, _ arguments: [String]) -> Int32 {
+    if tool == "mkdir" && !arguments.contains(where: { $0.hasPrefix("/var/opt/opscode/upgrades") }) {
+        // Only the mkdir of a frontend's migration-level copy is of interest; any other is the real one, unlogged.
+        execv("/bin/mkdir", (["/bin/mkdir"] + arguments).map { strdup($0) } + [nil])
+        return 127
+    }
     let line = ([tool] + arguments).joined(separator: " ")
     logLine(["event": "tool_started", "command": line])
-    if tool == "rm" {
-        // Any rm the node runs: logged, then the real one.
-        let argv = ["/bin/rm"] + arguments
-        execv("/bin/rm", argv.map { strdup($0) } + [nil])
+    if tool == "rm" || tool == "mkdir" {
+        // Any rm or mkdir the node runs (mkdir: where a frontend's migration level is copied): logged, then
+        // the real one.
+        let argv = ["/bin/\(tool)"] + arguments
+        execv("/bin/\(tool)", argv.map { strdup($0) } + [nil])
         return 127
     }
     let status = simulate(tool, arguments)
@@ -128,7 +135,7 @@ if tool == "chef-backend-sim" {
     switch arguments.dropFirst().first {
     case "login": exit(login())
     case let name?
-    where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "cat", "curl", "rm"].contains(name)
+    where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "cat", "curl", "rm", "mkdir"].contains(name)
         || PairInvocation.tools.contains(name):
         exit(logged(name, Array(arguments.dropFirst(2))))
     default:
