@@ -92,7 +92,7 @@ public enum Operations {
         }
         if playbook.needsConfirmation && !yes, let retry {
             return
-                "\(playbook.name) has destructive steps that need a typed yes; run it on a terminal, or approve them with \(retry) --yes."
+                "\(playbook.name) has steps that need a typed yes (their confirm: lines in drover plan); run it on a terminal, or approve them with \(retry) --yes."
         }
         return nil
     }

@@ -21,7 +21,7 @@ struct PlaybookParseTests {
         #expect(follower.target == .role("each-follower") && follower.skipIf == .atTargetVersion)
         #expect(
             follower.actions == [
-                .install, .run(template: "chef-backend-ctl upgrade"),
+                .install("package"), .run(template: "chef-backend-ctl upgrade"),
                 .wait(predicate: "rejoined", timeout: .named("rejoin")),
             ])
     }
@@ -46,6 +46,7 @@ struct PlaybookParseTests {
                 actions:
                   - confirm: This changes {{node}}.
                   - run: echo {{params.replacement}} {{node.host}}
+                    again: true
                   - wait: healthy
                     timeout: 90s
                   - manual: Check the load balancer.
@@ -59,6 +60,7 @@ struct PlaybookParseTests {
         #expect(playbook.steps[0].actions == [.run(template: "chef-backend-ctl status")] && playbook.steps[0].line == 9)
         let second = playbook.steps[1]
         #expect(second.target == .node("be2") && second.repeatable && second.line == 12)
+        #expect(second.again == [2] && playbook.steps[0].again.isEmpty, "again: true marks its action, numbered from 1")
         #expect(
             second.actions.count == 4 && second.actions[2] == .wait(predicate: "healthy", timeout: .fixed(.seconds(90)))
         )
@@ -110,11 +112,16 @@ struct PlaybookParseTests {
             ("name: x\ndescription: d\nsteps:\n  - name: a\n", 4, "steps[0]", "step 'a' has no run or actions"),
             (
                 "name: x\ndescription: d\nsteps:\n  - name: a\n    actions:\n      - install: everything\n", 6,
-                "steps[0].actions[0].install", "only 'install: package' is supported"
+                "steps[0].actions[0].install",
+                "only 'install: package' (the backends') and 'install: frontend-package' are supported"
             ),
             (
                 "name: x\ndescription: d\ntopology: drbd-pair\nsteps:\n  - name: a\n    actions:\n      - install: package\n",
                 7, "steps[0].actions[0].install", "drbd-pair playbooks install nothing"
+            ),
+            (
+                "name: x\ndescription: d\nsteps:\n  - name: a\n    actions:\n      - wait: rejoined\n        again: true\n",
+                7, "steps[0].actions[0].again", "again: true is for a run: action"
             ),
         ] as [(String, Int, String?, String)])
     func mistakes(text: String, line: Int, key: String?, message: String) throws {

@@ -39,11 +39,44 @@ public struct FrontendObservation: Sendable {
     public var unreachable: String?
     /// `status` of its `/_status` (`pong`, `fail`), read with curl on the frontend itself; nil when unread.
     public var status: String?
+    /// Why `/_status` could not be read (erchef not answering: its services stopped), when it could not.
+    public var statusError: String?
+    /// Each upstream's answer in `/_status` (`chef_sql` → `pong`).
+    public var upstreams: [String: String] = [:]
+    /// The installed release (`build_version` of /opt/opscode/version-manifest.json); nil when unread.
+    public var version: String?
+    /// `chef-server-ctl status`; nil when unread.
+    public var services: [FrontendService]?
+    /// The content of /var/opt/opscode/upgrades/migration-level, trimmed; nil when absent or unread.
+    public var migrationLevel: String?
+    /// Free space in /var/opt/opscode, and whether the frontend package is there (full readings only).
+    public var freeMB: Int?
+    public var packagePresent: Bool?
+    public var packageSHA256: String?
+    /// What could not be read, each with its cause.
+    public var readErrors: [String] = []
 
     public init(name: String, unreachable: String? = nil, status: String? = nil) {
         self.name = name
         self.unreachable = unreachable
         self.status = status
+    }
+
+    /// `/_status` answered pong with every upstream pong.
+    public var serving: Bool { status == "pong" && upstreams.values.allSatisfy { $0 == "pong" } }
+
+    /// Every service `chef-server-ctl status` lists runs (false when unread).
+    public var allServicesRunning: Bool { services.map { !$0.isEmpty && $0.allSatisfy(\.isRunning) } ?? false }
+
+    /// The services that do not run, for messages.
+    public var stoppedServices: [String] { services?.filter { !$0.isRunning }.map(\.name) ?? [] }
+
+    /// What `/_status` said, in words: `pong`, `fail (chef_sql fail)` or why it could not be read.
+    public var statusText: String {
+        guard let status else { return statusError ?? unreachable ?? "not read" }
+        let failing = upstreams.filter { $0.value != "pong" }.keys.sorted()
+        return failing.isEmpty
+            ? status : "\(status) (\(failing.map { "\($0) \(upstreams[$0]!)" }.joined(separator: ", ")))"
     }
 }
 

@@ -111,11 +111,15 @@ public enum ClusterStatusTable {
 
 /// Reads `build_version` from `/opt/chef-backend/version-manifest.json`.
 public enum VersionManifest {
-    public static func buildVersion(_ json: String) throws -> String {
+    public static func buildVersion(
+        _ json: String, path: String = "/opt/chef-backend/version-manifest.json"
+    ) throws
+        -> String
+    {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
             let version = object["build_version"] as? String, !version.isEmpty
         else {
-            throw ParseError.unrecognised("/opt/chef-backend/version-manifest.json (no build_version)", excerpt(json))
+            throw ParseError.unrecognised("\(path) (no build_version)", excerpt(json))
         }
         return version
     }

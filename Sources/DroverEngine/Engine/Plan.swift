@@ -135,6 +135,12 @@ public struct Plan<T: Topology>: Sendable {
                 index: index, step: step.name, node: node, action: "run",
                 command: Runner<T>.render(template, node: node, inventory: inventory, live: live, bindings: bindings),
                 waitsFor: nil)
+        case .install("frontend-package"):
+            return PlannedAction(
+                index: index, step: step.name, node: node, action: "install",
+                command: inventory.frontendPackage.map(Runner<T>.installCommand)
+                    ?? "(no frontend_package in the inventory)",
+                waitsFor: nil)
         case .install:
             return PlannedAction(
                 index: index, step: step.name, node: node, action: "install",
@@ -168,10 +174,24 @@ public struct Plan<T: Topology>: Sendable {
         }
     }
 
+    /// What the plan upgrades to: the backends' package, the frontends' (`chef-server-core X`), or both.
+    var targetVersion: String? {
+        let installs = Set(
+            playbook.steps.flatMap(\.actions).compactMap { action -> String? in
+                if case .install(let what) = action { return what }
+                return nil
+            })
+        let frontend =
+            installs.contains("frontend-package")
+            ? inventory.frontendPackage.map { "chef-server-core \($0.version)" } : nil
+        guard installs.contains("package") || frontend == nil else { return frontend }
+        return [inventory.package?.version, frontend].compactMap { $0 }.joined(separator: ", frontends ").nilIfEmpty
+    }
+
     /// The plan as it is shown, with the topology's words (rendered by ``PlanText`` and ``PlanDocument/json``).
     public var document: PlanDocument {
         PlanDocument(
-            playbook: playbook.name, cluster: inventory.cluster, targetVersion: inventory.package?.version,
+            playbook: playbook.name, cluster: inventory.cluster, targetVersion: targetVersion,
             observed: observation != nil, offlineNote: topology.offlinePlanNote,
             discoveredLines: observation.map { topology.discovered($0).lines } ?? [],
             discoveredJSON: observation.map { topology.discovered($0).json } ?? .object([:]),
@@ -185,4 +205,8 @@ public struct Plan<T: Topology>: Sendable {
             backupLine: backup ? topology.backupLine(node: actions.first?.node) : nil,
             locks: lockOwners, preflight: preflight, actions: actions, nothingToDo: nothingToDoReason)
     }
+}
+
+extension String {
+    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
 }

@@ -41,7 +41,8 @@ public struct Playbook: Sendable {
 
     public enum Action: Sendable, Equatable {
         case run(template: String)
-        case install
+        /// `install: package` (the backends') or `install: frontend-package` (chef-server-core on a frontend).
+        case install(String)
         /// Polls until the topology's predicate holds for `stable_polls` readings.
         case wait(predicate: String, timeout: TimeoutSpec)
         case check(String)
@@ -103,6 +104,10 @@ public struct Playbook: Sendable {
         /// `repeatable: true`: safe to run again from its start after a run stopped in it, whatever its
         /// commands (emptying Elasticsearch's data that is being discarded anyway).
         public var repeatable = false
+        /// The actions (numbered from 1) marked `again: true`: commands that write known content and run again
+        /// each time a run (or a resumed one) runs their step, instead of re-attaching to their record on the
+        /// node (what they wrote may be gone since).
+        public var again: Set<Int> = []
     }
 
     public var name: String
@@ -142,6 +147,10 @@ public struct Playbook: Sendable {
         case elasticsearchUpgraded = "elasticsearch-upgraded"
         /// Skips a node whose upgrade is not (or no longer) interrupted: it is back in the cluster (chef-backend).
         case upgradeNotInterrupted = "upgrade-not-interrupted"
+        /// Skips a frontend already serving at the frontend package's version (chef-backend).
+        case frontendAtTargetVersion = "frontend-at-target-version"
+        /// Skips a step when two or more frontends have host: the others serve while one is upgraded.
+        case severalFrontends = "several-frontends"
     }
 
     /// Loads and validates a playbook file.
@@ -238,20 +247,25 @@ public struct Playbook: Sendable {
                 requirements.append(Condition(requirement: parts[0], argument: parts.count == 2 ? parts[1] : nil))
             }
             var actions: [Action] = []
+            var again: Set<Int> = []
             if let command = try entry.string("run") { actions.append(.run(template: command)) }
             for item in try entry.mappingList("actions") ?? [] {
-                try item.rejectUnknownKeys(["run", "install", "wait", "timeout", "check", "confirm", "manual"])
+                try item.rejectUnknownKeys(["run", "install", "wait", "timeout", "check", "confirm", "manual", "again"])
+                if item.has("again"), try item.string("run") == nil {
+                    throw item.error("again", "again: true is for a run: action (a command that writes known content)")
+                }
                 if let command = try item.string("run") {
                     actions.append(.run(template: command))
+                    if try item.bool("again") == true { again.insert(actions.count) }
                 } else if let what = try item.string("install") {
-                    guard what == "package", vocabulary.installs else {
+                    guard ["package", "frontend-package"].contains(what), vocabulary.installs else {
                         throw item.error(
                             "install",
                             vocabulary.installs
-                                ? "only 'install: package' is supported"
+                                ? "only 'install: package' (the backends') and 'install: frontend-package' are supported"
                                 : "\(topology.rawValue) playbooks install nothing")
                     }
-                    actions.append(.install)
+                    actions.append(.install(what))
                 } else if let predicate = try item.string("wait") {
                     guard vocabulary.waits.contains(predicate) else {
                         throw item.error(
@@ -291,7 +305,7 @@ public struct Playbook: Sendable {
                 Step(
                     name: stepName, description: try entry.string("description") ?? stepName, target: target,
                     skipIf: skip, requirements: requirements, actions: actions, line: entry.line,
-                    repeatable: try entry.bool("repeatable") ?? false))
+                    repeatable: try entry.bool("repeatable") ?? false, again: again))
         }
         return Playbook(
             name: name, description: description, topology: topology, preflight: preflight, parameters: parameters,

@@ -35,8 +35,10 @@ extension Runner {
         let texts = commands.map(\.command)
         let records = ClusterLock.recordsDirectory(for: inventory, node: node, runID: runID)
         let nodeCommands = commands.map {
-            NodeCommand(
-                directory: records, name: NodeCommand.recordName(step: step.name, node: node, action: $0.action),
+            // A command marked `again` has a record of this process's own: a resumed run runs it again.
+            let name = NodeCommand.recordName(step: step.name, node: node, action: $0.action)
+            return NodeCommand(
+                directory: records, name: step.again.contains($0.action) ? name + ".again-" + attempt : name,
                 command: $0.command)
         }
         // A resumed run re-running a step that failed starts its failed command again; anything else re-attaches.

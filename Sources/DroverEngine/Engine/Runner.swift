@@ -48,6 +48,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     var failover: (state: String, step: String)?
     /// The node whose step was in flight when the run stopped.
     var interruptedAt: (step: String, node: String)?
+    /// This process's attempt at the run (a resumed run is another): the record name of `again` commands.
+    let attempt = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
     /// How many steps (step and node pairs, the backup included) the run expects, counted from the cluster as
     /// it found it; what the console's `step 3/11` divides by.
     var expectedSteps: Int?
@@ -349,6 +351,13 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                             Self.render(template, node: node, inventory: inventory, live: live, bindings: bindings),
                             number + 1
                         ))
+                case .install("frontend-package"):
+                    guard let package = inventory.frontendPackage else {
+                        throw StepFailure(
+                            step: step.name, node: node, what: "the inventory has no frontend_package",
+                            advice: [NextStep("Add frontend_package.path to \(inventory.file)")])
+                    }
+                    commands.append((Self.installCommand(package), number + 1))
                 case .install:
                     guard let package = inventory.package else {
                         throw StepFailure(

@@ -101,13 +101,16 @@ public struct ChefBackendTopology: Topology {
     public static let vocabulary = PlaybookVocabulary(
         targets: [
             "leader", "each-follower", "leader-at-start", "each-follower-at-start", "each-frontend", "one-frontend",
-            "upgrade-interrupted",
+            "upgrade-interrupted", "first-frontend", "other-frontends",
         ],
-        multiNodeTargets: ["each-follower", "each-follower-at-start", "each-frontend"],
+        multiNodeTargets: ["each-follower", "each-follower-at-start", "each-frontend", "other-frontends"],
         waits: ClusterWaits.Predicate.allCases.map(\.rawValue),
         requirements: ClusterRequirements.Requirement.allCases.map { $0 == .down ? "down:" : $0.rawValue },
         timeouts: ["rejoin", "failover"],
-        placeholders: ["package.path", "leader", "leader.host", "version"],
+        placeholders: [
+            "package.path", "leader", "leader.host", "version", "frontend_package.path", "frontend_package.license",
+            "first_frontend.migration_level",
+        ],
         installs: true,
         pinnedTargets: ["leader-at-start": "leader", "each-follower-at-start": "each-follower"])
 
@@ -120,7 +123,11 @@ public struct ChefBackendTopology: Topology {
                     "no frontend has host in \(inventory.file); add host (and user, identity_files if they differ) to each frontends: entry"
             )
         }
-        return role == "one-frontend" ? [names[0]] : names
+        switch role {
+        case "one-frontend", "first-frontend": return [names[0]]
+        case "other-frontends": return Array(names.dropFirst())
+        default: return names
+        }
     }
 
     public static var preflightSets: [String: [String]] { ClusterPreflight.sets }
@@ -162,8 +169,9 @@ public struct ChefBackendTopology: Topology {
         case .all: return inventory.backends.map(\.name)
         case .node(let name): return [name]
         case .role("each-follower"), .role("each-follower-at-start"): return observation.followers.sorted()
-        case .role("each-frontend"): return try frontendTargets("each-frontend")
-        case .role("one-frontend"): return try frontendTargets("one-frontend")
+        case .role(let role)
+        where ["each-frontend", "one-frontend", "first-frontend", "other-frontends"].contains(role):
+            return try frontendTargets(role)
         case .role("upgrade-interrupted"): return observation.interruptedUpgrades(target: inventory.package?.version)
         case .any:
             // The leader when there is one; otherwise (a partition, a lost leader) the first member that answers.
@@ -186,7 +194,8 @@ public struct ChefBackendTopology: Topology {
         switch target {
         case .role("each-follower"), .role("each-follower-at-start"):
             return observation == nil ? ["<follower 1>", "<follower 2>"] : (observation?.followers.sorted() ?? [])
-        case .role(let role) where role == "each-frontend" || role == "one-frontend":
+        case .role(let role)
+        where ["each-frontend", "one-frontend", "first-frontend", "other-frontends"].contains(role):
             return (try? frontendTargets(role)) ?? ["<no frontend with host>"]
         case .role("upgrade-interrupted"):
             return observation?.interruptedUpgrades(target: inventory.package?.version) ?? []
@@ -205,12 +214,23 @@ public struct ChefBackendTopology: Topology {
     public func holds(
         _ requirement: String, subject: String?, node: String, observation: ClusterObservation
     ) -> (holds: Bool, detail: String) {
-        ClusterRequirements.holds(requirement, subject: subject, node: node, observation: observation)
+        if requirement == ClusterRequirements.Requirement.firstFrontendUpgraded.rawValue {
+            guard let first = inventory.sshFrontends.first?.name else { return (false, "no frontend has host") }
+            let seen = observation.frontend(first)
+            let target = inventory.frontendPackage?.version
+            let holds = target != nil && seen?.version == target && seen?.migrationLevel != nil
+            return (
+                holds,
+                "\(first) at \(seen?.version ?? "unknown") (target \(target ?? "none")), migration level \(seen?.migrationLevel ?? "not read")"
+            )
+        }
+        return ClusterRequirements.holds(requirement, subject: subject, node: node, observation: observation)
     }
 
     public func criteria(_ predicate: String, node: String, observation: ClusterObservation) -> [Criterion] {
         ClusterWaits.criteria(
-            predicate, node: node, observation: observation, targetVersion: inventory.package?.version)
+            predicate, node: node, observation: observation, targetVersion: inventory.package?.version,
+            frontendTarget: inventory.frontendPackage?.version, firstFrontend: inventory.sshFrontends.first?.name)
     }
 
     public func explain(_ predicate: String, node: String?) -> String { ClusterWaits.explain(predicate, node: node) }
@@ -229,6 +249,18 @@ public struct ChefBackendTopology: Topology {
     }
 
     public func skipReason(_ step: Playbook.Step, node: String, observation: ClusterObservation) -> String? {
+        switch step.skipIf {
+        case .frontendAtTargetVersion?:
+            guard let target = inventory.frontendPackage?.version, let seen = observation.frontend(node),
+                seen.version == target, seen.allServicesRunning, seen.serving
+            else { return nil }
+            return "already at \(target) and serving"
+        case .severalFrontends?:
+            let count = inventory.sshFrontends.count
+            return count >= 2 ? "\(count) frontends: the others serve while one is upgraded" : nil
+        default:
+            break
+        }
         guard let package = inventory.package, let observed = observation.node(node) else { return nil }
         switch step.skipIf {
         case .atTargetVersion?:
@@ -249,7 +281,7 @@ public struct ChefBackendTopology: Topology {
             return observation.interruptedUpgrades(target: package.version).contains(node)
                 ? nil
                 : "\(node)'s upgrade is not interrupted: it is back in the cluster"
-        case nil:
+        case .frontendAtTargetVersion?, .severalFrontends?, nil:
             return nil
         }
     }
@@ -270,7 +302,23 @@ public struct ChefBackendTopology: Topology {
             "version": inventory.package?.version ?? "",
             "leader": leader ?? "",
             "leader.host": leader.flatMap { inventory.backend(named: $0)?.host } ?? "",
+            "frontend_package.path": inventory.frontendPackage?.path ?? "",
+            // Accepted only when the inventory says so (Chef Infra Server 13 and later ask).
+            "frontend_package.license": inventory.frontendPackage?.acceptLicense == true ? "accept" : "",
+            "first_frontend.migration_level": firstFrontendMigrationLevel(observation),
         ]
+    }
+
+    /// What the other frontends get: the first frontend's migration level once it is upgraded (its
+    /// `first-frontend-upgraded` requirement holds then); before, words saying so, for plans.
+    func firstFrontendMigrationLevel(_ observation: ClusterObservation?) -> String {
+        guard let first = inventory.sshFrontends.first?.name else { return "" }
+        if let target = inventory.frontendPackage?.version, let seen = observation?.frontend(first),
+            seen.version == target, let level = seen.migrationLevel
+        {
+            return level
+        }
+        return "<the migration level of \(first) after its upgrade>"
     }
 
     public func summaryRows(_ observation: ClusterObservation) -> [String] {
@@ -281,7 +329,21 @@ public struct ChefBackendTopology: Topology {
                 "  \(node.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(role.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")"
             )
         }
-        return lines
+        return lines + frontendRows(observation, hostWidth: false)
+    }
+
+    /// A line per frontend read: `frontend`, its release, and whether it serves.
+    func frontendRows(_ observation: ClusterObservation, hostWidth: Bool) -> [String] {
+        observation.frontends.map { frontend in
+            let state =
+                frontend.unreachable != nil
+                ? "unreachable" : frontend.serving ? "serving" : "not serving: \(frontend.statusText)"
+            let host = inventory.sshEndpoint(named: frontend.name)?.host ?? ""
+            let name = frontend.name.padding(toLength: hostWidth ? 8 : 9, withPad: " ", startingAt: 0)
+            let prefix = hostWidth ? "\(name) \(host.padding(toLength: 16, withPad: " ", startingAt: 0)) " : "\(name) "
+            return
+                "  \(prefix)\("frontend".padding(toLength: hostWidth ? 20 : 19, withPad: " ", startingAt: 0)) \(frontend.version ?? "?") (\(state))"
+        }
     }
 
     public func logAdvice(node: String) -> String { "Read \(node)'s logs: /var/log/chef-backend/*/current" }
@@ -300,22 +362,47 @@ public struct ChefBackendTopology: Topology {
                 "  \(node.name.padding(toLength: 8, withPad: " ", startingAt: 0)) \(node.host.padding(toLength: 16, withPad: " ", startingAt: 0)) \(role.padding(toLength: 20, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")"
             )
         }
-        let json: JSONValue = .object([
+        lines += frontendRows(observation, hostWidth: true)
+        var json: [String: JSONValue] = [
             "leader": .optional(observation.leader),
             "followers": .array(observation.followers.sorted().map { .string($0) }),
             "versions": .object(observation.versions.mapValues { .string($0) }),
-        ])
-        return (lines, json)
+        ]
+        if !observation.frontends.isEmpty {
+            json["frontends"] = .array(
+                observation.frontends.map {
+                    .object([
+                        "name": .string($0.name), "version": .optional($0.version), "serving": .bool($0.serving),
+                        "unreachable": .optional($0.unreachable),
+                    ])
+                })
+        }
+        return (lines, .object(json))
     }
 
+    /// Nothing to do when every part the playbook upgrades (the backends, the frontends) is already done.
     public func nothingToDo(_ playbook: Playbook, observation: ClusterObservation) -> String? {
-        guard let package = inventory.package, playbook.steps.contains(where: { $0.skipIf == .atTargetVersion }),
-            observation.nodes.allSatisfy({
-                $0.installedVersion == package.version && $0.elasticsearchHalfUpgraded != true
-            }),
-            observation.interruptedUpgrades(target: package.version).isEmpty
-        else { return nil }
-        return "every node already runs \(package.version)"
+        var reasons: [String] = []
+        if playbook.steps.contains(where: { $0.skipIf == .atTargetVersion }) {
+            guard let package = inventory.package,
+                observation.nodes.allSatisfy({
+                    $0.installedVersion == package.version && $0.elasticsearchHalfUpgraded != true
+                }),
+                observation.interruptedUpgrades(target: package.version).isEmpty
+            else { return nil }
+            reasons.append("every node already runs \(package.version)")
+        }
+        if playbook.steps.contains(where: { $0.skipIf == .frontendAtTargetVersion }) {
+            guard let package = inventory.frontendPackage, !inventory.sshFrontends.isEmpty,
+                inventory.sshFrontends.allSatisfy({ frontend in
+                    observation.frontend(frontend.name).map {
+                        $0.version == package.version && $0.allServicesRunning && $0.serving
+                    } ?? false
+                })
+            else { return nil }
+            reasons.append("every frontend already runs chef-server-core \(package.version) and serves")
+        }
+        return reasons.isEmpty ? nil : reasons.joined(separator: "; ")
     }
 
     public func fingerprint(_ observation: ClusterObservation, failover: String?) -> [String: String] {

@@ -39,45 +39,104 @@ public enum ClusterDiscovery {
             observation.elasticsearch = await elasticsearch(observation, connection: connection)
         }
         if full || (focus.map(\.frontends) ?? connection.watchFrontends) {
-            observation.frontends = await frontends(connection)
+            observation.frontends = await frontends(connection, full: full, checksum: checksum)
         }
         return observation
     }
 
-    /// Each SSH frontend's `/_status`, read on the frontend from erchef directly (`localhost:8000`).
-    static func frontends(_ connection: any NodeTransport) async -> [FrontendObservation] {
+    /// Each SSH frontend, read in one remote command: its `/_status` from erchef directly (`localhost:8000`),
+    /// its release, `chef-server-ctl status` and its migration level; with `full`, the free space and the
+    /// frontend package too.
+    static func frontends(
+        _ connection: any NodeTransport, full: Bool = false, checksum: Bool = false
+    ) async
+        -> [FrontendObservation]
+    {
         let names = connection.frontendNames
         let read = await withTaskGroup(of: FrontendObservation.self) { group in
             for name in names {
-                group.addTask {
-                    if let failure = connection.failures[name] {
-                        return FrontendObservation(name: name, unreachable: failure)
-                    }
-                    do {
-                        let result = try await connection.run(
-                            name, "curl -s -S http://localhost:8000/_status", timeout: .seconds(60))
-                        guard result.succeeded else {
-                            return FrontendObservation(
-                                name: name,
-                                unreachable:
-                                    "/_status: curl exited \(result.exitStatus): \(lastLine(result.stderrText))")
-                        }
-                        do {
-                            return FrontendObservation(
-                                name: name, status: try FrontendStatusBody.status(result.stdoutText))
-                        } catch {
-                            return FrontendObservation(name: name, unreachable: error.localizedDescription)
-                        }
-                    } catch {
-                        return FrontendObservation(name: name, unreachable: error.localizedDescription)
-                    }
-                }
+                group.addTask { await frontend(name, connection: connection, full: full, checksum: checksum) }
             }
             var result: [FrontendObservation] = []
             for await frontend in group { result.append(frontend) }
             return result
         }
         return read.sorted { names.firstIndex(of: $0.name)! < names.firstIndex(of: $1.name)! }
+    }
+
+    static func frontend(
+        _ name: String, connection: any NodeTransport, full: Bool, checksum: Bool
+    ) async -> FrontendObservation {
+        if let failure = connection.failures[name] { return FrontendObservation(name: name, unreachable: failure) }
+        var frontend = FrontendObservation(name: name)
+        let package = connection.inventory.frontendPackage
+        var parts = [
+            NodeScript.Part("status-url", "curl -s -S http://localhost:8000/_status"),
+            NodeScript.Part("version", "cat \(FrontendPaths.manifest)"),
+            NodeScript.Part("services", "chef-server-ctl status"),
+            NodeScript.Part("migration-level", "cat \(FrontendPaths.migrationLevel) 2>/dev/null"),
+        ]
+        if full {
+            parts.append(NodeScript.Part("df", "df -Pk \(FrontendPaths.data)"))
+            if let package { parts.append(NodeScript.Part("package", "test -f \(ShellQuote.quote(package.path))")) }
+        }
+        let script = NodeScript(parts: parts)
+        do {
+            let result = try await connection.run(name, script.command, timeout: .seconds(120))
+            let read = script.split(result)
+            guard let status = read["status-url"] else {
+                frontend.unreachable =
+                    "reading it did not finish (exit \(result.exitStatus)): \(lastLine(result.stderrText))"
+                return frontend
+            }
+            if status.exitStatus == 0 {
+                do {
+                    frontend.status = try FrontendStatusBody.status(status.stdout)
+                    frontend.upstreams = FrontendStatusBody.upstreams(status.stdout)
+                } catch {
+                    frontend.statusError = error.localizedDescription
+                }
+            } else {
+                frontend.statusError = "/_status: curl exited \(status.exitStatus): \(lastLine(status.stderr))"
+            }
+            if let part = read["version"] {
+                do {
+                    frontend.version = try VersionManifest.buildVersion(part.stdout, path: FrontendPaths.manifest)
+                } catch {
+                    frontend.readErrors.append(error.localizedDescription)
+                }
+            }
+            if let part = read["services"] {
+                do {
+                    frontend.services = try FrontendServices.parse(part.stdout)
+                } catch {
+                    frontend.readErrors.append(error.localizedDescription)
+                }
+            }
+            if let part = read["migration-level"], part.exitStatus == 0 {
+                let level = part.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                frontend.migrationLevel = level.isEmpty ? nil : level
+            }
+            if full {
+                if let part = read["df"] { frontend.freeMB = try? DiskFree.availableMB(part.stdout) }
+                if let package, let part = read["package"] {
+                    frontend.packagePresent = part.exitStatus == 0
+                    if part.exitStatus == 0, checksum || package.sha256 != nil {
+                        let quoted = ShellQuote.quote(package.path)
+                        let sum = try await connection.run(name, "sha256sum -- \(quoted)", timeout: .seconds(600))
+                        if sum.succeeded {
+                            frontend.packageSHA256 = sum.stdoutText.split(separator: " ").first.map(String.init)
+                        } else {
+                            frontend.readErrors.append(
+                                "`sha256sum -- \(quoted)` exited \(sum.exitStatus): \(lastLine(sum.stderrText))")
+                        }
+                    }
+                }
+            }
+        } catch {
+            frontend.unreachable = error.localizedDescription
+        }
+        return frontend
     }
 
     /// The creation versions and health of the `chef` indexes, read on the leader (two read-only requests).

@@ -21,6 +21,12 @@ public enum ClusterPreflight {
             "reachable", "membership", "roles", "services", "sentinel", "disk", "failover", "package", "version",
             "path", "frontends",
         ],
+        // The frontends one at a time (Chef's standalone upgrade on each): the backend cluster healthy, each
+        // frontend reachable and serving, the package on each, the license.
+        "upgrade-frontends": [
+            "reachable", "membership", "roles", "services", "frontends", "frontend-package", "frontend-disk",
+            "frontend-version", "license",
+        ],
         "basic": ["reachable"],
         // Runbooks that start with nodes down check their conditions step by step instead.
         "none": [],
@@ -352,7 +358,7 @@ public enum ClusterPreflight {
                     PreflightCheck(
                         check: "frontends", node: frontend.name, ok: ok,
                         detail: frontend.unreachable
-                            ?? "connected, host key verified; /_status \(frontend.status ?? "?")",
+                            ?? "connected, host key verified; /_status \(frontend.statusText)",
                         fix: ok
                             ? nil
                             : (frontend.unreachable != nil
@@ -363,6 +369,7 @@ public enum ClusterPreflight {
         if wanted.contains("path"), let check = pathCheck(set, observation: observation, inventory: inventory) {
             checks.append(check)
         }
+        checks += FrontendPreflight.run(wanted, observation: observation, inventory: inventory)
         return checks
     }
 }

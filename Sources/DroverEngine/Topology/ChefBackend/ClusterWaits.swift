@@ -23,6 +23,11 @@ enum ClusterWaits {
         case frontendOK = "frontend-ok"
         /// The step's node does not run Elasticsearch.
         case elasticsearchStopped = "elasticsearch-stopped"
+        /// The step's frontend serves again at the frontend package's version: every service of
+        /// `chef-server-ctl status` runs, `/_status` answers pong with every upstream pong.
+        case frontendUpgraded = "frontend-upgraded"
+        /// The step's frontend has the first frontend's migration level (copied before its upgrade).
+        case migrationLevelCopied = "migration-level-copied"
     }
 
     /// What a poll of `name` on `node` needs to read before the confirming polls, which read everything;
@@ -35,7 +40,7 @@ enum ClusterWaits {
         case .leaderMoved:
             // Who leads, asked of a node other than the one that is handing over.
             return backends.first { $0 != node && reachable($0) }.map { ReadFocus(backends: [$0]) }
-        case .frontendOK:
+        case .frontendOK, .frontendUpgraded, .migrationLevelCopied:
             return ReadFocus(backends: [], frontends: true)
         case .healthy, .healthyAtTarget, nil:
             return nil
@@ -43,7 +48,8 @@ enum ClusterWaits {
     }
 
     static func criteria(
-        _ name: String, node: String, observation: ClusterObservation, targetVersion target: String?
+        _ name: String, node: String, observation: ClusterObservation, targetVersion target: String?,
+        frontendTarget: String? = nil, firstFrontend: String? = nil
     ) -> [Criterion] {
         switch Predicate(rawValue: name) {
         case .rejoined:
@@ -94,9 +100,31 @@ enum ClusterWaits {
         case .frontendOK:
             let seen = observation.frontend(node)
             return [
+                Criterion("/_status", seen?.status == "pong", "\(node) /_status: \(seen?.statusText ?? "not read")")
+            ]
+        case .frontendUpgraded:
+            let seen = observation.frontend(node)
+            let stopped = seen?.stoppedServices ?? []
+            return [
                 Criterion(
-                    "/_status", seen?.status == "pong",
-                    "\(node) /_status: \(seen?.status ?? seen?.unreachable ?? "not read")")
+                    "version", frontendTarget != nil && seen?.version == frontendTarget,
+                    "\(node) at \(seen?.version ?? "unknown")\(frontendTarget.map { " (target \($0))" } ?? "")"),
+                Criterion(
+                    "services", seen?.allServicesRunning == true,
+                    seen?.services == nil
+                        ? "\(node) chef-server-ctl status: \(seen?.unreachable ?? "not read")"
+                        : stopped.isEmpty
+                            ? "\(node): every service runs" : "\(node) not running: \(stopped.joined(separator: ", "))"),
+                Criterion("/_status", seen?.serving == true, "\(node) /_status: \(seen?.statusText ?? "not read")"),
+            ]
+        case .migrationLevelCopied:
+            let level = firstFrontend.flatMap { observation.frontend($0)?.migrationLevel }
+            let seen = observation.frontend(node)?.migrationLevel
+            return [
+                Criterion(
+                    "migration-level", level != nil && seen == level,
+                    "\(node) migration level \(seen ?? "absent"), \(firstFrontend ?? "the first frontend")'s \(level ?? "absent")"
+                )
             ]
         case nil:
             return [Criterion("predicate", false, "unknown predicate \(name)")]
@@ -122,6 +150,11 @@ enum ClusterWaits {
             return "\(node ?? "the node") runs none of leaderl, postgresql, etcd, elasticsearch"
         case .frontendOK:
             return "\(node ?? "the frontend") answers /_status with pong"
+        case .frontendUpgraded:
+            return
+                "\(node ?? "the frontend") serves at the target version: every service running (chef-server-ctl status), /_status pong with every upstream pong"
+        case .migrationLevelCopied:
+            return "\(node ?? "the frontend") has the first frontend's migration level"
         case .elasticsearchStopped:
             return "Elasticsearch stopped on \(node ?? "the node")"
         case nil:
@@ -149,6 +182,9 @@ enum ClusterRequirements {
         case notMember = "not-member"
         /// No backend runs Elasticsearch (before its data is removed).
         case elasticsearchStoppedEverywhere = "elasticsearch-stopped-everywhere"
+        /// The first frontend runs the frontend package's version and its migration level is read (checked by
+        /// ``ChefBackendTopology``, which knows the inventory).
+        case firstFrontendUpgraded = "first-frontend-upgraded"
     }
 
     static func holds(
@@ -201,6 +237,7 @@ enum ClusterRequirements {
                 seen?.unsyncedSentinel == true,
                 "unsynced sentinel \(seen?.unsyncedSentinel == true ? "present" : "absent") on \(node)"
             )
+        case .firstFrontendUpgraded?: return (false, "checked by the topology, which knows the inventory")
         case nil: return (false, "unknown condition \(name)")
         }
     }

@@ -1,0 +1,141 @@
+import DroverTestSupport
+import Foundation
+import SimulatedChefBackend
+import Testing
+
+/// `drover upgrade --frontends`: Chef's frontend upgrade, one frontend at a time, against the sandbox's
+/// frontends (real sshd, simulated chef-server-ctl), judged from the simulator's log and state.
+@Suite("the frontend upgrade", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
+struct FrontendUpgradeTests {
+    static let target = "15.9.38"
+
+    /// At every moment some frontend served: the simulator's record of frontends starting and stopping.
+    static func alwaysServed(_ state: SimulatedCluster) -> Bool {
+        var serving = Set(state.frontends.map(\.name))
+        for transition in state.frontendTransitions {
+            if transition.serving { serving.insert(transition.frontend) } else { serving.remove(transition.frontend) }
+            if serving.isEmpty { return false }
+        }
+        return true
+    }
+
+    /// Every frontend runs the target, serves, and was cleaned up once.
+    static func expectUpgraded(_ state: SimulatedCluster, sourceLocation: SourceLocation = #_sourceLocation) {
+        for frontend in state.frontends {
+            #expect(
+                frontend.installedVersion == target && frontend.runningVersion == target && frontend.running,
+                "\(frontend.name): \(frontend)", sourceLocation: sourceLocation)
+        }
+        #expect(
+            state.databaseMigrationLevel == FrontendInvocation.migrationLevel(target), sourceLocation: sourceLocation)
+    }
+
+    @Test func twoFrontendsAreUpgradedOneAtATimeWithTheAPIServedThroughout() async throws {
+        try await SandboxCluster.with(frontends: 2) { cluster in
+            let plan = try await cluster.drover(["plan", "upgrade-frontends"])
+            #expect(plan.status == 0, "\(plan.stdout)\n\(plan.stderr)")
+            #expect(
+                plan.stdout.contains("Plan: upgrade-frontends on cluster sandbox to chef-server-core \(Self.target)"))
+            #expect(plan.stdout.contains("[ok] license"), "\(plan.stdout)")
+            #expect(plan.stdout.contains("confirm-api-downtime on fe1: skip (2 frontends"), "\(plan.stdout)")
+            #expect(plan.stdout.contains("fe1      ") && plan.stdout.contains("frontend"), "\(plan.stdout)")
+
+            let run = try await cluster.drover(["upgrade", "--frontends", "--yes"])
+            #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+            let state = try await cluster.state()
+            Self.expectUpgraded(state)
+            #expect(state.frontends.allSatisfy { $0.cleanups == 1 })
+            #expect(Self.alwaysServed(state), "\(state.frontendTransitions)")
+            #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.15" }, "the backends are not touched")
+
+            // The order Chef documents, from the simulator's log.
+            let log = (await cluster.log()).filter { $0.event == "started" }
+            func first(_ node: String, _ prefix: String) -> Int? {
+                log.firstIndex { $0.node == node && $0.command.hasPrefix(prefix) }
+            }
+            let firstUpgrade = try #require(first("fe1", "chef-server-ctl upgrade"))
+            let copy = try #require(first("fe2", "mkdir -p /var/opt/opscode/upgrades"))
+            let secondStop = try #require(first("fe2", "chef-server-ctl stop"))
+            let secondUpgrade = try #require(first("fe2", "chef-server-ctl upgrade"))
+            let firstStart = try #require(first("fe1", "chef-server-ctl start"))
+            #expect(firstUpgrade < copy && copy < secondUpgrade, "the migration level is copied in between")
+            #expect(firstStart < secondStop, "fe2 stops only once fe1 is started again")
+            #expect(!log.contains { $0.node.hasPrefix("be") && $0.isMutating }, "nothing changes on the backends")
+
+            // A second run has nothing to do.
+            let again = try await cluster.drover(["upgrade", "--frontends", "--yes"])
+            #expect(again.status == 0 && again.stdout.contains("every frontend already runs"), "\(again.stdout)")
+        }
+    }
+
+    struct Fault: Sendable, CustomTestStringConvertible {
+        var node: String
+        var fault: String
+        var step: String
+        var testDescription: String { "\(fault) on \(node)" }
+    }
+
+    @Test(
+        "a frontend that fails stops the run with the other serving, and resume finishes it",
+        arguments: [
+            Fault(node: "fe1", fault: "frontend-upgrade-fails", step: "upgrade-first-frontend"),
+            Fault(node: "fe2", fault: "migration-level-not-copied", step: "upgrade-other-frontend"),
+            Fault(node: "fe2", fault: "frontend-does-not-start", step: "upgrade-other-frontend"),
+        ])
+    func aFaultStopsCleanlyAndResumes(fault: Fault) async throws {
+        try await SandboxCluster.with(rejoin: "3s", frontends: 2) { cluster in
+            try await cluster.breakNode(fault.node, fault.fault)
+            let run = try await cluster.drover(["upgrade", "--frontends", "--yes"])
+            #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
+            let output = run.stdout + run.stderr
+            #expect(output.contains("FAILED at step \(fault.step) on \(fault.node)"), "\(output)")
+            #expect(output.contains("drover resume --inventory"), "\(output)")
+            let stopped = try await cluster.state()
+            let other = stopped.frontends.first { $0.name != fault.node }!
+            #expect(other.running, "the other frontend serves")
+            #expect(Self.alwaysServed(stopped), "\(stopped.frontendTransitions)")
+
+            try await cluster.sandbox.heal(fault.node)
+            let resumed = try await cluster.drover(["resume", "--yes"])
+            #expect(resumed.status == 0, "\(resumed.stdout)\n\(resumed.stderr)")
+            let state = try await cluster.state()
+            Self.expectUpgraded(state)
+            #expect(Self.alwaysServed(state), "\(state.frontendTransitions)")
+        }
+    }
+
+    @Test func oneFrontendMeansDowntimeThatNeedsYes() async throws {
+        try await SandboxCluster.with(frontends: 1) { cluster in
+            let plan = try await cluster.drover(["plan", "upgrade-frontends"])
+            #expect(plan.stdout.contains("Chef Infra Server's API is unavailable"), "\(plan.stdout)")
+            let refused = try await cluster.drover(["upgrade", "--frontends"])
+            #expect(refused.status == 64, "\(refused.stdout)\n\(refused.stderr)")
+            #expect(refused.stderr.contains("--yes"), "\(refused.stderr)")
+            #expect(!(await cluster.log()).contains { $0.node == "fe1" && $0.event == "started" && $0.isMutating })
+            let run = try await cluster.drover(["upgrade", "--frontends", "--yes"])
+            #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+            Self.expectUpgraded(try await cluster.state())
+        }
+    }
+
+    @Test func theLicenseIsNeverAcceptedSilently() async throws {
+        try await SandboxCluster.with(frontends: 2) { cluster in
+            try await Processes.offPool {
+                let text = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+                let lines = text.split(separator: "\n", omittingEmptySubsequences: false).filter {
+                    !$0.contains("accept_license")
+                }
+                try lines.joined(separator: "\n").write(
+                    toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            }
+            let plan = try await cluster.drover(["plan", "upgrade-frontends"])
+            #expect(plan.status == 2, "\(plan.stdout)")
+            #expect(plan.stdout.contains("[FAIL] license"), "\(plan.stdout)")
+            #expect(plan.stdout.contains("frontend_package.accept_license: true"), "\(plan.stdout)")
+            let run = try await cluster.drover(["upgrade", "--frontends", "--yes"])
+            #expect(run.status == 2 && run.stderr.contains("pre-flight failed: license"), "\(run.stderr)")
+            #expect(
+                !(await cluster.log()).contains { $0.node.hasPrefix("fe") && $0.event == "started" && $0.isMutating })
+        }
+    }
+}
