@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make demo: start the simulated cluster, run Drover's rolling upgrade against it with live progress
-# (plan first, then the run), show the final state, and tear everything down, also on failure,
-# Ctrl-C or SIGTERM.
+# make demo: start the simulated cluster with two frontends, run Drover's whole upgrade against it with
+# live progress (plan first, then the run: the backends rolling, then the frontends one at a time), show
+# the final state, and tear everything down, also on failure, Ctrl-C or SIGTERM.
 set -euo pipefail
 
 # DROVER: the drover binary to demonstrate (make demo: the release binary that make install installs).
@@ -28,17 +28,17 @@ bold=""; reset=""
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$(printf '\033[1m'); reset=$(printf '\033[0m'); fi
 step() { echo; echo "${bold}== $*${reset}"; }
 
-step "Starting a simulated 3-node cluster (chef-backend 2.3.15, package 2.3.16 on every node)"
-sandbox up --delay-scale "$scale"
+step "Starting a simulated 3-node cluster (chef-backend 2.3.15, package 2.3.16 on every node) and two frontends (chef-server-core 14.0.65, package 15.9.38 on each)"
+sandbox up --delay-scale "$scale" --frontends 2
 
 step "drover status"
 drover status
 
-step "drover plan (read-only: discovery, pre-flight, the ordered steps)"
-drover plan
+step "drover plan upgrade+upgrade-frontends (read-only: discovery, pre-flight, the ordered steps)"
+drover plan upgrade+upgrade-frontends
 
-step "drover upgrade --yes"
-drover upgrade --yes
+step "drover upgrade --all --yes (the backends, then the frontends, in one run)"
+drover upgrade --all --yes
 
 step "Final state"
 drover status

@@ -29,7 +29,8 @@ public enum Operations {
 
     static func loadPlaybook(_ name: String, from library: PlaybookLibrary) -> Playbook? {
         do {
-            return try library.find(name)
+            // `upgrade+upgrade-frontends` (drover upgrade --all, and its resume): the parts, combined.
+            return Playbook.combined(try Playbook.parts(name).map { try library.find($0) })
         } catch {
             Output.diagnostic("invalid playbook: \(error.localizedDescription)")
             return nil
@@ -55,14 +56,17 @@ public enum Operations {
         _ playbook: Playbook, topology: T, observation: T.Observation?,
         library: PlaybookLibrary
     ) -> Plan<T>.PathPlaybook {
-        guard playbook.name == "upgrade", let observation,
+        // A combined playbook (`upgrade+upgrade-frontends`) chooses the path of its first part.
+        let parts = Playbook.parts(playbook.name)
+        let rest = parts.dropFirst().compactMap { try? library.find($0) }
+        guard parts.first == "upgrade", rest.count == parts.count - 1, let observation,
             let path = topology.upgradePath(for: playbook, observation: observation),
-            let name = path.playbook, name != playbook.name
+            let name = path.playbook, name != "upgrade"
         else { return .init(playbook: playbook, unavailable: nil) }
         guard let chosen = try? library.find(name), chosen.topology == topology.inventory.topology else {
             return .init(playbook: playbook, unavailable: name)
         }
-        return .init(playbook: chosen, unavailable: nil)
+        return .init(playbook: Playbook.combined([chosen] + rest), unavailable: nil)
     }
 
     /// Whether a run takes a backup first: `--backup`/`--no-backup` when given, else the inventory's

@@ -138,4 +138,41 @@ struct FrontendUpgradeTests {
                 !(await cluster.log()).contains { $0.node.hasPrefix("fe") && $0.event == "started" && $0.isMutating })
         }
     }
+
+    @Test func allUpgradesTheBackendsThenTheFrontendsInOneRunThatResumes() async throws {
+        try await SandboxCluster.with(rejoin: "3s", frontends: 2) { cluster in
+            try await cluster.breakNode("fe2", "frontend-upgrade-fails")
+            let html = cluster.scratch("all.html")
+            let run = try await cluster.drover(["upgrade", "--all", "--yes", "--html", html])
+            #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
+            #expect(run.stdout.contains("FAILED at step upgrade-other-frontend on fe2"), "\(run.stdout)")
+            #expect(run.stdout.contains("drover upgrade --all --inventory"), "starting again is --all: \(run.stdout)")
+            let failed = try await cluster.state()
+            #expect(failed.nodes.allSatisfy { $0.runningVersion == "2.3.16" }, "the backends first")
+            #expect(failed.frontends.first { $0.name == "fe1" }?.runningVersion == Self.target)
+            let report = try await Processes.offPool { try String(contentsOfFile: html, encoding: .utf8) }
+            #expect(report.contains(">fe1</text>") && report.contains(">fe2</text>"), "a lane per frontend")
+
+            try await cluster.sandbox.heal("fe2")
+            let resumed = try await cluster.drover(["resume", "--yes"])
+            #expect(resumed.status == 0, "\(resumed.stdout)\n\(resumed.stderr)")
+            let state = try await cluster.state()
+            Self.expectUpgraded(state)
+            #expect(Self.alwaysServed(state), "\(state.frontendTransitions)")
+            #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.16" })
+
+            // Every backend change comes before the first frontend change, in one run.
+            let log = (await cluster.log()).filter { $0.event == "started" && $0.isMutating }
+            let lastBackend = try #require(log.lastIndex { $0.node.hasPrefix("be") })
+            let firstFrontend = try #require(log.firstIndex { $0.node.hasPrefix("fe") })
+            #expect(lastBackend < firstFrontend, "\(log.map { "\($0.node) \($0.command)" })")
+            let runs = cluster.stateDirectory + "/sandbox"
+            let journals = try await Processes.offPool {
+                try FileManager.default.contentsOfDirectory(atPath: runs).map {
+                    try String(contentsOfFile: runs + "/" + $0 + "/journal.json", encoding: .utf8)
+                }
+            }
+            #expect(journals.count == 1 && journals[0].contains("upgrade+upgrade-frontends"), "one run, one journal")
+        }
+    }
 }

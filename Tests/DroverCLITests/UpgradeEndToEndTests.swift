@@ -260,6 +260,7 @@ struct InputRefusalTests {
             "discard-node-data", "drbd-restart", "graceful-transition", "promote-node", "promote-secondary",
             "quorum-loss-recovery", "rebuild-partner", "reinstate-deposed-leader", "replace-failed-node", "resync-node",
             "set-failover", "set-node-failover", "upgrade", "upgrade-downtime-1-to-2", "upgrade-downtime-reindex",
+            "upgrade-frontends",
         ]
         #expect(names == expected)
         let pair = try await DroverBinary.run(["playbooks", "--topology", "drbd-pair"])

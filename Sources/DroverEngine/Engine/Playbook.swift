@@ -124,6 +124,34 @@ public struct Playbook: Sendable {
     /// SHA-256 of its text, so a saved plan can tell whether the playbook changed.
     public var digest: String = ""
 
+    /// What joins the parts of a combined playbook's name and pre-flight set (`upgrade+upgrade-frontends`).
+    public static let joiner = "+"
+
+    /// The parts of a combined playbook's name or pre-flight set, first first; one part for any other.
+    public static func parts(_ name: String) -> [String] {
+        name.split(separator: Character(joiner)).map(String.init)
+    }
+
+    /// Playbooks of one topology run one after the other as one (`drover upgrade --all`): one run, one lock,
+    /// one journal, one report. Its name and pre-flight set are the parts' joined by `+`, so a resumed run
+    /// combines the same parts again.
+    public static func combined(_ parts: [Playbook]) -> Playbook {
+        precondition(!parts.isEmpty && Set(parts.map(\.topology)).count == 1)
+        guard parts.count > 1 else { return parts[0] }
+        var parameters: [Parameter] = []
+        for parameter in parts.flatMap(\.parameters) where !parameters.contains(where: { $0.name == parameter.name }) {
+            parameters.append(parameter)
+        }
+        var playbook = Playbook(
+            name: parts.map(\.name).joined(separator: joiner),
+            description: parts.map(\.description).joined(separator: " Then: "), topology: parts[0].topology,
+            preflight: parts.map { $0.preflight ?? "basic" }.joined(separator: joiner), parameters: parameters,
+            steps: parts.flatMap(\.steps), file: parts.map(\.file).joined(separator: joiner),
+            digest: Digest.sha256Hex(Data(parts.map(\.digest).joined(separator: joiner).utf8)))
+        playbook.source = parts.first { $0.source != .builtIn }?.source ?? .builtIn
+        return playbook
+    }
+
     /// Where a playbook came from.
     public enum Source: Sendable, Equatable {
         /// Compiled into the drover binary from the repository's `Playbooks/`.

@@ -29,7 +29,7 @@ extension Runner {
         }
         let leftOff: Bool
         if case .succeeded = ending {
-            leftOff = playbook.name == "upgrade" ? false : failover?.state == "off"
+            leftOff = Playbook.parts(playbook.name).first == "upgrade" ? false : failover?.state == "off"
         } else {
             leftOff = failover?.state == "off"
         }
@@ -39,8 +39,10 @@ extension Runner {
             failoverLeftOff: leftOff, next: [])
         if case .succeeded = ending { return summary }
         // An upgrade path's playbook is started again by `drover upgrade`, which chooses it.
+        // A combined playbook is `drover upgrade --all`.
         let again =
-            topology.upgradePath(for: playbook, observation: observation) != nil ? "upgrade" : "run \(playbook.name)"
+            topology.upgradePath(for: playbook, observation: observation) != nil
+            ? (Playbook.parts(playbook.name).count > 1 ? "upgrade --all" : "upgrade") : "run \(playbook.name)"
         var steps = [NextStep("Inspect the cluster:", commands: ["drover status \(inventoryFlag)"])]
         steps += failure?.advice ?? []
         if failure == nil {

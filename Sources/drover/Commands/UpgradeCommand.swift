@@ -20,8 +20,20 @@ struct UpgradeCommand: AsyncParsableCommand {
     )
     var frontends = false
 
+    @Flag(
+        help:
+            "Upgrade the backend cluster (the path the live facts call for), then the frontends, in one run: one lock, one journal, one report."
+    )
+    var all = false
+
+    func validate() throws {
+        guard !(frontends && all) else {
+            throw ValidationError("--all already upgrades the frontends; give one of --frontends and --all")
+        }
+    }
+
     func run() async throws {
-        let playbook = frontends ? "upgrade-frontends" : "upgrade"
+        let playbook = all ? "upgrade+upgrade-frontends" : frontends ? "upgrade-frontends" : "upgrade"
         throw try await run.forEachCluster(options, command: "upgrade", playbook: playbook) { request, logger in
             await Operations.run(request, logger: logger)
         }.exitCode

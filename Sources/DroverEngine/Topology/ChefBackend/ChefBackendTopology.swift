@@ -244,7 +244,8 @@ public struct ChefBackendTopology: Topology {
     }
 
     public func upgradePath(for playbook: Playbook, observation: ClusterObservation) -> UpgradePath? {
-        guard let set = playbook.preflight, ClusterPreflight.pathOfSet[set] != nil else { return nil }
+        guard let set = playbook.preflight.flatMap({ Playbook.parts($0).first }), ClusterPreflight.pathOfSet[set] != nil
+        else { return nil }
         return ClusterPreflight.upgradePath(observation, inventory: inventory)
     }
 

@@ -38,7 +38,7 @@ public enum ClusterPreflight {
         journal: Journal, observation: ClusterObservation, inventory: Inventory
     ) -> [PreflightCheck] {
         var checks = run("basic", observation: observation, inventory: inventory)
-        if downtimePlaybooks.contains(journal.playbook) {
+        if downtimePlaybooks.contains(Playbook.parts(journal.playbook).first ?? journal.playbook) {
             // Every backend is down on purpose: what must hold is that Drover reaches every node.
             for frontend in observation.frontends where frontend.unreachable != nil {
                 checks.append(
@@ -110,7 +110,9 @@ public enum ClusterPreflight {
 
     /// The `path` check: the playbook of `set` is the one the upgrade path needs.
     static func pathCheck(_ set: String, observation: ClusterObservation, inventory: Inventory) -> PreflightCheck? {
-        guard let expected = pathOfSet[set], let path = upgradePath(observation, inventory: inventory) else {
+        guard let expected = pathOfSet[Playbook.parts(set).first ?? set],
+            let path = upgradePath(observation, inventory: inventory)
+        else {
             return nil
         }
         let detail = "\(path.kind.rawValue): " + path.reasons.joined(separator: "; ")
@@ -133,7 +135,11 @@ public enum ClusterPreflight {
     public static let minimumFreeMB = 250
 
     public static func run(_ set: String, observation: ClusterObservation, inventory: Inventory) -> [PreflightCheck] {
-        let wanted = sets[set] ?? []
+        // A combined playbook's set: its parts' checks, each once, in order.
+        var wanted: [String] = []
+        for part in Playbook.parts(set) {
+            for check in sets[part] ?? [] where !wanted.contains(check) { wanted.append(check) }
+        }
         var checks: [PreflightCheck] = []
         let reachable = observation.nodes.filter { $0.unreachable == nil }
         // One node whose upgrade was interrupted (at the target, services down) is the run's first step, not a
