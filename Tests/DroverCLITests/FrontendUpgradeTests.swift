@@ -40,11 +40,21 @@ struct FrontendUpgradeTests {
             #expect(plan.stdout.contains("confirm-api-downtime on fe1: skip (2 frontends"), "\(plan.stdout)")
             #expect(plan.stdout.contains("fe1      ") && plan.stdout.contains("frontend"), "\(plan.stdout)")
 
+            let saved = cluster.scratch("frontends-plan.json")
+            let savedPlan = try await cluster.drover(["plan", "upgrade-frontends", "--out", saved])
+            #expect(savedPlan.status == 0, "\(savedPlan.stderr)")
+
             let run = try await cluster.drover(["upgrade", "--frontends", "--yes"])
             #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
             let state = try await cluster.state()
             Self.expectUpgraded(state)
             #expect(state.frontends.allSatisfy { $0.cleanups == 1 })
+
+            // A saved plan records the frontends' releases: applied after they changed, it is refused.
+            let stale = try await DroverBinary.run(
+                ["apply", saved, "--yes"], environment: cluster.environment)
+            #expect(stale.status == 2, "\(stale.stdout)\n\(stale.stderr)")
+            #expect(stale.stderr.contains("frontend.fe1.version: 14.0.65 -> \(Self.target)"), "\(stale.stderr)")
             #expect(Self.alwaysServed(state), "\(state.frontendTransitions)")
             #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.15" }, "the backends are not touched")
 

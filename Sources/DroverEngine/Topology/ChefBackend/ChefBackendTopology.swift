@@ -419,6 +419,15 @@ public struct ChefBackendTopology: Topology {
             result["node.\(node.name).version"] = node.installedVersion ?? "unknown"
             if let sha = node.packageSHA256 { result["node.\(node.name).package_sha256"] = sha }
         }
+        // With a frontend package, the frontends are what a plan may upgrade: their releases and package too.
+        if let package = inventory.frontendPackage {
+            result["frontend_package.path"] = package.path
+            result["frontend_package.version"] = package.version
+            for frontend in observation.frontends {
+                result["frontend.\(frontend.name).version"] = frontend.version ?? "unknown"
+                if let sha = frontend.packageSHA256 { result["frontend.\(frontend.name).package_sha256"] = sha }
+            }
+        }
         return result
     }
 
