@@ -277,37 +277,11 @@ public struct Inventory: Sendable {
         var package: Package?
         if let section = try root.mapping("package") {
             try section.rejectUnknownKeys(["path", "version", "sha256", "upload", "backup"])
-            let path = try section.requiredString("path")
-            let format: Package.Format
-            if path.hasSuffix(".deb") {
-                format = .deb
-            } else if path.hasSuffix(".rpm") {
-                format = .rpm
-            } else {
-                throw section.error("path", "'\(path)' is neither a .deb nor a .rpm package file")
-            }
-            guard path.hasPrefix("/") else {
-                throw section.error("path", "'\(path)' must be an absolute path on the backends")
-            }
-            let version: String
-            if let given = try section.string("version") {
-                guard given.range(of: #"^\d+(\.\d+)+$"#, options: .regularExpression) != nil else {
-                    throw section.error("version", "'\(given)' is not a version like 2.3.16")
-                }
-                version = given
-            } else if let found = versionFromFileName(path) {
-                version = found
-            } else {
-                throw section.error(
-                    "path", "cannot read a version from '\((path as NSString).lastPathComponent)'; add package.version")
-            }
-            let sha = try section.string("sha256")?.lowercased()
-            if let sha, sha.range(of: "^[0-9a-f]{64}$", options: .regularExpression) == nil {
-                throw section.error("sha256", "expected 64 hexadecimal digits (the output of sha256sum)")
-            }
+            let file = try packageFile(
+                section, key: "package", product: "chef-backend", example: "2.3.16", on: "backends")
             package = Package(
-                path: path, version: version, sha256: sha, format: format, upload: try section.string("upload"),
-                backup: try section.bool("backup") ?? false)
+                path: file.path, version: file.version, sha256: file.sha256, format: file.format,
+                upload: try section.string("upload"), backup: try section.bool("backup") ?? false)
         }
 
         guard let entries = try root.mappingList("backends"), !entries.isEmpty else {
@@ -440,6 +414,18 @@ public struct Inventory: Sendable {
     /// accept_license.
     private static func parseFrontendPackage(_ section: StrictYAML) throws -> FrontendPackage {
         try section.rejectUnknownKeys(["path", "version", "sha256", "accept_license"])
+        let file = try packageFile(
+            section, key: "frontend_package", product: "chef-server-core", example: "15.9.38", on: "frontends")
+        return FrontendPackage(
+            path: file.path, version: file.version, sha256: file.sha256, format: file.format,
+            acceptLicense: try section.bool("accept_license") ?? false)
+    }
+
+    /// A package section's file: its absolute `path` on the nodes (`on`), its format from the name, its
+    /// `version` (else read from a `product` file name) and its optional `sha256`.
+    private static func packageFile(
+        _ section: StrictYAML, key: String, product: String, example: String, on nodes: String
+    ) throws -> (path: String, format: Package.Format, version: String, sha256: String?) {
         let path = try section.requiredString("path")
         let format: Package.Format
         if path.hasSuffix(".deb") {
@@ -450,28 +436,25 @@ public struct Inventory: Sendable {
             throw section.error("path", "'\(path)' is neither a .deb nor a .rpm package file")
         }
         guard path.hasPrefix("/") else {
-            throw section.error("path", "'\(path)' must be an absolute path on the frontends")
+            throw section.error("path", "'\(path)' must be an absolute path on the \(nodes)")
         }
         let version: String
         if let given = try section.string("version") {
             guard given.range(of: #"^\d+(\.\d+)+$"#, options: .regularExpression) != nil else {
-                throw section.error("version", "'\(given)' is not a version like 15.9.38")
+                throw section.error("version", "'\(given)' is not a version like \(example)")
             }
             version = given
-        } else if let found = versionFromFileName(path, product: "chef-server-core") {
+        } else if let found = versionFromFileName(path, product: product) {
             version = found
         } else {
             throw section.error(
-                "path",
-                "cannot read a version from '\((path as NSString).lastPathComponent)'; add frontend_package.version")
+                "path", "cannot read a version from '\((path as NSString).lastPathComponent)'; add \(key).version")
         }
         let sha = try section.string("sha256")?.lowercased()
         if let sha, sha.range(of: "^[0-9a-f]{64}$", options: .regularExpression) == nil {
             throw section.error("sha256", "expected 64 hexadecimal digits (the output of sha256sum)")
         }
-        return FrontendPackage(
-            path: path, version: version, sha256: sha, format: format,
-            acceptLicense: try section.bool("accept_license") ?? false)
+        return (path, format, version, sha)
     }
 
     private static func port(_ section: StrictYAML, _ key: String) throws -> Int? {

@@ -122,13 +122,9 @@ public enum ClusterDiscovery {
                 if let package, let part = read["package"] {
                     frontend.packagePresent = part.exitStatus == 0
                     if part.exitStatus == 0, checksum || package.sha256 != nil {
-                        let quoted = ShellQuote.quote(package.path)
-                        let sum = try await connection.run(name, "sha256sum -- \(quoted)", timeout: .seconds(600))
-                        if sum.succeeded {
-                            frontend.packageSHA256 = sum.stdoutText.split(separator: " ").first.map(String.init)
-                        } else {
-                            frontend.readErrors.append(
-                                "`sha256sum -- \(quoted)` exited \(sum.exitStatus): \(lastLine(sum.stderrText))")
+                        switch try await sha256(of: package.path, on: name, connection: connection) {
+                        case .success(let sum): frontend.packageSHA256 = sum
+                        case .failure(let error): frontend.readErrors.append(error.reason)
                         }
                     }
                 }
@@ -257,16 +253,12 @@ public enum ClusterDiscovery {
             if full {
                 node.lockOwner = parsed("lock", acceptFailure: true) { $0.exitStatus == 0 ? $0.stdout : nil } ?? nil
                 node.freeMB = parsed("df") { try DiskFree.availableMB($0.stdout) }
-                if let packagePath {
+                if let package = inventory.package {
                     node.packagePresent = parsed("package", acceptFailure: true) { $0.exitStatus == 0 }
-                    if node.packagePresent == true, checksum || inventory.package?.sha256 != nil {
-                        let sum = try await connection.run(
-                            backend.name, "sha256sum -- \(packagePath)", timeout: .seconds(600))
-                        if sum.succeeded {
-                            node.packageSHA256 = sum.stdoutText.split(separator: " ").first.map(String.init)
-                        } else {
-                            node.readErrors.append(
-                                "`sha256sum -- \(packagePath)` exited \(sum.exitStatus): \(lastLine(sum.stderrText))")
+                    if node.packagePresent == true, checksum || package.sha256 != nil {
+                        switch try await sha256(of: package.path, on: backend.name, connection: connection) {
+                        case .success(let sum): node.packageSHA256 = sum
+                        case .failure(let error): node.readErrors.append(error.reason)
                         }
                     }
                 }
@@ -275,6 +267,24 @@ public enum ClusterDiscovery {
             node.unreachable = error.localizedDescription
         }
         return node
+    }
+
+    /// Why a file's checksum could not be read.
+    struct ChecksumUnreadable: Error {
+        var reason: String
+    }
+
+    /// The SHA-256 of a file on a node (`sha256sum`: a large package takes a while); a connection lost throws.
+    static func sha256(
+        of path: String, on node: String, connection: any NodeTransport
+    ) async throws -> Result<String, ChecksumUnreadable> {
+        let command = "sha256sum -- \(ShellQuote.quote(path))"
+        let sum = try await connection.run(node, command, timeout: .seconds(600))
+        guard sum.succeeded, let value = sum.stdoutText.split(separator: " ").first else {
+            return .failure(
+                ChecksumUnreadable(reason: "`\(command)` exited \(sum.exitStatus): \(lastLine(sum.stderrText))"))
+        }
+        return .success(String(value))
     }
 
     /// Several read-only commands run as one remote command, so a reading of a node costs one round trip:

@@ -108,6 +108,20 @@ public enum ClusterPreflight {
             unread: inventory.backends.map(\.name).filter { versions[$0] == nil })
     }
 
+    /// A package file on a node: present, and its SHA-256 the one the inventory gives (`key`), if it gives one.
+    static func packageFileCheck(
+        _ check: String, node: String, path: String, present: Bool?, sha256: String?, expected: String?, key: String,
+        fix: String
+    ) -> PreflightCheck {
+        var ok = present == true
+        var detail = ok ? "\(path) present" : "\(path) missing"
+        if ok, let expected {
+            ok = sha256 == expected
+            detail += ok ? ", SHA-256 matches" : ", SHA-256 \(sha256 ?? "unknown") differs from \(key)"
+        }
+        return PreflightCheck(check: check, node: node, ok: ok, detail: detail, fix: ok ? nil : fix)
+    }
+
     /// The `path` check: the playbook of `set` is the one the upgrade path needs.
     static func pathCheck(_ set: String, observation: ClusterObservation, inventory: Inventory) -> PreflightCheck? {
         guard let expected = pathOfSet[Playbook.parts(set).first ?? set],
@@ -310,19 +324,11 @@ public enum ClusterPreflight {
                             detail: "\(package.path) missing; the run uploads it from \(upload) first", fix: nil))
                     continue
                 }
-                var ok = node.packagePresent == true
-                var detail = ok ? "\(package.path) present" : "\(package.path) missing"
-                if ok, let expected = package.sha256 {
-                    ok = node.packageSHA256 == expected
-                    detail +=
-                        ok
-                        ? ", SHA-256 matches"
-                        : ", SHA-256 \(node.packageSHA256 ?? "unknown") differs from package.sha256"
-                }
                 checks.append(
-                    PreflightCheck(
-                        check: "package", node: node.name, ok: ok, detail: detail,
-                        fix: ok ? nil : "copy the package to \(package.path) on \(node.name) (or set package.upload)"))
+                    packageFileCheck(
+                        "package", node: node.name, path: package.path, present: node.packagePresent,
+                        sha256: node.packageSHA256, expected: package.sha256, key: "package.sha256",
+                        fix: "copy the package to \(package.path) on \(node.name) (or set package.upload)"))
             }
         }
         if wanted.contains("version"), let package = inventory.package {

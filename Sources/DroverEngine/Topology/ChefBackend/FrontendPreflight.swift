@@ -28,20 +28,11 @@ enum FrontendPreflight {
         }
         if wanted.contains("frontend-package") {
             for frontend in read {
-                var ok = frontend.packagePresent == true
-                var detail = ok ? "\(package.path) present" : "\(package.path) missing"
-                if ok, let expected = package.sha256 {
-                    ok = frontend.packageSHA256 == expected
-                    detail +=
-                        ok
-                        ? ", SHA-256 matches"
-                        : ", SHA-256 \(frontend.packageSHA256 ?? "unknown") differs from frontend_package.sha256"
-                }
                 checks.append(
-                    PreflightCheck(
-                        check: "frontend-package", node: frontend.name, ok: ok, detail: detail,
-                        fix: ok
-                            ? nil : "copy chef-server-core \(package.version) to \(package.path) on \(frontend.name)"))
+                    ClusterPreflight.packageFileCheck(
+                        "frontend-package", node: frontend.name, path: package.path, present: frontend.packagePresent,
+                        sha256: frontend.packageSHA256, expected: package.sha256, key: "frontend_package.sha256",
+                        fix: "copy chef-server-core \(package.version) to \(package.path) on \(frontend.name)"))
             }
         }
         if wanted.contains("frontend-disk") {
