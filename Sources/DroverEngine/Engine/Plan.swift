@@ -135,17 +135,14 @@ public struct Plan<T: Topology>: Sendable {
                 index: index, step: step.name, node: node, action: "run",
                 command: Runner<T>.render(template, node: node, inventory: inventory, live: live, bindings: bindings),
                 waitsFor: nil)
-        case .install("frontend-package"):
+        case .install(let what):
+            let command: String
+            switch topology.installCommand(what) {
+            case .success(let install): command = install
+            case .failure(let missing): command = "(\(missing.reason))"
+            }
             return PlannedAction(
-                index: index, step: step.name, node: node, action: "install",
-                command: inventory.frontendPackage.map(Runner<T>.installCommand)
-                    ?? "(no frontend_package in the inventory)",
-                waitsFor: nil)
-        case .install:
-            return PlannedAction(
-                index: index, step: step.name, node: node, action: "install",
-                command: inventory.package.map(Runner<T>.installCommand) ?? "(no package in the inventory)",
-                waitsFor: nil)
+                index: index, step: step.name, node: node, action: "install", command: command, waitsFor: nil)
         case .wait(let predicate, let timeout):
             return PlannedAction(
                 index: index, step: step.name, node: node, action: "wait", command: nil,

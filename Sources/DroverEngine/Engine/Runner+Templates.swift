@@ -37,17 +37,6 @@ extension Runner {
         ) { $0 }
     }
 
-    static func installCommand(_ package: Inventory.Package) -> String {
-        package.format == .deb
-            ? "dpkg -i \(ShellQuote.quote(package.path))" : "yum install -y \(ShellQuote.quote(package.path))"
-    }
-
-    /// chef-server-core on a frontend: `dpkg -i`, or `rpm -Uvh --nopostun` (Chef's upgrade guide).
-    static func installCommand(_ package: Inventory.FrontendPackage) -> String {
-        package.format == .deb
-            ? "dpkg -i \(ShellQuote.quote(package.path))" : "rpm -Uvh --nopostun \(ShellQuote.quote(package.path))"
-    }
-
     static func duration(_ spec: Playbook.TimeoutSpec, _ inventory: Inventory) -> Duration {
         switch spec {
         case .fixed(let value): return value

@@ -351,20 +351,13 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                             Self.render(template, node: node, inventory: inventory, live: live, bindings: bindings),
                             number + 1
                         ))
-                case .install("frontend-package"):
-                    guard let package = inventory.frontendPackage else {
+                case .install(let what):
+                    switch topology.installCommand(what) {
+                    case .success(let command): commands.append((command, number + 1))
+                    case .failure(let missing):
                         throw StepFailure(
-                            step: step.name, node: node, what: "the inventory has no frontend_package",
-                            advice: [NextStep("Add frontend_package.path to \(inventory.file)")])
+                            step: step.name, node: node, what: missing.reason, advice: [NextStep(missing.fix)])
                     }
-                    commands.append((Self.installCommand(package), number + 1))
-                case .install:
-                    guard let package = inventory.package else {
-                        throw StepFailure(
-                            step: step.name, node: node, what: "the inventory has no package",
-                            advice: [NextStep("Add package.path to \(inventory.file)")])
-                    }
-                    commands.append((Self.installCommand(package), number + 1))
                 default:
                     break
                 }

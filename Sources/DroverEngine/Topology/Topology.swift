@@ -98,12 +98,26 @@ public protocol Topology: TopologyPresentation {
     /// The upgrade path `playbook` is run on, when it is an upgrade; nil otherwise.
     func upgradePath(for playbook: Playbook, observation: Observation) -> Path?
 
+    /// The command that installs `what` (`install: package`, ...) on a node, or what the inventory lacks for it.
+    func installCommand(_ what: String) -> Result<String, InstallUnavailable>
+
     /// Where and how a backup is taken before a run's first change; throws a reason when it cannot be now,
     /// nil when the topology has no backup Drover takes.
     func backupCommand(observation: Observation) throws -> BackupCommand?
 
     /// Pre-flight sets a playbook may name.
     static var preflightSets: [String: [String]] { get }
+}
+
+/// Why an `install:` cannot be done: what the inventory lacks, and how to add it.
+public struct InstallUnavailable: Error, Sendable {
+    public var reason: String
+    public var fix: String
+
+    public init(reason: String, fix: String) {
+        self.reason = reason
+        self.fix = fix
+    }
 }
 
 /// Why a step's target could not be chosen from the live state (no leader, no single Primary).
@@ -151,6 +165,10 @@ extension Topology {
 
     /// No upgrade paths unless the topology has them.
     public func upgradePath(for playbook: Playbook, observation: Observation) -> Path? { nil }
+
+    public func installCommand(_ what: String) -> Result<String, InstallUnavailable> {
+        .failure(InstallUnavailable(reason: "a \(Self.kind.rawValue) installs nothing", fix: "remove install: \(what)"))
+    }
 
     /// Every command may change what a reading shows unless the topology says otherwise.
     public var readingNeutralCommands: [String] { [] }

@@ -1,6 +1,7 @@
 import DroverCluster
 import DroverInventory
 import DroverReporting
+import DroverSSH
 import Foundation
 
 extension ClusterObservation: TopologyObservation {
@@ -234,6 +235,28 @@ public struct ChefBackendTopology: Topology {
     }
 
     public func explain(_ predicate: String, node: String?) -> String { ClusterWaits.explain(predicate, node: node) }
+
+    /// `install: package`: chef-backend on a backend (`dpkg -i`, or `yum install -y`); `install: frontend-package`:
+    /// chef-server-core on a frontend (`dpkg -i`, or `rpm -Uvh --nopostun`, Chef's upgrade guide).
+    public func installCommand(_ what: String) -> Result<String, InstallUnavailable> {
+        if what == "frontend-package" {
+            guard let package = inventory.frontendPackage else {
+                return .failure(
+                    InstallUnavailable(
+                        reason: "the inventory has no frontend_package",
+                        fix: "Add frontend_package.path to \(inventory.file)"))
+            }
+            let path = ShellQuote.quote(package.path)
+            return .success(package.format == .deb ? "dpkg -i \(path)" : "rpm -Uvh --nopostun \(path)")
+        }
+        guard let package = inventory.package else {
+            return .failure(
+                InstallUnavailable(
+                    reason: "the inventory has no package", fix: "Add package.path to \(inventory.file)"))
+        }
+        let path = ShellQuote.quote(package.path)
+        return .success(package.format == .deb ? "dpkg -i \(path)" : "yum install -y \(path)")
+    }
 
     /// `chef-backend-ctl backup` on a follower (reference §13), written to /var/opt/chef-backup.
     public func backupCommand(observation: ClusterObservation) throws -> BackupCommand? {
