@@ -3,6 +3,10 @@ import Foundation
 import SimulatedChefBackend
 import Testing
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// `drover upgrade --frontends`: Chef's frontend upgrade, one frontend at a time, against the sandbox's
 /// frontends (real sshd, simulated chef-server-ctl), judged from the simulator's log and state.
 @Suite("the frontend upgrade", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
@@ -17,6 +21,48 @@ struct FrontendUpgradeTests {
             if serving.isEmpty { return false }
         }
         return true
+    }
+
+    /// The inventory's status URLs (the sandbox's frontends answer `/_status` over HTTP, as behind a load balancer).
+    static func statusURLs(_ cluster: SandboxCluster) async throws -> [String] {
+        let text = try await Processes.offPool { try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8) }
+        return text.split(separator: "\n").compactMap { line in
+            line.contains("status_url: ") ? line.components(separatedBy: "status_url: ").last : nil
+        }
+    }
+
+    /// True when `url` answers 200 within a second.
+    static func answers(_ url: String) async -> Bool {
+        guard let address = URL(string: url) else { return false }
+        var request = URLRequest(url: address)
+        request.timeoutInterval = 1
+        let response = try? await URLSession.shared.data(for: request).1 as? HTTPURLResponse
+        return response?.statusCode == 200
+    }
+
+    /// Runs `body` while asking every frontend's `/_status` over HTTP every 50 ms; returns its result, how many
+    /// rounds were asked and in how many no frontend answered 200.
+    static func watchingStatus<T: Sendable>(
+        _ urls: [String], _ body: () async throws -> T
+    ) async throws -> (result: T, rounds: Int, unanswered: Int) {
+        let poller = Task { () -> (Int, Int) in
+            var (rounds, unanswered) = (0, 0)
+            while !Task.isCancelled {
+                var answered = false
+                for url in urls where await answers(url) {
+                    answered = true
+                    break
+                }
+                rounds += 1
+                if !answered { unanswered += 1 }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return (rounds, unanswered)
+        }
+        let result = try await body()
+        poller.cancel()
+        let (rounds, unanswered) = await poller.value
+        return (result, rounds, unanswered)
     }
 
     /// Every frontend runs the target, serves, and was cleaned up once.
@@ -44,8 +90,15 @@ struct FrontendUpgradeTests {
             let savedPlan = try await cluster.drover(["plan", "upgrade-frontends", "--out", saved])
             #expect(savedPlan.status == 0, "\(savedPlan.stderr)")
 
-            let run = try await cluster.drover(["upgrade", "--frontends", "--yes"])
+            // /_status over HTTP, asked all through the run: some frontend answers every time.
+            let urls = try await Self.statusURLs(cluster)
+            #expect(urls.count == 2)
+            let (run, rounds, unanswered) = try await Self.watchingStatus(urls) {
+                try await cluster.drover(["upgrade", "--frontends", "--yes"])
+            }
             #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+            #expect(rounds > 10 && unanswered == 0, "\(unanswered) of \(rounds) rounds had no frontend answering")
+            #expect(run.stdout.contains("frontend fe1: HTTP 200, status pong"), "the status_url check: \(run.stdout)")
             let state = try await cluster.state()
             Self.expectUpgraded(state)
             #expect(state.frontends.allSatisfy { $0.cleanups == 1 })
@@ -93,13 +146,14 @@ struct FrontendUpgradeTests {
             Fault(node: "fe2", fault: "frontend-does-not-start", step: "upgrade-other-frontend"),
         ])
     func aFaultStopsCleanlyAndResumes(fault: Fault) async throws {
-        try await SandboxCluster.with(rejoin: "3s", frontends: 2) { cluster in
+        try await SandboxCluster.with(frontends: 2) { cluster in
             try await cluster.breakNode(fault.node, fault.fault)
             let run = try await cluster.drover(["upgrade", "--frontends", "--yes"])
             #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
             let output = run.stdout + run.stderr
             #expect(output.contains("FAILED at step \(fault.step) on \(fault.node)"), "\(output)")
             #expect(output.contains("drover resume --inventory"), "\(output)")
+            #expect(output.contains("Read \(fault.node)'s logs: /var/log/opscode/"), "a frontend's own logs: \(output)")
             let stopped = try await cluster.state()
             let other = stopped.frontends.first { $0.name != fault.node }!
             #expect(other.running, "the other frontend serves")
@@ -150,7 +204,7 @@ struct FrontendUpgradeTests {
     }
 
     @Test func allUpgradesTheBackendsThenTheFrontendsInOneRunThatResumes() async throws {
-        try await SandboxCluster.with(rejoin: "3s", frontends: 2) { cluster in
+        try await SandboxCluster.with(frontends: 2) { cluster in
             try await cluster.breakNode("fe2", "frontend-upgrade-fails")
             let html = cluster.scratch("all.html")
             let run = try await cluster.drover(["upgrade", "--all", "--yes", "--html", html])

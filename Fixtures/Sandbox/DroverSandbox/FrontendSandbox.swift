@@ -40,6 +40,42 @@ extension Sandbox {
         """
     }
 
+    /// Where a frontend's `/_status` answers over HTTP, as a load balancer reaches it.
+    static func statusURL(_ frontend: SimulatedFrontend) -> String { "http://\(frontend.ip)/_status" }
+
+    /// Starts a frontend's `/_status` server on port 80 of its address and returns its pid once it listens.
+    func startStatusServer(_ frontend: SimulatedFrontend, simulator: String) throws -> Int32 {
+        let child = try Processes.spawn(
+            simulator, ["status-server", frontend.name, frontend.ip, "80"],
+            environment: ["DROVER_SIM_STATE": statePath],
+            stderr: directory + "/sshd/\(frontend.name)/status-server.log")
+        Processes.unregister(child.pid)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if Self.listens(frontend.ip, port: 80) { return child.pid }
+            guard Processes.isAlive(child.pid) else { break }
+            usleep(20_000)
+        }
+        Processes.stop(pid: child.pid)
+        throw SandboxError.missing("the /_status server of \(frontend.name) did not listen on \(frontend.ip):80")
+    }
+
+    /// True when something accepts TCP connections on `address`:`port`.
+    static func listens(_ address: String, port: UInt16) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, address, &target.sin_addr) == 1 else { return false }
+        return withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
     /// Injects a frontend fault; false when `name` is not a frontend.
     func breakFrontend(_ name: String, fault: String) throws -> Bool {
         try store.update { cluster, _ in

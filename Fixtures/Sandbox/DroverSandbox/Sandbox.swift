@@ -15,6 +15,8 @@ public struct Sandbox: Sendable {
             public var name: String
             public var address: String
             public var pid: Int32?
+            /// A frontend's `/_status` server over HTTP (port 80 of its address).
+            public var statusPid: Int32? = nil
         }
 
         public var nodes: [Node]
@@ -168,6 +170,9 @@ public struct Sandbox: Sendable {
                     name: frontend.name, ip: frontend.ip, root: frontend.root,
                     prefixes: Self.frontendPrefixes, kind: "frontend")
                 try save(record)
+                record.nodes[nodes.count + offset].statusPid = try startStatusServer(
+                    frontend, simulator: record.simulator)
+                try save(record)
             }
             try writeSSHFiles(nodes.map { ($0.name, $0.ip) } + cluster.frontends.map { ($0.name, $0.ip) })
             try writeInventory(nodes: nodes, frontends: cluster.frontends, options: options)
@@ -280,7 +285,7 @@ public struct Sandbox: Sendable {
               version: \(options.targetVersion)
             backends:
             \(nodes.map { "  - name: \($0.name)\n    host: \($0.ip)" }.joined(separator: "\n"))
-            \(frontends.isEmpty ? "" : "frontends:\n" + frontends.map { "  - name: \($0.name)\n    host: \($0.ip)" }.joined(separator: "\n") + "\n" + frontendPackageBlock(options))timeouts:
+            \(frontends.isEmpty ? "" : "frontends:\n" + frontends.map { "  - name: \($0.name)\n    host: \($0.ip)\n    status_url: \(Self.statusURL($0))" }.joined(separator: "\n") + "\n" + frontendPackageBlock(options))timeouts:
               rejoin: \(duration(max(30, 60 * scale)))
               failover: \(duration(max(30, 60 * scale)))
               poll_interval: \(duration(max(0.05, 0.5 * scale)))
@@ -300,6 +305,7 @@ public struct Sandbox: Sendable {
     private func downBlocking() throws {
         guard let record = record() else { throw SandboxError.notRunning(directory) }
         for node in record.nodes {
+            if let pid = node.statusPid { Processes.stop(pid: pid, grace: .seconds(1)) }
             guard let pid = node.pid else { continue }
             let children = Processes.descendants(of: pid)
             Processes.stop(pid: pid, grace: .seconds(3))
@@ -311,7 +317,7 @@ public struct Sandbox: Sendable {
 
     /// Pids of sshd servers that are still running.
     public func runningPids() -> [Int32] {
-        (record()?.nodes.compactMap(\.pid) ?? []).filter { Processes.isAlive($0) }
+        (record()?.nodes.flatMap { [$0.pid, $0.statusPid].compactMap { $0 } } ?? []).filter { Processes.isAlive($0) }
     }
 
     // MARK: status

@@ -269,19 +269,38 @@ public struct FrontendInvocation {
                 err("curl: (7) Failed to connect to localhost port 8000 after 0 ms: Connection refused\n")
                 return 7
             }
-            // Frontends configured for 1.x backends need `reconfigure` for 2.x (reference §11); 2.x → 3.x reconfigures
-            // one frontend only, and the others keep working.
-            let stale = frontend.configuredMajor < 2 && Self.backendMajor(cluster) >= 2
-            let sql = cluster.currentLeader != nil && !stale
-            let search =
-                sql && cluster.members.contains(where: cluster.elasticsearchOnline)
-                && !cluster.reportedIndexes.contains { $0.health == "red" }
-            let upstreams =
-                #"{"chef_elasticsearch":"\#(search ? "pong" : "fail")","chef_sql":"\#(sql ? "pong" : "fail")","oc_chef_authz":"pong"}"#
-            out(
-                #"{"status":"\#(sql && search ? "pong" : "fail")","upstreams":\#(upstreams),"keygen":{"keys":10,"max":10,"max_workers":2,"cur_max_workers":2,"inflight":0,"avail_workers":2,"start_size":0},"indexing":{"mode":"batch"}}"#
-            )
+            out(Self.status(of: frontend, in: cluster).body)
             return 0
         }
+    }
+
+    /// erchef's `/_status` (reference §16): pong while the backend cluster has a leader, the frontend is
+    /// configured for it and no index is red; fail otherwise.
+    public static func status(
+        of frontend: SimulatedFrontend, in cluster: SimulatedCluster
+    ) -> (pong: Bool, body: String) {
+        // Frontends configured for 1.x backends need `reconfigure` for 2.x (reference §11); 2.x → 3.x reconfigures
+        // one frontend only, and the others keep working.
+        let stale = frontend.configuredMajor < 2 && Self.backendMajor(cluster) >= 2
+        let sql = cluster.currentLeader != nil && !stale
+        let search =
+            sql && cluster.members.contains(where: cluster.elasticsearchOnline)
+            && !cluster.reportedIndexes.contains { $0.health == "red" }
+        let upstreams =
+            #"{"chef_elasticsearch":"\#(search ? "pong" : "fail")","chef_sql":"\#(sql ? "pong" : "fail")","oc_chef_authz":"pong"}"#
+        let body =
+            #"{"status":"\#(sql && search ? "pong" : "fail")","upstreams":\#(upstreams),"keygen":{"keys":10,"max":10,"max_workers":2,"cur_max_workers":2,"inflight":0,"avail_workers":2,"start_size":0},"indexing":{"mode":"batch"}}"#
+        return (sql && search, body)
+    }
+
+    /// The HTTP answer to `GET /_status` from outside (through nginx): 200 with the body when it pongs, 500
+    /// when an upstream fails, 503 in maintenance; nil while its services are stopped (nothing answers).
+    public static func httpStatus(
+        of frontend: SimulatedFrontend, in cluster: SimulatedCluster
+    ) -> (code: Int, body: String)? {
+        guard frontend.running else { return nil }
+        if frontend.maintenance { return (503, #"{"error":"maintenance"}"#) }
+        let status = status(of: frontend, in: cluster)
+        return (status.pong ? 200 : 500, status.body)
     }
 }

@@ -134,6 +134,7 @@ func logged(_ tool: String, _ arguments: [String]) -> Int32 {
 if tool == "chef-backend-sim" {
     switch arguments.dropFirst().first {
     case "login": exit(login())
+    case "status-server": exit(statusServer(Array(arguments.dropFirst(2))))
     case let name?
     where ["chef-backend-ctl", "dpkg", "dpkg-query", "rpm", "yum", "df", "cat", "curl", "rm", "mkdir"].contains(name)
         || PairInvocation.tools.contains(name):

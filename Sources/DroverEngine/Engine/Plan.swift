@@ -171,24 +171,10 @@ public struct Plan<T: Topology>: Sendable {
         }
     }
 
-    /// What the plan upgrades to: the backends' package, the frontends' (`chef-server-core X`), or both.
-    var targetVersion: String? {
-        let installs = Set(
-            playbook.steps.flatMap(\.actions).compactMap { action -> String? in
-                if case .install(let what) = action { return what }
-                return nil
-            })
-        let frontend =
-            installs.contains("frontend-package")
-            ? inventory.frontendPackage.map { "chef-server-core \($0.version)" } : nil
-        guard installs.contains("package") || frontend == nil else { return frontend }
-        return [inventory.package?.version, frontend].compactMap { $0 }.joined(separator: ", frontends ").nilIfEmpty
-    }
-
     /// The plan as it is shown, with the topology's words (rendered by ``PlanText`` and ``PlanDocument/json``).
     public var document: PlanDocument {
         PlanDocument(
-            playbook: playbook.name, cluster: inventory.cluster, targetVersion: targetVersion,
+            playbook: playbook.name, cluster: inventory.cluster, targetVersion: playbook.targetVersion(inventory),
             observed: observation != nil, offlineNote: topology.offlinePlanNote,
             discoveredLines: observation.map { topology.discovered($0).lines } ?? [],
             discoveredJSON: observation.map { topology.discovered($0).json } ?? .object([:]),
@@ -204,6 +190,20 @@ public struct Plan<T: Topology>: Sendable {
     }
 }
 
-extension String {
-    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
+extension Playbook {
+    /// What a run of it upgrades to, in words: the backends' package version, the frontends'
+    /// (`chef-server-core 15.9.38`), or both; the backends' for a playbook that installs nothing.
+    public func targetVersion(_ inventory: Inventory) -> String? {
+        let installs = Set(
+            steps.flatMap(\.actions).compactMap { action -> String? in
+                if case .install(let what) = action { return what }
+                return nil
+            })
+        let frontend =
+            installs.contains("frontend-package")
+            ? inventory.frontendPackage.map { "chef-server-core \($0.version)" } : nil
+        guard installs.contains("package") || frontend == nil else { return frontend }
+        let both = [inventory.package?.version, frontend].compactMap { $0 }
+        return both.isEmpty ? nil : both.joined(separator: ", frontends ")
+    }
 }

@@ -135,11 +135,11 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             Event(
                 .runStarted(
                     runID: runID, playbook: playbook.name, cluster: inventory.cluster,
-                    targetVersion: inventory.package?.version)))
+                    targetVersion: playbook.targetVersion(inventory))))
         var observation = initial
         var index = 0
         if playbook.steps.contains(where: {
-            if case .role(let role) = $0.target { return role.hasSuffix("frontend") } else { return false }
+            if case .role(let role) = $0.target { return role.contains("frontend") } else { return false }
         }) {
             connection.watchFrontends = true
         }

@@ -370,7 +370,11 @@ public struct ChefBackendTopology: Topology {
         }
     }
 
-    public func logAdvice(node: String) -> String { "Read \(node)'s logs: /var/log/chef-backend/*/current" }
+    public func logAdvice(node: String) -> String {
+        inventory.frontends.contains { $0.name == node }
+            ? "Read \(node)'s logs: /var/log/opscode/*/current (chef-server-ctl tail), and chef-server-ctl status"
+            : "Read \(node)'s logs: /var/log/chef-backend/*/current"
+    }
 
     public var unrepeatableCommands: [String] {
         ["remove-node", "cleanse", "create-cluster", "force-leader", "join-cluster", "rm "]
