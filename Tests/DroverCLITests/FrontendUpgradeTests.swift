@@ -31,11 +31,12 @@ struct FrontendUpgradeTests {
         }
     }
 
-    /// True when `url` answers 200 within a second.
+    /// True when `url` answers 200 within 5 seconds (a load balancer's health check waits as long; on a busy
+    /// machine a serving frontend's answer can take over a second).
     static func answers(_ url: String) async -> Bool {
         guard let address = URL(string: url) else { return false }
         var request = URLRequest(url: address)
-        request.timeoutInterval = 1
+        request.timeoutInterval = 5
         let response = try? await URLSession.shared.data(for: request).1 as? HTTPURLResponse
         return response?.statusCode == 200
     }
