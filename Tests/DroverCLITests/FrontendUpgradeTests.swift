@@ -13,6 +13,10 @@ import Testing
 struct FrontendUpgradeTests {
     static let target = "15.9.38"
 
+    /// How long a frontend may take to serve again: a frontend's reading is four commands, and under a
+    /// sanitizer each poll of two frontends takes seconds (TestTime.factor scales it there).
+    static let rejoin = "\(15 * TestTime.factor)s"
+
     /// At every moment some frontend served: the simulator's record of frontends starting and stopping.
     static func alwaysServed(_ state: SimulatedCluster) -> Bool {
         var serving = Set(state.frontends.map(\.name))
@@ -78,7 +82,7 @@ struct FrontendUpgradeTests {
     }
 
     @Test func twoFrontendsAreUpgradedOneAtATimeWithTheAPIServedThroughout() async throws {
-        try await SandboxCluster.with(frontends: 2) { cluster in
+        try await SandboxCluster.with(rejoin: Self.rejoin, frontends: 2) { cluster in
             let plan = try await cluster.drover(["plan", "upgrade-frontends"])
             #expect(plan.status == 0, "\(plan.stdout)\n\(plan.stderr)")
             #expect(
@@ -147,7 +151,7 @@ struct FrontendUpgradeTests {
             Fault(node: "fe2", fault: "frontend-does-not-start", step: "upgrade-other-frontend"),
         ])
     func aFaultStopsCleanlyAndResumes(fault: Fault) async throws {
-        try await SandboxCluster.with(frontends: 2) { cluster in
+        try await SandboxCluster.with(rejoin: Self.rejoin, frontends: 2) { cluster in
             try await cluster.breakNode(fault.node, fault.fault)
             let run = try await cluster.drover(["upgrade", "--frontends", "--yes"])
             #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
@@ -170,7 +174,7 @@ struct FrontendUpgradeTests {
     }
 
     @Test func oneFrontendMeansDowntimeThatNeedsYes() async throws {
-        try await SandboxCluster.with(frontends: 1) { cluster in
+        try await SandboxCluster.with(rejoin: Self.rejoin, frontends: 1) { cluster in
             let plan = try await cluster.drover(["plan", "upgrade-frontends"])
             #expect(plan.stdout.contains("Chef Infra Server's API is unavailable"), "\(plan.stdout)")
             let refused = try await cluster.drover(["upgrade", "--frontends"])
@@ -184,7 +188,7 @@ struct FrontendUpgradeTests {
     }
 
     @Test func theLicenseIsNeverAcceptedSilently() async throws {
-        try await SandboxCluster.with(frontends: 2) { cluster in
+        try await SandboxCluster.with(rejoin: Self.rejoin, frontends: 2) { cluster in
             try await Processes.offPool {
                 let text = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
                 let lines = text.split(separator: "\n", omittingEmptySubsequences: false).filter {
@@ -205,7 +209,7 @@ struct FrontendUpgradeTests {
     }
 
     @Test func allUpgradesTheBackendsThenTheFrontendsInOneRunThatResumes() async throws {
-        try await SandboxCluster.with(frontends: 2) { cluster in
+        try await SandboxCluster.with(rejoin: Self.rejoin, frontends: 2) { cluster in
             try await cluster.breakNode("fe2", "frontend-upgrade-fails")
             let html = cluster.scratch("all.html")
             let run = try await cluster.drover(["upgrade", "--all", "--yes", "--html", html])
