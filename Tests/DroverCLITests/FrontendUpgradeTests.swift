@@ -1,11 +1,8 @@
+import DroverSSH
 import DroverTestSupport
 import Foundation
 import SimulatedChefBackend
 import Testing
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// `drover upgrade --frontends`: Chef's frontend upgrade, one frontend at a time, against the sandbox's
 /// frontends (real sshd, simulated chef-server-ctl), judged from the simulator's log and state.
@@ -35,40 +32,61 @@ struct FrontendUpgradeTests {
         }
     }
 
-    /// True when `url` answers 200 within 5 seconds (a load balancer's health check waits as long; on a busy
-    /// machine a serving frontend's answer can take over a second).
-    static func answers(_ url: String) async -> Bool {
-        guard let address = URL(string: url) else { return false }
-        var request = URLRequest(url: address)
-        request.timeoutInterval = 5
-        let response = try? await URLSession.shared.data(for: request).1 as? HTTPURLResponse
-        return response?.statusCode == 200
+    /// True when `url` (`http://ADDRESS[:PORT]/PATH`) answers `GET` with 200 within 5 seconds, as a load
+    /// balancer's health check would wait. Blocking, with plain sockets: call it off the cooperative pool.
+    /// (URLSession is not used: on Linux a cancelled request can leave its task waiting for ever.)
+    static func answers(_ url: String) -> Bool {
+        guard let parsed = URL(string: url), let host = parsed.host else { return false }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(parsed.port ?? 80).bigEndian
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return false }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard connected else { return false }
+        let request = Array("GET \(parsed.path) HTTP/1.0\r\nHost: \(host)\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count
+        else { return false }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        var head = [UInt8]()
+        while head.count < 12 {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            head += buffer[0..<count]
+        }
+        return String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 200")
     }
 
-    /// Runs `body` while asking every frontend's `/_status` over HTTP every 50 ms; returns its result, how many
-    /// rounds were asked and in how many no frontend answered 200.
+    /// Runs `body` while asking every frontend's `/_status` over HTTP every 50 ms (on a thread of its own);
+    /// returns its result, how many rounds were asked and in how many no frontend answered 200.
     static func watchingStatus<T: Sendable>(
         _ urls: [String], _ body: () async throws -> T
     ) async throws -> (result: T, rounds: Int, unanswered: Int) {
-        let poller = Task { () -> (Int, Int) in
-            var (rounds, unanswered) = (0, 0)
-            while !Task.isCancelled {
-                var answered = false
-                for url in urls where await answers(url) {
-                    answered = true
-                    break
+        let done = Locked(false)
+        let poller = Task {
+            try await Processes.offPool { () -> (Int, Int) in
+                var (rounds, unanswered) = (0, 0)
+                while !done.withLock({ $0 }) {
+                    let answered = urls.contains { answers($0) }
+                    rounds += 1
+                    if !answered { unanswered += 1 }
+                    usleep(50_000)
                 }
-                // A round cut short by the end of the run (its requests cancelled) says nothing.
-                if Task.isCancelled { break }
-                rounds += 1
-                if !answered { unanswered += 1 }
-                try? await Task.sleep(for: .milliseconds(50))
+                return (rounds, unanswered)
             }
-            return (rounds, unanswered)
         }
         let result = try await body()
-        poller.cancel()
-        let (rounds, unanswered) = await poller.value
+        done.withLock { $0 = true }
+        let (rounds, unanswered) = try await poller.value
         return (result, rounds, unanswered)
     }
 
