@@ -49,10 +49,16 @@ extension Operations {
             "Started \(RFC3339.string(journal.started)) by \(journal.user)@\(journal.workstation)\(journal.finished.map { ", finished \(RFC3339.string($0))" } ?? "")",
             "Target version: \(journal.targetVersion ?? "-")", "Steps:",
         ]
+        var previous: Journal.Step?
         for step in journal.steps {
-            lines.append(
-                "  \(step.index). \(step.step) on \(step.node): \(step.status.rawValue)\(step.reason.map { " (\($0))" } ?? "")"
-            )
+            // A resumed attempt numbers on from the steps done before it; its first step repeats a number.
+            if let previous, step.index <= previous.index { lines.append("  resumed:") }
+            // A reason said for the step just above is said once.
+            let reason = step.reason.map {
+                previous?.step == step.step && previous?.reason == $0 ? "as above" : $0
+            }
+            lines.append("  \(step.index). \(step.step) on \(step.node): \(step.status.rawValue)\(reason.map { " (\($0))" } ?? "")")
+            previous = step
         }
         if let summary = journal.summary { lines.append(summary) }
         lines.append("Journal: \(journal.path)")

@@ -13,6 +13,23 @@ struct NextCommandsTests {
             .filter { $0.hasPrefix("       ") }.map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
+    /// The console's `step N/M NAME on NODE` lines, in order.
+    static func stepNumbers(_ output: String) -> [(index: Int, total: Int, step: String)] {
+        output.split(whereSeparator: \.isNewline).compactMap { line in
+            guard let range = line.range(of: "] step ") else { return nil }
+            let words = line[range.upperBound...].split(separator: " ")
+            let numbers = words.first?.split(separator: "/").compactMap { Int($0) } ?? []
+            guard numbers.count == 2, words.count >= 4 else { return nil }
+            return (numbers[0], numbers[1], words[1...3].joined(separator: " ").replacingOccurrences(of: ":", with: ""))
+        }
+    }
+
+    /// The run id of `Run ID; see it again: ...`.
+    static func runID(_ output: String) -> String? {
+        output.split(whereSeparator: \.isNewline).first { $0.hasPrefix("Run ") && $0.contains("; see it again") }
+            .flatMap { $0.split(separator: " ").dropFirst().first.map { String($0.dropLast()) } }
+    }
+
     /// Runs `command` as pasted into `sh` on a terminal, with drover on PATH, answering the run's question.
     static func paste(_ command: String, cluster: SandboxCluster) async throws -> PseudoTerminal.Result {
         let directory = (DroverBinary.path as NSString).deletingLastPathComponent
@@ -55,6 +72,16 @@ struct NextCommandsTests {
             let resumed = try await Self.paste(commands[1], cluster: cluster)
             #expect(resumed.status == 0, "\(resumed.output)")
             try await expectUpgradedSafely(cluster)
+            // The resumed run numbers on as the plan does: the failed step keeps its number, the last is the total.
+            let numbers = Self.stepNumbers(resumed.output)
+            #expect(numbers.first?.index == 2 && numbers.first?.step == "upgrade-follower on be2", "\(resumed.output)")
+            #expect(numbers.last.map { $0.index == $0.total } == true, "\(resumed.output)")
+            #expect(numbers.map(\.index) == Array(2...(numbers.last?.total ?? 2)), "\(resumed.output)")
+            let show = try await DroverBinary.run(
+                ["show", try #require(Self.runID(resumed.output))], environment: cluster.environment)
+            #expect(
+                show.stdout.contains("  resumed:\n  2. upgrade-follower on be2: succeeded\n  3. upgrade-follower on be3"),
+                "\(show.stdout)")
         }
     }
 

@@ -67,7 +67,8 @@ struct Up: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let simulator = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        // The simulator sits beside this executable, however it was found (a PATH lookup leaves argv[0] bare).
+        let simulator = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent("chef-backend-sim").path
         var upOptions = Sandbox.UpOptions(simulatorPath: simulator)
         upOptions.version = version

@@ -137,7 +137,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                     runID: runID, playbook: playbook.name, cluster: inventory.cluster,
                     targetVersion: playbook.targetVersion(inventory))))
         var observation = initial
-        var index = 0
+        // A resumed run numbers on from the steps its earlier attempts finished, so that its step 2 is the
+        // plan's (and the first attempt's) step 2.
+        var index = finishedEarlier
         if playbook.steps.contains(where: {
             if case .role(let role) = $0.target { return role.contains("frontend") } else { return false }
         }) {
@@ -145,7 +147,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
         do {
             try await pinTargets(initial)
-            expectedSteps = countSteps(initial)
+            expectedSteps = finishedEarlier + countSteps(initial)
             if backup && resuming == nil {
                 index += 1
                 try await takeBackup(index: index, observation: observation)
@@ -207,6 +209,11 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     func resumedPast(_ step: Playbook.Step, node: String) -> Bool {
         resuming?.isDone(step: step.name, node: node) == true
             || (resuming?.unfinished?.step == step.name && resuming?.unfinished?.node == node)
+    }
+
+    /// How many steps the resumed run's earlier attempts finished (succeeded or skipped; the backup counts).
+    var finishedEarlier: Int {
+        resuming?.steps.filter { $0.status == .succeeded || $0.status == .skipped }.count ?? 0
     }
 
     /// How many steps the run will take if the cluster stays as `observation` shows it: the loop of ``execute``
