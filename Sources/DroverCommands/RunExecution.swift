@@ -127,7 +127,8 @@ extension Operations {
             // The fix on a line of its own: a detail may end with a command (ssh-keygen -R ...).
             Output.diagnostic(
                 redactor.redact(
-                    "pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): \(check.detail)"
+                    "pre-flight failed: \(check.check)\(check.node.map { " on \($0)" } ?? ""): "
+                        + check.detail.replacingOccurrences(of: "\n", with: "\n    ")
                         + (check.fix.map { "\n  fix: \($0)" } ?? "")))
         }
         if !connection.backendFailures.isEmpty {

@@ -24,7 +24,12 @@ public enum PlanText {
             lines += plan.preflight.map(checkLine)
         }
         if let backupLine = plan.backupLine { lines.append(backupLine) }
-        lines.append("Steps:")
+        if plan.observed, plan.path?.name == "unknown" {
+            // An unread node leaves the path open: these are the planned playbook's steps, not a promise.
+            lines.append("Steps of \(plan.playbook) (the path is unknown until every node is read; a run may take others):")
+        } else {
+            lines.append("Steps:")
+        }
         lines += stepLines(plan.actions)
         if plan.observed {
             if let reason = plan.nothingToDo {
@@ -54,7 +59,9 @@ public enum PlanText {
     static func checkLine(_ check: PreflightCheck) -> String {
         let mark = check.information ? "info" : check.ok ? "ok" : "FAIL"
         let node = check.node.map { " \($0)" } ?? ""
-        return "  [\(mark)] \(check.check)\(node): \(check.detail)\(check.fix.map { "\n         fix: \($0)" } ?? "")"
+        // A detail of several lines (an SSH error with its command) stays inside its item.
+        let detail = check.detail.replacingOccurrences(of: "\n", with: "\n         ")
+        return "  [\(mark)] \(check.check)\(node): \(detail)\(check.fix.map { "\n         fix: \($0)" } ?? "")"
     }
 
     /// Numbered by step, as the run numbers them, each step's actions under it, one per line; the same skip

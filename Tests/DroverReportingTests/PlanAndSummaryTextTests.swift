@@ -15,7 +15,9 @@ struct PlanAndSummaryTextTests {
                 name: "unknown", playbook: nil, reasons: ["be3's version was not read"], fix: "make be3 readable"),
             downtime: Downtime(text: "Downtime: every node"), backup: false, backupLine: nil, locks: [],
             preflight: [
-                PreflightCheck(check: "reachable", node: "be3", ok: false, detail: "refused", fix: "start sshd"),
+                PreflightCheck(
+                    check: "reachable", node: "be3", ok: false, detail: "refused; remove the entry with:\n  ssh-keygen -R h",
+                    fix: "start sshd"),
                 .information("cluster-failover", "not readable"),
             ],
             actions: [
@@ -44,10 +46,11 @@ struct PlanAndSummaryTextTests {
                 Downtime: every node
                 !! No backup before this downtime upgrade (--no-backup) !!
                 Pre-flight:
-                  [FAIL] reachable be3: refused
+                  [FAIL] reachable be3: refused; remove the entry with:
+                           ssh-keygen -R h
                          fix: start sshd
                   [info] cluster-failover: not readable
-                Steps:
+                Steps of upgrade (the path is unknown until every node is read; a run may take others):
                    1. block-failover on be1
                         x off
                    2. upgrade-follower on be2: skip (done)

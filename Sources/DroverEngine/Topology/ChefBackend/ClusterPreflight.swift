@@ -252,14 +252,25 @@ public enum ClusterPreflight {
                     oneOut
                     ? Predicates.healthyWithOneOut(node.status, source: node.name)
                     : Predicates.distributedHealthy(node.status, source: node.name, allowYellow: allowYellow)
-                let failing = criteria.filter { !$0.holds }
+                var failing = criteria.filter { !$0.holds }
+                // A node only Drover cannot reach (a changed host key, a firewall between here and it) is still
+                // in the cluster, which counts it healthy: that is no second cause either.
+                var countedIn = false
+                if finishing == nil, unreachable.count == 1, !failing.isEmpty,
+                    Predicates.distributedHealthy(node.status, source: node.name, allowYellow: allowYellow)
+                        .allSatisfy(\.holds)
+                {
+                    (failing, countedIn) = ([], true)
+                }
                 if finishing == nil, !unreachable.isEmpty, failing.isEmpty || unreachable.count > 1 {
                     checks.append(
                         .information(
                             "services", node: node.name,
-                            unreachable.count == 1
-                                ? "healthy but for \(unreachable[0]), which could not be reached (see reachable above)"
-                                : notEvaluated))
+                            unreachable.count > 1
+                                ? notEvaluated
+                                : countedIn
+                                    ? "healthy, and the cluster counts \(unreachable[0]) in: only Drover could not reach it (see reachable above)"
+                                    : "healthy but for \(unreachable[0]), which could not be reached (see reachable above)"))
                     continue
                 }
                 var detail =
