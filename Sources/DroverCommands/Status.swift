@@ -2,6 +2,7 @@ import DroverCluster
 import DroverEngine
 import DroverInventory
 import DroverReporting
+import DroverSSH
 import Foundation
 import Logging
 
@@ -13,6 +14,10 @@ extension Operations {
         let report = await withTopology(inventory) { topology in await status(topology, connection: connection) }
         await connection.close()
         Output.stdout(json ? report.json.serialized + "\n" : report.text)
+        if !json, case .object(let fields) = report.json, fields["healthy"] == .bool(false) {
+            Output.stdout(
+                "Why, and what to do:\n    drover diagnose --inventory \(ShellQuote.quote(inventoryPath))\n")
+        }
         return report.exit
     }
 

@@ -62,11 +62,28 @@ public struct ClusterStatusReport: Sendable {
             }
             for problem in node.readErrors { lines.append("    ! \(problem)") }
         }
-        let failing = Predicates.healthy(observation, allowYellow: false).filter { !$0.holds }
-        lines.append(failing.isEmpty ? "Healthy." : "Not healthy: " + failing.map(\.detail).joined(separator: "; "))
+        lines.append(healthLine)
         lines.append("Cluster failover: unknown (chef-backend-ctl documents no output that shows it)")
         for owner in locks { lines.append("Lock: \(owner.node) is locked by \(owner.description)") }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension ClusterStatusReport {
+    /// `Healthy.`, or why not: a node that could not be reached is the cause, said once, when the others are
+    /// healthy but for it; otherwise every criterion that fails.
+    var healthLine: String {
+        let failing = Predicates.healthy(observation, allowYellow: false).filter { !$0.holds }
+        guard !failing.isEmpty else { return "Healthy." }
+        let unreachable = observation.nodes.filter { $0.unreachable != nil }.map(\.name)
+        let others = observation.nodes.filter { $0.unreachable == nil }
+        if unreachable.count == 1, !others.isEmpty,
+            others.allSatisfy({ Predicates.healthyWithOneOut($0.status, source: $0.name).allSatisfy(\.holds) })
+        {
+            return
+                "Not healthy: \(unreachable[0]) could not be reached (see above); the others are healthy but for it, and see it out of the cluster."
+        }
+        return "Not healthy: " + failing.map(\.detail).joined(separator: "; ")
     }
 }
 

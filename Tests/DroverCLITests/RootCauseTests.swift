@@ -42,6 +42,15 @@ struct RootCauseTests {
                     "drover: why a node cannot be reached or read, and what to do: drover diagnose \(inventory)\n"))
             #expect(!stderr.contains("pre-flight failed: membership") && !stderr.contains("pre-flight failed: roles"))
             #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty, "nothing changed")
+
+            // status says the one cause too, and where to look next.
+            let status = try await cluster.drover(["status"])
+            #expect(status.status == 2, "\(status.stdout)\(status.stderr)")
+            #expect(
+                status.stdout.contains(
+                    "Not healthy: be3 could not be reached (see above); the others are healthy but for it, and see it out of the cluster.\n"
+                ), "\(status.stdout)")
+            #expect(status.stdout.hasSuffix("Why, and what to do:\n    drover diagnose \(inventory)\n"), "\(status.stdout)")
         }
     }
 
