@@ -20,10 +20,16 @@ struct SandboxCommand: AsyncParsableCommand {
 
 /// The options every sandbox command shares.
 struct SandboxOptions: ParsableArguments {
+    // No default value here: argument-parser would print it again after the help's own default.
     @Option(help: "The sandbox's directory (default: $DROVER_SANDBOX_DIR or /tmp/drover-sandbox).")
-    var dir: String = ProcessInfo.processInfo.environment["DROVER_SANDBOX_DIR"] ?? "/tmp/drover-sandbox"
+    var dir: String?
 
-    var sandbox: Sandbox { Sandbox(directory: dir) }
+    /// The directory given, else `$DROVER_SANDBOX_DIR`, else /tmp/drover-sandbox.
+    var directory: String {
+        dir ?? ProcessInfo.processInfo.environment["DROVER_SANDBOX_DIR"] ?? "/tmp/drover-sandbox"
+    }
+
+    var sandbox: Sandbox { Sandbox(directory: directory) }
 }
 
 /// Prints an error to stderr and exits 1 (the sandbox's errors carry their own fix).
