@@ -70,6 +70,35 @@ struct RealOutputsTests {
         }
     }
 
+    /// Since chef-backend 1.3.2 `pgsql-promote` waits up to 5 minutes: a promotion that takes long (seconds
+    /// here) is waited for under the default failover timeout, with no second failover and one node out at a time.
+    @Test func aPromotionThatTakesLongIsWaitedFor() async throws {
+        try await SandboxCluster.with { cluster in
+            // The inventory's own failover timeout goes: the default (10m) applies.
+            var inventory = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+            inventory = inventory.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.hasPrefix("  failover:") }.joined(separator: "\n")
+            try inventory.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            let plan = try await cluster.drover(["plan"])
+            #expect(plan.stdout.contains("wait a node other than be1 is leader (within 10m)"), "\(plan.stdout)")
+
+            let seconds = 5.0
+            try await cluster.breakNode("be1", "slow-promotion", String(seconds))
+            let run = try await cluster.drover(["upgrade", "--yes", "--json"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            let events = run.stdout.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            let leaderStep = events.first {
+                $0["event"] as? String == "step_finished" && $0["step"] as? String == "upgrade-leader"
+            }
+            #expect(leaderStep?["outcome"] as? String == "succeeded", "\(String(describing: leaderStep))")
+            #expect((leaderStep?["duration_s"] as? Double ?? 0) >= seconds, "the promotion took its time")
+            try await expectUpgradedSafely(cluster)
+            #expect(await cluster.started("chef-backend-ctl upgrade --failover", on: "be1") == 1, "one failover")
+        }
+    }
+
     @Test func aNodeNotPartOfAClusterIsNamed() async throws {
         try await SandboxCluster.with { cluster in
             // be3 comes back as a newly installed machine: chef-backend-ctl cluster-status exits 1 there.

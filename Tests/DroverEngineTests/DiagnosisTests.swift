@@ -36,4 +36,20 @@ struct DiagnosisTests {
         #expect(found.commandCondition == "be3 is a new or rebuilt machine that should take its place")
         #expect(found.firstCommand == "drover status --inventory /i.yml")
     }
+
+    /// A leader that did not appear in time may still be coming: since chef-backend 1.3.2 a promotion may take
+    /// 5 minutes, and the advice says so before the logs; other waits go straight to the logs.
+    @Test func aLeaderWaitThatTimedOutSaysAPromotionMayTakeMinutes() {
+        let topology = ChefBackendTopology(inventory: Self.inventory)
+        let advice = topology.waitTimeoutAdvice(predicate: "leader-is", timeout: .seconds(60))
+        #expect(advice.count == 1 && advice[0].commands.isEmpty, "words only: the summary lists status and resume")
+        #expect(
+            advice.first?.text
+                == "A promotion may take minutes (since chef-backend 1.3.2 pgsql-promote waits up to 5 minutes for PostgreSQL's recovery): if no node leads yet, the election may still be under way; wait until one leads, then continue. timeouts.failover bounds this wait (1m here, shorter than a promotion may take; the default, 10m, leaves margin above 5 minutes)."
+        )
+        let atDefault = topology.waitTimeoutAdvice(predicate: "leader-moved", timeout: .seconds(600))
+        #expect(atDefault.first?.text.contains("(10m here; the default") == true, "\(atDefault)")
+        #expect(topology.waitTimeoutAdvice(predicate: "rejoined", timeout: .seconds(60)).isEmpty)
+        #expect(Self.inventory.timeouts.failover == .seconds(600), "the default leaves margin above 5 minutes")
+    }
 }

@@ -226,7 +226,7 @@ struct RunnerTests {
             if case .stepStarted(let index, let total, _, _, _) = event { return "\(index)/\(total ?? 0)" }
             return nil
         }
-        #expect(numbers == ["1/3", "2/3", "3/3"], "what is left to do")
+        #expect(numbers == ["3/5", "4/5", "5/5"], "numbered on from the two steps done, as the plan numbers them")
         #expect(
             run.reporter.all.contains {
                 if case .note(let text) = $0 { text.contains("re-running upgrade-follower on be3") } else { false }

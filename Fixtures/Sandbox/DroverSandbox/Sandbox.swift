@@ -351,7 +351,7 @@ public struct Sandbox: Sendable {
     public static let faultNames =
         Fault.allCases.map(\.rawValue) + [
             "unreachable", "service-down:SERVICE", "partition", "two-nodes-lost", "deposed-leader", "partially-synced",
-            "es-old-index [VERSION]", "es-index-unhealthy [HEALTH]",
+            "es-old-index [VERSION]", "es-index-unhealthy [HEALTH]", "slow-promotion SECONDS",
         ]
 
     /// Injects a fault into one node (or, for partition, the whole cluster).
@@ -381,6 +381,13 @@ public struct Sandbox: Sendable {
                 cluster.indexes = cluster.indexes.map {
                     SimulatedIndex(name: $0.name, created: values.first ?? "5.4.1", health: $0.health)
                 }
+            case "slow-promotion":
+                // Every promotion from now on takes SECONDS (pgsql-promote waiting for recovery, chef-backend
+                // 1.3.2 and later): the whole cluster's, whichever node is named.
+                guard let seconds = values.first.flatMap(Double.init), seconds > 0 else {
+                    throw SandboxError.invalid("slow-promotion takes the promotion's seconds, such as 20")
+                }
+                cluster.promotionSeconds = seconds
             case "es-index-unhealthy":
                 cluster.indexes = cluster.indexes.map {
                     SimulatedIndex(name: $0.name, created: $0.created, health: values.first ?? "yellow")
@@ -469,6 +476,7 @@ public struct Sandbox: Sendable {
         let node: SimulatedNode = try store.update { cluster, now in
             guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
             cluster.nodes[index].faults = []
+            cluster.promotionSeconds = nil
             if fresh {
                 let node = cluster.nodes[index]
                 for path in ["/etc/chef-backend", "/var/opt/chef-backend"] {

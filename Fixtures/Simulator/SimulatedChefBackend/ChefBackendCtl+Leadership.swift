@@ -23,7 +23,7 @@ extension Invocation {
             cluster.setLeader(nil, at: now)
             cluster.election = Election(
                 completes: cluster.nodes.contains { $0.faults.contains(.electionStalls) }
-                    ? nil : now + cluster.delays.seconds(cluster.delays.election), winner: candidate.name)
+                    ? nil : now + cluster.electionSeconds, winner: candidate.name)
             if let index = cluster.index(leader.name) {
                 cluster.setPhase(
                     index,
@@ -39,7 +39,7 @@ extension Invocation {
     }
 
     func waitForLeader(other: String?) throws -> Bool {
-        let timeout = try store.update { cluster, _ in cluster.delays.seconds(cluster.delays.election) * 4 + 1 }
+        let timeout = try store.update { cluster, _ in cluster.electionSeconds * 4 + 1 }
         let ok = try waitUntil(timeout: timeout) { cluster in
             guard let leader = cluster.currentLeader else { return false }
             return other == nil || leader.name == other
@@ -79,7 +79,7 @@ extension Invocation {
             cluster.setLeader(nil, at: now)
             cluster.election = Election(
                 completes: candidate.faults.contains(.electionStalls)
-                    ? nil : now + cluster.delays.seconds(cluster.delays.election), winner: candidate.name)
+                    ? nil : now + cluster.electionSeconds, winner: candidate.name)
             for other in cluster.nodes.indices
             where cluster.nodes[other].name != candidate.name && cluster.nodes[other].isMember {
                 switch cluster.nodes[other].phase {

@@ -59,7 +59,7 @@ extension Invocation {
                 cluster.setLeader(nil, at: now)
                 cluster.election = Election(
                     completes: cluster.nodes.contains { $0.faults.contains(.electionStalls) }
-                        ? nil : now + cluster.delays.seconds(cluster.delays.election),
+                        ? nil : now + cluster.electionSeconds,
                     winner: candidate.name)
             } else if isLeader {
                 out("WARNING: upgrading the leader in place; the cluster has no leader until it returns\n")
@@ -126,7 +126,7 @@ extension Invocation {
         out("Waiting for this node to rejoin the cluster\n")
         let timeout = try store.update { cluster, _ in
             cluster.delays.seconds(cluster.delays.election + cluster.delays.rejoin + cluster.delays.serviceRestart) * 4
-                + 1
+                + (cluster.promotionSeconds ?? 0) + 1
         }
         let rejoined = try waitUntil(timeout: timeout) { cluster in
             guard let me = cluster.node(node) else { return false }

@@ -193,7 +193,7 @@ extension Invocation {
         }
         let winner = cluster.downtimeLeader.flatMap { name in cluster.members.first { $0.name == name }?.name } ?? node
         cluster.downtimeLeader = nil
-        cluster.election = Election(completes: now + cluster.delays.seconds(cluster.delays.election), winner: winner)
+        cluster.election = Election(completes: now + cluster.electionSeconds, winner: winner)
         for other in cluster.nodes.indices where cluster.nodes[other].isMember && cluster.nodes[other].name != winner {
             cluster.setPhase(
                 other, .rejoining(until: now + cluster.delays.seconds(cluster.delays.election + cluster.delays.rejoin)),

@@ -257,6 +257,12 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
     public var fragileCommands = false
     /// How long a fragile upgrade works with the services stopped (real seconds, not scaled).
     public var upgradeSeconds: Double = 3
+    /// How long a promotion takes (real seconds, not scaled), when set by `break NODE slow-promotion SECONDS`:
+    /// since chef-backend 1.3.2 `pgsql-promote` waits up to 5 minutes for PostgreSQL's recovery to finish.
+    public var promotionSeconds: Double?
+
+    /// How long an election takes from now: the slow promotion's time if one was set, else the scaled delay.
+    public var electionSeconds: TimeInterval { promotionSeconds ?? delays.seconds(delays.election) }
 
     public init(nodes: [SimulatedNode], leader: String?, delays: Delays) {
         self.nodes = nodes

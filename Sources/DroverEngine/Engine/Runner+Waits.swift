@@ -81,7 +81,8 @@ extension Runner {
                     step: step.name, node: node,
                     what:
                         "\(predicate) did not hold on \(node) within \(DurationText.format(timeout)): \(pending.isEmpty ? "not stable for \(stablePolls) polls" : pending)",
-                    advice: [NextStep("See why on \(node): \(topology.logAdvice(node: node))")])
+                    advice: topology.waitTimeoutAdvice(predicate: predicate, timeout: timeout)
+                        + [NextStep("See why on \(node): \(topology.logAdvice(node: node))")])
             }
             // Polls start every poll_interval (the reading's own time counts).
             try await Task.sleep(until: pollStarted + inventory.timeouts.pollInterval, clock: .continuous)

@@ -46,6 +46,10 @@ public protocol TopologyPresentation: Sendable {
     /// What to check on a frontend whose `/_status` failed after the backends were changed.
     func frontendAdvice(frontend: String) -> String
 
+    /// What a wait for `predicate` that timed out after `timeout` may mean, before the node's logs (a
+    /// promotion that takes minutes); empty when the logs say it all.
+    func waitTimeoutAdvice(predicate: String, timeout: Duration) -> [NextStep]
+
     /// When a step's node is decided only when the run reaches it, what the plan says instead of the node it
     /// read now (`planned`), given the steps before it; nil when the plan can name it.
     func runTimeNode(_ step: Playbook.Step, planned: String?, after earlier: [Playbook.Step]) -> String?
@@ -85,6 +89,8 @@ extension TopologyPresentation {
     public func unavailablePathFix(playbook: String) -> String {
         "Drover has no playbook \(playbook) for this path yet; follow Chef's documented procedure for this upgrade by hand"
     }
+
+    public func waitTimeoutAdvice(predicate: String, timeout: Duration) -> [NextStep] { [] }
 
     public func frontendAdvice(frontend: String) -> String {
         "The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend)"

@@ -49,6 +49,19 @@ public struct ChefBackendTopology: Topology {
             commands: ["drover run set-failover --set state=on \(inventoryFlag)"])
     }
 
+    /// A leader that did not appear in time may still be on its way: since chef-backend 1.3.2 `pgsql-promote`
+    /// waits up to 5 minutes for PostgreSQL's recovery (release notes), so an election can take minutes.
+    public func waitTimeoutAdvice(predicate: String, timeout: Duration) -> [NextStep] {
+        guard ["leader-is", "leader-moved"].contains(predicate) else { return [] }
+        let short = timeout < .seconds(300)
+        return [
+            NextStep(
+                "A promotion may take minutes (since chef-backend 1.3.2 pgsql-promote waits up to 5 minutes for PostgreSQL's recovery): if no node leads yet, the election may still be under way; wait until one leads, then continue. timeouts.failover bounds this wait ("
+                    + DurationText.format(timeout) + (short ? " here, shorter than a promotion may take" : " here")
+                    + "; the default, 10m, leaves margin above 5 minutes).")
+        ]
+    }
+
     /// Chef's estimate of the reindex: about 2 minutes per 1000 Chef nodes (at least one minute).
     public static func reindexMinutes(chefNodes: Int) -> Int {
         max(1, Int((Double(chefNodes) * 2 / 1000).rounded(.up)))
