@@ -14,10 +14,16 @@ public enum JUnitReport {
         xml +=
             #"  <testsuite name="\#(escape(journal.playbook)) \#(escape(journal.cluster))" tests="\#(journal.steps.count)" failures="\#(failures)" skipped="\#(skipped)" timestamp="\#(ISO8601DateFormatter().string(from: journal.started))" time="\#(String(format: "%.3f", total))">"#
             + "\n"
+        // A step a resumed run ran again is one test case per attempt, told apart by its attempt number.
+        let attempts = Dictionary(grouping: journal.steps, by: { "\($0.step) \($0.node)" }).mapValues(\.count)
+        var seen: [String: Int] = [:]
         for step in journal.steps {
             let time = step.finished.map { $0.timeIntervalSince(step.started) } ?? 0
+            let key = "\(step.step) \(step.node)"
+            seen[key, default: 0] += 1
+            let attempt = (attempts[key] ?? 1) > 1 ? " (attempt \(seen[key] ?? 1))" : ""
             xml +=
-                #"    <testcase classname="\#(escape(journal.cluster)).\#(escape(journal.playbook))" name="\#(escape("\(step.index). \(step.step) on \(step.node)"))" time="\#(String(format: "%.3f", time))">"#
+                #"    <testcase classname="\#(escape(journal.cluster)).\#(escape(journal.playbook))" name="\#(escape("\(step.index). \(step.step) on \(step.node)\(attempt)"))" time="\#(String(format: "%.3f", time))">"#
             switch step.status {
             case .failed, .interrupted, .started:
                 let message = step.reason ?? (step.status == .started ? "did not finish" : step.status.rawValue)
