@@ -57,7 +57,9 @@ extension Operations {
             let reason = step.reason.map {
                 previous?.step == step.step && previous?.reason == $0 ? "as above" : $0
             }
-            lines.append("  \(step.index). \(step.step) on \(step.node): \(step.status.rawValue)\(reason.map { " (\($0))" } ?? "")")
+            lines.append(
+                "  \(step.index). \(step.step) on \(step.node): \(step.status.rawValue)\(reason.map { " (\($0))" } ?? "")"
+            )
             previous = step
         }
         if let summary = journal.summary { lines.append(summary) }

@@ -26,7 +26,8 @@ public enum PlanText {
         if let backupLine = plan.backupLine { lines.append(backupLine) }
         if plan.observed, plan.path?.name == "unknown" {
             // An unread node leaves the path open: these are the planned playbook's steps, not a promise.
-            lines.append("Steps of \(plan.playbook) (the path is unknown until every node is read; a run may take others):")
+            lines.append(
+                "Steps of \(plan.playbook) (the path is unknown until every node is read; a run may take others):")
         } else {
             lines.append("Steps:")
         }

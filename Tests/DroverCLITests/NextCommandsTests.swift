@@ -80,7 +80,8 @@ struct NextCommandsTests {
             let show = try await DroverBinary.run(
                 ["show", try #require(Self.runID(resumed.output))], environment: cluster.environment)
             #expect(
-                show.stdout.contains("  resumed:\n  2. upgrade-follower on be2: succeeded\n  3. upgrade-follower on be3"),
+                show.stdout.contains(
+                    "  resumed:\n  2. upgrade-follower on be2: succeeded\n  3. upgrade-follower on be3"),
                 "\(show.stdout)")
         }
     }

@@ -50,7 +50,8 @@ struct RootCauseTests {
                 status.stdout.contains(
                     "Not healthy: be3 could not be reached (see above); the others are healthy but for it, and see it out of the cluster.\n"
                 ), "\(status.stdout)")
-            #expect(status.stdout.hasSuffix("Why, and what to do:\n    drover diagnose \(inventory)\n"), "\(status.stdout)")
+            #expect(
+                status.stdout.hasSuffix("Why, and what to do:\n    drover diagnose \(inventory)\n"), "\(status.stdout)")
         }
     }
 
@@ -75,16 +76,20 @@ struct RootCauseTests {
             let text = plan.stdout
             let failed = text.split(separator: "\n").filter { $0.contains("[FAIL]") }
             #expect(failed.count == 1 && failed.first?.contains("[FAIL] reachable be2: ") == true, "\(text)")
-            #expect(text.contains("\n           ssh-keygen -R \(be2) -f \(known)\n         fix: make be2 reachable"), "\(text)")
+            #expect(
+                text.contains("\n           ssh-keygen -R \(be2) -f \(known)\n         fix: make be2 reachable"),
+                "\(text)")
             for node in ["be1", "be3"] {
                 #expect(
                     text.contains(
-                        "  [info] services \(node): healthy, and the cluster counts be2 in: only Drover could not reach it"),
+                        "  [info] services \(node): healthy, and the cluster counts be2 in: only Drover could not reach it"
+                    ),
                     "\(text)")
             }
             #expect(text.contains("Path: unknown\n  because the installed version of be2 could not be read"), "\(text)")
             #expect(
-                text.contains("Steps of upgrade (the path is unknown until every node is read; a run may take others):"),
+                text.contains(
+                    "Steps of upgrade (the path is unknown until every node is read; a run may take others):"),
                 "\(text)")
 
             let run = try await cluster.drover(["upgrade", "--yes"])
@@ -94,7 +99,9 @@ struct RootCauseTests {
             #expect((await cluster.log()).filter { $0.event == "started" && $0.isMutating }.isEmpty, "nothing changed")
 
             // The printed command, pasted, is the fix (with ssh-keyscan's answer added back, as a person would).
-            let pasted = try await Processes.offPool { try Processes.run("/bin/sh", ["-c", "ssh-keygen -R \(be2) -f \(known)"]) }
+            let pasted = try await Processes.offPool {
+                try Processes.run("/bin/sh", ["-c", "ssh-keygen -R \(be2) -f \(known)"])
+            }
             #expect(pasted.status == 0, "\(pasted.stderr)")
             let real = lines.filter { $0.hasPrefix(be2 + " ") }.joined(separator: "\n") + "\n"
             let handle = try #require(FileHandle(forWritingAtPath: known))

@@ -16,7 +16,8 @@ struct PlanAndSummaryTextTests {
             downtime: Downtime(text: "Downtime: every node"), backup: false, backupLine: nil, locks: [],
             preflight: [
                 PreflightCheck(
-                    check: "reachable", node: "be3", ok: false, detail: "refused; remove the entry with:\n  ssh-keygen -R h",
+                    check: "reachable", node: "be3", ok: false,
+                    detail: "refused; remove the entry with:\n  ssh-keygen -R h",
                     fix: "start sshd"),
                 .information("cluster-failover", "not readable"),
             ],

@@ -222,7 +222,10 @@ public enum Predicates {
         var result: [Criterion] = []
         let leaders = observation.members.filter { $0.role == "leader" }.count
         let followers = observation.members.filter { $0.role == "follower" }.count
-        result.append(Criterion("roles", leaders == 1 && followers == 2, "\(leaders) leader\(leaders == 1 ? "" : "s"), \(followers) follower\(followers == 1 ? "" : "s")"))
+        result.append(
+            Criterion(
+                "roles", leaders == 1 && followers == 2,
+                "\(leaders) leader\(leaders == 1 ? "" : "s"), \(followers) follower\(followers == 1 ? "" : "s")"))
         for node in observation.nodes {
             guard node.unreachable == nil else {
                 result.append(Criterion("reachable", false, "\(node.name) unreachable"))

@@ -270,7 +270,8 @@ public enum ClusterPreflight {
                                 ? notEvaluated
                                 : countedIn
                                     ? "healthy, and the cluster counts \(unreachable[0]) in: only Drover could not reach it (see reachable above)"
-                                    : "healthy but for \(unreachable[0]), which could not be reached (see reachable above)"))
+                                    : "healthy but for \(unreachable[0]), which could not be reached (see reachable above)"
+                        ))
                     continue
                 }
                 var detail =
