@@ -88,13 +88,17 @@ public enum Operations {
     }
 
     /// Why a playbook cannot run without a terminal, given `--yes` and `--assume-done`; nil when it can.
-    static func interactionRefusal(_ playbook: Playbook, yes: Bool, assumeDone: Bool, retry: String?) -> String? {
+    /// `confirming`: whether a step will ask for a typed yes (by default, whether the playbook has `confirm:`
+    /// steps; a saved plan knows which of them its run skips).
+    static func interactionRefusal(
+        _ playbook: Playbook, yes: Bool, assumeDone: Bool, retry: String?, confirming: Bool? = nil
+    ) -> String? {
         guard isatty(0) != 1 else { return nil }
         if playbook.hasManualSteps && !assumeDone {
             return
                 "\(playbook.name) has manual steps that wait for you; run it on a terminal, or pass --assume-done once they are done (--yes does not skip them)."
         }
-        if playbook.needsConfirmation && !yes, let retry {
+        if confirming ?? playbook.needsConfirmation, !yes, let retry {
             return
                 "\(playbook.name) has steps that need a typed yes (their confirm: lines in drover plan); run it on a terminal, or approve them with \(retry) --yes."
         }

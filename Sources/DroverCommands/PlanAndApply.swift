@@ -114,7 +114,8 @@ extension Operations {
             return .refused
         }
         if let refusal = interactionRefusal(
-            playbook, yes: yes, assumeDone: assumeDone, retry: "drover apply \(ShellQuote.quote(planPath))")
+            playbook, yes: yes, assumeDone: assumeDone, retry: "drover apply \(ShellQuote.quote(planPath))",
+            confirming: saved.asksForConfirmation)
         {
             Output.diagnostic(refusal)
             return .usage

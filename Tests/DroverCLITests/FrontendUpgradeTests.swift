@@ -118,8 +118,9 @@ struct FrontendUpgradeTests {
             // /_status over HTTP, asked all through the run: some frontend answers every time.
             let urls = try await Self.statusURLs(cluster)
             #expect(urls.count == 2)
+            // The saved plan applies without --yes: with two frontends no step asks for a typed yes.
             let (run, rounds, unanswered) = try await Self.watchingStatus(urls) {
-                try await cluster.drover(["upgrade", "--frontends", "--yes"])
+                try await DroverBinary.run(["apply", saved], environment: cluster.environment)
             }
             #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
             #expect(rounds > 10 && unanswered == 0, "\(unanswered) of \(rounds) rounds had no frontend answering")
@@ -200,6 +201,12 @@ struct FrontendUpgradeTests {
             let refused = try await cluster.drover(["upgrade", "--frontends"])
             #expect(refused.status == 64, "\(refused.stdout)\n\(refused.stderr)")
             #expect(refused.stderr.contains("--yes"), "\(refused.stderr)")
+            // A saved plan whose run asks for a typed yes is not applied without one.
+            let saved = cluster.scratch("one-frontend-plan.json")
+            #expect(try await cluster.drover(["plan", "upgrade-frontends", "--out", saved]).status == 0)
+            let unapproved = try await DroverBinary.run(["apply", saved], environment: cluster.environment)
+            #expect(unapproved.status == 64, "\(unapproved.stdout)\n\(unapproved.stderr)")
+            #expect(unapproved.stderr.contains("need a typed yes") && unapproved.stderr.contains("--yes"))
             #expect(!(await cluster.log()).contains { $0.node == "fe1" && $0.event == "started" && $0.isMutating })
             let run = try await cluster.drover(["upgrade", "--frontends", "--yes"])
             #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")

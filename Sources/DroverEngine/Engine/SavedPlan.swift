@@ -57,6 +57,16 @@ public struct SavedPlan: Sendable {
         }
     }
 
+    /// True when a step of the plan asks for a typed yes: a `confirm:` the plan did not find skipped (with two
+    /// frontends, the one-frontend downtime's confirmation is skipped and the plan applies without `--yes`).
+    public var asksForConfirmation: Bool {
+        guard case .object(let fields) = plan, case .array(let steps)? = fields["steps"] else { return true }
+        return steps.contains {
+            if case .object(let step) = $0, step["action"] == .string("confirm") { return true }
+            return false
+        }
+    }
+
     public var json: JSONValue {
         .object([
             "format": .string(Self.format), "created": .string(RFC3339.string(created)), "cluster": .string(cluster),
@@ -92,7 +102,8 @@ public struct SavedPlan: Sendable {
             playbookDigest: try string("playbook_digest"), parameters: object["parameters"] as? [String: String] ?? [:],
             inventoryFile: try string("inventory_file"), inventoryDigest: try string("inventory_digest"),
             cluster: try string("cluster"), created: formatter.date(from: try string("created")) ?? Date(),
-            fingerprint: object["fingerprint"] as? [String: String] ?? [:], plan: .null,
+            fingerprint: object["fingerprint"] as? [String: String] ?? [:],
+            plan: object["plan"].map(JSONValue.init(any:)) ?? .null,
             backup: (object["plan"] as? [String: Any])?["backup"] as? Bool)
     }
 
