@@ -15,22 +15,28 @@ extension Operations {
         logger: Logger
     ) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
-        let unknown = nodes.filter { inventory.backend(named: $0) == nil }
+        // The backends, and the frontends with host (reached over SSH as the frontend upgrade reaches them).
+        let known = inventory.backends.map(\.name) + inventory.sshFrontends.map(\.name)
+        let unknown = nodes.filter { !known.contains($0) }
         guard unknown.isEmpty else {
+            let frontendsWithoutHost = inventory.frontends.filter { $0.ssh == nil }.map(\.name).filter(unknown.contains)
             Output.diagnostic(
-                "unknown node \(unknown.joined(separator: ", ")) (inventory \(inventoryPath) has \(inventory.backends.map(\.name).joined(separator: ", ")))"
+                "unknown node \(unknown.joined(separator: ", ")) (inventory \(inventoryPath) has \(known.joined(separator: ", ")))"
+                    + (frontendsWithoutHost.isEmpty
+                        ? "" : "; a frontend is reached over SSH only with host: add host to its frontends: entry")
             )
             return .usage
         }
         let chosen = nodes.isEmpty ? inventory.backends.map(\.name) : nodes
-        let connection = await ClusterConnection.connect(inventory, only: chosen, logger: logger)
+        let connection = await ClusterConnection.connect(
+            inventory, only: chosen, frontends: chosen.contains { inventory.backend(named: $0) == nil }, logger: logger)
         guard reportUnreachable(connection) else {
             await connection.close()
             return .refused
         }
         let lock = NSLock()
         let width = chosen.map(\.count).max() ?? 0
-        let records = ClusterLock.recordsDirectory(for: inventory, runID: "exec-" + newRunID())
+        let runID = "exec-" + newRunID()
         let statuses = await withTaskGroup(of: (String, Int32).self) { group in
             for node in chosen {
                 group.addTask {
@@ -48,7 +54,8 @@ extension Operations {
                         let result: CommandResult
                         if detach {
                             let nodeCommand = NodeCommand(
-                                directory: records, name: NodeCommand.recordName(step: "exec", node: node, action: 1),
+                                directory: ClusterLock.recordsDirectory(for: inventory, node: node, runID: runID),
+                                name: NodeCommand.recordName(step: "exec", node: node, action: 1),
                                 command: command)
                             result = try await connection.runDetached(
                                 node, nodeCommand, retryFailed: false, timeout: inventory.ssh.commandTimeout,

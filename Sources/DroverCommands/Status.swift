@@ -10,7 +10,9 @@ extension Operations {
     /// `drover status`: the topology's reading of every node (read-only), as text or one JSON object.
     public static func status(inventoryPath: String, json: Bool, logger: Logger) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
-        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        // The frontends reached over SSH (those with host) are read too: release, /_status, services.
+        let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
+        connection.watchFrontends = !inventory.sshFrontends.isEmpty
         let report = await withTopology(inventory) { topology in await status(topology, connection: connection) }
         await connection.close()
         Output.stdout(json ? report.json.serialized + "\n" : report.text)

@@ -6,11 +6,16 @@ public struct ClusterStatusReport: Sendable {
     public var cluster: String
     public var observation: ClusterObservation
     public var locks: [LockOwner]
+    /// Each frontend's address, by name (the frontends read are `observation.frontends`).
+    public var frontendHosts: [String: String]
 
-    public init(cluster: String, observation: ClusterObservation, locks: [LockOwner]) {
+    public init(
+        cluster: String, observation: ClusterObservation, locks: [LockOwner], frontendHosts: [String: String] = [:]
+    ) {
         self.cluster = cluster
         self.observation = observation
         self.locks = locks
+        self.frontendHosts = frontendHosts
     }
 
     static let services = ["leaderl", "postgresql", "etcd", "elasticsearch"]
@@ -34,11 +39,26 @@ public struct ClusterStatusReport: Sendable {
             ])
         }
         let healthy = Predicates.healthy(observation, allowYellow: false).allSatisfy(\.holds)
-        return .object([
+        var fields: [String: JSONValue] = [
             "cluster": .string(cluster), "topology": "chef-backend", "leader": .optional(observation.leader),
             "healthy": .bool(healthy),
             "cluster_failover": "unknown", "nodes": .array(nodes), "locks": LockOwner.json(locks),
-        ])
+        ]
+        if !observation.frontends.isEmpty {
+            fields["frontends_serving"] = .bool(observation.frontends.allSatisfy(\.serving))
+            fields["frontends"] = .array(
+                observation.frontends.map { frontend in
+                    .object([
+                        "name": .string(frontend.name), "host": .optional(frontendHosts[frontend.name]),
+                        "reachable": .bool(frontend.unreachable == nil), "error": .optional(frontend.unreachable),
+                        "version": .optional(frontend.version), "serving": .bool(frontend.serving),
+                        "status": .optional(frontend.unreachable == nil ? frontend.statusText : nil),
+                        "stopped_services": .array(frontend.stoppedServices.map { .string($0) }),
+                        "read_errors": .array(frontend.readErrors.map { .string($0) }),
+                    ])
+                })
+        }
+        return .object(fields)
     }
 
     public var text: String {
@@ -62,6 +82,7 @@ public struct ClusterStatusReport: Sendable {
             }
             for problem in node.readErrors { lines.append("    ! \(problem)") }
         }
+        lines += frontendLines
         lines.append(healthLine)
         lines.append("Cluster failover: unknown (chef-backend-ctl documents no output that shows it)")
         for owner in locks { lines.append("Lock: \(owner.node) is locked by \(owner.description)") }
@@ -70,11 +91,32 @@ public struct ClusterStatusReport: Sendable {
 }
 
 extension ClusterStatusReport {
+    /// A line per frontend read over SSH: its release and whether it serves (`/_status` pong, every upstream
+    /// pong), with the services `chef-server-ctl status` shows stopped.
+    var frontendLines: [String] {
+        observation.frontends.map { frontend in
+            let host = frontendHosts[frontend.name].map { " (\($0))" } ?? ""
+            if let unreachable = frontend.unreachable {
+                return "\(frontend.name)\(host): frontend, UNREACHABLE: \(unreachable)"
+            }
+            var line = "\(frontend.name)\(host): frontend, chef-server-core \(frontend.version ?? "unknown"), "
+            line += frontend.serving ? "serving" : "NOT SERVING: \(frontend.statusText)"
+            if !frontend.stoppedServices.isEmpty {
+                line += "; stopped: \(frontend.stoppedServices.joined(separator: ", "))"
+            }
+            return line + frontend.readErrors.map { "\n    ! \($0)" }.joined()
+        }
+    }
+
     /// `Healthy.`, or why not: a node that could not be reached is the cause, said once, when the others are
     /// healthy but for it; otherwise every criterion that fails.
     var healthLine: String {
         let failing = Predicates.healthy(observation, allowYellow: false).filter { !$0.holds }
-        guard !failing.isEmpty else { return "Healthy." }
+        let notServing = observation.frontends.filter { !$0.serving }.map(\.name)
+        guard !failing.isEmpty else {
+            return notServing.isEmpty
+                ? "Healthy." : "Backends healthy; not serving: \(notServing.joined(separator: ", ")) (see above)."
+        }
         let unreachable = observation.nodes.filter { $0.unreachable != nil }.map(\.name)
         let others = observation.nodes.filter { $0.unreachable == nil }
         if unreachable.count == 1, !others.isEmpty,

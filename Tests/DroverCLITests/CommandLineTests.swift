@@ -68,7 +68,8 @@ struct CommandLineTests {
     }
 
     @Test(arguments: [
-        ("status", "2 when a node could not be reached or read"), ("diagnose", "1 when something needs action"),
+        ("status", "2 when a node (a backend, or a frontend with host) could not be reached or read"),
+        ("diagnose", "1 when something needs action"),
         ("upgrade", "130 when interrupted"), ("run", "3 when another run holds the lock"),
         ("unlock", "1 when it could not be removed"), ("plan", "2 when pre-flight would refuse"),
     ])

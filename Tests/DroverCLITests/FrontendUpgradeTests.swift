@@ -194,6 +194,44 @@ struct FrontendUpgradeTests {
         }
     }
 
+    /// `drover status` reads each frontend with host (release, /_status, chef-server-ctl status), and
+    /// `drover exec --node` reaches a frontend as the upgrade does.
+    @Test func statusAndExecReachTheFrontends() async throws {
+        try await SandboxCluster.with(rejoin: Self.rejoin, frontends: 2) { cluster in
+            let hosts = try #require(cluster.sandbox.record()?.nodes.filter { $0.name.hasPrefix("fe") }.map(\.address))
+            let status = try await cluster.drover(["status"])
+            #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
+            #expect(status.stdout.contains("fe1 (\(hosts[0])): frontend, chef-server-core 14.0.65, serving\n"))
+            #expect(status.stdout.contains("fe2 (\(hosts[1])): frontend, chef-server-core 14.0.65, serving\n"))
+            #expect(status.stdout.contains("\nHealthy.\n"), "\(status.stdout)")
+
+            let stop = try await cluster.drover(["exec", "--node", "fe2", "--", "chef-server-ctl", "stop"])
+            #expect(stop.status == 0, "\(stop.stdout)\(stop.stderr)")
+            #expect(stop.stdout.contains("fe2| "), "output prefixed by the frontend: \(stop.stdout)")
+            let stopped = try await cluster.drover(["status"])
+            #expect(stopped.status == 0, "every node was read: \(stopped.stdout)")
+            #expect(stopped.stdout.contains("fe2 (\(hosts[1])): frontend, chef-server-core 14.0.65, NOT SERVING: "))
+            #expect(stopped.stdout.contains("; stopped: "), "\(stopped.stdout)")
+            #expect(stopped.stdout.contains("Backends healthy; not serving: fe2 (see above)."), "\(stopped.stdout)")
+            let json = try #require(
+                try JSONSerialization.jsonObject(
+                    with: Data(try await cluster.drover(["status", "--json"]).stdout.utf8))
+                    as? [String: Any])
+            #expect(json["frontends_serving"] as? Bool == false && json["healthy"] as? Bool == true)
+            let frontends = try #require(json["frontends"] as? [[String: Any]])
+            #expect(frontends.map { $0["serving"] as? Bool } == [true, false], "\(frontends)")
+            #expect((frontends[1]["stopped_services"] as? [String])?.contains("nginx") == true)
+
+            let start = try await cluster.drover([
+                "exec", "--node", "fe2", "--detach", "--", "chef-server-ctl", "start",
+            ])
+            #expect(start.status == 0, "\(start.stdout)\(start.stderr)")
+            #expect(try await cluster.drover(["status"]).stdout.contains("\nHealthy.\n"))
+            let unknown = try await cluster.drover(["exec", "--node", "fe9", "--", "true"])
+            #expect(unknown.status == 64 && unknown.stderr.contains("has be1, be2, be3, fe1, fe2"), "\(unknown.stderr)")
+        }
+    }
+
     @Test func oneFrontendMeansDowntimeThatNeedsYes() async throws {
         try await SandboxCluster.with(rejoin: Self.rejoin, frontends: 1) { cluster in
             let plan = try await cluster.drover(["plan", "upgrade-frontends"])

@@ -210,13 +210,13 @@ public final class ClusterConnection: NodeTransport {
     }
 
     /// Connects to every backend (or the named ones) in parallel, verifying host keys; `frontends` adds the
-    /// frontends that have `host` (the upgrade paths that run `chef-server-ctl` on them).
+    /// frontends that have `host` (the upgrade paths that run `chef-server-ctl` on them; the named ones too).
     public static func connect(
         _ inventory: Inventory, only names: [String]? = nil, frontends: Bool = false,
         passphrase: PassphraseSource = .environmentOrTerminal(), logger: Logger
     ) async -> ClusterConnection {
         let backends =
-            inventory.backends.filter { names?.contains($0.name) ?? true } + (frontends ? inventory.sshFrontends : [])
+            (inventory.backends + (frontends ? inventory.sshFrontends : [])).filter { names?.contains($0.name) ?? true }
         let opened = await open(backends, inventory: inventory, passphrase: passphrase, logger: logger)
         return ClusterConnection(inventory: inventory, opened: opened, passphrase: passphrase, logger: logger)
     }

@@ -10,7 +10,7 @@ struct ExecCommand: AsyncParsableCommand {
 
     @OptionGroup var options: InventoryOptions
 
-    @Option(help: "A node to run on (repeatable; default: every backend).")
+    @Option(help: "A node to run on: a backend, or a frontend with host (repeatable; default: every backend).")
     var node: [String] = []
 
     @Flag(

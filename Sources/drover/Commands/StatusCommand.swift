@@ -6,9 +6,9 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract:
-            "Show each node's role, version and the services' distributed status (a DRBD pair: DRBD, keepalived, VIP, ha-status).",
+            "Show each node's role, version and the services' distributed status (a DRBD pair: DRBD, keepalived, VIP, ha-status), and each frontend's release and whether it serves.",
         discussion:
-            "Exit 0 when every node was read (healthy or not: the table says), 2 when a node could not be reached or read."
+            "Exit 0 when every node was read (healthy or not: the table says), 2 when a node (a backend, or a frontend with host) could not be reached or read."
     )
 
     @OptionGroup var options: FleetOptions

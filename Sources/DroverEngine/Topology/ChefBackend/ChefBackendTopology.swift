@@ -474,8 +474,14 @@ public struct ChefBackendTopology: Topology {
     public func status(
         _ observation: ClusterObservation, locks: [LockOwner]
     ) -> (text: String, json: JSONValue, exit: ExitStatus) {
-        let report = ClusterStatusReport(cluster: inventory.cluster, observation: observation, locks: locks)
-        return (report.text, report.json, observation.nodes.allSatisfy { $0.unreachable == nil } ? .success : .refused)
+        let hosts = Dictionary(
+            inventory.sshFrontends.map { ($0.name, $0.host) }, uniquingKeysWith: { first, _ in first })
+        let report = ClusterStatusReport(
+            cluster: inventory.cluster, observation: observation, locks: locks, frontendHosts: hosts)
+        let everyNodeRead =
+            observation.nodes.allSatisfy { $0.unreachable == nil }
+            && observation.frontends.allSatisfy { $0.unreachable == nil }
+        return (report.text, report.json, everyNodeRead ? .success : .refused)
     }
 
     public func diagnose(_ observation: ClusterObservation, lastRun: Journal?, inventoryPath: String) -> Diagnosis {
