@@ -11,7 +11,9 @@ extension Operations {
         inventoryPath: String, json: Bool, stateDirectory: String?, logger: Logger
     ) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
-        let connection = await ClusterConnection.connect(inventory, logger: logger)
+        // The frontends with host are read too: whether each serves, its services, its release.
+        let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
+        connection.watchFrontends = !inventory.sshFrontends.isEmpty
         let diagnosis = await withTopology(inventory) { topology in
             await diagnose(
                 topology, connection: connection, stateDirectory: stateDirectory, inventoryPath: inventoryPath)

@@ -184,6 +184,12 @@ struct FrontendUpgradeTests {
             let other = stopped.frontends.first { $0.name != fault.node }!
             #expect(other.running, "the other frontend serves")
             #expect(Self.alwaysServed(stopped), "\(stopped.frontendTransitions)")
+            // diagnose reads the frontends too, and says to finish the run.
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.status == 1, "\(diagnosis.stdout)\(diagnosis.stderr)")
+            #expect(
+                diagnosis.stdout.contains("Situation: frontend-")
+                    && diagnosis.stdout.contains("  Run:\n      drover resume --inventory "), "\(diagnosis.stdout)")
 
             try await cluster.sandbox.heal(fault.node)
             let resumed = try await cluster.drover(["resume", "--yes"])
@@ -205,7 +211,7 @@ struct FrontendUpgradeTests {
             #expect(status.stdout.contains("fe2 (\(hosts[1])): frontend, chef-server-core 14.0.65, serving\n"))
             #expect(status.stdout.contains("\nHealthy.\n"), "\(status.stdout)")
 
-            let stop = try await cluster.drover(["exec", "--node", "fe2", "--", "chef-server-ctl", "stop"])
+            let stop = try await cluster.drover(["exec", "--node", "fe2", "--detach", "--", "chef-server-ctl", "stop"])
             #expect(stop.status == 0, "\(stop.stdout)\(stop.stderr)")
             #expect(stop.stdout.contains("fe2| "), "output prefixed by the frontend: \(stop.stdout)")
             let stopped = try await cluster.drover(["status"])
@@ -222,10 +228,28 @@ struct FrontendUpgradeTests {
             #expect(frontends.map { $0["serving"] as? Bool } == [true, false], "\(frontends)")
             #expect((frontends[1]["stopped_services"] as? [String])?.contains("nginx") == true)
 
-            let start = try await cluster.drover([
-                "exec", "--node", "fe2", "--detach", "--", "chef-server-ctl", "start",
-            ])
+            // diagnose names it, and its command, pasted, starts the frontend again.
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.status == 1, "\(diagnosis.stdout)")
+            #expect(
+                diagnosis.stdout.contains(
+                    "Situation: frontend-not-serving: frontend fe2 does not serve: services are stopped"),
+                "\(diagnosis.stdout)")
+            #expect(diagnosis.stdout.contains("Note: fe1 serves the API meanwhile."), "\(diagnosis.stdout)")
+            let command = try #require(
+                diagnosis.stdout.split(separator: "\n").first { $0.contains("drover exec ") }?
+                    .trimmingCharacters(in: .whitespaces))
+            #expect(command == "drover exec --inventory \(cluster.inventoryPath) --node fe2 -- chef-server-ctl start")
+            let start = try await Processes.offPool {
+                try Processes.run(
+                    "/bin/sh",
+                    ["-c", command.replacingOccurrences(of: "drover exec", with: "'\(DroverBinary.path)' exec")],
+                    environment: ProcessInfo.processInfo.environment.merging(cluster.environment) { $1 })
+            }
             #expect(start.status == 0, "\(start.stdout)\(start.stderr)")
+            #expect(
+                try await cluster.drover(["diagnose"]).stdout.hasPrefix(
+                    "Healthy: one leader (be1), two followers, every service healthy; frontends fe1, fe2 serve."))
             #expect(try await cluster.drover(["status"]).stdout.contains("\nHealthy.\n"))
             let unknown = try await cluster.drover(["exec", "--node", "fe9", "--", "true"])
             #expect(unknown.status == 64 && unknown.stderr.contains("has be1, be2, be3, fe1, fe2"), "\(unknown.stderr)")

@@ -495,7 +495,10 @@ public struct ChefBackendTopology: Topology {
         return Diagnosis(
             readable: readable, situations: situations,
             healthyText:
-                "Healthy: one leader (\(observation.leader ?? "?")), two followers, every service healthy. Nothing to do.\n",
+                "Healthy: one leader (\(observation.leader ?? "?")), two followers, every service healthy"
+                + (observation.frontends.isEmpty
+                    ? "" : "; frontends \(observation.frontends.map(\.name).joined(separator: ", ")) serve")
+                + ". Nothing to do.\n",
             unreadableText: unreadable)
     }
 }

@@ -12,6 +12,17 @@ public enum ClusterDiagnosis {
         _ observation: ClusterObservation, inventory: Inventory, inventoryPath: String,
         lastRun: Journal?
     ) -> [Situation] {
+        backendSituations(observation, inventory: inventory, inventoryPath: inventoryPath, lastRun: lastRun)
+            + FrontendDiagnosis.situations(
+                observation.frontends, inventoryArgument: "--inventory \(ShellQuote.quote(inventoryPath))",
+                lastRun: lastRun)
+    }
+
+    /// The backends' situations, from Chef's failure-recovery guide.
+    static func backendSituations(
+        _ observation: ClusterObservation, inventory: Inventory, inventoryPath: String,
+        lastRun: Journal?
+    ) -> [Situation] {
         var result: [Situation] = []
         let unreachable = observation.nodes.filter { $0.unreachable != nil }
         let reachable = observation.nodes.filter { $0.unreachable == nil }
