@@ -189,21 +189,3 @@ public struct Plan<T: Topology>: Sendable {
             locks: lockOwners, preflight: preflight, actions: actions, nothingToDo: nothingToDoReason)
     }
 }
-
-extension Playbook {
-    /// What a run of it upgrades to, in words: the backends' package version, the frontends'
-    /// (`chef-server-core 15.9.38`), or both; the backends' for a playbook that installs nothing.
-    public func targetVersion(_ inventory: Inventory) -> String? {
-        let installs = Set(
-            steps.flatMap(\.actions).compactMap { action -> String? in
-                if case .install(let what) = action { return what }
-                return nil
-            })
-        let frontend =
-            installs.contains("frontend-package")
-            ? inventory.frontendPackage.map { "chef-server-core \($0.version)" } : nil
-        guard installs.contains("package") || frontend == nil else { return frontend }
-        let both = [inventory.package?.version, frontend].compactMap { $0 }
-        return both.isEmpty ? nil : both.joined(separator: ", frontends ")
-    }
-}
