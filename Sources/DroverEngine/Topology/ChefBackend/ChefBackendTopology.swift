@@ -228,17 +228,9 @@ public struct ChefBackendTopology: Topology {
     public func holds(
         _ requirement: String, subject: String?, node: String, observation: ClusterObservation
     ) -> (holds: Bool, detail: String) {
-        if requirement == ClusterRequirements.Requirement.firstFrontendUpgraded.rawValue {
-            guard let first = inventory.sshFrontends.first?.name else { return (false, "no frontend has host") }
-            let seen = observation.frontend(first)
-            let target = inventory.frontendPackage?.version
-            let holds = target != nil && seen?.version == target && seen?.migrationLevel != nil
-            return (
-                holds,
-                "\(first) at \(seen?.version ?? "unknown") (target \(target ?? "none")), migration level \(seen?.migrationLevel ?? "not read")"
-            )
-        }
-        return ClusterRequirements.holds(requirement, subject: subject, node: node, observation: observation)
+        ClusterRequirements.holds(
+            requirement, subject: subject, node: node, observation: observation,
+            frontendTarget: inventory.frontendPackage?.version, firstFrontend: inventory.sshFrontends.first?.name)
     }
 
     public func criteria(_ predicate: String, node: String, observation: ClusterObservation) -> [Criterion] {

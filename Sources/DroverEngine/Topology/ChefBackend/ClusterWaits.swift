@@ -182,13 +182,15 @@ enum ClusterRequirements {
         case notMember = "not-member"
         /// No backend runs Elasticsearch (before its data is removed).
         case elasticsearchStoppedEverywhere = "elasticsearch-stopped-everywhere"
-        /// The first frontend runs the frontend package's version and its migration level is read (checked by
-        /// ``ChefBackendTopology``, which knows the inventory).
+        /// The first frontend runs the frontend package's version and its migration level is read.
         case firstFrontendUpgraded = "first-frontend-upgraded"
     }
 
+    /// Whether requirement `name` holds now; `frontendTarget` and `firstFrontend` (the inventory's frontend
+    /// package version and first frontend with host) answer `first-frontend-upgraded`.
     static func holds(
-        _ name: String, subject: String?, node: String, observation: ClusterObservation
+        _ name: String, subject: String?, node: String, observation: ClusterObservation,
+        frontendTarget: String? = nil, firstFrontend: String? = nil
     ) -> (holds: Bool, detail: String) {
         let seen = observation.node(node)
         switch Requirement(rawValue: name) {
@@ -237,7 +239,13 @@ enum ClusterRequirements {
                 seen?.unsyncedSentinel == true,
                 "unsynced sentinel \(seen?.unsyncedSentinel == true ? "present" : "absent") on \(node)"
             )
-        case .firstFrontendUpgraded?: return (false, "checked by the topology, which knows the inventory")
+        case .firstFrontendUpgraded?:
+            guard let first = firstFrontend else { return (false, "no frontend has host") }
+            let seen = observation.frontend(first)
+            return (
+                frontendTarget != nil && seen?.version == frontendTarget && seen?.migrationLevel != nil,
+                "\(first) at \(seen?.version ?? "unknown") (target \(frontendTarget ?? "none")), migration level \(seen?.migrationLevel ?? "not read")"
+            )
         case nil: return (false, "unknown condition \(name)")
         }
     }
