@@ -345,24 +345,20 @@ public enum ClusterPreflight {
         }
         if wanted.contains("version"), let package = inventory.package {
             for node in reachable {
-                guard let installed = node.installedVersion else {
-                    checks.append(
-                        PreflightCheck(
-                            check: "version", node: node.name, ok: false, detail: "installed version unknown",
-                            fix: "check /opt/chef-backend/version-manifest.json on \(node.name)"))
-                    continue
-                }
-                let order = compareVersions(installed, package.version)
                 checks.append(
-                    PreflightCheck(
-                        check: "version", node: node.name, ok: order != .orderedDescending,
-                        detail: order == .orderedSame
-                            ? (node.name == finishing
-                                ? "at \(installed); its interrupted upgrade is finished first"
-                                : "already at \(installed) (will be skipped)") : "\(installed) → \(package.version)",
-                        fix: order == .orderedDescending
-                            ? "\(node.name) runs \(installed), newer than the package \(package.version); Drover does not downgrade"
-                            : nil))
+                    VersionCheck.check(
+                        "version", node: node.name, installed: node.installedVersion, target: package.version,
+                        unread: (
+                            "installed version unknown", "check /opt/chef-backend/version-manifest.json on \(node.name)"
+                        ),
+                        atTarget: {
+                            node.name == finishing
+                                ? "at \($0); its interrupted upgrade is finished first"
+                                : "already at \($0) (will be skipped)"
+                        },
+                        downgradeFix: {
+                            "\(node.name) runs \($0), newer than the package \(package.version); Drover does not downgrade"
+                        }))
             }
         }
         if wanted.contains("frontends") {

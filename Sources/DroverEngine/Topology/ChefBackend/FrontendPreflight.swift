@@ -68,25 +68,15 @@ enum FrontendPreflight {
                         fix: "use chef-server-core \(minimumVersion) or later"))
             }
             for frontend in read {
-                guard let version = frontend.version else {
-                    checks.append(
-                        PreflightCheck(
-                            check: "frontend-version", node: frontend.name, ok: false,
-                            detail: "installed version unknown (\(frontend.readErrors.first ?? "not read"))",
-                            fix: "check \(FrontendPaths.manifest) on \(frontend.name)"))
-                    continue
-                }
-                let order = compareVersions(version, package.version)
                 checks.append(
-                    PreflightCheck(
-                        check: "frontend-version", node: frontend.name, ok: order != .orderedDescending,
-                        detail: order == .orderedSame
-                            ? "\(version), already at the target: skipped if it serves"
-                            : order == .orderedAscending
-                                ? "\(version) → \(package.version)"
-                                : "\(version) is newer than the target \(package.version)",
-                        fix: order == .orderedDescending
-                            ? "Drover does not downgrade; set frontend_package to \(version) or later" : nil))
+                    VersionCheck.check(
+                        "frontend-version", node: frontend.name, installed: frontend.version, target: package.version,
+                        unread: (
+                            "installed version unknown (\(frontend.readErrors.first ?? "not read"))",
+                            "check \(FrontendPaths.manifest) on \(frontend.name)"
+                        ),
+                        atTarget: { "\($0), already at the target: skipped if it serves" },
+                        downgradeFix: { "Drover does not downgrade; set frontend_package to \($0) or later" }))
             }
         }
         return checks
