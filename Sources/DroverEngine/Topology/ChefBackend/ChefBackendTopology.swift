@@ -358,20 +358,30 @@ public struct ChefBackendTopology: Topology {
                 "  \(node.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(role.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")"
             )
         }
-        return lines + frontendRows(observation, hostWidth: false)
+        return lines + summaryFrontendRows(observation)
     }
 
-    /// A line per frontend read: `frontend`, its release, and whether it serves.
-    func frontendRows(_ observation: ClusterObservation, hostWidth: Bool) -> [String] {
+    /// A frontend's release and whether it serves, as the plan and the summary show it.
+    func frontendState(_ frontend: FrontendObservation) -> String {
+        let state =
+            frontend.unreachable != nil
+            ? "unreachable" : frontend.serving ? "serving" : "not serving: \(frontend.statusText)"
+        return "\(frontend.version ?? "?") (\(state))"
+    }
+
+    /// The summary's line per frontend read, in its columns (node, role, version).
+    func summaryFrontendRows(_ observation: ClusterObservation) -> [String] {
         observation.frontends.map { frontend in
-            let state =
-                frontend.unreachable != nil
-                ? "unreachable" : frontend.serving ? "serving" : "not serving: \(frontend.statusText)"
+            "  \(frontend.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \("frontend".padding(toLength: 19, withPad: " ", startingAt: 0)) \(frontendState(frontend))"
+        }
+    }
+
+    /// The plan's "Discovered" line per frontend read, in its columns (node, host, role, version).
+    func discoveredFrontendRows(_ observation: ClusterObservation) -> [String] {
+        observation.frontends.map { frontend in
             let host = inventory.sshEndpoint(named: frontend.name)?.host ?? ""
-            let name = frontend.name.padding(toLength: hostWidth ? 8 : 9, withPad: " ", startingAt: 0)
-            let prefix = hostWidth ? "\(name) \(host.padding(toLength: 16, withPad: " ", startingAt: 0)) " : "\(name) "
             return
-                "  \(prefix)\("frontend".padding(toLength: hostWidth ? 20 : 19, withPad: " ", startingAt: 0)) \(frontend.version ?? "?") (\(state))"
+                "  \(frontend.name.padding(toLength: 8, withPad: " ", startingAt: 0)) \(host.padding(toLength: 16, withPad: " ", startingAt: 0)) \("frontend".padding(toLength: 20, withPad: " ", startingAt: 0)) \(frontendState(frontend))"
         }
     }
 
@@ -395,7 +405,7 @@ public struct ChefBackendTopology: Topology {
                 "  \(node.name.padding(toLength: 8, withPad: " ", startingAt: 0)) \(node.host.padding(toLength: 16, withPad: " ", startingAt: 0)) \(role.padding(toLength: 20, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")"
             )
         }
-        lines += frontendRows(observation, hostWidth: true)
+        lines += discoveredFrontendRows(observation)
         var json: [String: JSONValue] = [
             "leader": .optional(observation.leader),
             "followers": .array(observation.followers.sorted().map { .string($0) }),
