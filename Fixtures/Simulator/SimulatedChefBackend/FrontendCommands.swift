@@ -245,11 +245,7 @@ public struct FrontendInvocation {
 
     /// `df -Pk PATH`: plenty of space.
     func df(_ arguments: [String]) -> Int32 {
-        let paths = arguments.filter { !$0.hasPrefix("-") }
-        out("Filesystem     1024-blocks      Used Available Capacity Mounted on\n")
-        for path in paths.isEmpty ? ["/"] : paths {
-            out("/dev/vdb         20971520  8388608   12582912      40% \(path)\n")
-        }
+        out(DfOutput.text(arguments, availableKB: DfOutput.plentyKB))
         return 0
     }
 
