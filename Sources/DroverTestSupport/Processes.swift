@@ -180,11 +180,18 @@ public enum Processes {
 
     /// Stops a process that is not our child (e.g. a session process of an sshd) by pid.
     public static func stop(pid: pid_t, grace: Duration = .seconds(1)) {
-        guard pid > 0, isAlive(pid) else { return }
-        kill(pid, SIGTERM)
-        let deadline = ContinuousClock.now + grace
-        while isAlive(pid), ContinuousClock.now < deadline { usleep(10_000) }
-        if isAlive(pid) { kill(pid, SIGKILL) }
+        guard pid > 0 else { return }
+        if isAlive(pid) {
+            kill(pid, SIGTERM)
+            let deadline = ContinuousClock.now + grace
+            while isAlive(pid), ContinuousClock.now < deadline { usleep(10_000) }
+            if isAlive(pid) { kill(pid, SIGKILL) }
+        }
+        // When it is this process's own child (a sandbox started here), reap it, or it stays a zombie until the
+        // test process exits. For any other process waitpid answers ECHILD at once.
+        var raw: Int32 = 0
+        let reapBy = ContinuousClock.now + .seconds(2)
+        while waitpid(pid, &raw, WNOHANG) == 0, ContinuousClock.now < reapBy { usleep(10_000) }
     }
 
     /// True while `pid` exists and is not a zombie.
