@@ -41,6 +41,35 @@ struct ConnectionLossTests {
         }
     }
 
+    /// A frontend's `chef-server-ctl upgrade` outlives its session as a backend's command does: the cut is said,
+    /// the session made again, the upgrade followed to its end and never started twice.
+    @Test func cutDuringAFrontendsUpgrade() async throws {
+        try await SandboxCluster.with(rejoin: "\(15 * TestTime.factor)s", frontends: 2, fragile: 3, ssh: Self.keepalive)
+        { cluster in
+            let run = try cluster.start(["upgrade", "--frontends", "--yes"])
+            #expect(
+                try await cluster.waitFor("fe1| Upgrading: running the upgrade's recipes", in: run.stdout),
+                "fe1's upgrade started")
+            #expect(!cluster.signalConnections(of: "fe1", SIGKILL).isEmpty, "killed fe1's per-connection sshd")
+            let status = await run.child.exitStatus()
+            let stdout = try String(contentsOfFile: run.stdout, encoding: .utf8)
+            #expect(status == 0, "\(stdout)")
+            #expect(
+                stdout.range(
+                    of:
+                        "fe1: connection lost; reconnected after \\d+ s; `[^`]*chef-server-ctl upgrade` (kept running|had finished)",
+                    options: .regularExpression) != nil, "\(stdout)")
+            let progress = stdout.split(separator: "\n").filter { $0.contains("fe1| Upgrading: running the upgrade's") }
+            #expect(progress.count == 15 && progress.last?.hasSuffix("(15/15)") == true, "\(progress)")
+            let state = try await cluster.state()
+            #expect(state.frontends.allSatisfy { $0.runningVersion == "15.9.38" && $0.running }, "\(state.frontends)")
+            let upgrades = (await cluster.log()).filter {
+                $0.event == "started" && $0.node == "fe1" && $0.command.hasSuffix("chef-server-ctl upgrade")
+            }
+            #expect(upgrades.count == 1, "the upgrade ran once on fe1: \(upgrades.map(\.command))")
+        }
+    }
+
     @Test func aFrozenConnectionIsDetectedByKeepalivesAndReplaced() async throws {
         try await SandboxCluster.with(rejoin: "30s", fragile: 4, ssh: Self.keepalive) { cluster in
             let run = try cluster.start(["upgrade", "--yes"])

@@ -60,7 +60,19 @@ public struct FrontendInvocation {
     public static let manifestPath = "/opt/opscode/version-manifest.json"
 
     func ctl(_ arguments: [String]) throws -> Int32 {
-        try store.update { cluster, now in
+        if arguments == ["upgrade"] {
+            // With fragile commands the upgrade works for upgradeSeconds first, a line every 0.2 s to its
+            // output: once its connection is gone, the next write kills it (SIGPIPE) and nothing is upgraded.
+            let seconds = try store.update { cluster, _ in cluster.fragileCommands ? cluster.upgradeSeconds : nil }
+            if let seconds {
+                let steps = max(1, Int((seconds / 0.2).rounded()))
+                for step in 1...steps {
+                    out("Upgrading: running the upgrade's recipes (\(step)/\(steps))\n")
+                    usleep(200_000)
+                }
+            }
+        }
+        return try store.update { cluster, now in
             guard let index = cluster.frontends.firstIndex(where: { $0.name == node }) else {
                 err("chef-server-ctl: \(node) is not a simulated frontend\n")
                 return 70

@@ -253,7 +253,8 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
     public var indexes: [SimulatedIndex] = [SimulatedIndex(name: "chef", created: "5.6.16", health: "green")]
     /// Long commands behave as real programs do: `chef-backend-ctl upgrade` stops the node's services, works
     /// for ``upgradeSeconds`` writing a progress line every 0.2 s, and dies on the first write after its
-    /// connection is gone, leaving the node down (``SimulatedNode/upgradeUnfinished``).
+    /// connection is gone, leaving the node down (``SimulatedNode/upgradeUnfinished``); a frontend's
+    /// `chef-server-ctl upgrade` works as long the same way before it upgrades anything.
     public var fragileCommands = false
     /// How long a fragile upgrade works with the services stopped (real seconds, not scaled).
     public var upgradeSeconds: Double = 3
