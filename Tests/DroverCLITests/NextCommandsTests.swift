@@ -95,6 +95,16 @@ struct NextCommandsTests {
             #expect(await cluster.started("chef-backend-ctl set-cluster-failover on", on: "be1") == 1)
             let runs = try await DroverBinary.run(["runs"], environment: cluster.environment)
             #expect(runs.stdout.contains(" set-failover ") && runs.stdout.contains(" succeeded "), "\(runs.stdout)")
+            // A table with a header row, its columns where the rows' are.
+            let header = try #require(runs.stdout.split(separator: "\n").first.map(String.init))
+            #expect(
+                header.hasPrefix("RUN ID ") && header.contains(" PLAYBOOK ") && header.contains(" STATUS "),
+                "\(runs.stdout)")
+            let column = try #require(header.range(of: "PLAYBOOK")).lowerBound.utf16Offset(in: header)
+            for row in runs.stdout.split(separator: "\n").dropFirst() {
+                #expect(
+                    row.utf16.count > column && row[row.index(row.startIndex, offsetBy: column - 1)] == " ", "\(row)")
+            }
         }
     }
 
