@@ -314,6 +314,18 @@ struct Timeline {
             + "height=\"\(f(height))\" fill=\"\(fill)\"><title>\(HTMLReport.escape(title))</title></rect>"
     }
 
+    /// A span's rectangle, titled with what it was, for how long, and `open` when the run ended inside it.
+    func window(
+        _ span: RunReportData.Span, y: Double, height: Double, cssClass: String, fill: String, what: String,
+        open: String, node: String
+    ) -> String {
+        rect(
+            span.from, span.to, y: y, height: height, cssClass: cssClass, fill: fill,
+            title:
+                "\(what) for \(ReportDuration.text(span.to.timeIntervalSince(span.from)))\(span.closed ? "" : ", \(open)")",
+            node: node)
+    }
+
     func f(_ value: Double) -> String { String(format: "%.1f", value) }
 
     /// The failover lane is drawn for runs that switch cluster failover (a DRBD pair has none).
@@ -350,22 +362,16 @@ struct Timeline {
             if lane == "failover" {
                 for span in run.failoverOff {
                     parts.append(
-                        rect(
-                            span.from, span.to, y: y + 8, height: laneHeight - 16, cssClass: "failover-off",
-                            fill: "#e9c46a",
-                            title:
-                                "cluster failover off for \(ReportDuration.text(span.to.timeIntervalSince(span.from)))\(span.closed ? "" : ", still off when the run ended")",
-                            node: "cluster"))
+                        window(
+                            span, y: y + 8, height: laneHeight - 16, cssClass: "failover-off", fill: "#e9c46a",
+                            what: "cluster failover off", open: "still off when the run ended", node: "cluster"))
                 }
             } else {
                 for span in run.outOfCluster where span.lane == lane {
                     parts.append(
-                        rect(
-                            span.from, span.to, y: y + 2, height: laneHeight - 4, cssClass: "out-window",
-                            fill: "#f7d4d0",
-                            title:
-                                "\(lane) out of the cluster for \(ReportDuration.text(span.to.timeIntervalSince(span.from)))\(span.closed ? "" : ", not back when the run ended")",
-                            node: lane))
+                        window(
+                            span, y: y + 2, height: laneHeight - 4, cssClass: "out-window", fill: "#f7d4d0",
+                            what: "\(lane) out of the cluster", open: "not back when the run ended", node: lane))
                 }
                 for command in run.commands where command.node == lane {
                     let status =
