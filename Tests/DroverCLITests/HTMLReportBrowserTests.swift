@@ -93,6 +93,9 @@ struct HTMLReportBrowserTests {
             // frontend check without status_url reads as not configured, not as a failure.
             #expect(dom.contains("the leader at that time (be1 leads now; another node leads after upgrade-leader)"))
             #expect(dom.contains("check frontends: not configured (no frontend has a status_url in the inventory)"))
+            // A skipped step reads as the text plan says it, never as a wait.
+            #expect(dom.contains("skip (only a 2.x → 3.x upgrade can leave Elasticsearch half-upgraded)"), "\(dom)")
+            #expect(!dom.contains("wait: only a 2.x"))
             #expect(
                 dom.contains("class=\"command\" data-node=\"be3\"") && dom.contains("fill=\"#c62828\""),
                 "be3's failed command, in red")
