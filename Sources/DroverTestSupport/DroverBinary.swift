@@ -45,7 +45,12 @@ public enum DroverBinary {
         _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
         timeout: Duration = .seconds(150)
     ) throws -> Processes.Output {
-        try Processes.run(
-            path, arguments, environment: try Self.environment(environment), input: input, timeout: timeout)
+        let full = try Self.environment(environment)
+        // A HOME made for this run alone goes with it.
+        if environment["HOME"] == nil, let home = full["HOME"] {
+            defer { try? FileManager.default.removeItem(atPath: home) }
+            return try Processes.run(path, arguments, environment: full, input: input, timeout: timeout)
+        }
+        return try Processes.run(path, arguments, environment: full, input: input, timeout: timeout)
     }
 }

@@ -49,6 +49,7 @@ public struct TestKeys: Sendable {
 
 /// A fresh private directory under the system temporary directory.
 public func temporaryDirectory(_ label: String) throws -> String {
+    _ = pruneStaleTemporaryDirectories
     let base = FileManager.default.temporaryDirectory.appendingPathComponent(
         "drover-\(label)-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(
@@ -56,6 +57,24 @@ public func temporaryDirectory(_ label: String) throws -> String {
         attributes: [.posixPermissions: 0o700])
     return base.path
 }
+
+/// Once per test process: removes `drover-*` directories of earlier runs untouched for two days. A test removes
+/// its own on success; those a failure kept stay long enough to read, without /tmp filling up run after run.
+private let pruneStaleTemporaryDirectories: Void = {
+    let root = FileManager.default.temporaryDirectory.path
+    let cutoff = Date().addingTimeInterval(-2 * 24 * 3600)
+    // Only names temporaryDirectory makes (`drover-LABEL-` and 8 hex digits): never a sandbox a person started.
+    let made = try? NSRegularExpression(pattern: "^drover-[A-Za-z0-9-]+-[0-9A-F]{8}$")
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+    where made?.firstMatch(in: entry, range: NSRange(entry.startIndex..., in: entry)) != nil {
+        let path = root + "/" + entry
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            attributes[.type] as? FileAttributeType == .typeDirectory,
+            let modified = attributes[.modificationDate] as? Date, modified < cutoff
+        else { continue }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}()
 
 /// Errors of the test fixtures.
 public enum FixtureError: LocalizedError {

@@ -87,6 +87,9 @@ struct SandboxCluster: Sendable {
         do {
             let result = try await body(cluster)
             try await cluster.sandbox.down()
+            // Its home, state and scratch files go too; a test that threw keeps them to be read.
+            let base = (cluster.sandbox.directory as NSString).deletingLastPathComponent
+            try? await Processes.offPool { try FileManager.default.removeItem(atPath: base) }
             return result
         } catch {
             try? await cluster.sandbox.down()

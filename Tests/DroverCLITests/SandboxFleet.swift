@@ -34,6 +34,9 @@ struct SandboxFleet: Sendable {
             let fleet = SandboxFleet(clusters: started, names: names, inventories: inventories, home: base + "/home")
             let result = try await body(fleet)
             for cluster in started.values { try await cluster.sandbox.down() }
+            // Their homes and scratch files go too; a test that threw keeps them to be read.
+            let bases = [base] + started.values.map { ($0.sandbox.directory as NSString).deletingLastPathComponent }
+            try? await Processes.offPool { for path in bases { try? FileManager.default.removeItem(atPath: path) } }
             return result
         } catch {
             for cluster in started.values { try? await cluster.sandbox.down() }
