@@ -57,6 +57,34 @@ struct NodeCommandTests {
         #expect(rest.stdout == ["it's quoted"] && rest.stderr.isEmpty)
     }
 
+    /// Several followers that reach a never-started record at once (a session made again while the lost one
+    /// still runs its script): the command starts once, and each of them follows it to its status.
+    @Test(arguments: Self.shells) func followersArrivingTogetherStartTheCommandOnce(shell: String) async throws {
+        let directory = try temporaryDirectory("nodecmd")
+        let records = 8
+        let followers = 4
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Run).self) { group in
+            for record in 0..<records {
+                let command = Self.command(
+                    "echo once >> \(ShellQuote.quote(directory))/count.\(record); sleep 0.3; exit 4", in: directory,
+                    name: "step.be1.\(record)")
+                for _ in 0..<followers {
+                    group.addTask { (record, try await Self.run(command.script(), shell)) }
+                }
+            }
+            var all: [(Int, Run)] = []
+            for try await outcome in group { all.append(outcome) }
+            return all
+        }
+        for record in 0..<records {
+            let count = try String(contentsOfFile: "\(directory)/count.\(record)", encoding: .utf8)
+            #expect(count == "once\n", "record \(record) started \(count.split(separator: "\n").count) times")
+            let runs = outcomes.filter { $0.0 == record }.map(\.1)
+            #expect(runs.filter { $0.markers.contains(.started) }.count == 1, "one of them started it")
+            #expect(runs.allSatisfy { $0.status == 4 }, "each follower has its status: \(runs.map(\.status))")
+        }
+    }
+
     @Test(arguments: Self.shells) func aFailedCommandRunsAgainOnlyWhenAskedAndKeepsItsOldRecord(
         shell: String
     ) async throws {

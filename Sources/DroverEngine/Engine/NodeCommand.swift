@@ -10,12 +10,14 @@ import Foundation
 /// the same script again re-attaches: a running command is followed from the lines already seen, a finished
 /// one gives its recorded output and status, a command that never started is started.
 ///
-/// The record is four files (the directory mode 0700, files 0600, under umask 077): `<name>.command`, the
-/// command's text, created with noclobber to claim the record; `<name>.out` and `.err`; and `<name>.status`,
+/// The record is five files (the directory mode 0700, files 0600, under umask 077): `<name>.command`, the
+/// command's text, created with noclobber to claim the record; `<name>.out` and `.err`; `<name>.status`,
 /// which says `pid N` once the command started and `exit S` once it ended, and is locked by the command's
-/// wrapper while it runs, so a follower waits on it without polling. A command that ends within 0.1 s is
+/// wrapper while it runs, so a follower waits on it without polling; and `<name>.claim`, locked while a
+/// follower decides whether to start the command and starts it, so that followers arriving together (a
+/// session made again while the lost one still runs its script) start it once. A command that ends within 0.1 s is
 /// printed from its files at once; a longer one is followed by `tail -F` until the lock is free. The script
-/// starts as few processes as it can (each costs a node a millisecond or two): `flock` twice, `setsid` and a
+/// starts as few processes as it can (each costs a node a millisecond or two): `flock` three times, `setsid` and a
 /// `tail` per stream that printed anything. Needs `setsid` and `flock` (util-linux) and GNU `tail`, as every
 /// Chef Backend node has.
 public struct NodeCommand: Sendable, Equatable {
@@ -89,12 +91,13 @@ public struct NodeCommand: Sendable, Equatable {
             [ -d "$d" ] || mkdir -p "$d" 2>/dev/null || { echo "$m unusable cannot create $d" >&2; exit 125; }
             launch() {
               exec 9> "$r.status" && flock -x 9 || { echo "$m unusable cannot lock $r.status" >&2; exit 125; }
-              setsid sh -c \(quote(wrapper)) drover-node-command "$r" "$c" < /dev/null > /dev/null 2>&1 &
+              setsid sh -c \(quote(wrapper)) drover-node-command "$r" "$c" < /dev/null > /dev/null 2>&1 7>&- &
               exec 9>&-
               echo "$m started" >&2
             }
             status() { a=; b=; s=; { read -r a x; read -r b s; } 2>/dev/null < "$r.status"; }
             one() {
+              exec 7>> "$r.claim" && flock -x 7 || { echo "$m unusable cannot lock $r.claim" >&2; exit 125; }
               set -C
               if { printf '%s\\n' "$c" > "$r.command"; } 2>/dev/null; then set +C; launch
               elif set +C; [ ! -f "$r.status" ]; then launch
@@ -107,6 +110,7 @@ public struct NodeCommand: Sendable, Equatable {
               elif [ "$a" != pid ]; then launch
               else echo "$m vanished" >&2; exit 125
               fi
+              exec 7>&-
               if ! flock -w 0.1 -s 8 8< "$r.status"; then
                 flock -s 8 8< "$r.status" & w=$!
                 tail -n +$1 -s 1 --pid=$w -F "$r.out" 2>/dev/null & o=$!
