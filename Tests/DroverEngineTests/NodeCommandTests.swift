@@ -69,7 +69,11 @@ struct NodeCommandTests {
                     "echo once >> \(ShellQuote.quote(directory))/count.\(record); sleep 0.3; exit 4", in: directory,
                     name: "step.be1.\(record)")
                 for _ in 0..<followers {
-                    group.addTask { (record, try await Self.run(command.script(), shell)) }
+                    group.addTask {
+                        // Await first, then form the tuple (swiftlang/swift#91911).
+                        let run = try await Self.run(command.script(), shell)
+                        return (record, run)
+                    }
                 }
             }
             var all: [(Int, Run)] = []
