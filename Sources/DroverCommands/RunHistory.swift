@@ -51,8 +51,7 @@ extension Operations {
         ]
         var previous: Journal.Step?
         for step in journal.steps {
-            // A resumed attempt numbers on from the steps done before it; its first step repeats a number.
-            if let previous, step.index <= previous.index { lines.append("  resumed:") }
+            if Journal.startsResumedAttempt(step, after: previous) { lines.append("  resumed:") }
             // A reason said for the step just above is said once.
             let reason = step.reason.map {
                 previous?.step == step.step && previous?.reason == $0 ? "as above" : $0

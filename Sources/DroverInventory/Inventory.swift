@@ -97,6 +97,9 @@ public struct Inventory: Sendable {
         public var sync: Duration = .seconds(6 * 3600)
         public var pollInterval: Duration = .seconds(2)
         public var stablePolls = 2
+
+        /// The defaults.
+        public init() {}
     }
 
     /// What kind of high-availability backend the inventory describes.

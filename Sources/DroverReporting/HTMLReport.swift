@@ -172,13 +172,12 @@ public enum HTMLReport {
 
     static func stepsTable(_ run: RunReportData) -> String {
         var rows = "<tr><th>#</th><th>step</th><th>node</th><th>outcome</th><th>duration</th><th>reason</th></tr>"
-        var previous: Int?
+        var previous: RunReportData.Step?
         for step in run.steps {
-            // A resumed attempt numbers on from the steps done before it: its first step repeats a number.
-            if let previous, step.index <= previous {
+            if Journal.startsResumedAttempt(step, after: previous) {
                 rows += "<tr class=\"resumed\"><td colspan=\"6\">resumed</td></tr>"
             }
-            previous = step.index
+            previous = step
             let duration = step.finished.map { ReportDuration.text($0.timeIntervalSince(step.started)) } ?? "-"
             rows +=
                 "<tr class=\"\(escape(step.status.rawValue))\"><td>\(step.index)</td><td>\(escape(step.step))</td><td>\(escape(step.node))</td>"

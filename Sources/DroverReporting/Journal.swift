@@ -152,6 +152,12 @@ public struct Journal: Codable, Sendable {
         return last
     }
 
+    /// True when `step`, listed right after `previous`, starts a resumed attempt: a resumed run numbers on
+    /// from the steps done before it, so its first step repeats a number.
+    public static func startsResumedAttempt(_ step: Step, after previous: Step?) -> Bool {
+        previous.map { step.index <= $0.index } ?? false
+    }
+
     public func isDone(step: String, node: String) -> Bool {
         steps.contains { $0.step == step && $0.node == node && ($0.status == .succeeded || $0.status == .skipped) }
     }

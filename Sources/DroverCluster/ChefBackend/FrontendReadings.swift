@@ -8,6 +8,8 @@ public enum FrontendPaths {
     public static let migrationLevel = "/var/opt/opscode/upgrades/migration-level"
     /// Where Chef Infra Server keeps its data (the free space a frontend upgrade needs).
     public static let data = "/var/opt/opscode"
+    /// Each service's log (runit's svlogd), as `chef-server-ctl tail` follows them.
+    public static let logs = "/var/log/opscode/*/current"
 }
 
 /// One service line of `chef-server-ctl status` (runit: `run: nginx: (pid 1234) 56s; run: log: ...`).

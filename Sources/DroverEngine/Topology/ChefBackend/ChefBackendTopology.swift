@@ -58,7 +58,8 @@ public struct ChefBackendTopology: Topology {
             NextStep(
                 "A promotion may take minutes (since chef-backend 1.3.2 pgsql-promote waits up to 5 minutes for PostgreSQL's recovery): if no node leads yet, the election may still be under way; wait until one leads, then continue. timeouts.failover bounds this wait ("
                     + DurationText.format(timeout) + (short ? " here, shorter than a promotion may take" : " here")
-                    + "; the default, 10m, leaves margin above 5 minutes).")
+                    + "; the default, \(DurationText.format(Inventory.Timeouts().failover)), leaves margin above 5 minutes)."
+            )
         ]
     }
 
@@ -387,7 +388,7 @@ public struct ChefBackendTopology: Topology {
 
     public func logAdvice(node: String) -> String {
         inventory.frontends.contains { $0.name == node }
-            ? "Read \(node)'s logs: /var/log/opscode/*/current (chef-server-ctl tail), and chef-server-ctl status"
+            ? "Read \(node)'s logs: \(FrontendPaths.logs) (chef-server-ctl tail), and chef-server-ctl status"
             : "Read \(node)'s logs: /var/log/chef-backend/*/current"
     }
 

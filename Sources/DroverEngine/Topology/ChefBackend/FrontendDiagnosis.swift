@@ -37,7 +37,7 @@ enum FrontendDiagnosis {
                         ],
                         command: "drover resume \(inventoryArgument)",
                         advice:
-                            "\(others). Fix the cause first: \(frontend.name)'s logs (chef-server-ctl tail, /var/log/opscode/*/current)."
+                            "\(others). Fix the cause first: \(frontend.name)'s logs (chef-server-ctl tail, \(FrontendPaths.logs))."
                     ))
                 continue
             }
@@ -55,7 +55,7 @@ enum FrontendDiagnosis {
                         evidence: evidence,
                         command: "drover exec \(inventoryArgument) --node \(frontend.name) -- chef-server-ctl start",
                         advice:
-                            "\(others). If they do not stay up, read \(frontend.name)'s logs (chef-server-ctl tail, /var/log/opscode/*/current)."
+                            "\(others). If they do not stay up, read \(frontend.name)'s logs (chef-server-ctl tail, \(FrontendPaths.logs))."
                     ))
             } else {
                 // Every service runs, yet /_status is not pong: an upstream (often the backends) fails.
@@ -73,7 +73,7 @@ enum FrontendDiagnosis {
         if releases.count > 1, !result.contains(where: { $0.id == "frontend-upgrade-interrupted" }) {
             // A frontend upgrade stopped half-way: finish it in Chef's order (the same playbook picks up).
             let unfinished =
-                lastRun.map { $0.isUnfinished && $0.playbook.contains("upgrade-frontends") } ?? false
+                lastRun.map { $0.isUnfinished && Playbook.parts($0.playbook).contains("upgrade-frontends") } ?? false
             result.append(
                 Situation(
                     id: "frontend-versions-mixed",
