@@ -51,11 +51,15 @@ extension Operations {
         // One cluster of a fleet: the fleet watches the interrupts (and --fail-fast) for all of its clusters.
         let fleet = FleetControl.current
         let interrupts = InterruptMonitor()
+        let stopRequested: @Sendable () -> Bool = { fleet?.stopRequested ?? interrupts.stopRequested }
+        // An interrupt at a prompt withdraws the question: the step runs nothing and the run stops (Runner.confirm).
+        let interaction = Interaction(
+            yes: request.yes, assumeDone: request.assumeDone,
+            ask: { await Terminal.ask($0, cancelled: stopRequested) })
         let runner = Runner(
             playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
-            recorder: recorder, resuming: resuming,
-            interaction: Interaction(yes: request.yes, assumeDone: request.assumeDone, ask: Terminal.ask),
-            bindings: bindings, backup: backup, stopRequested: { fleet?.stopRequested ?? interrupts.stopRequested })
+            recorder: recorder, resuming: resuming, interaction: interaction, bindings: bindings, backup: backup,
+            stopRequested: stopRequested)
         let outcome = await runUnderInterrupts(
             runner, initial: observation, readAt: observedAt, interrupts: interrupts, reporter: recording)
         await ClusterLock.release(connection, runID: runID)

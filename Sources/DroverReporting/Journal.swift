@@ -27,14 +27,28 @@ public struct Journal: Codable, Sendable {
         public var started: Date
         public var finished: Date?
         public var reason: String?
+        /// Whether any command of the step was started on its node: false until the first one is (written before
+        /// it starts), so a step stopped at its prompt is known to have changed nothing; nil in journals of
+        /// earlier versions, where it is unknown.
+        public var commandsStarted: Bool?
 
         public init(
             index: Int, step: String, node: String, status: Status, started: Date, finished: Date? = nil,
-            reason: String? = nil
+            reason: String? = nil, commandsStarted: Bool? = nil
         ) {
             (self.index, self.step, self.node, self.status) = (index, step, node, status)
             (self.started, self.finished, self.reason) = (started, finished, reason)
+            self.commandsStarted = commandsStarted
         }
+
+        enum CodingKeys: String, CodingKey {
+            case index, step, node, status, started, finished, reason
+            case commandsStarted = "commands_started"
+        }
+
+        /// True when the step is known to have started no command (stopped at its prompt, or before its first
+        /// command): running it again from its start repeats nothing.
+        public var changedNothing: Bool { commandsStarted == false }
     }
 
     public var runID: String

@@ -9,8 +9,13 @@ public enum PseudoTerminal {
         public var output: String
     }
 
+    /// A reply that types the terminal's interrupt character (Ctrl-C: SIGINT to the program), with no newline.
+    public static let interrupt = "\u{03}"
+    /// A reply that types nothing but sends the program SIGTERM, by its pid.
+    public static let terminate = "\u{00}SIGTERM"
+
     /// Runs `executable` with exactly `environment`; whenever the output so far ends with the next prompt
-    /// in `answers`, its reply and a newline are typed.
+    /// in `answers`, its reply and a newline are typed (``interrupt`` and ``terminate`` as they say).
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String],
         answers: [(prompt: String, reply: String)], timeout: Duration = .seconds(150)
@@ -50,8 +55,13 @@ public enum PseudoTerminal {
             if let next = pending.first,
                 output.trimmingCharacters(in: .whitespaces).hasSuffix(next.prompt.trimmingCharacters(in: .whitespaces))
             {
-                let line = next.reply + "\n"
-                _ = line.withCString { write(master, $0, strlen($0)) }
+                switch next.reply {
+                case terminate: kill(pid, SIGTERM)
+                case interrupt: _ = interrupt.withCString { write(master, $0, strlen($0)) }
+                default:
+                    let line = next.reply + "\n"
+                    _ = line.withCString { write(master, $0, strlen($0)) }
+                }
                 pending.removeFirst()
             }
             return true

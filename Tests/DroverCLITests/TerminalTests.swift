@@ -34,7 +34,10 @@ struct ConfirmationTests {
         _ cluster: SandboxCluster, _ arguments: [String], answers: [(String, String)]
     ) async throws -> PseudoTerminal.Result {
         let all = cluster.arguments(arguments)
-        let environment = ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 }
+        // The test's own HOME, so that its runs are recorded there and `resume` finds them.
+        let environment = ProcessInfo.processInfo.environment.merging(cluster.environment.merging(["NO_COLOR": "1"]) {
+            $1
+        }) { $1 }
         return try await Processes.offPool {
             try PseudoTerminal.run(
                 DroverBinary.path, all, environment: environment, answers: answers.map { (prompt: $0.0, reply: $0.1) })
@@ -92,6 +95,41 @@ struct ConfirmationTests {
             #expect(
                 (await cluster.log()).filter { $0.event == "started" && $0.command == "chef-backend-ctl restart etcd" }
                     .count == 2, "the declined run did not restart etcd")
+        }
+    }
+
+    /// Ctrl-C or SIGTERM at a destructive step's prompt withdraws the question: the step's command never starts,
+    /// the run records the interruption, releases the lock and exits 130, and `resume` asks the step again.
+    @Test(
+        "an interrupt at a confirmation prompt lets go, and resume asks again",
+        arguments: [("Ctrl-C", PseudoTerminal.interrupt), ("SIGTERM", PseudoTerminal.terminate)])
+    func interruptAtThePrompt(signal: String, reply: String) async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be3", "partially-synced")
+            let interrupted = try await terminal(
+                cluster, ["run", "resync-node", "--set", "node=be3"],
+                answers: [("Type yes to start the run:", "yes"), ("Type yes to go ahead:", reply)])
+            #expect(interrupted.status == 130, "\(signal): \(interrupted.output)")
+            #expect(interrupted.output.contains("interrupted at the operator's prompt"), "\(interrupted.output)")
+            let removals = { (await cluster.log()).filter { $0.event == "started" && $0.command.hasPrefix("rm -f") } }
+            #expect(await removals().isEmpty, "the step's command did not start")
+            let locks = ["be1", "be2", "be3"].filter {
+                FileManager.default.fileExists(
+                    atPath: cluster.sandbox.directory + "/nodes/\($0)/var/opt/chef-backend/drover.lock")
+            }
+            #expect(locks.isEmpty, "the lock was released on every node, not left on \(locks)")
+            let journal = try #require(StateReader.journal(in: cluster.stateDirectory))
+            let record = try #require(
+                try JSONSerialization.jsonObject(with: Data(journal.utf8)) as? [String: Any])
+            let last = try #require((record["steps"] as? [[String: Any]])?.last)
+            #expect(record["status"] as? String == "interrupted" && last["step"] as? String == "remove-sentinel")
+            #expect(last["commands_started"] as? Bool == false, "the journal knows the step changed nothing")
+            // Resumed, the step is asked again (here with --yes) and runs once.
+            let resumed = try await cluster.drover(["resume", "--yes"])
+            #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+            #expect(resumed.stdout.contains("re-running remove-sentinel on be3"), "\(resumed.stdout)")
+            #expect(await removals().count == 1)
+            #expect(try await cluster.state().node("be3")?.phase == .synced)
         }
     }
 }

@@ -57,7 +57,21 @@ public final class RunRecorder: @unchecked Sendable {
 
     func stepStarted(index: Int, step: String, node: String) async {
         await update {
-            $0.steps.append(Journal.Step(index: index, step: step, node: node, status: .started, started: Date()))
+            $0.steps.append(
+                Journal.Step(
+                    index: index, step: step, node: node, status: .started, started: Date(), commandsStarted: false))
+        }
+    }
+
+    /// Records, durably, that the step's first command is about to start on its node (once per step).
+    func commandsStarting(step: String, node: String) async {
+        let steps = current.steps
+        guard let position = steps.lastIndex(where: { $0.step == step && $0.node == node }),
+            steps[position].commandsStarted == false
+        else { return }
+        await update { journal in
+            guard let position = journal.steps.lastIndex(where: { $0.step == step && $0.node == node }) else { return }
+            journal.steps[position].commandsStarted = true
         }
     }
 

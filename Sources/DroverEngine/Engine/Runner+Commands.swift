@@ -22,6 +22,8 @@ extension Runner {
         changes: Bool = true
     ) async throws {
         if changes { changesBegan = true }
+        // Durable before the command starts: a run killed from here on cannot count the step as untouched.
+        await recorder?.commandsStarting(step: step.name, node: node)
         // A command may change what a reading shows, unless the topology says it cannot (a read, a switch
         // that no reading shows): then the last reading still stands for the next step.
         let neutral = topology.readingNeutralCommands

@@ -157,7 +157,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             // on the node decide: a running one is followed, a finished one's status used, a failed one rerun.
             if let inFlight = resuming?.unfinished, let step = playbook.steps.first(where: { $0.name == inFlight.step })
             {
-                guard inFlight.status == .failed || isRepeatable(step) else {
+                guard inFlight.status == .failed || inFlight.changedNothing || isRepeatable(step) else {
                     throw StepFailure(
                         step: step.name, node: inFlight.node,
                         what:
@@ -167,7 +167,10 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 index += 1
                 let why =
                     inFlight.status == .failed
-                    ? "which failed when the run stopped" : "which was in flight when the run stopped"
+                    ? "which failed when the run stopped"
+                    : (inFlight.changedNothing
+                        ? "which the run stopped before it ran any of its commands"
+                        : "which was in flight when the run stopped")
                 reporter.emit(
                     Event(.note("re-running \(step.name) on \(inFlight.node), \(why)")))
                 try await run(step, node: inFlight.node, index: index, observation: &observation, pinned: true)
@@ -394,6 +397,18 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                         step: step, node: node)
                 }
             }
+        } catch is PromptWithdrawn {
+            // Nothing of the step ran after its prompt; a resumed run asks again (or, with commands already run
+            // in the step, decides as for any step in flight).
+            interruptedAt = (step.name, node)
+            let reason = "interrupted at the operator's prompt; the step's next action did not run"
+            reporter.emit(
+                Event(
+                    .stepFinished(
+                        index: index, step: step.name, node: node, outcome: .interrupted, reason: reason,
+                        duration: Date().timeIntervalSince(stepStarted))))
+            await recorder?.stepFinished(step: step.name, node: node, status: .interrupted, reason: reason)
+            throw Stopped()
         } catch let failure as StepFailure {
             reporter.emit(
                 Event(
