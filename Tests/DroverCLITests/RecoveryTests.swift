@@ -54,6 +54,53 @@ struct RecoveryTests {
         }
     }
 
+    /// be1's `host:` leads nowhere, or be1's and be2's are swapped: the cluster lists be1 healthy at its own
+    /// address. Diagnose names the inventory error (never "down", never replace-failed-node), and every playbook
+    /// refuses before any change.
+    @Test("a wrong host is an inventory error, not a dead node", arguments: ["nowhere", "be2"])
+    func wrongHost(pointsAt: String) async throws {
+        try await SandboxCluster.with { cluster in
+            let state = try await cluster.state()
+            let be1 = try #require(state.node("be1")?.ip)
+            let be2 = try #require(state.node("be2")?.ip)
+            let wrong = pointsAt == "be2" ? be2 : LoopbackAddresses.next(port: 22)
+            let original = try String(contentsOfFile: cluster.inventoryPath, encoding: .utf8)
+            var edited = original.replacingOccurrences(of: "host: \(be1)\n", with: "host: WRONG\n")
+            if pointsAt == "be2" { edited = edited.replacingOccurrences(of: "host: \(be2)\n", with: "host: \(be1)\n") }
+            try edited.replacingOccurrences(of: "host: WRONG\n", with: "host: \(wrong)\n")
+                .write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            let diagnosis = try await cluster.drover(["diagnose"])
+            let text = diagnosis.stdout
+            #expect(diagnosis.status == 1, "\(text)\(diagnosis.stderr)")
+            #expect(
+                text.contains(
+                    "the inventory does not name the machines the cluster knows: be1\(pointsAt == "be2" ? ", be2" : "")"),
+                "\(text)")
+            let detail =
+                pointsAt == "be2"
+                ? "be1: the inventory says \(wrong), which reaches a machine that publishes \(wrong) (the cluster's be2), but the cluster knows be1 at \(be1)"
+                : "be1: the inventory says \(wrong), the cluster knows be1 at \(be1) and sees it healthy"
+            #expect(text.contains(detail), "\(text)")
+            #expect(!text.contains("replace-failed-node") && !text.contains("down or unreachable"), "\(text)")
+            #expect(text.contains("\n      drover status --inventory \(cluster.inventoryPath)\n"), "\(text)")
+            let before = (await cluster.log()).count
+            let runbook = try await cluster.drover([
+                "run", "replace-failed-node", "--set", "failed=be1", "--set", "replacement=be1", "--yes",
+                "--assume-done",
+            ])
+            #expect(runbook.status == 2, "\(runbook.stdout)\(runbook.stderr)")
+            #expect(runbook.stderr.contains("pre-flight failed: identity on be1: \(detail)"), "\(runbook.stderr)")
+            #expect(runbook.stderr.contains("fix: correct host: for be1 in \(cluster.inventoryPath):"))
+            let upgrade = try await cluster.drover(["upgrade", "--yes"])
+            #expect(upgrade.status == 2 && upgrade.stderr.contains("pre-flight failed: identity on be1"))
+            let changed = (await cluster.log()).dropFirst(before).filter { $0.event == "started" && $0.isMutating }
+            #expect(changed.isEmpty, "nothing was changed: \(changed.map(\.command))")
+            // The inventory put right, the same cluster is healthy: nothing was ever down.
+            try original.write(toFile: cluster.inventoryPath, atomically: true, encoding: .utf8)
+            #expect(try await cluster.drover(["diagnose"]).status == 0)
+        }
+    }
+
     @Test func partitionIsHealedByPromotingANode() async throws {
         try await SandboxCluster.with { cluster in
             try await cluster.breakNode("be1", "partition")

@@ -18,6 +18,8 @@ public struct NodeObservation: Sendable {
     /// Elasticsearch's log shows `unknown setting [path.scripts]` after its last start: a 3.x upgrade that did
     /// not finish (read only when the target is 3.x).
     public var elasticsearchHalfUpgraded: Bool?
+    /// The `publish_address` of the node's own chef-backend.rb: the address the cluster knows the machine by.
+    public var publishAddress: String?
     /// The owner file of a Drover lock on this node, when one is held.
     public var lockOwner: String?
     /// Problems reading individual items (command failed, output not in the documented form).

@@ -24,9 +24,52 @@ public enum ClusterDiagnosis {
         lastRun: Journal?
     ) -> [Situation] {
         var result: [Situation] = []
-        let unreachable = observation.nodes.filter { $0.unreachable != nil }
-        let reachable = observation.nodes.filter { $0.unreachable == nil }
         let inventoryArgument = "--inventory \(ShellQuote.quote(inventoryPath))"
+        // Who a node is comes before any verdict on it: an inventory entry that reaches another machine (or none,
+        // while the cluster sees its namesake healthy elsewhere) is an inventory error, not a dead node.
+        let mismatches = observation.identityMismatches
+        if !mismatches.isEmpty {
+            let lines = mismatches.map { mismatch in
+                inventory.backends.first { $0.name == mismatch.node }.map { "\(inventoryPath):\($0.line)" }
+                    ?? inventoryPath
+            }
+            result.append(
+                Situation(
+                    id: "inventory-mismatch",
+                    summary:
+                        "the inventory does not name the machines the cluster knows: \(mismatches.map(\.node).joined(separator: ", "))",
+                    evidence: mismatches.map(\.detail)
+                        + (observation.members.isEmpty
+                            ? []
+                            : [
+                                "cluster-status lists "
+                                    + observation.members.map { "\($0.name) \($0.ip) \($0.role)" }.joined(separator: ", ")
+                            ]),
+                    command: nil,
+                    advice:
+                        "Correct host: for \(mismatches.map(\.node).joined(separator: ", ")) (\(Array(Set(lines)).sorted().joined(separator: ", ")), or the ssh_config HostName it takes) to the address the cluster lists. Until then every playbook refuses at pre-flight and nothing is changed; no node is down for this. Then check again:",
+                    adviceCommands: ["drover status \(inventoryArgument)"]))
+        }
+        let mismatched = Set(mismatches.map(\.node))
+        // A node the cluster still lists as leader or follower is up, whatever Drover could reach: its
+        // unreachability is between this workstation and it, never a reason to replace it.
+        let unreachable = observation.nodes.filter {
+            $0.unreachable != nil && !mismatched.contains($0.name) && !observation.listedUp($0.name)
+        }
+        let reachable = observation.nodes.filter { $0.unreachable == nil }
+        for node in observation.nodes
+        where node.unreachable != nil && !mismatched.contains(node.name) && observation.listedUp(node.name) {
+            result.append(
+                Situation(
+                    id: "unreachable-from-here",
+                    summary:
+                        "\(node.name) cannot be reached from here, but the cluster lists it as \(observation.role(of: node.name) ?? "a member"): it is up",
+                    evidence: ["\(node.name): \(node.unreachable!)"],
+                    command: nil,
+                    advice:
+                        "The problem is between this workstation and \(node.name) (SSH, its host key, a firewall, the VPN): the error above says which. Nothing in the cluster needs repair for it; fix the connection, then check again:",
+                    adviceCommands: ["drover status \(inventoryArgument)"]))
+        }
         // A node that answers but is not part of a cluster: a new or rebuilt machine, or the inventory names
         // the wrong one. Its own readings say nothing about the cluster.
         for node in reachable where node.notInCluster != nil {

@@ -190,6 +190,8 @@ public enum ClusterDiscovery {
             NodeScript.Part("unsynced", "test -e /var/opt/chef-backend/leaderl/data/unsynced"),
             NodeScript.Part("no-start-pgsql", "test -e /var/opt/chef-backend/leaderl/data/no-start-pgsql"),
             NodeScript.Part("version", "cat /opt/chef-backend/version-manifest.json"),
+            // Which machine this is, as the cluster knows it (checked against cluster-status: a wrong host).
+            NodeScript.Part("publish-address", "grep -s publish_address \(PublishAddress.configPath)"),
         ]
         let readsElasticsearchLog = inventory.package.flatMap({ ChefBackendVersion($0.version) })?.major == 3
         if readsElasticsearchLog {
@@ -245,6 +247,7 @@ public enum ClusterDiscovery {
             node.unsyncedSentinel = parsed("unsynced", acceptFailure: true) { $0.exitStatus == 0 }
             node.noStartPgsqlSentinel = parsed("no-start-pgsql", acceptFailure: true) { $0.exitStatus == 0 }
             node.installedVersion = parsed("version") { try VersionManifest.buildVersion($0.stdout) }
+            node.publishAddress = parsed("publish-address", acceptFailure: true) { PublishAddress.parse($0.stdout) } ?? nil
             if readsElasticsearchLog {
                 node.elasticsearchHalfUpgraded = parsed("elasticsearch-log", acceptFailure: true) {
                     $0.stdout.contains(ElasticsearchFacts.pathScriptsError)

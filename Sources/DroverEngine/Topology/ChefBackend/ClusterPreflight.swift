@@ -145,6 +145,17 @@ public enum ClusterPreflight {
         )
     }
 
+    /// One failed `identity` check per inventory backend that is not the member the cluster knows by its name.
+    static func identityChecks(_ observation: ClusterObservation, inventory: Inventory) -> [PreflightCheck] {
+        observation.identityMismatches.map { mismatch in
+            let line = inventory.backends.first { $0.name == mismatch.node }?.line
+            return PreflightCheck(
+                check: "identity", node: mismatch.node, ok: false, detail: mismatch.detail,
+                fix:
+                    "correct host: for \(mismatch.node) in \(inventory.file)\(line.map { ":\($0)" } ?? "") (or its ssh_config HostName), then run drover status --inventory \(ShellQuote.quote(inventory.file))")
+        }
+    }
+
     /// Minimum free space of /var/opt/chef-backend (leaderl's own disk check threshold).
     public static let minimumFreeMB = 250
 
@@ -154,7 +165,9 @@ public enum ClusterPreflight {
         for part in Playbook.parts(set) {
             for check in sets[part] ?? [] where !wanted.contains(check) { wanted.append(check) }
         }
-        var checks: [PreflightCheck] = []
+        // Every playbook, whatever its set (`none` included): a backend that is not the machine the cluster knows
+        // by its name would have another node's state read, changed or removed in its place.
+        var checks = identityChecks(observation, inventory: inventory)
         let reachable = observation.nodes.filter { $0.unreachable == nil }
         // One node whose upgrade was interrupted (at the target, services down) is the run's first step, not a
         // reason to refuse: the others must be healthy with exactly that node out.

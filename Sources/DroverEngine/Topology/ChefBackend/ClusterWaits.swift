@@ -201,12 +201,24 @@ enum ClusterRequirements {
                 "\(answering.count) members still answer (\(answering.map(\.name).joined(separator: ", ")))"
             )
         case .down:
+            // Down as the cluster sees it: a node only Drover cannot reach (a wrong host, a firewall) that the
+            // members still list as leader or follower is up, and must not be removed.
             let name = subject ?? ""
             let target = observation.node(name)
             let stopped =
                 target?.status.map { status in
                     ["leaderl", "postgresql", "etcd", "elasticsearch"].allSatisfy { status[$0]?.isRunning == false }
                 } ?? false
+            if let mismatch = observation.identityMismatches.first(where: { $0.node == name }) {
+                return (false, mismatch.detail)
+            }
+            if observation.listedUp(name) {
+                let role = observation.role(of: name) ?? "up"
+                return (
+                    false,
+                    "\(name) is \(role) in the cluster's cluster-status\(target?.unreachable != nil ? ", though Drover cannot reach it" : "")"
+                )
+            }
             return (
                 target?.unreachable != nil || stopped,
                 "\(name) is \(target?.unreachable != nil ? "unreachable" : (stopped ? "stopped" : "still running"))"
