@@ -32,6 +32,14 @@ extension Operations {
         let history = Operations.history(
             StateDirectory(stateDirectory),
             cluster: topology.inventory.cluster, identities: observation.identities)
-        return topology.diagnose(observation, lastRun: history.journals.first, inventoryPath: inventoryPath)
+        var diagnosis = topology.diagnose(observation, lastRun: history.journals.first, inventoryPath: inventoryPath)
+        // What it prints to run next reads the same records: `--state-dir` goes with it.
+        let options = NextCommandOptions(stateDirectory: stateDirectory)
+        for index in diagnosis.situations.indices {
+            diagnosis.situations[index].command = diagnosis.situations[index].command.map(options.carried)
+            diagnosis.situations[index].firstCommand = diagnosis.situations[index].firstCommand.map(options.carried)
+            diagnosis.situations[index].adviceCommands = diagnosis.situations[index].adviceCommands.map(options.carried)
+        }
+        return diagnosis
     }
 }

@@ -28,6 +28,11 @@ extension Operations {
         /// `--html FILE`: the run's report for people, written when it ends.
         public var html: String?
 
+        /// The options the commands this run prints carry again.
+        public var nextOptions: NextCommandOptions {
+            NextCommandOptions(stateDirectory: stateDirectory, playbooks: playbooks.directory, parameters: parameters)
+        }
+
         public init(
             playbook: String, inventoryPath: String, yes: Bool, json: Bool, stateDirectory: String?, junit: String?,
             assumeDone: Bool = false, parameters: [String: String] = [:]
@@ -80,35 +85,45 @@ extension Operations {
     public static func resume(_ request: RunRequest, logger: Logger) async -> ExitStatus {
         guard let inventory = loadInventory(request.inventoryPath) else { return .usage }
         let state = StateDirectory(request.stateDirectory)
-        guard state.journals(cluster: inventory.cluster).contains(where: \.isUnfinished) else {
-            Output.stdout(nothingToResume(inventory.cluster))
-            return .success
-        }
-        if !request.yes && isatty(0) != 1 {
+        let recorded = state.journals(cluster: inventory.cluster)
+        if recorded.contains(where: \.isUnfinished) && !request.yes && isatty(0) != 1 {
             Output.diagnostic("refusing to resume without --yes: standard input is not a terminal.")
             return .usage
         }
-        // Which cluster a journal belongs to is told by its nodes' GUIDs: read them before choosing.
+        // Which cluster a journal belongs to is told by its nodes' GUIDs: read them before choosing. With nothing
+        // to resume, the reading tells whether the cluster is done all the same.
         let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
         let status = await withTopology(inventory) { topology in
-            let observation = await topology.observe(connection, full: false, checksum: false)
-            let history = Operations.history(state, cluster: inventory.cluster, identities: observation.identities)
-            return await resume(request, topology: topology, history: history, connection: connection)
+            await resume(request, topology: topology, state: state, recorded: recorded, connection: connection)
         }
         await connection.close()
         return status
     }
 
+    /// Chooses the run to resume from a reading of the cluster and resumes it, or says there is none.
+    private static func resume<T: Topology>(
+        _ request: RunRequest, topology: T, state: StateDirectory, recorded: [Journal], connection: ClusterConnection
+    ) async -> ExitStatus {
+        let observation = await topology.observe(connection, full: false, checksum: false)
+        let history =
+            recorded.isEmpty
+            ? ClusterHistory([], liveGUIDs: [:])
+            : Operations.history(state, cluster: topology.inventory.cluster, identities: observation.identities)
+        guard let journal = history.journals.first, journal.isUnfinished else {
+            return nothingToResume(
+                request, cluster: topology.inventory.cluster, state: state, history: history,
+                diagnosis: topology.diagnose(
+                    observation, lastRun: history.journals.first, inventoryPath: request.inventoryPath))
+        }
+        return await resume(request, topology: topology, journal: journal, connection: connection)
+    }
+
     /// The part of `resume` that runs with the connection open; the caller closes it.
     private static func resume<T: Topology>(
-        _ request: RunRequest, topology: T, history: ClusterHistory,
+        _ request: RunRequest, topology: T, journal: Journal,
         connection: ClusterConnection
     ) async -> ExitStatus {
         let inventory = topology.inventory
-        guard let journal = history.journals.first, journal.isUnfinished else {
-            Output.stdout(nothingToResume(inventory.cluster))
-            return .success
-        }
         let done = journal.steps.filter { $0.status == .succeeded || $0.status == .skipped }.map {
             "\($0.step) on \($0.node)"
         }
@@ -153,8 +168,41 @@ extension Operations {
         return await execute(resumed, playbook: playbook, topology: topology, connection: connection, resuming: journal)
     }
 
-    static func nothingToResume(_ cluster: String) -> String {
-        "Nothing to resume for cluster \(cluster): its last run finished (see `drover runs`).\n"
+    /// Says where `resume` looked and what it found there (never that a run finished when none is recorded), and
+    /// whether the cluster, as read now, is done: it exits 0 only when it is; otherwise 2, with what is wrong and
+    /// `diagnose` (a run recorded under another `--state-dir`, or a workstation's records lost, leave work undone
+    /// that no record here shows).
+    static func nothingToResume(
+        _ request: RunRequest, cluster: String, state: StateDirectory, history: ClusterHistory, diagnosis: Diagnosis
+    ) -> ExitStatus {
+        let options = NextCommandOptions(stateDirectory: request.stateDirectory)
+        var found: String
+        if let newest = history.journals.first {
+            found =
+                "its last run in \(state.clusterDirectory(newest.cluster)), \(newest.runID) (\(newest.playbook)), "
+                + "\(newest.status == .succeeded ? "succeeded" : "changed nothing (\(newest.status.rawValue))")"
+                + (newest.finished.map { " at \(RFC3339.string($0))" } ?? "")
+        } else {
+            found =
+                "no run of it is recorded in \(state.clusterDirectory(cluster))"
+                + (history.ignored.isEmpty ? "" : " (only runs of another cluster of that name)")
+                + "; a run started with --state-dir is resumed with the same --state-dir"
+        }
+        let diagnose = options.carried("drover diagnose --inventory \(ShellQuote.quote(request.inventoryPath))")
+        guard diagnosis.readable, diagnosis.situations.isEmpty else {
+            let what =
+                diagnosis.readable
+                ? diagnosis.situations.map { "    \($0.summary)" }.joined(separator: "\n")
+                : "    the cluster could not be read: \(diagnosis.unreadableText)"
+            Output.diagnostic(
+                "nothing to resume for cluster \(cluster): \(found).\n  But the cluster is not done:\n\(what)\n  What to do:\n    \(diagnose)"
+            )
+            return .refused
+        }
+        Output.stdout(
+            "Nothing to resume for cluster \(cluster): \(found). The cluster reads healthy.\n"
+                + "  See its runs: \(options.carried("drover runs --cluster \(ShellQuote.quote(cluster))"))\n")
+        return .success
     }
 
     /// A run id: UTC time and a random suffix, sortable.

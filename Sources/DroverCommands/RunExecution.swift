@@ -59,19 +59,21 @@ extension Operations {
         let runner = Runner(
             playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
             recorder: recorder, resuming: resuming, interaction: interaction, bindings: bindings, backup: backup,
-            stopRequested: stopRequested)
+            nextOptions: request.nextOptions, stopRequested: stopRequested)
         let outcome = await runUnderInterrupts(
             runner, initial: observation, readAt: observedAt, interrupts: interrupts, reporter: recording)
         await ClusterLock.release(connection, runID: runID)
         let written = await writeReports(request, recorder: recorder, playbook: playbook)
-        sayWhereItIs(recorder.current, written: written, json: request.json)
+        sayWhereItIs(recorder.current, written: written, json: request.json, options: request.nextOptions)
         return outcome.exitStatus
     }
 
     /// The run's last lines: its id, how to see it again, and the files it wrote (on stderr with `--json`, whose
     /// stdout is events only).
-    private static func sayWhereItIs(_ journal: Journal, written: [(what: String, path: String)], json: Bool) {
-        var lines = ["Run \(journal.runID); see it again: drover show \(journal.runID)"]
+    private static func sayWhereItIs(
+        _ journal: Journal, written: [(what: String, path: String)], json: Bool, options: NextCommandOptions
+    ) {
+        var lines = ["Run \(journal.runID); see it again: drover show \(journal.runID)\(options.state)"]
         let files = [("journal", journal.path), ("transcript", journal.transcriptPath)] + written
         let width = files.map(\.0.count).max() ?? 0
         lines += files.map { "  \(($0.0 + ":").padding(toLength: width + 1, withPad: " ", startingAt: 0)) \($0.1)" }
@@ -137,7 +139,7 @@ extension Operations {
         }
         if !connection.backendFailures.isEmpty {
             Output.diagnostic(
-                "why a node cannot be reached or read, and what to do: drover diagnose --inventory \(ShellQuote.quote(request.inventoryPath))"
+                "why a node cannot be reached or read, and what to do: drover diagnose --inventory \(ShellQuote.quote(request.inventoryPath))\(request.nextOptions.state)"
             )
         }
         reporter.emit(

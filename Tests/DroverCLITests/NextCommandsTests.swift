@@ -63,6 +63,47 @@ struct NextCommandsTests {
         return commands
     }
 
+    /// A CI job's run with `--state-dir` and `--playbooks`: every command it prints carries both, the summary's and
+    /// `diagnose`'s; pasted, they finish the upgrade. `resume` without the state directory says where it looked and,
+    /// the cluster being half-upgraded, exits 2 instead of calling it finished.
+    @Test func aRunsOwnOptionsGoWithItsPrintedCommands() async throws {
+        try await SandboxCluster.with(rejoin: "2s") { cluster in
+            try await cluster.breakNode("be2", "upgrade-fails")
+            let state = cluster.scratch("drover-state")
+            let playbooks = cluster.scratch("playbooks")
+            try FileManager.default.createDirectory(atPath: playbooks, withIntermediateDirectories: true)
+            let failed = try await cluster.drover([
+                "upgrade", "--yes", "--state-dir", state, "--playbooks", playbooks,
+            ])
+            #expect(failed.status == 1, "\(failed.stdout)\n\(failed.stderr)")
+            let inventory = "--inventory \(cluster.inventoryPath)"
+            let carried = "--state-dir \(state) --playbooks \(playbooks)"
+            #expect(
+                Self.nextCommands(failed.stdout) == [
+                    "drover status \(inventory)", "drover resume \(inventory) \(carried)",
+                    "drover upgrade \(inventory) --state-dir \(state) --playbooks \(playbooks) --yes",
+                    "drover run set-failover --set state=on \(inventory) \(carried)",
+                ], "\(failed.stdout)")
+            let runID = try #require(Self.runID(failed.stdout))
+            #expect(failed.stdout.contains("see it again: drover show \(runID) --state-dir \(state)\n"))
+            // Without the state directory, resume finds no run, says where it looked, and sees the cluster undone.
+            let lost = try await cluster.drover(["resume", "--yes"])
+            #expect(lost.status == 2, "\(lost.stdout)\(lost.stderr)")
+            #expect(lost.stderr.contains("no run of it is recorded in \(cluster.stateDirectory)/sandbox"))
+            #expect(lost.stderr.contains("But the cluster is not done") && !lost.stdout.contains("finished"))
+            let diagnosis = try await cluster.drover(["diagnose", "--state-dir", state])
+            // diagnose takes no --playbooks: the journal names the playbook's file, which resume reads.
+            #expect(
+                diagnosis.stdout.contains("\n      drover resume \(inventory) --state-dir \(state)\n"), "\(diagnosis.stdout)")
+            try await cluster.sandbox.heal("be2")
+            let show = try await Self.paste("drover show \(runID) --state-dir \(state)", cluster: cluster)
+            #expect(show.status == 0, "\(show.output)")
+            let resumed = try await Self.paste(Self.nextCommands(failed.stdout)[1], cluster: cluster)
+            #expect(resumed.status == 0, "\(resumed.output)")
+            try await expectUpgradedSafely(cluster)
+        }
+    }
+
     @Test func continuingAFailedUpgradeWorksWhenPasted() async throws {
         try await SandboxCluster.with(rejoin: "2s") { cluster in
             let commands = try await Self.failedUpgrade(cluster)

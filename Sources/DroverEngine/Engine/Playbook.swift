@@ -397,9 +397,12 @@ public enum Template {
 public struct PlaybookLibrary: Sendable {
     /// Directories whose `NAME.yml` files add to or replace the built-ins, first one winning.
     public let directories: [String]
+    /// `--playbooks DIR` as given, which the commands a run prints carry again.
+    public let directory: String?
 
     /// - Parameter directory: `--playbooks DIR`, searched before `$DROVER_PLAYBOOKS`.
     public init(directory: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.directory = directory
         let fromEnvironment = (environment["DROVER_PLAYBOOKS"] ?? "").split(separator: ":").map(String.init)
         directories = ([directory].compactMap { $0 } + fromEnvironment).map(UserAccount.expandingTilde)
     }

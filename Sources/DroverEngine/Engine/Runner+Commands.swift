@@ -106,7 +106,7 @@ extension Runner {
                         commands: ["drover status \(inventoryFlag)"]),
                     NextStep(
                         "When it is reachable, continue (a command still running there is waited for, not run again):",
-                        commands: ["drover resume \(inventoryFlag)"]),
+                        commands: [resumeCommand]),
                 ])
         }
         for (index, detached) in results.enumerated() {

@@ -40,23 +40,25 @@ extension Runner {
         if case .succeeded = ending { return summary }
         // An upgrade path's playbook is started again by `drover upgrade`, which chooses it.
         // A combined playbook is `drover upgrade --all`.
+        let chosen = topology.upgradePath(for: playbook, observation: observation) != nil
         let again =
-            topology.upgradePath(for: playbook, observation: observation) != nil
-            ? (Playbook.parts(playbook.name).count > 1 ? "upgrade --all" : "upgrade") : "run \(playbook.name)"
+            (chosen
+                ? (Playbook.parts(playbook.name).count > 1 ? "upgrade --all" : "upgrade") : "run \(playbook.name)")
+            + " \(inventoryFlag)\(nextOptions.state)\(nextOptions.library)\(chosen ? "" : nextOptions.settings)"
         var steps = [NextStep("Inspect the cluster:", commands: ["drover status \(inventoryFlag)"])]
         steps += failure?.advice ?? []
         if failure == nil {
-            steps.append(NextStep("Continue where the run stopped:", commands: ["drover resume \(inventoryFlag)"]))
+            steps.append(NextStep("Continue where the run stopped:", commands: [resumeCommand]))
         } else if failure?.step == "backup" && !changesBegan {
             steps.append(
                 NextStep(
                     "Nothing was changed. When a backup works, start again (or with --no-backup, without one):",
-                    commands: ["drover \(again) \(inventoryFlag) --yes --backup"]))
+                    commands: ["drover \(again) --yes --backup"]))
         } else {
-            steps.append(NextStep("When the cause is fixed, continue:", commands: ["drover resume \(inventoryFlag)"]))
-            steps.append(NextStep("Or start again:", commands: ["drover \(again) \(inventoryFlag) --yes"]))
+            steps.append(NextStep("When the cause is fixed, continue:", commands: [resumeCommand]))
+            steps.append(NextStep("Or start again:", commands: ["drover \(again) --yes"]))
         }
-        if leftOff { steps.append(topology.failoverRestoreAdvice(inventoryFlag: inventoryFlag)) }
+        if leftOff { steps.append(topology.failoverRestoreAdvice(inventoryFlag: inventoryFlag + nextOptions.resume)) }
         summary.next = steps
         return summary
     }

@@ -43,6 +43,12 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     var pinned: [String: [String]] = [:]
     /// `--inventory FILE` as the next commands print it, shell-quoted so it pastes as printed.
     var inventoryFlag: String { "--inventory \(ShellQuote.quote(inventory.file))" }
+    /// The run's own options that the next commands it prints carry again (`--state-dir`, `--playbooks`, `--set`).
+    let nextOptions: NextCommandOptions
+    /// `drover resume ...` for this run, whole.
+    var resumeCommand: String { "drover resume \(inventoryFlag)\(nextOptions.resume)" }
+    /// `drover diagnose ...` for this run's cluster and records, whole.
+    var diagnoseCommand: String { "drover diagnose \(inventoryFlag)\(nextOptions.state)" }
     var changesBegan = false
     /// What Drover last set the cluster failover flag to, and when (the flag itself cannot be read).
     var failover: (state: String, step: String)?
@@ -70,8 +76,10 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         playbook: Playbook, topology: T, connection: any NodeTransport, reporter: any Reporter, runID: String,
         recorder: RunRecorder? = nil, resuming: Journal? = nil,
         interaction: Interaction = Interaction(yes: true, assumeDone: false),
-        bindings: Bindings = Bindings(), backup: Bool = false, stopRequested: @escaping @Sendable () -> Bool = { false }
+        bindings: Bindings = Bindings(), backup: Bool = false, nextOptions: NextCommandOptions = NextCommandOptions(),
+        stopRequested: @escaping @Sendable () -> Bool = { false }
     ) {
+        self.nextOptions = nextOptions
         self.interaction = interaction
         self.backup = backup
         self.backupTaken = resuming?.backup
@@ -450,7 +458,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                     step: step.name, node: node,
                     what:
                         "precondition \(condition.requirement)\(condition.argument.map { ":\($0)" } ?? "") does not hold (\(detail)); the step was not run",
-                    advice: [NextStep("Check the situation again:", commands: ["drover diagnose \(inventoryFlag)"])])
+                    advice: [NextStep("Check the situation again:", commands: [diagnoseCommand])])
             }
         }
     }
