@@ -124,7 +124,9 @@ extension Operations {
             sayLocked(inventory: inventory, owner: holder, request: request)
             return .locked
         }
-        let checks = resuming.map { topology.resumeChecks(journal: $0, observation: observation) } ?? plan.preflight
+        let checks =
+            resuming.map { topology.resumeChecks(journal: $0, playbook: plan.playbook, observation: observation) }
+            ?? plan.preflight
         let needsAllNodes = plan.playbook.preflight != "none"
         guard !checks.allSatisfy(\.ok) || (needsAllNodes && !connection.backendFailures.isEmpty) else { return nil }
         let redactor = Redactor.standard

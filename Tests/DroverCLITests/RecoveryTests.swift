@@ -249,6 +249,35 @@ struct ReplacementTests {
         }
     }
 
+    /// replace-failed-node's join fails after its own remove-node (the replacement lacks the secrets file): the
+    /// run's own removal is what its resume expects, so `resume` joins the node once the cause is fixed; the
+    /// "start again" line carries the run's --set values.
+    @Test func aReplacementWhoseJoinFailedIsResumed() async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be3", "unreachable")
+            try await cluster.sandbox.heal("be3", fresh: true)
+            let failed = try await cluster.drover([
+                "run", "replace-failed-node", "--set", "failed=be3", "--set", "replacement=be3", "--yes",
+                "--assume-done",
+            ])
+            #expect(failed.status == 1, "\(failed.stdout)\(failed.stderr)")
+            #expect(
+                failed.stdout.contains(
+                    "drover run replace-failed-node --inventory \(cluster.inventoryPath) --set failed=be3 --set replacement=be3 --yes"
+                ), "\(failed.stdout)")
+            let root = cluster.sandbox.directory + "/nodes/"
+            try FileManager.default.copyItem(
+                atPath: root + "be1/etc/chef-backend/chef-backend-secrets.json",
+                toPath: root + "be3/etc/chef-backend/chef-backend-secrets.json")
+            let resumed = try await cluster.drover(["resume", "--yes", "--assume-done"])
+            #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+            let started = (await cluster.log()).filter { $0.event == "started" }.map(\.command)
+            #expect(started.filter { $0 == "chef-backend-ctl remove-node be3 -y" }.count == 1, "removed once")
+            let state = try await cluster.state()
+            #expect(state.members.count == 3 && state.members.allSatisfy { $0.phase == .synced })
+        }
+    }
+
     @Test func quorumIsRecoveredFromTheSurvivor() async throws {
         try await SandboxCluster.with { cluster in
             // create-cluster --quorum-loss-recovery is refused while two members still answer.

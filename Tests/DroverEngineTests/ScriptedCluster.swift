@@ -165,7 +165,9 @@ struct ScriptedTopology: Topology {
     }
 
     func preflight(_ set: String, observation: ScriptedObservation) -> [PreflightCheck] { [] }
-    func resumeChecks(journal: Journal, observation: ScriptedObservation) -> [PreflightCheck] { [] }
+    func resumeChecks(journal: Journal, playbook: Playbook, observation: ScriptedObservation) -> [PreflightCheck] {
+        []
+    }
 
     func nodes(for target: Playbook.Target, observation: ScriptedObservation) throws -> [String] {
         switch target {

@@ -224,10 +224,13 @@ public enum Predicates {
         var result: [Criterion] = []
         let leaders = observation.members.filter { $0.role == "leader" }.count
         let followers = observation.members.filter { $0.role == "follower" }.count
+        // No node answered cluster-status (none reached, or none read): the roles are unknown, not zero.
         result.append(
-            Criterion(
-                "roles", leaders == 1 && followers == 2,
-                "\(leaders) leader\(leaders == 1 ? "" : "s"), \(followers) follower\(followers == 1 ? "" : "s")"))
+            observation.nodes.allSatisfy({ $0.members == nil })
+                ? Criterion("roles", false, "roles unknown: no node's cluster-status could be read")
+                : Criterion(
+                    "roles", leaders == 1 && followers == 2,
+                    "\(leaders) leader\(leaders == 1 ? "" : "s"), \(followers) follower\(followers == 1 ? "" : "s")"))
         for node in observation.nodes {
             guard node.unreachable == nil else {
                 result.append(Criterion("reachable", false, "\(node.name) unreachable"))

@@ -43,8 +43,8 @@ public protocol Topology: TopologyPresentation {
     /// The checks of a pre-flight set (`Playbook.preflight`).
     func preflight(_ set: String, observation: Observation) -> [PreflightCheck]
 
-    /// The pre-conditions of resuming `journal`.
-    func resumeChecks(journal: Journal, observation: Observation) -> [PreflightCheck]
+    /// The pre-conditions of resuming `journal`, a run of `playbook`.
+    func resumeChecks(journal: Journal, playbook: Playbook, observation: Observation) -> [PreflightCheck]
 
     /// The nodes a step targets, from the live state; throws a reason when it cannot tell.
     func nodes(for target: Playbook.Target, observation: Observation) throws -> [String]

@@ -36,10 +36,29 @@ struct PlanCommand: AsyncParsableCommand {
             valueName: "file"))
     var out: String?
 
+    @Flag(help: "Plan the frontends' upgrade (the upgrade-frontends playbook), as `drover upgrade --frontends` runs it.")
+    var frontends = false
+
+    @Flag(help: "Plan the backend cluster's upgrade, then the frontends', in one run, as `drover upgrade --all` runs it.")
+    var all = false
+
     @OptionGroup var state: StateOptions
     @OptionGroup var parameters: ParameterOptions
     @OptionGroup var playbooks: PlaybookOptions
     @OptionGroup var backup: BackupOptions
+
+    func validate() throws {
+        guard !(frontends && all) else {
+            throw ValidationError("--all already plans the frontends; give one of --frontends and --all")
+        }
+        guard !(frontends || all) || playbook == "upgrade" else {
+            throw ValidationError(
+                "--\(all ? "all" : "frontends") chooses the playbook; give it or the playbook \(playbook), not both")
+        }
+    }
+
+    /// The playbook planned: the argument, or the upgrade that `--frontends` or `--all` name.
+    var plannedPlaybook: String { all ? "upgrade+upgrade-frontends" : frontends ? "upgrade-frontends" : playbook }
 
     func run() async throws {
         let fleet = try options.request(json: format == .json, mode: .buffered, command: "plan")
@@ -48,7 +67,9 @@ struct PlanCommand: AsyncParsableCommand {
         case .gitlabMatrix: throw Operations.matrix(fleet, format: .gitlab).exitCode
         case .text, .json: break
         }
-        let (playbook, json, offline, out, stateDirectory) = (playbook, format == .json, offline, out, state.stateDir)
+        let (playbook, json, offline, out, stateDirectory) = (
+            plannedPlaybook, format == .json, offline, out, state.stateDir
+        )
         let (parameters, library, backup, logger) = (
             parameters.parameters, playbooks.library, backup.backup, options.logger
         )

@@ -175,8 +175,8 @@ public struct ChefBackendTopology: Topology {
         ClusterPreflight.run(set, observation: observation, inventory: inventory)
     }
 
-    public func resumeChecks(journal: Journal, observation: ClusterObservation) -> [PreflightCheck] {
-        ClusterPreflight.resume(journal: journal, observation: observation, inventory: inventory)
+    public func resumeChecks(journal: Journal, playbook: Playbook, observation: ClusterObservation) -> [PreflightCheck] {
+        ClusterPreflight.resume(journal: journal, playbook: playbook, observation: observation, inventory: inventory)
     }
 
     public func nodes(for target: Playbook.Target, observation: ClusterObservation) throws -> [String] {

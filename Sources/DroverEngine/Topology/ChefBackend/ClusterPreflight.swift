@@ -34,9 +34,16 @@ public enum ClusterPreflight {
 
     /// The pre-conditions of resuming `journal`: every node reachable and in the cluster, a leader, and
     /// no node disrupted except the one whose step was in flight; the package still there.
+    ///
+    /// A runbook (a playbook whose pre-flight asks no healthy cluster: `basic`, `none`) is resumed on its own
+    /// pre-flight set: the state its earlier steps left (a node it removed, followers waiting for the leader it
+    /// is to promote) is what its remaining steps expect, and each step's `require:` is checked before it runs.
     public static func resume(
-        journal: Journal, observation: ClusterObservation, inventory: Inventory
+        journal: Journal, playbook: Playbook, observation: ClusterObservation, inventory: Inventory
     ) -> [PreflightCheck] {
+        let set = playbook.preflight ?? "basic"
+        let wanted = Playbook.parts(set).flatMap { sets[$0] ?? [] }
+        guard wanted.contains("roles") else { return run(set, observation: observation, inventory: inventory) }
         var checks = run("basic", observation: observation, inventory: inventory)
         if downtimePlaybooks.contains(Playbook.parts(journal.playbook).first ?? journal.playbook) {
             // Every backend is down on purpose: what must hold is that Drover reaches every node.

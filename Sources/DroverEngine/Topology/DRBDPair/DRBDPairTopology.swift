@@ -91,7 +91,9 @@ public struct DRBDPairTopology: Topology {
     }
 
     /// Resumed pair runbooks re-check each step's own conditions; the pair is rarely healthy mid-run.
-    public func resumeChecks(journal: Journal, observation: PairObservation) -> [PreflightCheck] { [] }
+    public func resumeChecks(journal: Journal, playbook: Playbook, observation: PairObservation) -> [PreflightCheck] {
+        []
+    }
 
     public func nodes(for target: Playbook.Target, observation: PairObservation) throws -> [String] {
         switch target {
