@@ -23,9 +23,9 @@ let package = Package(
         .library(name: "DroverSSH", targets: ["DroverSSH"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "drover",
             dependencies: [
-                "DroverSSH", "DroverCommands", "DroverEngine", "DroverReporting",
+                "DroverSSH", "DroverCommands", "DroverEngine", "DroverInventory", "DroverReporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,7 +1,6 @@
 import ArgumentParser
 
 /// The `drover` command: parses arguments and calls into the Drover libraries.
-@main
 struct Drover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drover",

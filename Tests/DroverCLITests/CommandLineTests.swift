@@ -79,6 +79,31 @@ struct CommandLineTests {
         #expect(output.stdout.replacingOccurrences(of: "\n", with: " ").contains(meaning), "\(output.stdout)")
     }
 
+    /// A misspelt subcommand or option is answered with the word meant, and changes nothing (exit 64).
+    @Test(
+        "did you mean",
+        arguments: [
+            (["upgarde", "-i", "x.yml"], "unknown command 'upgarde'. Did you mean 'upgrade'?"),
+            (["stauts"], "unknown command 'stauts'. Did you mean 'status'?"),
+            (["status", "--inventroy", "x.yml"], "Unknown option '--inventroy'. Did you mean '--inventory'?"),
+            (["status"], "give --inventory FILE (one or more times) or --inventories DIR (see drover status --help)"),
+        ])
+    func misspeltWordsAreNamed(arguments: [String], message: String) async throws {
+        let output = try await DroverBinary.run(arguments)
+        #expect(output.status == 64)
+        #expect(output.stderr.contains(message), "\(output.stderr)")
+    }
+
+    /// `plan --all` and `plan --frontends` plan what `upgrade --all` and `upgrade --frontends` run.
+    @Test func planTakesUpgradesFlags() async throws {
+        let both = try await DroverBinary.run(["plan", "--all", "--frontends", "--inventory", "x.yml"])
+        #expect(both.status == 64 && both.stderr.contains("give one of --frontends and --all"), "\(both.stderr)")
+        let named = try await DroverBinary.run(["plan", "set-failover", "--all", "--inventory", "x.yml"])
+        #expect(named.status == 64 && named.stderr.contains("not both"), "\(named.stderr)")
+        let help = try await DroverBinary.run(["help", "plan"])
+        #expect(help.stdout.contains("--all") && help.stdout.contains("--frontends"))
+    }
+
     @Test func unknownArgumentIsAUsageError() async throws {
         let output = try await DroverBinary.run(["--no-such-flag"])
         #expect(output.status == 64)

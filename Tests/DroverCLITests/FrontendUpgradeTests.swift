@@ -300,6 +300,10 @@ struct FrontendUpgradeTests {
     @Test func allUpgradesTheBackendsThenTheFrontendsInOneRunThatResumes() async throws {
         try await SandboxCluster.with(rejoin: Self.rejoin, frontends: 2) { cluster in
             try await cluster.breakNode("fe2", "frontend-upgrade-fails")
+            // plan --all plans what upgrade --all runs: the backends' steps, then the frontends'.
+            let plan = try await cluster.drover(["plan", "--all"])
+            #expect(plan.status == 0 && plan.stdout.contains("Plan: upgrade+upgrade-frontends"), "\(plan.stdout)")
+            #expect(plannedActions(plan.stdout).contains("fe2: "), "\(plan.stdout)")
             let html = cluster.scratch("all.html")
             let run = try await cluster.drover(["upgrade", "--all", "--yes", "--html", html])
             #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")

@@ -190,9 +190,6 @@ struct FleetOptions: ParsableArguments {
     var logger: Logger { InventoryOptions.makeLogger(verbose: verbose) }
 
     func validate() throws {
-        guard !inventory.isEmpty || inventories != nil else {
-            throw ValidationError("give --inventory FILE (one or more times) or --inventories DIR")
-        }
         guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1, not \(parallel)") }
     }
 
@@ -202,6 +199,13 @@ struct FleetOptions: ParsableArguments {
     func request(
         json: Bool, mode: FleetConsole.Mode, command: String, yes: Bool? = nil
     ) throws -> Operations.FleetRequest {
+        // Here, not in validate(): the parser says a misspelt option (--inventroy: did you mean --inventory?)
+        // only once validation passed.
+        guard !inventory.isEmpty || inventories != nil else {
+            Output.diagnostic(
+                "give --inventory FILE (one or more times) or --inventories DIR (see drover \(command) --help)")
+            throw ExitCode(ExitStatus.usage.rawValue)
+        }
         do {
             let listed = try inventories.map { try Operations.inventories(in: $0, ansible: group != nil) } ?? []
             let paths = (inventory + listed).map { Inventory.reference(file: $0, group: group) }
