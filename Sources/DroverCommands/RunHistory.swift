@@ -12,7 +12,12 @@ extension Operations {
         let state = StateDirectory(stateDirectory)
         let journals = cluster.map { state.journals(cluster: $0) } ?? state.allJournals()
         guard !journals.isEmpty else {
-            Output.stdout("No runs recorded in \(state.root).\n")
+            let others = cluster == nil ? [] : Array(Set(state.allJournals().map(\.cluster))).sorted()
+            Output.stdout(
+                "No runs\(cluster.map { " of cluster \($0)" } ?? "") recorded in \(state.root)"
+                    + (others.isEmpty
+                        ? ".\n"
+                        : "; it has runs of \(others.map(TerminalText.readable).joined(separator: ", ")) (drover runs).\n"))
             return .success
         }
         let rows = journals.map { journal in

@@ -130,19 +130,33 @@ public struct StrictYAML {
         }
     }
 
+    /// The line to fix: where libyaml noticed the problem, except for a quoted scalar or a flow collection left
+    /// open, which it notices only where the file goes on (or ends): the line where that construct starts.
     static func line(of error: YamlError) -> Int {
         switch error {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        case .scanner(let context, _, let mark, _), .parser(let context, _, let mark, _),
+            .composer(let context, _, let mark, _):
+            return unclosed(context).map(\.mark.line) ?? mark.line
         default: return 1
         }
     }
 
     static func describe(_ error: YamlError) -> String {
         switch error {
-        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _):
-            return problem
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+            .composer(let context, let problem, _, _):
+            guard let context = unclosed(context) else { return problem }
+            // `while parsing a flow sequence` → `the flow sequence`.
+            let construct = context.text.range(of: " a ").map { String(context.text[$0.upperBound...]) } ?? context.text
+            return "\(problem) (the \(construct) that starts here is not closed)"
         default: return "\(error)"
         }
+    }
+
+    /// The context of an error inside a construct that spans lines until it is closed.
+    private static func unclosed(_ context: YamlError.Context?) -> YamlError.Context? {
+        guard let context, ["quoted scalar", "flow"].contains(where: { context.text.contains($0) }) else { return nil }
+        return context
     }
 }
 

@@ -91,6 +91,11 @@ struct NextCommandsTests {
             #expect(lost.status == 2, "\(lost.stdout)\(lost.stderr)")
             #expect(lost.stderr.contains("no run of it is recorded in \(cluster.stateDirectory)/sandbox"))
             #expect(lost.stderr.contains("But the cluster is not done") && !lost.stdout.contains("finished"))
+            let otherCluster = try await DroverBinary.run(
+                ["runs", "--cluster", "ci-b", "--state-dir", state], environment: cluster.environment)
+            #expect(
+                otherCluster.stdout.contains("No runs of cluster ci-b recorded in \(state); it has runs of sandbox"),
+                "\(otherCluster.stdout)")
             let diagnosis = try await cluster.drover(["diagnose", "--state-dir", state])
             // diagnose takes no --playbooks: the journal names the playbook's file, which resume reads.
             #expect(
@@ -101,6 +106,15 @@ struct NextCommandsTests {
             let resumed = try await Self.paste(Self.nextCommands(failed.stdout)[1], cluster: cluster)
             #expect(resumed.status == 0, "\(resumed.output)")
             try await expectUpgradedSafely(cluster)
+            // Its duration is the run's wall time, from the first attempt's start, not the last attempt's.
+            let journal = try #require(StateReader.journal(in: state))
+            let record = try #require(try JSONSerialization.jsonObject(with: Data(journal.utf8)) as? [String: Any])
+            let dates = ["started", "finished"].compactMap { (record[$0] as? String).flatMap(ISO8601DateFormatter().date) }
+            let said = try #require(
+                resumed.output.range(of: #"Succeeded in [0-9.]+s"#, options: .regularExpression).map {
+                    Double(resumed.output[$0].dropFirst("Succeeded in ".count).dropLast())
+                } ?? nil, "\(resumed.output)")
+            #expect(dates.count == 2 && abs(said - dates[1].timeIntervalSince(dates[0])) < 1.5, "\(said) \(dates)")
         }
     }
 

@@ -261,6 +261,8 @@ struct ReplacementTests {
                 "--assume-done",
             ])
             #expect(failed.status == 1, "\(failed.stdout)\(failed.stderr)")
+            // The replacement must run the cluster's release, not the inventory's upgrade target (2.3.16).
+            #expect(failed.stdout.contains("Install chef-backend 2.3.15 (the release the cluster runs) on be3"))
             #expect(
                 failed.stdout.contains(
                     "drover run replace-failed-node --inventory \(cluster.inventoryPath) --set failed=be3 --set replacement=be3 --yes"

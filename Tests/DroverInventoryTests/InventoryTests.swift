@@ -105,7 +105,13 @@ struct InventoryTests {
             label: "bad sha256",
             yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  sha256: xyz\n"), line: 4,
             key: "package.sha256", fragment: "64 hexadecimal"),
-        Case(label: "not YAML", yaml: "cluster: [unclosed\n", line: 2, key: nil, fragment: "not valid YAML"),
+        // An unclosed construct is reported where it starts, not where libyaml noticed the file went on.
+        Case(
+            label: "not YAML", yaml: "cluster: [unclosed\n", line: 1, key: nil,
+            fragment: "not valid YAML: did not find expected ',' or ']' (the flow sequence that starts here is not closed)"),
+        Case(
+            label: "unclosed quote", yaml: valid + "\ntimeouts:\n  rejoin: \"10m\nssh:\n  user: root\n", line: 10,
+            key: nil, fragment: "(the quoted scalar that starts here is not closed)"),
         Case(
             label: "unknown topology", yaml: "topology: drbd\n" + valid, line: 1, key: "topology",
             fragment: "chef-backend or drbd-pair"),

@@ -18,7 +18,8 @@ extension Runner {
         var failure: StepFailure?
         switch ending {
         case .succeeded:
-            summaryEnding = .succeeded(seconds: Date().timeIntervalSince(started))
+            // Wall time since the run first started: a resumed run's earlier attempts count.
+            summaryEnding = .succeeded(seconds: Date().timeIntervalSince(resuming?.started ?? started))
         case .stopped:
             summaryEnding = .stopped(failFast: failFast)
         case .aborted:

@@ -123,7 +123,8 @@ public struct ChefBackendTopology: Topology {
         requirements: ClusterRequirements.Requirement.allCases.map { $0 == .down ? "down:" : $0.rawValue },
         timeouts: ["rejoin", "failover"],
         placeholders: [
-            "package.path", "leader", "leader.host", "version", "frontend_package.path", "frontend_package.license",
+            "package.path", "leader", "leader.host", "version", "cluster.version", "frontend_package.path",
+            "frontend_package.license",
             "first_frontend.migration_level",
         ],
         installs: true,
@@ -330,6 +331,7 @@ public struct ChefBackendTopology: Topology {
         return [
             "package.path": inventory.package?.path ?? "",
             "version": inventory.package?.version ?? "",
+            "cluster.version": clusterVersion(observation),
             "leader": leader ?? "",
             "leader.host": leader.flatMap { inventory.backend(named: $0)?.host } ?? "",
             "frontend_package.path": inventory.frontendPackage?.path ?? "",
@@ -337,6 +339,14 @@ public struct ChefBackendTopology: Topology {
             "frontend_package.license": inventory.frontendPackage?.acceptLicense == true ? "accept" : "",
             "first_frontend.migration_level": firstFrontendMigrationLevel(observation),
         ]
+    }
+
+    /// The release the cluster runs, for a machine that joins it (the same release): the leader's, else the one
+    /// release every node read runs; words saying it is unknown otherwise, never the inventory's upgrade target.
+    func clusterVersion(_ observation: ClusterObservation?) -> String {
+        if let leader = observation?.leader, let version = observation?.node(leader)?.installedVersion { return version }
+        let versions = Set(observation?.versions.values.map { $0 } ?? [])
+        return versions.count == 1 ? versions.first! : "the release the cluster runs (unread: see drover status)"
     }
 
     /// What the other frontends get: the first frontend's migration level once it is upgraded (its
