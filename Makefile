@@ -2,7 +2,7 @@
 #
 #   make demo      start the simulated cluster, run the release drover against it, tear it down (root)
 #   make test      install what is missing (as root, with apt-get), build, run every test
-#   make install   install drover, its man page and shell completions (PREFIX=/usr/local, DESTDIR)
+#   make install   install drover, its man page, shell completions and drover-sandbox (PREFIX=/usr/local, DESTDIR; SANDBOX=0: not the sandbox)
 #   make deb       build a Debian package of drover (runs without a Swift toolchain)
 #   make sanitize  run the SSH and end-to-end tests under AddressSanitizer, then ThreadSanitizer
 #   make chaos     a seeded campaign of sandbox upgrades under faults (CHAOS_SEED, CHAOS_RUNS; root)
@@ -61,10 +61,18 @@ build: deps
 dist: deps
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(DIST) --product drover
 
+# The sandbox as `make install` installs it: optimized, the Swift runtime linked in, beside its simulator.
+.PHONY: sandbox-dist
+sandbox-dist: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(DIST) --product drover-sandbox
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(DIST) --product chef-backend-sim
+
 # swift-argument-parser's manual generator, run on the debug build (the manual is the same for every build).
 manual: build
 	rm -rf $(dir $(MANUAL))
 	$(SWIFT) package generate-manual --configuration debug >/dev/null
+	@# A blank line in the help's text is a paragraph break in the page, not an empty input line man warns about.
+	sed -i 's/^$$/.Pp/' $(MANUAL)
 
 completions: dist
 	mkdir -p $(COMPLETIONS)
@@ -72,8 +80,16 @@ completions: dist
 	$(DIST_BIN) --generate-completion-script zsh > $(COMPLETIONS)/_drover
 	$(DIST_BIN) --generate-completion-script fish > $(COMPLETIONS)/drover.fish
 
-install: dist manual completions
+# The sandbox (drover-sandbox and the simulator it runs, side by side in lib/drover; drover-sandbox on PATH through
+# a link) is installed too, for rehearsing; SANDBOX=0 leaves it out (the Debian package does).
+SANDBOX ?= 1
+install: dist manual completions $(if $(filter 1,$(SANDBOX)),sandbox-dist)
 	install -D -m 0755 $(DIST_BIN) $(DESTDIR)$(PREFIX)/bin/drover
+	@if [ "$(SANDBOX)" = 1 ]; then \
+		install -D -m 0755 $(DIST)/release/drover-sandbox $(DESTDIR)$(PREFIX)/lib/drover/drover-sandbox && \
+		install -D -m 0755 $(DIST)/release/chef-backend-sim $(DESTDIR)$(PREFIX)/lib/drover/chef-backend-sim && \
+		ln -sf ../lib/drover/drover-sandbox $(DESTDIR)$(PREFIX)/bin/drover-sandbox; \
+	fi
 	install -D -m 0644 $(MANUAL) $(DESTDIR)$(PREFIX)/share/man/man1/drover.1
 	install -D -m 0644 $(COMPLETIONS)/drover.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/drover
 	install -D -m 0644 $(COMPLETIONS)/_drover $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_drover
@@ -99,7 +115,7 @@ deb: install-deb-root
 .PHONY: install-deb-root
 install-deb-root:
 	rm -rf $(DIST)/deb-root
-	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DIST)/deb-root PREFIX=/usr
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DIST)/deb-root PREFIX=/usr SANDBOX=0
 
 # What only the tests use: a real browser (Debian's chromium, headless) renders the HTML run report.
 test-deps: deps

@@ -104,5 +104,15 @@ struct ShippedBinaryTests {
         let manual = try String(contentsOfFile: root + "/usr/share/man/man1/drover.1", encoding: .utf8)
         #expect(
             manual.contains(".Dt DROVER 1") && manual.contains("upgrade"), "swift-argument-parser's manual of drover")
+        #expect(!manual.split(separator: "\n", omittingEmptySubsequences: false).dropLast().contains(""),
+            "no empty input line (man warns of each): a paragraph break is .Pp")
+        // Rendered as man renders it, with every warning on.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/groff") {
+            let page = root + "/usr/share/man/man1/drover.1"
+            let rendered = try await Processes.offPool {
+                try Processes.run("/usr/bin/groff", ["-mandoc", "-Tutf8", "-ww", "-z", page])
+            }
+            #expect(rendered.stderr.isEmpty, "groff warns: \(rendered.stderr)")
+        }
     }
 }

@@ -337,6 +337,14 @@ public struct Sandbox: Sendable {
                     + (node.unreachable ? ["unreachable"] : [])).joined(separator: ","),
             ])
         }
+        for frontend in cluster.frontends {
+            let alive = record.nodes.first { $0.name == frontend.name }?.pid
+                .map { Processes.isAlive($0) ? "pid \($0)" : "stopped" } ?? "stopped"
+            rows.append([
+                frontend.name, frontend.ip, alive, frontend.running ? "serving" : "stopped", "frontend",
+                frontend.runningVersion, frontend.faults.map(\.rawValue).sorted().joined(separator: ","),
+            ])
+        }
         var text = "Sandbox in \(directory) (started \(ISO8601DateFormatter().string(from: record.started)))\n"
         text += Formats.table(rows)
         text +=

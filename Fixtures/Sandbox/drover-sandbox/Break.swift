@@ -1,17 +1,23 @@
 import ArgumentParser
 import DroverSandbox
+import SimulatedChefBackend
 
 struct Break: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "break",
         abstract: "Inject a fault into a node.",
         discussion:
-            "Faults: \(Sandbox.faultNames.joined(separator: ", ")). In a drbd-pair sandbox: \(PairSandbox.faultNames.joined(separator: ", "))."
+            """
+            Faults of a backend (be1, be2, be3): \(Sandbox.faultNames.joined(separator: ", ")).
+            Faults of a frontend (fe1, fe2, fe3, with --frontends N): \(FrontendFault.allCases.map(\.rawValue).joined(separator: ", ")).
+            In a drbd-pair sandbox (be1, be2): \(PairSandbox.faultNames.joined(separator: ", ")).
+            heal NODE clears a node's faults.
+            """
     )
 
     @OptionGroup var options: SandboxOptions
 
-    @Argument(help: "The node: be1, be2 or be3.")
+    @Argument(help: "The node: a backend (be1, be2, be3) or a frontend (fe1, ...).")
     var node: String
 
     @Argument(help: "The fault to inject.")

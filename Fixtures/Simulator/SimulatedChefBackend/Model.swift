@@ -167,8 +167,11 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
     public var isMember: Bool { phase != .outside }
 
     /// Appends a line to the node's Elasticsearch log (runit's `current`).
-    public func appendElasticsearchLog(_ line: String) {
-        let path = hostPath(NodePaths.elasticsearchLog)
+    public func appendElasticsearchLog(_ line: String) { appendLog("elasticsearch", line) }
+
+    /// Appends a timestamped line to a service's runit log, `/var/log/chef-backend/SERVICE/current`.
+    public func appendLog(_ service: String, _ line: String) {
+        let path = hostPath(NodePaths.logs + "/" + service + "/current")
         try? FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: path) {
@@ -192,6 +195,8 @@ public struct SimulatedNode: Codable, Equatable, Sendable {
 /// The node-local paths each simulated node keeps private (bind mounts in its own mount namespace).
 public enum NodePaths {
     public static let elasticsearchLog = "/var/log/chef-backend/elasticsearch/current"
+    /// The services' runit logs, one `SERVICE/current` each, as Chef's guides point to them.
+    public static let logs = "/var/log/chef-backend"
     public static let elasticsearchData = "/var/opt/chef-backend/elasticsearch/data"
     public static let privatePrefixes = [
         "/opt/chef-backend", "/var/opt/chef-backend", "/etc/chef-backend", "/var/log/chef-backend",

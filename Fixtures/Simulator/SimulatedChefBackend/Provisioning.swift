@@ -27,6 +27,8 @@ public enum Provisioning {
         for (offset, service) in SimulatedCluster.services.enumerated() {
             node.serviceSince[service] = started.addingTimeInterval(Double(offset))
             node.pids[service] = 6600 + index * 100 + offset * 7
+            // Where Chef's guides (and Drover's advice) send you: each service's runit log.
+            node.appendLog(service, "[info] \(service) started (simulated by chef-backend-sim)")
         }
         let manifest =
             #"{"manifest_format":2,"software":{},"build_version":"\#(version)","build_git_revision":"simulated","license":"Chef EULA"}"#
