@@ -66,6 +66,10 @@ struct SandboxLifecycleTests {
                 !FileManager.default.fileExists(atPath: "/var/tmp/marker"), "the workstation's /var/tmp is untouched")
             #expect(try await clients["be1"]!.run("cat /var/tmp/marker").stdoutText == "be1-only\n")
             #expect(try await clients["be2"]!.run("ls /var/tmp").stdoutText == "chef-backend_2.3.16-1_amd64.deb\n")
+            // The services' logs that Chef's guides and Drover's advice point to are there.
+            #expect(
+                try await clients["be2"]!.run("cat /var/log/chef-backend/leaderl/current").stdoutText.contains(
+                    "leaderl started"))
 
             // Every command is logged with its node.
             let log = try String(contentsOfFile: box.commandLog, encoding: .utf8)
@@ -100,5 +104,23 @@ struct SandboxLifecycleTests {
         let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         #expect(!mounts.contains(dir))
         #expect(try await sandbox(["down"], dir: dir).stderr.contains("no sandbox"))
+    }
+
+    /// `break --help` lists every fault of every node kind; `status` lists the frontends.
+    @Test func helpAndStatusCoverTheFrontends() async throws {
+        let help = try await sandbox(["break", "--help"], dir: "/nonexistent")
+        for fault in ["upgrade-fails", "frontend-upgrade-fails", "frontend-does-not-start", "drbd-split-brain"] {
+            #expect(help.stdout.contains(fault), "\(help.stdout)")
+        }
+        let words = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(words.contains("or a frontend (fe1, ...)"), "the node argument names frontends: \(words)")
+        let dir = try temporaryDirectory("sandbox-test") + "/sandbox"
+        let up = try await sandbox(["up", "--delay-scale", "0.05", "--frontends", "1"], dir: dir)
+        #expect(up.status == 0, "\(up.stderr)")
+        let status = try await sandbox(["status"], dir: dir)
+        _ = try await sandbox(["down"], dir: dir)
+        #expect(
+            status.stdout.split(separator: "\n").contains { $0.hasPrefix("fe1 ") && $0.contains("frontend") },
+            "\(status.stdout)")
     }
 }
