@@ -27,14 +27,26 @@ extension Operations {
         _ topology: T, connection: ClusterConnection, stateDirectory: String?,
         inventoryPath: String
     ) async -> Diagnosis {
-        let observation = await topology.observe(connection, full: false, checksum: false)
-        await connection.close()
+        // A full reading: the locks held on the nodes too.
+        let observation = await topology.observe(connection, full: true, checksum: false)
         let history = Operations.history(
             StateDirectory(stateDirectory),
             cluster: topology.inventory.cluster, identities: observation.identities)
-        var diagnosis = topology.diagnose(observation, lastRun: history.journals.first, inventoryPath: inventoryPath)
+        let lastRun = history.journals.first
+        // The commands of the last run's unfinished step that still run on their node, read from their records.
+        var running: [LiveWork.Command] = []
+        if let lastRun, lastRun.isUnfinished { running = await LiveWork.runningCommands(lastRun, connection: connection) }
+        await connection.close()
+        var diagnosis = topology.diagnose(observation, lastRun: lastRun, inventoryPath: inventoryPath)
         // What it prints to run next reads the same records: `--state-dir` goes with it.
         let options = NextCommandOptions(stateDirectory: stateDirectory)
+        let live = LiveWorkSituations.situations(
+            lastRun: lastRun, running: running,
+            locks: observation.lockOwnerTexts.compactMap { LockOwner.parse($0.text, node: $0.node) },
+            inventoryPath: inventoryPath, options: options)
+        // While a command of the run still runs, the cluster is in motion: what it shows is not a verdict (a node
+        // mid-upgrade is not an interrupted upgrade). Otherwise live work is said first, then the situations.
+        diagnosis.situations = running.isEmpty ? live + diagnosis.situations : live
         for index in diagnosis.situations.indices {
             diagnosis.situations[index].command = diagnosis.situations[index].command.map(options.carried)
             diagnosis.situations[index].firstCommand = diagnosis.situations[index].firstCommand.map(options.carried)

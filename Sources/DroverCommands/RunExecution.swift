@@ -225,6 +225,9 @@ extension Operations {
         if journal.nodeGUIDs?.isEmpty ?? true { journal.nodeGUIDs = observation.identities }
         journal.status = .running
         journal.finished = nil
+        // A resumed run is another process (on another workstation, perhaps): whose it is now.
+        journal.pid = getpid()
+        journal.workstation = ProcessInfo.processInfo.hostName
         if journal.path.isEmpty {
             journal.path = state.runDirectory(cluster: inventory.cluster, runID: runID) + "/journal.json"
         }

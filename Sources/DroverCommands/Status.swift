@@ -13,10 +13,16 @@ extension Operations {
         // The frontends reached over SSH (those with host) are read too: release, /_status, services.
         let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
         connection.watchFrontends = !inventory.sshFrontends.isEmpty
-        let report = await withTopology(inventory) { topology in await status(topology, connection: connection) }
+        let (report, locked) = await withTopology(inventory) { topology in
+            await status(topology, connection: connection)
+        }
         await connection.close()
         Output.stdout(json ? report.json.serialized + "\n" : report.text)
-        if !json, case .object(let fields) = report.json, fields["healthy"] == .bool(false) {
+        // Unhealthy, or locked (a run under way, or one killed that left its lock): diagnose says which, and what
+        // continues or clears it.
+        var unhealthy = false
+        if case .object(let fields) = report.json { unhealthy = fields["healthy"] == .bool(false) }
+        if !json, locked || unhealthy {
             Output.stdout(
                 "Why, and what to do:\n    drover diagnose --inventory \(ShellQuote.quote(inventoryPath))\n")
         }
@@ -25,9 +31,9 @@ extension Operations {
 
     private static func status<T: Topology>(
         _ topology: T, connection: ClusterConnection
-    ) async -> (text: String, json: JSONValue, exit: ExitStatus) {
+    ) async -> (report: (text: String, json: JSONValue, exit: ExitStatus), locked: Bool) {
         let observation = await topology.observe(connection, full: false, checksum: false)
         let locks = await ClusterLock.owners(connection)
-        return topology.status(observation, locks: locks)
+        return (topology.status(observation, locks: locks), !locks.isEmpty)
     }
 }

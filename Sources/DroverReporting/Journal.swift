@@ -85,6 +85,9 @@ public struct Journal: Codable, Sendable {
     /// The inventory's topology (nil in journals of earlier versions, which were all Chef Backend clusters or
     /// read as such).
     public var topology: String? = nil
+    /// The drover process that runs (or last ran) it, on `workstation`: whether a journal saying `running` is
+    /// still being written (nil in journals of earlier versions).
+    public var pid: Int32? = nil
     /// Where the journal lives (not encoded).
     public var path: String = ""
 
@@ -127,6 +130,7 @@ public struct Journal: Codable, Sendable {
         case playbookDigest = "playbook_digest"
         case nodeGUIDs = "node_guids"
         case topology
+        case pid
     }
 
     public var directory: String { (path as NSString).deletingLastPathComponent }

@@ -101,6 +101,41 @@ struct RecoveryTests {
         }
     }
 
+    /// Diagnose during a live upgrade whose drover was killed: the command still running on its node is named
+    /// with its pid and age (never "interrupted"), the run with its dead process; once the command ended, the
+    /// run is the thing to resume, and resume follows the command's record instead of starting it again.
+    @Test func diagnoseTellsLiveWorkFromInterruptedWork() async throws {
+        try await SandboxCluster.with(rejoin: "30s", fragile: 6) { cluster in
+            #expect(try await cluster.killRun(["upgrade", "--yes"], at: "be2| Upgrading"), "the upgrade started on be2")
+            let during = try await cluster.drover(["diagnose"])
+            #expect(during.status == 1, "\(during.stdout)\(during.stderr)")
+            #expect(during.stdout.contains("Situation: run-interrupted: run "), "\(during.stdout)")
+            #expect(during.stdout.contains("stopped without finishing: its drover process (pid "), "\(during.stdout)")
+            #expect(
+                during.stdout.contains(
+                    "Situation: command-running: `chef-backend-ctl upgrade` is still running on be2 (pid "),
+                "\(during.stdout)")
+            #expect(!during.stdout.contains("upgrade interrupted on be2"), "a live command is not interrupted")
+            let status = try await cluster.drover(["status"])
+            #expect(status.stdout.contains("Lock: "), "\(status.stdout)")
+            #expect(status.stdout.hasSuffix("Why, and what to do:\n    drover diagnose --inventory \(cluster.inventoryPath)\n"))
+            // Once the command ended: the run to continue, with the one command that does it.
+            let deadline = ContinuousClock.now + .seconds(60)
+            var after = during
+            while ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(500))
+                after = try await cluster.drover(["diagnose"])
+                if !after.stdout.contains("command-running") { break }
+            }
+            #expect(after.stdout.contains("Situation: run-interrupted: "), "\(after.stdout)")
+            #expect(after.stdout.contains("\n  Run:\n      drover resume --inventory \(cluster.inventoryPath)\n"))
+            let resumed = try await cluster.drover(["resume", "--yes"])
+            #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+            #expect(await cluster.started("chef-backend-ctl upgrade", on: "be2") == 1, "followed, not run again")
+            #expect(try await cluster.drover(["diagnose"]).status == 0)
+        }
+    }
+
     @Test func partitionIsHealedByPromotingANode() async throws {
         try await SandboxCluster.with { cluster in
             try await cluster.breakNode("be1", "partition")

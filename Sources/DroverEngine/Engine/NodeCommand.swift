@@ -60,10 +60,15 @@ public struct NodeCommand: Sendable, Equatable {
 
     /// The record name for action `action` (from 1) of `step` on `node`: letters, digits, `.`, `_` and `-`.
     public static func recordName(step: String, node: String, action: Int) -> String {
+        "\(recordPrefix(step: step, node: node)).\(action)"
+    }
+
+    /// What the record names of every action of `step` on `node` begin with (before `.ACTION`).
+    public static func recordPrefix(step: String, node: String) -> String {
         func clean(_ text: String) -> String {
             String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" })
         }
-        return "\(clean(step)).\(clean(node)).\(action)"
+        return "\(clean(step)).\(clean(node))"
     }
 
     /// The script; `retryFailed` starts the command again when its record shows it finished with a non-zero

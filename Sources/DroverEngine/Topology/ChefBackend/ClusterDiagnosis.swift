@@ -18,6 +18,19 @@ public enum ClusterDiagnosis {
                 lastRun: lastRun)
     }
 
+    /// When the last run failed (rather than being interrupted), what failed, to fix before continuing it: resuming
+    /// re-runs the failed step, which fails again while its cause stands.
+    static func failureToFixFirst(_ lastRun: Journal?) -> (first: String, command: String)? {
+        guard let run = lastRun, run.status == .failed, let step = run.steps.last(where: { $0.status == .failed })
+        else { return nil }
+        let reason = (step.reason ?? "see the run").split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .joined(separator: " ")
+        return (
+            "run \(run.runID) failed at \(step.step) on \(step.node): \(reason). Fix that cause first (the run's commands and output, and the node's logs); see the run:",
+            "drover show \(run.runID)"
+        )
+    }
+
     /// The backends' situations, from Chef's failure-recovery guide.
     static func backendSituations(
         _ observation: ClusterObservation, inventory: Inventory, inventoryPath: String,
@@ -142,6 +155,7 @@ public enum ClusterDiagnosis {
                     : (inventory.package?.version == target
                         ? "drover upgrade \(inventoryArgument)"
                         : "drover exec \(inventoryArgument) --node \(name) -- chef-backend-ctl upgrade")
+                let failure = unfinished == nil ? nil : Self.failureToFixFirst(lastRun)
                 result.append(
                     Situation(
                         id: "upgrade-interrupted",
@@ -152,7 +166,9 @@ public enum ClusterDiagnosis {
                                 ?? []),
                         command: command,
                         advice:
-                            "Running chef-backend-ctl upgrade on \(name) again is the recovery: Chef documents that upgrade makes the changes needed to start the new services and verifies the rejoin. Drover does that first and touches no other node while \(name) is down."
+                            "Running chef-backend-ctl upgrade on \(name) again is the recovery: Chef documents that upgrade makes the changes needed to start the new services and verifies the rejoin. Drover does that first and touches no other node while \(name) is down.",
+                        first: failure?.first, firstCommand: failure?.command,
+                        commandCondition: failure == nil ? nil : "that cause is fixed"
                     ))
             }
         }
@@ -206,13 +222,15 @@ public enum ClusterDiagnosis {
         // An interrupted upgrade already says what to run; its node's stopped services follow from it.
         if versions.count > 1 && interrupted.isEmpty {
             let unfinished = lastRun.map { [.running, .interrupted, .failed].contains($0.status) } ?? false
+            let failure = Self.failureToFixFirst(lastRun)
             result.append(
                 Situation(
                     id: "mixed-versions", summary: "versions are mixed across nodes: an upgrade was interrupted",
                     evidence: reachable.map { "\($0.name): \($0.installedVersion ?? "unknown")" }
                         + (unfinished ? ["run \(lastRun!.runID) is \(lastRun!.status.rawValue)"] : []),
                     command: unfinished ? "drover resume \(inventoryArgument)" : "drover upgrade \(inventoryArgument)",
-                    advice: nil))
+                    advice: nil, first: failure?.first, firstCommand: failure?.command,
+                    commandCondition: failure == nil ? nil : "that cause is fixed"))
         }
         if let lastRun, lastRun.failover == "off", lastRun.status != .succeeded {
             result.append(

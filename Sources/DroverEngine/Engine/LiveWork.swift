@@ -1,0 +1,53 @@
+import DroverReporting
+import DroverSSH
+import Foundation
+
+/// What of a recorded run may still be going on: its drover process on this workstation, and the commands of its
+/// unfinished step on their node (each runs detached, outliving the drover that started it).
+public enum LiveWork {
+    /// A command of a run still running on its node, as its record there says.
+    public struct Command: Sendable, Equatable {
+        public var node: String
+        public var command: String
+        public var pid: Int
+        /// How long it has run.
+        public var seconds: Int
+    }
+
+    /// Whether the drover process that recorded `journal` still runs: nil when that cannot be told here (it ran
+    /// on another workstation, or its journal predates the pid being recorded).
+    public static func processAlive(_ journal: Journal) -> Bool? {
+        guard let pid = journal.pid, journal.workstation == ProcessInfo.processInfo.hostName else { return nil }
+        guard kill(pid_t(pid), 0) == 0 || errno == EPERM else { return false }
+        // The pid may have been reused since: only a drover counts.
+        let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+        return command.split(separator: "\0").first.map { ($0 as Substring).hasSuffix("drover") } ?? false
+    }
+
+    /// The commands of `journal`'s unfinished step still running on its node: a record whose status file the
+    /// command's wrapper still holds locked (the test the node-command script itself makes).
+    public static func runningCommands(_ journal: Journal, connection: any NodeTransport) async -> [Command] {
+        guard let step = journal.unfinished, connection.failures[step.node] == nil else { return [] }
+        let directory = ClusterLock.recordsDirectory(
+            for: connection.inventory, node: step.node, runID: journal.runID)
+        let prefix = NodeCommand.recordPrefix(step: step.step, node: step.node)
+        let script = """
+            for s in \(ShellQuote.quote(directory))/\(prefix).*.status; do
+              [ -f "$s" ] || continue
+              if ! flock -n -s 8 8< "$s"; then
+                read -r a p < "$s"
+                printf 'running %s %s ' "$p" "$(( $(date +%s) - $(stat -c %Y "$s") ))"
+                head -c 400 "${s%.status}.command" | head -n 1
+              fi
+            done
+            """
+        guard let result = try? await connection.run(step.node, script, timeout: .seconds(30)) else { return [] }
+        return result.stdoutText.split(separator: "\n").prefix(20).compactMap { line in
+            let fields = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
+            guard fields.count == 4, fields[0] == "running", let pid = Int(fields[1]), let seconds = Int(fields[2])
+            else { return nil }
+            return Command(
+                node: step.node, command: TerminalText.readable(String(fields[3])), pid: pid, seconds: seconds)
+        }
+    }
+}
