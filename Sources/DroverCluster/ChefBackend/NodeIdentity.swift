@@ -27,6 +27,8 @@ public enum PublishAddress {
             rest = rest.dropFirst("publish_address".count).drop { $0 == " " || $0 == "\t" || $0 == "=" }
             guard let quote = rest.first, quote == "'" || quote == "\"" else { continue }
             let value = rest.dropFirst().prefix { $0 != quote }
+            // Closed by its quote on the same line, or it is no value.
+            guard rest.dropFirst(value.count + 1).first == quote else { continue }
             if !value.isEmpty, value.count <= 255, value.allSatisfy({ $0.isASCII && !$0.isWhitespace }) {
                 found = String(value)
             }
