@@ -318,6 +318,11 @@ struct DRBDPairTests {
         Refusal(
             label: "discard the only UpToDate disk", fault: ("be2", "drbd-resyncing", []),
             arguments: ["run", "discard-node-data", "--set", "node=be1"], says: "be1 is Primary"),
+        // Aimed at a node that cannot be reached: refused at pre-flight, not announced and left to time out.
+        Refusal(
+            label: "restart DRBD on an unreachable node", fault: ("be2", "drbd-secondary-down", []),
+            arguments: ["run", "drbd-restart", "--set", "node=be2"],
+            says: "[FAIL] target-reachable be2: step 1 (restart-drbd) acts on be2, which cannot be reached"),
         Refusal(
             label: "discard a node whose peer is down", fault: ("be1", "drbd-primary-down", []),
             arguments: ["run", "discard-node-data", "--set", "node=be2"],

@@ -49,6 +49,19 @@ public struct Plan<T: Topology>: Sendable {
     /// True when every node already runs the target version.
     public var nothingToDo: Bool { nothingToDoReason != nil }
 
+    /// The first action that would act on a backend that cannot be reached, unless a manual step comes first (the
+    /// operator may bring the machine back, or build it anew, before the run reaches it).
+    static func firstStranded(
+        _ actions: [PlannedAction], inventory: Inventory, observation: T.Observation
+    ) -> PlannedAction? {
+        let unreachable = Set(inventory.backends.map(\.name)).subtracting(observation.answering)
+        for action in actions {
+            if action.action == "manual" { return nil }
+            if action.action != "skip", let node = action.node, unreachable.contains(node) { return action }
+        }
+        return nil
+    }
+
     /// Builds the plan; `observation` nil plans from the inventory alone (leader unknown).
     public static func make(
         playbook: Playbook, topology: T, observation: T.Observation?, bindings: Bindings = Bindings(),
@@ -116,6 +129,17 @@ public struct Plan<T: Topology>: Sendable {
                     actions.append(planned)
                 }
             }
+        }
+        if let observation, let stranded = firstStranded(actions, inventory: inventory, observation: observation),
+            !preflight.contains(where: { $0.check == "reachable" && $0.node == stranded.node && !$0.ok })
+        {
+            preflight.append(
+                PreflightCheck(
+                    check: "target-reachable", node: stranded.node, ok: false,
+                    detail: "step \(stranded.index) (\(stranded.step)) acts on \(stranded.node ?? "?"), which cannot be reached",
+                    fix:
+                        "bring \(stranded.node ?? "it") back, or correct its host: in \(inventory.file), then run again (drover diagnose --inventory \(ShellQuote.quote(inventory.file)) says what is wrong)"
+                ))
         }
         let path = observation.flatMap { topology.upgradePath(for: playbook, observation: $0) }
         return Plan(

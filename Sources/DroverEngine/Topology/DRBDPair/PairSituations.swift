@@ -110,8 +110,15 @@ enum PairSituations {
                         "\(survivor.name) is \(device.outOfSyncKiB ?? 0) KiB out of sync with \(other.name)"
                     ],
                     command: "\(run) drbd-restart \(at) --set node=\(other.name)",
-                    advice:
-                        "Nothing to do while \(other.name) is down: \(survivor.name) serves alone. When \(other.name) is back it resyncs by itself; run the command only if it stays DUnknown (not Inconsistent or UpToDate)."
+                    advice: other.reachable
+                        ? "Run the command only if \(other.name) stays DUnknown (not Inconsistent or UpToDate)."
+                        : "Drover refuses to run anything on \(other.name) until it can reach it.",
+                    first: other.reachable
+                        ? nil
+                        : "nothing to do while \(other.name) is down: \(survivor.name) serves alone. Bring \(other.name) back; it resyncs by itself. Tell when it is back:",
+                    firstCommand: other.reachable ? nil : "drover status \(at)",
+                    commandCondition: other.reachable
+                        ? nil : "\(other.name) is back and stays DUnknown (not Inconsistent or UpToDate)"
                 )
             }
             if other.reachable {
