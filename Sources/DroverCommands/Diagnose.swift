@@ -35,7 +35,9 @@ extension Operations {
         let lastRun = history.journals.first
         // The commands of the last run's unfinished step that still run on their node, read from their records.
         var running: [LiveWork.Command] = []
-        if let lastRun, lastRun.isUnfinished { running = await LiveWork.runningCommands(lastRun, connection: connection) }
+        if let lastRun, lastRun.isUnfinished {
+            running = await LiveWork.runningCommands(lastRun, connection: connection)
+        }
         await connection.close()
         var diagnosis = topology.diagnose(observation, lastRun: lastRun, inventoryPath: inventoryPath)
         // What it prints to run next reads the same records: `--state-dir` goes with it.

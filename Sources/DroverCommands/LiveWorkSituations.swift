@@ -45,7 +45,8 @@ enum LiveWorkSituations {
                 result.append(
                     Situation(
                         id: "run-elsewhere",
-                        summary: "run \(run.runID) (\(run.playbook)) is recorded as running on \(run.workstation) by \(run.user)",
+                        summary:
+                            "run \(run.runID) (\(run.playbook)) is recorded as running on \(run.workstation) by \(run.user)",
                         evidence: ["journal \(run.path) says running"] + inFlight, command: nil,
                         advice:
                             "Whether it still runs can be told only there. If it does not, continue it (from a workstation with its journal):",
@@ -74,7 +75,9 @@ enum LiveWorkSituations {
                     id: "locked",
                     summary:
                         "the cluster is locked by \(TerminalText.readable(lock.description)) on \(nodes.joined(separator: ", "))",
-                    evidence: nodes.map { "\($0): the lock's owner file names run \(TerminalText.readable(lock.runID))" },
+                    evidence: nodes.map {
+                        "\($0): the lock's owner file names run \(TerminalText.readable(lock.runID))"
+                    },
                     command: nil,
                     advice:
                         "Every run is refused while it is held. If that run still runs, let it finish; if it no longer runs, remove its lock:",

@@ -17,7 +17,8 @@ extension Operations {
                 "No runs\(cluster.map { " of cluster \($0)" } ?? "") recorded in \(state.root)"
                     + (others.isEmpty
                         ? ".\n"
-                        : "; it has runs of \(others.map(TerminalText.readable).joined(separator: ", ")) (drover runs).\n"))
+                        : "; it has runs of \(others.map(TerminalText.readable).joined(separator: ", ")) (drover runs).\n")
+            )
             return .success
         }
         let rows = journals.map { journal in

@@ -33,7 +33,8 @@ enum CommandSuggestion {
 
     /// The edit distance (insertions, deletions, substitutions, and swaps of neighbours) between two short words.
     static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a.prefix(64)), b = Array(b.prefix(64))
+        let a = Array(a.prefix(64))
+        let b = Array(b.prefix(64))
         guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
         var rows = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
         for i in 0...a.count { rows[i][0] = i }

@@ -99,7 +99,8 @@ struct NextCommandsTests {
             let diagnosis = try await cluster.drover(["diagnose", "--state-dir", state])
             // diagnose takes no --playbooks: the journal names the playbook's file, which resume reads.
             #expect(
-                diagnosis.stdout.contains("\n      drover resume \(inventory) --state-dir \(state)\n"), "\(diagnosis.stdout)")
+                diagnosis.stdout.contains("\n      drover resume \(inventory) --state-dir \(state)\n"),
+                "\(diagnosis.stdout)")
             try await cluster.sandbox.heal("be2")
             let show = try await Self.paste("drover show \(runID) --state-dir \(state)", cluster: cluster)
             #expect(show.status == 0, "\(show.output)")
@@ -109,7 +110,9 @@ struct NextCommandsTests {
             // Its duration is the run's wall time, from the first attempt's start, not the last attempt's.
             let journal = try #require(StateReader.journal(in: state))
             let record = try #require(try JSONSerialization.jsonObject(with: Data(journal.utf8)) as? [String: Any])
-            let dates = ["started", "finished"].compactMap { (record[$0] as? String).flatMap(ISO8601DateFormatter().date) }
+            let dates = ["started", "finished"].compactMap {
+                (record[$0] as? String).flatMap(ISO8601DateFormatter().date)
+            }
             let said = try #require(
                 resumed.output.range(of: #"Succeeded in [0-9.]+s"#, options: .regularExpression).map {
                     Double(resumed.output[$0].dropFirst("Succeeded in ".count).dropLast())

@@ -74,7 +74,8 @@ struct RecoveryTests {
             #expect(diagnosis.status == 1, "\(text)\(diagnosis.stderr)")
             #expect(
                 text.contains(
-                    "the inventory does not name the machines the cluster knows: be1\(pointsAt == "be2" ? ", be2" : "")"),
+                    "the inventory does not name the machines the cluster knows: be1\(pointsAt == "be2" ? ", be2" : "")"
+                ),
                 "\(text)")
             let detail =
                 pointsAt == "be2"
@@ -106,7 +107,8 @@ struct RecoveryTests {
     /// run is the thing to resume, and resume follows the command's record instead of starting it again.
     @Test func diagnoseTellsLiveWorkFromInterruptedWork() async throws {
         try await SandboxCluster.with(rejoin: "30s", fragile: 6) { cluster in
-            #expect(try await cluster.killRun(["upgrade", "--yes"], at: "be2| Upgrading"), "the upgrade started on be2")
+            #expect(
+                try await cluster.killRun(["upgrade", "--yes"], at: "be2| Upgrading"), "the upgrade started on be2")
             let during = try await cluster.drover(["diagnose"])
             #expect(during.status == 1, "\(during.stdout)\(during.stderr)")
             #expect(during.stdout.contains("Situation: run-interrupted: run "), "\(during.stdout)")
@@ -118,7 +120,9 @@ struct RecoveryTests {
             #expect(!during.stdout.contains("upgrade interrupted on be2"), "a live command is not interrupted")
             let status = try await cluster.drover(["status"])
             #expect(status.stdout.contains("Lock: "), "\(status.stdout)")
-            #expect(status.stdout.hasSuffix("Why, and what to do:\n    drover diagnose --inventory \(cluster.inventoryPath)\n"))
+            #expect(
+                status.stdout.hasSuffix(
+                    "Why, and what to do:\n    drover diagnose --inventory \(cluster.inventoryPath)\n"))
             // Once the command ended: the run to continue, with the one command that does it.
             let deadline = ContinuousClock.now + .seconds(60)
             var after = during

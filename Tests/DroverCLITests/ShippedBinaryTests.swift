@@ -104,7 +104,8 @@ struct ShippedBinaryTests {
         let manual = try String(contentsOfFile: root + "/usr/share/man/man1/drover.1", encoding: .utf8)
         #expect(
             manual.contains(".Dt DROVER 1") && manual.contains("upgrade"), "swift-argument-parser's manual of drover")
-        #expect(!manual.split(separator: "\n", omittingEmptySubsequences: false).dropLast().contains(""),
+        #expect(
+            !manual.split(separator: "\n", omittingEmptySubsequences: false).dropLast().contains(""),
             "no empty input line (man warns of each): a paragraph break is .Pp")
         // Rendered as man renders it, with every warning on.
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/groff") {

@@ -35,9 +35,11 @@ struct ConfirmationTests {
     ) async throws -> PseudoTerminal.Result {
         let all = cluster.arguments(arguments)
         // The test's own HOME, so that its runs are recorded there and `resume` finds them.
-        let environment = ProcessInfo.processInfo.environment.merging(cluster.environment.merging(["NO_COLOR": "1"]) {
-            $1
-        }) { $1 }
+        let environment = ProcessInfo.processInfo.environment.merging(
+            cluster.environment.merging(["NO_COLOR": "1"]) {
+                $1
+            }
+        ) { $1 }
         return try await Processes.offPool {
             try PseudoTerminal.run(
                 DroverBinary.path, all, environment: environment, answers: answers.map { (prompt: $0.0, reply: $0.1) })

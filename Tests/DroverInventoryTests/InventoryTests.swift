@@ -108,7 +108,8 @@ struct InventoryTests {
         // An unclosed construct is reported where it starts, not where libyaml noticed the file went on.
         Case(
             label: "not YAML", yaml: "cluster: [unclosed\n", line: 1, key: nil,
-            fragment: "not valid YAML: did not find expected ',' or ']' (the flow sequence that starts here is not closed)"),
+            fragment:
+                "not valid YAML: did not find expected ',' or ']' (the flow sequence that starts here is not closed)"),
         Case(
             label: "unclosed quote", yaml: valid + "\ntimeouts:\n  rejoin: \"10m\nssh:\n  user: root\n", line: 10,
             key: nil, fragment: "(the quoted scalar that starts here is not closed)"),

@@ -338,7 +338,8 @@ public struct Sandbox: Sendable {
             ])
         }
         for frontend in cluster.frontends {
-            let alive = record.nodes.first { $0.name == frontend.name }?.pid
+            let alive =
+                record.nodes.first { $0.name == frontend.name }?.pid
                 .map { Processes.isAlive($0) ? "pid \($0)" : "stopped" } ?? "stopped"
             rows.append([
                 frontend.name, frontend.ip, alive, frontend.running ? "serving" : "stopped", "frontend",

@@ -84,7 +84,8 @@ extension Invocation {
             }
             if cluster.nodes[index].faults.contains(.upgradeFails) {
                 cluster.setPhase(index, .waiting, at: now)
-                cluster.nodes[index].appendLog("leaderl", "[error] leaderl did not start after the upgrade (simulated fault upgrade-fails)")
+                cluster.nodes[index].appendLog(
+                    "leaderl", "[error] leaderl did not start after the upgrade (simulated fault upgrade-fails)")
                 err("ERROR: upgrade failed: leaderl did not start (see /var/log/chef-backend/leaderl/current)\n")
                 return nil
             }

@@ -136,7 +136,8 @@ public struct Plan<T: Topology>: Sendable {
             preflight.append(
                 PreflightCheck(
                     check: "target-reachable", node: stranded.node, ok: false,
-                    detail: "step \(stranded.index) (\(stranded.step)) acts on \(stranded.node ?? "?"), which cannot be reached",
+                    detail:
+                        "step \(stranded.index) (\(stranded.step)) acts on \(stranded.node ?? "?"), which cannot be reached",
                     fix:
                         "bring \(stranded.node ?? "it") back, or correct its host: in \(inventory.file), then run again (drover diagnose --inventory \(ShellQuote.quote(inventory.file)) says what is wrong)"
                 ))

@@ -36,10 +36,12 @@ struct PlanCommand: AsyncParsableCommand {
             valueName: "file"))
     var out: String?
 
-    @Flag(help: "Plan the frontends' upgrade (the upgrade-frontends playbook), as `drover upgrade --frontends` runs it.")
+    @Flag(
+        help: "Plan the frontends' upgrade (the upgrade-frontends playbook), as `drover upgrade --frontends` runs it.")
     var frontends = false
 
-    @Flag(help: "Plan the backend cluster's upgrade, then the frontends', in one run, as `drover upgrade --all` runs it.")
+    @Flag(
+        help: "Plan the backend cluster's upgrade, then the frontends', in one run, as `drover upgrade --all` runs it.")
     var all = false
 
     @OptionGroup var state: StateOptions

@@ -176,7 +176,8 @@ public struct ChefBackendTopology: Topology {
         ClusterPreflight.run(set, observation: observation, inventory: inventory)
     }
 
-    public func resumeChecks(journal: Journal, playbook: Playbook, observation: ClusterObservation) -> [PreflightCheck] {
+    public func resumeChecks(journal: Journal, playbook: Playbook, observation: ClusterObservation) -> [PreflightCheck]
+    {
         ClusterPreflight.resume(journal: journal, playbook: playbook, observation: observation, inventory: inventory)
     }
 
@@ -344,7 +345,9 @@ public struct ChefBackendTopology: Topology {
     /// The release the cluster runs, for a machine that joins it (the same release): the leader's, else the one
     /// release every node read runs; words saying it is unknown otherwise, never the inventory's upgrade target.
     func clusterVersion(_ observation: ClusterObservation?) -> String {
-        if let leader = observation?.leader, let version = observation?.node(leader)?.installedVersion { return version }
+        if let leader = observation?.leader, let version = observation?.node(leader)?.installedVersion {
+            return version
+        }
         let versions = Set(observation?.versions.values.map { $0 } ?? [])
         return versions.count == 1 ? versions.first! : "the release the cluster runs (unread: see drover status)"
     }

@@ -23,8 +23,10 @@ public enum ClusterDiagnosis {
     static func failureToFixFirst(_ lastRun: Journal?) -> (first: String, command: String)? {
         guard let run = lastRun, run.status == .failed, let step = run.steps.last(where: { $0.status == .failed })
         else { return nil }
-        let reason = (step.reason ?? "see the run").split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-            .joined(separator: " ")
+        let reason = (step.reason ?? "see the run").split(separator: "\n").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        .joined(separator: " ")
         return (
             "run \(run.runID) failed at \(step.step) on \(step.node): \(reason). Fix that cause first (the run's commands and output, and the node's logs); see the run:",
             "drover show \(run.runID)"
@@ -56,7 +58,8 @@ public enum ClusterDiagnosis {
                             ? []
                             : [
                                 "cluster-status lists "
-                                    + observation.members.map { "\($0.name) \($0.ip) \($0.role)" }.joined(separator: ", ")
+                                    + observation.members.map { "\($0.name) \($0.ip) \($0.role)" }.joined(
+                                        separator: ", ")
                             ]),
                     command: nil,
                     advice:

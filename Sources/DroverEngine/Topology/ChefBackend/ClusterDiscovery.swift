@@ -247,7 +247,8 @@ public enum ClusterDiscovery {
             node.unsyncedSentinel = parsed("unsynced", acceptFailure: true) { $0.exitStatus == 0 }
             node.noStartPgsqlSentinel = parsed("no-start-pgsql", acceptFailure: true) { $0.exitStatus == 0 }
             node.installedVersion = parsed("version") { try VersionManifest.buildVersion($0.stdout) }
-            node.publishAddress = parsed("publish-address", acceptFailure: true) { PublishAddress.parse($0.stdout) } ?? nil
+            node.publishAddress =
+                parsed("publish-address", acceptFailure: true) { PublishAddress.parse($0.stdout) } ?? nil
             if readsElasticsearchLog {
                 node.elasticsearchHalfUpgraded = parsed("elasticsearch-log", acceptFailure: true) {
                     $0.stdout.contains(ElasticsearchFacts.pathScriptsError)

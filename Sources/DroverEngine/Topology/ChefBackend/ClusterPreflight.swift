@@ -159,7 +159,8 @@ public enum ClusterPreflight {
             return PreflightCheck(
                 check: "identity", node: mismatch.node, ok: false, detail: mismatch.detail,
                 fix:
-                    "correct host: for \(mismatch.node) in \(inventory.file)\(line.map { ":\($0)" } ?? "") (or its ssh_config HostName), then run drover status --inventory \(ShellQuote.quote(inventory.file))")
+                    "correct host: for \(mismatch.node) in \(inventory.file)\(line.map { ":\($0)" } ?? "") (or its ssh_config HostName), then run drover status --inventory \(ShellQuote.quote(inventory.file))"
+            )
         }
     }
 
