@@ -140,6 +140,24 @@ struct RecoveryTests {
         }
     }
 
+    /// An election that stalls during the leader's `upgrade --failover` leaves no leader: an outage, which the
+    /// run's summary, its JSON and its HTML report flag, not only a failed wait.
+    @Test func aStalledElectionIsFlaggedAsAnOutage() async throws {
+        try await SandboxCluster.with(rejoin: "4s") { cluster in
+            try await cluster.breakNode("be1", "election-stalls")
+            let html = cluster.scratch("stalled.html")
+            let run = try await cluster.drover(["upgrade", "--yes", "--json", "--html", html])
+            #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+            let finished = try #require(
+                run.stdout.split(separator: "\n").last { $0.contains("\"run_finished\"") }.map(String.init))
+            let event = try #require(try JSONSerialization.jsonObject(with: Data(finished.utf8)) as? [String: Any])
+            let summary = try #require(event["summary"] as? String, "\(finished)")
+            #expect(summary.contains("!! OUTAGE: no node leads ("), "\(summary)")
+            let report = try String(contentsOfFile: html, encoding: .utf8)
+            #expect(report.contains("<p class=\"warning\">!! OUTAGE: no node leads"), "flagged in the report's header")
+        }
+    }
+
     @Test func partitionIsHealedByPromotingANode() async throws {
         try await SandboxCluster.with { cluster in
             try await cluster.breakNode("be1", "partition")

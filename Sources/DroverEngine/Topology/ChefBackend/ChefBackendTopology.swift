@@ -372,7 +372,16 @@ public struct ChefBackendTopology: Topology {
                 "  \(node.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(role.padding(toLength: 19, withPad: " ", startingAt: 0)) \(node.installedVersion ?? "?")"
             )
         }
-        return lines + summaryFrontendRows(observation)
+        lines += summaryFrontendRows(observation)
+        // Members answered and none leads (an election that stalled): PostgreSQL takes no writes. That is an
+        // outage, whatever step the run stopped at.
+        if observation.leader == nil, observation.nodes.contains(where: { $0.members != nil }) {
+            lines += [
+                "",
+                "!! OUTAGE: no node leads (\(observation.members.map { "\($0.name) \($0.role)" }.joined(separator: ", "))): the cluster takes no writes until a leader is elected; drover diagnose says what to do !!",
+            ]
+        }
+        return lines
     }
 
     /// A frontend's release and whether it serves, as the plan and the summary show it.
