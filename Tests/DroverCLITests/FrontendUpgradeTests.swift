@@ -318,6 +318,12 @@ struct FrontendUpgradeTests {
             try await cluster.sandbox.heal("fe2")
             let resumed = try await cluster.drover(["resume", "--yes"])
             #expect(resumed.status == 0, "\(resumed.stdout)\n\(resumed.stderr)")
+            // The resumed run keeps the plan's numbering: no backend step of the finished part comes back (the old
+            // leader, a follower since the failover, is not a new upgrade-follower), and the numbers only grow.
+            let numbers = NextCommandsTests.stepNumbers(resumed.stdout)
+            #expect(!numbers.contains { $0.step.hasPrefix("upgrade-follower") }, "\(numbers)")
+            #expect(numbers.map(\.index) == numbers.map(\.index).sorted(), "\(numbers)")
+            #expect(numbers.last.map { $0.index == $0.total } == true, "\(numbers)")
             let state = try await cluster.state()
             Self.expectUpgraded(state)
             #expect(Self.alwaysServed(state), "\(state.frontendTransitions)")

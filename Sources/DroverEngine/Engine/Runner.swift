@@ -211,7 +211,16 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     /// step in flight, is done, even if its role has moved to another node since: running it there would undo
     /// it (a second failover).
     func resumedPast(_ step: Playbook.Step) -> Bool {
-        guard let resuming, isSingleNode(step.target) else { return false }
+        guard let resuming else { return false }
+        // Steps run in the playbook's order: once the run reached a later step, this one was done for every node
+        // it had, however its role's nodes have changed since (the old leader is a follower after a failover).
+        if let position = playbook.steps.firstIndex(where: { $0.name == step.name }),
+            playbook.steps.filter({ $0.name == step.name }).count == 1
+        {
+            let later = Set(playbook.steps[(position + 1)...].map(\.name))
+            if resuming.steps.contains(where: { later.contains($0.step) }) { return true }
+        }
+        guard isSingleNode(step.target) else { return false }
         return resuming.steps.contains { $0.step == step.name && ($0.status == .succeeded || $0.status == .skipped) }
             || resuming.unfinished?.step == step.name
     }
