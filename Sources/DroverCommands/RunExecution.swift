@@ -158,7 +158,15 @@ extension Operations {
     private static func approval<T: Topology>(
         _ request: RunRequest, plan: Plan<T>, resuming: Journal?, reporter: any Reporter
     ) async -> ExitStatus? {
-        guard resuming == nil else { return nil }
+        if let resuming {
+            // At a terminal, as a fresh run asks (without one, resume needs --yes): what it found is said above.
+            guard !request.yes else { return nil }
+            guard await Terminal.ask("Continue run \(resuming.runID)? Type yes to continue the run: ") == "yes" else {
+                Output.stdout("Not resumed; nothing was changed.\n")
+                return .success
+            }
+            return nil
+        }
         if plan.nothingToDo {
             if request.json {
                 reporter.emit(

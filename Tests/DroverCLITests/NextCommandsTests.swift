@@ -40,7 +40,10 @@ struct NextCommandsTests {
         return try await Processes.offPool {
             try PseudoTerminal.run(
                 "/bin/sh", ["-c", command], environment: shell,
-                answers: [(prompt: "Type yes to start the run:", reply: "yes")])
+                answers: [
+                    (prompt: "Type yes to start the run:", reply: "yes"),
+                    (prompt: "Type yes to continue the run:", reply: "yes"),
+                ].filter { command.contains(" resume ") ? $0.prompt.contains("continue") : true })
         }
     }
 

@@ -126,6 +126,11 @@ struct ConfirmationTests {
             let last = try #require((record["steps"] as? [[String: Any]])?.last)
             #expect(record["status"] as? String == "interrupted" && last["step"] as? String == "remove-sentinel")
             #expect(last["commands_started"] as? Bool == false, "the journal knows the step changed nothing")
+            // On a terminal, resume asks first, as a fresh run does; declined, it changes nothing.
+            let declined = try await terminal(
+                cluster, ["resume"], answers: [("Type yes to continue the run:", "no")])
+            #expect(declined.status == 0 && declined.output.contains("Not resumed; nothing was changed."))
+            #expect(await removals().isEmpty)
             // Resumed, the step is asked again (here with --yes) and runs once.
             let resumed = try await cluster.drover(["resume", "--yes"])
             #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
