@@ -139,4 +139,21 @@ struct ConfirmationTests {
             #expect(try await cluster.state().node("be3")?.phase == .synced)
         }
     }
+
+    /// promote-node stopped at its confirmation: every node is waiting_for_leader, the state it exists to fix,
+    /// and that is what its resume expects (the runbook is resumed on its own pre-flight, not the upgrade's).
+    @Test func promoteNodeStoppedAtItsPromptIsResumed() async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be1", "partition")
+            let interrupted = try await terminal(
+                cluster, ["run", "promote-node", "--set", "node=be2"],
+                answers: [("Type yes to start the run:", "yes"), ("Type yes to go ahead:", PseudoTerminal.interrupt)])
+            #expect(interrupted.status == 130, "\(interrupted.output)")
+            #expect(await cluster.started("chef-backend-ctl promote be2", on: "be2") == 0)
+            let resumed = try await cluster.drover(["resume", "--yes"])
+            #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+            let state = try await cluster.state()
+            #expect(state.currentLeader?.name == "be2" && state.members.allSatisfy { $0.phase == .synced })
+        }
+    }
 }
