@@ -22,6 +22,9 @@ extension Operations {
         /// A fleet's file options (`--out`, `--junit`) name directories: several inventories, or `--inventories`
         /// (even when its directory holds one).
         public var isFleet: Bool
+        /// The run's own options that the commands printed at the end carry again (`--state-dir`, `--playbooks`,
+        /// and for starting again, `--set`).
+        public var nextOptions = NextCommandOptions()
 
         public init(
             inventoryPaths: [String], parallel: Int, failFast: Bool, json: Bool, mode: FleetConsole.Mode,
@@ -179,9 +182,10 @@ extension Operations {
                     NextStep(
                         "Continue the clusters that stopped:",
                         commands: [
-                            "drover resume "
-                                + resumable.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(
-                                    separator: " ")
+                            request.nextOptions.carried(
+                                "drover resume "
+                                    + resumable.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(
+                                        separator: " "))
                                 + " --yes"
                         ]))
             }
@@ -190,10 +194,11 @@ extension Operations {
                     NextStep(
                         "Start the clusters that did not start:",
                         commands: [
-                            "drover \(request.command) "
-                                + notStarted.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(
-                                    separator: " ")
-                                + " --yes"
+                            request.nextOptions.carried(
+                                "drover \(request.command) "
+                                    + notStarted.map { "--inventory \(ShellQuote.quote($0.inventory))" }.joined(
+                                        separator: " "))
+                                + (request.command.hasPrefix("run ") ? request.nextOptions.settings : "") + " --yes"
                         ]))
             }
             text += "\nNext:\n" + NextStep.lines(steps).joined(separator: "\n") + "\n"

@@ -83,8 +83,12 @@ extension RunOptions {
         _ options: FleetOptions, command: String, playbook: String, parameters: [String: String] = [:],
         _ operation: @escaping @Sendable (Operations.RunRequest, Logger) async -> ExitStatus
     ) async throws -> ExitStatus {
-        let fleet = try options.request(json: json, mode: .live, command: command, yes: yes)
         let request = self.request(playbook: playbook, inventory: "", parameters: parameters)
+        let fleet = try {
+            var fleet = try options.request(json: json, mode: .live, command: command, yes: yes)
+            fleet.nextOptions = request.nextOptions
+            return fleet
+        }()
         let logger = options.logger
         return await Operations.fleet(fleet) { path, cluster in
             await operation(request.forCluster(path, cluster, of: fleet), logger)
