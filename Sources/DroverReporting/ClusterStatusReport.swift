@@ -43,6 +43,11 @@ public struct ClusterStatusReport: Sendable {
             "cluster": .string(cluster), "topology": "chef-backend", "leader": .optional(observation.leader),
             "healthy": .bool(healthy),
             "cluster_failover": "unknown", "nodes": .array(nodes), "locks": LockOwner.json(locks),
+            // Each inventory backend that is not the machine the cluster knows by its name (a wrong host).
+            "inventory_mismatches": .array(
+                observation.identityMismatches.map {
+                    .object(["node": .string($0.node), "host": .string($0.inventoryHost), "detail": .string($0.detail)])
+                }),
         ]
         if !observation.frontends.isEmpty {
             fields["frontends_serving"] = .bool(observation.frontends.allSatisfy(\.serving))
@@ -111,6 +116,12 @@ extension ClusterStatusReport {
     /// `Healthy.`, or why not: a node that could not be reached is the cause, said once, when the others are
     /// healthy but for it; otherwise every criterion that fails.
     var healthLine: String {
+        // A wrong host is the cause to name, first: the cluster itself may be healthy.
+        let mismatches = observation.identityMismatches
+        if !mismatches.isEmpty {
+            return "The inventory does not name the machines the cluster knows: "
+                + mismatches.map(\.detail).joined(separator: "; ") + "."
+        }
         let failing = Predicates.healthy(observation, allowYellow: false).filter { !$0.holds }
         let notServing = observation.frontends.filter { !$0.serving }.map(\.name)
         guard !failing.isEmpty else {

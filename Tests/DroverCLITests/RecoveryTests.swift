@@ -92,6 +92,9 @@ struct RecoveryTests {
             #expect(runbook.status == 2, "\(runbook.stdout)\(runbook.stderr)")
             #expect(runbook.stderr.contains("pre-flight failed: identity on be1: \(detail)"), "\(runbook.stderr)")
             #expect(runbook.stderr.contains("fix: correct host: for be1 in \(cluster.inventoryPath):"))
+            #expect(!runbook.stderr.contains("target-reachable"), "the wrong host is the one cause: \(runbook.stderr)")
+            let status = try await cluster.drover(["status"])
+            #expect(status.stdout.contains("The inventory does not name the machines the cluster knows: \(detail)"))
             let upgrade = try await cluster.drover(["upgrade", "--yes"])
             #expect(upgrade.status == 2 && upgrade.stderr.contains("pre-flight failed: identity on be1"))
             let changed = (await cluster.log()).dropFirst(before).filter { $0.event == "started" && $0.isMutating }

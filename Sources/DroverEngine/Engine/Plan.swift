@@ -131,7 +131,10 @@ public struct Plan<T: Topology>: Sendable {
             }
         }
         if let observation, let stranded = firstStranded(actions, inventory: inventory, observation: observation),
-            !preflight.contains(where: { $0.check == "reachable" && $0.node == stranded.node && !$0.ok })
+            // Said once: a node already failing reachable, or identity (a wrong host), needs no second cause.
+            !preflight.contains(where: {
+                ["reachable", "identity"].contains($0.check) && $0.node == stranded.node && !$0.ok
+            })
         {
             preflight.append(
                 PreflightCheck(
