@@ -45,7 +45,7 @@ extension Operations {
         let live = LiveWorkSituations.situations(
             lastRun: lastRun, running: running,
             locks: observation.lockOwnerTexts.compactMap { LockOwner.parse($0.text, node: $0.node) },
-            inventoryPath: inventoryPath, options: options)
+            inventoryPath: inventoryPath)
         // While a command of the run still runs, the cluster is in motion: what it shows is not a verdict (a node
         // mid-upgrade is not an interrupted upgrade). Otherwise live work is said first, then the situations.
         diagnosis.situations = running.isEmpty ? live + diagnosis.situations : live

@@ -7,12 +7,12 @@ import Foundation
 /// What `diagnose` says of work that may still be going on, before any verdict on the cluster: the last run's
 /// drover process, its commands still running on the nodes, and the locks held.
 enum LiveWorkSituations {
+    /// The commands they print name the inventory only: `diagnose` adds the run's other options to every one.
     static func situations(
-        lastRun: Journal?, running: [LiveWork.Command], locks: [LockOwner], inventoryPath: String,
-        options: NextCommandOptions
+        lastRun: Journal?, running: [LiveWork.Command], locks: [LockOwner], inventoryPath: String
     ) -> [Situation] {
         let inventory = "--inventory \(ShellQuote.quote(inventoryPath))"
-        let resume = options.carried("drover resume \(inventory)")
+        let resume = "drover resume \(inventory)"
         var result: [Situation] = []
         var processGone = false
         if let run = lastRun, run.status == .running {

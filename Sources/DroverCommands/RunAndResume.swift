@@ -30,7 +30,15 @@ extension Operations {
 
         /// The options the commands this run prints carry again.
         public var nextOptions: NextCommandOptions {
-            NextCommandOptions(stateDirectory: stateDirectory, playbooks: playbooks.directory, parameters: parameters)
+            NextCommandOptions(
+                stateDirectory: stateDirectory.map(Self.absolute), playbooks: playbooks.directory.map(Self.absolute),
+                parameters: parameters)
+        }
+
+        /// A directory as given, made absolute: the printed commands (JSON and HTML reports too) are pasted from
+        /// anywhere.
+        static func absolute(_ path: String) -> String {
+            path.hasPrefix("/") || path.hasPrefix("~") ? path : URL(fileURLWithPath: path).standardizedFileURL.path
         }
 
         public init(
@@ -109,11 +117,25 @@ extension Operations {
             recorded.isEmpty
             ? ClusterHistory([], liveGUIDs: [:])
             : Operations.history(state, cluster: topology.inventory.cluster, identities: observation.identities)
+        if history.journals.isEmpty, !history.liveGUIDsRead, let unfinished = recorded.first(where: \.isUnfinished) {
+            // Nothing attributed only because nothing could be read: say so, never "nothing to resume".
+            Output.diagnostic(
+                "run \(unfinished.runID) (\(unfinished.playbook)) of cluster \(unfinished.cluster) is unfinished, but no node's GUID could be read (cluster-status) to tell that it is this cluster's run; nothing was resumed. When the nodes answer, resume again; what can be read now: \(NextCommandOptions(stateDirectory: request.stateDirectory).carried("drover diagnose --inventory \(ShellQuote.quote(request.inventoryPath))"))"
+            )
+            return .refused
+        }
         guard let journal = history.journals.first, journal.isUnfinished else {
             return nothingToResume(
                 request, cluster: topology.inventory.cluster, state: state, history: history,
                 diagnosis: topology.diagnose(
                     observation, lastRun: history.journals.first, inventoryPath: request.inventoryPath))
+        }
+        // The run may still be going on: two drovers would drive one cluster (resume takes its own run's lock over).
+        if journal.status == .running, LiveWork.processAlive(journal) == true {
+            Output.diagnostic(
+                "run \(journal.runID) is still running: drover, pid \(journal.pid ?? 0), on this workstation; nothing was changed. Let it finish, or stop it there (Ctrl-C, or kill -TERM \(journal.pid ?? 0)), then resume."
+            )
+            return .locked
         }
         return await resume(request, topology: topology, journal: journal, connection: connection)
     }

@@ -31,6 +31,9 @@ public struct Journal: Codable, Sendable {
         /// it starts), so a step stopped at its prompt is known to have changed nothing; nil in journals of
         /// earlier versions, where it is unknown.
         public var commandsStarted: Bool?
+        /// The step's place in the playbook (from 0), which tells apart steps of one name (`--backup`'s and a
+        /// playbook's own `backup`); -1 for the backup taken before the first step; nil in earlier journals.
+        public var position: Int?
 
         public init(
             index: Int, step: String, node: String, status: Status, started: Date, finished: Date? = nil,
@@ -44,11 +47,9 @@ public struct Journal: Codable, Sendable {
         enum CodingKeys: String, CodingKey {
             case index, step, node, status, started, finished, reason
             case commandsStarted = "commands_started"
+            case position
         }
 
-        /// True when the step is known to have started no command (stopped at its prompt, or before its first
-        /// command): running it again from its start repeats nothing.
-        public var changedNothing: Bool { commandsStarted == false }
     }
 
     public var runID: String
@@ -163,6 +164,13 @@ public struct Journal: Codable, Sendable {
     /// True while the run can be resumed: it is running, or stopped before it finished.
     public var isUnfinished: Bool { [.running, .interrupted, .failed].contains(status) }
 
+    /// True when no attempt of the run started a command of `step` on its node (each stopped at its prompt, or
+    /// before its first command): running it again from its start repeats nothing. Unknown (false) in journals
+    /// of earlier versions.
+    public func changedNothing(_ step: Step) -> Bool {
+        steps.filter { $0.step == step.step && $0.node == step.node }.allSatisfy { $0.commandsStarted == false }
+    }
+
     /// The step this run was changing when it stopped: in flight, or the last one, failed. Its node is
     /// this run's unfinished business, not an undisturbed node that went bad.
     public var unfinished: Step? {
@@ -174,9 +182,5 @@ public struct Journal: Codable, Sendable {
     /// from the steps done before it, so its first step repeats a number.
     public static func startsResumedAttempt(_ step: Step, after previous: Step?) -> Bool {
         previous.map { step.index <= $0.index } ?? false
-    }
-
-    public func isDone(step: String, node: String) -> Bool {
-        steps.contains { $0.step == step && $0.node == node && ($0.status == .succeeded || $0.status == .skipped) }
     }
 }

@@ -143,6 +143,23 @@ struct RecoveryTests {
         }
     }
 
+    /// While a run goes on, diagnose says it runs (its drover's pid) and a resume of it is refused: two drovers
+    /// would drive one cluster (a resume may take its own run's lock over).
+    @Test func aRunStillGoingOnIsNotResumedOverIt() async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "30s") { cluster in
+            let run = try cluster.start(["upgrade", "--yes"])
+            #expect(try await cluster.waitFor("step 2/", in: run.stdout), "the run reached its second step")
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.stdout.contains("Situation: run-running: run "), "\(diagnosis.stdout)")
+            #expect(diagnosis.stdout.contains("is running: drover, pid \(run.child.pid), on this workstation"))
+            let resume = try await cluster.drover(["resume", "--yes"])
+            #expect(resume.status == 3, "\(resume.stdout)\(resume.stderr)")
+            #expect(resume.stderr.contains("is still running: drover, pid \(run.child.pid)"), "\(resume.stderr)")
+            #expect(await run.child.exitStatus() == 0, "the run itself went on undisturbed")
+            try await expectUpgradedSafely(cluster)
+        }
+    }
+
     /// An election that stalls during the leader's `upgrade --failover` leaves no leader: an outage, which the
     /// run's summary, its JSON and its HTML report flag, not only a failed wait.
     @Test func aStalledElectionIsFlaggedAsAnOutage() async throws {

@@ -81,4 +81,31 @@ struct NodeIdentityTests {
         for index in 0..<2 { seen.nodes[index].members = members }
         #expect(seen.identityMismatches.isEmpty && !seen.listedUp("be3"))
     }
+
+    @Test(
+        "addresses compared as addresses",
+        arguments: [
+            ("10.0.0.1", "10.0.0.1"), ("::ffff:10.0.0.1", "10.0.0.1"), ("fd00:0:0::1", "fd00::1"),
+            ("FD00::1", "fd00::1"), ("be1.example.com", nil), ("#{node['ipaddress']}", nil), ("", nil),
+            ("10.0.0.256", nil),
+        ] as [(String, String?)])
+    func normalized(text: String, expected: String?) {
+        #expect(IPAddress.normalized(text) == expected)
+    }
+
+    @Test func oneAddressInAnotherFormIsTheSameMachine() throws {
+        var seen = try Self.observation(
+            hosts: ["10.1.0.11", "10.1.0.12", "10.1.0.13"], reached: ["10.1.0.11", "10.1.0.12", "10.1.0.13"])
+        seen.nodes[0].publishAddress = "::ffff:10.1.0.11"
+        #expect(seen.identityMismatches.isEmpty)
+        // A publish_address that is no address (a Ruby expression) is not compared.
+        seen.nodes[1].publishAddress = "#{node['ipaddress']}"
+        #expect(seen.identityMismatches.isEmpty)
+    }
+
+    @Test func aHostNameThatCannotBeReachedIsNotCompared() throws {
+        let seen = try Self.observation(
+            hosts: ["be1.example.com", "10.1.0.12", "10.1.0.13"], reached: [nil, "10.1.0.12", "10.1.0.13"])
+        #expect(seen.identityMismatches.isEmpty, "a name says nothing about the address the cluster lists")
+    }
 }

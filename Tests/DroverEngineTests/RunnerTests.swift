@@ -252,4 +252,69 @@ struct RunnerTests {
         #expect(run.transport.log.isEmpty, "nothing was run again")
         #expect(run.outcome.summary.contains("not safe to repeat"))
     }
+
+    /// A run stopped right after `--backup`'s own step (named `backup`, with no position) has not gone past a
+    /// playbook step that is also named `backup`: every step of the playbook still runs, in order.
+    @Test func aBackupStepOfTheSameNameIsNotProgress() async throws {
+        let text = """
+            name: scripted-resync
+            description: Stop, back up, follow, in that order.
+            steps:
+              - name: stop
+                target: node:be3
+                run: stop leaderl
+              - name: backup
+                target: leader
+                run: backup
+              - name: follow
+                target: node:be3
+                run: pgsql-follow
+            """
+        var journal = Journal(
+            runID: "run-0", playbook: "scripted-resync", playbookFile: "", cluster: "scripted",
+            inventoryFile: "/scripted/inventory.yml", inventoryDigest: "", targetVersion: nil, user: "u",
+            workstation: "w", started: Date(), status: .interrupted)
+        let at = Date()
+        var backup = Journal.Step(index: 1, step: "backup", node: "be2", status: .succeeded, started: at, finished: at)
+        backup.position = -1
+        journal.steps = [backup]
+        let run = try await Self.run(playbook: text, resuming: journal)
+        #expect(run.outcome.exitStatus == .success, "\(run.outcome.summary)")
+        #expect(run.transport.log == ["be3: stop leaderl", "be1: backup", "be3: pgsql-follow"], "\(run.transport.log)")
+    }
+
+    /// A run that had reached a later step (by its recorded position) does not come back to an earlier one whose
+    /// role now names another node: after the failover, the old leader is a follower, not a new follower to
+    /// upgrade.
+    @Test func aStepGonePastIsNotRunAgainForItsRolesNewNodes() async throws {
+        var journal = Journal(
+            runID: "run-0", playbook: "scripted-upgrade", playbookFile: "/scripted/playbook.yml", cluster: "scripted",
+            inventoryFile: "/scripted/inventory.yml", inventoryDigest: "", targetVersion: "2.3.16", user: "u",
+            workstation: "w", started: Date(), status: .interrupted)
+        let at = Date()
+        func step(
+            _ index: Int, _ name: String, _ node: String, _ position: Int, _ status: Journal.Step.Status
+        )
+            -> Journal.Step
+        {
+            var record = Journal.Step(index: index, step: name, node: node, status: status, started: at, finished: at)
+            record.position = position
+            return record
+        }
+        journal.steps = [
+            step(1, "block-failover", "be1", 0, .succeeded), step(2, "upgrade-follower", "be2", 1, .succeeded),
+            step(3, "upgrade-follower", "be3", 1, .succeeded), step(4, "failover-leader", "be1", 2, .succeeded),
+            step(5, "unblock-failover", "be2", 3, .started),
+        ]
+        // be2 leads now; be1 (the old leader, upgraded by failover-leader) is a follower.
+        let run = try await Self.run(
+            versions: ["be1": "2.3.16", "be2": "2.3.16", "be3": "2.3.16"], leader: "be2", resuming: journal)
+        #expect(run.outcome.exitStatus == .success, "\(run.outcome.summary)")
+        #expect(run.transport.log == ["be2: set-failover on"], "only the step in flight: \(run.transport.log)")
+        let steps = run.reporter.all.compactMap { event -> String? in
+            if case .stepStarted(_, _, let step, let node, _) = event { return "\(step) \(node)" }
+            return nil
+        }
+        #expect(steps == ["unblock-failover be2"], "\(steps)")
+    }
 }

@@ -37,6 +37,31 @@ public enum PublishAddress {
     }
 }
 
+/// IP addresses compared as addresses, not as text: `fd00:0::1` is `fd00::1`, `::ffff:10.0.0.1` is `10.0.0.1`.
+public enum IPAddress {
+    /// The address in one textual form; nil for anything that is not an IPv4 or IPv6 literal (a host name, a
+    /// Ruby expression in chef-backend.rb), which is then not compared at all.
+    public static func normalized(_ text: String) -> String? {
+        let text = text.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty, text.count <= 64 else { return nil }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return format(family: AF_INET, &v4, length: INET_ADDRSTRLEN) }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
+            return bytes[12...].map(String.init).joined(separator: ".")
+        }
+        return format(family: AF_INET6, &v6, length: INET6_ADDRSTRLEN)
+    }
+
+    private static func format<T>(family: Int32, _ address: inout T, length: Int32) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(length))
+        guard inet_ntop(family, &address, &buffer, socklen_t(length)) != nil else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
 extension ClusterObservation {
     /// The member `cluster-status` lists under an inventory backend's own name, when it lists one.
     public func member(named name: String) -> ClusterMember? { members.first { $0.name == name } }
@@ -44,7 +69,8 @@ extension ClusterObservation {
     /// The inventory backends whose `host:` leads somewhere other than the member the cluster knows by that name:
     /// - reached, the machine's own `publish_address` is another member's address than the one the cluster lists
     ///   under the backend's name (or is the address of another inventory backend's member);
-    /// - not reached, the cluster lists a member of that name at another address than the inventory's, up.
+    /// - not reached, the cluster lists a member of that name, leader or follower, at another address than the
+    ///   inventory's (both IP literals: a host name is not compared).
     ///
     /// Only names the cluster lists are compared: an inventory whose names are not the cluster's (matched by IP)
     /// is judged by the membership check instead.
@@ -54,9 +80,10 @@ extension ClusterObservation {
         var result: [IdentityMismatch] = []
         for node in nodes {
             let named = member(named: node.name)
-            if node.unreachable == nil, let published = node.publishAddress {
-                let there = members.first { $0.ip == published }
-                if let named, named.ip != published {
+            let namedAddress = named.flatMap { IPAddress.normalized($0.ip) }
+            if node.unreachable == nil, let published = node.publishAddress.flatMap(IPAddress.normalized) {
+                let there = members.first { IPAddress.normalized($0.ip) == published }
+                if let named, let namedAddress, namedAddress != published {
                     let whose = there.map { " (the cluster's \($0.name))" } ?? ""
                     result.append(
                         IdentityMismatch(
@@ -72,7 +99,10 @@ extension ClusterObservation {
                                 "\(node.name): the inventory says \(node.host), which reaches the cluster's \(there.name) (\(published))"
                         ))
                 }
-            } else if node.unreachable != nil, let named, named.ip != node.host {
+            } else if node.unreachable != nil, let named, named.role == "leader" || named.role == "follower",
+                let namedAddress, let host = IPAddress.normalized(node.host), host != namedAddress
+            {
+                // Compared only where the inventory gives an address: a host name (or NAT) says nothing here.
                 result.append(
                     IdentityMismatch(
                         node: node.name, inventoryHost: node.host,

@@ -17,11 +17,15 @@ public enum LiveWork {
     /// Whether the drover process that recorded `journal` still runs: nil when that cannot be told here (it ran
     /// on another workstation, or its journal predates the pid being recorded).
     public static func processAlive(_ journal: Journal) -> Bool? {
-        guard let pid = journal.pid, journal.workstation == ProcessInfo.processInfo.hostName else { return nil }
+        guard let pid = journal.pid, pid > 0, journal.workstation == ProcessInfo.processInfo.hostName else {
+            return nil
+        }
         guard kill(pid_t(pid), 0) == 0 || errno == EPERM else { return false }
-        // The pid may have been reused since: only a drover counts.
-        let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
-        return command.split(separator: "\0").first.map { ($0 as Substring).hasSuffix("drover") } ?? false
+        // The pid may have been reused since: only a drover counts. Where the process's command line cannot be
+        // read (no /proc), a live pid is not proof either way.
+        guard let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return nil }
+        let program = command.split(separator: "\0").first.map { String($0) } ?? ""
+        return (program as NSString).lastPathComponent.contains("drover")
     }
 
     /// The commands of `journal`'s unfinished step still running on its node: a record whose status file the
@@ -37,7 +41,7 @@ public enum LiveWork {
               if ! flock -n -s 8 8< "$s"; then
                 read -r a p < "$s"
                 printf 'running %s %s ' "$p" "$(( $(date +%s) - $(stat -c %Y "$s") ))"
-                head -c 400 "${s%.status}.command" | head -n 1
+                head -n 1 "${s%.status}.command" | head -c 400; echo
               fi
             done
             """
@@ -47,7 +51,8 @@ public enum LiveWork {
             guard fields.count == 4, fields[0] == "running", let pid = Int(fields[1]), let seconds = Int(fields[2])
             else { return nil }
             return Command(
-                node: step.node, command: TerminalText.readable(String(fields[3])), pid: pid, seconds: seconds)
+                node: step.node, command: Redactor.standard.redact(TerminalText.readable(String(fields[3]))), pid: pid,
+                seconds: seconds)
         }
     }
 }

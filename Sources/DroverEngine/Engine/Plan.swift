@@ -50,14 +50,17 @@ public struct Plan<T: Topology>: Sendable {
     public var nothingToDo: Bool { nothingToDoReason != nil }
 
     /// The first action that would act on a backend that cannot be reached, unless a manual step comes first (the
-    /// operator may bring the machine back, or build it anew, before the run reaches it).
+    /// operator may bring the machine back, or build it anew, before the run reaches it) or the first action on
+    /// that node waits for it (to come back).
     static func firstStranded(
         _ actions: [PlannedAction], inventory: Inventory, observation: T.Observation
     ) -> PlannedAction? {
-        let unreachable = Set(inventory.backends.map(\.name)).subtracting(observation.answering)
+        var unreachable = Set(inventory.backends.map(\.name)).subtracting(observation.answering)
         for action in actions {
             if action.action == "manual" { return nil }
-            if action.action != "skip", let node = action.node, unreachable.contains(node) { return action }
+            guard action.action != "skip", let node = action.node, unreachable.contains(node) else { continue }
+            guard action.action == "wait" else { return action }
+            unreachable.remove(node)
         }
         return nil
     }

@@ -55,23 +55,31 @@ public final class RunRecorder: @unchecked Sendable {
         }
     }
 
-    func stepStarted(index: Int, step: String, node: String) async {
+    /// `position`: the step's place in the playbook (-1 for the backup taken before the first step).
+    func stepStarted(index: Int, step: String, node: String, position: Int? = nil) async {
         await update {
-            $0.steps.append(
-                Journal.Step(
-                    index: index, step: step, node: node, status: .started, started: Date(), commandsStarted: false))
+            var record = Journal.Step(
+                index: index, step: step, node: node, status: .started, started: Date(), commandsStarted: false)
+            record.position = position
+            $0.steps.append(record)
         }
     }
 
-    /// Records, durably, that the step's first command is about to start on its node (once per step).
-    func commandsStarting(step: String, node: String) async {
+    /// Records, durably, that the step's first command is about to start on its node (once per step); throws when
+    /// that cannot be written, so that no command starts that a resumed run would not know of.
+    func commandsStarting(step: String, node: String) async throws {
         let steps = current.steps
         guard let position = steps.lastIndex(where: { $0.step == step && $0.node == node }),
             steps[position].commandsStarted == false
         else { return }
-        await update { journal in
-            guard let position = journal.steps.lastIndex(where: { $0.step == step && $0.node == node }) else { return }
-            journal.steps[position].commandsStarted = true
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            lock.withLock {
+                if let position = journal.steps.lastIndex(where: { $0.step == step && $0.node == node }) {
+                    journal.steps[position].commandsStarted = true
+                }
+                let snapshot = journal
+                writer.async { continuation.resume(with: Result { try snapshot.save() }) }
+            }
         }
     }
 

@@ -35,7 +35,7 @@ extension Runner {
             Event(
                 .stepStarted(
                     index: index, total: expectedSteps, step: name, node: node, description: step.description)))
-        await recorder?.stepStarted(index: index, step: name, node: node)
+        await recorder?.stepStarted(index: index, step: name, node: node, position: -1)
         let list =
             "find \(ShellQuote.quote(command.directory)) -maxdepth 1 -type f -printf '%s %p\\n' 2>/dev/null; true"
         func tarballs() async throws -> [String: Int] {

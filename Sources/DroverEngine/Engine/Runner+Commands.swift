@@ -21,9 +21,21 @@ extension Runner {
         _ commands: [(command: String, action: Int)], on node: String, step: Playbook.Step,
         changes: Bool = true
     ) async throws {
-        if changes { changesBegan = true }
         // Durable before the command starts: a run killed from here on cannot count the step as untouched.
-        await recorder?.commandsStarting(step: step.name, node: node)
+        do {
+            try await recorder?.commandsStarting(step: step.name, node: node)
+        } catch {
+            throw StepFailure(
+                step: step.name, node: node,
+                what:
+                    "the journal could not be written before the step's first command (\(error.localizedDescription)); nothing of the step was started",
+                advice: [
+                    NextStep(
+                        "Make the state directory writable (free space, permissions), then continue:",
+                        commands: [resumeCommand])
+                ])
+        }
+        if changes { changesBegan = true }
         // A command may change what a reading shows, unless the topology says it cannot (a read, a switch
         // that no reading shows): then the last reading still stands for the next step.
         let neutral = topology.readingNeutralCommands

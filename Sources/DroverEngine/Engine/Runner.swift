@@ -163,9 +163,10 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             // The step the run was changing when it stopped (in flight, or failed) goes first, on its node: a
             // node it left out of the cluster must be back before any other is touched. Its commands' records
             // on the node decide: a running one is followed, a finished one's status used, a failed one rerun.
-            if let inFlight = resuming?.unfinished, let step = playbook.steps.first(where: { $0.name == inFlight.step })
-            {
-                guard inFlight.status == .failed || inFlight.changedNothing || isRepeatable(step) else {
+            if let resuming, let inFlight = resuming.unfinished, let position = position(of: inFlight) {
+                let step = playbook.steps[position]
+                let untouched = resuming.changedNothing(inFlight)
+                guard inFlight.status == .failed || untouched || isRepeatable(step) else {
                     throw StepFailure(
                         step: step.name, node: inFlight.node,
                         what:
@@ -176,21 +177,23 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 let why =
                     inFlight.status == .failed
                     ? "which failed when the run stopped"
-                    : (inFlight.changedNothing
+                    : (untouched
                         ? "which the run stopped before it ran any of its commands"
                         : "which was in flight when the run stopped")
                 reporter.emit(
                     Event(.note("re-running \(step.name) on \(inFlight.node), \(why)")))
-                try await run(step, node: inFlight.node, index: index, observation: &observation, pinned: true)
+                try await run(
+                    step, node: inFlight.node, index: index, observation: &observation, position: position, pinned: true
+                )
             }
-            for step in playbook.steps {
-                if resumedPast(step) { continue }
+            for (position, step) in playbook.steps.enumerated() {
+                if resumedPast(step, position: position) { continue }
                 let nodes = try targets(of: step, observation: &observation)
                 for node in nodes {
-                    if resumedPast(step, node: node) { continue }
+                    if resumedPast(step, position: position, node: node) { continue }
                     if stopRequested() { throw Stopped() }
                     index += 1
-                    try await run(step, node: node, index: index, observation: &observation)
+                    try await run(step, node: node, index: index, observation: &observation, position: position)
                 }
             }
         } catch let failure as StepFailure {
@@ -210,25 +213,50 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     /// A step of one node (the leader, the primary, ...) that the resumed run finished, or re-ran first as its
     /// step in flight, is done, even if its role has moved to another node since: running it there would undo
     /// it (a second failover).
-    func resumedPast(_ step: Playbook.Step) -> Bool {
+    func resumedPast(_ step: Playbook.Step, position: Int) -> Bool {
         guard let resuming else { return false }
         // Steps run in the playbook's order: once the run reached a later step, this one was done for every node
         // it had, however its role's nodes have changed since (the old leader is a follower after a failover).
-        if let position = playbook.steps.firstIndex(where: { $0.name == step.name }),
-            playbook.steps.filter({ $0.name == step.name }).count == 1
-        {
-            let later = Set(playbook.steps[(position + 1)...].map(\.name))
-            if resuming.steps.contains(where: { later.contains($0.step) }) { return true }
-        }
+        // Told by the positions the journal recorded, of this very playbook (not by names: `--backup`'s step and
+        // a playbook's own `backup`, or two parts of a combined playbook, may share one).
+        if positionsApply, resuming.steps.contains(where: { ($0.position ?? -1) > position }) { return true }
         guard isSingleNode(step.target) else { return false }
-        return resuming.steps.contains { $0.step == step.name && ($0.status == .succeeded || $0.status == .skipped) }
-            || resuming.unfinished?.step == step.name
+        return resuming.steps.contains {
+            isEntry($0, of: step, at: position) && ($0.status == .succeeded || $0.status == .skipped)
+        }
+            || resuming.unfinished.map { isEntry($0, of: step, at: position) } == true
+    }
+
+    /// Whether a journal entry records `step` (at `position` in the playbook): by position where the journal
+    /// records them (the backup before the first step has -1, so a playbook's own `backup` is not it), else by
+    /// name.
+    func isEntry(_ entry: Journal.Step, of step: Playbook.Step, at position: Int) -> Bool {
+        positionsApply ? entry.position == position : entry.step == step.name
+    }
+
+    /// The journal's step positions describe this playbook: recorded (journals of earlier versions have none) by
+    /// a run of the same playbook text.
+    var positionsApply: Bool {
+        guard let resuming, resuming.steps.contains(where: { $0.position != nil }) else { return false }
+        return resuming.playbookDigest == nil || playbook.digest.isEmpty || resuming.playbookDigest == playbook.digest
+    }
+
+    /// Where a journal's step stands in the playbook: its recorded position, else the one step of its name.
+    func position(of recorded: Journal.Step) -> Int? {
+        if positionsApply, let position = recorded.position, playbook.steps.indices.contains(position),
+            playbook.steps[position].name == recorded.step
+        {
+            return position
+        }
+        return playbook.steps.firstIndex { $0.name == recorded.step }
     }
 
     /// A step's node that the resumed run finished, or re-ran first as its step in flight.
-    func resumedPast(_ step: Playbook.Step, node: String) -> Bool {
-        resuming?.isDone(step: step.name, node: node) == true
-            || (resuming?.unfinished?.step == step.name && resuming?.unfinished?.node == node)
+    func resumedPast(_ step: Playbook.Step, position: Int, node: String) -> Bool {
+        guard let resuming else { return false }
+        return resuming.steps.contains {
+            isEntry($0, of: step, at: position) && $0.node == node && ($0.status == .succeeded || $0.status == .skipped)
+        } || resuming.unfinished.map { isEntry($0, of: step, at: position) && $0.node == node } == true
     }
 
     /// How many steps the resumed run's earlier attempts finished (succeeded or skipped; the backup counts).
@@ -240,10 +268,10 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     /// without its side effects (a node a role names later may differ; the count is the plan's).
     func countSteps(_ observation: T.Observation) -> Int {
         var count = backup && resuming == nil ? 1 : 0
-        if let inFlight = resuming?.unfinished, playbook.steps.contains(where: { $0.name == inFlight.step }) {
+        if let inFlight = resuming?.unfinished, position(of: inFlight) != nil {
             count += 1
         }
-        for step in playbook.steps where !resumedPast(step) {
+        for (position, step) in playbook.steps.enumerated() where !resumedPast(step, position: position) {
             var nodes: [String]
             if case .role(let role) = step.target, let pinnedNodes = pinned[role] {
                 nodes = pinnedNodes
@@ -252,7 +280,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             } else {
                 nodes = (try? topology.nodes(for: step.target, observation: observation)) ?? ["unknown"]
             }
-            nodes.removeAll { resumedPast(step, node: $0) }
+            nodes.removeAll { resumedPast(step, position: position, node: $0) }
             count += nodes.count
         }
         return count
@@ -327,7 +355,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     }
 
     func run(
-        _ step: Playbook.Step, node: String, index: Int, observation: inout T.Observation, pinned: Bool = false
+        _ step: Playbook.Step, node: String, index: Int, observation: inout T.Observation, position: Int? = nil,
+        pinned: Bool = false
     ) async throws {
         let stepStarted = Date()
         // A node that could not be reached may be back (a host rebuilt by a manual step before this one).
@@ -345,13 +374,13 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             lastReading = Reading(observation: fresh, at: .now)
         }
         if !pinned, let moved = topology.retarget(step.target, node: node, observation: observation), moved != node {
-            return try await run(step, node: moved, index: index, observation: &observation)
+            return try await run(step, node: moved, index: index, observation: &observation, position: position)
         }
         reporter.emit(
             Event(
                 .stepStarted(
                     index: index, total: expectedSteps, step: step.name, node: node, description: step.description)))
-        await recorder?.stepStarted(index: index, step: step.name, node: node)
+        await recorder?.stepStarted(index: index, step: step.name, node: node, position: position)
         if !pinned, let reason = topology.skipReason(step, node: node, observation: observation) {
             reporter.emit(
                 Event(
