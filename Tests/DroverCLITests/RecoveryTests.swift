@@ -143,6 +143,36 @@ struct RecoveryTests {
         }
     }
 
+    /// A destructive step (an `rm`, not safe to run blindly again) whose drover was killed while its command ran:
+    /// the command's record on the node shows it still running, then finished, so resume follows it instead of
+    /// refusing for ever, and it runs once.
+    @Test func aDestructiveStepKilledMidCommandIsFollowedNotRepeated() async throws {
+        try await SandboxCluster.with { cluster in
+            let playbook = cluster.scratch("destructive.yml")
+            try """
+            name: destructive
+            description: A destructive command that takes a moment.
+            preflight: basic
+            steps:
+              - name: remove-marker
+                target: node:be2
+                run: echo removing; rm -f /var/tmp/marker; sleep 2; echo removed
+              - name: after
+                target: node:be2
+                run: echo after
+            """.write(toFile: playbook, atomically: true, encoding: .utf8)
+            #expect(try await cluster.killRun(["run", playbook, "--yes"], at: "be2| removing"), "killed mid-command")
+            let resumed = try await cluster.drover(["resume", "--yes"])
+            #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+            #expect(
+                resumed.stdout.contains("re-running remove-marker on be2, whose commands' records on be2 show none"))
+            let started = (await cluster.log()).filter {
+                $0.event == "started" && $0.node == "be2" && $0.command.hasPrefix("rm -f")
+            }
+            #expect(started.count == 1, "run once: \(started.map(\.command))")
+        }
+    }
+
     /// While a run goes on, diagnose says it runs (its drover's pid) and a resume of it is refused: two drovers
     /// would drive one cluster (a resume may take its own run's lock over).
     @Test func aRunStillGoingOnIsNotResumedOverIt() async throws {

@@ -56,3 +56,51 @@ public enum LiveWork {
         }
     }
 }
+
+extension LiveWork {
+    /// What the records on a node say of a step's commands (actions `actions`, in order), for a step stopped in
+    /// flight that is not safe to run again blindly.
+    public enum StepRecords: Sendable, Equatable {
+        /// The first command's record is there, and each command either finished with status 0, still runs, or
+        /// (after one that finished) never started: running the step again re-attaches to each record and starts
+        /// only what never ran, so nothing is done twice.
+        case resumable
+        /// Anything else: a record missing for the first command, a command that ended without a status (killed,
+        /// a reboot), one that failed, or records that could not be read.
+        case unknown(String)
+    }
+
+    static func stepRecords(
+        runID: String, step: String, node: String, actions: [Int], connection: any NodeTransport
+    ) async -> StepRecords {
+        guard !actions.isEmpty else { return .unknown("the step has no command") }
+        let directory = ClusterLock.recordsDirectory(for: connection.inventory, node: node, runID: runID)
+        let prefix = NodeCommand.recordPrefix(step: step, node: node)
+        let script = """
+            for a in \(actions.map(String.init).joined(separator: " ")); do
+              s=\(ShellQuote.quote(directory))/\(prefix).$a.status
+              if [ ! -f "$s" ]; then echo "$a missing"
+              elif ! flock -n -s 8 8< "$s"; then echo "$a running"
+              else printf '%s ' "$a"; tail -n 1 "$s"; fi
+            done
+            """
+        guard let result = try? await connection.run(node, script, timeout: .seconds(30)), result.succeeded else {
+            return .unknown("its records on \(node) could not be read")
+        }
+        let states = result.stdoutText.split(separator: "\n").prefix(actions.count).map {
+            $0.split(separator: " ").dropFirst().joined(separator: " ")
+        }
+        guard states.count == actions.count, states.first != "missing" else {
+            return .unknown("no record of its first command on \(node)")
+        }
+        var previousFinished = true
+        for state in states {
+            switch state {
+            case "exit 0", "running": previousFinished = state == "exit 0"
+            case "missing" where previousFinished: continue
+            default: return .unknown("a command's record on \(node) says \(state.isEmpty ? "nothing" : state)")
+            }
+        }
+        return .resumable
+    }
+}

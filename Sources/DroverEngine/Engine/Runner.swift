@@ -166,12 +166,29 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             if let resuming, let inFlight = resuming.unfinished, let position = position(of: inFlight) {
                 let step = playbook.steps[position]
                 let untouched = resuming.changedNothing(inFlight)
-                guard inFlight.status == .failed || untouched || isRepeatable(step) else {
-                    throw StepFailure(
-                        step: step.name, node: inFlight.node,
-                        what:
-                            "the run stopped in the middle of \(step.name) on \(inFlight.node), which is not safe to repeat",
-                        advice: [NextStep("Check \(inFlight.node) by hand and finish that step, then start a new run")])
+                var records: LiveWork.StepRecords?
+                if !(inFlight.status == .failed || untouched || isRepeatable(step)) {
+                    // Not safe to run blindly; safe when its records on the node show each command finished (or
+                    // still running, or never started after one that finished): the step re-attaches to them.
+                    let actions = step.actions.indices.filter {
+                        switch step.actions[$0] {
+                        case .run, .install: return !step.again.contains($0 + 1)
+                        default: return false
+                        }
+                    }.map { $0 + 1 }
+                    records = await LiveWork.stepRecords(
+                        runID: runID, step: step.name, node: inFlight.node, actions: actions, connection: connection)
+                    if case .unknown(let why) = records {
+                        throw StepFailure(
+                            step: step.name, node: inFlight.node,
+                            what:
+                                "the run stopped in the middle of \(step.name) on \(inFlight.node), which is not safe to repeat: \(why)",
+                            advice: [
+                                NextStep(
+                                    "Check \(inFlight.node) by hand and finish that step (the run's transcript shows what it ran); then see what the cluster needs:",
+                                    commands: [diagnoseCommand])
+                            ])
+                    }
                 }
                 index += 1
                 let why =
@@ -179,7 +196,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                     ? "which failed when the run stopped"
                     : (untouched
                         ? "which the run stopped before it ran any of its commands"
-                        : "which was in flight when the run stopped")
+                        : (records == .resumable
+                            ? "whose commands' records on \(inFlight.node) show none to run again (each finished, runs, or never started)"
+                            : "which was in flight when the run stopped"))
                 reporter.emit(
                     Event(.note("re-running \(step.name) on \(inFlight.node), \(why)")))
                 try await run(
