@@ -466,39 +466,41 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             // Nothing of the step ran after its prompt; a resumed run asks again (or, with commands already run
             // in the step, decides as for any step in flight).
             interruptedAt = (step.name, node)
-            let reason = "interrupted at the operator's prompt; the step's next action did not run"
-            reporter.emit(
-                Event(
-                    .stepFinished(
-                        index: index, step: step.name, node: node, outcome: .interrupted, reason: reason,
-                        duration: Date().timeIntervalSince(stepStarted))))
-            await recorder?.stepFinished(step: step.name, node: node, status: .interrupted, reason: reason)
+            await stepEnded(
+                step, node: node, index: index, started: stepStarted, outcome: .interrupted,
+                reason: "interrupted at the operator's prompt; the step's next action did not run")
             throw Stopped()
         } catch let failure as StepFailure {
-            reporter.emit(
-                Event(
-                    .stepFinished(
-                        index: index, step: step.name, node: node, outcome: .failed, reason: failure.what,
-                        duration: Date().timeIntervalSince(stepStarted))))
-            await recorder?.stepFinished(step: step.name, node: node, status: .failed, reason: failure.what)
+            await stepEnded(
+                step, node: node, index: index, started: stepStarted, outcome: .failed, reason: failure.what)
             throw failure
         } catch {
             interruptedAt = (step.name, node)
-            reporter.emit(
-                Event(
-                    .stepFinished(
-                        index: index, step: step.name, node: node, outcome: .interrupted,
-                        reason: "aborted by a second interrupt", duration: Date().timeIntervalSince(stepStarted))))
-            await recorder?.stepFinished(
-                step: step.name, node: node, status: .interrupted, reason: "aborted by a second interrupt")
+            await stepEnded(
+                step, node: node, index: index, started: stepStarted, outcome: .interrupted,
+                reason: "aborted by a second interrupt")
             throw error
         }
+        await stepEnded(step, node: node, index: index, started: stepStarted, outcome: .succeeded, reason: nil)
+    }
+
+    /// Says how a step ended, on the console and in the journal.
+    func stepEnded(
+        _ step: Playbook.Step, node: String, index: Int, started: Date, outcome: RunEvent.StepOutcome, reason: String?
+    ) async {
         reporter.emit(
             Event(
                 .stepFinished(
-                    index: index, step: step.name, node: node, outcome: .succeeded, reason: nil,
-                    duration: Date().timeIntervalSince(stepStarted))))
-        await recorder?.stepFinished(step: step.name, node: node, status: .succeeded, reason: nil)
+                    index: index, step: step.name, node: node, outcome: outcome, reason: reason,
+                    duration: Date().timeIntervalSince(started))))
+        let status: Journal.Step.Status
+        switch outcome {
+        case .succeeded: status = .succeeded
+        case .failed: status = .failed
+        case .skipped: status = .skipped
+        case .interrupted: status = .interrupted
+        }
+        await recorder?.stepFinished(step: step.name, node: node, status: status, reason: reason)
     }
 
     /// Checks a step's conditions on the live cluster; a failed one refuses the step before it changes anything.
