@@ -42,8 +42,10 @@ extension Operations {
         var diagnosis = topology.diagnose(observation, lastRun: lastRun, inventoryPath: inventoryPath)
         // What it prints to run next reads the same records: `--state-dir` goes with it.
         let options = NextCommandOptions(stateDirectory: stateDirectory)
+        var runAlive: Bool?
+        if let lastRun, lastRun.status == .running { runAlive = await LiveWork.processAliveOffPool(lastRun) }
         let live = LiveWorkSituations.situations(
-            lastRun: lastRun, running: running,
+            lastRun: lastRun, runAlive: runAlive, running: running,
             locks: observation.lockOwnerTexts.compactMap { LockOwner.parse($0.text, node: $0.node) },
             inventoryPath: inventoryPath)
         // While a command of the run still runs, the cluster is in motion: what it shows is not a verdict (a node

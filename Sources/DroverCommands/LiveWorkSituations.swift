@@ -8,8 +8,9 @@ import Foundation
 /// drover process, its commands still running on the nodes, and the locks held.
 enum LiveWorkSituations {
     /// The commands they print name the inventory only: `diagnose` adds the run's other options to every one.
+    /// `runAlive`: whether the last run's drover still runs (``LiveWork/processAlive(_:)``, read off the pool).
     static func situations(
-        lastRun: Journal?, running: [LiveWork.Command], locks: [LockOwner], inventoryPath: String
+        lastRun: Journal?, runAlive: Bool?, running: [LiveWork.Command], locks: [LockOwner], inventoryPath: String
     ) -> [Situation] {
         let inventory = "--inventory \(ShellQuote.quote(inventoryPath))"
         let resume = "drover resume \(inventory)"
@@ -17,7 +18,7 @@ enum LiveWorkSituations {
         var processGone = false
         if let run = lastRun, run.status == .running {
             let inFlight = run.unfinished.map { ["in flight: \($0.step) on \($0.node)"] } ?? []
-            switch LiveWork.processAlive(run) {
+            switch runAlive {
             case true?:
                 result.append(
                     Situation(

@@ -131,7 +131,7 @@ extension Operations {
                     observation, lastRun: history.journals.first, inventoryPath: request.inventoryPath))
         }
         // The run may still be going on: two drovers would drive one cluster (resume takes its own run's lock over).
-        if journal.status == .running, LiveWork.processAlive(journal) == true {
+        if journal.status == .running, await LiveWork.processAliveOffPool(journal) == true {
             Output.diagnostic(
                 "run \(journal.runID) is still running: drover, pid \(journal.pid ?? 0), on this workstation; nothing was changed. Let it finish, or stop it there (Ctrl-C, or kill -TERM \(journal.pid ?? 0)), then resume."
             )

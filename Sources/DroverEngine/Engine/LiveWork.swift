@@ -16,6 +16,8 @@ public enum LiveWork {
 
     /// Whether the drover process that recorded `journal` still runs: nil when that cannot be told here (it ran
     /// on another workstation, or its journal predates the pid being recorded).
+    ///
+    /// It reads `/proc` (a file): call it off Swift's cooperative pool, as ``processAliveOffPool(_:)`` does.
     public static func processAlive(_ journal: Journal) -> Bool? {
         guard let pid = journal.pid, pid > 0, journal.workstation == ProcessInfo.processInfo.hostName else {
             return nil
@@ -26,6 +28,11 @@ public enum LiveWork {
         guard let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return nil }
         let program = command.split(separator: "\0").first.map { String($0) } ?? ""
         return (program as NSString).lastPathComponent.contains("drover")
+    }
+
+    /// ``processAlive(_:)`` on a thread of its own.
+    public static func processAliveOffPool(_ journal: Journal) async -> Bool? {
+        (try? await BlockingWork.run { processAlive(journal) }) ?? nil
     }
 
     /// The commands of `journal`'s unfinished step still running on its node: a record whose status file the
