@@ -15,12 +15,11 @@ public final class ChildProcess: Sendable {
             guard status == nil else { return false }
             var raw: Int32 = 0
             let result = waitpid(pid, &raw, WNOHANG)
-            if result == pid {
-                status = raw
-                return false
-            }
-            if result < 0 && errno == ECHILD {
-                status = -1
+            if result == pid || (result < 0 && errno == ECHILD) {
+                status = result == pid ? raw : -1
+                // Reaped: the kernel may give this pid to another process or thread from now on, so the
+                // exit hook must no longer kill it (it once killed the test process itself at exit).
+                Processes.unregister(pid)
                 return false
             }
             return true
@@ -51,6 +50,18 @@ func withSpawnArguments<R>(
     let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { for pointer in argv + envp { free(pointer) } }
     return body(argv, envp)
+}
+
+/// A process as seen at one moment: its pid and its start time (clock ticks after boot), which together
+/// never name another process, though the pid alone may once the process is gone.
+public struct ProcessIdentity: Sendable, Hashable {
+    public let pid: pid_t
+    public let started: UInt64
+
+    public init(pid: pid_t, started: UInt64) {
+        self.pid = pid
+        self.started = started
+    }
 }
 
 /// Runs helper programs (ssh-keygen, ssh-add, sshd) and stops long-lived ones by pid.
@@ -178,20 +189,33 @@ public enum Processes {
         unregister(child.pid)
     }
 
-    /// Stops a process that is not our child (e.g. a session process of an sshd) by pid.
+    /// Stops a process that is not our child (e.g. a session process of an sshd) by pid, as it is now.
     public static func stop(pid: pid_t, grace: Duration = .seconds(1)) {
         guard pid > 0 else { return }
-        if isAlive(pid) {
-            kill(pid, SIGTERM)
+        if let process = identity(of: pid) { stop(process, grace: grace) } else { reap(pid) }
+    }
+
+    /// Stops `process` if its pid still names it: a pid seen earlier (a session listed before its server
+    /// stopped) may since belong to another process, or to a thread of this one, which `kill` would hit.
+    public static func stop(_ process: ProcessIdentity, grace: Duration = .seconds(1)) {
+        guard identity(of: process.pid) == process else { return }
+        let isIt = { identity(of: process.pid) == process && isAlive(process.pid) }
+        if isIt() {
+            kill(process.pid, SIGTERM)
             let deadline = ContinuousClock.now + grace
-            while isAlive(pid), ContinuousClock.now < deadline { usleep(10_000) }
-            if isAlive(pid) { kill(pid, SIGKILL) }
+            while isIt(), ContinuousClock.now < deadline { usleep(10_000) }
+            if isIt() { kill(process.pid, SIGKILL) }
         }
-        // When it is this process's own child (a sandbox started here), reap it, or it stays a zombie until the
-        // test process exits. For any other process waitpid answers ECHILD at once.
+        reap(process.pid)
+    }
+
+    /// Reaps `pid` when it is this process's own child (a sandbox started here), or it stays a zombie until
+    /// the test process exits; for any other process waitpid answers ECHILD at once.
+    private static func reap(_ pid: pid_t) {
         var raw: Int32 = 0
         let reapBy = ContinuousClock.now + .seconds(2)
         while waitpid(pid, &raw, WNOHANG) == 0, ContinuousClock.now < reapBy { usleep(10_000) }
+        unregister(pid)
     }
 
     /// True while `pid` exists and is not a zombie.
@@ -202,6 +226,22 @@ public enum Processes {
             return stat[stat.index(close, offsetBy: 2)] != "Z"
         }
         return true
+    }
+
+    /// `pid` and the time it started (/proc/PID/stat), or nil when no process has that pid.
+    public static func identity(of pid: pid_t) -> ProcessIdentity? {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // After the command name: state is field 3, the start time field 22.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let started = UInt64(fields[19]) else { return nil }
+        return ProcessIdentity(pid: pid, started: started)
+    }
+
+    /// The descendants of `pid` as they are now (``descendants(of:)``), to be stopped later by identity.
+    public static func descendantIdentities(of pid: pid_t) -> [ProcessIdentity] {
+        descendants(of: pid).compactMap(identity(of:))
     }
 
     /// The pids of all descendants of `pid`, read from /proc.
@@ -246,5 +286,10 @@ public enum Processes {
 
     public static func unregister(_ pid: pid_t) {
         registry.withLock { _ = $0.remove(pid) }
+    }
+
+    /// True while the exit hook would kill `pid`.
+    static func isRegistered(_ pid: pid_t) -> Bool {
+        registry.withLock { $0.contains(pid) }
     }
 }

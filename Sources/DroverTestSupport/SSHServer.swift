@@ -192,9 +192,9 @@ public final class SSHServer: @unchecked Sendable {
     public func stop() {
         let pid = process.pid
         guard process.isRunning else { return }
-        let children = Processes.descendants(of: pid)
+        let children = Processes.descendantIdentities(of: pid)
         Processes.stop(process)
-        for child in children { Processes.stop(pid: child, grace: .milliseconds(500)) }
+        for child in children { Processes.stop(child, grace: .milliseconds(500)) }
     }
 
     /// A known_hosts line for this server (`[address]:port type key`), optionally only for one key type.

@@ -116,9 +116,9 @@ extension Sandbox {
         guard let entry = record.nodes.firstIndex(where: { $0.name == name }), let pid = record.nodes[entry].pid else {
             return
         }
-        let children = Processes.descendants(of: pid)
+        let children = Processes.descendantIdentities(of: pid)
         Processes.stop(pid: pid)
-        for child in children { Processes.stop(pid: child, grace: .milliseconds(300)) }
+        for child in children { Processes.stop(child, grace: .milliseconds(300)) }
         record.nodes[entry].pid = nil
     }
 

@@ -307,9 +307,9 @@ public struct Sandbox: Sendable {
         for node in record.nodes {
             if let pid = node.statusPid { Processes.stop(pid: pid, grace: .seconds(1)) }
             guard let pid = node.pid else { continue }
-            let children = Processes.descendants(of: pid)
+            let children = Processes.descendantIdentities(of: pid)
             Processes.stop(pid: pid, grace: .seconds(3))
-            for child in children { Processes.stop(pid: child, grace: .milliseconds(500)) }
+            for child in children { Processes.stop(child, grace: .milliseconds(500)) }
         }
         try? FileManager.default.removeItem(atPath: directory)
         MountPoints.unregister(directory)
@@ -445,9 +445,9 @@ public struct Sandbox: Sendable {
         for node in stopNodes {
             guard let entry = record.nodes.firstIndex(where: { $0.name == node }), let pid = record.nodes[entry].pid
             else { continue }
-            let children = Processes.descendants(of: pid)
+            let children = Processes.descendantIdentities(of: pid)
             Processes.stop(pid: pid)
-            for child in children { Processes.stop(pid: child, grace: .milliseconds(300)) }
+            for child in children { Processes.stop(child, grace: .milliseconds(300)) }
             record.nodes[entry].pid = nil
         }
         _ = recordIndex
