@@ -37,7 +37,9 @@ extension Operations {
         }
         if let ended = await approval(request, plan: plan, resuming: resuming, reporter: reporter) { return ended }
         let runID = resuming?.runID ?? newRunID()
-        if let refused = await lock(connection, runID: runID, request: request) { return refused }
+        if let refused = await lock(connection, runID: runID, newRun: resuming == nil, request: request) {
+            return refused
+        }
         guard
             let recorder = await openRecords(
                 request, playbook: playbook, inventory: inventory, runID: runID, observation: observation,
@@ -189,9 +191,11 @@ extension Operations {
     }
 
     /// Takes the cluster's lock for `runID`; on failure says why and returns the exit status.
-    private static func lock(_ connection: ClusterConnection, runID: String, request: RunRequest) async -> ExitStatus? {
+    private static func lock(
+        _ connection: ClusterConnection, runID: String, newRun: Bool, request: RunRequest
+    ) async -> ExitStatus? {
         do {
-            try await ClusterLock.acquire(connection, runID: runID)
+            try await ClusterLock.acquire(connection, runID: runID, newRun: newRun)
             return nil
         } catch let held as ClusterLock.Held {
             sayLocked(inventory: connection.inventory, owner: held.owner, request: request)

@@ -173,6 +173,55 @@ struct RecoveryTests {
         }
     }
 
+    /// A destructive step killed while its first command (`again: true`, safe to repeat) ran: its destructive
+    /// command has no record on the node, in a records directory the run made when it took the lock, so it
+    /// never started and resume runs it, once. Without that directory (records pruned, a node rebuilt) resume
+    /// cannot know, and refuses.
+    @Test(arguments: [true, false])
+    func aDestructiveCommandThatNeverStartedIsRunOnResume(recordsKept: Bool) async throws {
+        try await SandboxCluster.with { cluster in
+            let playbook = cluster.scratch("never-started.yml")
+            try """
+            name: never-started
+            description: A safe command that takes a moment, then a destructive one.
+            preflight: basic
+            steps:
+              - name: remove-marker
+                target: node:be2
+                actions:
+                  - run: echo preparing; sleep 3; echo prepared
+                    again: true
+                  - run: rm -f /var/tmp/marker
+            """.write(toFile: playbook, atomically: true, encoding: .utf8)
+            let run = try cluster.start(["run", playbook, "--yes"])
+            let reached = try await cluster.waitFor("be2| preparing", in: run.stdout)
+            kill(run.child.pid, SIGKILL)
+            _ = await run.child.exitStatus()
+            #expect(reached)
+            if !recordsKept {
+                // The run's header: `drover: PLAYBOOK on cluster NAME (run RUN_ID)`.
+                let header = try String(contentsOfFile: run.stdout, encoding: .utf8)
+                let runID = try #require(header.range(of: "(run ").map { header[$0.upperBound...].prefix { $0 != ")" } })
+                let wiped = try await cluster.drover([
+                    "exec", "--node", "be2", "--", "rm -rf /var/opt/chef-backend/drover-runs/\(runID)",
+                ])
+                #expect(wiped.status == 0, "\(wiped.stdout)\(wiped.stderr)")
+            }
+            let resumed = try await cluster.drover(["resume", "--yes"])
+            let removals = (await cluster.log()).filter {
+                $0.event == "started" && $0.node == "be2" && $0.command.hasPrefix("rm -f /var/tmp/marker")
+            }
+            if recordsKept {
+                #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+                #expect(removals.count == 1, "run once: \(removals.map(\.command))")
+            } else {
+                #expect(resumed.status == 2, "refused, nothing changed: \(resumed.stdout)\(resumed.stderr)")
+                #expect(resumed.stdout.contains("no records of this run on be2"), "\(resumed.stdout)")
+                #expect(removals.isEmpty)
+            }
+        }
+    }
+
     /// While a run goes on, diagnose says it runs (its drover's pid) and a resume of it is refused: two drovers
     /// would drive one cluster (a resume may take its own run's lock over).
     @Test func aRunStillGoingOnIsNotResumedOverIt() async throws {

@@ -72,9 +72,17 @@ public enum ClusterLock {
     /// Takes the lock on every backend: the first in inventory order, then the others together. A lock
     /// already held by `runID` (a resumed run) is taken over. If another run holds it anywhere, the locks
     /// taken are released.
-    public static func acquire(_ connection: ClusterConnection, runID: String) async throws {
+    ///
+    /// A new run (`newRun`) also creates its records directory on each node it locks, so that a resume can
+    /// tell a command that never started (its directory there, no record of it) from records gone (the
+    /// directory pruned or the node rebuilt). A resumed run never creates it.
+    public static func acquire(_ connection: ClusterConnection, runID: String, newRun: Bool = false) async throws {
         let owner = ShellQuote.quote(ownerText(runID: runID))
         let directory = directory(for: connection.inventory)
+        let records =
+            newRun
+            ? "(umask 077; mkdir -p \(ShellQuote.quote(recordsDirectory(for: connection.inventory, runID: runID)))) 2>/dev/null; "
+            : ""
         // Nodes that cannot be reached cannot be locked (runbooks that start with a node down). The first node
         // decides between two runs that start together (each takes it first); the others are taken at once.
         let nodes = connection.connectedNames
@@ -84,7 +92,7 @@ public enum ClusterLock {
         @Sendable func take(_ node: String) async throws -> LockOwner? {
             let quoted = ShellQuote.quote(directory)
             let script =
-                "if mkdir \(quoted) 2>/dev/null; then printf '%s' \(owner) > \(quoted)/owner && echo drover-lock-taken; "
+                "if mkdir \(quoted) 2>/dev/null; then \(records)printf '%s' \(owner) > \(quoted)/owner && echo drover-lock-taken; "
                 + "elif [ -d \(quoted) ]; then echo drover-lock-held; cat \(quoted)/owner 2>/dev/null; "
                 + "else echo \"drover-lock-error $(mkdir \(quoted) 2>&1)\"; fi"
             let result = try await connection.run(node, script)

@@ -68,12 +68,12 @@ extension LiveWork {
     /// What the records on a node say of a step's commands (actions `actions`, in order), for a step stopped in
     /// flight that is not safe to run again blindly.
     public enum StepRecords: Sendable, Equatable {
-        /// The first command's record is there, and each command either finished with status 0, still runs, or
-        /// (after one that finished) never started: running the step again re-attaches to each record and starts
-        /// only what never ran, so nothing is done twice.
+        /// The run's records are on the node, and each command either finished with status 0, still runs, or
+        /// never started (no record, after one that finished or as the first): running the step again
+        /// re-attaches to each record and starts only what never ran, so nothing is done twice.
         case resumable
-        /// Anything else: a record missing for the first command, a command that ended without a status (killed,
-        /// a reboot), one that failed, or records that could not be read.
+        /// Anything else: no records of the run on the node at all, a command that ended without a status
+        /// (killed, a reboot), one that failed, or records that could not be read.
         case unknown(String)
     }
 
@@ -83,7 +83,10 @@ extension LiveWork {
         guard !actions.isEmpty else { return .unknown("the step has no command") }
         let directory = ClusterLock.recordsDirectory(for: connection.inventory, node: node, runID: runID)
         let prefix = NodeCommand.recordPrefix(step: step, node: node)
+        // Drover's node script records a command (its status file) before it starts it, and old records go
+        // only as a whole run directory: with the directory there, a command without a record never started.
         let script = """
+            [ -d \(ShellQuote.quote(directory)) ] || { echo "no-directory"; exit 0; }
             for a in \(actions.map(String.init).joined(separator: " ")); do
               s=\(ShellQuote.quote(directory))/\(prefix).$a.status
               if [ ! -f "$s" ]; then echo "$a missing"
@@ -94,12 +97,13 @@ extension LiveWork {
         guard let result = try? await connection.run(node, script, timeout: .seconds(30)), result.succeeded else {
             return .unknown("its records on \(node) could not be read")
         }
+        if result.stdoutText.hasPrefix("no-directory") {
+            return .unknown("no records of this run on \(node) (\(directory) is not there: pruned, or the node rebuilt)")
+        }
         let states = result.stdoutText.split(separator: "\n").prefix(actions.count).map {
             $0.split(separator: " ").dropFirst().joined(separator: " ")
         }
-        guard states.count == actions.count, states.first != "missing" else {
-            return .unknown("no record of its first command on \(node)")
-        }
+        guard states.count == actions.count else { return .unknown("its records on \(node) could not be read") }
         var previousFinished = true
         for state in states {
             switch state {
