@@ -295,6 +295,32 @@ struct RecoveryTests {
         }
     }
 
+    /// reinstate-deposed-leader killed once its `rm` of no-start-pgsql ran: the step's precondition (the
+    /// sentinel present) held when it started; resumed, the step re-attaches to its finished command instead of
+    /// failing on what its own command did.
+    @Test func aStepKilledAfterItsOwnCommandChangedItsPreconditionIsResumed() async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be1", "deposed-leader")
+            let sentinel = cluster.sandbox.directory + "/nodes/be1/var/opt/chef-backend/leaderl/data/no-start-pgsql"
+            let run = try cluster.start(["run", "reinstate-deposed-leader", "--set", "node=be1", "--yes"])
+            let gone = try await Processes.offPool { () -> Bool in
+                let deadline = ContinuousClock.now + .seconds(60)
+                while FileManager.default.fileExists(atPath: sentinel), ContinuousClock.now < deadline {
+                    usleep(2_000)
+                }
+                return !FileManager.default.fileExists(atPath: sentinel)
+            }
+            kill(run.child.pid, SIGKILL)
+            _ = await run.child.exitStatus()
+            #expect(gone, "the run's rm removed the sentinel")
+            let resumed = try await cluster.drover(["resume", "--yes"])
+            #expect(resumed.status == 0, "\(resumed.stdout)\(resumed.stderr)")
+            let state = try await cluster.state()
+            #expect(state.currentLeader?.name == "be1" && state.members.allSatisfy { $0.phase == .synced })
+            #expect(await cluster.started("rm /var/opt/chef-backend/leaderl/data/no-start-pgsql", on: "be1") == 1)
+        }
+    }
+
     @Test("a partially synced node is re-synced", arguments: [false, true])
     func resync(walGone: Bool) async throws {
         try await SandboxCluster.with { cluster in

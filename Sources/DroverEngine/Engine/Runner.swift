@@ -200,10 +200,14 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                             ? "whose commands' records on \(inFlight.node) show none to run again (each finished, runs, or never started)"
                             : "which was in flight when the run stopped"))
                 reporter.emit(
-                    Event(.note("re-running \(step.name) on \(inFlight.node), \(why)")))
+                    Event(
+                        .note(
+                            "re-running \(step.name) on \(inFlight.node), \(why)"
+                                + (untouched || step.requirements.isEmpty
+                                    ? "" : "; its preconditions held when it started, before its own commands ran"))))
                 try await run(
-                    step, node: inFlight.node, index: index, observation: &observation, position: position, pinned: true
-                )
+                    step, node: inFlight.node, index: index, observation: &observation, position: position, pinned: true,
+                    startedEarlier: !untouched)
             }
             for (position, step) in playbook.steps.enumerated() {
                 if resumedPast(step, position: position) { continue }
@@ -373,9 +377,13 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
     }
 
+    /// Runs one step on one node: a fresh reading, its preconditions, its actions, its record.
+    ///
+    /// `startedEarlier`: the step is resumed after its commands had started; its preconditions held when it
+    /// first started, and what its own commands did (a sentinel it removed) must not fail them now.
     func run(
         _ step: Playbook.Step, node: String, index: Int, observation: inout T.Observation, position: Int? = nil,
-        pinned: Bool = false
+        pinned: Bool = false, startedEarlier: Bool = false
     ) async throws {
         let stepStarted = Date()
         // A node that could not be reached may be back (a host rebuilt by a manual step before this one).
@@ -410,7 +418,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
         let live = topology.liveValues(observation)
         do {
-            try checkRequirements(step, node: node, observation: observation)
+            if !startedEarlier { try checkRequirements(step, node: node, observation: observation) }
             var commands: [(command: String, action: Int)] = []
             for (number, action) in step.actions.enumerated() {
                 // A person may change the cluster (or let time pass) at a prompt: read again after it. Commands
