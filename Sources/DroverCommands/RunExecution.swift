@@ -160,11 +160,13 @@ extension Operations {
     private static func approval<T: Topology>(
         _ request: RunRequest, plan: Plan<T>, resuming: Journal?, reporter: any Reporter
     ) async -> ExitStatus? {
+        /// Words for the person at the terminal: stdout, or stderr when stdout carries JSON Lines.
+        func say(_ text: String) { request.json ? Output.stderr(text) : Output.stdout(text) }
         if let resuming {
             // At a terminal, as a fresh run asks (without one, resume needs --yes): what it found is said above.
             guard !request.yes else { return nil }
             guard await Terminal.ask("Continue run \(resuming.runID)? Type yes to continue the run: ") == "yes" else {
-                Output.stdout("Not resumed; nothing was changed.\n")
+                say("Not resumed; nothing was changed.\n")
                 return .success
             }
             return nil
@@ -181,9 +183,9 @@ extension Operations {
             return .success
         }
         if !request.yes && !request.planApproved {
-            Output.stdout(Redactor.standard.redact(PlanText.render(plan.document)))
+            say(Redactor.standard.redact(PlanText.render(plan.document)))
             guard await Terminal.ask("Type yes to start the run: ") == "yes" else {
-                Output.stdout("Not started; nothing was changed.\n")
+                say("Not started; nothing was changed.\n")
                 return .success
             }
         }

@@ -7,11 +7,12 @@ public enum Terminal {
     /// The longest answer kept; the rest of a longer line is read and dropped.
     static let answerLimit = 4096
 
-    /// Prints `prompt` and reads one line; nil without a terminal, at end of input, or once `cancelled` says so
-    /// (an interrupt at the prompt: the question is withdrawn, not answered).
+    /// Prints `prompt` (on stderr: stdout carries results, JSON Lines with `--json`) and reads one line; nil
+    /// without a terminal, at end of input, or once `cancelled` says so (an interrupt at the prompt: the
+    /// question is withdrawn, not answered).
     public static func ask(_ prompt: String, cancelled: @escaping @Sendable () -> Bool = { false }) async -> String? {
         guard isatty(0) == 1 else { return nil }
-        Output.stdout(prompt)
+        Output.stderr(prompt)
         let line = try? await BlockingWork.run { readLine(cancelled: cancelled) }
         return (line ?? nil)?.trimmingCharacters(in: .whitespaces)
     }

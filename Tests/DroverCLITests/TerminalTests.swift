@@ -140,6 +140,45 @@ struct ConfirmationTests {
         }
     }
 
+    /// With `--json` on a terminal, stdout stays JSON Lines (a pipe reads it): the plan, the questions and the
+    /// answers' outcome go to the terminal on stderr.
+    @Test func jsonOnATerminalKeepsItsQuestionsOffStdout() async throws {
+        try await SandboxCluster.with { cluster in
+            try await cluster.breakNode("be3", "partially-synced")
+            let out = cluster.scratch("events.jsonl")
+            let command = ShellQuote.join([DroverBinary.path] + cluster.arguments(["run", "resync-node"]))
+            let environment = ProcessInfo.processInfo.environment.merging(cluster.environment) { $1 }
+            let run = try await Processes.offPool {
+                try PseudoTerminal.run(
+                    "/bin/sh", ["-c", "\(command) --set node=be3 --json > \(ShellQuote.quote(out))"],
+                    environment: environment,
+                    answers: [
+                        (prompt: "Type yes to start the run:", reply: "yes"),
+                        (prompt: "Type yes to go ahead:", reply: PseudoTerminal.interrupt),
+                    ])
+            }
+            #expect(run.status == 130, "\(run.output)")
+            #expect(run.output.contains("Steps:") && run.output.contains("Type yes to go ahead:"), "\(run.output)")
+            let declined = try await Processes.offPool {
+                try PseudoTerminal.run(
+                    "/bin/sh",
+                    [
+                        "-c",
+                        "\(ShellQuote.join([DroverBinary.path] + cluster.arguments(["resume", "--json"]))) >> \(ShellQuote.quote(out))",
+                    ],
+                    environment: environment, answers: [(prompt: "Type yes to continue the run:", reply: "no")])
+            }
+            #expect(declined.status == 0 && declined.output.contains("Not resumed; nothing was changed."))
+            let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+            #expect(!lines.isEmpty)
+            for line in lines {
+                #expect(
+                    (try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any],
+                    "stdout holds only JSON Lines: \(line)")
+            }
+        }
+    }
+
     /// promote-node stopped at its confirmation: every node is waiting_for_leader, the state it exists to fix,
     /// and that is what its resume expects (the runbook is resumed on its own pre-flight, not the upgrade's).
     @Test func promoteNodeStoppedAtItsPromptIsResumed() async throws {
