@@ -18,6 +18,9 @@ public struct SSHServerConfiguration: Sendable {
     /// Directories bind-mounted over paths inside the server's own mount namespace (needs root):
     /// sessions see `source` at `target`; the rest of the machine does not.
     public var bindMounts: [(source: String, target: String)]
+    /// The machine's own name (`uname -n`) its sessions see, in a UTS namespace of its own (needs root, and
+    /// bind mounts); nil leaves this machine's.
+    public var hostname: String?
     /// Address to listen on; nil picks a free 127.0.x.y.
     public var address: String?
     /// The server's directory; nil makes a temporary one. Host keys already there are reused.
@@ -27,7 +30,7 @@ public struct SSHServerConfiguration: Sendable {
         port: Int = 2222, authorizedKeys: [String]? = nil, environment: [String: String] = [:],
         hostKeyTypes: [String] = ["ed25519", "ecdsa"], logLevel: String = "VERBOSE",
         extraConfig: [String] = [], bindMounts: [(source: String, target: String)] = [],
-        address: String? = nil, directory: String? = nil
+        hostname: String? = nil, address: String? = nil, directory: String? = nil
     ) {
         self.port = port
         self.authorizedKeys = authorizedKeys
@@ -36,6 +39,7 @@ public struct SSHServerConfiguration: Sendable {
         self.logLevel = logLevel
         self.extraConfig = extraConfig
         self.bindMounts = bindMounts
+        self.hostname = hostname
         self.address = address
         self.directory = directory
     }
@@ -141,9 +145,11 @@ public final class SSHServer: @unchecked Sendable {
                 script +=
                     "mkdir -p \(ShellQuote.quote(mount.target))\nmount --bind \(ShellQuote.quote(mount.source)) \(ShellQuote.quote(mount.target))\n"
             }
+            if let hostname = configuration.hostname { script += "hostname \(ShellQuote.quote(hostname))\n" }
             script += "exec " + ShellQuote.join([Self.sshdPath] + sshdArguments) + "\n"
+            let namespaces = ["--mount"] + (configuration.hostname == nil ? [] : ["--uts"])
             process = try Processes.spawn(
-                "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script],
+                "/usr/bin/unshare", namespaces + ["--propagation", "private", "/bin/sh", "-c", script],
                 stderr: directory + "/sshd.log")
         }
         do {

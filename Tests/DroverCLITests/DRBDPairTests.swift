@@ -70,7 +70,7 @@ struct DRBDPairTests {
             #expect(
                 Set(commands.map { $0.split(separator: " ").prefix(2).joined(separator: " ") })
                     .isSubset(of: [
-                        "cat /proc/drbd", "drbdadm role", "chef-server-ctl ha-status",
+                        "cat /proc/drbd", "drbdadm role", "chef-server-ctl ha-status", "uname -n",
                         "cat /var/opt/opscode/drover.lock/owner",
                     ]), "\(Set(commands))")
             #expect(await Self.mutating(cluster).isEmpty)
@@ -339,6 +339,37 @@ struct DRBDPairTests {
             let run = try await cluster.drover(refusal.arguments + ["--yes"])
             #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
             #expect(run.stdout.contains(refusal.says), "\(refusal.says) not in:\n\(run.stdout)")
+            #expect(await Self.mutating(cluster, since: started).isEmpty)
+            try await Self.expectInvariants(cluster)
+        }
+    }
+
+    /// Two inventory nodes that answer as one machine (here a clone: be2 took be1's name; as well one machine
+    /// listed by two of its addresses): read so, it would look like two Primaries and invite discarding "the
+    /// other" node's data. Each node's own name (`uname -n`) tells: diagnose and status name the inventory
+    /// error, every runbook refuses at pre-flight, nothing changes.
+    @Test func twoNodesThatAnswerAsOneMachineAreAnInventoryErrorNotASplitBrain() async throws {
+        try await Self.with { cluster in
+            let renamed = try await cluster.drover(["exec", "--node", "be2", "--", "hostname", "be1"])
+            #expect(renamed.status == 0, "\(renamed.stdout)\(renamed.stderr)")
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.status == 1, "\(diagnosis.stdout)\(diagnosis.stderr)")
+            #expect(
+                diagnosis.stdout.hasPrefix(
+                    "Situation: inventory-mismatch: two inventory nodes answer as one machine: be2"),
+                "\(diagnosis.stdout)")
+            #expect(
+                diagnosis.stdout.contains("leads to the machine named be1 (uname -n), as be1's host"),
+                "\(diagnosis.stdout)")
+            #expect(!diagnosis.stdout.contains("drover run "), "no runbook is offered: \(diagnosis.stdout)")
+            let status = try await cluster.drover(["status"])
+            #expect(status.stdout.contains("inventory-mismatch"), "\(status.stdout)")
+            let started = Date()
+            for arguments in [["run", "graceful-transition"], ["run", "discard-node-data", "--set", "node=be2"]] {
+                let run = try await cluster.drover(arguments + ["--yes"])
+                #expect(run.status == 2, "\(arguments): \(run.stdout)\(run.stderr)")
+                #expect(run.stdout.contains("[FAIL] identity be2:"), "\(run.stdout)")
+            }
             #expect(await Self.mutating(cluster, since: started).isEmpty)
             try await Self.expectInvariants(cluster)
         }

@@ -201,7 +201,8 @@ struct RecoveryTests {
             if !recordsKept {
                 // The run's header: `drover: PLAYBOOK on cluster NAME (run RUN_ID)`.
                 let header = try String(contentsOfFile: run.stdout, encoding: .utf8)
-                let runID = try #require(header.range(of: "(run ").map { header[$0.upperBound...].prefix { $0 != ")" } })
+                let runID = try #require(
+                    header.range(of: "(run ").map { header[$0.upperBound...].prefix { $0 != ")" } })
                 let wiped = try await cluster.drover([
                     "exec", "--node", "be2", "--", "rm -rf /var/opt/chef-backend/drover-runs/\(runID)",
                 ])

@@ -8,7 +8,8 @@ import Testing
 /// Drover alone: `drover diagnose`, and the command it prints under "Run:", pasted with `--yes`, until diagnose
 /// finds the cluster healthy. No case may end in a dead end (diagnose without a command, or a command that
 /// cannot continue), the runbook's purpose must be achieved, and no destructive command may run twice.
-@Suite("runbooks killed at every step, then followed to the end", needsSandbox, .timeLimit(.minutes(4 * TestTime.factor)))
+@Suite(
+    "runbooks killed at every step, then followed to the end", needsSandbox, .timeLimit(.minutes(4 * TestTime.factor)))
 struct RunbookInterruptionTests {
     /// A runbook in the situation it exists for.
     struct Scenario: Sendable {

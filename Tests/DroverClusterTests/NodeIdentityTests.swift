@@ -109,3 +109,44 @@ struct NodeIdentityTests {
         #expect(seen.identityMismatches.isEmpty, "a name says nothing about the address the cluster lists")
     }
 }
+
+@Suite("the DRBD pair: which machine each inventory node is")
+struct PairIdentityTests {
+    static func node(_ name: String, host: String, machine: String?, reachable: Bool = true) -> PairNodeObservation {
+        var node = PairNodeObservation(name: name, host: host)
+        node.machineName = machine
+        if !reachable { node.unreachable = "connection refused" }
+        return node
+    }
+
+    @Test(
+        "two nodes, two machines, or a name not read: no mismatch",
+        arguments: [
+            ["be1.example.com", "be2.example.com"], ["be1", nil], [nil, nil],
+        ] as [[String?]])
+    func distinct(_ machines: [String?]) {
+        let pair = PairObservation(nodes: [
+            Self.node("be1", host: "10.0.0.1", machine: machines[0]),
+            Self.node("be2", host: "10.0.0.2", machine: machines[1]),
+        ])
+        #expect(pair.identityMismatches.isEmpty)
+    }
+
+    @Test func oneMachineListedTwiceNamesTheSecondNode() throws {
+        let pair = PairObservation(nodes: [
+            Self.node("be1", host: "10.0.0.1", machine: "pc1"), Self.node("be2", host: "10.0.0.1", machine: "pc1"),
+        ])
+        let mismatch = try #require(pair.identityMismatches.first)
+        #expect(pair.identityMismatches.count == 1)
+        #expect(mismatch.node == "be2" && mismatch.inventoryHost == "10.0.0.1")
+        #expect(mismatch.detail.hasPrefix("be2: the inventory's host 10.0.0.1 leads to the machine named pc1"))
+    }
+
+    @Test func aNodeNotReachedIsNotCompared() {
+        let pair = PairObservation(nodes: [
+            Self.node("be1", host: "10.0.0.1", machine: "pc1"),
+            Self.node("be2", host: "10.0.0.2", machine: "pc1", reachable: false),
+        ])
+        #expect(pair.identityMismatches.isEmpty)
+    }
+}

@@ -221,7 +221,7 @@ public struct Sandbox: Sendable {
         let configuration = SSHServerConfiguration(
             port: 22, authorizedKeys: [publicKey], environment: environment, hostKeyTypes: ["ed25519", "ecdsa"],
             extraConfig: ["ForceCommand \(record.simulator) login"],
-            bindMounts: prefixes.map { (source: root + $0, target: $0) },
+            bindMounts: prefixes.map { (source: root + $0, target: $0) }, hostname: name,
             address: ip, directory: directory + "/sshd/" + name)
         let server = try SSHServer(configuration)
         server.detach()

@@ -16,6 +16,8 @@ public struct PairNodeObservation: Sendable {
     public var haStatus: HAStatus?
     /// The owner file of a Drover lock on this node, when one is held.
     public var lockOwner: String?
+    /// The machine's own name, `uname -n` (the name DRBD matches a resource's `on` section with).
+    public var machineName: String?
     /// Problems reading individual items (command failed, output not in the documented form).
     public var readErrors: [String] = []
 
@@ -62,6 +64,26 @@ public struct PairObservation: Sendable {
 
     /// The node that is not the Primary, when there is one Primary.
     public var secondary: String? { primary.flatMap { peer(of: $0)?.name } }
+
+    /// Inventory nodes that answer as one machine: two reached nodes whose `uname -n` is the same. DRBD needs
+    /// each node of a resource to have a name of its own, so this is one machine listed twice (two of its
+    /// addresses, a `host:` typo) or a clone that DRBD cannot pair; either way nothing may change until it is
+    /// fixed.
+    public var identityMismatches: [IdentityMismatch] {
+        var result: [IdentityMismatch] = []
+        for (index, node) in nodes.enumerated() where node.reachable {
+            guard let name = node.machineName, !name.isEmpty,
+                let first = nodes[..<index].first(where: { $0.reachable && $0.machineName == name })
+            else { continue }
+            result.append(
+                IdentityMismatch(
+                    node: node.name, inventoryHost: node.host,
+                    detail:
+                        "\(node.name): the inventory's host \(node.host) leads to the machine named \(name) (uname -n), as \(first.name)'s host \(first.host) does: one machine listed twice, or two machines with one name, which DRBD cannot pair"
+                ))
+        }
+        return result
+    }
 
     /// The node whose ha-status says it holds the virtual IP.
     public var vipHolder: String? { nodes.first { $0.reachable && $0.haStatus?.holdsVIP == true }?.name }

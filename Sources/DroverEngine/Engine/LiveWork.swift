@@ -98,7 +98,8 @@ extension LiveWork {
             return .unknown("its records on \(node) could not be read")
         }
         if result.stdoutText.hasPrefix("no-directory") {
-            return .unknown("no records of this run on \(node) (\(directory) is not there: pruned, or the node rebuilt)")
+            return .unknown(
+                "no records of this run on \(node) (\(directory) is not there: pruned, or the node rebuilt)")
         }
         let states = result.stdoutText.split(separator: "\n").prefix(actions.count).map {
             $0.split(separator: " ").dropFirst().joined(separator: " ")

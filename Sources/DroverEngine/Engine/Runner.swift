@@ -206,7 +206,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                                 + (untouched || step.requirements.isEmpty
                                     ? "" : "; its preconditions held when it started, before its own commands ran"))))
                 try await run(
-                    step, node: inFlight.node, index: index, observation: &observation, position: position, pinned: true,
+                    step, node: inFlight.node, index: index, observation: &observation, position: position,
+                    pinned: true,
                     startedEarlier: !untouched)
             }
             for (position, step) in playbook.steps.enumerated() {

@@ -53,7 +53,9 @@ public struct DRBDPairTopology: Topology {
 
     public func preflight(_ set: String, observation: PairObservation) -> [PreflightCheck] {
         let wanted = Self.preflightSets[set] ?? []
-        var checks: [PreflightCheck] = []
+        // Every playbook, whatever its set (`none` included): one machine listed twice would be read and
+        // changed as if it were both nodes.
+        var checks = identityChecks(observation)
         if wanted.contains("reachable") {
             for node in observation.nodes {
                 checks.append(
@@ -90,9 +92,22 @@ public struct DRBDPairTopology: Topology {
         return checks
     }
 
-    /// Resumed pair runbooks re-check each step's own conditions; the pair is rarely healthy mid-run.
+    /// One failed `identity` check per inventory node that leads to a machine another node leads to.
+    func identityChecks(_ observation: PairObservation) -> [PreflightCheck] {
+        observation.identityMismatches.map { mismatch in
+            let line = inventory.backends.first { $0.name == mismatch.node }?.line
+            return PreflightCheck(
+                check: "identity", node: mismatch.node, ok: false, detail: mismatch.detail,
+                fix:
+                    "correct host: for \(mismatch.node) in \(inventory.file)\(line.map { ":\($0)" } ?? "") (or its ssh_config HostName), then run drover status --inventory \(ShellQuote.quote(inventory.file))"
+            )
+        }
+    }
+
+    /// Resumed pair runbooks re-check each step's own conditions (the pair is rarely healthy mid-run), after
+    /// which machine each node is.
     public func resumeChecks(journal: Journal, playbook: Playbook, observation: PairObservation) -> [PreflightCheck] {
-        []
+        identityChecks(observation)
     }
 
     public func nodes(for target: Playbook.Target, observation: PairObservation) throws -> [String] {

@@ -3,8 +3,8 @@ import DroverInventory
 import DroverSSH
 import Foundation
 
-/// Reads a DRBD pair: `cat /proc/drbd`, `drbdadm role RES` and `CTL ha-status` on both nodes, in
-/// parallel. Read-only: nothing else is run (and, with `full`, the owner file of a Drover lock).
+/// Reads a DRBD pair: `cat /proc/drbd`, `drbdadm role RES`, `CTL ha-status` and `uname -n` on both nodes,
+/// in parallel. Read-only: nothing else is run (and, with `full`, the owner file of a Drover lock).
 enum PairDiscovery {
     static func observe(_ connection: any NodeTransport, full: Bool) async -> PairObservation {
         let inventory = connection.inventory
@@ -61,6 +61,11 @@ enum PairDiscovery {
                 node.haStatus = try HAStatus.parse(ha.stdoutText + "\n" + ha.stderrText, exitStatus: ha.exitStatus)
             } catch {
                 node.readErrors.append("`\(drbd.ctl) ha-status` exited \(ha.exitStatus): \(error.localizedDescription)")
+            }
+            let name = try await connection.run(backend.name, "uname -n", timeout: .seconds(30))
+            if name.succeeded {
+                let text = name.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+                node.machineName = text.isEmpty || text.count > 255 || text.contains("\n") ? nil : text
             }
             if full {
                 let lock = try await connection.run(

@@ -9,6 +9,8 @@ enum PairSituations {
     /// The situation identifiers, as text and JSON name them.
     enum ID: String {
         case healthy, resyncing
+        /// Two inventory nodes lead to one machine (their `uname -n` is the same).
+        case inventoryMismatch = "inventory-mismatch"
         case secondaryDown = "secondary-down"
         case primaryDown = "primary-down"
         case primaryLostUnsynced = "primary-lost-unsynced"
@@ -51,6 +53,21 @@ enum PairSituations {
             return text
         }
         let allEvidence = nodes.map(evidence)
+        // Which machine a node is comes before any verdict: one machine read twice looks like two Primaries.
+        let mismatches = observation.identityMismatches
+        if !mismatches.isEmpty {
+            let named = mismatches.map(\.node).joined(separator: ", ")
+            let lines = mismatches.compactMap { mismatch in
+                inventory.backends.first { $0.name == mismatch.node }.map { "\(inventoryPath):\($0.line)" }
+            }
+            return Situation(
+                id: ID.inventoryMismatch.rawValue,
+                summary: "two inventory nodes answer as one machine: \(named)",
+                evidence: mismatches.map(\.detail) + allEvidence, command: nil,
+                advice:
+                    "If the inventory lists one machine twice, correct host: for \(named) (\(lines.joined(separator: ", ")), or the ssh_config HostName it takes); if they are two machines with one name (a clone), give each its own (DRBD tells its nodes apart by uname -n). Until then every playbook refuses at pre-flight and nothing is changed. Then check again:",
+                adviceCommands: ["drover status \(at)"])
+        }
         // What ha-status says about the machines themselves comes first: the DRBD states mean nothing then.
         let answered = nodes.filter { $0.reachable && $0.haStatus != nil }
         let notPair = answered.filter { $0.haStatus!.keepalivedNotEnabled }
