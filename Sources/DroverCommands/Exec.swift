@@ -35,6 +35,9 @@ extension Operations {
             return .refused
         }
         let lock = NSLock()
+        // Its output is redacted as a run's is: what nodes print may hold secrets.
+        let redactor = Redactor.standard
+        let streams = Redactor.StreamState()
         let width = chosen.map(\.count).max() ?? 0
         let runID = "exec-" + newRunID()
         let statuses = await withTaskGroup(of: (String, Int32).self) { group in
@@ -42,11 +45,13 @@ extension Operations {
                 group.addTask {
                     let prefix = node.padding(toLength: width, withPad: " ", startingAt: 0)
                     @Sendable func show(_ line: OutputLine) {
+                        let text = streams.redact(
+                            TerminalText.readable(line.text), stream: "\(node) \(line.stream)", with: redactor)
                         lock.withLock {
                             if line.stream == .stdout {
-                                Output.stdout("\(prefix)| \(TerminalText.readable(line.text))\n")
+                                Output.stdout("\(prefix)| \(text)\n")
                             } else {
-                                Output.stderr("\(prefix)| \(TerminalText.readable(line.text))\n")
+                                Output.stderr("\(prefix)| \(text)\n")
                             }
                         }
                     }

@@ -206,6 +206,17 @@ struct SafetyRailTests {
                 try
                     #"{"postgresql":{"db_superuser_password":"\#(planted)","replication_password":"\#(planted)-r"},"etcd":{"initial_cluster_token":"\#(planted)-t"}}"#
                     .write(toFile: secrets, atomically: true, encoding: .utf8)
+                // The other forms nodes print secrets in (issue 29): quoted YAML, options, URLs, Erlang terms,
+                // Ruby hashes, a PEM private key on lines of its own and one inside a JSON string.
+                let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\(planted)\n-----END RSA PRIVATE KEY-----"
+                try [
+                    "db_password: \"\(planted)\"", "chef-backend-ctl join-cluster --password \(planted) -y",
+                    "postgres://opscode:\(planted)@10.0.0.1/opscode_chef", "{db_pass,\"\(planted)\"},",
+                    "node['secret_access_key'] = \"\(planted)\"", pem,
+                    #"{"superuser_key":"\#(pem.replacingOccurrences(of: "\n", with: "\\n"))\n","port":5432}"#,
+                ].joined(separator: "\n").appending("\n").write(
+                    toFile: cluster.sandbox.directory + "/nodes/\(node)/etc/chef-backend/leak.txt", atomically: true,
+                    encoding: .utf8)
             }
             let playbook = (cluster.sandbox.directory as NSString).deletingLastPathComponent + "/leaky.yml"
             try """
@@ -218,10 +229,12 @@ struct SafetyRailTests {
                 actions:
                   - run: cat /etc/chef-backend/chef-backend-secrets.json
                   - run: "echo password: \(planted); echo api_token=\(planted)"
+                  - run: cat /etc/chef-backend/leak.txt
             """.write(toFile: playbook, atomically: true, encoding: .utf8)
             let junit = cluster.stateDirectory + "/junit.xml"
             let output = try await cluster.drover(
-                ["run", playbook, "--yes", "--junit", junit], environment: ["DROVER_SSH_PASSPHRASE": planted + "-pass"])
+                ["run", playbook, "--yes", "--junit", junit, "--html", cluster.stateDirectory + "/report.html"],
+                environment: ["DROVER_SSH_PASSPHRASE": planted + "-pass"])
             #expect(output.status == 0, "\(output.stderr)")
             #expect(!output.stdout.contains(planted) && !output.stderr.contains(planted), "console output is redacted")
             #expect(output.stdout.contains("[REDACTED]"))
@@ -241,7 +254,17 @@ struct SafetyRailTests {
             let commands = transcript.split(separator: "\n").compactMap {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }
-            #expect(commands.count == 6, "every command of the run is in the transcript")
+            #expect(commands.count == 9, "every command of the run is in the transcript")
+            let events = try #require(StateReader.file("events.jsonl", in: cluster.stateDirectory))
+            for line in events.split(separator: "\n") {
+                #expect(
+                    (try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "every event stays JSON: \(line)"
+                )
+            }
+            #expect(transcript.contains(#"db_password: \"[REDACTED]\""#), "redacted in place, the rest kept")
+            let exec = try await cluster.drover(["exec", "--node", "be2", "--", "cat /etc/chef-backend/leak.txt"])
+            #expect(exec.status == 0 && exec.stdout.contains("[REDACTED]"), "\(exec.stdout)\(exec.stderr)")
+            #expect(!exec.stdout.contains(planted), "drover exec redacts too: \(exec.stdout)")
             for command in commands {
                 for key in ["node", "command", "started", "finished", "exit_status", "stdout", "stderr"] {
                     #expect(command[key] != nil, "\(key)")

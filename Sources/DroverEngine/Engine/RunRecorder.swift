@@ -141,9 +141,11 @@ public final class RunRecorder: @unchecked Sendable {
         writer.async { DurableFile.append(record.json.serialized, to: path) }
     }
 
+    /// Appends an event, redacted already by its fields (``RecordingReporter``): redacting its JSON text
+    /// again could cut through the JSON.
     func event(_ event: Event) {
         guard event.kind.isDocumented else { return }
-        let line = redactor.redact(event.jsonLine)
+        let line = event.jsonLine
         let path = current.eventsPath
         writer.async { DurableFile.append(line, to: path) }
     }
