@@ -38,7 +38,14 @@ extension Operations {
         if let lastRun, lastRun.isUnfinished {
             running = await LiveWork.runningCommands(lastRun, connection: connection)
         }
+        // The locks held, a lock without an owner among them, each with what clears it.
+        let locks = await ClusterLock.owners(connection)
         await connection.close()
+        var advice: [String: LockAdvice] = [:]
+        for lock in locks where advice[lock.runID] == nil {
+            advice[lock.runID] = await LockAdvice(
+                lock, cluster: topology.inventory.cluster, inventoryPath: inventoryPath, stateDirectory: stateDirectory)
+        }
         var diagnosis = topology.diagnose(observation, lastRun: lastRun, inventoryPath: inventoryPath)
         // What it prints to run next reads the same records: `--state-dir` goes with it.
         let options = NextCommandOptions(stateDirectory: stateDirectory)
@@ -46,8 +53,7 @@ extension Operations {
         if let lastRun, lastRun.status == .running { runAlive = await LiveWork.processAliveOffPool(lastRun) }
         let live = LiveWorkSituations.situations(
             lastRun: lastRun, runAlive: runAlive, running: running,
-            locks: observation.lockOwnerTexts.compactMap { LockOwner.parse($0.text, node: $0.node) },
-            inventoryPath: inventoryPath)
+            locks: locks, lockAdvice: advice, inventoryPath: inventoryPath)
         // While a command of the run still runs, the cluster is in motion: what it shows is not a verdict (a node
         // mid-upgrade is not an interrupted upgrade). Otherwise live work is said first, then the situations.
         diagnosis.situations = running.isEmpty ? live + diagnosis.situations : live

@@ -10,7 +10,8 @@ enum LiveWorkSituations {
     /// The commands they print name the inventory only: `diagnose` adds the run's other options to every one.
     /// `runAlive`: whether the last run's drover still runs (``LiveWork/processAlive(_:)``, read off the pool).
     static func situations(
-        lastRun: Journal?, runAlive: Bool?, running: [LiveWork.Command], locks: [LockOwner], inventoryPath: String
+        lastRun: Journal?, runAlive: Bool?, running: [LiveWork.Command], locks: [LockOwner],
+        lockAdvice: [String: LockAdvice] = [:], inventoryPath: String
     ) -> [Situation] {
         let inventory = "--inventory \(ShellQuote.quote(inventoryPath))"
         let resume = "drover resume \(inventory)"
@@ -71,19 +72,24 @@ enum LiveWorkSituations {
         var seen: Set<String> = []
         for lock in locks where !said.contains(lock.runID) && seen.insert(lock.runID).inserted {
             let nodes = locks.filter { $0.runID == lock.runID }.map(\.node)
+            let advice = lockAdvice[lock.runID]
             result.append(
                 Situation(
                     id: "locked",
-                    summary:
-                        "the cluster is locked by \(TerminalText.readable(lock.description)) on \(nodes.joined(separator: ", "))",
+                    summary: lock.isOwnerless
+                        ? "a lock without an owner is held on \(nodes.joined(separator: ", "))"
+                        : "the cluster is locked by \(lock.description) on \(nodes.joined(separator: ", "))",
                     evidence: nodes.map {
-                        "\($0): the lock's owner file names run \(TerminalText.readable(lock.runID))"
-                    },
+                        lock.isOwnerless
+                            ? "\($0): the lock directory has no owner file naming a run"
+                            : "\($0): the lock's owner file names run \(lock.runID)"
+                    } + (advice.map { [$0.what] } ?? []),
                     command: nil,
-                    advice:
-                        "Every run is refused while it is held. If that run still runs, let it finish; if it no longer runs, remove its lock:",
+                    advice: "Every run is refused while it is held. "
+                        + (advice?.when
+                            ?? "If that run still runs, let it finish; if it no longer runs, remove its lock:"),
                     adviceCommands: [
-                        "drover unlock \(inventory) --run-id \(ShellQuote.quote(lock.runID))"
+                        advice?.command ?? "drover unlock \(inventory) --run-id \(ShellQuote.quote(lock.runID))"
                     ]))
         }
         return result

@@ -125,12 +125,33 @@ extension Operations {
             return .refused
         }
         guard let journal = history.journals.first, journal.isUnfinished else {
+            // A lock held by a run that left no journal here: killed before its first step (so it changed
+            // nothing), or run from another state directory or workstation. Never "finished".
+            let recordedIDs = Set(recorded.map(\.runID))
+            if let lock = await ClusterLock.owners(connection).first(where: { !recordedIDs.contains($0.runID) }) {
+                let advice = await LockAdvice(
+                    lock, cluster: topology.inventory.cluster, inventoryPath: request.inventoryPath,
+                    stateDirectory: request.stateDirectory)
+                Output.diagnostic(
+                    "nothing to resume here, but the cluster is locked\(lock.isOwnerless ? ":" : " by") \(advice.what). "
+                        + "No journal of that run is in \(state.clusterDirectory(topology.inventory.cluster)); nothing was changed."
+                )
+                Output.stderr("\(advice.when)\n    \(advice.command)\n")
+                return .refused
+            }
             return nothingToResume(
                 request, cluster: topology.inventory.cluster, state: state, history: history,
                 diagnosis: topology.diagnose(
                     observation, lastRun: history.journals.first, inventoryPath: request.inventoryPath))
         }
-        // The run may still be going on: two drovers would drive one cluster (resume takes its own run's lock over).
+        // The run may still be going on, or another resume of it: two drovers would drive one cluster (resume
+        // takes its own run's lock over). The run's directory lock on this workstation settles it at once.
+        if let holder = await RunDirectoryLock.takeOffPool((journal.path as NSString).deletingLastPathComponent) {
+            Output.diagnostic(
+                "run \(journal.runID) is being driven by another drover on this workstation (pid \(holder)); nothing was changed. Let it finish, or stop it there (Ctrl-C, or kill -TERM \(holder)), then resume."
+            )
+            return .locked
+        }
         if journal.status == .running, await LiveWork.processAliveOffPool(journal) == true {
             Output.diagnostic(
                 "run \(journal.runID) is still running: drover, pid \(journal.pid ?? 0), on this workstation; nothing was changed. Let it finish, or stop it there (Ctrl-C, or kill -TERM \(journal.pid ?? 0)), then resume."

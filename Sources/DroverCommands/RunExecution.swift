@@ -29,7 +29,7 @@ extension Operations {
             request, playbook: requested, topology: topology, observation: observation, bindings: bindings,
             resuming: resuming)
         let playbook = plan.playbook
-        if let refused = refusal(
+        if let refused = await refusal(
             request, plan: plan, topology: topology, observation: observation, connection: connection,
             resuming: resuming, reporter: reporter)
         {
@@ -120,10 +120,10 @@ extension Operations {
     private static func refusal<T: Topology>(
         _ request: RunRequest, plan: Plan<T>, topology: T, observation: T.Observation, connection: ClusterConnection,
         resuming: Journal?, reporter: any Reporter
-    ) -> ExitStatus? {
+    ) async -> ExitStatus? {
         let inventory = topology.inventory
         if let holder = plan.lockOwners.first(where: { $0.runID != resuming?.runID }) {
-            sayLocked(inventory: inventory, owner: holder, request: request)
+            await sayLocked(inventory: inventory, owner: holder, request: request)
             return .locked
         }
         let checks =
@@ -200,7 +200,7 @@ extension Operations {
             try await ClusterLock.acquire(connection, runID: runID, newRun: newRun)
             return nil
         } catch let held as ClusterLock.Held {
-            sayLocked(inventory: connection.inventory, owner: held.owner, request: request)
+            await sayLocked(inventory: connection.inventory, owner: held.owner, request: request)
             return .locked
         } catch let unusable as ClusterLock.Unusable {
             Output.diagnostic("\(unusable.localizedDescription)")
@@ -211,12 +211,14 @@ extension Operations {
         return .refused
     }
 
-    private static func sayLocked(inventory: Inventory, owner: LockOwner, request: RunRequest) {
+    private static func sayLocked(inventory: Inventory, owner: LockOwner, request: RunRequest) async {
+        let advice = await LockAdvice(
+            owner, cluster: inventory.cluster, inventoryPath: request.inventoryPath,
+            stateDirectory: request.stateDirectory)
         Output.diagnostic(
-            "the cluster \(inventory.cluster) is locked by \(owner.description) on \(owner.node); nothing was changed.")
-        Output.diagnostic(
-            "if that run is no longer running, remove its lock: drover unlock --inventory \(ShellQuote.quote(request.inventoryPath)) --run-id \(owner.runID)"
+            "the cluster \(inventory.cluster) is locked\(owner.isOwnerless ? ":" : " by") \(advice.what); nothing was changed."
         )
+        Output.stderr("\(advice.when)\n    \(advice.command)\n")
     }
 
     /// The run's journal (a resumed run's own, continued) and the recorder that keeps it and the transcript.
@@ -246,7 +248,10 @@ extension Operations {
             journal.path = state.runDirectory(cluster: inventory.cluster, runID: runID) + "/journal.json"
         }
         do {
-            return try await RunRecorder(journal: journal, redactor: redactor)
+            let recorder = try await RunRecorder(journal: journal, redactor: redactor)
+            // Held until this drover exits: a resume of this run while it runs is refused at once.
+            _ = await RunDirectoryLock.takeOffPool((journal.path as NSString).deletingLastPathComponent)
+            return recorder
         } catch {
             Output.diagnostic("\(error.localizedDescription)")
             return nil

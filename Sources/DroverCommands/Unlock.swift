@@ -12,6 +12,16 @@ extension Operations {
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
         let connection = await ClusterConnection.connect(inventory, logger: logger)
         defer { _ = connection }
+        if runID.isEmpty {
+            // --ownerless: lock directories that name no run (no confirmation: no run can be holding them).
+            let cleared = await ClusterLock.clearOwnerless(connection)
+            await connection.close()
+            Output.stdout(
+                cleared.isEmpty
+                    ? "No lock without an owner on \(inventory.cluster).\n"
+                    : "Removed the lock without an owner on \(cleared.joined(separator: ", ")).\n")
+            return .success
+        }
         let owners = await ClusterLock.owners(connection)
         let matching = owners.filter { $0.runID == runID }
         guard !matching.isEmpty else {

@@ -128,6 +128,78 @@ struct SafetyRailTests {
         }
     }
 
+    /// Two resumes of one stopped run, one second apart (a CI retry, a second terminal): the second is refused
+    /// at once (exit 3), naming the first's pid, and the first finishes alone.
+    @Test func twoResumesOfOneRunCannotBothDriveIt() async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "30s", fragile: 3) { cluster in
+            #expect(try await cluster.killRun(["upgrade", "--yes"], at: "be2| Upgrading: migrating"))
+            let first = try cluster.start(["resume", "--yes"])
+            #expect(try await cluster.waitFor("Found run", in: first.stderr), "the first resume chose the run")
+            let second = try await cluster.drover(["resume", "--yes"])
+            #expect(second.status == 3, "\(second.stdout)\(second.stderr)")
+            #expect(
+                second.stderr.contains(
+                    "is being driven by another drover on this workstation (pid \(first.child.pid))"),
+                "\(second.stderr)")
+            #expect(await first.child.exitStatus() == 0)
+            try await expectUpgradedSafely(cluster)
+            #expect(await cluster.started("chef-backend-ctl upgrade", on: "be2") == 1, "never run twice")
+        }
+    }
+
+    /// A lock whose owner file is missing (a drover cut off while it took the lock, before Drover took it in one
+    /// step) is said to be one, with the command that clears it alone on its line; an empty one is taken over.
+    @Test func aLockWithoutAnOwnerIsNamedAndClearedByThePrintedCommand() async throws {
+        try await SandboxCluster.with { cluster in
+            let lock = cluster.sandbox.directory + "/nodes/be2/var/opt/chef-backend/drover.lock"
+            try FileManager.default.createDirectory(atPath: lock, withIntermediateDirectories: true)
+            try "".write(toFile: lock + "/stray", atomically: true, encoding: .utf8)
+            let diagnosis = try await cluster.drover(["diagnose"])
+            #expect(diagnosis.stdout.contains("a lock without an owner is held on be2"), "\(diagnosis.stdout)")
+            let refused = try await cluster.drover(["upgrade", "--yes"])
+            #expect(refused.status == 3, "\(refused.stdout)\(refused.stderr)")
+            #expect(refused.stderr.contains("be2 holds a lock directory without an owner"), "\(refused.stderr)")
+            let command = "    drover unlock --inventory \(cluster.inventoryPath) --ownerless\n"
+            #expect(refused.stderr.contains(command), "alone on its line: \(refused.stderr)")
+            let cleared = try await cluster.drover(["unlock", "--ownerless"])
+            #expect(cleared.status == 0 && cleared.stdout.contains("on be2"), "\(cleared.stdout)\(cleared.stderr)")
+            // An empty lock directory (what a cut-off take used to leave) is taken over by the next run.
+            try FileManager.default.createDirectory(atPath: lock, withIntermediateDirectories: true)
+            let run = try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: lock), "released at the end")
+        }
+    }
+
+    /// A run killed in its first moments (lock taken, no journal yet): never "finished". Its lock names a drover
+    /// of this workstation that is gone, so resume and the next run say so, with the unlock that continues.
+    @Test func aRunKilledBeforeItsJournalLeavesALockThatIsExplained() async throws {
+        try await SandboxCluster.with { cluster in
+            let gone = try Processes.spawn("/bin/true", [])
+            _ = await gone.exitStatus()
+            let runID = "20260101T000000Z-dead00"
+            let owner =
+                "run_id=\(runID)\nuser=root\nhost=\(ProcessInfo.processInfo.hostName)\nstarted=2026-01-01T00:00:00.000Z\npid=\(gone.pid)\n"
+            for node in ["be1", "be2", "be3"] {
+                let lock = cluster.sandbox.directory + "/nodes/\(node)/var/opt/chef-backend/drover.lock"
+                try FileManager.default.createDirectory(atPath: lock, withIntermediateDirectories: true)
+                try owner.write(toFile: lock + "/owner", atomically: true, encoding: .utf8)
+            }
+            let resume = try await cluster.drover(["resume", "--yes"])
+            #expect(resume.status == 2, "\(resume.stdout)\(resume.stderr)")
+            #expect(!resume.stdout.contains("finished") && !resume.stderr.contains("finished"), "\(resume.stderr)")
+            #expect(
+                resume.stderr.contains("whose drover (pid \(gone.pid)) on this workstation is gone")
+                    && resume.stderr.contains("changed nothing"), "\(resume.stderr)")
+            let unlock = "    drover unlock --inventory \(cluster.inventoryPath) --run-id \(runID)\n"
+            #expect(resume.stderr.contains(unlock), "\(resume.stderr)")
+            let refused = try await cluster.drover(["upgrade", "--yes"])
+            #expect(refused.status == 3 && refused.stderr.contains(unlock), "\(refused.stderr)")
+            #expect(try await cluster.drover(["unlock", "--run-id", runID, "--yes"]).status == 0)
+            #expect(try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"]).status == 0)
+        }
+    }
+
     @Test func firstInterruptFinishesTheStepThenStops() async throws {
         try await SandboxCluster.with(scale: 0.3, rejoin: "20s") { cluster in
             let run = try cluster.start(["upgrade", "--yes"])

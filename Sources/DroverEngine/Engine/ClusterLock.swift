@@ -91,10 +91,14 @@ public enum ClusterLock {
         /// creates the directory, or shows who holds it, or says why it cannot be created.
         @Sendable func take(_ node: String) async throws -> LockOwner? {
             let quoted = ShellQuote.quote(directory)
+            // The lock and its owner in one step: a directory made beside it with the owner file in it, renamed
+            // into place (a connection lost half-way leaves no lock without an owner). rename(2) fails when the
+            // lock is there with an owner, and replaces an empty one (a lock an older drover left ownerless).
             let script =
-                "if mkdir \(quoted) 2>/dev/null; then \(records)printf '%s' \(owner) > \(quoted)/owner && echo drover-lock-taken; "
-                + "elif [ -d \(quoted) ]; then echo drover-lock-held; cat \(quoted)/owner 2>/dev/null; "
-                + "else echo \"drover-lock-error $(mkdir \(quoted) 2>&1)\"; fi"
+                "t=\(quoted).new.$$; if ! e=$(mkdir \"$t\" 2>&1); then echo \"drover-lock-error $e\"; "
+                + "elif printf '%s' \(owner) > \"$t/owner\" && mv -T \"$t\" \(quoted) 2>/dev/null; then \(records)echo drover-lock-taken; "
+                + "else rm -rf \"$t\"; if [ -d \(quoted) ]; then echo drover-lock-held; cat \(quoted)/owner 2>/dev/null; "
+                + "else echo \"drover-lock-error cannot rename $t into place\"; fi; fi"
             let result = try await connection.run(node, script)
             let text = result.stdoutText
             if text.hasPrefix("drover-lock-taken") { return nil }
@@ -106,13 +110,17 @@ public enum ClusterLock {
                 throw Unusable(
                     node: node, directory: directory, cause: cause.isEmpty ? "exit status \(result.exitStatus)" : cause)
             }
-            let holder = LockOwner.parse(String(text.dropFirst("drover-lock-held".count)), node: node)
-            if holder?.runID == runID {
-                // Our own lock, left by a run that was killed: take it over.
+            let ownerText = String(text.dropFirst("drover-lock-held".count))
+            let holder = LockOwner.parse(ownerText, node: node)
+            let ours = holder?.runID == runID
+            let otherDroverRuns = ours && holder?.pid != getpid() ? await stillRuns(holder!) : false
+            if ours && !otherDroverRuns {
+                // Our own run's lock, left by its drover that was killed: take it over (never from a drover of
+                // this run that still runs here: two would drive one cluster).
                 _ = try await connection.run(node, "printf '%s' \(owner) > \(quoted)/owner")
                 return nil
             }
-            return holder ?? LockOwner(node: node, runID: "unknown", user: "?", workstation: "?", started: nil)
+            return holder ?? LockOwner.ownerless(node: node)
         }
         if let holder = try await take(first) { throw Held(owner: holder) }
         let others = try await withThrowingTaskGroup(of: (String, LockOwner?).self) { group in
@@ -132,6 +140,12 @@ public enum ClusterLock {
             for node in taken { _ = try? await connection.run(node, releaseCommand(runID, directory: directory)) }
             throw Held(owner: holder)
         }
+    }
+
+    /// True when `owner`'s drover still runs on this workstation (a /proc read, off the cooperative pool).
+    static func stillRuns(_ owner: LockOwner) async -> Bool {
+        let (pid, workstation) = (owner.pid, owner.workstation)
+        return (try? await BlockingWork.run { LiveWork.processAlive(pid: pid, workstation: workstation) }) == true
     }
 
     static func releaseCommand(_ runID: String, directory: String) -> String {
@@ -168,16 +182,34 @@ public enum ClusterLock {
         }
     }
 
-    /// The lock's owner on each node that has one.
+    /// The lock's owner on each node that has one (``LockOwner/ownerless(node:)`` for a lock directory whose
+    /// owner file is missing or unreadable).
     public static func owners(_ connection: ClusterConnection) async -> [LockOwner] {
         var owners: [LockOwner] = []
-        let readCommand = readCommand(directory(for: connection.inventory))
+        let directory = directory(for: connection.inventory)
+        let read = readCommand(directory) + " 2>/dev/null; [ -d \(directory) ] && echo && echo drover-lock-present"
         for node in connection.connectedNames {
-            guard let result = try? await connection.run(node, readCommand, timeout: .seconds(30)), result.succeeded,
-                let owner = LockOwner.parse(result.stdoutText, node: node)
+            guard let result = try? await connection.run(node, read, timeout: .seconds(30)), result.succeeded,
+                result.stdoutText.contains("drover-lock-present")
             else { continue }
-            owners.append(owner)
+            owners.append(LockOwner.parse(result.stdoutText, node: node) ?? LockOwner.ownerless(node: node))
         }
         return owners
+    }
+
+    /// Removes, on every node, a lock directory that has no owner file; returns the nodes where one was.
+    public static func clearOwnerless(_ connection: ClusterConnection) async -> [String] {
+        let directory = ShellQuote.quote(directory(for: connection.inventory))
+        let script =
+            "if [ -d \(directory) ] && ! grep -qs '^run_id=' \(directory)/owner; then rm -rf \(directory) && echo cleared; fi"
+        var cleared: [String] = []
+        for node in connection.connectedNames {
+            if let result = try? await connection.run(node, script, timeout: .seconds(30)),
+                result.stdoutText.contains("cleared")
+            {
+                cleared.append(node)
+            }
+        }
+        return cleared
     }
 }

@@ -19,9 +19,12 @@ public enum LiveWork {
     ///
     /// It reads `/proc` (a file): call it off Swift's cooperative pool, as ``processAliveOffPool(_:)`` does.
     public static func processAlive(_ journal: Journal) -> Bool? {
-        guard let pid = journal.pid, pid > 0, journal.workstation == ProcessInfo.processInfo.hostName else {
-            return nil
-        }
+        processAlive(pid: journal.pid, workstation: journal.workstation)
+    }
+
+    /// Whether the drover with `pid` on `workstation` still runs: nil when that cannot be told here.
+    public static func processAlive(pid: Int32?, workstation: String) -> Bool? {
+        guard let pid, pid > 0, workstation == ProcessInfo.processInfo.hostName else { return nil }
         guard kill(pid_t(pid), 0) == 0 || errno == EPERM else { return false }
         // The pid may have been reused since: only a drover counts. Where the process's command line cannot be
         // read (no /proc), a live pid is not proof either way.
@@ -33,6 +36,13 @@ public enum LiveWork {
     /// ``processAlive(_:)`` on a thread of its own.
     public static func processAliveOffPool(_ journal: Journal) async -> Bool? {
         (try? await BlockingWork.run { processAlive(journal) }) ?? nil
+    }
+
+    /// True when the lock's holder is provably gone: a drover of this workstation whose process is dead.
+    public static func holderGone(_ owner: LockOwner) async -> Bool {
+        guard !owner.isOwnerless else { return false }
+        let (pid, workstation) = (owner.pid, owner.workstation)
+        return (try? await BlockingWork.run { processAlive(pid: pid, workstation: workstation) }) == false
     }
 
     /// The commands of `journal`'s unfinished step still running on its node: a record whose status file the

@@ -13,13 +13,25 @@ struct UnlockCommand: AsyncParsableCommand {
     @OptionGroup var options: InventoryOptions
 
     @Option(help: "The run id the lock names (shown when a run is refused with exit 3).")
-    var runID: String
+    var runID: String?
+
+    @Flag(help: "Remove a lock directory that names no run (a drover cut off while it took the lock).")
+    var ownerless = false
 
     @Flag(help: "Remove without asking.")
     var yes = false
 
+    func validate() throws {
+        guard (runID == nil) != (!ownerless) else {
+            throw ValidationError("give either --run-id RUN_ID or --ownerless (drover diagnose names which)")
+        }
+        if let runID, runID.isEmpty { throw ValidationError("--run-id needs the run id the lock names") }
+    }
+
     func run() async throws {
-        throw await Operations.unlock(inventoryPath: options.reference, runID: runID, yes: yes, logger: options.logger)
-            .exitCode
+        throw await Operations.unlock(
+            inventoryPath: options.reference, runID: runID ?? "", yes: yes, logger: options.logger
+        )
+        .exitCode
     }
 }
