@@ -181,9 +181,11 @@ public struct Inventory: Sendable {
             "cluster", "topology", "drbd", "ssh", "package", "frontend_package", "backends", "frontends", "timeouts",
         ])
         let cluster = try root.requiredString("cluster")
-        guard cluster.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
+        guard Self.isName(cluster) else {
             throw root.error(
-                "cluster", "'\(cluster)' is not a usable cluster name; use letters, digits, '.', '_' and '-'")
+                "cluster",
+                "'\(cluster.prefix(64))' is not a usable cluster name; use a letter or digit, then letters, digits, '.', '_' and '-' (at most 64)"
+            )
         }
         var topology = Topology.chefBackend
         if let text = try root.string("topology") {
@@ -251,7 +253,7 @@ public struct Inventory: Sendable {
             where section.has(key) {
                 sources["ssh.\(key)"] = "\(file):\(section.lineOf(key)) (ssh.\(key))"
             }
-            ssh.user = try section.string("user") ?? ssh.user
+            ssh.user = try Self.user(section) ?? ssh.user
             ssh.port = try port(section, "port") ?? ssh.port
             ssh.identityFiles = try section.stringList("identity_files") ?? ssh.identityFiles
             ssh.knownHosts = try section.string("known_hosts") ?? ssh.knownHosts
@@ -261,16 +263,18 @@ public struct Inventory: Sendable {
                 }
                 ssh.hostKeyChecking = policy
             }
-            ssh.connectTimeout = try section.duration("connect_timeout") ?? ssh.connectTimeout
-            ssh.commandTimeout = try section.duration("command_timeout") ?? ssh.commandTimeout
-            if let interval = try section.duration("keepalive_interval") {
+            ssh.connectTimeout =
+                try section.duration("connect_timeout", within: .seconds(1)...(.seconds(600))) ?? ssh.connectTimeout
+            ssh.commandTimeout =
+                try section.duration("command_timeout", within: .seconds(1)...Self.longestWait) ?? ssh.commandTimeout
+            if let interval = try section.duration("keepalive_interval", within: .zero...(.seconds(3600))) {
                 ssh.keepaliveInterval = interval == .zero ? nil : interval
             }
             if let count = try section.int("keepalive_count") {
-                guard count >= 1 else {
+                guard (1...100).contains(count) else {
                     throw section.error(
                         "keepalive_count",
-                        "\(count) is not a count of keepalives; write 1 or more (3 is OpenSSH's default)")
+                        "\(count) is not a count of keepalives; write 1 to 100 (3 is OpenSSH's default)")
                 }
                 ssh.keepaliveCount = count
             }
@@ -299,11 +303,11 @@ public struct Inventory: Sendable {
                     ? "\(file):\(entry.lineOf(key))"
                     : sources["ssh.\(key)"] ?? "default"
             }
-            let name = try entry.requiredString("name")
-            let host = try entry.requiredString("host")
+            let name = try Self.nodeName(entry)
+            let host = try Self.host(entry, "host")
             var backend = Backend(
                 name: name, host: host, port: try port(entry, "port") ?? ssh.port,
-                user: try entry.string("user") ?? ssh.user,
+                user: try Self.user(entry) ?? ssh.user,
                 identityFiles: try entry.stringList("identity_files") ?? ssh.identityFiles, line: entry.line)
             if let jumps = try entry.string("proxy_jump") ?? ssh.proxyJump {
                 do {
@@ -335,7 +339,7 @@ public struct Inventory: Sendable {
         var frontends: [Frontend] = []
         for entry in try root.mappingList("frontends") ?? [] {
             try entry.rejectUnknownKeys(["name", "status_url", "host", "port", "user", "identity_files"])
-            let name = try entry.requiredString("name")
+            let name = try Self.nodeName(entry)
             let url = try entry.string("status_url")
             if let url {
                 guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? "") else {
@@ -343,10 +347,11 @@ public struct Inventory: Sendable {
                 }
             }
             var endpoint: Backend?
-            if let host = try entry.string("host") {
+            if entry.has("host") {
+                let host = try Self.host(entry, "host")
                 endpoint = Backend(
                     name: name, host: host, port: try port(entry, "port") ?? ssh.port,
-                    user: try entry.string("user") ?? ssh.user,
+                    user: try Self.user(entry) ?? ssh.user,
                     identityFiles: try entry.stringList("identity_files") ?? ssh.identityFiles, line: entry.line)
             } else {
                 for key in ["port", "user", "identity_files"] where entry.has(key) {
@@ -395,13 +400,17 @@ public struct Inventory: Sendable {
                 )
             }
             try section.rejectUnknownKeys(own + ["poll_interval", "stable_polls"])
-            timeouts.rejoin = try section.duration("rejoin") ?? timeouts.rejoin
-            timeouts.failover = try section.duration("failover") ?? timeouts.failover
-            timeouts.transition = try section.duration("transition") ?? timeouts.transition
-            timeouts.sync = try section.duration("sync") ?? timeouts.sync
-            timeouts.pollInterval = try section.duration("poll_interval") ?? timeouts.pollInterval
+            timeouts.rejoin = try section.duration("rejoin", within: .seconds(1)...Self.longestWait) ?? timeouts.rejoin
+            timeouts.failover =
+                try section.duration("failover", within: .seconds(1)...Self.longestWait) ?? timeouts.failover
+            timeouts.transition =
+                try section.duration("transition", within: .seconds(1)...Self.longestWait) ?? timeouts.transition
+            timeouts.sync = try section.duration("sync", within: .seconds(1)...Self.longestWait) ?? timeouts.sync
+            timeouts.pollInterval =
+                try section.duration("poll_interval", within: .milliseconds(10)...(.seconds(600)))
+                ?? timeouts.pollInterval
             if let polls = try section.int("stable_polls") {
-                guard polls >= 1 else { throw section.error("stable_polls", "must be at least 1") }
+                guard (1...100).contains(polls) else { throw section.error("stable_polls", "must be from 1 to 100") }
                 timeouts.stablePolls = polls
             }
         }
@@ -460,6 +469,59 @@ public struct Inventory: Sendable {
         return (path, format, version, sha)
     }
 
+    /// The longest timeout or wait an inventory may set (a week): a longer one is a typo, not a plan.
+    public static let longestWait: Duration = .seconds(7 * 86400)
+
+    /// A name Drover prints, puts in paths and in remote commands: a letter or digit, then letters, digits,
+    /// `.`, `_` and `-`, at most 64 (no leading `-`, so never taken for an option).
+    public static func isName(_ text: String) -> Bool {
+        guard let first = text.first, first.isASCII, first.isLetter || first.isNumber, text.count <= 64 else {
+            return false
+        }
+        return text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }
+    }
+
+    /// A backend's or frontend's `name`, validated.
+    static func nodeName(_ entry: StrictYAML) throws -> String {
+        let name = try entry.requiredString("name")
+        guard isName(name) else {
+            throw entry.error(
+                "name",
+                "'\(name.prefix(64))' is not a usable node name; use a letter or digit, then letters, digits, '.', '_' and '-' (at most 64)"
+            )
+        }
+        return name
+    }
+
+    /// A `host`: a host name or an IP address (IPv6 with an optional `%zone`); never an option (`-...`), a space
+    /// or a control character, which ssh or a shell would read as something else.
+    static func host(_ entry: StrictYAML, _ key: String) throws -> String {
+        let host = try entry.requiredString(key)
+        let allowed = host.allSatisfy {
+            $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" || $0 == ":" || $0 == "%")
+        }
+        guard allowed, host.first != "-", host.count <= 253 else {
+            throw entry.error(
+                key,
+                "'\(host.prefix(64))' is not a host name or IP address (letters, digits, '.', '-', ':'; not starting with '-')"
+            )
+        }
+        return host
+    }
+
+    /// A login `user`, validated: letters, digits, `.`, `_` and `-`, not starting with `-`.
+    static func user(_ section: StrictYAML) throws -> String? {
+        guard let user = try section.string("user") else { return nil }
+        guard let first = user.first, first != "-", user.count <= 64,
+            user.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") })
+        else {
+            throw section.error(
+                "user",
+                "'\(user.prefix(64))' is not a login name (letters, digits, '.', '_', '-'; not starting with '-')")
+        }
+        return user
+    }
+
     private static func port(_ section: StrictYAML, _ key: String) throws -> Int? {
         guard let value = try section.int(key) else { return nil }
         guard (1...65535).contains(value) else { throw section.error(key, "\(value) is not a TCP port (1-65535)") }
@@ -502,6 +564,26 @@ public struct Inventory: Sendable {
             if let endpoint = frontends[index].ssh {
                 frontends[index].ssh = try apply(config, to: endpoint, key: "frontends[\(index)]")
             }
+        }
+        // Two entries that ssh_config leads to one endpoint would be read and changed as two nodes.
+        var reached: [String: Backend] = [:]
+        for endpoint in backends + frontends.compactMap(\.ssh) where endpoint.jumps.isEmpty {
+            let address = "\(endpoint.host.lowercased()):\(endpoint.port)"
+            if endpoint.host.hasPrefix("-") || endpoint.host.contains(where: { $0.isWhitespace || !$0.isASCII }) {
+                throw InputError(
+                    file: file, line: endpoint.line, key: "host",
+                    message:
+                        "ssh_config gives \(endpoint.name) the HostName '\(endpoint.host.prefix(64))', which is not a host name or address"
+                )
+            }
+            if let other = reached[address] {
+                throw InputError(
+                    file: file, line: endpoint.line, key: "host",
+                    message:
+                        "\(endpoint.name) and \(other.name) (line \(other.line)) reach the same host \(endpoint.host):\(endpoint.port) after ssh_config; each node needs its own host"
+                )
+            }
+            reached[address] = endpoint
         }
     }
 

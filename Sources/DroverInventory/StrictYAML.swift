@@ -77,7 +77,9 @@ public struct StrictYAML {
 
     public func int(_ key: String) throws -> Int? {
         guard let text = try string(key) else { return nil }
-        guard let value = Int(text) else { throw error(key, "expected a whole number, not '\(text)'") }
+        guard let value = Int(text) else {
+            throw error(key, "expected a whole number, not '\(text.prefix(40))'")
+        }
         return value
     }
 
@@ -90,11 +92,18 @@ public struct StrictYAML {
         }
     }
 
-    /// A duration such as `500ms`, `10s`, `5m` or `1h`.
-    public func duration(_ key: String) throws -> Duration? {
+    /// A duration such as `500ms`, `10s`, `5m` or `1h`, within `range` (a value outside it is refused, naming
+    /// the range).
+    public func duration(_ key: String, within range: ClosedRange<Duration>) throws -> Duration? {
         guard let text = try string(key) else { return nil }
         guard let value = DurationText.parse(text) else {
             throw error(key, "'\(text)' is not a duration; write a number with ms, s, m or h (500ms, 10s, 5m, 1h)")
+        }
+        guard range.contains(value) else {
+            throw error(
+                key,
+                "\(text) is out of range; write from \(DurationText.format(range.lowerBound)) to \(DurationText.format(range.upperBound))"
+            )
         }
         return value
     }
@@ -137,6 +146,9 @@ public struct StrictYAML {
         case .scanner(let context, _, let mark, _), .parser(let context, _, let mark, _),
             .composer(let context, _, let mark, _):
             return unclosed(context).map(\.mark.line) ?? mark.line
+        case .reader(_, let offset?, _, let yaml):
+            // A character libyaml refuses (a control character): its line, counted up to its byte offset.
+            return yaml.utf8.prefix(offset).reduce(1) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
         default: return 1
         }
     }
@@ -149,6 +161,8 @@ public struct StrictYAML {
             // `while parsing a flow sequence` → `the flow sequence`.
             let construct = context.text.range(of: " a ").map { String(context.text[$0.upperBound...]) } ?? context.text
             return "\(problem) (the \(construct) that starts here is not closed)"
+        case .reader(let problem, _, let value, _):
+            return "\(problem) (character U+\(String(UInt32(bitPattern: value), radix: 16, uppercase: true)))"
         default: return "\(error)"
         }
     }
@@ -182,12 +196,17 @@ public struct InputError: LocalizedError, Equatable, Sendable {
 
 /// Durations written as `500ms`, `10s`, `5m`, `1h`.
 public enum DurationText {
+    /// The longest duration written anywhere (a year): anything longer is no timeout but a typo, and the
+    /// conversion to milliseconds stays far from overflow.
+    public static let limit: Duration = .seconds(366 * 86400)
+
+    /// The duration, or nil for text that is not one or is longer than ``limit``.
     public static func parse(_ text: String) -> Duration? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
-            guard let value = Double(number), value >= 0, !number.isEmpty,
-                number.allSatisfy({ $0.isNumber || $0 == "." })
+            guard !number.isEmpty, number.count <= 20, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+                let value = Double(number), value >= 0, value * factor <= 366 * 86400
             else { return nil }
             return .milliseconds(Int64((value * factor * 1000).rounded()))
         }

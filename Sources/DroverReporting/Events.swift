@@ -176,7 +176,8 @@ public enum Output {
     /// A diagnostic for people, the one way commands report a problem or a note: `drover: MESSAGE` on stderr
     /// (MESSAGE may begin with `note: ` or `warning: `; no trailing newline).
     public static func diagnostic(_ message: String) {
-        stderr("drover: \(message)\n")
+        // Messages quote inventories, nodes and lock owners: no control sequence of theirs reaches the terminal.
+        stderr("drover: \(TerminalText.readableLines(message))\n")
     }
 
     /// The process's own streams, whatever the task's sink (a fleet's console writes there).

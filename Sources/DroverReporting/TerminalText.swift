@@ -6,7 +6,7 @@ public enum TerminalText {
     /// (CSI such as `ESC[2K`, OSC such as a window title, two-character escapes) or other control characters
     /// (tabs are kept).
     public static func readable(_ line: String) -> String {
-        guard line.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0.value == 0x9B }) else {
+        guard line.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
             return line
         }
         // A carriage return moves back to the start: what follows overwrites what came before. Text that
@@ -41,6 +41,9 @@ public enum TerminalText {
                             break
                         }
                     }
+                } else if ["P", "X", "^", "_"].contains(next) {
+                    // DCS, SOS, PM, APC: a string up to ST (ESC \) or BEL.
+                    skipString(&scalars)
                 } else if (0x20...0x2F).contains(next.value) {
                     // An escape with intermediates (`ESC ( B`, a character set): up to its final byte.
                     while let byte = scalars.next(), !(0x30...0x7E).contains(byte.value) {}
@@ -48,14 +51,28 @@ public enum TerminalText {
             // Any other: a two-character escape, both dropped.
             case 0x9B:
                 while let byte = scalars.next(), !(0x40...0x7E).contains(byte.value) {}
+            case 0x90, 0x98, 0x9D, 0x9E, 0x9F:
+                // The 8-bit DCS, SOS, OSC, PM and APC: a string up to ST (0x9C, ESC \) or BEL.
+                skipString(&scalars)
             case 0x09:
                 result.append(scalar)
-            case 0..<0x20, 0x7F:
+            case 0..<0x20, 0x7F...0x9F:
                 break
             default:
                 result.append(scalar)
             }
         }
         return String(result)
+    }
+
+    /// Skips a control string's body and its terminator: ST (0x9C or ESC \\) or BEL.
+    private static func skipString(_ scalars: inout String.UnicodeScalarView.Iterator) {
+        while let byte = scalars.next() {
+            if byte.value == 0x07 || byte.value == 0x9C { return }
+            if byte.value == 0x1B {
+                _ = scalars.next()
+                return
+            }
+        }
     }
 }

@@ -58,130 +58,178 @@ struct InventoryTests {
         var testDescription: String { label }
     }
 
-    static let invalid: [Case] = [
-        Case(
-            label: "unknown top-level key", yaml: valid + "\nbakcends: []\n", line: 9, key: "bakcends",
-            fragment: "unknown key"),
-        Case(
-            label: "unknown backend key",
-            yaml: valid.replacingOccurrences(of: "    host: 10.0.0.2", with: "    host: 10.0.0.2\n    hots: x"),
-            line: 9, key: "backends[1].hots", fragment: "allowed here"),
-        Case(
-            label: "missing cluster", yaml: valid.replacingOccurrences(of: "cluster: c1\n", with: ""), line: 1,
-            key: nil, fragment: "missing required key 'cluster'"),
-        Case(
-            label: "missing backends", yaml: "cluster: c1\n", line: 1, key: nil,
-            fragment: "missing required key 'backends'"),
-        Case(
-            label: "missing host", yaml: valid.replacingOccurrences(of: "\n    host: 10.0.0.2", with: ""), line: 7,
-            key: "backends[1]", fragment: "missing required key 'backends[1].host'"),
-        Case(
-            label: "duplicate name", yaml: valid.replacingOccurrences(of: "name: be2", with: "name: be1"), line: 7,
-            key: "backends[1].name", fragment: "duplicate backend name 'be1'"),
-        Case(
-            label: "duplicate host", yaml: valid.replacingOccurrences(of: "host: 10.0.0.2", with: "host: 10.0.0.1"),
-            line: 8, key: "backends[1].host", fragment: "duplicate host 10.0.0.1:22"),
-        Case(
-            label: "package neither deb nor rpm", yaml: valid.replacingOccurrences(of: "amd64.deb", with: "amd64.zip"),
-            line: 3, key: "package.path", fragment: "neither a .deb nor a .rpm"),
-        Case(
-            label: "bad duration", yaml: valid + "\ntimeouts:\n  rejoin: 10 minutes\n", line: 10,
-            key: "timeouts.rejoin", fragment: "not a duration"),
-        Case(
-            label: "bad host key mode", yaml: valid + "\nssh:\n  host_key_checking: sometimes\n", line: 10,
-            key: "ssh.host_key_checking", fragment: "strict, accept-new or off"),
-        Case(
-            label: "bad port", yaml: valid + "\nssh:\n  port: 70000\n", line: 10, key: "ssh.port",
-            fragment: "not a TCP port"),
-        Case(
-            label: "no keepalive may go unanswered", yaml: valid + "\nssh:\n  keepalive_count: 0\n", line: 10,
-            key: "ssh.keepalive_count",
-            fragment: "write 1 or more"),
-        Case(
-            label: "bad keepalive interval", yaml: valid + "\nssh:\n  keepalive_interval: often\n", line: 10,
-            key: "ssh.keepalive_interval",
-            fragment: "not a duration"),
-        Case(
-            label: "bad sha256",
-            yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  sha256: xyz\n"), line: 4,
-            key: "package.sha256", fragment: "64 hexadecimal"),
-        // An unclosed construct is reported where it starts, not where libyaml noticed the file went on.
-        Case(
-            label: "not YAML", yaml: "cluster: [unclosed\n", line: 1, key: nil,
-            fragment:
-                "not valid YAML: did not find expected ',' or ']' (the flow sequence that starts here is not closed)"),
-        Case(
-            label: "unclosed quote", yaml: valid + "\ntimeouts:\n  rejoin: \"10m\nssh:\n  user: root\n", line: 10,
-            key: nil, fragment: "(the quoted scalar that starts here is not closed)"),
-        Case(
-            label: "unknown topology", yaml: "topology: drbd\n" + valid, line: 1, key: "topology",
-            fragment: "chef-backend or drbd-pair"),
-        Case(
-            label: "drbd block in a chef-backend inventory", yaml: valid + "\ndrbd:\n  resource: pc0\n", line: 9,
-            key: "drbd",
-            fragment: "add `topology: drbd-pair`"),
-        Case(
-            label: "a drbd-pair of three",
-            yaml: pairValid.replacingOccurrences(
-                of: "    host: 10.1.0.22", with: "    host: 10.1.0.22\n  - name: be3\n    host: 10.1.0.23"),
-            line: 5, key: "backends", fragment: "exactly two backends"),
-        Case(
-            label: "a drbd-pair of one",
-            yaml: pairValid.replacingOccurrences(of: "  - name: be2\n    host: 10.1.0.22\n", with: ""),
-            line: 5, key: "backends", fragment: "lists 1"),
-        Case(
-            label: "unknown drbd key",
-            yaml: pairValid.replacingOccurrences(
-                of: "  ctl: private-chef-ctl", with: "  ctl: private-chef-ctl\n  device: /dev/drbd0"),
-            line: 5, key: "drbd.device", fragment: "unknown key; allowed here: resource, ctl"),
-        Case(
-            label: "unknown control command",
-            yaml: pairValid.replacingOccurrences(of: "ctl: private-chef-ctl", with: "ctl: knife"),
-            line: 4, key: "drbd.ctl", fragment: "chef-server-ctl or private-chef-ctl"),
-        Case(
-            label: "package in a drbd-pair",
-            yaml: pairValid + "package:\n  path: /var/tmp/chef-backend_2.3.16-1_amd64.deb\n", line: 11,
-            key: "package", fragment: "takes no package"),
-        Case(
-            label: "a cluster's timeout in a drbd-pair",
-            yaml: pairValid.replacingOccurrences(of: "transition: 2m", with: "rejoin: 5m"), line: 10,
-            key: "timeouts.rejoin",
-            fragment: "takes transition, sync"),
-        Case(
-            label: "a pair's timeout in a cluster", yaml: valid + "\ntimeouts:\n  transition: 5m\n", line: 10,
-            key: "timeouts.transition",
-            fragment: "timeout of drbd-pair inventories"),
-        Case(
-            label: "a frontend with neither status_url nor host", yaml: valid + "\nfrontends:\n  - name: fe1\n",
-            line: 10, key: "frontends[0]",
-            fragment: "needs status_url"),
-        Case(
-            label: "a frontend's SSH settings without host",
-            yaml: valid + "\nfrontends:\n  - name: fe1\n    status_url: http://fe1/_status\n    user: chef\n",
-            line: 12, key: "frontends[0].user", fragment: "add host:"),
-        Case(
-            label: "a frontend named like a backend", yaml: valid + "\nfrontends:\n  - name: be1\n    host: 10.0.0.9\n",
-            line: 10, key: "frontends[0].name",
-            fragment: "also a backend's name"),
-        Case(
-            label: "a frontend package without frontends",
-            yaml: valid + "\nfrontend_package:\n  path: /var/tmp/chef-server-core_15.9.38-1_amd64.deb\n", line: 9,
-            key: "frontend_package", fragment: "lists no frontends"),
-        Case(
-            label: "a frontend package whose version cannot be read",
-            yaml: valid
-                + "\nfrontends:\n  - name: fe1\n    host: 10.0.0.9\nfrontend_package:\n  path: /var/tmp/server.deb\n",
-            line: 13, key: "frontend_package.path", fragment: "add frontend_package.version"),
-        Case(
-            label: "a frontend package's license acceptance is not a boolean",
-            yaml: valid
-                + "\nfrontends:\n  - name: fe1\n    host: 10.0.0.9\nfrontend_package:\n  path: /var/tmp/chef-server-core_15.9.38-1_amd64.deb\n  accept_license: yes please\n",
-            line: 14, key: "frontend_package.accept_license", fragment: "expected true or false"),
-        Case(
-            label: "backup is not a boolean",
-            yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  backup: sometimes\n"), line: 4,
-            key: "package.backup", fragment: "expected true or false"),
-    ]
+    /// Values a careless or hostile inventory holds: each refused where it is read (issue 29), never a crash.
+    static let hostile: [Case] =
+        [
+            ("--help", "name"), ("be'2", "name"), ("be$(id)", "name"), ("be\\e[31m", "name"), ("{{node}}", "name"),
+        ].map { value, _ in
+            Case(
+                label: "node name \(value.debugDescription)",
+                yaml: valid.replacingOccurrences(of: "name: be2", with: "name: \"\(value)\""), line: 7,
+                key: "backends[1].name", fragment: "is not a usable node name")
+        }
+        + ["-oProxyCommand=touch /tmp/x", "10.0.0.2 -p 2", "host`id`", "h\\e]0;x\\a"].map { value in
+            Case(
+                label: "host \(value.debugDescription)",
+                yaml: valid.replacingOccurrences(of: "host: 10.0.0.2", with: "host: \"\(value)\""), line: 8,
+                key: "backends[1].host", fragment: "is not a host name or IP address")
+        } + [
+            Case(
+                label: "a cluster name with a space",
+                yaml: valid.replacingOccurrences(of: "cluster: c1", with: "cluster: c 1"),
+                line: 1, key: "cluster", fragment: "is not a usable cluster name"),
+            Case(
+                label: "a user that is an option", yaml: valid + "\nssh:\n  user: -oX\n", line: 10, key: "ssh.user",
+                fragment: "is not a login name"),
+            Case(
+                label: "a duration past any sense", yaml: valid + "\nssh:\n  command_timeout: 99999999999999999999h\n",
+                line: 10, key: "ssh.command_timeout", fragment: "is not a duration"),
+            Case(
+                label: "a command timeout of zero", yaml: valid + "\nssh:\n  command_timeout: 0s\n", line: 10,
+                key: "ssh.command_timeout", fragment: "out of range; write from 1s to 168h"),
+            Case(
+                label: "a poll interval of zero", yaml: valid + "\ntimeouts:\n  poll_interval: 0ms\n", line: 10,
+                key: "timeouts.poll_interval", fragment: "out of range; write from 10ms to 10m"),
+            Case(
+                label: "a rejoin wait of a month", yaml: valid + "\ntimeouts:\n  rejoin: 720h\n", line: 10,
+                key: "timeouts.rejoin", fragment: "out of range"),
+            Case(
+                label: "stable polls past reason", yaml: valid + "\ntimeouts:\n  stable_polls: 1000\n", line: 10,
+                key: "timeouts.stable_polls", fragment: "from 1 to 100"),
+            Case(
+                label: "a raw control character",
+                yaml: valid.replacingOccurrences(of: "name: be2", with: "name: be\u{1B}2"),
+                line: 7, key: nil, fragment: "control characters are not allowed (character U+1B)"),
+        ]
+
+    static let invalid: [Case] =
+        hostile + [
+            Case(
+                label: "unknown top-level key", yaml: valid + "\nbakcends: []\n", line: 9, key: "bakcends",
+                fragment: "unknown key"),
+            Case(
+                label: "unknown backend key",
+                yaml: valid.replacingOccurrences(of: "    host: 10.0.0.2", with: "    host: 10.0.0.2\n    hots: x"),
+                line: 9, key: "backends[1].hots", fragment: "allowed here"),
+            Case(
+                label: "missing cluster", yaml: valid.replacingOccurrences(of: "cluster: c1\n", with: ""), line: 1,
+                key: nil, fragment: "missing required key 'cluster'"),
+            Case(
+                label: "missing backends", yaml: "cluster: c1\n", line: 1, key: nil,
+                fragment: "missing required key 'backends'"),
+            Case(
+                label: "missing host", yaml: valid.replacingOccurrences(of: "\n    host: 10.0.0.2", with: ""), line: 7,
+                key: "backends[1]", fragment: "missing required key 'backends[1].host'"),
+            Case(
+                label: "duplicate name", yaml: valid.replacingOccurrences(of: "name: be2", with: "name: be1"), line: 7,
+                key: "backends[1].name", fragment: "duplicate backend name 'be1'"),
+            Case(
+                label: "duplicate host", yaml: valid.replacingOccurrences(of: "host: 10.0.0.2", with: "host: 10.0.0.1"),
+                line: 8, key: "backends[1].host", fragment: "duplicate host 10.0.0.1:22"),
+            Case(
+                label: "package neither deb nor rpm",
+                yaml: valid.replacingOccurrences(of: "amd64.deb", with: "amd64.zip"),
+                line: 3, key: "package.path", fragment: "neither a .deb nor a .rpm"),
+            Case(
+                label: "bad duration", yaml: valid + "\ntimeouts:\n  rejoin: 10 minutes\n", line: 10,
+                key: "timeouts.rejoin", fragment: "not a duration"),
+            Case(
+                label: "bad host key mode", yaml: valid + "\nssh:\n  host_key_checking: sometimes\n", line: 10,
+                key: "ssh.host_key_checking", fragment: "strict, accept-new or off"),
+            Case(
+                label: "bad port", yaml: valid + "\nssh:\n  port: 70000\n", line: 10, key: "ssh.port",
+                fragment: "not a TCP port"),
+            Case(
+                label: "no keepalive may go unanswered", yaml: valid + "\nssh:\n  keepalive_count: 0\n", line: 10,
+                key: "ssh.keepalive_count",
+                fragment: "write 1 to 100"),
+            Case(
+                label: "bad keepalive interval", yaml: valid + "\nssh:\n  keepalive_interval: often\n", line: 10,
+                key: "ssh.keepalive_interval",
+                fragment: "not a duration"),
+            Case(
+                label: "bad sha256",
+                yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  sha256: xyz\n"), line: 4,
+                key: "package.sha256", fragment: "64 hexadecimal"),
+            // An unclosed construct is reported where it starts, not where libyaml noticed the file went on.
+            Case(
+                label: "not YAML", yaml: "cluster: [unclosed\n", line: 1, key: nil,
+                fragment:
+                    "not valid YAML: did not find expected ',' or ']' (the flow sequence that starts here is not closed)"
+            ),
+            Case(
+                label: "unclosed quote", yaml: valid + "\ntimeouts:\n  rejoin: \"10m\nssh:\n  user: root\n", line: 10,
+                key: nil, fragment: "(the quoted scalar that starts here is not closed)"),
+            Case(
+                label: "unknown topology", yaml: "topology: drbd\n" + valid, line: 1, key: "topology",
+                fragment: "chef-backend or drbd-pair"),
+            Case(
+                label: "drbd block in a chef-backend inventory", yaml: valid + "\ndrbd:\n  resource: pc0\n", line: 9,
+                key: "drbd",
+                fragment: "add `topology: drbd-pair`"),
+            Case(
+                label: "a drbd-pair of three",
+                yaml: pairValid.replacingOccurrences(
+                    of: "    host: 10.1.0.22", with: "    host: 10.1.0.22\n  - name: be3\n    host: 10.1.0.23"),
+                line: 5, key: "backends", fragment: "exactly two backends"),
+            Case(
+                label: "a drbd-pair of one",
+                yaml: pairValid.replacingOccurrences(of: "  - name: be2\n    host: 10.1.0.22\n", with: ""),
+                line: 5, key: "backends", fragment: "lists 1"),
+            Case(
+                label: "unknown drbd key",
+                yaml: pairValid.replacingOccurrences(
+                    of: "  ctl: private-chef-ctl", with: "  ctl: private-chef-ctl\n  device: /dev/drbd0"),
+                line: 5, key: "drbd.device", fragment: "unknown key; allowed here: resource, ctl"),
+            Case(
+                label: "unknown control command",
+                yaml: pairValid.replacingOccurrences(of: "ctl: private-chef-ctl", with: "ctl: knife"),
+                line: 4, key: "drbd.ctl", fragment: "chef-server-ctl or private-chef-ctl"),
+            Case(
+                label: "package in a drbd-pair",
+                yaml: pairValid + "package:\n  path: /var/tmp/chef-backend_2.3.16-1_amd64.deb\n", line: 11,
+                key: "package", fragment: "takes no package"),
+            Case(
+                label: "a cluster's timeout in a drbd-pair",
+                yaml: pairValid.replacingOccurrences(of: "transition: 2m", with: "rejoin: 5m"), line: 10,
+                key: "timeouts.rejoin",
+                fragment: "takes transition, sync"),
+            Case(
+                label: "a pair's timeout in a cluster", yaml: valid + "\ntimeouts:\n  transition: 5m\n", line: 10,
+                key: "timeouts.transition",
+                fragment: "timeout of drbd-pair inventories"),
+            Case(
+                label: "a frontend with neither status_url nor host", yaml: valid + "\nfrontends:\n  - name: fe1\n",
+                line: 10, key: "frontends[0]",
+                fragment: "needs status_url"),
+            Case(
+                label: "a frontend's SSH settings without host",
+                yaml: valid + "\nfrontends:\n  - name: fe1\n    status_url: http://fe1/_status\n    user: chef\n",
+                line: 12, key: "frontends[0].user", fragment: "add host:"),
+            Case(
+                label: "a frontend named like a backend",
+                yaml: valid + "\nfrontends:\n  - name: be1\n    host: 10.0.0.9\n",
+                line: 10, key: "frontends[0].name",
+                fragment: "also a backend's name"),
+            Case(
+                label: "a frontend package without frontends",
+                yaml: valid + "\nfrontend_package:\n  path: /var/tmp/chef-server-core_15.9.38-1_amd64.deb\n", line: 9,
+                key: "frontend_package", fragment: "lists no frontends"),
+            Case(
+                label: "a frontend package whose version cannot be read",
+                yaml: valid
+                    + "\nfrontends:\n  - name: fe1\n    host: 10.0.0.9\nfrontend_package:\n  path: /var/tmp/server.deb\n",
+                line: 13, key: "frontend_package.path", fragment: "add frontend_package.version"),
+            Case(
+                label: "a frontend package's license acceptance is not a boolean",
+                yaml: valid
+                    + "\nfrontends:\n  - name: fe1\n    host: 10.0.0.9\nfrontend_package:\n  path: /var/tmp/chef-server-core_15.9.38-1_amd64.deb\n  accept_license: yes please\n",
+                line: 14, key: "frontend_package.accept_license", fragment: "expected true or false"),
+            Case(
+                label: "backup is not a boolean",
+                yaml: valid.replacingOccurrences(of: "amd64.deb\n", with: "amd64.deb\n  backup: sometimes\n"), line: 4,
+                key: "package.backup", fragment: "expected true or false"),
+        ]
 
     @Test func keepalivesAreSettableAndOffWithZero() throws {
         let set = try Inventory.parse(

@@ -154,6 +154,27 @@ import Testing
           ServerAliveCountMax 5
         """
 
+    /// Two inventory hosts that ssh_config leads to one machine: refused by name, never a crash (issue 29).
+    @Test func twoHostsThatSSHConfigLeadsToOneEndpointAreRefused() throws {
+        do {
+            _ = try Self.inventory(
+                "cluster: c\nssh:\n  config_file: CONFIG\nbackends:\n  - name: be1\n    host: a\n  - name: be2\n    host: b\n",
+                config: "Host a b\n  HostName 10.0.0.7\n")
+            Issue.record("accepted two backends on one endpoint")
+        } catch let error as InputError {
+            #expect(error.line == 7 && error.key == "host", "\(error.localizedDescription)")
+            #expect(
+                error.localizedDescription.contains(
+                    "be2 and be1 (line 5) reach the same host 10.0.0.7:22 after ssh_config"),
+                "\(error.localizedDescription)")
+        }
+        #expect(throws: InputError.self, "a HostName that is an option") {
+            try Self.inventory(
+                "cluster: c\nssh:\n  config_file: CONFIG\nbackends:\n  - name: be1\n    host: a\n",
+                config: "Host a\n  HostName -oProxyCommand=x\n")
+        }
+    }
+
     @Test func sshConfigFillsInWhatTheInventoryDoesNotSay() throws {
         let inventory = try Self.inventory(
             "cluster: c\nssh:\n  config_file: CONFIG\nbackends:\n  - name: be1\n    host: be1\n  - name: be2\n    host: be2\n    port: 22\n",

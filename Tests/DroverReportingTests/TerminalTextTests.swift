@@ -18,10 +18,17 @@ struct TerminalTextTests {
         ("tab\tkept\u{7F}", "tab\tkept"),
         ("\u{1B}(Bcharset", "charset"),
         ("line\r\n", "line"),
+        // 8-bit C1 controls: OSC, DCS, APC and PM strings up to ST (0x9C) or BEL, a bare CSI, any other C1.
+        ("\u{9D}0;title\u{9C}after", "after"), ("\u{90}q\u{1B}\\after", "after"), ("\u{9F}apc\u{07}ok", "ok"),
+        ("\u{9E}pm\u{9C}ok", "ok"), ("\u{9B}31mred", "red"), ("a\u{85}b", "ab"),
+        ("\u{1B}P1$r\u{1B}\\after", "after"), ("\u{1B}_apc\u{1B}\\ok", "ok"),
     ])
     func aLineReadsAsTheTerminalShowsIt(_ captured: String, _ readable: String) {
         #expect(TerminalText.readable(captured) == readable)
-        #expect(!TerminalText.readable(captured).unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x0D })
+        #expect(
+            !TerminalText.readable(captured).unicodeScalars.contains {
+                $0.value == 0x1B || $0.value == 0x0D || (0x80...0x9F).contains($0.value)
+            })
     }
 
     @Test func linesAreKept() {
