@@ -1,3 +1,4 @@
+import DroverSSH
 import Foundation
 import Testing
 
@@ -71,5 +72,21 @@ struct RedactorTests {
         let line = String(repeating: unit, count: 2_000_000 / unit.count)
         let redacted = Redactor().redact(line)
         #expect(redacted.utf8.count <= line.utf8.count + 16)
+    }
+}
+
+/// Placeholders are filled in one pass: a value is never read again as a template.
+@Suite("templates")
+struct TemplateTests {
+    @Test func aValueIsNeverExpandedAgain() {
+        let rendered = Template.render(
+            "echo {{a}} {{ b }} {{missing}}", values: ["a": "x{{b}}$(id)", "b": "'; rm -rf / #"],
+            quote: ShellQuote.quote)
+        #expect(rendered == "echo 'x{{b}}$(id)' ''\\''; rm -rf / #' ''")
+    }
+
+    @Test func textWithoutPlaceholdersIsKept() {
+        #expect(Template.render("a {{ b", values: [:], quote: { $0 }) == "a {{ b")
+        #expect(Template.render("}} {{x}}}", values: ["x": "1"], quote: { $0 }) == "}} 1}")
     }
 }
