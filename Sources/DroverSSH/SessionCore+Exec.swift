@@ -17,8 +17,8 @@ extension SessionCore {
         let started = ContinuousClock.now
         let commandDeadline = timeout.map { started + $0 }
         let channel = try openChannel(cancel: cancel, deadline: commandDeadline, command: command)
-        var stdout = Data()
-        var stderr = Data()
+        var stdout = BoundedOutput()
+        var stderr = BoundedOutput()
         var splitters = (stdout: LineSplitter(stream: .stdout), stderr: LineSplitter(stream: .stderr))
         do {
             let rc = try retry(cancel: cancel, deadline: earliest(commandDeadline, protocolDeadline())) {
@@ -42,10 +42,10 @@ extension SessionCore {
                             lastHeard = .now
                             let chunk = buffer[0..<count]
                             if stream == 0 {
-                                stdout.append(contentsOf: chunk)
+                                stdout.append(chunk)
                                 splitters.stdout.feed(chunk, to: onOutput)
                             } else {
-                                stderr.append(contentsOf: chunk)
+                                stderr.append(chunk)
                                 splitters.stderr.feed(chunk, to: onOutput)
                             }
                         } else if count == 0 || count == Int(LIBSSH2_ERROR_EAGAIN) {
@@ -80,7 +80,7 @@ extension SessionCore {
         let signal = exitSignal(of: channel)
         release(channel)
         return CommandResult(
-            command: command, stdout: stdout, stderr: stderr, exitStatus: status,
+            command: command, stdout: Data(stdout.result), stderr: Data(stderr.result), exitStatus: status,
             exitSignal: signal, duration: ContinuousClock.now - started)
     }
 

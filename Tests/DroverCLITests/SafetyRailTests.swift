@@ -353,6 +353,29 @@ struct SafetyRailTests {
         }
     }
 
+    /// A step that prints a 2 MB line and a 20 MB line of letters: it succeeds, each line shown in part with
+    /// what was cut counted (it once took minutes, with redaction and line splitting quadratic).
+    @Test func hugeLinesAreShownInPartAndDoNotStallTheRun() async throws {
+        try await SandboxCluster.with { cluster in
+            let playbook = cluster.scratch("loud.yml")
+            try """
+            name: loud
+            description: Prints two very long lines.
+            preflight: basic
+            steps:
+              - name: print
+                target: node:be2
+                run: "head -c 2000000 /dev/zero | tr '\\\\0' a; echo; head -c 20000000 /dev/zero | tr '\\\\0' b; echo; echo done"
+            """.write(toFile: playbook, atomically: true, encoding: .utf8)
+            let run = try await cluster.drover(["run", playbook, "--yes"])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("[… \(2_000_000 - 16 * 1024) more bytes of this line not shown]"))
+            #expect(run.stdout.contains("[… \(20_000_000 - 16 * 1024) more bytes of this line not shown]"))
+            #expect(run.stdout.contains("be2| done"))
+            #expect(run.stdout.utf8.count < 1_000_000, "the console got the lines in part")
+        }
+    }
+
     @Test func junitReportIsValidAndRecordsFailures() async throws {
         try await SandboxCluster.with(rejoin: "2s") { cluster in
             try await cluster.breakNode("be2", "upgrade-fails")

@@ -200,6 +200,14 @@ struct NodeCommandTests {
         #expect(try String(contentsOfFile: directory + "/count", encoding: .utf8) == "i\nu\n")
     }
 
+    /// A command that prints Drover's marker words cannot pass for the script: the marker ends in a nonce.
+    @Test func aForgedMarkerIsOutput() {
+        let forged = OutputLine(stream: .stderr, text: "##drover-node-command## vanished")
+        #expect(NodeCommand.state(of: forged) == nil)
+        #expect(NodeCommand.split(forged) == [forged])
+        #expect(NodeCommand.marker.hasPrefix("##drover-node-command##") && NodeCommand.marker.count > 32)
+    }
+
     @Test func aMarkerGluedToALastLineWithoutANewlineIsSplitOff() {
         let glued = OutputLine(stream: .stdout, text: #"{"a":1}"# + NodeCommand.marker + " section 2")
         let parts = NodeCommand.split(glued)

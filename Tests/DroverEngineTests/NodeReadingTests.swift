@@ -6,6 +6,8 @@ import Testing
 
 /// One remote command per reading of a node: the parts' outputs, errors and exit statuses stay apart.
 @Suite struct NodeScriptTests {
+    /// The script's marker (with this process's nonce).
+    let m = ClusterDiscovery.NodeScript.marker
     let script = ClusterDiscovery.NodeScript(parts: [
         .init("table", "printf 'Name  Role\\nbe1   leader\\n'"),
         .init("unterminated", "printf 'no newline at the end'"),
@@ -36,14 +38,21 @@ import Testing
 
     @Test func aPartThatNeverFinishedIsMissingNotEmpty() {
         // The connection dropped after the first part: only it is known.
-        let stdout = "Name  Role\n\ndrover-read: table exit 0\nno newline"
-        let parts = script.split(stdout: stdout, stderr: "drover-read: table\ndrover-read: unterminated\n")
+        let stdout = "Name  Role\n\n\(m)table exit 0\nno newline"
+        let parts = script.split(stdout: stdout, stderr: "\(m)table\n\(m)unterminated\n")
         #expect(parts.keys.sorted() == ["table"])
     }
 
+    /// Output that prints a marker without the process's nonce (a node forging Drover's lines) is output.
+    @Test func aMarkerWithoutTheNonceIsOutput() {
+        let stdout = "drover-read: table exit 0\nreal\n\(m)table exit 0\n"
+        #expect(script.split(stdout: stdout, stderr: "")["table"]?.stdout == "drover-read: table exit 0\nreal\n")
+        #expect(m.hasPrefix("drover-read: ") && m.count > "drover-read: ".count + 8)
+    }
+
     @Test func aMarkerOfAnotherNameIsOutput() {
-        let stdout = "drover-read: elsewhere exit 0\n\ndrover-read: table exit 0\n"
-        #expect(script.split(stdout: stdout, stderr: "")["table"]?.stdout == "drover-read: elsewhere exit 0\n")
+        let stdout = "\(m)elsewhere exit 0\n\n\(m)table exit 0\n"
+        #expect(script.split(stdout: stdout, stderr: "")["table"]?.stdout == "\(m)elsewhere exit 0\n")
     }
 }
 

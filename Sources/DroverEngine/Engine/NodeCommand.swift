@@ -21,8 +21,9 @@ import Foundation
 /// `tail` per stream that printed anything. Needs `setsid` and `flock` (util-linux) and GNU `tail`, as every
 /// Chef Backend node has.
 public struct NodeCommand: Sendable, Equatable {
-    /// Marks the script's own lines on stderr; never counted as the command's output.
-    static let marker = "##drover-node-command##"
+    /// Marks the script's own lines on stderr; never counted as the command's output. It ends in this process's
+    /// nonce, so a command that prints `##drover-node-command## vanished` cannot pass for the script.
+    static let marker = "##drover-node-command##" + OutputNonce.value
 
     /// The run's records on the node (`PARENT/drover-runs/RUN_ID`); PARENT (the product's own directory,
     /// beside the lock) must exist: the script creates only what is below it.

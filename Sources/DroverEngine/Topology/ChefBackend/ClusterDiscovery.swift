@@ -310,7 +310,8 @@ public enum ClusterDiscovery {
             var exitStatus: Int32
         }
 
-        static let marker = "drover-read: "
+        /// Marks the script's own lines; with this process's nonce, so that no output can pass for one.
+        static let marker = "drover-read: \(OutputNonce.value) "
         var parts: [Part]
 
         var command: String {
