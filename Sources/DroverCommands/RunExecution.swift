@@ -293,7 +293,7 @@ extension Operations {
                     if !directory.isEmpty {
                         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                     }
-                    try report.write(toFile: junit, atomically: true, encoding: .utf8)
+                    try DurableFile.write(Data(report.utf8), to: junit)
                 }
                 written.append(("JUnit", junit))
             } catch {

@@ -125,33 +125,40 @@ public struct KnownHosts: Sendable {
         return .unknown
     }
 
-    /// Appends a line to the file, creating it (mode 600) and its directory when missing.
+    /// Appends a line to the file, creating it (mode 600) and its directory when missing: one `write` with
+    /// `O_APPEND` under an exclusive `flock`, so nodes connecting in parallel (and other programs that lock it)
+    /// never interleave their lines. Blocking: called on a session's own thread.
     public static func append(_ line: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
         do {
             try FileManager.default.createDirectory(
-                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            if !FileManager.default.fileExists(atPath: path) {
-                guard
-                    FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-                else {
-                    throw SSHError.knownHostsUnusable(path: path, reason: "cannot create the file")
-                }
-            }
-            let handle = try FileHandle(forUpdating: url)
-            defer { try? handle.close() }
-            let end = try handle.seekToEnd()
-            var text = line + "\n"
-            if end > 0 {
-                try handle.seek(toOffset: end - 1)
-                if try handle.read(upToCount: 1) != Data("\n".utf8) { text = "\n" + text }
-                try handle.seekToEnd()
-            }
-            try handle.write(contentsOf: Data(text.utf8))
-        } catch let error as SSHError {
-            throw error
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         } catch {
             throw SSHError.knownHostsUnusable(path: path, reason: error.localizedDescription)
+        }
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw SSHError.knownHostsUnusable(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_EX) == 0 else {
+            throw SSHError.knownHostsUnusable(path: path, reason: "cannot lock it: \(String(cString: strerror(errno)))")
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        // A file that does not end in a newline gets one first, so the new line stands alone.
+        var text = line + "\n"
+        let size = lseek(descriptor, 0, SEEK_END)
+        if size > 0 {
+            let reader = open(path, O_RDONLY | O_CLOEXEC)
+            var last: UInt8 = 0
+            if reader >= 0 {
+                if pread(reader, &last, 1, size - 1) == 1, last != UInt8(ascii: "\n") { text = "\n" + text }
+                close(reader)
+            }
+        }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == bytes.count else {
+            throw SSHError.knownHostsUnusable(path: path, reason: String(cString: strerror(errno)))
         }
     }
 

@@ -54,8 +54,10 @@ extension SessionCore {
                     knownHostsFile: knownHosts.path, lineToAdd: line)
             }
             try KnownHosts.append(line, to: knownHosts.path)
-            logger.notice(
-                "recorded new host key of \(endpoint) (\(keyType) \(fingerprint)) in \(knownHosts.path)",
+            // Said on the console (a warning), not only in the log: trusting a key on first use is a choice the
+            // operator should see.
+            logger.warning(
+                "host_key_checking accept-new: recorded the new host key of \(endpoint) (\(keyType) \(fingerprint)) in \(knownHosts.path)",
                 metadata: metadata)
         }
     }

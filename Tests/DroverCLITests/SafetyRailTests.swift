@@ -322,6 +322,10 @@ struct SafetyRailTests {
                 #expect(!contents.contains(planted), "\(name) holds no secret")
             }
             #expect(files >= 4, "journal, transcript, events and the JUnit report were written")
+            for report in [junit, cluster.stateDirectory + "/report.html"] {
+                let mode = try FileManager.default.attributesOfItem(atPath: report)[.posixPermissions] as? Int
+                #expect(mode == 0o600, "\(report) is its owner's only, like the journal")
+            }
             let transcript = try #require(StateReader.file("transcript.jsonl", in: cluster.stateDirectory))
             let commands = transcript.split(separator: "\n").compactMap {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]

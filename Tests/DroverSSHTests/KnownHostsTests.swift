@@ -103,6 +103,30 @@ struct KnownHostsTests {
     func glob(pattern: String, text: String, expected: Bool) {
         #expect(KnownHosts.glob(pattern, text) == expected)
     }
+
+    /// Nodes connecting in parallel under accept-new each add a line: none is lost or torn, and a file that
+    /// did not end in a newline gets one first.
+    @Test func parallelAppendsKeepEveryLineWhole() async throws {
+        let path = try temporaryDirectory("kh") + "/known_hosts"
+        try "[10.0.0.1]:22 ssh-ed25519 AAAA".write(toFile: path, atomically: true, encoding: .utf8)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    try await Processes.offPool {
+                        try KnownHosts.append(
+                            "[10.1.0.\(index)]:22 ssh-ed25519 \(String(repeating: "K", count: 500))", to: path)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(
+            lines.count == 41
+                && lines.allSatisfy { $0.hasSuffix("AAAA") || $0.hasSuffix(String(repeating: "K", count: 500)) })
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600 || mode == 0o644)
+    }
 }
 
 @Suite("private key inspection and shell quoting")

@@ -37,7 +37,8 @@ public enum RunReport {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        try html.write(toFile: path, atomically: true, encoding: .utf8)
+        // Readable by its owner only, like the journal: it holds what the nodes printed.
+        try DurableFile.write(Data(html.utf8), to: path)
     }
 
     static func lines(_ path: String) -> [Substring] {
