@@ -13,6 +13,9 @@ import Yams
 /// Ansible does: `all`, then each parent group, then the group, then the host's own. Errors name the
 /// file, the line and the variable. See `Fixtures/Inventories/ansible-hosts.ini`.
 public struct AnsibleInventory: Sendable {
+    /// Key-value pairs of a YAML mapping node being built.
+    typealias Pairs = [(Node, Node)]
+
     /// A variable's value and where it was set.
     public struct Variable: Sendable {
         public var value: Value
@@ -24,11 +27,12 @@ public struct AnsibleInventory: Sendable {
         case text(String)
         case structure(String)
 
-        /// The value as a YAML scalar or flow collection.
-        var yaml: String {
+        /// The value as a YAML node: a scalar holding the text as data, or the structure composed from its JSON
+        /// (JSON is YAML); never text pasted into YAML.
+        func node() throws -> Node {
             switch self {
-            case .text(let text): return Self.quoted(text)
-            case .structure(let json): return json
+            case .text(let text): return Node(text, .implicit, .doubleQuoted)
+            case .structure(let json): return try Yams.compose(yaml: json) ?? Node("")
             }
         }
 
@@ -39,11 +43,6 @@ public struct AnsibleInventory: Sendable {
             }
         }
 
-        static func quoted(_ text: String) -> String {
-            let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
-            let array = data.map { String(decoding: $0, as: UTF8.self) } ?? "[\"\"]"
-            return String(array.dropFirst().dropLast())
-        }
     }
 
     public struct Host: Sendable {
@@ -64,11 +63,22 @@ public struct AnsibleInventory: Sendable {
     /// Groups by name, in the order first seen.
     public var groups: [String: Group]
     public var order: [String]
+    /// How many more YAML nodes reading may visit: YAML aliases can make a small file a huge tree (an "alias
+    /// bomb"), which is refused instead of read.
+    private var budget = AnsibleInventory.nodeLimit
+
+    /// The most YAML nodes (groups, hosts, variables and their values) an Ansible inventory may expand to.
+    static let nodeLimit = 100_000
 
     // MARK: Reading
 
     /// Reads an INI or YAML Ansible inventory (YAML when it parses as a mapping of groups).
     public static func parse(_ text: String, file: String) throws -> AnsibleInventory {
+        guard text.utf8.count <= StrictYAML.sizeLimit else {
+            throw InputError(
+                file: file, line: 0, key: nil,
+                message: "larger than \(StrictYAML.sizeLimit / 1024) KiB; this is not an inventory Drover reads")
+        }
         let trimmed = text.split(separator: "\n").first {
             !$0.trimmingCharacters(in: .whitespaces).isEmpty && !$0.hasPrefix("#")
         }
@@ -164,7 +174,20 @@ public struct AnsibleInventory: Sendable {
         return inventory
     }
 
+    /// Counts `count` nodes against the budget; past it, the inventory is refused.
+    private mutating func spend(_ count: Int, line: Int) throws {
+        budget -= count
+        guard budget >= 0 else {
+            throw InputError(
+                file: file, line: line, key: nil,
+                message:
+                    "expands to more than \(Self.nodeLimit) groups, hosts and values (YAML aliases repeated?); Drover refuses inventories that large"
+            )
+        }
+    }
+
     private mutating func readYAMLGroup(_ name: String, _ node: Node, line: Int) throws {
+        try spend(1, line: line)
         touch(name, line: line)
         guard let mapping = node.mapping else { return }
         for (key, value) in mapping {
@@ -174,16 +197,18 @@ public struct AnsibleInventory: Sendable {
                 for (host, variables) in value.mapping ?? [:] {
                     var read: [String: Variable] = [:]
                     for (variable, setting) in variables.mapping ?? [:] {
-                        read[variable.string ?? ""] = Variable(
-                            value: Self.yamlValue(setting), line: variable.mark?.line ?? keyLine)
+                        let at = variable.mark?.line ?? keyLine
+                        read[variable.string ?? ""] = Variable(value: try yamlValue(setting, line: at), line: at)
                     }
+                    try spend(1, line: keyLine)
                     groups[name]!.hosts.append(
                         Host(name: host.string ?? "", line: host.mark?.line ?? keyLine, variables: read))
                 }
             case "vars":
                 for (variable, setting) in value.mapping ?? [:] {
+                    let at = variable.mark?.line ?? keyLine
                     groups[name]!.variables[variable.string ?? ""] = Variable(
-                        value: Self.yamlValue(setting), line: variable.mark?.line ?? keyLine)
+                        value: try yamlValue(setting, line: at), line: at)
                 }
             case "children":
                 for (child, body) in value.mapping ?? [:] {
@@ -199,8 +224,19 @@ public struct AnsibleInventory: Sendable {
         }
     }
 
-    static func yamlValue(_ node: Node) -> Value {
-        if let scalar = node.scalar { return .text(scalar.string) }
+    /// A variable's value: its text, or its structure as JSON (counted against the budget first, so that an
+    /// alias-repeated value is refused before it is expanded).
+    mutating func yamlValue(_ node: Node, line: Int) throws -> Value {
+        if let scalar = node.scalar {
+            try spend(1, line: line)
+            return .text(scalar.string)
+        }
+        var stack = [node]
+        while let next = stack.popLast() {
+            try spend(1, line: line)
+            if let mapping = next.mapping { stack += mapping.flatMap { [$0.key, $0.value] } }
+            if let sequence = next.sequence { stack += sequence }
+        }
         let object: Any? = node.any
         let data = object.flatMap {
             try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -264,10 +300,15 @@ public struct AnsibleInventory: Sendable {
 
     /// The groups that have `name` among their children (directly or not).
     func ancestors(of name: String) -> [String] {
+        var parents: [String: [String]] = [:]
+        for parent in order {
+            for child in Set(groups[parent]!.children) { parents[child, default: []].append(parent) }
+        }
         var found: [String] = []
+        var seen: Set<String> = []
         var frontier = [name]
         while let next = frontier.popLast() {
-            for parent in order where groups[parent]!.children.contains(next) && !found.contains(parent) {
+            for parent in parents[next] ?? [] where seen.insert(parent).inserted {
                 found.append(parent)
                 frontier.append(parent)
             }
@@ -275,11 +316,18 @@ public struct AnsibleInventory: Sendable {
         return found
     }
 
-    /// The hosts of `name` and its descendants, each with the variables of the group it is listed in.
-    func hosts(of name: String, seen: Set<String> = []) -> [(host: Host, group: String)] {
-        guard let group = groups[name], !seen.contains(name) else { return [] }
-        var result = group.hosts.map { ($0, name) }
-        for child in group.children { result += hosts(of: child, seen: seen.union([name])) }
+    /// The hosts of `name` and its descendants, each once (where first listed), with the variables of the
+    /// group it is listed in. Each group is visited once, so a diamond of groups costs its size, not its paths.
+    func hosts(of name: String) -> [(host: Host, group: String)] {
+        var visited: Set<String> = []
+        var listed: Set<String> = []
+        var result: [(host: Host, group: String)] = []
+        func visit(_ name: String) {
+            guard let group = groups[name], visited.insert(name).inserted else { return }
+            for host in group.hosts where listed.insert(host.name).inserted { result.append((host, name)) }
+            for child in group.children { visit(child) }
+        }
+        visit(name)
         return result
     }
 
@@ -299,11 +347,12 @@ public struct AnsibleInventory: Sendable {
         var common: [String: Variable] = [:]
         for group in chain { common.merge(groups[group]!.variables) { $1 } }
 
-        var yaml: [String] = []
+        var root = Pairs()
         var origins: [String: (variable: String, line: Int)] = [:]
-        func set(_ key: String, _ variable: String, indent: String = "  ") {
+        /// The group variable `variable`, when set, as `key` (`section.key`) of `section`.
+        func set(_ key: String, _ variable: String, in section: inout Pairs) throws {
             guard let setting = common[variable] else { return }
-            yaml.append("\(indent)\(key.split(separator: ".").last!): \(setting.value.yaml)")
+            section.append((Node(String(key.split(separator: ".").last!)), try setting.value.node()))
             origins[key] = (variable, setting.line)
         }
         let known = Set(
@@ -326,15 +375,15 @@ public struct AnsibleInventory: Sendable {
                     "group \(name) needs drover_cluster (the cluster's name for locks, journals and reports) in [\(name):vars]"
             )
         }
-        yaml.append("cluster: \(cluster.value.yaml)")
+        root.append((Node("cluster"), try cluster.value.node()))
         origins["cluster"] = ("drover_cluster", cluster.line)
         if common["drover_topology"] != nil {
-            yaml.append("topology: \(common["drover_topology"]!.value.yaml)")
+            root.append((Node("topology"), try common["drover_topology"]!.value.node()))
             origins["topology"] = ("drover_topology", common["drover_topology"]!.line)
         }
-        yaml.append("ssh:")
+        var ssh = Pairs()
         for key in ["known_hosts", "host_key_checking", "connect_timeout", "command_timeout"] {
-            set("ssh.\(key)", "drover_ssh_\(key)")
+            try set("ssh.\(key)", "drover_ssh_\(key)", in: &ssh)
         }
         let members = hosts(of: name)
         guard !members.isEmpty else {
@@ -358,19 +407,20 @@ public struct AnsibleInventory: Sendable {
                 message: "Drover runs every backend of a cluster the same way; set ansible_become for the whole group")
         }
         if become.first == true {
-            yaml.append("  sudo: true")
+            ssh.append((Node("sudo"), Node("true")))
             if let member = members.first(where: { variables($0)["ansible_become"] != nil }) {
                 origins["ssh.sudo"] = ("ansible_become", variables(member)["ansible_become"]!.line)
             }
         }
-        if yaml.last == "ssh:" { yaml.removeLast() }
+        if !ssh.isEmpty { root.append((Node("ssh"), Node(ssh))) }
         if common["drover_package_path"] != nil {
-            yaml.append("package:")
+            var package = Pairs()
             for key in ["path", "version", "sha256", "upload", "backup"] {
-                set("package.\(key)", "drover_package_\(key)")
+                try set("package.\(key)", "drover_package_\(key)", in: &package)
             }
+            root.append((Node("package"), Node(package)))
         }
-        yaml.append("backends:")
+        var backends: [Node] = []
         for (index, member) in members.enumerated() {
             let merged = variables(member)
             var jump: String?
@@ -391,9 +441,9 @@ public struct AnsibleInventory: Sendable {
                     )
                 }
             }
-            yaml.append("  - name: \(Value.quoted(member.host.name))")
+            var backend: Pairs = [(Node("name"), try Value.text(member.host.name).node())]
             if let jump, let arguments = merged["ansible_ssh_common_args"] {
-                yaml.append("    proxy_jump: \(Value.quoted(jump))")
+                backend.append((Node("proxy_jump"), try Value.text(jump).node()))
                 origins["backends[\(index)].proxy_jump"] = ("ansible_ssh_common_args", arguments.line)
             }
             origins["backends[\(index)].name"] = ("inventory hostname", member.host.line)
@@ -401,17 +451,18 @@ public struct AnsibleInventory: Sendable {
                 ("host", "ansible_host"), ("port", "ansible_port"), ("user", "ansible_user"),
                 ("identity_files", "ansible_ssh_private_key_file"),
             ]
-            yaml.append("    host: \((merged["ansible_host"]?.value ?? .text(member.host.name)).yaml)")
+            backend.append((Node("host"), try (merged["ansible_host"]?.value ?? .text(member.host.name)).node()))
             origins["backends[\(index)].host"] =
                 merged["ansible_host"].map { ("ansible_host", $0.line) } ?? ("inventory hostname", member.host.line)
             for (key, variable) in fields.dropFirst() {
                 guard let setting = merged[variable] else { continue }
-                yaml.append(
-                    key == "identity_files"
-                        ? "    identity_files: [\(setting.value.yaml)]" : "    \(key): \(setting.value.text)")
+                let value = try setting.value.node()
+                backend.append((Node(key), key == "identity_files" && value.scalar != nil ? Node([value]) : value))
                 origins["backends[\(index)].\(key)"] = (variable, setting.line)
             }
+            backends.append(Node(backend))
         }
+        root.append((Node("backends"), Node(backends)))
         if let frontends = common["drover_frontends"] {
             if let group = common["drover_frontend_group"] {
                 throw InputError(
@@ -420,27 +471,31 @@ public struct AnsibleInventory: Sendable {
                         "set the frontends once: drover_frontend_group (an Ansible group of them) or drover_frontends (a list), not both"
                 )
             }
-            yaml.append("frontends: \(frontends.value.yaml)")
+            root.append((Node("frontends"), try frontends.value.node()))
             origins["frontends"] = ("drover_frontends", frontends.line)
         }
         if let group = common["drover_frontend_group"] {
-            yaml += try frontendEntries(group: group, origins: &origins)
+            root.append((Node("frontends"), try frontendEntries(group: group, origins: &origins)))
         }
         if common["drover_frontend_package_path"] != nil {
-            yaml.append("frontend_package:")
+            var package = Pairs()
             for key in ["path", "version", "sha256", "accept_license"] {
-                set("frontend_package.\(key)", "drover_frontend_package_\(key)")
+                try set("frontend_package.\(key)", "drover_frontend_package_\(key)", in: &package)
             }
+            root.append((Node("frontend_package"), Node(package)))
         }
         let timeoutKeys = ["rejoin", "failover", "transition", "sync", "poll_interval", "stable_polls"]
         if timeoutKeys.contains(where: { common["drover_timeouts_\($0)"] != nil }) {
-            yaml.append("timeouts:")
-            for key in timeoutKeys { set("timeouts.\(key)", "drover_timeouts_\(key)") }
+            var timeouts = Pairs()
+            for key in timeoutKeys { try set("timeouts.\(key)", "drover_timeouts_\(key)", in: &timeouts) }
+            root.append((Node("timeouts"), Node(timeouts)))
         }
         do {
-            var inventory = try Inventory.parse(yaml.joined(separator: "\n") + "\n", file: file)
-            inventory.digest = Digest.sha256Hex(
-                Data(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").utf8) + Data(name.utf8))
+            // The nodes are read as a Drover inventory is; nothing here was ever YAML text.
+            var inventory = try Inventory.parse(
+                StrictYAML.built(Node(root), file: file),
+                digest: Digest.sha256Hex(
+                    Data(((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").utf8) + Data(name.utf8)))
             inventory.sources = origins.mapValues { "\(file):\($0.line) (\($0.variable))" }
             return inventory
         } catch let error as InputError {
@@ -457,7 +512,7 @@ public struct AnsibleInventory: Sendable {
     /// `ansible_host`, `ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`, and `drover_status_url`.
     private func frontendEntries(
         group variable: Variable, origins: inout [String: (variable: String, line: Int)]
-    ) throws -> [String] {
+    ) throws -> Node {
         let name = variable.value.text
         guard groups[name] != nil else {
             let known = order.filter { !(groups[$0]?.hosts.isEmpty ?? true) || !(groups[$0]?.children.isEmpty ?? true) }
@@ -476,14 +531,14 @@ public struct AnsibleInventory: Sendable {
                 file: file, line: variable.line, key: "drover_frontend_group",
                 message: "group \(name) (the frontends) has no hosts")
         }
-        var yaml = ["frontends:"]
+        var entries: [Node] = []
         for (index, member) in members.enumerated() {
             var merged = common
             if member.group != name { merged.merge(groups[member.group]!.variables) { $1 } }
             merged.merge(member.host.variables) { $1 }
-            yaml.append("  - name: \(Value.quoted(member.host.name))")
+            var entry: Pairs = [(Node("name"), try Value.text(member.host.name).node())]
             origins["frontends[\(index)].name"] = ("inventory hostname", member.host.line)
-            yaml.append("    host: \((merged["ansible_host"]?.value ?? .text(member.host.name)).yaml)")
+            entry.append((Node("host"), try (merged["ansible_host"]?.value ?? .text(member.host.name)).node()))
             origins["frontends[\(index)].host"] =
                 merged["ansible_host"].map { ("ansible_host", $0.line) } ?? ("inventory hostname", member.host.line)
             let fields = [
@@ -492,14 +547,12 @@ public struct AnsibleInventory: Sendable {
             ]
             for (key, variable) in fields {
                 guard let setting = merged[variable] else { continue }
-                switch key {
-                case "identity_files": yaml.append("    identity_files: [\(setting.value.yaml)]")
-                case "status_url": yaml.append("    status_url: \(setting.value.yaml)")
-                default: yaml.append("    \(key): \(setting.value.text)")
-                }
+                let value = try setting.value.node()
+                entry.append((Node(key), key == "identity_files" && value.scalar != nil ? Node([value]) : value))
                 origins["frontends[\(index)].\(key)"] = (variable, setting.line)
             }
+            entries.append(Node(entry))
         }
-        return yaml
+        return Node(entries)
     }
 }

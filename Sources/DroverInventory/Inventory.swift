@@ -176,7 +176,12 @@ public struct Inventory: Sendable {
 
     /// Parses inventory text as if read from `file`.
     public static func parse(_ text: String, file: String) throws -> Inventory {
-        let root = try StrictYAML.load(text, file: file)
+        try parse(StrictYAML.load(text, file: file), digest: Digest.sha256Hex(Data(text.utf8)))
+    }
+
+    /// Parses an inventory already read as YAML nodes (an Ansible group's, built from its variables as data).
+    static func parse(_ root: StrictYAML, digest: String) throws -> Inventory {
+        let file = root.file
         try root.rejectUnknownKeys([
             "cluster", "topology", "drbd", "ssh", "package", "frontend_package", "backends", "frontends", "timeouts",
         ])
@@ -417,7 +422,7 @@ public struct Inventory: Sendable {
         var inventory = Inventory(
             file: file, cluster: cluster, topology: topology, drbd: drbd, ssh: ssh, package: package,
             frontendPackage: frontendPackage, backends: backends,
-            frontends: frontends, timeouts: timeouts, digest: Digest.sha256Hex(Data(text.utf8)))
+            frontends: frontends, timeouts: timeouts, digest: digest)
         inventory.sources = sources
         return inventory
     }

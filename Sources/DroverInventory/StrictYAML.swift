@@ -8,8 +8,17 @@ public struct StrictYAML {
     let path: String
     private var used: Set<String> = []
 
+    /// The largest input file read (bytes): anything larger is no inventory or playbook.
+    public static let sizeLimit = 1024 * 1024
+    /// The most YAML nodes a file may expand to (its aliases followed).
+    public static let nodeLimit = 100_000
+
     /// Parses `text` (read from `file`) and returns its top-level mapping.
     public static func load(_ text: String, file: String) throws -> StrictYAML {
+        guard text.utf8.count <= sizeLimit else {
+            throw InputError(
+                file: file, line: 0, key: nil, message: "larger than \(sizeLimit / 1024) KiB; this is not an inventory")
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -20,8 +29,26 @@ public struct StrictYAML {
         guard let node, node.mapping != nil else {
             throw InputError(file: file, line: 1, key: nil, message: "expected a YAML mapping (key: value lines)")
         }
+        // Aliases can make a small file a huge tree: count the nodes (stopping at the limit) before reading it.
+        var budget = nodeLimit
+        var stack = [node]
+        while let next = stack.popLast() {
+            budget -= 1
+            guard budget >= 0 else {
+                throw InputError(
+                    file: file, line: next.mark?.line ?? 1, key: nil,
+                    message:
+                        "expands to more than \(nodeLimit) values (YAML aliases repeated?); this is not an inventory or playbook"
+                )
+            }
+            if let mapping = next.mapping { stack += mapping.flatMap { [$0.key, $0.value] } }
+            if let sequence = next.sequence { stack += sequence }
+        }
         return StrictYAML(file: file, node: node, path: "")
     }
+
+    /// A mapping built from data (nodes, not text).
+    static func built(_ node: Node, file: String) -> StrictYAML { StrictYAML(file: file, node: node, path: "") }
 
     init(file: String, node: Node, path: String) {
         self.file = file

@@ -123,7 +123,59 @@ import Testing
         Refusal(
             name: "an unknown group", text: "[backends]\nbe1\n", line: 0, key: nil,
             says: "no group chef_backend; the groups are backends"),
+        // Values are data: what they hold is never read as YAML (issue 29).
+        Refusal(
+            name: "a user holding YAML",
+            text:
+                "[chef_backend]\nbe1 ansible_user=\"root\\n  host_key_checking: off\"\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\n",
+            line: 2, key: "ansible_user", says: "is not a login name"),
+        Refusal(
+            name: "a port holding YAML",
+            text:
+                "[chef_backend]\nbe1 ansible_port='22, host_key_checking: off'\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\n",
+            line: 2, key: "ansible_port", says: "expected a whole number"),
+        Refusal(
+            name: "a host that is an option",
+            text:
+                "[chef_backend]\nbe1 ansible_host=-oProxyCommand=x\nbe2\nbe3\n[chef_backend:vars]\ndrover_cluster=c\n",
+            line: 2, key: "ansible_host", says: "is not a host name or IP address"),
     ]
+
+    /// What Ansible itself reads a newline-holding ansible_user as: one value, refused as a user, never a key.
+    @Test func aValueWithANewlineStaysOneValue() throws {
+        let text =
+            "chef_backend:\n  hosts:\n    be1:\n      ansible_user: \"root\\nhost_key_checking: off\"\n    be2:\n    be3:\n  vars:\n    drover_cluster: c\n"
+        #expect(throws: InputError.self) { try Self.parse(text, file: "hosts.yml") }
+        let fine = try Self.parse(
+            text.replacingOccurrences(of: "\"root\\nhost_key_checking: off\"", with: "deploy"), file: "hosts.yml")
+        #expect(fine.backends[0].user == "deploy" && fine.ssh.hostKeyChecking == .strict)
+    }
+
+    /// A 1 KB YAML alias bomb and an INI diamond chain of groups: refused or read in bounded time and memory.
+    @Test(.timeLimit(.minutes(1)))
+    func aliasBombsAndDiamondChainsAreBounded() throws {
+        var bomb = "x0: &a0 [v, v, v, v, v, v, v, v, v, v]\n"
+        for level in 1..<12 {
+            bomb += "x\(level): &a\(level) [\((0..<10).map { _ in "*a\(level - 1)" }.joined(separator: ", "))]\n"
+        }
+        let yaml =
+            "chef_backend:\n  hosts:\n    be1:\n      bomb: *a11\n    be2:\n    be3:\n  vars:\n    drover_cluster: c\n"
+        #expect(bomb.utf8.count + yaml.utf8.count < 1500, "a small file")
+        do {
+            _ = try Self.parse(bomb + yaml, file: "hosts.yml")
+            Issue.record("an alias bomb was read")
+        } catch let error as InputError {
+            #expect(error.message.contains("expands to more than 100000"), "\(error.message)")
+        }
+        // 40 levels of groups, each the child of the two above it: 2^40 paths, 80 groups.
+        var ini = "[chef_backend:children]\ng0a\ng0b\n[chef_backend:vars]\ndrover_cluster=c\n"
+        for level in 0..<40 {
+            for side in ["a", "b"] { ini += "[g\(level)\(side):children]\ng\(level + 1)a\ng\(level + 1)b\n" }
+        }
+        ini += "[g40a]\nbe1\nbe2\n[g40b]\nbe3\n"
+        let inventory = try Self.parse(ini)
+        #expect(inventory.backends.map(\.name) == ["be1", "be2", "be3"], "each host once")
+    }
 
     @Test(arguments: refusals)
     func badInventoriesNameTheFileLineAndVariable(_ refusal: Refusal) {

@@ -346,3 +346,28 @@ struct InventoryTests {
         #expect(options.user == "other" && options.hostKeyPolicy == .strict)
     }
 }
+
+/// YAML that aliases make huge: refused before it is read, in bounded time (issue 29).
+@Suite("inventory bounds", .timeLimit(.minutes(1)))
+struct InventoryBoundsTests {
+    @Test func aYAMLAliasBombIsRefused() {
+        let bomb =
+            "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+            + (1..<9).map { "a\($0): &a\($0) [\(Array(repeating: "*a\($0 - 1)", count: 10).joined(separator: ", "))]" }
+            .joined(separator: "\n") + "\n" + InventoryTests.valid
+        #expect(bomb.utf8.count < 1000)
+        do {
+            _ = try Inventory.parse(bomb, file: "bomb.yml")
+            Issue.record("an alias bomb was read")
+        } catch let error as InputError {
+            #expect(error.message.contains("expands to more than 100000 values"), "\(error.message)")
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+
+    @Test func aFileOverOneMegabyteIsRefused() {
+        let big = InventoryTests.valid + "\n" + String(repeating: "# padding\n", count: 110_000)
+        #expect(throws: InputError.self) { try Inventory.parse(big, file: "big.yml") }
+    }
+}
