@@ -223,6 +223,24 @@ struct RecoveryTests {
         }
     }
 
+    /// A records directory planted as a symbolic link (to a directory another user controls): no command runs
+    /// through it; the step fails naming it, and the link's target stays empty.
+    @Test func aRecordsDirectoryPlantedAsASymlinkIsRefused() async throws {
+        try await SandboxCluster.with { cluster in
+            let node = cluster.sandbox.directory + "/nodes/be2"
+            let elsewhere = cluster.scratch("elsewhere")
+            try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(
+                atPath: node + "/var/opt/chef-backend/drover-runs", withDestinationPath: elsewhere)
+            let run = try await cluster.drover(["exec", "--node", "be2", "--detach", "--", "echo hi"])
+            #expect(run.status != 0, "\(run.stdout)\(run.stderr)")
+            #expect(
+                (run.stdout + run.stderr).contains("drover-runs is a symbolic link or not owned by root"),
+                "\(run.stdout)\(run.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
+        }
+    }
+
     /// While a run goes on, diagnose says it runs (its drover's pid) and a resume of it is refused: two drovers
     /// would drive one cluster (a resume may take its own run's lock over).
     @Test func aRunStillGoingOnIsNotResumedOverIt() async throws {

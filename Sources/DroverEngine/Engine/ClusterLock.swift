@@ -79,9 +79,11 @@ public enum ClusterLock {
     public static func acquire(_ connection: ClusterConnection, runID: String, newRun: Bool = false) async throws {
         let owner = ShellQuote.quote(ownerText(runID: runID))
         let directory = directory(for: connection.inventory)
+        // Never through a symbolic link planted at the records root (the node script refuses such a root too).
         let records =
             newRun
-            ? "(umask 077; mkdir -p \(ShellQuote.quote(recordsDirectory(for: connection.inventory, runID: runID)))) 2>/dev/null; "
+            ? "[ -L \(ShellQuote.quote(recordsRoot(for: connection.inventory))) ] || "
+                + "(umask 077; mkdir -p \(ShellQuote.quote(recordsDirectory(for: connection.inventory, runID: runID)))) 2>/dev/null; "
             : ""
         // Nodes that cannot be reached cannot be locked (runbooks that start with a node down). The first node
         // decides between two runs that start together (each takes it first); the others are taken at once.
@@ -95,7 +97,7 @@ public enum ClusterLock {
             // into place (a connection lost half-way leaves no lock without an owner). rename(2) fails when the
             // lock is there with an owner, and replaces an empty one (a lock an older drover left ownerless).
             let script =
-                "t=\(quoted).new.$$; if ! e=$(mkdir \"$t\" 2>&1); then echo \"drover-lock-error $e\"; "
+                "umask 077; t=\(quoted).new.$$; if ! e=$(mkdir \"$t\" 2>&1); then echo \"drover-lock-error $e\"; "
                 + "elif printf '%s' \(owner) > \"$t/owner\" && mv -T \"$t\" \(quoted) 2>/dev/null; then \(records)echo drover-lock-taken; "
                 + "else rm -rf \"$t\"; if [ -d \(quoted) ]; then echo drover-lock-held; cat \(quoted)/owner 2>/dev/null; "
                 + "else echo \"drover-lock-error cannot rename $t into place\"; fi; fi"

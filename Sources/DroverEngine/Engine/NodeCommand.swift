@@ -94,7 +94,11 @@ public struct NodeCommand: Sendable, Equatable {
             umask 077; d=\(quote(commands[0].directory)); m=\(quote(Self.marker))
             p=${d%/*}; p=${p%/*}
             [ -d "$p" ] || { echo "$m unusable $p does not exist" >&2; exit 125; }
+            [ ! -L "${d%/*}" ] || { echo "$m unusable ${d%/*} is a symbolic link or not owned by $(id -un)" >&2; exit 125; }
             [ -d "$d" ] || mkdir -p "$d" 2>/dev/null || { echo "$m unusable cannot create $d" >&2; exit 125; }
+            for x in "${d%/*}" "$d"; do
+              if [ -L "$x" ] || [ ! -O "$x" ]; then echo "$m unusable $x is a symbolic link or not owned by $(id -un)" >&2; exit 125; fi
+            done
             launch() {
               exec 9> "$r.status" && flock -x 9 || { echo "$m unusable cannot lock $r.status" >&2; exit 125; }
               setsid sh -c \(quote(wrapper)) drover-node-command "$r" "$c" < /dev/null > /dev/null 2>&1 7>&- &
