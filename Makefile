@@ -30,7 +30,7 @@ DEB := $(DIST)/drover_$(DEB_VERSION)_amd64.deb
 MANUAL := .build/plugins/GenerateManual/outputs/drover/drover.1
 COMPLETIONS := $(DIST)/completions
 
-.PHONY: all deps test-deps build dist manual completions install deb test lint format sanitize demo chaos bench bench-upgrade bench-fleet clean
+.PHONY: all deps test-deps build dist manual completions install deb test lint format sanitize demo chaos fuzz fuzz-replay bench bench-upgrade bench-fleet clean
 
 all: build
 
@@ -137,6 +137,7 @@ test: test-deps deb
 	$(SWIFT) build --build-tests
 	DROVER_BIN=$(CURDIR)/$(DIST_BIN) DROVER_DEB=$(CURDIR)/$(DEB) \
 	  SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(TEST_WIDTH) $(SWIFT) test --skip-build
+	@for target in $(FUZZ_TARGETS); do DROVER_FUZZ_TARGET=$$target .build/debug/drover-fuzz Fixtures/Fuzz/corpus/$$target || exit 1; done
 	@if [ "$$(id -u)" = 0 ]; then \
 		python3 Fixtures/Chaos/chaos.py --drover $(CURDIR)/$(DIST_BIN) --sandbox $(CURDIR)/.build/debug/drover-sandbox \
 		  --runs $(CHAOS_TEST_RUNS) --seed 20; \
@@ -179,6 +180,34 @@ demo: deps dist
 	$(SWIFT) build --product drover-sandbox
 	$(SWIFT) build --product chef-backend-sim
 	DROVER=$(CURDIR)/$(DIST_BIN) bash Fixtures/Sandbox/demo.sh
+
+# libFuzzer (the toolchain's -sanitize=fuzzer, with AddressSanitizer) over every parser of outside input
+# (Fixtures/Fuzz/drover-fuzz): FUZZ_SECONDS per target, from the committed seed corpus. Fails on a crash, a
+# leak, a timeout or the memory limit; the input is left in .build-fuzz/crashes (fix it, then add it to
+# Fixtures/Fuzz/corpus/TARGET). New inputs it finds stay in .build-fuzz/corpus. Linked with lld (gold
+# cannot link libFuzzer's driver into a SwiftPM executable).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := inventory ansible ssh-config playbook chef-backend drbd node-stream records text
+fuzz: deps
+	@mkdir -p .build-fuzz/crashes
+	@printf '{ "schemaVersion": "1.0", "linker": { "path": "%s" } }\n' \
+		"$$(dirname "$$(readlink -f "$$(command -v swift)")")/ld.lld" > .build-fuzz/lld.json
+	$(SWIFT) build -c release --product drover-fuzz --scratch-path .build-fuzz --toolset .build-fuzz/lld.json \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DDROVER_FUZZ -Xswiftc -enable-testing
+	@for target in $(FUZZ_TARGETS); do \
+		mkdir -p .build-fuzz/corpus/$$target; \
+		DROVER_FUZZ_TARGET=$$target ASAN_OPTIONS=detect_leaks=1 .build-fuzz/release/drover-fuzz \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+			-artifact_prefix=.build-fuzz/crashes/$$target- .build-fuzz/corpus/$$target Fixtures/Fuzz/corpus/$$target \
+			> .build-fuzz/$$target.log 2>&1; status=$$?; \
+		echo "fuzz $$target: $$(grep -E '^Done [0-9]+ runs' .build-fuzz/$$target.log | tail -1)"; \
+		[ $$status = 0 ] || { tail -30 .build-fuzz/$$target.log; echo "make fuzz: $$target failed (exit $$status)" >&2; exit 1; }; \
+	done
+
+# The fuzz targets' corpus replayed through the plain build (part of `make test`): every input kept stays fixed.
+fuzz-replay:
+	$(SWIFT) build --product drover-fuzz
+	@for target in $(FUZZ_TARGETS); do DROVER_FUZZ_TARGET=$$target .build/debug/drover-fuzz Fixtures/Fuzz/corpus/$$target || exit 1; done
 
 bench: deps
 	$(SWIFT) build -c release --product drover-bench

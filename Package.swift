@@ -137,6 +137,13 @@ let package = Package(
             path: "Fixtures/Sandbox/drover-sandbox",
             swiftSettings: strict
         ),
+        // The parsers of outside input under libFuzzer (`make fuzz`); in other builds it replays a corpus.
+        .executableTarget(
+            name: "drover-fuzz",
+            dependencies: ["DroverEngine", "DroverCluster", "DroverInventory", "DroverReporting", "DroverSSH"],
+            path: "Fixtures/Fuzz/drover-fuzz",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "DroverSSHTests",
             dependencies: [
