@@ -25,6 +25,9 @@ struct RunbookInterruptionTests {
         var prepare: @Sendable (SandboxCluster) async throws -> Void
         /// The runbook's purpose, read from the simulator's state at the end.
         var achieved: @Sendable (SandboxCluster) async throws -> Bool
+        /// What the runbook alone does, when its purpose needs another runbook after it (discard-node-data
+        /// leaves the pair for promote-secondary); nil: ``achieved``.
+        var ownEffect: (@Sendable (SandboxCluster) async throws -> Bool)? = nil
     }
 
     /// One runbook killed as one of its steps starts.
@@ -109,7 +112,8 @@ struct RunbookInterruptionTests {
             playbook: "discard-node-data", topology: "drbd-pair", sets: ["node=be1"], steps: 1,
             once: ["drbdadm wipe-md"],
             prepare: { try await $0.breakNode("be1", "drbd-both-secondary", "5000", "100") },
-            achieved: { try await $0.pairState().nodes.contains { $0.role == "Primary" && $0.current == "master" } }),
+            achieved: { try await $0.pairState().nodes.contains { $0.role == "Primary" && $0.current == "master" } },
+            ownEffect: { try await ["Inconsistent", "UpToDate"].contains($0.pairState().node("be1")?.disk ?? "") }),
         Scenario(
             playbook: "promote-secondary", topology: "drbd-pair", sets: ["node=be2"], steps: 2,
             once: ["drbdadm primary"],
@@ -174,6 +178,43 @@ struct RunbookInterruptionTests {
             for prefix in scenario.once {
                 #expect(await started().filter { $0.command.hasPrefix(prefix) }.count == 1, "`\(prefix)` ran once")
             }
+        }
+    }
+
+    /// Each runbook whose destructive command fails once (the simulator fails its first attempt): the run stops
+    /// with exit 1 and its next commands, the cause (a one-off) is gone, and the `drover resume` it printed,
+    /// pasted, finishes the runbook, the command started twice in all (the failure, then the success).
+    @Test(arguments: scenarios.filter { !$0.once.isEmpty }.map(\.playbook))
+    func aDestructiveCommandThatFailsIsResumed(_ playbook: String) async throws {
+        let scenario = try #require(Self.scenarios.first { $0.playbook == playbook })
+        try await SandboxCluster.with(topology: scenario.topology) { cluster in
+            try await scenario.prepare(cluster)
+            let destructive = try #require(scenario.once.first)
+            // Whichever node runs it (each node's /root is its own).
+            for name in ["be1", "be2", "be3"] {
+                let root = cluster.sandbox.directory + "/nodes/\(name)/root"
+                guard FileManager.default.fileExists(atPath: root) else { continue }
+                try destructive.write(toFile: root + "/drover-sim-fail-once", atomically: true, encoding: .utf8)
+            }
+            var arguments = ["run", scenario.playbook] + scenario.sets.flatMap { ["--set", $0] } + ["--yes"]
+            if scenario.assumeDone { arguments.append("--assume-done") }
+            let failed = try await cluster.drover(arguments)
+            #expect(failed.status == 1, "\(failed.stdout)\(failed.stderr)")
+            let printed = NextCommandsTests.nextCommands(failed.stdout)
+            let resume = try #require(printed.first { $0.hasPrefix("drover resume ") }, "\(failed.stdout)")
+            var words = resume.split(separator: " ").dropFirst().map(String.init) + ["--yes"]
+            if scenario.assumeDone { words.append("--assume-done") }
+            let pasted = words
+            let environment = try DroverBinary.environment(cluster.environment)
+            let resumed = try await Processes.offPool {
+                try Processes.run(DroverBinary.path, pasted, environment: environment)
+            }
+            #expect(resumed.status == 0, "\(failed.stdout)\n$ \(resume)\n\(resumed.stdout)\(resumed.stderr)")
+            #expect(try await (scenario.ownEffect ?? scenario.achieved)(cluster), "\(resumed.stdout)")
+            let started = await cluster.log().filter { $0.event == "started" && $0.command.hasPrefix(destructive) }
+            #expect(
+                started.count == 2, "`\(destructive)`: the failed attempt, then one that ran: \(started.map(\.command))"
+            )
         }
     }
 

@@ -119,6 +119,17 @@ func logged(_ tool: String, _ arguments: [String]) -> Int32 {
     }
     let line = ([tool] + arguments).joined(separator: " ")
     logLine(["event": "tool_started", "command": line])
+    // A test's one-off failure: the first command starting with the text of this node-private file fails,
+    // and the file goes (the next attempt runs as usual).
+    let failOnce = "/root/drover-sim-fail-once"
+    if let prefix = try? String(contentsOfFile: failOnce, encoding: .utf8).trimmingCharacters(
+        in: .whitespacesAndNewlines),
+        !prefix.isEmpty, line.hasPrefix(prefix), unlink(failOnce) == 0
+    {
+        write(2, "\(tool): simulated failure, once\n")
+        logLine(["event": "tool_finished", "command": line, "exit_status": 1])
+        return 1
+    }
     if tool == "rm" || tool == "mkdir" {
         // Any rm or mkdir the node runs (mkdir: where a frontend's migration level is copied): logged, then
         // the real one.
