@@ -90,7 +90,7 @@ enum LiveWorkSituations {
                             ?? "If that run still runs, let it finish; if it no longer runs, remove its lock:"),
                     adviceCommands: [
                         advice?.command ?? "drover unlock \(inventory) --run-id \(ShellQuote.quote(lock.runID))"
-                    ]))
+                    ] + (advice?.alternative.map { [$0.command] } ?? [])))
         }
         return result
     }

@@ -12,6 +12,13 @@ struct LockAdvice: Sendable {
     var when: String
     /// The command, printed alone on its line.
     var command: String
+    /// A second way out, when there is one (`Or remove its lock and start again:` and its command).
+    var alternative: (when: String, command: String)?
+
+    /// What is printed: each command alone on its line, under what says when it applies.
+    var text: String {
+        "\(when)\n    \(command)\n" + (alternative.map { "\($0.when)\n    \($0.command)\n" } ?? "")
+    }
 
     init(_ owner: LockOwner, cluster: String, inventoryPath: String, stateDirectory: String?) async {
         let unlock = "drover unlock --inventory \(ShellQuote.quote(inventoryPath))"
@@ -32,8 +39,9 @@ struct LockAdvice: Sendable {
             what =
                 "\(owner.description) on \(owner.node), whose drover (pid \(owner.pid ?? 0)) on this workstation is gone"
                 + (journal ? "" : " and recorded no journal: it was killed before its first step and changed nothing")
-            when = journal ? "Continue that run instead, or remove its lock and start again:" : "Remove its lock:"
+            when = journal ? "Continue that run (resume takes its lock over):" : "Remove its lock:"
             if journal {
+                alternative = ("Or remove its lock and start again:", command)
                 command = NextCommandOptions(stateDirectory: stateDirectory).carried(
                     "drover resume --inventory \(ShellQuote.quote(inventoryPath))")
             }

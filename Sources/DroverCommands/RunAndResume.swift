@@ -136,7 +136,7 @@ extension Operations {
                     "nothing to resume here, but the cluster is locked\(lock.isOwnerless ? ":" : " by") \(advice.what). "
                         + "No journal of that run is in \(state.clusterDirectory(topology.inventory.cluster)); nothing was changed."
                 )
-                Output.stderr("\(advice.when)\n    \(advice.command)\n")
+                Output.stderr(advice.text)
                 return .refused
             }
             return nothingToResume(
@@ -148,7 +148,7 @@ extension Operations {
         // takes its own run's lock over). The run's directory lock on this workstation settles it at once.
         if let holder = await RunDirectoryLock.takeOffPool((journal.path as NSString).deletingLastPathComponent) {
             Output.diagnostic(
-                "run \(journal.runID) is being driven by another drover on this workstation (pid \(holder)); nothing was changed. Let it finish, or stop it there (Ctrl-C, or kill -TERM \(holder)), then resume."
+                "run \(journal.runID) is still running: drover, pid \(holder), on this workstation; nothing was changed. Let it finish, or stop it there (Ctrl-C, or kill -TERM \(holder)), then resume."
             )
             return .locked
         }

@@ -218,7 +218,7 @@ extension Operations {
         Output.diagnostic(
             "the cluster \(inventory.cluster) is locked\(owner.isOwnerless ? ":" : " by") \(advice.what); nothing was changed."
         )
-        Output.stderr("\(advice.when)\n    \(advice.command)\n")
+        Output.stderr(advice.text)
     }
 
     /// The run's journal (a resumed run's own, continued) and the recorder that keeps it and the transcript.

@@ -139,7 +139,7 @@ struct SafetyRailTests {
             #expect(second.status == 3, "\(second.stdout)\(second.stderr)")
             #expect(
                 second.stderr.contains(
-                    "is being driven by another drover on this workstation (pid \(first.child.pid))"),
+                    "is still running: drover, pid \(first.child.pid), on this workstation"),
                 "\(second.stderr)")
             #expect(await first.child.exitStatus() == 0)
             try await expectUpgradedSafely(cluster)
