@@ -514,15 +514,18 @@ public struct Inventory: Sendable {
         return host
     }
 
-    /// A login `user`, validated: letters, digits, `.`, `_` and `-`, not starting with `-`.
+    /// A login `user`, validated: letters, digits, `.`, `_`, `-` and `@`, not starting with `-`.
     static func user(_ section: StrictYAML) throws -> String? {
         guard let user = try section.string("user") else { return nil }
-        guard let first = user.first, first != "-", user.count <= 64,
-            user.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") })
+        // `@` too: directory logins (`jdoe@corp.example.com`).
+        guard let first = user.first, first != "-", first != "@", user.count <= 128,
+            user.allSatisfy({
+                $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-" || $0 == "@")
+            })
         else {
             throw section.error(
                 "user",
-                "'\(user.prefix(64))' is not a login name (letters, digits, '.', '_', '-'; not starting with '-')")
+                "'\(user.prefix(64))' is not a login name (letters, digits, '.', '_', '-', '@'; not starting with '-')")
         }
         return user
     }

@@ -28,6 +28,8 @@ struct RedactorTests {
             (":superuser_key => \"§\"", ":superuser_key => \"[REDACTED]\""),
             (#"{"line":"db_password: \"§\" here"}"#, #"{"line":"db_password: \"[REDACTED]\" here"}"#),
             (#"{"token": 42}"#, #"{"token": "[REDACTED]"}"#),
+            // A value ending in an escaped backslash ends at its quote; the rest of the JSON is kept.
+            (#"{"db_password":"C:\\","user":"x"}"#, #"{"db_password":"[REDACTED]","user":"x"}"#),
         ])
     func masked(_ input: String, _ expected: String) {
         let text = input.replacingOccurrences(of: "§", with: Self.secret)
@@ -67,7 +69,10 @@ struct RedactorTests {
     }
 
     /// Lines of megabytes, made to defeat a backtracking matcher: linear, so they finish within the limit.
-    @Test(arguments: ["a", "password", "_key", "p", "-", ":", "://a:", "-----BEGIN "])
+    @Test(arguments: [
+        "a", "password", "_key", "p", "-", ":", "://a:", "-----BEGIN ", "-----BEGIN", "a-----BEGIN", "token={",
+        "password=[", "token=\"[REDACTED]", "x\\\"",
+    ])
     func longLinesAreLinear(_ unit: String) {
         let line = String(repeating: unit, count: 2_000_000 / unit.count)
         let redacted = Redactor().redact(line)

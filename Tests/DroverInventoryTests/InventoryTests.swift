@@ -231,6 +231,11 @@ struct InventoryTests {
                 key: "package.backup", fragment: "expected true or false"),
         ]
 
+    @Test func aDirectoryLoginIsAUser() throws {
+        let inventory = try Inventory.parse(Self.valid + "\nssh:\n  user: jdoe@corp.example.com\n", file: "u.yml")
+        #expect(inventory.backends[0].user == "jdoe@corp.example.com")
+    }
+
     @Test func keepalivesAreSettableAndOffWithZero() throws {
         let set = try Inventory.parse(
             Self.valid + "\nssh:\n  keepalive_interval: 5s\n  keepalive_count: 4\n", file: "k.yml")

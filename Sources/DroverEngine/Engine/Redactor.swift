@@ -142,8 +142,12 @@ private struct Scanner {
             } else if Self.isKeyByte(byte) {
                 var end = index + 1
                 while end < bytes.count, Self.isKeyByte(bytes[end]) { end += 1 }
-                // A private key's marker glued to a name (`x-----BEGIN`) starts where it starts.
-                if let marker = find(Self.pemBegin.dropLast().map { $0 }, from: index + 1, before: end) { end = marker }
+                // A private key's marker glued to a name (`x-----BEGIN ...`): `-----BEGIN` ends the name (a blank
+                // follows it), so it is looked for at the name's end only, never searched for again.
+                let marker = end - (Self.pemBegin.count - 1)
+                if marker > index, end < bytes.count, bytes[end] == 0x20, matches(Self.pemBegin, at: marker) {
+                    end = marker
+                }
                 index = keyValue(index, end) ?? end
             } else {
                 index += 1
@@ -264,11 +268,18 @@ private struct Scanner {
         if bytes[cursor] == 0x22 || bytes[cursor] == 0x27 { quote = bytes[cursor] }
         guard quote != nil || separated || flag else { return nil }
         let valueStart = quote == nil ? cursor : cursor + 1
+        // Refused before the value is read, so that no text is read twice: one masked already, or a structure
+        // (`password: {`, `secrets = [`), which is not a value.
+        guard valueStart < bytes.count, !matches(Self.mask, at: valueStart, caseInsensitive: false) else { return nil }
+        if quote == nil, bytes[valueStart] == 0x7b || bytes[valueStart] == 0x5b { return nil }
         var valueEnd = valueStart
+        var backslashes = 0
         if let quote {
             while valueEnd < bytes.count, bytes[valueEnd] != 0x0a {
-                // The closing quote: escaped like the opening one (`\"`), or not escaped at all.
-                if bytes[valueEnd] == quote, (bytes[valueEnd - 1] == 0x5c) == escaped { break }
+                // The closing quote: escaped like the opening one (`\"`, an odd run of backslashes before it),
+                // or not escaped at all (an even run: `"C:\\"` ends at its last quote).
+                if bytes[valueEnd] == quote, (backslashes % 2 == 1) == escaped { break }
+                backslashes = bytes[valueEnd] == 0x5c ? backslashes + 1 : 0
                 valueEnd += 1
             }
         } else {
@@ -284,9 +295,7 @@ private struct Scanner {
             }
         }
         if escaped, valueEnd < bytes.count, bytes[valueEnd] == quote { valueEnd -= 1 }
-        guard valueEnd > valueStart, !matches(Self.mask, at: valueStart, caseInsensitive: false) else { return nil }
-        // A YAML/Ruby/JSON structure opening is not a value: `password: {`, `secrets = [`.
-        if quote == nil, bytes[valueStart] == 0x7b || bytes[valueStart] == 0x5b { return nil }
+        guard valueEnd > valueStart else { return nil }
         // A JSON number or literal (`"token": 42`) becomes a string, so that the JSON stays valid.
         replace(
             valueStart, valueEnd,
