@@ -47,7 +47,9 @@ extension Operations {
         var observation: T.Observation?
         if !offline {
             let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
-            observation = await topology.observe(connection, full: true, checksum: out != nil)
+            // The digests an install verifies are the ones read here (the plan shows the commands that check them).
+            observation = await topology.observe(
+                connection, full: true, checksum: out != nil || !playbook.installs.isEmpty)
             await connection.close()
         }
         let chosen = choosingPath(playbook, topology: topology, observation: observation, library: library)

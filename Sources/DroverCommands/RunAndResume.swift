@@ -146,7 +146,14 @@ extension Operations {
         }
         // The run may still be going on, or another resume of it: two drovers would drive one cluster (resume
         // takes its own run's lock over). The run's directory lock on this workstation settles it at once.
-        if let holder = await RunDirectoryLock.takeOffPool((journal.path as NSString).deletingLastPathComponent) {
+        let holder: Int32?
+        do {
+            holder = try await RunDirectoryLock.takeOffPool((journal.path as NSString).deletingLastPathComponent)
+        } catch {
+            Output.diagnostic(error.localizedDescription)
+            return .refused
+        }
+        if let holder {
             Output.diagnostic(
                 "run \(journal.runID) is still running: drover, pid \(holder), on this workstation; nothing was changed. Let it finish, or stop it there (Ctrl-C, or kill -TERM \(holder)), then resume."
             )

@@ -23,7 +23,9 @@ extension Operations {
             return .refused
         }
         guard let bindings = bindings(request, playbook: requested, inventory: inventory) else { return .usage }
-        let observation = await topology.observe(connection, full: true, checksum: false)
+        // An install verifies the package against the digest read here, on each node, before anything changed.
+        let observation = await topology.observe(
+            connection, full: true, checksum: !requested.installs.isEmpty)
         let observedAt = ContinuousClock.now
         let (plan, backup) = makePlan(
             request, playbook: requested, topology: topology, observation: observation, bindings: bindings,
@@ -37,8 +39,10 @@ extension Operations {
         }
         if let ended = await approval(request, plan: plan, resuming: resuming, reporter: reporter) { return ended }
         let runID = resuming?.runID ?? newRunID()
-        if let refused = await lock(connection, runID: runID, newRun: resuming == nil, request: request) {
-            return refused
+        let held: ClusterLock.Holding
+        switch await lock(connection, runID: runID, newRun: resuming == nil, playbook: playbook, request: request) {
+        case .success(let holding): held = holding
+        case .failure(let refused): return refused.status
         }
         guard
             let recorder = await openRecords(
@@ -61,7 +65,7 @@ extension Operations {
         let runner = Runner(
             playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
             recorder: recorder, resuming: resuming, interaction: interaction, bindings: bindings, backup: backup,
-            nextOptions: request.nextOptions, stopRequested: stopRequested)
+            nextOptions: request.nextOptions, lock: held, stopRequested: stopRequested)
         let outcome = await runUnderInterrupts(
             runner, initial: observation, readAt: observedAt, interrupts: interrupts, reporter: recording)
         await ClusterLock.release(connection, runID: runID)
@@ -192,23 +196,43 @@ extension Operations {
         return nil
     }
 
-    /// Takes the cluster's lock for `runID`; on failure says why and returns the exit status.
+    /// An exit status, as an error: why the lock was not taken (said already).
+    struct Refused: Error {
+        var status: ExitStatus
+    }
+
+    /// Takes the cluster's lock for `runID` on a majority of the backends (or on those reachable, for a runbook
+    /// made for lost nodes, saying so); on failure says why and returns the exit status.
     private static func lock(
-        _ connection: ClusterConnection, runID: String, newRun: Bool, request: RunRequest
-    ) async -> ExitStatus? {
+        _ connection: ClusterConnection, runID: String, newRun: Bool, playbook: Playbook, request: RunRequest
+    ) async -> Result<ClusterLock.Holding, Refused> {
+        let inventory = connection.inventory
+        let majority = ClusterLock.majority(of: inventory)
+        let lostNodesRunbook = playbook.preflight == "none"
         do {
-            try await ClusterLock.acquire(connection, runID: runID, newRun: newRun)
-            return nil
+            let holding = try await ClusterLock.acquire(
+                connection, runID: runID, newRun: newRun, minimum: lostNodesRunbook ? 1 : majority)
+            if holding.nodes.count < majority {
+                let missing = inventory.backends.map(\.name).filter { !holding.nodes.contains($0) }
+                Output.diagnostic(
+                    "warning: the cluster lock is held on \(holding.nodes.count) of \(inventory.backends.count) backends: "
+                        + "\(missing.joined(separator: ", ")) cannot be reached. A second workstation that reaches only "
+                        + "them could take it too; it is taken there as they become reachable.")
+            }
+            return .success(holding)
         } catch let held as ClusterLock.Held {
-            await sayLocked(inventory: connection.inventory, owner: held.owner, request: request)
-            return .locked
+            await sayLocked(inventory: inventory, owner: held.owner, request: request)
+            return .failure(Refused(status: .locked))
+        } catch let error as ClusterLock.NoMajority {
+            Output.diagnostic("\(error.localizedDescription)")
+            return .failure(Refused(status: .refused))
         } catch let unusable as ClusterLock.Unusable {
             Output.diagnostic("\(unusable.localizedDescription)")
         } catch {
             Output.diagnostic("cannot take the cluster's lock: \(error.localizedDescription)")
         }
         await ClusterLock.release(connection, runID: runID)
-        return .refused
+        return .failure(Refused(status: .refused))
     }
 
     private static func sayLocked(inventory: Inventory, owner: LockOwner, request: RunRequest) async {
@@ -248,10 +272,15 @@ extension Operations {
             journal.path = state.runDirectory(cluster: inventory.cluster, runID: runID) + "/journal.json"
         }
         do {
-            let recorder = try await RunRecorder(journal: journal, redactor: redactor)
             // Held until this drover exits: a resume of this run while it runs is refused at once.
-            _ = await RunDirectoryLock.takeOffPool((journal.path as NSString).deletingLastPathComponent)
-            return recorder
+            if let holder = try await RunDirectoryLock.takeOffPool((journal.path as NSString).deletingLastPathComponent)
+            {
+                Output.diagnostic(
+                    "run \(journal.runID) is driven by another drover, pid \(holder), on this workstation; nothing was changed"
+                )
+                return nil
+            }
+            return try await RunRecorder(journal: journal, redactor: redactor)
         } catch {
             Output.diagnostic("\(error.localizedDescription)")
             return nil

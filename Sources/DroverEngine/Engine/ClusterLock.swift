@@ -69,67 +69,51 @@ public enum ClusterLock {
             "run_id=\(runID)\nuser=\(UserAccount.name)\nhost=\(host)\nstarted=\(RFC3339.string(Date()))\npid=\(getpid())\n"
     }
 
-    /// Takes the lock on every backend: the first in inventory order, then the others together. A lock
-    /// already held by `runID` (a resumed run) is taken over. If another run holds it anywhere, the locks
-    /// taken are released.
+    /// The lock could not be held on a majority of the backends (too few of them reachable).
+    public struct NoMajority: LocalizedError, Sendable {
+        public var held: [String]
+        public var unreachable: [String]
+        public var required: Int
+
+        public var errorDescription: String? {
+            "cannot hold the cluster lock on a majority of the backends: it is held on \(held.count) "
+                + "(\(held.joined(separator: ", "))), \(required) are needed, and \(unreachable.joined(separator: ", ")) "
+                + "cannot be reached; a second workstation that reaches them could take it too. Make them reachable "
+                + "(drover diagnose says why they are not), then run again; nothing was changed"
+        }
+    }
+
+    /// How many backends make a majority of `inventory`'s.
+    public static func majority(of inventory: Inventory) -> Int { inventory.backends.count / 2 + 1 }
+
+    /// Takes the lock on every connected backend: the first in inventory order, then the others together. A
+    /// lock already held by `runID` (a resumed run) is taken over only when its drover is gone. If another run
+    /// holds it anywhere, or fewer than `minimum` backends could be locked, the locks taken are released.
     ///
     /// A new run (`newRun`) also creates its records directory on each node it locks, so that a resume can
     /// tell a command that never started (its directory there, no record of it) from records gone (the
     /// directory pruned or the node rebuilt). A resumed run never creates it.
-    public static func acquire(_ connection: ClusterConnection, runID: String, newRun: Bool = false) async throws {
-        let owner = ShellQuote.quote(ownerText(runID: runID))
-        let directory = directory(for: connection.inventory)
-        // Never through a symbolic link planted at the records root (the node script refuses such a root too).
-        let records =
-            newRun
-            ? "[ -L \(ShellQuote.quote(recordsRoot(for: connection.inventory))) ] || "
-                + "(umask 077; mkdir -p \(ShellQuote.quote(recordsDirectory(for: connection.inventory, runID: runID)))) 2>/dev/null; "
-            : ""
+    ///
+    /// Returns the lock as held, to be checked before each change and taken on nodes as they reconnect.
+    public static func acquire(
+        _ connection: any NodeTransport, runID: String, newRun: Bool = false, minimum: Int = 1
+    ) async throws -> Holding {
+        let holding = Holding(
+            runID: runID, directory: directory(for: connection.inventory),
+            records: newRun ? recordsDirectory(for: connection.inventory, runID: runID) : nil,
+            ownerText: ownerText(runID: runID), minimum: minimum)
         // Nodes that cannot be reached cannot be locked (runbooks that start with a node down). The first node
         // decides between two runs that start together (each takes it first); the others are taken at once.
-        let nodes = connection.connectedNames
-        guard let first = nodes.first else { return }
-        /// Takes the lock on one node: nil when taken (or already ours), else who holds it. One command: it
-        /// creates the directory, or shows who holds it, or says why it cannot be created.
-        @Sendable func take(_ node: String) async throws -> LockOwner? {
-            let quoted = ShellQuote.quote(directory)
-            // The lock and its owner in one step: a directory made beside it with the owner file in it, renamed
-            // into place (a connection lost half-way leaves no lock without an owner). rename(2) fails when the
-            // lock is there with an owner, and replaces an empty one (a lock an older drover left ownerless).
-            let script =
-                "umask 077; t=\(quoted).new.$$; if ! e=$(mkdir \"$t\" 2>&1); then echo \"drover-lock-error $e\"; "
-                + "elif printf '%s' \(owner) > \"$t/owner\" && mv -T \"$t\" \(quoted) 2>/dev/null; then \(records)echo drover-lock-taken; "
-                + "else rm -rf \"$t\"; if [ -d \(quoted) ]; then echo drover-lock-held; cat \(quoted)/owner 2>/dev/null; "
-                + "else echo \"drover-lock-error cannot rename $t into place\"; fi; fi"
-            let result = try await connection.run(node, script)
-            let text = result.stdoutText
-            if text.hasPrefix("drover-lock-taken") { return nil }
-            if text.hasPrefix("drover-lock-error") || !text.hasPrefix("drover-lock-held") {
-                let cause =
-                    text.hasPrefix("drover-lock-error")
-                    ? String(text.dropFirst("drover-lock-error".count)).trimmingCharacters(in: .whitespacesAndNewlines)
-                    : (result.stderrText + text).trimmingCharacters(in: .whitespacesAndNewlines)
-                throw Unusable(
-                    node: node, directory: directory, cause: cause.isEmpty ? "exit status \(result.exitStatus)" : cause)
-            }
-            let ownerText = String(text.dropFirst("drover-lock-held".count))
-            let holder = LockOwner.parse(ownerText, node: node)
-            let ours = holder?.runID == runID
-            let otherDroverRuns = ours && holder?.pid != getpid() ? await stillRuns(holder!) : false
-            if ours && !otherDroverRuns {
-                // Our own run's lock, left by its drover that was killed: take it over (never from a drover of
-                // this run that still runs here: two would drive one cluster).
-                _ = try await connection.run(node, "printf '%s' \(owner) > \(quoted)/owner")
-                return nil
-            }
-            return holder ?? LockOwner.ownerless(node: node)
+        let nodes = Holding.connectedBackends(connection)
+        guard let first = nodes.first else {
+            throw NoMajority(held: [], unreachable: connection.inventory.backends.map(\.name), required: minimum)
         }
-        if let holder = try await take(first) { throw Held(owner: holder) }
+        if let holder = try await holding.take(first, on: connection) { throw Held(owner: holder) }
         let others = try await withThrowingTaskGroup(of: (String, LockOwner?).self) { group in
             for node in nodes.dropFirst() {
                 group.addTask {
                     // Awaited into a local first: a tuple formed across an await is miscompiled (swiftlang/swift#91911).
-                    let holder = try await take(node)
+                    let holder = try await holding.take(node, on: connection)
                     return (node, holder)
                 }
             }
@@ -137,11 +121,18 @@ public enum ClusterLock {
             for try await result in group { found.append(result) }
             return found
         }
-        if let holder = others.compactMap(\.1).first {
-            let taken = [first] + others.filter { $0.1 == nil }.map(\.0)
-            for node in taken { _ = try? await connection.run(node, releaseCommand(runID, directory: directory)) }
-            throw Held(owner: holder)
+        let taken = [first] + others.filter { $0.1 == nil }.map(\.0)
+        let holder = others.compactMap(\.1).first
+        if holder != nil || taken.count < minimum {
+            for node in taken {
+                _ = try? await connection.run(node, releaseCommand(runID, directory: holding.directory))
+            }
+            if let holder { throw Held(owner: holder) }
+            throw NoMajority(
+                held: taken, unreachable: connection.inventory.backends.map(\.name).filter { !taken.contains($0) },
+                required: minimum)
         }
+        return holding
     }
 
     /// True when `owner`'s drover still runs on this workstation (a /proc read, off the cooperative pool).

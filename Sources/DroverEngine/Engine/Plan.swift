@@ -125,8 +125,8 @@ public struct Plan<T: Topology>: Sendable {
                 let nodeNote = topology.runTimeNode(step, planned: node, after: earlier)
                 for action in step.actions {
                     var planned = describe(
-                        action, step: step, node: node, topology: topology, live: live, bindings: bindings,
-                        index: number)
+                        action, step: step, node: node, topology: topology, observation: observation, live: live,
+                        bindings: bindings, index: number)
                     planned.condition = condition
                     planned.nodeNote = nodeNote
                     actions.append(planned)
@@ -156,7 +156,7 @@ public struct Plan<T: Topology>: Sendable {
     }
 
     static func describe(
-        _ action: Playbook.Action, step: Playbook.Step, node: String?, topology: T,
+        _ action: Playbook.Action, step: Playbook.Step, node: String?, topology: T, observation: T.Observation?,
         live: [String: String], bindings: Bindings, index: Int
     ) -> PlannedAction {
         let inventory = topology.inventory
@@ -168,7 +168,7 @@ public struct Plan<T: Topology>: Sendable {
                 waitsFor: nil)
         case .install(let what):
             let command: String
-            switch topology.installCommand(what) {
+            switch topology.installCommand(what, node: node ?? "", observation: observation) {
             case .success(let install): command = install
             case .failure(let missing): command = "(\(missing.reason))"
             }

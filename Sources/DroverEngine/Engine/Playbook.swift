@@ -537,14 +537,18 @@ public struct PlaybookLibrary: Sendable {
 }
 
 extension Playbook {
-    /// What a run of it upgrades to, in words: the backends' package version, the frontends'
-    /// (`chef-server-core 15.9.38`), or both; the backends' for a playbook that installs nothing.
-    public func targetVersion(_ inventory: Inventory) -> String? {
-        let installs = Set(
+    /// The packages its `install:` actions install (`package`, `frontend-package`).
+    public var installs: Set<String> {
+        Set(
             steps.flatMap(\.actions).compactMap { action -> String? in
                 if case .install(let what) = action { return what }
                 return nil
             })
+    }
+
+    /// What a run of it upgrades to, in words: the backends' package version, the frontends'
+    /// (`chef-server-core 15.9.38`), or both; the backends' for a playbook that installs nothing.
+    public func targetVersion(_ inventory: Inventory) -> String? {
         let frontend =
             installs.contains("frontend-package")
             ? inventory.frontendPackage.map { "chef-server-core \($0.version)" } : nil

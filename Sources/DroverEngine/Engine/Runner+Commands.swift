@@ -21,6 +21,7 @@ extension Runner {
         _ commands: [(command: String, action: Int)], on node: String, step: Playbook.Step,
         changes: Bool = true
     ) async throws {
+        try await checkLock(before: step, node: node)
         // Durable before the command starts: a run killed from here on cannot count the step as untouched.
         do {
             try await recorder?.commandsStarting(step: step.name, node: node)
@@ -137,6 +138,37 @@ extension Runner {
                 failover = (state, step.name)
                 await recorder?.failoverSet(state, step: step.name)
             }
+        }
+    }
+
+    /// Checks that the cluster's lock is still this run's on every reachable backend, and takes it on those
+    /// reachable again; stops the run before `step` changes `node` when it is not.
+    func checkLock(before step: Playbook.Step, node: String) async throws {
+        guard let lock else { return }
+        do {
+            for taken in try await lock.verify(connection) {
+                reporter.emit(Event(.note("\(taken): reachable again; the cluster lock is taken there too")))
+            }
+        } catch let lost as ClusterLock.Holding.Lost {
+            throw StepFailure(
+                step: step.name, node: node,
+                what:
+                    "\(lost.localizedDescription); stopped before \(step.name) changed \(node), nothing of it was started",
+                advice: [
+                    NextStep(
+                        lost.holder == nil
+                            ? "If the lock was removed to stop this run, the run can be continued later:"
+                            : "Another run now drives the cluster: let it finish (drover status shows it). Then, if this run is still wanted:",
+                        commands: [resumeCommand])
+                ])
+        } catch {
+            throw StepFailure(
+                step: step.name, node: node,
+                what:
+                    "the cluster lock could not be checked (\(error.localizedDescription)); nothing of \(step.name) was started",
+                advice: [
+                    NextStep("When \(node) and the backends are reachable, continue:", commands: [resumeCommand])
+                ])
         }
     }
 

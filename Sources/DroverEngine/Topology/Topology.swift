@@ -98,8 +98,9 @@ public protocol Topology: TopologyPresentation {
     /// The upgrade path `playbook` is run on, when it is an upgrade; nil otherwise.
     func upgradePath(for playbook: Playbook, observation: Observation) -> Path?
 
-    /// The command that installs `what` (`install: package`, ...) on a node, or what the inventory lacks for it.
-    func installCommand(_ what: String) -> Result<String, InstallUnavailable>
+    /// The command that installs `what` (`install: package`, ...) on `node`, or what the inventory lacks for it;
+    /// `observation` is the reading the run started from (what pre-flight checked).
+    func installCommand(_ what: String, node: String, observation: Observation?) -> Result<String, InstallUnavailable>
 
     /// Where and how a backup is taken before a run's first change; throws a reason when it cannot be now,
     /// nil when the topology has no backup Drover takes.
@@ -166,7 +167,9 @@ extension Topology {
     /// No upgrade paths unless the topology has them.
     public func upgradePath(for playbook: Playbook, observation: Observation) -> Path? { nil }
 
-    public func installCommand(_ what: String) -> Result<String, InstallUnavailable> {
+    public func installCommand(
+        _ what: String, node: String, observation: Observation?
+    ) -> Result<String, InstallUnavailable> {
         .failure(InstallUnavailable(reason: "a \(Self.kind.rawValue) installs nothing", fix: "remove install: \(what)"))
     }
 

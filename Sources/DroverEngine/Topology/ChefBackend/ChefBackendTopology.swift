@@ -245,8 +245,12 @@ public struct ChefBackendTopology: Topology {
     public func explain(_ predicate: String, node: String?) -> String { ClusterWaits.explain(predicate, node: node) }
 
     /// `install: package`: chef-backend on a backend (`dpkg -i`, or `yum install -y`); `install: frontend-package`:
-    /// chef-server-core on a frontend (`dpkg -i`, or `rpm -Uvh --nopostun`, Chef's upgrade guide).
-    public func installCommand(_ what: String) -> Result<String, InstallUnavailable> {
+    /// chef-server-core on a frontend (`dpkg -i`, or `rpm -Uvh --nopostun`, Chef's upgrade guide). Where the
+    /// package's SHA-256 is known (the inventory's `sha256`, else what the run read on `node` before it started)
+    /// the installing command verifies it itself, on a copy only root can write (``verifiedInstall(_:path:digest:)``).
+    public func installCommand(
+        _ what: String, node: String, observation: ClusterObservation?
+    ) -> Result<String, InstallUnavailable> {
         if what == "frontend-package" {
             guard let package = inventory.frontendPackage else {
                 return .failure(
@@ -254,16 +258,36 @@ public struct ChefBackendTopology: Topology {
                         reason: "the inventory has no frontend_package",
                         fix: "Add frontend_package.path to \(inventory.file)"))
             }
-            let path = ShellQuote.quote(package.path)
-            return .success(package.format == .deb ? "dpkg -i \(path)" : "rpm -Uvh --nopostun \(path)")
+            let digest = package.sha256 ?? observation?.frontend(node)?.packageSHA256
+            return .success(
+                Self.verifiedInstall(
+                    package.format == .deb ? "dpkg -i" : "rpm -Uvh --nopostun", path: package.path, digest: digest))
         }
         guard let package = inventory.package else {
             return .failure(
                 InstallUnavailable(
                     reason: "the inventory has no package", fix: "Add package.path to \(inventory.file)"))
         }
-        let path = ShellQuote.quote(package.path)
-        return .success(package.format == .deb ? "dpkg -i \(path)" : "yum install -y \(path)")
+        let digest = package.sha256 ?? observation?.node(node)?.packageSHA256
+        return .success(
+            Self.verifiedInstall(
+                package.format == .deb ? "dpkg -i" : "yum install -y", path: package.path, digest: digest))
+    }
+
+    /// `installer PATH`, or, with a digest, one command that copies the package into a new directory only root
+    /// can write (`mktemp -d`), checks the copy's SHA-256 and installs that copy: a package replaced or changed
+    /// after pre-flight (by the SSH user, under `ssh.sudo`) is refused, never installed.
+    static func verifiedInstall(_ installer: String, path: String, digest: String?) -> String {
+        guard let digest, digest.count == 64, digest.allSatisfy(\.isHexDigit) else {
+            return "\(installer) \(ShellQuote.quote(path))"
+        }
+        let name = ShellQuote.quote((path as NSString).lastPathComponent)
+        let refusal = ShellQuote.quote(
+            "drover: \(path) is not the package pre-flight checked (SHA-256 \(digest.lowercased())); nothing was installed"
+        )
+        return "d=$(mktemp -d /var/tmp/drover-install.XXXXXX) && cp -- \(ShellQuote.quote(path)) \"$d\"/\(name) && "
+            + "{ [ \"$(sha256sum < \"$d\"/\(name) | cut -c1-64)\" = \(digest.lowercased()) ] || { echo \(refusal) >&2; false; }; } && "
+            + "\(installer) \"$d\"/\(name); s=$?; rm -rf \"$d\"; exit $s"
     }
 
     /// `chef-backend-ctl backup` on a follower (reference §13), written to /var/opt/chef-backup.
