@@ -163,6 +163,14 @@ struct SafetyRailTests {
             #expect(refused.stderr.contains(command), "alone on its line: \(refused.stderr)")
             let cleared = try await cluster.drover(["unlock", "--ownerless"])
             #expect(cleared.status == 0 && cleared.stdout.contains("on be2"), "\(cleared.stdout)\(cleared.stderr)")
+            // An owner file that names no run Drover could have written is ownerless too, and cleared the same way.
+            try FileManager.default.createDirectory(atPath: lock, withIntermediateDirectories: true)
+            try "run_id=$(reboot)\nuser=x\n".write(toFile: lock + "/owner", atomically: true, encoding: .utf8)
+            let garbled = try await cluster.drover(["upgrade", "--yes"])
+            #expect(garbled.status == 3 && garbled.stderr.contains(command), "\(garbled.stderr)")
+            let clearedAgain = try await cluster.drover(["unlock", "--ownerless"])
+            #expect(clearedAgain.stdout.contains("on be2"), "\(clearedAgain.stdout)\(clearedAgain.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: lock))
             // An empty lock directory (what a cut-off take used to leave) is taken over by the next run.
             try FileManager.default.createDirectory(atPath: lock, withIntermediateDirectories: true)
             let run = try await cluster.drover(["run", "set-failover", "--set", "state=on", "--yes"])

@@ -137,7 +137,17 @@ struct NodeCommandTests {
             "still running after its follower died")
         // Re-attached while it runs: the first line was seen, the rest arrives, then its status.
         async let attached = Self.run(command.script(seen: .init(stdout: 1, stderr: 0)), shell)
-        try await Task.sleep(for: .milliseconds(300))
+        // The gate opens once the new follower follows the output (its `tail -F` of the record runs), however
+        // slowly it got there on a loaded machine.
+        let following = try await Processes.offPool {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                if Self.processRuns(containing: [record + ".out", "--pid="]) { return true }
+                usleep(20_000)
+            }
+            return false
+        }
+        #expect(following, "the re-attached follower never started following \(record).out")
         FileManager.default.createFile(atPath: gate, contents: nil)
         let run = try await attached
         #expect(run.markers == [.running])
@@ -227,5 +237,16 @@ struct NodeCommandTests {
         ])
     func recordNames(step: String, node: String, action: Int, expected: String) {
         #expect(NodeCommand.recordName(step: step, node: node, action: action) == expected)
+    }
+    /// True when a process of this machine has every one of `parts` in its command line (a /proc scan).
+    static func processRuns(containing parts: [String]) -> Bool {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.contains { entry in
+            guard entry.allSatisfy(\.isNumber),
+                let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            else { return false }
+            let line = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return parts.allSatisfy { line.contains($0) }
+        }
     }
 }

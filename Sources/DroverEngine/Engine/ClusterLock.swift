@@ -146,6 +146,16 @@ public enum ClusterLock {
         // one process (`rm`) on the run's way out.
         "while IFS= read -r l; do [ \"$l\" != \(ShellQuote.quote("run_id=" + runID)) ] || { rm -rf \(directory); break; }; "
             + "done 2>/dev/null < \(directory)/owner; " + pruneCommand(recordsRoot(besideLock: directory))
+            + "; " + staleTakesCommand(directory)
+    }
+
+    /// Removes, in the background, what a take cut off half-way left beside the lock (`drover.lock.new.PID`
+    /// directories over an hour old: a take lasts a moment).
+    static func staleTakesCommand(_ directory: String) -> String {
+        let parent = ShellQuote.quote((directory as NSString).deletingLastPathComponent)
+        let pattern = ShellQuote.quote((directory as NSString).lastPathComponent + ".new.*")
+        return "find \(parent) -mindepth 1 -maxdepth 1 -type d -name \(pattern) -mmin +60 -exec rm -rf {} + "
+            + "< /dev/null > /dev/null 2>&1 & true"
     }
 
     /// Removes, in the background, the runs' records in `root` older than ``recordsKeptDays``.
@@ -190,11 +200,13 @@ public enum ClusterLock {
         return owners
     }
 
-    /// Removes, on every node, a lock directory that has no owner file; returns the nodes where one was.
+    /// Removes, on every node, a lock directory whose owner file names no run (missing, empty, or with no run id
+    /// Drover could have written: what ``LockOwner/parse(_:node:)`` reports as ownerless); returns the nodes where
+    /// one was.
     public static func clearOwnerless(_ connection: ClusterConnection) async -> [String] {
         let directory = ShellQuote.quote(directory(for: connection.inventory))
         let script =
-            "if [ -d \(directory) ] && ! grep -qs '^run_id=' \(directory)/owner; then rm -rf \(directory) && echo cleared; fi"
+            "if [ -d \(directory) ] && ! grep -Eqs '^run_id=[A-Za-z0-9-]{1,64}$' \(directory)/owner; then rm -rf \(directory) && echo cleared; fi"
         var cleared: [String] = []
         for node in connection.connectedNames {
             if let result = try? await connection.run(node, script, timeout: .seconds(30)),
