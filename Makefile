@@ -131,13 +131,16 @@ test-deps: deps
 # At most TEST_WIDTH tests at once: each sandbox test runs several sshd and simulator processes, and
 # Swift Testing otherwise starts them all together (on 2 cores, 50 clusters at once starve each other).
 TEST_WIDTH ?= 8
+# Then the fuzz targets' corpus replayed, with a short seeded mutation pass of each (FUZZ_TEST_SECONDS).
+FUZZ_TEST_SECONDS ?= 5
 # Then a short chaos campaign (CHAOS_TEST_RUNS runs of `make chaos`, fixed seed) with the release binary.
 CHAOS_TEST_RUNS ?= 3
 test: test-deps deb
 	$(SWIFT) build --build-tests
 	DROVER_BIN=$(CURDIR)/$(DIST_BIN) DROVER_DEB=$(CURDIR)/$(DEB) \
 	  SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(TEST_WIDTH) $(SWIFT) test --skip-build
-	@for target in $(FUZZ_TARGETS); do DROVER_FUZZ_TARGET=$$target .build/debug/drover-fuzz Fixtures/Fuzz/corpus/$$target || exit 1; done
+	@for target in $(FUZZ_TARGETS); do DROVER_FUZZ_TARGET=$$target .build/debug/drover-fuzz \
+		--mutate $(FUZZ_TEST_SECONDS) Fixtures/Fuzz/corpus/$$target || exit 1; done
 	@if [ "$$(id -u)" = 0 ]; then \
 		python3 Fixtures/Chaos/chaos.py --drover $(CURDIR)/$(DIST_BIN) --sandbox $(CURDIR)/.build/debug/drover-sandbox \
 		  --runs $(CHAOS_TEST_RUNS) --seed 20; \
