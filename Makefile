@@ -119,6 +119,19 @@ install-deb-root:
 
 # What only the tests use: a real browser (Debian's chromium, headless) renders the HTML run report.
 test-deps: deps
+	@missing=""; \
+	[ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$$missing postgresql-15"; \
+	[ -x /usr/bin/etcd ] || missing="$$missing etcd-server"; \
+	[ -x /usr/bin/etcdctl ] || missing="$$missing etcd-client"; \
+	/usr/bin/python3 -c 'import psycopg2' 2>/dev/null || missing="$$missing python3-psycopg2"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "make: installing$$missing (the real data layer: PostgreSQL replication and etcd)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+		else \
+			echo "make: missing$$missing; the real data layer test needs them (sudo apt-get install -y$$missing)" >&2; \
+		fi; \
+	fi
 	@command -v chromium >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "make: installing chromium (the HTML report's browser test)"; \

@@ -39,6 +39,10 @@ extension Operations {
         }
         if let ended = await approval(request, plan: plan, resuming: resuming, reporter: reporter) { return ended }
         let runID = resuming?.runID ?? newRunID()
+        // What each install verifies: the digests read when the run first started (a resume keeps them).
+        let digests =
+            resuming?.packageDigests
+            ?? Self.packageDigests(playbook: playbook, topology: topology, observation: observation)
         let held: ClusterLock.Holding
         switch await lock(connection, runID: runID, newRun: resuming == nil, playbook: playbook, request: request) {
         case .success(let holding): held = holding
@@ -47,9 +51,10 @@ extension Operations {
         guard
             let recorder = await openRecords(
                 request, playbook: playbook, inventory: inventory, runID: runID, observation: observation,
-                resuming: resuming, redactor: redactor)
+                resuming: resuming, digests: digests, redactor: redactor)
         else {
-            await ClusterLock.release(connection, runID: runID)
+            // Only the locks this drover created: those it took over from an earlier attempt stay for its resume.
+            await ClusterLock.release(connection, holding: held, onlyCreated: true)
             return .usage
         }
         await recorder.savePlan(redactor.redact(plan.document.json.serialized))
@@ -65,10 +70,10 @@ extension Operations {
         let runner = Runner(
             playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
             recorder: recorder, resuming: resuming, interaction: interaction, bindings: bindings, backup: backup,
-            nextOptions: request.nextOptions, lock: held, stopRequested: stopRequested)
+            nextOptions: request.nextOptions, lock: held, packageDigests: digests, stopRequested: stopRequested)
         let outcome = await runUnderInterrupts(
             runner, initial: observation, readAt: observedAt, interrupts: interrupts, reporter: recording)
-        await ClusterLock.release(connection, runID: runID)
+        await ClusterLock.release(connection, holding: held)
         let written = await writeReports(request, recorder: recorder, playbook: playbook)
         sayWhereItIs(recorder.current, written: written, json: request.json, options: request.nextOptions)
         return outcome.exitStatus
@@ -196,6 +201,22 @@ extension Operations {
         return nil
     }
 
+    /// The SHA-256 of every package `playbook` installs, on every node, as `observation` read them (`package@be2`).
+    private static func packageDigests<T: Topology>(
+        playbook: Playbook, topology: T, observation: T.Observation
+    ) -> [String: String] {
+        let nodes = topology.inventory.backends.map(\.name) + topology.inventory.frontends.map(\.name)
+        var digests: [String: String] = [:]
+        for what in playbook.installs {
+            for node in nodes {
+                if let digest = topology.packageDigest(what, node: node, observation: observation) {
+                    digests["\(what)@\(node)"] = digest
+                }
+            }
+        }
+        return digests
+    }
+
     /// An exit status, as an error: why the lock was not taken (said already).
     struct Refused: Error {
         var status: ExitStatus
@@ -231,7 +252,7 @@ extension Operations {
         } catch {
             Output.diagnostic("cannot take the cluster's lock: \(error.localizedDescription)")
         }
-        await ClusterLock.release(connection, runID: runID)
+        // The locks it created were removed again by acquire; one taken over from an earlier attempt stays.
         return .failure(Refused(status: .refused))
     }
 
@@ -248,7 +269,7 @@ extension Operations {
     /// The run's journal (a resumed run's own, continued) and the recorder that keeps it and the transcript.
     private static func openRecords(
         _ request: RunRequest, playbook: Playbook, inventory: Inventory, runID: String,
-        observation: some TopologyObservation, resuming: Journal?, redactor: Redactor
+        observation: some TopologyObservation, resuming: Journal?, digests: [String: String], redactor: Redactor
     ) async -> RunRecorder? {
         let state = StateDirectory(request.stateDirectory)
         var journal =
@@ -263,6 +284,7 @@ extension Operations {
         journal.topology = inventory.topology.rawValue
         if journal.playbookDigest == nil && !playbook.digest.isEmpty { journal.playbookDigest = playbook.digest }
         if journal.nodeGUIDs?.isEmpty ?? true { journal.nodeGUIDs = observation.identities }
+        if journal.packageDigests == nil && !digests.isEmpty { journal.packageDigests = digests }
         journal.status = .running
         journal.finished = nil
         // A resumed run is another process (on another workstation, perhaps): whose it is now.

@@ -77,6 +77,9 @@ public struct Journal: Codable, Sendable {
     /// Each node's GUID (cluster-status) when the run started: which cluster the run was made against,
     /// since two inventories may give different clusters the same `cluster:` name.
     public var nodeGUIDs: [String: String]? = nil
+    /// The SHA-256 of each package its installs verify, as read when the run first started (`package@be2`,
+    /// `frontend-package@fe1`): a resumed run installs only those, whatever lies at the path since.
+    public var packageDigests: [String: String]? = nil
     /// The backup taken before the run's first change, if one was.
     public var backup: Backup? = nil
     /// The nodes of the playbook's pinned targets (`leader-at-start`), as the run first found them.
@@ -130,6 +133,7 @@ public struct Journal: Codable, Sendable {
         case pinnedTargets = "pinned_targets"
         case playbookDigest = "playbook_digest"
         case nodeGUIDs = "node_guids"
+        case packageDigests = "package_digests"
         case topology
         case pid
     }

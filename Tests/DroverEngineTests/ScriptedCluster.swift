@@ -141,6 +141,7 @@ struct ScriptedObservation: TopologyObservation {
 
     var identities: [String: String] { Dictionary(uniqueKeysWithValues: nodes.map { ($0, "guid-\($0)") }) }
     var lockOwnerTexts: [(node: String, text: String)] { [] }
+    var lockReadNodes: [String] { [] }
     var answering: [String] { nodes.filter { !unreachable.contains($0) } }
 }
 

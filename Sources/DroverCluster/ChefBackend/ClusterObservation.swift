@@ -22,6 +22,8 @@ public struct NodeObservation: Sendable {
     public var publishAddress: String?
     /// The owner file of a Drover lock on this node, when one is held.
     public var lockOwner: String?
+    /// The reading read the lock's owner file here (``lockOwner`` nil then means no lock).
+    public var lockRead = false
     /// Problems reading individual items (command failed, output not in the documented form).
     public var readErrors: [String] = []
     /// `chef-backend-ctl cluster-status` exited 1 on the node: it is not part of a configured cluster (a node

@@ -16,6 +16,8 @@ public struct PairNodeObservation: Sendable {
     public var haStatus: HAStatus?
     /// The owner file of a Drover lock on this node, when one is held.
     public var lockOwner: String?
+    /// The reading read the lock's owner file here (``lockOwner`` nil then means no lock).
+    public var lockRead = false
     /// The machine's own name, `uname -n` (the name DRBD matches a resource's `on` section with).
     public var machineName: String?
     /// Problems reading individual items (command failed, output not in the documented form).

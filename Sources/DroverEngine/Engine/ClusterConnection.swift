@@ -20,6 +20,8 @@ public final class ClusterConnection: NodeTransport {
         /// Nodes whose session was lost while in use, with when the next reconnect may be tried and how many
         /// tries failed since (the backoff doubles from 1 s to 15 s).
         var lost: [String: (since: ContinuousClock.Instant, nextTry: ContinuousClock.Instant, tries: Int)] = [:]
+        /// How many times each node was connected to again after its first session.
+        var reconnects: [String: Int] = [:]
     }
 
     /// Backends that could not be reached, with why.
@@ -152,6 +154,7 @@ public final class ClusterConnection: NodeTransport {
                 // Another task may have reconnected meanwhile: its session, perhaps in use, is kept.
                 if state.clients[name] != nil { return client }
                 state.clients[name] = client
+                state.reconnects[name, default: 0] += 1
                 state.failures[name] = nil
                 state.lost[name] = nil
                 return nil
@@ -167,6 +170,8 @@ public final class ClusterConnection: NodeTransport {
         if let stale { Task.detached { await stale.close() } }
         return opened.clients[name] != nil
     }
+
+    public func connectionGeneration(_ node: String) -> Int { sessions.withLock { $0.reconnects[node] ?? 0 } }
 
     /// Records that a node's session was lost while in use (reset, closed, keepalives unanswered): it is
     /// closed in the background and the node counts as unreachable until ``reconnect(_:)`` succeeds.

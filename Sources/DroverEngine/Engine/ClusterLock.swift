@@ -69,26 +69,33 @@ public enum ClusterLock {
             "run_id=\(runID)\nuser=\(UserAccount.name)\nhost=\(host)\nstarted=\(RFC3339.string(Date()))\npid=\(getpid())\n"
     }
 
-    /// The lock could not be held on a majority of the backends (too few of them reachable).
+    /// The lock could not be held on enough of the backends (too few of them reachable).
     public struct NoMajority: LocalizedError, Sendable {
         public var held: [String]
         public var unreachable: [String]
         public var required: Int
 
         public var errorDescription: String? {
-            "cannot hold the cluster lock on a majority of the backends: it is held on \(held.count) "
-                + "(\(held.joined(separator: ", "))), \(required) are needed, and \(unreachable.joined(separator: ", ")) "
-                + "cannot be reached; a second workstation that reaches them could take it too. Make them reachable "
-                + "(drover diagnose says why they are not), then run again; nothing was changed"
+            "cannot hold the cluster lock on a majority of the backends (\(required) of \(held.count + unreachable.count)): "
+                + (held.isEmpty
+                    ? "no backend could be locked" : "it could be taken on \(held.joined(separator: ", ")) only")
+                + ", and \(unreachable.joined(separator: ", ")) cannot be reached. A second workstation that reaches them "
+                + "could take it too. Make them reachable (drover diagnose says why they are not), then run again; "
+                + "a runbook made for lost nodes (pre-flight none) starts with fewer. Nothing was changed"
         }
     }
+
+    /// How long a lock command may take on a node (a half-open session must not stall a run for the command
+    /// timeout).
+    static let commandTimeout: Duration = .seconds(30)
 
     /// How many backends make a majority of `inventory`'s.
     public static func majority(of inventory: Inventory) -> Int { inventory.backends.count / 2 + 1 }
 
     /// Takes the lock on every connected backend: the first in inventory order, then the others together. A
     /// lock already held by `runID` (a resumed run) is taken over only when its drover is gone. If another run
-    /// holds it anywhere, or fewer than `minimum` backends could be locked, the locks taken are released.
+    /// holds it anywhere, fewer than `minimum` backends could be locked or a node cannot take it, the locks this
+    /// call created are removed again (those taken over from an earlier attempt of the run stay, for its resume).
     ///
     /// A new run (`newRun`) also creates its records directory on each node it locks, so that a resume can
     /// tell a command that never started (its directory there, no record of it) from records gone (the
@@ -102,43 +109,73 @@ public enum ClusterLock {
             runID: runID, directory: directory(for: connection.inventory),
             records: newRun ? recordsDirectory(for: connection.inventory, runID: runID) : nil,
             ownerText: ownerText(runID: runID), minimum: minimum)
-        // Nodes that cannot be reached cannot be locked (runbooks that start with a node down). The first node
-        // decides between two runs that start together (each takes it first); the others are taken at once.
-        let nodes = Holding.connectedBackends(connection)
-        guard let first = nodes.first else {
-            throw NoMajority(held: [], unreachable: connection.inventory.backends.map(\.name), required: minimum)
-        }
-        if let holder = try await holding.take(first, on: connection) { throw Held(owner: holder) }
-        let others = try await withThrowingTaskGroup(of: (String, LockOwner?).self) { group in
-            for node in nodes.dropFirst() {
-                group.addTask {
-                    // Awaited into a local first: a tuple formed across an await is miscompiled (swiftlang/swift#91911).
-                    let holder = try await holding.take(node, on: connection)
-                    return (node, holder)
+        do {
+            // Nodes that cannot be reached cannot be locked (runbooks that start with a node down). The first node
+            // decides between two runs that start together (each takes it first); the others are taken at once.
+            let nodes = Holding.connectedBackends(connection)
+            guard let first = nodes.first else {
+                throw NoMajority(held: [], unreachable: connection.inventory.backends.map(\.name), required: minimum)
+            }
+            if let holder = try await holding.take(first, on: connection) { throw Held(owner: holder) }
+            // Every take is waited for, failed or not: one cut short would leave a lock nobody knows of.
+            let others = await withTaskGroup(of: (String, Result<LockOwner?, any Error>).self) { group in
+                for node in nodes.dropFirst() {
+                    group.addTask {
+                        // Awaited into a local first: a tuple formed across an await is miscompiled
+                        // (swiftlang/swift#91911).
+                        let result: Result<LockOwner?, any Error>
+                        do { result = .success(try await holding.take(node, on: connection)) } catch {
+                            result = .failure(error)
+                        }
+                        return (node, result)
+                    }
+                }
+                var found: [(String, Result<LockOwner?, any Error>)] = []
+                for await result in group { found.append(result) }
+                return found.sorted { $0.0 < $1.0 }
+            }
+            for (_, result) in others {
+                if case .success(let holder?) = result { throw Held(owner: holder) }
+            }
+            for (_, result) in others {
+                if case .failure(let error) = result { throw error }
+            }
+            let taken = holding.nodes
+            guard taken.count >= minimum else {
+                throw NoMajority(
+                    held: connection.inventory.backends.map(\.name).filter { taken.contains($0) },
+                    unreachable: connection.inventory.backends.map(\.name).filter { !taken.contains($0) },
+                    required: minimum)
+            }
+            holding.markAcquired()
+            return holding
+        } catch {
+            await withTaskGroup(of: Void.self) { group in
+                for node in holding.created {
+                    group.addTask {
+                        _ = try? await connection.run(
+                            node, releaseCommand(exactOwner: holding.ownerText, directory: holding.directory),
+                            timeout: commandTimeout)
+                    }
                 }
             }
-            var found: [(String, LockOwner?)] = []
-            for try await result in group { found.append(result) }
-            return found
+            throw error
         }
-        let taken = [first] + others.filter { $0.1 == nil }.map(\.0)
-        let holder = others.compactMap(\.1).first
-        if holder != nil || taken.count < minimum {
-            for node in taken {
-                _ = try? await connection.run(node, releaseCommand(runID, directory: holding.directory))
-            }
-            if let holder { throw Held(owner: holder) }
-            throw NoMajority(
-                held: taken, unreachable: connection.inventory.backends.map(\.name).filter { !taken.contains($0) },
-                required: minimum)
-        }
-        return holding
     }
 
     /// True when `owner`'s drover still runs on this workstation (a /proc read, off the cooperative pool).
     static func stillRuns(_ owner: LockOwner) async -> Bool {
         let (pid, workstation) = (owner.pid, owner.workstation)
         return (try? await BlockingWork.run { LiveWork.processAlive(pid: pid, workstation: workstation) }) == true
+    }
+
+    /// Removes the lock in `directory` only where its owner file is `owner`, byte for byte (this drover's: never
+    /// the lock another drover of the same run has taken over since).
+    static func releaseCommand(exactOwner owner: String, directory: String) -> String {
+        let expected = owner.hasSuffix("\n") ? String(owner.dropLast()) : owner
+        return
+            "[ \"$(cat \(ShellQuote.quote(directory))/owner 2>/dev/null)\" != \(ShellQuote.quote(expected)) ] || rm -rf \(ShellQuote.quote(directory)); "
+            + pruneCommand(recordsRoot(besideLock: directory)) + "; " + staleTakesCommand(directory)
     }
 
     static func releaseCommand(_ runID: String, directory: String) -> String {
@@ -150,11 +187,13 @@ public enum ClusterLock {
     }
 
     /// Removes, in the background, what a take cut off half-way left beside the lock (`drover.lock.new.PID`
-    /// directories over an hour old: a take lasts a moment).
+    /// directories over an hour old: a take lasts a moment), and package copies an install cut off left in
+    /// /var/tmp (`drover-install.*` over a day old).
     static func staleTakesCommand(_ directory: String) -> String {
         let parent = ShellQuote.quote((directory as NSString).deletingLastPathComponent)
         let pattern = ShellQuote.quote((directory as NSString).lastPathComponent + ".new.*")
-        return "find \(parent) -mindepth 1 -maxdepth 1 -type d -name \(pattern) -mmin +60 -exec rm -rf {} + "
+        return "{ find \(parent) -mindepth 1 -maxdepth 1 -type d -name \(pattern) -mmin +60 -exec rm -rf {} +; "
+            + "find /var/tmp -mindepth 1 -maxdepth 1 -type d -name 'drover-install.*' -mmin +1440 -exec rm -rf {} +; } "
             + "< /dev/null > /dev/null 2>&1 & true"
     }
 
@@ -164,17 +203,33 @@ public enum ClusterLock {
             + "< /dev/null > /dev/null 2>&1 & true"
     }
 
-    /// Releases the lock where `runID` holds it, and prunes old records there and on the connected frontends
-    /// (which hold no lock but keep the records of their commands).
+    /// Releases the lock where this drover holds it (its owner file unchanged), and prunes old records there and
+    /// on the connected frontends.
+    /// `onlyCreated`: only where this drover created it (a run refused before its first step keeps the lock it
+    /// took over from an earlier attempt of its run, for that run's resume).
+    public static func release(_ connection: ClusterConnection, holding: Holding, onlyCreated: Bool = false) async {
+        let command = releaseCommand(exactOwner: holding.ownerText, directory: holding.directory)
+        guard onlyCreated else { return await release(connection, command: command) }
+        await withTaskGroup(of: Void.self) { group in
+            for node in holding.created {
+                group.addTask { _ = try? await connection.run(node, command, timeout: commandTimeout) }
+            }
+        }
+    }
+
+    /// Releases the lock where `runID` holds it (`drover unlock`), and prunes old records there and on the
+    /// connected frontends (which hold no lock but keep the records of their commands).
     public static func release(_ connection: ClusterConnection, runID: String) async {
+        await release(connection, command: releaseCommand(runID, directory: directory(for: connection.inventory)))
+    }
+
+    private static func release(_ connection: ClusterConnection, command: String) async {
         // A node whose session was lost is connected to again, so that its lock is not left behind.
         for node in connection.lostNodes.keys.sorted() { _ = await connection.reconnect(node) }
-        let directory = directory(for: connection.inventory)
         await withTaskGroup(of: Void.self) { group in
             for node in connection.connectedNames {
                 group.addTask {
-                    _ = try? await connection.run(
-                        node, releaseCommand(runID, directory: directory), timeout: .seconds(30))
+                    _ = try? await connection.run(node, command, timeout: commandTimeout)
                 }
             }
             for frontend in connection.connectedFrontends {

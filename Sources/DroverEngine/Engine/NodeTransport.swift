@@ -35,12 +35,19 @@ public protocol NodeTransport: AnyObject, Sendable {
     /// Tries again to reach a node that could not be reached; true when it is now connected.
     func reconnect(_ name: String) async -> Bool
 
+    /// How many times a session to `node` has been opened: it changes whenever the node is connected again (the
+    /// machine may be another one since: rebuilt, its disk replaced).
+    func connectionGeneration(_ node: String) -> Int
+
     /// Reconnects the nodes whose session was lost, each on its own backoff; returns those back, with how long
     /// they were gone.
     func reconnectLost() async -> [(node: String, after: Duration)]
 }
 
 extension NodeTransport {
+    /// One session for the whole run unless the transport says otherwise.
+    public func connectionGeneration(_ node: String) -> Int { 0 }
+
     /// Runs a command with the inventory's command timeout (or `timeout`) and no streaming.
     public func run(_ node: String, _ command: String, timeout: Duration? = nil) async throws -> CommandResult {
         try await run(node, command, timeout: timeout, onOutput: nil)

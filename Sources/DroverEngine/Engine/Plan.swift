@@ -168,7 +168,10 @@ public struct Plan<T: Topology>: Sendable {
                 waitsFor: nil)
         case .install(let what):
             let command: String
-            switch topology.installCommand(what, node: node ?? "", observation: observation) {
+            let digest = node.flatMap { node in
+                observation.flatMap { topology.packageDigest(what, node: node, observation: $0) }
+            }
+            switch topology.installCommand(what, node: node ?? "", digest: digest) {
             case .success(let install): command = install
             case .failure(let missing): command = "(\(missing.reason))"
             }

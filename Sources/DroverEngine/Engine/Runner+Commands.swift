@@ -141,36 +141,69 @@ extension Runner {
         }
     }
 
-    /// Checks that the cluster's lock is still this run's on every reachable backend, and takes it on those
-    /// reachable again; stops the run before `step` changes `node` when it is not.
+    /// Checks that the cluster's lock is still this run's on every reachable backend (from the reading taken
+    /// moments ago where it read the lock), and takes it on those reachable again; stops the run before `step`'s
+    /// next command on `node` when it is not.
     func checkLock(before step: Playbook.Step, node: String) async throws {
         guard let lock else { return }
+        let reading = lastReading.flatMap { reading -> (nodes: [String], texts: [String: String])? in
+            guard ContinuousClock.now - reading.at <= Self.lockReadingLimit,
+                let acquired = lock.acquiredAt, reading.at > acquired
+            else { return nil }
+            let texts = reading.observation.lockOwnerTexts
+            return (reading.observation.lockReadNodes, Dictionary(texts.map { ($0.node, $0.text) }) { $1 })
+        }
+        // A backend the command changes must hold the lock first: one not reachable yet (a host coming back) is
+        // waited for as a command's lost connection is (backoff 1 s doubling to 15 s, up to the command timeout).
+        if inventory.backend(named: node) != nil, connection.failures[node] != nil {
+            reporter.emit(Event(.note("\(node): not reachable yet; waiting for it to take the cluster lock there")))
+            let deadline = ContinuousClock.now + inventory.ssh.commandTimeout
+            var pause = Duration.seconds(1)
+            while !(await connection.reconnect(node)), ContinuousClock.now < deadline {
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(15))
+            }
+        }
         do {
-            for taken in try await lock.verify(connection) {
+            for taken in try await lock.verify(connection, reading: reading, required: node) {
                 reporter.emit(Event(.note("\(taken): reachable again; the cluster lock is taken there too")))
             }
         } catch let lost as ClusterLock.Holding.Lost {
-            throw StepFailure(
-                step: step.name, node: node,
-                what:
-                    "\(lost.localizedDescription); stopped before \(step.name) changed \(node), nothing of it was started",
-                advice: [
+            var advice: [NextStep] = []
+            if lost.unconfirmed {
+                advice = [NextStep("When the backends are reachable, continue:", commands: [resumeCommand])]
+            } else if let holder = lost.holder, holder.runID == runID {
+                advice = [
                     NextStep(
-                        lost.holder == nil
-                            ? "If the lock was removed to stop this run, the run can be continued later:"
-                            : "Another run now drives the cluster: let it finish (drover status shows it). Then, if this run is still wanted:",
+                        "Let that drover finish the run (drover status shows it). Only if it is gone, continue here:",
                         commands: [resumeCommand])
-                ])
-        } catch {
+                ]
+            } else if let holder = lost.holder {
+                let unlock =
+                    "drover unlock \(inventoryFlag) "
+                    + (holder.isOwnerless ? "--ownerless" : "--run-id \(holder.runID)")
+                advice = [
+                    NextStep(
+                        "Another run holds the cluster: let it finish (drover status shows it). If it is over, remove its lock:",
+                        commands: [unlock]),
+                    NextStep("Then continue this run:", commands: [resumeCommand]),
+                ]
+            } else {
+                advice = [
+                    NextStep(
+                        "If the lock was removed to stop this run, the run can be continued later:",
+                        commands: [resumeCommand])
+                ]
+            }
             throw StepFailure(
                 step: step.name, node: node,
-                what:
-                    "the cluster lock could not be checked (\(error.localizedDescription)); nothing of \(step.name) was started",
-                advice: [
-                    NextStep("When \(node) and the backends are reachable, continue:", commands: [resumeCommand])
-                ])
+                what: "\(lost.localizedDescription); stopped before \(step.name)'s next command on \(node)",
+                advice: advice)
         }
     }
+
+    /// How old a reading may be for the lock check before a command to use it instead of reading the lock again.
+    static var lockReadingLimit: Duration { .seconds(2) }
 
     /// Connects again to the nodes whose session was lost (during a reading, say), each on its own backoff,
     /// and says which are back.

@@ -62,8 +62,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     /// The last full reading of the cluster, while nothing has run since it was taken: the next step starts
     /// from it instead of reading every node again (a wait's confirming poll, a skipped step's reading).
     var lastReading: Reading?
-    /// The reading the run started from, as pre-flight checked it: the package digests installs verify.
-    var startedFrom: T.Observation?
+    /// The SHA-256 of each package its installs verify (`package@be2`), as read when the run first started.
+    let packageDigests: [String: String]
     /// The cluster's lock as this run holds it: checked before each command a step starts (nil in the engine's
     /// own tests, whose nodes are scripted).
     let lock: ClusterLock.Holding?
@@ -82,9 +82,11 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         recorder: RunRecorder? = nil, resuming: Journal? = nil,
         interaction: Interaction = Interaction(yes: true, assumeDone: false),
         bindings: Bindings = Bindings(), backup: Bool = false, nextOptions: NextCommandOptions = NextCommandOptions(),
-        lock: ClusterLock.Holding? = nil, stopRequested: @escaping @Sendable () -> Bool = { false }
+        lock: ClusterLock.Holding? = nil, packageDigests: [String: String] = [:],
+        stopRequested: @escaping @Sendable () -> Bool = { false }
     ) {
         self.lock = lock
+        self.packageDigests = packageDigests
         self.nextOptions = nextOptions
         self.interaction = interaction
         self.backup = backup
@@ -144,7 +146,6 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     /// Runs every step; on failure stops at once and touches no other node.
     public func execute(initial: T.Observation, readAt: ContinuousClock.Instant? = nil) async -> Outcome {
         let started = Date()
-        startedFrom = initial
         if let readAt { lastReading = Reading(observation: initial, at: readAt) }
         reporter.emit(
             Event(
@@ -443,7 +444,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                             number + 1
                         ))
                 case .install(let what):
-                    switch topology.installCommand(what, node: node, observation: startedFrom) {
+                    switch topology.installCommand(what, node: node, digest: packageDigests["\(what)@\(node)"]) {
                     case .success(let command): commands.append((command, number + 1))
                     case .failure(let missing):
                         throw StepFailure(

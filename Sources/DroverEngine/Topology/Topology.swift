@@ -98,9 +98,14 @@ public protocol Topology: TopologyPresentation {
     /// The upgrade path `playbook` is run on, when it is an upgrade; nil otherwise.
     func upgradePath(for playbook: Playbook, observation: Observation) -> Path?
 
-    /// The command that installs `what` (`install: package`, ...) on `node`, or what the inventory lacks for it;
-    /// `observation` is the reading the run started from (what pre-flight checked).
-    func installCommand(_ what: String, node: String, observation: Observation?) -> Result<String, InstallUnavailable>
+    /// The command that installs `what` (`install: package`, ...) on `node`, verifying that the package is the
+    /// one with `digest` (what the run read before it started) where the inventory gives none; or what the
+    /// inventory lacks for it.
+    func installCommand(_ what: String, node: String, digest: String?) -> Result<String, InstallUnavailable>
+
+    /// The SHA-256 of the package `what` on `node` in `observation` (read with `checksum`), for its install to
+    /// verify; nil when not read.
+    func packageDigest(_ what: String, node: String, observation: Observation) -> String?
 
     /// Where and how a backup is taken before a run's first change; throws a reason when it cannot be now,
     /// nil when the topology has no backup Drover takes.
@@ -134,6 +139,8 @@ public protocol TopologyObservation: Sendable {
     var identities: [String: String] { get }
     /// Drover lock owner files found on the nodes, by node.
     var lockOwnerTexts: [(node: String, text: String)] { get }
+    /// The nodes whose lock this reading read (a node among them with no owner text holds no lock).
+    var lockReadNodes: [String] { get }
     /// The nodes that were read.
     var answering: [String] { get }
 }
@@ -167,8 +174,10 @@ extension Topology {
     /// No upgrade paths unless the topology has them.
     public func upgradePath(for playbook: Playbook, observation: Observation) -> Path? { nil }
 
+    public func packageDigest(_ what: String, node: String, observation: Observation) -> String? { nil }
+
     public func installCommand(
-        _ what: String, node: String, observation: Observation?
+        _ what: String, node: String, digest: String?
     ) -> Result<String, InstallUnavailable> {
         .failure(InstallUnavailable(reason: "a \(Self.kind.rawValue) installs nothing", fix: "remove install: \(what)"))
     }

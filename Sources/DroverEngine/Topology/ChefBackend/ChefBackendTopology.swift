@@ -10,6 +10,7 @@ extension ClusterObservation: TopologyObservation {
         nodes.compactMap { node in node.lockOwner.map { (node.name, $0) } }
     }
     public var answering: [String] { nodes.filter { $0.unreachable == nil }.map(\.name) }
+    public var lockReadNodes: [String] { nodes.filter { $0.unreachable == nil && $0.lockRead }.map(\.name) }
 }
 
 /// The Chef Backend cluster: three nodes, one leader, read through `chef-backend-ctl status` and
@@ -246,11 +247,10 @@ public struct ChefBackendTopology: Topology {
 
     /// `install: package`: chef-backend on a backend (`dpkg -i`, or `yum install -y`); `install: frontend-package`:
     /// chef-server-core on a frontend (`dpkg -i`, or `rpm -Uvh --nopostun`, Chef's upgrade guide). Where the
-    /// package's SHA-256 is known (the inventory's `sha256`, else what the run read on `node` before it started)
-    /// the installing command verifies it itself, on a copy only root can write (``verifiedInstall(_:path:digest:)``).
-    public func installCommand(
-        _ what: String, node: String, observation: ClusterObservation?
-    ) -> Result<String, InstallUnavailable> {
+    /// package's SHA-256 is known (the inventory's `sha256`, else `digest`, what the run read on `node` before it
+    /// started) the installing command verifies it itself, on a copy only root can write
+    /// (``verifiedInstall(_:path:digest:)``).
+    public func installCommand(_ what: String, node: String, digest: String?) -> Result<String, InstallUnavailable> {
         if what == "frontend-package" {
             guard let package = inventory.frontendPackage else {
                 return .failure(
@@ -258,35 +258,42 @@ public struct ChefBackendTopology: Topology {
                         reason: "the inventory has no frontend_package",
                         fix: "Add frontend_package.path to \(inventory.file)"))
             }
-            let digest = package.sha256 ?? observation?.frontend(node)?.packageSHA256
             return .success(
                 Self.verifiedInstall(
-                    package.format == .deb ? "dpkg -i" : "rpm -Uvh --nopostun", path: package.path, digest: digest))
+                    package.format == .deb ? "dpkg -i" : "rpm -Uvh --nopostun", path: package.path,
+                    digest: package.sha256 ?? digest))
         }
         guard let package = inventory.package else {
             return .failure(
                 InstallUnavailable(
                     reason: "the inventory has no package", fix: "Add package.path to \(inventory.file)"))
         }
-        let digest = package.sha256 ?? observation?.node(node)?.packageSHA256
         return .success(
             Self.verifiedInstall(
-                package.format == .deb ? "dpkg -i" : "yum install -y", path: package.path, digest: digest))
+                package.format == .deb ? "dpkg -i" : "yum install -y", path: package.path,
+                digest: package.sha256 ?? digest))
+    }
+
+    public func packageDigest(_ what: String, node: String, observation: ClusterObservation) -> String? {
+        what == "frontend-package" ? observation.frontend(node)?.packageSHA256 : observation.node(node)?.packageSHA256
     }
 
     /// `installer PATH`, or, with a digest, one command that copies the package into a new directory only root
     /// can write (`mktemp -d`), checks the copy's SHA-256 and installs that copy: a package replaced or changed
     /// after pre-flight (by the SSH user, under `ssh.sudo`) is refused, never installed.
     static func verifiedInstall(_ installer: String, path: String, digest: String?) -> String {
-        guard let digest, digest.count == 64, digest.allSatisfy(\.isHexDigit) else {
+        let digest = digest?.lowercased() ?? ""
+        guard digest.utf8.count == 64,
+            digest.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+        else {
             return "\(installer) \(ShellQuote.quote(path))"
         }
         let name = ShellQuote.quote((path as NSString).lastPathComponent)
         let refusal = ShellQuote.quote(
-            "drover: \(path) is not the package pre-flight checked (SHA-256 \(digest.lowercased())); nothing was installed"
-        )
+            "drover: \(path) is not the package pre-flight checked (SHA-256 \(digest)); nothing was installed. "
+                + "Put that package back to continue this run, or start a new run to install the one there now")
         return "d=$(mktemp -d /var/tmp/drover-install.XXXXXX) && cp -- \(ShellQuote.quote(path)) \"$d\"/\(name) && "
-            + "{ [ \"$(sha256sum < \"$d\"/\(name) | cut -c1-64)\" = \(digest.lowercased()) ] || { echo \(refusal) >&2; false; }; } && "
+            + "{ [ \"$(sha256sum < \"$d\"/\(name) | cut -c1-64)\" = \(digest) ] || { printf '%s\\n' \(refusal) >&2; false; }; } && "
             + "\(installer) \"$d\"/\(name); s=$?; rm -rf \"$d\"; exit $s"
     }
 

@@ -204,10 +204,11 @@ public enum ClusterDiscovery {
                 ))
         }
         let packagePath = inventory.package.map { ShellQuote.quote($0.path) }
+        // The lock in every reading (one `cat` in the same script): a run checks it before each change from the
+        // reading it just took.
+        parts.append(
+            NodeScript.Part("lock", ClusterLock.readCommand(ClusterLock.directory(for: inventory)) + " 2>/dev/null"))
         if full {
-            parts.append(
-                NodeScript.Part("lock", ClusterLock.readCommand(ClusterLock.directory(for: inventory)) + " 2>/dev/null")
-            )
             parts.append(NodeScript.Part("df", "df -Pk /var/opt/chef-backend"))
             if let packagePath { parts.append(NodeScript.Part("package", "test -f \(packagePath)")) }
         }
@@ -254,8 +255,11 @@ public enum ClusterDiscovery {
                     $0.stdout.contains(ElasticsearchFacts.pathScriptsError)
                 }
             }
-            if full {
+            if read["lock"] != nil {
                 node.lockOwner = parsed("lock", acceptFailure: true) { $0.exitStatus == 0 ? $0.stdout : nil } ?? nil
+                node.lockRead = true
+            }
+            if full {
                 node.freeMB = parsed("df") { try DiskFree.availableMB($0.stdout) }
                 if let package = inventory.package {
                     node.packagePresent = parsed("package", acceptFailure: true) { $0.exitStatus == 0 }

@@ -13,6 +13,7 @@ extension PairObservation: TopologyObservation {
         nodes.compactMap { node in node.lockOwner.map { (node.name, $0) } }
     }
     public var answering: [String] { nodes.filter(\.reachable).map(\.name) }
+    public var lockReadNodes: [String] { nodes.filter { $0.reachable && $0.lockRead }.map(\.name) }
 }
 
 /// The legacy Chef Server HA pair: two backends, DRBD replicating `/var/opt/opscode/drbd/data` and

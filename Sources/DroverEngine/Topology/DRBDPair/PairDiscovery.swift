@@ -73,6 +73,7 @@ enum PairDiscovery {
                     ClusterLock.readCommand(ClusterLock.directory(for: connection.inventory)) + " 2>/dev/null",
                     timeout: .seconds(30))
                 if lock.succeeded { node.lockOwner = lock.stdoutText }
+                node.lockRead = true
             }
         } catch {
             node.unreachable = error.localizedDescription

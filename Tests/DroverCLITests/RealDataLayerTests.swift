@@ -1,0 +1,83 @@
+import DroverTestSupport
+import Foundation
+import Testing
+
+/// The real data layer the rehearsal stands on (Fixtures/RealServices/datalayer.py): etcd and PostgreSQL 15
+/// streaming replication on three loopback addresses, and a write load whose ledger counts acknowledged
+/// writes lost. Needs root, postgresql-15, etcd-server, etcd-client and python3-psycopg2 (`make test-deps`).
+@Suite("a real data layer: PostgreSQL replication and etcd", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
+struct RealDataLayerTests {
+    static let script = Repository.root.appendingPathComponent("Fixtures/RealServices/datalayer.py").path
+    /// Debian's Python: python3-psycopg2 is installed for it.
+    static let python = "/usr/bin/python3"
+
+    static func layer(_ arguments: [String]) async throws -> Processes.Output {
+        try await Processes.offPool { try Processes.run(python, [script] + arguments, timeout: .seconds(90)) }
+    }
+
+    static func json(_ output: Processes.Output) -> [String: Any] {
+        let line = output.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    @Test func aPlannedSwitchoverUnderAWriteLoadLosesNoAcknowledgedWrite() async throws {
+        #expect(
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd")
+                && FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/15/bin/postgres"),
+            "make test-deps installs postgresql-15, etcd-server, etcd-client and python3-psycopg2")
+        // Traversable by the postgres user (the test's own temporary directories are not).
+        let directory = "/tmp/drover-real-\(UUID().uuidString.prefix(8))"
+        let addresses = (1...3).map { _ in LoopbackAddresses.next(port: 5432) }
+        let nodes = zip(["be1", "be2", "be3"], addresses).map { "\($0)=\($1)" }.joined(separator: ",")
+        let up = try await Self.layer(["up", "--dir", directory, "--nodes", nodes])
+        defer { _ = try? Processes.run(Self.python, [Self.script, "down", "--dir", directory]) }
+        try #require(up.status == 0, "\(up.stdout)\(up.stderr)")
+        let state = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/state.json")))
+                as? [String: Any])
+        let pids = try #require(state["pids"] as? [String: Int])
+        #expect(pids.count == 6, "an etcd member and a PostgreSQL per node: \(pids)")
+
+        let before = Self.json(try await Self.layer(["status", "--dir", directory]))
+        #expect((before["be1"] as? [String: Any])?["role"] as? String == "primary", "\(before)")
+        #expect((before["be2"] as? [String: Any])?["streaming"] as? Bool == true, "\(before)")
+        #expect(before["etcd_healthy"] as? Bool == true, "\(before)")
+
+        // Writes through a multi-host connection while the primary moves from be1 to be2.
+        let report = directory + ".load.json"
+        let load = try Processes.spawn(
+            Self.python, [Self.script, "load", "--dir", directory, "--seconds", "6", "--rate", "50"], stdout: report,
+            stderr: report + ".err")
+        try await Task.sleep(for: .seconds(2))
+        let switchover = try await Self.layer(["switchover", "--dir", directory, "--to", "be2"])
+        #expect(switchover.status == 0, "\(switchover.stdout)\(switchover.stderr)")
+        #expect(
+            await load.exitStatus() == 0, "\((try? String(contentsOfFile: report + ".err", encoding: .utf8)) ?? "")")
+        let ledger = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        #expect(ledger["lost"] as? Int == 0, "no acknowledged write lost: \(ledger)")
+        #expect((ledger["acknowledged"] as? Int ?? 0) > 0, "\(ledger)")
+
+        let after = Self.json(try await Self.layer(["status", "--dir", directory]))
+        #expect((after["be2"] as? [String: Any])?["role"] as? String == "primary", "\(after)")
+        for standby in ["be1", "be3"] {
+            #expect((after[standby] as? [String: Any])?["streaming"] as? Bool == true, "\(standby): \(after)")
+        }
+
+        let down = try await Self.layer(["down", "--dir", directory])
+        #expect(down.status == 0, "\(down.stderr)")
+        for (name, pid) in pids {
+            #expect(kill(pid_t(pid), 0) != 0 || Self.isZombie(pid), "\(name) (pid \(pid)) stopped")
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory), "nothing left behind")
+        try? FileManager.default.removeItem(atPath: report)
+        try? FileManager.default.removeItem(atPath: report + ".err")
+    }
+
+    static func isZombie(_ pid: Int) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.range(of: ") ", options: .backwards)
+        else { return true }
+        return stat[close.upperBound...].first == "Z"
+    }
+}
