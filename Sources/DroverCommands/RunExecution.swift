@@ -232,13 +232,14 @@ extension Operations {
         let lostNodesRunbook = playbook.preflight == "none"
         do {
             let holding = try await ClusterLock.acquire(
-                connection, runID: runID, newRun: newRun, minimum: lostNodesRunbook ? 1 : majority)
+                connection, runID: runID, newRun: newRun, minimum: lostNodesRunbook ? 1 : majority,
+                tolerateUnusable: lostNodesRunbook)
             if holding.nodes.count < majority {
                 let missing = inventory.backends.map(\.name).filter { !holding.nodes.contains($0) }
                 Output.diagnostic(
                     "warning: the cluster lock is held on \(holding.nodes.count) of \(inventory.backends.count) backends: "
-                        + "\(missing.joined(separator: ", ")) cannot be reached. A second workstation that reaches only "
-                        + "them could take it too; it is taken there as they become reachable.")
+                        + "\(missing.joined(separator: ", ")) cannot be reached or locked yet. A second workstation that "
+                        + "reaches only them could take it too; it is taken there as they become reachable.")
             }
             return .success(holding)
         } catch let held as ClusterLock.Held {

@@ -102,8 +102,13 @@ public enum ClusterLock {
     /// directory pruned or the node rebuilt). A resumed run never creates it.
     ///
     /// Returns the lock as held, to be checked before each change and taken on nodes as they reconnect.
+    ///
+    /// `tolerateUnusable`: a node where the lock cannot be created (a replacement host not provisioned yet) is
+    /// left unlocked instead of refusing the run, for runbooks made for lost nodes; it is taken there at the
+    /// first change that reaches it (which it must hold before anything changes it).
     public static func acquire(
-        _ connection: any NodeTransport, runID: String, newRun: Bool = false, minimum: Int = 1
+        _ connection: any NodeTransport, runID: String, newRun: Bool = false, minimum: Int = 1,
+        tolerateUnusable: Bool = false
     ) async throws -> Holding {
         let holding = Holding(
             runID: runID, directory: directory(for: connection.inventory),
@@ -116,7 +121,11 @@ public enum ClusterLock {
             guard let first = nodes.first else {
                 throw NoMajority(held: [], unreachable: connection.inventory.backends.map(\.name), required: minimum)
             }
-            if let holder = try await holding.take(first, on: connection) { throw Held(owner: holder) }
+            do {
+                if let holder = try await holding.take(first, on: connection) { throw Held(owner: holder) }
+            } catch let error as Unusable where tolerateUnusable {
+                _ = error
+            }
             // Every take is waited for, failed or not: one cut short would leave a lock nobody knows of.
             let others = await withTaskGroup(of: (String, Result<LockOwner?, any Error>).self) { group in
                 for node in nodes.dropFirst() {
@@ -138,7 +147,7 @@ public enum ClusterLock {
                 if case .success(let holder?) = result { throw Held(owner: holder) }
             }
             for (_, result) in others {
-                if case .failure(let error) = result { throw error }
+                if case .failure(let error) = result, !(tolerateUnusable && error is Unusable) { throw error }
             }
             let taken = holding.nodes
             guard taken.count >= minimum else {

@@ -25,6 +25,8 @@ extension ClusterLock {
             var created: Set<String> = []
             /// Each held node's connection generation when the lock was last seen there.
             var seenAt: [String: Int] = [:]
+            /// When the lock was last seen there (taken, or read back).
+            var seenWhen: [String: ContinuousClock.Instant] = [:]
             /// When it was held on enough backends: a reading from before shows no lock.
             var acquired: ContinuousClock.Instant?
         }
@@ -67,8 +69,13 @@ extension ClusterLock {
                 $0.held.insert(node)
                 if created { $0.created.insert(node) }
                 $0.seenAt[node] = generation
+                $0.seenWhen[node] = .now
             }
         }
+
+        /// How long a sighting of the lock on a node stands for the next check (nothing run there meanwhile
+        /// needs it read again): as long as a reading stands for the next step.
+        static let sightingLimit: Duration = .seconds(5)
 
         /// Takes the lock on one node: nil when taken (or already ours), else who holds it. One command: it
         /// creates the directory, or shows who holds it, or says why it cannot be created.
@@ -195,8 +202,15 @@ extension ClusterLock {
                                 holder == nil
                             )
                         }
-                        if let reading, reading.nodes.contains(node), now.seenAt[node] == generation,
-                            let text = reading.texts[node], self.isOurs(text)
+                        // The reading the step just took, where it covers the node, is newer than any sighting: it
+                        // confirms this drover's lock, or the lock is read again. Without one, a sighting moments ago
+                        // (the lock just taken) stands.
+                        let covered = reading.map { $0.nodes.contains(node) } ?? false
+                        if covered, now.seenAt[node] == generation, let text = reading?.texts[node], self.isOurs(text) {
+                            return (node, nil, false, true)
+                        }
+                        if !covered, now.seenAt[node] == generation, let when = now.seenWhen[node],
+                            ContinuousClock.now - when <= Self.sightingLimit
                         {
                             return (node, nil, false, true)
                         }
@@ -207,7 +221,10 @@ extension ClusterLock {
                         if output.hasPrefix("drover-lock-dir\n") {
                             let text = String(output.dropFirst("drover-lock-dir\n".count))
                             if self.isOurs(text) {
-                                self.state.withLock { $0.seenAt[node] = generation }
+                                self.state.withLock {
+                                    $0.seenAt[node] = generation
+                                    $0.seenWhen[node] = .now
+                                }
                                 return (node, nil, false, true)
                             }
                             let holder = LockOwner.parse(text, node: node) ?? .ownerless(node: node)

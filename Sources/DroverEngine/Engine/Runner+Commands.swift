@@ -202,8 +202,9 @@ extension Runner {
         }
     }
 
-    /// How old a reading may be for the lock check before a command to use it instead of reading the lock again.
-    static var lockReadingLimit: Duration { .seconds(2) }
+    /// How old a reading may be for the lock check before a command to use it instead of reading the lock again:
+    /// as old as a reading may be for the step to start from it.
+    static var lockReadingLimit: Duration { readingReuseLimit }
 
     /// Connects again to the nodes whose session was lost (during a reading, say), each on its own backoff,
     /// and says which are back.
