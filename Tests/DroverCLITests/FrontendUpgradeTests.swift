@@ -5,8 +5,8 @@ import SimulatedChefBackend
 import Testing
 
 /// `drover upgrade --frontends`: Chef's frontend upgrade, one frontend at a time, against the sandbox's
-/// frontends (real sshd, simulated chef-server-ctl), judged from the simulator's log and state.
-// `--all` upgrades three backends, then two frontends, and resumes: about 2.5 minutes alone on 2 cores.
+/// frontends (real sshd, simulated chef-server-ctl), judged from the simulator's log and state. The longest
+/// (`--all`: three backends, two frontends, a resume) takes about 2.5 minutes alone on 2 cores.
 @Suite("the frontend upgrade", needsSandbox, .timeLimit(.minutes(6 * TestTime.factor)))
 struct FrontendUpgradeTests {
     static let target = "15.9.38"
