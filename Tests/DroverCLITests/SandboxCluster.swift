@@ -113,14 +113,18 @@ struct SandboxCluster: Sendable {
     }
 
     /// Runs drover (the binary under test) with `--inventory` added, in the test's HOME.
-    /// `binary`: another drover to run instead of the one under test (a copy of it, say).
+    /// `binary`: another drover to run instead of the one under test (a copy of it, say); `timeout`: how long it
+    /// may take before it is killed and the test fails.
     func drover(
-        _ arguments: [String], environment: [String: String] = [:], binary: String? = nil
+        _ arguments: [String], environment: [String: String] = [:], binary: String? = nil,
+        timeout: Duration = .seconds(150)
     ) async throws -> Processes.Output {
         let all = self.arguments(arguments)
         let environment = self.environment.merging(environment) { $1 }
         return try await Processes.offPool {
-            try Processes.run(binary ?? DroverBinary.path, all, environment: try DroverBinary.environment(environment))
+            try Processes.run(
+                binary ?? DroverBinary.path, all, environment: try DroverBinary.environment(environment),
+                timeout: timeout)
         }
     }
 

@@ -4,7 +4,7 @@ import SimulatedChefBackend
 import Testing
 
 /// `drover plan upgrade` and `drover upgrade` choose the documented path from the live cluster.
-@Suite("upgrade paths chosen from the live cluster", needsSandbox, .timeLimit(.minutes(3 * TestTime.factor)))
+@Suite("upgrade paths chosen from the live cluster", needsSandbox, .timeLimit(.minutes(6 * TestTime.factor)))
 struct UpgradePathEndToEndTests {
     struct Row: Sendable, CustomTestStringConvertible {
         var installed: String
@@ -325,7 +325,8 @@ struct UpgradePathEndToEndTests {
                 (object["downtime"] as? [String: Any])?["reindex_minutes"] as? Int == 9,
                 "\(String(describing: object["downtime"]))")
             #expect(object["playbook"] as? String == "upgrade-downtime-reindex")
-            let upgrade = try await cluster.drover(["upgrade", "--yes"])
+            // Every backend and both frontends, one after another: 20 s alone, minutes beside the whole suite.
+            let upgrade = try await cluster.drover(["upgrade", "--yes"], timeout: .seconds(300))
             #expect(upgrade.status == 0, "\(upgrade.stdout)\n\(upgrade.stderr)")
             Self.expectReindexOrder(await cluster.log())
             let state = try await cluster.state()
