@@ -23,7 +23,8 @@ struct LoggedCommand {
         let readOnly = [
             "echo 'drover-read: ", "chef-backend-ctl cluster-status", "chef-backend-ctl status", "cat ", "test ", "df ",
             "sha256sum",
-            "drbdadm role ", "chef-server-ctl ha-status", "curl -s -S ", "grep -F ", "find ", "uname -n",
+            "drbdadm role ", "chef-server-ctl ha-status", "chef-server-ctl status", "curl -s -S ", "grep -F ", "find ",
+            "uname -n",
         ]
         return !readOnly.contains { command.hasPrefix($0) } && !command.contains("/drover.lock")
             && !command.contains("/drover-runs/")

@@ -192,7 +192,7 @@ struct UpgradePathEndToEndTests {
                     [.modificationDate: Date(timeIntervalSinceNow: -31 * 86_400)],
                     ofItemAtPath: frontendRecords + "/old-run")
             }
-            let upgrade = try await cluster.drover(["upgrade", "--yes"])
+            let upgrade = try await cluster.drover(["upgrade", "--yes"], timeout: .seconds(300))
             #expect(upgrade.status == 0, "\(upgrade.stdout)\n\(upgrade.stderr)")
             #expect(upgrade.stdout.contains("upgrade-downtime-1-to-2"))
             #expect(upgrade.stdout.contains("Backup: be2:/var/opt/chef-backup/"))
@@ -202,7 +202,10 @@ struct UpgradePathEndToEndTests {
             let firstChange = log.firstIndex {
                 $0.event == "started" && $0.isMutating && $0.command != "chef-backend-ctl backup"
             }
-            #expect(backup != nil && firstChange != nil && backup! < firstChange!, "the backup comes first")
+            #expect(
+                backup != nil && firstChange != nil && backup! < firstChange!,
+                "the backup comes first: \(log.prefix(through: backup ?? log.count - 1).filter { $0.event == "started" && $0.isMutating }.map { "\($0.node) \($0.command)" })"
+            )
             let state = try await cluster.state()
             #expect(
                 state.nodes.allSatisfy { $0.runningVersion == "2.3.16" && $0.phase == .synced },

@@ -61,8 +61,11 @@ func login() -> Int32 {
     }
     let argv = command.isEmpty ? ["/bin/bash", "-l"] : ["/bin/sh", "-c", command]
     // The tools the session runs, and whatever they start that outlives it, log under this session.
-    setenv("DROVER_SIM_SESSION", String(getpid()), 1)
-    logLine(["event": "started", "command": command, "session": String(getpid())])
+    // The pid and a random part: pids are reused within a test on a busy machine (pid_max 32768), and a
+    // reading's tools must never pass for a later detached command's.
+    let session = "\(getpid())-\(UInt64.random(in: 0 ... .max))"
+    setenv("DROVER_SIM_SESSION", session, 1)
+    logLine(["event": "started", "command": command, "session": session])
     var pid: pid_t = 0
     let cArguments = argv.map { strdup($0) } + [nil]
     defer { for argument in cArguments { free(argument) } }
@@ -74,7 +77,7 @@ func login() -> Int32 {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    logLine(["event": "finished", "command": command, "exit_status": Int(exitStatus), "session": String(getpid())])
+    logLine(["event": "finished", "command": command, "exit_status": Int(exitStatus), "session": session])
     return exitStatus
 }
 
