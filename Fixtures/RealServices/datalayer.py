@@ -9,13 +9,19 @@ it. Measured facts it relies on: shared/reference/real-services.md.
 
     datalayer.py up --dir DIR --nodes be1=127.0.50.1,be2=127.0.50.2,be3=127.0.50.3
     datalayer.py status --dir DIR            (JSON: each node's role, LSNs, streaming; etcd health)
-    datalayer.py switchover --dir DIR --to be2
+    datalayer.py switchover --dir DIR --to be2   (the leader hands the election over, and waits)
+    datalayer.py failover --dir DIR --set on|off
+    datalayer.py hold --dir DIR --node be2   (stop its PostgreSQL and keep it down; `release` lets it rejoin)
     datalayer.py kill --dir DIR --node be1   (kill -9 the node's postmaster)
+    datalayer.py stop-etcd|start-etcd --dir DIR --node be1   (the node's etcd member, by pid)
+    datalayer.py pause-replay|resume-replay --dir DIR --node be2   (a standby that lags)
+    datalayer.py leaderl --dir DIR --node be1   (the node's leader-election stand-in; `up` starts one per node)
     datalayer.py load --dir DIR --seconds 10 --rate 50   (JSON: attempted, acknowledged, lost, outage)
     datalayer.py down --dir DIR
 """
 
 import argparse
+import base64
 import json
 import os
 import pwd
@@ -23,9 +29,18 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 STATE = "state.json"
+# The election leaderl holds in etcd (here a stand-in: `leaderl` below): the leader's name, on a lease of
+# LEASE_TTL seconds its node keeps alive while its PostgreSQL answers.
+LEADER_KEY = "/chef-backend/leader"
+# "off" while cluster failover is disabled (`chef-backend-ctl set-cluster-failover off`): nobody campaigns.
+FAILOVER_KEY = "/chef-backend/failover"
+# A node's name while the leader hands over to it (`upgrade --failover`): only that node campaigns.
+HANDOFF_KEY = "/chef-backend/handoff"
+LEASE_TTL = 3
 
 
 def postgres_ids():
@@ -139,6 +154,257 @@ def start_postgres(state, name):
     wait_for(f"PostgreSQL on {name} ({address})", ready)
 
 
+def etcd_call(address, path, body, timeout=1.0):
+    """One request to etcd's v3 JSON gateway on the node's own member."""
+    request = urllib.request.Request(f"http://{address}:2379/v3/{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def etcd_get(address, key):
+    """The key's value and lease, or (None, None)."""
+    kvs = etcd_call(address, "kv/range", {"key": b64(key)}).get("kvs") or []
+    if not kvs:
+        return None, None
+    return base64.b64decode(kvs[0].get("value", "")).decode(), kvs[0].get("lease")
+
+
+def etcd_put(address, key, value):
+    etcd_call(address, "kv/put", {"key": b64(key), "value": b64(value)})
+
+
+def etcd_delete(address, key):
+    etcd_call(address, "kv/deleterange", {"key": b64(key)})
+
+
+def any_member(state):
+    """The address of a member that answers (the CLI's commands work while one member is down)."""
+    for address in state["nodes"].values():
+        try:
+            etcd_call(address, "kv/range", {"key": b64(LEADER_KEY)})
+            return address
+        except Exception:
+            continue
+    raise SystemExit("datalayer: no etcd member answers")
+
+
+def leader_of(state):
+    return etcd_get(any_member(state), LEADER_KEY)[0]
+
+
+def postmaster_pid(state, name):
+    """The pid of the node's running postmaster (its postmaster.pid), or None."""
+    try:
+        with open(os.path.join(node_paths(state["dir"], name)["data"], "postmaster.pid")) as f:
+            pid = int(f.readline())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def held(state, name):
+    return os.path.exists(os.path.join(node_paths(state["dir"], name)["base"], "held"))
+
+
+def node_lock(state, name):
+    """The node's lock: its leaderl holds it for each round, `hold` while it stops PostgreSQL."""
+    import fcntl
+    f = open(os.path.join(node_paths(state["dir"], name)["base"], "lock"), "w")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
+def spawn_postgres(state, name):
+    paths = node_paths(state["dir"], name)
+    pid = start_detached([f"{PG_BIN}/postgres", "-c", f"config_file={paths['conf']}"], paths["log"], user="postgres")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            raise RuntimeError(f"PostgreSQL on {name} exited")
+        try:
+            if query(state["nodes"][name], "SELECT 1") is not None:
+                return pid
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"PostgreSQL on {name} did not answer in 30 s")
+
+
+def standby_files(state, name, leader):
+    """standby.signal and the leader as primary_conninfo, written as the postgres user would."""
+    paths = node_paths(state["dir"], name)
+    uid, gid = postgres_ids()
+    signal_path = os.path.join(paths["data"], "standby.signal")
+    open(signal_path, "a").close()
+    conninfo = f"host={state['nodes'][leader]} port=5432 user=postgres application_name={name}"
+    auto = os.path.join(paths["data"], "postgresql.auto.conf")
+    lines = []
+    if os.path.exists(auto):
+        with open(auto) as f:
+            lines = [line for line in f if not line.startswith("primary_conninfo")]
+    lines.append(f"primary_conninfo = '{conninfo}'\n")
+    with open(auto, "w") as f:
+        f.writelines(lines)
+    for path in (signal_path, auto):
+        os.chown(path, uid, gid)
+
+
+def rejoin(state, name, leader, log):
+    """Makes a stopped node a standby of the leader: pg_rewind after a CHECKPOINT on the leader (without it
+    pg_rewind finds nothing to rewind), or a fresh pg_basebackup when there is nothing to rewind from."""
+    import shutil
+    paths = node_paths(state["dir"], name)
+    source = state["nodes"][leader]
+    rewound = False
+    if os.path.exists(os.path.join(paths["data"], "PG_VERSION")):
+        try:
+            query(source, "CHECKPOINT")
+            as_postgres([f"{PG_BIN}/pg_rewind", "-D", paths["data"], f"--source-server={dsn(source)}"])
+            rewound = True
+        except subprocess.CalledProcessError as error:
+            log(f"pg_rewind failed ({error.stderr.strip()[-300:]}); a fresh base backup instead")
+    if not rewound:
+        shutil.rmtree(paths["data"], ignore_errors=True)
+        as_postgres([f"{PG_BIN}/pg_basebackup", "-h", source, "-U", "postgres", "-D", paths["data"], "-X", "stream",
+                     "-c", "fast"])
+    standby_files(state, name, leader)
+    spawn_postgres(state, name)
+    log(f"rejoined as a standby of {leader} ({'pg_rewind' if rewound else 'pg_basebackup'})")
+
+
+def leaderl(args):
+    """A stand-in for leaderl on one node: the leader holds LEADER_KEY on a lease kept alive while its
+    PostgreSQL runs; with failover on (or a handoff to it), a caught-up standby campaigns when there is no
+    leader and promotes itself on winning; a node that loses the election (or its etcd member) stops a
+    PostgreSQL that still runs as primary, and a stopped node that is not held down rejoins as a standby."""
+    directory = os.path.abspath(args.dir)
+    state = load_state(directory)
+    name = args.node
+    address = state["nodes"][name]
+    log_path = os.path.join(directory, f"leaderl-{name}.log")
+
+    def log(line):
+        with open(log_path, "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+    lease = None
+    kept = 0.0
+    while True:
+        # The PostgreSQL this leaderl started and that died is reaped, so pg_rewind does not find its pid alive.
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        lock = node_lock(state, name)
+        try:
+            running = postmaster_pid(state, name) is not None
+            pg = node_status(address) if running else {"role": "down"}
+            try:
+                leader, leader_lease = etcd_get(address, LEADER_KEY)
+                failover = etcd_get(address, FAILOVER_KEY)[0] != "off"
+                handoff = etcd_get(address, HANDOFF_KEY)[0]
+                etcd_ok = True
+            except Exception:
+                leader = leader_lease = failover = handoff = None
+                etcd_ok = False
+            if leader == name and lease is not None and leader_lease == lease:
+                if pg["role"] == "down" or held(state, name) or (handoff is not None and handoff != name):
+                    if running and handoff is not None:
+                        stop_postgres(state, name)  # a clean stop sends the standbys every WAL record
+                    etcd_call(address, "lease/revoke", {"ID": lease})
+                    log(f"gave up the leadership ({'handoff to ' + handoff if handoff else 'PostgreSQL down'})")
+                    lease = None
+                else:
+                    etcd_call(address, "lease/keepalive", {"ID": lease})
+                    kept = time.monotonic()
+                    if pg["role"] == "standby":
+                        as_postgres([f"{PG_BIN}/pg_ctl", "promote", "-w", "-D", node_paths(directory, name)["data"]])
+                        log("won the election: PostgreSQL promoted")
+                    if handoff == name:
+                        etcd_delete(address, HANDOFF_KEY)
+            elif etcd_ok and leader is None and not held(state, name) and (
+                    pg["role"] == "primary" or (pg["role"] == "standby" and (
+                        handoff == name or (handoff is None and failover
+                                            and pg.get("receive_lsn") == pg.get("replay_lsn"))))):
+                lease = etcd_call(address, "lease/grant", {"TTL": LEASE_TTL})["ID"]
+                won = etcd_call(address, "kv/txn", {
+                    "compare": [{"key": b64(LEADER_KEY), "target": "CREATE", "create_revision": "0"}],
+                    "success": [{"requestPut": {"key": b64(LEADER_KEY), "value": b64(name), "lease": lease}}],
+                }).get("succeeded", False)
+                if won:
+                    kept = time.monotonic()
+                    log(f"elected (PostgreSQL {pg['role']})")
+                    continue  # promoted at once by the next round
+                etcd_call(address, "lease/revoke", {"ID": lease})
+                lease = None
+            else:
+                lease = None if leader != name else lease
+                if pg["role"] == "primary" and (
+                        leader not in (None, name) or (not etcd_ok and time.monotonic() - kept > LEASE_TTL)):
+                    # Fenced: another node leads, or this one lost its etcd member for longer than the lease.
+                    stop_postgres(state, name)
+                    log(f"stopped PostgreSQL running as primary while {leader or 'nobody reachable'} leads")
+                elif pg["role"] == "standby" and leader not in (None, name):
+                    conninfo, = query(address, "SHOW primary_conninfo")[0]
+                    if f"host={state['nodes'][leader]} " not in conninfo + " ":
+                        query(address, "ALTER SYSTEM SET primary_conninfo = "
+                              f"'host={state['nodes'][leader]} port=5432 user=postgres application_name={name}'")
+                        query(address, "SELECT pg_reload_conf()")
+                        log(f"now follows {leader}")
+                elif not running and leader not in (None, name) and not held(state, name):
+                    rejoin(state, name, leader, log)
+        except Exception as error:
+            log(f"round failed: {str(error).strip()[:300]}")
+        finally:
+            lock.close()
+        time.sleep(0.3)
+
+
+def start_etcd(state, name):
+    """Starts the node's etcd member (a new cluster's, or again on its data directory)."""
+    directory, nodes = state["dir"], state["nodes"]
+    address = nodes[name]
+    cluster = ",".join(f"{node}=http://{a}:2380" for node, a in nodes.items())
+    data = os.path.join(directory, "etcd", name)
+    os.makedirs(data, mode=0o700, exist_ok=True)
+    state["pids"][f"etcd-{name}"] = start_detached([
+        "etcd", "--name", name, "--data-dir", data, "--listen-client-urls", f"http://{address}:2379",
+        "--advertise-client-urls", f"http://{address}:2379", "--listen-peer-urls", f"http://{address}:2380",
+        "--initial-advertise-peer-urls", f"http://{address}:2380", "--initial-cluster", cluster,
+        "--initial-cluster-state", "new", "--initial-cluster-token", os.path.basename(directory),
+    ], os.path.join(directory, "etcd", f"{name}.log"))
+
+
+def etcd_member(args):
+    """Stops (SIGTERM, by pid) or starts again the node's etcd member."""
+    state = load_state(args.dir)
+    key = f"etcd-{args.node}"
+    if args.command == "stop-etcd":
+        pid = state["pids"].get(key)
+        if pid and alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            wait_for(f"etcd on {args.node} to stop", lambda: not alive(pid))
+    else:
+        start_etcd(state, args.node)
+        save_state(args.dir, state)
+        wait_for(f"etcd on {args.node} to answer", lambda: etcd_call(
+            state["nodes"][args.node], "kv/range", {"key": b64(LEADER_KEY)}) is not None)
+    print(json.dumps({args.command: args.node}))
+
+
+def replay(args):
+    """Pauses (a lagging standby: it receives WAL but applies none) or resumes a standby's replay."""
+    state = load_state(args.dir)
+    call = "pg_wal_replay_pause()" if args.command == "pause-replay" else "pg_wal_replay_resume()"
+    query(state["nodes"][args.node], f"SELECT {call}")
+    print(json.dumps({args.command: args.node}))
+
+
 def up(args):
     directory = os.path.abspath(args.dir)
     nodes = dict(part.split("=", 1) for part in args.nodes.split(","))
@@ -148,16 +414,8 @@ def up(args):
     state = {"dir": directory, "nodes": nodes, "primary": names[0], "pids": {}}
     save_state(directory, state)
     # etcd: one member per node, on the node's address.
-    cluster = ",".join(f"{name}=http://{address}:2380" for name, address in nodes.items())
-    for name, address in nodes.items():
-        data = os.path.join(directory, "etcd", name)
-        os.makedirs(data, mode=0o700, exist_ok=True)
-        state["pids"][f"etcd-{name}"] = start_detached([
-            "etcd", "--name", name, "--data-dir", data, "--listen-client-urls", f"http://{address}:2379",
-            "--advertise-client-urls", f"http://{address}:2379", "--listen-peer-urls", f"http://{address}:2380",
-            "--initial-advertise-peer-urls", f"http://{address}:2380", "--initial-cluster", cluster,
-            "--initial-cluster-state", "new", "--initial-cluster-token", os.path.basename(directory),
-        ], os.path.join(directory, "etcd", f"{name}.log"))
+    for name in nodes:
+        start_etcd(state, name)
     save_state(directory, state)
     uid, gid = postgres_ids()
     for name, address in nodes.items():
@@ -181,6 +439,14 @@ def up(args):
     wait_for("etcd healthy", lambda: subprocess.run(
         ["etcdctl", "--endpoints", ",".join(f"http://{a}:2379" for a in nodes.values()), "endpoint", "health"],
         capture_output=True, env=dict(os.environ, ETCDCTL_API="3")).returncode == 0)
+    # The leader's leaderl first, so that it wins the first election; then the others.
+    for name in names:
+        state["pids"][f"leaderl-{name}"] = start_detached(
+            [sys.executable, os.path.abspath(__file__), "leaderl", "--dir", directory, "--node", name],
+            os.path.join(directory, f"leaderl-{name}.out"))
+        save_state(directory, state)
+        if name == primary:
+            wait_for(f"{primary} to win the first election", lambda: leader_of(state) == primary)
     print(json.dumps({"up": names, "primary": primary}))
 
 
@@ -201,10 +467,20 @@ def node_status(address):
 def status(args):
     state = load_state(args.dir)
     result = {name: node_status(address) for name, address in state["nodes"].items()}
-    endpoints = ",".join(f"http://{a}:2379" for a in state["nodes"].values())
-    health = subprocess.run(["etcdctl", "--endpoints", endpoints, "endpoint", "health"], capture_output=True,
-                            text=True, env=dict(os.environ, ETCDCTL_API="3"))
-    result["etcd_healthy"] = health.returncode == 0
+    result["etcd"] = {}
+    for name, address in state["nodes"].items():
+        try:
+            etcd_call(address, "kv/range", {"key": b64(LEADER_KEY)})
+            result["etcd"][name] = True
+        except Exception:
+            result["etcd"][name] = False
+    result["etcd_healthy"] = all(result["etcd"].values())
+    try:
+        member = any_member(state)
+        result["leader"] = etcd_get(member, LEADER_KEY)[0]
+        result["failover"] = etcd_get(member, FAILOVER_KEY)[0] != "off"
+    except SystemExit:
+        result["leader"], result["failover"] = None, None
     print(json.dumps(result))
 
 
@@ -214,32 +490,58 @@ def stop_postgres(state, name, mode="fast"):
 
 
 def switchover(args):
-    """A planned switchover: the old primary stopped cleanly, the target promoted, the other standbys re-pointed,
-    the old primary rewound and started as a standby of the new one."""
+    """A planned switchover, as `upgrade --failover` asks leaderl for one: the leader stops its PostgreSQL
+    cleanly and gives up the election, the target wins it and promotes, the other standby is re-pointed and
+    the old leader rejoins with pg_rewind. Waits until every node streams from the new leader."""
     state = load_state(args.dir)
-    old, new, nodes = state["primary"], args.to, state["nodes"]
-    stop_postgres(state, old)
-    as_postgres([f"{PG_BIN}/pg_ctl", "promote", "-w", "-D", node_paths(state["dir"], new)["data"]])
-    state["primary"] = new
-    save_state(args.dir, state)
-    conninfo = f"host={nodes[new]} port=5432 user=postgres application_name=%s"
-    for name in nodes:
-        if name in (old, new):
-            continue
-        query(nodes[name], f"ALTER SYSTEM SET primary_conninfo = '{conninfo % name}'")
-        query(nodes[name], "SELECT pg_reload_conf()")
-    # pg_rewind finds nothing to rewind unless the new timeline's checkpoint is written first.
-    query(nodes[new], "CHECKPOINT")
-    as_postgres([f"{PG_BIN}/pg_rewind", "-D", node_paths(state["dir"], old)["data"], "-R",
-                 f"--source-server={dsn(nodes[new])}"])
-    start_postgres(state, old)
-    save_state(args.dir, state)
-    print(json.dumps({"primary": new}))
+    etcd_put(any_member(state), HANDOFF_KEY, args.to)
+    wait_for(f"{args.to} to lead", lambda: leader_of(state) == args.to
+             and node_status(state["nodes"][args.to])["role"] == "primary", timeout=args.timeout)
+    wait_streaming(state, args.to, args.timeout)
+    print(json.dumps({"primary": args.to}))
+
+
+def wait_streaming(state, leader, timeout):
+    others = len(state["nodes"]) - 1
+    wait_for(f"every standby streaming from {leader}", lambda: query(
+        state["nodes"][leader], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")[0][0] == others,
+        timeout=timeout)
+
+
+def failover(args):
+    etcd_put(any_member(load_state(args.dir)), FAILOVER_KEY, args.set)
+    print(json.dumps({"failover": args.set}))
+
+
+def hold(args):
+    """Stops the node's PostgreSQL and keeps it down (its services stopped for an upgrade)."""
+    state = load_state(args.dir)
+    lock = node_lock(state, args.node)
+    try:
+        open(os.path.join(node_paths(state["dir"], args.node)["base"], "held"), "w").close()
+        if postmaster_pid(state, args.node):
+            stop_postgres(state, args.node)
+    finally:
+        lock.close()
+    print(json.dumps({"held": args.node}))
+
+
+def release(args):
+    """Lets the node's leaderl start its PostgreSQL again (as a standby of the leader), and waits for it."""
+    state = load_state(args.dir)
+    try:
+        os.unlink(os.path.join(node_paths(state["dir"], args.node)["base"], "held"))
+    except FileNotFoundError:
+        pass
+    if args.wait:
+        wait_for(f"{args.node} streaming", lambda: node_status(state["nodes"][args.node]).get("streaming") is True,
+                 timeout=args.timeout)
+    print(json.dumps({"released": args.node}))
 
 
 def kill(args):
     state = load_state(args.dir)
-    pid = state["pids"].get(f"postgres-{args.node}")
+    pid = postmaster_pid(state, args.node)
     if pid:
         os.kill(pid, signal.SIGKILL)
     print(json.dumps({"killed": args.node, "pid": pid}))
@@ -312,7 +614,15 @@ def down(args):
         state = load_state(directory)
     except FileNotFoundError:
         return
-    pids = list(state["pids"].values())
+    # The leaderls first (they would start PostgreSQL again), then every running postmaster and etcd.
+    leaderls = [pid for key, pid in state["pids"].items() if key.startswith("leaderl-")]
+    for pid in leaderls:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    pids = [pid for key, pid in state["pids"].items() if key.startswith("etcd-")]
+    pids += [pid for pid in (postmaster_pid(state, name) for name in state["nodes"]) if pid]
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
@@ -348,14 +658,21 @@ def alive(pid):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("up", "status", "switchover", "kill", "load", "down"):
+    for name in ("up", "status", "switchover", "failover", "hold", "release", "kill", "stop-etcd", "start-etcd",
+                 "pause-replay", "resume-replay", "leaderl", "load", "down"):
         command = commands.add_parser(name)
         command.add_argument("--dir", required=True)
         if name == "up":
             command.add_argument("--nodes", required=True)
         if name == "switchover":
             command.add_argument("--to", required=True)
-        if name == "kill":
+        if name in ("switchover", "release"):
+            command.add_argument("--timeout", type=float, default=60)
+        if name == "release":
+            command.add_argument("--wait", action="store_true")
+        if name == "failover":
+            command.add_argument("--set", choices=["on", "off"], required=True)
+        if name in ("hold", "release", "kill", "stop-etcd", "start-etcd", "pause-replay", "resume-replay", "leaderl"):
             command.add_argument("--node", required=True)
         if name == "load":
             command.add_argument("--seconds", type=float, default=10)
@@ -363,7 +680,9 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("datalayer: run it as root (PostgreSQL runs as the postgres user)")
-    {"up": up, "status": status, "switchover": switchover, "kill": kill, "load": load, "down": down}[args.command](args)
+    {"up": up, "status": status, "switchover": switchover, "failover": failover, "hold": hold, "release": release,
+     "kill": kill, "stop-etcd": etcd_member, "start-etcd": etcd_member, "pause-replay": replay,
+     "resume-replay": replay, "leaderl": leaderl, "load": load, "down": down}[args.command](args)
 
 
 if __name__ == "__main__":

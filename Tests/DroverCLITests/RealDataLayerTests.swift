@@ -36,12 +36,13 @@ struct RealDataLayerTests {
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/state.json")))
                 as? [String: Any])
         let pids = try #require(state["pids"] as? [String: Int])
-        #expect(pids.count == 6, "an etcd member and a PostgreSQL per node: \(pids)")
+        #expect(pids.count == 9, "an etcd member, a PostgreSQL and a leaderl stand-in per node: \(pids)")
 
         let before = Self.json(try await Self.layer(["status", "--dir", directory]))
         #expect((before["be1"] as? [String: Any])?["role"] as? String == "primary", "\(before)")
         #expect((before["be2"] as? [String: Any])?["streaming"] as? Bool == true, "\(before)")
         #expect(before["etcd_healthy"] as? Bool == true, "\(before)")
+        #expect(before["leader"] as? String == "be1", "the primary holds the election: \(before)")
 
         // Writes through a multi-host connection while the primary moves from be1 to be2.
         let report = directory + ".load.json"
@@ -60,6 +61,7 @@ struct RealDataLayerTests {
 
         let after = Self.json(try await Self.layer(["status", "--dir", directory]))
         #expect((after["be2"] as? [String: Any])?["role"] as? String == "primary", "\(after)")
+        #expect(after["leader"] as? String == "be2", "\(after)")
         for standby in ["be1", "be3"] {
             #expect((after[standby] as? [String: Any])?["streaming"] as? Bool == true, "\(standby): \(after)")
         }
@@ -72,6 +74,55 @@ struct RealDataLayerTests {
         #expect(!FileManager.default.fileExists(atPath: directory), "nothing left behind")
         try? FileManager.default.removeItem(atPath: report)
         try? FileManager.default.removeItem(atPath: report + ".err")
+    }
+
+    /// Waits until `status` satisfies `condition` (polled every 0.5 s), or fails saying what it waited for.
+    static func waitForStatus(
+        _ directory: String, _ what: String, within seconds: Double = 30,
+        _ condition: @escaping @Sendable ([String: Any]) -> Bool
+    ) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        var last: [String: Any] = [:]
+        while ContinuousClock.now < deadline {
+            last = Self.json(try await Self.layer(["status", "--dir", directory]))
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        Issue.record("waited \(seconds) s for \(what); the data layer: \(last)")
+        return last
+    }
+
+    /// With failover off, a leader whose PostgreSQL dies is not replaced; turned on, a standby is elected on the
+    /// etcd lease and promoted, the other follows it, and the old leader rejoins as a standby.
+    @Test func aCrashedLeaderIsReplacedOnlyWithFailoverOn() async throws {
+        let directory = "/tmp/drover-real-\(UUID().uuidString.prefix(8))"
+        let addresses = (1...3).map { _ in LoopbackAddresses.next(port: 5432) }
+        let nodes = zip(["be1", "be2", "be3"], addresses).map { "\($0)=\($1)" }.joined(separator: ",")
+        let up = try await Self.layer(["up", "--dir", directory, "--nodes", nodes])
+        defer { _ = try? Processes.run(Self.python, [Self.script, "down", "--dir", directory]) }
+        try #require(up.status == 0, "\(up.stdout)\(up.stderr)")
+
+        _ = try await Self.layer(["failover", "--dir", directory, "--set", "off"])
+        let killed = try await Self.layer(["kill", "--dir", directory, "--node", "be1"])
+        #expect(killed.status == 0, "\(killed.stderr)")
+        // Twice the lease's TTL (3 s): the lease has expired, and nobody may campaign.
+        try await Task.sleep(for: .seconds(6))
+        let blocked = Self.json(try await Self.layer(["status", "--dir", directory]))
+        #expect(blocked["leader"] is NSNull || blocked["leader"] == nil, "no election with failover off: \(blocked)")
+        for standby in ["be2", "be3"] {
+            #expect((blocked[standby] as? [String: Any])?["role"] as? String == "standby", "\(blocked)")
+        }
+
+        _ = try await Self.layer(["failover", "--dir", directory, "--set", "on"])
+        let elected = try await Self.waitForStatus(directory, "a standby elected, promoted and followed") { status in
+            guard let leader = status["leader"] as? String, leader != "be1" else { return false }
+            let others = ["be1", "be2", "be3"].filter { $0 != leader }
+            return (status[leader] as? [String: Any])?["role"] as? String == "primary"
+                && others.allSatisfy { (status[$0] as? [String: Any])?["streaming"] as? Bool == true }
+        }
+        #expect((elected["be1"] as? [String: Any])?["role"] as? String == "standby", "be1 rejoined: \(elected)")
+        let down = try await Self.layer(["down", "--dir", directory])
+        #expect(down.status == 0, "\(down.stderr)")
     }
 
     static func isZombie(_ pid: Int) -> Bool {

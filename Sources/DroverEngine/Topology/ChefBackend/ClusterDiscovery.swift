@@ -79,6 +79,7 @@ public enum ClusterDiscovery {
         if full {
             parts.append(NodeScript.Part("df", "df -Pk \(FrontendPaths.data)"))
             if let package { parts.append(NodeScript.Part("package", "test -f \(ShellQuote.quote(package.path))")) }
+            if let package, checksum || package.sha256 != nil { parts.append(NodeScript.Part.sha256(package.path)) }
         }
         let script = NodeScript(parts: parts)
         do {
@@ -122,7 +123,7 @@ public enum ClusterDiscovery {
                 if let package, let part = read["package"] {
                     frontend.packagePresent = part.exitStatus == 0
                     if part.exitStatus == 0, checksum || package.sha256 != nil {
-                        switch try await sha256(of: package.path, on: name, connection: connection) {
+                        switch script.sha256(read) {
                         case .success(let sum): frontend.packageSHA256 = sum
                         case .failure(let error): frontend.readErrors.append(error.reason)
                         }
@@ -211,6 +212,9 @@ public enum ClusterDiscovery {
         if full {
             parts.append(NodeScript.Part("df", "df -Pk /var/opt/chef-backend"))
             if let packagePath { parts.append(NodeScript.Part("package", "test -f \(packagePath)")) }
+            if let package = inventory.package, checksum || package.sha256 != nil {
+                parts.append(NodeScript.Part.sha256(package.path))
+            }
         }
         let script = NodeScript(parts: parts)
         do {
@@ -264,7 +268,7 @@ public enum ClusterDiscovery {
                 if let package = inventory.package {
                     node.packagePresent = parsed("package", acceptFailure: true) { $0.exitStatus == 0 }
                     if node.packagePresent == true, checksum || package.sha256 != nil {
-                        switch try await sha256(of: package.path, on: backend.name, connection: connection) {
+                        switch script.sha256(read) {
                         case .success(let sum): node.packageSHA256 = sum
                         case .failure(let error): node.readErrors.append(error.reason)
                         }
@@ -282,19 +286,6 @@ public enum ClusterDiscovery {
         var reason: String
     }
 
-    /// The SHA-256 of a file on a node (`sha256sum`: a large package takes a while); a connection lost throws.
-    static func sha256(
-        of path: String, on node: String, connection: any NodeTransport
-    ) async throws -> Result<String, ChecksumUnreadable> {
-        let command = "sha256sum -- \(ShellQuote.quote(path))"
-        let sum = try await connection.run(node, command, timeout: .seconds(600))
-        guard sum.succeeded, let value = sum.stdoutText.split(separator: " ").first else {
-            return .failure(
-                ChecksumUnreadable(reason: "`\(command)` exited \(sum.exitStatus): \(lastLine(sum.stderrText))"))
-        }
-        return .success(String(value))
-    }
-
     /// Several read-only commands run as one remote command, so a reading of a node costs one round trip:
     /// each part's stdout is followed by a line `drover-read: NAME exit STATUS`, and its stderr is preceded
     /// by a line `drover-read: NAME`, so outputs, errors and exit statuses are told apart.
@@ -306,6 +297,9 @@ public enum ClusterDiscovery {
                 self.name = name
                 self.command = command
             }
+
+            /// The SHA-256 of a file (`sha256sum`: a large package takes a second or two of the reading).
+            static func sha256(_ path: String) -> Part { Part("package-sha256", "sha256sum -- \(ShellQuote.quote(path))") }
         }
 
         struct PartResult: Equatable {
@@ -325,6 +319,22 @@ public enum ClusterDiscovery {
         }
 
         func command(of name: String) -> String { parts.first { $0.name == name }?.command ?? name }
+
+        /// The digest the `package-sha256` part read: 64 hexadecimal digits, or why there is none.
+        func sha256(_ read: [String: PartResult]) -> Result<String, ChecksumUnreadable> {
+            let command = command(of: "package-sha256")
+            guard let part = read["package-sha256"] else {
+                return .failure(ChecksumUnreadable(reason: "`\(command)` did not finish"))
+            }
+            guard part.exitStatus == 0, let value = part.stdout.split(separator: " ").first, value.utf8.count == 64,
+                value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+            else {
+                return .failure(
+                    ChecksumUnreadable(
+                        reason: "`\(command)` exited \(part.exitStatus): \(ClusterDiscovery.lastLine(part.stderr))"))
+            }
+            return .success(String(value))
+        }
 
         /// Each finished part's output, errors and exit status, by name.
         func split(_ result: CommandResult) -> [String: PartResult] {
