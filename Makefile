@@ -80,14 +80,16 @@ completions: dist
 	$(DIST_BIN) --generate-completion-script zsh > $(COMPLETIONS)/_drover
 	$(DIST_BIN) --generate-completion-script fish > $(COMPLETIONS)/drover.fish
 
-# The sandbox (drover-sandbox and the simulator it runs, side by side in lib/drover; drover-sandbox on PATH through
-# a link) is installed too, for rehearsing; SANDBOX=0 leaves it out (the Debian package does).
+# The sandbox (drover-sandbox, the simulator it runs and the real data layer's script for `up --real`, side by
+# side in lib/drover; drover-sandbox on PATH through a link) is installed too, for rehearsing; SANDBOX=0 leaves it
+# out (the Debian package does).
 SANDBOX ?= 1
 install: dist manual completions $(if $(filter 1,$(SANDBOX)),sandbox-dist)
 	install -D -m 0755 $(DIST_BIN) $(DESTDIR)$(PREFIX)/bin/drover
 	@if [ "$(SANDBOX)" = 1 ]; then \
 		install -D -m 0755 $(DIST)/release/drover-sandbox $(DESTDIR)$(PREFIX)/lib/drover/drover-sandbox && \
 		install -D -m 0755 $(DIST)/release/chef-backend-sim $(DESTDIR)$(PREFIX)/lib/drover/chef-backend-sim && \
+		install -D -m 0755 Fixtures/RealServices/datalayer.py $(DESTDIR)$(PREFIX)/lib/drover/datalayer.py && \
 		ln -sf ../lib/drover/drover-sandbox $(DESTDIR)$(PREFIX)/bin/drover-sandbox; \
 	fi
 	install -D -m 0644 $(MANUAL) $(DESTDIR)$(PREFIX)/share/man/man1/drover.1

@@ -466,7 +466,14 @@ def node_status(address):
 
 def status(args):
     state = load_state(args.dir)
-    result = {name: node_status(address) for name, address in state["nodes"].items()}
+    # The leader's PostgreSQL first: a standby read after it is caught up when its replay position reached the
+    # primary's (read before it, under a write load the primary's position would already be ahead).
+    try:
+        first = etcd_get(any_member(state), LEADER_KEY)[0]
+    except SystemExit:
+        first = None
+    names = sorted(state["nodes"], key=lambda name: name != first)
+    result = {name: node_status(state["nodes"][name]) for name in names}
     result["etcd"] = {}
     for name, address in state["nodes"].items():
         try:
@@ -564,7 +571,10 @@ def load(args):
     interval = 1.0 / args.rate
     deadline = start + args.seconds
     next_write = start
-    while time.monotonic() < deadline:
+    # SIGTERM ends the writing early (the rehearsal stops it when the procedure is over); the ledger follows.
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    while time.monotonic() < deadline and not stopping:
         attempted += 1
         row = attempted
         try:

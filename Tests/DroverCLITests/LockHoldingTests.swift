@@ -32,7 +32,7 @@ struct LockHoldingTests {
                 })
             let unlock = try await cluster.drover(["unlock", "--run-id", runID, "--yes"])
             #expect(unlock.status == 0 && unlock.stdout.contains("Lock removed"), "\(unlock.stderr)")
-            FileManager.default.createFile(atPath: gate, contents: nil)
+            _ = FileManager.default.createFile(atPath: gate, contents: nil)
             let status = await run.child.exitStatus()
             let output =
                 (try String(contentsOfFile: run.stdout, encoding: .utf8))

@@ -132,3 +132,55 @@ struct RealDataLayerTests {
         return stat[close.upperBound...].first == "Z"
     }
 }
+
+/// Drover's rolling upgrade of a sandbox whose backends stand on the real data layer (`up --real`), under a
+/// write load: the short rehearsal.
+@Suite("a rolling upgrade on a real data layer", needsSandbox, .timeLimit(.minutes(6 * TestTime.factor)))
+struct RealRehearsalTests {
+    @Test func droverUpgradesUnderAWriteLoadAndLosesNoAcknowledgedWrite() async throws {
+        try await SandboxCluster.with(rejoin: "90s", real: true) { cluster in
+            let real = try #require(
+                try await Processes.offPool { cluster.sandbox.record()?.realDataLayer },
+                "the sandbox has a real data layer")
+            let before = RealDataLayerTests.json(
+                try await RealDataLayerTests.layer(["status", "--dir", real.directory]))
+            #expect(before["leader"] as? String == "be1", "\(before)")
+            let status = try await cluster.drover(["status"])
+            #expect(status.status == 0, "the simulator reports the real services: \(status.stdout)\(status.stderr)")
+
+            let report = cluster.scratch("ledger.json")
+            let load = try Processes.spawn(
+                RealDataLayerTests.python,
+                [RealDataLayerTests.script, "load", "--dir", real.directory, "--seconds", "600", "--rate", "50"],
+                stdout: report, stderr: report + ".err")
+            try await Task.sleep(for: .seconds(1))
+            let upgrade = try await cluster.drover(["upgrade", "--yes"], timeout: .seconds(300))
+            #expect(upgrade.status == 0, "\(upgrade.stdout)\n\(upgrade.stderr)")
+            try await Task.sleep(for: .seconds(1))
+            kill(load.pid, SIGTERM)
+            #expect(
+                await load.exitStatus() == 0,
+                "\((try? String(contentsOfFile: report + ".err", encoding: .utf8)) ?? "")")
+            let ledger = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report)))
+                    as? [String: Any])
+            print("the ledger of Drover's upgrade: \(ledger)")
+            #expect(ledger["lost"] as? Int == 0, "no acknowledged write lost: \(ledger)")
+            #expect((ledger["acknowledged"] as? Int ?? 0) > 100, "\(ledger)")
+            // The planned switchover's outage is the client's reconnect; a follower's restart causes none.
+            #expect((ledger["longest_outage_s"] as? Double ?? 99) < 5, "\(ledger)")
+
+            let after = RealDataLayerTests.json(
+                try await RealDataLayerTests.layer(["status", "--dir", real.directory]))
+            let leader = try #require(after["leader"] as? String, "\(after)")
+            #expect(leader != "be1", "the leader failed over: \(after)")
+            #expect((after[leader] as? [String: Any])?["role"] as? String == "primary", "\(after)")
+            for standby in ["be1", "be2", "be3"] where standby != leader {
+                #expect((after[standby] as? [String: Any])?["streaming"] as? Bool == true, "\(standby): \(after)")
+            }
+            let state = try await cluster.state()
+            #expect(state.nodes.allSatisfy { $0.runningVersion == "2.3.16" }, "\(state.nodes.map(\.runningVersion))")
+            #expect(state.leader == leader, "the simulator's leader is etcd's: \(String(describing: state.leader))")
+        }
+    }
+}

@@ -43,7 +43,7 @@ struct SandboxCluster: Sendable {
     static func start(
         scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
         versions: (String, String)? = nil, frontends: Int = 0, cluster: String? = nil,
-        fragile: Double? = nil, ssh: String = ""
+        fragile: Double? = nil, ssh: String = "", real: Bool = false
     ) async throws -> SandboxCluster {
         let base = try temporaryDirectory("e2e")
         let directory = base + "/sandbox"
@@ -60,6 +60,9 @@ struct SandboxCluster: Sendable {
         if let fragile {
             options.fragileCommands = true
             options.upgradeSeconds = fragile
+        }
+        if real {
+            options.realDataLayer = Repository.root.appendingPathComponent("Fixtures/RealServices/datalayer.py").path
         }
         _ = try await sandbox.up(options)
         try await Processes.offPool {
@@ -80,11 +83,11 @@ struct SandboxCluster: Sendable {
     static func with<T>(
         scale: Double = 0.05, rejoin: String = "8s", topology: String = "chef-backend",
         versions: (String, String)? = nil, frontends: Int = 0, fragile: Double? = nil, ssh: String = "",
-        _ body: (SandboxCluster) async throws -> T
+        real: Bool = false, _ body: (SandboxCluster) async throws -> T
     ) async throws -> T {
         let cluster = try await start(
             scale: scale, rejoin: rejoin, topology: topology, versions: versions, frontends: frontends,
-            fragile: fragile, ssh: ssh)
+            fragile: fragile, ssh: ssh, real: real)
         do {
             let result = try await body(cluster)
             try await cluster.sandbox.down()

@@ -26,6 +26,8 @@ public struct Sandbox: Sendable {
         public var started: Date
         public var packageVersion: String
         public var packageFormat: String
+        /// The real data layer under the nodes (`up --real`), stopped by `down`.
+        public var realDataLayer: RealDataLayer? = nil
     }
 
     public let directory: String
@@ -97,6 +99,9 @@ public struct Sandbox: Sendable {
         public var fragileCommands = false
         /// How long a fragile `chef-backend-ctl upgrade` works with the node's services stopped (seconds).
         public var upgradeSeconds: Double = 3
+        /// Fixtures/RealServices/datalayer.py: a real etcd and PostgreSQL under the nodes (root, Debian's
+        /// postgresql-15, etcd-server, etcd-client, python3-psycopg2).
+        public var realDataLayer: String?
 
         public init(simulatorPath: String) { self.simulatorPath = simulatorPath }
     }
@@ -159,6 +164,12 @@ public struct Sandbox: Sendable {
             cluster.databaseMigrationLevel = FrontendInvocation.migrationLevel(options.frontendVersion)
             for frontend in cluster.frontends {
                 try provisionFrontend(frontend, target: options.frontendTarget, format: options.packageFormat)
+            }
+            if let script = options.realDataLayer {
+                let real = try startRealDataLayer(script: script, nodes: nodes)
+                record.realDataLayer = real
+                try save(record)
+                cluster.realDataLayer = real
             }
             try store.save(cluster)
             for (index, node) in nodes.enumerated() {
@@ -302,8 +313,35 @@ public struct Sandbox: Sendable {
         try await Processes.offPool { [self] in try downBlocking() }
     }
 
+    /// Starts datalayer.py's etcd members, PostgreSQL instances and leaderl stand-ins on the nodes' addresses,
+    /// in a directory the postgres user can reach (the sandbox's own is root's only).
+    private func startRealDataLayer(script: String, nodes: [SimulatedNode]) throws -> RealDataLayer {
+        guard FileManager.default.isReadableFile(atPath: script) else {
+            throw SandboxError.missing("the real data layer's script is not at \(script)")
+        }
+        let real = RealDataLayer(
+            directory: "/tmp/drover-real-\(UUID().uuidString.prefix(8).lowercased())", script: script)
+        let output = try Processes.run(
+            real.python,
+            [
+                script, "up", "--dir", real.directory, "--nodes",
+                nodes.map { "\($0.name)=\($0.ip)" }.joined(separator: ","),
+            ],
+            timeout: .seconds(120))
+        guard output.status == 0 else {
+            _ = try? Processes.run(real.python, [script, "down", "--dir", real.directory], timeout: .seconds(60))
+            throw SandboxError.missing(
+                "the real data layer did not start (make test-deps installs postgresql-15, etcd-server, etcd-client and python3-psycopg2): \(output.stderr.suffix(600))"
+            )
+        }
+        return real
+    }
+
     private func downBlocking() throws {
         guard let record = record() else { throw SandboxError.notRunning(directory) }
+        if let real = record.realDataLayer {
+            _ = try? Processes.run(real.python, [real.script, "down", "--dir", real.directory], timeout: .seconds(60))
+        }
         for node in record.nodes {
             if let pid = node.statusPid { Processes.stop(pid: pid, grace: .seconds(1)) }
             guard let pid = node.pid else { continue }
@@ -313,6 +351,25 @@ public struct Sandbox: Sendable {
         }
         try? FileManager.default.removeItem(atPath: directory)
         MountPoints.unregister(directory)
+    }
+
+    /// Runs the write load against the real data layer (`up --real`) and returns its ledger (one JSON line).
+    public func load(seconds: Double, rate: Double) async throws -> String {
+        try await Processes.offPool { [self] in
+            guard let record = record() else { throw SandboxError.notRunning(directory) }
+            guard let real = record.realDataLayer else {
+                throw SandboxError.missing(
+                    "this sandbox has no real data layer: start it with `drover-sandbox up --real`")
+            }
+            let output = try Processes.run(
+                real.python,
+                [real.script, "load", "--dir", real.directory, "--seconds", String(seconds), "--rate", String(rate)],
+                timeout: .seconds(seconds + 120))
+            guard output.status == 0, let line = output.stdout.split(separator: "\n").last else {
+                throw SandboxError.missing("the write load printed no ledger: \(output.stderr.suffix(600))")
+            }
+            return String(line)
+        }
     }
 
     /// Pids of sshd servers that are still running.
@@ -350,6 +407,9 @@ public struct Sandbox: Sendable {
         text += Formats.table(rows)
         text +=
             "leader: \(cluster.currentLeader?.name ?? "none"); cluster failover: \(cluster.clusterFailover ? "on" : "off"); outages recorded: \(cluster.outages.count)\n"
+        if let real = record.realDataLayer {
+            text += "real data layer: \(real.directory) (the leader is the holder of its etcd election)\n"
+        }
         text += "inventory: \(inventoryPath)\nssh: ssh -F \(sshConfigPath) be1\n"
         return text
     }

@@ -14,7 +14,7 @@ struct SandboxCommand: AsyncParsableCommand {
             /opt/chef-backend, /var/opt/chef-backend, /etc/chef-backend, /var/tmp and /root are private to \
             it. Needs root. Rehearse with: ssh -F DIR/ssh_config be1 chef-backend-ctl status
             """,
-        subcommands: [Up.self, Down.self, Status.self, Break.self, Heal.self]
+        subcommands: [Up.self, Down.self, Status.self, Break.self, Heal.self, Load.self]
     )
 }
 

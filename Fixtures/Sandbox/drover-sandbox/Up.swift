@@ -51,6 +51,12 @@ struct Up: AsyncParsableCommand {
     )
     var upgradeSeconds = 3.0
 
+    @Flag(
+        help:
+            "A real data layer under the backends: an etcd member, a PostgreSQL 15 instance (the primary on the leader, streaming standbys on the followers) and a leaderl stand-in on etcd leases per node, on the node's own address. chef-backend-ctl reads and drives them. Needs Debian's postgresql-15, etcd-server, etcd-client and python3-psycopg2."
+    )
+    var real = false
+
     func validate() throws {
         guard ["chef-backend", "drbd-pair"].contains(topology) else {
             throw ValidationError("--topology must be chef-backend or drbd-pair, not \(topology)")
@@ -61,6 +67,9 @@ struct Up: AsyncParsableCommand {
         guard delayScale >= 0 else { throw ValidationError("--delay-scale must be 0 (no delays) or more") }
         guard (0...3).contains(frontends) else { throw ValidationError("--frontends takes 0 to 3") }
         guard upgradeSeconds > 0 else { throw ValidationError("--upgrade-seconds must be more than 0") }
+        guard !real || topology == "chef-backend" else {
+            throw ValidationError("--real is for a chef-backend cluster")
+        }
         guard frontends == 0 || topology == "chef-backend" else {
             throw ValidationError("--frontends is for a chef-backend cluster")
         }
@@ -82,6 +91,12 @@ struct Up: AsyncParsableCommand {
         upOptions.frontendTarget = frontendTarget
         upOptions.fragileCommands = fragileCommands
         upOptions.upgradeSeconds = upgradeSeconds
+        if real {
+            guard let script = RealDataLayerScript.find(besides: simulator) else {
+                throw fail(RealDataLayerScript.NotFound())
+            }
+            upOptions.realDataLayer = script
+        }
         let sandbox = options.sandbox
         do {
             let record = try await sandbox.up(upOptions)
@@ -105,6 +120,14 @@ struct Up: AsyncParsableCommand {
             print("Sandbox cluster up in \(sandbox.directory): chef-backend \(version), package \(target) in /var/tmp")
             for node in record.nodes {
                 print("  \(node.name)  \(node.address):22  sshd pid \(node.pid.map(String.init) ?? "-")")
+            }
+            if let real = record.realDataLayer {
+                print(
+                    """
+                    Real data layer: etcd (port 2379) and PostgreSQL 15 (port 5432) on each backend's address, the \
+                    primary on be1; its files in \(real.directory)
+                    Write load:  \(sandbox.command("load", "--seconds", "60"))
+                    """)
             }
             print(
                 """

@@ -7,6 +7,9 @@ extension Invocation {
         "\u{1B}[?25l[          ]   0%\r[#####     ]  50%\r[##########] 100%\r\u{1B}[2K\u{1B}[?25h"
 
     func upgrade(failover: Bool) throws -> Int32 {
+        if let real = try store.update({ cluster, _ in cluster.realDataLayer }) {
+            return try realUpgrade(failover: failover, real: real)
+        }
         let plan: (String, Bool)? = try store.update { cluster, now in
             guard let index = cluster.index(node), cluster.nodes[index].isMember else {
                 err("ERROR: this node is not part of a cluster\n")

@@ -45,6 +45,13 @@ extension Invocation {
                     return 1
                 }
                 if command == "set-cluster-failover" {
+                    // Over a real data layer, the election's own switch: nobody campaigns while it is off.
+                    if let real = cluster.realDataLayer,
+                        real.run("failover", ["--set", state ? "on" : "off"]).status != 0
+                    {
+                        err("ERROR: cannot reach etcd to set cluster failover\n")
+                        return 1
+                    }
                     cluster.clusterFailover = state
                 } else {
                     cluster.nodes[index].nodeFailover = state

@@ -266,6 +266,9 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
     /// How long a promotion takes (real seconds, not scaled), when set by `break NODE slow-promotion SECONDS`:
     /// since chef-backend 1.3.2 `pgsql-promote` waits up to 5 minutes for PostgreSQL's recovery to finish.
     public var promotionSeconds: Double?
+    /// A real etcd and PostgreSQL under the nodes (`drover-sandbox up --real`): the leader and the followers'
+    /// sync come from them, not from time.
+    public var realDataLayer: RealDataLayer?
 
     /// How long an election takes from now: the slow promotion's time if one was set, else the scaled delay.
     public var electionSeconds: TimeInterval { promotionSeconds ?? delays.seconds(delays.election) }
@@ -350,6 +353,19 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
 
     /// Moves time forward: finishes elections, rejoins and syncs that are due.
     public mutating func advance(to now: Date) {
+        if realDataLayer != nil {
+            reconcileWithRealDataLayer(at: now)
+        } else {
+            advanceSimulatedTime(to: now)
+        }
+        if let master = esMaster, let node = node(master), elasticsearchOnline(node) {
+        } else {
+            esMaster = members.first(where: elasticsearchOnline)?.name
+        }
+    }
+
+    /// Finishes the simulated elections, rejoins and syncs that are due.
+    mutating func advanceSimulatedTime(to now: Date) {
         if let election, let completes = election.completes, completes <= now {
             self.election = nil
             setLeader(election.winner, at: completes)
@@ -379,10 +395,6 @@ public struct SimulatedCluster: Codable, Equatable, Sendable {
                     break
                 }
             }
-        }
-        if let master = esMaster, let node = node(master), elasticsearchOnline(node) {
-        } else {
-            esMaster = members.first(where: elasticsearchOnline)?.name
         }
     }
 

@@ -299,7 +299,9 @@ public enum ClusterDiscovery {
             }
 
             /// The SHA-256 of a file (`sha256sum`: a large package takes a second or two of the reading).
-            static func sha256(_ path: String) -> Part { Part("package-sha256", "sha256sum -- \(ShellQuote.quote(path))") }
+            static func sha256(_ path: String) -> Part {
+                Part("package-sha256", "sha256sum -- \(ShellQuote.quote(path))")
+            }
         }
 
         struct PartResult: Equatable {
