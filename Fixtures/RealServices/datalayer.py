@@ -280,7 +280,9 @@ def leaderl(args):
     """A stand-in for leaderl on one node: the leader holds LEADER_KEY on a lease kept alive while its
     PostgreSQL runs; with failover on (or a handoff to it), a caught-up standby campaigns when there is no
     leader and promotes itself on winning; a node that loses the election (or its etcd member) stops a
-    PostgreSQL that still runs as primary, and a stopped node that is not held down rejoins as a standby."""
+    PostgreSQL that still runs as primary, and a stopped node that is not held down rejoins as a standby, or,
+    with no leader and no handoff, starts again as it was (a primary that died is restarted and leads again,
+    as runit and leaderl would)."""
     directory = os.path.abspath(args.dir)
     state = load_state(directory)
     name = args.node
@@ -327,10 +329,9 @@ def leaderl(args):
                         log("won the election: PostgreSQL promoted")
                     if handoff == name:
                         etcd_delete(address, HANDOFF_KEY)
-            elif etcd_ok and leader is None and not held(state, name) and (
+            elif etcd_ok and leader is None and not held(state, name) and handoff in (None, name) and (
                     pg["role"] == "primary" or (pg["role"] == "standby" and (
-                        handoff == name or (handoff is None and failover
-                                            and pg.get("receive_lsn") == pg.get("replay_lsn"))))):
+                        handoff == name or (failover and pg.get("receive_lsn") == pg.get("replay_lsn"))))):
                 lease = etcd_call(address, "lease/grant", {"TTL": LEASE_TTL})["ID"]
                 won = etcd_call(address, "kv/txn", {
                     "compare": [{"key": b64(LEADER_KEY), "target": "CREATE", "create_revision": "0"}],
@@ -358,6 +359,11 @@ def leaderl(args):
                         log(f"now follows {leader}")
                 elif not running and leader not in (None, name) and not held(state, name):
                     rejoin(state, name, leader, log)
+                elif not running and etcd_ok and leader is None and handoff is None and not held(state, name):
+                    # Nobody leads and nothing is handed over: PostgreSQL is started again as it was (as runit
+                    # restarts a service that died); a primary then campaigns again.
+                    spawn_postgres(state, name)
+                    log("PostgreSQL started again (no leader)")
         except Exception as error:
             log(f"round failed: {str(error).strip()[:300]}")
         finally:

@@ -92,37 +92,85 @@ struct RealDataLayerTests {
         return last
     }
 
-    /// With failover off, a leader whose PostgreSQL dies is not replaced; turned on, a standby is elected on the
-    /// etcd lease and promoted, the other follows it, and the old leader rejoins as a standby.
-    @Test func aCrashedLeaderIsReplacedOnlyWithFailoverOn() async throws {
-        let directory = "/tmp/drover-real-\(UUID().uuidString.prefix(8))"
+    /// Starts a data layer on three fresh addresses for `body`, and always stops it.
+    static func withLayer(_ body: (String) async throws -> Void) async throws {
+        let directory = "/tmp/drover-real-\(UUID().uuidString.prefix(8).lowercased())"
         let addresses = (1...3).map { _ in LoopbackAddresses.next(port: 5432) }
         let nodes = zip(["be1", "be2", "be3"], addresses).map { "\($0)=\($1)" }.joined(separator: ",")
         let up = try await Self.layer(["up", "--dir", directory, "--nodes", nodes])
         defer { _ = try? Processes.run(Self.python, [Self.script, "down", "--dir", directory]) }
         try #require(up.status == 0, "\(up.stdout)\(up.stderr)")
-
-        _ = try await Self.layer(["failover", "--dir", directory, "--set", "off"])
-        let killed = try await Self.layer(["kill", "--dir", directory, "--node", "be1"])
-        #expect(killed.status == 0, "\(killed.stderr)")
-        // Twice the lease's TTL (3 s): the lease has expired, and nobody may campaign.
-        try await Task.sleep(for: .seconds(6))
-        let blocked = Self.json(try await Self.layer(["status", "--dir", directory]))
-        #expect(blocked["leader"] is NSNull || blocked["leader"] == nil, "no election with failover off: \(blocked)")
-        for standby in ["be2", "be3"] {
-            #expect((blocked[standby] as? [String: Any])?["role"] as? String == "standby", "\(blocked)")
-        }
-
-        _ = try await Self.layer(["failover", "--dir", directory, "--set", "on"])
-        let elected = try await Self.waitForStatus(directory, "a standby elected, promoted and followed") { status in
-            guard let leader = status["leader"] as? String, leader != "be1" else { return false }
-            let others = ["be1", "be2", "be3"].filter { $0 != leader }
-            return (status[leader] as? [String: Any])?["role"] as? String == "primary"
-                && others.allSatisfy { (status[$0] as? [String: Any])?["streaming"] as? Bool == true }
-        }
-        #expect((elected["be1"] as? [String: Any])?["role"] as? String == "standby", "be1 rejoined: \(elected)")
+        try await body(directory)
         let down = try await Self.layer(["down", "--dir", directory])
         #expect(down.status == 0, "\(down.stderr)")
+    }
+
+    static func role(_ status: [String: Any], _ node: String) -> String? {
+        (status[node] as? [String: Any])?["role"] as? String
+    }
+
+    static func streaming(_ status: [String: Any], _ node: String) -> Bool {
+        (status[node] as? [String: Any])?["streaming"] as? Bool == true
+    }
+
+    /// With failover off, a leader whose PostgreSQL is held down is not replaced; turned on, a standby is
+    /// elected on the etcd lease and promoted, the other follows it, and the old leader, released, rejoins.
+    @Test func aLeaderHeldDownIsReplacedOnlyWithFailoverOn() async throws {
+        try await Self.withLayer { directory in
+            _ = try await Self.layer(["failover", "--dir", directory, "--set", "off"])
+            let held = try await Self.layer(["hold", "--dir", directory, "--node", "be1"])
+            #expect(held.status == 0, "\(held.stderr)")
+            // Twice the lease's TTL (3 s): the lease has expired, and nobody may campaign.
+            try await Task.sleep(for: .seconds(6))
+            let blocked = Self.json(try await Self.layer(["status", "--dir", directory]))
+            #expect(
+                blocked["leader"] is NSNull || blocked["leader"] == nil, "no election with failover off: \(blocked)")
+            #expect(Self.role(blocked, "be2") == "standby" && Self.role(blocked, "be3") == "standby", "\(blocked)")
+
+            _ = try await Self.layer(["failover", "--dir", directory, "--set", "on"])
+            let elected = try await Self.waitForStatus(directory, "a standby elected, promoted and followed") {
+                guard let leader = $0["leader"] as? String, leader != "be1" else { return false }
+                let other = leader == "be2" ? "be3" : "be2"
+                return Self.role($0, leader) == "primary" && Self.streaming($0, other)
+            }
+            let leader = elected["leader"] as? String ?? "?"
+            _ = try await Self.layer(["release", "--dir", directory, "--node", "be1"])
+            let rejoined = try await Self.waitForStatus(directory, "be1 streaming from \(leader)") {
+                Self.streaming($0, "be1") && $0["leader"] as? String == leader
+            }
+            #expect(Self.role(rejoined, "be1") == "standby", "\(rejoined)")
+        }
+    }
+
+    /// A leader's PostgreSQL killed (`kill -9`) with failover off is started again and leads again, as runit
+    /// and leaderl would; no acknowledged write is lost.
+    @Test func aKilledLeaderPostgresIsStartedAgainAndLeadsAgain() async throws {
+        try await Self.withLayer { directory in
+            _ = try await Self.layer(["failover", "--dir", directory, "--set", "off"])
+            let report = directory + ".load.json"
+            defer {
+                try? FileManager.default.removeItem(atPath: report)
+                try? FileManager.default.removeItem(atPath: report + ".err")
+            }
+            let load = try Processes.spawn(
+                Self.python, [Self.script, "load", "--dir", directory, "--seconds", "12", "--rate", "50"],
+                stdout: report, stderr: report + ".err")
+            try await Task.sleep(for: .seconds(2))
+            let killed = try await Self.layer(["kill", "--dir", directory, "--node", "be1"])
+            #expect(killed.status == 0, "\(killed.stderr)")
+            let back = try await Self.waitForStatus(directory, "be1 leading again with both standbys streaming") {
+                $0["leader"] as? String == "be1" && Self.role($0, "be1") == "primary" && Self.streaming($0, "be2")
+                    && Self.streaming($0, "be3")
+            }
+            #expect(Self.role(back, "be2") == "standby" && Self.role(back, "be3") == "standby", "\(back)")
+            #expect(
+                await load.exitStatus() == 0, "\((try? String(contentsOfFile: report + ".err", encoding: .utf8)) ?? "")"
+            )
+            let ledger = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+            )
+            #expect(ledger["lost"] as? Int == 0, "a crash restart keeps every commit: \(ledger)")
+        }
     }
 
     static func isZombie(_ pid: Int) -> Bool {
