@@ -7,6 +7,7 @@
 #   make sanitize  run the SSH and end-to-end tests under AddressSanitizer, then ThreadSanitizer
 #   make chaos     a seeded campaign of sandbox upgrades under faults (CHAOS_SEED, CHAOS_RUNS; root)
 #   make bench     SSH round-trip benchmark against OpenSSH's multiplexed client
+#   make rehearse  the rolling upgrade on a real etcd + PostgreSQL under a write load, three procedures (root)
 #   make lint      the layout check: swift format with the committed .swift-format (CI runs it first)
 #   make format    rewrite the sources to that layout
 #   make build     debug build of everything (.build/debug)
@@ -30,7 +31,7 @@ DEB := $(DIST)/drover_$(DEB_VERSION)_amd64.deb
 MANUAL := .build/plugins/GenerateManual/outputs/drover/drover.1
 COMPLETIONS := $(DIST)/completions
 
-.PHONY: all deps test-deps build dist manual completions install deb test lint format sanitize demo chaos fuzz fuzz-replay bench bench-upgrade bench-fleet clean
+.PHONY: all deps test-deps build dist manual completions install deb test lint format sanitize demo chaos fuzz fuzz-replay bench bench-upgrade bench-fleet rehearse clean
 
 all: build
 
@@ -230,6 +231,17 @@ fuzz-replay:
 bench: deps
 	$(SWIFT) build -c release --product drover-bench
 	.build/release/drover-bench
+
+# The rolling upgrade rehearsed on a real data layer (drover-sandbox up --real: etcd and PostgreSQL 15
+# replication) under a write load: Drover's procedure, a naive one by hand, and Drover's with the leader's
+# PostgreSQL killed mid-way, each on a fresh cluster; one Markdown table (Fixtures/RealServices/rehearse.py).
+# Needs root. REHEARSE_FLAGS=--short: Drover's procedure only.
+REHEARSE_FLAGS ?=
+rehearse: deps test-deps dist
+	$(SWIFT) build -c release --product chef-backend-sim
+	$(SWIFT) build -c release --product drover-sandbox
+	/usr/bin/python3 Fixtures/RealServices/rehearse.py --drover $(CURDIR)/$(DIST_BIN) \
+	  --sandbox $(CURDIR)/.build/release/drover-sandbox $(REHEARSE_FLAGS)
 
 # The full sandbox upgrade at zero simulator delays by Drover (the release binary), the reference bash +
 # OpenSSH ControlMaster script and Ansible (ansible-core from PyPI in .venv-bench), interleaved rounds,

@@ -280,9 +280,10 @@ def leaderl(args):
     """A stand-in for leaderl on one node: the leader holds LEADER_KEY on a lease kept alive while its
     PostgreSQL runs; with failover on (or a handoff to it), a caught-up standby campaigns when there is no
     leader and promotes itself on winning; a node that loses the election (or its etcd member) stops a
-    PostgreSQL that still runs as primary, and a stopped node that is not held down rejoins as a standby, or,
-    with no leader and no handoff, starts again as it was (a primary that died is restarted and leads again,
-    as runit and leaderl would)."""
+    PostgreSQL that still runs as primary, and a stopped node that is not held down rejoins as a standby.
+    A leader whose PostgreSQL dies gives the election up with failover on, and starts it again in place with
+    failover off; a primary's data starts as primary only once its node holds the election. A node held
+    down (`hold`: its services stopped for an upgrade) does nothing: its lease lapses after LEASE_TTL."""
     directory = os.path.abspath(args.dir)
     state = load_state(directory)
     name = args.node
@@ -302,6 +303,12 @@ def leaderl(args):
                 pass
         except ChildProcessError:
             pass
+        if held(state, name):
+            # Held down for an upgrade: the node's services are stopped, leaderl with them. It keeps no lease
+            # alive (a leader's lapses after LEASE_TTL) and starts nothing.
+            lease = None
+            time.sleep(0.3)
+            continue
         lock = node_lock(state, name)
         try:
             running = postmaster_pid(state, name) is not None
@@ -314,24 +321,34 @@ def leaderl(args):
             except Exception:
                 leader = leader_lease = failover = handoff = None
                 etcd_ok = False
+            primary_data = not os.path.exists(os.path.join(node_paths(directory, name)["data"], "standby.signal"))
             if leader == name and lease is not None and leader_lease == lease:
-                if pg["role"] == "down" or held(state, name) or (handoff is not None and handoff != name):
-                    if running and handoff is not None:
+                if handoff is not None and handoff != name:
+                    if running:
                         stop_postgres(state, name)  # a clean stop sends the standbys every WAL record
                     etcd_call(address, "lease/revoke", {"ID": lease})
-                    log(f"gave up the leadership ({'handoff to ' + handoff if handoff else 'PostgreSQL down'})")
+                    log(f"gave up the leadership (handoff to {handoff})")
+                    lease = None
+                elif pg["role"] == "down" and failover:
+                    etcd_call(address, "lease/revoke", {"ID": lease})
+                    log("gave up the leadership (PostgreSQL down, failover on)")
                     lease = None
                 else:
                     etcd_call(address, "lease/keepalive", {"ID": lease})
                     kept = time.monotonic()
-                    if pg["role"] == "standby":
+                    if pg["role"] == "down":
+                        # Failover off: nobody may take over, so it is started again in place (as runit would).
+                        spawn_postgres(state, name)
+                        log("PostgreSQL started again in place (failover off)")
+                    elif pg["role"] == "standby":
                         as_postgres([f"{PG_BIN}/pg_ctl", "promote", "-w", "-D", node_paths(directory, name)["data"]])
                         log("won the election: PostgreSQL promoted")
                     if handoff == name:
                         etcd_delete(address, HANDOFF_KEY)
-            elif etcd_ok and leader is None and not held(state, name) and handoff in (None, name) and (
-                    pg["role"] == "primary" or (pg["role"] == "standby" and (
-                        handoff == name or (failover and pg.get("receive_lsn") == pg.get("replay_lsn"))))):
+            elif etcd_ok and leader is None and handoff in (None, name) and (
+                    pg["role"] == "primary" or (pg["role"] == "down" and primary_data) or (
+                        pg["role"] == "standby" and (
+                            handoff == name or (failover and pg.get("receive_lsn") == pg.get("replay_lsn"))))):
                 lease = etcd_call(address, "lease/grant", {"TTL": LEASE_TTL})["ID"]
                 won = etcd_call(address, "kv/txn", {
                     "compare": [{"key": b64(LEADER_KEY), "target": "CREATE", "create_revision": "0"}],
@@ -340,14 +357,19 @@ def leaderl(args):
                 if won:
                     kept = time.monotonic()
                     log(f"elected (PostgreSQL {pg['role']})")
-                    continue  # promoted at once by the next round
+                    if pg["role"] == "down":
+                        # A primary's data starts as primary only once it holds the election: never two primaries.
+                        spawn_postgres(state, name)
+                        log("PostgreSQL started as the leader's primary")
+                    continue  # a standby is promoted at once by the next round
                 etcd_call(address, "lease/revoke", {"ID": lease})
                 lease = None
             else:
                 lease = None if leader != name else lease
                 if pg["role"] == "primary" and (
-                        leader not in (None, name) or (not etcd_ok and time.monotonic() - kept > LEASE_TTL)):
-                    # Fenced: another node leads, or this one lost its etcd member for longer than the lease.
+                        leader not in (None, name) or (not etcd_ok and time.monotonic() - kept > LEASE_TTL - 1)):
+                    # Fenced: another node leads, or this one lost its etcd member long enough that its lease
+                    # may lapse (stopped a second before it does).
                     stop_postgres(state, name)
                     log(f"stopped PostgreSQL running as primary while {leader or 'nobody reachable'} leads")
                 elif pg["role"] == "standby" and leader not in (None, name):
@@ -357,13 +379,13 @@ def leaderl(args):
                               f"'host={state['nodes'][leader]} port=5432 user=postgres application_name={name}'")
                         query(address, "SELECT pg_reload_conf()")
                         log(f"now follows {leader}")
-                elif not running and leader not in (None, name) and not held(state, name):
+                elif not running and leader not in (None, name):
                     rejoin(state, name, leader, log)
-                elif not running and etcd_ok and leader is None and handoff is None and not held(state, name):
-                    # Nobody leads and nothing is handed over: PostgreSQL is started again as it was (as runit
-                    # restarts a service that died); a primary then campaigns again.
+                elif not running and etcd_ok and leader is None and handoff is None and not primary_data:
+                    # Nobody leads: a standby's PostgreSQL is started again as it was (as runit would); a
+                    # primary's waits until it wins the election (above).
                     spawn_postgres(state, name)
-                    log("PostgreSQL started again (no leader)")
+                    log("PostgreSQL started again as a standby (no leader)")
         except Exception as error:
             log(f"round failed: {str(error).strip()[:300]}")
         finally:
