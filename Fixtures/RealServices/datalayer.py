@@ -17,6 +17,7 @@ it. Measured facts it relies on: shared/reference/real-services.md.
     datalayer.py pause-replay|resume-replay --dir DIR --node be2   (a standby that lags)
     datalayer.py leaderl --dir DIR --node be1   (the node's leader-election stand-in; `up` starts one per node)
     datalayer.py load --dir DIR --seconds 10 --rate 50   (JSON: attempted, acknowledged, lost, outage)
+    datalayer.py probe --dir DIR             (one write; exit 0 when acknowledged: Drover's inventory probe)
     datalayer.py down --dir DIR
 """
 
@@ -632,6 +633,25 @@ def load(args):
                       "lost_ids": lost[:20], "failed": failed, "longest_outage_s": round(longest_outage, 3)}))
 
 
+def probe(args):
+    """One write through the multi-host connection (Drover's `probe:`): exit 0 when it was acknowledged."""
+    import psycopg2
+    state = load_state(args.dir)
+    hosts = ",".join(state["nodes"].values())
+    try:
+        connection = psycopg2.connect(f"host={hosts} port=5432 user=postgres dbname=postgres "
+                                      "target_session_attrs=read-write connect_timeout=1")
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute("CREATE TABLE IF NOT EXISTS probe (at timestamptz DEFAULT now())")
+                cursor.execute("INSERT INTO probe DEFAULT VALUES")
+        finally:
+            connection.close()
+    except Exception as error:
+        sys.exit(f"datalayer: the write failed: {str(error).strip()[:200]}")
+
+
 def query_primary(state, sql):
     import psycopg2
     hosts = ",".join(state["nodes"].values())
@@ -697,7 +717,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("up", "status", "switchover", "failover", "hold", "release", "kill", "stop-etcd", "start-etcd",
-                 "pause-replay", "resume-replay", "leaderl", "load", "down"):
+                 "pause-replay", "resume-replay", "leaderl", "load", "probe", "down"):
         command = commands.add_parser(name)
         command.add_argument("--dir", required=True)
         if name == "up":
@@ -720,7 +740,7 @@ def main():
         sys.exit("datalayer: run it as root (PostgreSQL runs as the postgres user)")
     {"up": up, "status": status, "switchover": switchover, "failover": failover, "hold": hold, "release": release,
      "kill": kill, "stop-etcd": etcd_member, "start-etcd": etcd_member, "pause-replay": replay,
-     "resume-replay": replay, "leaderl": leaderl, "load": load, "down": down}[args.command](args)
+     "resume-replay": replay, "leaderl": leaderl, "load": load, "probe": probe, "down": down}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -67,12 +67,17 @@ extension Operations {
         let interaction = Interaction(
             yes: request.yes, assumeDone: request.assumeDone,
             ask: { await Terminal.ask($0, cancelled: stopRequested) })
+        // The inventory's write probe, asked from here until the run's summary.
+        let probe = inventory.probe.map(WriteProbe.init)
+        probe?.start()
         let runner = Runner(
             playbook: playbook, topology: topology, connection: connection, reporter: recording, runID: runID,
             recorder: recorder, resuming: resuming, interaction: interaction, bindings: bindings, backup: backup,
-            nextOptions: request.nextOptions, lock: held, packageDigests: digests, stopRequested: stopRequested)
+            nextOptions: request.nextOptions, lock: held, packageDigests: digests, writeProbe: probe,
+            stopRequested: stopRequested)
         let outcome = await runUnderInterrupts(
             runner, initial: observation, readAt: observedAt, interrupts: interrupts, reporter: recording)
+        _ = await probe?.stop()
         await ClusterLock.release(connection, holding: held)
         let written = await writeReports(request, recorder: recorder, playbook: playbook)
         sayWhereItIs(recorder.current, written: written, json: request.json, options: request.nextOptions)

@@ -137,6 +137,8 @@ public struct Inventory: Sendable {
     public var backends: [Backend]
     public var frontends: [Frontend]
     public var timeouts: Timeouts
+    /// The write probe a run polls (`probe:`), if any.
+    public var probe: Probe?
     /// SHA-256 of the inventory file, recorded with runs and plans.
     public var digest: String
     /// Where settings came from, by key (`backends[0].host` → `hosts.ini:3 (ansible_host)`); a key not
@@ -184,6 +186,7 @@ public struct Inventory: Sendable {
         let file = root.file
         try root.rejectUnknownKeys([
             "cluster", "topology", "drbd", "ssh", "package", "frontend_package", "backends", "frontends", "timeouts",
+            "probe",
         ])
         let cluster = try root.requiredString("cluster")
         guard Self.isName(cluster) else {
@@ -424,6 +427,7 @@ public struct Inventory: Sendable {
             frontendPackage: frontendPackage, backends: backends,
             frontends: frontends, timeouts: timeouts, digest: digest)
         inventory.sources = sources
+        if let section = try root.mapping("probe") { inventory.probe = try parseProbe(section) }
         return inventory
     }
 

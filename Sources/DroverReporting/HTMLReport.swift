@@ -53,6 +53,8 @@ public struct RunReportData: Sendable {
     /// Whether the run switched a cluster failover switch (the timeline then has its lane); nil: when it was
     /// off at some time.
     public var failoverSwitched: Bool?
+    /// What the inventory's write probe saw (the timeline then has a lane of the windows writes failed).
+    public var writes: WriteProbeReport?
 
     public init(
         journal: Journal, nodes: [String], commands: [Command], waits: [Wait], outOfCluster: [Span],
@@ -331,7 +333,9 @@ struct Timeline {
     var showsFailover: Bool { run.failoverSwitched ?? !run.failoverOff.isEmpty }
 
     var svg: String {
-        let lanes = (showsFailover ? ["failover"] : []) + run.nodes
+        // The cluster's own lanes first (writes, failover), then one per node.
+        let own = (run.writes != nil ? ["writes"] : []) + (showsFailover ? ["failover"] : [])
+        let lanes = own + run.nodes
         let height = top + laneHeight * Double(lanes.count) + 8
         var parts = [
             "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(f(width)) \(f(height))\" role=\"img\" aria-label=\"timeline of the run\">"
@@ -358,7 +362,16 @@ struct Timeline {
             parts.append(
                 "<text x=\"8\" y=\"\(f(y + laneHeight / 2 + 4))\" font-size=\"12\" font-weight=\"600\" fill=\"#1d2733\">\(HTMLReport.escape(lane))</text>"
             )
-            if lane == "failover" {
+            if row < own.count, lane == "writes", let writes = run.writes {
+                for failed in writes.windows {
+                    parts.append(
+                        window(
+                            RunReportData.Span(lane: "writes", from: failed.from, to: failed.to, closed: !failed.open),
+                            y: y + 8, height: laneHeight - 16, cssClass: "writes-failed", fill: "#e76f51",
+                            what: "writes failed (\(writes.probe))", open: "still failing when the run ended",
+                            node: "cluster"))
+                }
+            } else if row < own.count, lane == "failover" {
                 for span in run.failoverOff {
                     parts.append(
                         window(

@@ -73,6 +73,9 @@ public final class HumanReporter: Reporter {
             return (summary ?? "") + "\n"
         case .note(let message):
             return "\(at) \(message)\n"
+        case .writeProbe:
+            // The summary carries its line.
+            return ""
         case .connectionLost(_, _, let message):
             return "\(at)   \(red)\(message)\(reset)\n"
         case .reconnected(_, _, _, let message):

@@ -42,6 +42,8 @@ public enum RunEvent: Sendable, Equatable {
     case note(String)
     /// Several clusters' runs ended (`drover ... --json` over a fleet): one object per cluster.
     case fleetFinished(clusters: [FleetClusterOutcome])
+    /// What the inventory's write probe saw during the run (just before `run_finished`).
+    case writeProbe(WriteProbeReport)
 
     /// One cluster of a fleet, as `fleet_finished` lists it.
     public struct FleetClusterOutcome: Sendable, Equatable {
@@ -79,7 +81,7 @@ public enum RunEvent: Sendable, Equatable {
     /// The events of the documented schema: `--json` prints these and `events.jsonl` records them.
     public static let documentedNames: Set<String> = [
         "run_started", "step_started", "command_finished", "wait_progress", "wait_finished", "step_finished",
-        "run_finished", "connection_lost", "reconnected",
+        "run_finished", "connection_lost", "reconnected", "write_probe",
     ]
 
     /// True for the events of the documented schema.
@@ -101,6 +103,7 @@ public enum RunEvent: Sendable, Equatable {
         case .reconnected: return "reconnected"
         case .note: return "note"
         case .fleetFinished: return "fleet_finished"
+        case .writeProbe: return "write_probe"
         }
     }
 
@@ -112,7 +115,7 @@ public enum RunEvent: Sendable, Equatable {
             .waitFinished(let node, _, _, _, _, _), .stepFinished(_, _, let node, _, _, _),
             .connectionLost(let node, _, _), .reconnected(let node, _, _, _):
             return node
-        case .runStarted, .runFinished, .note, .fleetFinished: return nil
+        case .runStarted, .runFinished, .note, .fleetFinished, .writeProbe: return nil
         }
     }
 
@@ -177,6 +180,18 @@ public enum RunEvent: Sendable, Equatable {
             return ["message": .string(message)]
         case .fleetFinished(let clusters):
             return ["clusters": .array(clusters.map(\.json))]
+        case .writeProbe(let report):
+            return [
+                "probe": .string(report.probe), "probes": .int(report.probes), "failed": .int(report.failed),
+                "failed_s": .double(report.failedSeconds), "longest_s": .double(report.longest?.seconds ?? 0),
+                "windows": .array(
+                    report.windows.map {
+                        .object([
+                            "from": .string(RFC3339.string($0.from)), "to": .string(RFC3339.string($0.to)),
+                            "open": .bool($0.open),
+                        ])
+                    }),
+            ]
         }
     }
 
@@ -247,6 +262,17 @@ public enum RunEvent: Sendable, Equatable {
         case "fleet_finished":
             guard case .array(let values)? = fields["clusters"] else { return nil }
             self = .fleetFinished(clusters: values.compactMap(FleetClusterOutcome.init))
+        case "write_probe":
+            guard let probe = string("probe"), let probes = fields["probes"]?.int, let failed = fields["failed"]?.int,
+                case .array(let values)? = fields["windows"]
+            else { return nil }
+            let windows = values.compactMap { value -> WriteProbeReport.Window? in
+                guard case .object(let window) = value, let from = window["from"]?.string.flatMap(RFC3339.date),
+                    let to = window["to"]?.string.flatMap(RFC3339.date)
+                else { return nil }
+                return WriteProbeReport.Window(from: from, to: to, open: window["open"]?.bool ?? false)
+            }
+            self = .writeProbe(WriteProbeReport(probe: probe, probes: probes, failed: failed, windows: windows))
         default:
             return nil
         }
@@ -294,6 +320,9 @@ public enum RunEvent: Sendable, Equatable {
                         exitCode: $0.exitCode,
                         runID: $0.runID.map(t))
                 })
+        case .writeProbe(var report):
+            report.probe = t(report.probe)
+            return .writeProbe(report)
         }
     }
 }
@@ -312,6 +341,12 @@ extension JSONValue {
         case .double(let value) where value.rounded() == value: return Int(value)
         default: return nil
         }
+    }
+
+    /// The value of a `.bool`.
+    public var bool: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
     }
 
     /// A number, whole or not.

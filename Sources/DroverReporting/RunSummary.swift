@@ -23,6 +23,8 @@ public struct RunSummary: Sendable, Equatable {
     public var failoverLeftOff: Bool
     /// What to do next; empty after a success.
     public var next: [NextStep]
+    /// What the inventory's write probe saw, when it has one.
+    public var writes: WriteProbeReport?
 
     public init(
         ending: Ending, stateRows: [String], backup: Journal.Backup?, failoverLine: String?, failoverLeftOff: Bool,
@@ -42,6 +44,10 @@ public enum RunSummaryText {
             lines.append("")
             lines.append(
                 "Backup: \(backup.node):\(backup.path) (\(ByteText.format(backup.bytes))), taken before any change")
+        }
+        if let writes = summary.writes {
+            lines.append("")
+            lines.append(writes.line)
         }
         if let flag = summary.failoverLine {
             lines.append("")

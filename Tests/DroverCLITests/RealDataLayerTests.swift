@@ -204,6 +204,12 @@ struct RealRehearsalTests {
             try await Task.sleep(for: .seconds(1))
             let upgrade = try await cluster.drover(["upgrade", "--yes"], timeout: .seconds(300))
             #expect(upgrade.status == 0, "\(upgrade.stdout)\n\(upgrade.stderr)")
+            // The inventory's write probe (one write through the multi-host connection, every 0.5 s) in the
+            // summary: the planned switchover's reconnect at most.
+            let writes = upgrade.stdout.split(separator: "\n").first { $0.hasPrefix("Writes: ") }.map(String.init)
+            #expect(
+                writes?.hasPrefix("Writes: never failed") == true || writes?.contains("Writes: failed once") == true,
+                "the summary says what the write probe saw: \(writes ?? upgrade.stdout)")
             try await Task.sleep(for: .seconds(1))
             kill(load.pid, SIGTERM)
             #expect(

@@ -102,8 +102,45 @@ struct InventoryTests {
                 line: 7, key: nil, fragment: "control characters are not allowed (character U+1B)"),
         ]
 
+    /// A `probe:` that is not one command or one http(s) URL, or polls outside 100 ms to a minute.
+    static let invalidProbes: [Case] = [
+        Case(
+            label: "probe with both", yaml: valid + "\nprobe:\n  command: [true]\n  url: http://x/\n", line: 11,
+            key: "probe.url", fragment: "not both"),
+        Case(
+            label: "probe with neither", yaml: valid + "\nprobe:\n  interval: 1s\n", line: 10, key: "probe",
+            fragment: "a command (a list) or a url"),
+        Case(
+            label: "probe url not http", yaml: valid + "\nprobe:\n  url: file:///etc/passwd\n", line: 10,
+            key: "probe.url",
+            fragment: "not an http:// or https:// URL"),
+        Case(
+            label: "probe command empty", yaml: valid + "\nprobe:\n  command: []\n", line: 10, key: "probe.command",
+            fragment: "give the program"),
+        Case(
+            label: "probe command with a control character", yaml: valid + "\nprobe:\n  command: [\"check\\e[31m\"]\n",
+            line: 10, key: "probe.command", fragment: "control character"),
+        Case(
+            label: "probe interval too short", yaml: valid + "\nprobe:\n  command: [true]\n  interval: 10ms\n",
+            line: 11,
+            key: "probe.interval", fragment: "interval"),
+    ]
+
+    @Test func aProbeIsACommandOrAURL() throws {
+        let command = try Inventory.parse(
+            Self.valid + "\nprobe:\n  command: [/usr/local/bin/write-check, --db, 'chef prod']\n  interval: 250ms\n",
+            file: "inv.yml")
+        #expect(command.probe?.target == .command(["/usr/local/bin/write-check", "--db", "chef prod"]))
+        #expect(command.probe?.interval == .milliseconds(250) && command.probe?.timeout == .seconds(2))
+        #expect(command.probe?.description == "/usr/local/bin/write-check --db 'chef prod'")
+        let url = try Inventory.parse(
+            Self.valid + "\nprobe:\n  url: https://lb.example/writes\n  timeout: 5s\n", file: "inv.yml")
+        #expect(url.probe == Inventory.Probe(target: .url("https://lb.example/writes"), timeout: .seconds(5)))
+        #expect(try Inventory.parse(Self.valid, file: "inv.yml").probe == nil)
+    }
+
     static let invalid: [Case] =
-        hostile + [
+        hostile + invalidProbes + [
             Case(
                 label: "unknown top-level key", yaml: valid + "\nbakcends: []\n", line: 9, key: "bakcends",
                 fragment: "unknown key"),

@@ -34,6 +34,17 @@ struct RunEventTests {
             .init(cluster: "a", inventory: "a.yml", outcome: "succeeded", exitCode: 0, runID: "r1"),
             .init(cluster: "b", inventory: "b.yml", outcome: "not started", exitCode: nil, runID: nil),
         ]),
+        .writeProbe(
+            WriteProbeReport(
+                probe: "/usr/local/bin/write-check --quiet", probes: 40, failed: 3,
+                windows: [
+                    .init(
+                        from: RFC3339.date("2026-12-03T08:00:01.250Z")!, to: RFC3339.date("2026-12-03T08:00:02.500Z")!,
+                        open: false),
+                    .init(
+                        from: RFC3339.date("2026-12-03T08:00:09.000Z")!, to: RFC3339.date("2026-12-03T08:00:09.750Z")!,
+                        open: true),
+                ])),
     ]
 
     @Test(arguments: every)

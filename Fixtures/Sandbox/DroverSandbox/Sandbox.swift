@@ -186,7 +186,8 @@ public struct Sandbox: Sendable {
                 try save(record)
             }
             try writeSSHFiles(nodes.map { ($0.name, $0.ip) } + cluster.frontends.map { ($0.name, $0.ip) })
-            try writeInventory(nodes: nodes, frontends: cluster.frontends, options: options)
+            try writeInventory(
+                nodes: nodes, frontends: cluster.frontends, options: options, real: record.realDataLayer)
             return record
         } catch {
             try? downBlocking()
@@ -284,7 +285,20 @@ public struct Sandbox: Sendable {
         seconds < 1 ? "\(max(10, Int(seconds * 1000)))ms" : "\(Int(seconds.rounded(.up)))s"
     }
 
-    private func writeInventory(nodes: [SimulatedNode], frontends: [SimulatedFrontend], options: UpOptions) throws {
+    /// The inventory's `probe:` over a real data layer: one write through the multi-host connection (the
+    /// values as JSON strings, which YAML reads as they are).
+    static func probeBlock(_ real: RealDataLayer?) throws -> String {
+        guard let real else { return "" }
+        let argv = [real.python, real.script, "probe", "--dir", real.directory]
+        let json = String(
+            decoding: try JSONSerialization.data(withJSONObject: argv, options: [.withoutEscapingSlashes]),
+            as: UTF8.self)
+        return "probe:\n  command: \(json)\n  interval: 500ms\n  timeout: 2s\n"
+    }
+
+    private func writeInventory(
+        nodes: [SimulatedNode], frontends: [SimulatedFrontend], options: UpOptions, real: RealDataLayer? = nil
+    ) throws {
         let scale = options.delayScale
         let duration = Self.durationText
         let inventory = """
@@ -296,7 +310,7 @@ public struct Sandbox: Sendable {
               version: \(options.targetVersion)
             backends:
             \(nodes.map { "  - name: \($0.name)\n    host: \($0.ip)" }.joined(separator: "\n"))
-            \(frontends.isEmpty ? "" : "frontends:\n" + frontends.map { "  - name: \($0.name)\n    host: \($0.ip)\n    status_url: \(Self.statusURL($0))" }.joined(separator: "\n") + "\n" + frontendPackageBlock(options))timeouts:
+            \(frontends.isEmpty ? "" : "frontends:\n" + frontends.map { "  - name: \($0.name)\n    host: \($0.ip)\n    status_url: \(Self.statusURL($0))" }.joined(separator: "\n") + "\n" + frontendPackageBlock(options))\(try Self.probeBlock(real))timeouts:
               rejoin: \(duration(max(30, 60 * scale)))
               failover: \(duration(max(30, 60 * scale)))
               poll_interval: \(duration(max(0.05, 0.5 * scale)))

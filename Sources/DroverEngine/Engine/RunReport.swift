@@ -21,13 +21,16 @@ public enum RunReport {
         nodes.formUnion(commands.map(\.node))
         nodes.formUnion(journal.steps.map(\.node))
         nodes.formUnion(waits.map(\.node))
-        return RunReportData(
+        var data = RunReportData(
             journal: journal, nodes: nodes.sorted(), commands: commands, waits: waits,
             outOfCluster: outOfCluster(commands, waits, end: end, topology: topology),
             failoverOff: failoverOff(commands, end: end, topology: topology),
             preflight: (plan?["preflight"] as? [Any] ?? []).map(JSONValue.init(any:)),
             plannedSteps: (plan?["steps"] as? [Any] ?? []).map(JSONValue.init(any:)),
             failoverSwitched: commands.contains { topology.failoverSetting(of: $0.command) != nil })
+        // A resumed run has one report per attempt: the last one's.
+        data.writes = events.compactMap { if case .writeProbe(let report) = $0.kind { report } else { nil } }.last
+        return data
     }
 
     /// Writes the report of `journal`'s run to `path` (created or replaced).

@@ -67,6 +67,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     /// The cluster's lock as this run holds it: checked before each command a step starts (nil in the engine's
     /// own tests, whose nodes are scripted).
     let lock: ClusterLock.Holding?
+    /// The inventory's write probe, asked while the run runs; stopped when it ends, its report in the summary.
+    let writeProbe: WriteProbe?
 
     struct Reading {
         var observation: T.Observation
@@ -82,10 +84,11 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         recorder: RunRecorder? = nil, resuming: Journal? = nil,
         interaction: Interaction = Interaction(yes: true, assumeDone: false),
         bindings: Bindings = Bindings(), backup: Bool = false, nextOptions: NextCommandOptions = NextCommandOptions(),
-        lock: ClusterLock.Holding? = nil, packageDigests: [String: String] = [:],
+        lock: ClusterLock.Holding? = nil, packageDigests: [String: String] = [:], writeProbe: WriteProbe? = nil,
         stopRequested: @escaping @Sendable () -> Bool = { false }
     ) {
         self.lock = lock
+        self.writeProbe = writeProbe
         self.packageDigests = packageDigests
         self.nextOptions = nextOptions
         self.interaction = interaction
@@ -327,8 +330,12 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         // A cancelled task cannot do more I/O; the summary and records are made outside it.
         // Task-local values do not reach a detached task: read the fleet's reason to stop here.
         let failFast = FleetControl.current?.stopReason == .failFast
-        let summary = RunSummaryText.render(
-            await Task.detached { [self] in await self.summarize(ending, started: started, failFast: failFast) }.value)
+        let writes = await Task.detached { [writeProbe] in await writeProbe?.stop() }.value
+        if let writes { reporter.emit(Event(.writeProbe(writes))) }
+        var ended = await Task.detached { [self] in await self.summarize(ending, started: started, failFast: failFast) }
+            .value
+        ended.writes = writes
+        let summary = RunSummaryText.render(ended)
         let status: ExitStatus
         let outcome: RunEvent.RunOutcome
         switch ending {
