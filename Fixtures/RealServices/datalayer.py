@@ -41,7 +41,15 @@ LEADER_KEY = "/chef-backend/leader"
 FAILOVER_KEY = "/chef-backend/failover"
 # A node's name while the leader hands over to it (`upgrade --failover`): only that node campaigns.
 HANDOFF_KEY = "/chef-backend/handoff"
-LEASE_TTL = 3
+# 6 s: long enough that a busy 2-core machine does not fence a healthy leader, short enough for a crash
+# failover to be seen in a rehearsal (a planned switchover never waits for it: the leader revokes its lease).
+LEASE_TTL = 6
+# A leader whose lease went unrenewed this long before it could lapse stops its PostgreSQL.
+FENCE_MARGIN = 2
+# The node that led last (no lease): the only one whose stopped primary data may start as primary again.
+LAST_LEADER_KEY = "/chef-backend/last-leader"
+# How long a standby may fail to stream from the leader before it is stopped and rejoined.
+STREAM_GRACE = 10
 
 
 def postgres_ids():
@@ -191,7 +199,7 @@ def any_member(state):
             return address
         except Exception:
             continue
-    raise SystemExit("datalayer: no etcd member answers")
+    raise RuntimeError("no etcd member answers")
 
 
 def leader_of(state):
@@ -277,14 +285,77 @@ def rejoin(state, name, leader, log):
     log(f"rejoined as a standby of {leader} ({'pg_rewind' if rewound else 'pg_basebackup'})")
 
 
+class Lease:
+    """The election's lease as one node holds it, renewed by a thread of its own every LEASE_TTL / 6 (a slow
+    round of the loop, a PostgreSQL starting, never delays a renewal). Once no renewal has succeeded for
+    LEASE_TTL - FENCE_MARGIN seconds, the lease may be about to lapse: the node's PostgreSQL is stopped at once
+    (`-m immediate`), so a primary never outlives the election it holds."""
+
+    def __init__(self, state, name, log):
+        import threading
+        self.state, self.name, self.log = state, name, log
+        self.address = state["nodes"][name]
+        self.lock = threading.Lock()
+        self.id = None
+        self.kept = 0.0
+        threading.Thread(target=self.renew, daemon=True).start()
+
+    def hold(self, lease_id):
+        with self.lock:
+            self.id, self.kept = lease_id, time.monotonic()
+
+    def current(self):
+        with self.lock:
+            return self.id
+
+    def drop(self, revoke=True):
+        with self.lock:
+            lease_id, self.id = self.id, None
+        if revoke and lease_id is not None:
+            try:
+                etcd_call(self.address, "lease/revoke", {"ID": lease_id})
+            except Exception:
+                pass
+
+    def renew(self):
+        while True:
+            time.sleep(LEASE_TTL / 6)
+            lease_id = self.current()
+            if lease_id is None:
+                continue
+            try:
+                answer = etcd_call(self.address, "lease/keepalive", {"ID": lease_id}, timeout=LEASE_TTL / 6)
+                # A lease that lapsed answers with TTL 0 (or none), not an error.
+                if int((answer.get("result") or answer).get("TTL", 0)) > 0:
+                    with self.lock:
+                        if self.id == lease_id:
+                            self.kept = time.monotonic()
+            except Exception:
+                pass
+            with self.lock:
+                lapsing = self.id == lease_id and time.monotonic() - self.kept > LEASE_TTL - FENCE_MARGIN
+                if lapsing:
+                    self.id = None
+            if lapsing:
+                pid = postmaster_pid(self.state, self.name)
+                if pid:
+                    try:
+                        stop_postgres(self.state, self.name, mode="immediate")
+                    except Exception:
+                        os.kill(pid, signal.SIGKILL)
+                self.log("the lease could not be renewed in time: PostgreSQL stopped (fenced)")
+
+
 def leaderl(args):
-    """A stand-in for leaderl on one node: the leader holds LEADER_KEY on a lease kept alive while its
+    """A stand-in for leaderl on one node: the leader holds LEADER_KEY on a lease (see ``Lease``) while its
     PostgreSQL runs; with failover on (or a handoff to it), a caught-up standby campaigns when there is no
-    leader and promotes itself on winning; a node that loses the election (or its etcd member) stops a
-    PostgreSQL that still runs as primary, and a stopped node that is not held down rejoins as a standby.
-    A leader whose PostgreSQL dies gives the election up with failover on, and starts it again in place with
-    failover off; a primary's data starts as primary only once its node holds the election. A node held
-    down (`hold`: its services stopped for an upgrade) does nothing: its lease lapses after LEASE_TTL."""
+    leader and promotes itself on winning; a node that loses the election stops a PostgreSQL that still runs as
+    primary, and a stopped node that is not held down rejoins as a standby of the leader once the leader's
+    PostgreSQL is the primary. A leader whose PostgreSQL stopped gives the election up with failover on, and
+    starts it again in place with failover off; a primary's data starts as primary only once its node holds
+    the election, and only on the node that led last (LAST_LEADER_KEY). A standby that does not stream from the
+    leader for STREAM_GRACE seconds is rejoined. A node held down (`hold`: its services stopped for an upgrade)
+    keeps no lease and runs nothing."""
     directory = os.path.abspath(args.dir)
     state = load_state(directory)
     name = args.node
@@ -295,8 +366,8 @@ def leaderl(args):
         with open(log_path, "a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
 
-    lease = None
-    kept = 0.0
+    lease = Lease(state, name, log)
+    adrift_since = None
     while True:
         # The PostgreSQL this leaderl started and that died is reaped, so pg_rewind does not find its pid alive.
         try:
@@ -304,85 +375,97 @@ def leaderl(args):
                 pass
         except ChildProcessError:
             pass
-        if held(state, name):
-            # Held down for an upgrade: the node's services are stopped, leaderl with them. It keeps no lease
-            # alive (a leader's lapses after LEASE_TTL) and starts nothing.
-            lease = None
-            time.sleep(0.3)
-            continue
         lock = node_lock(state, name)
         try:
+            if held(state, name):
+                # Held down for an upgrade: its services are stopped, leaderl with them: no lease (a leader's
+                # lapses after LEASE_TTL) and nothing started; a PostgreSQL still running is stopped.
+                lease.drop(revoke=False)
+                if postmaster_pid(state, name):
+                    stop_postgres(state, name)
+                continue
             running = postmaster_pid(state, name) is not None
             pg = node_status(address) if running else {"role": "down"}
             try:
                 leader, leader_lease = etcd_get(address, LEADER_KEY)
                 failover = etcd_get(address, FAILOVER_KEY)[0] != "off"
                 handoff = etcd_get(address, HANDOFF_KEY)[0]
+                last_leader = etcd_get(address, LAST_LEADER_KEY)[0]
                 etcd_ok = True
             except Exception:
-                leader = leader_lease = failover = handoff = None
+                leader = leader_lease = failover = handoff = last_leader = None
                 etcd_ok = False
-            primary_data = not os.path.exists(os.path.join(node_paths(directory, name)["data"], "standby.signal"))
-            if leader == name and lease is not None and leader_lease == lease:
+            data = node_paths(directory, name)["data"]
+            has_data = os.path.exists(os.path.join(data, "PG_VERSION"))
+            primary_data = has_data and not os.path.exists(os.path.join(data, "standby.signal"))
+            held_lease = lease.current()
+            if leader == name and held_lease is not None and leader_lease == held_lease:
                 if handoff is not None and handoff != name:
                     if running:
                         stop_postgres(state, name)  # a clean stop sends the standbys every WAL record
-                    etcd_call(address, "lease/revoke", {"ID": lease})
+                    lease.drop()
                     log(f"gave up the leadership (handoff to {handoff})")
-                    lease = None
-                elif pg["role"] == "down" and failover:
-                    etcd_call(address, "lease/revoke", {"ID": lease})
-                    log("gave up the leadership (PostgreSQL down, failover on)")
-                    lease = None
-                else:
-                    etcd_call(address, "lease/keepalive", {"ID": lease})
-                    kept = time.monotonic()
-                    if pg["role"] == "down":
-                        # Failover off: nobody may take over, so it is started again in place (as runit would).
-                        spawn_postgres(state, name)
-                        log("PostgreSQL started again in place (failover off)")
-                    elif pg["role"] == "standby":
-                        as_postgres([f"{PG_BIN}/pg_ctl", "promote", "-w", "-D", node_paths(directory, name)["data"]])
-                        log("won the election: PostgreSQL promoted")
-                    if handoff == name:
-                        etcd_delete(address, HANDOFF_KEY)
+                elif not running and failover:
+                    lease.drop()
+                    log("gave up the leadership (PostgreSQL stopped, failover on)")
+                elif not running:
+                    # Failover off: nobody may take over, so it is started again in place (as runit would).
+                    spawn_postgres(state, name)
+                    log("PostgreSQL started again in place (failover off)")
+                elif pg["role"] == "standby":
+                    as_postgres([f"{PG_BIN}/pg_ctl", "promote", "-w", "-D", data])
+                    log("won the election: PostgreSQL promoted")
+                elif handoff == name and pg["role"] == "primary":
+                    etcd_delete(address, HANDOFF_KEY)
             elif etcd_ok and leader is None and handoff in (None, name) and (
-                    pg["role"] == "primary" or (pg["role"] == "down" and primary_data) or (
+                    pg["role"] == "primary" or (not running and primary_data and last_leader in (None, name)) or (
                         pg["role"] == "standby" and (
                             handoff == name or (failover and pg.get("receive_lsn") == pg.get("replay_lsn"))))):
-                lease = etcd_call(address, "lease/grant", {"TTL": LEASE_TTL})["ID"]
+                granted = etcd_call(address, "lease/grant", {"TTL": LEASE_TTL})["ID"]
                 won = etcd_call(address, "kv/txn", {
                     "compare": [{"key": b64(LEADER_KEY), "target": "CREATE", "create_revision": "0"}],
-                    "success": [{"requestPut": {"key": b64(LEADER_KEY), "value": b64(name), "lease": lease}}],
+                    "success": [{"requestPut": {"key": b64(LEADER_KEY), "value": b64(name), "lease": granted}}],
                 }).get("succeeded", False)
-                if won:
-                    kept = time.monotonic()
-                    log(f"elected (PostgreSQL {pg['role']})")
-                    if pg["role"] == "down":
-                        # A primary's data starts as primary only once it holds the election: never two primaries.
-                        spawn_postgres(state, name)
-                        log("PostgreSQL started as the leader's primary")
-                    continue  # a standby is promoted at once by the next round
-                etcd_call(address, "lease/revoke", {"ID": lease})
-                lease = None
+                if not won:
+                    etcd_call(address, "lease/revoke", {"ID": granted})
+                    continue
+                lease.hold(granted)
+                etcd_put(address, LAST_LEADER_KEY, name)
+                log(f"elected (PostgreSQL {pg['role']})")
+                if not running:
+                    # A primary's data starts as primary only once it holds the election: never two primaries.
+                    spawn_postgres(state, name)
+                    log("PostgreSQL started as the leader's primary")
+                # A standby is promoted by the next round, once the election is confirmed.
             else:
-                lease = None if leader != name else lease
-                if pg["role"] == "primary" and (
-                        leader not in (None, name) or (not etcd_ok and time.monotonic() - kept > LEASE_TTL - 1)):
-                    # Fenced: another node leads, or this one lost its etcd member long enough that its lease
-                    # may lapse (stopped a second before it does).
+                if leader != name:
+                    lease.drop(revoke=False)
+                if running and pg["role"] != "standby" and leader not in (None, name):
+                    # Fenced: another node leads and this one's PostgreSQL is (or may be) a primary.
                     stop_postgres(state, name)
-                    log(f"stopped PostgreSQL running as primary while {leader or 'nobody reachable'} leads")
+                    log(f"stopped PostgreSQL running as primary while {leader} leads")
                 elif pg["role"] == "standby" and leader not in (None, name):
+                    upstream = pg.get("upstream")
+                    if upstream != state["nodes"][leader] or not pg.get("streaming"):
+                        adrift_since = adrift_since or time.monotonic()
+                    else:
+                        adrift_since = None
                     conninfo, = query(address, "SHOW primary_conninfo")[0]
                     if f"host={state['nodes'][leader]} " not in conninfo + " ":
                         query(address, "ALTER SYSTEM SET primary_conninfo = "
                               f"'host={state['nodes'][leader]} port=5432 user=postgres application_name={name}'")
                         query(address, "SELECT pg_reload_conf()")
                         log(f"now follows {leader}")
+                    elif adrift_since and time.monotonic() - adrift_since > STREAM_GRACE:
+                        # It cannot follow the leader (its WAL forked off the leader's): rejoined with pg_rewind.
+                        stop_postgres(state, name)
+                        adrift_since = None
+                        log(f"not streaming from {leader} for {STREAM_GRACE} s: stopped, to rejoin")
                 elif not running and leader not in (None, name):
-                    rejoin(state, name, leader, log)
-                elif not running and etcd_ok and leader is None and handoff is None and not primary_data:
+                    # Only from a primary: pg_rewind from a standby not yet promoted finds nothing to rewind.
+                    if node_status(state["nodes"][leader]).get("role") == "primary":
+                        rejoin(state, name, leader, log)
+                elif not running and etcd_ok and leader is None and handoff is None and has_data and not primary_data:
                     # Nobody leads: a standby's PostgreSQL is started again as it was (as runit would); a
                     # primary's waits until it wins the election (above).
                     spawn_postgres(state, name)
@@ -391,7 +474,7 @@ def leaderl(args):
             log(f"round failed: {str(error).strip()[:300]}")
         finally:
             lock.close()
-        time.sleep(0.3)
+            time.sleep(0.3)
 
 
 def start_etcd(state, name):
@@ -406,6 +489,8 @@ def start_etcd(state, name):
         "--advertise-client-urls", f"http://{address}:2379", "--listen-peer-urls", f"http://{address}:2380",
         "--initial-advertise-peer-urls", f"http://{address}:2380", "--initial-cluster", cluster,
         "--initial-cluster-state", "new", "--initial-cluster-token", os.path.basename(directory),
+        # Ten times the defaults: a busy 2-core machine must not make the members elect among themselves.
+        "--heartbeat-interval", "250", "--election-timeout", "2500",
     ], os.path.join(directory, "etcd", f"{name}.log"))
 
 
@@ -480,14 +565,18 @@ def up(args):
 
 
 def node_status(address):
+    """The instance's role and positions: a primary's flushed WAL position; a standby's received and replayed
+    positions, whether it streams and from which host (`upstream`)."""
     try:
         recovery = query(address, "SELECT pg_is_in_recovery()")[0][0]
         if recovery:
-            receive, replay, streaming = query(
+            receive, replay, streaming, upstream = query(
                 address, "SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, "
-                "(SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming')")[0]
-            return {"role": "standby", "receive_lsn": receive, "replay_lsn": replay, "streaming": streaming == 1}
-        current, = query(address, "SELECT pg_current_wal_lsn()::text")[0]
+                "(SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'), "
+                "(SELECT sender_host FROM pg_stat_wal_receiver LIMIT 1)")[0]
+            return {"role": "standby", "receive_lsn": receive, "replay_lsn": replay, "streaming": streaming == 1,
+                    "upstream": upstream}
+        current, = query(address, "SELECT pg_current_wal_flush_lsn()::text")[0]
         return {"role": "primary", "current_lsn": current}
     except Exception as error:
         return {"role": "down", "error": str(error).strip().splitlines()[0] if str(error).strip() else "down"}
@@ -499,7 +588,7 @@ def status(args):
     # primary's (read before it, under a write load the primary's position would already be ahead).
     try:
         first = etcd_get(any_member(state), LEADER_KEY)[0]
-    except SystemExit:
+    except Exception:
         first = None
     names = sorted(state["nodes"], key=lambda name: name != first)
     result = {name: node_status(state["nodes"][name]) for name in names}
@@ -515,7 +604,7 @@ def status(args):
         member = any_member(state)
         result["leader"] = etcd_get(member, LEADER_KEY)[0]
         result["failover"] = etcd_get(member, FAILOVER_KEY)[0] != "off"
-    except SystemExit:
+    except Exception:
         result["leader"], result["failover"] = None, None
     print(json.dumps(result))
 
@@ -528,12 +617,26 @@ def stop_postgres(state, name, mode="fast"):
 def switchover(args):
     """A planned switchover, as `upgrade --failover` asks leaderl for one: the leader stops its PostgreSQL
     cleanly and gives up the election, the target wins it and promotes, the other standby is re-pointed and
-    the old leader rejoins with pg_rewind. Waits until every node streams from the new leader."""
+    the old leader rejoins with pg_rewind. Waits until every node streams from the new leader. The handoff is
+    on a lease of the timeout, and withdrawn when the switchover fails: it never outlives it."""
     state = load_state(args.dir)
-    etcd_put(any_member(state), HANDOFF_KEY, args.to)
-    wait_for(f"{args.to} to lead", lambda: leader_of(state) == args.to
-             and node_status(state["nodes"][args.to])["role"] == "primary", timeout=args.timeout)
-    wait_streaming(state, args.to, args.timeout)
+    if args.to not in state["nodes"]:
+        raise SystemExit(f"datalayer: {args.to} is not a node ({', '.join(state['nodes'])})")
+    target = node_status(state["nodes"][args.to])
+    if target.get("role") != "standby" or not target.get("streaming"):
+        raise SystemExit(f"datalayer: {args.to} is not a streaming standby ({target})")
+    member = any_member(state)
+    lease = etcd_call(member, "lease/grant", {"TTL": max(1, int(args.timeout))})["ID"]
+    etcd_call(member, "kv/put", {"key": b64(HANDOFF_KEY), "value": b64(args.to), "lease": lease})
+    try:
+        wait_for(f"{args.to} to lead", lambda: leader_of(state) == args.to
+                 and node_status(state["nodes"][args.to])["role"] == "primary", timeout=args.timeout)
+        wait_streaming(state, args.to, args.timeout)
+    finally:
+        try:
+            etcd_call(any_member(state), "lease/revoke", {"ID": lease})
+        except Exception:
+            pass
     print(json.dumps({"primary": args.to}))
 
 
@@ -550,13 +653,19 @@ def failover(args):
 
 
 def hold(args):
-    """Stops the node's PostgreSQL and keeps it down (its services stopped for an upgrade)."""
+    """Stops the node's PostgreSQL and keeps it down (its services stopped for an upgrade); a stop that fails
+    leaves the node as it was."""
     state = load_state(args.dir)
+    marker = os.path.join(node_paths(state["dir"], args.node)["base"], "held")
     lock = node_lock(state, args.node)
     try:
-        open(os.path.join(node_paths(state["dir"], args.node)["base"], "held"), "w").close()
+        open(marker, "w").close()
         if postmaster_pid(state, args.node):
-            stop_postgres(state, args.node)
+            try:
+                stop_postgres(state, args.node)
+            except Exception:
+                os.unlink(marker)
+                raise
     finally:
         lock.close()
     print(json.dumps({"held": args.node}))
@@ -578,7 +687,7 @@ def release(args):
 def kill(args):
     state = load_state(args.dir)
     pid = postmaster_pid(state, args.node)
-    if pid:
+    if pid and ours(pid, "postgres"):
         os.kill(pid, signal.SIGKILL)
     print(json.dumps({"killed": args.node, "pid": pid}))
 
@@ -625,6 +734,8 @@ def load(args):
             connection = None
         next_write += interval
         time.sleep(max(0.0, next_write - time.monotonic()))
+    # An outage still going on when the writing ends counts too.
+    longest_outage = max(longest_outage, time.monotonic() - last_success)
     present = set()
     wait_for("the primary to read the ledger back", lambda: present.update(
         row for (row,) in query_primary(state, "SELECT id FROM ledger")) is None)
@@ -666,34 +777,51 @@ def query_primary(state, sql):
 
 
 def down(args):
-    """Stops every process `up` started, by pid (TERM, then KILL after 10 s), and removes the directory."""
+    """Stops every process `up` started, by pid (each leaderl with its process group, then every postmaster with
+    a fast shutdown and every etcd member; KILL after 10 s), and removes the directory."""
     directory = os.path.abspath(args.dir)
     try:
         state = load_state(directory)
     except FileNotFoundError:
         return
-    # The leaderls first (they would start PostgreSQL again), then every running postmaster and etcd.
-    leaderls = [pid for key, pid in state["pids"].items() if key.startswith("leaderl-")]
+    # The leaderls first (they would start PostgreSQL again), with what they run (pg_rewind, pg_basebackup).
+    leaderls = [pid for key, pid in state["pids"].items() if key.startswith("leaderl-") and ours(pid, "leaderl")]
     for pid in leaderls:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    pids = [pid for key, pid in state["pids"].items() if key.startswith("etcd-")]
-    pids += [pid for pid in (postmaster_pid(state, name) for name in state["nodes"]) if pid]
-    for pid in pids:
+    wait_gone(leaderls, 10)
+    members = [pid for key, pid in state["pids"].items() if key.startswith("etcd-") and ours(pid, "etcd")]
+    postmasters = [pid for pid in (postmaster_pid(state, name) for name in state["nodes"]) if pid and ours(pid, "postgres")]
+    for pid, sig in [(pid, signal.SIGTERM) for pid in members] + [(pid, signal.SIGINT) for pid in postmasters]:
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, sig)
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
-        time.sleep(0.1)
+    pids = members + postmasters
+    wait_gone(pids, 10)
     for pid in pids:
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
+    wait_gone(pids, 10)
     subprocess.run(["rm", "-rf", "--one-file-system", directory], check=True)
     print(json.dumps({"down": list(state["nodes"])}))
+
+
+def ours(pid, program):
+    """The pid still runs `program` (its command line says so): a reused pid is never signalled."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return program.encode() in f.read()
+    except OSError:
+        return False
+
+
+def wait_gone(pids, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.1)
 
 
 def alive(pid):

@@ -18,6 +18,7 @@ Needs root and what `drover-sandbox up --real` needs. Prints a Markdown table; -
 """
 
 import argparse
+import calendar
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import datalayer  # noqa: E402
 
@@ -53,12 +55,14 @@ def read_layer(state):
     except (SystemExit, Exception):
         leader = None
     names = sorted(state["nodes"], key=lambda name: name != leader)
-    return {"leader": leader, "nodes": {name: datalayer.node_status(state["nodes"][name]) for name in names}}
+    return {"leader": leader, "nodes": {name: datalayer.node_status(state["nodes"][name]) for name in names},
+            "running": {name: datalayer.postmaster_pid(state, name) is not None for name in names}}
 
 
 def taken_out(sample, name):
-    """The node's PostgreSQL is not running (a standby that lost its primary for a moment is still in)."""
-    return sample["nodes"].get(name, {}).get("role") == "down"
+    """The node's PostgreSQL is not running (its postmaster is gone: a standby that lost its primary for a
+    moment, or a server slow to answer, is still in)."""
+    return not sample["running"].get(name, False)
 
 
 def in_service(sample, name):
@@ -89,7 +93,9 @@ class Sampler(threading.Thread):
 
     def run(self):
         while not self.stopping.is_set():
-            self.samples.append((time.time(), read_layer(self.state)))
+            sample = read_layer(self.state)
+            # Stamped when the reading is complete: `before(moment)` never uses what was read after it.
+            self.samples.append((time.time(), sample))
             self.stopping.wait(0.2)
 
     def before(self, moment):
@@ -135,13 +141,9 @@ def command_log(directory):
                 except ValueError:
                     continue
                 if record.get("event") == "tool_started":
-                    stamp = record.get("time", "")
-                    try:
-                        moment = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-                        moment += float("0." + stamp[20:23]) if len(stamp) > 20 else 0
-                    except ValueError:
-                        continue
-                    entries.append((moment, record.get("node", "?"), record.get("command", "")))
+                    moment = utc_seconds(record.get("time", ""))
+                    if moment is not None:
+                        entries.append((moment, record.get("node", "?"), record.get("command", "")))
     except FileNotFoundError:
         pass
     return entries
@@ -150,13 +152,15 @@ def command_log(directory):
 def rehearse(procedure, args, out):
     sandbox_dir = tempfile.mkdtemp(prefix=f"drover-rehearse-{procedure}-")
     os.rmdir(sandbox_dir)
-    home = tempfile.mkdtemp(prefix="drover-rehearse-home-")
     began = time.monotonic()
     up = subprocess.run([args.sandbox, "up", "--real", "--dir", sandbox_dir, "--delay-scale", "0.05"],
                         capture_output=True, text=True)
     setup = time.monotonic() - began
     if up.returncode != 0:
+        subprocess.run([args.sandbox, "down", "--dir", sandbox_dir], capture_output=True)
         raise SystemExit(f"rehearse: drover-sandbox up --real failed: {up.stderr.strip()}")
+    home = tempfile.mkdtemp(prefix="drover-rehearse-home-")
+    load = sampler = None
     try:
         with open(os.path.join(sandbox_dir, "sandbox.json")) as f:
             record = json.load(f)
@@ -202,8 +206,11 @@ def rehearse(procedure, args, out):
         time.sleep(1)
         load.send_signal(signal.SIGTERM)
         load.wait(timeout=120)
-        with open(ledger_path) as f:
-            ledger = json.loads(f.read().strip().splitlines()[-1])
+        try:
+            with open(ledger_path) as f:
+                ledger = json.loads(f.read().strip().splitlines()[-1])
+        except (OSError, IndexError, ValueError):
+            raise SystemExit(f"rehearse: the write load of {procedure} left no ledger in {ledger_path}")
         # The end: every node at the target and streaming, given up to 30 s to settle.
         deadline, settled = time.monotonic() + 30, False
         while time.monotonic() < deadline and not settled:
@@ -226,6 +233,11 @@ def rehearse(procedure, args, out):
                 "failed": ledger["failed"], "longest_outage_s": ledger["longest_outage_s"], "most_out": most_out,
                 "end": at_target and settled, "exit": exit_code, **checks}
     finally:
+        if sampler is not None:
+            sampler.stopping.set()
+        if load is not None and load.poll() is None:
+            load.kill()
+            load.wait()
         subprocess.run([args.sandbox, "down", "--dir", sandbox_dir], capture_output=True)
         subprocess.run(["rm", "-rf", "--one-file-system", home])
 
@@ -242,10 +254,18 @@ def crash_leader_during_follower_upgrade(sandbox_dir, layer):
         time.sleep(0.1)
 
 
+def utc_seconds(stamp):
+    """An RFC 3339 UTC time (`2026-12-07T15:56:13.414Z`) as seconds since the epoch; None if it is not one."""
+    try:
+        seconds = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+        fraction = stamp[19:].rstrip("Z")
+        return seconds + (float(fraction) if fraction.startswith(".") else 0)
+    except ValueError:
+        return None
+
+
 def event_time(event):
-    stamp = event.get("time", "")
-    moment = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    return moment + (float("0." + stamp[20:23]) if len(stamp) > 20 else 0)
+    return utc_seconds(event.get("time", "")) or 0.0
 
 
 def drover_checks(procedure, sampler, commands, events):

@@ -46,6 +46,10 @@ struct RealDataLayerTests {
 
         // Writes through a multi-host connection while the primary moves from be1 to be2.
         let report = directory + ".load.json"
+        defer {
+            try? FileManager.default.removeItem(atPath: report)
+            try? FileManager.default.removeItem(atPath: report + ".err")
+        }
         let load = try Processes.spawn(
             Self.python, [Self.script, "load", "--dir", directory, "--seconds", "6", "--rate", "50"], stdout: report,
             stderr: report + ".err")
@@ -120,8 +124,8 @@ struct RealDataLayerTests {
             _ = try await Self.layer(["failover", "--dir", directory, "--set", "off"])
             let held = try await Self.layer(["hold", "--dir", directory, "--node", "be1"])
             #expect(held.status == 0, "\(held.stderr)")
-            // Twice the lease's TTL (3 s): the lease has expired, and nobody may campaign.
-            try await Task.sleep(for: .seconds(6))
+            // Twice the lease's TTL (6 s): the lease has lapsed, and nobody may campaign.
+            try await Task.sleep(for: .seconds(12))
             let blocked = Self.json(try await Self.layer(["status", "--dir", directory]))
             #expect(
                 blocked["leader"] is NSNull || blocked["leader"] == nil, "no election with failover off: \(blocked)")
@@ -201,6 +205,8 @@ struct RealRehearsalTests {
                 RealDataLayerTests.python,
                 [RealDataLayerTests.script, "load", "--dir", real.directory, "--seconds", "600", "--rate", "50"],
                 stdout: report, stderr: report + ".err")
+            // A test that throws stops the load too (its own child, by pid, while it runs).
+            defer { if load.isRunning { kill(load.pid, SIGKILL) } }
             try await Task.sleep(for: .seconds(1))
             let upgrade = try await cluster.drover(["upgrade", "--yes"], timeout: .seconds(300))
             #expect(upgrade.status == 0, "\(upgrade.stdout)\n\(upgrade.stderr)")

@@ -28,9 +28,11 @@ public struct RealDataLayer: Codable, Equatable, Sendable {
         public var streaming: Bool?
         public var replayLSN: String?
         public var currentLSN: String?
+        /// The host a standby's WAL receiver streams from.
+        public var upstream: String?
 
         enum CodingKeys: String, CodingKey {
-            case role, streaming
+            case role, streaming, upstream
             case replayLSN = "replay_lsn"
             case currentLSN = "current_lsn"
         }
@@ -120,7 +122,9 @@ extension SimulatedCluster {
                 setPhase(index, .synced, at: now)
                 writeSentinel(index, NodePaths.unsynced, present: false)
             } else if postgres.role == "standby", postgres.streaming == true, let primary,
-                let replay = postgres.replayLSN.flatMap(RealDataLayer.lsn)
+                let replay = postgres.replayLSN.flatMap(RealDataLayer.lsn),
+                // Streaming from the leader: a standby still attached to a former primary is not in sync.
+                postgres.upstream != nil, postgres.upstream == observation.leader.flatMap({ node($0)?.ip })
             {
                 if replay >= primary {
                     setPhase(index, .synced, at: now)
