@@ -548,6 +548,7 @@ def up(args):
                      node_paths(directory, name)["data"], "-R", "-X", "stream", "-c", "fast"])
         start_postgres(state, name)
         save_state(directory, state)
+    query(nodes[primary], "CREATE TABLE probe (at timestamptz DEFAULT now())")  # the write `probe` makes
     wait_for("every standby streaming", lambda: query(
         nodes[primary], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")[0][0] == len(names) - 1)
     wait_for("etcd healthy", lambda: subprocess.run(
@@ -755,7 +756,6 @@ def probe(args):
         try:
             connection.autocommit = True
             with connection.cursor() as cursor:
-                cursor.execute("CREATE TABLE IF NOT EXISTS probe (at timestamptz DEFAULT now())")
                 cursor.execute("INSERT INTO probe DEFAULT VALUES")
         finally:
             connection.close()

@@ -293,7 +293,8 @@ public struct Sandbox: Sendable {
         let json = String(
             decoding: try JSONSerialization.data(withJSONObject: argv, options: [.withoutEscapingSlashes]),
             as: UTF8.self)
-        return "probe:\n  command: \(json)\n  interval: 500ms\n  timeout: 2s\n"
+        // A Python start and a connection: a busy machine may take seconds, which is not a write failing.
+        return "probe:\n  command: \(json)\n  interval: 500ms\n  timeout: 10s\n"
     }
 
     private func writeInventory(
@@ -451,6 +452,14 @@ public struct Sandbox: Sendable {
             throw SandboxError.unknownNode(name)
         }
         if try breakFrontend(name, fault: fault) { return }
+        if let command = Self.realFaults[fault] {
+            guard let real = record.realDataLayer else {
+                throw SandboxError.invalid(
+                    "\(fault) is a fault of the real data layer: start the sandbox with `up --real`")
+            }
+            try runRealDataLayer(real, [command, "--node", name])
+            return
+        }
         var stopNodes: [String] = []
         try store.update { cluster, now in
             guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
@@ -528,6 +537,22 @@ public struct Sandbox: Sendable {
         try save(record)
     }
 
+    /// The real data layer's faults (`up --real`) and the datalayer.py command of each.
+    public static let realFaults = [
+        "postgres-killed": "kill", "replay-paused": "pause-replay", "etcd-stopped": "stop-etcd",
+    ]
+
+    /// Runs `datalayer.py COMMAND --dir DIR ARGUMENTS`; throws with its error when it fails.
+    func runRealDataLayer(_ real: RealDataLayer, _ arguments: [String]) throws {
+        let command = arguments.first ?? ""
+        let output = try Processes.run(
+            real.python, [real.script, command, "--dir", real.directory] + arguments.dropFirst(),
+            timeout: .seconds(120))
+        guard output.status == 0 else {
+            throw SandboxError.invalid("datalayer.py \(command) failed: \(output.stderr.suffix(400))")
+        }
+    }
+
     private func markUnreachable(_ cluster: inout SimulatedCluster, _ index: Int, _ now: Date) {
         cluster.nodes[index].unreachable = true
         guard cluster.leader == cluster.nodes[index].name else { return }
@@ -556,6 +581,18 @@ public struct Sandbox: Sendable {
             throw SandboxError.unknownNode(name)
         }
         if try healFrontend(name) { return }
+        if let real = record.realDataLayer {
+            // The real faults undone: replay resumed, the etcd member started again, and a PostgreSQL held down
+            // (an upgrade that failed) let go; a killed PostgreSQL needs nothing (its leaderl starts it again).
+            let status = try Processes.run(
+                real.python, [real.script, "status", "--dir", real.directory], timeout: .seconds(60))
+            let members =
+                (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["etcd"]
+                as? [String: Bool]
+            if members?[name] == false { try runRealDataLayer(real, ["start-etcd", "--node", name]) }
+            try? runRealDataLayer(real, ["resume-replay", "--node", name])
+            try runRealDataLayer(real, ["release", "--node", name])
+        }
         let node: SimulatedNode = try store.update { cluster, now in
             guard let index = cluster.index(name) else { throw SandboxError.unknownNode(name) }
             cluster.nodes[index].faults = []

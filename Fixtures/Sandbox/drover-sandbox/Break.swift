@@ -9,6 +9,7 @@ struct Break: AsyncParsableCommand {
         discussion:
             """
             Faults of a backend (be1, be2, be3): \(Sandbox.faultNames.joined(separator: ", ")).
+            Faults of a backend's real data layer (with up --real): \(Sandbox.realFaults.keys.sorted().joined(separator: ", ")) (kill -9 of its PostgreSQL, its replay paused, its etcd member stopped).
             Faults of a frontend (fe1, fe2, fe3, with --frontends N): \(FrontendFault.allCases.map(\.rawValue).joined(separator: ", ")).
             In a drbd-pair sandbox (be1, be2): \(PairSandbox.faultNames.joined(separator: ", ")).
             heal NODE clears a node's faults.

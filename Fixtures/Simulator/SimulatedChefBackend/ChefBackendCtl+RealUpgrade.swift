@@ -33,21 +33,7 @@ extension Invocation {
                 if isLeader { cluster.outages.append(Outage(node: node, start: now, end: nil)) }
                 return RealUpgradePlan(handoff: nil, inPlaceLeader: isLeader, installed: installed, running: running)
             }
-            guard cluster.clusterFailover else {
-                err(
-                    "ERROR: cluster failover is disabled; cannot fail over. Enable it with: chef-backend-ctl set-cluster-failover on\n"
-                )
-                return nil
-            }
-            guard
-                let candidate = cluster.nodes.first(where: {
-                    $0.name != node && $0.isMember && $0.phase == .synced && $0.nodeFailover && !$0.unreachable
-                        && !cluster.sentinelPresent($0, NodePaths.unsynced)
-                })
-            else {
-                err("ERROR: no follower is eligible for leadership (synced, with node failover enabled)\n")
-                return nil
-            }
+            guard let candidate = failoverCandidate(cluster) else { return nil }
             return RealUpgradePlan(
                 handoff: candidate.name, inPlaceLeader: false, installed: installed, running: running)
         }
@@ -67,31 +53,30 @@ extension Invocation {
             err("ERROR: PostgreSQL did not stop on \(node)\n")
             return 1
         }
-        try store.update { cluster, now in
-            guard let index = cluster.index(node) else { return }
+        let fails: Bool = try store.update { cluster, now in
+            guard let index = cluster.index(node) else { return false }
             restartServices(&cluster, index, at: now)
             cluster.nodes[index].runningVersion = plan.installed
-            cluster.setPhase(index, .rejoining(until: now), at: now)
             // Read afresh: the reading before the stop showed it streaming.
             cluster.realDataLayer?.observedAt = nil
+            guard !cluster.nodes[index].faults.contains(.upgradeFails) else {
+                // Its services do not come back: PostgreSQL stays down until `drover-sandbox heal`.
+                cluster.setPhase(index, .waiting, at: now)
+                cluster.nodes[index].appendLog(
+                    "leaderl", "[error] leaderl did not start after the upgrade (simulated fault upgrade-fails)")
+                return true
+            }
+            cluster.setPhase(index, .rejoining(until: now), at: now)
+            return false
+        }
+        if fails {
+            err("ERROR: upgrade failed: leaderl did not start (see /var/log/chef-backend/leaderl/current)\n")
+            return 1
         }
         guard real.run("release", ["--node", node]).status == 0 else {
             err("ERROR: PostgreSQL could not be started again on \(node)\n")
             return 1
         }
-        out("Waiting for this node to rejoin the cluster\n")
-        let rejoined = try waitUntil(timeout: 120) { cluster in
-            guard let me = cluster.node(node) else { return false }
-            let role = cluster.role(of: me)
-            return role == "follower" || role == "leader"
-        }
-        guard rejoined else {
-            err("ERROR: this node did not rejoin the cluster in time\n")
-            return 1
-        }
-        out(
-            "Node rejoined the cluster as \(try store.update { cluster, _ in cluster.node(node).flatMap(cluster.role) ?? "?" }); PostgreSQL may still be syncing\n"
-        )
-        return 0
+        return try waitForRejoin(timeout: 120)
     }
 }

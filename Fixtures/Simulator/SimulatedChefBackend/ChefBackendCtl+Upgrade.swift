@@ -43,21 +43,7 @@ extension Invocation {
             }
             let isLeader = cluster.currentLeader?.name == node
             if isLeader && failover {
-                guard cluster.clusterFailover else {
-                    err(
-                        "ERROR: cluster failover is disabled; cannot fail over. Enable it with: chef-backend-ctl set-cluster-failover on\n"
-                    )
-                    return nil
-                }
-                guard
-                    let candidate = cluster.nodes.first(where: {
-                        $0.name != node && $0.isMember && $0.phase == .synced && $0.nodeFailover && !$0.unreachable
-                            && !cluster.sentinelPresent($0, NodePaths.unsynced)
-                    })
-                else {
-                    err("ERROR: no follower is eligible for leadership (synced, with node failover enabled)\n")
-                    return nil
-                }
+                guard let candidate = failoverCandidate(cluster) else { return nil }
                 out("Failing over to \(candidate.name) before upgrading this node\n")
                 cluster.setLeader(nil, at: now)
                 cluster.election = Election(
@@ -128,11 +114,37 @@ extension Invocation {
                 if let index = cluster.index(node) { finishUpgrade(&cluster, index, at: now) }
             }
         }
-        out("Waiting for this node to rejoin the cluster\n")
         let timeout = try store.update { cluster, _ in
             cluster.delays.seconds(cluster.delays.election + cluster.delays.rejoin + cluster.delays.serviceRestart) * 4
                 + (cluster.promotionSeconds ?? 0) + 1
         }
+        return try waitForRejoin(timeout: timeout)
+    }
+
+    /// The follower `upgrade --failover` hands the leadership to (synced, node failover on, reachable, no unsynced
+    /// sentinel); nil, said on stderr, when cluster failover is off or no follower is eligible.
+    func failoverCandidate(_ cluster: SimulatedCluster) -> SimulatedNode? {
+        guard cluster.clusterFailover else {
+            err(
+                "ERROR: cluster failover is disabled; cannot fail over. Enable it with: chef-backend-ctl set-cluster-failover on\n"
+            )
+            return nil
+        }
+        guard
+            let candidate = cluster.nodes.first(where: {
+                $0.name != node && $0.isMember && $0.phase == .synced && $0.nodeFailover && !$0.unreachable
+                    && !cluster.sentinelPresent($0, NodePaths.unsynced)
+            })
+        else {
+            err("ERROR: no follower is eligible for leadership (synced, with node failover enabled)\n")
+            return nil
+        }
+        return candidate
+    }
+
+    /// Waits up to `timeout` seconds for this node to be a follower or the leader again, as `upgrade` does.
+    func waitForRejoin(timeout: TimeInterval) throws -> Int32 {
+        out("Waiting for this node to rejoin the cluster\n")
         let rejoined = try waitUntil(timeout: timeout) { cluster in
             guard let me = cluster.node(node) else { return false }
             let role = cluster.role(of: me)
