@@ -280,3 +280,18 @@ struct RealFailedUpgradeTests {
         }
     }
 }
+
+extension RealFailedUpgradeTests {
+    /// The simulated Elasticsearch's known 2.x → 3.x failure on the old leader works over the real data layer
+    /// too: Drover upgrades it again once it follows.
+    @Test func aHalfUpgradedElasticsearchOnTheOldLeaderIsUpgradedAgain() async throws {
+        try await SandboxCluster.with(scale: 0.3, rejoin: "60s", versions: ("2.3.15", "3.1.1"), real: true) { cluster in
+            try await cluster.breakNode("be1", "es-path-scripts")
+            let upgrade = try await cluster.drover(["upgrade", "--yes"], timeout: .seconds(300))
+            #expect(upgrade.status == 0, "\(upgrade.stdout)\n\(upgrade.stderr)")
+            #expect(upgrade.stdout.contains("finish-elasticsearch-upgrade on be1"), "\(upgrade.stdout)")
+            let state = try await cluster.state()
+            #expect(state.nodes.allSatisfy { !$0.elasticsearchHalfUpgraded && $0.runningVersion == "3.1.1" })
+        }
+    }
+}

@@ -24,7 +24,9 @@ extension Invocation {
             }
             let running = cluster.nodes[index].runningVersion
             if installed == running {
-                out("chef-backend \(installed) is already running; nothing to upgrade.\n")
+                if !finishElasticsearch(&cluster, index, installed: installed) {
+                    out("chef-backend \(installed) is already running; nothing to upgrade.\n")
+                }
                 exitStatus = 0
                 return nil
             }
@@ -57,6 +59,7 @@ extension Invocation {
             guard let index = cluster.index(node) else { return false }
             restartServices(&cluster, index, at: now)
             cluster.nodes[index].runningVersion = plan.installed
+            halfUpgradeElasticsearchIfFaulted(&cluster, index)
             // Read afresh: the reading before the stop showed it streaming.
             cluster.realDataLayer?.observedAt = nil
             guard !cluster.nodes[index].faults.contains(.upgradeFails) else {

@@ -31,13 +31,7 @@ extension Invocation {
                 return ("noop", false)
             }
             if installed == cluster.nodes[index].runningVersion {
-                if cluster.nodes[index].elasticsearchHalfUpgraded {
-                    // Running the upgrade again finishes Elasticsearch's (reference §11, chef-server PR #3214).
-                    out("Reconfiguring Elasticsearch for chef-backend \(installed)\n")
-                    cluster.nodes[index].appendElasticsearchLog("[INFO ][o.e.n.Node               ] [\(node)] started")
-                    cluster.nodes[index].elasticsearchHalfUpgraded = false
-                    return ("noop", false)
-                }
+                if finishElasticsearch(&cluster, index, installed: installed) { return ("noop", false) }
                 out("chef-backend \(installed) is already running; nothing to upgrade.\n")
                 return ("noop", false)
             }
@@ -64,13 +58,7 @@ extension Invocation {
             out(Self.progressIndicator + "Restarting services\n")
             restartServices(&cluster, index, at: now)
             cluster.nodes[index].runningVersion = installed
-            if cluster.nodes[index].faults.contains(.elasticsearchPathScripts) {
-                cluster.nodes[index].faults.remove(.elasticsearchPathScripts)
-                cluster.nodes[index].elasticsearchHalfUpgraded = true
-                cluster.nodes[index].appendElasticsearchLog(
-                    "[ERROR][o.e.b.Bootstrap          ] Exception java.lang.IllegalArgumentException: unknown setting [path.scripts] please check that any required plugins are installed"
-                )
-            }
+            halfUpgradeElasticsearchIfFaulted(&cluster, index)
             if cluster.nodes[index].faults.contains(.upgradeFails) {
                 cluster.setPhase(index, .waiting, at: now)
                 cluster.nodes[index].appendLog(
@@ -119,6 +107,26 @@ extension Invocation {
                 + (cluster.promotionSeconds ?? 0) + 1
         }
         return try waitForRejoin(timeout: timeout)
+    }
+
+    /// Running the upgrade again on a node whose Elasticsearch is half-upgraded finishes it (reference §11,
+    /// chef-server PR #3214); false when it is not.
+    func finishElasticsearch(_ cluster: inout SimulatedCluster, _ index: Int, installed: String) -> Bool {
+        guard cluster.nodes[index].elasticsearchHalfUpgraded else { return false }
+        out("Reconfiguring Elasticsearch for chef-backend \(installed)\n")
+        cluster.nodes[index].appendElasticsearchLog("[INFO ][o.e.n.Node               ] [\(node)] started")
+        cluster.nodes[index].elasticsearchHalfUpgraded = false
+        return true
+    }
+
+    /// With ``Fault/elasticsearchPathScripts``, this upgrade leaves Elasticsearch half-upgraded, its log saying why.
+    func halfUpgradeElasticsearchIfFaulted(_ cluster: inout SimulatedCluster, _ index: Int) {
+        guard cluster.nodes[index].faults.contains(.elasticsearchPathScripts) else { return }
+        cluster.nodes[index].faults.remove(.elasticsearchPathScripts)
+        cluster.nodes[index].elasticsearchHalfUpgraded = true
+        cluster.nodes[index].appendElasticsearchLog(
+            "[ERROR][o.e.b.Bootstrap          ] Exception java.lang.IllegalArgumentException: unknown setting [path.scripts] please check that any required plugins are installed"
+        )
     }
 
     /// The follower `upgrade --failover` hands the leadership to (synced, node failover on, reachable, no unsynced
