@@ -41,11 +41,13 @@ LEADER_KEY = "/chef-backend/leader"
 FAILOVER_KEY = "/chef-backend/failover"
 # A node's name while the leader hands over to it (`upgrade --failover`): only that node campaigns.
 HANDOFF_KEY = "/chef-backend/handoff"
-# 6 s: long enough that a busy 2-core machine does not fence a healthy leader, short enough for a crash
-# failover to be seen in a rehearsal (a planned switchover never waits for it: the leader revokes its lease).
-LEASE_TTL = 6
+# 15 s: long enough that a busy 2-core machine (etcd's fsyncs behind a whole test suite's) does not fence a
+# healthy leader; a planned switchover never waits for it (the leader revokes its lease).
+LEASE_TTL = 15
 # A leader whose lease went unrenewed this long before it could lapse stops its PostgreSQL.
-FENCE_MARGIN = 2
+FENCE_MARGIN = 5
+# How often the lease is renewed, and how long a renewal may take.
+RENEW_EVERY = 1.0
 # The node that led last (no lease): the only one whose stopped primary data may start as primary again.
 LAST_LEADER_KEY = "/chef-backend/last-leader"
 # How long a standby may fail to stream from the leader before it is stopped and rejoined.
@@ -161,6 +163,17 @@ def start_postgres(state, name):
                 raise SystemExit(f"datalayer: PostgreSQL on {name} exited: {log.read()[-600:]}")
         return query(address, "SELECT 1") is not None
     wait_for(f"PostgreSQL on {name} ({address})", ready)
+
+
+def lsn(text):
+    """A WAL position `X/Y` as a number (-1 when there is none): a standby has applied all it received when its
+    replay position is at or past its receive position (which restarts at a segment's start when its WAL
+    receiver does)."""
+    try:
+        high, low = text.split("/")
+        return int(high, 16) << 32 | int(low, 16)
+    except (AttributeError, ValueError):
+        return -1
 
 
 def etcd_call(address, path, body, timeout=1.0):
@@ -286,7 +299,7 @@ def rejoin(state, name, leader, log):
 
 
 class Lease:
-    """The election's lease as one node holds it, renewed by a thread of its own every LEASE_TTL / 6 (a slow
+    """The election's lease as one node holds it, renewed by a thread of its own every RENEW_EVERY (a slow
     round of the loop, a PostgreSQL starting, never delays a renewal). Once no renewal has succeeded for
     LEASE_TTL - FENCE_MARGIN seconds, the lease may be about to lapse: the node's PostgreSQL is stopped at once
     (`-m immediate`), so a primary never outlives the election it holds."""
@@ -319,12 +332,12 @@ class Lease:
 
     def renew(self):
         while True:
-            time.sleep(LEASE_TTL / 6)
+            time.sleep(RENEW_EVERY)
             lease_id = self.current()
             if lease_id is None:
                 continue
             try:
-                answer = etcd_call(self.address, "lease/keepalive", {"ID": lease_id}, timeout=LEASE_TTL / 6)
+                answer = etcd_call(self.address, "lease/keepalive", {"ID": lease_id}, timeout=2 * RENEW_EVERY)
                 # A lease that lapsed answers with TTL 0 (or none), not an error.
                 if int((answer.get("result") or answer).get("TTL", 0)) > 0:
                     with self.lock:
@@ -420,7 +433,7 @@ def leaderl(args):
             elif etcd_ok and leader is None and handoff in (None, name) and (
                     pg["role"] == "primary" or (not running and primary_data and last_leader in (None, name)) or (
                         pg["role"] == "standby" and (
-                            handoff == name or (failover and pg.get("receive_lsn") == pg.get("replay_lsn"))))):
+                            handoff == name or (failover and lsn(pg.get("replay_lsn")) >= lsn(pg.get("receive_lsn")))))):
                 granted = etcd_call(address, "lease/grant", {"TTL": LEASE_TTL})["ID"]
                 won = etcd_call(address, "kv/txn", {
                     "compare": [{"key": b64(LEADER_KEY), "target": "CREATE", "create_revision": "0"}],
@@ -700,10 +713,17 @@ def load(args):
     state = load_state(args.dir)
     hosts = ",".join(state["nodes"].values())
     target = f"host={hosts} port=5432 user=postgres dbname=postgres target_session_attrs=read-write connect_timeout=1"
-    connection = psycopg2.connect(target)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE IF NOT EXISTS ledger (id bigint PRIMARY KEY, at timestamptz DEFAULT now())")
+
+    def create():
+        # The table, once a primary answers (a busy machine may be electing one when the load starts).
+        connection = psycopg2.connect(target)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE IF NOT EXISTS ledger (id bigint PRIMARY KEY, at timestamptz DEFAULT now())")
+        connection.close()
+        return True
+    wait_for("a primary to write the ledger to", create, timeout=60)
+    connection = None
     attempted, acknowledged, failed = 0, set(), 0
     last_success = start = time.monotonic()
     longest_outage = 0.0
