@@ -31,7 +31,7 @@ DEB := $(DIST)/drover_$(DEB_VERSION)_amd64.deb
 MANUAL := .build/plugins/GenerateManual/outputs/drover/drover.1
 COMPLETIONS := $(DIST)/completions
 
-.PHONY: all deps test-deps build dist manual completions install deb test lint format sanitize demo chaos fuzz fuzz-replay bench bench-upgrade bench-fleet rehearse clean
+.PHONY: all deps test-deps build dist manual completions install deb test lint format sanitize sanitize-address sanitize-thread demo chaos fuzz fuzz-replay bench bench-upgrade bench-fleet rehearse clean
 
 all: build
 
@@ -152,11 +152,15 @@ FUZZ_TEST_SECONDS ?= 5
 # Then a short chaos campaign (CHAOS_TEST_RUNS runs of `make chaos`, fixed seed) with the release binary.
 CHAOS_TEST_RUNS ?= 3
 test: test-deps deb
+	@echo "make test: building the tests at $$(date +%T)"
 	$(SWIFT) build --build-tests
+	@echo "make test: swift test at $$(date +%T)"
 	DROVER_BIN=$(CURDIR)/$(DIST_BIN) DROVER_DEB=$(CURDIR)/$(DEB) \
 	  SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=$(TEST_WIDTH) $(SWIFT) test --skip-build
+	@echo "make test: the fuzz corpus at $$(date +%T)"
 	@for target in $(FUZZ_TARGETS); do DROVER_FUZZ_TARGET=$$target .build/debug/drover-fuzz \
 		--mutate $(FUZZ_TEST_SECONDS) Fixtures/Fuzz/corpus/$$target || exit 1; done
+	@echo "make test: the chaos campaign at $$(date +%T)"
 	@if [ "$$(id -u)" = 0 ]; then \
 		python3 Fixtures/Chaos/chaos.py --drover $(CURDIR)/$(DIST_BIN) --sandbox $(CURDIR)/.build/debug/drover-sandbox \
 		  --runs $(CHAOS_TEST_RUNS) --seed 20; \
@@ -190,8 +194,10 @@ format:
 	$(SWIFT) format format --in-place --parallel --recursive $(LINT_PATHS)
 
 # The SSH layer and the end-to-end tests under each sanitizer, each in its own build (drover included).
-sanitize: deps
+sanitize: sanitize-address sanitize-thread
+sanitize-address: deps
 	bash .ci/sanitize address
+sanitize-thread: deps
 	bash .ci/sanitize thread
 
 demo: deps dist
