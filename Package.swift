@@ -58,13 +58,14 @@ let package = Package(
         .target(
             name: "DroverReporting",
             dependencies: ["DroverCluster"],
-            swiftSettings: strict
+            exclude: ["Assets"],
+            swiftSettings: strict,
+            plugins: ["EmbedReportAssets"]
         ),
         .target(
             name: "DroverEngine",
             dependencies: [
                 "DroverSSH", "DroverInventory", "DroverCluster", "DroverReporting",
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict,
@@ -78,12 +79,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Playbooks/*.yml compiled into DroverEngine at build time, so the drover binary alone is a working
-        // install: a build-tool plugin and the generator it runs.
-        .executableTarget(name: "drover-embed-playbooks", swiftSettings: strict),
+        // Playbooks/*.yml compiled into DroverEngine, and the HTML report's Assets/ into DroverReporting, at
+        // build time, so the drover binary alone is a working install: build-tool plugins and the generator
+        // they run.
+        .executableTarget(name: "drover-embed-files", swiftSettings: strict),
         .plugin(
-            name: "EmbedPlaybooks", capability: .buildTool(), dependencies: ["drover-embed-playbooks"],
+            name: "EmbedPlaybooks", capability: .buildTool(), dependencies: ["drover-embed-files"],
             path: "Sources/EmbedPlaybooks"),
+        .plugin(
+            name: "EmbedReportAssets", capability: .buildTool(), dependencies: ["drover-embed-files"],
+            path: "Sources/EmbedReportAssets"),
         .target(name: "CPseudoTerminal"),
         .target(
             name: "DroverTestSupport",
@@ -133,7 +138,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "drover-sandbox",
-            dependencies: ["DroverSandbox", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "DroverSandbox", "SimulatedChefBackend",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Fixtures/Sandbox/drover-sandbox",
             swiftSettings: strict
         ),
@@ -160,12 +168,14 @@ let package = Package(
         ),
         .testTarget(
             name: "DroverEngineTests",
-            dependencies: ["DroverEngine", "DroverReporting", "DroverSSH", "DroverTestSupport"],
+            dependencies: [
+                "DroverEngine", "DroverCluster", "DroverInventory", "DroverReporting", "DroverSSH", "DroverTestSupport",
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "DroverReportingTests",
-            dependencies: ["DroverReporting"],
+            dependencies: ["DroverReporting", "DroverCluster"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -181,7 +191,8 @@ let package = Package(
         .testTarget(
             name: "DroverCLITests",
             dependencies: [
-                "DroverTestSupport", "DroverSandbox", "SimulatedChefBackend", .product(name: "Yams", package: "Yams"),
+                "DroverSSH", "DroverTestSupport", "DroverSandbox", "SimulatedChefBackend",
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),

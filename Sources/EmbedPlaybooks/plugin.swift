@@ -13,8 +13,8 @@ struct EmbedPlaybooks: BuildToolPlugin {
         return [
             .buildCommand(
                 displayName: "Embedding \(playbooks.count) playbooks from Playbooks/",
-                executable: try context.tool(named: "drover-embed-playbooks").url,
-                arguments: [output.path] + playbooks.map(\.path),
+                executable: try context.tool(named: "drover-embed-files").url,
+                arguments: ["BuiltInPlaybookFiles", output.path] + playbooks.map(\.path),
                 inputFiles: playbooks,
                 outputFiles: [output]
             )

@@ -52,6 +52,14 @@ import Testing
             ])
     }
 
+    /// The style sheet and the timeline's key are compiled in from `Sources/DroverReporting/Assets`.
+    @Test func theStyleSheetAndLegendAreCompiledIn() {
+        let html = HTMLReport.render(Self.run())
+        #expect(html.contains("<style>body{font:14px") && html.contains("footer{color:#7a8591"))
+        #expect(html.contains("<p class=\"legend\">") && html.contains("(hover for details)</p>"))
+        #expect(html.contains("cluster failover off") && !html.contains("<!--failover-->"))
+    }
+
     @Test func everythingFromTheRunIsEscaped() {
         let html = HTMLReport.render(Self.run())
         #expect(!html.contains("<script>") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
