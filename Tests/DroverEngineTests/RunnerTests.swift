@@ -61,6 +61,7 @@ struct RunnerTests {
         playbook text: String = playbookText,
         versions: [String: String] = ["be1": "2.3.15", "be2": "2.3.15", "be3": "2.3.15"],
         leader: String = "be1", rejoinReadings: Int = 2, resuming: Journal? = nil,
+        inventory inventoryText: String = inventoryText, clock: any WaitClock = SystemWaitClock(),
         stopRequested: @escaping @Sendable () -> Bool = { false },
         beforeCommand: @escaping @Sendable (String, String) -> Void = { _, _ in }
     ) async throws -> Run {
@@ -73,7 +74,7 @@ struct RunnerTests {
         let reporter = CollectingReporter()
         let runner = Runner(
             playbook: playbook, topology: topology, connection: transport, reporter: reporter, runID: "run-1",
-            resuming: resuming, stopRequested: stopRequested)
+            resuming: resuming, clock: clock, stopRequested: stopRequested)
         let outcome = await runner.execute(initial: transport.read())
         return Run(transport: transport, reporter: reporter, outcome: outcome)
     }
@@ -175,6 +176,26 @@ struct RunnerTests {
                     false
                 }
             })
+    }
+
+    /// A wait's clock is the runner's: a 10-minute timeout polled every 30 s is reached at once on a test's
+    /// clock, with the times it reports on that clock.
+    @Test(.timeLimit(.minutes(1))) func aTenMinuteWaitTimesOutOnTheRunnersClock() async throws {
+        let text = Self.playbookText.replacingOccurrences(
+            of: "      - run: upgrade\n      - wait: rejoined\n",
+            with: "      - run: upgrade\n      - wait: rejoined\n        timeout: 10m\n")
+        let inventory = Self.inventoryText.replacingOccurrences(of: "poll_interval: 10ms", with: "poll_interval: 30s")
+        #expect(text != Self.playbookText && inventory != Self.inventoryText)
+        let clock = ManualWaitClock()
+        let run = try await Self.run(playbook: text, rejoinReadings: 1_000_000, inventory: inventory, clock: clock)
+        #expect(run.outcome.exitStatus == .failedAfterChanges)
+        #expect(run.outcome.summary.contains("rejoined did not hold on be2 within 10m"))
+        let waited = run.reporter.all.compactMap { event -> Double? in
+            if case .waitFinished("be2", "rejoined", false, let duration, _, _) = event { return duration }
+            return nil
+        }
+        #expect(waited.count == 1 && (600..<631).contains(waited.first ?? 0), "\(waited)")
+        #expect(clock.sleeps == 20, "one poll every 30 s for 10 minutes")
     }
 
     @Test func aStopRequestEndsTheRunAfterTheStepInFlight() async throws {

@@ -105,6 +105,13 @@ final class ScriptedTransport: NodeTransport, @unchecked Sendable {
     func reconnect(_ name: String) async -> Bool { state.withLock { !$0.unreachable.contains(name) } }
     func reconnectLost() async -> [(node: String, after: Duration)] { [] }
 
+    struct NoFiles: Error {}
+
+    /// Scripted nodes take no files.
+    func upload(
+        _ node: String, file local: String, to remote: String, progress: (@Sendable (UploadProgress) -> Void)?
+    ) async throws -> String { throw NoFiles() }
+
     private func execute(_ node: String, _ command: String) throws -> Int32 {
         beforeCommand(node, command)
         return try state.withLock { state in

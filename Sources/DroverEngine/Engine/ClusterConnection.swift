@@ -271,8 +271,7 @@ public final class ClusterConnection: NodeTransport {
 
     /// Uploads a local file to a node (temporary name, `mv -f`, SHA-256 verified).
     public func upload(
-        _ node: String, file local: String, to remote: String,
-        progress: (@Sendable (UploadProgress) -> Void)? = nil
+        _ node: String, file local: String, to remote: String, progress: (@Sendable (UploadProgress) -> Void)?
     ) async throws -> String {
         guard let client = clients[node] else {
             throw SSHError.closed(

@@ -216,7 +216,7 @@ public enum ClusterLock {
     /// on the connected frontends.
     /// `onlyCreated`: only where this drover created it (a run refused before its first step keeps the lock it
     /// took over from an earlier attempt of its run, for that run's resume).
-    public static func release(_ connection: ClusterConnection, holding: Holding, onlyCreated: Bool = false) async {
+    public static func release(_ connection: any NodeTransport, holding: Holding, onlyCreated: Bool = false) async {
         let command = releaseCommand(exactOwner: holding.ownerText, directory: holding.directory)
         guard onlyCreated else { return await release(connection, command: command) }
         await withTaskGroup(of: Void.self) { group in
@@ -228,11 +228,11 @@ public enum ClusterLock {
 
     /// Releases the lock where `runID` holds it (`drover unlock`), and prunes old records there and on the
     /// connected frontends (which hold no lock but keep the records of their commands).
-    public static func release(_ connection: ClusterConnection, runID: String) async {
+    public static func release(_ connection: any NodeTransport, runID: String) async {
         await release(connection, command: releaseCommand(runID, directory: directory(for: connection.inventory)))
     }
 
-    private static func release(_ connection: ClusterConnection, command: String) async {
+    private static func release(_ connection: any NodeTransport, command: String) async {
         // A node whose session was lost is connected to again, so that its lock is not left behind.
         for node in connection.lostNodes.keys.sorted() { _ = await connection.reconnect(node) }
         await withTaskGroup(of: Void.self) { group in
@@ -251,7 +251,7 @@ public enum ClusterLock {
 
     /// The lock's owner on each node that has one (``LockOwner/ownerless(node:)`` for a lock directory whose
     /// owner file is missing or unreadable).
-    public static func owners(_ connection: ClusterConnection) async -> [LockOwner] {
+    public static func owners(_ connection: any NodeTransport) async -> [LockOwner] {
         var owners: [LockOwner] = []
         let directory = directory(for: connection.inventory)
         let read = readCommand(directory) + " 2>/dev/null; [ -d \(directory) ] && echo && echo drover-lock-present"
@@ -267,7 +267,7 @@ public enum ClusterLock {
     /// Removes, on every node, a lock directory whose owner file names no run (missing, empty, or with no run id
     /// Drover could have written: what ``LockOwner/parse(_:node:)`` reports as ownerless); returns the nodes where
     /// one was.
-    public static func clearOwnerless(_ connection: ClusterConnection) async -> [String] {
+    public static func clearOwnerless(_ connection: any NodeTransport) async -> [String] {
         let directory = ShellQuote.quote(directory(for: connection.inventory))
         let script =
             "if [ -d \(directory) ] && ! grep -Eqs '^run_id=[A-Za-z0-9-]{1,64}$' \(directory)/owner; then rm -rf \(directory) && echo cleared; fi"

@@ -42,11 +42,39 @@ public protocol NodeTransport: AnyObject, Sendable {
     /// Reconnects the nodes whose session was lost, each on its own backoff; returns those back, with how long
     /// they were gone.
     func reconnectLost() async -> [(node: String, after: Duration)]
+
+    /// The inventory's backends that are connected now, in inventory order.
+    var connectedNames: [String] { get }
+
+    /// The inventory's SSH frontends that are connected now.
+    var connectedFrontends: [String] { get }
+
+    /// The nodes whose session was lost and is not back yet, with since when.
+    var lostNodes: [String: ContinuousClock.Instant] { get }
+
+    /// Copies a local file to a node (a temporary name, then renamed into place) and returns its SHA-256.
+    func upload(
+        _ node: String, file local: String, to remote: String, progress: (@Sendable (UploadProgress) -> Void)?
+    ) async throws -> String
 }
 
 extension NodeTransport {
     /// One session for the whole run unless the transport says otherwise.
     public func connectionGeneration(_ node: String) -> Int { 0 }
+
+    /// Every backend that is not among the failures.
+    public var connectedNames: [String] { inventory.backends.map(\.name).filter { failures[$0] == nil } }
+
+    /// Every frontend reached that is not among the failures.
+    public var connectedFrontends: [String] { frontendNames.filter { failures[$0] == nil } }
+
+    /// None, unless the transport keeps sessions that can be lost.
+    public var lostNodes: [String: ContinuousClock.Instant] { [:] }
+
+    /// Copies a file with no progress reports.
+    public func upload(_ node: String, file local: String, to remote: String) async throws -> String {
+        try await upload(node, file: local, to: remote, progress: nil)
+    }
 
     /// Runs a command with the inventory's command timeout (or `timeout`) and no streaming.
     public func run(_ node: String, _ command: String, timeout: Duration? = nil) async throws -> CommandResult {

@@ -50,7 +50,7 @@ public enum PackageUpload {
     /// inventory sets no `package.upload`); throws, having uploaded nothing, when the local file cannot be
     /// read or does not match `package.sha256`. `progress` is called from the upload threads.
     public static func run(
-        _ connection: ClusterConnection, progress: @escaping @Sendable (String, UploadProgress) -> Void = { _, _ in }
+        _ connection: any NodeTransport, progress: @escaping @Sendable (String, UploadProgress) -> Void = { _, _ in }
     ) async throws -> [NodeOutcome] {
         guard let package = connection.inventory.package, let local = package.upload else { return [] }
         let path = UserAccount.expandingTilde(local)

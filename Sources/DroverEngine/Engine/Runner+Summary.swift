@@ -8,7 +8,7 @@ import Foundation
 extension Runner {
     func summarize(_ ending: Ending, started: Date, failFast: Bool = false) async -> RunSummary {
         let observation: T.Observation
-        if let reading = lastReading, ContinuousClock.now - reading.at <= Self.readingReuseLimit {
+        if let reading = lastReading, clock.now - reading.at <= Self.readingReuseLimit {
             observation = reading.observation
         } else {
             let fresh = await topology.observe(connection, full: false, checksum: false)

@@ -10,13 +10,13 @@ extension Runner {
     /// reading of every node, or the timeout passes. The polls before the confirming ones read only what
     /// the predicate needs (the topology's focused reading); the first poll starts at once.
     func wait(_ predicate: String, node: String, timeout: Duration, step: Playbook.Step) async throws {
-        let started = ContinuousClock.now
+        let started = clock.now
         let deadline = started + timeout
         let stablePolls = inventory.timeouts.stablePolls
         var consecutive = 0
         var lastPending = ""
         // A full reading taken moments ago with nothing run since (the previous wait's last) is the first poll.
-        var carried = lastReading.flatMap { ContinuousClock.now - $0.at <= Self.readingReuseLimit ? $0 : nil }
+        var carried = lastReading.flatMap { clock.now - $0.at <= Self.readingReuseLimit ? $0 : nil }
         while true {
             // Sessions lost while waiting are made again (each on its backoff), and a node being rebuilt while
             // the run waits for it is connected to as soon as it answers.
@@ -24,7 +24,7 @@ extension Runner {
             if connection.failures[node] != nil, await connection.reconnect(node) {
                 reporter.emit(Event(.note("\(node) is reachable again")))
             }
-            var pollStarted = ContinuousClock.now
+            var pollStarted = clock.now
             // Confirming: the reading that may end the wait reads every node.
             let confirming = consecutive >= max(1, stablePolls - 1)
             let focused =
@@ -49,14 +49,14 @@ extension Runner {
             if pending.isEmpty {
                 consecutive += 1
                 if full && taken && consecutive >= stablePolls {
-                    lastReading = Reading(observation: observation, at: .now)
+                    lastReading = Reading(observation: observation, at: clock.now)
                     // Criteria named "note" always hold; they say what was seen (a resync's progress).
                     let notes = criteria.filter { $0.name == "note" }.map(\.detail).joined(separator: "; ")
                     reporter.emit(
                         Event(
                             .waitFinished(
                                 node: node, predicate: predicate, ok: true,
-                                duration: (ContinuousClock.now - started).secondsValue,
+                                duration: (clock.now - started).secondsValue,
                                 detail: notes.isEmpty ? nil : notes, pending: nil)))
                     return
                 }
@@ -67,16 +67,16 @@ extension Runner {
                         Event(
                             .waitProgress(
                                 node: node, predicate: predicate, pending: pending,
-                                timeLeft: max(0, (deadline - ContinuousClock.now).secondsValue))))
+                                timeLeft: max(0, (deadline - clock.now).secondsValue))))
                     lastPending = pending
                 }
             }
-            if ContinuousClock.now >= deadline {
+            if clock.now >= deadline {
                 reporter.emit(
                     Event(
                         .waitFinished(
                             node: node, predicate: predicate, ok: false,
-                            duration: (ContinuousClock.now - started).secondsValue, detail: nil, pending: pending)))
+                            duration: (clock.now - started).secondsValue, detail: nil, pending: pending)))
                 throw StepFailure(
                     step: step.name, node: node,
                     what:
@@ -85,7 +85,7 @@ extension Runner {
                         + [NextStep("See why on \(node): \(topology.logAdvice(node: node))")])
             }
             // Polls start every poll_interval (the reading's own time counts).
-            try await Task.sleep(until: pollStarted + inventory.timeouts.pollInterval, clock: .continuous)
+            try await clock.sleep(until: pollStarted + inventory.timeouts.pollInterval)
         }
     }
 

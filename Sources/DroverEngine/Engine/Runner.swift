@@ -69,6 +69,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
     let lock: ClusterLock.Holding?
     /// The inventory's write probe, asked while the run runs; stopped when it ends, its report in the summary.
     let writeProbe: WriteProbe?
+    /// What waits and the age of readings are measured on.
+    let clock: any WaitClock
 
     struct Reading {
         var observation: T.Observation
@@ -85,8 +87,9 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         interaction: Interaction = Interaction(yes: true, assumeDone: false),
         bindings: Bindings = Bindings(), backup: Bool = false, nextOptions: NextCommandOptions = NextCommandOptions(),
         lock: ClusterLock.Holding? = nil, packageDigests: [String: String] = [:], writeProbe: WriteProbe? = nil,
-        stopRequested: @escaping @Sendable () -> Bool = { false }
+        clock: any WaitClock = SystemWaitClock(), stopRequested: @escaping @Sendable () -> Bool = { false }
     ) {
+        self.clock = clock
         self.lock = lock
         self.writeProbe = writeProbe
         self.packageDigests = packageDigests
@@ -409,12 +412,12 @@ public final class Runner<T: Topology>: @unchecked Sendable {
         }
         // Re-read right before each step (roles and versions may have moved since the plan), unless the last
         // reading was taken after the last action, moments ago.
-        if let reading = lastReading, ContinuousClock.now - reading.at <= Self.readingReuseLimit {
+        if let reading = lastReading, clock.now - reading.at <= Self.readingReuseLimit {
             observation = reading.observation
         } else {
             let fresh = await topology.observe(connection, full: false, checksum: false)
             observation = fresh
-            lastReading = Reading(observation: fresh, at: .now)
+            lastReading = Reading(observation: fresh, at: clock.now)
         }
         if !pinned, let moved = topology.retarget(step.target, node: node, observation: observation), moved != node {
             return try await run(step, node: moved, index: index, observation: &observation, position: position)
