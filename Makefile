@@ -212,7 +212,7 @@ demo: deps dist
 # Fixtures/Fuzz/corpus/TARGET). New inputs it finds stay in .build-fuzz/corpus. Linked with lld (gold
 # cannot link libFuzzer's driver into a SwiftPM executable).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := inventory ansible ssh-config playbook chef-backend drbd node-stream records text
+FUZZ_TARGETS := inventory ansible ssh-config playbook chef-backend drbd node-stream records keys text
 fuzz: deps
 	@mkdir -p .build-fuzz/crashes
 	@printf '{ "schemaVersion": "1.0", "linker": { "path": "%s" } }\n' \

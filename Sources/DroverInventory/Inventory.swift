@@ -8,7 +8,7 @@ public struct Inventory: Sendable {
     public struct SSH: Sendable {
         public var user: String = UserAccount.name
         public var port = 22
-        public var identityFiles: [String] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa"]
+        public var identityFiles: [String] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"]
         public var knownHosts = "~/.ssh/known_hosts"
         public var hostKeyChecking: HostKeyPolicy = .strict
         public var connectTimeout: Duration = .seconds(10)

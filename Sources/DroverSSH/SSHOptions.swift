@@ -66,7 +66,7 @@ public struct SSHOptions: Sendable {
 
     public init(
         user: String = UserAccount.name,
-        identityFiles: [String] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa"],
+        identityFiles: [String] = ["~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"],
         agentSocket: String? = ProcessInfo.processInfo.environment["SSH_AUTH_SOCK"],
         passphrase: PassphraseSource = .environment(),
         knownHostsFile: String = "~/.ssh/known_hosts",

@@ -63,13 +63,26 @@ extension SessionCore {
             let blob = Array(UnsafeBufferPointer(start: current.pointee.blob, count: Int(current.pointee.blob_len)))
             let keyType = KnownHosts.keyType(ofBlob: blob) ?? "unknown"
             let comment = current.pointee.comment.map { String(cString: $0) } ?? ""
+            // An RSA key signs with SHA-2 through the agent itself first; then (any key) libssh2's own request.
+            var agentRefusedSHA2 = false
+            if keyType == "ssh-rsa", let parts = Self.publicParts(ofBlob: blob) {
+                let signer = AgentSigner(socketPath: socketPath, keyBlob: blob)
+                let rsa = try authenticateRSA(parts: parts) { signer.sign($0, algorithm: $1) }
+                if rsa.rc == 0 { return true }
+                agentRefusedSHA2 = rsa.signingFailed
+            }
             let rc = options.user.withCString { libssh2_agent_userauth(agent, $0, current) }
             if rc == 0 { return true }
+            var reason = publicKeyFailure(rc, isRSA: keyType == "ssh-rsa")
+            if agentRefusedSHA2 {
+                reason +=
+                    "; the agent would not sign with rsa-sha2-512 or rsa-sha2-256 (an agent older than OpenSSH 7.2?)"
+            }
             attempts.append(
                 AuthenticationAttempt(
                     method:
                         "ssh-agent key \(comment.isEmpty ? KnownHosts.fingerprint(ofBlob: blob) : comment) (\(keyType))",
-                    reason: publicKeyFailure(rc, isRSA: keyType == "ssh-rsa")))
+                    reason: reason))
             if rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_TIMEOUT {
                 throw SSHError.sessionFailed(host: host, port: port, reason: lastError(rc))
             }
@@ -89,7 +102,8 @@ extension SessionCore {
             attempts.append(AuthenticationAttempt(method: method, reason: reason))
             return false
         }
-        let info = PrivateKeyInfo(contents: String(decoding: data, as: UTF8.self))
+        let text = String(decoding: data, as: UTF8.self)
+        let info = PrivateKeyInfo(contents: text)
         guard let info else {
             attempts.append(AuthenticationAttempt(method: method, reason: "not a private key in OpenSSH or PEM format"))
             return false
@@ -107,6 +121,23 @@ extension SessionCore {
                 return false
             }
         }
+        // An RSA key (or a PKCS#8 file, which may hold one) signs with SHA-2 through libcrypto first; libssh2's
+        // own request below signs RSA only as ssh-rsa (SHA-1), for servers that know nothing else.
+        var rsaKey: RSAKey?
+        var encryptedOpenSSHFormat = false
+        if info.isRSA || info.keyType == nil {
+            do {
+                rsaKey = try RSAKey.load(contents: text, passphrase: passphrase)
+            } catch .encryptedOpenSSHFormat {
+                encryptedOpenSSHFormat = true
+            } catch {
+                // Not RSA, or not readable here: libssh2's request below says what it can.
+            }
+        }
+        if let key = rsaKey, try authenticateRSA(parts: key.publicParts, sign: { key.sign($0, algorithm: $1) }).rc == 0
+        {
+            return true
+        }
         // libssh2 1.10 decrypts an encrypted key (bcrypt_pbkdf, CPU-bound and slow) inside this blocking
         // call, and its timeout counts from the call's start: on a busy machine that local work alone used
         // the time meant for the server. Allow for it, then restore the session timeout.
@@ -123,11 +154,17 @@ extension SessionCore {
             }
         }
         if rc == 0 { return true }
-        var reason = publicKeyFailure(rc, isRSA: info.isRSA)
+        var reason = publicKeyFailure(rc, isRSA: rsaKey != nil)
         if rc == LIBSSH2_ERROR_FILE || rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED {
             reason =
                 info.encrypted
                 ? "wrong passphrase, or a key format libssh2 cannot read" : "libssh2 cannot read this key file"
+            if rsaKey != nil {
+                reason = "the server refused this RSA key with rsa-sha2-512 and rsa-sha2-256, and " + reason
+            }
+        } else if encryptedOpenSSHFormat && rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED {
+            reason =
+                "the server refused this RSA key as ssh-rsa (SHA-1), the only signature Drover can make with an encrypted OpenSSH-format key: libcrypto lacks its encryption's KDF (bcrypt-pbkdf). Load it into ssh-agent (ssh-add \(file)), or re-encrypt it as PEM (ssh-keygen -p -m PEM -f \(file))"
         }
         attempts.append(AuthenticationAttempt(method: method, reason: reason))
         if rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_TIMEOUT {
@@ -139,14 +176,82 @@ extension SessionCore {
     /// Extra time an authentication with an encrypted key file may take, for decrypting the key locally.
     static let keyDerivationAllowanceMilliseconds = 120_000
 
+    /// Why a key was refused; `isRSA`: it was offered with rsa-sha2-512, rsa-sha2-256 and ssh-rsa.
     func publicKeyFailure(_ rc: Int32, isRSA: Bool) -> String {
         if rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED || rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED {
             if isRSA {
                 return
-                    "the server refused this RSA key: libssh2 1.10 signs RSA only with SHA-1 (ssh-rsa), which OpenSSH 8.8 and later reject. Use an ed25519 key, or let the server accept it with PubkeyAcceptedAlgorithms +ssh-rsa"
+                    "the server refused this RSA key with rsa-sha2-512, rsa-sha2-256 and ssh-rsa (is its public key in the user's authorized_keys?)"
             }
             return "the server refused this key (is its public key in the user's authorized_keys?)"
         }
         return lastError(rc)
     }
+
+    /// An RSA key offered with rsa-sha2-512, then rsa-sha2-256, each signed by `sign`; `rc` is 0 when one was
+    /// accepted, else the last refusal; `signingFailed` when `sign` could not sign. Throws when the connection
+    /// is lost.
+    func authenticateRSA(
+        parts: [UInt8], sign: @escaping (UnsafeBufferPointer<UInt8>, String) -> (UnsafeMutablePointer<UInt8>, Int)?
+    ) throws -> (rc: Int32, signingFailed: Bool) {
+        var rc = LIBSSH2_ERROR_AUTHENTICATION_FAILED
+        var signingFailed = false
+        for algorithm in RSAKey.algorithms {
+            let context = SigningContext { sign($0, algorithm) }
+            rc = authenticate(blob: Wire.string(Array(algorithm.utf8)) + parts, signing: context)
+            signingFailed = signingFailed || context.failed
+            if rc == 0 { return (0, false) }
+            if rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_TIMEOUT {
+                throw SSHError.sessionFailed(host: host, port: port, reason: lastError(rc))
+            }
+        }
+        return (rc, signingFailed)
+    }
+
+    /// `libssh2_userauth_publickey` with `blob` (its first string names the signature algorithm, which
+    /// libssh2 puts in the request and around the signature) and `context` signing.
+    func authenticate(blob: [UInt8], signing context: SigningContext) -> Int32 {
+        var abstract: UnsafeMutableRawPointer? = Unmanaged.passUnretained(context).toOpaque()
+        return withExtendedLifetime(context) {
+            options.user.withCString { name in
+                blob.withUnsafeBufferPointer { key in
+                    libssh2_userauth_publickey(session, name, key.baseAddress, key.count, signWithContext, &abstract)
+                }
+            }
+        }
+    }
+
+    /// An agent identity's blob without its algorithm name (`ssh-rsa`): `mpint e`, `mpint n`.
+    static func publicParts(ofBlob blob: [UInt8]) -> [UInt8]? {
+        var reader = WireReader(blob)
+        guard let name = reader.readString() else { return nil }
+        return Array(blob.dropFirst(4 + name.count))
+    }
 }
+
+/// What signs for ``SessionCore/authenticate(blob:signing:)``: a raw signature in memory from malloc, which
+/// libssh2 frees.
+final class SigningContext {
+    let sign: (UnsafeBufferPointer<UInt8>) -> (UnsafeMutablePointer<UInt8>, Int)?
+    /// True once `sign` could not sign.
+    var failed = false
+
+    init(sign: @escaping (UnsafeBufferPointer<UInt8>) -> (UnsafeMutablePointer<UInt8>, Int)?) { self.sign = sign }
+}
+
+/// libssh2's signing callback: `abstract` points at the ``SigningContext``.
+private let signWithContext:
+    @convention(c) (
+        OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?, UnsafeMutablePointer<Int>?,
+        UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+    ) -> Int32 = { _, signature, length, data, dataLength, abstract in
+        guard let signature, let length, let data, let pointer = abstract?.pointee else { return -1 }
+        let context = Unmanaged<SigningContext>.fromOpaque(pointer).takeUnretainedValue()
+        guard let (bytes, count) = context.sign(UnsafeBufferPointer(start: data, count: dataLength)) else {
+            context.failed = true
+            return -1
+        }
+        signature.pointee = bytes
+        length.pointee = count
+        return 0
+    }

@@ -15,7 +15,7 @@ public struct TestKeys: Sendable {
     public var ecdsa: Pair
     /// An ed25519 key encrypted with ``passphrase``.
     public var encrypted: Pair
-    /// An RSA key, which libssh2 1.10 cannot use against OpenSSH 9 (SHA-1 signatures).
+    /// An RSA key (OpenSSH format).
     public var rsa: Pair
     public var directory: String
 

@@ -10,8 +10,8 @@ struct Drover: AsyncParsableCommand {
             discovers the leader, refuses to start on an unhealthy cluster, and runs the documented \
             procedures with live verification.
 
-            SSH keys: use ed25519 or ECDSA keys. libssh2 1.10 signs RSA keys only with SHA-1, \
-            which OpenSSH 8.8 and later refuse.
+            SSH keys: ed25519, ECDSA and RSA, from key files or ssh-agent; RSA signs with \
+            rsa-sha2-512 or rsa-sha2-256 (ssh-rsa only for servers that know nothing else).
 
             EXIT CODES (what each means for a command: drover help COMMAND; the README's table):
               0    success

@@ -104,6 +104,82 @@ struct WorkstationInventoryTests {
         }
     }
 
+    /// A user whose only key is RSA, against OpenSSH 9.2 (which refuses ssh-rsa signatures): the bastion and
+    /// every node authorize that key alone, and the upgrade goes through.
+    @Test func aUserWithOnlyAnRSAKeyUpgradesTheSandboxThroughABastion() async throws {
+        try await SandboxCluster.with { cluster in
+            let keys = try await Processes.offPool { try TestKeys.shared() }
+            let state = try await cluster.state()
+            try await Processes.offPool {
+                for node in state.nodes {
+                    try (keys.rsa.publicKey + "\n").write(
+                        toFile: "\(cluster.sandbox.directory)/sshd/\(node.name)/authorized_keys", atomically: true,
+                        encoding: .utf8)
+                }
+            }
+            let bastionConfiguration = SSHServerConfiguration(authorizedKeys: [keys.rsa.publicKey])
+            try await withSSHServers([bastionConfiguration]) { servers in
+                let bastion = servers[0]
+                let knownHosts = try bastion.writeKnownHosts()
+                let config = cluster.scratch("ssh_config")
+                let inventory = cluster.scratch("rsa-through-bastion.yml")
+                let configText = """
+                    Host be1 be2 be3
+                      ProxyJump bastion
+                      IdentityFile \(keys.rsa.privateKey)
+                      IdentitiesOnly yes
+                    Include \(cluster.sandbox.directory)/ssh_config
+                    Host bastion
+                      HostName \(bastion.address)
+                      Port \(bastion.port)
+                      User root
+                      IdentityFile \(keys.rsa.privateKey)
+                      IdentitiesOnly yes
+                      UserKnownHostsFile \(knownHosts)
+
+                    """
+                let inventoryText = Self.aliasInventory(configFile: config)
+                try await Processes.offPool {
+                    try configText.write(toFile: config, atomically: true, encoding: .utf8)
+                    try inventoryText.write(toFile: inventory, atomically: true, encoding: .utf8)
+                }
+                let run = try await DroverBinary.run(
+                    ["upgrade", "--inventory", inventory, "--yes"], environment: cluster.environment)
+                #expect(run.status == 0, "\(run.stdout.suffix(1500))\n\(run.stderr)")
+                #expect(try await cluster.state().nodes.allSatisfy { $0.runningVersion == "2.3.16" })
+                #expect(bastion.log.contains("Accepted publickey") && bastion.log.contains("ssh2: RSA"))
+                for node in state.nodes {
+                    let log =
+                        (try? String(
+                            contentsOfFile: "\(cluster.sandbox.directory)/sshd/\(node.name)/sshd.log", encoding: .utf8))
+                        ?? ""
+                    #expect(log.contains("ssh2: RSA SHA256:"), "\(node.name) accepted the RSA key")
+                }
+
+                // The same key held only by ssh-agent, no key file named: drover asks the agent for SHA-2.
+                let agent = try await Processes.offPool { try SSHAgent() }
+                defer { agent.stop() }
+                try await Processes.offPool { try agent.add(keys.rsa.privateKey) }
+                let agentConfig = cluster.scratch("ssh_config_agent")
+                let agentInventory = cluster.scratch("rsa-agent-through-bastion.yml")
+                // The first value wins in ssh_config: `IdentitiesOnly no` before the sandbox's own `yes`.
+                let agentConfigText = configText.split(separator: "\n", omittingEmptySubsequences: false)
+                    .filter { !$0.contains("IdentityFile") }
+                    .joined(separator: "\n").replacingOccurrences(of: "IdentitiesOnly yes", with: "IdentitiesOnly no")
+                let agentInventoryText = Self.aliasInventory(configFile: agentConfig)
+                try await Processes.offPool {
+                    try agentConfigText.write(toFile: agentConfig, atomically: true, encoding: .utf8)
+                    try agentInventoryText.write(toFile: agentInventory, atomically: true, encoding: .utf8)
+                }
+                var environment = cluster.environment
+                environment["SSH_AUTH_SOCK"] = agent.socketPath
+                let status = try await DroverBinary.run(
+                    ["status", "--inventory", agentInventory], environment: environment)
+                #expect(status.status == 0 && status.stdout.contains("Healthy."), "\(status.stdout)\n\(status.stderr)")
+            }
+        }
+    }
+
     @Test func theSandboxUpgradesThroughABastionWithNothingButAnOpenSSHConfig() async throws {
         try await SandboxCluster.with { cluster in
             try await withSSHServers([SSHServerConfiguration(logLevel: "DEBUG1")]) { servers in

@@ -210,14 +210,18 @@ struct SSHClientTests {
         }
     }
 
-    @Test func failureListsEveryMethodAndExplainsRSA() async throws {
+    /// The server authorizes only the ed25519 key; the RSA key is offered with rsa-sha2-512, rsa-sha2-256 and
+    /// ssh-rsa from the agent and from its file (MaxAuthTries raised for the eight requests).
+    @Test func failureListsEveryMethodAndTheRSAAlgorithmsTried() async throws {
         let keys = try TestKeys.shared()
         let agent = try SSHAgent()
         defer { agent.stop() }
         try agent.add(keys.rsa.privateKey)
         let stranger = try temporaryDirectory("stranger") + "/id_ed25519"
         _ = try Processes.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", stranger])
-        try await withSSHServer { server in
+        let configuration = SSHServerConfiguration(
+            authorizedKeys: [keys.ed25519.publicKey], extraConfig: ["MaxAuthTries 12"])
+        try await withSSHServer(configuration) { server in
             var options = try testOptions(for: server)
             options.agentSocket = agent.socketPath
             options.identityFiles = ["/nonexistent/id_ed25519", keys.rsa.privateKey, stranger]
@@ -228,9 +232,9 @@ struct SSHClientTests {
             }
             #expect(user == UserAccount.name)
             #expect(attempts.count == 4)
-            #expect(attempts[0].method.hasPrefix("ssh-agent key") && attempts[0].reason.contains("SHA-1"))
+            #expect(attempts[0].method.hasPrefix("ssh-agent key") && attempts[0].reason.contains("rsa-sha2-512"))
             #expect(attempts[1].reason == "no such file")
-            #expect(attempts[2].reason.contains("RSA") && attempts[2].reason.contains("ed25519"))
+            #expect(attempts[2].reason.contains("rsa-sha2-256") && attempts[2].reason.contains("ssh-rsa"))
             #expect(attempts[3].reason.contains("authorized_keys"))
             #expect(error?.localizedDescription.contains(stranger) == true)
         }

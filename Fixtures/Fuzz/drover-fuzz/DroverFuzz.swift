@@ -59,6 +59,14 @@ enum FuzzTargets {
             }
             _ = LockOwner.parse(text, node: "be1")
         },
+        "keys": { text in
+            // A private key file as a user may point Drover at, an agent identity's blob and an agent's answer.
+            _ = PrivateKeyInfo(contents: text)
+            _ = try? RSAKey.load(contents: text, passphrase: nil)
+            let bytes = Array(text.utf8)
+            _ = SessionCore.publicParts(ofBlob: bytes)
+            _ = AgentSigner.rawSignature(answer: bytes, algorithm: "rsa-sha2-512")
+        },
         "text": { text in
             _ = Redactor().redact(text)
             _ = TerminalText.readableLines(text)
