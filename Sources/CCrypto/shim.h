@@ -1,6 +1,7 @@
 #ifndef DROVER_CCRYPTO_SHIM_H
 #define DROVER_CCRYPTO_SHIM_H
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,9 @@ static inline EVP_PKEY *drover_rsa_from_openssh(const unsigned char *n, size_t n
                                                 const unsigned char *p, size_t p_length, const unsigned char *q,
                                                 size_t q_length) {
     EVP_PKEY *key = NULL;
+    if (n_length > INT_MAX || e_length > INT_MAX || d_length > INT_MAX || iqmp_length > INT_MAX ||
+        p_length > INT_MAX || q_length > INT_MAX)
+        return NULL;
     BN_CTX *context = BN_CTX_new();
     BIGNUM *bn_n = BN_bin2bn(n, (int)n_length, NULL), *bn_e = BN_bin2bn(e, (int)e_length, NULL);
     BIGNUM *bn_d = BN_bin2bn(d, (int)d_length, NULL), *bn_iqmp = BN_bin2bn(iqmp, (int)iqmp_length, NULL);

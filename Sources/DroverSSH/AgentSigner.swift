@@ -8,7 +8,8 @@ import Foundation
 /// `SSH_AGENT_RSA_SHA2_512` or `_256` flag on the agent's socket (libssh2 1.10's agent code asks for no
 /// flag, so the agent answers with SHA-1, which OpenSSH 8.8 and later refuse).
 ///
-/// Runs on the session's own thread: the socket is blocking, with a time limit on each read and write.
+/// Runs on the session's own thread: one connection per signature, and one deadline (`timeout`) for all of
+/// its reads and writes.
 struct AgentSigner {
     let socketPath: String
     /// The identity's blob as the agent listed it (`ssh-rsa`, e, n).
@@ -51,12 +52,10 @@ struct AgentSigner {
 
     /// Sends a message to the agent and returns its answer's body (without the length).
     private func exchange(_ message: [UInt8]) -> [UInt8]? {
-        let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard socket >= 0 else { return nil }
         defer { close(socket) }
-        var limit = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
-        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        let deadline = ContinuousClock.now + timeout
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let path = Array(socketPath.utf8)
@@ -70,31 +69,51 @@ struct AgentSigner {
                 connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
-        guard connected == 0, write(all: message, to: socket), let header = read(count: 4, from: socket) else {
-            return nil
-        }
+        // A local socket connects at once (or not at all), even non-blocking.
+        guard connected == 0 || errno == EINPROGRESS || errno == EAGAIN, ready(socket, POLLOUT, deadline),
+            write(all: message, to: socket, deadline),
+            let header = read(count: 4, from: socket, deadline)
+        else { return nil }
         let length = header.reduce(0) { $0 << 8 | Int($1) }
         guard length > 0, length <= Self.maximumAnswer else { return nil }
-        return read(count: length, from: socket)
+        return read(count: length, from: socket, deadline)
     }
 
-    private func write(all bytes: [UInt8], to socket: Int32) -> Bool {
+    /// Waits until `socket` is ready for `events`; false once `deadline` passed or on an error.
+    private func ready(_ socket: Int32, _ events: Int32, _ deadline: ContinuousClock.Instant) -> Bool {
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            var entry = pollfd(fd: socket, events: Int16(events), revents: 0)
+            let milliseconds = Int32(min(left.milliseconds, 60_000))
+            let found = poll(&entry, 1, max(1, milliseconds))
+            if found < 0 && errno == EINTR { continue }
+            if found > 0 { return entry.revents & Int16(POLLERR | POLLNVAL) == 0 }
+            if found < 0 { return false }
+        }
+    }
+
+    private func write(all bytes: [UInt8], to socket: Int32, _ deadline: ContinuousClock.Instant) -> Bool {
         var sent = 0
         while sent < bytes.count {
             let count = bytes[sent...].withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if count < 0 && errno == EINTR { continue }
+            if count < 0 && (errno == EINTR || errno == EAGAIN) {
+                guard ready(socket, Int32(POLLOUT), deadline) else { return false }
+                continue
+            }
             guard count > 0 else { return false }
             sent += count
         }
         return true
     }
 
-    private func read(count: Int, from socket: Int32) -> [UInt8]? {
+    private func read(count: Int, from socket: Int32, _ deadline: ContinuousClock.Instant) -> [UInt8]? {
         var bytes = [UInt8](repeating: 0, count: count)
         var received = 0
         while received < count {
+            guard ready(socket, Int32(POLLIN), deadline) else { return nil }
             let got = bytes[received...].withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-            if got < 0 && errno == EINTR { continue }
+            if got < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             guard got > 0 else { return nil }
             received += got
         }

@@ -11,14 +11,8 @@ struct PrivateKeyInfo: Equatable {
     /// Inspects an OpenSSH-format or PEM private key file; nil when the file is not a recognised key.
     init?(contents: String) {
         if contents.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
-            let body =
-                contents
-                .components(separatedBy: "\n")
-                .filter { !$0.hasPrefix("-----") }
-                .joined()
-            guard let data = Data(base64Encoded: body.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                return nil
-            }
+            let body = contents.components(separatedBy: .newlines).filter { !$0.hasPrefix("-----") }.joined()
+            guard let data = Data(base64Encoded: body, options: .ignoreUnknownCharacters) else { return nil }
             var reader = WireReader(Array(data))
             let magic = Array("openssh-key-v1\0".utf8)
             guard reader.readBytes(magic.count) == magic,

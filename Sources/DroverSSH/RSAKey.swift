@@ -49,7 +49,9 @@ final class RSAKey {
         if contents.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
             return try loadOpenSSH(contents)
         }
-        let bytes = Array(contents.utf8)
+        var bytes = Array(contents.utf8)
+        defer { wipe(&bytes) }
+        guard !bytes.isEmpty, bytes.count <= Int(Int32.max) else { throw .unreadable }
         let loaded = bytes.withUnsafeBufferPointer { text in
             text.baseAddress!.withMemoryRebound(to: CChar.self, capacity: text.count) { start in
                 withOptionalCString(passphrase) { drover_private_key_from_pem(start, Int32(text.count), $0) }
@@ -62,16 +64,13 @@ final class RSAKey {
     /// An OpenSSH-format key file's first key: `openssh-key-v1`, its cipher (`none`), and the private section's
     /// `ssh-rsa` fields n, e, d, iqmp, p, q.
     private static func loadOpenSSH(_ contents: String) throws(LoadFailure) -> RSAKey {
-        let body = contents.components(separatedBy: "\n").filter { !$0.hasPrefix("-----") }.joined()
-        guard var data = Data(base64Encoded: body.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw .unreadable
-        }
+        let body = contents.components(separatedBy: .newlines).filter { !$0.hasPrefix("-----") }.joined()
+        guard var data = Data(base64Encoded: body, options: .ignoreUnknownCharacters) else { throw .unreadable }
+        // Best effort against copies of the private fields: the decoded buffers are wiped when done (the
+        // file's text, as the caller read it, is not ours to wipe).
         var bytes = [UInt8](data)
-        defer {
-            // The private fields leave no copy behind.
-            for index in bytes.indices { bytes[index] = 0 }
-            data.resetBytes(in: 0..<data.count)
-        }
+        data.resetBytes(in: 0..<data.count)
+        defer { wipe(&bytes) }
         var reader = WireReader(bytes)
         let magic = Array("openssh-key-v1\0".utf8)
         guard reader.readBytes(magic.count) == magic, let cipher = reader.readString(),
@@ -80,13 +79,22 @@ final class RSAKey {
         else { throw .unreadable }
         guard cipher == Array("none".utf8) else { throw .encryptedOpenSSHFormat }
         for _ in 1..<count { guard reader.readString() != nil else { throw .unreadable } }
-        guard var section = reader.readString().map(WireReader.init), let check1 = section.readUInt32(),
-            section.readUInt32() == check1
-        else { throw .unreadable }
+        guard var sectionBytes = reader.readString() else { throw .unreadable }
+        defer { wipe(&sectionBytes) }
+        var section = WireReader(sectionBytes)
+        guard let check1 = section.readUInt32(), section.readUInt32() == check1 else { throw .unreadable }
         guard section.readString() == Array("ssh-rsa".utf8) else { throw .notRSA }
-        guard let n = section.readString(), let e = section.readString(), let d = section.readString(),
-            let iqmp = section.readString(), let p = section.readString(), let q = section.readString()
+        guard var n = section.readString(), var e = section.readString(), var d = section.readString(),
+            var iqmp = section.readString(), var p = section.readString(), var q = section.readString()
         else { throw .unreadable }
+        defer {
+            wipe(&n)
+            wipe(&e)
+            wipe(&d)
+            wipe(&iqmp)
+            wipe(&p)
+            wipe(&q)
+        }
         let key = n.withUnsafeBufferPointer { n in
             e.withUnsafeBufferPointer { e in
                 d.withUnsafeBufferPointer { d in
@@ -113,12 +121,21 @@ final class RSAKey {
     /// The raw signature of `data` for `algorithm` (libssh2 adds the name), in memory from malloc for libssh2
     /// to free; nil when libcrypto cannot sign.
     func sign(_ data: UnsafeBufferPointer<UInt8>, algorithm: String) -> (UnsafeMutablePointer<UInt8>, Int)? {
+        precondition(Self.algorithms.contains(algorithm), "not an RSA SHA-2 algorithm: \(algorithm)")
         var signature: UnsafeMutablePointer<UInt8>?
         var length = 0
         let bits: Int32 = algorithm == "rsa-sha2-512" ? 512 : 256
         guard drover_rsa_sign(key, bits, data.baseAddress, data.count, &signature, &length) == 0, let signature
         else { return nil }
         return (signature, length)
+    }
+}
+
+/// Overwrites a buffer that held key material with zeros (libcrypto's `OPENSSL_cleanse`, which the optimiser
+/// cannot drop).
+func wipe(_ bytes: inout [UInt8]) {
+    bytes.withUnsafeMutableBytes { buffer in
+        if let base = buffer.baseAddress { OPENSSL_cleanse(base, buffer.count) }
     }
 }
 

@@ -25,16 +25,23 @@ extension SessionCore {
                 ))
             throw SSHError.authenticationFailed(host: host, port: port, user: user, attempts: attempts)
         }
+        // RSA keys the server refused, by public key: the same key in the agent and a file is offered once
+        // (each RSA offer may take three of the server's MaxAuthTries).
+        var refusedRSA: Set<[UInt8]> = []
         if let socketPath = options.agentSocket, !socketPath.isEmpty {
-            if try authenticateWithAgent(socketPath: socketPath, attempts: &attempts) { return }
+            if try authenticateWithAgent(socketPath: socketPath, attempts: &attempts, refusedRSA: &refusedRSA) {
+                return
+            }
         }
         for file in options.identityFiles {
-            if try authenticate(withKeyFile: file, attempts: &attempts) { return }
+            if try authenticate(withKeyFile: file, attempts: &attempts, refusedRSA: &refusedRSA) { return }
         }
         throw SSHError.authenticationFailed(host: host, port: port, user: user, attempts: attempts)
     }
 
-    func authenticateWithAgent(socketPath: String, attempts: inout [AuthenticationAttempt]) throws -> Bool {
+    func authenticateWithAgent(
+        socketPath: String, attempts: inout [AuthenticationAttempt], refusedRSA: inout Set<[UInt8]>
+    ) throws -> Bool {
         let method = "ssh-agent (\(socketPath))"
         guard let agent = libssh2_agent_init(session) else {
             attempts.append(AuthenticationAttempt(method: method, reason: "libssh2 could not create an agent handle"))
@@ -67,9 +74,12 @@ extension SessionCore {
             var agentRefusedSHA2 = false
             if keyType == "ssh-rsa", let parts = Self.publicParts(ofBlob: blob) {
                 let signer = AgentSigner(socketPath: socketPath, keyBlob: blob)
-                let rsa = try authenticateRSA(parts: parts) { signer.sign($0, algorithm: $1) }
+                let rsa = try authenticateRSA(parts: parts, extraTime: signer.timeout) {
+                    signer.sign($0, algorithm: $1)
+                }
                 if rsa.rc == 0 { return true }
                 agentRefusedSHA2 = rsa.signingFailed
+                refusedRSA.insert(parts)
             }
             let rc = options.user.withCString { libssh2_agent_userauth(agent, $0, current) }
             if rc == 0 { return true }
@@ -83,9 +93,7 @@ extension SessionCore {
                     method:
                         "ssh-agent key \(comment.isEmpty ? KnownHosts.fingerprint(ofBlob: blob) : comment) (\(keyType))",
                     reason: reason))
-            if rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_TIMEOUT {
-                throw SSHError.sessionFailed(host: host, port: port, reason: lastError(rc))
-            }
+            if connectionLost(rc) { throw SSHError.sessionFailed(host: host, port: port, reason: lastError(rc)) }
         }
         if tried == 0 {
             attempts.append(
@@ -94,9 +102,17 @@ extension SessionCore {
         return false
     }
 
-    func authenticate(withKeyFile file: String, attempts: inout [AuthenticationAttempt]) throws -> Bool {
+    func authenticate(
+        withKeyFile file: String, attempts: inout [AuthenticationAttempt], refusedRSA: inout Set<[UInt8]>
+    ) throws -> Bool {
         let path = UserAccount.expandingTilde(file)
         let method = "identity file \(file)"
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size <= Self.largestKeyFile else {
+            attempts.append(
+                AuthenticationAttempt(method: method, reason: "\(size) bytes: not a private key (those are a few KB)"))
+            return false
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file"
             attempts.append(AuthenticationAttempt(method: method, reason: reason))
@@ -134,9 +150,17 @@ extension SessionCore {
                 // Not RSA, or not readable here: libssh2's request below says what it can.
             }
         }
-        if let key = rsaKey, try authenticateRSA(parts: key.publicParts, sign: { key.sign($0, algorithm: $1) }).rc == 0
-        {
-            return true
+        if let key = rsaKey {
+            guard !refusedRSA.contains(key.publicParts) else {
+                attempts.append(
+                    AuthenticationAttempt(
+                        method: method, reason: "the same RSA key as ssh-agent's, which the server refused (above)"))
+                return false
+            }
+            if try authenticateRSA(parts: key.publicParts, sign: { key.sign($0, algorithm: $1) }).rc == 0 {
+                return true
+            }
+            refusedRSA.insert(key.publicParts)
         }
         // libssh2 1.10 decrypts an encrypted key (bcrypt_pbkdf, CPU-bound and slow) inside this blocking
         // call, and its timeout counts from the call's start: on a busy machine that local work alone used
@@ -167,14 +191,33 @@ extension SessionCore {
                 "the server refused this RSA key as ssh-rsa (SHA-1), the only signature Drover can make with an encrypted OpenSSH-format key: libcrypto lacks its encryption's KDF (bcrypt-pbkdf). Load it into ssh-agent (ssh-add \(file)), or re-encrypt it as PEM (ssh-keygen -p -m PEM -f \(file))"
         }
         attempts.append(AuthenticationAttempt(method: method, reason: reason))
-        if rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_TIMEOUT {
-            throw SSHError.sessionFailed(host: host, port: port, reason: lastError(rc))
-        }
+        if connectionLost(rc) { throw SSHError.sessionFailed(host: host, port: port, reason: lastError(rc)) }
         return false
     }
 
     /// Extra time an authentication with an encrypted key file may take, for decrypting the key locally.
     static let keyDerivationAllowanceMilliseconds = 120_000
+
+    /// The largest key file read: private keys are a few KB.
+    static let largestKeyFile = 1 << 20
+
+    /// True when an authentication call failed because the session is gone: libssh2 1.10 reports a failure
+    /// while waiting for the server's answer (its disconnect after too many attempts, a timeout) as
+    /// `PUBLICKEY_UNVERIFIED` with a "Waiting for ..." message.
+    func connectionLost(_ rc: Int32) -> Bool {
+        switch rc {
+        case LIBSSH2_ERROR_SOCKET_DISCONNECT, LIBSSH2_ERROR_TIMEOUT, LIBSSH2_ERROR_SOCKET_SEND,
+            LIBSSH2_ERROR_SOCKET_RECV:
+            return true
+        case LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED:
+            var message: UnsafeMutablePointer<CChar>?
+            var length: Int32 = 0
+            libssh2_session_last_error(session, &message, &length, 0)
+            return message.map { String(cString: $0).hasPrefix("Waiting for") } ?? false
+        default:
+            return false
+        }
+    }
 
     /// Why a key was refused; `isRSA`: it was offered with rsa-sha2-512, rsa-sha2-256 and ssh-rsa.
     func publicKeyFailure(_ rc: Int32, isRSA: Bool) -> String {
@@ -189,11 +232,19 @@ extension SessionCore {
     }
 
     /// An RSA key offered with rsa-sha2-512, then rsa-sha2-256, each signed by `sign`; `rc` is 0 when one was
-    /// accepted, else the last refusal; `signingFailed` when `sign` could not sign. Throws when the connection
-    /// is lost.
+    /// accepted, else the last refusal; `signingFailed` when `sign` could not sign. `extraTime`: how long the
+    /// signer may take beyond the session timeout (libssh2's counts from the call's start, signing included).
+    /// Throws when the connection is lost.
     func authenticateRSA(
-        parts: [UInt8], sign: @escaping (UnsafeBufferPointer<UInt8>, String) -> (UnsafeMutablePointer<UInt8>, Int)?
+        parts: [UInt8], extraTime: Duration = .zero,
+        sign: @escaping (UnsafeBufferPointer<UInt8>, String) -> (UnsafeMutablePointer<UInt8>, Int)?
     ) throws -> (rc: Int32, signingFailed: Bool) {
+        if extraTime > .zero {
+            libssh2_session_set_timeout(session, Int((options.sessionTimeout + extraTime).milliseconds))
+        }
+        defer {
+            if extraTime > .zero { libssh2_session_set_timeout(session, Int(options.sessionTimeout.milliseconds)) }
+        }
         var rc = LIBSSH2_ERROR_AUTHENTICATION_FAILED
         var signingFailed = false
         for algorithm in RSAKey.algorithms {
@@ -201,9 +252,7 @@ extension SessionCore {
             rc = authenticate(blob: Wire.string(Array(algorithm.utf8)) + parts, signing: context)
             signingFailed = signingFailed || context.failed
             if rc == 0 { return (0, false) }
-            if rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_TIMEOUT {
-                throw SSHError.sessionFailed(host: host, port: port, reason: lastError(rc))
-            }
+            if connectionLost(rc) { throw SSHError.sessionFailed(host: host, port: port, reason: lastError(rc)) }
         }
         return (rc, signingFailed)
     }
@@ -230,7 +279,8 @@ extension SessionCore {
 }
 
 /// What signs for ``SessionCore/authenticate(blob:signing:)``: a raw signature in memory from malloc, which
-/// libssh2 frees.
+/// libssh2 frees with its session's free function (`free`: the session is made with libssh2's default
+/// allocators, `drover_session_init`).
 final class SigningContext {
     let sign: (UnsafeBufferPointer<UInt8>) -> (UnsafeMutablePointer<UInt8>, Int)?
     /// True once `sign` could not sign.

@@ -106,6 +106,24 @@ struct RSAKeyTests {
         }
     }
 
+    @Test func aWrongRSAKeyIsRefusedNamingTheAlgorithmsTried() async throws {
+        let keys = try Keys.shared()
+        let configuration = SSHServerConfiguration(authorizedKeys: [try TestKeys.shared().ed25519.publicKey])
+        try await withSSHServer(configuration) { server in
+            let error = await expectSSHError {
+                _ = try await connect(server, try Self.options(server, identity: keys.files["PEM"]))
+            }
+            guard case .authenticationFailed(_, _, _, let attempts) = error else {
+                Issue.record("unexpected \(String(describing: error))")
+                return
+            }
+            #expect(
+                attempts.count == 1
+                    && attempts[0].reason.contains("rsa-sha2-512, rsa-sha2-256 and ssh-rsa")
+                    && attempts[0].reason.contains("authorized_keys"), "\(attempts)")
+        }
+    }
+
     @Test func anRSAKeyHeldOnlyByTheAgentSignsWithSHA2() async throws {
         let keys = try Keys.shared()
         let agent = try SSHAgent()

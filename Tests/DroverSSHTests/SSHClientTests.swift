@@ -211,7 +211,7 @@ struct SSHClientTests {
     }
 
     /// The server authorizes only the ed25519 key; the RSA key is offered with rsa-sha2-512, rsa-sha2-256 and
-    /// ssh-rsa from the agent and from its file (MaxAuthTries raised for the eight requests).
+    /// ssh-rsa from the agent, and its file (the same key) is not offered again.
     @Test func failureListsEveryMethodAndTheRSAAlgorithmsTried() async throws {
         let keys = try TestKeys.shared()
         let agent = try SSHAgent()
@@ -220,7 +220,7 @@ struct SSHClientTests {
         let stranger = try temporaryDirectory("stranger") + "/id_ed25519"
         _ = try Processes.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", stranger])
         let configuration = SSHServerConfiguration(
-            authorizedKeys: [keys.ed25519.publicKey], extraConfig: ["MaxAuthTries 12"])
+            authorizedKeys: [keys.ed25519.publicKey])
         try await withSSHServer(configuration) { server in
             var options = try testOptions(for: server)
             options.agentSocket = agent.socketPath
@@ -234,7 +234,7 @@ struct SSHClientTests {
             #expect(attempts.count == 4)
             #expect(attempts[0].method.hasPrefix("ssh-agent key") && attempts[0].reason.contains("rsa-sha2-512"))
             #expect(attempts[1].reason == "no such file")
-            #expect(attempts[2].reason.contains("rsa-sha2-256") && attempts[2].reason.contains("ssh-rsa"))
+            #expect(attempts[2].reason.contains("the same RSA key as ssh-agent's"), "\(attempts[2])")
             #expect(attempts[3].reason.contains("authorized_keys"))
             #expect(error?.localizedDescription.contains(stranger) == true)
         }
