@@ -4,7 +4,7 @@
 #   make test      install what is missing (as root, with apt-get), build, run every test
 #   make install   install drover, its man page, shell completions and drover-sandbox (PREFIX=/usr/local, DESTDIR; SANDBOX=0: not the sandbox)
 #   make deb       build a Debian package of drover (runs without a Swift toolchain)
-#   make sanitize  run the SSH and end-to-end tests under AddressSanitizer, then ThreadSanitizer
+#   make sanitize  run the SSH, engine and main end-to-end tests under AddressSanitizer, then ThreadSanitizer
 #   make chaos     a seeded campaign of sandbox upgrades under faults (CHAOS_SEED, CHAOS_RUNS; root)
 #   make bench     SSH round-trip benchmark against OpenSSH's multiplexed client
 #   make rehearse  the rolling upgrade on a real etcd + PostgreSQL under a write load, three procedures (root)
@@ -193,7 +193,8 @@ lint:
 format:
 	$(SWIFT) format format --in-place --parallel --recursive $(LINT_PATHS)
 
-# The SSH layer and the end-to-end tests under each sanitizer, each in its own build (drover included).
+# The SSH layer, the engine and the main end-to-end tests under each sanitizer, each in its own debug build
+# (drover included); .ci/sanitize lists the suites.
 sanitize: sanitize-address sanitize-thread
 sanitize-address: deps
 	bash .ci/sanitize address
