@@ -104,6 +104,30 @@ struct WorkstationInventoryTests {
         }
     }
 
+    /// Writes an ssh_config that reaches the sandbox's nodes through `bastion` (the sandbox's own Host blocks
+    /// say where each node is; `nodeLines` come first for the nodes, `bastionLines` are the bastion's, its host
+    /// keys in `knownHosts` or a new file) and an inventory naming the nodes by alias; returns the inventory.
+    static func throughBastion(
+        _ cluster: SandboxCluster, _ bastion: SSHServer, name: String, nodeLines: [String] = [],
+        bastionLines: [String], knownHosts: String? = nil
+    ) async throws -> String {
+        let knownHosts = try knownHosts ?? bastion.writeKnownHosts()
+        let config = cluster.scratch("ssh_config_\(name)")
+        let inventory = cluster.scratch("\(name).yml")
+        let configText =
+            (["Host be1 be2 be3", "  ProxyJump bastion"] + nodeLines.map { "  " + $0 }
+            + [
+                "Include \(cluster.sandbox.directory)/ssh_config", "Host bastion", "  HostName \(bastion.address)",
+                "  Port \(bastion.port)", "  User root",
+            ] + bastionLines.map { "  " + $0 } + ["  UserKnownHostsFile \(knownHosts)", ""]).joined(separator: "\n")
+        let inventoryText = aliasInventory(configFile: config)
+        try await Processes.offPool {
+            try configText.write(toFile: config, atomically: true, encoding: .utf8)
+            try inventoryText.write(toFile: inventory, atomically: true, encoding: .utf8)
+        }
+        return inventory
+    }
+
     /// A user whose only key is RSA, against OpenSSH 9.2 (which refuses ssh-rsa signatures): the bastion and
     /// every node authorize that key alone, and the upgrade goes through.
     @Test func aUserWithOnlyAnRSAKeyUpgradesTheSandboxThroughABastion() async throws {
@@ -120,29 +144,9 @@ struct WorkstationInventoryTests {
             let bastionConfiguration = SSHServerConfiguration(authorizedKeys: [keys.rsa.publicKey])
             try await withSSHServers([bastionConfiguration]) { servers in
                 let bastion = servers[0]
-                let knownHosts = try bastion.writeKnownHosts()
-                let config = cluster.scratch("ssh_config")
-                let inventory = cluster.scratch("rsa-through-bastion.yml")
-                let configText = """
-                    Host be1 be2 be3
-                      ProxyJump bastion
-                      IdentityFile \(keys.rsa.privateKey)
-                      IdentitiesOnly yes
-                    Include \(cluster.sandbox.directory)/ssh_config
-                    Host bastion
-                      HostName \(bastion.address)
-                      Port \(bastion.port)
-                      User root
-                      IdentityFile \(keys.rsa.privateKey)
-                      IdentitiesOnly yes
-                      UserKnownHostsFile \(knownHosts)
-
-                    """
-                let inventoryText = Self.aliasInventory(configFile: config)
-                try await Processes.offPool {
-                    try configText.write(toFile: config, atomically: true, encoding: .utf8)
-                    try inventoryText.write(toFile: inventory, atomically: true, encoding: .utf8)
-                }
+                let rsaOnly = ["IdentityFile \(keys.rsa.privateKey)", "IdentitiesOnly yes"]
+                let inventory = try await Self.throughBastion(
+                    cluster, bastion, name: "rsa-through-bastion", nodeLines: rsaOnly, bastionLines: rsaOnly)
                 let run = try await DroverBinary.run(
                     ["upgrade", "--inventory", inventory, "--yes"], environment: cluster.environment)
                 #expect(run.status == 0, "\(run.stdout.suffix(1500))\n\(run.stderr)")
@@ -160,17 +164,10 @@ struct WorkstationInventoryTests {
                 let agent = try await Processes.offPool { try SSHAgent() }
                 defer { agent.stop() }
                 try await Processes.offPool { try agent.add(keys.rsa.privateKey) }
-                let agentConfig = cluster.scratch("ssh_config_agent")
-                let agentInventory = cluster.scratch("rsa-agent-through-bastion.yml")
                 // The first value wins in ssh_config: `IdentitiesOnly no` before the sandbox's own `yes`.
-                let agentConfigText = configText.split(separator: "\n", omittingEmptySubsequences: false)
-                    .filter { !$0.contains("IdentityFile") }
-                    .joined(separator: "\n").replacingOccurrences(of: "IdentitiesOnly yes", with: "IdentitiesOnly no")
-                let agentInventoryText = Self.aliasInventory(configFile: agentConfig)
-                try await Processes.offPool {
-                    try agentConfigText.write(toFile: agentConfig, atomically: true, encoding: .utf8)
-                    try agentInventoryText.write(toFile: agentInventory, atomically: true, encoding: .utf8)
-                }
+                let agentInventory = try await Self.throughBastion(
+                    cluster, bastion, name: "rsa-agent-through-bastion", nodeLines: ["IdentitiesOnly no"],
+                    bastionLines: [])
                 var environment = cluster.environment
                 environment["SSH_AUTH_SOCK"] = agent.socketPath
                 let status = try await DroverBinary.run(
@@ -186,27 +183,10 @@ struct WorkstationInventoryTests {
                 let bastion = servers[0]
                 let keys = try await Processes.offPool { try TestKeys.shared() }
                 let knownHosts = try bastion.writeKnownHosts()
-                // The nodes through the bastion; the sandbox's own Host blocks say where each node is.
-                let config = cluster.scratch("ssh_config")
-                let inventory = cluster.scratch("through-bastion.yml")
-                let configText = """
-                    Host be1 be2 be3
-                      ProxyJump bastion
-                    Include \(cluster.sandbox.directory)/ssh_config
-                    Host bastion
-                      HostName \(bastion.address)
-                      Port \(bastion.port)
-                      User root
-                      IdentityFile \(keys.ed25519.privateKey)
-                      IdentitiesOnly yes
-                      UserKnownHostsFile \(knownHosts)
-
-                    """
-                let inventoryText = Self.aliasInventory(configFile: config)
-                try await Processes.offPool {
-                    try configText.write(toFile: config, atomically: true, encoding: .utf8)
-                    try inventoryText.write(toFile: inventory, atomically: true, encoding: .utf8)
-                }
+                let inventory = try await Self.throughBastion(
+                    cluster, bastion, name: "through-bastion",
+                    bastionLines: ["IdentityFile \(keys.ed25519.privateKey)", "IdentitiesOnly yes"],
+                    knownHosts: knownHosts)
                 let environment = cluster.environment
                 let show = try await DroverBinary.run(
                     ["inventory", "show", "--inventory", inventory], environment: environment)
