@@ -64,24 +64,13 @@ final class RSAKey {
     /// An OpenSSH-format key file's first key: `openssh-key-v1`, its cipher (`none`), and the private section's
     /// `ssh-rsa` fields n, e, d, iqmp, p, q.
     private static func loadOpenSSH(_ contents: String) throws(LoadFailure) -> RSAKey {
-        let body = contents.components(separatedBy: .newlines).filter { !$0.hasPrefix("-----") }.joined()
-        guard var data = Data(base64Encoded: body, options: .ignoreUnknownCharacters) else { throw .unreadable }
+        guard var file = OpenSSHKeyFile(contents: contents) else { throw .unreadable }
         // Best effort against copies of the private fields: the decoded buffers are wiped when done (the
         // file's text, as the caller read it, is not ours to wipe).
-        var bytes = [UInt8](data)
-        data.resetBytes(in: 0..<data.count)
-        defer { wipe(&bytes) }
-        var reader = WireReader(bytes)
-        let magic = Array("openssh-key-v1\0".utf8)
-        guard reader.readBytes(magic.count) == magic, let cipher = reader.readString(),
-            reader.readString() != nil, reader.readString() != nil, let count = reader.readUInt32(), count >= 1,
-            reader.readString() != nil
-        else { throw .unreadable }
-        guard cipher == Array("none".utf8) else { throw .encryptedOpenSSHFormat }
-        for _ in 1..<count { guard reader.readString() != nil else { throw .unreadable } }
-        guard var sectionBytes = reader.readString() else { throw .unreadable }
-        defer { wipe(&sectionBytes) }
-        var section = WireReader(sectionBytes)
+        defer { file.wipe() }
+        guard !file.encrypted else { throw .encryptedOpenSSHFormat }
+        guard !file.privateSection.isEmpty else { throw .unreadable }
+        var section = WireReader(file.privateSection)
         guard let check1 = section.readUInt32(), section.readUInt32() == check1 else { throw .unreadable }
         guard section.readString() == Array("ssh-rsa".utf8) else { throw .notRSA }
         guard var n = section.readString(), var e = section.readString(), var d = section.readString(),
