@@ -71,10 +71,33 @@ let package = Package(
             swiftSettings: strict,
             plugins: ["EmbedPlaybooks"]
         ),
+        // Each topology is a module of its own over the engine's seam: its readings and parsers, its
+        // implementation of `Topology`, its status view. `DroverTopologies` is the one list of them.
+        .target(
+            name: "DroverChefBackend",
+            dependencies: [
+                "DroverSSH", "DroverInventory", "DroverCluster", "DroverReporting", "DroverEngine",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "DroverDRBDPair",
+            dependencies: ["DroverSSH", "DroverInventory", "DroverCluster", "DroverReporting", "DroverEngine"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "DroverTopologies",
+            dependencies: [
+                "DroverSSH", "DroverInventory", "DroverEngine", "DroverChefBackend", "DroverDRBDPair",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "DroverCommands",
             dependencies: [
-                "DroverSSH", "DroverInventory", "DroverCluster", "DroverReporting", "DroverEngine",
+                "DroverSSH", "DroverInventory", "DroverCluster", "DroverReporting", "DroverEngine", "DroverTopologies",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -101,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "drover",
             dependencies: [
-                "DroverSSH", "DroverCommands", "DroverEngine", "DroverInventory", "DroverReporting",
+                "DroverSSH", "DroverCommands", "DroverEngine", "DroverInventory", "DroverReporting", "DroverTopologies",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -148,7 +171,10 @@ let package = Package(
         // The parsers of outside input under libFuzzer (`make fuzz`); in other builds it replays a corpus.
         .executableTarget(
             name: "drover-fuzz",
-            dependencies: ["DroverEngine", "DroverCluster", "DroverInventory", "DroverReporting", "DroverSSH"],
+            dependencies: [
+                "DroverEngine", "DroverCluster", "DroverInventory", "DroverReporting", "DroverSSH", "DroverChefBackend",
+                "DroverDRBDPair", "DroverTopologies",
+            ],
             path: "Fixtures/Fuzz/drover-fuzz",
             swiftSettings: strict
         ),
@@ -170,17 +196,18 @@ let package = Package(
             name: "DroverEngineTests",
             dependencies: [
                 "DroverEngine", "DroverCluster", "DroverInventory", "DroverReporting", "DroverSSH", "DroverTestSupport",
+                "DroverChefBackend", "DroverDRBDPair", "DroverTopologies",
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "DroverReportingTests",
-            dependencies: ["DroverReporting", "DroverCluster"],
+            dependencies: ["DroverReporting", "DroverCluster", "DroverChefBackend", "DroverDRBDPair"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "DroverClusterTests",
-            dependencies: ["DroverCluster", "DroverTestSupport"],
+            dependencies: ["DroverCluster", "DroverChefBackend", "DroverDRBDPair", "DroverTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

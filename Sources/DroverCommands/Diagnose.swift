@@ -2,6 +2,7 @@ import DroverCluster
 import DroverEngine
 import DroverInventory
 import DroverReporting
+import DroverTopologies
 import Foundation
 import Logging
 

@@ -3,6 +3,7 @@ import DroverEngine
 import DroverInventory
 import DroverReporting
 import DroverSSH
+import DroverTopologies
 import Foundation
 import Logging
 
@@ -59,7 +60,7 @@ extension Operations {
                         let result: CommandResult
                         if detach {
                             let nodeCommand = NodeCommand(
-                                directory: ClusterLock.recordsDirectory(for: inventory, node: node, runID: runID),
+                                directory: connection.places.recordsDirectory(node: node, runID: runID),
                                 name: NodeCommand.recordName(step: "exec", node: node, action: 1),
                                 command: command)
                             result = try await connection.runDetached(

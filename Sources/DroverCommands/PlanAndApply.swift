@@ -3,6 +3,7 @@ import DroverEngine
 import DroverInventory
 import DroverReporting
 import DroverSSH
+import DroverTopologies
 import Foundation
 import Logging
 
@@ -11,7 +12,7 @@ extension Operations {
     public static func plan(
         playbook name: String, inventoryPath: String, json: Bool, offline: Bool, out: String? = nil,
         stateDirectory: String? = nil, parameters: [String: String] = [:],
-        playbooks: PlaybookLibrary = PlaybookLibrary(),
+        playbooks: PlaybookLibrary = PlaybookLibrary(topologies: .drover),
         backup: Bool? = nil, logger: Logger
     ) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath),
@@ -89,7 +90,7 @@ extension Operations {
     /// (`confirm:`) steps too, and `assumeDone` its manual ones, as for `drover run`.
     public static func apply(
         planPath: String, inventoryOverride: String?, json: Bool, stateDirectory: String?, junit: String?,
-        yes: Bool = false, assumeDone: Bool = false, playbooks: PlaybookLibrary = PlaybookLibrary(),
+        yes: Bool = false, assumeDone: Bool = false, playbooks: PlaybookLibrary = PlaybookLibrary(topologies: .drover),
         html: String? = nil, logger: Logger
     ) async -> ExitStatus {
         let saved: SavedPlan

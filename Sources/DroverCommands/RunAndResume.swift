@@ -3,6 +3,7 @@ import DroverEngine
 import DroverInventory
 import DroverReporting
 import DroverSSH
+import DroverTopologies
 import Foundation
 import Logging
 
@@ -19,7 +20,7 @@ extension Operations {
         /// `--set NAME=VALUE` values for the playbook's parameters.
         public var parameters: [String: String] = [:]
         /// Where playbooks are found (`--playbooks DIR`, `$DROVER_PLAYBOOKS`, the built-ins).
-        public var playbooks = PlaybookLibrary()
+        public var playbooks = PlaybookLibrary(topologies: .drover)
         /// The run applies a saved plan: starting it needs no further approval.
         public var planApproved = false
         /// `--backup` (true), `--no-backup` (false), or neither: the inventory's `package.backup`, on for the
@@ -208,7 +209,7 @@ extension Operations {
             )
         }
         guard
-            let playbook = (try? Playbook.load(path: journal.playbookFile))
+            let playbook = (try? Playbook.load(path: journal.playbookFile, topologies: .drover))
                 ?? loadPlaybook(journal.playbook, from: request.playbooks, for: inventory)
         else {
             return .usage

@@ -3,6 +3,7 @@ import DroverEngine
 import DroverInventory
 import DroverReporting
 import DroverSSH
+import DroverTopologies
 import Foundation
 
 /// A run from a connected cluster to its records, in the order it happens: the package placed, the
@@ -361,7 +362,7 @@ extension Operations {
         if let html = request.html {
             let journal = recorder.current
             do {
-                try await BlockingWork.run { try RunReport.write(journal, to: html) }
+                try await BlockingWork.run { try RunReport.write(journal, to: html, topologies: .drover) }
                 written.append(("report", html))
             } catch {
                 Output.diagnostic("cannot write the report \(html): \(error.localizedDescription)")

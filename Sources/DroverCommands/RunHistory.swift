@@ -3,6 +3,7 @@ import DroverEngine
 import DroverInventory
 import DroverReporting
 import DroverSSH
+import DroverTopologies
 import Foundation
 import Logging
 
@@ -42,7 +43,7 @@ extension Operations {
         }
         if let html {
             do {
-                try RunReport.write(journal, to: html)
+                try RunReport.write(journal, to: html, topologies: .drover)
             } catch {
                 Output.diagnostic("cannot write the report \(html): \(error.localizedDescription)")
                 return .usage

@@ -3,6 +3,7 @@ import DroverEngine
 import DroverInventory
 import DroverReporting
 import DroverSSH
+import DroverTopologies
 import Foundation
 import Logging
 

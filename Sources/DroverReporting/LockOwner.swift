@@ -63,3 +63,16 @@ public struct LockOwner: Sendable, Equatable {
         return "\(value / 3600)h \(value % 3600 / 60)m"
     }
 }
+
+extension LockOwner {
+    /// Locks as a JSON array of `node`, `run_id`, `user`, `workstation`.
+    public static func json(_ locks: [LockOwner]) -> JSONValue {
+        .array(
+            locks.map {
+                .object([
+                    "node": .string($0.node), "run_id": .string($0.runID), "user": .string($0.user),
+                    "workstation": .string($0.workstation),
+                ])
+            })
+    }
+}

@@ -1,4 +1,5 @@
 import DroverCluster
+import DroverDRBDPair
 import DroverTestSupport
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import DroverChefBackend
 import Testing
 
 @testable import DroverCluster

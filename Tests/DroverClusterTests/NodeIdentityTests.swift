@@ -1,4 +1,6 @@
+import DroverChefBackend
 import DroverCluster
+import DroverDRBDPair
 import Foundation
 import Testing
 

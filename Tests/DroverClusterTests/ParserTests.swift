@@ -1,3 +1,4 @@
+import DroverChefBackend
 import DroverCluster
 import DroverTestSupport
 import Foundation

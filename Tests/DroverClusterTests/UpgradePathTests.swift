@@ -1,3 +1,4 @@
+import DroverChefBackend
 import DroverCluster
 import Foundation
 import Testing

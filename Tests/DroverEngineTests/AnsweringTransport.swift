@@ -2,6 +2,7 @@ import DroverInventory
 import DroverSSH
 import Foundation
 
+@testable import DroverChefBackend
 @testable import DroverEngine
 
 /// Nodes whose every command is answered by a test's function, recording each command, reconnect and upload in
@@ -15,6 +16,7 @@ final class AnsweringTransport: NodeTransport, @unchecked Sendable {
     struct Refused: Error {}
 
     let inventory: Inventory
+    let places: NodePlaces
     let frontendNames: [String]
     /// A node's answer to a command: exit status and standard output.
     let answer: @Sendable (_ node: String, _ command: String) -> (status: Int32, stdout: String)
@@ -24,12 +26,13 @@ final class AnsweringTransport: NodeTransport, @unchecked Sendable {
 
     init(
         inventory: Inventory, frontends: [String] = [], lost: Set<String> = [], unreachable: Set<String> = [],
-        failingUploads: Set<String> = [],
+        failingUploads: Set<String> = [], places: NodePlaces? = nil,
         answer: @escaping @Sendable (_ node: String, _ command: String) -> (status: Int32, stdout: String) = { _, _ in
             (0, "")
         }
     ) {
         self.inventory = inventory
+        self.places = places ?? ChefBackendTopology.places(inventory)
         self.frontendNames = frontends
         self.answer = answer
         self.failingUploads = failingUploads

@@ -2,6 +2,7 @@ import DroverCluster
 import Foundation
 import Testing
 
+@testable import DroverChefBackend
 @testable import DroverEngine
 
 /// Step requirements answered from one reading and the inventory's facts passed in.

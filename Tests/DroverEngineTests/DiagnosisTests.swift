@@ -3,6 +3,7 @@ import DroverInventory
 import Foundation
 import Testing
 
+@testable import DroverChefBackend
 @testable import DroverEngine
 
 /// Situations decided from one reading, without nodes: what real releases print.

@@ -1,4 +1,5 @@
 import DroverReporting
+import DroverTopologies
 import Foundation
 import Testing
 
@@ -20,7 +21,7 @@ struct JUnitReportTests {
                 reason: "exit 1"),
             .init(index: 2, step: "upgrade-follower", node: "be2", status: .succeeded, started: at, finished: at),
         ]
-        let playbook = try #require(try PlaybookLibrary.builtIn().first { $0.name == "upgrade" })
+        let playbook = try #require(try PlaybookLibrary(topologies: .drover).builtIn().first { $0.name == "upgrade" })
         let xml = JUnitReport.xml(journal, playbook: playbook)
         #expect(xml.contains(#"name="1. block-failover on be1" "#), "\(xml)")
         #expect(xml.contains(#"name="2. upgrade-follower on be2 (attempt 1)" "#), "\(xml)")

@@ -2,6 +2,7 @@ import DroverTestSupport
 import Foundation
 import Testing
 
+@testable import DroverChefBackend
 @testable import DroverEngine
 
 /// One remote command per reading of a node: the parts' outputs, errors and exit statuses stay apart.

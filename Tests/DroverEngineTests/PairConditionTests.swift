@@ -1,6 +1,7 @@
 import DroverCluster
 import Testing
 
+@testable import DroverDRBDPair
 @testable import DroverEngine
 
 /// The pair's step conditions on constructed readings: the data to keep is never the data discarded.

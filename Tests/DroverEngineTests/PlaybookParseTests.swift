@@ -1,4 +1,5 @@
 import DroverInventory
+import DroverTopologies
 import Testing
 
 @testable import DroverEngine
@@ -10,7 +11,7 @@ struct PlaybookParseTests {
     static let file = "/playbooks/example.yml"
 
     @Test func everyBuiltInPlaybookParses() throws {
-        let playbooks = try PlaybookLibrary.builtIn()
+        let playbooks = try PlaybookLibrary(topologies: .drover).builtIn()
         #expect(playbooks.count >= 10, "\(playbooks.map(\.name))")
         for playbook in playbooks {
             #expect(!playbook.steps.isEmpty && !playbook.description.isEmpty, "\(playbook.name)")
@@ -51,7 +52,7 @@ struct PlaybookParseTests {
                     timeout: 90s
                   - manual: Check the load balancer.
             """
-        let playbook = try Playbook.parse(text, file: Self.file)
+        let playbook = try Playbook.parse(text, file: Self.file, topologies: .drover)
         #expect(
             playbook.name == "example" && playbook.preflight == "basic"
                 && playbook.parameters.map(\.name) == ["replacement"])
@@ -125,7 +126,9 @@ struct PlaybookParseTests {
             ),
         ] as [(String, Int, String?, String)])
     func mistakes(text: String, line: Int, key: String?, message: String) throws {
-        let error = try #require(throws: InputError.self) { try Playbook.parse(text, file: Self.file) }
+        let error = try #require(throws: InputError.self) {
+            try Playbook.parse(text, file: Self.file, topologies: .drover)
+        }
         #expect(error.file == Self.file)
         #expect(error.line == line, "\(error.localizedDescription)")
         #expect(error.key == key, "\(error.localizedDescription)")

@@ -1,6 +1,7 @@
 import DroverInventory
 import DroverReporting
 import DroverSSH
+import DroverTopologies
 import Foundation
 import Testing
 
@@ -66,7 +67,7 @@ struct RunnerTests {
         beforeCommand: @escaping @Sendable (String, String) -> Void = { _, _ in }
     ) async throws -> Run {
         let inventory = try Inventory.parse(inventoryText, file: "/scripted/inventory.yml")
-        let playbook = try Playbook.parse(text, file: "/scripted/playbook.yml")
+        let playbook = try Playbook.parse(text, file: "/scripted/playbook.yml", topologies: .drover)
         let transport = ScriptedTransport(
             inventory: inventory, leader: leader, versions: versions, rejoinReadings: rejoinReadings,
             beforeCommand: beforeCommand)

@@ -4,6 +4,7 @@ import DroverReporting
 import DroverSSH
 import Foundation
 
+@testable import DroverChefBackend
 @testable import DroverEngine
 
 /// An in-memory cluster for the runner's tests: nodes with a version, one leader, nodes out of the cluster for a
@@ -24,6 +25,7 @@ final class ScriptedTransport: NodeTransport, @unchecked Sendable {
     }
 
     let inventory: Inventory
+    let places = NodePlaces(lockDirectory: ScriptedTopology.lockDirectory)
     let state: Locked<State>
     let target: String
     let rejoinReadings: Int

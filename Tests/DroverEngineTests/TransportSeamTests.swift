@@ -4,13 +4,14 @@ import DroverSSH
 import Foundation
 import Testing
 
+@testable import DroverChefBackend
 @testable import DroverEngine
 
 /// The lock and the package upload over the transport seam (``AnsweringTransport``): which node gets which
 /// command, in which order, and what their answers become, with no sshd.
 @Suite("the lock and the package upload over any transport")
 struct TransportSeamTests {
-    static func inventory(upload: String? = nil, sha256: String? = nil) throws -> Inventory {
+    static func inventory(upload: String? = nil, sha256: String? = nil, frontend: Bool = false) throws -> Inventory {
         var text = """
             cluster: seam
             package:
@@ -24,7 +25,9 @@ struct TransportSeamTests {
               - { name: be1, host: 10.0.0.1 }
               - { name: be2, host: 10.0.0.2 }
               - { name: be3, host: 10.0.0.3 }
+
             """
+        if frontend { text += "frontends:\n  - { name: fe1, host: 10.0.1.1 }\n" }
         return try Inventory.parse(text, file: "/seam/inventory.yml")
     }
 
@@ -67,14 +70,14 @@ struct TransportSeamTests {
 
     @Test func releasingReconnectsALostNodeFirstAndPrunesOnTheFrontends() async throws {
         let transport = AnsweringTransport(
-            inventory: try Self.inventory(), frontends: ["fe1"], lost: ["be2"], unreachable: ["be3"])
+            inventory: try Self.inventory(frontend: true), frontends: ["fe1"], lost: ["be2"], unreachable: ["be3"])
         await ClusterLock.release(transport, runID: "run-7")
         let log = transport.log
         let reconnect = log.firstIndex(of: "be2: reconnect")
         let released = log.firstIndex { $0.hasPrefix("be2: ") && $0.contains("run_id=run-7") }
         #expect(reconnect != nil && released != nil && reconnect! < released!, "\(log)")
         #expect(log.contains { $0.hasPrefix("be1: ") && $0.contains("run_id=run-7") })
-        #expect(log.contains { $0.hasPrefix("fe1: find ") && $0.contains(ClusterLock.frontendRecordsRoot) })
+        #expect(log.contains { $0.hasPrefix("fe1: find ") && $0.contains(ChefBackendTopology.frontendRecordsRoot) })
         #expect(!log.contains { $0.hasPrefix("be3") }, "an unreachable node is not tried")
     }
 

@@ -2,6 +2,7 @@ import DroverReporting
 import Foundation
 import Testing
 
+@testable import DroverChefBackend
 @testable import DroverEngine
 
 /// The backends' and the frontends' release check: read, and never a downgrade.

@@ -1,8 +1,11 @@
 import DroverCluster
+import DroverDRBDPair
 import DroverInventory
 import DroverReporting
+import DroverTopologies
 import Foundation
 
+@testable import DroverChefBackend
 @testable import DroverEngine
 @testable import DroverSSH
 
@@ -24,7 +27,7 @@ enum FuzzTargets {
             }.joined(separator: "\n")
             _ = try? SSHConfig.parse(hermetic, file: "config").resolve("be1.example.com")
         },
-        "playbook": { _ = try? Playbook.parse($0, file: "fuzz.yml") },
+        "playbook": { _ = try? Playbook.parse($0, file: "fuzz.yml", topologies: .drover) },
         "chef-backend": { text in
             _ = try? StatusReport.parse(text)
             _ = try? ClusterStatusTable.parse(text)

@@ -7,6 +7,7 @@ import Logging
 /// SSH connections to every backend of an inventory, one session per node for the whole run.
 public final class ClusterConnection: NodeTransport {
     public let inventory: Inventory
+    public let places: NodePlaces
     private let sessions: Locked<Opened>
     private let passphrase: PassphraseSource
     private let logger: Logger
@@ -28,8 +29,11 @@ public final class ClusterConnection: NodeTransport {
     public var failures: [String: String] { sessions.withLock { $0.failures } }
     private var clients: [String: SSHClient] { sessions.withLock { $0.clients } }
 
-    private init(inventory: Inventory, opened: Opened, passphrase: PassphraseSource, logger: Logger) {
+    private init(
+        inventory: Inventory, places: NodePlaces, opened: Opened, passphrase: PassphraseSource, logger: Logger
+    ) {
         self.inventory = inventory
+        self.places = places
         self.sessions = Locked(opened)
         self.passphrase = passphrase
         self.logger = logger
@@ -216,14 +220,16 @@ public final class ClusterConnection: NodeTransport {
 
     /// Connects to every backend (or the named ones) in parallel, verifying host keys; `frontends` adds the
     /// frontends that have `host` (the upgrade paths that run `chef-server-ctl` on them; the named ones too).
+    /// `places`: where the topology keeps Drover's lock and records on the nodes.
     public static func connect(
-        _ inventory: Inventory, only names: [String]? = nil, frontends: Bool = false,
+        _ inventory: Inventory, places: NodePlaces, only names: [String]? = nil, frontends: Bool = false,
         passphrase: PassphraseSource = .environmentOrTerminal(), logger: Logger
     ) async -> ClusterConnection {
         let backends =
             (inventory.backends + (frontends ? inventory.sshFrontends : [])).filter { names?.contains($0.name) ?? true }
         let opened = await open(backends, inventory: inventory, passphrase: passphrase, logger: logger)
-        return ClusterConnection(inventory: inventory, opened: opened, passphrase: passphrase, logger: logger)
+        return ClusterConnection(
+            inventory: inventory, places: places, opened: opened, passphrase: passphrase, logger: logger)
     }
 
     /// The backends that are connected (frontends are not: locks and discovery are the backends').

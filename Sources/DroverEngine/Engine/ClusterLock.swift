@@ -6,38 +6,6 @@ import Foundation
 /// The cluster's lock: an atomic `mkdir` of a lock directory on every backend, holding the run id,
 /// user, workstation and start time, so two workstations cannot run against one cluster.
 public enum ClusterLock {
-    /// The lock directory on a node: beside the product's own state.
-    public static func directory(for inventory: Inventory) -> String {
-        TopologyRegistry.type(of: inventory.topology).lockDirectory
-    }
-
-    /// Where a run's node commands keep their records on each node (beside the lock): each command's output,
-    /// exit status, pid and lock. Readable by root (the SSH user) only; kept 30 days.
-    public static func recordsDirectory(for inventory: Inventory, runID: String) -> String {
-        recordsRoot(for: inventory) + "/" + runID
-    }
-
-    /// The same for one node: a Chef Infra Server frontend keeps them beside its own state,
-    /// `/var/opt/opscode/drover-runs/RUN_ID`.
-    public static func recordsDirectory(for inventory: Inventory, node: String, runID: String) -> String {
-        guard inventory.backend(named: node) == nil, inventory.frontends.contains(where: { $0.name == node }) else {
-            return recordsDirectory(for: inventory, runID: runID)
-        }
-        return frontendRecordsRoot + "/" + runID
-    }
-
-    /// Where frontends keep node command records.
-    public static let frontendRecordsRoot = "/var/opt/opscode/drover-runs"
-
-    /// The parent of every run's records: `drover-runs` beside the lock directory.
-    public static func recordsRoot(for inventory: Inventory) -> String {
-        recordsRoot(besideLock: directory(for: inventory))
-    }
-
-    static func recordsRoot(besideLock directory: String) -> String {
-        (directory as NSString).deletingLastPathComponent + "/drover-runs"
-    }
-
     /// How long node command records are kept: older runs' records are removed when a lock is released.
     public static let recordsKeptDays = 30
 
@@ -111,8 +79,8 @@ public enum ClusterLock {
         tolerateUnusable: Bool = false
     ) async throws -> Holding {
         let holding = Holding(
-            runID: runID, directory: directory(for: connection.inventory),
-            records: newRun ? recordsDirectory(for: connection.inventory, runID: runID) : nil,
+            runID: runID, directory: connection.places.lockDirectory,
+            records: newRun ? connection.places.recordsDirectory(runID: runID) : nil,
             ownerText: ownerText(runID: runID), minimum: minimum)
         do {
             // Nodes that cannot be reached cannot be locked (runbooks that start with a node down). The first node
@@ -184,14 +152,14 @@ public enum ClusterLock {
         let expected = owner.hasSuffix("\n") ? String(owner.dropLast()) : owner
         return
             "[ \"$(cat \(ShellQuote.quote(directory))/owner 2>/dev/null)\" != \(ShellQuote.quote(expected)) ] || rm -rf \(ShellQuote.quote(directory)); "
-            + pruneCommand(recordsRoot(besideLock: directory)) + "; " + staleTakesCommand(directory)
+            + pruneCommand(NodePlaces.recordsRoot(besideLock: directory)) + "; " + staleTakesCommand(directory)
     }
 
     static func releaseCommand(_ runID: String, directory: String) -> String {
         // Shell built-ins to read the owner; the old records are pruned in the background, so the release is
         // one process (`rm`) on the run's way out.
         "while IFS= read -r l; do [ \"$l\" != \(ShellQuote.quote("run_id=" + runID)) ] || { rm -rf \(directory); break; }; "
-            + "done 2>/dev/null < \(directory)/owner; " + pruneCommand(recordsRoot(besideLock: directory))
+            + "done 2>/dev/null < \(directory)/owner; " + pruneCommand(NodePlaces.recordsRoot(besideLock: directory))
             + "; " + staleTakesCommand(directory)
     }
 
@@ -229,7 +197,7 @@ public enum ClusterLock {
     /// Releases the lock where `runID` holds it (`drover unlock`), and prunes old records there and on the
     /// connected frontends (which hold no lock but keep the records of their commands).
     public static func release(_ connection: any NodeTransport, runID: String) async {
-        await release(connection, command: releaseCommand(runID, directory: directory(for: connection.inventory)))
+        await release(connection, command: releaseCommand(runID, directory: connection.places.lockDirectory))
     }
 
     private static func release(_ connection: any NodeTransport, command: String) async {
@@ -241,9 +209,12 @@ public enum ClusterLock {
                     _ = try? await connection.run(node, command, timeout: commandTimeout)
                 }
             }
-            for frontend in connection.connectedFrontends {
+            // Nodes that hold no lock but keep records of their commands elsewhere are pruned there.
+            for node in connection.connectedFrontends {
+                let root = connection.places.recordsRoot(node: node)
+                guard root != connection.places.recordsRoot else { continue }
                 group.addTask {
-                    _ = try? await connection.run(frontend, pruneCommand(frontendRecordsRoot), timeout: .seconds(30))
+                    _ = try? await connection.run(node, pruneCommand(root), timeout: .seconds(30))
                 }
             }
         }
@@ -253,7 +224,7 @@ public enum ClusterLock {
     /// owner file is missing or unreadable).
     public static func owners(_ connection: any NodeTransport) async -> [LockOwner] {
         var owners: [LockOwner] = []
-        let directory = directory(for: connection.inventory)
+        let directory = connection.places.lockDirectory
         let read = readCommand(directory) + " 2>/dev/null; [ -d \(directory) ] && echo && echo drover-lock-present"
         for node in connection.connectedNames {
             guard let result = try? await connection.run(node, read, timeout: .seconds(30)), result.succeeded,
@@ -268,7 +239,7 @@ public enum ClusterLock {
     /// Drover could have written: what ``LockOwner/parse(_:node:)`` reports as ownerless); returns the nodes where
     /// one was.
     public static func clearOwnerless(_ connection: any NodeTransport) async -> [String] {
-        let directory = ShellQuote.quote(directory(for: connection.inventory))
+        let directory = ShellQuote.quote(connection.places.lockDirectory)
         let script =
             "if [ -d \(directory) ] && ! grep -Eqs '^run_id=[A-Za-z0-9-]{1,64}$' \(directory)/owner; then rm -rf \(directory) && echo cleared; fi"
         var cleared: [String] = []

@@ -85,7 +85,7 @@ extension ClusterLock {
             // Never through a symbolic link planted at the records root (the node script refuses such a root too).
             let makeRecords =
                 records.map {
-                    let root = ShellQuote.quote(ClusterLock.recordsRoot(besideLock: directory))
+                    let root = ShellQuote.quote(NodePlaces.recordsRoot(besideLock: directory))
                     return "[ -L \(root) ] || (umask 077; mkdir -p \(ShellQuote.quote($0))) 2>/dev/null; "
                 } ?? ""
             // The lock and its owner in one step: a directory made beside it with the owner file in it, renamed

@@ -49,8 +49,7 @@ public enum LiveWork {
     /// command's wrapper still holds locked (the test the node-command script itself makes).
     public static func runningCommands(_ journal: Journal, connection: any NodeTransport) async -> [Command] {
         guard let step = journal.unfinished, connection.failures[step.node] == nil else { return [] }
-        let directory = ClusterLock.recordsDirectory(
-            for: connection.inventory, node: step.node, runID: journal.runID)
+        let directory = connection.places.recordsDirectory(node: step.node, runID: journal.runID)
         let prefix = NodeCommand.recordPrefix(step: step.step, node: step.node)
         let script = """
             for s in \(ShellQuote.quote(directory))/\(prefix).*.status; do
@@ -91,7 +90,7 @@ extension LiveWork {
         runID: String, step: String, node: String, actions: [Int], connection: any NodeTransport
     ) async -> StepRecords {
         guard !actions.isEmpty else { return .unknown("the step has no command") }
-        let directory = ClusterLock.recordsDirectory(for: connection.inventory, node: node, runID: runID)
+        let directory = connection.places.recordsDirectory(node: node, runID: runID)
         let prefix = NodeCommand.recordPrefix(step: step, node: node)
         // Drover's node script records a command (its status file) before it starts it, and old records go
         // only as a whole run directory: with the directory there, a command without a record never started.

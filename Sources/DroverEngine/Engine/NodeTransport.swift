@@ -8,6 +8,9 @@ import Foundation
 public protocol NodeTransport: AnyObject, Sendable {
     var inventory: Inventory { get }
 
+    /// Where Drover keeps its lock and records on the nodes (the topology's places).
+    var places: NodePlaces { get }
+
     /// Nodes that could not be reached, or whose session was lost and is not back, with why.
     var failures: [String: String] { get }
 

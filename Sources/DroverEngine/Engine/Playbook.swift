@@ -113,7 +113,7 @@ public struct Playbook: Sendable {
     public var name: String
     public var description: String
     /// The kind of backend it operates; its inventory must have the same topology.
-    public var topology: Inventory.Topology = .chefBackend
+    public var topology: Inventory.Topology
     public var preflight: String?
     public var parameters: [Parameter] = []
     public var steps: [Step]

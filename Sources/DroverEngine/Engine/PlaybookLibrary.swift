@@ -10,9 +10,15 @@ public struct PlaybookLibrary: Sendable {
     public let directories: [String]
     /// `--playbooks DIR` as given, which the commands a run prints carry again.
     public let directory: String?
+    /// The topologies whose playbooks it reads: each playbook's names are checked against its topology's.
+    public let topologies: TopologyCatalog
 
     /// - Parameter directory: `--playbooks DIR`, searched before `$DROVER_PLAYBOOKS`.
-    public init(directory: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(
+        topologies: TopologyCatalog, directory: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        self.topologies = topologies
         self.directory = directory
         let fromEnvironment = (environment["DROVER_PLAYBOOKS"] ?? "").split(separator: ":").map(String.init)
         directories = ([directory].compactMap { $0 } + fromEnvironment).map(UserAccount.expandingTilde)
@@ -20,12 +26,14 @@ public struct PlaybookLibrary: Sendable {
 
     /// Finds a playbook by name, or reads the `.yml` file at a path.
     public func find(_ nameOrPath: String) throws -> Playbook {
-        if nameOrPath.hasSuffix(".yml") || nameOrPath.contains("/") { return try Playbook.load(path: nameOrPath) }
+        if nameOrPath.hasSuffix(".yml") || nameOrPath.contains("/") {
+            return try Playbook.load(path: nameOrPath, topologies: topologies)
+        }
         for directory in try readableDirectories() {
             let path = directory + "/" + nameOrPath + ".yml"
-            if FileManager.default.fileExists(atPath: path) { return try Self.load(path, named: nameOrPath) }
+            if FileManager.default.fileExists(atPath: path) { return try load(path, named: nameOrPath) }
         }
-        if let builtIn = try Self.builtIn().first(where: { $0.name == nameOrPath }) { return builtIn }
+        if let builtIn = try builtIn().first(where: { $0.name == nameOrPath }) { return builtIn }
         let available = (try? all().map(\.name)) ?? []
         throw InputError(
             file: nameOrPath, line: 0, key: nil,
@@ -35,11 +43,11 @@ public struct PlaybookLibrary: Sendable {
     /// Every playbook by name: the built-ins, with those of the directories added or overriding them.
     public func all() throws -> [Playbook] {
         var byName: [String: Playbook] = [:]
-        for playbook in try Self.builtIn() { byName[playbook.name] = playbook }
+        for playbook in try builtIn() { byName[playbook.name] = playbook }
         for directory in try readableDirectories().reversed() {
             let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             for file in files.sorted() where file.hasSuffix(".yml") {
-                let playbook = try Self.load(directory + "/" + file, named: String(file.dropLast(4)))
+                let playbook = try load(directory + "/" + file, named: String(file.dropLast(4)))
                 byName[playbook.name] = playbook
             }
         }
@@ -60,8 +68,8 @@ public struct PlaybookLibrary: Sendable {
     }
 
     /// A playbook of a directory: found by file name, so its `name` must be that name.
-    private static func load(_ path: String, named name: String) throws -> Playbook {
-        let playbook = try Playbook.load(path: path)
+    private func load(_ path: String, named name: String) throws -> Playbook {
+        let playbook = try Playbook.load(path: path, topologies: topologies)
         guard playbook.name == name else {
             throw InputError(
                 file: path, line: 1, key: "name",
@@ -73,8 +81,10 @@ public struct PlaybookLibrary: Sendable {
     }
 
     /// The playbooks compiled into the binary.
-    public static func builtIn() throws -> [Playbook] {
-        try BuiltInPlaybookFiles.files.map { try Playbook.parse($0.text, file: "built-in:" + $0.name) }
+    public func builtIn() throws -> [Playbook] {
+        try BuiltInPlaybookFiles.files.map {
+            try Playbook.parse($0.text, file: "built-in:" + $0.name, topologies: topologies)
+        }
     }
 
     /// Checks `--set` values against the playbook's parameters and the inventory.

@@ -5,35 +5,36 @@ import Foundation
 /// Reading a playbook file: its YAML, each step, target, guard and action checked where read.
 extension Playbook {
     /// Loads and validates a playbook file.
-    public static func load(path: String) throws -> Playbook {
+    public static func load(path: String, topologies: TopologyCatalog) throws -> Playbook {
         let data = try InputError.read(path, what: "playbook file")
-        var playbook = try parse(String(decoding: data, as: UTF8.self), file: path)
+        var playbook = try parse(String(decoding: data, as: UTF8.self), file: path, topologies: topologies)
         playbook.source = .file(path)
         return playbook
     }
 
-    /// Parses and validates a playbook's text; `file` is what errors name.
-    public static func parse(_ text: String, file: String) throws -> Playbook {
+    /// Parses and validates a playbook's text against its topology's names; `file` is what errors name.
+    public static func parse(_ text: String, file: String, topologies: TopologyCatalog) throws -> Playbook {
         let root = try StrictYAML.load(text, file: file)
         try root.rejectUnknownKeys(["name", "description", "topology", "preflight", "parameters", "steps"])
         let name = try root.requiredString("name")
         let description = try root.requiredString("description")
-        var topology = Inventory.Topology.chefBackend
+        var topology = topologies.defaultKind
         if let text = try root.string("topology") {
-            guard let known = Inventory.Topology(rawValue: text) else {
+            guard let known = Inventory.Topology(rawValue: text), topologies.type(of: known) != nil else {
                 throw root.error(
                     "topology",
-                    "unknown topology '\(text)'; known: \(Inventory.Topology.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "unknown topology '\(text)'; known: \(topologies.all.map { $0.kind.rawValue }.joined(separator: ", "))"
                 )
             }
             topology = known
         }
-        let vocabulary = topology.vocabulary
+        let implementation = topologies.implementation(of: topology)
+        let vocabulary = implementation.vocabulary
         let preflight = try root.string("preflight")
-        if let preflight, !topology.preflightSets.keys.contains(preflight) {
+        if let preflight, !implementation.preflightSets.keys.contains(preflight) {
             throw root.error(
                 "preflight",
-                "unknown pre-flight set '\(preflight)' for \(topology.rawValue); known: \(topology.preflightSets.keys.sorted().joined(separator: ", "))"
+                "unknown pre-flight set '\(preflight)' for \(topology.rawValue); known: \(implementation.preflightSets.keys.sorted().joined(separator: ", "))"
             )
         }
         var parameters: [Parameter] = []

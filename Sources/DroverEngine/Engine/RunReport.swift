@@ -6,11 +6,12 @@ import Foundation
 /// plan, all already redacted.
 public enum RunReport {
     /// The report's data for `journal`'s run.
-    public static func data(_ journal: Journal) -> RunReportData {
+    public static func data(_ journal: Journal, topologies: TopologyCatalog) -> RunReportData {
         let commands = lines(journal.transcriptPath).compactMap { TranscriptRecord(jsonLine: $0) }
         let events = lines(journal.eventsPath).compactMap { Event(jsonLine: $0) }
         let waits = self.waits(events)
-        let topology = TopologyRegistry.type(of: journal.topology.flatMap(Inventory.Topology.init) ?? .chefBackend)
+        let topology =
+            journal.topology.flatMap(Inventory.Topology.init).flatMap(topologies.type(of:)) ?? topologies.all[0]
         let plan = (try? Data(contentsOf: URL(fileURLWithPath: journal.planPath)))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
         // The journal keeps whole seconds: the run ends when its last record does, if that is later.
@@ -34,8 +35,8 @@ public enum RunReport {
     }
 
     /// Writes the report of `journal`'s run to `path` (created or replaced).
-    public static func write(_ journal: Journal, to path: String) throws {
-        let html = HTMLReport.render(data(journal))
+    public static func write(_ journal: Journal, to path: String, topologies: TopologyCatalog) throws {
+        let html = HTMLReport.render(data(journal, topologies: topologies))
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -48,7 +48,7 @@ extension Runner {
         let reporter = self.reporter
         let recorder = self.recorder
         let texts = commands.map(\.command)
-        let records = ClusterLock.recordsDirectory(for: inventory, node: node, runID: runID)
+        let records = connection.places.recordsDirectory(node: node, runID: runID)
         let nodeCommands = commands.map {
             // A command marked `again` has a record of this process's own: a resumed run runs it again.
             let name = NodeCommand.recordName(step: step.name, node: node, action: $0.action)

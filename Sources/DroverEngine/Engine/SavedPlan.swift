@@ -110,8 +110,8 @@ public struct SavedPlan: Sendable {
     /// The playbook the plan was made with, from where it came then; nil when it is gone.
     public func resolvePlaybook(in library: PlaybookLibrary) -> Playbook? {
         switch playbookSource {
-        case .builtIn: return try? PlaybookLibrary.builtIn().first { $0.name == playbook }
-        case .file(let path): return try? Playbook.load(path: path)
+        case .builtIn: return try? library.builtIn().first { $0.name == playbook }
+        case .file(let path): return try? Playbook.load(path: path, topologies: library.topologies)
         }
     }
 }

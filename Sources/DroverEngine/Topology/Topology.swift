@@ -24,6 +24,10 @@ public protocol Topology: TopologyPresentation {
     /// The lock directory on each node: beside the product's own state.
     static var lockDirectory: String { get }
 
+    /// Where Drover keeps its lock and each run's records on the inventory's nodes (by default the records
+    /// beside the lock on every node).
+    static func places(_ inventory: Inventory) -> NodePlaces
+
     /// The cluster-wide failover switch a command sets (`on`/`off`), when the topology has one and the
     /// command sets it; the runner records it in the journal and the report draws a lane for it.
     static func failoverSetting(of command: String) -> String?
@@ -127,9 +131,11 @@ public struct InstallUnavailable: Error, Sendable {
 }
 
 /// Why a step's target could not be chosen from the live state (no leader, no single Primary).
-struct TargetError: LocalizedError {
-    var reason: String
-    var errorDescription: String? { reason }
+public struct TargetError: LocalizedError {
+    public var reason: String
+    public var errorDescription: String? { reason }
+
+    public init(reason: String) { self.reason = reason }
 }
 
 /// What the engine reads from any topology's observation.
@@ -164,6 +170,20 @@ public struct PlaybookVocabulary: Sendable {
     /// while the roles they name go away: each maps to the live role target it is read from
     /// (`leader-at-start` → `leader`).
     public var pinnedTargets: [String: String] = [:]
+
+    public init(
+        targets: [String], multiNodeTargets: [String] = [], waits: [String], requirements: [String],
+        timeouts: [String], placeholders: [String], installs: Bool, pinnedTargets: [String: String] = [:]
+    ) {
+        self.targets = targets
+        self.multiNodeTargets = multiNodeTargets
+        self.waits = waits
+        self.requirements = requirements
+        self.timeouts = timeouts
+        self.placeholders = placeholders
+        self.installs = installs
+        self.pinnedTargets = pinnedTargets
+    }
 }
 
 extension Topology {
@@ -191,6 +211,8 @@ extension Topology {
     /// Plans can tell every step unless the topology says otherwise.
     public func runCondition(_ step: Playbook.Step, node: String, observation: Observation) -> String? { nil }
 
+    public static func places(_ inventory: Inventory) -> NodePlaces { NodePlaces(lockDirectory: lockDirectory) }
+
     /// No failover switch unless the topology has one.
     public static func failoverSetting(of command: String) -> String? { nil }
     public static var hasFailoverSwitch: Bool { false }
@@ -205,16 +227,10 @@ public struct BackupCommand: Sendable, Equatable {
     public var node: String
     public var command: String
     public var directory: String
-}
 
-extension Inventory.Topology {
-    /// The vocabulary its playbooks may use.
-    public var vocabulary: PlaybookVocabulary { TopologyRegistry.type(of: self).vocabulary }
-
-    public var preflightSets: [String: [String]] { TopologyRegistry.type(of: self).preflightSets }
-}
-
-/// Calls `body` with the inventory's topology.
-public func withTopology<R>(_ inventory: Inventory, _ body: (any Topology) async -> R) async -> R {
-    await body(TopologyRegistry.type(of: inventory.topology).init(inventory: inventory))
+    public init(node: String, command: String, directory: String) {
+        self.node = node
+        self.command = command
+        self.directory = directory
+    }
 }

@@ -4,6 +4,7 @@ import DroverEngine
 import DroverInventory
 import DroverReporting
 import DroverSSH
+import DroverTopologies
 import Foundation
 import Logging
 
@@ -127,7 +128,7 @@ struct PlaybookOptions: ParsableArguments {
             valueName: "dir"))
     var playbooks: String?
 
-    var library: PlaybookLibrary { PlaybookLibrary(directory: playbooks) }
+    var library: PlaybookLibrary { PlaybookLibrary(topologies: .drover, directory: playbooks) }
 }
 
 /// `--state-dir`: where journals and transcripts live.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DroverCommands
 import DroverEngine
+import DroverTopologies
 
 struct PlaybooksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,12 +14,16 @@ struct PlaybooksCommand: AsyncParsableCommand {
 
     @OptionGroup var playbooks: PlaybookOptions
 
-    @Option(help: "Only the playbooks of this topology: chef-backend or drbd-pair.")
+    @Option(help: "Only the playbooks of this topology: \(Self.topologies.joined(separator: " or ")).")
     var topology: String?
 
+    /// The topologies Drover knows, from its one list of them.
+    static var topologies: [String] { TopologyCatalog.drover.all.map { $0.kind.rawValue } }
+
     func validate() throws {
-        if let topology, !["chef-backend", "drbd-pair"].contains(topology) {
-            throw ValidationError("--topology must be chef-backend or drbd-pair, not \(topology)")
+        if let topology, !Self.topologies.contains(topology) {
+            throw ValidationError(
+                "--topology must be \(Self.topologies.joined(separator: " or ")), not \(topology)")
         }
     }
 
