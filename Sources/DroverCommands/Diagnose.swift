@@ -13,8 +13,8 @@ extension Operations {
     ) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
         // The frontends with host are read too: whether each serves, its services, its release.
-        let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
-        connection.watchFrontends = !inventory.sshFrontends.isEmpty
+        let connection = await ClusterConnection.connect(inventory, auxiliaries: true, logger: logger)
+        connection.watchAuxiliaries = !connection.auxiliaryNames.isEmpty
         let diagnosis = await withTopology(inventory) { topology in
             await diagnose(
                 topology, connection: connection, stateDirectory: stateDirectory, inventoryPath: inventoryPath)

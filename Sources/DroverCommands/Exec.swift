@@ -30,7 +30,8 @@ extension Operations {
         }
         let chosen = nodes.isEmpty ? inventory.backends.map(\.name) : nodes
         let connection = await ClusterConnection.connect(
-            inventory, only: chosen, frontends: chosen.contains { inventory.backend(named: $0) == nil }, logger: logger)
+            inventory, only: chosen, auxiliaries: chosen.contains { inventory.backend(named: $0) == nil },
+            logger: logger)
         guard reportUnreachable(connection) else {
             await connection.close()
             return .refused

@@ -47,7 +47,7 @@ extension Operations {
         let inventory = topology.inventory
         var observation: T.Observation?
         if !offline {
-            let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
+            let connection = await ClusterConnection.connect(inventory, auxiliaries: true, logger: logger)
             // The digests an install verifies are the ones read here (the plan shows the commands that check them).
             observation = await topology.observe(
                 connection, full: true, checksum: out != nil || !playbook.installs.isEmpty)
@@ -141,7 +141,7 @@ extension Operations {
     ) async -> ExitStatus {
         let inventory = topology.inventory
         let inventoryPath = request.inventoryPath
-        let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
+        let connection = await ClusterConnection.connect(inventory, auxiliaries: true, logger: logger)
         let observation = await topology.observe(connection, full: true, checksum: true)
         let history = Operations.history(
             StateDirectory(request.stateDirectory),

@@ -80,7 +80,7 @@ extension Operations {
             Output.diagnostic(refusal)
             return .usage
         }
-        let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
+        let connection = await ClusterConnection.connect(inventory, auxiliaries: true, logger: logger)
         // Every session is closed before returning: the process must not exit while a session thread
         // is still inside libssh2.
         let status = await withTopology(inventory) { topology in
@@ -101,7 +101,7 @@ extension Operations {
         }
         // Which cluster a journal belongs to is told by its nodes' GUIDs: read them before choosing. With nothing
         // to resume, the reading tells whether the cluster is done all the same.
-        let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
+        let connection = await ClusterConnection.connect(inventory, auxiliaries: true, logger: logger)
         let status = await withTopology(inventory) { topology in
             await resume(request, topology: topology, state: state, recorded: recorded, connection: connection)
         }

@@ -12,8 +12,8 @@ extension Operations {
     public static func status(inventoryPath: String, json: Bool, logger: Logger) async -> ExitStatus {
         guard let inventory = loadInventory(inventoryPath) else { return .usage }
         // The frontends reached over SSH (those with host) are read too: release, /_status, services.
-        let connection = await ClusterConnection.connect(inventory, frontends: true, logger: logger)
-        connection.watchFrontends = !inventory.sshFrontends.isEmpty
+        let connection = await ClusterConnection.connect(inventory, auxiliaries: true, logger: logger)
+        connection.watchAuxiliaries = !connection.auxiliaryNames.isEmpty
         let (report, locked) = await withTopology(inventory) { topology in
             await status(topology, connection: connection)
         }

@@ -17,13 +17,16 @@ public func withTopology<R>(_ inventory: Inventory, _ body: (any Topology) async
 
 extension ClusterConnection {
     /// Connects to the inventory's nodes (see the engine's `connect`), with its topology's places for Drover's
-    /// lock and records.
+    /// lock and records; `auxiliaries` adds the topology's auxiliary nodes (a Chef Backend cluster's frontends
+    /// that have `host`).
     public static func connect(
-        _ inventory: Inventory, only names: [String]? = nil, frontends: Bool = false,
+        _ inventory: Inventory, only names: [String]? = nil, auxiliaries: Bool = false,
         passphrase: PassphraseSource = .environmentOrTerminal(), logger: Logger
     ) async -> ClusterConnection {
-        await connect(
-            inventory, places: TopologyCatalog.drover.places(inventory), only: names, frontends: frontends,
-            passphrase: passphrase, logger: logger)
+        let topology = TopologyCatalog.drover.implementation(of: inventory.topology)
+        return await connect(
+            inventory, places: topology.places(inventory),
+            auxiliaries: auxiliaries ? topology.auxiliaryNodes(inventory) : [], only: names, passphrase: passphrase,
+            logger: logger)
     }
 }

@@ -17,7 +17,7 @@ final class AnsweringTransport: NodeTransport, @unchecked Sendable {
 
     let inventory: Inventory
     let places: NodePlaces
-    let frontendNames: [String]
+    let auxiliaryNames: [String]
     /// A node's answer to a command: exit status and standard output.
     let answer: @Sendable (_ node: String, _ command: String) -> (status: Int32, stdout: String)
     /// Nodes whose uploads fail.
@@ -33,7 +33,7 @@ final class AnsweringTransport: NodeTransport, @unchecked Sendable {
     ) {
         self.inventory = inventory
         self.places = places ?? ChefBackendTopology.places(inventory)
-        self.frontendNames = frontends
+        self.auxiliaryNames = frontends
         self.answer = answer
         self.failingUploads = failingUploads
         self.state = Locked(State(lost: lost, unreachable: unreachable))
@@ -50,7 +50,7 @@ final class AnsweringTransport: NodeTransport, @unchecked Sendable {
     var lostNodes: [String: ContinuousClock.Instant] {
         state.withLock { state in Dictionary(uniqueKeysWithValues: state.lost.map { ($0, ContinuousClock.now) }) }
     }
-    var watchFrontends: Bool {
+    var watchAuxiliaries: Bool {
         get { false }
         set {}
     }

@@ -19,7 +19,7 @@ struct PlaybookParseTests {
         let upgrade = try #require(playbooks.first { $0.name == "upgrade" })
         #expect(upgrade.preflight == "upgrade" && upgrade.topology == .chefBackend)
         let follower = try #require(upgrade.steps.first { $0.name == "upgrade-follower" })
-        #expect(follower.target == .role("each-follower") && follower.skipIf == .atTargetVersion)
+        #expect(follower.target == .role("each-follower") && follower.skipIf == "at-target-version")
         #expect(
             follower.actions == [
                 .install("package"), .run(template: "chef-backend-ctl upgrade"),
@@ -114,7 +114,16 @@ struct PlaybookParseTests {
             (
                 "name: x\ndescription: d\nsteps:\n  - name: a\n    actions:\n      - install: everything\n", 6,
                 "steps[0].actions[0].install",
-                "only 'install: package' (the backends') and 'install: frontend-package' are supported"
+                "only 'install: package' and 'install: frontend-package' are supported"
+            ),
+            (
+                "name: x\ndescription: d\ntopology: drbd-pair\nsteps:\n  - name: a\n    skip_if: at-target-version\n    run: echo\n",
+                6, "steps[0].skip_if", "drbd-pair playbooks take no skip_if"
+            ),
+            (
+                "name: x\ndescription: d\nsteps:\n  - name: a\n    skip_if: sunny\n    run: echo\n", 5,
+                "steps[0].skip_if",
+                "unknown guard 'sunny'; known: at-target-version, elasticsearch-upgraded"
             ),
             (
                 "name: x\ndescription: d\ntopology: drbd-pair\nsteps:\n  - name: a\n    actions:\n      - install: package\n",

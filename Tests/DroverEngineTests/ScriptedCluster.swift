@@ -48,8 +48,8 @@ final class ScriptedTransport: NodeTransport, @unchecked Sendable {
             Dictionary(uniqueKeysWithValues: state.unreachable.map { ($0, "unreachable (scripted)") })
         }
     }
-    var frontendNames: [String] { [] }
-    var watchFrontends: Bool {
+    var auxiliaryNames: [String] { [] }
+    var watchAuxiliaries: Bool {
         get { watching.withLock { $0 } }
         set { watching.withLock { $0 = newValue } }
     }
@@ -208,7 +208,7 @@ struct ScriptedTopology: Topology {
     }
 
     func skipReason(_ step: Playbook.Step, node: String, observation: ScriptedObservation) -> String? {
-        guard step.skipIf == .atTargetVersion, let target = inventory.package?.version,
+        guard step.skipIf == "at-target-version", let target = inventory.package?.version,
             observation.versions[node] == target
         else { return nil }
         return "already at \(target)"

@@ -58,4 +58,46 @@ struct SourceRulesTests {
         }
         #expect(offenders.isEmpty, "await first, then form the tuple (swiftlang/swift#91911): \(offenders)")
     }
+
+    /// Words that name a topology or what one runs; the engine's code (not its comments) must use none.
+    static let topologyWords = [
+        "chef", "drbd", "keepalived", "frontend", "elasticsearch", "postgres", "etcd", "leaderl", "opscode",
+    ]
+
+    /// The lines of `text` whose code (comments left out) contains one of ``topologyWords``, any case.
+    static func topologyNames(in text: String) -> [Int] {
+        var result: [Int] = []
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.drop { $0 == " " }
+            guard !trimmed.hasPrefix("//") else { continue }
+            let code = (line.range(of: " // ").map { line[..<$0.lowerBound] } ?? line[...]).lowercased()
+            if topologyWords.contains(where: code.contains) { result.append(index + 1) }
+        }
+        return result
+    }
+
+    @Test(
+        "the topology rule reads code, not comments",
+        arguments: [
+            ("let place = \"/var/opt/opscode/drover-runs\"", true),
+            ("if role.contains(\"Frontend\") { watch = true }", true),
+            ("/// Chef Backend's leader, for example", false),
+            ("let leader = observation.leader  // chef-backend's term", false),
+        ])
+    func findsTopologyNames(line: String, flagged: Bool) {
+        #expect(!Self.topologyNames(in: line).isEmpty == flagged)
+    }
+
+    @Test func theEngineNamesNoTopology() throws {
+        let root = Repository.root.appendingPathComponent("Sources/DroverEngine").path
+        var offenders: [String] = []
+        for case let file as String in FileManager.default.enumerator(atPath: root) ?? NSEnumerator()
+        where file.hasSuffix(".swift") {
+            let text = try String(contentsOfFile: root + "/" + file, encoding: .utf8)
+            offenders += Self.topologyNames(in: text).map { "Sources/DroverEngine/\(file):\($0)" }
+        }
+        #expect(
+            offenders.isEmpty,
+            "the engine names no topology: move it into the topology's module behind the seam: \(offenders)")
+    }
 }

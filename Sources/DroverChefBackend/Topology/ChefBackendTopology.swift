@@ -36,6 +36,13 @@ public struct ChefBackendTopology: Topology {
     /// holds no lock (the backends' is the cluster's).
     public static let frontendRecordsRoot = "/var/opt/opscode/drover-runs"
 
+    public func unavailablePathFix(playbook: String) -> String {
+        "Drover has no playbook \(playbook) for this path yet; follow Chef's documented procedure for this upgrade by hand"
+    }
+
+    /// The frontends that have `host`: the upgrade paths run `chef-server-ctl` on them.
+    public static func auxiliaryNodes(_ inventory: Inventory) -> [Inventory.Backend] { inventory.sshFrontends }
+
     public static func places(_ inventory: Inventory) -> NodePlaces {
         NodePlaces(
             lockDirectory: lockDirectory,
@@ -143,8 +150,67 @@ public struct ChefBackendTopology: Topology {
             "frontend_package.license",
             "first_frontend.migration_level",
         ],
-        installs: true,
+        installs: ["package", "frontend-package"], guards: Guard.allCases.map(\.rawValue), checks: ["frontends"],
         pinnedTargets: ["leader-at-start": "leader", "each-follower-at-start": "each-follower"])
+
+    /// The guards a playbook's `skip_if:` may name.
+    public enum Guard: String, Sendable, CaseIterable {
+        case atTargetVersion = "at-target-version"
+        /// Skips a node whose Elasticsearch finished its 3.x upgrade.
+        case elasticsearchUpgraded = "elasticsearch-upgraded"
+        /// Skips a node whose upgrade is not (or no longer) interrupted: it is back in the cluster.
+        case upgradeNotInterrupted = "upgrade-not-interrupted"
+        /// Skips a frontend already serving at the frontend package's version.
+        case frontendAtTargetVersion = "frontend-at-target-version"
+        /// Skips a step when two or more frontends have host: the others serve while one is upgraded.
+        case severalFrontends = "several-frontends"
+    }
+
+    /// What a run of it upgrades to, in words: the backends' package version, the frontends'
+    /// (`chef-server-core 15.9.38`), or both; the backends' for a playbook that installs nothing.
+    public func targetVersion(of playbook: Playbook) -> String? {
+        let installs = playbook.installs
+        let frontend =
+            installs.contains("frontend-package")
+            ? inventory.frontendPackage.map { "chef-server-core \($0.version)" } : nil
+        guard installs.contains("package") || frontend == nil else { return frontend }
+        let both = [inventory.package?.version, frontend].compactMap { $0 }
+        return both.isEmpty ? nil : both.joined(separator: ", frontends ")
+    }
+
+    /// `check: frontends`: each frontend's `/_status` (those with `status_url`).
+    public func runCheck(_ name: String) async -> [CheckOutcome] {
+        guard name == "frontends" else { return [] }
+        var outcomes: [CheckOutcome] = []
+        for frontend in inventory.frontends {
+            guard let url = frontend.statusURL else { continue }
+            let result = await FrontendStatus.check(url)
+            outcomes.append(
+                CheckOutcome(
+                    note: "frontend \(frontend.name): \(result.detail)", ok: result.ok,
+                    failure: "frontend \(frontend.name) \(url): \(result.detail)",
+                    advice: "The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend.name)")
+            )
+            // The first failure stops the run: the frontends after it are not asked.
+            if !result.ok { break }
+        }
+        return outcomes
+    }
+
+    public func explainCheck(_ name: String) -> String {
+        guard name == "frontends" else { return name }
+        let checked = inventory.frontends.filter { $0.statusURL != nil }
+        return checked.isEmpty
+            ? "frontends: not configured (no frontend has a status_url in the inventory), so not checked"
+            : "GET /_status on \(checked.map(\.name).joined(separator: ", "))"
+    }
+
+    /// A playbook with a step on a frontend target reads the frontends with every reading.
+    public func watchesOtherNodes(_ playbook: Playbook) -> Bool {
+        playbook.steps.contains {
+            if case .role(let role) = $0.target { return role.contains("frontend") } else { return false }
+        }
+    }
 
     /// The frontends a step on `each-frontend` / `one-frontend` runs on (those with `host`).
     func frontendTargets(_ role: String) throws -> [String] {
@@ -327,7 +393,8 @@ public struct ChefBackendTopology: Topology {
     }
 
     public func skipReason(_ step: Playbook.Step, node: String, observation: ClusterObservation) -> String? {
-        switch step.skipIf {
+        let guardName = step.skipIf.flatMap(Guard.init(rawValue:))
+        switch guardName {
         case .frontendAtTargetVersion?:
             guard let target = inventory.frontendPackage?.version, let seen = observation.frontend(node),
                 seen.version == target, seen.allServicesRunning, seen.serving
@@ -340,7 +407,7 @@ public struct ChefBackendTopology: Topology {
             break
         }
         guard let package = inventory.package, let observed = observation.node(node) else { return nil }
-        switch step.skipIf {
+        switch guardName {
         case .atTargetVersion?:
             guard observed.installedVersion == package.version, observation.role(of: node) != nil else { return nil }
             return "already at \(package.version)"
@@ -365,7 +432,7 @@ public struct ChefBackendTopology: Topology {
     }
 
     public func runCondition(_ step: Playbook.Step, node: String, observation: ClusterObservation) -> String? {
-        guard step.skipIf == .elasticsearchUpgraded, let package = inventory.package,
+        guard step.skipIf == Guard.elasticsearchUpgraded.rawValue, let package = inventory.package,
             skipReason(step, node: node, observation: observation) == nil,
             observation.node(node)?.installedVersion != package.version
         else { return nil }
@@ -495,7 +562,7 @@ public struct ChefBackendTopology: Topology {
     /// Nothing to do when every part the playbook upgrades (the backends, the frontends) is already done.
     public func nothingToDo(_ playbook: Playbook, observation: ClusterObservation) -> String? {
         var reasons: [String] = []
-        if playbook.steps.contains(where: { $0.skipIf == .atTargetVersion }) {
+        if playbook.steps.contains(where: { $0.skipIf == Guard.atTargetVersion.rawValue }) {
             guard let package = inventory.package,
                 observation.nodes.allSatisfy({
                     $0.installedVersion == package.version && $0.elasticsearchHalfUpgraded != true
@@ -504,7 +571,7 @@ public struct ChefBackendTopology: Topology {
             else { return nil }
             reasons.append("every node already runs \(package.version)")
         }
-        if playbook.steps.contains(where: { $0.skipIf == .frontendAtTargetVersion }) {
+        if playbook.steps.contains(where: { $0.skipIf == Guard.frontendAtTargetVersion.rawValue }) {
             guard let package = inventory.frontendPackage, !inventory.sshFrontends.isEmpty,
                 inventory.sshFrontends.allSatisfy({ frontend in
                     observation.frontend(frontend.name).map {

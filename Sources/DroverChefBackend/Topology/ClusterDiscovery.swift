@@ -40,7 +40,7 @@ public enum ClusterDiscovery {
         {
             observation.elasticsearch = await elasticsearch(observation, connection: connection)
         }
-        if full || (focus.map(\.frontends) ?? connection.watchFrontends) {
+        if full || (focus.map(\.frontends) ?? connection.watchAuxiliaries) {
             observation.frontends = await frontends(connection, full: full, checksum: checksum)
         }
         return observation
@@ -54,7 +54,7 @@ public enum ClusterDiscovery {
     ) async
         -> [FrontendObservation]
     {
-        let names = connection.frontendNames
+        let names = connection.auxiliaryNames
         let read = await withTaskGroup(of: FrontendObservation.self) { group in
             for name in names {
                 group.addTask { await frontend(name, connection: connection, full: full, checksum: checksum) }

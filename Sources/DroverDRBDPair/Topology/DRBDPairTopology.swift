@@ -36,7 +36,6 @@ public struct DRBDPairTopology: Topology {
         requirements: PairConditions.Requirement.allCases.map(\.rawValue),
         timeouts: ["transition", "sync"],
         placeholders: ["ctl", "resource", "primary", "primary.host", "secondary"],
-        installs: false,
         pinnedTargets: ["primary-at-start": "primary"])
 
     public static let preflightSets: [String: [String]] = [

@@ -8,6 +8,8 @@ import Logging
 public final class ClusterConnection: NodeTransport {
     public let inventory: Inventory
     public let places: NodePlaces
+    /// The auxiliary nodes asked for, connected or not.
+    private let auxiliaries: [String]
     private let sessions: Locked<Opened>
     private let passphrase: PassphraseSource
     private let logger: Logger
@@ -30,10 +32,12 @@ public final class ClusterConnection: NodeTransport {
     private var clients: [String: SSHClient] { sessions.withLock { $0.clients } }
 
     private init(
-        inventory: Inventory, places: NodePlaces, opened: Opened, passphrase: PassphraseSource, logger: Logger
+        inventory: Inventory, places: NodePlaces, auxiliaries: [String], opened: Opened, passphrase: PassphraseSource,
+        logger: Logger
     ) {
         self.inventory = inventory
         self.places = places
+        self.auxiliaries = auxiliaries
         self.sessions = Locked(opened)
         self.passphrase = passphrase
         self.logger = logger
@@ -218,36 +222,36 @@ public final class ClusterConnection: NodeTransport {
         }
     }
 
-    /// Connects to every backend (or the named ones) in parallel, verifying host keys; `frontends` adds the
-    /// frontends that have `host` (the upgrade paths that run `chef-server-ctl` on them; the named ones too).
-    /// `places`: where the topology keeps Drover's lock and records on the nodes.
+    /// Connects to every backend (or the named ones) in parallel, verifying host keys, and to `auxiliaries`:
+    /// nodes besides the members that the topology reaches over SSH and that hold no lock (the named ones
+    /// too). `places`: where the topology keeps Drover's lock and records on the nodes.
     public static func connect(
-        _ inventory: Inventory, places: NodePlaces, only names: [String]? = nil, frontends: Bool = false,
+        _ inventory: Inventory, places: NodePlaces, auxiliaries: [Inventory.Backend] = [], only names: [String]? = nil,
         passphrase: PassphraseSource = .environmentOrTerminal(), logger: Logger
     ) async -> ClusterConnection {
-        let backends =
-            (inventory.backends + (frontends ? inventory.sshFrontends : [])).filter { names?.contains($0.name) ?? true }
+        let backends = (inventory.backends + auxiliaries).filter { names?.contains($0.name) ?? true }
         let opened = await open(backends, inventory: inventory, passphrase: passphrase, logger: logger)
         return ClusterConnection(
-            inventory: inventory, places: places, opened: opened, passphrase: passphrase, logger: logger)
+            inventory: inventory, places: places, auxiliaries: auxiliaries.map(\.name), opened: opened,
+            passphrase: passphrase, logger: logger)
     }
 
     /// The backends that are connected (frontends are not: locks and discovery are the backends').
     public var connectedNames: [String] { inventory.backends.map(\.name).filter { clients[$0] != nil } }
 
     /// The frontends that are connected (the upgrade paths that run `chef-server-ctl` on them).
-    public var connectedFrontends: [String] { inventory.sshFrontends.map(\.name).filter { clients[$0] != nil } }
+    public var connectedAuxiliaries: [String] { auxiliaries.filter { clients[$0] != nil } }
 
     /// True once a run's playbook acts on frontends: each reading of the cluster then reads their `/_status`.
-    public var watchFrontends: Bool {
+    public var watchAuxiliaries: Bool {
         get { watching.withLock { $0 } }
         set { watching.withLock { $0 = newValue } }
     }
     private let watching = Locked(false)
 
     /// The frontends this connection reached or tried to (those with `host`, when connected with `frontends`).
-    public var frontendNames: [String] {
-        inventory.sshFrontends.map(\.name).filter { clients[$0] != nil || failures[$0] != nil }
+    public var auxiliaryNames: [String] {
+        auxiliaries.filter { clients[$0] != nil || failures[$0] != nil }
     }
 
     /// Unreachable backends only, with why.

@@ -210,7 +210,7 @@ public enum ClusterLock {
                 }
             }
             // Nodes that hold no lock but keep records of their commands elsewhere are pruned there.
-            for node in connection.connectedFrontends {
+            for node in connection.connectedAuxiliaries {
                 let root = connection.places.recordsRoot(node: node)
                 guard root != connection.places.recordsRoot else { continue }
                 group.addTask {

@@ -15,10 +15,10 @@ public protocol NodeTransport: AnyObject, Sendable {
     var failures: [String: String] { get }
 
     /// The frontends this transport reached or tried to.
-    var frontendNames: [String] { get }
+    var auxiliaryNames: [String] { get }
 
     /// True once a run's playbook acts on frontends: each reading of the cluster then reads their `/_status`.
-    var watchFrontends: Bool { get set }
+    var watchAuxiliaries: Bool { get set }
 
     /// Runs a command on a node and returns its result; throws when the node cannot be reached.
     func run(
@@ -50,7 +50,7 @@ public protocol NodeTransport: AnyObject, Sendable {
     var connectedNames: [String] { get }
 
     /// The inventory's SSH frontends that are connected now.
-    var connectedFrontends: [String] { get }
+    var connectedAuxiliaries: [String] { get }
 
     /// The nodes whose session was lost and is not back yet, with since when.
     var lostNodes: [String: ContinuousClock.Instant] { get }
@@ -69,7 +69,7 @@ extension NodeTransport {
     public var connectedNames: [String] { inventory.backends.map(\.name).filter { failures[$0] == nil } }
 
     /// Every frontend reached that is not among the failures.
-    public var connectedFrontends: [String] { frontendNames.filter { failures[$0] == nil } }
+    public var connectedAuxiliaries: [String] { auxiliaryNames.filter { failures[$0] == nil } }
 
     /// None, unless the transport keeps sessions that can be lost.
     public var lostNodes: [String: ContinuousClock.Instant] { [:] }

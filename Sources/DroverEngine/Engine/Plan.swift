@@ -197,18 +197,14 @@ public struct Plan<T: Topology>: Sendable {
         case .check(let name):
             return PlannedAction(
                 index: index, step: step.name, node: nil, action: "check", command: nil,
-                waitsFor: name == "frontends"
-                    ? (inventory.frontends.allSatisfy { $0.statusURL == nil }
-                        ? "frontends: not configured (no frontend has a status_url in the inventory), so not checked"
-                        : "GET /_status on \(inventory.frontends.filter { $0.statusURL != nil }.map(\.name).joined(separator: ", "))")
-                    : name)
+                waitsFor: topology.explainCheck(name))
         }
     }
 
     /// The plan as it is shown, with the topology's words (rendered by ``PlanText`` and ``PlanDocument/json``).
     public var document: PlanDocument {
         PlanDocument(
-            playbook: playbook.name, cluster: inventory.cluster, targetVersion: playbook.targetVersion(inventory),
+            playbook: playbook.name, cluster: inventory.cluster, targetVersion: topology.targetVersion(of: playbook),
             observed: observation != nil, offlineNote: topology.offlinePlanNote,
             discoveredLines: observation.map { topology.discovered($0).lines } ?? [],
             discoveredJSON: observation.map { topology.discovered($0).json } ?? .object([:]),

@@ -97,7 +97,8 @@ public struct Playbook: Sendable {
         public var name: String
         public var description: String
         public var target: Target
-        public var skipIf: Guard?
+        /// `skip_if`: the name of a guard of the topology that skips the step where it is already done.
+        public var skipIf: String?
         public var requirements: [Condition] = []
         public var actions: [Action]
         public var line: Int
@@ -167,19 +168,6 @@ public struct Playbook: Sendable {
             }
         }
     }
-
-    /// Guards that skip a step already done.
-    public enum Guard: String, Sendable, CaseIterable {
-        case atTargetVersion = "at-target-version"
-        /// Skips a node whose Elasticsearch finished its 3.x upgrade (chef-backend; see ``ChefBackendTopology``).
-        case elasticsearchUpgraded = "elasticsearch-upgraded"
-        /// Skips a node whose upgrade is not (or no longer) interrupted: it is back in the cluster (chef-backend).
-        case upgradeNotInterrupted = "upgrade-not-interrupted"
-        /// Skips a frontend already serving at the frontend package's version (chef-backend).
-        case frontendAtTargetVersion = "frontend-at-target-version"
-        /// Skips a step when two or more frontends have host: the others serve while one is upgraded.
-        case severalFrontends = "several-frontends"
-    }
 }
 
 extension Playbook {
@@ -190,16 +178,5 @@ extension Playbook {
                 if case .install(let what) = action { return what }
                 return nil
             })
-    }
-
-    /// What a run of it upgrades to, in words: the backends' package version, the frontends'
-    /// (`chef-server-core 15.9.38`), or both; the backends' for a playbook that installs nothing.
-    public func targetVersion(_ inventory: Inventory) -> String? {
-        let frontend =
-            installs.contains("frontend-package")
-            ? inventory.frontendPackage.map { "chef-server-core \($0.version)" } : nil
-        guard installs.contains("package") || frontend == nil else { return frontend }
-        let both = [inventory.package?.version, frontend].compactMap { $0 }
-        return both.isEmpty ? nil : both.joined(separator: ", frontends ")
     }
 }

@@ -77,14 +77,13 @@ extension Playbook {
                     "'\(targetText)' is not a \(topology.rawValue) target; use any, all, node:NAME or \(vocabulary.targets.joined(separator: ", "))"
                 )
             }
-            var skip: Guard?
-            if let text = try entry.string("skip_if") {
-                guard let value = Guard(rawValue: text) else {
-                    throw entry.error(
-                        "skip_if",
-                        "unknown guard '\(text)'; known: \(Guard.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                skip = value
+            let skip = try entry.string("skip_if")
+            if let skip, !vocabulary.guards.contains(skip) {
+                throw entry.error(
+                    "skip_if",
+                    vocabulary.guards.isEmpty
+                        ? "\(topology.rawValue) playbooks take no skip_if"
+                        : "unknown guard '\(skip)'; known: \(vocabulary.guards.joined(separator: ", "))")
             }
             var requirements: [Condition] = []
             for text in try entry.stringList("require") ?? [] {
@@ -110,12 +109,13 @@ extension Playbook {
                     actions.append(.run(template: command))
                     if try item.bool("again") == true { again.insert(actions.count) }
                 } else if let what = try item.string("install") {
-                    guard ["package", "frontend-package"].contains(what), vocabulary.installs else {
+                    guard vocabulary.installs.contains(what) else {
                         throw item.error(
                             "install",
-                            vocabulary.installs
-                                ? "only 'install: package' (the backends') and 'install: frontend-package' are supported"
-                                : "\(topology.rawValue) playbooks install nothing")
+                            vocabulary.installs.isEmpty
+                                ? "\(topology.rawValue) playbooks install nothing"
+                                : "only \(vocabulary.installs.map { "'install: \($0)'" }.joined(separator: " and ")) are supported"
+                        )
                     }
                     actions.append(.install(what))
                 } else if let predicate = try item.string("wait") {
@@ -143,8 +143,13 @@ extension Playbook {
                 } else if let instruction = try item.string("manual") {
                     actions.append(.manual(instruction))
                 } else if let check = try item.string("check") {
-                    guard check == "frontends", vocabulary.installs else {
-                        throw item.error("check", "unknown check '\(check)'; known: frontends (chef-backend)")
+                    guard vocabulary.checks.contains(check) else {
+                        throw item.error(
+                            "check",
+                            vocabulary.checks.isEmpty
+                                ? "\(topology.rawValue) playbooks take no check"
+                                : "unknown check '\(check)'; known: \(vocabulary.checks.joined(separator: ", ")) (\(topology.rawValue))"
+                        )
                     }
                     actions.append(.check(check))
                 } else {

@@ -89,15 +89,13 @@ extension Runner {
         }
     }
 
-    func checkFrontends(step: Playbook.Step) async throws {
-        for frontend in inventory.frontends {
-            guard let url = frontend.statusURL else { continue }
-            let result = await FrontendStatus.check(url)
-            reporter.emit(Event(.note("frontend \(frontend.name): \(result.detail)")))
-            guard result.ok else {
+    /// Runs a `check:` of the topology; the first subject that fails stops the run.
+    func check(_ name: String, step: Playbook.Step) async throws {
+        for outcome in await topology.runCheck(name) {
+            reporter.emit(Event(.note(outcome.note)))
+            guard outcome.ok else {
                 throw StepFailure(
-                    step: step.name, node: nil, what: "frontend \(frontend.name) \(url): \(result.detail)",
-                    advice: [NextStep(topology.frontendAdvice(frontend: frontend.name))])
+                    step: step.name, node: nil, what: outcome.failure, advice: [NextStep(outcome.advice)])
             }
         }
     }

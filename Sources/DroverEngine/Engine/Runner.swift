@@ -157,16 +157,12 @@ public final class Runner<T: Topology>: @unchecked Sendable {
             Event(
                 .runStarted(
                     runID: runID, playbook: playbook.name, cluster: inventory.cluster,
-                    targetVersion: playbook.targetVersion(inventory))))
+                    targetVersion: topology.targetVersion(of: playbook))))
         var observation = initial
         // A resumed run numbers on from the steps its earlier attempts finished, so that its step 2 is the
         // plan's (and the first attempt's) step 2.
         var index = finishedEarlier
-        if playbook.steps.contains(where: {
-            if case .role(let role) = $0.target { return role.contains("frontend") } else { return false }
-        }) {
-            connection.watchFrontends = true
-        }
+        if topology.watchesOtherNodes(playbook) { connection.watchAuxiliaries = true }
         do {
             try await pinTargets(initial)
             expectedSteps = finishedEarlier + countSteps(initial)
@@ -477,8 +473,8 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 case .run, .install: break
                 case .wait(let predicate, let timeout):
                     try await wait(predicate, node: node, timeout: Self.duration(timeout, inventory), step: step)
-                case .check:
-                    try await checkFrontends(step: step)
+                case .check(let name):
+                    try await check(name, step: step)
                 case .confirm(let message):
                     try await confirm(
                         Self.renderText(message, node: node, inventory: inventory, live: live, bindings: bindings),

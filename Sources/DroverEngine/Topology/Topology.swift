@@ -28,6 +28,9 @@ public protocol Topology: TopologyPresentation {
     /// beside the lock on every node).
     static func places(_ inventory: Inventory) -> NodePlaces
 
+    /// Nodes besides the inventory's backends that runs reach over SSH and that hold no lock, in order.
+    static func auxiliaryNodes(_ inventory: Inventory) -> [Inventory.Backend]
+
     /// The cluster-wide failover switch a command sets (`on`/`off`), when the topology has one and the
     /// command sets it; the runner records it in the journal and the report draws a lane for it.
     static func failoverSetting(of command: String) -> String?
@@ -117,6 +120,37 @@ public protocol Topology: TopologyPresentation {
 
     /// Pre-flight sets a playbook may name.
     static var preflightSets: [String: [String]] { get }
+
+    /// What a run of `playbook` upgrades to, in words (from the inventory); nil when it says of none.
+    func targetVersion(of playbook: Playbook) -> String?
+
+    /// Runs the check a playbook's `check:` action names (one of the vocabulary's `checks`), after the
+    /// commands of its step: what each subject answered. A failed one stops the run.
+    func runCheck(_ name: String) async -> [CheckOutcome]
+
+    /// The check in words, for plans.
+    func explainCheck(_ name: String) -> String
+
+    /// True when a run of `playbook` acts on nodes whose state each reading must then add (the transport's
+    /// ``NodeTransport/watchAuxiliaries``).
+    func watchesOtherNodes(_ playbook: Playbook) -> Bool
+}
+
+/// What one subject of a check (``Topology/runCheck(_:)``) answered.
+public struct CheckOutcome: Sendable, Equatable {
+    /// The line the run reports for it.
+    public var note: String
+    public var ok: Bool
+    /// When it failed: what failed, and what to check.
+    public var failure: String
+    public var advice: String
+
+    public init(note: String, ok: Bool, failure: String, advice: String) {
+        self.note = note
+        self.ok = ok
+        self.failure = failure
+        self.advice = advice
+    }
 }
 
 /// Why an `install:` cannot be done: what the inventory lacks, and how to add it.
@@ -164,8 +198,12 @@ public struct PlaybookVocabulary: Sendable {
     public var timeouts: [String]
     /// Placeholders besides `node`, `node.host` and the playbook's parameters.
     public var placeholders: [String]
-    /// Whether `install: package` and `check: frontends` apply.
-    public var installs: Bool
+    /// What `install:` may name; empty when the topology installs nothing.
+    public var installs: [String]
+    /// What `skip_if:` may name: guards that skip a step already done.
+    public var guards: [String]
+    /// What `check:` may name: checks run after a step's commands.
+    public var checks: [String]
     /// Targets resolved once, from the cluster as the run found it, and kept (in the journal, for resume)
     /// while the roles they name go away: each maps to the live role target it is read from
     /// (`leader-at-start` → `leader`).
@@ -173,7 +211,8 @@ public struct PlaybookVocabulary: Sendable {
 
     public init(
         targets: [String], multiNodeTargets: [String] = [], waits: [String], requirements: [String],
-        timeouts: [String], placeholders: [String], installs: Bool, pinnedTargets: [String: String] = [:]
+        timeouts: [String], placeholders: [String], installs: [String] = [], guards: [String] = [],
+        checks: [String] = [], pinnedTargets: [String: String] = [:]
     ) {
         self.targets = targets
         self.multiNodeTargets = multiNodeTargets
@@ -182,6 +221,8 @@ public struct PlaybookVocabulary: Sendable {
         self.timeouts = timeouts
         self.placeholders = placeholders
         self.installs = installs
+        self.guards = guards
+        self.checks = checks
         self.pinnedTargets = pinnedTargets
     }
 }
@@ -212,6 +253,17 @@ extension Topology {
     public func runCondition(_ step: Playbook.Step, node: String, observation: Observation) -> String? { nil }
 
     public static func places(_ inventory: Inventory) -> NodePlaces { NodePlaces(lockDirectory: lockDirectory) }
+
+    /// None unless the topology has them.
+    public static func auxiliaryNodes(_ inventory: Inventory) -> [Inventory.Backend] { [] }
+
+    /// No target version unless the topology says.
+    public func targetVersion(of playbook: Playbook) -> String? { nil }
+
+    /// No checks unless the topology has them.
+    public func runCheck(_ name: String) async -> [CheckOutcome] { [] }
+    public func explainCheck(_ name: String) -> String { name }
+    public func watchesOtherNodes(_ playbook: Playbook) -> Bool { false }
 
     /// No failover switch unless the topology has one.
     public static func failoverSetting(of command: String) -> String? { nil }

@@ -43,9 +43,6 @@ public protocol TopologyPresentation: Sendable {
     /// The plan's line about the backup taken before the first change, on `node`.
     func backupLine(node: String?) -> String
 
-    /// What to check on a frontend whose `/_status` failed after the backends were changed.
-    func frontendAdvice(frontend: String) -> String
-
     /// What a wait for `predicate` that timed out after `timeout` may mean, before the node's logs (a
     /// promotion that takes minutes); empty when the logs say it all.
     func waitTimeoutAdvice(predicate: String, timeout: Duration) -> [NextStep]
@@ -87,12 +84,8 @@ extension TopologyPresentation {
     public func runTimeNode(_ step: Playbook.Step, planned: String?, after earlier: [Playbook.Step]) -> String? { nil }
 
     public func unavailablePathFix(playbook: String) -> String {
-        "Drover has no playbook \(playbook) for this path yet; follow Chef's documented procedure for this upgrade by hand"
+        "Drover has no playbook \(playbook) for this path yet; follow the documented procedure for this upgrade by hand"
     }
 
     public func waitTimeoutAdvice(predicate: String, timeout: Duration) -> [NextStep] { [] }
-
-    public func frontendAdvice(frontend: String) -> String {
-        "The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend)"
-    }
 }
