@@ -18,6 +18,11 @@ public struct DetachedResult: Sendable {
     public var result: CommandResult
     /// The gaps in the connection, for the transcript: `lost at ...; re-attached at ...`.
     public var gaps: [String]
+
+    public init(result: CommandResult, gaps: [String]) {
+        self.result = result
+        self.gaps = gaps
+    }
 }
 
 /// The node command could not be followed to its end.

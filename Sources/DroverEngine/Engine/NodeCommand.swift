@@ -27,10 +27,10 @@ public struct NodeCommand: Sendable, Equatable {
 
     /// The run's records on the node (`PARENT/drover-runs/RUN_ID`); PARENT (the product's own directory,
     /// beside the lock) must exist: the script creates only what is below it.
-    var directory: String
+    public var directory: String
     /// The command's record name: step, node and the action's number in the step.
-    var name: String
-    var command: String
+    public var name: String
+    public var command: String
 
     public init(directory: String, name: String, command: String) {
         self.directory = directory
