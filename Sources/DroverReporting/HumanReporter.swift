@@ -71,6 +71,15 @@ public final class HumanReporter: Reporter {
                 "\(at) \(colour)step \(index) \(step) \(outcome.rawValue)\(reason.isEmpty ? "" : ": \(reason)")\(reset) (\(seconds(duration))s)\n"
         case .runFinished(_, _, let summary, _, _):
             return (summary ?? "") + "\n"
+        case .confirmationRequested(let node, let message):
+            return "\(at) \(node): \(message)\n"
+        case .manualStepRequested(let node, let instruction, let assumedDone):
+            return "\(at) MANUAL (\(node)): \(instruction)\n"
+                + (assumedDone ? "\(at) assumed done (--assume-done)\n" : "")
+        case .backupWritten(let node, let path, let bytes):
+            return "\(at) backup: \(node):\(path) (\(ByteText.format(bytes)))\n"
+        case .checkFinished(_, let subject, _, let detail):
+            return "\(at) \(subject): \(detail)\n"
         case .note(let message):
             return "\(at) \(message)\n"
         case .writeProbe:

@@ -38,6 +38,14 @@ public enum RunEvent: Sendable, Equatable {
     /// Connected again after `after` seconds; `commandState` is what the command's record showed (nil after a
     /// reading, when no command was followed).
     case reconnected(node: String, after: Double, commandState: String?, message: String)
+    /// An operator is asked to confirm a destructive step on `node` (`confirm:`); `message` is the playbook's.
+    case confirmationRequested(node: String, message: String)
+    /// A manual step (`manual:`) for the operator on `node`; `assumedDone` when `--assume-done` took it as done.
+    case manualStepRequested(node: String, instruction: String, assumedDone: Bool)
+    /// The backup taken before the run's first change: where it lies on `node`, and its size.
+    case backupWritten(node: String, path: String, bytes: Int)
+    /// What one subject of a playbook's `check:` answered (a frontend's `/_status`).
+    case checkFinished(check: String, subject: String, ok: Bool, detail: String)
     /// Something a person should read (human output only).
     case note(String)
     /// Several clusters' runs ended (`drover ... --json` over a fleet): one object per cluster.
@@ -81,7 +89,8 @@ public enum RunEvent: Sendable, Equatable {
     /// The events of the documented schema: `--json` prints these and `events.jsonl` records them.
     public static let documentedNames: Set<String> = [
         "run_started", "step_started", "command_finished", "wait_progress", "wait_finished", "step_finished",
-        "run_finished", "connection_lost", "reconnected", "write_probe",
+        "run_finished", "connection_lost", "reconnected", "write_probe", "confirmation_requested",
+        "manual_step_requested", "backup_written", "check_finished",
     ]
 
     /// True for the events of the documented schema.
@@ -101,6 +110,10 @@ public enum RunEvent: Sendable, Equatable {
         case .runFinished: return "run_finished"
         case .connectionLost: return "connection_lost"
         case .reconnected: return "reconnected"
+        case .confirmationRequested: return "confirmation_requested"
+        case .manualStepRequested: return "manual_step_requested"
+        case .backupWritten: return "backup_written"
+        case .checkFinished: return "check_finished"
         case .note: return "note"
         case .fleetFinished: return "fleet_finished"
         case .writeProbe: return "write_probe"
@@ -113,9 +126,10 @@ public enum RunEvent: Sendable, Equatable {
         case .stepStarted(_, _, _, let node, _), .actionStarted(let node, _, _), .output(let node, _, _),
             .commandFinished(let node, _, _, _), .waitProgress(let node, _, _, _),
             .waitFinished(let node, _, _, _, _, _), .stepFinished(_, _, let node, _, _, _),
-            .connectionLost(let node, _, _), .reconnected(let node, _, _, _):
+            .connectionLost(let node, _, _), .reconnected(let node, _, _, _), .confirmationRequested(let node, _),
+            .manualStepRequested(let node, _, _), .backupWritten(let node, _, _):
             return node
-        case .runStarted, .runFinished, .note, .fleetFinished, .writeProbe: return nil
+        case .runStarted, .runFinished, .note, .fleetFinished, .writeProbe, .checkFinished: return nil
         }
     }
 
@@ -176,6 +190,14 @@ public enum RunEvent: Sendable, Equatable {
                 "node": .string(node), "after_s": .double(after), "command_state": .optional(commandState),
                 "message": .string(message),
             ]
+        case .confirmationRequested(let node, let message):
+            return ["node": .string(node), "message": .string(message)]
+        case .manualStepRequested(let node, let instruction, let assumedDone):
+            return ["node": .string(node), "instruction": .string(instruction), "assumed_done": .bool(assumedDone)]
+        case .backupWritten(let node, let path, let bytes):
+            return ["node": .string(node), "path": .string(path), "bytes": .int(bytes)]
+        case .checkFinished(let check, let subject, let ok, let detail):
+            return ["check": .string(check), "subject": .string(subject), "ok": .bool(ok), "detail": .string(detail)]
         case .note(let message):
             return ["message": .string(message)]
         case .fleetFinished(let clusters):
@@ -256,6 +278,23 @@ public enum RunEvent: Sendable, Equatable {
             self = .reconnected(
                 node: node, after: number("after_s") ?? 0, commandState: string("command_state"),
                 message: string("message") ?? "")
+        case "confirmation_requested":
+            guard let node = string("node"), let message = string("message") else { return nil }
+            self = .confirmationRequested(node: node, message: message)
+        case "manual_step_requested":
+            guard let node = string("node"), let instruction = string("instruction") else { return nil }
+            self = .manualStepRequested(
+                node: node, instruction: instruction, assumedDone: fields["assumed_done"]?.bool ?? false)
+        case "backup_written":
+            guard let node = string("node"), let path = string("path"), let bytes = fields["bytes"]?.int else {
+                return nil
+            }
+            self = .backupWritten(node: node, path: path, bytes: bytes)
+        case "check_finished":
+            guard let check = string("check"), let subject = string("subject"), let ok = fields["ok"]?.bool else {
+                return nil
+            }
+            self = .checkFinished(check: check, subject: subject, ok: ok, detail: string("detail") ?? "")
         case "note":
             guard let message = string("message") else { return nil }
             self = .note(message)
@@ -310,6 +349,14 @@ public enum RunEvent: Sendable, Equatable {
             return .connectionLost(node: t(node), reason: t(reason), message: t(message))
         case .reconnected(let node, let after, let commandState, let message):
             return .reconnected(node: t(node), after: after, commandState: commandState.map(t), message: t(message))
+        case .confirmationRequested(let node, let message):
+            return .confirmationRequested(node: t(node), message: t(message))
+        case .manualStepRequested(let node, let instruction, let assumedDone):
+            return .manualStepRequested(node: t(node), instruction: t(instruction), assumedDone: assumedDone)
+        case .backupWritten(let node, let path, let bytes):
+            return .backupWritten(node: t(node), path: t(path), bytes: bytes)
+        case .checkFinished(let check, let subject, let ok, let detail):
+            return .checkFinished(check: t(check), subject: t(subject), ok: ok, detail: t(detail))
         case .note(let message):
             return .note(t(message))
         case .fleetFinished(let clusters):

@@ -129,7 +129,10 @@ struct UpgradeEndToEndTests {
                 "wait_progress": ["node", "predicate", "pending"],
                 "wait_finished": ["node", "predicate", "ok", "duration_s"],
                 "step_finished": ["index", "step", "outcome", "duration_s"],
-                "run_finished": ["outcome", "exit_code"],
+                "run_finished": ["outcome", "exit_code"], "check_finished": ["check", "subject", "ok", "detail"],
+                "confirmation_requested": ["node", "message"],
+                "manual_step_requested": ["node", "instruction", "assumed_done"],
+                "backup_written": ["node", "path", "bytes"],
             ]
             let lines = output.stdout.split(separator: "\n")
             var seen: Set<String> = []

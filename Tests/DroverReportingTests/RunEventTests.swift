@@ -29,7 +29,12 @@ struct RunEventTests {
         .connectionLost(node: "be1", reason: "reset", message: "be1: connection lost (reset)"),
         .reconnected(node: "be1", after: 3, commandState: "running", message: "be1: reconnected after 3 s"),
         .reconnected(node: "be1", after: 1, commandState: nil, message: "be1: reconnected after 1 s"),
-        .note("MANUAL (be3): copy the secrets"),
+        .note("be3 is reachable again"),
+        .confirmationRequested(node: "be2", message: "This discards be2's data."),
+        .manualStepRequested(node: "be3", instruction: "copy the secrets", assumedDone: false),
+        .manualStepRequested(node: "be3", instruction: "copy the secrets", assumedDone: true),
+        .backupWritten(node: "be2", path: "/var/opt/chef-backup/chef-backend-backup-1.tgz", bytes: 2_048),
+        .checkFinished(check: "frontends", subject: "frontend fe1", ok: false, detail: "HTTP 502"),
         .fleetFinished(clusters: [
             .init(cluster: "a", inventory: "a.yml", outcome: "succeeded", exitCode: 0, runID: "r1"),
             .init(cluster: "b", inventory: "b.yml", outcome: "not started", exitCode: nil, runID: nil),
@@ -124,6 +129,23 @@ struct RunEventTests {
         ),
         (.runFinished(outcome: .succeeded, exitCode: 0, summary: "Done.", duration: 5, preflight: nil), "Done.\n"),
         (.note("be3 is reachable again"), "[   1.2s] be3 is reachable again\n"),
+        (.confirmationRequested(node: "be2", message: "Discards be2."), "[   1.2s] be2: Discards be2.\n"),
+        (
+            .manualStepRequested(node: "be3", instruction: "copy the secrets", assumedDone: false),
+            "[   1.2s] MANUAL (be3): copy the secrets\n"
+        ),
+        (
+            .manualStepRequested(node: "be3", instruction: "copy the secrets", assumedDone: true),
+            "[   1.2s] MANUAL (be3): copy the secrets\n[   1.2s] assumed done (--assume-done)\n"
+        ),
+        (
+            .backupWritten(node: "be2", path: "/var/opt/chef-backup/b.tgz", bytes: 2_048),
+            "[   1.2s] backup: be2:/var/opt/chef-backup/b.tgz (2.0 KB)\n"
+        ),
+        (
+            .checkFinished(check: "frontends", subject: "frontend fe1", ok: true, detail: "HTTP 200, pong"),
+            "[   1.2s] frontend fe1: HTTP 200, pong\n"
+        ),
         (.connectionLost(node: "be1", reason: "r", message: "be1: lost"), "[   1.2s]   be1: lost\n"),
         (.reconnected(node: "be1", after: 1, commandState: nil, message: "be1: back"), "[   1.2s]   be1: back\n"),
     ])

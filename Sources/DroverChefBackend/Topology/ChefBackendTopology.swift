@@ -187,7 +187,7 @@ public struct ChefBackendTopology: Topology {
             let result = await FrontendStatus.check(url)
             outcomes.append(
                 CheckOutcome(
-                    note: "frontend \(frontend.name): \(result.detail)", ok: result.ok,
+                    subject: "frontend \(frontend.name)", ok: result.ok, detail: result.detail,
                     failure: "frontend \(frontend.name) \(url): \(result.detail)",
                     advice: "The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend.name)")
             )

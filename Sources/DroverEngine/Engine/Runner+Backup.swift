@@ -66,8 +66,7 @@ extension Runner {
             let record = Journal.Backup(node: node, path: written.key, bytes: written.value, taken: Date())
             backupTaken = record
             await recorder?.backupTaken(record)
-            reporter.emit(
-                Event(.note("backup: \(node):\(written.key) (\(ByteText.format(written.value)))")))
+            reporter.emit(Event(.backupWritten(node: node, path: written.key, bytes: written.value)))
         } catch let failure as StepFailure {
             reporter.emit(
                 Event(

@@ -11,7 +11,7 @@ extension Runner {
     struct PromptWithdrawn: Error {}
 
     func confirm(_ message: String, step: Playbook.Step, node: String) async throws {
-        reporter.emit(Event(.note("\(node): \(message)")))
+        reporter.emit(Event(.confirmationRequested(node: node, message: message)))
         if interaction.yes { return }
         let answer = await interaction.ask("Destructive step \(step.name) on \(node). Type yes to go ahead: ")
         if stopRequested() { throw PromptWithdrawn() }
@@ -22,11 +22,9 @@ extension Runner {
     }
 
     func manual(_ instruction: String, step: Playbook.Step, node: String) async throws {
-        reporter.emit(Event(.note("MANUAL (\(node)): \(instruction)")))
-        if interaction.assumeDone {
-            reporter.emit(Event(.note("assumed done (--assume-done)")))
-            return
-        }
+        reporter.emit(
+            Event(.manualStepRequested(node: node, instruction: instruction, assumedDone: interaction.assumeDone)))
+        if interaction.assumeDone { return }
         let answer = await interaction.ask("When it is done, type done (or abort): ")
         if stopRequested() { throw PromptWithdrawn() }
         guard answer == "done" else {

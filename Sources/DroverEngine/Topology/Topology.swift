@@ -138,16 +138,19 @@ public protocol Topology: TopologyPresentation {
 
 /// What one subject of a check (``Topology/runCheck(_:)``) answered.
 public struct CheckOutcome: Sendable, Equatable {
-    /// The line the run reports for it.
-    public var note: String
+    /// What was checked, in words (`frontend fe1`).
+    public var subject: String
     public var ok: Bool
+    /// What it answered.
+    public var detail: String
     /// When it failed: what failed, and what to check.
     public var failure: String
     public var advice: String
 
-    public init(note: String, ok: Bool, failure: String, advice: String) {
-        self.note = note
+    public init(subject: String, ok: Bool, detail: String, failure: String, advice: String) {
+        self.subject = subject
         self.ok = ok
+        self.detail = detail
         self.failure = failure
         self.advice = advice
     }
