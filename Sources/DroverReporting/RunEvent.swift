@@ -390,6 +390,12 @@ extension JSONValue {
         }
     }
 
+    /// The elements of an `.array`.
+    public var array: [JSONValue]? {
+        if case .array(let values) = self { return values }
+        return nil
+    }
+
     /// The value of a `.bool`.
     public var bool: Bool? {
         if case .bool(let value) = self { return value }

@@ -29,28 +29,49 @@ public struct TranscriptRecord: Sendable, Equatable {
     public var succeeded: Bool { exitStatus == 0 && signal == nil && error == nil }
 
     /// The record as one JSON object (`connection_gaps` only when there were any).
-    public var json: JSONValue {
-        var fields: [String: JSONValue] = [
-            "node": .string(node), "command": .string(command),
-            "started": .string(RFC3339.string(started)), "finished": .string(RFC3339.string(finished)),
-            "exit_status": exitStatus.map { .int($0) } ?? .null, "exit_signal": .optional(signal),
-            "stdout": .string(stdout), "stderr": .string(stderr), "error": .optional(error),
-        ]
-        if !gaps.isEmpty { fields["connection_gaps"] = .array(gaps.map { .string($0) }) }
-        return .object(fields)
-    }
+    public var json: JSONValue { JSONRecord.value(self) }
 
     /// Reads one line of a transcript; nil when it is not a command record.
     public init?(jsonLine: some StringProtocol) {
-        guard case .object(let object)? = JSONValue(parsing: String(jsonLine)), let node = object["node"]?.string,
-            let command = object["command"]?.string, let started = object["started"]?.string.flatMap(RFC3339.date),
-            let finished = object["finished"]?.string.flatMap(RFC3339.date)
-        else { return nil }
-        var gaps: [String] = []
-        if case .array(let values)? = object["connection_gaps"] { gaps = values.compactMap(\.string) }
+        guard let record = JSONRecord.decode(Self.self, line: jsonLine) else { return nil }
+        self = record
+    }
+}
+
+extension TranscriptRecord: Codable {
+    enum CodingKeys: String, CodingKey {
+        case node, command, started, finished, stdout, stderr, error
+        case exitStatus = "exit_status"
+        case signal = "exit_signal"
+        case gaps = "connection_gaps"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
-            node: node, command: command, started: started, finished: finished, exitStatus: object["exit_status"]?.int,
-            signal: object["exit_signal"]?.string, stdout: object["stdout"]?.string ?? "",
-            stderr: object["stderr"]?.string ?? "", error: object["error"]?.string, gaps: gaps)
+            node: try container.decode(String.self, forKey: .node),
+            command: try container.decode(String.self, forKey: .command),
+            started: try container.decode(Date.self, forKey: .started),
+            finished: try container.decode(Date.self, forKey: .finished),
+            exitStatus: try container.decodeIfPresent(Int.self, forKey: .exitStatus),
+            signal: try container.decodeIfPresent(String.self, forKey: .signal),
+            stdout: try container.decodeIfPresent(String.self, forKey: .stdout) ?? "",
+            stderr: try container.decodeIfPresent(String.self, forKey: .stderr) ?? "",
+            error: try container.decodeIfPresent(String.self, forKey: .error),
+            gaps: try container.decodeIfPresent([String].self, forKey: .gaps) ?? [])
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(node, forKey: .node)
+        try container.encode(command, forKey: .command)
+        try container.encode(started, forKey: .started)
+        try container.encode(finished, forKey: .finished)
+        try container.encode(exitStatus, forKey: .exitStatus)
+        try container.encode(signal, forKey: .signal)
+        try container.encode(stdout, forKey: .stdout)
+        try container.encode(stderr, forKey: .stderr)
+        try container.encode(error, forKey: .error)
+        if !gaps.isEmpty { try container.encode(gaps, forKey: .gaps) }
     }
 }

@@ -56,6 +56,9 @@ enum FuzzTargets {
         },
         "records": { text in
             _ = try? Journal.decoder.decode(Journal.self, from: Data(text.utf8))
+            // A saved plan (`drover apply FILE`) and the plan a run recorded.
+            _ = try? JSONRecord.decode(SavedPlan.self, from: Data(text.utf8))
+            _ = try? JSONRecord.decode(JSONValue.self, from: Data(text.utf8))
             for line in text.split(separator: "\n") {
                 _ = Event(jsonLine: line)
                 _ = TranscriptRecord(jsonLine: line)

@@ -12,8 +12,12 @@ public enum RunReport {
         let waits = self.waits(events)
         let topology =
             journal.topology.flatMap(Inventory.Topology.init).flatMap(topologies.type(of:)) ?? topologies.all[0]
-        let plan = (try? Data(contentsOf: URL(fileURLWithPath: journal.planPath)))
-            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        var plan: [String: JSONValue] = [:]
+        if let data = try? Data(contentsOf: URL(fileURLWithPath: journal.planPath)),
+            case .object(let fields)? = try? JSONRecord.decode(JSONValue.self, from: data)
+        {
+            plan = fields
+        }
         // The journal keeps whole seconds: the run ends when its last record does, if that is later.
         let end =
             ([journal.finished ?? journal.started] + commands.map(\.finished) + waits.map(\.finished)).max()
@@ -26,8 +30,7 @@ public enum RunReport {
             journal: journal, nodes: nodes.sorted(), commands: commands, waits: waits,
             outOfCluster: outOfCluster(commands, waits, end: end, topology: topology),
             failoverOff: failoverOff(commands, end: end, topology: topology),
-            preflight: (plan?["preflight"] as? [Any] ?? []).map(JSONValue.init(any:)),
-            plannedSteps: (plan?["steps"] as? [Any] ?? []).map(JSONValue.init(any:)),
+            preflight: plan["preflight"]?.array ?? [], plannedSteps: plan["steps"]?.array ?? [],
             failoverSwitched: commands.contains { topology.failoverSetting(of: $0.command) != nil })
         // A resumed run has one report per attempt: the last one's.
         data.writes = events.compactMap { if case .writeProbe(let report) = $0.kind { report } else { nil } }.last

@@ -67,44 +67,32 @@ public struct SavedPlan: Sendable {
         }
     }
 
-    public var json: JSONValue {
-        .object([
-            "format": .string(Self.format), "created": .string(RFC3339.string(created)), "cluster": .string(cluster),
-            "playbook": .string(playbook), "playbook_source": .string(playbookSource.label),
-            "playbook_digest": .string(playbookDigest),
-            "parameters": .object(parameters.mapValues { .string($0) }),
-            "inventory_file": .string(inventoryFile), "inventory_digest": .string(inventoryDigest),
-            "fingerprint": .object(fingerprint.mapValues { .string($0) }), "plan": plan,
-        ])
+    /// The saved plan as written to its file.
+    public var json: JSONValue { JSONRecord.value(self) }
+
+    /// Reads a saved plan; says which file and key when it is not one.
+    public static func load(path: String) throws -> SavedPlan {
+        let notOne = InputError(
+            file: path, line: 0, key: nil,
+            message: "not a saved Drover plan (\(format)); make one with drover plan --out FILE")
+        guard let data = FileManager.default.contents(atPath: path),
+            let header = try? JSONRecord.decode(Header.self, from: data), header.format == format
+        else { throw notOne }
+        do {
+            return try JSONRecord.decode(SavedPlan.self, from: data)
+        } catch DecodingError.keyNotFound(let key, _) {
+            throw InputError(file: path, line: 0, key: key.stringValue, message: "missing from the saved plan")
+        } catch DecodingError.valueNotFound(_, let context), DecodingError.typeMismatch(_, let context) {
+            throw InputError(
+                file: path, line: 0, key: context.codingPath.first?.stringValue, message: "missing from the saved plan")
+        } catch {
+            throw notOne
+        }
     }
 
-    public static func load(path: String) throws -> SavedPlan {
-        guard let data = FileManager.default.contents(atPath: path),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            object["format"] as? String == format
-        else {
-            throw InputError(
-                file: path, line: 0, key: nil,
-                message: "not a saved Drover plan (\(format)); make one with drover plan --out FILE")
-        }
-        func string(_ key: String) throws -> String {
-            guard let value = object[key] as? String else {
-                throw InputError(file: path, line: 0, key: key, message: "missing from the saved plan")
-            }
-            return value
-        }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let source = try string("playbook_source")
-        return SavedPlan(
-            playbook: try string("playbook"),
-            playbookSource: source == Playbook.Source.builtIn.label ? .builtIn : .file(source),
-            playbookDigest: try string("playbook_digest"), parameters: object["parameters"] as? [String: String] ?? [:],
-            inventoryFile: try string("inventory_file"), inventoryDigest: try string("inventory_digest"),
-            cluster: try string("cluster"), created: formatter.date(from: try string("created")) ?? Date(),
-            fingerprint: object["fingerprint"] as? [String: String] ?? [:],
-            plan: object["plan"].map(JSONValue.init(any:)) ?? .null,
-            backup: (object["plan"] as? [String: Any])?["backup"] as? Bool)
+    /// What tells a saved plan from any other JSON file.
+    private struct Header: Decodable {
+        var format: String?
     }
 
     /// The playbook the plan was made with, from where it came then; nil when it is gone.
@@ -113,5 +101,49 @@ public struct SavedPlan: Sendable {
         case .builtIn: return try? library.builtIn().first { $0.name == playbook }
         case .file(let path): return try? Playbook.load(path: path, topologies: library.topologies)
         }
+    }
+}
+
+extension SavedPlan: Codable {
+    enum CodingKeys: String, CodingKey {
+        case format, created, cluster, playbook, parameters, fingerprint, plan
+        case playbookSource = "playbook_source"
+        case playbookDigest = "playbook_digest"
+        case inventoryFile = "inventory_file"
+        case inventoryDigest = "inventory_digest"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let source = try container.decode(String.self, forKey: .playbookSource)
+        let plan = try container.decodeIfPresent(JSONValue.self, forKey: .plan) ?? .null
+        var backup: Bool?
+        if case .object(let fields) = plan { backup = fields["backup"]?.bool }
+        self.init(
+            playbook: try container.decode(String.self, forKey: .playbook),
+            playbookSource: source == Playbook.Source.builtIn.label ? .builtIn : .file(source),
+            playbookDigest: try container.decode(String.self, forKey: .playbookDigest),
+            parameters: try container.decodeIfPresent([String: String].self, forKey: .parameters) ?? [:],
+            inventoryFile: try container.decode(String.self, forKey: .inventoryFile),
+            inventoryDigest: try container.decode(String.self, forKey: .inventoryDigest),
+            cluster: try container.decode(String.self, forKey: .cluster),
+            created: (try? container.decode(Date.self, forKey: .created)) ?? Date(),
+            fingerprint: try container.decodeIfPresent([String: String].self, forKey: .fingerprint) ?? [:],
+            plan: plan, backup: backup)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(Self.format, forKey: .format)
+        try container.encode(created, forKey: .created)
+        try container.encode(cluster, forKey: .cluster)
+        try container.encode(playbook, forKey: .playbook)
+        try container.encode(playbookSource.label, forKey: .playbookSource)
+        try container.encode(playbookDigest, forKey: .playbookDigest)
+        try container.encode(parameters, forKey: .parameters)
+        try container.encode(inventoryFile, forKey: .inventoryFile)
+        try container.encode(inventoryDigest, forKey: .inventoryDigest)
+        try container.encode(fingerprint, forKey: .fingerprint)
+        try container.encode(plan, forKey: .plan)
     }
 }
