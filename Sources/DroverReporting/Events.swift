@@ -32,22 +32,14 @@ public struct Event: Sendable, Equatable {
     public var name: String { kind.name }
 
     /// The event as one JSON object: `time` (RFC 3339), `event`, `cluster` when known, then its fields.
-    public var json: JSONValue {
-        var object = kind.fields
-        object["time"] = .string(RFC3339.string(time))
-        object["event"] = .string(name)
-        if let cluster, object["cluster"] == nil { object["cluster"] = .string(cluster) }
-        return .object(object)
-    }
+    public var json: JSONValue { JSONRecord.value(self) }
 
     public var jsonLine: String { json.serialized }
 
     /// Reads one JSON line written by ``jsonLine``; nil when it is not such an event.
     public init?(jsonLine: some StringProtocol) {
-        guard case .object(let object)? = JSONValue(parsing: String(jsonLine)), let name = object["event"]?.string,
-            let time = object["time"]?.string.flatMap(RFC3339.date), let kind = RunEvent(name: name, fields: object)
-        else { return nil }
-        self.init(kind, time: time, cluster: object["cluster"]?.string)
+        guard let event = JSONRecord.decode(Event.self, line: jsonLine) else { return nil }
+        self = event
     }
 }
 
@@ -190,34 +182,5 @@ public enum Output {
     public static func colour(fd: Int32) -> Bool {
         sink == nil && isatty(fd) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
             && ProcessInfo.processInfo.environment["TERM"] != "dumb"
-    }
-}
-
-extension JSONValue {
-    /// Parses JSON text; nil when it is not JSON.
-    public init?(parsing text: String) {
-        guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
-        else { return nil }
-        self.init(any: value)
-    }
-
-    /// A value read with JSONSerialization.
-    public init(any value: Any) {
-        switch value {
-        case let text as String: self = .string(text)
-        case let number as NSNumber:
-            // JSONSerialization's numbers and booleans are both NSNumber: its type code tells them apart.
-            let type = String(cString: number.objCType)
-            if type == "c" || type == "B" {
-                self = .bool(number.boolValue)
-            } else if number.doubleValue == number.doubleValue.rounded(), abs(number.doubleValue) < 1e15 {
-                self = .int(number.intValue)
-            } else {
-                self = .double(number.doubleValue)
-            }
-        case let array as [Any]: self = .array(array.map(JSONValue.init(any:)))
-        case let object as [String: Any]: self = .object(object.mapValues(JSONValue.init(any:)))
-        default: self = .null
-        }
     }
 }

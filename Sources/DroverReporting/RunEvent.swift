@@ -54,7 +54,7 @@ public enum RunEvent: Sendable, Equatable {
     case writeProbe(WriteProbeReport)
 
     /// One cluster of a fleet, as `fleet_finished` lists it.
-    public struct FleetClusterOutcome: Sendable, Equatable {
+    public struct FleetClusterOutcome: Sendable, Equatable, Codable {
         public var cluster: String
         public var inventory: String
         public var outcome: String
@@ -69,20 +69,19 @@ public enum RunEvent: Sendable, Equatable {
             self.runID = runID
         }
 
-        var json: JSONValue {
-            .object([
-                "cluster": .string(cluster), "inventory": .string(inventory), "outcome": .string(outcome),
-                "exit_code": exitCode.map { .int($0) } ?? .null, "run_id": .optional(runID),
-            ])
+        enum CodingKeys: String, CodingKey {
+            case cluster, inventory, outcome
+            case exitCode = "exit_code"
+            case runID = "run_id"
         }
 
-        init?(_ value: JSONValue) {
-            guard case .object(let object) = value, let cluster = object["cluster"]?.string,
-                let inventory = object["inventory"]?.string, let outcome = object["outcome"]?.string
-            else { return nil }
-            self.init(
-                cluster: cluster, inventory: inventory, outcome: outcome, exitCode: object["exit_code"]?.int,
-                runID: object["run_id"]?.string)
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(cluster, forKey: .cluster)
+            try container.encode(inventory, forKey: .inventory)
+            try container.encode(outcome, forKey: .outcome)
+            try container.encode(exitCode, forKey: .exitCode)
+            try container.encode(runID, forKey: .runID)
         }
     }
 
@@ -133,188 +132,20 @@ public enum RunEvent: Sendable, Equatable {
         }
     }
 
-    /// The event's JSON fields (without `time`, `event` and `cluster`).
+    /// The event's JSON fields (without `time`, `event` and `cluster`), as it encodes them.
     public var fields: [String: JSONValue] {
-        switch self {
-        case .runStarted(let runID, let playbook, let cluster, let targetVersion):
-            return [
-                "run_id": .string(runID), "playbook": .string(playbook), "cluster": .string(cluster),
-                "target_version": .optional(targetVersion),
-            ]
-        case .stepStarted(let index, let total, let step, let node, let description):
-            var fields: [String: JSONValue] = [
-                "index": .int(index), "step": .string(step), "node": .string(node), "description": .string(description),
-            ]
-            if let total { fields["total"] = .int(total) }
-            return fields
-        case .actionStarted(let node, let step, let command):
-            return ["node": .string(node), "step": .string(step), "command": .string(command)]
-        case .output(let node, let stream, let line):
-            return ["node": .string(node), "stream": .string(stream), "line": .string(line)]
-        case .commandFinished(let node, let command, let exitStatus, let duration):
-            return [
-                "node": .string(node), "command": .string(command), "exit_status": .int(exitStatus),
-                "duration_s": .double(duration),
-            ]
-        case .waitProgress(let node, let predicate, let pending, let timeLeft):
-            var fields: [String: JSONValue] = [
-                "node": .string(node), "predicate": .string(predicate), "pending": .string(pending),
-            ]
-            if let timeLeft { fields["time_left_s"] = .double(timeLeft) }
-            return fields
-        case .waitFinished(let node, let predicate, let ok, let duration, let detail, let pending):
-            var fields: [String: JSONValue] = [
-                "node": .string(node), "predicate": .string(predicate), "ok": .bool(ok),
-                "duration_s": .double(duration),
-            ]
-            if ok { fields["detail"] = .optional(detail) } else if let detail { fields["detail"] = .string(detail) }
-            if let pending { fields["pending"] = .string(pending) }
-            return fields
-        case .stepFinished(let index, let step, let node, let outcome, let reason, let duration):
-            var fields: [String: JSONValue] = [
-                "index": .int(index), "step": .string(step), "node": .string(node),
-                "outcome": .string(outcome.rawValue), "duration_s": .double(duration),
-            ]
-            if let reason { fields["reason"] = .string(reason) }
-            return fields
-        case .runFinished(let outcome, let exitCode, let summary, let duration, let preflight):
-            var fields: [String: JSONValue] = ["outcome": .string(outcome.rawValue), "exit_code": .int(exitCode)]
-            if let summary { fields["summary"] = .string(summary) }
-            if let duration { fields["duration_s"] = .double(duration) }
-            if let preflight { fields["preflight"] = .array(preflight.map { .string($0) }) }
-            return fields
-        case .connectionLost(let node, let reason, let message):
-            return ["node": .string(node), "reason": .string(reason), "message": .string(message)]
-        case .reconnected(let node, let after, let commandState, let message):
-            return [
-                "node": .string(node), "after_s": .double(after), "command_state": .optional(commandState),
-                "message": .string(message),
-            ]
-        case .confirmationRequested(let node, let message):
-            return ["node": .string(node), "message": .string(message)]
-        case .manualStepRequested(let node, let instruction, let assumedDone):
-            return ["node": .string(node), "instruction": .string(instruction), "assumed_done": .bool(assumedDone)]
-        case .backupWritten(let node, let path, let bytes):
-            return ["node": .string(node), "path": .string(path), "bytes": .int(bytes)]
-        case .checkFinished(let check, let subject, let ok, let detail):
-            return ["check": .string(check), "subject": .string(subject), "ok": .bool(ok), "detail": .string(detail)]
-        case .note(let message):
-            return ["message": .string(message)]
-        case .fleetFinished(let clusters):
-            return ["clusters": .array(clusters.map(\.json))]
-        case .writeProbe(let report):
-            return [
-                "probe": .string(report.probe), "probes": .int(report.probes), "failed": .int(report.failed),
-                "failed_s": .double(report.failedSeconds), "longest_s": .double(report.longest?.seconds ?? 0),
-                "windows": .array(
-                    report.windows.map {
-                        .object([
-                            "from": .string(RFC3339.string($0.from)), "to": .string(RFC3339.string($0.to)),
-                            "open": .bool($0.open),
-                        ])
-                    }),
-            ]
-        }
+        guard case .object(let object) = JSONRecord.value(self) else { return [:] }
+        return object
     }
 
     /// Reads an event back from its name and JSON fields; nil for an unknown name or a missing field.
     public init?(name: String, fields: [String: JSONValue]) {
-        func string(_ key: String) -> String? { fields[key]?.string }
-        func number(_ key: String) -> Double? { fields[key]?.double }
-        switch name {
-        case "run_started":
-            guard let runID = string("run_id"), let playbook = string("playbook"), let cluster = string("cluster")
-            else { return nil }
-            self = .runStarted(
-                runID: runID, playbook: playbook, cluster: cluster, targetVersion: string("target_version"))
-        case "step_started":
-            guard let index = fields["index"]?.int, let step = string("step"), let node = string("node") else {
-                return nil
-            }
-            self = .stepStarted(
-                index: index, total: fields["total"]?.int, step: step, node: node,
-                description: string("description") ?? "")
-        case "action_started":
-            guard let node = string("node"), let command = string("command") else { return nil }
-            self = .actionStarted(node: node, step: string("step") ?? "", command: command)
-        case "output":
-            guard let node = string("node"), let line = string("line") else { return nil }
-            self = .output(node: node, stream: string("stream") ?? "stdout", line: line)
-        case "command_finished":
-            guard let node = string("node"), let command = string("command"), let status = fields["exit_status"]?.int
-            else { return nil }
-            self = .commandFinished(
-                node: node, command: command, exitStatus: status, duration: number("duration_s") ?? 0)
-        case "wait_progress":
-            guard let node = string("node"), let predicate = string("predicate") else { return nil }
-            self = .waitProgress(
-                node: node, predicate: predicate, pending: string("pending") ?? "", timeLeft: number("time_left_s"))
-        case "wait_finished":
-            guard let node = string("node"), let predicate = string("predicate") else { return nil }
-            self = .waitFinished(
-                node: node, predicate: predicate, ok: fields["ok"] == .bool(true), duration: number("duration_s") ?? 0,
-                detail: string("detail"), pending: string("pending"))
-        case "step_finished":
-            guard let index = fields["index"]?.int, let step = string("step"), let node = string("node"),
-                let outcome = string("outcome").flatMap(StepOutcome.init(rawValue:))
-            else { return nil }
-            self = .stepFinished(
-                index: index, step: step, node: node, outcome: outcome, reason: string("reason"),
-                duration: number("duration_s") ?? 0)
-        case "run_finished":
-            guard let outcome = string("outcome").flatMap(RunOutcome.init(rawValue:)),
-                let exitCode = fields["exit_code"]?.int
-            else { return nil }
-            var preflight: [String]?
-            if case .array(let values)? = fields["preflight"] { preflight = values.compactMap(\.string) }
-            self = .runFinished(
-                outcome: outcome, exitCode: exitCode, summary: string("summary"), duration: number("duration_s"),
-                preflight: preflight)
-        case "connection_lost":
-            guard let node = string("node") else { return nil }
-            self = .connectionLost(node: node, reason: string("reason") ?? "", message: string("message") ?? "")
-        case "reconnected":
-            guard let node = string("node") else { return nil }
-            self = .reconnected(
-                node: node, after: number("after_s") ?? 0, commandState: string("command_state"),
-                message: string("message") ?? "")
-        case "confirmation_requested":
-            guard let node = string("node"), let message = string("message") else { return nil }
-            self = .confirmationRequested(node: node, message: message)
-        case "manual_step_requested":
-            guard let node = string("node"), let instruction = string("instruction") else { return nil }
-            self = .manualStepRequested(
-                node: node, instruction: instruction, assumedDone: fields["assumed_done"]?.bool ?? false)
-        case "backup_written":
-            guard let node = string("node"), let path = string("path"), let bytes = fields["bytes"]?.int else {
-                return nil
-            }
-            self = .backupWritten(node: node, path: path, bytes: bytes)
-        case "check_finished":
-            guard let check = string("check"), let subject = string("subject"), let ok = fields["ok"]?.bool else {
-                return nil
-            }
-            self = .checkFinished(check: check, subject: subject, ok: ok, detail: string("detail") ?? "")
-        case "note":
-            guard let message = string("message") else { return nil }
-            self = .note(message)
-        case "fleet_finished":
-            guard case .array(let values)? = fields["clusters"] else { return nil }
-            self = .fleetFinished(clusters: values.compactMap(FleetClusterOutcome.init))
-        case "write_probe":
-            guard let probe = string("probe"), let probes = fields["probes"]?.int, let failed = fields["failed"]?.int,
-                case .array(let values)? = fields["windows"]
-            else { return nil }
-            let windows = values.compactMap { value -> WriteProbeReport.Window? in
-                guard case .object(let window) = value, let from = window["from"]?.string.flatMap(RFC3339.date),
-                    let to = window["to"]?.string.flatMap(RFC3339.date)
-                else { return nil }
-                return WriteProbeReport.Window(from: from, to: to, open: window["open"]?.bool ?? false)
-            }
-            self = .writeProbe(WriteProbeReport(probe: probe, probes: probes, failed: failed, windows: windows))
-        default:
+        var object = fields
+        object["event"] = .string(name)
+        guard let event = JSONRecord.decode(RunEvent.self, line: JSONValue.object(object).serialized) else {
             return nil
         }
+        self = event
     }
 
     /// The same event with every text passed through `transform` (redaction); numbers, flags and outcomes

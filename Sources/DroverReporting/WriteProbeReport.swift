@@ -4,7 +4,7 @@ import Foundation
 /// failed (from the first failed answer to the next good one).
 public struct WriteProbeReport: Sendable, Equatable {
     /// A time without a good answer; `open`: the run ended before writes succeeded again.
-    public struct Window: Sendable, Equatable {
+    public struct Window: Sendable, Equatable, Codable {
         public var from: Date
         public var to: Date
         public var open: Bool
