@@ -68,23 +68,27 @@ let package = Package(
                 "DroverSSH", "DroverInventory", "DroverCluster", "DroverReporting",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict,
-            plugins: ["EmbedPlaybooks"]
+            swiftSettings: strict
         ),
         // Each topology is a module of its own over the engine's seam: its readings and parsers, its
         // implementation of `Topology`, its status view. `DroverTopologies` is the one list of them.
+        // Each compiles its playbooks in (`EmbeddedPlaybooks` names their directory under Playbooks/).
         .target(
             name: "DroverChefBackend",
             dependencies: [
                 "DroverSSH", "DroverInventory", "DroverCluster", "DroverReporting", "DroverEngine",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            exclude: ["EmbeddedPlaybooks"],
+            swiftSettings: strict,
+            plugins: ["EmbedPlaybooks"]
         ),
         .target(
             name: "DroverDRBDPair",
             dependencies: ["DroverSSH", "DroverInventory", "DroverCluster", "DroverReporting", "DroverEngine"],
-            swiftSettings: strict
+            exclude: ["EmbeddedPlaybooks"],
+            swiftSettings: strict,
+            plugins: ["EmbedPlaybooks"]
         ),
         .target(
             name: "DroverTopologies",
@@ -102,9 +106,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Playbooks/*.yml compiled into DroverEngine, and the HTML report's Assets/ into DroverReporting, at
-        // build time, so the drover binary alone is a working install: build-tool plugins and the generator
-        // they run.
+        // Playbooks/TOPOLOGY/*.yml compiled into each topology's module, and the HTML report's Assets/ into
+        // DroverReporting, at build time, so the drover binary alone is a working install: build-tool plugins
+        // and the generator they run.
         .executableTarget(name: "drover-embed-files", swiftSettings: strict),
         .plugin(
             name: "EmbedPlaybooks", capability: .buildTool(), dependencies: ["drover-embed-files"],

@@ -3,8 +3,8 @@ import Foundation
 /// What happened during a run, one case per event with its typed fields: the single source of the JSON
 /// Lines (`--json`, `events.jsonl`), the console, a fleet's table and the HTML report's waits.
 ///
-/// Each case's JSON fields are the documented schema (README, "JSON output"); ``fields`` writes them and
-/// ``init(name:fields:)`` reads them back, so a field renamed on one side fails the round-trip tests.
+/// Each case's JSON fields are the documented schema (README, "JSON output"), written and read back by its
+/// `Codable` conformance (`RunEvent+Codable.swift`), so a field renamed on one side fails the round-trip tests.
 public enum RunEvent: Sendable, Equatable {
     /// How a step ended.
     public enum StepOutcome: String, Sendable, Codable {
@@ -130,22 +130,6 @@ public enum RunEvent: Sendable, Equatable {
             return node
         case .runStarted, .runFinished, .note, .fleetFinished, .writeProbe, .checkFinished: return nil
         }
-    }
-
-    /// The event's JSON fields (without `time`, `event` and `cluster`), as it encodes them.
-    public var fields: [String: JSONValue] {
-        guard case .object(let object) = JSONRecord.value(self) else { return [:] }
-        return object
-    }
-
-    /// Reads an event back from its name and JSON fields; nil for an unknown name or a missing field.
-    public init?(name: String, fields: [String: JSONValue]) {
-        var object = fields
-        object["event"] = .string(name)
-        guard let event = JSONRecord.decode(RunEvent.self, line: JSONValue.object(object).serialized) else {
-            return nil
-        }
-        self = event
     }
 
     /// The same event with every text passed through `transform` (redaction); numbers, flags and outcomes

@@ -174,6 +174,10 @@ struct ScriptedTopology: Topology {
         (connection as! ScriptedTransport).read()
     }
 
+    func timeout(named name: String) -> Duration? {
+        ["rejoin": inventory.timeouts.rejoin, "failover": inventory.timeouts.failover][name]
+    }
+
     func preflight(_ set: String, observation: ScriptedObservation) -> [PreflightCheck] { [] }
     func resumeChecks(journal: Journal, playbook: Playbook, observation: ScriptedObservation) -> [PreflightCheck] {
         []

@@ -30,6 +30,9 @@ public struct ChefBackendTopology: Topology {
 
     public static let kind = Inventory.Topology.chefBackend
 
+    /// Its playbooks, compiled in from `Playbooks/chef-backend/`.
+    public static var builtInPlaybooks: [(name: String, text: String)] { BuiltInPlaybookFiles.files }
+
     public static let lockDirectory = "/var/opt/chef-backend/drover.lock"
 
     /// Where a Chef Infra Server frontend keeps the records of Drover's commands: beside its own state. It
@@ -178,23 +181,30 @@ public struct ChefBackendTopology: Topology {
         return both.isEmpty ? nil : both.joined(separator: ", frontends ")
     }
 
-    /// `check: frontends`: each frontend's `/_status` (those with `status_url`).
-    public func runCheck(_ name: String) async -> [CheckOutcome] {
-        guard name == "frontends" else { return [] }
-        var outcomes: [CheckOutcome] = []
+    /// `check: frontends`: each frontend's `/_status` (those with `status_url`), in inventory order; the first
+    /// that fails ends the check.
+    public func runCheck(_ name: String, answered: (CheckOutcome) -> Void) async {
+        guard name == "frontends" else { return }
         for frontend in inventory.frontends {
             guard let url = frontend.statusURL else { continue }
             let result = await FrontendStatus.check(url)
-            outcomes.append(
+            answered(
                 CheckOutcome(
                     subject: "frontend \(frontend.name)", ok: result.ok, detail: result.detail,
                     failure: "frontend \(frontend.name) \(url): \(result.detail)",
                     advice: "The backends are upgraded; check the frontend: chef-server-ctl status on \(frontend.name)")
             )
-            // The first failure stops the run: the frontends after it are not asked.
-            if !result.ok { break }
+            if !result.ok { return }
         }
-        return outcomes
+    }
+
+    /// `rejoin` and `failover`, from the inventory's `timeouts:`.
+    public func timeout(named name: String) -> Duration? {
+        switch name {
+        case "rejoin": return inventory.timeouts.rejoin
+        case "failover": return inventory.timeouts.failover
+        default: return nil
+        }
     }
 
     public func explainCheck(_ name: String) -> String {

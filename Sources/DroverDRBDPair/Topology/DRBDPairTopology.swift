@@ -27,6 +27,21 @@ public struct DRBDPairTopology: Topology {
 
     public static let kind = Inventory.Topology.drbdPair
 
+    /// Its playbooks, compiled in from `Playbooks/drbd-pair/`.
+    public static var builtInPlaybooks: [(name: String, text: String)] { BuiltInPlaybookFiles.files }
+
+    /// `transition` and `sync`, from the inventory's `timeouts:`.
+    public func timeout(named name: String) -> Duration? {
+        switch name {
+        case "transition": return inventory.timeouts.transition
+        case "sync": return inventory.timeouts.sync
+        default: return nil
+        }
+    }
+
+    /// The frontends that have `host`: `drover exec` reaches them as it does a Chef Backend cluster's.
+    public static func auxiliaryNodes(_ inventory: Inventory) -> [Inventory.Backend] { inventory.sshFrontends }
+
     /// Beside Chef Server's own state (the pair has no chef-backend directory).
     public static let lockDirectory = "/var/opt/opscode/drover.lock"
 

@@ -209,10 +209,9 @@ public enum ClusterLock {
                     _ = try? await connection.run(node, command, timeout: commandTimeout)
                 }
             }
-            // Nodes that hold no lock but keep records of their commands elsewhere are pruned there.
+            // The auxiliary nodes hold no lock but keep the records of their commands: pruned where they keep them.
             for node in connection.connectedAuxiliaries {
                 let root = connection.places.recordsRoot(node: node)
-                guard root != connection.places.recordsRoot else { continue }
                 group.addTask {
                     _ = try? await connection.run(node, pruneCommand(root), timeout: .seconds(30))
                 }

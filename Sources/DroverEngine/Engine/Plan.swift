@@ -181,7 +181,7 @@ public struct Plan<T: Topology>: Sendable {
             return PlannedAction(
                 index: index, step: step.name, node: node, action: "wait", command: nil,
                 waitsFor:
-                    "\(topology.explain(predicate, node: node)) (within \(DurationText.format(Runner<T>.duration(timeout, inventory))))"
+                    "\(topology.explain(predicate, node: node)) (within \(DurationText.format(Runner<T>.duration(timeout, topology))))"
             )
         case .confirm(let message):
             return PlannedAction(

@@ -2,7 +2,7 @@ import DroverInventory
 import DroverSSH
 import Foundation
 
-/// A procedure as a declarative file (`Playbooks/NAME.yml`) that the engine executes.
+/// A procedure as a declarative file (`Playbooks/TOPOLOGY/NAME.yml`) that the engine executes.
 ///
 /// ```yaml
 /// name: upgrade

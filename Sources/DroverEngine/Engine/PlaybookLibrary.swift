@@ -2,9 +2,9 @@ import DroverInventory
 import DroverSSH
 import Foundation
 
-/// Where playbooks are found: the built-in ones (compiled into drover from `Playbooks/`), to which
-/// `--playbooks DIR` and `$DROVER_PLAYBOOKS` (directories separated by `:`) add playbooks or override
-/// them by name. The first directory given wins: `--playbooks`, then `$DROVER_PLAYBOOKS` in order.
+/// Where playbooks are found: the built-in ones (each topology's, compiled into drover from
+/// `Playbooks/TOPOLOGY/`), to which `--playbooks DIR` and `$DROVER_PLAYBOOKS` (directories separated by `:`)
+/// add playbooks or override them by name. The first directory given wins: `--playbooks`, then `$DROVER_PLAYBOOKS` in order.
 public struct PlaybookLibrary: Sendable {
     /// Directories whose `NAME.yml` files add to or replace the built-ins, first one winning.
     public let directories: [String]
@@ -80,11 +80,23 @@ public struct PlaybookLibrary: Sendable {
         return playbook
     }
 
-    /// The playbooks compiled into the binary.
+    /// The playbooks compiled into the binary: those of every topology of the catalog.
     public func builtIn() throws -> [Playbook] {
-        try BuiltInPlaybookFiles.files.map {
-            try Playbook.parse($0.text, file: "built-in:" + $0.name, topologies: topologies)
+        var playbooks: [Playbook] = []
+        for topology in topologies.all {
+            for file in topology.builtInPlaybooks {
+                let playbook = try Playbook.parse(file.text, file: "built-in:" + file.name, topologies: topologies)
+                guard playbook.topology == topology.kind else {
+                    throw InputError(
+                        file: playbook.file, line: 1, key: "topology",
+                        message:
+                            "a playbook of \(topology.kind.rawValue) names \(playbook.topology.rawValue); set topology: \(topology.kind.rawValue)"
+                    )
+                }
+                playbooks.append(playbook)
+            }
         }
+        return playbooks
     }
 
     /// Checks `--set` values against the playbook's parameters and the inventory.

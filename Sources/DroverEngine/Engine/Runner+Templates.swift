@@ -37,14 +37,13 @@ extension Runner {
         ) { $0 }
     }
 
-    static func duration(_ spec: Playbook.TimeoutSpec, _ inventory: Inventory) -> Duration {
+    /// A wait's timeout: as written, the command timeout, or one the topology names (`rejoin`, `transition`).
+    static func duration(_ spec: Playbook.TimeoutSpec, _ topology: T) -> Duration {
         switch spec {
         case .fixed(let value): return value
-        case .named("failover"): return inventory.timeouts.failover
-        case .named("transition"): return inventory.timeouts.transition
-        case .named("sync"): return inventory.timeouts.sync
-        case .named("command"): return inventory.ssh.commandTimeout
-        default: return inventory.timeouts.rejoin
+        case .named("command"): return topology.inventory.ssh.commandTimeout
+        // Playbooks are checked against the vocabulary's timeouts, which the topology resolves.
+        case .named(let name): return topology.timeout(named: name) ?? topology.inventory.ssh.commandTimeout
         }
     }
 }

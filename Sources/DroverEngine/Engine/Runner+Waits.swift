@@ -91,13 +91,14 @@ extension Runner {
 
     /// Runs a `check:` of the topology; the first subject that fails stops the run.
     func check(_ name: String, step: Playbook.Step) async throws {
-        for outcome in await topology.runCheck(name) {
+        var failed: CheckOutcome?
+        await topology.runCheck(name) { outcome in
             reporter.emit(
                 Event(.checkFinished(check: name, subject: outcome.subject, ok: outcome.ok, detail: outcome.detail)))
-            guard outcome.ok else {
-                throw StepFailure(
-                    step: step.name, node: nil, what: outcome.failure, advice: [NextStep(outcome.advice)])
-            }
+            if !outcome.ok, failed == nil { failed = outcome }
+        }
+        if let failed {
+            throw StepFailure(step: step.name, node: nil, what: failed.failure, advice: [NextStep(failed.advice)])
         }
     }
 }

@@ -472,7 +472,7 @@ public final class Runner<T: Topology>: @unchecked Sendable {
                 switch action {
                 case .run, .install: break
                 case .wait(let predicate, let timeout):
-                    try await wait(predicate, node: node, timeout: Self.duration(timeout, inventory), step: step)
+                    try await wait(predicate, node: node, timeout: Self.duration(timeout, topology), step: step)
                 case .check(let name):
                     try await check(name, step: step)
                 case .confirm(let message):

@@ -127,7 +127,7 @@ extension SavedPlan: Codable {
             inventoryFile: try container.decode(String.self, forKey: .inventoryFile),
             inventoryDigest: try container.decode(String.self, forKey: .inventoryDigest),
             cluster: try container.decode(String.self, forKey: .cluster),
-            created: (try? container.decode(Date.self, forKey: .created)) ?? Date(),
+            created: RFC3339.date(try container.decode(String.self, forKey: .created)) ?? Date(),
             fingerprint: try container.decodeIfPresent([String: String].self, forKey: .fingerprint) ?? [:],
             plan: plan, backup: backup)
     }

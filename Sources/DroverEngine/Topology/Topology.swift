@@ -7,11 +7,10 @@ import Foundation
 /// targets, conditions and waits its playbooks may name, how a wait is evaluated and how a situation is
 /// diagnosed. The engine (runner, plans, journals, locks) knows nothing else about it.
 ///
-/// Implementations: ``ChefBackendTopology`` (the three-node cluster) and ``DRBDPairTopology`` (the legacy
-/// DRBD/keepalived pair).
+/// Implementations live in modules of their own (`DroverChefBackend`: the three-node cluster and its frontends;
+/// `DroverDRBDPair`: the legacy DRBD/keepalived pair) and are listed in a ``TopologyCatalog``.
 ///
-/// What a topology is sits here; how it is shown to people is ``TopologyPresentation``, which it refines. A
-/// topology is chosen through ``TopologyRegistry`` only.
+/// What a topology is sits here; how it is shown to people is ``TopologyPresentation``, which it refines.
 public protocol Topology: TopologyPresentation {
     /// The inventory's `topology:` value this type implements.
     static var kind: Inventory.Topology { get }
@@ -121,12 +120,19 @@ public protocol Topology: TopologyPresentation {
     /// Pre-flight sets a playbook may name.
     static var preflightSets: [String: [String]] { get }
 
+    /// The inventory's value of a timeout its vocabulary names (`rejoin`); nil for a name it does not have.
+    func timeout(named name: String) -> Duration?
+
+    /// The playbooks compiled into drover for this topology: file name and text (`Playbooks/TOPOLOGY/`).
+    static var builtInPlaybooks: [(name: String, text: String)] { get }
+
     /// What a run of `playbook` upgrades to, in words (from the inventory); nil when it says of none.
     func targetVersion(of playbook: Playbook) -> String?
 
     /// Runs the check a playbook's `check:` action names (one of the vocabulary's `checks`), after the
-    /// commands of its step: what each subject answered. A failed one stops the run.
-    func runCheck(_ name: String) async -> [CheckOutcome]
+    /// commands of its step: `answered` is called with each subject's answer as it comes. A failed one stops the
+    /// run: the check asks no further subject after it.
+    func runCheck(_ name: String, answered: (CheckOutcome) -> Void) async
 
     /// The check in words, for plans.
     func explainCheck(_ name: String) -> String
@@ -136,7 +142,7 @@ public protocol Topology: TopologyPresentation {
     func watchesOtherNodes(_ playbook: Playbook) -> Bool
 }
 
-/// What one subject of a check (``Topology/runCheck(_:)``) answered.
+/// What one subject of a check (``Topology/runCheck(_:answered:)``) answered.
 public struct CheckOutcome: Sendable, Equatable {
     /// What was checked, in words (`frontend fe1`).
     public var subject: String
@@ -258,13 +264,16 @@ extension Topology {
     public static func places(_ inventory: Inventory) -> NodePlaces { NodePlaces(lockDirectory: lockDirectory) }
 
     /// None unless the topology has them.
+    public static var builtInPlaybooks: [(name: String, text: String)] { [] }
+
+    /// None unless the topology has them.
     public static func auxiliaryNodes(_ inventory: Inventory) -> [Inventory.Backend] { [] }
 
     /// No target version unless the topology says.
     public func targetVersion(of playbook: Playbook) -> String? { nil }
 
     /// No checks unless the topology has them.
-    public func runCheck(_ name: String) async -> [CheckOutcome] { [] }
+    public func runCheck(_ name: String, answered: (CheckOutcome) -> Void) async {}
     public func explainCheck(_ name: String) -> String { name }
     public func watchesOtherNodes(_ playbook: Playbook) -> Bool { false }
 

@@ -17,8 +17,8 @@ public struct TopologyCatalog: Sendable {
     /// The type implementing `kind`, or nil when this catalog has none.
     public func type(of kind: Inventory.Topology) -> (any Topology.Type)? { all.first { $0.kind == kind } }
 
-    /// The type implementing `kind`; a kind no topology implements is a programming error (inventories and
-    /// playbooks are checked against the catalog where read).
+    /// The type implementing `kind`; a kind no topology of the catalog implements is a programming error (Drover's
+    /// catalog implements every `topology:` an inventory may name; playbooks are checked against it where read).
     public func implementation(of kind: Inventory.Topology) -> any Topology.Type {
         guard let type = type(of: kind) else { preconditionFailure("no topology registered for \(kind.rawValue)") }
         return type

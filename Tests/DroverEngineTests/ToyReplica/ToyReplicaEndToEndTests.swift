@@ -42,9 +42,10 @@ struct ToyReplicaEndToEndTests {
     @Test func planRunResumeJournalJSONLinesJUnitAndTheHTMLReport() async throws {
         try await Self.inDirectory { directory in
             let inventory = try Inventory.parse(ToyReplica.inventoryText, file: directory + "/toy.yml")
-            let playbookFile = directory + "/toy-switchover.yml"
-            try Data(ToyReplica.playbookText.utf8).write(to: URL(fileURLWithPath: playbookFile))
-            let playbook = try Playbook.load(path: playbookFile, topologies: ToyReplica.catalog)
+            // Its built-in playbook, found by name in a library of its catalog: none of Drover's own.
+            let library = PlaybookLibrary(topologies: ToyReplica.catalog, environment: [:])
+            #expect(try library.all().map(\.name) == ["toy-switchover"])
+            let playbook = try library.find("toy-switchover")
             let topology = ToyReplicaTopology(inventory: inventory)
 
             // The plan names each step's node from the live state, in the topology's words.

@@ -81,11 +81,14 @@ struct ToyReplicaTopology: Topology {
         targets: ["primary", "replica"], waits: ["in-sync"], requirements: [], timeouts: ["transition"],
         placeholders: ["primary"], guards: ["updated"])
     static let lockDirectory = "/toy/drover.lock"
+    static let builtInPlaybooks = [(name: "toy-switchover.yml", text: ToyReplica.playbookText)]
     static let preflightSets: [String: [String]] = ["basic": ["both-in-sync"]]
 
     func observe(_ connection: any NodeTransport, full: Bool, checksum: Bool) async -> ToyObservation {
         (connection as! ToyReplicaTransport).read()
     }
+
+    func timeout(named name: String) -> Duration? { name == "transition" ? inventory.timeouts.transition : nil }
 
     func preflight(_ set: String, observation: ToyObservation) -> [PreflightCheck] {
         [
@@ -176,7 +179,7 @@ struct ToyReplicaTopology: Topology {
 }
 
 /// The toy pair's two nodes in memory, with a log of every command in order.
-final class ToyReplicaTransport: NodeTransport, @unchecked Sendable {
+final class ToyReplicaTransport: NodeTransport, Sendable {
     struct State {
         var primary = "n1"
         var updated: Set<String> = []
