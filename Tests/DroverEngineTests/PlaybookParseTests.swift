@@ -112,6 +112,16 @@ struct PlaybookParseTests {
             ),
             ("name: x\ndescription: d\nsteps:\n  - name: a\n", 4, "steps[0]", "step 'a' has no run or actions"),
             (
+                "name: x\ndescription: d\nsteps:\n  - name: a\n    require: [':']\n    run: echo\n", 5,
+                "steps[0].require",
+                "unknown chef-backend condition ':'"
+            ),
+            (
+                "name: x\ndescription: d\nsteps:\n  - name: a\n    require: ['']\n    run: echo\n", 5,
+                "steps[0].require",
+                "unknown chef-backend condition ''"
+            ),
+            (
                 "name: x\ndescription: d\nsteps:\n  - name: a\n    actions:\n      - install: everything\n", 6,
                 "steps[0].actions[0].install",
                 "only 'install: package' and 'install: frontend-package' are supported"

@@ -88,8 +88,9 @@ extension Playbook {
             var requirements: [Condition] = []
             for text in try entry.stringList("require") ?? [] {
                 let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-                let spelled = parts.count == 2 ? parts[0] + ":" : parts[0]
-                guard vocabulary.requirements.contains(spelled) else {
+                // `require: ""` and `require: ":"` have no name at all.
+                let spelled = parts.isEmpty ? text : parts.count == 2 ? parts[0] + ":" : parts[0]
+                guard !parts.isEmpty, vocabulary.requirements.contains(spelled) else {
                     throw entry.error(
                         "require",
                         "unknown \(topology.rawValue) condition '\(text)'; known: \(vocabulary.requirements.map { $0.hasSuffix(":") ? $0 + "NODE" : $0 }.joined(separator: ", "))"

@@ -28,9 +28,4 @@ public struct TopologyCatalog: Sendable {
     public func with<R>(_ inventory: Inventory, _ body: (any Topology) async -> R) async -> R {
         await body(implementation(of: inventory.topology).init(inventory: inventory))
     }
-
-    /// Where the inventory's topology keeps Drover's lock and records on its nodes.
-    public func places(_ inventory: Inventory) -> NodePlaces {
-        implementation(of: inventory.topology).places(inventory)
-    }
 }
