@@ -236,20 +236,20 @@ public final class ClusterConnection: NodeTransport {
             passphrase: passphrase, logger: logger)
     }
 
-    /// The backends that are connected (frontends are not: locks and discovery are the backends').
+    /// The backends that are connected (auxiliary nodes are not: locks and discovery are the backends').
     public var connectedNames: [String] { inventory.backends.map(\.name).filter { clients[$0] != nil } }
 
-    /// The frontends that are connected (the upgrade paths that run `chef-server-ctl` on them).
+    /// The auxiliary nodes that are connected (a Chef cluster's frontends, which its upgrade paths act on).
     public var connectedAuxiliaries: [String] { auxiliaries.filter { clients[$0] != nil } }
 
-    /// True once a run's playbook acts on frontends: each reading of the cluster then reads their `/_status`.
+    /// True once a run's playbook acts on auxiliary nodes: each reading then reads them too (a frontend's `/_status`).
     public var watchAuxiliaries: Bool {
         get { watching.withLock { $0 } }
         set { watching.withLock { $0 = newValue } }
     }
     private let watching = Locked(false)
 
-    /// The frontends this connection reached or tried to (those with `host`, when connected with `frontends`).
+    /// The auxiliary nodes this connection reached or tried to (those `connect` was given).
     public var auxiliaryNames: [String] {
         auxiliaries.filter { clients[$0] != nil || failures[$0] != nil }
     }

@@ -181,7 +181,7 @@ public enum ClusterLock {
     }
 
     /// Releases the lock where this drover holds it (its owner file unchanged), and prunes old records there and
-    /// on the connected frontends.
+    /// on the connected auxiliary nodes (a cluster's frontends).
     /// `onlyCreated`: only where this drover created it (a run refused before its first step keeps the lock it
     /// took over from an earlier attempt of its run, for that run's resume).
     public static func release(_ connection: any NodeTransport, holding: Holding, onlyCreated: Bool = false) async {
@@ -195,7 +195,7 @@ public enum ClusterLock {
     }
 
     /// Releases the lock where `runID` holds it (`drover unlock`), and prunes old records there and on the
-    /// connected frontends (which hold no lock but keep the records of their commands).
+    /// connected auxiliary nodes (which hold no lock but keep the records of their commands).
     public static func release(_ connection: any NodeTransport, runID: String) async {
         await release(connection, command: releaseCommand(runID, directory: connection.places.lockDirectory))
     }

@@ -14,10 +14,10 @@ public protocol NodeTransport: AnyObject, Sendable {
     /// Nodes that could not be reached, or whose session was lost and is not back, with why.
     var failures: [String: String] { get }
 
-    /// The frontends this transport reached or tried to.
+    /// The auxiliary nodes (besides the backends; a Chef cluster's frontends) this transport reached or tried to.
     var auxiliaryNames: [String] { get }
 
-    /// True once a run's playbook acts on frontends: each reading of the cluster then reads their `/_status`.
+    /// True once a run's playbook acts on auxiliary nodes: each reading then reads them too (a frontend's `/_status`).
     var watchAuxiliaries: Bool { get set }
 
     /// Runs a command on a node and returns its result; throws when the node cannot be reached.
@@ -49,7 +49,7 @@ public protocol NodeTransport: AnyObject, Sendable {
     /// The inventory's backends that are connected now, in inventory order.
     var connectedNames: [String] { get }
 
-    /// The inventory's SSH frontends that are connected now.
+    /// The auxiliary nodes that are connected now.
     var connectedAuxiliaries: [String] { get }
 
     /// The nodes whose session was lost and is not back yet, with since when.
@@ -68,7 +68,7 @@ extension NodeTransport {
     /// Every backend that is not among the failures.
     public var connectedNames: [String] { inventory.backends.map(\.name).filter { failures[$0] == nil } }
 
-    /// Every frontend reached that is not among the failures.
+    /// Every auxiliary node reached that is not among the failures.
     public var connectedAuxiliaries: [String] { auxiliaryNames.filter { failures[$0] == nil } }
 
     /// None, unless the transport keeps sessions that can be lost.
